@@ -1,0 +1,42 @@
+/**
+ * `bodycam`: one executable, one command per file in this folder.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerCamera } from './camera.js';
+import { registerDemo } from './demo.js';
+import { registerDock } from './dock.js';
+import { registerReplay } from './replay.js';
+import { registerServer } from './server.js';
+import { registerStatus } from './status.js';
+import { reportError } from './handler.js';
+
+export function buildProgram(): Command {
+  const program = new Command('bodycam')
+    .description('Body-worn camera evidence toolkit: simulated camera, dock ingest agent, reference ingest server, CI replay')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCamera(program);
+  registerDock(program);
+  registerServer(program);
+  registerReplay(program);
+  registerStatus(program);
+  registerDemo(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its one-line message (or the help/version)
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.exitCode = reportError(error);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,65 @@
+/**
+ * Where ffmpeg and ffprobe live. FFMPEG_PATH / FFPROBE_PATH pick a system build;
+ * otherwise the binaries shipped by @ffmpeg-installer/ffmpeg and
+ * @ffprobe-installer/ffprobe. The ffprobe package ships without its run bit and
+ * counts on a postinstall script that npm may have skipped, so the mode is
+ * repaired here at run time as well.
+ */
+import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { EnvironmentError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+
+export type MediaTool = 'ffmpeg' | 'ffprobe';
+
+const cache = new Map<MediaTool, string>();
+
+function installerPath(tool: MediaTool): string | undefined {
+  try {
+    const pkg = tool === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe';
+    return (require(pkg) as { path: string }).path;
+  } catch {
+    return undefined;
+  }
+}
+
+function ensureExecutable(path: string, tool: MediaTool): void {
+  try {
+    accessSync(path, constants.X_OK);
+    return;
+  } catch {
+    // fall through to the repair
+  }
+  try {
+    chmodSync(path, statSync(path).mode | 0o111);
+    accessSync(path, constants.X_OK);
+  } catch (cause) {
+    throw new EnvironmentError('E_MEDIA_NOT_EXECUTABLE',
+      `${tool} at ${path} is not executable and its mode could not be repaired: run \`chmod +x ${path}\` or set ${tool.toUpperCase()}_PATH`,
+      { cause });
+  }
+}
+
+/** Absolute path of a runnable ffmpeg/ffprobe, or an EnvironmentError saying what to do. */
+export function toolPath(tool: MediaTool): string {
+  const cached = cache.get(tool);
+  if (cached) return cached;
+  const envName = tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH';
+  const fromEnv = process.env[envName];
+  const path = fromEnv || installerPath(tool);
+  if (!path || !existsSync(path)) {
+    throw new EnvironmentError('E_MEDIA_MISSING',
+      fromEnv
+        ? `${envName} points to ${fromEnv}, which does not exist: fix or unset ${envName}`
+        : `${tool} was not found: run \`npm ci\` to install it, or set ${envName} to a ${tool} binary`);
+  }
+  ensureExecutable(path, tool);
+  cache.set(tool, path);
+  return path;
+}
+
+/** For tests that change FFMPEG_PATH/FFPROBE_PATH. */
+export function resetToolPathCache(): void {
+  cache.clear();
+}

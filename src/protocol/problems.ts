@@ -1,0 +1,62 @@
+/**
+ * Every error the ingest server can answer, in one table (RFC 9457 problem
+ * details). `code` is stable and is what a dock acts on; `permanent` tells the
+ * dock whether retrying can ever help (a permanent problem quarantines the job).
+ */
+export interface ProblemSpec {
+  status: number;
+  title: string;
+  permanent: boolean;
+}
+
+export const PROBLEMS = {
+  bad_request:            { status: 400, title: 'Malformed request', permanent: true },
+  invalid_id:             { status: 400, title: 'Invalid recording id or segment index', permanent: true },
+  invalid_manifest:       { status: 400, title: 'Manifest does not match the schema', permanent: true },
+  bad_signature:          { status: 400, title: 'Manifest signature does not verify', permanent: true },
+  missing_digest:         { status: 400, title: 'Content-Digest with sha-256 is required', permanent: true },
+  unauthorized:           { status: 401, title: 'Missing or unknown bearer token', permanent: true },
+  forbidden:              { status: 403, title: 'Recording belongs to another dock', permanent: true },
+  not_found:              { status: 404, title: 'No such recording', permanent: true },
+  segment_out_of_plan:    { status: 404, title: 'Segment index outside the plan', permanent: true },
+  timeout:                { status: 408, title: 'Request body too slow', permanent: false },
+  conflict:               { status: 409, title: 'Recording id exists with different content', permanent: true },
+  incomplete:             { status: 409, title: 'Segments are missing', permanent: false },
+  length_mismatch:        { status: 400, title: 'Body length differs from the plan', permanent: true },
+  payload_too_large:      { status: 413, title: 'Body exceeds the limit', permanent: true },
+  unsupported_media_type: { status: 415, title: 'Unsupported content type', permanent: true },
+  range_not_satisfiable:  { status: 416, title: 'Range not satisfiable', permanent: true },
+  digest_mismatch:        { status: 422, title: 'Body does not match its digest', permanent: false },
+  whole_digest_mismatch:  { status: 422, title: 'Assembled file does not match the manifest SHA-256', permanent: true },
+  rate_limited:           { status: 429, title: 'Too many requests', permanent: false },
+  internal:               { status: 500, title: 'Internal server error', permanent: false },
+  unavailable:            { status: 503, title: 'Service unavailable', permanent: false },
+  insufficient_storage:   { status: 507, title: 'Store is full', permanent: false },
+} as const satisfies Record<string, ProblemSpec>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** RFC 9457 body, with this protocol's `code` extension member. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: ProblemCode | string;
+  detail?: string;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+export function problemType(code: string): string {
+  return `https://bodycam-dock.invalid/problems/${code}`;
+}
+
+/**
+ * Whether a dock should give up on a job after this answer. Unknown codes fall
+ * back to the status: 4xx other than 408/409/429 is permanent (DESIGN.md, Retry).
+ */
+export function isPermanentProblem(status: number, code?: string): boolean {
+  if (code && code in PROBLEMS) return PROBLEMS[code as ProblemCode].permanent;
+  if (status === 408 || status === 409 || status === 429) return false;
+  return status >= 400 && status < 500;
+}

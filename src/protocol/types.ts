@@ -1,0 +1,115 @@
+/**
+ * The shapes dock and server exchange (ingest protocol v1, docs/protocol.md).
+ * Hashes are lowercase hex; signatures base64; public keys PEM (SPKI); times ISO 8601 UTC.
+ */
+export const PROTOCOL_VERSION = 'bodycam-ingest/1';
+
+/** Recording ids and dock ids: what the server will ever use as a path component. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value) && !value.includes('..');
+}
+
+export interface MediaSummary {
+  container: string;            // ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "mpegts"
+  durationSeconds?: number;
+  startTimeSeconds?: number;
+  streams: Array<{ index: number; type: string; codec?: string; width?: number; height?: number; fps?: number; sampleRate?: number; channels?: number }>;
+}
+
+export interface SegmentPlanEntry {
+  index: number;
+  offset: number;                // byte offset in the original file
+  length: number;                // bytes; segments tile the file exactly
+  sha256: string;
+  /** Media time range, when the cut came from the media itself. */
+  startTime?: number;
+  endTime?: number;
+}
+
+/** Why the dock flags a recording: evidence is uploaded anyway, never withheld. */
+export type IntegrityStatus =
+  | 'verified'                  // sidecar hash and camera signature both check out
+  | 'unsigned'                  // no sidecar (foreign camera or power-loss cut)
+  | 'hash-mismatch'             // file's SHA-256 differs from the signed sidecar's
+  | 'signature-invalid'         // sidecar signature does not verify with DEVICE.json's key
+  | 'sidecar-invalid';          // sidecar unreadable or malformed
+
+export interface RecordingManifest {
+  protocol: typeof PROTOCOL_VERSION;
+  recordingId: string;
+  device: {
+    serial: string;             // "unknown" for a foreign camera without DEVICE.json
+    model?: string;
+    firmware?: string;
+    publicKeyPem?: string;      // camera's Ed25519 key from DEVICE.json
+    /** The camera's own sidecar, exactly as read, with its camera signature. */
+    sidecar?: Record<string, unknown>;
+    /** Camera clock minus true time when docked, in ms (times in evidence are never rewritten). */
+    clockOffsetMs?: number;
+  };
+  dock: {
+    id: string;
+    publicKeyPem: string;
+    bay?: string;
+  };
+  file: {
+    name: string;
+    size: number;
+    sha256: string;
+    media?: MediaSummary;
+    /** ffmpeg hash muxer over stream-copied packets: survives a remux. */
+    mediaFingerprint?: string;
+    truncated?: boolean;        // power-loss cut detected
+  };
+  integrity: {
+    status: IntegrityStatus;
+    notes: string[];
+  };
+  segments: SegmentPlanEntry[];
+  merkleRoot: string;
+  createdAt: string;
+  signature: string;            // dock's Ed25519 over JCS(manifest without signature)
+}
+
+export interface Receipt {
+  protocol: typeof PROTOCOL_VERSION;
+  type: 'receipt';
+  recordingId: string;
+  dockId: string;
+  sha256: string;
+  size: number;
+  segmentCount: number;
+  merkleRoot: string;
+  receivedAt: string;
+  serverKeyId: string;
+  /** Sequence number of the custody-log entry that records this receipt. */
+  custodySeq: number;
+  signature: string;
+}
+
+/** Answer to POST /v1/recordings. */
+export interface CreateRecordingResponse {
+  recordingId: string;
+  state: RecordingState;
+  missing: number[];
+  receipt?: Receipt;
+}
+
+export type RecordingState = 'receiving' | 'complete';
+
+export interface RecordingListEntry {
+  id: string;
+  state: RecordingState;
+  deviceSerial: string;
+  dockId: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  segmentCount: number;
+  segmentsReceived: number;
+  integrity: IntegrityStatus;
+  createdAt: string;
+  completedAt?: string;
+}
