@@ -5,8 +5,10 @@
  * counts on a postinstall script that npm may have skipped, so the mode is
  * repaired here at run time as well.
  */
-import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
@@ -55,6 +57,7 @@ export function toolPath(tool: MediaTool): string {
         : `${tool} was not found: run \`npm ci\` to install it, or set ${envName} to a ${tool} binary`);
   }
   ensureExecutable(path, tool);
+  guardStaticGlibcIconv();
   cache.set(tool, path);
   return path;
 }
@@ -62,4 +65,34 @@ export function toolPath(tool: MediaTool): string {
 /** For tests that change FFMPEG_PATH/FFPROBE_PATH. */
 export function resetToolPathCache(): void {
   cache.clear();
+}
+
+/**
+ * The installer packages ship static glibc builds. When a demuxer converts a
+ * charset (the MPEG-TS SDT service name, for one), static glibc dlopens the
+ * HOST's gconv modules, which belong to another glibc, and the process dies with
+ * SIGSEGV: every ffprobe of a .ts file crashed here. Pointing GCONV_PATH at an
+ * empty folder makes iconv fail cleanly instead; only metadata strings lose
+ * their conversion, never audio/video bytes. A static build may also be chosen
+ * through FFMPEG_PATH/FFPROBE_PATH, so the guard applies to every media process;
+ * for a dynamic system build it costs the same metadata conversion and nothing else.
+ * It is set on process.env (so fluent-ffmpeg's children inherit it) and passed
+ * explicitly by runTool (jest sandboxes process.env away from child_process).
+ */
+let guardDir: string | undefined;
+function guardStaticGlibcIconv(): void {
+  if (process.platform !== 'linux' || guardDir) return;
+  guardDir = process.env.GCONV_PATH || join(tmpdir(), 'bodycam-empty-gconv');
+  try {
+    mkdirSync(guardDir, { recursive: true });
+  } catch {
+    // a path that does not exist guards just as well
+  }
+  process.env.GCONV_PATH = guardDir;
+}
+
+/** Environment for a spawned media process. */
+export function mediaEnv(): NodeJS.ProcessEnv {
+  guardStaticGlibcIconv();
+  return guardDir ? { ...process.env, GCONV_PATH: guardDir } : { ...process.env };
 }

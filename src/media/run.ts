@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { MediaError } from '../errors.js';
-import { toolPath, type MediaTool } from './binaries.js';
+import { mediaEnv, toolPath, type MediaTool } from './binaries.js';
 
 export interface RunOptions {
   timeoutMs?: number;
@@ -33,7 +33,7 @@ export function runTool(tool: MediaTool, args: string[], options: RunOptions = {
       reject(new MediaError('E_MEDIA_ABORTED', `${tool} was aborted before it started`));
       return;
     }
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, env: mediaEnv() });
     const chunks: Buffer[] = [];
     let stdoutBytes = 0;
     let stderrTail = '';
