@@ -1,8 +1,126 @@
+/**
+ * `bodycam server`: the reference ingest server; `bodycam server verify-log`:
+ * check the custody chain; `bodycam server reset-dock-key`: forget a pinned dock key.
+ */
 import type { Command } from 'commander';
-import { notYetAvailable } from './notYet.js';
+import { readFileSync } from 'node:fs';
+import { errnoCode, UsageError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { resetDockKey, startIngestServer, verifyCustodyLog } from '../server/index.js';
+import { parseBytes, parseDuration } from '../util/units.js';
+import { action } from './handler.js';
+
+interface ServerFlags {
+  dataDir?: string;
+  listen: string;
+  tokens?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  maxSegmentBytes: string;
+  maxStoreBytes?: string;
+  requestTimeout: string;
+  bodyIdleTimeout: string;
+}
 
 export function registerServer(program: Command): void {
-  program.command('server')
+  const server = program.command('server')
     .description('Run the reference ingest server (protocol v1): verify, store, sign receipts, keep the custody log')
-    .action(notYetAvailable('server'));
+    .option('--data-dir <dir>', 'where blobs, recordings, keys and the custody log live')
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8443')
+    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
+    .option('--max-segment-bytes <size>', 'largest segment body accepted', '64MiB')
+    .option('--max-store-bytes <size>', 'store quota; above it uploads get 507 and reads still work')
+    .option('--request-timeout <duration>', 'longest a whole request may take', '10m')
+    .option('--body-idle-timeout <duration>', 'abandon a segment body that sends nothing for this long', '30s')
+    .action(action(async (flags: ServerFlags) => {
+      if (!flags.dataDir) throw new UsageError('--data-dir is required');
+      if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
+      const { host, port } = parseListen(flags.listen);
+      if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
+      if (flags.tlsCa && !flags.tlsCert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
+      const tls = flags.tlsCert && flags.tlsKey ? {
+        cert: readUserFile(flags.tlsCert, '--tls-cert'), key: readUserFile(flags.tlsKey, '--tls-key'),
+        ...(flags.tlsCa ? { ca: readUserFile(flags.tlsCa, '--tls-ca') } : {}),
+      } : undefined;
+      const running = await startIngestServer({
+        dataDir: flags.dataDir, tokens: readTokens(flags.tokens), host, port,
+        ...(tls ? { tls } : {}),
+        limits: {
+          maxSegmentBytes: parseBytes(flags.maxSegmentBytes, '--max-segment-bytes'),
+          ...(flags.maxStoreBytes ? { maxStoreBytes: parseBytes(flags.maxStoreBytes, '--max-store-bytes') } : {}),
+          requestTimeoutMs: Math.round(parseDuration(flags.requestTimeout, '--request-timeout') * 1000),
+          bodyIdleTimeoutMs: Math.round(parseDuration(flags.bodyIdleTimeout, '--body-idle-timeout') * 1000),
+        },
+        logger: createLogger({ component: 'server' }),
+      });
+      process.stdout.write(`listening ${running.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      await running.close();
+      return 0;
+    }));
+
+  server.command('verify-log')
+    .description('check the custody log hash chain; names the first broken entry')
+    .option('--data-dir <dir>', 'the server data dir')
+    .action(action(async (_flags: unknown, command: Command) => {
+      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
+      if (!dataDir) throw new UsageError('--data-dir is required');
+      const result = await verifyCustodyLog(dataDir);
+      if (result.ok) {
+        process.stdout.write(`custody log ok: ${result.entries} entries\n`);
+        return 0;
+      }
+      const broken = result.firstBroken!;
+      process.stdout.write(`custody log BROKEN at line ${broken.line}${broken.seq !== undefined ? ` (seq ${broken.seq})` : ''}: ${broken.reason}; ${result.entries} entries before it verify\n`);
+      return 3;
+    }));
+
+  server.command('reset-dock-key')
+    .description('forget the public key pinned for a dock id (after a legitimate re-key)')
+    .option('--data-dir <dir>', 'the server data dir')
+    .requiredOption('--dock <id>', 'dock id')
+    .action(action(async (flags: { dock: string }, command: Command) => {
+      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
+      if (!dataDir) throw new UsageError('--data-dir is required');
+      const removed = await resetDockKey(dataDir, flags.dock);
+      process.stdout.write(removed ? `dock ${flags.dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${flags.dock}: no pinned key\n`);
+      return 0;
+    }));
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new UsageError(`invalid --listen "${text}": use host:port, e.g. 127.0.0.1:8443 or 127.0.0.1:0`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function readUserFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${path} (${errnoCode(error) ?? String(error)})`, { cause: error });
+  }
+}
+
+function readTokens(path: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readUserFile(path, '--tokens'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--tokens: ${path} is not valid JSON`, { cause: error });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new UsageError(`--tokens: ${path} must be a non-empty JSON object {"<dock id>": "<token>"}`);
+  }
+  return parsed as Record<string, string>;
 }

@@ -14,6 +14,8 @@ export const PROBLEMS = {
   invalid_id:             { status: 400, title: 'Invalid recording id or segment index', permanent: true },
   invalid_manifest:       { status: 400, title: 'Manifest does not match the schema', permanent: true },
   bad_signature:          { status: 400, title: 'Manifest signature does not verify', permanent: true },
+  dock_key_mismatch:      { status: 400, title: 'Dock key differs from the key pinned for this dock id', permanent: true },
+  unsupported_protocol:   { status: 400, title: 'Unsupported protocol version', permanent: true },
   missing_digest:         { status: 400, title: 'Content-Digest with sha-256 is required', permanent: true },
   unauthorized:           { status: 401, title: 'Missing or unknown bearer token', permanent: true },
   forbidden:              { status: 403, title: 'Recording belongs to another dock', permanent: true },

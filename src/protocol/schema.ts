@@ -1,0 +1,111 @@
+/**
+ * JSON Schemas (draft-07) of the two signed documents of ingest protocol v1.
+ * The server validates manifests with this very object, and docs/*.schema.json
+ * are byte-for-byte this object (a test keeps them equal), so the published
+ * contract cannot drift from the code. Unknown members are allowed everywhere:
+ * they are covered by the signature and ignored by v1 servers.
+ */
+const sha256Hex = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } as const;
+const isoTime = { type: 'string', minLength: 10, maxLength: 64 } as const;
+const byteCount = { type: 'integer', minimum: 0, maximum: 9007199254740991 } as const;
+const pem = { type: 'string', minLength: 40, maxLength: 4096 } as const;
+
+export const manifestSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://bodycam-dock.invalid/schemas/manifest.schema.json',
+  title: 'bodycam-ingest/1 recording manifest (signed by the dock)',
+  type: 'object',
+  required: ['protocol', 'recordingId', 'device', 'dock', 'file', 'integrity', 'segments', 'merkleRoot', 'createdAt', 'signature'],
+  properties: {
+    protocol: { const: 'bodycam-ingest/1' },
+    recordingId: id,
+    device: {
+      type: 'object',
+      required: ['serial'],
+      properties: {
+        serial: { type: 'string', minLength: 1, maxLength: 128 },
+        model: { type: 'string', maxLength: 256 },
+        firmware: { type: 'string', maxLength: 256 },
+        publicKeyPem: pem,
+        sidecar: { type: 'object' },
+        clockOffsetMs: { type: 'number' },
+      },
+    },
+    dock: {
+      type: 'object',
+      required: ['id', 'publicKeyPem'],
+      properties: {
+        id,
+        publicKeyPem: pem,
+        bay: { type: 'string', maxLength: 128 },
+      },
+    },
+    file: {
+      type: 'object',
+      required: ['name', 'size', 'sha256'],
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 1024 },
+        size: byteCount,
+        sha256: sha256Hex,
+        media: { type: 'object' },
+        mediaFingerprint: { type: 'string', maxLength: 1024 },
+        truncated: { type: 'boolean' },
+      },
+    },
+    integrity: {
+      type: 'object',
+      required: ['status', 'notes'],
+      properties: {
+        status: { enum: ['verified', 'unsigned', 'hash-mismatch', 'signature-invalid', 'sidecar-invalid'] },
+        notes: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    segments: {
+      type: 'array',
+      maxItems: 100000,
+      items: {
+        type: 'object',
+        required: ['index', 'offset', 'length', 'sha256'],
+        properties: {
+          index: { type: 'integer', minimum: 0 },
+          offset: byteCount,
+          length: { type: 'integer', minimum: 1, maximum: 9007199254740991 },
+          sha256: sha256Hex,
+          startTime: { type: 'number' },
+          endTime: { type: 'number' },
+        },
+      },
+    },
+    merkleRoot: sha256Hex,
+    createdAt: isoTime,
+    signature: { type: 'string', minLength: 1, maxLength: 512 },
+  },
+} as const;
+
+export const receiptSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://bodycam-dock.invalid/schemas/receipt.schema.json',
+  title: 'bodycam-ingest/1 receipt (signed by the ingest server)',
+  type: 'object',
+  required: ['protocol', 'type', 'recordingId', 'dockId', 'sha256', 'size', 'segmentCount', 'merkleRoot', 'receivedAt', 'serverKeyId', 'custodySeq', 'signature'],
+  properties: {
+    protocol: { const: 'bodycam-ingest/1' },
+    type: { const: 'receipt' },
+    recordingId: id,
+    dockId: id,
+    sha256: sha256Hex,
+    size: byteCount,
+    segmentCount: { type: 'integer', minimum: 0 },
+    merkleRoot: sha256Hex,
+    receivedAt: isoTime,
+    serverKeyId: sha256Hex,
+    custodySeq: { type: 'integer', minimum: 1 },
+    signature: { type: 'string', minLength: 1 },
+  },
+} as const;
+
+/** The text of docs/<name>.schema.json for a schema object. */
+export function schemaFileText(schema: object): string {
+  return JSON.stringify(schema, null, 2) + '\n';
+}

@@ -1,0 +1,155 @@
+/**
+ * The custody log: append-only JSON lines in <data dir>/custody.log. Each entry
+ * carries `prev`, the SHA-256 (hex) of the previous entry's line (without its
+ * newline; 64 zeros for the first), so editing, removing or reordering any line
+ * breaks the chain at that line. Appends are serialised in-process and fsynced.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { errnoCode } from '../errors.js';
+import { insideRoot } from './paths.js';
+
+export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued';
+
+export interface CustodyEntry {
+  seq: number;
+  time: string;
+  event: CustodyEvent;
+  recordingId: string;
+  dockId: string;
+  sha256: string;
+  prev: string;
+  [extra: string]: unknown;
+}
+
+export interface CustodyFields {
+  event: CustodyEvent;
+  recordingId: string;
+  dockId: string;
+  sha256: string;
+}
+
+export const GENESIS = '0'.repeat(64);
+const lineHash = (line: string) => createHash('sha256').update(line, 'utf8').digest('hex');
+
+export function custodyLogPath(dataDir: string): string {
+  return insideRoot(dataDir, 'custody.log');
+}
+
+export class CustodyLog {
+  private lastSeq = 0;
+  private lastHash = GENESIS;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly path: string) {}
+
+  /** Read only the tail of the file: startup cost does not grow with the log. */
+  async open(): Promise<void> {
+    let size = 0;
+    try {
+      size = (await stat(this.path)).size;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    if (size === 0) return;
+    const handle = await open(this.path, 'r');
+    try {
+      let window = 64 * 1024;
+      for (;;) {
+        const start = Math.max(0, size - window);
+        const buffer = Buffer.alloc(size - start);
+        await handle.read(buffer, 0, buffer.length, start);
+        const text = buffer.toString('utf8').replace(/\n+$/, '');
+        const cut = text.lastIndexOf('\n');
+        if (cut >= 0 || start === 0) {
+          const line = text.slice(cut + 1);
+          const entry = JSON.parse(line) as CustodyEntry;
+          this.lastSeq = entry.seq;
+          this.lastHash = lineHash(line);
+          return;
+        }
+        window *= 4;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Append one entry. `build` may look at the sequence number the entry will get
+   * (a receipt carries it) and add fields; it runs inside the append lock.
+   */
+  append<T>(fields: CustodyFields, build?: (seq: number) => Promise<{ extra?: Record<string, unknown>; value: T }> | { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }> {
+    const run = async () => {
+      const seq = this.lastSeq + 1;
+      const built = build ? await build(seq) : undefined;
+      const entry: CustodyEntry = { seq, time: new Date().toISOString(), ...fields, ...(built?.extra ?? {}), prev: this.lastHash };
+      const line = JSON.stringify(entry);
+      const handle = await open(this.path, 'a', 0o644);
+      try {
+        await handle.write(line + '\n');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      this.lastSeq = seq;
+      this.lastHash = lineHash(line);
+      return { seq, value: built?.value };
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+  }
+}
+
+export interface CustodyVerification {
+  ok: boolean;
+  entries: number;
+  /** First entry that breaks the chain: its 1-based line number, its seq if readable, and why. */
+  firstBroken?: { line: number; seq?: number; reason: string };
+}
+
+/** Check the whole chain; streaming, so memory does not grow with the log. */
+export async function verifyCustodyLog(dataDir: string): Promise<CustodyVerification> {
+  const path = custodyLogPath(dataDir);
+  try {
+    await stat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { ok: true, entries: 0 };
+    throw error;
+  }
+  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  let prevHash = GENESIS;
+  let expectedSeq = 1;
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    const broken = (reason: string, seq?: number): CustodyVerification => {
+      lines.close();
+      return { ok: false, entries: lineNo - 1, firstBroken: { line: lineNo, ...(seq !== undefined ? { seq } : {}), reason } };
+    };
+    let entry: CustodyEntry;
+    try {
+      entry = JSON.parse(line) as CustodyEntry;
+    } catch {
+      return broken('not valid JSON');
+    }
+    if (typeof entry !== 'object' || entry === null) return broken('not a JSON object');
+    const seq = typeof entry.seq === 'number' ? entry.seq : undefined;
+    if (seq !== expectedSeq) return broken(`seq is ${String(entry.seq)}, expected ${expectedSeq}`, seq);
+    if (entry.prev !== prevHash) return broken('prev does not match the SHA-256 of the previous entry (this entry or the one before it was altered, removed or reordered)', seq);
+    for (const field of ['time', 'event', 'recordingId', 'dockId', 'sha256'] as const) {
+      if (typeof entry[field] !== 'string') return broken(`missing ${field}`, seq);
+    }
+    prevHash = lineHash(line);
+    expectedSeq++;
+  }
+  return { ok: true, entries: lineNo };
+}

@@ -1,0 +1,52 @@
+/**
+ * Trust on first use for dock keys: the first manifest a dock id sends pins its
+ * public key in <data dir>/docks/<dock id>.pub.pem. A later manifest from that
+ * dock id with another key is refused (dock_key_mismatch) until an operator
+ * removes the pin (`bodycam server reset-dock-key`).
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { errnoCode, InputError } from '../errors.js';
+import { isValidId } from '../protocol/types.js';
+import { insideRoot } from './paths.js';
+
+function pinPath(dataDir: string, dockId: string): string {
+  if (!isValidId(dockId)) throw new InputError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
+  return insideRoot(dataDir, 'docks', `${dockId}.pub.pem`);
+}
+
+function sameKey(a: string, b: string): boolean {
+  const der = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'der' });
+  return der(a).equals(der(b));
+}
+
+/** 'pinned' on first use, 'match' afterwards, 'mismatch' when the key changed. */
+export async function checkDockKey(dataDir: string, dockId: string, publicKeyPem: string): Promise<'pinned' | 'match' | 'mismatch'> {
+  const path = pinPath(dataDir, dockId);
+  try {
+    return sameKey(await readFile(path, 'utf8'), publicKeyPem) ? 'match' : 'mismatch';
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+  await mkdir(insideRoot(dataDir, 'docks'), { recursive: true });
+  try {
+    await writeFile(path, publicKeyPem, { flag: 'wx', mode: 0o644 });
+    return 'pinned';
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+    return sameKey(await readFile(path, 'utf8'), publicKeyPem) ? 'match' : 'mismatch';
+  }
+}
+
+/** Operator action: forget a dock's pinned key. Returns whether there was one. */
+export async function resetDockKey(dataDir: string, dockId: string): Promise<boolean> {
+  const path = pinPath(dataDir, dockId);
+  try {
+    await readFile(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+  await rm(path);
+  return true;
+}

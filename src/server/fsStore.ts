@@ -1,0 +1,199 @@
+/**
+ * Filesystem store: blobs/<aa>/<sha256> (content-addressed segments),
+ * recordings/<id>.json (metadata), tmp/ (writes in progress; same filesystem so
+ * that link/rename are atomic). A blob is published with link(2), which fails if
+ * the name exists, so two concurrent writers of one segment leave one blob and
+ * exactly one of them reports `created`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { errnoCode, IntegrityError } from '../errors.js';
+import { isValidId } from '../protocol/types.js';
+import { assertSha256, insideRoot } from './paths.js';
+import type { BlobWriteResult, Store, StoredRecording } from './store.js';
+
+const USAGE_FILE = 'store-usage.json';
+
+export class FsStore implements Store {
+  private readonly blobRoot: string;
+  private readonly recordingRoot: string;
+  private readonly tmpRoot: string;
+  private used = 0;
+  private usageWrite: Promise<void> = Promise.resolve();
+
+  constructor(readonly root: string) {
+    this.blobRoot = insideRoot(root, 'blobs');
+    this.recordingRoot = insideRoot(root, 'recordings');
+    this.tmpRoot = insideRoot(root, 'tmp');
+  }
+
+  async open(): Promise<void> {
+    await Promise.all([this.blobRoot, this.recordingRoot, this.tmpRoot].map((dir) => mkdir(dir, { recursive: true })));
+    // Anything in tmp/ is a write that never completed: it was never visible, so it can go.
+    const stale = await readdir(this.tmpRoot);
+    await Promise.all(stale.map((name) => rm(insideRoot(this.tmpRoot, name), { force: true, recursive: true })));
+    try {
+      const saved = JSON.parse(await readFile(insideRoot(this.root, USAGE_FILE), 'utf8')) as { bytes?: unknown };
+      this.used = typeof saved.bytes === 'number' && saved.bytes >= 0 ? saved.bytes : 0;
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+
+  private blobPath(sha256: string): string {
+    assertSha256(sha256);
+    return insideRoot(this.blobRoot, sha256.slice(0, 2), sha256);
+  }
+
+  private recordingPath(id: string): string {
+    if (!isValidId(id)) throw new IntegrityError('invalid_id', `invalid recording id: ${JSON.stringify(id)}`);
+    return insideRoot(this.recordingRoot, `${id}.json`);
+  }
+
+  private tempPath(): string {
+    return insideRoot(this.tmpRoot, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+  }
+
+  async putBlob(sha256: string, body: AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult> {
+    const finalPath = this.blobPath(sha256);
+    const tempPath = this.tempPath();
+    const hash = createHash('sha256');
+    let received = 0;
+    const handle = await open(tempPath, 'wx', 0o644);
+    let closed = false;
+    try {
+      for await (const chunk of body) {
+        received += chunk.length;
+        if (received > expectedLength) {
+          throw new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } });
+        }
+        hash.update(chunk);
+        await handle.write(chunk);
+      }
+      if (received !== expectedLength) {
+        throw new IntegrityError('length_mismatch', `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
+      }
+      const actual = hash.digest('hex');
+      if (actual !== sha256) {
+        throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
+      }
+      await handle.sync();
+      await handle.close();
+      closed = true;
+      await mkdir(dirname(finalPath), { recursive: true });
+      let created = true;
+      try {
+        await link(tempPath, finalPath);
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw error;
+        created = false; // someone else stored the same bytes first
+      }
+      await unlink(tempPath);
+      if (created) {
+        await syncDir(dirname(finalPath));
+        this.used += received;
+        this.saveUsage();
+      }
+      return { created, size: received };
+    } catch (error) {
+      if (!closed) await handle.close().catch(() => {});
+      await rm(tempPath, { force: true });
+      throw error;
+    }
+  }
+
+  async hasBlob(sha256: string): Promise<boolean> {
+    try {
+      await stat(this.blobPath(sha256));
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
+    return createReadStream(this.blobPath(sha256), { start, end: endInclusive, highWaterMark: 1 << 20 });
+  }
+
+  async getRecording(id: string): Promise<StoredRecording | undefined> {
+    try {
+      return JSON.parse(await readFile(this.recordingPath(id), 'utf8')) as StoredRecording;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async createRecording(id: string, record: StoredRecording): Promise<boolean> {
+    const finalPath = this.recordingPath(id);
+    const tempPath = await this.writeTemp(JSON.stringify(record));
+    try {
+      await link(tempPath, finalPath);
+      await syncDir(this.recordingRoot);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await rm(tempPath, { force: true });
+    }
+  }
+
+  async updateRecording(id: string, record: StoredRecording): Promise<void> {
+    const finalPath = this.recordingPath(id);
+    const tempPath = await this.writeTemp(JSON.stringify(record));
+    await rename(tempPath, finalPath);
+    await syncDir(this.recordingRoot);
+  }
+
+  async listRecordingIds(): Promise<string[]> {
+    const names = await readdir(this.recordingRoot);
+    return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter(isValidId).sort();
+  }
+
+  usedBytes(): number {
+    return this.used;
+  }
+
+  async close(): Promise<void> {
+    await this.usageWrite;
+  }
+
+  private async writeTemp(text: string): Promise<string> {
+    const tempPath = this.tempPath();
+    const handle = await open(tempPath, 'wx', 0o644);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return tempPath;
+  }
+
+  /**
+   * The usage figure is kept in a small file so startup never scans blobs. A crash
+   * between publishing a blob and saving the figure under-counts by that blob;
+   * the quota is a safety margin, not an accounting ledger (docs/protocol.md).
+   */
+  private saveUsage(): void {
+    this.usageWrite = this.usageWrite.then(async () => {
+      const tempPath = this.tempPath();
+      await writeFile(tempPath, JSON.stringify({ bytes: this.used }));
+      await rename(tempPath, insideRoot(this.root, USAGE_FILE));
+    }).catch(() => { /* a stale figure is retried on the next write */ });
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

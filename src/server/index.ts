@@ -1,0 +1,170 @@
+/**
+ * The reference ingest server (protocol v1). `startIngestServer` is what the CLI,
+ * the dock's tests, replay and the demo call; it listens and returns at once
+ * (nothing at startup grows with the size of the store).
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { EnvironmentError, errnoCode } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { problemType } from '../protocol/problems.js';
+import { TokenTable } from './auth.js';
+import { CustodyLog, custodyLogPath } from './custodyLog.js';
+import { FsStore } from './fsStore.js';
+import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
+import { ServerMetrics } from './metrics.js';
+import { isProblemCode, ProblemError } from './problem.js';
+import { registerRoutes } from './routes.js';
+import { loadOrCreateServerKey } from './serverKey.js';
+import type { Store } from './store.js';
+
+export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
+export { resetDockKey } from './dockKeys.js';
+export { FsStore } from './fsStore.js';
+export type { Store, StoredRecording, BlobWriteResult } from './store.js';
+export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
+
+export interface IngestServerOptions {
+  dataDir: string;
+  /** dock id → bearer token. */
+  tokens: Record<string, string>;
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** PEM texts. With `ca`, clients must present a certificate signed by it. */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  limits?: Partial<IngestLimits>;
+  logger?: Logger;
+  /** Another Store backend; the filesystem store in dataDir by default. */
+  store?: Store;
+}
+
+export interface IngestServer {
+  url: string;
+  port: number;
+  publicKeyPem: string;
+  keyId: string;
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
+  const limits: IngestLimits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
+  const log = options.logger ?? createLogger({ component: 'server' });
+  const tokens = new TokenTable(options.tokens);
+  await mkdir(options.dataDir, { recursive: true });
+  const store = options.store ?? new FsStore(options.dataDir);
+  await store.open();
+  const custody = new CustodyLog(custodyLogPath(options.dataDir));
+  await custody.open();
+  const serverKey = await loadOrCreateServerKey(options.dataDir);
+  const metrics = new ServerMetrics();
+  const ingest = new IngestService({ dataDir: options.dataDir, store, custody, serverKey, metrics, limits, log });
+
+  const https = options.tls ? {
+    cert: options.tls.cert, key: options.tls.key,
+    ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+  } : null;
+  const app = Fastify({
+    logger: false,
+    ...(https ? { https } : {}),
+    bodyLimit: limits.maxManifestBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
+    },
+    // Signed documents must reach the handler exactly as sent: no coercion, no defaults, nothing removed.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limits.maxManifestBytes }, (_request, text, done) => {
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text as string));
+    } catch (error) {
+      done(new ProblemError('bad_request', 'body is not valid JSON', { cause: error }), undefined);
+    }
+  });
+  // Segment bodies are streamed to the store, never buffered.
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.countRequest(request.method, route, reply.statusCode);
+    log.info('request', { reqId: request.id, method: request.method, route, url: request.url.slice(0, 300), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...(request.dockId ? { dockId: request.dockId } : {}) });
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    reply.code(404).type('application/problem+json');
+    return { type: problemType('not_found'), title: 'No such resource', status: 404, code: 'not_found', detail: `${request.method} ${request.url.slice(0, 200)} is not part of protocol v1` };
+  });
+
+  app.setErrorHandler(async (error: FastifyError | ProblemError | Error, request, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) log.error('request failed', { reqId: request.id, error });
+    else log.info('request refused', { reqId: request.id, code: problem.code, detail: problem.message });
+    if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
+    reply.code(problem.status).type('application/problem+json');
+    return problem.body(request.url.slice(0, 300));
+  });
+
+  registerRoutes(app, { ingest, tokens, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
+
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await app.listen({ host, port: options.port ?? 0 });
+  } catch (error) {
+    await app.close().catch(() => {});
+    await Promise.all([store.close(), custody.close()]);
+    const code = errnoCode(error);
+    if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use`, { cause: error });
+    if (code === 'EACCES') throw new EnvironmentError('E_LISTEN_DENIED', `cannot listen on ${host}:${options.port}: permission denied`, { cause: error });
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new EnvironmentError('E_LISTEN_ADDRESS', `cannot listen on ${host}: no such local address`, { cause: error });
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port ?? 0;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${https ? 'https' : 'http'}://${urlHost}:${port}`;
+  log.info('listening', { url, dataDir: options.dataDir, keyId: serverKey.keyId });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url, port, publicKeyPem: serverKey.publicKeyPem, keyId: serverKey.keyId,
+    close: () => closing ??= (async () => {
+      await app.close();
+      await Promise.all([store.close(), custody.close()]);
+    })(),
+  };
+}
+
+function toProblem(error: Error): ProblemError {
+  if (error instanceof ProblemError) return error;
+  const code = (error as FastifyError).code;
+  const status = (error as FastifyError).statusCode;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new ProblemError('payload_too_large', 'manifest bodies are limited in size', { cause: error });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new ProblemError('unsupported_media_type', error.message, { cause: error });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ProblemError('bad_request', error.message, { cause: error });
+  }
+  if ((error as FastifyError).validation) return new ProblemError('invalid_manifest', error.message, { cause: error });
+  if (code && isProblemCode(code)) return new ProblemError(code, error.message, { cause: error });
+  if (status === 408 || errnoCode(error) === 'ECONNRESET') return new ProblemError('timeout', 'request body did not arrive in time', { cause: error });
+  if (typeof status === 'number' && status >= 400 && status < 500) return new ProblemError('bad_request', error.message, { cause: error });
+  return new ProblemError('internal', 'internal error (see the server log)', { cause: error });
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

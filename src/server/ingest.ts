@@ -1,0 +1,288 @@
+/**
+ * The ingest rules of protocol v1, independent of HTTP: who may touch what,
+ * when a manifest is the same recording or a conflict, which segments are
+ * missing, and how a receipt is earned. Routes (routes.ts) only translate.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { IntegrityError } from '../errors.js';
+import { merkleRoot } from '../protocol/merkle.js';
+import { signObject } from '../protocol/signing.js';
+import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import type { Logger } from '../log.js';
+import type { CustodyLog } from './custodyLog.js';
+import { checkDockKey } from './dockKeys.js';
+import { KeyedLock } from './keyedLock.js';
+import { checkDockSignature, checkSegmentPlan, sameContent } from './manifestCheck.js';
+import type { ServerMetrics } from './metrics.js';
+import { ProblemError } from './problem.js';
+import type { ServerKey } from './serverKey.js';
+import type { Store, StoredRecording } from './store.js';
+
+export interface IngestLimits {
+  /** Largest segment body accepted (default 64 MiB). */
+  maxSegmentBytes: number;
+  /** Largest manifest body accepted (default 1 MiB). */
+  maxManifestBytes: number;
+  /** Store quota in bytes; above it writes get 507 and reads still work. */
+  maxStoreBytes?: number;
+  /** Whole-request limit (default 10 min). */
+  requestTimeoutMs: number;
+  /** A segment body that sends nothing for this long is abandoned (default 30 s). */
+  bodyIdleTimeoutMs: number;
+  /** In-flight segment uploads per dock before 429 (default 32). */
+  maxConcurrentUploadsPerDock: number;
+}
+
+export const DEFAULT_LIMITS: IngestLimits = {
+  maxSegmentBytes: 64 * 1024 * 1024,
+  maxManifestBytes: 1024 * 1024,
+  requestTimeoutMs: 10 * 60_000,
+  bodyIdleTimeoutMs: 30_000,
+  maxConcurrentUploadsPerDock: 32,
+};
+
+const INDEX_TEXT = /^(0|[1-9][0-9]{0,8})$/;
+const RETRY_FULL_SECONDS = 60;
+
+export interface SegmentUpload {
+  digestHex: string | undefined;
+  contentLength: number | undefined;
+  body: AsyncIterable<Buffer | Uint8Array>;
+}
+
+export class IngestService {
+  private readonly locks = new KeyedLock();
+  private readonly uploadsInFlight = new Map<string, number>();
+  private reservedBytes = 0;
+
+  constructor(private readonly deps: {
+    dataDir: string;
+    store: Store;
+    custody: CustodyLog;
+    serverKey: ServerKey;
+    metrics: ServerMetrics;
+    limits: IngestLimits;
+    log: Logger;
+  }) {}
+
+  // ---- POST /v1/recordings ----------------------------------------------------
+
+  /** `manifest` has passed the JSON Schema already. */
+  async create(dockId: string, manifest: RecordingManifest): Promise<{ created: boolean; response: CreateRecordingResponse }> {
+    if (manifest.dock.id !== dockId) throw new ProblemError('forbidden', `this token belongs to dock ${dockId}, the manifest is from dock ${manifest.dock.id}`);
+    if (!isValidId(manifest.recordingId)) throw new ProblemError('invalid_id', 'recordingId is not a valid id');
+    checkDockSignature(manifest);
+    checkSegmentPlan(manifest, this.deps.limits.maxSegmentBytes);
+    if (await checkDockKey(this.deps.dataDir, dockId, manifest.dock.publicKeyPem) === 'mismatch') {
+      throw new ProblemError('dock_key_mismatch', `dock ${dockId} signed with a key other than the one pinned on first use; an operator must run \`bodycam server reset-dock-key\` if the dock was legitimately re-keyed`);
+    }
+    return this.locks.run(manifest.recordingId, async () => {
+      const existing = await this.deps.store.getRecording(manifest.recordingId);
+      if (existing) return { created: false, response: await this.sameOrConflict(dockId, existing, manifest) };
+      this.assertRoomFor(0);
+      const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
+      if (!(await this.deps.store.createRecording(manifest.recordingId, record))) {
+        // Another server process sharing the data dir won the race.
+        const winner = (await this.deps.store.getRecording(manifest.recordingId))!;
+        return { created: false, response: await this.sameOrConflict(dockId, winner, manifest) };
+      }
+      await this.deps.custody.append({ event: 'recording-created', recordingId: manifest.recordingId, dockId, sha256: manifest.file.sha256 },
+        () => ({ extra: { size: manifest.file.size, segmentCount: manifest.segments.length, merkleRoot: manifest.merkleRoot }, value: undefined }));
+      return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest) } };
+    });
+  }
+
+  private async sameOrConflict(dockId: string, existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
+    if (existing.manifest.dock.id !== dockId) throw new ProblemError('forbidden', 'recording was created by another dock');
+    if (!sameContent(existing.manifest, manifest)) {
+      throw new ProblemError('conflict', 'a recording with this id exists with a different file SHA-256, size or segment plan; it is never overwritten',
+        { extension: { recordingId: manifest.recordingId, existingSha256: existing.manifest.file.sha256 } });
+    }
+    return this.describe(existing);
+  }
+
+  // ---- PUT /v1/recordings/{id}/segments/{index} ------------------------------
+
+  async putSegment(dockId: string, id: string, indexText: string, upload: SegmentUpload): Promise<{ created: boolean; segment: SegmentPlanEntry }> {
+    const record = await this.owned(dockId, id);
+    if (!INDEX_TEXT.test(indexText)) throw new ProblemError('invalid_id', 'segment index must be a non-negative decimal integer');
+    const segment = record.manifest.segments[Number(indexText)];
+    if (!segment) throw new ProblemError('segment_out_of_plan', `segment ${indexText} is outside the plan (0..${record.manifest.segments.length - 1})`, { extension: { segmentCount: record.manifest.segments.length } });
+    if (upload.digestHex === undefined) throw new ProblemError('missing_digest', 'send Content-Digest: sha-256=:<base64>: (RFC 9530)');
+    if (upload.digestHex !== segment.sha256) {
+      this.deps.metrics.digestFailures++;
+      throw new ProblemError('digest_mismatch', `Content-Digest differs from the plan's sha256 for segment ${segment.index}`, { extension: { index: segment.index } });
+    }
+    if (upload.contentLength !== undefined) {
+      if (upload.contentLength > this.deps.limits.maxSegmentBytes) throw new ProblemError('payload_too_large', `segment bodies are limited to ${this.deps.limits.maxSegmentBytes} bytes`);
+      if (upload.contentLength !== segment.length) throw new ProblemError('length_mismatch', `Content-Length ${upload.contentLength} differs from the plan's ${segment.length} bytes`, { extension: { index: segment.index, expectedLength: segment.length } });
+    }
+    if (await this.deps.store.hasBlob(segment.sha256)) return { created: false, segment };
+
+    const inFlight = this.uploadsInFlight.get(dockId) ?? 0;
+    if (inFlight >= this.deps.limits.maxConcurrentUploadsPerDock) throw new ProblemError('rate_limited', `at most ${this.deps.limits.maxConcurrentUploadsPerDock} concurrent uploads per dock`, { retryAfter: 1 });
+    this.assertRoomFor(segment.length);
+    this.uploadsInFlight.set(dockId, inFlight + 1);
+    this.reservedBytes += segment.length;
+    try {
+      const { created } = await this.deps.store.putBlob(segment.sha256, this.counted(upload.body), segment.length);
+      if (created) {
+        await this.deps.custody.append({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 }, () => ({ extra: { index: segment.index, length: segment.length }, value: undefined }));
+      }
+      return { created, segment };
+    } catch (error) {
+      if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
+        this.deps.metrics.digestFailures++;
+        throw new ProblemError('digest_mismatch', error.message, { cause: error, extension: { index: segment.index } });
+      }
+      if (error instanceof IntegrityError && error.code === 'length_mismatch') {
+        throw new ProblemError('length_mismatch', error.message, { cause: error, extension: { index: segment.index, expectedLength: segment.length } });
+      }
+      throw error;
+    } finally {
+      this.reservedBytes -= segment.length;
+      const left = (this.uploadsInFlight.get(dockId) ?? 1) - 1;
+      if (left === 0) this.uploadsInFlight.delete(dockId); else this.uploadsInFlight.set(dockId, left);
+    }
+  }
+
+  private async *counted(body: AsyncIterable<Buffer | Uint8Array>): AsyncIterable<Buffer | Uint8Array> {
+    for await (const chunk of body) {
+      this.deps.metrics.bytesReceived += chunk.length;
+      yield chunk;
+    }
+  }
+
+  private assertRoomFor(bytes: number): void {
+    const quota = this.deps.limits.maxStoreBytes;
+    if (quota === undefined) return;
+    const used = this.deps.store.usedBytes() + this.reservedBytes;
+    if (used + bytes > quota || used >= quota) {
+      throw new ProblemError('insufficient_storage', `the store holds ${used} of its ${quota} bytes`, { retryAfter: RETRY_FULL_SECONDS });
+    }
+  }
+
+  // ---- POST /v1/recordings/{id}/complete -------------------------------------
+
+  async complete(dockId: string, id: string): Promise<Receipt> {
+    await this.owned(dockId, id);
+    return this.locks.run(id, async () => {
+      const record = (await this.deps.store.getRecording(id))!;
+      if (record.receipt) return record.receipt;
+      const { manifest } = record;
+      const missing = await this.missing(manifest);
+      if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
+      await this.rehash(manifest);
+      const serverKey = this.deps.serverKey;
+      const { value: receipt } = await this.deps.custody.append(
+        { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },
+        (seq) => {
+          const unsigned = {
+            protocol: PROTOCOL_VERSION, type: 'receipt' as const, recordingId: id, dockId,
+            sha256: manifest.file.sha256, size: manifest.file.size, segmentCount: manifest.segments.length,
+            merkleRoot: manifest.merkleRoot, receivedAt: new Date().toISOString(), serverKeyId: serverKey.keyId, custodySeq: seq,
+          };
+          const signed = signObject(unsigned, serverKey.privateKey) as Receipt;
+          return { extra: { receiptSignature: signed.signature }, value: signed };
+        });
+      const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
+      await this.deps.store.updateRecording(id, done);
+      this.deps.metrics.recordingsCompleted++;
+      this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
+      return receipt!;
+    });
+  }
+
+  /** One streaming pass over the stored blobs: the whole-file hash and each segment's, hence the Merkle root. */
+  private async rehash(manifest: RecordingManifest): Promise<void> {
+    const whole = createHash('sha256');
+    const segmentHashes: string[] = [];
+    for (const segment of manifest.segments) {
+      const part = createHash('sha256');
+      for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
+        whole.update(chunk);
+        part.update(chunk);
+      }
+      segmentHashes.push(part.digest('hex'));
+    }
+    const actual = whole.digest('hex');
+    if (actual !== manifest.file.sha256) throw new ProblemError('whole_digest_mismatch', `the assembled file hashes to ${actual}, the manifest says ${manifest.file.sha256}`);
+    if (merkleRoot(segmentHashes) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
+  }
+
+  // ---- reads ------------------------------------------------------------------
+
+  async get(dockId: string, id: string): Promise<CreateRecordingResponse & { manifest: RecordingManifest; createdAt: string; completedAt?: string }> {
+    const record = await this.owned(dockId, id);
+    return { ...(await this.describe(record)), manifest: record.manifest, createdAt: record.createdAt, ...(record.completedAt ? { completedAt: record.completedAt } : {}) };
+  }
+
+  async list(dockId: string, filter: { device?: string; state?: string }): Promise<RecordingListEntry[]> {
+    const entries: RecordingListEntry[] = [];
+    for (const id of await this.deps.store.listRecordingIds()) {
+      const record = await this.deps.store.getRecording(id);
+      if (!record || record.manifest.dock.id !== dockId) continue;
+      const { manifest } = record;
+      const state = record.receipt ? 'complete' : 'receiving';
+      if (filter.device !== undefined && manifest.device.serial !== filter.device) continue;
+      if (filter.state !== undefined && state !== filter.state) continue;
+      const missing = record.receipt ? [] : await this.missing(manifest);
+      entries.push({
+        id, state, deviceSerial: manifest.device.serial, dockId: manifest.dock.id, fileName: manifest.file.name,
+        size: manifest.file.size, sha256: manifest.file.sha256, segmentCount: manifest.segments.length,
+        segmentsReceived: manifest.segments.length - missing.length, integrity: manifest.integrity.status,
+        createdAt: record.createdAt, ...(record.completedAt ? { completedAt: record.completedAt } : {}),
+      });
+    }
+    return entries;
+  }
+
+  /** The original bytes [start, end] (inclusive), streamed from the segment blobs in order. */
+  async content(dockId: string, id: string): Promise<{ manifest: RecordingManifest; open: (start: number, end: number) => Readable }> {
+    const record = await this.owned(dockId, id);
+    if (!record.receipt) throw new ProblemError('incomplete', 'content is served once the recording is complete (has a receipt)', { extension: { missing: await this.missing(record.manifest) } });
+    const store = this.deps.store;
+    const open = (start: number, end: number) => Readable.from((async function* () {
+      for (const segment of record.manifest.segments) {
+        const segEnd = segment.offset + segment.length - 1;
+        if (segEnd < start || segment.offset > end) continue;
+        const from = Math.max(start, segment.offset) - segment.offset;
+        const to = Math.min(end, segEnd) - segment.offset;
+        yield* store.readBlob(segment.sha256, from, to) as AsyncIterable<Buffer>;
+      }
+    })(), { objectMode: false });
+    return { manifest: record.manifest, open };
+  }
+
+  // ---- helpers ----------------------------------------------------------------
+
+  private async owned(dockId: string, id: string): Promise<StoredRecording> {
+    if (!isValidId(id)) throw new ProblemError('invalid_id', 'recording id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without ".."');
+    const record = await this.deps.store.getRecording(id);
+    if (!record) throw new ProblemError('not_found', `no recording ${id}`);
+    if (record.manifest.dock.id !== dockId) throw new ProblemError('forbidden', 'recording was created by another dock');
+    return record;
+  }
+
+  private async describe(record: StoredRecording): Promise<CreateRecordingResponse> {
+    return {
+      recordingId: record.manifest.recordingId,
+      state: record.receipt ? 'complete' : 'receiving',
+      missing: record.receipt ? [] : await this.missing(record.manifest),
+      ...(record.receipt ? { receipt: record.receipt } : {}),
+    };
+  }
+
+  /** Indexes whose bytes the server does not hold (content-addressed: held once is held for every recording). */
+  async missing(manifest: RecordingManifest): Promise<number[]> {
+    const missing: number[] = [];
+    const batch = 64;
+    for (let i = 0; i < manifest.segments.length; i += batch) {
+      const slice = manifest.segments.slice(i, i + batch);
+      const held = await Promise.all(slice.map((s) => this.deps.store.hasBlob(s.sha256)));
+      held.forEach((h, j) => { if (!h) missing.push(slice[j]!.index); });
+    }
+    return missing;
+  }
+}

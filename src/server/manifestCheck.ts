@@ -1,0 +1,39 @@
+/**
+ * The checks a manifest must pass beyond its JSON Schema: the segment plan
+ * tiles [0, size) exactly in order, the Merkle root is the root of the segment
+ * hashes, and the dock's signature verifies with the key it carries.
+ */
+import { merkleRoot } from '../protocol/merkle.js';
+import { isEd25519PublicKeyPem, verifyObject } from '../protocol/signing.js';
+import type { RecordingManifest } from '../protocol/types.js';
+import { ProblemError } from './problem.js';
+
+export function checkSegmentPlan(manifest: RecordingManifest, maxSegmentBytes: number): void {
+  let offset = 0;
+  manifest.segments.forEach((segment, position) => {
+    if (segment.index !== position) throw new ProblemError('invalid_manifest', `segment at position ${position} has index ${segment.index}; indexes must be 0..n-1 in order`);
+    if (segment.offset !== offset) throw new ProblemError('invalid_manifest', `segment ${position} starts at ${segment.offset}, expected ${offset}: segments must tile the file`);
+    if (segment.length > maxSegmentBytes) throw new ProblemError('invalid_manifest', `segment ${position} is ${segment.length} bytes; this server accepts at most ${maxSegmentBytes}`, { extension: { maxSegmentBytes } });
+    offset += segment.length;
+  });
+  if (offset !== manifest.file.size) throw new ProblemError('invalid_manifest', `segments cover ${offset} bytes, the file has ${manifest.file.size}`);
+  const root = merkleRoot(manifest.segments.map((s) => s.sha256));
+  if (root !== manifest.merkleRoot) throw new ProblemError('invalid_manifest', `merkleRoot ${manifest.merkleRoot} is not the root of the segment hashes (${root})`);
+}
+
+export function checkDockSignature(manifest: RecordingManifest): void {
+  if (!isEd25519PublicKeyPem(manifest.dock.publicKeyPem)) throw new ProblemError('bad_signature', 'dock.publicKeyPem is not an Ed25519 public key (PEM, SPKI)');
+  if (!verifyObject(manifest as unknown as Record<string, unknown>, manifest.dock.publicKeyPem)) {
+    throw new ProblemError('bad_signature', 'the dock signature does not verify over JCS(manifest without signature) with dock.publicKeyPem');
+  }
+}
+
+/** What makes two manifests the same recording: same bytes, same plan, same dock. */
+export function sameContent(a: RecordingManifest, b: RecordingManifest): boolean {
+  if (a.dock.id !== b.dock.id || a.file.sha256 !== b.file.sha256 || a.file.size !== b.file.size) return false;
+  if (a.segments.length !== b.segments.length) return false;
+  return a.segments.every((s, i) => {
+    const t = b.segments[i]!;
+    return s.index === t.index && s.offset === t.offset && s.length === t.length && s.sha256 === t.sha256;
+  });
+}

@@ -1,0 +1,149 @@
+/** HTTP surface of protocol v1 (docs/protocol.md): translate requests to IngestService calls. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
+import { manifestSchema } from '../protocol/schema.js';
+import { PROTOCOL_VERSION, type RecordingManifest } from '../protocol/types.js';
+import type { TokenTable } from './auth.js';
+import type { IngestService } from './ingest.js';
+import type { ServerMetrics } from './metrics.js';
+import { ProblemError } from './problem.js';
+import { parseRange } from './range.js';
+import type { ServerKey } from './serverKey.js';
+import type { Store } from './store.js';
+
+declare module 'fastify' {
+  interface FastifyRequest { dockId?: string }
+}
+
+interface IdParams { id: string }
+interface SegmentParams { id: string; index: string }
+
+// The schema's $id is for the published file; fastify must not register it globally.
+const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
+
+export function registerRoutes(app: FastifyInstance, deps: {
+  ingest: IngestService; tokens: TokenTable; serverKey: ServerKey; metrics: ServerMetrics; store: Store; quotaBytes?: number; bodyIdleTimeoutMs: number;
+}): void {
+  const { ingest, tokens, serverKey, metrics, store } = deps;
+
+  const authenticate = async (request: FastifyRequest) => {
+    const dockId = tokens.authenticate(request.headers.authorization);
+    if (!dockId) throw new ProblemError('unauthorized', request.headers.authorization ? 'unknown bearer token' : 'send Authorization: Bearer <dock token>');
+    request.dockId = dockId;
+  };
+  const dockOf = (request: FastifyRequest) => request.dockId!;
+
+  app.get('/healthz', async () => ({ status: 'ok', protocol: PROTOCOL_VERSION }));
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return metrics.render({ usedBytes: store.usedBytes(), ...(deps.quotaBytes !== undefined ? { quotaBytes: deps.quotaBytes } : {}) });
+  });
+
+  app.get('/v1/keys', async () => ({ keyId: serverKey.keyId, publicKeyPem: serverKey.publicKeyPem, algorithm: 'Ed25519' }));
+
+  app.post('/v1/recordings', { onRequest: authenticate }, async (request, reply) => {
+    const body = request.body as unknown;
+    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body) || isStream(body)) {
+      throw new ProblemError(isStream(body) ? 'unsupported_media_type' : 'invalid_manifest', 'send the manifest as a JSON object with Content-Type: application/json');
+    }
+    const protocol = (body as { protocol?: unknown }).protocol;
+    if (protocol !== PROTOCOL_VERSION) throw new ProblemError('unsupported_protocol', `protocol ${JSON.stringify(protocol)} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    const validate = request.compileValidationSchema(manifestBodySchema);
+    if (!validate(body)) {
+      const first = validate.errors?.[0];
+      throw new ProblemError('invalid_manifest', first ? `${first.instancePath || '(manifest)'} ${first.message ?? 'is invalid'}` : 'manifest does not match the schema', { extension: { errors: (validate.errors ?? []).slice(0, 10) } });
+    }
+    const { created, response } = await ingest.create(dockOf(request), body as RecordingManifest);
+    reply.code(created ? 201 : 200);
+    if (created) reply.header('Location', `/v1/recordings/${response.recordingId}`);
+    return response;
+  });
+
+  app.put<{ Params: SegmentParams }>('/v1/recordings/:id/segments/:index', { onRequest: authenticate }, async (request, reply) => {
+    const body = request.body;
+    if (!isStream(body)) throw new ProblemError('unsupported_media_type', 'send segment bytes as application/octet-stream');
+    const lengthHeader = request.headers['content-length'];
+    const contentLength = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    try {
+      const { created, segment } = await ingest.putSegment(dockOf(request), request.params.id, request.params.index, {
+        digestHex: parseDigestHeader(request.headers['content-digest']),
+        contentLength,
+        body: withIdleTimeout(body, deps.bodyIdleTimeoutMs),
+      });
+      reply.code(created ? 201 : 200);
+      return { recordingId: request.params.id, index: segment.index, sha256: segment.sha256, length: segment.length, stored: created };
+    } catch (error) {
+      // A body we did not read to the end is not worth draining on a slow uplink.
+      if (!body.readableEnded) reply.header('Connection', 'close');
+      throw error;
+    }
+  });
+
+  app.post<{ Params: IdParams }>('/v1/recordings/:id/complete', { onRequest: authenticate }, async (request) => {
+    return ingest.complete(dockOf(request), request.params.id);
+  });
+
+  app.get<{ Querystring: { device?: string; state?: string } }>('/v1/recordings', { onRequest: authenticate }, async (request) => {
+    const { device, state } = request.query;
+    if (state !== undefined && state !== 'receiving' && state !== 'complete') throw new ProblemError('bad_request', 'state must be receiving or complete');
+    return { recordings: await ingest.list(dockOf(request), { ...(device !== undefined ? { device } : {}), ...(state !== undefined ? { state } : {}) }) };
+  });
+
+  app.get<{ Params: IdParams }>('/v1/recordings/:id', { onRequest: authenticate }, async (request) => {
+    return ingest.get(dockOf(request), request.params.id);
+  });
+
+  app.get<{ Params: IdParams }>('/v1/recordings/:id/content', { onRequest: authenticate }, async (request, reply) => {
+    const { manifest, open } = await ingest.content(dockOf(request), request.params.id);
+    const size = manifest.file.size;
+    reply.header('Accept-Ranges', 'bytes');
+    reply.header('Repr-Digest', formatDigestHeader(manifest.file.sha256));
+    reply.header('ETag', `"${manifest.file.sha256}"`);
+    reply.type('application/octet-stream');
+    const range = parseRange(request.headers.range, size);
+    if (range.kind === 'unsatisfiable') {
+      reply.header('Content-Range', `bytes */${size}`);
+      throw new ProblemError('range_not_satisfiable', `the file has ${size} bytes`);
+    }
+    if (range.kind === 'partial') {
+      reply.code(206);
+      reply.header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      reply.header('Content-Length', String(range.end - range.start + 1));
+      return sendStream(reply, request, open(range.start, range.end));
+    }
+    reply.header('Content-Length', String(size));
+    return sendStream(reply, request, size === 0 ? open(1, 0) : open(0, size - 1));
+  });
+}
+
+function sendStream(reply: FastifyReply, request: FastifyRequest, stream: Readable) {
+  if (request.method === 'HEAD') {
+    stream.destroy();
+    return reply.send();
+  }
+  return reply.send(stream);
+}
+
+function isStream(value: unknown): value is Readable {
+  return typeof value === 'object' && value !== null && typeof (value as Readable).pipe === 'function';
+}
+
+/** Ends the body with a 408 when the client sends nothing for `ms` (a stalled uplink must not hold a slot forever). */
+async function* withIdleTimeout(stream: Readable, ms: number): AsyncIterable<Buffer> {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stream.destroy(new ProblemError('timeout', `no body bytes for ${ms} ms`)), ms);
+  };
+  arm();
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      arm();
+      yield chunk;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

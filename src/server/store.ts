@@ -1,0 +1,46 @@
+/**
+ * What the ingest server needs from storage: content-addressed blobs (one per
+ * distinct segment SHA-256) and one metadata record per recording. The
+ * filesystem store is the embedded default; any other backend must pass
+ * test/server/storeConformance.ts.
+ */
+import type { Readable } from 'node:stream';
+import type { Receipt, RecordingManifest } from '../protocol/types.js';
+
+export interface StoredRecording {
+  manifest: RecordingManifest;
+  /** When the server first accepted the manifest (server clock, ISO 8601 UTC). */
+  createdAt: string;
+  receipt?: Receipt;
+  completedAt?: string;
+}
+
+export interface BlobWriteResult {
+  /** False when the blob already existed (duplicate or concurrent PUT): nothing was stored twice. */
+  created: boolean;
+  size: number;
+}
+
+export interface Store {
+  /** Prepare the store; removes temp files left by a crash (cheap: one folder listing). */
+  open(): Promise<void>;
+  /**
+   * Stream `body` into the blob named `sha256`. The bytes become visible only when
+   * exactly `expectedLength` bytes arrived and their SHA-256 equals `sha256`.
+   * Throws IntegrityError with code `length_mismatch` or `digest_mismatch`
+   * (nothing kept), or the body's own error.
+   */
+  putBlob(sha256: string, body: AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
+  hasBlob(sha256: string): Promise<boolean>;
+  /** Bytes [start, endInclusive] of a blob (the whole blob by default). */
+  readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
+  getRecording(id: string): Promise<StoredRecording | undefined>;
+  /** Create atomically; returns false (and changes nothing) if the id already exists. */
+  createRecording(id: string, record: StoredRecording): Promise<boolean>;
+  /** Replace atomically (crash leaves the old or the new record, never a mix). */
+  updateRecording(id: string, record: StoredRecording): Promise<void>;
+  listRecordingIds(): Promise<string[]>;
+  /** Bytes held in blobs, as far as the store knows without scanning. */
+  usedBytes(): number;
+  close(): Promise<void>;
+}
