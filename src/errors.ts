@@ -82,5 +82,7 @@ export function describeCause(cause: unknown): unknown {
 
 /** Node's errno code of an error, if it has one. */
 export function errnoCode(error: unknown): string | undefined {
-  return error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  // Not `instanceof Error`: errors from another realm (jest's vm modules, worker threads) fail that test.
+  const code = typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }

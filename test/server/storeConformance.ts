@@ -1,0 +1,109 @@
+/**
+ * The contract every Store backend must meet. A backend's test calls
+ * `runStoreConformance(name, factory)`; fsStore.test.ts runs it on the FS store.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { Readable } from 'node:stream';
+import { sha256Hex } from '../../src/protocol/digest.js';
+import { IntegrityError } from '../../src/errors.js';
+import type { Store, StoredRecording } from '../../src/server/store.js';
+import { buildRecording, testBytes } from '../helpers/manifest.js';
+
+export interface StoreUnderTest {
+  store: Store;
+  /** Make a fresh Store over the same backing storage (a restart). */
+  reopen(): Promise<Store>;
+  cleanup(): Promise<void> | void;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function chunked(data: Buffer, size = 7000): AsyncIterable<Buffer> {
+  return (async function* () {
+    for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+  })();
+}
+
+export function runStoreConformance(name: string, factory: () => Promise<StoreUnderTest>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let subject: StoreUnderTest;
+    beforeEach(async () => { subject = await factory(); await subject.store.open(); });
+    afterEach(async () => { await subject.store.close(); await subject.cleanup(); });
+
+    const data = testBytes(100_000, 7);
+    const digest = sha256Hex(data);
+
+    it('stores a blob only when length and digest match, and reads it back whole and by range', async () => {
+      const { store } = subject;
+      expect(await store.hasBlob(digest)).toBe(false);
+      const result = await store.putBlob(digest, chunked(data), data.length);
+      expect(result).toEqual({ created: true, size: data.length });
+      expect(await store.hasBlob(digest)).toBe(true);
+      expect((await readAll(store.readBlob(digest))).equals(data)).toBe(true);
+      expect((await readAll(store.readBlob(digest, 10, 19))).equals(data.subarray(10, 20))).toBe(true);
+      expect(store.usedBytes()).toBe(data.length);
+    });
+
+    it('rejects a wrong digest, a short body and a long body, keeping nothing', async () => {
+      const { store } = subject;
+      const wrong = sha256Hex(Buffer.from('something else'));
+      await expect(store.putBlob(wrong, chunked(data), data.length)).rejects.toMatchObject({ code: 'digest_mismatch' });
+      await expect(store.putBlob(digest, chunked(data.subarray(1)), data.length)).rejects.toMatchObject({ code: 'length_mismatch' });
+      await expect(store.putBlob(digest, chunked(Buffer.concat([data, Buffer.from('x')])), data.length)).rejects.toBeInstanceOf(IntegrityError);
+      expect(await store.hasBlob(wrong)).toBe(false);
+      expect(await store.hasBlob(digest)).toBe(false);
+      expect(store.usedBytes()).toBe(0);
+    });
+
+    it('keeps nothing when the body fails mid-way', async () => {
+      const { store } = subject;
+      const failing = (async function* () {
+        yield data.subarray(0, 5000);
+        throw new Error('client went away');
+      })();
+      await expect(store.putBlob(digest, failing, data.length)).rejects.toThrow('client went away');
+      expect(await store.hasBlob(digest)).toBe(false);
+    });
+
+    it('stores a duplicate once and two concurrent writers leave one blob with exactly one creator', async () => {
+      const { store } = subject;
+      const results = await Promise.all([store.putBlob(digest, chunked(data, 1000), data.length), store.putBlob(digest, chunked(data, 3000), data.length)]);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      const again = await store.putBlob(digest, chunked(data), data.length);
+      expect(again.created).toBe(false);
+      expect(store.usedBytes()).toBe(data.length);
+      expect((await readAll(store.readBlob(digest))).equals(data)).toBe(true);
+    });
+
+    it('creates a recording once, updates it atomically and lists it; survives a reopen', async () => {
+      const { store } = subject;
+      const { manifest } = buildRecording(testBytes(1000, 3), { segmentSize: 300 });
+      const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
+      expect(await store.createRecording(manifest.recordingId, record)).toBe(true);
+      expect(await store.createRecording(manifest.recordingId, { ...record, createdAt: 'other' })).toBe(false);
+      expect((await store.getRecording(manifest.recordingId))!.createdAt).toBe(record.createdAt);
+      await store.updateRecording(manifest.recordingId, { ...record, completedAt: '2026-01-01T00:00:00.000Z' });
+      await store.putBlob(digest, chunked(data), data.length);
+      expect(await store.listRecordingIds()).toEqual([manifest.recordingId]);
+      expect(await store.getRecording('no-such-recording')).toBeUndefined();
+      await store.close();
+      const reopened = await subject.reopen();
+      await reopened.open();
+      subject.store = reopened;
+      expect((await reopened.getRecording(manifest.recordingId))!.completedAt).toBe('2026-01-01T00:00:00.000Z');
+      expect(await reopened.hasBlob(digest)).toBe(true);
+      expect(reopened.usedBytes()).toBe(data.length);
+    });
+
+    it('refuses ids and digests that could address anything outside the store', async () => {
+      const { store } = subject;
+      await expect(store.getRecording('../../etc/passwd')).rejects.toThrow();
+      await expect(store.hasBlob('../' + digest.slice(3))).rejects.toThrow();
+      expect(() => store.readBlob('..%2F..%2Fetc')).toThrow();
+    });
+  });
+}
