@@ -1,0 +1,132 @@
+/** The server as a user runs it: the built CLI in a child process (run `npx tsc -p tsconfig.json` first). */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import { join } from 'node:path';
+import { formatDigestHeader } from '../../src/protocol/digest.js';
+import { buildRecording, testBytes } from '../helpers/manifest.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const TOKEN = 'cli-test-token-1';
+let tmp: ReturnType<typeof makeTempDir>;
+let tokensFile: string;
+
+beforeAll(() => {
+  tmp = makeTempDir('bodycam-server-cli-');
+  tokensFile = join(tmp.path, 'tokens.json');
+  writeFileSync(tokensFile, JSON.stringify({ 'dock-1': TOKEN }));
+});
+afterAll(() => tmp.cleanup());
+
+interface Running { child: ChildProcess; url: string; exited: Promise<number | null> }
+
+function startServer(dataDir: string, extra: string[] = []): Promise<Running> {
+  const child = spawnCli(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tokens', tokensFile, ...extra]);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /^listening (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
+      if (match) resolve({ child, url: match[1]!, exited });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('bodycam server (CLI)', () => {
+  it('prints one listening line, writes its keys, and exits 0 on SIGTERM', async () => {
+    const dataDir = join(tmp.path, 'plain');
+    const server = await startServer(dataDir);
+    const keys = await (await fetch(`${server.url}/v1/keys`)).json() as { publicKeyPem: string };
+    expect(readFileSync(join(dataDir, 'server-key.pub.pem'), 'utf8')).toBe(keys.publicKeyPem);
+    expect(statSync(join(dataDir, 'server-key.pem')).mode & 0o777).toBe(0o600);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('a port in use is one clear line and a non-zero exit', async () => {
+    const dataDir = join(tmp.path, 'port');
+    const first = await startServer(dataDir);
+    const port = new URL(first.url).port;
+    try {
+      const second = await runCli(['server', '--data-dir', join(tmp.path, 'port2'), '--listen', `127.0.0.1:${port}`, '--tokens', tokensFile], { timeoutMs: 30_000 });
+      expect(second.code).not.toBe(0);
+      expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('bodycam:'))).toEqual([`bodycam: cannot listen on 127.0.0.1:${port}: the port is already in use`]);
+      expect(second.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+  });
+
+  it('killed with SIGKILL mid-PUT: no partial blob; after a restart the PUT succeeds and the recording completes', async () => {
+    const dataDir = join(tmp.path, 'crash');
+    const rec = buildRecording(testBytes(2_000_000, 5), { segmentSize: 1_000_000 });
+    const segment = rec.segments[0]!;
+    const sha = rec.manifest.segments[0]!.sha256;
+    let server = await startServer(dataDir);
+    expect((await fetch(`${server.url}/v1/recordings`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) })).status).toBe(201);
+
+    let req: ClientRequest | undefined;
+    const failed = new Promise<void>((resolve) => {
+      req = httpRequest(`${server.url}/v1/recordings/${rec.manifest.recordingId}/segments/0`, {
+        method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(segment.length), 'content-digest': formatDigestHeader(sha) },
+      });
+      req.on('error', () => resolve());
+      req.on('response', () => resolve());
+      req.write(segment.subarray(0, 600_000));
+    });
+    // Wait until the server has some of the body on disk in a temp file.
+    const tmpDir = join(dataDir, 'tmp');
+    for (let i = 0; i < 200 && !readdirSync(tmpDir).some((f) => statSync(join(tmpDir, f)).size > 0); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(readdirSync(tmpDir).length).toBeGreaterThan(0);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await failed;
+    req!.destroy();
+    const blob = join(dataDir, 'blobs', sha.slice(0, 2), sha);
+    expect(existsSync(blob)).toBe(false);
+
+    server = await startServer(dataDir);
+    try {
+      expect(readdirSync(tmpDir)).toEqual([]);
+      const resumed = await (await fetch(`${server.url}/v1/recordings`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) })).json() as { missing: number[] };
+      expect(resumed.missing).toEqual([0, 1]);
+      for (let i = 0; i < 2; i++) {
+        const put = await fetch(`${server.url}/v1/recordings/${rec.manifest.recordingId}/segments/${i}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream', 'content-digest': formatDigestHeader(rec.manifest.segments[i]!.sha256) }, body: rec.segments[i] });
+        expect(put.status).toBe(201);
+      }
+      expect(readFileSync(blob).equals(segment)).toBe(true);
+      const done = await fetch(`${server.url}/v1/recordings/${rec.manifest.recordingId}/complete`, { method: 'POST', headers: auth });
+      expect(done.status).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+    expect((await runCli(['server', 'verify-log', '--data-dir', dataDir])).code).toBe(0);
+  });
+
+  it('verify-log catches a custody log edited by hand and names the first broken entry', async () => {
+    const dataDir = join(tmp.path, 'crash'); // reuses the log written by the test above
+    const logPath = join(dataDir, 'custody.log');
+    const lines = readFileSync(logPath, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    const ok = await runCli(['server', 'verify-log', '--data-dir', dataDir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`custody log ok: ${lines.length} entries`);
+    // Change one hex digit of entry 2's sha256: entry 3's prev no longer matches.
+    const edited = lines[1]!.replace(/"sha256":"([0-9a-f])/, (_m, c: string) => `"sha256":"${c === '0' ? '1' : '0'}`);
+    expect(edited).not.toBe(lines[1]);
+    writeFileSync(logPath, [lines[0], edited, ...lines.slice(2)].join('\n') + '\n');
+    const broken = await runCli(['server', 'verify-log', '--data-dir', dataDir]);
+    expect(broken.code).not.toBe(0);
+    expect(broken.stdout).toMatch(/BROKEN at line 3 \(seq 3\)/);
+  });
+});
