@@ -1,8 +1,48 @@
-import type { Command } from 'commander';
-import { notYetAvailable } from './notYet.js';
+/**
+ * `bodycam dock`: the dock ingest agent. Its options are generated from the one
+ * config schema (src/dock/config.ts), so flags, BODYCAM_* variables and the
+ * config file can never drift apart.
+ */
+import { Option, type Command } from 'commander';
+import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
+import { startProgress } from '../dock/progress.js';
+import { action } from './handler.js';
 
 export function registerDock(program: Command): void {
-  program.command('dock')
+  const command = program.command('dock')
     .description('Run the dock ingest agent: watch the bays, hash and upload every recording, wipe only on signed receipt')
-    .action(notYetAvailable('dock'));
+    .option('--config <file>', 'JSON config file (keys as below, camelCase; unknown keys are an error)');
+  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA)) {
+    const flag = spec.kind === 'boolean' ? flagNameOf(key) : `${flagNameOf(key)} <value>`;
+    const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : `default ${String(spec.default)}`;
+    command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`));
+  }
+  command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.');
+  command.action(action(async (flags: Record<string, unknown>) => {
+    const config = loadDockConfig({ flags, configFile: flags.config as string | undefined });
+    if (config.once) {
+      const result = await runOnce(config);
+      for (const r of result.recordings) {
+        if (r.state === 'completed' || r.state === 'wiped') {
+          if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
+          else if (r.truncated) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)\n`);
+        } else if (r.state === 'quarantined') {
+          process.stderr.write(`quarantined: ${r.file}: ${r.reason ?? ''}\n`);
+        } else {
+          process.stderr.write(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}\n`);
+        }
+      }
+      return result.exitCode;
+    }
+    const agent = await startDockAgent(config);
+    const stopProgress = startProgress(() => agent.status());
+    await new Promise<void>((resolve) => {
+      const onSignal = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); resolve(); };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    stopProgress();
+    await agent.stop();
+    return 0;
+  }));
 }

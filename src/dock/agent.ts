@@ -1,0 +1,597 @@
+/**
+ * The dock agent: watches the bays, turns what it finds into journal rows, and
+ * schedules each recording through the pipeline (pipeline.ts) within the
+ * limits: a few prepare jobs (probe/plan/hash: CPU and disk), many upload
+ * jobs sharing `concurrency` segment slots and one bandwidth bucket.
+ */
+import { readFileSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { UsageError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
+import type { IntegrityStatus } from '../protocol/types.js';
+import { IngestClient } from './client.js';
+import type { DockConfig } from './config.js';
+import { dispositionOf, PausedError, reasonOf } from './errors.js';
+import { isFlagged } from './integrity.js';
+import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
+import { loadOrCreateDockKey } from './keys.js';
+import { DockMetrics } from './metrics.js';
+import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
+import { TokenBucket } from './rateLimit.js';
+import { jobRetryPolicy, retryDelayMs } from './retry.js';
+import { PrioritySlots } from './slots.js';
+import { clockOffsetMsOf, listCameraFiles, readDevice, readSidecar } from './storage.js';
+
+export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
+
+export interface BayStatus {
+  bay: string;
+  serial: string | null;
+  state: BayState;
+  /** 0..100 while offloading (bytes acknowledged by the server over bytes found). */
+  progress: number | null;
+  reason: string | null;
+}
+
+export interface RecordingSummary {
+  key: string;
+  recordingId?: string;
+  file: string;
+  serial: string;
+  bay?: string;
+  state: JobState;
+  reason?: string;
+  integrity?: IntegrityStatus;
+  truncated?: boolean;
+  critical: boolean;
+  size: number;
+  attempts: number;
+  lastError?: string;
+}
+
+export interface DockStatus {
+  dockId: string;
+  bays: BayStatus[];
+  queue: {
+    depth: number;
+    preparing: number;
+    uploading: number;
+    waiting: number;
+    backoff: number;
+    paused: number;
+    settling: number;
+    completed: number;
+    wiped: number;
+    quarantined: number;
+    flagged: number;
+    oldestQueuedSeconds: number;
+    bytesSent: number;
+    recordings: RecordingSummary[];
+  };
+}
+
+interface BayInfo {
+  name: string;
+  root: string;
+  present: boolean;
+  serial: string | null;
+  controller: AbortController;
+  keys: Set<string>;
+  reportedSymlinks: Set<string>;
+  problem?: string;
+}
+
+interface Candidate { size: number; mtimeMs: number; stableSince: number; firstSeen: number }
+
+const PREPARE_SLOTS = 2;
+const UPLOAD_JOBS = 16;
+const STOP_GRACE_MS = 3000;
+
+export class DockAgentCore {
+  readonly metrics = new DockMetrics();
+  readonly journal: Journal;
+  private readonly logger: Logger;
+  private readonly client: IngestClient;
+  private readonly slots: PrioritySlots;
+  private readonly dockKey: ReturnType<typeof loadOrCreateDockKey>;
+  private readonly bays = new Map<string, BayInfo>();
+  private readonly located = new Map<string, Location>();
+  private readonly candidates = new Map<string, Candidate>();
+  private readonly running = new Map<string, { phase: 'prepare' | 'upload'; controller: AbortController; done: Promise<void> }>();
+  private readonly inflight = new Map<string, number>();
+  private readonly staleReported = new Set<string>();
+  private readonly stopController = new AbortController();
+  private readonly scanQueue = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private idleWaiters: Array<() => void> = [];
+  private watcher?: FSWatcher;
+  private rescanTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private scanning = 0;
+  private initialScanDone = false;
+  private stopping = false;
+  private serverKeyPem?: string;
+  private pumpScheduled = false;
+  private readonly ctx: StepContext;
+
+  constructor(readonly config: DockConfig, logger?: Logger) {
+    this.logger = logger ?? createLogger({ component: 'dock', dockId: config.dockId });
+    this.journal = Journal.open(config.stateDir);
+    this.dockKey = loadOrCreateDockKey(config.stateDir);
+    if (this.dockKey.created) this.logger.info('dock key pair created', { keyId: this.dockKey.keyId, stateDir: config.stateDir });
+    this.slots = new PrioritySlots(config.concurrency);
+    this.client = new IngestClient({
+      endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
+      retries: config.requestRetries, bucket: new TokenBucket(config.maxRate), logger: this.logger,
+      onRetry: () => { this.metrics.requestRetries++; },
+      onBytesSent: (bytes) => { this.metrics.bytesSent += bytes; },
+    });
+    if (config.serverKey) {
+      let pem: string;
+      try { pem = readFileSync(config.serverKey, 'utf8'); } catch (cause) {
+        throw new UsageError(`cannot read server key ${config.serverKey}: ${(cause as Error).message}`, { cause });
+      }
+      if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${config.serverKey} is not an Ed25519 public key (PEM)`);
+      this.serverKeyPem = pem;
+    } else {
+      this.serverKeyPem = this.journal.getMeta('serverPublicKeyPem');
+    }
+    this.ctx = {
+      config, journal: this.journal, client: this.client, slots: this.slots, metrics: this.metrics, logger: this.logger,
+      dockKey: this.dockKey, serverKey: (signal) => this.ensureServerKey(signal), stopping: () => this.stopping,
+      onSegmentBytes: (key, bytes) => { this.inflight.set(key, (this.inflight.get(key) ?? 0) + bytes); },
+    };
+  }
+
+  get dockPublicKeyPem(): string { return this.dockKey.publicKeyPem; }
+
+  async start(): Promise<void> {
+    this.logger.info('dock agent starting', { bays: this.config.bays, endpoint: this.config.endpoint, once: this.config.once, wipeAfterIngest: this.config.wipeAfterIngest });
+    const bayRoot = await lstat(this.config.bays).catch(() => undefined);
+    if (!bayRoot?.isDirectory()) throw new UsageError(`bays folder ${this.config.bays} does not exist or is not a folder`);
+    if (!this.config.once) {
+      // Watch the PARENT of the bays: chokidar loses events on a watched folder that is removed and recreated.
+      this.watcher = watch(this.config.bays, { depth: 3, followSymlinks: false, ignoreInitial: true, ignorePermissionErrors: true });
+      this.watcher.on('all', (_event, path) => this.onFsEvent(path));
+      this.watcher.on('error', (error) => this.logger.warn('watcher error', { error }));
+      this.rescanTimer = setInterval(() => { void this.scanAll(); this.checkStale(); }, Math.max(200, this.config.rescanInterval * 1000));
+      this.rescanTimer.unref?.();
+    }
+    await this.scanAll();
+    this.initialScanDone = true;
+    this.pump();
+    this.checkIdle();
+  }
+
+  private onFsEvent(path: string): void {
+    const rel = path.slice(this.config.bays.length + 1);
+    const bay = rel.split('/')[0];
+    if (bay) this.scheduleScan(bay, 150);
+    else this.scheduleScan('*', 150);
+  }
+
+  private scheduleScan(bay: string, delayMs: number): void {
+    if (this.stopping || this.scanQueue.has(bay)) return;
+    const timer = setTimeout(() => {
+      this.scanQueue.delete(bay);
+      void (bay === '*' ? this.scanAll() : this.scanBay(bay));
+    }, delayMs);
+    this.scanQueue.set(bay, timer);
+  }
+
+  private async ensureServerKey(signal: AbortSignal): Promise<string> {
+    if (this.serverKeyPem) return this.serverKeyPem;
+    const keys = await this.client.getKeys(signal);
+    if (!isEd25519PublicKeyPem(keys.publicKeyPem)) throw new PausedError('server key from GET /v1/keys is not an Ed25519 PEM');
+    if (!this.serverKeyPem) {
+      this.serverKeyPem = keys.publicKeyPem;
+      this.journal.setMeta('serverPublicKeyPem', keys.publicKeyPem);
+      this.logger.info('pinned the server receipt key from GET /v1/keys (trust on first use; pass --server-key to pin it yourself)', { keyId: keyIdOf(keys.publicKeyPem) });
+    }
+    return this.serverKeyPem;
+  }
+
+  async scanAll(): Promise<void> {
+    if (this.stopping) return;
+    this.scanning++;
+    try {
+      let names: string[] = [];
+      try { names = await readdir(this.config.bays); } catch (error) { this.logger.warn('cannot read bays folder', { error }); }
+      const present = new Set<string>();
+      for (const name of names.sort()) {
+        if (name.startsWith('.')) continue;
+        const stats = await lstat(join(this.config.bays, name)).catch(() => undefined);
+        if (!stats) continue;
+        if (stats.isSymbolicLink()) { this.reportOnce('*', name, 'bay is a symlink: not followed'); continue; }
+        if (!stats.isDirectory()) continue;
+        present.add(name);
+        await this.scanBay(name);
+      }
+      for (const bay of this.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
+    } finally {
+      this.scanning--;
+    }
+    this.pump();
+    this.checkIdle();
+  }
+
+  private reportOnce(bay: string, path: string, message: string): void {
+    const info = this.bays.get(bay);
+    if (info) {
+      if (info.reportedSymlinks.has(path)) return;
+      info.reportedSymlinks.add(path);
+    }
+    this.logger.warn(message, { bay, path });
+  }
+
+  private bayInfo(name: string): BayInfo {
+    let bay = this.bays.get(name);
+    if (!bay) {
+      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), reportedSymlinks: new Set() };
+      this.bays.set(name, bay);
+    }
+    return bay;
+  }
+
+  private undock(bay: BayInfo): void {
+    if (!bay.present) return;
+    bay.present = false;
+    bay.controller.abort(new PausedError(`camera undocked from bay ${bay.name}`));
+    for (const key of bay.keys) {
+      if (this.located.get(key)?.bay === bay.name) this.located.delete(key);
+    }
+    bay.keys.clear();
+    for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/')) this.candidates.delete(path);
+    this.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
+  }
+
+  async scanBay(name: string): Promise<void> {
+    if (this.stopping) return;
+    this.scanning++;
+    try {
+      await this.scanBayInner(name);
+    } catch (error) {
+      this.logger.warn('bay scan failed', { bay: name, error });
+    } finally {
+      this.scanning--;
+    }
+    this.pump();
+    this.checkIdle();
+  }
+
+  private async scanBayInner(name: string): Promise<void> {
+    const bay = this.bayInfo(name);
+    const stats = await lstat(bay.root).catch(() => undefined);
+    const entries = stats?.isDirectory() ? await readdir(bay.root).catch(() => [] as string[]) : [];
+    if (entries.length === 0) { this.undock(bay); return; }
+    const reading = await readDevice(bay.root);
+    const device = reading.kind === 'ok' ? reading.device : undefined;
+    const serial = device?.serial ?? 'unknown';
+    if (!bay.present || bay.serial !== serial) {
+      if (bay.present) this.undock(bay);
+      bay.present = true;
+      bay.serial = serial;
+      bay.controller = new AbortController();
+      bay.reportedSymlinks.clear();
+      bay.problem = reading.kind === 'invalid' ? reading.reason : undefined;
+      this.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
+    }
+    const listing = await listCameraFiles(bay.root);
+    for (const link of listing.symlinks) this.reportOnce(name, link, 'symlink on camera storage: not followed, not ingested');
+    const now = Date.now();
+    const seen = new Set<string>();
+    const seenPaths = new Set<string>();
+    let nextSettleCheck = Infinity;
+    for (const file of listing.files) {
+      seenPaths.add(file.absPath);
+      let key: string;
+      let critical = false;
+      let recordedAt = file.mtimeMs;
+      if (file.sidecarPath) {
+        const sidecar = await readSidecar(file.sidecarPath);
+        const sha = sidecar.kind === 'ok' && typeof sidecar.sidecar.sha256 === 'string' ? sidecar.sidecar.sha256 : `size:${file.size}`;
+        if (sidecar.kind === 'ok') {
+          critical = sidecar.sidecar.critical === true;
+          const started = Date.parse(String(sidecar.sidecar.startedAt ?? ''));
+          if (!Number.isNaN(started)) recordedAt = started;
+        }
+        key = `${serial}|${file.relPath}|${sha}`;
+        this.candidates.delete(file.absPath);
+      } else {
+        const known = this.candidates.get(file.absPath);
+        if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) {
+          this.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: now, firstSeen: known?.firstSeen ?? now });
+          nextSettleCheck = Math.min(nextSettleCheck, now + this.config.settle * 1000);
+          continue;
+        }
+        const readyAt = known.stableSince + this.config.settle * 1000;
+        if (now < readyAt) { nextSettleCheck = Math.min(nextSettleCheck, readyAt); continue; }
+        key = `${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`;
+      }
+      const row = this.journal.upsertDetected({ key, serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical });
+      if (row.info.recordedAt === undefined && row.state === 'detected') this.journal.transition(key, 'detected', { info: { recordedAt } });
+      const previous = this.located.get(key);
+      if (previous && previous.bay !== name) this.bays.get(previous.bay)?.keys.delete(key);
+      this.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, device, deviceProblem: bay.problem });
+      bay.keys.add(key);
+      seen.add(key);
+    }
+    for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/') && !seenPaths.has(path)) this.candidates.delete(path);
+    for (const key of [...bay.keys]) {
+      if (!seen.has(key)) {
+        bay.keys.delete(key);
+        if (this.located.get(key)?.bay === name) this.located.delete(key);
+        this.running.get(key)?.controller.abort(new PausedError('file vanished from the camera'));
+      }
+    }
+    if (Number.isFinite(nextSettleCheck)) this.scheduleScan(name, Math.max(50, nextSettleCheck - Date.now() + 20));
+  }
+
+  /** A row that can run now, with the phase it needs. */
+  private phaseOf(row: RecordingRow): 'prepare' | 'upload' | undefined {
+    if (row.state === 'detected' || row.state === 'probed' || row.state === 'planned') return 'prepare';
+    if (row.state === 'hashed' || row.state === 'uploading') return 'upload';
+    if (row.state === 'completed' && this.config.wipeAfterIngest && wipeAllowed(row)) return 'upload';
+    return undefined;
+  }
+
+  private exhausted(row: RecordingRow): boolean {
+    return this.config.once && row.attempts >= this.config.onceAttempts;
+  }
+
+  private runnable(now = Date.now()): RecordingRow[] {
+    return this.journal.list()
+      .filter((row) => this.phaseOf(row) && this.located.has(row.key) && !this.running.has(row.key) && row.nextAttemptAt <= now && !this.exhausted(row))
+      .sort((a, b) => {
+        const pa = priorityOf(a);
+        const pb = priorityOf(b);
+        return pa[0] - pb[0] || pa[1] - pb[1];
+      });
+  }
+
+  pump(): void {
+    if (this.pumpScheduled || this.stopping) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (this.stopping) return;
+      const counts = { prepare: 0, upload: 0 };
+      for (const job of this.running.values()) counts[job.phase]++;
+      for (const row of this.runnable()) {
+        const phase = this.phaseOf(row)!;
+        if (phase === 'prepare' && counts.prepare >= PREPARE_SLOTS) continue;
+        if (phase === 'upload' && counts.upload >= UPLOAD_JOBS) continue;
+        counts[phase]++;
+        this.startJob(row.key, phase);
+      }
+      this.armRetryTimer();
+      this.checkIdle();
+    });
+  }
+
+  private armRetryTimer(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const now = Date.now();
+    let next = Infinity;
+    for (const row of this.journal.list()) {
+      if (row.nextAttemptAt > now && this.phaseOf(row) && this.located.has(row.key) && !this.exhausted(row)) next = Math.min(next, row.nextAttemptAt);
+    }
+    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => this.pump(), Math.max(10, next - now + 5));
+  }
+
+  private startJob(key: string, phase: 'prepare' | 'upload'): void {
+    const location = this.located.get(key)!;
+    const controller = new AbortController();
+    const bayController = this.bays.get(location.bay)?.controller;
+    const abort = (reason: unknown): void => { if (!controller.signal.aborted) controller.abort(reason); };
+    const onBay = (): void => abort(bayController!.signal.reason);
+    const onStop = (): void => abort(new PausedError('dock is stopping'));
+    bayController?.signal.addEventListener('abort', onBay, { once: true });
+    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    const done = this.runJob(key, phase, location, controller.signal).finally(() => {
+      bayController?.signal.removeEventListener('abort', onBay);
+      this.stopController.signal.removeEventListener('abort', onStop);
+      this.running.delete(key);
+      this.inflight.delete(key);
+      this.pump();
+      this.checkIdle();
+    });
+    this.running.set(key, { phase, controller, done });
+  }
+
+  private async runJob(key: string, phase: 'prepare' | 'upload', location: Location, signal: AbortSignal): Promise<void> {
+    let row = this.journal.get(key)!;
+    const log = this.logger.child({ file: row.relPath, bay: location.bay, serial: row.serial, ...(row.recordingId ? { recordingId: row.recordingId } : {}) });
+    try {
+      for (;;) {
+        if (signal.aborted) throw new PausedError('job abandoned', { cause: signal.reason });
+        const before = row.state;
+        if (phase === 'prepare') {
+          if (row.state === 'detected') row = await stepProbe(this.ctx, row, location, signal);
+          else if (row.state === 'probed') row = await stepPlan(this.ctx, row, location, signal);
+          else if (row.state === 'planned') row = await stepHash(this.ctx, row, location, signal);
+          else break;
+        } else {
+          if (row.state === 'hashed' || row.state === 'uploading') row = await stepUpload(this.ctx, row, location, signal);
+          else if (row.state === 'completed' && this.config.wipeAfterIngest && wipeAllowed(row)) row = await stepWipe(this.ctx, row, location, await this.ensureServerKey(signal));
+          else break;
+        }
+        if (row.state === before) break;
+        log.debug('state', { state: row.state, recordingId: row.recordingId });
+        if (row.state === 'quarantined') log.warn('quarantined', { reason: row.reason, recordingId: row.recordingId });
+      }
+      if (row.lastError || row.nextAttemptAt) this.journal.clearRetry(key);
+    } catch (error) {
+      const disposition = dispositionOf(error);
+      if (disposition === 'paused') {
+        log.info('paused', { state: row.state, why: reasonOf(error) });
+        return;
+      }
+      const current = this.journal.get(key)!;
+      if (disposition === 'permanent') {
+        this.journal.transition(key, 'quarantined', { reason: reasonOf(error) });
+        log.warn('quarantined', { reason: reasonOf(error), recordingId: current.recordingId, error });
+        return;
+      }
+      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+      const delay = retryDelayMs(jobRetryPolicy(this.config.maxBackoff), current.attempts + 1, retryAfter);
+      this.journal.scheduleRetry(key, delay, reasonOf(error));
+      this.metrics.jobRetries++;
+      log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, error });
+    }
+  }
+
+  private checkStale(): void {
+    const now = Date.now();
+    for (const row of this.journal.list()) {
+      if (!ACTIVE_STATES.includes(row.state) || this.staleReported.has(row.key)) continue;
+      if (now - row.detectedAt > this.config.staleAfter * 1000) {
+        this.staleReported.add(row.key);
+        this.metrics.staleAlarms++;
+        this.logger.warn('recording queued too long', { file: row.relPath, serial: row.serial, queuedSeconds: Math.round((now - row.detectedAt) / 1000) });
+      }
+    }
+  }
+
+  private isIdle(): boolean {
+    if (!this.initialScanDone || this.scanning > 0 || this.running.size > 0) return false;
+    if (this.candidates.size > 0 && this.settlingForever() === false) return false;
+    return this.runnable(Date.now() + (this.config.once ? Number.MAX_SAFE_INTEGER / 2 : 0)).length === 0;
+  }
+
+  /** In --once mode, a file still growing long after it was first seen is given up (reported, exit 1). */
+  private settlingForever(): boolean {
+    if (!this.config.once) return false;
+    const limit = Math.max(30_000, this.config.settle * 1000 * 10);
+    const now = Date.now();
+    return [...this.candidates.values()].every((c) => now - c.firstSeen > limit);
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      // Settling files and backoff timers make idleness a matter of time, not of events alone.
+      const timer = setInterval(() => this.checkIdle(), 250);
+      this.timers.add(timer);
+      this.idleWaiters.push(() => { clearInterval(timer); this.timers.delete(timer); resolve(); });
+      this.checkIdle();
+    });
+  }
+
+  settlingFiles(): string[] {
+    return [...this.candidates.keys()];
+  }
+
+  /** Journal keys of the recordings on the cameras docked right now. */
+  dockedKeys(): string[] {
+    return [...this.located.keys()];
+  }
+
+  metricsText(): string {
+    const s = this.status();
+    return this.metrics.prometheus({
+      queueDepth: s.queue.depth, oldestQueuedSeconds: s.queue.oldestQueuedSeconds, quarantined: s.queue.quarantined,
+      flagged: s.queue.flagged, baysDocked: s.bays.filter((b) => b.state !== 'empty').length,
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const timer of this.scanQueue.values()) clearTimeout(timer);
+    for (const timer of this.timers) clearInterval(timer);
+    await this.watcher?.close().catch(() => {});
+    const jobs = [...this.running.values()].map((j) => j.done);
+    // Let the segments in flight finish for a moment, then abandon them: the journal makes it safe.
+    const grace = new Promise<void>((resolve) => { const t = setTimeout(resolve, STOP_GRACE_MS); t.unref?.(); });
+    await Promise.race([Promise.allSettled(jobs), grace]);
+    this.stopController.abort(new PausedError('dock is stopping'));
+    await Promise.allSettled(jobs);
+    this.journal.close();
+    this.logger.info('dock agent stopped');
+  }
+
+  status(): DockStatus {
+    const rows = this.journal.list();
+    const now = Date.now();
+    const recordings: RecordingSummary[] = rows.map((row) => ({
+      key: row.key,
+      ...(row.recordingId ? { recordingId: row.recordingId } : {}),
+      file: row.relPath,
+      serial: row.serial,
+      ...(this.located.get(row.key) ? { bay: this.located.get(row.key)!.bay } : row.bay ? { bay: row.bay } : {}),
+      state: row.state,
+      ...(row.reason ? { reason: row.reason } : {}),
+      ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
+      ...(row.info.truncated ? { truncated: true } : {}),
+      critical: row.critical,
+      size: row.size,
+      attempts: row.attempts,
+      ...(row.lastError ? { lastError: row.lastError } : {}),
+    }));
+    const active = rows.filter((r) => ACTIVE_STATES.includes(r.state));
+    const flaggedOf = (r: RecordingRow): boolean => isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated));
+    const oldest = active.reduce((min, r) => Math.min(min, r.detectedAt), Infinity);
+    const running = [...this.running.entries()];
+    const bays: BayStatus[] = [...this.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => this.bayStatus(bay, rows, now));
+    return {
+      dockId: this.config.dockId,
+      bays,
+      queue: {
+        depth: active.length,
+        preparing: running.filter(([, j]) => j.phase === 'prepare').length,
+        uploading: running.filter(([, j]) => j.phase === 'upload').length,
+        waiting: active.filter((r) => !this.running.has(r.key) && this.located.has(r.key) && r.nextAttemptAt <= now).length,
+        backoff: active.filter((r) => r.nextAttemptAt > now).length,
+        paused: active.filter((r) => !this.located.has(r.key)).length,
+        settling: this.candidates.size,
+        completed: rows.filter((r) => r.state === 'completed').length,
+        wiped: rows.filter((r) => r.state === 'wiped').length,
+        quarantined: rows.filter((r) => r.state === 'quarantined').length,
+        flagged: rows.filter((r) => (r.state === 'completed' || r.state === 'wiped' || r.state === 'hashed' || r.state === 'uploading') && flaggedOf(r)).length,
+        oldestQueuedSeconds: Number.isFinite(oldest) ? Math.round((now - oldest) / 1000) : 0,
+        bytesSent: this.metrics.bytesSent,
+        recordings,
+      },
+    };
+  }
+
+  private bayStatus(bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
+    if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
+    const mine = rows.filter((r) => bay.keys.has(r.key));
+    const attention: string[] = [];
+    if (bay.problem) attention.push(bay.problem);
+    if (bay.reportedSymlinks.size) attention.push(`${bay.reportedSymlinks.size} symlink(s) skipped`);
+    for (const r of mine) {
+      if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reason ?? 'quarantined'}`);
+      else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
+      if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > this.config.staleAfter * 1000) attention.push(`${r.fileName}: queued for more than ${this.config.staleAfter}s`);
+    }
+    const settling = [...this.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
+    const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
+    const total = mine.reduce((sum, r) => sum + r.size, 0);
+    let doneBytes = 0;
+    for (const r of mine) {
+      if (r.state === 'completed' || r.state === 'wiped' || r.state === 'quarantined') doneBytes += r.size;
+      else if (r.state === 'uploading') doneBytes += this.journal.segments(r.key).filter((s) => s.acked).reduce((s, x) => s + x.length, 0);
+    }
+    const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
+    if (activeRows.length > 0 || settling) {
+      return { bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, reason: attention.length ? attention.join('; ') : null };
+    }
+    if (attention.length) return { bay: bay.name, serial: bay.serial, state: 'attention', progress, reason: attention.join('; ') };
+    if (mine.length === 0) return { bay: bay.name, serial: bay.serial, state: 'docked', progress: null, reason: null };
+    return { bay: bay.name, serial: bay.serial, state: 'done', progress: 100, reason: null };
+  }
+}

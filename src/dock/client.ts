@@ -1,0 +1,162 @@
+/**
+ * The dock's side of ingest protocol v1, over got 14. got's own retry is off
+ * (`retry.limit: 0`): a stream body cannot be replayed, so each attempt here
+ * builds a fresh body (a new read stream of the file range) and the loop
+ * below retries connection errors and 408/429/5xx, honouring Retry-After.
+ */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import got, { type Method } from 'got';
+import { formatDigestHeader } from '../protocol/digest.js';
+import { isPermanentProblem } from '../protocol/problems.js';
+import type { CreateRecordingResponse, Receipt, RecordingManifest } from '../protocol/types.js';
+import type { Logger } from '../log.js';
+import { isFileGone, PausedError, ProblemError, TransportError } from './errors.js';
+import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs, RETRYABLE_ERROR_CODES, type RetryPolicy } from './retry.js';
+import type { TokenBucket } from './rateLimit.js';
+
+export interface ClientOptions {
+  endpoint: string;
+  token: string;
+  requestTimeoutMs: number;
+  retries: number;
+  bucket: TokenBucket;
+  logger: Logger;
+  policy?: RetryPolicy;
+  /** Called for every per-request retry (metrics). */
+  onRetry?: (reason: string) => void;
+  /** Called as body bytes leave (progress, metrics). */
+  onBytesSent?: (bytes: number) => void;
+}
+
+interface Answer { status: number; body: string; headers: Record<string, string | string[] | undefined> }
+
+export interface SegmentRange { index: number; offset: number; length: number; sha256: string }
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(signal.reason); return; }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = (): void => { clearTimeout(timer); reject(signal!.reason); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function problemOf(answer: Answer): { code: string; detail: string } {
+  try {
+    const body = JSON.parse(answer.body) as { code?: unknown; detail?: unknown; title?: unknown };
+    return { code: typeof body.code === 'string' ? body.code : `http_${answer.status}`, detail: String(body.detail ?? body.title ?? '') };
+  } catch {
+    return { code: `http_${answer.status}`, detail: answer.body.slice(0, 200) };
+  }
+}
+
+export class IngestClient {
+  constructor(private readonly options: ClientOptions) {}
+
+  /** One request with the per-request retry loop; `makeBody` is called afresh for every attempt. */
+  private async request(method: Method, path: string, init: { json?: unknown; makeBody?: () => Readable; headers?: Record<string, string>; signal?: AbortSignal; okStatuses?: number[] }): Promise<Answer> {
+    const url = this.options.endpoint + path;
+    const policy = this.options.policy ?? REQUEST_RETRY_POLICY;
+    for (let attempt = 1; ; attempt++) {
+      if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
+      let answer: Answer | undefined;
+      let failure: unknown;
+      try {
+        const response = await got(url, {
+          method,
+          headers: { authorization: `Bearer ${this.options.token}`, ...init.headers },
+          ...(init.json !== undefined ? { json: init.json } : {}),
+          ...(init.makeBody ? { body: init.makeBody() } : {}),
+          throwHttpErrors: false,
+          retry: { limit: 0 },
+          timeout: { request: this.options.requestTimeoutMs },
+          responseType: 'text',
+          signal: init.signal,
+        });
+        answer = { status: response.statusCode, body: response.body, headers: response.headers };
+      } catch (error) {
+        failure = error;
+      }
+      if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
+      if (failure !== undefined) {
+        if (failure instanceof PausedError || isFileGone(failure)) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
+        const code = (failure as { code?: string }).code ?? '';
+        const retryable = RETRYABLE_ERROR_CODES.has(code) || /^ERR_GOT|^ETIMEDOUT|^UND_ERR/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE';
+        if (!retryable || attempt > this.options.retries) {
+          throw new TransportError(`${method} ${path} failed: ${(failure as Error).message}`, { cause: failure });
+        }
+        const delay = retryDelayMs(policy, attempt);
+        this.options.onRetry?.(code || 'error');
+        this.options.logger.debug('request retry', { method, path, attempt, code, delayMs: delay });
+        await sleep(delay, init.signal).catch((cause) => { throw new PausedError('abandoned while waiting to retry', { cause }); });
+        continue;
+      }
+      const result = answer!;
+      if (result.status < 400 || init.okStatuses?.includes(result.status)) return result;
+      const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+      const { code, detail } = problemOf(result);
+      if (isRetryableStatus(result.status) && attempt <= this.options.retries) {
+        const delay = retryDelayMs(policy, attempt, retryAfterMs);
+        this.options.onRetry?.(`http_${result.status}`);
+        this.options.logger.debug('request retry', { method, path, attempt, status: result.status, code, delayMs: delay });
+        await sleep(delay, init.signal).catch((cause) => { throw new PausedError('abandoned while waiting to retry', { cause }); });
+        continue;
+      }
+      throw new ProblemError(result.status, code, `${method} ${path}: ${detail || code}`, isPermanentProblem(result.status, code), retryAfterMs);
+    }
+  }
+
+  async getKeys(signal?: AbortSignal): Promise<{ publicKeyPem: string; keyId?: string }> {
+    const answer = await this.request('GET', '/v1/keys', { signal });
+    const body = JSON.parse(answer.body) as { publicKeyPem?: unknown; keyId?: unknown };
+    if (typeof body.publicKeyPem !== 'string') throw new TransportError('GET /v1/keys answered without publicKeyPem');
+    return { publicKeyPem: body.publicKeyPem, keyId: typeof body.keyId === 'string' ? body.keyId : undefined };
+  }
+
+  async createRecording(manifest: RecordingManifest, signal?: AbortSignal): Promise<CreateRecordingResponse> {
+    const answer = await this.request('POST', '/v1/recordings', { json: manifest, signal });
+    return JSON.parse(answer.body) as CreateRecordingResponse;
+  }
+
+  /** PUT one segment; the body is re-read from the file range on every attempt, through the shared bandwidth cap. */
+  async putSegment(recordingId: string, path: string, segment: SegmentRange, signal?: AbortSignal): Promise<void> {
+    const { bucket, onBytesSent } = this.options;
+    const makeBody = (): Readable => {
+      const source = createReadStream(path, { start: segment.offset, end: segment.offset + segment.length - 1, highWaterMark: 64 * 1024 });
+      async function* throttled(): AsyncGenerator<Buffer> {
+        try {
+          for await (const chunk of source as AsyncIterable<Buffer>) {
+            await bucket.take(chunk.length, signal);
+            onBytesSent?.(chunk.length);
+            yield chunk;
+          }
+        } finally {
+          source.destroy();
+        }
+      }
+      return Readable.from(throttled(), { objectMode: false });
+    };
+    await this.request('PUT', `/v1/recordings/${encodeURIComponent(recordingId)}/segments/${segment.index}`, {
+      makeBody,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(segment.length),
+        'content-digest': formatDigestHeader(segment.sha256),
+      },
+      signal,
+    });
+  }
+
+  /** Ask the server to assemble and receipt; `missing` when it still lacks segments (409 incomplete). */
+  async complete(recordingId: string, signal?: AbortSignal): Promise<{ receipt?: Receipt; missing?: number[] }> {
+    const answer = await this.request('POST', `/v1/recordings/${encodeURIComponent(recordingId)}/complete`, { signal, okStatuses: [409] });
+    const body = JSON.parse(answer.body) as Record<string, unknown>;
+    if (answer.status === 409) {
+      const code = typeof body.code === 'string' ? body.code : '';
+      if (code !== 'incomplete') throw new ProblemError(409, code || 'http_409', `complete: ${String(body.detail ?? code)}`, isPermanentProblem(409, code));
+      return { missing: Array.isArray(body.missing) ? (body.missing as number[]) : [] };
+    }
+    return { receipt: (body.receipt ?? body) as Receipt };
+  }
+}

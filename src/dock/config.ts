@@ -1,0 +1,213 @@
+/**
+ * The dock's configuration: ONE schema (every key with its type, default and
+ * description) from which flags, BODYCAM_* environment variables and the
+ * config file are all read, so docs can be generated from it and nothing is
+ * configurable in one place but not another. Precedence: flags > env > file > defaults.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { isValidId } from '../protocol/types.js';
+import { parseBytes, parseDuration, parseRate } from '../util/units.js';
+
+export type ConfigKind = 'string' | 'path' | 'boolean' | 'int' | 'duration' | 'bytes' | 'rate';
+
+export interface ConfigKeySpec {
+  kind: ConfigKind;
+  /** Default value, already in the parsed unit (seconds, bytes, bytes/s); undefined = required or absent. */
+  default: string | number | boolean | undefined;
+  required?: boolean;
+  description: string;
+}
+
+export const DOCK_CONFIG_SCHEMA = {
+  bays: { kind: 'path', default: undefined, required: true, description: 'Folder holding one sub-folder per bay; a docked camera\'s storage appears as <bays>/<bay>/.' },
+  endpoint: { kind: 'string', default: undefined, required: true, description: 'Base URL of the ingest server, e.g. http://127.0.0.1:8080.' },
+  tokenFile: { kind: 'path', default: undefined, required: true, description: 'File holding the dock\'s bearer token alone (surrounding whitespace is ignored).' },
+  stateDir: { kind: 'path', default: undefined, required: true, description: 'Folder for the journal (SQLite), the dock\'s Ed25519 key pair and the status port file.' },
+  serverKey: { kind: 'path', default: undefined, description: 'PEM file with the server\'s receipt public key. Without it the key is fetched from GET /v1/keys on first contact and pinned in the journal.' },
+  dockId: { kind: 'string', default: undefined, description: 'This dock\'s id as the server knows it (default: the host name, sanitized to [A-Za-z0-9._-]).' },
+  once: { kind: 'boolean', default: false, description: 'Offload what is docked now and exit: 0 all receipted, 3 some quarantined or flagged, 1 other failure.' },
+  wipeAfterIngest: { kind: 'boolean', default: false, description: 'Delete a camera file and its sidecar after its verified receipt is stored (never for flagged recordings).' },
+  concurrency: { kind: 'int', default: 4, description: 'Segments in flight at once, across all cameras.' },
+  maxRate: { kind: 'rate', default: 0, description: 'Upload bandwidth cap shared by all uploads, e.g. 25mbit or 10MB/s; 0 = unlimited.' },
+  settle: { kind: 'duration', default: 5, description: 'A file without a sidecar is ready once its size and mtime have been stable this long (and ffprobe reads it).' },
+  statusPort: { kind: 'int', default: 7878, description: 'Port of the status/metrics HTTP server on 127.0.0.1; 0 picks a free port (written to <stateDir>/status.json).' },
+  segmentSeconds: { kind: 'duration', default: 10, description: 'Target media duration of a segment.' },
+  segmentMaxBytes: { kind: 'bytes', default: 16 * 1024 * 1024, description: 'Size cap of a segment (also the size of fixed ranges for plain MP4 and unknown files).' },
+  maxBackoff: { kind: 'duration', default: 300, description: 'Cap of the per-job exponential backoff after a transient failure.' },
+  staleAfter: { kind: 'duration', default: 86_400, description: 'A recording queued longer than this raises an attention alarm on its bay.' },
+  rescanInterval: { kind: 'duration', default: 10, description: 'Period of the safety-net rescan of all bays (chokidar events trigger scans in between).' },
+  requestTimeout: { kind: 'duration', default: 120, description: 'Timeout of one HTTP request (a segment PUT included).' },
+  requestRetries: { kind: 'int', default: 4, description: 'Per-request retries (connection errors, 408/429/5xx) before the job goes back to the journal with backoff.' },
+  onceAttempts: { kind: 'int', default: 3, description: 'With --once: job-level attempts before a transiently failing recording counts as failed.' },
+  fingerprint: { kind: 'boolean', default: true, description: 'Compute the media fingerprint (ffmpeg hash muxer) for the manifest.' },
+  logLevel: { kind: 'string', default: 'info', description: 'debug, info, warn, error or silent (JSON lines on stderr).' },
+} as const satisfies Record<string, ConfigKeySpec>;
+
+export type DockConfigKey = keyof typeof DOCK_CONFIG_SCHEMA;
+
+export interface DockConfig {
+  bays: string;
+  endpoint: string;
+  /** The bearer token itself (read from tokenFile by loadDockConfig). */
+  token: string;
+  tokenFile?: string;
+  stateDir: string;
+  serverKey?: string;
+  dockId: string;
+  once: boolean;
+  wipeAfterIngest: boolean;
+  concurrency: number;
+  maxRate: number;
+  settle: number;
+  statusPort: number;
+  segmentSeconds: number;
+  segmentMaxBytes: number;
+  maxBackoff: number;
+  staleAfter: number;
+  rescanInterval: number;
+  requestTimeout: number;
+  requestRetries: number;
+  onceAttempts: number;
+  fingerprint: boolean;
+  logLevel: string;
+}
+
+/** BODYCAM_MAX_RATE for maxRate, and so on. */
+export function envNameOf(key: string): string {
+  return 'BODYCAM_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** --max-rate for maxRate. */
+export function flagNameOf(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+export function sanitizeId(text: string, fallback = 'unknown'): string {
+  const cleaned = text.replace(/[^A-Za-z0-9._-]/g, '-').replace(/\.{2,}/g, '.').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return cleaned || fallback;
+}
+
+function parseValue(key: string, spec: ConfigKeySpec, raw: unknown, source: string): string | number | boolean {
+  const where = `${key} (${source})`;
+  switch (spec.kind) {
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === 'false' || raw === '0' || raw === 'no' || raw === '') return false;
+      throw new UsageError(`invalid ${where}: expected true or false, got ${JSON.stringify(raw)}`);
+    case 'int': {
+      const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+      if (!Number.isInteger(value) || value < 0 || String(raw).trim() === '') throw new UsageError(`invalid ${where}: expected a whole number ≥ 0, got ${JSON.stringify(raw)}`);
+      return value;
+    }
+    case 'duration':
+      return typeof raw === 'number' && raw >= 0 ? raw : parseDuration(String(raw), where);
+    case 'bytes':
+      return typeof raw === 'number' && raw >= 0 ? Math.floor(raw) : parseBytes(String(raw), where);
+    case 'rate':
+      return typeof raw === 'number' && raw >= 0 ? Math.floor(raw) : parseRate(String(raw), where);
+    case 'string':
+    case 'path':
+      if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`invalid ${where}: expected a non-empty string`);
+      return raw.trim();
+  }
+}
+
+export interface LoadDockConfigInput {
+  /** Values from flags (commander's camelCase option names), already or not yet parsed. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file (from --config or BODYCAM_CONFIG). */
+  configFile?: string;
+  /** Base for relative paths in flags/env (default: process.cwd()). */
+  cwd?: string;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new UsageError(`config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${path} must hold a JSON object`);
+  for (const key of Object.keys(parsed)) {
+    if (!(key in DOCK_CONFIG_SCHEMA)) {
+      throw new UsageError(`unknown key "${key}" in config file ${path} (known keys: ${Object.keys(DOCK_CONFIG_SCHEMA).join(', ')})`, { code: 'E_CONFIG_UNKNOWN_KEY' });
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Merge defaults < file < env < flags into a validated DockConfig, read the
+ * token file, and resolve relative paths (file paths against the file's folder).
+ */
+export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
+  const env = input.env ?? process.env;
+  const cwd = input.cwd ?? process.cwd();
+  const configFile = input.configFile ?? (input.flags?.config as string | undefined) ?? env.BODYCAM_CONFIG;
+  const fromFile = configFile ? readConfigFile(resolve(cwd, configFile)) : {};
+  const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
+  const merged: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
+    let value: unknown = spec.default;
+    let base = cwd;
+    let source = 'default';
+    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; source = `config file ${configFile}`; }
+    const envValue = env[envNameOf(key)];
+    if (envValue !== undefined && envValue !== '') { value = envValue; base = cwd; source = envNameOf(key); }
+    const flagValue = input.flags?.[key];
+    if (flagValue !== undefined) { value = flagValue; base = cwd; source = flagNameOf(key); }
+    if (value === undefined) {
+      if (spec.required) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the config file): ${spec.description}`);
+      continue;
+    }
+    let parsed = source === 'default' ? value : parseValue(key, spec, value, source);
+    if (spec.kind === 'path' && typeof parsed === 'string') parsed = resolve(base, parsed);
+    merged[key] = parsed;
+  }
+  const endpoint = String(merged.endpoint);
+  try {
+    const url = new URL(endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch (cause) {
+    throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL`, { cause });
+  }
+  merged.endpoint = endpoint.replace(/\/+$/, '');
+  const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
+  if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
+  merged.dockId = dockId;
+  if (merged.concurrency === 0) throw new UsageError('invalid concurrency 0: at least one segment must be allowed in flight');
+  if ((merged.segmentMaxBytes as number) < 188 * 16) throw new UsageError('invalid segment-max-bytes: use at least 3 KiB');
+  if ((merged.statusPort as number) > 65535) throw new UsageError(`invalid status-port ${String(merged.statusPort)}`);
+  const tokenFile = merged.tokenFile as string;
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch (cause) {
+    throw new UsageError(`cannot read token file ${tokenFile}: ${(cause as Error).message}`, { cause });
+  }
+  if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`);
+  merged.token = token;
+  return merged as unknown as DockConfig;
+}
+
+/** Markdown table of the schema, for docs/dock.md. */
+export function configReferenceMarkdown(): string {
+  const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|'];
+  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
+    const def = spec.required ? '(required)' : spec.default === undefined ? '—' : String(spec.default);
+    rows.push(`| ${key} | ${flagNameOf(key)} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
+  }
+  return rows.join('\n');
+}

@@ -1,0 +1,63 @@
+/**
+ * How a job can end other than in success, each telling the scheduler what to
+ * do next: paused (camera undocked: wait for it), transient (back to the
+ * journal with backoff), permanent (quarantine with the reason).
+ */
+import { BodycamError, errnoCode, IntegrityError, InputError, type ErrorOptions } from '../errors.js';
+
+/** The camera (or the file) went away mid-job: not an error, the job waits for a re-dock. */
+export class PausedError extends BodycamError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('E_DOCK_PAUSED', message, options);
+  }
+}
+
+/** The server answered with a problem (RFC 9457) after the per-request retries. */
+export class ProblemError extends BodycamError {
+  constructor(
+    readonly status: number,
+    readonly problemCode: string,
+    message: string,
+    readonly permanent: boolean,
+    readonly retryAfterMs?: number,
+    options: ErrorOptions = {},
+  ) {
+    super('E_DOCK_SERVER_PROBLEM', message, options);
+  }
+}
+
+/** The server could not be reached (connection refused/reset, timeout) after the per-request retries. */
+export class TransportError extends BodycamError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('E_DOCK_TRANSPORT', message, options);
+  }
+}
+
+export type Disposition = 'paused' | 'transient' | 'permanent';
+
+const GONE_CODES = new Set(['ENOENT', 'ENOTDIR', 'EIO', 'ENXIO', 'ENODEV', 'ESTALE']);
+
+export function isFileGone(error: unknown): boolean {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    const code = errnoCode(e);
+    if (code && GONE_CODES.has(code)) return true;
+    if (!(e instanceof Error)) break;
+  }
+  return false;
+}
+
+export function dispositionOf(error: unknown): Disposition {
+  if (error instanceof PausedError) return 'paused';
+  if (error instanceof ProblemError) return error.permanent ? 'permanent' : 'transient';
+  if (error instanceof TransportError) return 'transient';
+  if (isFileGone(error)) return 'paused';
+  if (error instanceof IntegrityError || error instanceof InputError) return 'permanent';
+  return 'transient';
+}
+
+/** One line a person can read in the status output. */
+export function reasonOf(error: unknown): string {
+  if (error instanceof ProblemError) return `server: ${error.problemCode} (${error.status}): ${error.message}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

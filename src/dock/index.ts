@@ -1,0 +1,100 @@
+/**
+ * Public API of the dock ingest agent. The CLI (`bodycam dock`), the replay
+ * runner and the demo all go through these.
+ */
+import type { Logger } from '../log.js';
+import { createLogger, parseLogLevel } from '../log.js';
+import { DockAgentCore, type DockStatus, type RecordingSummary } from './agent.js';
+import type { DockConfig } from './config.js';
+import { isFlagged } from './integrity.js';
+import { startStatusServer, type StatusServer } from './statusServer.js';
+import type { IntegrityStatus } from '../protocol/types.js';
+
+export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
+export type { BayState, BayStatus, DockStatus, RecordingSummary } from './agent.js';
+
+export interface DockAgent {
+  /** Stop taking work, let segments in flight finish (or abandon them within a few seconds), close everything. */
+  stop(): Promise<void>;
+  status(): DockStatus;
+  /** Resolves when nothing is ready or in progress (files still settling count as in progress). */
+  whenIdle(): Promise<void>;
+  metricsText(): string;
+  /** Port of the status/metrics server on 127.0.0.1 (undefined when not started). */
+  statusPort?: number;
+  dockPublicKeyPem: string;
+}
+
+export interface DockDeps { logger?: Logger }
+
+function loggerFor(config: DockConfig, deps?: DockDeps): Logger {
+  return deps?.logger ?? createLogger({ component: 'dock', dockId: config.dockId }, parseLogLevel(config.logLevel));
+}
+
+export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): Promise<DockAgent> {
+  const core = new DockAgentCore(config, loggerFor(config, deps));
+  let server: StatusServer | undefined;
+  try {
+    server = await startStatusServer({ status: () => core.status(), metricsText: () => core.metricsText() }, config.statusPort, config.stateDir);
+    await core.start();
+  } catch (error) {
+    await server?.close();
+    await core.stop();
+    throw error;
+  }
+  return {
+    stop: async () => { await core.stop(); await server?.close(); },
+    status: () => core.status(),
+    whenIdle: () => core.whenIdle(),
+    metricsText: () => core.metricsText(),
+    statusPort: server?.port,
+    dockPublicKeyPem: core.dockPublicKeyPem,
+  };
+}
+
+export interface OnceRecording {
+  recordingId?: string;
+  file: string;
+  bay?: string;
+  state: string;
+  reason?: string;
+  integrity?: IntegrityStatus;
+  truncated?: boolean;
+}
+
+export interface OnceResult {
+  exitCode: 0 | 1 | 3;
+  recordings: OnceRecording[];
+}
+
+function onceEntry(r: RecordingSummary): OnceRecording {
+  const entry: OnceRecording = { file: r.file, state: r.state };
+  if (r.recordingId) entry.recordingId = r.recordingId;
+  if (r.bay) entry.bay = r.bay;
+  if (r.reason ?? r.lastError) entry.reason = r.reason ?? r.lastError;
+  if (r.integrity) entry.integrity = r.integrity;
+  if (r.truncated) entry.truncated = true;
+  return entry;
+}
+
+/**
+ * Offload what is docked now and return: exit code 0 when every recording has a
+ * verified receipt, 3 when some are quarantined or flagged (integrity, truncation),
+ * 1 when some could not be offloaded for another reason (server unreachable, still growing).
+ */
+export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<OnceResult> {
+  const core = new DockAgentCore({ ...config, once: true }, loggerFor(config, deps));
+  try {
+    await core.start();
+    await core.whenIdle();
+    const docked = new Set(core.dockedKeys());
+    const status = core.status();
+    const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
+    for (const path of core.settlingFiles()) recordings.push({ file: path, state: 'settling', reason: 'file still growing: not offloaded' });
+    const failed = recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
+    const attention = recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)));
+    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings };
+  } finally {
+    await core.stop();
+  }
+}

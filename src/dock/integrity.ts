@@ -1,0 +1,69 @@
+/**
+ * Checking a recording against what its camera signed. A failed check never
+ * stops the upload (evidence is never withheld); it flags the manifest and
+ * forbids the wipe.
+ */
+import { verifyObject } from '../protocol/signing.js';
+import type { IntegrityStatus } from '../protocol/types.js';
+import type { DeviceInfo } from '../camera/types.js';
+import type { SidecarReading } from './storage.js';
+
+export interface IntegrityVerdict {
+  status: IntegrityStatus;
+  notes: string[];
+}
+
+export interface IntegrityInput {
+  sidecar?: SidecarReading;
+  device?: DeviceInfo;
+  deviceProblem?: string;
+  fileSha256: string;
+  fileSize: number;
+  fileName: string;
+  truncated: boolean;
+}
+
+export function checkIntegrity(input: IntegrityInput): IntegrityVerdict {
+  const notes: string[] = [];
+  if (input.deviceProblem) notes.push(input.deviceProblem);
+  if (!input.sidecar) {
+    if (input.truncated) notes.push('no sidecar and the media ends mid-way: recording cut by power loss (truncated)');
+    else notes.push(input.device ? 'no sidecar: recording closed without one' : 'no sidecar: file from a camera without DEVICE.json');
+    return { status: 'unsigned', notes };
+  }
+  if (input.sidecar.kind === 'invalid') {
+    notes.push(input.sidecar.reason);
+    return { status: 'sidecar-invalid', notes };
+  }
+  const sidecar = input.sidecar.sidecar;
+  if (typeof sidecar.sha256 !== 'string' || typeof sidecar.signature !== 'string') {
+    notes.push('sidecar lacks sha256 or signature');
+    return { status: 'sidecar-invalid', notes };
+  }
+  let status: IntegrityStatus = 'verified';
+  if (sidecar.sha256.toLowerCase() !== input.fileSha256) {
+    notes.push(`file SHA-256 ${input.fileSha256} differs from the sidecar's ${sidecar.sha256}`);
+    status = 'hash-mismatch';
+  }
+  if (typeof sidecar.size === 'number' && sidecar.size !== input.fileSize) {
+    notes.push(`file size ${input.fileSize} differs from the sidecar's ${sidecar.size}`);
+    status = 'hash-mismatch';
+  }
+  if (typeof sidecar.fileName === 'string' && sidecar.fileName !== input.fileName) {
+    notes.push(`sidecar names ${sidecar.fileName}, file is ${input.fileName}`);
+  }
+  if (!input.device?.publicKeyPem) {
+    notes.push('no camera public key (DEVICE.json) to check the sidecar signature');
+    if (status === 'verified') status = 'signature-invalid';
+  } else if (!verifyObject(sidecar, input.device.publicKeyPem)) {
+    notes.push('sidecar signature does not verify with the camera key in DEVICE.json');
+    if (status === 'verified') status = 'signature-invalid';
+  }
+  if (input.truncated) notes.push('media ends mid-box (truncated)');
+  return { status, notes };
+}
+
+/** Flagged recordings are uploaded but never wiped and need a person's attention. */
+export function isFlagged(status: IntegrityStatus | undefined, truncated: boolean): boolean {
+  return truncated || status === 'hash-mismatch' || status === 'signature-invalid' || status === 'sidecar-invalid';
+}

@@ -1,0 +1,246 @@
+/**
+ * The journal: the only truth the agent needs after a crash. SQLite in WAL
+ * mode with synchronous=FULL, so a transition is on disk before the action it
+ * allows (upload after hashed, wipe after completed). Rows are per recording and
+ * per segment, never per attempt; the event log is pruned to a fixed size.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.js';
+
+export type JobState = 'detected' | 'probed' | 'planned' | 'hashed' | 'uploading' | 'completed' | 'wiped' | 'quarantined';
+
+/** States in which the job still has work to do. */
+export const ACTIVE_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed', 'uploading'];
+
+export interface RecordingRow {
+  /** Identity of the recording, independent of the bay: serial + file name + size + sha or mtime. */
+  key: string;
+  serial: string;
+  fileName: string;
+  /** Path of the file relative to the camera root (where it is looked for on re-dock). */
+  relPath: string;
+  bay: string | null;
+  size: number;
+  mtimeMs: number;
+  state: JobState;
+  reason: string | null;
+  recordingId: string | null;
+  sha256: string | null;
+  critical: boolean;
+  detectedAt: number;
+  updatedAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  /** Probe, plan kind, integrity and sidecar facts gathered on the way (JSON). */
+  info: Record<string, unknown>;
+  manifestJson: string | null;
+  receiptJson: string | null;
+}
+
+export interface SegmentRow {
+  index: number;
+  offset: number;
+  length: number;
+  sha256: string | null;
+  startTime: number | null;
+  endTime: number | null;
+  acked: boolean;
+}
+
+interface RawRecording {
+  key: string; serial: string; file_name: string; rel_path: string; bay: string | null; size: number; mtime_ms: number;
+  state: JobState; reason: string | null; recording_id: string | null; sha256: string | null; critical: number;
+  detected_at: number; updated_at: number; attempts: number; next_attempt_at: number; last_error: string | null;
+  info_json: string; manifest_json: string | null; receipt_json: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recordings (
+  key TEXT PRIMARY KEY, serial TEXT NOT NULL, file_name TEXT NOT NULL, rel_path TEXT NOT NULL, bay TEXT,
+  size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, recording_id TEXT, sha256 TEXT,
+  critical INTEGER NOT NULL DEFAULT 0, detected_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+  info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT
+);
+CREATE INDEX IF NOT EXISTS recordings_state ON recordings(state);
+CREATE TABLE IF NOT EXISTS segments (
+  rkey TEXT NOT NULL, idx INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, sha256 TEXT,
+  start_time REAL, end_time REAL, acked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (rkey, idx)
+);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, rkey TEXT, kind TEXT NOT NULL, detail TEXT);
+`;
+
+/** Events kept; older ones are pruned so the journal stays bounded however long the dock runs. */
+export const EVENTS_KEPT = 2000;
+
+function toRow(raw: RawRecording): RecordingRow {
+  let info: Record<string, unknown> = {};
+  try { info = JSON.parse(raw.info_json) as Record<string, unknown>; } catch { /* keep empty */ }
+  return {
+    key: raw.key, serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
+    mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, recordingId: raw.recording_id, sha256: raw.sha256,
+    critical: raw.critical === 1, detectedAt: raw.detected_at, updatedAt: raw.updated_at, attempts: raw.attempts,
+    nextAttemptAt: raw.next_attempt_at, lastError: raw.last_error, info, manifestJson: raw.manifest_json, receiptJson: raw.receipt_json,
+  };
+}
+
+export interface NewRecording {
+  key: string;
+  serial: string;
+  fileName: string;
+  relPath: string;
+  bay: string;
+  size: number;
+  mtimeMs: number;
+  critical: boolean;
+}
+
+export class Journal {
+  private readonly db: Database.Database;
+  private eventsSincePrune = 0;
+
+  static open(stateDir: string): Journal {
+    try {
+      mkdirSync(stateDir, { recursive: true });
+      return new Journal(new Database(join(stateDir, 'journal.sqlite')));
+    } catch (cause) {
+      throw new EnvironmentError('E_JOURNAL_OPEN', `cannot open the dock journal in ${stateDir}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  get(key: string): RecordingRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM recordings WHERE key = ?').get(key) as RawRecording | undefined;
+    return raw ? toRow(raw) : undefined;
+  }
+
+  list(): RecordingRow[] {
+    return (this.db.prepare('SELECT * FROM recordings ORDER BY detected_at, key').all() as RawRecording[]).map(toRow);
+  }
+
+  listBySerial(serial: string): RecordingRow[] {
+    return (this.db.prepare('SELECT * FROM recordings WHERE serial = ?').all(serial) as RawRecording[]).map(toRow);
+  }
+
+  /** Insert a newly seen recording, or refresh where an already known one now lives (re-dock in another bay). */
+  upsertDetected(rec: NewRecording, now = Date.now()): RecordingRow {
+    const existing = this.get(rec.key);
+    if (existing) {
+      if (existing.bay !== rec.bay || existing.relPath !== rec.relPath) {
+        this.db.prepare('UPDATE recordings SET bay = ?, rel_path = ?, updated_at = ? WHERE key = ?').run(rec.bay, rec.relPath, now, rec.key);
+      }
+      return this.get(rec.key)!;
+    }
+    this.db.prepare(`INSERT INTO recordings (key, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?)`)
+      .run(rec.key, rec.serial, rec.fileName, rec.relPath, rec.bay, rec.size, Math.floor(rec.mtimeMs), rec.critical ? 1 : 0, now, now);
+    this.event(rec.key, 'detected', `${rec.bay}/${rec.relPath}`);
+    return this.get(rec.key)!;
+  }
+
+  /** Move to a new state, merging facts into info; committed (fsync) before returning. */
+  transition(key: string, state: JobState, fields: { reason?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string } = {}): RecordingRow {
+    const tx = this.db.transaction(() => {
+      const current = this.get(key);
+      if (!current) throw new Error(`journal has no recording ${key}`);
+      const info = fields.info ? { ...current.info, ...fields.info } : current.info;
+      this.db.prepare(`UPDATE recordings SET state = ?, reason = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
+        sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json),
+        updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
+        .run(state, fields.reason === undefined ? current.reason : fields.reason, JSON.stringify(info), fields.recordingId ?? null,
+          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, Date.now(), state, key);
+      this.event(key, state, fields.reason ?? null);
+    });
+    tx();
+    return this.get(key)!;
+  }
+
+  /** The plan replaces any earlier one (a job re-planned from scratch loses its acks by design). */
+  setPlan(key: string, segments: Array<{ index: number; offset: number; length: number; startTime?: number; endTime?: number }>, info: Record<string, unknown>): RecordingRow {
+    const tx = this.db.transaction(() => {
+      this.db.prepare('DELETE FROM segments WHERE rkey = ?').run(key);
+      const insert = this.db.prepare('INSERT INTO segments (rkey, idx, offset, length, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const s of segments) insert.run(key, s.index, s.offset, s.length, s.startTime ?? null, s.endTime ?? null);
+      this.transition(key, 'planned', { info });
+    });
+    tx();
+    return this.get(key)!;
+  }
+
+  setSegmentHashes(key: string, hashes: string[]): void {
+    const update = this.db.prepare('UPDATE segments SET sha256 = ? WHERE rkey = ? AND idx = ?');
+    this.db.transaction(() => { hashes.forEach((h, i) => update.run(h, key, i)); })();
+  }
+
+  segments(key: string): SegmentRow[] {
+    const rows = this.db.prepare('SELECT idx, offset, length, sha256, start_time, end_time, acked FROM segments WHERE rkey = ? ORDER BY idx').all(key) as
+      Array<{ idx: number; offset: number; length: number; sha256: string | null; start_time: number | null; end_time: number | null; acked: number }>;
+    return rows.map((r) => ({ index: r.idx, offset: r.offset, length: r.length, sha256: r.sha256, startTime: r.start_time, endTime: r.end_time, acked: r.acked === 1 }));
+  }
+
+  /** The server acknowledged this segment: it is never sent again. */
+  ackSegment(key: string, index: number): void {
+    this.db.prepare('UPDATE segments SET acked = 1 WHERE rkey = ? AND idx = ?').run(key, index);
+  }
+
+  /** Server's view wins: segments it reports missing are un-acked (e.g. its store lost them). */
+  reconcileMissing(key: string, missing: readonly number[]): void {
+    const missingSet = new Set(missing);
+    const update = this.db.prepare('UPDATE segments SET acked = ? WHERE rkey = ? AND idx = ?');
+    this.db.transaction(() => {
+      for (const s of this.segments(key)) update.run(missingSet.has(s.index) ? 0 : 1, key, s.index);
+    })();
+  }
+
+  scheduleRetry(key: string, delayMs: number, error: string): RecordingRow {
+    this.db.prepare('UPDATE recordings SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE key = ?')
+      .run(Date.now() + Math.max(0, Math.floor(delayMs)), error, Date.now(), key);
+    this.event(key, 'retry', error);
+    return this.get(key)!;
+  }
+
+  clearRetry(key: string): void {
+    this.db.prepare('UPDATE recordings SET next_attempt_at = 0, last_error = NULL WHERE key = ? AND (next_attempt_at <> 0 OR last_error IS NOT NULL)').run(key);
+  }
+
+  event(key: string | null, kind: string, detail: string | null): void {
+    this.db.prepare('INSERT INTO events (time, rkey, kind, detail) VALUES (?, ?, ?, ?)').run(Date.now(), key, kind, detail);
+    if (++this.eventsSincePrune >= 100) {
+      this.eventsSincePrune = 0;
+      this.db.prepare('DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?').run(EVENTS_KEPT);
+    }
+  }
+
+  eventCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  }
+
+  recentEvents(limit = 50): Array<{ time: number; key: string | null; kind: string; detail: string | null }> {
+    return (this.db.prepare('SELECT time, rkey AS key, kind, detail FROM events ORDER BY id DESC LIMIT ?').all(limit) as
+      Array<{ time: number; key: string | null; kind: string; detail: string | null }>);
+  }
+}

@@ -1,0 +1,29 @@
+/** The dock's own Ed25519 key pair, made on first start and kept in the state folder. */
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.js';
+import { generateSigningKeyPair, keyIdOf, type KeyPairPem } from '../protocol/signing.js';
+
+export const DOCK_PRIVATE_KEY_FILE = 'dock-key.pem';
+export const DOCK_PUBLIC_KEY_FILE = 'dock-key.pub.pem';
+
+export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: string; created: boolean } {
+  const privatePath = join(stateDir, DOCK_PRIVATE_KEY_FILE);
+  const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
+  try {
+    if (existsSync(privatePath) && existsSync(publicPath)) {
+      const pair = { privateKeyPem: readFileSync(privatePath, 'utf8'), publicKeyPem: readFileSync(publicPath, 'utf8') };
+      return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: false };
+    }
+    const pair = generateSigningKeyPair();
+    // Written to a temporary name and renamed, so a crash never leaves half a key.
+    writeFileSync(publicPath + '.tmp', pair.publicKeyPem, { mode: 0o644 });
+    writeFileSync(privatePath + '.tmp', pair.privateKeyPem, { mode: 0o600 });
+    chmodSync(privatePath + '.tmp', 0o600);
+    renameSync(publicPath + '.tmp', publicPath);
+    renameSync(privatePath + '.tmp', privatePath);
+    return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: true };
+  } catch (cause) {
+    throw new EnvironmentError('E_DOCK_KEY', `cannot read or create the dock key pair in ${stateDir}: ${(cause as Error).message}`, { cause });
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The steps a recording walks, one function per state: probe, plan, hash
+ * (+ manifest), upload (+ receipt), wipe. Each step commits its transition to
+ * the journal before the action it allows, so a crash anywhere resumes from
+ * the last committed state.
+ */
+import { lstat, unlink } from 'node:fs/promises';
+import { IntegrityError, InputError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { mediaFingerprint } from '../media/fingerprint.js';
+import { mediaSummary, probe } from '../media/probe.js';
+import { signObject, verifyObject } from '../protocol/signing.js';
+import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import type { DeviceInfo } from '../camera/types.js';
+import type { IngestClient } from './client.js';
+import type { DockConfig } from './config.js';
+import { sanitizeId } from './config.js';
+import { isFileGone, PausedError, TransportError } from './errors.js';
+import { hashFile } from './hasher.js';
+import { checkIntegrity, isFlagged } from './integrity.js';
+import type { Journal, RecordingRow } from './journal.js';
+import type { DockMetrics } from './metrics.js';
+import { planSegments } from './planner.js';
+import type { PrioritySlots, Priority } from './slots.js';
+import { clockOffsetMsOf, readSidecar } from './storage.js';
+
+/** Where a recording is right now (it moves with its camera from bay to bay). */
+export interface Location {
+  bay: string;
+  cameraRoot: string;
+  absPath: string;
+  sidecarPath?: string;
+  device?: DeviceInfo;
+  deviceProblem?: string;
+}
+
+export interface StepContext {
+  config: DockConfig;
+  journal: Journal;
+  client: IngestClient;
+  slots: PrioritySlots;
+  metrics: DockMetrics;
+  logger: Logger;
+  dockKey: { publicKeyPem: string; privateKeyPem: string };
+  serverKey: (signal: AbortSignal) => Promise<string>;
+  /** True once the agent is stopping: no new segment is started. */
+  stopping: () => boolean;
+  /** Bytes of a segment in flight, for progress. */
+  onSegmentBytes: (key: string, bytes: number) => void;
+}
+
+export function recordingIdOf(serial: string, sha256: string): string {
+  return `${sanitizeId(serial).slice(0, 90)}-${sha256.slice(0, 32)}`;
+}
+
+export function priorityOf(row: RecordingRow): Priority {
+  const recordedAt = typeof row.info.recordedAt === 'number' ? row.info.recordedAt : row.mtimeMs;
+  return [row.critical ? 0 : 1, recordedAt];
+}
+
+/** The file must still be what was detected; a vanished file pauses the job (camera undocked). */
+async function checkUnchanged(row: RecordingRow, location: Location): Promise<void> {
+  let stats;
+  try {
+    stats = await lstat(location.absPath);
+  } catch (error) {
+    if (isFileGone(error)) throw new PausedError(`${row.fileName} is not on the camera right now`, { cause: error });
+    throw error;
+  }
+  if (!stats.isFile()) throw new InputError('E_FILE_REPLACED', `${row.relPath} is no longer a regular file`);
+  if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);
+}
+
+export async function stepProbe(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
+  await checkUnchanged(row, location);
+  if (row.size === 0) return ctx.journal.transition(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest' });
+  const hasSidecar = Boolean(location.sidecarPath);
+  try {
+    const result = await probe(location.absPath, { signal });
+    if (result.streams.length === 0) throw new InputError('E_NOT_MEDIA', 'no media streams');
+    return ctx.journal.transition(row.key, 'probed', {
+      info: { media: mediaSummary(result), formatName: result.formatName, durationSeconds: result.durationSeconds, startTimeSeconds: result.startTimeSeconds, hasSidecar },
+    });
+  } catch (error) {
+    if (signal.aborted) throw new PausedError('probe abandoned', { cause: error });
+    if (isFileGone(error)) throw new PausedError('file went away during probe', { cause: error });
+    const why = (error as { stderrTail?: string }).stderrTail?.split('\n').pop() || (error as Error).message;
+    // A camera-signed recording ffprobe cannot read is still evidence: upload it in fixed ranges.
+    if (hasSidecar) return ctx.journal.transition(row.key, 'probed', { info: { probeError: why, hasSidecar } });
+    return ctx.journal.transition(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})` });
+  }
+}
+
+export async function stepPlan(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
+  await checkUnchanged(row, location);
+  const plan = await planSegments(location.absPath, row.size, {
+    segmentSeconds: ctx.config.segmentSeconds,
+    maxBytes: ctx.config.segmentMaxBytes,
+    formatName: typeof row.info.formatName === 'string' ? row.info.formatName : undefined,
+    durationSeconds: typeof row.info.durationSeconds === 'number' ? row.info.durationSeconds : undefined,
+    startTimeSeconds: typeof row.info.startTimeSeconds === 'number' ? row.info.startTimeSeconds : undefined,
+    signal,
+  });
+  return ctx.journal.setPlan(row.key, plan.segments, { planKind: plan.kind, truncatedTail: plan.truncatedTail });
+}
+
+function stripUndefined<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+export async function stepHash(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
+  await checkUnchanged(row, location);
+  const segments = ctx.journal.segments(row.key);
+  const probeOk = row.info.media !== undefined;
+  const fingerprintNotes: string[] = [];
+  const [hash, fingerprint] = await Promise.all([
+    hashFile(location.absPath, segments, row.size, { signal }),
+    ctx.config.fingerprint && probeOk
+      ? mediaFingerprint(location.absPath, { signal }).catch((error: unknown) => {
+        if (signal.aborted) throw error;
+        fingerprintNotes.push(`media fingerprint not computed: ${(error as Error).message}`);
+        return undefined;
+      })
+      : Promise.resolve(undefined),
+  ]);
+  const sidecar = location.sidecarPath ? await readSidecar(location.sidecarPath) : undefined;
+  // A camera that writes sidecars but left none: the recording was cut (power loss).
+  const truncated = Boolean(row.info.truncatedTail) || (!sidecar && Boolean(location.device));
+  const verdict = checkIntegrity({
+    sidecar, device: location.device, deviceProblem: location.deviceProblem,
+    fileSha256: hash.sha256, fileSize: hash.size, fileName: row.fileName, truncated,
+  });
+  const notes = [...verdict.notes, ...fingerprintNotes];
+  if (typeof row.info.probeError === 'string') notes.push(`ffprobe could not read the file: ${row.info.probeError}`);
+  const recordingId = recordingIdOf(row.serial, hash.sha256);
+  const device = location.device;
+  const planned: SegmentPlanEntry[] = segments.map((s, i) => {
+    const entry: SegmentPlanEntry = { index: s.index, offset: s.offset, length: s.length, sha256: hash.segmentSha256[i]! };
+    if (s.startTime !== null) entry.startTime = s.startTime;
+    if (s.endTime !== null) entry.endTime = s.endTime;
+    return entry;
+  });
+  const unsigned: Omit<RecordingManifest, 'signature'> = stripUndefined({
+    protocol: PROTOCOL_VERSION,
+    recordingId,
+    device: {
+      serial: row.serial,
+      model: device?.model,
+      firmware: device?.firmware,
+      publicKeyPem: device?.publicKeyPem,
+      sidecar: sidecar?.kind === 'ok' ? sidecar.sidecar : undefined,
+      clockOffsetMs: clockOffsetMsOf(device),
+    },
+    dock: { id: ctx.config.dockId, publicKeyPem: ctx.dockKey.publicKeyPem, bay: location.bay },
+    file: {
+      name: row.fileName,
+      size: hash.size,
+      sha256: hash.sha256,
+      media: row.info.media as MediaSummary | undefined,
+      mediaFingerprint: fingerprint,
+      truncated: truncated || undefined,
+    },
+    integrity: { status: verdict.status, notes },
+    segments: planned,
+    merkleRoot: hash.merkleRoot,
+    createdAt: new Date().toISOString(),
+  });
+  const manifest = signObject(unsigned as unknown as Record<string, unknown>, ctx.dockKey.privateKeyPem) as unknown as RecordingManifest;
+  ctx.journal.setSegmentHashes(row.key, hash.segmentSha256);
+  if (isFlagged(verdict.status, truncated)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, notes });
+  return ctx.journal.transition(row.key, 'hashed', {
+    recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest),
+    info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint },
+  });
+}
+
+/** Receipt checks: signed by the pinned server key, for our bytes. */
+export function verifyReceipt(receipt: Receipt, row: RecordingRow, serverKeyPem: string): void {
+  const problems: string[] = [];
+  if (!verifyObject(receipt as unknown as Record<string, unknown>, serverKeyPem)) problems.push('signature does not verify with the pinned server key');
+  if (receipt.sha256 !== row.sha256) problems.push(`receipt sha256 ${receipt.sha256} is not ours (${row.sha256})`);
+  if (receipt.size !== row.size) problems.push(`receipt size ${receipt.size} is not ours (${row.size})`);
+  if (receipt.recordingId !== row.recordingId) problems.push(`receipt is for ${receipt.recordingId}`);
+  if (problems.length) throw new IntegrityError('E_RECEIPT_INVALID', `receipt rejected: ${problems.join('; ')}`);
+}
+
+async function sendMissing(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<void> {
+  const pending = ctx.journal.segments(row.key).filter((s) => !s.acked);
+  const priority = priorityOf(row);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < pending.length) {
+      if (ctx.stopping()) throw new PausedError('dock is stopping');
+      const release = await ctx.slots.acquire(priority, signal).catch((cause: unknown) => { throw new PausedError('abandoned while queued', { cause }); });
+      try {
+        if (next >= pending.length) return;
+        if (ctx.stopping()) throw new PausedError('dock is stopping');
+        const segment = pending[next++]!;
+        await checkUnchanged(row, location);
+        await ctx.client.putSegment(row.recordingId!, location.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256! }, signal);
+        ctx.journal.ackSegment(row.key, segment.index);
+        ctx.metrics.segmentsSent++;
+        ctx.onSegmentBytes(row.key, segment.length);
+      } finally {
+        release();
+      }
+    }
+  };
+  const workers = Math.max(1, Math.min(ctx.config.concurrency, pending.length));
+  const results = await Promise.allSettled(Array.from({ length: workers }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+export async function stepUpload(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
+  const serverKeyPem = await ctx.serverKey(signal);
+  const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
+  let current = row.state === 'uploading' ? row : ctx.journal.transition(row.key, 'uploading');
+  const created = await ctx.client.createRecording(manifest, signal);
+  if (created.state === 'complete' && created.receipt) return finish(ctx, current, created.receipt, serverKeyPem);
+  ctx.journal.reconcileMissing(row.key, created.missing ?? []);
+  for (let round = 0; round < 3; round++) {
+    await sendMissing(ctx, current, location, signal);
+    const done = await ctx.client.complete(current.recordingId!, signal);
+    if (done.receipt) return finish(ctx, current, done.receipt, serverKeyPem);
+    ctx.logger.warn('server still misses segments', { recordingId: current.recordingId, missing: done.missing });
+    ctx.journal.reconcileMissing(row.key, done.missing ?? []);
+    current = ctx.journal.get(row.key)!;
+  }
+  throw new TransportError(`server still reports missing segments for ${current.recordingId}`);
+}
+
+function finish(ctx: StepContext, row: RecordingRow, receipt: Receipt, serverKeyPem: string): RecordingRow {
+  verifyReceipt(receipt, row, serverKeyPem);
+  ctx.metrics.receipts++;
+  ctx.logger.info('receipt verified', { recordingId: row.recordingId, custodySeq: receipt.custodySeq, integrity: row.info.integrity });
+  return ctx.journal.transition(row.key, 'completed', { receiptJson: JSON.stringify(receipt), reason: null });
+}
+
+export function wipeAllowed(row: RecordingRow): boolean {
+  return row.state === 'completed' && row.receiptJson !== null && !row.info.wipeSkipped && !isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated));
+}
+
+/** Delete the camera's file and sidecar: only with a stored, verified receipt, and only if the file is unchanged. */
+export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Location, serverKeyPem: string): Promise<RecordingRow> {
+  if (!wipeAllowed(row)) return row;
+  verifyReceipt(JSON.parse(row.receiptJson!) as Receipt, row, serverKeyPem);
+  const stats = await lstat(location.absPath).catch((error: unknown) => {
+    if (isFileGone(error)) throw new PausedError('file not on the camera right now', { cause: error });
+    throw error;
+  });
+  if (!stats.isFile() || stats.size !== row.size || Math.floor(stats.mtimeMs) !== row.mtimeMs) {
+    ctx.logger.warn('not wiped: file changed since detection', { recordingId: row.recordingId, file: row.relPath });
+    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the file changed after its receipt' , info: { wipeSkipped: true } });
+  }
+  await unlink(location.absPath);
+  if (location.sidecarPath) await unlink(location.sidecarPath).catch(() => {});
+  ctx.metrics.wiped++;
+  ctx.logger.info('wiped after receipt', { recordingId: row.recordingId, file: row.relPath });
+  return ctx.journal.transition(row.key, 'wiped');
+}

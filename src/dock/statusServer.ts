@@ -1,0 +1,56 @@
+/**
+ * The agent's local window: GET /status (JSON: bays and queue) and GET /metrics
+ * (Prometheus text), on 127.0.0.1 only. The port actually bound is written to
+ * <stateDir>/status.json so `bodycam status --state-dir` can find an agent on port 0.
+ */
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.js';
+
+export const STATUS_FILE = 'status.json';
+
+export interface StatusSource {
+  status(): unknown;
+  metricsText(): string;
+}
+
+export interface StatusServer { port: number; close(): Promise<void> }
+
+export async function startStatusServer(source: StatusSource, port: number, stateDir: string): Promise<StatusServer> {
+  const server: Server = createServer((req, res) => {
+    try {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && (path === '/status' || path === '/')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(source.status()));
+      } else if (req.method === 'GET' && path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(source.metricsText());
+      } else if (req.method === 'GET' && path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok\n');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+      }
+    } catch (error) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`status failed: ${(error as Error).message}\n`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (cause: NodeJS.ErrnoException) => reject(new EnvironmentError('E_STATUS_PORT',
+      cause.code === 'EADDRINUSE' ? `status port ${port} on 127.0.0.1 is in use: choose another with --status-port (0 = any free port)` : `cannot open the status port ${port}: ${cause.message}`, { cause })));
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  try {
+    writeFileSync(join(stateDir, STATUS_FILE), JSON.stringify({ port: bound, pid: process.pid, url: `http://127.0.0.1:${bound}` }) + '\n');
+  } catch { /* the port file is a convenience */ }
+  return {
+    port: bound,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
