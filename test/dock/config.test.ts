@@ -1,0 +1,64 @@
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configReferenceMarkdown, DOCK_CONFIG_SCHEMA, envNameOf, loadDockConfig } from '../../src/dock/config.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+describe('dock config', () => {
+  const tmp = makeTempDir('bodycam-dock-config-');
+  afterAll(() => tmp.cleanup());
+  const tokenFile = join(tmp.path, 'token');
+  writeFileSync(tokenFile, '  secret-token-123\n');
+  const required = { bays: tmp.path, endpoint: 'http://127.0.0.1:9', tokenFile, stateDir: join(tmp.path, 'state') };
+
+  it('has a default (or is required) and a description for every key', () => {
+    for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA)) {
+      expect(spec.description.length).toBeGreaterThan(10);
+      expect('required' in spec ? spec.required : true).toBeTruthy();
+      expect(key).toMatch(/^[a-z][A-Za-z]+$/);
+    }
+    expect(configReferenceMarkdown()).toContain('BODYCAM_MAX_RATE');
+    expect(envNameOf('maxRate')).toBe('BODYCAM_MAX_RATE');
+  });
+
+  it('applies defaults and reads the token file', () => {
+    const config = loadDockConfig({ flags: required, env: {} });
+    expect(config.token).toBe('secret-token-123');
+    expect(config.concurrency).toBe(4);
+    expect(config.settle).toBe(5);
+    expect(config.segmentMaxBytes).toBe(16 * 1024 * 1024);
+    expect(config.maxBackoff).toBe(300);
+    expect(config.staleAfter).toBe(86_400);
+    expect(config.dockId).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  });
+
+  it('rejects unknown keys in the config file', () => {
+    const file = join(tmp.path, 'bad.json');
+    writeFileSync(file, JSON.stringify({ ...required, maxRat: '1mbit' }));
+    expect(() => loadDockConfig({ configFile: file, env: {} })).toThrow(/unknown key "maxRat"/);
+  });
+
+  it('takes flags over env over file over defaults', () => {
+    const file = join(tmp.path, 'dock.json');
+    writeFileSync(file, JSON.stringify({ ...required, maxRate: '8mbit', concurrency: 2, settle: '9s', segmentSeconds: 4 }));
+    const config = loadDockConfig({
+      configFile: file,
+      env: { BODYCAM_MAX_RATE: '16mbit', BODYCAM_CONCURRENCY: '3' },
+      flags: { maxRate: '24mbit' },
+    });
+    expect(config.maxRate).toBe(3_000_000);      // flag
+    expect(config.concurrency).toBe(3);          // env
+    expect(config.settle).toBe(9);               // file
+    expect(config.segmentSeconds).toBe(4);       // file
+    expect(config.maxBackoff).toBe(300);         // default
+  });
+
+  it('resolves paths in the file against the file, and says what is wrong in one line', () => {
+    const file = join(tmp.path, 'rel.json');
+    writeFileSync(file, JSON.stringify({ bays: '.', endpoint: 'http://127.0.0.1:9', tokenFile: 'token', stateDir: 'st' }));
+    expect(loadDockConfig({ configFile: file, env: {}, cwd: '/' }).stateDir).toBe(join(tmp.path, 'st'));
+    expect(() => loadDockConfig({ flags: { ...required, maxRate: 'fast' }, env: {} })).toThrow(/invalid maxRate/);
+    expect(() => loadDockConfig({ flags: { ...required, endpoint: 'ftp://x' }, env: {} })).toThrow(/invalid endpoint/);
+    expect(() => loadDockConfig({ flags: { bays: tmp.path }, env: {} })).toThrow(/missing --endpoint/);
+  });
+});
