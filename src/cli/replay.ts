@@ -1,8 +1,53 @@
 import type { Command } from 'commander';
-import { notYetAvailable } from './notYet.js';
+import { parseDuration } from '../util/units.js';
+import { formatTable, replay, scenarioPassed } from '../replay/index.js';
+import { action } from './handler.js';
+
+interface ReplayFlags {
+  junit?: string;
+  timeout?: string;
+  endpoint?: string;
+  tokenFile?: string;
+  keep?: boolean;
+  quiet?: boolean;
+}
 
 export function registerReplay(program: Command): void {
   program.command('replay')
     .description('Replay fixture scenarios through camera, dock and server on loopback and check the expected outcomes (CI)')
-    .action(notYetAvailable('replay'));
+    .argument('<scenario...>', 'scenario file(s) or folder(s) of them (every *.json inside)')
+    .option('--junit <file>', 'write JUnit XML: one testcase per recording expectation')
+    .option('--timeout <duration>', 'per scenario: undecided expectations fail after this (e.g. 90s; default: the scenario\'s own, else 120s)')
+    .option('--endpoint <url>', 'replay against this running ingest server instead of starting the reference one (http://)')
+    .option('--token-file <file>', 'with --endpoint: file holding a dock token that server accepts')
+    .option('--keep', 'keep each scenario\'s temporary folder for a post-mortem (its path is printed)')
+    .option('--quiet', 'print only the table and the failures')
+    .addHelpText('after', `
+Exit status: 0 every expectation held, 1 some did not (each failure names its recording), 2 a scenario is invalid.
+
+Examples:
+  $ bodycam replay fixtures/scenarios                         # every shipped scenario
+  $ bodycam replay fixtures/scenarios/clean-two-cameras.json --junit replay.xml
+  $ bodycam replay my-scenario.json --endpoint http://127.0.0.1:8080 --token-file dock.token --timeout 5m`)
+    .action(action(async (paths: string[], flags: ReplayFlags) => {
+      const onProgress = flags.quiet ? undefined : (line: string) => { process.stderr.write(line + '\n'); };
+      const run = await replay(paths, {
+        ...(flags.junit ? { junit: flags.junit } : {}),
+        ...(flags.timeout ? { timeout: parseDuration(flags.timeout, '--timeout') } : {}),
+        ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+        ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}),
+        ...(flags.keep ? { keep: true } : {}),
+        ...(onProgress ? { onProgress } : {}),
+      });
+      process.stdout.write(formatTable(run.results) + '\n');
+      const cases = run.results.flatMap((r) => r.cases);
+      const held = cases.filter((c) => c.passed).length;
+      for (const result of run.results) {
+        if (result.error) process.stdout.write(`ERROR ${result.scenario}: ${result.error}\n`);
+        for (const c of result.cases) if (!c.passed) process.stdout.write(`FAIL ${result.scenario}: ${c.message}\n`);
+      }
+      const broken = run.results.filter((r) => !scenarioPassed(r)).length;
+      process.stdout.write(`replay: ${held}/${cases.length} expectations held in ${run.results.length} scenario(s)${broken ? `, ${broken} scenario(s) failed` : ''}${flags.junit ? `; JUnit XML in ${flags.junit}` : ''}\n`);
+      return run.passed ? 0 : 1;
+    }));
 }

@@ -1,0 +1,48 @@
+/**
+ * `bodycam replay`: scenario files (or folders of them) run one after another,
+ * with a table, JUnit XML and an exit status for CI.
+ */
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { formatTable, junitXml, scenarioPassed, type ScenarioResult } from './report.js';
+import { runScenario, type ReplayOptions } from './runner.js';
+import { loadScenario, type LoadedScenario } from './schema.js';
+
+export { startFaultProxy, normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode, type FaultModeKind, type FaultProxy, type FaultProxyStats, type FaultProxyOptions } from './faultProxy.js';
+export { loadScenario, scenarioProblems, scenarioSchema, SCENARIO_FORMAT, type Scenario, type LoadedScenario } from './schema.js';
+export { runScenario, type ReplayOptions } from './runner.js';
+export { formatTable, junitXml, scenarioPassed, type CaseResult, type ScenarioResult } from './report.js';
+
+/** A scenario file, or every *.json directly in a folder (sorted by name). */
+export function scenarioFiles(path: string): string[] {
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    throw new UsageError(`no scenario at ${path}: give a scenario file or a folder of them (e.g. fixtures/scenarios)`, { code: 'E_SCENARIO' });
+  }
+  if (!stats.isDirectory()) return [resolve(path)];
+  const files = readdirSync(path).filter((f) => f.endsWith('.json')).sort().map((f) => resolve(join(path, f)));
+  if (files.length === 0) throw new UsageError(`folder ${path} holds no scenario (*.json)`, { code: 'E_SCENARIO' });
+  return files;
+}
+
+/** Load every scenario first, so that a typo in the tenth fails before the first one runs. */
+export function loadScenarios(paths: string[]): LoadedScenario[] {
+  return paths.flatMap(scenarioFiles).map((file) => loadScenario(file));
+}
+
+export interface ReplayRun {
+  results: ScenarioResult[];
+  passed: boolean;
+}
+
+export async function replay(paths: string[], options: ReplayOptions & { junit?: string } = {}): Promise<ReplayRun> {
+  const scenarios = loadScenarios(paths);
+  const results: ScenarioResult[] = [];
+  for (const loaded of scenarios) results.push(await runScenario(loaded, options));
+  if (options.junit) writeFileSync(options.junit, junitXml(results));
+  return { results, passed: results.every(scenarioPassed) };
+}
+

@@ -1,0 +1,88 @@
+/**
+ * What replay tells people and CI: a table of expected vs actual per recording,
+ * and JUnit XML with one testcase per recording expectation (what CI systems
+ * render as test results).
+ */
+
+export interface CaseResult {
+  scenario: string;
+  /** "<camera>/<file name>" */
+  recording: string;
+  expected: string;
+  actual: string;
+  passed: boolean;
+  /** Why it failed, in one line. */
+  message?: string;
+  /** Seconds from the start of the scenario until the case was decided. */
+  seconds: number;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  file: string;
+  cases: CaseResult[];
+  seconds: number;
+  /** A failure of the scenario as a whole (could not start, fixture missing). */
+  error?: string;
+}
+
+export function scenarioPassed(result: ScenarioResult): boolean {
+  return !result.error && result.cases.every((c) => c.passed);
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/** Plain-text table, one row per case, widths fitted to the content. */
+export function formatTable(results: ScenarioResult[]): string {
+  const header = ['scenario', 'recording', 'expected', 'actual', 'result'];
+  const rows: string[][] = [];
+  for (const result of results) {
+    if (result.error) rows.push([result.scenario, '-', '-', result.error, 'ERROR']);
+    for (const c of result.cases) rows.push([c.scenario, c.recording, c.expected, c.actual, c.passed ? 'ok' : 'FAIL']);
+  }
+  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const line = (cells: string[]): string => cells.map((cell, i) => pad(cell, widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function xmlEscape(text: string): string {
+  return text
+    // XML 1.0 forbids most control characters even when escaped
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
+    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/** JUnit XML: one testsuite per scenario, one testcase per recording expectation. */
+export function junitXml(results: ScenarioResult[]): string {
+  const total = results.reduce((n, r) => n + r.cases.length + (r.error ? 1 : 0), 0);
+  const failures = results.reduce((n, r) => n + r.cases.filter((c) => !c.passed).length, 0);
+  const errors = results.filter((r) => r.error).length;
+  const seconds = results.reduce((s, r) => s + r.seconds, 0);
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="bodycam replay" tests="${total}" failures="${failures}" errors="${errors}" time="${seconds.toFixed(3)}">`,
+  ];
+  for (const result of results) {
+    const caseFailures = result.cases.filter((c) => !c.passed).length;
+    out.push(`  <testsuite name="${xmlEscape(result.scenario)}" tests="${result.cases.length + (result.error ? 1 : 0)}" failures="${caseFailures}" errors="${result.error ? 1 : 0}" time="${result.seconds.toFixed(3)}" file="${xmlEscape(result.file)}">`);
+    if (result.error) {
+      out.push(`    <testcase classname="${xmlEscape(result.scenario)}" name="(scenario)" time="0">`);
+      out.push(`      <error message="${xmlEscape(result.error)}"/>`);
+      out.push('    </testcase>');
+    }
+    for (const c of result.cases) {
+      out.push(`    <testcase classname="${xmlEscape(result.scenario)}" name="${xmlEscape(c.recording)}" time="${c.seconds.toFixed(3)}">`);
+      if (!c.passed) {
+        const message = c.message ?? `expected ${c.expected}, got ${c.actual}`;
+        out.push(`      <failure message="${xmlEscape(message)}">${xmlEscape(`expected: ${c.expected}\nactual:   ${c.actual}`)}</failure>`);
+      }
+      out.push(`      <system-out>${xmlEscape(`expected: ${c.expected}; actual: ${c.actual}`)}</system-out>`);
+      out.push('    </testcase>');
+    }
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>');
+  return out.join('\n') + '\n';
+}

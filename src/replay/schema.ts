@@ -1,0 +1,229 @@
+/**
+ * The scenario format (`bodycam-scenario/1`), in ONE schema: what `bodycam
+ * replay` accepts, what docs and README describe, and what the loader checks
+ * before anything starts. A scenario names the fixture cameras, the bays they
+ * dock into and when, the network faults between dock and server, and the
+ * outcome expected for every recording.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { DOCK_CONFIG_SCHEMA } from '../dock/config.js';
+import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from './faultProxy.js';
+import { validateAgainst, type SchemaNode } from './validate.js';
+
+export const SCENARIO_FORMAT = 'bodycam-scenario/1';
+
+export const INTEGRITY_VALUES = ['verified', 'unsigned', 'hash-mismatch', 'signature-invalid', 'sidecar-invalid'] as const;
+export type ExpectedIntegrity = typeof INTEGRITY_VALUES[number];
+
+/** Keys replay sets itself; a scenario cannot override them. */
+const RESERVED_DOCK_KEYS = ['bays', 'endpoint', 'tokenFile', 'stateDir', 'once', 'wipeAfterIngest', 'statusPort'];
+
+const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const satisfies SchemaNode;
+const seconds = { type: 'number', minimum: 0 } as const satisfies SchemaNode;
+/** "<camera>/<file name>", or "<camera>/*" for every recording of that camera. */
+const recordingRef = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*/.+$' } as const satisfies SchemaNode;
+
+const condition: SchemaNode = {
+  type: 'object',
+  description: 'Fires when this holds (exactly one of seconds, segmentsUploaded, uploading, ingested, quarantined).',
+  additionalProperties: false,
+  oneOfKeys: ['seconds', 'segmentsUploaded', 'uploading', 'ingested', 'quarantined'],
+  properties: {
+    seconds: { ...seconds, description: 'Seconds after the previous step ran.' },
+    segmentsUploaded: { type: 'integer', minimum: 1, description: 'The server holds at least this many segments (of `recording` if given, else in total).' },
+    recording: { ...recordingRef, description: 'Scope of segmentsUploaded.' },
+    uploading: { ...recordingRef, description: 'The server has this recording in state "receiving".' },
+    ingested: { ...recordingRef, description: 'The server has this recording complete.' },
+    quarantined: { ...recordingRef, description: 'The dock has quarantined this recording.' },
+  },
+};
+
+export const scenarioSchema: SchemaNode = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['format', 'name', 'dock', 'cameras', 'steps', 'expect'],
+  properties: {
+    $schema: { type: 'string' },
+    format: { const: SCENARIO_FORMAT },
+    name,
+    description: { type: 'string' },
+    timeout: { type: 'number', exclusiveMinimum: 0, description: 'Seconds before undecided expectations fail (default 120; --timeout overrides).' },
+    dock: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['bays'],
+      properties: {
+        bays: { type: 'array', minItems: 1, items: name, description: 'Bay names; each becomes a folder under the bays root.' },
+        wipeAfterIngest: { type: 'boolean', description: 'Dock policy: wipe a camera file after its verified receipt (default true).' },
+        settings: { type: 'object', description: 'Any other dock configuration key (see the configuration reference), e.g. {"settle": 1}.' },
+      },
+    },
+    cameras: {
+      type: 'object',
+      description: 'Camera name → fixture camera root (relative to the scenario file). Copied to temporary storage before docking.',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['fixture'],
+        properties: { fixture: { type: 'string', minLength: 1 } },
+      },
+    },
+    steps: {
+      type: 'array',
+      description: 'Run in order; each waits for its `at` (seconds since start) or `after` condition, else runs right after the previous one.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        oneOfKeys: ['dock', 'undock', 'network'],
+        properties: {
+          at: { ...seconds, description: 'Seconds since the replay started.' },
+          after: condition,
+          dock: { ...name, description: 'Camera to dock (its storage appears in `bay`).' },
+          bay: { ...name, description: 'Bay for `dock`.' },
+          undock: { ...name, description: 'Camera to take out of its bay.' },
+          network: { type: 'object', description: `Fault proxy mode between dock and server: {"kind": one of ${FAULT_MODE_KINDS.join(', ')}, ...}.` },
+          for: { type: 'number', exclusiveMinimum: 0, description: 'With `network`: seconds before the link goes back to pass.' },
+        },
+      },
+    },
+    expect: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['recording', 'outcome'],
+        properties: {
+          recording: { ...recordingRef, description: '"<camera>/<file name>" or "<camera>/*"; one test case per recording matched.' },
+          outcome: { enum: ['ingested', 'quarantined'], description: 'ingested: the server holds it complete and returns it byte-exact; quarantined: the dock set it aside.' },
+          integrity: { enum: INTEGRITY_VALUES, description: 'With ingested: the integrity status the server records (omit to not check).' },
+          reason: { type: 'string', minLength: 1, description: 'With quarantined: text the dock\'s reason contains (case-insensitive), e.g. "zero-byte".' },
+          camera: { enum: ['wiped', 'kept'], description: 'The file on the camera at the end: deleted by the dock, or still there.' },
+        },
+      },
+    },
+  },
+};
+
+export type Condition =
+  | { seconds: number }
+  | { segmentsUploaded: number; recording?: string }
+  | { uploading: string }
+  | { ingested: string }
+  | { quarantined: string };
+
+export type StepAction =
+  | { dock: string; bay: string }
+  | { undock: string }
+  | { network: FaultMode; for?: number };
+
+export type Step = StepAction & { at?: number; after?: Condition };
+
+export interface Expectation {
+  recording: string;
+  outcome: 'ingested' | 'quarantined';
+  integrity?: ExpectedIntegrity;
+  reason?: string;
+  camera?: 'wiped' | 'kept';
+}
+
+export interface Scenario {
+  format: typeof SCENARIO_FORMAT;
+  name: string;
+  description?: string;
+  timeout?: number;
+  dock: { bays: string[]; wipeAfterIngest?: boolean; settings?: Record<string, unknown> };
+  cameras: Record<string, { fixture: string }>;
+  steps: Step[];
+  expect: Expectation[];
+}
+
+export interface LoadedScenario {
+  scenario: Scenario;
+  file: string;
+  /** Camera name → absolute path of its fixture root. */
+  fixtures: Record<string, string>;
+}
+
+/** Schema and cross-reference problems of a parsed scenario; empty when it is sound. */
+export function scenarioProblems(value: unknown): string[] {
+  const errors = validateAgainst(scenarioSchema, value);
+  if (errors.length > 0) return errors;
+  const scenario = value as Scenario;
+  const cameras = new Set(Object.keys(scenario.cameras));
+  const bays = new Set(scenario.dock.bays);
+  const cameraOf = (ref: string, where: string): void => {
+    const camera = ref.slice(0, ref.indexOf('/'));
+    if (!cameras.has(camera)) errors.push(`${where}: camera "${camera}" is not in cameras (${[...cameras].join(', ') || 'none'})`);
+  };
+  for (const key of Object.keys(scenario.dock.settings ?? {})) {
+    if (!(key in DOCK_CONFIG_SCHEMA)) errors.push(`dock.settings.${key}: not a dock configuration key`);
+    else if (RESERVED_DOCK_KEYS.includes(key)) errors.push(`dock.settings.${key}: set by replay itself${key === 'wipeAfterIngest' ? ' (use dock.wipeAfterIngest)' : ''}`);
+  }
+  scenario.steps.forEach((step, i) => {
+    const where = `steps[${i}]`;
+    if (step.at !== undefined && step.after !== undefined) errors.push(`${where}: use either at or after, not both`);
+    if ('dock' in step) {
+      if (!cameras.has(step.dock)) errors.push(`${where}.dock: camera "${step.dock}" is not in cameras`);
+      if (step.bay === undefined) errors.push(`${where}.bay: is required with dock`);
+      else if (!bays.has(step.bay)) errors.push(`${where}.bay: bay "${step.bay}" is not in dock.bays (${[...bays].join(', ')})`);
+    } else if ((step as { bay?: string }).bay !== undefined) {
+      errors.push(`${where}.bay: only goes with dock`);
+    }
+    if ('undock' in step && !cameras.has(step.undock)) errors.push(`${where}.undock: camera "${step.undock}" is not in cameras`);
+    if ('network' in step) {
+      try {
+        normalizeFaultMode(step.network);
+      } catch (error) {
+        errors.push(`${where}.network: ${(error as Error).message}`);
+      }
+    } else if ((step as { for?: number }).for !== undefined) {
+      errors.push(`${where}.for: only goes with network`);
+    }
+    const after = step.after as Record<string, string | number> | undefined;
+    for (const key of ['recording', 'uploading', 'ingested', 'quarantined']) {
+      if (after && typeof after[key] === 'string') cameraOf(after[key] as string, `${where}.after.${key}`);
+    }
+    if (after && after.recording !== undefined && after.segmentsUploaded === undefined) errors.push(`${where}.after.recording: only goes with segmentsUploaded`);
+  });
+  scenario.expect.forEach((expectation, i) => {
+    const where = `expect[${i}]`;
+    cameraOf(expectation.recording, `${where}.recording`);
+    if (expectation.outcome === 'quarantined' && expectation.integrity !== undefined) errors.push(`${where}.integrity: only goes with outcome "ingested"`);
+    if (expectation.outcome === 'ingested' && expectation.reason !== undefined) errors.push(`${where}.reason: only goes with outcome "quarantined"`);
+    if (expectation.outcome === 'quarantined' && expectation.camera === 'wiped') errors.push(`${where}.camera: a quarantined recording is never wiped (use "kept")`);
+  });
+  return errors;
+}
+
+/** Read, parse and check a scenario file; every problem is reported at once, each with its place. */
+export function loadScenario(file: string): LoadedScenario {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`cannot read scenario ${file}: ${(cause as Error).message}`, { cause, code: 'E_SCENARIO' });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new UsageError(`scenario ${file} is not valid JSON: ${(cause as Error).message}`, { cause, code: 'E_SCENARIO' });
+  }
+  const problems = scenarioProblems(parsed);
+  if (problems.length > 0) {
+    throw new UsageError(`scenario ${file} is invalid: ${problems.join('; ')}`, { code: 'E_SCENARIO', details: { problems } });
+  }
+  const scenario = parsed as Scenario;
+  for (const step of scenario.steps) {
+    if ('network' in step) step.network = normalizeFaultMode(step.network);
+  }
+  const fixtures: Record<string, string> = {};
+  for (const [camera, { fixture }] of Object.entries(scenario.cameras)) {
+    fixtures[camera] = resolve(dirname(path), fixture);
+  }
+  return { scenario, file: path, fixtures };
+}
