@@ -8,6 +8,8 @@ interface ReplayFlags {
   timeout?: string;
   endpoint?: string;
   tokenFile?: string;
+  dockId?: string;
+  dockKeyDir?: string;
   keep?: boolean;
   quiet?: boolean;
 }
@@ -20,6 +22,8 @@ export function registerReplay(program: Command): void {
     .option('--timeout <duration>', 'per scenario: undecided expectations fail after this (e.g. 90s; default: the scenario\'s own, else 120s)')
     .option('--endpoint <url>', 'replay against this running ingest server instead of starting the reference one (http://)')
     .option('--token-file <file>', 'with --endpoint: file holding a dock token that server accepts')
+    .option('--dock-id <id>', 'with --endpoint: the dock id that token belongs to')
+    .option('--dock-key-dir <dir>', 'with --endpoint: keep the replay dock key pair here between runs (default .bodycam/replay-dock-key/<dock id>)')
     .option('--keep', 'keep each scenario\'s temporary folder for a post-mortem (its path is printed)')
     .option('--quiet', 'print only the table and the failures')
     .addHelpText('after', `
@@ -28,7 +32,7 @@ Exit status: 0 every expectation held, 1 some did not (each failure names its re
 Examples:
   $ bodycam replay fixtures/scenarios                         # every shipped scenario
   $ bodycam replay fixtures/scenarios/clean-two-cameras.json --junit replay.xml
-  $ bodycam replay my-scenario.json --endpoint http://127.0.0.1:8080 --token-file dock.token --timeout 5m`)
+  $ bodycam replay my-scenario.json --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id ci-dock`)
     .action(action(async (paths: string[], flags: ReplayFlags) => {
       const onProgress = flags.quiet ? undefined : (line: string) => { process.stderr.write(line + '\n'); };
       const run = await replay(paths, {
@@ -36,6 +40,8 @@ Examples:
         ...(flags.timeout ? { timeout: parseDuration(flags.timeout, '--timeout') } : {}),
         ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
         ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}),
+        ...(flags.dockId ? { dockId: flags.dockId } : {}),
+        ...(flags.dockKeyDir ? { dockKeyDir: flags.dockKeyDir } : {}),
         ...(flags.keep ? { keep: true } : {}),
         ...(onProgress ? { onProgress } : {}),
       });

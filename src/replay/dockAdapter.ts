@@ -64,6 +64,7 @@ export async function startReplayDock(config: ReplayDockConfig): Promise<ReplayD
       relPath: r.file,
       size: r.size,
       state: r.state,
+      truncated: Boolean(r.truncated),
       ...(r.bay ? { bay: r.bay } : {}),
       ...(r.reason ?? r.lastError ? { reason: r.reason ?? r.lastError } : {}),
     })),

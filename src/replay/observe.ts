@@ -15,6 +15,7 @@ export interface DockRecordingView {
   size?: number;
   state: string;
   reason?: string | null;
+  truncated?: boolean;
 }
 
 export class ServerObserver {

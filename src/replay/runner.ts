@@ -7,7 +7,8 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE, loadOrCreateDockKey } from '../dock/keys.js';
 import { UsageError } from '../errors.js';
 import { Logger, nullSink } from '../log.js';
 import type { RecordingListEntry } from '../protocol/types.js';
@@ -24,6 +25,13 @@ export interface ReplayOptions {
   /** Replay against this ingest server instead of starting the reference one. */
   endpoint?: string;
   tokenFile?: string;
+  /** With endpoint: the dock id that token belongs to on that server. */
+  dockId?: string;
+  /**
+   * With endpoint: folder keeping the replay dock's key pair between runs (the server pins a
+   * dock's key on first contact). Default .bodycam/replay-dock-key/<dock id> under the cwd.
+   */
+  dockKeyDir?: string;
   /** Seconds; overrides the scenario's own timeout. */
   timeout?: number;
   /** Keep the temporary folder (printed) for a post-mortem. */
@@ -59,6 +67,7 @@ interface CameraPlace {
 function describeExpected(e: Expectation): string {
   const parts: string[] = [e.outcome];
   if (e.integrity) parts.push(e.integrity);
+  if (e.truncated !== undefined) parts.push(e.truncated ? 'truncated' : 'not truncated');
   if (e.reason) parts.push(`reason ${e.reason}`);
   if (e.camera) parts.push(e.camera === 'wiped' ? 'wiped on camera' : 'kept on camera');
   return parts.join(', ');
@@ -115,13 +124,22 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
 
     const baysRoot = join(work, 'bays');
     for (const bay of scenario.dock.bays) mkdirSync(join(baysRoot, bay), { recursive: true });
-    const dockId = `replay-${randomBytes(4).toString('hex')}`;
+    let dockId = `replay-${randomBytes(4).toString('hex')}`;
+    const stateDir = join(work, 'dock');
     let endpoint: string;
     let token: string;
     const tokenFile = join(work, 'dock.token');
     if (options.endpoint) {
       if (!options.tokenFile) throw new UsageError('--endpoint needs --token-file (the dock token the server accepts)');
+      if (!options.dockId) throw new UsageError('--endpoint needs --dock-id (the dock id that token belongs to on that server)');
+      dockId = options.dockId;
       endpoint = options.endpoint.replace(/\/+$/, '');
+      // The same key on every run: the server pins a dock's key on first contact.
+      const keyDir = resolve(options.dockKeyDir ?? join('.bodycam', 'replay-dock-key', dockId));
+      mkdirSync(keyDir, { recursive: true });
+      loadOrCreateDockKey(keyDir);
+      mkdirSync(stateDir, { recursive: true });
+      for (const file of [DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE]) cpSync(join(keyDir, file), join(stateDir, file));
       try {
         token = readFileSync(options.tokenFile, 'utf8').trim();
       } catch (cause) {
@@ -138,7 +156,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     proxy = await startFaultProxy({ target: { host: target.hostname, port: Number(target.port || 80) } });
     const observer = new ServerObserver(endpoint, token);
     dock = await startReplayDock({
-      bays: baysRoot, endpoint: proxy.url, token, tokenFile, stateDir: join(work, 'dock'), dockId,
+      bays: baysRoot, endpoint: proxy.url, token, tokenFile, stateDir, dockId,
       wipeAfterIngest: scenario.dock.wipeAfterIngest ?? true, settings: scenario.dock.settings ?? {},
     });
     progress(`${scenario.name}: server ${endpoint}, proxy ${proxy.url}, ${tracked.length} recording(s), ${scenario.steps.length} step(s)`);
@@ -237,7 +255,12 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
             decide(t, false, `ingested, ${serverEntry.integrity}`);
             return;
           }
-          t.actual = `ingested, ${serverEntry.integrity}`;
+          const truncated = dockEntry?.truncated ? ', truncated' : '';
+          if (expectation.truncated !== undefined && Boolean(dockEntry?.truncated) !== expectation.truncated) {
+            decide(t, false, `ingested, ${serverEntry.integrity}${truncated || ', not truncated'}`);
+            return;
+          }
+          t.actual = `ingested, ${serverEntry.integrity}${truncated}`;
         } else {
           if (dockEntry?.state !== 'quarantined') {
             t.actual = complete ? `ingested, ${serverEntry.integrity} (dock: ${dockEntry?.state ?? 'unknown'})` : dockEntry ? `dock: ${dockEntry.state}` : 'not seen';
@@ -295,6 +318,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     result.cases = tracked.map((t) => t.result!);
+    const n = proxy.stats;
+    progress(`${scenario.name}: done in ${elapsed().toFixed(1)}s; proxy saw ${n.connections} connection(s), ${n.requests} request(s); injected ${n.resets} reset(s), ${n.refused} refusal(s), ${n.statusAnswers} status answer(s), ${n.halfClosed} half-close(s), ${n.blackholed} black hole(s)`);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
   } finally {

@@ -99,6 +99,7 @@ export const scenarioSchema: SchemaNode = {
           recording: { ...recordingRef, description: '"<camera>/<file name>" or "<camera>/*"; one test case per recording matched.' },
           outcome: { enum: ['ingested', 'quarantined'], description: 'ingested: the server holds it complete and returns it byte-exact; quarantined: the dock set it aside.' },
           integrity: { enum: INTEGRITY_VALUES, description: 'With ingested: the integrity status the server records (omit to not check).' },
+          truncated: { type: 'boolean', description: 'With ingested: whether the dock found the media cut short (power loss).' },
           reason: { type: 'string', minLength: 1, description: 'With quarantined: text the dock\'s reason contains (case-insensitive), e.g. "zero-byte".' },
           camera: { enum: ['wiped', 'kept'], description: 'The file on the camera at the end: deleted by the dock, or still there.' },
         },
@@ -125,6 +126,7 @@ export interface Expectation {
   recording: string;
   outcome: 'ingested' | 'quarantined';
   integrity?: ExpectedIntegrity;
+  truncated?: boolean;
   reason?: string;
   camera?: 'wiped' | 'kept';
 }
@@ -162,8 +164,21 @@ export function scenarioProblems(value: unknown): string[] {
     if (!(key in DOCK_CONFIG_SCHEMA)) errors.push(`dock.settings.${key}: not a dock configuration key`);
     else if (RESERVED_DOCK_KEYS.includes(key)) errors.push(`dock.settings.${key}: set by replay itself${key === 'wipeAfterIngest' ? ' (use dock.wipeAfterIngest)' : ''}`);
   }
+  // Steps run in order, so where each camera is at each step is known before anything starts.
+  const bayOfCamera = new Map<string, string>();
+  const cameraInBay = new Map<string, string>();
   scenario.steps.forEach((step, i) => {
     const where = `steps[${i}]`;
+    if ('dock' in step && typeof step.bay === 'string') {
+      if (bayOfCamera.has(step.dock)) errors.push(`${where}: ${step.dock} is already docked in ${bayOfCamera.get(step.dock)} (undock it first)`);
+      else if (cameraInBay.has(step.bay)) errors.push(`${where}: bay ${step.bay} is occupied by ${cameraInBay.get(step.bay)} (undock it first)`);
+      else { bayOfCamera.set(step.dock, step.bay); cameraInBay.set(step.bay, step.dock); }
+    }
+    if ('undock' in step) {
+      const bay = bayOfCamera.get(step.undock);
+      if (bay === undefined) errors.push(`${where}: ${step.undock} is not docked at this point`);
+      else { bayOfCamera.delete(step.undock); cameraInBay.delete(bay); }
+    }
     if (step.at !== undefined && step.after !== undefined) errors.push(`${where}: use either at or after, not both`);
     if ('dock' in step) {
       if (!cameras.has(step.dock)) errors.push(`${where}.dock: camera "${step.dock}" is not in cameras`);
@@ -192,6 +207,7 @@ export function scenarioProblems(value: unknown): string[] {
     const where = `expect[${i}]`;
     cameraOf(expectation.recording, `${where}.recording`);
     if (expectation.outcome === 'quarantined' && expectation.integrity !== undefined) errors.push(`${where}.integrity: only goes with outcome "ingested"`);
+    if (expectation.outcome === 'quarantined' && expectation.truncated !== undefined) errors.push(`${where}.truncated: only goes with outcome "ingested"`);
     if (expectation.outcome === 'ingested' && expectation.reason !== undefined) errors.push(`${where}.reason: only goes with outcome "quarantined"`);
     if (expectation.outcome === 'quarantined' && expectation.camera === 'wiped') errors.push(`${where}.camera: a quarantined recording is never wiped (use "kept")`);
   });
