@@ -31,6 +31,13 @@ export interface CustodyFields {
   sha256: string;
 }
 
+interface Pending {
+  fields: CustodyFields;
+  build?: (seq: number) => { extra?: Record<string, unknown>; value: unknown };
+  resolve: (result: { seq: number; value: unknown }) => void;
+  reject: (error: unknown) => void;
+}
+
 export const GENESIS = '0'.repeat(64);
 const lineHash = (line: string) => createHash('sha256').update(line, 'utf8').digest('hex');
 
@@ -41,7 +48,8 @@ export function custodyLogPath(dataDir: string): string {
 export class CustodyLog {
   private lastSeq = 0;
   private lastHash = GENESIS;
-  private queue: Promise<unknown> = Promise.resolve();
+  private pending: Pending[] = [];
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly path: string) {}
 
@@ -80,32 +88,60 @@ export class CustodyLog {
 
   /**
    * Append one entry. `build` may look at the sequence number the entry will get
-   * (a receipt carries it) and add fields; it runs inside the append lock.
+   * (a receipt carries it) and add fields. Appends that arrive while a write is in
+   * progress are committed together: one write, one fsync (group commit), so eight
+   * concurrent uploads do not queue behind eight fsyncs.
    */
-  append<T>(fields: CustodyFields, build?: (seq: number) => Promise<{ extra?: Record<string, unknown>; value: T }> | { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }> {
-    const run = async () => {
-      const seq = this.lastSeq + 1;
-      const built = build ? await build(seq) : undefined;
-      const entry: CustodyEntry = { seq, time: new Date().toISOString(), ...fields, ...(built?.extra ?? {}), prev: this.lastHash };
-      const line = JSON.stringify(entry);
-      const handle = await open(this.path, 'a', 0o644);
-      try {
-        await handle.write(line + '\n');
-        await handle.sync();
-      } finally {
-        await handle.close();
+  append<T>(fields: CustodyFields, build?: (seq: number) => { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ fields, build: build as Pending['build'], resolve: resolve as Pending['resolve'], reject });
+      if (!this.writing) this.writing = this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0);
+      const lines: string[] = [];
+      const results: Array<{ seq: number; value: unknown }> = [];
+      let seq = this.lastSeq;
+      let prev = this.lastHash;
+      const accepted: Pending[] = [];
+      for (const item of batch) {
+        try {
+          const built = item.build ? item.build(seq + 1) : undefined;
+          const entry: CustodyEntry = { seq: seq + 1, time: new Date().toISOString(), ...item.fields, ...(built?.extra ?? {}), prev };
+          const line = JSON.stringify(entry);
+          seq++;
+          prev = lineHash(line);
+          lines.push(line);
+          results.push({ seq, value: built?.value });
+          accepted.push(item);
+        } catch (error) {
+          item.reject(error);
+        }
       }
-      this.lastSeq = seq;
-      this.lastHash = lineHash(line);
-      return { seq, value: built?.value };
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => {});
-    return result;
+      if (!lines.length) continue;
+      try {
+        const handle = await open(this.path, 'a', 0o644);
+        try {
+          await handle.write(lines.join('\n') + '\n');
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        this.lastSeq = seq;
+        this.lastHash = prev;
+        accepted.forEach((item, i) => item.resolve(results[i]!));
+      } catch (error) {
+        accepted.forEach((item) => item.reject(error));
+      }
+    }
+    this.writing = undefined;
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    while (this.writing) await this.writing;
   }
 }
 

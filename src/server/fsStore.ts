@@ -6,10 +6,12 @@
  * exactly one of them reports `created`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { errnoCode, IntegrityError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { assertSha256, insideRoot } from './paths.js';
@@ -57,22 +59,28 @@ export class FsStore implements Store {
     return insideRoot(this.tmpRoot, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
   }
 
-  async putBlob(sha256: string, body: AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult> {
+  async putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult> {
     const finalPath = this.blobPath(sha256);
     const tempPath = this.tempPath();
     const hash = createHash('sha256');
     let received = 0;
-    const handle = await open(tempPath, 'wx', 0o644);
-    let closed = false;
-    try {
-      for await (const chunk of body) {
+    // Hash and count in the same pass that writes: one read of the body, no buffering of it.
+    const verify = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
         received += chunk.length;
         if (received > expectedLength) {
-          throw new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } });
+          callback(new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } }));
+          return;
         }
         hash.update(chunk);
-        await handle.write(chunk);
-      }
+        callback(null, chunk);
+      },
+    });
+    // flush: the bytes are on disk (fsync) before the file is closed, hence before it is published.
+    const out = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
+    try {
+      await pipeline(body, verify, out);
+      if (!out.closed) await once(out, 'close');
       if (received !== expectedLength) {
         throw new IntegrityError('length_mismatch', `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
       }
@@ -80,9 +88,6 @@ export class FsStore implements Store {
       if (actual !== sha256) {
         throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
       }
-      await handle.sync();
-      await handle.close();
-      closed = true;
       await mkdir(dirname(finalPath), { recursive: true });
       let created = true;
       try {
@@ -99,7 +104,7 @@ export class FsStore implements Store {
       }
       return { created, size: received };
     } catch (error) {
-      if (!closed) await handle.close().catch(() => {});
+      if (!out.closed) { out.destroy(); await once(out, 'close').catch(() => {}); }
       await rm(tempPath, { force: true });
       throw error;
     }

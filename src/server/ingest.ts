@@ -48,7 +48,7 @@ const RETRY_FULL_SECONDS = 60;
 export interface SegmentUpload {
   digestHex: string | undefined;
   contentLength: number | undefined;
-  body: AsyncIterable<Buffer | Uint8Array>;
+  body: Readable | AsyncIterable<Buffer | Uint8Array>;
 }
 
 export class IngestService {
@@ -126,7 +126,7 @@ export class IngestService {
     this.uploadsInFlight.set(dockId, inFlight + 1);
     this.reservedBytes += segment.length;
     try {
-      const { created } = await this.deps.store.putBlob(segment.sha256, this.counted(upload.body), segment.length);
+      const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length);
       if (created) {
         await this.deps.custody.append({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 }, () => ({ extra: { index: segment.index, length: segment.length }, value: undefined }));
       }
@@ -144,13 +144,6 @@ export class IngestService {
       this.reservedBytes -= segment.length;
       const left = (this.uploadsInFlight.get(dockId) ?? 1) - 1;
       if (left === 0) this.uploadsInFlight.delete(dockId); else this.uploadsInFlight.set(dockId, left);
-    }
-  }
-
-  private async *counted(body: AsyncIterable<Buffer | Uint8Array>): AsyncIterable<Buffer | Uint8Array> {
-    for await (const chunk of body) {
-      this.deps.metrics.bytesReceived += chunk.length;
-      yield chunk;
     }
   }
 

@@ -30,7 +30,7 @@ export interface Store {
    * Throws IntegrityError with code `length_mismatch` or `digest_mismatch`
    * (nothing kept), or the body's own error.
    */
-  putBlob(sha256: string, body: AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
+  putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
   hasBlob(sha256: string): Promise<boolean>;
   /** Bytes [start, endInclusive] of a blob (the whole blob by default). */
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
