@@ -14,7 +14,7 @@ import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
-import { dispositionOf, PausedError, reasonOf } from './errors.js';
+import { dispositionOf, FileGrowingError, PausedError, reasonOf } from './errors.js';
 import { isFlagged } from './integrity.js';
 import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
@@ -80,6 +80,8 @@ interface BayInfo {
   serial: string | null;
   controller: AbortController;
   keys: Set<string>;
+  /** Every recording seen since this camera docked (wiped ones included): what the bay's progress counts. */
+  sessionKeys: Set<string>;
   reportedSymlinks: Set<string>;
   problem?: string;
 }
@@ -230,7 +232,7 @@ export class DockAgentCore {
   private bayInfo(name: string): BayInfo {
     let bay = this.bays.get(name);
     if (!bay) {
-      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), reportedSymlinks: new Set() };
+      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set() };
       this.bays.set(name, bay);
     }
     return bay;
@@ -244,6 +246,7 @@ export class DockAgentCore {
       if (this.located.get(key)?.bay === bay.name) this.located.delete(key);
     }
     bay.keys.clear();
+    bay.sessionKeys.clear();
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/')) this.candidates.delete(path);
     this.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
   }
@@ -300,6 +303,10 @@ export class DockAgentCore {
         }
         key = `${serial}|${file.relPath}|${sha}`;
         this.candidates.delete(file.absPath);
+      } else if (this.journal.get(`${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`)) {
+        // Settled before (this run or an earlier one): no need to wait again.
+        key = `${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`;
+        this.candidates.delete(file.absPath);
       } else {
         const known = this.candidates.get(file.absPath);
         if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) {
@@ -310,6 +317,7 @@ export class DockAgentCore {
         const readyAt = known.stableSince + this.config.settle * 1000;
         if (now < readyAt) { nextSettleCheck = Math.min(nextSettleCheck, readyAt); continue; }
         key = `${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`;
+        this.candidates.delete(file.absPath);
       }
       const row = this.journal.upsertDetected({ key, serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical });
       if (row.info.recordedAt === undefined && row.state === 'detected') this.journal.transition(key, 'detected', { info: { recordedAt } });
@@ -317,6 +325,7 @@ export class DockAgentCore {
       if (previous && previous.bay !== name) this.bays.get(previous.bay)?.keys.delete(key);
       this.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, device, deviceProblem: bay.problem });
       bay.keys.add(key);
+      bay.sessionKeys.add(key);
       seen.add(key);
     }
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/') && !seenPaths.has(path)) this.candidates.delete(path);
@@ -425,6 +434,14 @@ export class DockAgentCore {
       }
       if (row.lastError || row.nextAttemptAt) this.journal.clearRetry(key);
     } catch (error) {
+      if (error instanceof FileGrowingError) {
+        log.info('file grew again: detection starts over', { why: error.message });
+        this.journal.forget(key);
+        if (this.located.get(key)?.absPath === location.absPath) this.located.delete(key);
+        this.bays.get(location.bay)?.keys.delete(key);
+        this.scheduleScan(location.bay, 50);
+        return;
+      }
       const disposition = dispositionOf(error);
       if (disposition === 'paused') {
         log.info('paused', { state: row.state, why: reasonOf(error) });
@@ -569,7 +586,7 @@ export class DockAgentCore {
 
   private bayStatus(bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
     if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
-    const mine = rows.filter((r) => bay.keys.has(r.key));
+    const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
     const attention: string[] = [];
     if (bay.problem) attention.push(bay.problem);
     if (bay.reportedSymlinks.size) attention.push(`${bay.reportedSymlinks.size} symlink(s) skipped`);

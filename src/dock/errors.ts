@@ -12,6 +12,13 @@ export class PausedError extends BodycamError {
   }
 }
 
+/** A file without a sidecar grew again after it had settled: it was not finished after all. */
+export class FileGrowingError extends BodycamError {
+  constructor(message: string) {
+    super('E_FILE_GROWING', message);
+  }
+}
+
 /** The server answered with a problem (RFC 9457) after the per-request retries. */
 export class ProblemError extends BodycamError {
   constructor(

@@ -216,6 +216,15 @@ export class Journal {
     })();
   }
 
+  /** Drop a recording that turned out not to be finished (it grew again): it is detected afresh when it settles. */
+  forget(key: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM segments WHERE rkey = ?').run(key);
+      this.db.prepare('DELETE FROM recordings WHERE key = ?').run(key);
+    })();
+    this.event(key, 'forgotten', 'file grew after it had settled');
+  }
+
   scheduleRetry(key: string, delayMs: number, error: string): RecordingRow {
     this.db.prepare('UPDATE recordings SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE key = ?')
       .run(Date.now() + Math.max(0, Math.floor(delayMs)), error, Date.now(), key);

@@ -15,7 +15,7 @@ import type { DeviceInfo } from '../camera/types.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
-import { isFileGone, PausedError, TransportError } from './errors.js';
+import { FileGrowingError, isFileGone, PausedError, TransportError } from './errors.js';
 import { hashFile } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
@@ -68,6 +68,9 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
     throw error;
   }
   if (!stats.isFile()) throw new InputError('E_FILE_REPLACED', `${row.relPath} is no longer a regular file`);
+  if (stats.size !== row.size && !location.sidecarPath && ['detected', 'probed', 'planned', 'hashed'].includes(row.state)) {
+    throw new FileGrowingError(`${row.relPath} changed size after it had settled (${row.size} → ${stats.size} bytes): waiting for it to settle again`);
+  }
   if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);
 }
 
@@ -114,7 +117,11 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   const probeOk = row.info.media !== undefined;
   const fingerprintNotes: string[] = [];
   const [hash, fingerprint] = await Promise.all([
-    hashFile(location.absPath, segments, row.size, { signal }),
+    hashFile(location.absPath, segments, row.size, { signal }).catch((error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (!location.sidecarPath && (code === 'E_FILE_GREW' || code === 'E_FILE_CHANGED')) throw new FileGrowingError(`${row.relPath} changed while it was hashed`);
+      throw error;
+    }),
     ctx.config.fingerprint && probeOk
       ? mediaFingerprint(location.absPath, { signal }).catch((error: unknown) => {
         if (signal.aborted) throw error;

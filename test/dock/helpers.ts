@@ -39,7 +39,7 @@ export function dockConfig(root: string, endpoint: string, overrides: Record<str
   writeFileSync(tokenFile, TOKEN + '\n');
   mkdirSync(join(root, 'bays'), { recursive: true });
   return loadDockConfig({
-    flags: { bays: join(root, 'bays'), endpoint, tokenFile, stateDir: join(root, 'state'), dockId: 'dock-1', statusPort: 0, settle: '0.5s', maxBackoff: '1s', rescanInterval: '1s', logLevel: 'warn', ...overrides },
+    flags: { bays: join(root, 'bays'), endpoint, tokenFile, stateDir: join(root, 'state'), dockId: 'dock-1', statusPort: 0, settle: '0.5s', maxBackoff: '1s', rescanInterval: '1s', logLevel: 'silent', ...overrides },
     env: {},
   });
 }
