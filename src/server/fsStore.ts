@@ -98,7 +98,8 @@ export class FsStore implements Store {
       }
       await unlink(tempPath);
       if (created) {
-        await syncDir(dirname(finalPath));
+        // The directory entry is made durable by syncBlobs() before any receipt relies on it;
+        // a crash before that only makes the segment "missing" again, and the dock re-sends it.
         this.used += received;
         this.saveUsage();
       }
@@ -108,6 +109,11 @@ export class FsStore implements Store {
       await rm(tempPath, { force: true });
       throw error;
     }
+  }
+
+  async syncBlobs(sha256s: readonly string[]): Promise<void> {
+    const dirs = new Set(sha256s.map((sha) => dirname(this.blobPath(sha))));
+    for (const dir of dirs) await syncDir(dir);
   }
 
   async hasBlob(sha256: string): Promise<boolean> {

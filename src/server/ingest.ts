@@ -167,6 +167,7 @@ export class IngestService {
       const missing = await this.missing(manifest);
       if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
       await this.rehash(manifest);
+      await this.deps.store.syncBlobs(manifest.segments.map((s) => s.sha256));
       const serverKey = this.deps.serverKey;
       const { value: receipt } = await this.deps.custody.append(
         { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },

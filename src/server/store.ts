@@ -26,11 +26,14 @@ export interface Store {
   open(): Promise<void>;
   /**
    * Stream `body` into the blob named `sha256`. The bytes become visible only when
-   * exactly `expectedLength` bytes arrived and their SHA-256 equals `sha256`.
+   * exactly `expectedLength` bytes arrived, their SHA-256 equals `sha256` and the bytes are
+   * on stable storage (the name may become durable only at syncBlobs).
    * Throws IntegrityError with code `length_mismatch` or `digest_mismatch`
    * (nothing kept), or the body's own error.
    */
   putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
+  /** Make these blobs durable (file and name) before a receipt is issued for them. */
+  syncBlobs(sha256s: readonly string[]): Promise<void>;
   hasBlob(sha256: string): Promise<boolean>;
   /** Bytes [start, endInclusive] of a blob (the whole blob by default). */
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;

@@ -46,6 +46,8 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       expect((await readAll(store.readBlob(digest))).equals(data)).toBe(true);
       expect((await readAll(store.readBlob(digest, 10, 19))).equals(data.subarray(10, 20))).toBe(true);
       expect(store.usedBytes()).toBe(data.length);
+      await store.syncBlobs([digest]);
+      expect(await store.hasBlob(digest)).toBe(true);
     });
 
     it('rejects a wrong digest, a short body and a long body, keeping nothing', async () => {

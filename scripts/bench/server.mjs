@@ -1,0 +1,131 @@
+// Segment PUT throughput of the ingest server (digest verified while streaming, fsynced, published
+// by link) as a ratio to a bare node:http server that writes the same bodies to files (also fsynced),
+// on loopback, with 1 and with 8 concurrent clients. Target: verification costs under 20%.
+// The clients run in a worker thread, as a dock is another machine: the server's event loop is
+// measured, not the client's. Bare and ingest rounds alternate so machine noise hits both alike.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer, request, Agent } from 'node:http';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIngestServer } from '../../dist/server/index.js';
+import { Logger, nullSink } from '../../dist/log.js';
+import { formatDigestHeader, sha256Hex } from '../../dist/protocol/digest.js';
+import { merkleRoot } from '../../dist/protocol/merkle.js';
+import { generateSigningKeyPair, signObject } from '../../dist/protocol/signing.js';
+
+const SEGMENT = Number(process.env.BENCH_SEGMENT_BYTES ?? 8 * 1024 * 1024);
+const COUNT = Number(process.env.BENCH_SEGMENTS ?? 16);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const TOKEN = 'bench-token-123';
+
+function put(agent, url, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'PUT', agent, headers: { 'content-length': String(body.length), 'content-type': 'application/octet-stream', ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+if (!isMainThread) {
+  // Client side: PUT every segment with `concurrency` keep-alive connections, report MB/s.
+  const { concurrency, urls, headers, shared, sizes } = workerData;
+  const segments = sizes.map((size, i) => Buffer.from(shared, i * sizes[0], size));
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const mbps = await timed(concurrency, segments, (i) => put(agent, urls[i], segments[i], headers[i]));
+  agent.destroy();
+  parentPort.postMessage(mbps);
+}
+
+function runClients(concurrency, segments, urls, headers) {
+  const shared = new SharedArrayBuffer(segments.length * SEGMENT);
+  segments.forEach((s, i) => Buffer.from(shared, i * SEGMENT, s.length).set(s));
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { concurrency, urls, headers, shared, sizes: segments.map((s) => s.length) } });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+async function timed(concurrency, segments, send) {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < segments.length) { const i = next++; await send(i); }
+  }));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return (segments.length * SEGMENT) / seconds / 1e6; // MB/s
+}
+
+async function baselineServer(dir) {
+  let n = 0;
+  const server = createServer((req, res) => {
+    const path = join(dir, `${n++}.bin`);
+    const out = createWriteStream(path);
+    req.pipe(out);
+    out.on('finish', async () => {
+      const fh = await open(path, 'r+'); await fh.sync(); await fh.close();
+      res.statusCode = 201; res.end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+async function ingestRound(concurrency, segments) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
+  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: new Logger(nullSink), limits: { maxSegmentBytes: SEGMENT } });
+  const keys = generateSigningKeyPair();
+  const plan = segments.map((s, index) => ({ index, offset: index * SEGMENT, length: s.length, sha256: sha256Hex(s) }));
+  const whole = sha256Hex(Buffer.concat(segments));
+  const manifest = signObject({
+    protocol: 'bodycam-ingest/1', recordingId: `BENCH-${whole.slice(0, 32)}`, device: { serial: 'BENCH' },
+    dock: { id: 'dock-b', publicKeyPem: keys.publicKeyPem }, file: { name: 'bench.bin', size: SEGMENT * segments.length, sha256: whole },
+    integrity: { status: 'unsigned', notes: [] }, segments: plan, merkleRoot: merkleRoot(plan.map((p) => p.sha256)), createdAt: new Date().toISOString(),
+  }, keys.privateKeyPem);
+  const created = await fetch(`${server.url}/v1/recordings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(manifest) });
+  if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
+  try {
+    return await runClients(concurrency, segments, segments.map((_, i) => `${server.url}/v1/recordings/${manifest.recordingId}/segments/${i}`), plan.map((p) => ({ authorization: `Bearer ${TOKEN}`, 'content-digest': formatDigestHeader(p.sha256) })));
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function baselineRound(concurrency, segments) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-bare-'));
+  const server = await baselineServer(dir);
+  try {
+    return await runClients(concurrency, segments, segments.map((_, i) => `${server.url}/upload/${i}`), segments.map(() => ({})));
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (isMainThread) await main();
+
+async function main() {
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.log(`segments: ${COUNT} x ${(SEGMENT / 1048576).toFixed(0)} MiB per run, ${ROUNDS} rounds (median), loopback, fsync on both sides`);
+for (const concurrency of [1, 8]) {
+  const verified = [];
+  const bare = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const segments = Array.from({ length: COUNT }, () => randomBytes(SEGMENT)); // fresh bytes: no dedupe
+    bare.push(await baselineRound(concurrency, segments));
+    verified.push(await ingestRound(concurrency, segments));
+  }
+  const v = median(verified);
+  const b = median(bare);
+  const ratio = v / b;
+  console.log(`clients=${concurrency}: ingest (verified) ${v.toFixed(0)} MB/s, bare write ${b.toFixed(0)} MB/s, ratio ${ratio.toFixed(2)}, verification cost ${((1 - ratio) * 100).toFixed(0)}% ${1 - ratio < 0.2 ? '(target <20%: met)' : '(target <20%: NOT met)'}`);
+}
+}
