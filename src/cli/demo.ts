@@ -11,7 +11,7 @@ interface DemoFlags {
   cameras: string;
   recordings: string;
   duration: string;
-  resolution: string;
+  size: string;
   port: string;
   stay?: boolean;
 }
@@ -21,7 +21,7 @@ function parseResolution(text: string): { width: number; height: number } {
   const width = Number(match?.[1]);
   const height = Number(match?.[2]);
   if (!match || width % 2 || height % 2 || width < 64 || height < 64) {
-    throw new UsageError(`invalid --resolution "${text}": use WIDTHxHEIGHT with even numbers, e.g. 640x360`);
+    throw new UsageError(`invalid --size "${text}": use WIDTHxHEIGHT with even numbers, e.g. 640x360`);
   }
   return { width, height };
 }
@@ -93,7 +93,7 @@ export function registerDemo(program: Command): void {
     .option('--cameras <n>', 'simulated cameras, one bay each', '3')
     .option('--recordings <n>', 'recordings per camera', '2')
     .option('--duration <duration>', 'length of each recording', '6s')
-    .option('--resolution <WxH>', 'video size of the recordings', '640x360')
+    .option('--size <WxH>', 'video size of the recordings', '640x360')
     .option('--port <port>', 'server port on 127.0.0.1 (0 picks a free one)', '0')
     .option('--stay', 'keep the server and the dock running after the summary, until Ctrl-C')
     .addHelpText('after', `
@@ -101,14 +101,14 @@ Exit status: 0 every recording arrived and passed every check, 1 otherwise.
 
 Examples:
   $ npm start                                      # the same as: npx bodycam demo
-  $ npx bodycam demo --cameras 2 --recordings 1 --duration 3s --resolution 320x240
+  $ npx bodycam demo --cameras 2 --recordings 1 --duration 3s --size 320x240
   $ npx bodycam demo --stay                        # then, in another terminal: npx bodycam status --state-dir ./bodycam-demo/dock`)
     .action(action(async (flags: DemoFlags) => {
       const cameras = parsePositiveInt(flags.cameras, '--cameras');
       const recordings = parsePositiveInt(flags.recordings, '--recordings');
       const duration = parseDuration(flags.duration, '--duration');
       if (duration < 1 || duration > 600) throw new UsageError(`invalid --duration "${flags.duration}": use 1s to 10m`);
-      const { width, height } = parseResolution(flags.resolution);
+      const { width, height } = parseResolution(flags.size);
       const port = parsePort(flags.port);
       const tty = Boolean(process.stdout.isTTY);
       const view = new LiveView({ write: (text) => { process.stdout.write(text); }, tty });

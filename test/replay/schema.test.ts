@@ -1,0 +1,108 @@
+import { describe, it, expect } from '@jest/globals';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadScenario, scenarioProblems } from '../../src/replay/schema.js';
+import { formatTable, junitXml, type ScenarioResult } from '../../src/replay/report.js';
+import { globToRegExp } from '../../src/replay/fixtures.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { parseXml, descendants } from './xml.js';
+
+const valid = {
+  format: 'bodycam-scenario/1',
+  name: 'sample',
+  dock: { bays: ['bay-1', 'bay-2'], settings: { settle: 1 } },
+  cameras: { alpha: { fixture: '../cameras/alpha' }, bravo: { fixture: '../cameras/bravo' } },
+  steps: [
+    { dock: 'alpha', bay: 'bay-1' },
+    { after: { segmentsUploaded: 1, recording: 'alpha/*' }, network: { kind: 'down' }, for: 2 },
+    { after: { uploading: 'alpha/x.mp4' }, undock: 'alpha' },
+    { at: 5, dock: 'alpha', bay: 'bay-2' },
+    { dock: 'bravo', bay: 'bay-1' },
+  ],
+  expect: [
+    { recording: 'alpha/*', outcome: 'ingested', integrity: 'verified', camera: 'wiped' },
+    { recording: 'bravo/*.mp4', outcome: 'quarantined', reason: 'zero-byte', camera: 'kept' },
+  ],
+};
+
+const withChange = (change: (s: any) => void): unknown => {
+  const copy = JSON.parse(JSON.stringify(valid));
+  change(copy);
+  return copy;
+};
+
+describe('scenario schema', () => {
+  it('accepts a sound scenario', () => {
+    expect(scenarioProblems(valid)).toEqual([]);
+  });
+
+  it.each([
+    ['a typo in a key', (s: any) => { s.steps[1].after.segmentUploaded = 1; delete s.steps[1].after.segmentsUploaded; }, 'steps[1].after.segmentUploaded: unknown key'],
+    ['a count below 1', (s: any) => { s.steps[1].after.segmentsUploaded = 0; }, 'steps[1].after.segmentsUploaded: must be >= 1'],
+    ['a step with two actions', (s: any) => { s.steps[0].undock = 'alpha'; }, 'steps[0]: must have exactly one of dock, undock, network (has dock, undock)'],
+    ['an unknown camera', (s: any) => { s.steps[0].dock = 'charlie'; }, 'steps[0].dock: camera "charlie" is not in cameras'],
+    ['an unknown bay', (s: any) => { s.steps[0].bay = 'bay-9'; }, 'steps[0].bay: bay "bay-9" is not in dock.bays'],
+    ['docking into an occupied bay', (s: any) => { s.steps[3].bay = 'bay-1'; s.steps[4].bay = 'bay-1'; }, 'steps[4]: bay bay-1 is occupied by alpha'],
+    ['undocking a camera that is not docked', (s: any) => { s.steps.splice(0, 1); s.steps[0].after = { seconds: 1 }; }, 'steps[1]: alpha is not docked at this point'],
+    ['a bad fault mode', (s: any) => { s.steps[1].network = { kind: 'latency', ms: -5 }; }, 'steps[1].network: fault mode latency: ms must be a positive number'],
+    ['an unknown outcome', (s: any) => { s.expect[0].outcome = 'arrived'; }, 'expect[0].outcome: must be one of "ingested", "quarantined"'],
+    ['a wiped quarantine', (s: any) => { s.expect[1].camera = 'wiped'; }, 'expect[1].camera: a quarantined recording is never wiped'],
+    ['a reserved dock setting', (s: any) => { s.dock.settings.endpoint = 'http://x'; }, 'dock.settings.endpoint: set by replay itself'],
+    ['a setting the dock does not have', (s: any) => { s.dock.settings.colour = 'red'; }, 'dock.settings.colour: not a dock configuration key'],
+    ['a wrong format', (s: any) => { s.format = 'bodycam-scenario/2'; }, 'format: must be "bodycam-scenario/1"'],
+  ])('names the place of %s', (_what, change, message) => {
+    expect(scenarioProblems(withChange(change)).join('\n')).toContain(message);
+  });
+
+  it('loads a file, resolves fixtures against its folder and reports every problem at once', () => {
+    const dir = makeTempDir();
+    try {
+      const good = join(dir.path, 'good.json');
+      writeFileSync(good, JSON.stringify(valid));
+      const loaded = loadScenario(good);
+      expect(loaded.fixtures.alpha).toBe(join(dir.path, '..', 'cameras', 'alpha'));
+      const bad = join(dir.path, 'bad.json');
+      writeFileSync(bad, JSON.stringify(withChange((s) => { s.steps[0].bay = 5; s.expect[0].outcome = 'x'; })));
+      expect(() => loadScenario(bad)).toThrow(/steps\[0\]\.bay: .*; expect\[0\]\.outcome/);
+      writeFileSync(bad, '{ not json');
+      expect(() => loadScenario(bad)).toThrow(/is not valid JSON/);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('matches recording references with * wildcards within one folder level', () => {
+    expect(globToRegExp('*.mp4').test('a_b.mp4')).toBe(true);
+    expect(globToRegExp('*.mp4').test('a.mp4.json')).toBe(false);
+    expect(globToRegExp('*').test('DCIM/x.mp4')).toBe(false);
+  });
+});
+
+describe('replay report', () => {
+  const results: ScenarioResult[] = [
+    {
+      scenario: 'one', file: '/x/one.json', seconds: 3.5, cases: [
+        { scenario: 'one', recording: 'alpha/a&b.mp4', expected: 'ingested, verified', actual: 'ingested, verified', passed: true, seconds: 1 },
+        { scenario: 'one', recording: 'alpha/<c>.mp4', expected: 'quarantined', actual: 'ingested, "unsigned"', passed: false, message: 'alpha/<c>.mp4: expected quarantined', seconds: 2 },
+      ],
+    },
+    { scenario: 'two', file: '/x/two.json', seconds: 0.1, cases: [], error: 'fixture for camera "z" not found' },
+  ];
+
+  it('writes JUnit XML that parses, with one testcase per expectation and the failures counted', () => {
+    const root = parseXml(junitXml(results));
+    expect(root.name).toBe('testsuites');
+    expect(root.attributes).toMatchObject({ tests: '3', failures: '1', errors: '1' });
+    const cases = descendants(root, 'testcase');
+    expect(cases.map((c) => c.attributes.name)).toEqual(['alpha/a&b.mp4', 'alpha/<c>.mp4', '(scenario)']);
+    expect(descendants(root, 'failure')).toHaveLength(1);
+    expect(descendants(root, 'failure')[0]!.attributes.message).toBe('alpha/<c>.mp4: expected quarantined');
+    expect(descendants(root, 'error')[0]!.attributes.message).toContain('not found');
+  });
+
+  it('prints a table with one row per case', () => {
+    const table = formatTable(results).split('\n');
+    expect(table[0]).toMatch(/^scenario\s+recording\s+expected\s+actual\s+result$/);
+    expect(table.filter((l) => / ok$| FAIL$| ERROR$/.test(l))).toHaveLength(3);
+  });
+});
