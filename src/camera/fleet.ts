@@ -3,7 +3,7 @@
  * records in a staging folder beside the bays root (same filesystem, so docking
  * stays one rename) and appears in its bay only when complete.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { dockCamera } from './docking.js';
@@ -47,7 +47,7 @@ export async function recordFleet(options: FleetOptions): Promise<FleetCamera[]>
     const bayPath = await dockCamera({ storage, bays: options.bays, bay: bays[i]! });
     results.push({ ...recorded, root: bayPath, files: recorded.files.map((f) => rebase(f, storage, bayPath)), bay: bays[i]!, bayPath });
   }
-  try { rmSync(staging, { recursive: false }); } catch { /* other cameras may still be staged there */ }
+  try { rmdirSync(staging); } catch { /* other cameras may still be staged there */ }
   return results;
 }
 

@@ -5,7 +5,7 @@
  * never over an existing file.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { DEVICE_FILE, DEVICE_FORMAT, RECORDINGS_DIR, SYSTEM_DIR, type DeviceInfo } from './types.js';
 
@@ -119,10 +119,26 @@ export function recordingFileName(cameraStartMs: number, serial: string, seq: nu
   return `${date}_${time}_${serial}_${String(seq).padStart(4, '0')}${ext}`;
 }
 
+/**
+ * mkdir -p one level at a time: Node's recursive mkdirSync can spin forever on
+ * pseudo-filesystems such as /proc, where a plain mkdir fails at once.
+ */
+function mkdirChain(dir: string): void {
+  const missing: string[] = [];
+  let current = resolve(dir);
+  while (!existsSync(current)) {
+    missing.unshift(current);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const path of missing) mkdirSync(path);
+}
+
 /** Make sure the storage folder exists and can be written, before anything is recorded. */
 export function prepareStorage(root: string): void {
   try {
-    mkdirSync(recordingsDir(root), { recursive: true });
+    mkdirChain(recordingsDir(root));
     const probe = join(root, `.write-test-${process.pid}`);
     writeFileAtomic(probe, '');
     rmSync(probe, { force: true });
