@@ -91,9 +91,9 @@ export function registerDemo(program: Command): void {
     .description('First run: server, three simulated cameras and a three-bay dock on loopback, with a summary (what `npm start` runs)')
     .option('--dir <dir>', 'folder for everything the demo makes (emptied first if an earlier demo made it)', './bodycam-demo')
     .option('--cameras <n>', 'simulated cameras, one bay each', '3')
-    .option('--recordings <n>', 'recordings per camera', '2')
-    .option('--duration <duration>', 'length of each recording', '6s')
-    .option('--size <WxH>', 'video size of the recordings', '640x360')
+    .option('--recordings <n>', 'recordings per camera', '3')
+    .option('--duration <duration>', 'length of each recording', '10s')
+    .option('--size <WxH>', 'video size of the recordings', '1280x720')
     .option('--port <port>', 'server port on 127.0.0.1 (0 picks a free one)', '0')
     .option('--stay', 'keep the server and the dock running after the summary, until Ctrl-C')
     .addHelpText('after', `
