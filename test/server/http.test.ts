@@ -269,6 +269,33 @@ describe('ingest protocol v1 over HTTP', () => {
   });
 });
 
+describe('stalled uploads', () => {
+  it('a body that stops sending is abandoned after the idle timeout; nothing kept, the slot is freed', async () => {
+    const slow = await startTestServer({ limits: { bodyIdleTimeoutMs: 300 } });
+    try {
+      const rec = buildRecording(testBytes(100_000, 31), { dockKeys, segmentSize: 100_000 });
+      await slow.request('/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) });
+      const outcome = await new Promise<string>((resolve) => {
+        const req = httpRequest(`${slow.url}/v1/recordings/${rec.manifest.recordingId}/segments/0`, { method: 'PUT', headers: { authorization: `Bearer ${slow.tokens['dock-1']}`, 'content-type': 'application/octet-stream', 'content-length': '100000', 'content-digest': formatDigestHeader(rec.manifest.segments[0]!.sha256) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(`status ${res.statusCode}`));
+        });
+        req.on('error', () => resolve('connection closed'));
+        req.write(rec.segments[0]!.subarray(0, 40_000)); // ...and never the rest
+      });
+      expect(['status 408', 'connection closed']).toContain(outcome);
+      // The server cleans up after the socket is gone: wait for it (bounded), then check.
+      for (let i = 0; i < 100 && readdirSync(join(slow.dataDir, 'tmp')).length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(readdirSync(join(slow.dataDir, 'tmp'))).toEqual([]);
+      expect(readdirSync(join(slow.dataDir, 'blobs'))).toEqual([]);
+      const retry = await slow.request(`/v1/recordings/${rec.manifest.recordingId}/segments/0`, { method: 'PUT', headers: segmentHeaders(rec.segments[0]!), body: rec.segments[0] });
+      expect(retry.status).toBe(201);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('store quota', () => {
   it('answers 507 with Retry-After when full, corrupts nothing, and still serves reads', async () => {
     const full = await startTestServer({ limits: { maxStoreBytes: 120_000 } });
