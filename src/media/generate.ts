@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { toolPath } from './binaries.js';
 import { runTool, type RunOptions } from './run.js';
 
 export type GenContainer = 'fmp4' | 'mpegts' | 'mp4';
@@ -45,6 +46,13 @@ export const DIRECT_ENCODE_MAX_SECONDS = 20;
 /** Filler tile length: 8 s is a whole number of AAC frames at 48 kHz (375). */
 const TILE_BASE_SECONDS = 8;
 const HEAD_BASE_SECONDS = 2;
+/**
+ * AAC encoder priming: each piece's first audio packet sits one frame before
+ * zero. Pieces that are joined end their audio one frame early, so the next
+ * piece's priming packet fills that frame instead of overlapping the last one
+ * (timestamps stay strictly increasing; the join carries 21 ms of priming sound).
+ */
+const AAC_FRAME_SAMPLES = 1024;
 
 const FONT_CANDIDATES = [
   '/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf',
@@ -115,6 +123,8 @@ interface EncodeJob {
   label: string;
   clockEpochSeconds?: number;
   toneHz: number;
+  /** Cut the audio this many samples short of the video (pieces that are concatenated, see below). */
+  audioShortBySamples?: number;
   output: string;
   format: GenContainer | 'piece';
   realtime: boolean;
@@ -124,7 +134,9 @@ interface EncodeJob {
 async function encode(job: EncodeJob, options: RunOptions): Promise<void> {
   const { spec } = job;
   const font = overlayFont();
-  const filter = `[0:v]${overlayFilter(font, job.label, job.clockEpochSeconds, spec.height)}[v]`;
+  const video = `[0:v]${overlayFilter(font, job.label, job.clockEpochSeconds, spec.height)}[v]`;
+  const audioSamples = Math.round(job.durationSeconds * spec.audioSampleRate) - (job.audioShortBySamples ?? 0);
+  const filter = job.audioShortBySamples ? `${video};[1:a]atrim=end_sample=${audioSamples}[a]` : video;
   const args = [
     '-nostdin', '-v', 'error', job.overwrite ? '-y' : '-n',
     ...(job.realtime ? ['-re'] : []),
@@ -132,7 +144,7 @@ async function encode(job: EncodeJob, options: RunOptions): Promise<void> {
     ...(job.realtime ? ['-re'] : []),
     '-f', 'lavfi', '-i', `sine=frequency=${job.toneHz}:sample_rate=${spec.audioSampleRate}`,
     '-t', job.durationSeconds.toFixed(3),
-    '-filter_complex', filter, '-map', '[v]', '-map', '1:a',
+    '-filter_complex', filter, '-map', '[v]', '-map', job.audioShortBySamples ? '[a]' : '1:a',
     ...videoCodecArgs(spec), ...audioCodecArgs(spec), ...muxArgs(job.format), job.output,
   ];
   await runTool('ffmpeg', args, { timeoutMs: Math.max(120_000, job.durationSeconds * 3000), ...options });
@@ -145,7 +157,7 @@ function tileCacheDir(): string {
 /** The filler tile for these encoding parameters, encoded once and reused by every camera. */
 async function cachedTile(spec: ClipSpec, tileSeconds: number, options: RunOptions): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify({
-    v: 1, codec: spec.codec, w: spec.width, h: spec.height, fps: spec.fps, vk: spec.videoKbps, ak: spec.audioKbps,
+    v: 2, ffmpeg: toolPath('ffmpeg'), codec: spec.codec, w: spec.width, h: spec.height, fps: spec.fps, vk: spec.videoKbps, ak: spec.audioKbps,
     sr: spec.audioSampleRate, kf: spec.keyframeIntervalSeconds, tileSeconds, font: overlayFont() ?? '',
   })).digest('hex').slice(0, 24);
   const path = join(tileCacheDir(), `tile-${key}.mp4`);
@@ -154,7 +166,7 @@ async function cachedTile(spec: ClipSpec, tileSeconds: number, options: RunOptio
   const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
   try {
     await encode({
-      spec, durationSeconds: tileSeconds, label: 'LOOPED FILLER TILE', toneHz: 440, output: temp,
+      spec, durationSeconds: tileSeconds, label: 'LOOPED FILLER TILE', toneHz: 440, audioShortBySamples: AAC_FRAME_SAMPLES, output: temp,
       format: 'piece', realtime: false, overwrite: true,
     }, options);
     renameSync(temp, path); // several processes may race here: all write the same bytes
@@ -191,7 +203,7 @@ export async function generateClip(output: string, spec: ClipSpec, options: RunO
     const head = join(workDir, 'head.mp4');
     await encode({
       spec, durationSeconds: headSeconds, label: spec.label, clockEpochSeconds: spec.clockEpochSeconds,
-      toneHz: spec.toneHz, output: head, format: 'piece', realtime: false, overwrite: true,
+      toneHz: spec.toneHz, audioShortBySamples: AAC_FRAME_SAMPLES, output: head, format: 'piece', realtime: false, overwrite: true,
     }, options);
     // Explicit `duration` lines keep the concat demuxer from drifting by the AAC priming at every join.
     const lines = ['ffconcat version 1.0', `file '${head}'`, `duration ${headSeconds}`];
