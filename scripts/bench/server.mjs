@@ -131,4 +131,36 @@ for (const concurrency of [1, 8]) {
   const ratio = median(ratios);
   console.log(`clients=${concurrency}: ingest (verified) ${v.toFixed(0)} MB/s, bare write ${b.toFixed(0)} MB/s (medians); paired ratio median ${ratio.toFixed(2)} [${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}], verification cost ${((1 - ratio) * 100).toFixed(0)}% ${1 - ratio < 0.2 ? '(target <20%: met)' : '(target <20%: NOT met)'}`);
 }
+
+await startupOnFullDir();
+}
+
+// Startup must not grow with the store: time startIngestServer on a data dir holding many
+// recordings, blobs and custody entries (metadata only; blob sizes do not matter to startup).
+async function startupOnFullDir() {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-startup-'));
+  const RECORDINGS = 2000;
+  const BLOBS = 20000;
+  for (let i = 0; i < BLOBS; i++) {
+    const sha = sha256Hex(String(i));
+    mkdirSync(join(dir, 'blobs', sha.slice(0, 2)), { recursive: true });
+    writeFileSync(join(dir, 'blobs', sha.slice(0, 2), sha), 'x');
+  }
+  mkdirSync(join(dir, 'recordings'), { recursive: true });
+  for (let i = 0; i < RECORDINGS; i++) writeFileSync(join(dir, 'recordings', `R${i}.json`), '{}');
+  let prev = '0'.repeat(64);
+  const lines = [];
+  for (let seq = 1; seq <= 100000; seq++) {
+    const line = JSON.stringify({ seq, time: new Date().toISOString(), event: 'segment-stored', recordingId: 'R', dockId: 'd', sha256: prev, prev });
+    prev = sha256Hex(line);
+    lines.push(line);
+  }
+  writeFileSync(join(dir, 'custody.log'), lines.join('\n') + '\n');
+  const start = process.hrtime.bigint();
+  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: new Logger(nullSink) });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`startup on a data dir with ${RECORDINGS} recordings, ${BLOBS} blobs, 100000 custody entries: ${ms.toFixed(0)} ms (target < 1000 ms)`);
 }

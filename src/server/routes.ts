@@ -45,8 +45,9 @@ export function registerRoutes(app: FastifyInstance, deps: {
 
   app.post('/v1/recordings', { onRequest: authenticate }, async (request, reply) => {
     const body = request.body as unknown;
-    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body) || isStream(body)) {
-      throw new ProblemError(isStream(body) ? 'unsupported_media_type' : 'invalid_manifest', 'send the manifest as a JSON object with Content-Type: application/json');
+    if (isStream(body) || typeof body === 'string') throw new ProblemError('unsupported_media_type', 'send the manifest with Content-Type: application/json');
+    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ProblemError('invalid_manifest', 'the manifest must be a JSON object');
     }
     const protocol = (body as { protocol?: unknown }).protocol;
     if (protocol !== PROTOCOL_VERSION) throw new ProblemError('unsupported_protocol', `protocol ${JSON.stringify(protocol)} is not supported; this server speaks ${PROTOCOL_VERSION}`);
