@@ -37,16 +37,20 @@ export async function recordFleet(options: FleetOptions): Promise<FleetCamera[]>
   const staging = options.staging ?? join(dirname(options.bays), `.${basename(options.bays)}-staging`);
   mkdirSync(staging, { recursive: true });
   const { cameras: _n, bays: _b, staging: _s, ...recordOptions } = options;
-  const results: FleetCamera[] = [];
-  for (let i = 0; i < options.cameras; i++) {
+  const one = async (i: number): Promise<FleetCamera> => {
     const seed = options.seed === undefined ? undefined : `${options.seed}/${i + 1}`;
     const serial = seed === undefined ? undefined : serialFromSeed(seed);
     const storage = join(staging, serial ?? `camera-${process.pid}-${i + 1}`);
     rmSync(storage, { recursive: true, force: true });
     const recorded = await recordCamera({ ...recordOptions, seed, serial, storage });
     const bayPath = await dockCamera({ storage, bays: options.bays, bay: bays[i]! });
-    results.push({ ...recorded, root: bayPath, files: recorded.files.map((f) => rebase(f, storage, bayPath)), bay: bays[i]!, bayPath });
-  }
+    return { ...recorded, root: bayPath, files: recorded.files.map((f) => rebase(f, storage, bayPath)), bay: bays[i]!, bayPath };
+  };
+  // Batch cameras one after another (encoding is CPU-bound); real-time cameras all at once, as a shift would.
+  const indexes = Array.from({ length: options.cameras }, (_, i) => i);
+  const results: FleetCamera[] = [];
+  if (options.realtime) results.push(...await Promise.all(indexes.map(one)));
+  else for (const i of indexes) results.push(await one(i));
   try { rmdirSync(staging); } catch { /* other cameras may still be staged there */ }
   return results;
 }
