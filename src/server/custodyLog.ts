@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { errnoCode } from '../errors.js';
+import { EnvironmentError, errnoCode } from '../errors.js';
 import { insideRoot } from './paths.js';
 
 export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued';
@@ -53,7 +53,12 @@ export class CustodyLog {
 
   constructor(private readonly path: string) {}
 
-  /** Read only the tail of the file: startup cost does not grow with the log. */
+  /**
+   * Read only the tail of the file: startup cost does not grow with the log. A crash in the
+   * middle of an append can leave a torn last line (no newline): it was never acknowledged
+   * (acks follow the fsync), so it is moved aside to custody.log.torn-<time> and cut off,
+   * and the chain continues from the last whole entry.
+   */
   async open(): Promise<void> {
     let size = 0;
     try {
@@ -63,23 +68,38 @@ export class CustodyLog {
       throw error;
     }
     if (size === 0) return;
-    const handle = await open(this.path, 'r');
+    const handle = await open(this.path, 'r+');
     try {
       let window = 64 * 1024;
       for (;;) {
         const start = Math.max(0, size - window);
         const buffer = Buffer.alloc(size - start);
         await handle.read(buffer, 0, buffer.length, start);
-        const text = buffer.toString('utf8').replace(/\n+$/, '');
-        const cut = text.lastIndexOf('\n');
-        if (cut >= 0 || start === 0) {
-          const line = text.slice(cut + 1);
-          const entry = JSON.parse(line) as CustodyEntry;
-          this.lastSeq = entry.seq;
-          this.lastHash = lineHash(line);
-          return;
+        if (buffer[buffer.length - 1] !== 0x0a) {
+          const lastNewline = buffer.lastIndexOf(0x0a);
+          if (lastNewline < 0 && start > 0) { window *= 4; continue; }
+          const torn = buffer.subarray(lastNewline + 1);
+          await writeFile(`${this.path}.torn-${Date.now()}`, torn);
+          await handle.truncate(size - torn.length);
+          await handle.sync();
+          size -= torn.length;
+          if (size === 0) return;
+          window = 64 * 1024;
+          continue;
         }
-        window *= 4;
+        const body = buffer.subarray(0, buffer.length - 1);
+        const cut = body.lastIndexOf(0x0a);
+        if (cut < 0 && start > 0) { window *= 4; continue; }
+        const line = body.subarray(cut + 1).toString('utf8');
+        let entry: CustodyEntry;
+        try {
+          entry = JSON.parse(line) as CustodyEntry;
+        } catch (error) {
+          throw new EnvironmentError('E_CUSTODY_LOG', `the last entry of ${this.path} is not valid JSON; run \`bodycam server verify-log\` and have the log examined before starting the server`, { cause: error });
+        }
+        this.lastSeq = entry.seq;
+        this.lastHash = lineHash(line);
+        return;
       }
     } finally {
       await handle.close();
