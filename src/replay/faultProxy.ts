@@ -42,7 +42,8 @@ export interface FaultProxyStats {
   requests: number;             // HTTP requests seen starting
   bytesToServer: number;
   bytesToClient: number;
-  resets: number;               // connections reset by a fault
+  resets: number;               // connections reset mid-stream by reset-after-bytes
+  severed: number;              // live connections reset when the link went down
   refused: number;              // connections reset on accept while down
   blackholed: number;
   halfClosed: number;
@@ -121,7 +122,7 @@ export function normalizeFaultMode(input: FaultMode | FaultModeKind): FaultMode 
 
 class FaultProxyImpl implements FaultProxy {
   readonly stats: FaultProxyStats = {
-    connections: 0, active: 0, requests: 0, bytesToServer: 0, bytesToClient: 0, resets: 0, refused: 0,
+    connections: 0, active: 0, requests: 0, bytesToServer: 0, bytesToClient: 0, resets: 0, severed: 0, refused: 0,
     blackholed: 0, halfClosed: 0, statusAnswers: 0, upstreamFailures: 0,
   };
   private current: FaultMode = { kind: 'pass' };
@@ -174,7 +175,7 @@ class FaultProxyImpl implements FaultProxy {
     if (mode.kind === 'bandwidth') this.linkFreeAt.toServer = this.linkFreeAt.toClient = 0;
     for (const connection of this.connections) connection.onModeChange();
     if (mode.kind === 'down') {
-      for (const connection of [...this.connections]) connection.reset();
+      for (const connection of [...this.connections]) connection.reset('severed');
       if (mode.how === 'refuse' && this.listening) {
         this.listening = false;
         const closing = once(this.server, 'close');
@@ -356,9 +357,9 @@ class Connection {
   }
 
   /** Tear down with RST on both sides (a fault, not a close). */
-  reset(): void {
+  reset(why: 'resets' | 'severed' = 'resets'): void {
     if (this.finished) return;
-    this.proxy.stats.resets++;
+    this.proxy.stats[why]++;
     this.destroy(true);
   }
 

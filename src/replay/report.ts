@@ -24,6 +24,8 @@ export interface ScenarioResult {
   seconds: number;
   /** A failure of the scenario as a whole (could not start, fixture missing). */
   error?: string;
+  /** What the fault proxy saw and injected: proof that the faults happened. */
+  network?: Record<string, number>;
 }
 
 export function scenarioPassed(result: ScenarioResult): boolean {
@@ -67,6 +69,11 @@ export function junitXml(results: ScenarioResult[]): string {
   for (const result of results) {
     const caseFailures = result.cases.filter((c) => !c.passed).length;
     out.push(`  <testsuite name="${xmlEscape(result.scenario)}" tests="${result.cases.length + (result.error ? 1 : 0)}" failures="${caseFailures}" errors="${result.error ? 1 : 0}" time="${result.seconds.toFixed(3)}" file="${xmlEscape(result.file)}">`);
+    if (result.network) {
+      out.push('    <properties>');
+      for (const [name, value] of Object.entries(result.network)) out.push(`      <property name="proxy.${xmlEscape(name)}" value="${value}"/>`);
+      out.push('    </properties>');
+    }
     if (result.error) {
       out.push(`    <testcase classname="${xmlEscape(result.scenario)}" name="(scenario)" time="0">`);
       out.push(`      <error message="${xmlEscape(result.error)}"/>`);

@@ -177,6 +177,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       }
       if ('uploading' in condition) return matching(condition.uploading).some((r) => serverEntryFor(r, serverEntries)?.state === 'receiving');
       if ('ingested' in condition) return matching(condition.ingested).some((r) => serverEntryFor(r, serverEntries)?.state === 'complete');
+      if ('linkRestored' in condition) return proxy!.mode.kind === 'pass';
       return matching(condition.quarantined).some((r) => dockEntryFor(r, dockEntries)?.state === 'quarantined');
     };
 
@@ -208,6 +209,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       }
     };
 
+    const onCameraNow = new Map<Tracked, boolean>();
     const fileOnCamera = (recording: FixtureRecording): boolean => {
       const place = places.get(recording.camera)!;
       return existsSync(join(place.root, recording.relPath));
@@ -225,7 +227,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       const { recording, expectation } = t;
       const serverEntry = serverEntryFor(recording, serverEntries);
       const dockEntry = dockEntryFor(recording, dockEntries);
-      const onCamera = fileOnCamera(recording);
+      const onCamera = onCameraNow.get(t)!;
       const complete = serverEntry?.state === 'complete';
       // Invariant 2 holds whatever the scenario expects: no file leaves the camera before its receipt.
       if (!onCamera && !complete) {
@@ -294,8 +296,12 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
 
     for (;;) {
       const now = elapsed();
-      serverEntries = (await observer.list()) ?? serverEntries;
+      // Camera first, then dock, then server: a file seen gone here was gone before the server
+      // list was read, so "gone without a complete recording" is a real wipe-before-receipt.
+      for (const t of tracked) onCameraNow.set(t, fileOnCamera(t.recording));
       dockEntries = await dock.recordings();
+      const listed = await observer.list();
+      if (listed) serverEntries = listed;
       // Steps run in order; each waits for its own trigger.
       while (stepIndex < scenario.steps.length) {
         const step = scenario.steps[stepIndex]!;
@@ -306,7 +312,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
         stepIndex++;
       }
       const dockBusy = stepIndex < scenario.steps.length || await dock.busy();
-      for (const t of tracked) if (!t.result) await evaluate(t, dockBusy);
+      // Without a fresh server list this round, nothing is judged (a stale list could blame a wipe).
+      if (listed) for (const t of tracked) if (!t.result) await evaluate(t, dockBusy);
       if (tracked.every((t) => t.result)) break;
       if (now >= timeoutSeconds) {
         const pendingStep = stepIndex < scenario.steps.length ? ` (step ${stepIndex} never triggered)` : '';
@@ -319,7 +326,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     }
     result.cases = tracked.map((t) => t.result!);
     const n = proxy.stats;
-    progress(`${scenario.name}: done in ${elapsed().toFixed(1)}s; proxy saw ${n.connections} connection(s), ${n.requests} request(s); injected ${n.resets} reset(s), ${n.refused} refusal(s), ${n.statusAnswers} status answer(s), ${n.halfClosed} half-close(s), ${n.blackholed} black hole(s)`);
+    result.network = { ...n };
+    progress(`${scenario.name}: done in ${elapsed().toFixed(1)}s; proxy saw ${n.connections} connection(s), ${n.requests} request(s); injected ${n.resets} reset(s) mid-stream, ${n.severed} severed by an outage, ${n.refused} refusal(s), ${n.statusAnswers} status answer(s), ${n.halfClosed} half-close(s), ${n.blackholed} black hole(s)`);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
   } finally {

@@ -27,9 +27,9 @@ const recordingRef = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*/.+$
 
 const condition: SchemaNode = {
   type: 'object',
-  description: 'Fires when this holds (exactly one of seconds, segmentsUploaded, uploading, ingested, quarantined).',
+  description: 'Fires when this holds (exactly one of seconds, segmentsUploaded, uploading, ingested, quarantined, linkRestored).',
   additionalProperties: false,
-  oneOfKeys: ['seconds', 'segmentsUploaded', 'uploading', 'ingested', 'quarantined'],
+  oneOfKeys: ['seconds', 'segmentsUploaded', 'uploading', 'ingested', 'quarantined', 'linkRestored'],
   properties: {
     seconds: { ...seconds, description: 'Seconds after the previous step ran.' },
     segmentsUploaded: { type: 'integer', minimum: 1, description: 'The server holds at least this many segments (of `recording` if given, else in total).' },
@@ -37,6 +37,7 @@ const condition: SchemaNode = {
     uploading: { ...recordingRef, description: 'The server has this recording in state "receiving".' },
     ingested: { ...recordingRef, description: 'The server has this recording complete.' },
     quarantined: { ...recordingRef, description: 'The dock has quarantined this recording.' },
+    linkRestored: { const: true, description: 'The last network fault has run its course (its `for`, `count` or `times` is spent): the link is back to pass.' },
   },
 };
 
@@ -113,7 +114,8 @@ export type Condition =
   | { segmentsUploaded: number; recording?: string }
   | { uploading: string }
   | { ingested: string }
-  | { quarantined: string };
+  | { quarantined: string }
+  | { linkRestored: true };
 
 export type StepAction =
   | { dock: string; bay: string }

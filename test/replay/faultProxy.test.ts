@@ -99,6 +99,7 @@ describe('fault proxy', () => {
     await proxy.setMode({ kind: 'down', how: 'reset' });
     await expect(send(proxy.port)).rejects.toMatchObject({ code: 'ECONNRESET' });
     expect(proxy.stats.refused).toBe(1);
+    expect(proxy.stats.severed).toBe(1);
     await proxy.setMode('pass');
     expect((await send(proxy.port)).status).toBe(200);
     agent.destroy();

@@ -1,0 +1,105 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join, relative, resolve, dirname } from 'node:path';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { descendants, parseXml } from './xml.js';
+
+// Runs the BUILT CLI: `npx tsc -p tsconfig.json` first (npm test does).
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const scenariosDir = join(root, 'fixtures', 'scenarios');
+const fixturesDir = join(root, 'fixtures');
+
+/** One digest over every fixture file's path and bytes: replay must never change them. */
+function treeDigest(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const path = join(d, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else hash.update(relative(dir, path)).update(readFileSync(path));
+    }
+  };
+  walk(dir);
+  return hash.digest('hex');
+}
+
+describe('the shipped replay scenarios', () => {
+  const tmp = makeTempDir('bodycam-replay-test-');
+  const junit = join(tmp.path, 'junit.xml');
+  const scenarioNames = readdirSync(scenariosDir).filter((f) => f.endsWith('.json')).sort();
+  let before: string;
+  let run: CliResult;
+
+  beforeAll(async () => {
+    before = treeDigest(fixturesDir);
+    run = await runCli(['replay', scenariosDir, '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
+  }, 180_000);
+  afterAll(() => tmp.cleanup());
+
+  it('cover the issue\'s list: clean offload, every camera fault, an outage, undock/re-dock, a foreign camera', () => {
+    const text = scenarioNames.map((f) => readFileSync(join(scenariosDir, f), 'utf8')).join('\n');
+    for (const fault of ['power-loss', 'bitflip', 'zero-byte', 'missing-sidecar', 'bad-signature', 'clock-skew', 'storage-full']) expect(text).toContain(fault);
+    expect(text).toMatch(/"kind": "down"/);
+    expect(text).toMatch(/"undock"/);
+    expect(text).toContain('foreign');
+  });
+
+  it('all pass', () => {
+    if (run.code !== 0) console.log(run.stdout, run.stderr);
+    expect(run.stdout).toMatch(/replay: (\d+)\/\1 expectations held in \d+ scenario\(s\)\n$/);
+    expect(run.code).toBe(0);
+  });
+
+  it('write JUnit XML that parses, one suite per scenario and one case per recording', () => {
+    const xml = parseXml(readFileSync(junit, 'utf8'));
+    const suites = descendants(xml, 'testsuite');
+    expect(suites).toHaveLength(scenarioNames.length);
+    const cases = descendants(xml, 'testcase');
+    const tableRows = run.stdout.split('\n').filter((l) => / ok$| FAIL$/.test(l));
+    expect(cases.length).toBe(tableRows.length);
+    expect(Number(xml.attributes.tests)).toBe(cases.length);
+    expect(xml.attributes.failures).toBe('0');
+    expect(descendants(xml, 'failure')).toHaveLength(0);
+  });
+
+  it('leave the committed fixtures as they were', () => {
+    expect(treeDigest(fixturesDir)).toBe(before);
+  });
+});
+
+describe('a scenario whose expectation is wrong', () => {
+  const tmp = makeTempDir('bodycam-replay-wrong-');
+  afterAll(() => tmp.cleanup());
+
+  it('makes replay exit 1 and names the recording', async () => {
+    const source = join(scenariosDir, 'clean-two-cameras.json');
+    const scenario = JSON.parse(readFileSync(source, 'utf8'));
+    for (const camera of Object.values(scenario.cameras) as Array<{ fixture: string }>) camera.fixture = resolve(dirname(source), camera.fixture);
+    scenario.name = 'wrong-expectation';
+    // The first camera's recordings are clean: claiming they are quarantined must fail.
+    const [first, ...rest] = scenario.expect;
+    scenario.expect = [{ recording: first.recording, outcome: 'quarantined', camera: 'kept' }, ...rest];
+    const file = join(tmp.path, 'wrong.json');
+    writeFileSync(file, JSON.stringify(scenario, null, 2));
+    const junit = join(tmp.path, 'junit.xml');
+    const result = await runCli(['replay', file, '--junit', junit, '--quiet'], { timeoutMs: 110_000 });
+    expect(result.code).toBe(1);
+    const camera = first.recording.split('/')[0];
+    expect(result.stdout).toMatch(new RegExp(`^FAIL wrong-expectation: ${camera}/\\S+: expected quarantined`, 'm'));
+    const xml = parseXml(readFileSync(junit, 'utf8'));
+    expect(Number(xml.attributes.failures)).toBeGreaterThan(0);
+    expect(descendants(xml, 'failure')[0]!.attributes.message).toContain(`${camera}/`);
+  });
+
+  it('an invalid scenario stops replay before anything runs, with the place of the mistake', async () => {
+    const file = join(tmp.path, 'invalid.json');
+    writeFileSync(file, JSON.stringify({ format: 'bodycam-scenario/1', name: 'x', dock: { bays: [] }, cameras: {}, steps: [], expect: [] }));
+    const result = await runCli(['replay', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('dock.bays: needs at least 1 item(s)');
+  });
+});
