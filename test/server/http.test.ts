@@ -256,6 +256,20 @@ describe('ingest protocol v1 over HTTP', () => {
     expect(sha256Hex(readFileSync(blobPath(rec.manifest.segments[0]!.sha256)))).toBe(rec.manifest.segments[0]!.sha256);
   });
 
+  it('concurrent completes issue one receipt', async () => {
+    const rec = newRecording(100_000, 50_000);
+    await create(rec);
+    await put(rec, 0);
+    await put(rec, 1);
+    const answers = await Promise.all([complete(rec), complete(rec), complete(rec)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers[1]!.body).toEqual(answers[0]!.body);
+    expect(answers[2]!.body).toEqual(answers[0]!.body);
+    const issued = readFileSync(join(server.dataDir, 'custody.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; recordingId: string })
+      .filter((e) => e.event === 'receipt-issued' && e.recordingId === rec.manifest.recordingId);
+    expect(issued).toHaveLength(1);
+  });
+
   it('metrics, health and keys', async () => {
     expect((await server.request('/healthz', { dock: null })).status).toBe(200);
     const keys = await (await server.request('/v1/keys', { dock: null })).json() as { keyId: string; publicKeyPem: string };
@@ -292,6 +306,31 @@ describe('stalled uploads', () => {
       expect(retry.status).toBe(201);
     } finally {
       await slow.close();
+    }
+  });
+});
+
+describe('too many uploads', () => {
+  it('a dock over its in-flight upload limit gets 429 with Retry-After; nothing is stored for it', async () => {
+    const limited = await startTestServer({ limits: { maxConcurrentUploadsPerDock: 1 } });
+    try {
+      const rec = buildRecording(testBytes(100_000, 41), { dockKeys, segmentSize: 50_000 });
+      await limited.request('/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) });
+      // Hold the one slot with a body that is still arriving.
+      const holder = httpRequest(`${limited.url}/v1/recordings/${rec.manifest.recordingId}/segments/0`, { method: 'PUT', headers: { authorization: `Bearer ${limited.tokens['dock-1']}`, 'content-type': 'application/octet-stream', 'content-length': '50000', 'content-digest': formatDigestHeader(rec.manifest.segments[0]!.sha256) } });
+      const held = new Promise<number>((resolve, reject) => { holder.on('response', (res) => { res.resume(); resolve(res.statusCode!); }); holder.on('error', reject); });
+      holder.write(rec.segments[0]!.subarray(0, 10_000));
+      for (let i = 0; i < 100 && readdirSync(join(limited.dataDir, 'tmp')).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const refused = await limited.request(`/v1/recordings/${rec.manifest.recordingId}/segments/1`, { method: 'PUT', headers: segmentHeaders(rec.segments[1]!), body: rec.segments[1] });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(existsSync(join(limited.dataDir, 'blobs', rec.manifest.segments[1]!.sha256.slice(0, 2), rec.manifest.segments[1]!.sha256))).toBe(false);
+      holder.end(rec.segments[0]!.subarray(10_000));
+      expect(await held).toBe(201);
+      const retried = await limited.request(`/v1/recordings/${rec.manifest.recordingId}/segments/1`, { method: 'PUT', headers: segmentHeaders(rec.segments[1]!), body: rec.segments[1] });
+      expect(retried.status).toBe(201);
+    } finally {
+      await limited.close();
     }
   });
 });
