@@ -73,7 +73,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     bodyLimit: limits.maxManifestBytes,
     requestTimeout: limits.requestTimeoutMs,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    return503OnClosing: false, // our own 503 below is problem+json with Retry-After
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
@@ -94,8 +94,13 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   // Segment bodies are streamed to the store, never buffered.
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
+  let shuttingDown = false;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    if (shuttingDown) {
+      reply.header('Connection', 'close');
+      throw new ProblemError('unavailable', 'the server is shutting down', { retryAfter: 5 });
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -141,6 +146,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   return {
     url, port, publicKeyPem: serverKey.publicKeyPem, keyId: serverKey.keyId,
     close: () => closing ??= (async () => {
+      shuttingDown = true;
       await app.close();
       await Promise.all([store.close(), custody.close()]);
     })(),
