@@ -96,7 +96,9 @@ export class IngestClient {
       if (result.status < 400 || init.okStatuses?.includes(result.status)) return result;
       const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
       const { code, detail } = problemOf(result);
-      if (isRetryableStatus(result.status) && attempt <= this.options.retries) {
+      // A long Retry-After (507 store full: 60 s) goes back to the job layer, so the status shows why the bay waits.
+      const waitsLong = retryAfterMs !== undefined && retryAfterMs > policy.maxMs;
+      if (isRetryableStatus(result.status) && attempt <= this.options.retries && !waitsLong) {
         const delay = retryDelayMs(policy, attempt, retryAfterMs);
         this.options.onRetry?.(`http_${result.status}`);
         this.options.logger.debug('request retry', { method, path, attempt, status: result.status, code, delayMs: delay });
