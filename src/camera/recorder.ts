@@ -197,7 +197,8 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
         truncateSync(mediaPath, 0);
       }
       const noSidecar = hasFault(fileFaults, 'power-loss') || hasFault(fileFaults, 'zero-byte') || hasFault(fileFaults, 'missing-sidecar');
-      result.sha256 = await sha256File(mediaPath);
+      const untouched = !hasFault(fileFaults, 'power-loss') && !hasFault(fileFaults, 'zero-byte');
+      result.sha256 = untouched && generated.sha256 ? generated.sha256 : await sha256File(mediaPath);
       result.size = statSync(mediaPath).size;
 
       if (!noSidecar) {

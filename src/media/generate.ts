@@ -11,7 +11,7 @@
  * Output is reproducible: single-threaded encoders, bitexact muxing, no metadata.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { toolPath } from './binaries.js';
@@ -131,7 +131,7 @@ interface EncodeJob {
   overwrite: boolean;
 }
 
-async function encode(job: EncodeJob, options: RunOptions): Promise<void> {
+async function encode(job: EncodeJob, options: RunOptions): Promise<string | undefined> {
   const { spec } = job;
   const font = overlayFont();
   const video = `[0:v]${overlayFilter(font, job.label, job.clockEpochSeconds, spec.height)}[v]`;
@@ -145,9 +145,56 @@ async function encode(job: EncodeJob, options: RunOptions): Promise<void> {
     '-f', 'lavfi', '-i', `sine=frequency=${job.toneHz}:sample_rate=${spec.audioSampleRate}`,
     '-t', job.durationSeconds.toFixed(3),
     '-filter_complex', filter, '-map', '[v]', '-map', job.audioShortBySamples ? '[a]' : '1:a',
-    ...videoCodecArgs(spec), ...audioCodecArgs(spec), ...muxArgs(job.format), job.output,
+    ...videoCodecArgs(spec), ...audioCodecArgs(spec), ...muxArgs(job.format), ...(job.realtime ? ['-flush_packets', '1'] : []),
   ];
-  await runTool('ffmpeg', args, { timeoutMs: Math.max(120_000, job.durationSeconds * 3000), ...options });
+  return runInto(args, job.output, job.format, { timeoutMs: Math.max(120_000, job.durationSeconds * 3000), ...options });
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  let written = 0;
+  while (written < chunk.length) written += writeSync(fd, chunk, written, chunk.length - written);
+}
+
+/**
+ * Run ffmpeg with `output` as its result. Streamable containers (fMP4, MPEG-TS)
+ * come through a pipe and are written and hashed here: the file is hashed
+ * without a second read, and if this process dies (kill -9, as a battery
+ * pull), ffmpeg dies with it on the broken pipe instead of finishing the file
+ * behind the camera's back. Plain MP4 needs a seekable file, so ffmpeg writes it.
+ * Returns the SHA-256 when the bytes went through here.
+ */
+async function runInto(args: string[], output: string, format: GenContainer | 'piece', options: RunOptions): Promise<string | undefined> {
+  if (format !== 'fmp4' && format !== 'mpegts') {
+    await runTool('ffmpeg', [...args, output], options);
+    return undefined;
+  }
+  const fd = openSync(output, 'wx'); // a camera never overwrites a file
+  const hash = createHash('sha256');
+  const stop = new AbortController();
+  let writeError: unknown;
+  try {
+    await runTool('ffmpeg', [...args, 'pipe:1'], {
+      ...options,
+      signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
+      onStdout: (chunk) => {
+        if (writeError) return;
+        try {
+          writeAll(fd, chunk);
+          hash.update(chunk);
+        } catch (error) {
+          writeError = error; // e.g. ENOSPC: stop ffmpeg and report this, not the abort
+          stop.abort();
+        }
+      },
+    });
+    fsyncSync(fd);
+  } catch (error) {
+    throw writeError ?? error;
+  } finally {
+    closeSync(fd);
+  }
+  if (writeError) throw writeError;
+  return hash.digest('hex');
 }
 
 function tileCacheDir(): string {
@@ -180,18 +227,27 @@ function alignUp(seconds: number, step: number): number {
   return Math.ceil(seconds / step - 1e-9) * step;
 }
 
+export interface GeneratedClip {
+  /** False when no font was found and the picture carries no text. */
+  overlay: boolean;
+  /** True when built from a unique head and stream-copied tiles. */
+  tiled: boolean;
+  /** SHA-256 of the file when it was hashed while written (fMP4, MPEG-TS). */
+  sha256?: string;
+}
+
 /**
  * Write one recording at `output` (which must not exist: a camera never overwrites).
  * Short clips are encoded whole; long ones are a unique head plus stream-copied tiles.
  */
-export async function generateClip(output: string, spec: ClipSpec, options: RunOptions = {}): Promise<{ overlay: boolean; tiled: boolean }> {
+export async function generateClip(output: string, spec: ClipSpec, options: RunOptions = {}): Promise<GeneratedClip> {
   const overlay = overlayFont() !== undefined;
   if (spec.durationSeconds <= DIRECT_ENCODE_MAX_SECONDS) {
-    await encode({
+    const sha256 = await encode({
       spec, durationSeconds: spec.durationSeconds, label: spec.label, clockEpochSeconds: spec.clockEpochSeconds,
       toneHz: spec.toneHz, output, format: spec.container, realtime: spec.realtime, overwrite: false,
     }, options);
-    return { overlay, tiled: false };
+    return { overlay, tiled: false, sha256 };
   }
   const kf = spec.keyframeIntervalSeconds;
   const tileSeconds = alignUp(TILE_BASE_SECONDS, kf);
@@ -216,14 +272,15 @@ export async function generateClip(output: string, spec: ClipSpec, options: RunO
     }
     const list = join(workDir, 'list.ffconcat');
     writeFileSync(list, lines.join('\n') + '\n');
-    await runTool('ffmpeg', [
+    const sha256 = await runInto([
       '-nostdin', '-v', 'error', '-n', ...(spec.realtime ? ['-re'] : []),
-      '-f', 'concat', '-safe', '0', '-i', list, '-map', '0', '-c', 'copy', ...muxArgs(spec.container), output,
-    ], { timeoutMs: Math.max(300_000, spec.durationSeconds * (spec.realtime ? 1500 : 100)), ...options });
+      '-f', 'concat', '-safe', '0', '-i', list, '-map', '0', '-c', 'copy', ...muxArgs(spec.container),
+      ...(spec.realtime ? ['-flush_packets', '1'] : []),
+    ], output, spec.container, { timeoutMs: Math.max(300_000, spec.durationSeconds * (spec.realtime ? 1500 : 100)), ...options });
+    return { overlay, tiled: true, sha256 };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
-  return { overlay, tiled: true };
 }
 
 export interface ForeignClipSpec {

@@ -111,4 +111,24 @@ describe('--realtime', () => {
     expect(await exited).toBe(0);
     expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(1);
   });
+
+  it('a camera killed with SIGKILL stops writing at once and leaves no sidecar, like a battery pull', async () => {
+    const storage = at('killed');
+    const child = spawnCli(['camera', 'record', '--storage', storage, ...small, '--duration', '8', '--realtime', '--seed', '6']);
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    const dir = join(storage, 'DCIM/100BWC');
+    const mediaSize = (): number => {
+      const media = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith('.mp4')) : undefined;
+      return media ? statSync(join(dir, media)).size : 0;
+    };
+    for (let i = 0; i < 50 && mediaSize() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const afterKill = mediaSize();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(afterKill).toBeGreaterThan(0);
+    expect(mediaSize()).toBe(afterKill);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
+  });
 });
