@@ -49,7 +49,7 @@ describe('the shipped replay scenarios', () => {
 
   it('all pass', () => {
     if (run.code !== 0) console.log(run.stdout, run.stderr);
-    expect(run.stdout).toMatch(/replay: (\d+)\/\1 expectations held in \d+ scenario\(s\)\n$/);
+    expect(run.stdout).toMatch(new RegExp(`^replay: (\\d+)/\\1 expectations held in ${scenarioNames.length} scenario\\(s\\);`, "m"));
     expect(run.code).toBe(0);
   });
 
@@ -63,6 +63,19 @@ describe('the shipped replay scenarios', () => {
     expect(Number(xml.attributes.tests)).toBe(cases.length);
     expect(xml.attributes.failures).toBe('0');
     expect(descendants(xml, 'failure')).toHaveLength(0);
+  });
+
+  it('really injected the network faults they name (proxy counters in the JUnit properties)', () => {
+    const xml = parseXml(readFileSync(junit, 'utf8'));
+    const counters = (scenario: string): Record<string, number> => {
+      const suite = descendants(xml, 'testsuite').find((s) => s.attributes.name === scenario)!;
+      return Object.fromEntries(descendants(suite, 'property').map((p) => [p.attributes.name!.replace('proxy.', ''), Number(p.attributes.value)]));
+    };
+    expect(counters('outage-mid-upload')).toMatchObject({ statusAnswers: 4, resets: 2 });
+    const flaky = counters('flaky-link');
+    expect(flaky.statusAnswers).toBe(3);
+    expect(flaky.halfClosed).toBeGreaterThan(0);
+    expect(flaky.blackholed).toBeGreaterThan(0);
   });
 
   it('leave the committed fixtures as they were', () => {
