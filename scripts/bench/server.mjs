@@ -1,13 +1,14 @@
 // Segment PUT throughput of the ingest server (digest verified while streaming, fsynced, published
 // by link) as a ratio to a bare node:http server that writes the same bodies to files (also fsynced),
 // on loopback, with 1 and with 8 concurrent clients. Target: verification costs under 20%.
-// The clients run in a worker thread, as a dock is another machine: the server's event loop is
-// measured, not the client's. Bare and ingest rounds alternate so machine noise hits both alike.
-import { randomBytes } from 'node:crypto';
+// The clients run in a child process, as a dock is another machine, so this process's CPU time is
+// the server's alone. Bare and ingest rounds alternate so machine noise hits both alike.
+import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, request, Agent } from 'node:http';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIngestServer } from '../../dist/server/index.js';
@@ -18,7 +19,7 @@ import { generateSigningKeyPair, signObject } from '../../dist/protocol/signing.
 
 const SEGMENT = Number(process.env.BENCH_SEGMENT_BYTES ?? 8 * 1024 * 1024);
 const COUNT = Number(process.env.BENCH_SEGMENTS ?? 16);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const TOKEN = 'bench-token-123';
 
 function put(agent, url, body, headers) {
@@ -32,24 +33,36 @@ function put(agent, url, body, headers) {
   });
 }
 
-if (!isMainThread) {
-  // Client side: PUT every segment with `concurrency` keep-alive connections, report MB/s.
-  const { concurrency, urls, headers, shared, sizes } = workerData;
-  const segments = sizes.map((size, i) => Buffer.from(shared, i * sizes[0], size));
+const isClient = process.argv[2] === '--client';
+if (isClient) {
+  // Client side: PUT every segment with `concurrency` keep-alive connections, print MB/s.
+  const { concurrency, seed, urls, headers } = JSON.parse(process.argv[3]);
+  const segments = makeSegments(seed);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const mbps = await timed(concurrency, segments, (i) => put(agent, urls[i], segments[i], headers[i]));
   agent.destroy();
-  parentPort.postMessage(mbps);
+  process.stdout.write(JSON.stringify({ mbps }));
 }
 
-function runClients(concurrency, segments, urls, headers) {
-  const shared = new SharedArrayBuffer(segments.length * SEGMENT);
-  segments.forEach((s, i) => Buffer.from(shared, i * SEGMENT, s.length).set(s));
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { concurrency, urls, headers, shared, sizes: segments.map((s) => s.length) } });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+/** Incompressible, reproducible bytes (AES-CTR keystream), the same in server and client processes. */
+function makeSegments(seed) {
+  const key = createHash('sha256').update(String(seed)).digest().subarray(0, 16);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  return Array.from({ length: COUNT }, () => cipher.update(Buffer.alloc(SEGMENT)));
+}
+
+// Server cost from CPU time (user+system) of this process per MB: far less exposed to a busy
+// machine than wall-clock throughput.
+async function runClients(concurrency, seed, urls, headers) {
+  const cpuBefore = process.cpuUsage();
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--client', JSON.stringify({ concurrency, seed, urls, headers })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`client exited ${code}`);
+  const cpu = process.cpuUsage(cpuBefore);
+  const { mbps } = JSON.parse(out);
+  return { mbps, cpuMsPerMB: (cpu.user + cpu.system) / 1000 / ((COUNT * SEGMENT) / 1e6) };
 }
 
 async function timed(concurrency, segments, send) {
@@ -77,7 +90,7 @@ async function baselineServer(dir) {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
 }
 
-async function ingestRound(concurrency, segments) {
+async function ingestRound(concurrency, seed, segments) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
   const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: new Logger(nullSink), limits: { maxSegmentBytes: SEGMENT } });
   const keys = generateSigningKeyPair();
@@ -91,25 +104,25 @@ async function ingestRound(concurrency, segments) {
   const created = await fetch(`${server.url}/v1/recordings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(manifest) });
   if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
   try {
-    return await runClients(concurrency, segments, segments.map((_, i) => `${server.url}/v1/recordings/${manifest.recordingId}/segments/${i}`), plan.map((p) => ({ authorization: `Bearer ${TOKEN}`, 'content-digest': formatDigestHeader(p.sha256) })));
+    return await runClients(concurrency, seed, segments.map((_, i) => `${server.url}/v1/recordings/${manifest.recordingId}/segments/${i}`), plan.map((p) => ({ authorization: `Bearer ${TOKEN}`, 'content-digest': formatDigestHeader(p.sha256) })));
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function baselineRound(concurrency, segments) {
+async function baselineRound(concurrency, seed, segments) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bare-'));
   const server = await baselineServer(dir);
   try {
-    return await runClients(concurrency, segments, segments.map((_, i) => `${server.url}/upload/${i}`), segments.map(() => ({})));
+    return await runClients(concurrency, seed, segments.map((_, i) => `${server.url}/upload/${i}`), segments.map(() => ({})));
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (isMainThread) await main();
+if (!isClient) await main();
 
 async function main() {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -119,20 +132,22 @@ for (const concurrency of [1, 8]) {
   const verified = [];
   const bare = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const segments = Array.from({ length: COUNT }, () => randomBytes(SEGMENT)); // fresh bytes: no dedupe
-    bare.push(await baselineRound(concurrency, segments));
-    verified.push(await ingestRound(concurrency, segments));
+    const seed = `${concurrency}-${r}-${Date.now()}`; // fresh bytes each round: no dedupe
+    const segments = makeSegments(seed);
+    bare.push(await baselineRound(concurrency, seed, segments));
+    verified.push(await ingestRound(concurrency, seed, segments));
   }
-  const v = median(verified);
-  const b = median(bare);
+  const v = median(verified.map((r) => r.mbps));
+  const b = median(bare.map((r) => r.mbps));
   // Each round's pair ran back to back on the same bytes: their ratio is less exposed to the noise
   // of a shared machine than the ratio of medians.
-  const ratios = verified.map((x, i) => x / bare[i]);
+  const ratios = verified.map((x, i) => x.mbps / bare[i].mbps);
   const ratio = median(ratios);
-  console.log(`clients=${concurrency}: ingest (verified) ${v.toFixed(0)} MB/s, bare write ${b.toFixed(0)} MB/s (medians); paired ratio median ${ratio.toFixed(2)} [${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}], verification cost ${((1 - ratio) * 100).toFixed(0)}% ${1 - ratio < 0.2 ? '(target <20%: met)' : '(target <20%: NOT met)'}`);
+  const busyV = median(verified.map((r) => r.cpuMsPerMB));
+  const busyB = median(bare.map((r) => r.cpuMsPerMB));
+  console.log(`clients=${concurrency}: throughput ingest (verified) ${v.toFixed(0)} MB/s, bare write ${b.toFixed(0)} MB/s (medians); paired ratio median ${ratio.toFixed(2)} [${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}], verification cost ${((1 - ratio) * 100).toFixed(0)}% ${1 - ratio < 0.2 ? '(target <20%: met)' : '(target <20%: NOT met)'}`);
+  console.log(`clients=${concurrency}: server CPU per MB: ingest ${busyV.toFixed(2)} ms, bare ${busyB.toFixed(2)} ms; ingest/bare ${(busyV / busyB).toFixed(2)}`);
 }
-
-await startupOnFullDir();
 }
 
 // Startup must not grow with the store: time startIngestServer on a data dir holding many
