@@ -37,6 +37,10 @@ function shown(path: string): string {
   return rel === '' ? '.' : rel.startsWith('..') ? path : `./${rel}`;
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function check(ok: boolean): string {
   return ok ? 'ok' : 'FAILED';
 }
@@ -46,7 +50,7 @@ export function formatSummary(result: DemoResult, stay: boolean): string {
   const lines: string[] = [];
   lines.push('');
   lines.push(result.ok
-    ? `Arrived: ${result.recordings.length} recordings (${formatBytes(total)}) from ${result.cameras} cameras, every one verified, in ${result.seconds.toFixed(1)}s.`
+    ? `Arrived: ${plural(result.recordings.length, 'recording')} (${formatBytes(total)}) from ${plural(result.cameras, 'camera')}, every one verified, in ${result.seconds.toFixed(1)}s.`
     : `PROBLEM: ${result.recordings.length} of ${result.filesRecorded} recordings arrived and not every check passed (details below and in ${shown(result.logFile)}).`);
   lines.push('');
   const rows = [['RECORDING', 'SIZE', 'SHA-256', 'SEGMENTS', 'READ-BACK', 'SERVER HASH', 'MERKLE', 'RECEIPT', 'CAMERA SIG']];
@@ -112,7 +116,7 @@ Examples:
       const port = parsePort(flags.port);
       const tty = Boolean(process.stdout.isTTY);
       const view = new LiveView({ write: (text) => { process.stdout.write(text); }, tty });
-      process.stdout.write(`bodycam demo: a reference server, ${cameras} simulated camera(s) and a ${cameras}-bay dock on this machine\n\n`);
+      process.stdout.write(`bodycam demo: a reference server, ${plural(cameras, 'simulated camera')} and a ${cameras}-bay dock on this machine\n\n`);
       const result = await runDemo({
         dir: flags.dir, cameras, recordings, duration, width, height, port, keepRunning: Boolean(flags.stay),
         onProgress: (line) => { process.stdout.write(line + '\n'); },

@@ -171,7 +171,7 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
     const recordings: DemoRecording[] = [];
     for (const entry of listed.sort((a, b) => a.fileName.localeCompare(b.fileName))) {
       const camera = files.find((f) => f.fileName === entry.fileName);
-      recordings.push(await checkRecording(server, token, observer, entry, camera?.sha256));
+      recordings.push(await checkRecording(server, observer, entry, camera?.sha256));
     }
     const ok = recordings.length === files.length
       && recordings.every((r) => r.readBack && r.serverHash && r.merkle && r.receipt && r.camera === 'verified');
@@ -187,10 +187,8 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
   }
 }
 
-async function checkRecording(server: IngestServer, token: string, observer: ServerObserver, entry: RecordingListEntry, cameraSha256: string | undefined): Promise<DemoRecording> {
-  const response = await fetch(`${server.url}/v1/recordings/${encodeURIComponent(entry.id)}`, { headers: { authorization: `Bearer ${token}` } });
-  const detail = await response.json() as { manifest: RecordingManifest; receipt?: Receipt };
-  const { manifest, receipt } = detail;
+async function checkRecording(server: IngestServer, observer: ServerObserver, entry: RecordingListEntry, cameraSha256: string | undefined): Promise<DemoRecording> {
+  const { manifest, receipt } = await observer.detail<{ manifest: RecordingManifest; receipt?: Receipt }>(entry.id);
   const digest = await observer.contentDigest(entry.id);
   const sidecar = manifest.device.sidecar;
   const root = merkleRoot(manifest.segments.map((s) => s.sha256));

@@ -2,7 +2,8 @@
  * `bodycam replay`: scenario files (or folders of them) run one after another,
  * with a table, JUnit XML and an exit status for CI.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { ServerObserver } from './observe.js';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { formatTable, junitXml, scenarioPassed, type ScenarioResult } from './report.js';
@@ -33,6 +34,19 @@ export function loadScenarios(paths: string[]): LoadedScenario[] {
   return paths.flatMap(scenarioFiles).map((file) => loadScenario(file));
 }
 
+/** A wrong --endpoint, --token-file or --dock-id fails once, in one line, before any scenario starts. */
+async function preflightEndpoint(options: ReplayOptions): Promise<void> {
+  if (!options.tokenFile) throw new UsageError('--endpoint needs --token-file (the dock token the server accepts)');
+  if (!options.dockId) throw new UsageError('--endpoint needs --dock-id (the dock id that token belongs to on that server)');
+  let token: string;
+  try {
+    token = readFileSync(options.tokenFile, 'utf8').trim();
+  } catch (cause) {
+    throw new UsageError(`cannot read token file ${options.tokenFile}: ${(cause as Error).message}`, { cause });
+  }
+  await new ServerObserver(options.endpoint!.replace(/\/+$/, ''), token).preflight(options.tokenFile);
+}
+
 export interface ReplayRun {
   results: ScenarioResult[];
   passed: boolean;
@@ -40,6 +54,7 @@ export interface ReplayRun {
 
 export async function replay(paths: string[], options: ReplayOptions & { junit?: string } = {}): Promise<ReplayRun> {
   const scenarios = loadScenarios(paths);
+  if (options.endpoint) await preflightEndpoint(options);
   const results: ScenarioResult[] = [];
   for (const loaded of scenarios) results.push(await runScenario(loaded, options));
   if (options.junit) writeFileSync(options.junit, junitXml(results));

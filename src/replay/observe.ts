@@ -4,6 +4,8 @@
  * the server returns, and the dock's own view of each recording.
  */
 import { createHash } from 'node:crypto';
+import got from 'got';
+import { EnvironmentError, UsageError } from '../errors.js';
 import type { RecordingListEntry } from '../protocol/types.js';
 import type { FixtureRecording } from './fixtures.js';
 
@@ -21,17 +23,39 @@ export interface DockRecordingView {
 export class ServerObserver {
   constructor(private readonly endpoint: string, private readonly token: string) {}
 
-  private headers(): Record<string, string> {
-    return { authorization: `Bearer ${this.token}` };
+  // got rather than fetch: fetch refuses a list of "bad ports" (6000, 6665-6669, ...) a server may use.
+  private get(path: string, timeoutMs: number) {
+    return got(`${this.endpoint}${path}`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      retry: { limit: 0 },
+      timeout: { request: timeoutMs },
+      throwHttpErrors: false,
+    });
+  }
+
+  /** One look before anything starts, so a wrong endpoint or token fails in one line, not after the timeout. */
+  async preflight(tokenSource: string): Promise<void> {
+    let status: number;
+    try {
+      status = (await this.get('/v1/recordings', 10_000)).statusCode;
+    } catch (cause) {
+      const reason = (cause as { code?: string }).code ?? (cause as Error).message;
+      throw new EnvironmentError('E_ENDPOINT_UNREACHABLE', `cannot reach the ingest server at ${this.endpoint} (${reason}): is it running? check --endpoint`, { cause });
+    }
+    if (status === 401) {
+      throw new UsageError(`the ingest server at ${this.endpoint} rejected the token in ${tokenSource}: check --token-file and --dock-id`, { code: 'E_TOKEN_REJECTED' });
+    }
+    if (status !== 200) {
+      throw new EnvironmentError('E_ENDPOINT_REFUSED', `the ingest server at ${this.endpoint} answered GET /v1/recordings with ${status}: is it a bodycam ingest server (protocol v1)?`);
+    }
   }
 
   /** The server's list, or undefined while it cannot be reached (an outage is part of a scenario). */
   async list(): Promise<RecordingListEntry[] | undefined> {
     try {
-      const response = await fetch(`${this.endpoint}/v1/recordings`, { headers: this.headers(), signal: AbortSignal.timeout(5000) });
-      if (!response.ok) return undefined;
-      const body = await response.json() as { recordings?: RecordingListEntry[] };
-      return body.recordings ?? [];
+      const response = await this.get('/v1/recordings', 5000);
+      if (response.statusCode !== 200) return undefined;
+      return (JSON.parse(response.body) as { recordings?: RecordingListEntry[] }).recordings ?? [];
     } catch {
       return undefined;
     }
@@ -39,19 +63,27 @@ export class ServerObserver {
 
   /** SHA-256 and length of what GET /content returns: the byte-exact proof. */
   async contentDigest(id: string): Promise<{ sha256: string; size: number } | { error: string }> {
+    const hash = createHash('sha256');
+    let size = 0;
     try {
-      const response = await fetch(`${this.endpoint}/v1/recordings/${encodeURIComponent(id)}/content`, { headers: this.headers(), signal: AbortSignal.timeout(60_000) });
-      if (!response.ok || !response.body) return { error: `GET content answered ${response.status}` };
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        size += chunk.length;
+      const stream = got.stream(`${this.endpoint}/v1/recordings/${encodeURIComponent(id)}/content`, {
+        headers: { authorization: `Bearer ${this.token}` }, retry: { limit: 0 }, timeout: { request: 60_000 },
+      });
+      for await (const chunk of stream) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
       }
       return { sha256: hash.digest('hex'), size };
     } catch (error) {
       return { error: `GET content failed: ${(error as Error).message}` };
     }
+  }
+
+  /** GET /v1/recordings/{id}: state, manifest and receipt. */
+  async detail<T>(id: string): Promise<T> {
+    const response = await this.get(`/v1/recordings/${encodeURIComponent(id)}`, 10_000);
+    if (response.statusCode !== 200) throw new EnvironmentError('E_SERVER_ANSWER', `GET /v1/recordings/${id} answered ${response.statusCode}`);
+    return JSON.parse(response.body) as T;
   }
 }
 
