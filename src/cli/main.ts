@@ -15,7 +15,12 @@ export function buildProgram(): Command {
     .description('Body-worn camera evidence toolkit: simulated camera, dock ingest agent, reference ingest server, CI replay')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', `
+Examples:
+  $ bodycam demo                                  # the first run: server, 3 cameras, a dock, a summary
+  $ bodycam replay fixtures/scenarios --junit replay.xml
+  $ bodycam <command> --help                      # every command has its own examples`);
   registerCamera(program);
   registerDock(program);
   registerServer(program);
