@@ -69,9 +69,8 @@ export async function startReplayDock(config: ReplayDockConfig): Promise<ReplayD
       ...(r.reason ?? r.lastError ? { reason: r.reason ?? r.lastError } : {}),
     })),
     busy: async () => {
-      // Active journal rows of docked cameras, or work in flight. Files still settling are not
-      // counted: a recording is only judged "kept" once the dock has decided it, and the dock
-      // lists a quarantined zero-byte file as settling for ever.
+      // Active journal rows of docked cameras, or work in flight. Files still settling need not
+      // count: a recording is only judged "kept" after the dock has decided it.
       const q = agent.status().queue;
       return q.depth - q.paused > 0 || q.preparing + q.uploading + q.waiting > 0;
     },
