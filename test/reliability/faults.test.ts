@@ -25,6 +25,8 @@ interface Phase {
   heal?: () => Promise<void>;
   /** Nothing can get through while it lasts: the camera must still hold the file when it ends. */
   blocking?: boolean;
+  /** The proxy counter that proves the fault met the upload; the hold starts once it moved. */
+  counter?: 'resets' | 'statusAnswers' | 'blackholed' | 'halfClosed';
 }
 
 describe('fault matrix: every uplink and server fault, then the recording arrives byte-exact', () => {
@@ -57,16 +59,16 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
   const mode = (m: FaultMode) => () => proxy.setMode(m);
 
   const phases: Phase[] = [
-    { name: 'connection reset mid-body (3 resets after 20 KB)', inject: mode({ kind: 'reset-after-bytes', bytes: 20_000, times: 3 }), holdMs: 3000 },
+    { name: 'connection reset mid-body (3 resets after 20 KB)', inject: mode({ kind: 'reset-after-bytes', bytes: 20_000, times: 3 }), holdMs: 3000, counter: 'resets' },
     { name: 'stall (both directions held for 4 s)', inject: mode({ kind: 'stall' }), holdMs: 4000, blocking: true },
     { name: 'added latency (300 ms per chunk)', inject: mode({ kind: 'latency', ms: 300 }), holdMs: 3000 },
     { name: 'bandwidth squeeze (40 KB/s)', inject: mode({ kind: 'bandwidth', bytesPerSecond: 40_000 }), holdMs: 3000 },
-    { name: 'black hole (4 s)', inject: mode({ kind: 'blackhole' }), holdMs: 4000, blocking: true },
-    { name: 'half-closed sockets (2 s)', inject: mode({ kind: 'half-close' }), holdMs: 2000, blocking: true },
+    { name: 'black hole (4 s)', inject: mode({ kind: 'blackhole' }), holdMs: 4000, blocking: true, counter: 'blackholed' },
+    { name: 'half-closed sockets (2 s)', inject: mode({ kind: 'half-close' }), holdMs: 2000, blocking: true, counter: 'halfClosed' },
     { name: 'uplink down, connections refused (3 s)', inject: mode({ kind: 'down', how: 'refuse' }), holdMs: 3000, blocking: true },
-    { name: 'burst of 500', inject: mode({ kind: 'http-status', status: 500, count: 6 }), holdMs: 2000 },
-    { name: 'burst of 503 + Retry-After: 1', inject: mode({ kind: 'http-status', status: 503, count: 6, retryAfterSeconds: 1 }), holdMs: 2000 },
-    { name: 'burst of 429 + Retry-After: 1', inject: mode({ kind: 'http-status', status: 429, count: 6, retryAfterSeconds: 1 }), holdMs: 2000 },
+    { name: 'burst of 500', inject: mode({ kind: 'http-status', status: 500, count: 6 }), holdMs: 1000, counter: 'statusAnswers' },
+    { name: 'burst of 503 + Retry-After: 1', inject: mode({ kind: 'http-status', status: 503, count: 6, retryAfterSeconds: 1 }), holdMs: 1000, counter: 'statusAnswers' },
+    { name: 'burst of 429 + Retry-After: 1', inject: mode({ kind: 'http-status', status: 429, count: 6, retryAfterSeconds: 1 }), holdMs: 1000, counter: 'statusAnswers' },
     { name: 'server restart mid-upload', inject: mode({ kind: 'bandwidth', bytesPerSecond: 30_000 }), holdMs: 1500, heal: () => restartServer() },
   ];
 
@@ -114,6 +116,7 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
       // The fault is on before the camera docks, so it meets the upload whatever the timing.
       await phase.inject();
       const files = await dockNamed(phase.name, `bay-${String(i + 1).padStart(2, '0')}`);
+      if (phase.counter) await waitFor(`${phase.name}: the fault to meet the upload`, () => proxy.stats[phase.counter!] > before[phase.counter!], 30_000, 50);
       await sleep(phase.holdMs);
       const stillOnCamera = files.every((f) => existsSync(f.path));
       await phase.heal?.();
