@@ -1,0 +1,64 @@
+/**
+ * Problems the reliability work found in other parts and left to their owners.
+ * These tests FAIL today; they run only with RELIABILITY_KNOWN_ISSUES=1 so that
+ * `npm test` stays green, and each one's assertion message names the problem.
+ */
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { dockCamera, recordCamera } from '../../src/camera/index.js';
+import { formatDigestHeader } from '../../src/protocol/digest.js';
+import { runCli } from '../helpers/cli.js';
+import { buildRecording, testBytes } from '../helpers/manifest.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { DOCK_ID, ServerProcess, TOKENS } from './harness.js';
+
+const run = process.env.RELIABILITY_KNOWN_ISSUES === '1' ? describe : describe.skip;
+
+run('known issues (RELIABILITY_KNOWN_ISSUES=1)', () => {
+  const tmp = makeTempDir('bodycam-known-');
+  afterAll(() => tmp.cleanup());
+
+  it('dock --once retries a recording that failed in an EARLIER --once run (attempts are counted per run)', async () => {
+    const bays = join(tmp.path, 'bays');
+    mkdirSync(bays, { recursive: true });
+    await recordCamera({ storage: join(tmp.path, 'cam'), count: 1, seed: 'known-once', durationSeconds: 2, width: 320, height: 240, fps: 15 });
+    await dockCamera({ storage: join(tmp.path, 'cam'), bays, bay: 'bay-1' });
+    const server = new ServerProcess(join(tmp.path, 'server-data'));
+    await server.start();
+    await server.stop();   // yesterday: the server was down during the whole --once run
+    const tokenFile = join(tmp.path, 'token');
+    writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
+    const once = () => runCli(['dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', join(tmp.path, 'state'),
+      '--dock-id', DOCK_ID, '--status-port', '0', '--settle', '0.3s', '--max-backoff', '0.5s', '--request-retries', '0', '--log-level', 'silent']);
+    expect((await once()).code).toBe(1);
+    await server.start();  // today: the server is back
+    const second = await once();
+    await server.stop();
+    expect(second.code === 0 ? 'retried and offloaded'
+      : `exit ${second.code}: NOT retried — src/dock/agent.ts exhausted() compares the journal's lifetime attempts with --once-attempts`).toBe('retried and offloaded');
+  }, 120_000);
+
+  it('a stalled segment body gets the documented 408 answer (docs/protocol.md), not a bare close', async () => {
+    const server = new ServerProcess(join(tmp.path, 'server-408'), ['--body-idle-timeout', '1s']);
+    await server.start();
+    try {
+      const rec = buildRecording(testBytes(50_000, 3), { dockId: DOCK_ID, segmentSize: 50_000 });
+      await server.request('/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) });
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port: server.port });
+        let text = '';
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(text.split('\r\n')[0] || '(connection closed without an answer)'));
+        socket.write(`PUT /v1/recordings/${rec.manifest.recordingId}/segments/0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS[DOCK_ID]}\r\n` +
+          `Content-Type: application/octet-stream\r\nContent-Length: 50000\r\nContent-Digest: ${formatDigestHeader(rec.manifest.segments[0]!.sha256)}\r\n\r\n`);
+        socket.write(rec.segments[0]!.subarray(0, 1000));
+      });
+      expect(/^HTTP\/1\.1 408/.test(answer) ? 'answered 408' : `got "${answer}": docs/protocol.md promises 408 timeout for a stalled body`).toBe('answered 408');
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
