@@ -115,7 +115,7 @@ Examples:
       const { width, height } = parseResolution(flags.size);
       const port = parsePort(flags.port);
       const tty = Boolean(process.stdout.isTTY);
-      const view = new LiveView({ write: (text) => { process.stdout.write(text); }, tty });
+      const view = new LiveView({ write: (text) => { process.stdout.write(text); }, tty, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) });
       process.stdout.write(`bodycam demo: a reference server, ${plural(cameras, 'simulated camera')} and a ${cameras}-bay dock on this machine\n\n`);
       const result = await runDemo({
         dir: flags.dir, cameras, recordings, duration, width, height, port, keepRunning: Boolean(flags.stay),

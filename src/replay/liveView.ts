@@ -9,6 +9,8 @@ import type { BayStatus, DockStatus } from '../dock/index.js';
 export interface LiveViewOptions {
   write: (text: string) => void;
   tty: boolean;
+  /** Terminal width: longer lines are cut, since a wrapped line would break the redraw. */
+  columns?: number;
   /** Width of the bar in characters. */
   barWidth?: number;
 }
@@ -51,7 +53,8 @@ export class LiveView {
   }
 
   private redraw(status: DockStatus): void {
-    const lines = [...status.bays.map((b) => bayLine(b, this.barWidth)), queueLine(status)];
+    const width = this.options.columns && this.options.columns > 20 ? this.options.columns - 1 : Infinity;
+    const lines = [...status.bays.map((b) => bayLine(b, this.barWidth)), queueLine(status)].map((l) => (l.length > width ? l.slice(0, width) : l));
     let out = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
     for (const line of lines) out += `\x1b[2K${line}\n`;
     this.drawnLines = lines.length;
