@@ -38,7 +38,7 @@ describe('live bay view', () => {
     const first = out;
     out = '';
     view.update(status(bays));
-    expect(first).toContain('offloading █████');
+    expect(first).toContain('offloading ███');
     expect(out.startsWith('\x1b[3A')).toBe(true);   // two bays and the queue line
     for (const line of out.split('\n').filter(Boolean)) expect(line.replace(/\x1b\[\d*[A-Z]/g, '').length).toBeLessThanOrEqual(39);
   });
