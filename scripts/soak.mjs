@@ -5,7 +5,7 @@
  * then one merged JSON summary, reliability-report.json, whose figures go into
  * docs/reliability.md. Sizes can be changed with flags:
  *
- *   npm run soak -- [--kills 200] [--night 300] [--cameras 4] [--per-camera 6] [--rate 24KB/s] [--out DIR]
+ *   npm run soak -- [--kills 200] [--night 300] [--cameras 16] [--waves 8] [--per-camera 3] [--rate 24KB/s] [--flood 2000] [--out DIR]
  *
  * The same tests at their small size are part of `npm test`.
  */
@@ -22,7 +22,7 @@ const flag = (name, fallback) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
 for (const a of args) {
-  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood'].includes(a)) {
+  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood', '--waves'].includes(a)) {
     process.stderr.write(`soak: unknown option ${a}\n`);
     process.exit(2);
   }
@@ -39,8 +39,9 @@ const env = {
   RELIABILITY_REPORT_DIR: sections,
   RELIABILITY_KILLS: flag('kills', '200'),
   RELIABILITY_NIGHT_SECONDS: flag('night', '300'),
-  RELIABILITY_CAMERAS: flag('cameras', '4'),
-  RELIABILITY_RECORDINGS_PER_CAMERA: flag('per-camera', '6'),
+  RELIABILITY_CAMERAS: flag('cameras', '16'),
+  RELIABILITY_WAVES: flag('waves', '8'),
+  RELIABILITY_RECORDINGS_PER_CAMERA: flag('per-camera', '3'),
   RELIABILITY_RATE: flag('rate', '24KB/s'),
   RELIABILITY_FLOOD_REQUESTS: flag('flood', '2000'),
   RELIABILITY_SLOW_LORIS: '100',

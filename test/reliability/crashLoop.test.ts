@@ -22,6 +22,8 @@ const CAMERAS = knob('CAMERAS', 3);
 const PER_CAMERA = knob('RECORDINGS_PER_CAMERA', 3);
 const SECONDS = knob('RECORDING_SECONDS', 6);
 const RATE = process.env.RELIABILITY_RATE ?? '64KB/s';
+/** Cameras dock in this many waves spread over the kill loop, so a long loop keeps finding work. */
+const WAVES = Math.min(knob('WAVES', 1), CAMERAS);
 /** Seeded so that a failing run can be replayed: RELIABILITY_SEED=<n>. */
 const SEED = knob('SEED', Math.floor(Math.random() * 1e9));
 
@@ -40,7 +42,14 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
   const bays = join(tmp.path, 'bays');
   let server: ServerProcess;
   let dock: DockProcess;
-  let originals: OriginalFile[] = [];
+  const originals: OriginalFile[] = [];
+  const waiting: Array<{ storage: string; serial: string; relPaths: string[]; bay: string; wave: number }> = [];
+  const dockWave = async (wave: number): Promise<void> => {
+    for (const camera of waiting.filter((c) => c.wave === wave)) {
+      const bayPath = await dockCamera({ storage: camera.storage, bays, bay: camera.bay });
+      originals.push(...originalsIn(bayPath, camera.serial, camera.relPaths));
+    }
+  };
   const wipedEarly: string[] = [];
   let serverKills = 0;
   const startedAt = Date.now();
@@ -50,9 +59,9 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     for (let c = 0; c < CAMERAS; c++) {
       const storage = join(tmp.path, `cam${c}`);
       const recorded = await recordCamera({ storage, count: PER_CAMERA, seed: `crash-${c}`, durationSeconds: SECONDS, width: 320, height: 240, fps: 15 });
-      const bayPath = await dockCamera({ storage, bays, bay: `bay-${String(c + 1).padStart(2, '0')}` });
-      originals.push(...originalsIn(bayPath, recorded.serial, recorded.files.map((f) => f.mediaPath.slice(storage.length + 1))));
+      waiting.push({ storage, serial: recorded.serial, relPaths: recorded.files.map((f) => f.mediaPath.slice(storage.length + 1)), bay: `bay-${String(c + 1).padStart(2, '0')}`, wave: c % WAVES });
     }
+    await dockWave(0);
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
     dock = new DockProcess({
@@ -60,7 +69,7 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
       extraArgs: ['--wipe-after-ingest', '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s', '--rescan-interval', '0.5s',
         '--max-rate', RATE, '--concurrency', '2', '--request-timeout', '10s', '--log-level', 'info'],
     });
-  }, 180_000);
+  }, 900_000);
 
   afterAll(async () => {
     await dock?.stop().catch(() => {});
@@ -73,6 +82,7 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     const serverKeyPem = readFileSync(join(server.dataDir, 'server-key.pub.pem'), 'utf8');
     dock.start();
     for (let i = 0; i < KILLS; i++) {
+      for (let wave = 1; wave < WAVES; wave++) if (i === Math.floor((wave * KILLS) / WAVES)) await dockWave(wave);
       // Uptime long enough to make progress (startup is ~0.4 s), short enough to die mid-PUT, mid-hash or mid-wipe.
       await sleep(300 + Math.floor(random() * 1200));
       if (i % 4 === 2) {
@@ -99,7 +109,7 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     const custody = await runCli(['server', 'verify-log', '--data-dir', server.dataDir]);
     const report = {
       seed: SEED, durationSeconds: Math.round((Date.now() - startedAt) / 1000), dockKills: dock.kills, serverKills, dockStarts: dock.starts,
-      cameras: CAMERAS, recordings: originals.length, bytes: verdict.bytes, serverRecordings: verdict.recordings,
+      cameras: CAMERAS, waves: WAVES, recordings: originals.length, bytes: verdict.bytes, serverRecordings: verdict.recordings,
       lost: verdict.lost.length, altered: verdict.altered.length, duplicated: verdict.duplicated.length, wipedEarly: wipedEarly.length,
       receiptsVerified: verdict.receiptsVerified, blobs: verdict.blobs, distinctSegmentHashes: verdict.distinctSegmentHashes,
       segmentPuts2xx: puts.segmentPuts2xx, duplicate2xxPuts: puts.duplicate2xx, resentAfterAck: puts.resentAfterAck,
