@@ -16,7 +16,7 @@ export type FaultMode =
   | { kind: 'pass' }
   /** refuse: the listening socket is closed (ECONNREFUSED); reset: every connection is reset on accept. */
   | { kind: 'down'; how?: 'refuse' | 'reset' }
-  /** Reset a connection once it has carried `bytes` client→server bytes in this mode; back to pass after `times` resets. */
+  /** Reset a connection once it has carried `bytes` client→server bytes in this mode; after `times` resets, back to the mode before. */
   | { kind: 'reset-after-bytes'; bytes: number; times?: number }
   /** Hold every byte in both directions; connections stay open. */
   | { kind: 'stall' }
@@ -28,7 +28,7 @@ export type FaultMode =
   | { kind: 'blackhole' }
   /** As soon as a client sends, FIN both sides: the request is cut and no answer comes. */
   | { kind: 'half-close' }
-  /** Answer the next `count` HTTP requests with `status` (+ Retry-After), then pass. */
+  /** Answer the next `count` HTTP requests with `status` (+ Retry-After), then back to the mode before. */
   | { kind: 'http-status'; status: number; count: number; retryAfterSeconds?: number };
 
 export type FaultModeKind = FaultMode['kind'];
@@ -76,6 +76,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   await proxy.listen(options.port ?? 0);
   if (options.mode) await proxy.setMode(options.mode);
   return proxy;
+}
+
+/** Modes that end by themselves once their count of answers or resets is spent. */
+export function hasBudget(mode: FaultMode): boolean {
+  return mode.kind === 'http-status' || (mode.kind === 'reset-after-bytes' && mode.times !== undefined);
+}
+
+/** Modes in which the link carries traffic, possibly slowly: not a fault in progress. */
+export function isWorkingLink(mode: FaultMode): boolean {
+  return mode.kind === 'pass' || mode.kind === 'latency' || mode.kind === 'bandwidth';
 }
 
 /** Check a mode from a scenario or a flag; throws a UsageError naming the bad field. */
@@ -126,6 +136,7 @@ class FaultProxyImpl implements FaultProxy {
     blackholed: 0, halfClosed: 0, statusAnswers: 0, upstreamFailures: 0,
   };
   private current: FaultMode = { kind: 'pass' };
+  private fallback: FaultMode = { kind: 'pass' };
   private server: Server;
   private listening = false;
   private boundPort = 0;
@@ -169,6 +180,8 @@ class FaultProxyImpl implements FaultProxy {
   async setMode(input: FaultMode | FaultModeKind): Promise<void> {
     if (this.closed) return;
     const mode = normalizeFaultMode(input);
+    // A fault with a budget falls back to what the link was doing before it (a bandwidth cap, say).
+    if (hasBudget(mode) && !hasBudget(this.current)) this.fallback = this.current;
     this.current = mode;
     this.remaining = mode.kind === 'reset-after-bytes' ? (mode.times ?? Infinity)
       : mode.kind === 'http-status' ? mode.count : Infinity;
@@ -187,9 +200,9 @@ class FaultProxyImpl implements FaultProxy {
     }
   }
 
-  /** A mode with a budget (times, count) spent it: the link is healthy again. */
+  /** A mode with a budget (times, count) spent it: the link is back to what it was before that mode. */
   budgetSpent(): void {
-    if (this.current.kind !== 'pass') void this.setMode('pass');
+    if (hasBudget(this.current)) void this.setMode(this.fallback);
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ import type { RecordingListEntry } from '../protocol/types.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
-import { startFaultProxy, type FaultProxy } from './faultProxy.js';
+import { isWorkingLink, startFaultProxy, type FaultProxy } from './faultProxy.js';
 import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { dockEntryFor, ServerObserver, serverEntryFor, type DockRecordingView } from './observe.js';
 import type { CaseResult, ScenarioResult } from './report.js';
@@ -177,7 +177,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       }
       if ('uploading' in condition) return matching(condition.uploading).some((r) => serverEntryFor(r, serverEntries)?.state === 'receiving');
       if ('ingested' in condition) return matching(condition.ingested).some((r) => serverEntryFor(r, serverEntries)?.state === 'complete');
-      if ('linkRestored' in condition) return proxy!.mode.kind === 'pass';
+      if ('linkRestored' in condition) return timers.size === 0 && isWorkingLink(proxy!.mode);
       return matching(condition.quarantined).some((r) => dockEntryFor(r, dockEntries)?.state === 'quarantined');
     };
 
@@ -197,12 +197,14 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
         places.set(step.undock, { root: home });
         progress(`  ${elapsed().toFixed(1)}s undock ${step.undock} from ${place.bay}`);
       } else {
+        const before = proxy!.mode;
         await proxy!.setMode(step.network);
         progress(`  ${elapsed().toFixed(1)}s network ${step.network.kind}${step.for ? ` for ${step.for}s` : ''}`);
         if (step.for) {
+          // Back to what the link was doing before (a bandwidth cap stays a bandwidth cap).
           const timer = setTimeout(() => {
             timers.delete(timer);
-            void proxy?.setMode('pass').then(() => progress(`  ${elapsed().toFixed(1)}s network pass`));
+            void proxy?.setMode(before).then(() => progress(`  ${elapsed().toFixed(1)}s network ${before.kind}`));
           }, step.for * 1000);
           timers.add(timer);
         }

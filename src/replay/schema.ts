@@ -37,7 +37,7 @@ const condition: SchemaNode = {
     uploading: { ...recordingRef, description: 'The server has this recording in state "receiving".' },
     ingested: { ...recordingRef, description: 'The server has this recording complete.' },
     quarantined: { ...recordingRef, description: 'The dock has quarantined this recording.' },
-    linkRestored: { const: true, description: 'The last network fault has run its course (its `for`, `count` or `times` is spent): the link is back to pass.' },
+    linkRestored: { const: true, description: 'The last network fault has run its course (its `for`, `count` or `times` is spent): the link carries traffic again (pass, latency or bandwidth).' },
   },
 };
 
@@ -85,7 +85,7 @@ export const scenarioSchema: SchemaNode = {
           bay: { ...name, description: 'Bay for `dock`.' },
           undock: { ...name, description: 'Camera to take out of its bay.' },
           network: { type: 'object', description: `Fault proxy mode between dock and server: {"kind": one of ${FAULT_MODE_KINDS.join(', ')}, ...}.` },
-          for: { type: 'number', exclusiveMinimum: 0, description: 'With `network`: seconds before the link goes back to pass.' },
+          for: { type: 'number', exclusiveMinimum: 0, description: 'With `network`: seconds before the link goes back to the mode it had before this step.' },
         },
       },
     },

@@ -199,6 +199,15 @@ describe('fault proxy', () => {
     agent.destroy();
   });
 
+  it('a fault with a budget falls back to the mode before it (a bandwidth cap stays)', async () => {
+    await start();
+    await proxy.setMode({ kind: 'bandwidth', bytesPerSecond: 1_000_000 });
+    await proxy.setMode({ kind: 'http-status', status: 429, count: 1 });
+    expect((await send(proxy.port)).status).toBe(429);
+    expect(proxy.mode).toEqual({ kind: 'bandwidth', bytesPerSecond: 1_000_000 });
+    expect((await send(proxy.port)).status).toBe(200);
+  });
+
   it('rejects a malformed mode with a clear message', async () => {
     await start();
     await expect(proxy.setMode({ kind: 'latency', ms: -1 })).rejects.toThrow(/ms must be a positive number/);

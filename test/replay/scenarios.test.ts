@@ -71,7 +71,9 @@ describe('the shipped replay scenarios', () => {
       const suite = descendants(xml, 'testsuite').find((s) => s.attributes.name === scenario)!;
       return Object.fromEntries(descendants(suite, 'property').map((p) => [p.attributes.name!.replace('proxy.', ''), Number(p.attributes.value)]));
     };
-    expect(counters('outage-mid-upload')).toMatchObject({ statusAnswers: 4, resets: 2 });
+    const outage = counters('outage-mid-upload');
+    expect(outage).toMatchObject({ statusAnswers: 4, resets: 2 });
+    expect(outage.severed).toBeGreaterThan(0);
     const flaky = counters('flaky-link');
     expect(flaky.statusAnswers).toBe(3);
     expect(flaky.halfClosed).toBeGreaterThan(0);
