@@ -83,8 +83,9 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     dock.start();
     for (let i = 0; i < KILLS; i++) {
       for (let wave = 1; wave < WAVES; wave++) if (i === Math.floor((wave * KILLS) / WAVES)) await dockWave(wave);
-      // Uptime long enough to make progress (startup is ~0.4 s), short enough to die mid-PUT, mid-hash or mid-wipe.
-      await sleep(300 + Math.floor(random() * 1200));
+      // Lives from 0.3 s (dies while starting or probing) to 3.8 s (dies mid-PUT, mid-complete or mid-wipe),
+      // skewed short: startup alone takes about 0.5 s, and a 1 s segment at the capped rate about 0.3-0.8 s.
+      await sleep(300 + Math.floor(random() ** 2 * 3500));
       if (i % 4 === 2) {
         await server.kill();
         serverKills++;
