@@ -13,12 +13,15 @@ export function registerDock(program: Command): void {
     .description('Run the dock ingest agent: watch the bays, hash and upload every recording, wipe only on signed receipt')
     .option('--config <file>', 'JSON config file (keys as below, camelCase; unknown keys are an error)');
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA)) {
-    const flag = spec.kind === 'boolean' ? flagNameOf(key) : `${flagNameOf(key)} <value>`;
+    // A boolean that defaults to true is switched off with --no-<flag>.
+    const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
     const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : `default ${String(spec.default)}`;
     command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`));
   }
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.');
   command.action(action(async (flags: Record<string, unknown>) => {
+    // Values commander filled in itself (--no-x implies a default) must not outrank env or the file.
+    for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];
     const config = loadDockConfig({ flags, configFile: flags.config as string | undefined });
     if (config.once) {
       const result = await runOnce(config);

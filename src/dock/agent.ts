@@ -88,7 +88,9 @@ interface BayInfo {
 
 interface Candidate { size: number; mtimeMs: number; stableSince: number; firstSeen: number }
 
+/** Probe/plan/hash jobs at once: hashing is CPU and disk bound (and each large one also runs ffmpeg). */
 const PREPARE_SLOTS = 2;
+const LARGE_FILE_BYTES = 64 * 1024 * 1024;
 const UPLOAD_JOBS = 16;
 const STOP_GRACE_MS = 3000;
 
@@ -367,11 +369,17 @@ export class DockAgentCore {
     setImmediate(() => {
       this.pumpScheduled = false;
       if (this.stopping) return;
-      const counts = { prepare: 0, upload: 0 };
-      for (const job of this.running.values()) counts[job.phase]++;
+      const counts = { prepare: 0, upload: 0, largePrepare: 0 };
+      for (const [key, job] of this.running) {
+        counts[job.phase]++;
+        if (job.phase === 'prepare' && (this.journal.get(key)?.size ?? 0) > LARGE_FILE_BYTES) counts.largePrepare++;
+      }
       for (const row of this.runnable()) {
         const phase = this.phaseOf(row)!;
         if (phase === 'prepare' && counts.prepare >= PREPARE_SLOTS) continue;
+        // One large file hashed at a time: its upload then overlaps the next one's hashing.
+        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES && counts.largePrepare >= 1) continue;
+        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES) counts.largePrepare++;
         if (phase === 'upload' && counts.upload >= UPLOAD_JOBS) continue;
         counts[phase]++;
         this.startJob(row.key, phase);

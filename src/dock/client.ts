@@ -5,7 +5,7 @@
  * below retries connection errors and 408/429/5xx, honouring Retry-After.
  */
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { formatDigestHeader } from '../protocol/digest.js';
 import { isPermanentProblem } from '../protocol/problems.js';
@@ -125,19 +125,16 @@ export class IngestClient {
   async putSegment(recordingId: string, path: string, segment: SegmentRange, signal?: AbortSignal): Promise<void> {
     const { bucket, onBytesSent } = this.options;
     const makeBody = (): Readable => {
-      const source = createReadStream(path, { start: segment.offset, end: segment.offset + segment.length - 1, highWaterMark: 64 * 1024 });
-      async function* throttled(): AsyncGenerator<Buffer> {
-        try {
-          for await (const chunk of source as AsyncIterable<Buffer>) {
-            await bucket.take(chunk.length, signal);
-            onBytesSent?.(chunk.length);
-            yield chunk;
-          }
-        } finally {
-          source.destroy();
-        }
-      }
-      return Readable.from(throttled(), { objectMode: false });
+      const range = { start: segment.offset, end: segment.offset + segment.length - 1 };
+      // Unlimited: the file stream itself is the body (no per-chunk hop). Capped: small chunks through the bucket.
+      if (bucket.unlimited) return createReadStream(path, { ...range, highWaterMark: 1024 * 1024 });
+      const throttle = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          bucket.take(chunk.length, signal).then(() => callback(null, chunk), (error: unknown) => callback(error as Error));
+        },
+      });
+      // pipeline (not pipe) so a read error (file gone on undock) reaches the request.
+      return pipeline(createReadStream(path, { ...range, highWaterMark: 64 * 1024 }), throttle, () => {});
     };
     await this.request('PUT', `/v1/recordings/${encodeURIComponent(recordingId)}/segments/${segment.index}`, {
       makeBody,
@@ -148,6 +145,7 @@ export class IngestClient {
       },
       signal,
     });
+    onBytesSent?.(segment.length);
   }
 
   /** Ask the server to assemble and receipt; `missing` when it still lacks segments (409 incomplete). */

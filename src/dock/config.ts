@@ -202,11 +202,19 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
   return merged as unknown as DockConfig;
 }
 
+function formatDefault(spec: ConfigKeySpec): string {
+  const value = spec.default;
+  if (spec.kind === 'duration' && typeof value === 'number') return value >= 3600 && value % 3600 === 0 ? `${value / 3600}h` : value >= 60 && value % 60 === 0 ? `${value / 60}m` : `${value}s`;
+  if (spec.kind === 'bytes' && typeof value === 'number') return value % (1024 * 1024) === 0 ? `${value / (1024 * 1024)}MiB` : `${value}`;
+  if (spec.kind === 'rate' && value === 0) return '0 (unlimited)';
+  return String(value);
+}
+
 /** Markdown table of the schema, for docs/dock.md. */
 export function configReferenceMarkdown(): string {
   const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|'];
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
-    const def = spec.required ? '(required)' : spec.default === undefined ? '—' : String(spec.default);
+    const def = spec.required ? '(required)' : spec.default === undefined ? '—' : formatDefault(spec);
     rows.push(`| ${key} | ${flagNameOf(key)} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');

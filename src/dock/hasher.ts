@@ -59,3 +59,37 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
   if (read !== expectedSize) throw new InputError('E_FILE_CHANGED', `${path} has ${read} bytes, expected ${expectedSize}`);
   return { sha256: whole.digest('hex'), size: read, segmentSha256: segmentHashes, merkleRoot: merkleRoot(segmentHashes) };
 }
+
+const WORKER_URL = new URL('./hashWorker.js', import.meta.url);
+
+/**
+ * hashFile on a worker thread when the compiled worker is available (always in
+ * the built program; not when the sources run untranspiled, e.g. under jest),
+ * else on this thread. Same result, same errors (by code).
+ */
+export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, expectedSize: number, options: HashOptions = {}): Promise<HashResult> {
+  const { existsSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  if (!existsSync(fileURLToPath(WORKER_URL))) return hashFile(path, ranges, expectedSize, options);
+  const { Worker } = await import('node:worker_threads');
+  return new Promise<HashResult>((resolve, reject) => {
+    const worker = new Worker(WORKER_URL, { workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize } });
+    const onAbort = (): void => { void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    worker.once('message', (message: { ok: boolean; result?: HashResult; error?: { message: string; code?: string } }) => {
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      if (message.ok) resolve(message.result!);
+      else {
+        const error = new InputError(message.error?.code ?? 'E_HASH', message.error?.message ?? 'hashing failed');
+        // Keep errno codes (ENOENT on undock) visible to the pause logic.
+        if (message.error?.code && /^E[A-Z]+$/.test(message.error.code)) Object.assign(error, { cause: Object.assign(new Error(message.error.message), { code: message.error.code }) });
+        reject(error);
+      }
+    });
+    worker.once('error', (error) => { settled = true; options.signal?.removeEventListener('abort', onAbort); reject(error); });
+    worker.once('exit', (code) => { if (!settled) reject(new Error(`hash worker exited with ${code}`)); });
+  });
+}

@@ -16,7 +16,7 @@ import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
 import { FileGrowingError, isFileGone, PausedError, TransportError } from './errors.js';
-import { hashFile } from './hasher.js';
+import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
 import type { DockMetrics } from './metrics.js';
@@ -117,7 +117,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   const probeOk = row.info.media !== undefined;
   const fingerprintNotes: string[] = [];
   const [hash, fingerprint] = await Promise.all([
-    hashFile(location.absPath, segments, row.size, { signal }).catch((error: unknown) => {
+    hashFileOffThread(location.absPath, segments, row.size, { signal }).catch((error: unknown) => {
       const code = (error as { code?: string }).code;
       if (!location.sidecarPath && (code === 'E_FILE_GREW' || code === 'E_FILE_CHANGED')) throw new FileGrowingError(`${row.relPath} changed while it was hashed`);
       throw error;

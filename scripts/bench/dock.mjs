@@ -1,0 +1,175 @@
+// Dock offload: about 1 GB of camera recordings offloaded by `bodycam dock --once` (a child
+// process: hashing, segment planning, media fingerprint, signed manifest, uploads, receipt checks)
+// to the reference ingest server on loopback, side by side with `rclone copy` of the same files to
+// `rclone serve webdav` on 127.0.0.1. Then the dock's peak RSS while it offloads one ~5 GB recording.
+// Figures: MB/s, CPU seconds per GB (the dock's own CPU plus the ffmpeg/ffprobe it waits for), peak
+// RSS (VmHWM). `npm run bench dock` (after `npm run build`). Inputs are generated and deleted.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { recordCamera, dockCamera } from '../../dist/camera/index.js';
+import { startIngestServer } from '../../dist/server/index.js';
+import { Logger, nullSink } from '../../dist/log.js';
+
+const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
+const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
+const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-dock-'));
+process.env.BODYCAM_TILE_CACHE = join(root, 'tiles');
+const TOKEN = 'bench-token-0123456789';
+
+/** CPU seconds (self + waited-for children) and VmHWM of a live process, sampled until it exits. */
+function sampler(pid) {
+  const last = { cpu: 0, hwmKiB: 0 };
+  const read = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, cutime, cstime are fields 14-17 (1-based) → 11-14 after the comm field.
+      last.cpu = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICK;
+      const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (hwm) last.hwmKiB = Math.max(last.hwmKiB, Number(hwm[1]));
+    } catch { /* exited */ }
+  };
+  const timer = setInterval(read, 50);
+  return { stop: () => { clearInterval(timer); return last; }, read };
+}
+
+function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...options });
+    const probe = sampler(child.pid);
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+    child.on('error', reject);
+    // Sample once more right before the process is reaped (exit fires after wait()).
+    child.on('exit', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const usage = probe.stop();
+      resolve({ code, seconds, cpu: usage.cpu, hwmMiB: usage.hwmKiB / 1024, stderr });
+    });
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function bytesUnder(dir) {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && /\.(mp4|ts)$/i.test(entry.name)) total += statSync(join(entry.parentPath ?? entry.path, entry.name)).size;
+  }
+  return total;
+}
+
+async function dockOnce(bays, server, label) {
+  const stateDir = join(root, `state-${label}`);
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(root, 'token'), TOKEN + '\n');
+  const result = await run(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', join(root, 'token'),
+    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
+  if (result.code !== 0) throw new Error(`dock --once exited ${result.code}: ${result.stderr}`);
+  return result;
+}
+
+function line(label, bytes, r) {
+  const mb = bytes / 1e6;
+  const gb = bytes / 1e9;
+  console.log(`${label.padEnd(28)} ${r.seconds.toFixed(1).padStart(6)} s  ${(mb / r.seconds).toFixed(0).padStart(5)} MB/s  ${(r.cpu / gb).toFixed(1).padStart(6)} CPU s/GB  peak RSS ${r.hwmMiB.toFixed(0).padStart(4)} MiB`);
+}
+
+let server;
+try {
+  console.log(`dock offload benchmark, ${new Date().toISOString()}, ${root}`);
+  server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+
+  // ~1 GB: four cameras, one 8-minute 1080p30 recording each (camera tiling: fast to make).
+  const bays = join(root, 'bays');
+  mkdirSync(bays, { recursive: true });
+  for (let i = 0; i < 4; i++) {
+    const storage = join(root, `cam${i}`);
+    await recordCamera({ storage, count: 1, durationSeconds: 480, width: 1920, height: 1080, fps: 30, seed: `bench-${i}` });
+    await dockCamera({ storage, bays, bay: `bay${i + 1}` });
+  }
+  const total = bytesUnder(bays);
+  console.log(`input: ${(total / 1e9).toFixed(2)} GB in 4 recordings (fMP4, 1080p30)`);
+
+  // The machine is shared: rclone and the dock alternate, ROUNDS each, and the medians are compared.
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+  const rcloneRuns = [];
+  const dockRuns = [];
+  const rcloneBin = spawnSync('rclone', ['version']).status === 0 ? 'rclone' : undefined;
+  if (!rcloneBin) console.log('rclone not installed (apt-get install -y rclone): comparison skipped');
+  for (let round = 0; round < ROUNDS; round++) {
+    if (rcloneBin) {
+      const port = await freePort();
+      const target = join(root, 'webdav');
+      mkdirSync(target, { recursive: true });
+      const serve = spawn('rclone', ['serve', 'webdav', target, '--addr', `127.0.0.1:${port}`, '--config', join(root, 'rclone.conf')], { stdio: 'ignore' });
+      try {
+        await waitForPort(port);
+        const r = await run('rclone', ['copy', bays, ':webdav:', '--webdav-url', `http://127.0.0.1:${port}`, '--transfers', '4', '--config', join(root, 'rclone.conf')]);
+        if (r.code !== 0) throw new Error(`rclone copy exited ${r.code}: ${r.stderr}`);
+        rcloneRuns.push(r);
+        line(`round ${round + 1} rclone`, total, r);
+      } finally {
+        serve.kill('SIGKILL');
+        rmSync(target, { recursive: true, force: true });
+      }
+    }
+    // A fresh server and dock state per round, so every round uploads everything.
+    await server.close();
+    rmSync(join(root, 'server'), { recursive: true, force: true });
+    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+    const d = await dockOnce(bays, server, `gb${round}`);
+    dockRuns.push(d);
+    line(`round ${round + 1} dock`, total, d);
+  }
+  const median = (runs, key) => { const v = runs.map((r) => r[key]).sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
+  const summary = (runs) => ({ seconds: median(runs, 'seconds'), cpu: median(runs, 'cpu'), hwmMiB: Math.max(...runs.map((r) => r.hwmMiB)) });
+  const dock = summary(dockRuns);
+  console.log(`load average now: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  line('median: bodycam dock --once', total, dock);
+  if (rcloneRuns.length) {
+    const rclone = summary(rcloneRuns);
+    line('median: rclone copy → webdav', total, rclone);
+    console.log(dock.seconds < rclone.seconds ? `dock is ${(rclone.seconds / dock.seconds).toFixed(2)}x as fast as rclone` : `DOCK SLOWER than rclone (${(dock.seconds / rclone.seconds).toFixed(2)}x its time)`);
+  }
+  rmSync(bays, { recursive: true, force: true });
+  await server.close();
+  rmSync(join(root, 'server'), { recursive: true, force: true });
+
+  // One ~5 GB recording: peak RSS must not grow with the file.
+  server = await startIngestServer({ dataDir: join(root, 'server5'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+  const bigBays = join(root, 'bays5');
+  mkdirSync(bigBays, { recursive: true });
+  await recordCamera({ storage: join(root, 'big'), count: 1, durationSeconds: 3300, width: 1920, height: 1080, fps: 30, videoKbps: 12000, seed: 'bench-big' });
+  await dockCamera({ storage: join(root, 'big'), bays: bigBays, bay: 'bay1' });
+  const bigBytes = bytesUnder(bigBays);
+  const big = await dockOnce(bigBays, server, 'big');
+  line(`one ${(bigBytes / 1e9).toFixed(1)} GB recording`, bigBytes, big);
+  console.log(big.hwmMiB < 200 && dock.hwmMiB < 200 ? 'target met: peak RSS under 200 MB' : 'TARGET MISSED: peak RSS 200 MB or more');
+} finally {
+  await server?.close().catch(() => {});
+  rmSync(root, { recursive: true, force: true });
+}
