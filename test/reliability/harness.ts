@@ -16,7 +16,8 @@ import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/p
 import { BIN } from '../helpers/cli.js';
 
 export const DOCK_ID = 'dock-1';
-export const TOKENS: Record<string, string> = { 'dock-1': 'token-dock-1-secret', 'dock-2': 'token-dock-2-secret' };
+/** dock-1 is the dock under test; the others are the rest of the fleet (floods, replayed tokens). */
+export const TOKENS: Record<string, string> = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`dock-${i + 1}`, `token-dock-${i + 1}-secret`]));
 
 /** Size knobs: small in `npm test`, large in `npm run soak` (scripts/soak.mjs sets these). */
 export function knob(name: string, small: number): number {

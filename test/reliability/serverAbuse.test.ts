@@ -127,9 +127,10 @@ describe('server-side abuse while a real dock offloads', () => {
       socket.write(own.segments[1]!.subarray(0, 1000));
     })));
 
-    // A flood from many docks (and from nobody) at once.
+    // A flood from the whole fleet of ten docks (and from nobody) at once.
+    const fleet = Object.keys(TOKENS);
     const kinds = [
-      () => as('dock-1', '/v1/recordings'),
+      (i: number) => as(fleet[i % fleet.length]!, '/v1/recordings'),
       () => as('dock-2', '/v1/recordings'),
       () => as(null, '/v1/recordings', json(own.manifest)),
       () => as('dock-1', '/v1/recordings', json(own.manifest)),
@@ -138,7 +139,7 @@ describe('server-side abuse while a real dock offloads', () => {
     ];
     const floodResults = await Promise.all(Array.from({ length: FLOOD }, async (_, i) => {
       try {
-        const response = await kinds[i % kinds.length]!();
+        const response = await kinds[i % kinds.length]!(Math.floor(i / kinds.length));
         await response.arrayBuffer();
         const kind = i % kinds.length;
         if ((kind === 2 || kind === 3) && response.status < 300) probes.push({ name: 'flood: unauthorised manifest', expected: [401, 403], got: response.status, write: true, authorised: false });
