@@ -171,8 +171,9 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       const matching = (ref: string): FixtureRecording[] => recordings.filter((r) => refMatches(ref, r));
       if ('seconds' in condition) return elapsed() - previousStepAt >= condition.seconds;
       if ('segmentsUploaded' in condition) {
-        const scope = condition.recording ? matching(condition.recording) : undefined;
-        const entries = scope ? scope.map((r) => serverEntryFor(r, serverEntries)).filter((e): e is RecordingListEntry => !!e) : serverEntries;
+        // Only this scenario's recordings count: an existing server may hold others of this dock.
+        const scope = condition.recording ? matching(condition.recording) : recordings;
+        const entries = scope.map((r) => serverEntryFor(r, serverEntries)).filter((e): e is RecordingListEntry => !!e);
         return entries.reduce((n, e) => n + e.segmentsReceived, 0) >= condition.segmentsUploaded;
       }
       if ('uploading' in condition) return matching(condition.uploading).some((r) => serverEntryFor(r, serverEntries)?.state === 'receiving');
