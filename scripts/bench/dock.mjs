@@ -82,12 +82,12 @@ function bytesUnder(dir) {
   return total;
 }
 
-async function dockOnce(bays, server, label) {
+async function dockOnce(bays, server, label, extra = []) {
   const stateDir = join(root, `state-${label}`);
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(join(root, 'token'), TOKEN + '\n');
   const result = await run(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', join(root, 'token'),
-    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
+    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...extra], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
   if (result.code !== 0) throw new Error(`dock --once exited ${result.code}: ${result.stderr}`);
   return result;
 }
@@ -118,6 +118,7 @@ try {
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
   const rcloneRuns = [];
   const dockRuns = [];
+  const noFingerprintRuns = [];
   const rcloneBin = spawnSync('rclone', ['version']).status === 0 ? 'rclone' : undefined;
   if (!rcloneBin) console.log('rclone not installed (apt-get install -y rclone): comparison skipped');
   for (let round = 0; round < ROUNDS; round++) {
@@ -144,12 +145,20 @@ try {
     const d = await dockOnce(bays, server, `gb${round}`);
     dockRuns.push(d);
     line(`round ${round + 1} dock`, total, d);
+    // The same without the media fingerprint (an extra ffmpeg pass over every file), to show its cost.
+    await server.close();
+    rmSync(join(root, 'server'), { recursive: true, force: true });
+    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+    const n = await dockOnce(bays, server, `nofp${round}`, ['--no-fingerprint']);
+    noFingerprintRuns.push(n);
+    line(`round ${round + 1} dock --no-fingerprint`, total, n);
   }
   const median = (runs, key) => { const v = runs.map((r) => r[key]).sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
   const summary = (runs) => ({ seconds: median(runs, 'seconds'), cpu: median(runs, 'cpu'), hwmMiB: Math.max(...runs.map((r) => r.hwmMiB)) });
   const dock = summary(dockRuns);
   console.log(`load average now: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   line('median: bodycam dock --once', total, dock);
+  line('median: dock --no-fingerprint', total, summary(noFingerprintRuns));
   if (rcloneRuns.length) {
     const rclone = summary(rcloneRuns);
     line('median: rclone copy → webdav', total, rclone);

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { UsageError } from '../errors.js';
@@ -91,6 +92,8 @@ interface Candidate { size: number; mtimeMs: number; stableSince: number; firstS
 /** Probe/plan/hash jobs at once: hashing is CPU and disk bound (and each large one also runs ffmpeg). */
 const PREPARE_SLOTS = 2;
 const LARGE_FILE_BYTES = 64 * 1024 * 1024;
+/** Large files hashed at once: each takes about two cores (hash thread + ffmpeg fingerprint). */
+const LARGE_PREPARE_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
 const UPLOAD_JOBS = 16;
 const STOP_GRACE_MS = 3000;
 
@@ -107,6 +110,8 @@ export class DockAgentCore {
   private readonly running = new Map<string, { phase: 'prepare' | 'upload'; controller: AbortController; done: Promise<void> }>();
   private readonly inflight = new Map<string, number>();
   private readonly staleReported = new Set<string>();
+  /** Oddities found directly in the bays folder (e.g. a bay that is a symlink), reported once. */
+  private readonly reportedAtRoot = new Set<string>();
   private readonly stopController = new AbortController();
   private readonly scanQueue = new Map<string, NodeJS.Timeout>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -118,6 +123,7 @@ export class DockAgentCore {
   private initialScanDone = false;
   private stopping = false;
   private serverKeyPem?: string;
+  private serverKeyFetch?: Promise<string>;
   private pumpScheduled = false;
   private readonly ctx: StepContext;
 
@@ -188,6 +194,12 @@ export class DockAgentCore {
 
   private async ensureServerKey(signal: AbortSignal): Promise<string> {
     if (this.serverKeyPem) return this.serverKeyPem;
+    // Many jobs may ask at once on first contact: one request serves them all.
+    this.serverKeyFetch ??= this.fetchServerKey(signal).finally(() => { this.serverKeyFetch = undefined; });
+    return this.serverKeyFetch;
+  }
+
+  private async fetchServerKey(signal: AbortSignal): Promise<string> {
     const keys = await this.client.getKeys(signal);
     if (!isEd25519PublicKeyPem(keys.publicKeyPem)) throw new PausedError('server key from GET /v1/keys is not an Ed25519 PEM');
     if (!this.serverKeyPem) {
@@ -223,11 +235,9 @@ export class DockAgentCore {
   }
 
   private reportOnce(bay: string, path: string, message: string): void {
-    const info = this.bays.get(bay);
-    if (info) {
-      if (info.reportedSymlinks.has(path)) return;
-      info.reportedSymlinks.add(path);
-    }
+    const seen = this.bays.get(bay)?.reportedSymlinks ?? this.reportedAtRoot;
+    if (seen.has(path)) return;
+    seen.add(path);
     this.logger.warn(message, { bay, path });
   }
 
@@ -378,7 +388,7 @@ export class DockAgentCore {
         const phase = this.phaseOf(row)!;
         if (phase === 'prepare' && counts.prepare >= PREPARE_SLOTS) continue;
         // One large file hashed at a time: its upload then overlaps the next one's hashing.
-        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES && counts.largePrepare >= 1) continue;
+        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
         if (phase === 'prepare' && row.size > LARGE_FILE_BYTES) counts.largePrepare++;
         if (phase === 'upload' && counts.upload >= UPLOAD_JOBS) continue;
         counts[phase]++;

@@ -127,7 +127,7 @@ export class IngestClient {
     const makeBody = (): Readable => {
       const range = { start: segment.offset, end: segment.offset + segment.length - 1 };
       // Unlimited: the file stream itself is the body (no per-chunk hop). Capped: small chunks through the bucket.
-      if (bucket.unlimited) return createReadStream(path, { ...range, highWaterMark: 1024 * 1024 });
+      if (bucket.unlimited) return createReadStream(path, { ...range, highWaterMark: 256 * 1024 });
       const throttle = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           bucket.take(chunk.length, signal).then(() => callback(null, chunk), (error: unknown) => callback(error as Error));

@@ -73,7 +73,7 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
   if (!existsSync(fileURLToPath(WORKER_URL))) return hashFile(path, ranges, expectedSize, options);
   const { Worker } = await import('node:worker_threads');
   return new Promise<HashResult>((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize } });
+    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }, workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize } });
     const onAbort = (): void => { void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let settled = false;

@@ -204,8 +204,10 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
         if (ctx.stopping()) throw new PausedError('dock is stopping');
         const segment = pending[next++]!;
         await checkUnchanged(row, location);
+        const started = Date.now();
         await ctx.client.putSegment(row.recordingId!, location.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256! }, signal);
         ctx.journal.ackSegment(row.key, segment.index);
+        ctx.logger.debug('segment acknowledged', { recordingId: row.recordingId, index: segment.index, bytes: segment.length, ms: Date.now() - started });
         ctx.metrics.segmentsSent++;
         ctx.onSegmentBytes(row.key, segment.length);
       } finally {
