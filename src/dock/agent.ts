@@ -606,13 +606,16 @@ export class DockAgentCore {
     if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
     const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
     const attention: string[] = [];
+    const stale: string[] = [];
     if (bay.problem) attention.push(bay.problem);
     if (bay.reportedSymlinks.size) attention.push(`${bay.reportedSymlinks.size} symlink(s) skipped`);
     for (const r of mine) {
       if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reason ?? 'quarantined'}`);
       else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
-      if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > this.config.staleAfter * 1000) attention.push(`${r.fileName}: queued for more than ${this.config.staleAfter}s`);
+      if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > this.config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${this.config.staleAfter}s`);
     }
+    // A recording waiting too long needs a person even while work goes on.
+    if (stale.length) return { bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') };
     const settling = [...this.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
     const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
     const total = mine.reduce((sum, r) => sum + r.size, 0);

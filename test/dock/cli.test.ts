@@ -100,6 +100,14 @@ describe('bodycam dock (CLI)', () => {
     expect(result.stderr).toMatch(/quarantined: DCIM\/100BWC\/\S+\.mp4: zero-byte file/);
   });
 
+  it('--once exits 1 and says what was not offloaded when the server cannot be reached', async () => {
+    const { bays } = await dockedCamera('unreachable', 1);
+    const args = baseArgs('unreachable', bays).map((a) => (a === server.url ? 'http://127.0.0.1:9' : a));
+    const result = await runCli([...args, '--once', '--request-retries', '0', '--max-backoff', '0.2s'], { env, timeoutMs: 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/not offloaded: DCIM\/100BWC\/\S+\.mp4 \((hashed|uploading)\): .*(ECONNREFUSED|failed)/);
+  });
+
   it('rejects an unknown config key with one line and exit 2', async () => {
     const config = join(tmp.path, 'bad.json');
     writeFileSync(config, JSON.stringify({ bays: tmp.path, endpoint: server.url, tokenFile, stateDir: tmp.path, maxrate: '1mbit' }));

@@ -82,9 +82,13 @@ describe('dock resilience', () => {
     const { files } = await setup(2);
     const original = readFileSync(files[0]!);
     await proxy!.setMode({ kind: 'down', how: 'refuse' });
-    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s' }));
+    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s', staleAfter: '1s', rescanInterval: '0.3s' }));
     await waitFor('a job in backoff', () => agent!.status().queue.recordings.some((r) => r.attempts >= 2 && r.lastError), 60_000);
     expect(completed(agent)).toHaveLength(0);
+    // Queued longer than --stale-after: the bay asks for attention and the alarm is counted.
+    const bay = await waitFor('stale alarm', () => agent!.status().bays.find((b) => b.state === 'attention'), 20_000);
+    expect(bay.reason).toMatch(/queued for more than 1s/);
+    await waitFor('stale metric', () => /bodycam_dock_stale_alarms_total 1/.test(agent!.metricsText()), 20_000);
     await proxy!.setMode('pass');
     const [done] = await waitFor('receipt', () => completed(agent!).length === 1 && completed(agent!), 60_000);
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
