@@ -35,8 +35,8 @@ describe('the shipped replay scenarios', () => {
 
   beforeAll(async () => {
     before = treeDigest(fixturesDir);
-    run = await runCli(['replay', scenariosDir, '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
-  }, 180_000);
+    run = await runCli(['replay', scenariosDir, '--junit', junit, '--quiet'], { timeoutMs: 290_000 });
+  }, 300_000);
   afterAll(() => tmp.cleanup());
 
   it('cover the issue\'s list: clean offload, every camera fault, an outage, undock/re-dock, a foreign camera', () => {
