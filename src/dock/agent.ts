@@ -15,7 +15,7 @@ import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
-import { dispositionOf, FileGrowingError, PausedError, reasonOf } from './errors.js';
+import { dispositionOf, FileGrowingError, PausedError, reasonOf, TransportError } from './errors.js';
 import { isFlagged } from './integrity.js';
 import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
@@ -114,6 +114,7 @@ export class DockAgentCore {
   private readonly reportedAtRoot = new Set<string>();
   private readonly stopController = new AbortController();
   private readonly scanQueue = new Map<string, NodeJS.Timeout>();
+  private readonly bayScans = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
   private watcher?: FSWatcher;
@@ -201,7 +202,7 @@ export class DockAgentCore {
 
   private async fetchServerKey(signal: AbortSignal): Promise<string> {
     const keys = await this.client.getKeys(signal);
-    if (!isEd25519PublicKeyPem(keys.publicKeyPem)) throw new PausedError('server key from GET /v1/keys is not an Ed25519 PEM');
+    if (!isEd25519PublicKeyPem(keys.publicKeyPem)) throw new TransportError('server key from GET /v1/keys is not an Ed25519 public key (PEM)');
     if (!this.serverKeyPem) {
       this.serverKeyPem = keys.publicKeyPem;
       this.journal.setMeta('serverPublicKeyPem', keys.publicKeyPem);
@@ -263,15 +264,20 @@ export class DockAgentCore {
     this.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
   }
 
+  /** Scans of one bay never overlap (events, settle timers and the rescan can all ask at once). */
   async scanBay(name: string): Promise<void> {
     if (this.stopping) return;
     this.scanning++;
-    try {
-      await this.scanBayInner(name);
-    } catch (error) {
+    const previous = this.bayScans.get(name) ?? Promise.resolve();
+    const current = previous.then(() => this.stopping ? undefined : this.scanBayInner(name)).catch((error: unknown) => {
       this.logger.warn('bay scan failed', { bay: name, error });
+    });
+    this.bayScans.set(name, current);
+    try {
+      await current;
     } finally {
       this.scanning--;
+      if (this.bayScans.get(name) === current) this.bayScans.delete(name);
     }
     this.pump();
     this.checkIdle();
@@ -463,6 +469,11 @@ export class DockAgentCore {
       const disposition = dispositionOf(error);
       if (disposition === 'paused') {
         log.info('paused', { state: row.state, why: reasonOf(error) });
+        // Not where we thought: forget the location until a scan finds the file again (no busy loop).
+        if (!this.stopping && this.located.get(key)?.absPath === location.absPath) {
+          this.located.delete(key);
+          this.scheduleScan(location.bay, 200);
+        }
         return;
       }
       const current = this.journal.get(key)!;
