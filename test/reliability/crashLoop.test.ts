@@ -13,7 +13,7 @@ import { dockCamera, recordCamera } from '../../src/camera/index.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import {
-  accountSegmentPuts, DockProcess, knob, originalsIn, readJournal, ServerProcess, sleep, verifyServer, waitFor, wipedWithoutReceipt,
+  accountCustody, accountSegmentPuts, blobHashes, DockProcess, knob, originalsIn, readJournal, ServerProcess, sleep, verifyServer, waitFor, wipedWithoutReceipt,
   writeReport, type OriginalFile,
 } from './harness.js';
 
@@ -108,13 +108,17 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     const verdict = await verifyServer(server, originals);
     const puts = accountSegmentPuts(server.requestLog(), dock.generations);
     const custody = await runCli(['server', 'verify-log', '--data-dir', server.dataDir]);
+    const listed = ((await (await server.request('/v1/recordings')).json()) as { recordings: Array<{ id: string; state: string }> }).recordings;
+    const custodyGaps = accountCustody(server.dataDir, {
+      recordingIds: listed.map((r) => r.id), blobHashes: blobHashes(server.dataDir), receiptIds: listed.filter((r) => r.state === 'complete').map((r) => r.id),
+    });
     const report = {
       seed: SEED, durationSeconds: Math.round((Date.now() - startedAt) / 1000), dockKills: dock.kills, serverKills, dockStarts: dock.starts,
       cameras: CAMERAS, waves: WAVES, recordings: originals.length, bytes: verdict.bytes, serverRecordings: verdict.recordings,
       lost: verdict.lost.length, altered: verdict.altered.length, duplicated: verdict.duplicated.length, wipedEarly: wipedEarly.length,
       receiptsVerified: verdict.receiptsVerified, blobs: verdict.blobs, distinctSegmentHashes: verdict.distinctSegmentHashes,
       segmentPuts2xx: puts.segmentPuts2xx, duplicate2xxPuts: puts.duplicate2xx, resentAfterAck: puts.resentAfterAck,
-      custodyLog: custody.stdout.trim(), segmentsAckedAtLastKill: atLastKill, wipedDuringKillLoop: wipedDuringLoop,
+      custodyLog: custody.stdout.trim(), custodyEntriesMissing: custodyGaps.missing.length, custodyMissingExamples: custodyGaps.missing.slice(0, 5), segmentsAckedAtLastKill: atLastKill, wipedDuringKillLoop: wipedDuringLoop,
     };
     writeReport('crash-loop', report);
 
@@ -126,5 +130,8 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     expect(verdict.blobs).toBe(verdict.distinctSegmentHashes);
     expect({ resentAfterAck: puts.resentAfterAck, examples: puts.resentAfterAckExamples }).toEqual({ resentAfterAck: 0, examples: [] });
     expect(custody.code).toBe(0);
+    // Known issue (see docs/reliability.md): a server SIGKILL between storing and logging leaves a store
+    // entry with no custody entry; asserted only with RELIABILITY_KNOWN_ISSUES=1 until the server closes the gap.
+    if (process.env.RELIABILITY_KNOWN_ISSUES === '1') expect(custodyGaps.missing).toEqual([]);
   }, 600_000);
 });

@@ -395,3 +395,38 @@ export function journalBytes(stateDir: string): number {
   }
   return total;
 }
+
+export interface CustodyAccounting {
+  entries: number;
+  created: number;
+  segmentsStored: number;
+  receipts: number;
+  /** Recordings, blobs and receipts the store holds with no custody entry for them. */
+  missing: string[];
+}
+
+/**
+ * Compare the custody log with what the store holds: every recording needs a
+ * `recording-created`, every blob a `segment-stored`, every receipt a `receipt-issued`.
+ */
+export function accountCustody(dataDir: string, expected: { recordingIds: string[]; blobHashes: string[]; receiptIds: string[] }): CustodyAccounting {
+  const path = join(dataDir, 'custody.log');
+  const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+  const events = lines.map((l) => { try { return JSON.parse(l) as { event: string; recordingId: string; sha256: string }; } catch { return undefined; } })
+    .filter((e): e is { event: string; recordingId: string; sha256: string } => e !== undefined);
+  const created = new Set(events.filter((e) => e.event === 'recording-created').map((e) => e.recordingId));
+  const stored = new Set(events.filter((e) => e.event === 'segment-stored').map((e) => e.sha256));
+  const receipts = new Set(events.filter((e) => e.event === 'receipt-issued').map((e) => e.recordingId));
+  const missing = [
+    ...expected.recordingIds.filter((id) => !created.has(id)).map((id) => `recording-created ${id}`),
+    ...expected.blobHashes.filter((h) => !stored.has(h)).map((h) => `segment-stored ${h}`),
+    ...expected.receiptIds.filter((id) => !receipts.has(id)).map((id) => `receipt-issued ${id}`),
+  ];
+  return { entries: lines.length, created: created.size, segmentsStored: stored.size, receipts: receipts.size, missing };
+}
+
+export function blobHashes(dataDir: string): string[] {
+  const dir = join(dataDir, 'blobs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((sub) => (statSync(join(dir, sub)).isDirectory() ? readdirSync(join(dir, sub)) : []));
+}
