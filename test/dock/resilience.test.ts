@@ -58,7 +58,7 @@ describe('dock resilience', () => {
     await proxy!.setMode({ kind: 'http-status', status: 503, count: 3, retryAfterSeconds: 1 });
     const { logger, lines } = capturingLogger();
     agent = await startDockAgent(dockConfig(tmp.path, proxy!.url), { logger });
-    const [done] = await waitFor('receipt', () => completed(agent!).length === 1 && completed(agent!), 60_000);
+    const [done] = await waitFor('receipt', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 60_000);
     expect(proxy!.stats.statusAnswers).toBe(3);
     const retries = lines.filter((l) => l.msg === 'request retry' && l.status === 503);
     expect(retries.length).toBe(3);
@@ -72,7 +72,7 @@ describe('dock resilience', () => {
     // Past the manifest, into the first segment's body.
     await proxy!.setMode({ kind: 'reset-after-bytes', bytes: 20_000, times: 1 });
     agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { concurrency: 1, segmentSeconds: '10s' }));
-    const [done] = await waitFor('receipt', () => completed(agent!).length === 1 && completed(agent!), 60_000);
+    const [done] = await waitFor('receipt', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 60_000);
     expect(proxy!.stats.resets).toBe(1);
     expect(agent.metricsText()).toMatch(/bodycam_dock_request_retries_total [1-9]/);
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
@@ -90,7 +90,7 @@ describe('dock resilience', () => {
     expect(bay.reason).toMatch(/queued for more than 1s/);
     await waitFor('stale metric', () => /bodycam_dock_stale_alarms_total 1/.test(agent!.metricsText()), 20_000);
     await proxy!.setMode('pass');
-    const [done] = await waitFor('receipt', () => completed(agent!).length === 1 && completed(agent!), 60_000);
+    const [done] = await waitFor('receipt', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 60_000);
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
   });
 
@@ -106,7 +106,7 @@ describe('dock resilience', () => {
     expect(paused.paused).toBe(1);
     const ackedWhileAway = server!.segmentPutsAcked().size;
     await dockCamera({ storage: join(tmp.path, 'away'), bays, bay: 'bay7' });
-    const [done] = await waitFor('receipt after re-dock', () => completed(agent!).length === 1 && completed(agent!), 90_000);
+    const [done] = await waitFor('receipt after re-dock', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 90_000);
     expect(done!.bay).toBe('bay7');
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
     const puts = server!.segmentPutsAcked();
