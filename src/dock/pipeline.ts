@@ -123,7 +123,8 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       throw error;
     }),
     ctx.config.fingerprint && probeOk
-      ? mediaFingerprint(location.absPath, { signal }).catch((error: unknown) => {
+      // The streams from our own probe spare ffmpeg's fingerprint a second ffprobe.
+      ? mediaFingerprint(location.absPath, { signal, streams: (row.info.media as MediaSummary).streams }).catch((error: unknown) => {
         if (signal.aborted) throw error;
         fingerprintNotes.push(`media fingerprint not computed: ${(error as Error).message}`);
         return undefined;
