@@ -19,6 +19,8 @@ export interface FixtureRecording {
   relPath: string;
   size: number;
   sha256: string;
+  /** The sidecar next to it (<name>.json), when the camera wrote one; wiped and kept with the media. */
+  sidecarRelPath?: string;
 }
 
 export async function sha256OfFile(path: string): Promise<string> {
@@ -52,8 +54,10 @@ export async function recordingsOf(camera: string, root: string): Promise<Fixtur
     const fileName = names[i]!;
     const unique = names.filter((n) => n === fileName).length === 1;
     const abs = join(root, relPath);
+    const sidecarRelPath = relPath.replace(/\.[^./]*$/, '') + '.json';
     recordings.push({
       camera, fileName, relPath,
+      ...(existsSync(join(root, sidecarRelPath)) ? { sidecarRelPath } : {}),
       ref: `${camera}/${unique ? fileName : relPath}`,
       size: lstatSync(abs).size,
       sha256: await sha256OfFile(abs),

@@ -56,6 +56,8 @@ interface Tracked {
   actual: string;
   contentChecked?: boolean;
   idleSince?: number;
+  /** Where the camera part stands while undecided (for the timeout message). */
+  cameraNote?: string;
 }
 
 interface CameraPlace {
@@ -212,10 +214,12 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       }
     };
 
-    const onCameraNow = new Map<Tracked, boolean>();
-    const fileOnCamera = (recording: FixtureRecording): boolean => {
+    const onCameraNow = new Map<Tracked, { media: boolean; sidecar: boolean }>();
+    /** Whether the media file and its sidecar (when the camera wrote one) are on the camera now. */
+    const fileOnCamera = (recording: FixtureRecording): { media: boolean; sidecar: boolean } => {
       const place = places.get(recording.camera)!;
-      return existsSync(join(place.root, recording.relPath));
+      const media = existsSync(join(place.root, recording.relPath));
+      return { media, sidecar: recording.sidecarRelPath ? existsSync(join(place.root, recording.sidecarRelPath)) : media };
     };
 
     const decide = (t: Tracked, passed: boolean, actual: string, message?: string): void => {
@@ -230,7 +234,9 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       const { recording, expectation } = t;
       const serverEntry = serverEntryFor(recording, serverEntries);
       const dockEntry = dockEntryFor(recording, dockEntries);
-      const onCamera = onCameraNow.get(t)!;
+      // The media file decides "on the camera"; its sidecar must follow it (wiped together, kept together).
+      const presence = onCameraNow.get(t)!;
+      const onCamera = presence.media;
       const complete = serverEntry?.state === 'complete';
       // Invariant 2 holds whatever the scenario expects: no file leaves the camera before its receipt.
       if (!onCamera && !complete) {
@@ -285,9 +291,12 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       if (!cameraPart) {
         decide(t, true, t.actual);
       } else if (cameraPart === 'wiped') {
-        if (!onCamera) decide(t, true, `${t.actual}, wiped on camera`);
+        if (!presence.media && !presence.sidecar) decide(t, true, `${t.actual}, wiped on camera`);
+        else t.cameraNote = presence.media ? 'still on camera' : 'media wiped but its sidecar left on the camera';
       } else if (!onCamera) {
         decide(t, false, `${t.actual}, wiped on camera`);
+      } else if (!presence.sidecar) {
+        decide(t, false, `${t.actual}, sidecar gone from the camera`);
       } else if (!dockBusy) {
         // "kept" can only be decided once the dock has nothing left to do with it.
         t.idleSince ??= Date.now();
@@ -321,7 +330,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       if (now >= timeoutSeconds) {
         const pendingStep = stepIndex < scenario.steps.length ? ` (step ${stepIndex} never triggered)` : '';
         for (const t of tracked) {
-          if (!t.result) decide(t, false, `${t.actual} after ${timeoutSeconds}s${pendingStep}`, `${t.recording.ref}: not decided within ${timeoutSeconds}s: expected ${t.expected}, last seen ${t.actual}${pendingStep}`);
+          const seen = t.cameraNote ? `${t.actual}, ${t.cameraNote}` : t.actual;
+          if (!t.result) decide(t, false, `${seen} after ${timeoutSeconds}s${pendingStep}`, `${t.recording.ref}: not decided within ${timeoutSeconds}s: expected ${t.expected}, last seen ${seen}${pendingStep}`);
         }
         break;
       }
