@@ -108,7 +108,6 @@ export class DockAgentCore {
   private readonly located = new Map<string, Location>();
   private readonly candidates = new Map<string, Candidate>();
   private readonly running = new Map<string, { phase: 'prepare' | 'upload'; controller: AbortController; done: Promise<void> }>();
-  private readonly inflight = new Map<string, number>();
   private readonly staleReported = new Set<string>();
   /** Oddities found directly in the bays folder (e.g. a bay that is a symlink), reported once. */
   private readonly reportedAtRoot = new Set<string>();
@@ -153,7 +152,6 @@ export class DockAgentCore {
     this.ctx = {
       config, journal: this.journal, client: this.client, slots: this.slots, metrics: this.metrics, logger: this.logger,
       dockKey: this.dockKey, serverKey: (signal) => this.ensureServerKey(signal), stopping: () => this.stopping,
-      onSegmentBytes: (key, bytes) => { this.inflight.set(key, (this.inflight.get(key) ?? 0) + bytes); },
     };
   }
 
@@ -428,7 +426,6 @@ export class DockAgentCore {
       bayController?.signal.removeEventListener('abort', onBay);
       this.stopController.signal.removeEventListener('abort', onStop);
       this.running.delete(key);
-      this.inflight.delete(key);
       this.pump();
       this.checkIdle();
     });

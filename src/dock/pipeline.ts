@@ -45,8 +45,6 @@ export interface StepContext {
   serverKey: (signal: AbortSignal) => Promise<string>;
   /** True once the agent is stopping: no new segment is started. */
   stopping: () => boolean;
-  /** Bytes of a segment in flight, for progress. */
-  onSegmentBytes: (key: string, bytes: number) => void;
 }
 
 export function recordingIdOf(serial: string, sha256: string): string {
@@ -210,7 +208,6 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
         ctx.journal.ackSegment(row.key, segment.index);
         ctx.logger.debug('segment acknowledged', { recordingId: row.recordingId, index: segment.index, bytes: segment.length, ms: Date.now() - started });
         ctx.metrics.segmentsSent++;
-        ctx.onSegmentBytes(row.key, segment.length);
       } finally {
         release();
       }
