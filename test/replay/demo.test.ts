@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startIngestServer } from '../../src/server/index.js';
@@ -56,6 +57,19 @@ describe('bodycam demo (what npm start runs)', () => {
     }
     expect(existsSync(join(dir, 'dock'))).toBe(true);
     expect(existsSync(join(dir, 'demo.log'))).toBe(true);
+  });
+
+  it('leaves nothing running: the dock status port and the server port it used are closed', async () => {
+    const { port } = JSON.parse(readFileSync(join(dir, 'dock', 'status.json'), 'utf8')) as { port: number };
+    const serverPort = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout)![1]);
+    for (const p of [port, serverPort]) {
+      const refused = await new Promise<string>((resolvePromise) => {
+        const socket = connect(p, '127.0.0.1');
+        socket.on('connect', () => { socket.destroy(); resolvePromise('open'); });
+        socket.on('error', (error: NodeJS.ErrnoException) => resolvePromise(error.code ?? 'error'));
+      });
+      expect(refused).toBe('ECONNREFUSED');
+    }
   });
 
   it('refuses a folder it did not make, in one line', async () => {
