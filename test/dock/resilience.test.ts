@@ -4,7 +4,7 @@
  * right bytes, honours Retry-After, and resumes an undocked camera in another bay.
  */
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera, undockCamera } from '../../src/camera/index.js';
@@ -78,20 +78,22 @@ describe('dock resilience', () => {
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
   });
 
-  it('waits out a server that is down, then finishes without help', async () => {
+  it('waits out a server that is down, then finishes without help (and wipes only after the receipt)', async () => {
     const { files } = await setup(2);
     const original = readFileSync(files[0]!);
     await proxy!.setMode({ kind: 'down', how: 'refuse' });
-    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s', staleAfter: '1s', rescanInterval: '0.3s' }));
+    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s', staleAfter: '1s', rescanInterval: '0.3s', wipeAfterIngest: true }));
     await waitFor('a job in backoff', () => agent!.status().queue.recordings.some((r) => r.attempts >= 2 && r.lastError), 60_000);
     expect(completed(agent)).toHaveLength(0);
     // Queued longer than --stale-after: the bay asks for attention and the alarm is counted.
     const bay = await waitFor('stale alarm', () => agent!.status().bays.find((b) => b.state === 'attention'), 20_000);
     expect(bay.reason).toMatch(/queued for more than 1s/);
     await waitFor('stale metric', () => /bodycam_dock_stale_alarms_total 1/.test(agent!.metricsText()), 20_000);
+    expect(existsSync(files[0]!)).toBe(true); // no receipt, no wipe
     await proxy!.setMode('pass');
-    const [done] = await waitFor('receipt', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 60_000);
-    expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
+    const done = await waitFor('wiped after its receipt', () => agent!.status().queue.recordings.find((r) => r.state === 'wiped'), 60_000);
+    expect(existsSync(files[0]!)).toBe(false);
+    expect(sha(await serverContent(server!, done.recordingId!))).toBe(sha(original));
   });
 
   it('pauses on undock mid-upload and finishes when the camera is docked in another bay', async () => {
