@@ -72,6 +72,8 @@ export interface DemoResult {
   logFile: string;
   cameras: number;
   filesRecorded: number;
+  /** Camera files the dock deleted after their receipts (all of them, when every check passed). */
+  filesWiped: number;
   recordings: DemoRecording[];
   /** Every recording arrived and passed every check. */
   ok: boolean;
@@ -152,11 +154,14 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
       width: options.width ?? 640, height: options.height ?? 360, fps: 15, seed: 'bodycam-demo',
     });
     const files = fleet.flatMap((c) => c.files.map((f) => ({ ...f, serial: c.serial, fileName: f.mediaPath.split('/').pop()! })));
-    // Done when the dock has decided every recorded file (wiped, completed or quarantined).
+    // Done when the dock has decided every recorded file: wiped after its receipt, or set aside
+    // (quarantined, or completed but flagged and therefore kept on the camera).
     const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
+    const settled = (r: { state: string; integrity?: string; truncated?: boolean }): boolean =>
+      r.state === 'wiped' || r.state === 'quarantined' || (r.state === 'completed' && (r.integrity !== 'verified' || Boolean(r.truncated)));
     for (;;) {
       const rows = agent.status().queue.recordings;
-      const decided = files.every((f) => rows.some((r) => r.file.endsWith(f.fileName) && ['completed', 'wiped', 'quarantined'].includes(r.state)));
+      const decided = files.every((f) => rows.some((r) => r.file.endsWith(f.fileName) && settled(r)));
       if (decided) break;
       if (Date.now() > deadline) throw new EnvironmentError('E_DEMO_TIMEOUT', `the dock did not finish within ${options.timeoutSeconds ?? 300}s: see ${logFile}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -173,11 +178,13 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
       const camera = files.find((f) => f.fileName === entry.fileName);
       recordings.push(await checkRecording(server, observer, entry, camera?.sha256));
     }
-    const ok = recordings.length === files.length
+    // RecordedFile paths point into the bays (the fleet docked each camera there).
+    const filesWiped = files.filter((f) => !existsSync(f.mediaPath)).length;
+    const ok = recordings.length === files.length && filesWiped === files.length
       && recordings.every((r) => r.readBack && r.serverHash && r.merkle && r.receipt && r.camera === 'verified');
     const result: DemoResult = {
       dir, serverUrl: server.url, serverKeyId: server.keyId, dataDir, stateDir, baysDir, tokenFile, tokensFile, logFile,
-      cameras: fleet.length, filesRecorded: files.length, recordings, ok, seconds: (Date.now() - started) / 1000, close,
+      cameras: fleet.length, filesRecorded: files.length, filesWiped, recordings, ok, seconds: (Date.now() - started) / 1000, close,
     };
     if (!options.keepRunning) await close();
     return result;
