@@ -157,10 +157,11 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     if (target.protocol !== 'http:') throw new UsageError(`replay puts its fault proxy in front of the endpoint and speaks plain HTTP to it: use an http:// endpoint (got ${endpoint})`);
     proxy = await startFaultProxy({ target: { host: target.hostname, port: Number(target.port || 80) } });
     const observer = new ServerObserver(endpoint, token);
-    dock = await startReplayDock({
+    const dockConfig = {
       bays: baysRoot, endpoint: proxy.url, token, tokenFile, stateDir, dockId,
       wipeAfterIngest: scenario.dock.wipeAfterIngest ?? true, settings: scenario.dock.settings ?? {},
-    });
+    };
+    dock = await startReplayDock(dockConfig);
     progress(`${scenario.name}: server ${endpoint}, proxy ${proxy.url}, ${tracked.length} recording(s), ${scenario.steps.length} step(s)`);
 
     const timeoutSeconds = options.timeout ?? scenario.timeout ?? DEFAULT_TIMEOUT_SECONDS;
@@ -199,6 +200,10 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
         await undockCameraFrom(place.root, home);
         places.set(step.undock, { root: home });
         progress(`  ${elapsed().toFixed(1)}s undock ${step.undock} from ${place.bay}`);
+      } else if ('restartDock' in step) {
+        await dock!.stop();
+        dock = await startReplayDock(dockConfig);
+        progress(`  ${elapsed().toFixed(1)}s dock agent restarted on its journal`);
       } else {
         const before = proxy!.mode;
         await proxy!.setMode(step.network);

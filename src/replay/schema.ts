@@ -77,7 +77,7 @@ export const scenarioSchema: SchemaNode = {
       items: {
         type: 'object',
         additionalProperties: false,
-        oneOfKeys: ['dock', 'undock', 'network'],
+        oneOfKeys: ['dock', 'undock', 'network', 'restartDock'],
         properties: {
           at: { ...seconds, description: 'Seconds since the replay started.' },
           after: condition,
@@ -85,6 +85,7 @@ export const scenarioSchema: SchemaNode = {
           bay: { ...name, description: 'Bay for `dock`.' },
           undock: { ...name, description: 'Camera to take out of its bay.' },
           network: { type: 'object', description: `Fault proxy mode between dock and server: {"kind": one of ${FAULT_MODE_KINDS.join(', ')}, ...}.` },
+          restartDock: { const: true, description: 'Stop the dock agent (as systemd would) and start it again on the same journal: it must resume, not restart.' },
           for: { type: 'number', exclusiveMinimum: 0, description: 'With `network`: seconds before the link goes back to the mode it had before this step.' },
         },
       },
@@ -120,7 +121,8 @@ export type Condition =
 export type StepAction =
   | { dock: string; bay: string }
   | { undock: string }
-  | { network: FaultMode; for?: number };
+  | { network: FaultMode; for?: number }
+  | { restartDock: true };
 
 export type Step = StepAction & { at?: number; after?: Condition };
 

@@ -39,7 +39,7 @@ describe('scenario schema', () => {
   it.each([
     ['a typo in a key', (s: any) => { s.steps[1].after.segmentUploaded = 1; delete s.steps[1].after.segmentsUploaded; }, 'steps[1].after.segmentUploaded: unknown key'],
     ['a count below 1', (s: any) => { s.steps[1].after.segmentsUploaded = 0; }, 'steps[1].after.segmentsUploaded: must be >= 1'],
-    ['a step with two actions', (s: any) => { s.steps[0].undock = 'alpha'; }, 'steps[0]: must have exactly one of dock, undock, network (has dock, undock)'],
+    ['a step with two actions', (s: any) => { s.steps[0].undock = 'alpha'; }, 'steps[0]: must have exactly one of dock, undock, network, restartDock (has dock, undock)'],
     ['an unknown camera', (s: any) => { s.steps[0].dock = 'charlie'; }, 'steps[0].dock: camera "charlie" is not in cameras'],
     ['an unknown bay', (s: any) => { s.steps[0].bay = 'bay-9'; }, 'steps[0].bay: bay "bay-9" is not in dock.bays'],
     ['docking into an occupied bay', (s: any) => { s.steps[3].bay = 'bay-1'; s.steps[4].bay = 'bay-1'; }, 'steps[4]: bay bay-1 is occupied by alpha'],
