@@ -12,7 +12,7 @@ import { dockCamera, recordCamera, type RecordedFile } from '../../src/camera/in
 import type { RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
 import { BIN } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { DOCK_ID, procSample, readJournal, ServerProcess, sha256Of, TOKENS, writeReport, type JournalView } from './harness.js';
+import { countBlobs, DOCK_ID, procSample, readJournal, ServerProcess, sha256Of, TOKENS, writeReport, type JournalView } from './harness.js';
 
 const small = { durationSeconds: 3, width: 320, height: 240, fps: 15 };
 const THREE_YEARS_S = 3 * 365 * 86_400;
@@ -117,7 +117,7 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     });
     docked.push(['traversal', 'bay-traversal']);
     // The same recording (file + sidecar) on a second camera.
-    const twin = await record(cam('twin'), 'bad-twin');
+    await record(cam('twin'), 'bad-twin');
     const twinDir = join(cam('twin'), 'DCIM', '100BWC');
     const copied = join(twinDir, good.files[0]!.mediaPath.split('/').pop()!);
     copyFileSync(good.files[0]!.mediaPath, copied);
@@ -279,7 +279,6 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     for (const e of entries) expect(await contentSha(e.id)).toBe(c.sha256);
     const manifests = await Promise.all(list.map(async (r) => ((await (await server.request(`/v1/recordings/${r.id}`)).json()) as { manifest: RecordingManifest }).manifest));
     const distinct = new Set(manifests.flatMap((m) => m.segments.map((s) => s.sha256)));
-    const { countBlobs } = await import('./harness.js');
     expect(countBlobs(join(server.dataDir, 'blobs'))).toBe(distinct.size);
     note(c, `two recordings (one per camera, ${entries.map((e) => e.integrity).join(' / ')}), blobs stored once`);
   });

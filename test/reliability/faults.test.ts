@@ -6,7 +6,7 @@
  * its receipt. Also: undock during upload and re-dock in another bay, repeated.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { loadDockConfig, startDockAgent, type DockAgent } from '../../src/dock/index.js';
@@ -83,7 +83,6 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
     await startServer();
     proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: serverPort } });
     const tokenFile = join(tmp.path, 'token');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
     agent = await startDockAgent(loadDockConfig({
       flags: {

@@ -4,7 +4,7 @@
  * `npm test` stays green, and each one's assertion message names the problem.
  */
 import { describe, it, expect, afterAll } from '@jest/globals';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { dockCamera, recordCamera } from '../../src/camera/index.js';
@@ -13,7 +13,6 @@ import { runCli } from '../helpers/cli.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { accountCustody, blobHashes, DOCK_ID, DockProcess, ServerProcess, sleep, TOKENS, waitFor } from './harness.js';
-import { existsSync } from 'node:fs';
 
 const run = process.env.RELIABILITY_KNOWN_ISSUES === '1' ? describe : describe.skip;
 
