@@ -211,6 +211,9 @@ export function readJournal(stateDir: string): JournalView {
   const db = new Database(path, { fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
+    // A dock that is just starting may have created the file but not its tables yet.
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
+    if (!tables.includes('segments') || !tables.includes('recordings')) return { acked: new Set(), rows: [] };
     const acked = new Set((db.prepare(`SELECT r.recording_id AS id, s.idx AS idx FROM segments s JOIN recordings r ON r.key = s.rkey
       WHERE s.acked = 1 AND r.recording_id IS NOT NULL`).all() as Array<{ id: string; idx: number }>).map((r) => `${r.id}/${r.idx}`));
     const rows = (db.prepare('SELECT rel_path, serial, state, reason, sha256, receipt_json, bay FROM recordings').all() as Array<{
