@@ -3,7 +3,7 @@
  * These tests FAIL today; they run only with RELIABILITY_KNOWN_ISSUES=1 so that
  * `npm test` stays green, and each one's assertion message names the problem.
  */
-import { describe, it, expect, afterAll } from '@jest/globals';
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -17,8 +17,10 @@ import { accountCustody, blobHashes, DOCK_ID, DockProcess, ServerProcess, sleep,
 const run = process.env.RELIABILITY_KNOWN_ISSUES === '1' ? describe : describe.skip;
 
 run('known issues (RELIABILITY_KNOWN_ISSUES=1)', () => {
-  const tmp = makeTempDir('bodycam-known-');
-  afterAll(() => tmp.cleanup());
+  // Made in beforeAll: a skipped describe still runs its body, and must leave nothing behind.
+  let tmp: ReturnType<typeof makeTempDir>;
+  beforeAll(() => { tmp = makeTempDir('bodycam-known-'); });
+  afterAll(() => tmp?.cleanup());
 
   it('dock --once retries a recording that failed in an EARLIER --once run (attempts are counted per run)', async () => {
     const bays = join(tmp.path, 'bays');
