@@ -109,6 +109,8 @@ export class DockAgentCore {
   private readonly candidates = new Map<string, Candidate>();
   private readonly running = new Map<string, { phase: 'prepare' | 'upload'; controller: AbortController; done: Promise<void> }>();
   private readonly staleReported = new Set<string>();
+  /** Each row's journaled attempts when this run began: --once gives every run its own budget. */
+  private readonly attemptsBeforeRun = new Map<string, number>();
   /** Oddities found directly in the bays folder (e.g. a bay that is a symlink), reported once. */
   private readonly reportedAtRoot = new Set<string>();
   private readonly stopController = new AbortController();
@@ -130,6 +132,7 @@ export class DockAgentCore {
   constructor(readonly config: DockConfig, logger?: Logger) {
     this.logger = logger ?? createLogger({ component: 'dock', dockId: config.dockId });
     this.journal = Journal.open(config.stateDir);
+    for (const row of this.journal.list()) this.attemptsBeforeRun.set(row.key, row.attempts);
     this.dockKey = loadOrCreateDockKey(config.stateDir);
     if (this.dockKey.created) this.logger.info('dock key pair created', { keyId: this.dockKey.keyId, stateDir: config.stateDir });
     this.slots = new PrioritySlots(config.concurrency);
@@ -364,7 +367,8 @@ export class DockAgentCore {
   }
 
   private exhausted(row: RecordingRow): boolean {
-    return this.config.once && row.attempts >= this.config.onceAttempts;
+    // Attempts of earlier runs (a server down yesterday) must not use up today's budget.
+    return this.config.once && row.attempts - (this.attemptsBeforeRun.get(row.key) ?? 0) >= this.config.onceAttempts;
   }
 
   private runnable(now = Date.now()): RecordingRow[] {
