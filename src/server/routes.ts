@@ -67,27 +67,41 @@ export function registerRoutes(app: FastifyInstance, deps: {
     if (!isStream(body)) throw new ProblemError('unsupported_media_type', 'send segment bytes as application/octet-stream');
     const lengthHeader = request.headers['content-length'];
     const contentLength = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    // A stalled uplink must not hold an upload slot forever: the socket's idle timer ends the body.
+    // A stalled uplink must not hold an upload slot forever. The idle timer is the request's, not
+    // the socket's: with a listener on the request, Node keeps the socket open when it fires, so
+    // the client gets the documented 408 before the connection closes. The body is dropped only
+    // once that answer is out, because destroying an unfinished request destroys its socket.
     // (Not a Transform in the byte path: it would cost a hop per chunk on the server's one thread.)
     const socket = request.raw.socket;
     const bytesBefore = socket.bytesRead;
-    const onIdle = () => body.destroy(new ProblemError('timeout', `no body bytes for ${deps.bodyIdleTimeoutMs} ms`));
-    socket.setTimeout(deps.bodyIdleTimeoutMs);
-    socket.on('timeout', onIdle);
+    let stalled: ProblemError | undefined;
+    const onIdle = () => {
+      if (stalled || reply.sent) return;
+      stalled = new ProblemError('timeout', `no body bytes for ${deps.bodyIdleTimeoutMs} ms`);
+      const abandoned = stalled;
+      reply.raw.once('close', () => body.destroy(abandoned));
+      reply.header('Connection', 'close');
+      void reply.send(abandoned);
+    };
+    request.raw.setTimeout(deps.bodyIdleTimeoutMs, onIdle);
+    // A body that has arrived is not idle, however long storing it takes.
+    body.once('end', () => socket.setTimeout(0));
     try {
       const { created, segment } = await ingest.putSegment(dockOf(request), request.params.id, request.params.index, {
         digestHex: parseDigestHeader(request.headers['content-digest']),
         contentLength,
         body,
       });
+      if (stalled) return undefined;
       reply.code(created ? 201 : 200);
       return { recordingId: request.params.id, index: segment.index, sha256: segment.sha256, length: segment.length, stored: created };
     } catch (error) {
+      if (stalled) return undefined; // answered 408 by onIdle already
       // A body we did not read to the end is not worth draining on a slow uplink.
       if (!body.readableEnded) reply.header('Connection', 'close');
       throw error;
     } finally {
-      socket.off('timeout', onIdle);
+      request.raw.off('timeout', onIdle);
       socket.setTimeout(0);
       metrics.bytesReceived += socket.bytesRead - bytesBefore;
     }
