@@ -14,12 +14,6 @@ export interface RunOptions {
   onStdout?: (chunk: Buffer) => void;
   /** Cap on buffered stdout; beyond it the process is killed. */
   maxStdoutBytes?: number;
-  /**
-   * Extra output pipes: the i-th callback gets what the tool writes to file
-   * descriptor 3 + i (e.g. ffmpeg's `pipe:3`), so several outputs of one run
-   * can be streamed apart without temporary files.
-   */
-  extraOutputs?: Array<(chunk: Buffer) => void>;
   cwd?: string;
 }
 
@@ -39,11 +33,7 @@ export function runTool(tool: MediaTool, args: string[], options: RunOptions = {
       reject(new MediaError('E_MEDIA_ABORTED', `${tool} was aborted before it started`));
       return;
     }
-    const extra = options.extraOutputs ?? [];
-    const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'pipe', 'pipe', ...extra.map(() => 'pipe' as const)];
-    const child = spawn(binary, args, { stdio, cwd: options.cwd, env: mediaEnv() });
-    // 'close' below waits for these pipes too, so every byte is delivered before the result.
-    extra.forEach((onData, i) => (child.stdio[3 + i] as NodeJS.ReadableStream).on('data', onData));
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, env: mediaEnv() });
     const chunks: Buffer[] = [];
     let stdoutBytes = 0;
     let stderrTail = '';
@@ -58,7 +48,7 @@ export function runTool(tool: MediaTool, args: string[], options: RunOptions = {
     const onAbort = (): void => kill('aborted');
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       if (options.onStdout) {
         options.onStdout(chunk);
         return;
@@ -67,7 +57,7 @@ export function runTool(tool: MediaTool, args: string[], options: RunOptions = {
       if (stdoutBytes > maxStdout) kill(`produced more than ${maxStdout} bytes of output`);
       else chunks.push(chunk);
     });
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
     const finish = (): void => {
