@@ -54,6 +54,8 @@ export interface SegmentUpload {
 export class IngestService {
   private readonly locks = new KeyedLock();
   private readonly uploadsInFlight = new Map<string, number>();
+  /** Blobs being written in this process, until their custody entry is appended (by SHA-256). */
+  private readonly storing = new Map<string, Promise<unknown>>();
   private reservedBytes = 0;
 
   constructor(private readonly deps: {
@@ -79,18 +81,47 @@ export class IngestService {
     }
     return this.locks.run(manifest.recordingId, async () => {
       const existing = await this.deps.store.getRecording(manifest.recordingId);
-      if (existing) return { created: false, response: await this.sameOrConflict(dockId, existing, manifest) };
+      if (existing) return { created: false, response: await this.sameRecordingAgain(dockId, existing, manifest) };
       this.assertRoomFor(0);
       const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
       if (!(await this.deps.store.createRecording(manifest.recordingId, record))) {
         // Another server process sharing the data dir won the race.
         const winner = (await this.deps.store.getRecording(manifest.recordingId))!;
-        return { created: false, response: await this.sameOrConflict(dockId, winner, manifest) };
+        return { created: false, response: await this.sameRecordingAgain(dockId, winner, manifest) };
       }
-      await this.deps.custody.append({ event: 'recording-created', recordingId: manifest.recordingId, dockId, sha256: manifest.file.sha256 },
-        () => ({ extra: { size: manifest.file.size, segmentCount: manifest.segments.length, merkleRoot: manifest.merkleRoot }, value: undefined }));
+      await this.recordCreated(record, false);
       return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest) } };
     });
+  }
+
+  /** A repeated create also closes a custody gap a crash left after the recording was stored. */
+  private async sameRecordingAgain(dockId: string, existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
+    const response = await this.sameOrConflict(dockId, existing, manifest);
+    await this.recordCreated(existing, true);
+    return response;
+  }
+
+  /**
+   * The `recording-created` entry, unless the log has it. `reconciled`: the recording was found
+   * stored without its entry (a crash between the store write and the append), so the entry says
+   * so and gives the stored creation time; its own `time` is when the gap was closed.
+   */
+  private async recordCreated(record: StoredRecording, reconciled: boolean): Promise<void> {
+    const { manifest } = record;
+    await this.deps.custody.appendUnlessMentioned({ event: 'recording-created', recordingId: manifest.recordingId, dockId: manifest.dock.id, sha256: manifest.file.sha256 },
+      { size: manifest.file.size, segmentCount: manifest.segments.length, merkleRoot: manifest.merkleRoot, ...(reconciled ? { reconciled: true, createdAt: record.createdAt } : {}) });
+  }
+
+  /** The `segment-stored` entry for a held blob, unless the log has it (see recordCreated). */
+  private async recordSegment(id: string, dockId: string, segment: SegmentPlanEntry, reconciled: boolean): Promise<void> {
+    await this.deps.custody.appendUnlessMentioned({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 },
+      { index: segment.index, length: segment.length, ...(reconciled ? { reconciled: true } : {}) });
+  }
+
+  /** A held blob with no entry yet: wait for a write of it in progress here, whose entry comes first; else close the gap. */
+  private async reconcileSegment(id: string, dockId: string, segment: SegmentPlanEntry): Promise<void> {
+    await this.storing.get(segment.sha256)?.catch(() => {});
+    await this.recordSegment(id, dockId, segment, true);
   }
 
   private async sameOrConflict(dockId: string, existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
@@ -118,18 +149,27 @@ export class IngestService {
       if (upload.contentLength > this.deps.limits.maxSegmentBytes) throw new ProblemError('payload_too_large', `segment bodies are limited to ${this.deps.limits.maxSegmentBytes} bytes`);
       if (upload.contentLength !== segment.length) throw new ProblemError('length_mismatch', `Content-Length ${upload.contentLength} differs from the plan's ${segment.length} bytes`, { extension: { index: segment.index, expectedLength: segment.length } });
     }
-    if (await this.deps.store.hasBlob(segment.sha256)) return { created: false, segment };
+    if (await this.deps.store.hasBlob(segment.sha256)) {
+      await this.reconcileSegment(id, record.manifest.dock.id, segment);
+      return { created: false, segment };
+    }
 
     const inFlight = this.uploadsInFlight.get(dockId) ?? 0;
     if (inFlight >= this.deps.limits.maxConcurrentUploadsPerDock) throw new ProblemError('rate_limited', `at most ${this.deps.limits.maxConcurrentUploadsPerDock} concurrent uploads per dock`, { retryAfter: 1 });
     this.assertRoomFor(segment.length);
     this.uploadsInFlight.set(dockId, inFlight + 1);
     this.reservedBytes += segment.length;
-    try {
+    const write = (async () => {
       const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length);
-      if (created) {
-        await this.deps.custody.append({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 }, () => ({ extra: { index: segment.index, length: segment.length }, value: undefined }));
-      }
+      if (created) await this.recordSegment(id, dockId, segment, false);
+      return created;
+    })();
+    const firstWriter = !this.storing.has(segment.sha256);
+    if (firstWriter) this.storing.set(segment.sha256, write);
+    try {
+      const created = await write;
+      // Another writer published these bytes first (a concurrent PUT here, or one a crash cut short).
+      if (!created) await this.reconcileSegment(id, dockId, segment);
       return { created, segment };
     } catch (error) {
       if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
@@ -141,6 +181,7 @@ export class IngestService {
       }
       throw error;
     } finally {
+      if (firstWriter) this.storing.delete(segment.sha256);
       this.reservedBytes -= segment.length;
       const left = (this.uploadsInFlight.get(dockId) ?? 1) - 1;
       if (left === 0) this.uploadsInFlight.delete(dockId); else this.uploadsInFlight.set(dockId, left);
@@ -168,6 +209,11 @@ export class IngestService {
       if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
       await this.rehash(manifest);
       await this.deps.store.syncBlobs(manifest.segments.map((s) => s.sha256));
+      // No receipt before the log mentions the recording and every one of its blobs: a crash may
+      // have cut an earlier request between the store write and its custody entry.
+      await this.recordCreated(record, true);
+      const firstOfEachBlob = [...new Map(manifest.segments.map((s) => [s.sha256, s])).values()];
+      await Promise.all(firstOfEachBlob.map((segment) => this.reconcileSegment(id, manifest.dock.id, segment)));
       const serverKey = this.deps.serverKey;
       const { value: receipt } = await this.deps.custody.append(
         { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustodyLog, custodyLogPath, verifyCustodyLog } from '../../src/server/custodyLog.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -43,6 +43,63 @@ describe('custody log', () => {
       const torn = readdirSync(dir.path).filter((f) => f.startsWith('custody.log.torn-'));
       expect(torn).toHaveLength(1);
       expect(readFileSync(join(dir.path, torn[0]!), 'utf8')).toBe('{"seq":3,"time":"2026-');
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('appendUnlessMentioned writes one entry per subject, also for concurrent callers and after a reopen', async () => {
+    const dir = makeTempDir();
+    try {
+      const log = new CustodyLog(custodyLogPath(dir.path));
+      await log.open();
+      const blob = { event: 'segment-stored' as const, recordingId: 'R1', dockId: 'dock-1', sha256: 'b'.repeat(64) };
+      const seqs = await Promise.all([log.appendUnlessMentioned(blob), log.appendUnlessMentioned({ ...blob, recordingId: 'R2' }), log.appendUnlessMentioned(fields(1))]);
+      expect(seqs.filter((seq) => seq > 0)).toHaveLength(2); // the blob once (whichever recording asked first), R1 once
+      await log.close();
+      const again = new CustodyLog(custodyLogPath(dir.path));
+      await again.open();
+      expect(await again.appendUnlessMentioned(blob)).toBe(0);
+      expect(await again.appendUnlessMentioned(fields(2))).toBe(3);
+      await again.close();
+      expect(await verifyCustodyLog(dir.path)).toEqual({ ok: true, entries: 3 });
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('an index lost, behind or ahead of the log is rebuilt from the log at open (no duplicate, no gap)', async () => {
+    const dir = makeTempDir();
+    try {
+      const path = custodyLogPath(dir.path);
+      const log = new CustodyLog(path);
+      await log.open();
+      for (let i = 0; i < 3; i++) await log.append(fields(i));
+      await log.close();
+      const indexAtSeq3 = readFileSync(join(dir.path, 'custody-index.sqlite'));
+      const more = new CustodyLog(path);
+      await more.open();
+      for (let i = 3; i < 5; i++) await more.append(fields(i));
+      await more.close();
+      writeFileSync(join(dir.path, 'custody-index.sqlite'), indexAtSeq3); // behind: a crash fell between the log's fsync and the index's commit
+      const caughtUp = new CustodyLog(path);
+      await caughtUp.open();
+      expect(await caughtUp.appendUnlessMentioned(fields(3))).toBe(0);
+      await caughtUp.close();
+      const dropIndex = () => readdirSync(dir.path).filter((f) => f.startsWith('custody-index.sqlite')).forEach((f) => rmSync(join(dir.path, f)));
+      dropIndex(); // lost: read again from the log
+      const rebuilt = new CustodyLog(path);
+      await rebuilt.open();
+      expect(await rebuilt.appendUnlessMentioned(fields(4))).toBe(0);
+      await rebuilt.close();
+      // Ahead: the log was cut back to 3 entries (as a restore from a backup would), the index still knows R3 and R4.
+      writeFileSync(path, readFileSync(path, 'utf8').split('\n').slice(0, 3).join('\n') + '\n');
+      const cut = new CustodyLog(path);
+      await cut.open();
+      expect(await cut.appendUnlessMentioned(fields(4))).toBe(4);
+      expect(await cut.appendUnlessMentioned(fields(2))).toBe(0);
+      await cut.close();
+      expect(await verifyCustodyLog(dir.path)).toEqual({ ok: true, entries: 4 });
     } finally {
       dir.cleanup();
     }
