@@ -133,8 +133,8 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     expect(verdict.blobs).toBe(verdict.distinctSegmentHashes);
     expect({ resentAfterAck: puts.resentAfterAck, examples: puts.resentAfterAckExamples }).toEqual({ resentAfterAck: 0, examples: [] });
     expect(custody.code).toBe(0);
-    // Known issue (see docs/reliability.md): a server SIGKILL between storing and logging leaves a store
-    // entry with no custody entry; asserted only with RELIABILITY_KNOWN_ISSUES=1 until the server closes the gap.
-    if (process.env.RELIABILITY_KNOWN_ISSUES === '1') expect(custodyGaps.missing).toEqual([]);
+    // Every stored recording, blob and receipt has its custody entry: a server SIGKILL between storing and
+    // logging leaves a gap that the server closes on the dock's next create, PUT or complete (docs/protocol.md).
+    expect(custodyGaps.missing).toEqual([]);
   }, 600_000);
 });
