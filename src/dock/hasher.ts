@@ -4,7 +4,7 @@
  * slow, so they are read once, in bounded chunks, however big they are.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 
@@ -36,25 +36,43 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
   let segmentRemaining = ranges[0]?.length ?? 0;
   let current: Hash | undefined = ranges.length ? createHash('sha256') : undefined;
   let read = 0;
-  const stream = createReadStream(path, { highWaterMark: options.chunkBytes ?? 1024 * 1024, signal: options.signal });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    whole.update(chunk);
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (!current) throw new InputError('E_FILE_GREW', `${path} is longer than the ${expectedSize} bytes planned`);
-      const take = Math.min(segmentRemaining, chunk.length - pos);
-      current.update(chunk.subarray(pos, pos + take));
-      pos += take;
-      segmentRemaining -= take;
-      if (segmentRemaining === 0) {
-        segmentHashes.push(current.digest('hex'));
-        segmentIndex++;
-        current = segmentIndex < ranges.length ? createHash('sha256') : undefined;
-        segmentRemaining = ranges[segmentIndex]?.length ?? 0;
+  // Two buffers reused for the whole file, the next read in flight while this one is hashed.
+  // A read stream allocates a fresh buffer per chunk, and on this VM the page faults of filling
+  // fresh memory cost more CPU than the two SHA-256 passes (docs/benchmarks.md, Dock offload).
+  const chunkBytes = options.chunkBytes ?? 1024 * 1024;
+  const buffers = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
+  const handle = await open(path, 'r');
+  try {
+    let which = 0;
+    let pending = handle.read(buffers[0]!, 0, chunkBytes, 0);
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) break;
+      options.signal?.throwIfAborted();
+      const chunk = buffers[which]!.subarray(0, bytesRead);
+      which ^= 1;
+      // The other buffer was hashed in the previous round, so it is free to fill.
+      pending = handle.read(buffers[which]!, 0, chunkBytes, read + bytesRead);
+      whole.update(chunk);
+      let pos = 0;
+      while (pos < chunk.length) {
+        if (!current) { await pending.catch(() => {}); throw new InputError('E_FILE_GREW', `${path} is longer than the ${expectedSize} bytes planned`); }
+        const take = Math.min(segmentRemaining, chunk.length - pos);
+        current.update(chunk.subarray(pos, pos + take));
+        pos += take;
+        segmentRemaining -= take;
+        if (segmentRemaining === 0) {
+          segmentHashes.push(current.digest('hex'));
+          segmentIndex++;
+          current = segmentIndex < ranges.length ? createHash('sha256') : undefined;
+          segmentRemaining = ranges[segmentIndex]?.length ?? 0;
+        }
       }
+      read += bytesRead;
+      options.onProgress?.(read);
     }
-    read += chunk.length;
-    options.onProgress?.(read);
+  } finally {
+    await handle.close();
   }
   if (read !== expectedSize) throw new InputError('E_FILE_CHANGED', `${path} has ${read} bytes, expected ${expectedSize}`);
   return { sha256: whole.digest('hex'), size: read, segmentSha256: segmentHashes, merkleRoot: merkleRoot(segmentHashes) };
