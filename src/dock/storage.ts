@@ -7,6 +7,7 @@
 import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DEVICE_FILE, SYSTEM_DIR, type DeviceInfo } from '../camera/types.js';
+import { isFileGone, PausedError } from './errors.js';
 
 export interface CandidateFile {
   /** Path relative to the camera root, with '/' separators. */
@@ -110,6 +111,11 @@ export async function readDevice(cameraRoot: string): Promise<DeviceReading> {
 
 export type SidecarReading = { kind: 'ok'; sidecar: Record<string, unknown> } | { kind: 'invalid'; reason: string };
 
+/**
+ * A sidecar that cannot be read because the camera left the bay is not an
+ * integrity finding: flagging it would brand good evidence for good and forbid
+ * its wipe. That case pauses the job (PausedError) until the camera is back.
+ */
 export async function readSidecar(path: string): Promise<SidecarReading> {
   try {
     const stats = await lstat(path);
@@ -119,6 +125,7 @@ export async function readSidecar(path: string): Promise<SidecarReading> {
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'invalid', reason: 'sidecar is not a JSON object' };
     return { kind: 'ok', sidecar: parsed as Record<string, unknown> };
   } catch (error) {
+    if (isFileGone(error)) throw new PausedError('sidecar not on the camera right now (undocked?)', { cause: error });
     return { kind: 'invalid', reason: `sidecar unreadable: ${(error as Error).message}` };
   }
 }
