@@ -207,12 +207,6 @@ export class Journal {
     this.db.prepare('UPDATE segments SET acked = 1 WHERE rkey = ? AND idx = ?').run(key, index);
   }
 
-  /** Several acks in one commit (one fsync): the uploader batches them, see pipeline.ts sendMissing. */
-  ackSegments(key: string, indexes: readonly number[]): void {
-    const update = this.db.prepare('UPDATE segments SET acked = 1 WHERE rkey = ? AND idx = ?');
-    this.db.transaction(() => { for (const index of indexes) update.run(key, index); })();
-  }
-
   /** Server's view wins: segments it reports missing are un-acked (e.g. its store lost them). */
   reconcileMissing(key: string, missing: readonly number[]): void {
     const missingSet = new Set(missing);

@@ -190,23 +190,10 @@ export function verifyReceipt(receipt: Receipt, row: RecordingRow, serverKeyPem:
   if (problems.length) throw new IntegrityError('E_RECEIPT_INVALID', `receipt rejected: ${problems.join('; ')}`);
 }
 
-/** Segment acks per journal commit, and the longest an ack waits for its commit. */
-const ACK_BATCH = 8;
-const ACK_FLUSH_MS = 1000;
-
 async function sendMissing(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<void> {
   const pending = ctx.journal.segments(row.key).filter((s) => !s.acked);
   const priority = priorityOf(row);
   let next = 0;
-  // Acks are committed in batches: each commit is an fsync on this thread, which stalled every
-  // upload in flight once per segment (docs/benchmarks.md, Dock offload). An ack lost in a crash
-  // costs nothing: on resume the server's list of missing segments is adopted before any PUT.
-  const acked: number[] = [];
-  let flushedAt = Date.now();
-  const flushAcks = (): void => {
-    if (acked.length) ctx.journal.ackSegments(row.key, acked.splice(0));
-    flushedAt = Date.now();
-  };
   const worker = async (): Promise<void> => {
     while (next < pending.length) {
       if (ctx.stopping()) throw new PausedError('dock is stopping');
@@ -218,8 +205,7 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
         await checkUnchanged(row, location);
         const started = Date.now();
         await ctx.client.putSegment(row.recordingId!, location.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256! }, signal);
-        acked.push(segment.index);
-        if (acked.length >= ACK_BATCH || Date.now() - flushedAt >= ACK_FLUSH_MS) flushAcks();
+        ctx.journal.ackSegment(row.key, segment.index);
         ctx.logger.debug('segment acknowledged', { recordingId: row.recordingId, index: segment.index, bytes: segment.length, ms: Date.now() - started });
         ctx.metrics.segmentsSent++;
       } finally {
@@ -228,7 +214,7 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
     }
   };
   const workers = Math.max(1, Math.min(ctx.config.concurrency, pending.length));
-  const results = await Promise.allSettled(Array.from({ length: workers }, worker)).finally(flushAcks);
+  const results = await Promise.allSettled(Array.from({ length: workers }, worker));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
