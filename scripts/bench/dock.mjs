@@ -8,8 +8,8 @@
 // Inputs are generated and deleted. Every camera gets its own bitrate, hence its own filler tile:
 // with one shared tile most segments of the four recordings were byte-identical and the
 // content-addressed server took them as already held, so the dock sent only ~40% of the bytes.
-// rclone: `copy` with its defaults, to a webdav remote without vendor, which has no hash in
-// common with the local files, so rclone checks size (and modtime) only and hashes nothing.
+// rclone: `copy` with its defaults, to a webdav remote without vendor, which supports no hash
+// and no modtime (`rclone backend features :webdav:`), so rclone checks sizes only, hashes nothing.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
