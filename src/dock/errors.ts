@@ -53,8 +53,21 @@ export function isFileGone(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Problems that say the DOCK is misconfigured (its token, its key, its protocol
+ * version), not that a recording is bad. Quarantining evidence for them would
+ * strand every recording behind a typo in a token file; they are retried with
+ * backoff instead, with a reason that says what to fix, until the operator does.
+ */
+const DOCK_LEVEL_PROBLEMS = new Set(['unauthorized', 'dock_key_mismatch', 'unsupported_protocol']);
+
+export function isDockLevelProblem(error: unknown): error is ProblemError {
+  return error instanceof ProblemError && (error.status === 401 || DOCK_LEVEL_PROBLEMS.has(error.problemCode));
+}
+
 export function dispositionOf(error: unknown): Disposition {
   if (error instanceof PausedError) return 'paused';
+  if (isDockLevelProblem(error)) return 'transient';
   if (error instanceof ProblemError) return error.permanent ? 'permanent' : 'transient';
   if (error instanceof TransportError) return 'transient';
   if (isFileGone(error)) return 'paused';
@@ -64,6 +77,13 @@ export function dispositionOf(error: unknown): Disposition {
 
 /** One line a person can read in the status output. */
 export function reasonOf(error: unknown): string {
+  if (isDockLevelProblem(error)) {
+    const fix = error.problemCode === 'dock_key_mismatch'
+      ? 'the server pinned another key for this dock id: keep the dock\'s --state-dir, or ask the operator for `bodycam server reset-dock-key`'
+      : error.status === 401 ? 'the server rejected this dock\'s token: check --token-file and --dock-id'
+        : 'the server does not speak this dock\'s protocol version';
+    return `server: ${error.problemCode} (${error.status}): ${fix}`;
+  }
   if (error instanceof ProblemError) return `server: ${error.problemCode} (${error.status}): ${error.message}`;
   if (error instanceof Error) return error.message;
   return String(error);
