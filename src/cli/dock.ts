@@ -30,7 +30,7 @@ export function registerDock(program: Command): void {
           if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
           else if (r.truncated) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)\n`);
         } else if (r.state === 'quarantined') {
-          process.stderr.write(`quarantined: ${r.file}: ${r.reason ?? ''}\n`);
+          process.stderr.write(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}\n`);
         } else {
           process.stderr.write(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}\n`);
         }

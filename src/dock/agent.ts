@@ -15,7 +15,7 @@ import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
-import { dispositionOf, FileGrowingError, PausedError, reasonOf, TransportError } from './errors.js';
+import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf, TransportError } from './errors.js';
 import { isFlagged } from './integrity.js';
 import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
@@ -35,6 +35,8 @@ export interface BayStatus {
   /** 0..100 while offloading (bytes acknowledged by the server over bytes found). */
   progress: number | null;
   reason: string | null;
+  /** Code of the first quarantine this bay shows (only when it shows one; each recording's is in queue.recordings). */
+  reasonCode?: string;
 }
 
 export interface RecordingSummary {
@@ -45,6 +47,8 @@ export interface RecordingSummary {
   bay?: string;
   state: JobState;
   reason?: string;
+  /** Stable code of a quarantine (docs/dock.md). */
+  reasonCode?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
   critical: boolean;
@@ -455,7 +459,7 @@ export class DockAgentCore {
         }
         if (row.state === before) break;
         log.debug('state', { state: row.state, recordingId: row.recordingId });
-        if (row.state === 'quarantined') log.warn('quarantined', { reason: row.reason, recordingId: row.recordingId });
+        if (row.state === 'quarantined') log.warn('quarantined', { reasonCode: row.reasonCode, reason: row.reason, recordingId: row.recordingId });
       }
       if (row.lastError || row.nextAttemptAt) this.journal.clearRetry(key);
     } catch (error) {
@@ -479,8 +483,9 @@ export class DockAgentCore {
       }
       const current = this.journal.get(key)!;
       if (disposition === 'permanent') {
-        this.journal.transition(key, 'quarantined', { reason: reasonOf(error) });
-        log.warn('quarantined', { reason: reasonOf(error), recordingId: current.recordingId, error });
+        const reasonCode = reasonCodeOf(error);
+        this.journal.transition(key, 'quarantined', { reason: reasonOf(error), reasonCode });
+        log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, error });
         return;
       }
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
@@ -580,6 +585,7 @@ export class DockAgentCore {
       ...(this.located.get(row.key) ? { bay: this.located.get(row.key)!.bay } : row.bay ? { bay: row.bay } : {}),
       state: row.state,
       ...(row.reason ? { reason: row.reason } : {}),
+      ...(row.state === 'quarantined' && row.reasonCode ? { reasonCode: row.reasonCode } : {}),
       ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
       ...(row.info.truncated ? { truncated: true } : {}),
       critical: row.critical,
@@ -619,15 +625,17 @@ export class DockAgentCore {
     const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
     const attention: string[] = [];
     const stale: string[] = [];
+    const quarantineCode = mine.find((r) => r.state === 'quarantined' && r.reasonCode)?.reasonCode;
+    const withCode = <T extends BayStatus>(s: T): T => (quarantineCode && s.reason !== null ? { ...s, reasonCode: quarantineCode } : s);
     if (bay.problem) attention.push(bay.problem);
     if (bay.reportedSymlinks.size) attention.push(`${bay.reportedSymlinks.size} symlink(s) skipped`);
     for (const r of mine) {
-      if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reason ?? 'quarantined'}`);
+      if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
       else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
       if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > this.config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${this.config.staleAfter}s`);
     }
     // A recording waiting too long needs a person even while work goes on.
-    if (stale.length) return { bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') };
+    if (stale.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') });
     const settling = [...this.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
     const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
     const total = mine.reduce((sum, r) => sum + r.size, 0);
@@ -638,9 +646,9 @@ export class DockAgentCore {
     }
     const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
     if (activeRows.length > 0 || settling) {
-      return { bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, reason: attention.length ? attention.join('; ') : null };
+      return withCode({ bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, reason: attention.length ? attention.join('; ') : null });
     }
-    if (attention.length) return { bay: bay.name, serial: bay.serial, state: 'attention', progress, reason: attention.join('; ') };
+    if (attention.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress, reason: attention.join('; ') });
     if (mine.length === 0) return { bay: bay.name, serial: bay.serial, state: 'docked', progress: null, reason: null };
     return { bay: bay.name, serial: bay.serial, state: 'done', progress: 100, reason: null };
   }

@@ -88,3 +88,30 @@ export function reasonOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** Stable machine codes of a quarantine; docs/dock.md says when each happens and what a person should do. */
+export const QUARANTINE_CODES = {
+  zeroByte: 'zero_byte',
+  notMedia: 'not_media',
+  receiptInvalid: 'receipt_invalid',
+  fileChanged: 'file_changed',
+  fileReplaced: 'file_replaced',
+  integrityError: 'integrity_error',
+  inputError: 'input_error',
+} as const;
+
+const LOCAL_CODES: Record<string, string> = {
+  E_RECEIPT_INVALID: QUARANTINE_CODES.receiptInvalid,
+  E_NOT_MEDIA: QUARANTINE_CODES.notMedia,
+  E_FILE_CHANGED: QUARANTINE_CODES.fileChanged,
+  E_FILE_GREW: QUARANTINE_CODES.fileChanged,
+  E_FILE_REPLACED: QUARANTINE_CODES.fileReplaced,
+};
+
+/** The stable code a permanent error quarantines with: `server_<problem code>` for the server's word, else a local code. */
+export function reasonCodeOf(error: unknown): string {
+  if (error instanceof ProblemError) return `server_${error.problemCode}`;
+  if (error instanceof BodycamError && LOCAL_CODES[error.code]) return LOCAL_CODES[error.code]!;
+  if (error instanceof IntegrityError) return QUARANTINE_CODES.integrityError;
+  return QUARANTINE_CODES.inputError;
+}

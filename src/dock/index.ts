@@ -58,6 +58,8 @@ export interface OnceRecording {
   bay?: string;
   state: string;
   reason?: string;
+  /** Stable code of a quarantine (docs/dock.md). */
+  reasonCode?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
 }
@@ -72,6 +74,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
   if (r.recordingId) entry.recordingId = r.recordingId;
   if (r.bay) entry.bay = r.bay;
   if (r.reason ?? r.lastError) entry.reason = r.reason ?? r.lastError;
+  if (r.reasonCode) entry.reasonCode = r.reasonCode;
   if (r.integrity) entry.integrity = r.integrity;
   if (r.truncated) entry.truncated = true;
   return entry;

@@ -26,6 +26,8 @@ export interface RecordingRow {
   mtimeMs: number;
   state: JobState;
   reason: string | null;
+  /** Stable machine code of a quarantine (docs/dock.md lists them); null otherwise. */
+  reasonCode: string | null;
   recordingId: string | null;
   sha256: string | null;
   critical: boolean;
@@ -52,7 +54,7 @@ export interface SegmentRow {
 
 interface RawRecording {
   key: string; serial: string; file_name: string; rel_path: string; bay: string | null; size: number; mtime_ms: number;
-  state: JobState; reason: string | null; recording_id: string | null; sha256: string | null; critical: number;
+  state: JobState; reason: string | null; reason_code: string | null; recording_id: string | null; sha256: string | null; critical: number;
   detected_at: number; updated_at: number; attempts: number; next_attempt_at: number; last_error: string | null;
   info_json: string; manifest_json: string | null; receipt_json: string | null;
 }
@@ -61,7 +63,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS recordings (
   key TEXT PRIMARY KEY, serial TEXT NOT NULL, file_name TEXT NOT NULL, rel_path TEXT NOT NULL, bay TEXT,
-  size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, recording_id TEXT, sha256 TEXT,
+  size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, reason_code TEXT, recording_id TEXT, sha256 TEXT,
   critical INTEGER NOT NULL DEFAULT 0, detected_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
   info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT
@@ -82,10 +84,16 @@ function toRow(raw: RawRecording): RecordingRow {
   try { info = JSON.parse(raw.info_json) as Record<string, unknown>; } catch { /* keep empty */ }
   return {
     key: raw.key, serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
-    mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, recordingId: raw.recording_id, sha256: raw.sha256,
+    mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, reasonCode: raw.reason_code ?? null, recordingId: raw.recording_id, sha256: raw.sha256,
     critical: raw.critical === 1, detectedAt: raw.detected_at, updatedAt: raw.updated_at, attempts: raw.attempts,
     nextAttemptAt: raw.next_attempt_at, lastError: raw.last_error, info, manifestJson: raw.manifest_json, receiptJson: raw.receipt_json,
   };
+}
+
+/** A journal written by an earlier build lacks later columns; CREATE TABLE IF NOT EXISTS does not add them. */
+function addMissingColumns(db: Database.Database): void {
+  const columns = new Set((db.pragma('table_info(recordings)') as Array<{ name: string }>).map((c) => c.name));
+  if (!columns.has('reason_code')) db.exec('ALTER TABLE recordings ADD COLUMN reason_code TEXT');
 }
 
 export interface NewRecording {
@@ -118,6 +126,7 @@ export class Journal {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    addMissingColumns(db);
   }
 
   close(): void {
@@ -163,17 +172,18 @@ export class Journal {
   }
 
   /** Move to a new state, merging facts into info; committed (fsync) before returning. */
-  transition(key: string, state: JobState, fields: { reason?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string } = {}): RecordingRow {
+  transition(key: string, state: JobState, fields: { reason?: string | null; reasonCode?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string } = {}): RecordingRow {
     const tx = this.db.transaction(() => {
       const current = this.get(key);
       if (!current) throw new Error(`journal has no recording ${key}`);
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
-      this.db.prepare(`UPDATE recordings SET state = ?, reason = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
+      this.db.prepare(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
         sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json),
         updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
-        .run(state, fields.reason === undefined ? current.reason : fields.reason, JSON.stringify(info), fields.recordingId ?? null,
+        .run(state, fields.reason === undefined ? current.reason : fields.reason,
+          fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
           fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, Date.now(), state, key);
-      this.event(key, state, fields.reason ?? null);
+      this.event(key, state, fields.reasonCode ? `${fields.reasonCode}: ${fields.reason ?? ''}` : fields.reason ?? null);
     });
     tx();
     return this.get(key)!;

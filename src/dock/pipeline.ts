@@ -15,7 +15,7 @@ import type { DeviceInfo } from '../camera/types.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
-import { FileGrowingError, isFileGone, PausedError, TransportError } from './errors.js';
+import { FileGrowingError, isFileGone, PausedError, QUARANTINE_CODES, TransportError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
@@ -74,7 +74,7 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
 
 export async function stepProbe(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
-  if (row.size === 0) return ctx.journal.transition(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest' });
+  if (row.size === 0) return ctx.journal.transition(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest', reasonCode: QUARANTINE_CODES.zeroByte });
   const hasSidecar = Boolean(location.sidecarPath);
   try {
     const result = await probe(location.absPath, { signal });
@@ -88,7 +88,7 @@ export async function stepProbe(ctx: StepContext, row: RecordingRow, location: L
     const why = (error as { stderrTail?: string }).stderrTail?.split('\n').pop() || (error as Error).message;
     // A camera-signed recording ffprobe cannot read is still evidence: upload it in fixed ranges.
     if (hasSidecar) return ctx.journal.transition(row.key, 'probed', { info: { probeError: why, hasSidecar } });
-    return ctx.journal.transition(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})` });
+    return ctx.journal.transition(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})`, reasonCode: QUARANTINE_CODES.notMedia });
   }
 }
 

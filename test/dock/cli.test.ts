@@ -97,7 +97,7 @@ describe('bodycam dock (CLI)', () => {
     const { bays } = await dockedCamera('zero', 1, ['zero-byte']);
     const result = await runCli([...baseArgs('zero', bays), '--once'], { env, timeoutMs: 60_000 });
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/quarantined: DCIM\/100BWC\/\S+\.mp4: zero-byte file/);
+    expect(result.stderr).toMatch(/quarantined: DCIM\/100BWC\/\S+\.mp4: zero_byte: zero-byte file/);
   });
 
   it('--once exits 1 and says what was not offloaded when the server cannot be reached', async () => {

@@ -1,4 +1,6 @@
 import { describe, it, expect, afterAll } from '@jest/globals';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { Journal, EVENTS_KEPT } from '../../src/dock/journal.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -32,6 +34,31 @@ describe('journal', () => {
     const moved = again.upsertDetected({ key: 'CAM|a.mp4|x', serial: 'CAM', fileName: 'a.mp4', relPath: 'DCIM/100BWC/a.mp4', bay: 'bay7', size: 300, mtimeMs: 5, critical: true });
     expect([moved.bay, moved.state]).toEqual(['bay7', 'uploading']);
     again.close();
+  });
+
+  it('opens a journal written before reason codes existed, and codes quarantines from then on', () => {
+    const dir = join(tmp.path, 'old');
+    Journal.open(dir).close();
+    const old = new Database(join(dir, 'journal.sqlite'));
+    // Rebuild the table as the earlier build created it: no reason_code column.
+    old.exec(`DROP TABLE recordings; CREATE TABLE recordings (
+      key TEXT PRIMARY KEY, serial TEXT NOT NULL, file_name TEXT NOT NULL, rel_path TEXT NOT NULL, bay TEXT,
+      size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, recording_id TEXT, sha256 TEXT,
+      critical INTEGER NOT NULL DEFAULT 0, detected_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+      info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT);
+      INSERT INTO recordings (key, serial, file_name, rel_path, state, reason, size, mtime_ms, detected_at, updated_at)
+      VALUES ('CAM|z.mp4|0', 'CAM', 'z.mp4', 'DCIM/z.mp4', 'quarantined', 'zero-byte file', 0, 1, 1, 1);`);
+    old.close();
+
+    const journal = Journal.open(dir);
+    expect(journal.get('CAM|z.mp4|0')).toMatchObject({ state: 'quarantined', reason: 'zero-byte file', reasonCode: null });
+    journal.upsertDetected({ key: 'CAM|n.txt|1', serial: 'CAM', fileName: 'n.txt', relPath: 'DCIM/n.txt', bay: 'bay1', size: 3, mtimeMs: 1, critical: false });
+    journal.transition('CAM|n.txt|1', 'quarantined', { reason: 'not a media file', reasonCode: 'not_media' });
+    journal.close();
+    const reopened = Journal.open(dir);
+    expect(reopened.get('CAM|n.txt|1')).toMatchObject({ reason: 'not a media file', reasonCode: 'not_media' });
+    reopened.close();
   });
 
   it('keeps the event log bounded', () => {

@@ -124,8 +124,13 @@ describe('dock offload with real cameras and the real server', () => {
     const notes = byFile('notes.txt')!;
     expect(zero).toMatchObject({ state: 'quarantined', attempts: 0 });
     expect(zero.reason).toMatch(/zero-byte/);
+    expect(zero.reasonCode).toBe('zero_byte');
     expect(notes).toMatchObject({ state: 'quarantined', attempts: 0 });
     expect(notes.reason).toMatch(/not a media file/);
+    expect(notes.reasonCode).toBe('not_media');
+    // A bay that shows a quarantine carries its code too.
+    expect(status.bays.find((b) => b.bay === 'bay2')!.reasonCode).toBe('zero_byte');
+    expect(status.bays.find((b) => b.bay === 'bay3')!.reasonCode).toBe('not_media');
     // The dock's own requests (the tests only GET): none may follow once it is idle.
     const dockRequests = (): number => server.requests.filter((r) => r.method !== 'GET').length;
     const requestsBefore = dockRequests();
