@@ -94,12 +94,21 @@ function printRecording(result: RecordResult, json: boolean): void {
 
 export function registerCamera(program: Command): void {
   const camera = program.command('camera')
-    .description('Simulate a body-worn camera or a fleet: record, dock, undock');
+    .description('Simulate a body-worn camera or a fleet: record, dock, undock')
+    .addHelpText('after', `
+Examples:
+  $ bodycam camera record --storage cams/cam1 --count 2 --duration 10s
+  $ bodycam camera dock --storage cams/cam1 --bays bays --bay bay-01
+  $ bodycam camera fleet --cameras 4 --bays bays --duration 5s`);
 
   addRecordOptions(camera.command('record')
     .description('record into a camera storage folder (booting a new camera there on first use)')
     .requiredOption('--storage <dir>', 'camera root folder')
-    .option('--serial <s>', 'serial of a new camera (default: from the seed, or random)'))
+    .option('--serial <s>', 'serial of a new camera (default: from the seed, or random)')
+    .addHelpText('after', `
+Examples:
+  $ bodycam camera record --storage cams/cam1 --count 3 --duration 30s
+  $ bodycam camera record --storage cams/cam2 --duration 10s --container mpegts --fault power-loss --seed 7`))
     .action(action(async (flags: RecordFlags) => {
       const result = await recordCamera({ storage: flags.storage!, ...recordOptionsFrom(flags) });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -111,6 +120,9 @@ export function registerCamera(program: Command): void {
     .requiredOption('--storage <dir>', 'camera root folder')
     .requiredOption('--bays <dir>', 'bays root (must exist, same filesystem)')
     .requiredOption('--bay <name>', 'bay name, e.g. bay-01')
+    .addHelpText('after', `
+Examples:
+  $ mkdir -p bays && bodycam camera dock --storage cams/cam1 --bays bays --bay bay-01`)
     .action(action(async (flags: { storage: string; bays: string; bay: string }) => {
       const bayPath = await dockCamera(flags);
       process.stdout.write(`${bayPath}\n`);
@@ -121,6 +133,9 @@ export function registerCamera(program: Command): void {
     .requiredOption('--bays <dir>', 'bays root')
     .requiredOption('--bay <name>', 'bay name')
     .requiredOption('--to <dir>', 'where the camera storage goes (must not exist)')
+    .addHelpText('after', `
+Examples:
+  $ bodycam camera undock --bays bays --bay bay-01 --to cams/cam1`)
     .action(action(async (flags: { bays: string; bay: string; to: string }) => {
       await undockCamera(flags);
       process.stdout.write(`${flags.to}\n`);
@@ -130,7 +145,10 @@ export function registerCamera(program: Command): void {
     .description('record N cameras and dock them into bays bay-01..bay-N')
     .requiredOption('--cameras <n>', 'number of cameras')
     .requiredOption('--bays <dir>', 'bays root (must exist)')
-    .option('--staging <dir>', 'where cameras record before docking (default beside the bays root)'))
+    .option('--staging <dir>', 'where cameras record before docking (default beside the bays root)')
+    .addHelpText('after', `
+Examples:
+  $ mkdir -p bays && bodycam camera fleet --cameras 4 --bays bays --count 2 --duration 5s --size 320x240`))
     .action(action(async (flags: RecordFlags & { cameras: string; bays: string; staging?: string }) => {
       const fleet = await recordFleet({
         ...recordOptionsFrom(flags), cameras: parsePositiveInt(flags.cameras, 'camera count'), bays: flags.bays, staging: flags.staging,

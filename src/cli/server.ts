@@ -36,6 +36,11 @@ export function registerServer(program: Command): void {
     .option('--max-store-bytes <size>', 'store quota; above it uploads get 507 and reads still work')
     .option('--request-timeout <duration>', 'longest a whole request may take', '10m')
     .option('--body-idle-timeout <duration>', 'abandon a segment body that sends nothing for this long', '30s')
+    .addHelpText('after', `
+Examples:
+  $ echo '{"dock-01": "a-long-random-token"}' > tokens.json
+  $ bodycam server --data-dir server-data --tokens tokens.json --listen 127.0.0.1:8443
+  $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem`)
     .action(action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
       if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
@@ -70,6 +75,9 @@ export function registerServer(program: Command): void {
   server.command('verify-log')
     .description('check the custody log hash chain; names the first broken entry')
     .option('--data-dir <dir>', 'the server data dir')
+    .addHelpText('after', `
+Examples:
+  $ bodycam server verify-log --data-dir server-data`)
     .action(action(async (_flags: unknown, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
       if (!dataDir) throw new UsageError('--data-dir is required');
@@ -87,6 +95,9 @@ export function registerServer(program: Command): void {
     .description('forget the public key pinned for a dock id (after a legitimate re-key)')
     .option('--data-dir <dir>', 'the server data dir')
     .requiredOption('--dock <id>', 'dock id')
+    .addHelpText('after', `
+Examples:
+  $ bodycam server reset-dock-key --data-dir server-data --dock dock-01`)
     .action(action(async (flags: { dock: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
       if (!dataDir) throw new UsageError('--data-dir is required');

@@ -52,6 +52,10 @@ export function registerStatus(program: Command): void {
     .option('--status-port <port>', 'status port of the agent on 127.0.0.1 (default 7878, or BODYCAM_STATUS_PORT)')
     .option('--state-dir <dir>', 'find the port of an agent started with --status-port 0 from its state folder')
     .option('--json', 'print {"bays": [...], "queue": {...}} as JSON')
+    .addHelpText('after', `
+Examples:
+  $ bodycam status                          # the agent on 127.0.0.1:7878
+  $ bodycam status --state-dir .bodycam --json`)
     .action(action(async (options: { statusPort?: string; stateDir?: string; json?: boolean }) => {
       const port = portOf(options);
       let status: DockStatus;

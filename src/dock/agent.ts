@@ -167,7 +167,7 @@ export class DockAgentCore {
   async start(): Promise<void> {
     this.logger.info('dock agent starting', { bays: this.config.bays, endpoint: this.config.endpoint, once: this.config.once, wipeAfterIngest: this.config.wipeAfterIngest });
     const bayRoot = await lstat(this.config.bays).catch(() => undefined);
-    if (!bayRoot?.isDirectory()) throw new UsageError(`bays folder ${this.config.bays} does not exist or is not a folder`);
+    if (!bayRoot?.isDirectory()) throw new UsageError(`bays folder ${this.config.bays} does not exist or is not a folder: create it (mkdir -p ${this.config.bays}) or pass the right --bays`);
     if (!this.config.once) {
       // Watch the PARENT of the bays: chokidar loses events on a watched folder that is removed and recreated.
       this.watcher = watch(this.config.bays, { depth: 3, followSymlinks: false, ignoreInitial: true, ignorePermissionErrors: true });

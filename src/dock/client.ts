@@ -88,6 +88,20 @@ function problemOf(answer: Answer): { code: string; detail: string } {
   }
 }
 
+/** What a person sees when the server cannot be reached at all: the usual first-run mistake is a server not started or a wrong --endpoint. */
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+function unreachableMessage(endpoint: string, code: string): string | undefined {
+  const what = UNREACHABLE[code];
+  return what ? `cannot reach the ingest server at ${endpoint} (${what}: ${code}): start it or check --endpoint` : undefined;
+}
+
 export class IngestClient {
   constructor(private readonly options: ClientOptions) {}
 
@@ -121,7 +135,7 @@ export class IngestClient {
         const code = (failure as { code?: string }).code ?? '';
         const retryable = RETRYABLE_ERROR_CODES.has(code) || /^ERR_GOT|^ETIMEDOUT|^UND_ERR/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE';
         if (!retryable || attempt > this.options.retries) {
-          throw new TransportError(`${method} ${path} failed: ${(failure as Error).message}`, { cause: failure });
+          throw new TransportError(unreachableMessage(this.options.endpoint, code) ?? `${method} ${path} failed: ${(failure as Error).message}`, { cause: failure });
         }
         const delay = retryDelayMs(policy, attempt);
         this.options.onRetry?.(code || 'error');

@@ -181,8 +181,11 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
     const url = new URL(endpoint);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch (cause) {
-    throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL`, { cause });
+    throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
   }
+  // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
+  if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
   merged.endpoint = endpoint.replace(/\/+$/, '');
   const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
   if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);

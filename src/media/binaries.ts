@@ -5,6 +5,7 @@
  * counts on a postinstall script that npm may have skipped, so the mode is
  * repaired here at run time as well.
  */
+import { execFileSync } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -58,8 +59,28 @@ export function toolPath(tool: MediaTool): string {
   }
   ensureExecutable(path, tool);
   guardStaticGlibcIconv();
+  if (fromEnv) checkChosenBinary(fromEnv, tool, envName);
   cache.set(tool, path);
   return path;
+}
+
+/**
+ * A binary a person chose may run and still not be the tool (/bin/false, an
+ * empty file the kernel hands to sh): its failures would read as media errors
+ * or, worse, as empty recordings. One `-version` per process tells them apart.
+ */
+function checkChosenBinary(path: string, tool: MediaTool, envName: string): void {
+  let banner = '';
+  let failure = '';
+  try {
+    banner = execFileSync(path, ['-version'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'], env: mediaEnv() });
+  } catch (error) {
+    const status = (error as { status?: number | null }).status;
+    failure = typeof status === 'number' ? `-version exited with ${status}` : (error as Error).message.split('\n')[0];
+  }
+  if (banner.startsWith(`${tool} version`)) return;
+  throw new EnvironmentError('E_MEDIA_NOT_TOOL',
+    `${envName}=${path} is not a working ${tool} (${failure || '-version did not print its banner'}): set ${envName} to a working ${tool} or unset it to use the bundled one`);
 }
 
 /** For tests that change FFMPEG_PATH/FFPROBE_PATH. */

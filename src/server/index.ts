@@ -131,7 +131,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     await app.close().catch(() => {});
     await Promise.all([store.close(), custody.close()]);
     const code = errnoCode(error);
-    if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use`, { cause: error });
+    if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use: stop the other process or choose another port with --listen ${host}:PORT`, { cause: error });
     if (code === 'EACCES') throw new EnvironmentError('E_LISTEN_DENIED', `cannot listen on ${host}:${options.port}: permission denied`, { cause: error });
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new EnvironmentError('E_LISTEN_ADDRESS', `cannot listen on ${host}: no such local address`, { cause: error });
     throw error;

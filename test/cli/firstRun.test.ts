@@ -1,0 +1,102 @@
+/**
+ * The mistakes a newcomer makes on the first run, through the built CLI: each
+ * ends in ONE line on stderr that says what to do, and a non-zero exit. The JSON
+ * log goes to a file so that stderr holds only what a person is meant to read.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { recordCamera } from '../../src/camera/index.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
+
+function expectOneLine(result: CliResult, ...mustSay: RegExp[]): void {
+  expect(result.code).not.toBe(0);
+  expect(result.code).not.toBeNull();
+  const lines = result.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).not.toMatch(/^\s+at /);
+  for (const words of mustSay) expect(lines[0]).toMatch(words);
+}
+
+describe('first-run errors (CLI)', () => {
+  const tmp = makeTempDir('bodycam-first-run-');
+  const env = { ...process.env, BODYCAM_LOG_FILE: join(tmp.path, 'log.jsonl') };
+  const bays = join(tmp.path, 'bays');
+  const tokenFile = join(tmp.path, 'dock.token');
+  const badTokenFile = join(tmp.path, 'bad.token');
+  let server: TestServer;
+  let stateDirs = 0;
+  // A failed run may leave retry state behind: each run gets its own journal.
+  const dockArgs = (endpoint: string, token = tokenFile): string[] => [
+    'dock', '--bays', bays, '--endpoint', endpoint, '--token-file', token, '--dock-id', 'dock-1',
+    '--state-dir', join(tmp.path, `state-${++stateDirs}`), '--status-port', '0', '--settle', '0.2s',
+    '--once', '--request-retries', '0', '--max-backoff', '0.2s',
+  ];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n');
+    writeFileSync(badTokenFile, 'not-the-token-of-dock-1\n');
+    mkdirSync(bays);
+    await recordCamera({ storage: join(bays, 'bay-01'), count: 1, durationSeconds: 1, seed: 'first-run', width: 160, height: 120, fps: 10 });
+  });
+  afterAll(async () => {
+    await server.close();
+    tmp.cleanup();
+  });
+
+  it('server: a port in use says to stop the other process or pick another --listen port', async () => {
+    const port = new URL(server.url).port;
+    const tokens = join(tmp.path, 'tokens.json');
+    writeFileSync(tokens, JSON.stringify(TEST_TOKENS));
+    const result = await runCli(['server', '--data-dir', join(tmp.path, 'srv'), '--tokens', tokens, '--listen', `127.0.0.1:${port}`], { env });
+    expectOneLine(result, /already in use/, /stop the other process/, /--listen 127\.0\.0\.1:PORT/);
+  });
+
+  it('dock: a missing bays folder says to create it or pass the right --bays', async () => {
+    const missing = join(tmp.path, 'no-such-bays');
+    const result = await runCli(dockArgs(server.url).map((a) => (a === bays ? missing : a)), { env });
+    expectOneLine(result, /does not exist/, new RegExp(`mkdir -p ${missing}`), /--bays/);
+  });
+
+  it('dock --once: an unreachable server says to start it or check --endpoint', async () => {
+    const result = await runCli(dockArgs('http://127.0.0.1:9'), { env, timeoutMs: 60_000 });
+    expectOneLine(result, /not offloaded/, /cannot reach the ingest server at http:\/\/127\.0\.0\.1:9 \(connection refused/, /start it or check --endpoint/);
+  });
+
+  it('dock --once: a rejected token says to check --token-file and --dock-id', async () => {
+    const result = await runCli(dockArgs(server.url, badTokenFile), { env, timeoutMs: 60_000 });
+    expectOneLine(result, /not offloaded/, /rejected this dock's token/, /check --token-file and --dock-id/);
+  });
+
+  it.each(['http://127.0.0.1:', 'ftp://x', 'http://127.0.0.1:99999'])('dock: endpoint %s is a usage error (exit 2), not a silent port 80', async (endpoint) => {
+    const result = await runCli(dockArgs(endpoint), { env });
+    expectOneLine(result, /invalid endpoint/, /http:\/\/127\.0\.0\.1:8443/);
+    expect(result.code).toBe(2);
+  });
+
+  it('camera: FFMPEG_PATH=/bin/false says to set FFMPEG_PATH to a working ffmpeg or unset it', async () => {
+    const result = await runCli(['camera', 'record', '--storage', join(tmp.path, 'cam-false'), '--duration', '1', '--size', '160x120'],
+      { env: { ...env, FFMPEG_PATH: '/bin/false' } });
+    expectOneLine(result, /FFMPEG_PATH=\/bin\/false is not a working ffmpeg/, /set FFMPEG_PATH to a working ffmpeg or unset it/);
+  });
+
+  it('camera: FFMPEG_PATH at an empty file (not a binary) fails the same way instead of writing an empty recording', async () => {
+    const fake = join(tmp.path, 'empty-ffmpeg');
+    writeFileSync(fake, '');
+    const result = await runCli(['camera', 'record', '--storage', join(tmp.path, 'cam-empty'), '--duration', '1', '--size', '160x120'],
+      { env: { ...env, FFMPEG_PATH: fake } });
+    expectOneLine(result, /is not a working ffmpeg/, /set FFMPEG_PATH to a working ffmpeg or unset it/);
+  });
+
+  it.each([
+    'camera', 'camera record', 'camera dock', 'camera undock', 'camera fleet',
+    'dock', 'server', 'server verify-log', 'server reset-dock-key', 'status', 'replay', 'demo',
+  ])('bodycam %s --help shows an example', async (command) => {
+    const result = await runCli([...command.split(' '), '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Examples?:\n[\s\S]*\$ .*bodycam /);
+  });
+});
