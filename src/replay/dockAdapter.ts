@@ -67,6 +67,7 @@ export async function startReplayDock(config: ReplayDockConfig): Promise<ReplayD
       truncated: Boolean(r.truncated),
       ...(r.bay ? { bay: r.bay } : {}),
       ...(r.reason ?? r.lastError ? { reason: r.reason ?? r.lastError } : {}),
+      ...(r.reasonCode ? { reasonCode: r.reasonCode } : {}),
     })),
     busy: async () => {
       // Active journal rows of docked cameras, or work in flight. Files still settling need not

@@ -17,6 +17,7 @@ export interface DockRecordingView {
   size?: number;
   state: string;
   reason?: string | null;
+  reasonCode?: string | null;
   truncated?: boolean;
 }
 

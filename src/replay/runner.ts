@@ -70,6 +70,7 @@ function describeExpected(e: Expectation): string {
   const parts: string[] = [e.outcome];
   if (e.integrity) parts.push(e.integrity);
   if (e.truncated !== undefined) parts.push(e.truncated ? 'truncated' : 'not truncated');
+  if (e.reasonCode) parts.push(e.reasonCode);
   if (e.reason) parts.push(`reason ${e.reason}`);
   if (e.camera) parts.push(e.camera === 'wiped' ? 'wiped on camera' : 'kept on camera');
   return parts.join(', ');
@@ -251,7 +252,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       if (!t.mainPassed) {
         if (expectation.outcome === 'ingested') {
           if (dockEntry?.state === 'quarantined') {
-            decide(t, false, `quarantined (${dockEntry.reason ?? 'no reason'})`);
+            decide(t, false, `quarantined ${dockEntry.reasonCode ?? '(no code)'} (${dockEntry.reason ?? 'no reason'})`);
             return;
           }
           if (!complete) {
@@ -284,11 +285,16 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
             return;
           }
           const reason = dockEntry.reason ?? '';
-          if (expectation.reason && !reason.toLowerCase().includes(expectation.reason.toLowerCase())) {
-            decide(t, false, `quarantined (${reason || 'no reason'})`);
+          const seen = `quarantined ${dockEntry.reasonCode ?? '(no code)'} (${reason || 'no reason'})`;
+          if (expectation.reasonCode && dockEntry.reasonCode !== expectation.reasonCode) {
+            decide(t, false, seen);
             return;
           }
-          t.actual = `quarantined (${reason || 'no reason'})`;
+          if (expectation.reason && !reason.toLowerCase().includes(expectation.reason.toLowerCase())) {
+            decide(t, false, seen);
+            return;
+          }
+          t.actual = seen;
         }
         t.mainPassed = true;
       }

@@ -103,6 +103,7 @@ export const scenarioSchema: SchemaNode = {
           integrity: { enum: INTEGRITY_VALUES, description: 'With ingested: the integrity status the server records (omit to not check).' },
           truncated: { type: 'boolean', description: 'With ingested: whether the dock found the media cut short (power loss).' },
           reason: { type: 'string', minLength: 1, description: 'With quarantined: text the dock\'s reason contains (case-insensitive), e.g. "zero-byte".' },
+          reasonCode: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', description: 'With quarantined: the dock\'s stable reason code, matched exactly, e.g. "zero_byte" (docs/dock.md lists them).' },
           camera: { enum: ['wiped', 'kept'], description: 'The file on the camera at the end: deleted by the dock, or still there.' },
         },
       },
@@ -132,6 +133,7 @@ export interface Expectation {
   integrity?: ExpectedIntegrity;
   truncated?: boolean;
   reason?: string;
+  reasonCode?: string;
   camera?: 'wiped' | 'kept';
 }
 
@@ -213,6 +215,7 @@ export function scenarioProblems(value: unknown): string[] {
     if (expectation.outcome === 'quarantined' && expectation.integrity !== undefined) errors.push(`${where}.integrity: only goes with outcome "ingested"`);
     if (expectation.outcome === 'quarantined' && expectation.truncated !== undefined) errors.push(`${where}.truncated: only goes with outcome "ingested"`);
     if (expectation.outcome === 'ingested' && expectation.reason !== undefined) errors.push(`${where}.reason: only goes with outcome "quarantined"`);
+    if (expectation.outcome === 'ingested' && expectation.reasonCode !== undefined) errors.push(`${where}.reasonCode: only goes with outcome "quarantined"`);
     if (expectation.outcome === 'quarantined' && expectation.camera === 'wiped') errors.push(`${where}.camera: a quarantined recording is never wiped (use "kept")`);
   });
   return errors;

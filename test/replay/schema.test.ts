@@ -21,7 +21,7 @@ const valid = {
   ],
   expect: [
     { recording: 'alpha/*', outcome: 'ingested', integrity: 'verified', camera: 'wiped' },
-    { recording: 'bravo/*.mp4', outcome: 'quarantined', reason: 'zero-byte', camera: 'kept' },
+    { recording: 'bravo/*.mp4', outcome: 'quarantined', reasonCode: 'zero_byte', reason: 'zero-byte', camera: 'kept' },
   ],
 };
 
@@ -46,6 +46,8 @@ describe('scenario schema', () => {
     ['undocking a camera that is not docked', (s: any) => { s.steps.splice(0, 1); s.steps[0].after = { seconds: 1 }; }, 'steps[1]: alpha is not docked at this point'],
     ['a bad fault mode', (s: any) => { s.steps[1].network = { kind: 'latency', ms: -5 }; }, 'steps[1].network: fault mode latency: ms must be a positive number'],
     ['an unknown outcome', (s: any) => { s.expect[0].outcome = 'arrived'; }, 'expect[0].outcome: must be one of "ingested", "quarantined"'],
+    ['a reason code with an ingest', (s: any) => { s.expect[0].reasonCode = 'zero_byte'; }, 'expect[0].reasonCode: only goes with outcome "quarantined"'],
+    ['a reason code that is not snake_case', (s: any) => { s.expect[1].reasonCode = 'Zero-Byte'; }, 'expect[1].reasonCode: "Zero-Byte" does not match'],
     ['a wiped quarantine', (s: any) => { s.expect[1].camera = 'wiped'; }, 'expect[1].camera: a quarantined recording is never wiped'],
     ['a reserved dock setting', (s: any) => { s.dock.settings.endpoint = 'http://x'; }, 'dock.settings.endpoint: set by replay itself'],
     ['a setting the dock does not have', (s: any) => { s.dock.settings.colour = 'red'; }, 'dock.settings.colour: not a dock configuration key'],
