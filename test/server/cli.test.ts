@@ -58,7 +58,7 @@ describe('bodycam server (CLI)', () => {
     try {
       const second = await runCli(['server', '--data-dir', join(tmp.path, 'port2'), '--listen', `127.0.0.1:${port}`, '--tokens', tokensFile], { timeoutMs: 30_000 });
       expect(second.code).not.toBe(0);
-      expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('bodycam:'))).toEqual([`bodycam: cannot listen on 127.0.0.1:${port}: the port is already in use`]);
+      expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('bodycam:'))).toEqual([`bodycam: cannot listen on 127.0.0.1:${port}: the port is already in use: stop the other process or choose another port with --listen 127.0.0.1:PORT`]);
       expect(second.stderr).not.toMatch(/\n\s+at /);
     } finally {
       first.child.kill('SIGKILL');
