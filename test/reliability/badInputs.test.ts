@@ -191,7 +191,7 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
 
   it('the run ends with exit 3 (attention needed) and one stderr line per quarantined or flagged file', () => {
     expect(onceExit).toBe(3);
-    expect(onceStderr).toMatch(/quarantined: .*NOTMEDIA_0001\.mp4: not a media file/);
+    expect(onceStderr).toMatch(/quarantined: .*NOTMEDIA_0001\.mp4: not_media: not a media file/);
     expect(onceStderr).toMatch(/flagged: /);
   });
 
