@@ -5,7 +5,7 @@
  * the last committed state.
  */
 import { lstat, unlink } from 'node:fs/promises';
-import { IntegrityError, InputError } from '../errors.js';
+import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mediaFingerprint } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
@@ -85,6 +85,10 @@ export async function stepProbe(ctx: StepContext, row: RecordingRow, location: L
   } catch (error) {
     if (signal.aborted) throw new PausedError('probe abandoned', { cause: error });
     if (isFileGone(error)) throw new PausedError('file went away during probe', { cause: error });
+    // ffprobe missing or broken, or it was too slow or could not start: not the file's fault,
+    // so the job is retried (the reason says what to fix) instead of branding evidence "not media".
+    const mediaCode = (error as { code?: string }).code;
+    if (error instanceof EnvironmentError || mediaCode === 'E_MEDIA_TIMEOUT' || mediaCode === 'E_MEDIA_SPAWN') throw error;
     const why = (error as { stderrTail?: string }).stderrTail?.split('\n').pop() || (error as Error).message;
     // A camera-signed recording ffprobe cannot read is still evidence: upload it in fixed ranges.
     if (hasSidecar) return ctx.journal.transition(row.key, 'probed', { info: { probeError: why, hasSidecar } });

@@ -4,8 +4,9 @@
  * log goes to a file so that stderr holds only what a person is meant to read.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { recordCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
@@ -75,6 +76,19 @@ describe('first-run errors (CLI)', () => {
     const result = await runCli(dockArgs(endpoint), { env });
     expectOneLine(result, /invalid endpoint/, /http:\/\/127\.0\.0\.1:8443/);
     expect(result.code).toBe(2);
+  });
+
+  it('dock --once: a broken FFPROBE_PATH leaves a camera-less file queued (not quarantined as not media) and names the fix', async () => {
+    const foreignBays = join(tmp.path, 'bays-foreign');
+    mkdirSync(join(foreignBays, 'bay-01'), { recursive: true });
+    copyFileSync(fileURLToPath(new URL('../../fixtures/foreign/VX100_0001.MP4', import.meta.url)), join(foreignBays, 'bay-01', 'VX100_0001.MP4'));
+    const args = dockArgs(server.url).map((a) => (a === bays ? foreignBays : a));
+    const broken = await runCli(args, { env: { ...env, FFPROBE_PATH: '/bin/false' }, timeoutMs: 60_000 });
+    expectOneLine(broken, /not offloaded/, /FFPROBE_PATH=\/bin\/false is not a working ffprobe/);
+    expect(broken.code).toBe(1);
+    // Same journal, ffprobe fixed: the file was only waiting, and now arrives.
+    const fixed = await runCli(args, { env, timeoutMs: 60_000 });
+    expect(fixed.code).toBe(0);
   });
 
   it('camera: FFMPEG_PATH=/bin/false says to set FFMPEG_PATH to a working ffmpeg or unset it', async () => {
