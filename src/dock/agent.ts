@@ -317,7 +317,14 @@ export class DockAgentCore {
       let critical = false;
       let recordedAt = file.mtimeMs;
       if (file.sidecarPath) {
-        const sidecar = await readSidecar(file.sidecarPath);
+        let sidecar;
+        try {
+          sidecar = await readSidecar(file.sidecarPath);
+        } catch (error) {
+          // One unreadable sidecar (a bad sector, or gone mid-scan) must not stop the rest of the bay.
+          this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
+          continue;
+        }
         const sha = sidecar.kind === 'ok' && typeof sidecar.sidecar.sha256 === 'string' ? sidecar.sidecar.sha256 : `size:${file.size}`;
         if (sidecar.kind === 'ok') {
           critical = sidecar.sidecar.critical === true;

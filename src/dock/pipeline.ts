@@ -4,7 +4,7 @@
  * the journal before the action it allows, so a crash anywhere resumes from
  * the last committed state.
  */
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, realpath, unlink } from 'node:fs/promises';
 import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mediaFingerprint } from '../media/fingerprint.js';
@@ -22,7 +22,7 @@ import type { Journal, RecordingRow } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import { planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
-import { clockOffsetMsOf, readSidecar } from './storage.js';
+import { clockOffsetMsOf, isInside, readSidecar } from './storage.js';
 
 /** Where a recording is right now (it moves with its camera from bay to bay). */
 export interface Location {
@@ -264,8 +264,30 @@ export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Lo
     ctx.logger.warn('not wiped: file changed since detection', { recordingId: row.recordingId, file: row.relPath });
     return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the file changed after its receipt' , info: { wipeSkipped: true } });
   }
+  // Size and mtime can be kept by a replacement (cp -p, a camera reusing names, FAT's 2 s mtime):
+  // only the bytes themselves prove this is the receipted file. One more read per wipe is the price.
+  const receipt = JSON.parse(row.receiptJson!) as Receipt;
+  const onDisk = await hashFileOffThread(location.absPath, [{ offset: 0, length: row.size }], row.size).catch((error: unknown) => {
+    if (isFileGone(error)) throw new PausedError('file not on the camera right now', { cause: error });
+    throw error;
+  });
+  if (onDisk.sha256 !== receipt.sha256 || onDisk.size !== receipt.size) {
+    ctx.logger.warn('not wiped: the bytes on the camera differ from the receipted SHA-256', { recordingId: row.recordingId, file: row.relPath, sha256: onDisk.sha256 });
+    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the file on the camera no longer matches its receipt', info: { wipeSkipped: true } });
+  }
+  // The path must still resolve inside the camera: a folder swapped for a symlink since the scan
+  // must not turn the wipe into a delete elsewhere.
+  const [rootReal, fileReal] = await Promise.all([realpath(location.cameraRoot), realpath(location.absPath)]);
+  if (!isInside(rootReal, fileReal)) {
+    ctx.logger.warn('not wiped: the file now resolves outside the camera', { recordingId: row.recordingId, file: row.relPath });
+    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the path now leads outside the camera folder', info: { wipeSkipped: true } });
+  }
   await unlink(location.absPath);
-  if (location.sidecarPath) await unlink(location.sidecarPath).catch(() => {});
+  if (location.sidecarPath) {
+    await unlink(location.sidecarPath).catch((error: unknown) => {
+      if (!isFileGone(error)) ctx.logger.warn('sidecar left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, error });
+    });
+  }
   ctx.metrics.wiped++;
   ctx.logger.info('wiped after receipt', { recordingId: row.recordingId, file: row.relPath });
   return ctx.journal.transition(row.key, 'wiped');
