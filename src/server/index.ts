@@ -6,6 +6,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { problemType } from '../protocol/problems.js';
@@ -14,6 +15,7 @@ import { CustodyLog, custodyLogPath } from './custodyLog.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
+import { Possession } from './possession.js';
 import { isProblemCode, ProblemError } from './problem.js';
 import { registerRoutes } from './routes.js';
 import { loadOrCreateServerKey } from './serverKey.js';
@@ -61,7 +63,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   await custody.open();
   const serverKey = await loadOrCreateServerKey(options.dataDir);
   const metrics = new ServerMetrics();
-  const ingest = new IngestService({ dataDir: options.dataDir, store, custody, serverKey, metrics, limits, log });
+  const possession = Possession.open(join(options.dataDir, 'possession.sqlite'));
+  const ingest = new IngestService({ dataDir: options.dataDir, store, custody, serverKey, metrics, limits, log, possession });
 
   const https = options.tls ? {
     cert: options.tls.cert, key: options.tls.key,
@@ -130,6 +133,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   } catch (error) {
     await app.close().catch(() => {});
     await Promise.all([store.close(), custody.close()]);
+    possession.close();
     const code = errnoCode(error);
     if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use: stop the other process or choose another port with --listen ${host}:PORT`, { cause: error });
     if (code === 'EACCES') throw new EnvironmentError('E_LISTEN_DENIED', `cannot listen on ${host}:${options.port}: permission denied`, { cause: error });
@@ -149,6 +153,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       shuttingDown = true;
       await app.close();
       await Promise.all([store.close(), custody.close()]);
+    possession.close();
     })(),
   };
 }

@@ -9,6 +9,7 @@ import { IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { signObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import type { Possession } from './possession.js';
 import type { Logger } from '../log.js';
 import type { CustodyLog } from './custodyLog.js';
 import { checkDockKey } from './dockKeys.js';
@@ -66,6 +67,7 @@ export class IngestService {
     metrics: ServerMetrics;
     limits: IngestLimits;
     log: Logger;
+    possession: Possession;
   }) {}
 
   // ---- POST /v1/recordings ----------------------------------------------------
@@ -149,7 +151,9 @@ export class IngestService {
       if (upload.contentLength > this.deps.limits.maxSegmentBytes) throw new ProblemError('payload_too_large', `segment bodies are limited to ${this.deps.limits.maxSegmentBytes} bytes`);
       if (upload.contentLength !== segment.length) throw new ProblemError('length_mismatch', `Content-Length ${upload.contentLength} differs from the plan's ${segment.length} bytes`, { extension: { index: segment.index, expectedLength: segment.length } });
     }
-    if (await this.deps.store.hasBlob(segment.sha256)) {
+    // Held bytes are skipped only for a dock that has proved it holds them (possession.ts);
+    // any other dock sends the body, which is verified and then dropped as a duplicate.
+    if (this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256)) {
       await this.reconcileSegment(id, record.manifest.dock.id, segment);
       return { created: false, segment };
     }
@@ -170,6 +174,7 @@ export class IngestService {
       const created = await write;
       // Another writer published these bytes first (a concurrent PUT here, or one a crash cut short).
       if (!created) await this.reconcileSegment(id, dockId, segment);
+      this.deps.possession.add(dockId, segment.sha256);
       return { created, segment };
     } catch (error) {
       if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
@@ -238,14 +243,22 @@ export class IngestService {
   private async rehash(manifest: RecordingManifest): Promise<void> {
     const whole = createHash('sha256');
     const segmentHashes: string[] = [];
+    let total = 0;
     for (const segment of manifest.segments) {
       const part = createHash('sha256');
+      let length = 0;
       for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
         whole.update(chunk);
         part.update(chunk);
+        length += chunk.length;
       }
+      // A plan may name a held blob with a length it does not have: the receipt's size and the
+      // served content (cut to the planned lengths) would then disagree with the signed hash.
+      if (length !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} is ${length} bytes in the store, the plan says ${segment.length}`);
+      total += length;
       segmentHashes.push(part.digest('hex'));
     }
+    if (total !== manifest.file.size) throw new ProblemError('whole_digest_mismatch', `the assembled file is ${total} bytes, the manifest says ${manifest.file.size}`);
     const actual = whole.digest('hex');
     if (actual !== manifest.file.sha256) throw new ProblemError('whole_digest_mismatch', `the assembled file hashes to ${actual}, the manifest says ${manifest.file.sha256}`);
     if (merkleRoot(segmentHashes) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
@@ -314,13 +327,17 @@ export class IngestService {
     };
   }
 
-  /** Indexes whose bytes the server does not hold (content-addressed: held once is held for every recording). */
+  /**
+   * Indexes whose bytes the server does not hold for the recording's dock. Content-addressed:
+   * bytes this dock proved once count for all its recordings; another dock's bytes do not.
+   */
   async missing(manifest: RecordingManifest): Promise<number[]> {
     const missing: number[] = [];
     const batch = 64;
+    const dockId = manifest.dock.id;
     for (let i = 0; i < manifest.segments.length; i += batch) {
       const slice = manifest.segments.slice(i, i + batch);
-      const held = await Promise.all(slice.map((s) => this.deps.store.hasBlob(s.sha256)));
+      const held = await Promise.all(slice.map(async (s) => this.deps.possession.has(dockId, s.sha256) && this.deps.store.hasBlob(s.sha256)));
       held.forEach((h, j) => { if (!h) missing.push(slice[j]!.index); });
     }
     return missing;

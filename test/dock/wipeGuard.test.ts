@@ -6,6 +6,8 @@ import { runOnce } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { dockConfig, startLoggedServer, type LoggedServer } from './helpers.js';
 
+const WHOLE_SECOND = 1_700_000_000;
+
 describe('the wipe re-proves the bytes', () => {
   const dir = makeTempDir('bodycam-wipeguard-');
   let server: LoggedServer;
@@ -15,6 +17,8 @@ describe('the wipe re-proves the bytes', () => {
     mkdirSync(join(dir.path, 'bays'), { recursive: true });
     const result = await recordCamera({ storage: join(dir.path, 'bays', 'bay-1'), count: 1, durationSeconds: 2, seed: 'wipe-guard', width: 160, height: 120, fps: 10 });
     media = result.files[0]!.mediaPath;
+    // A whole-second mtime, so that restoring it after the edit is exact (utimes takes float seconds).
+    utimesSync(media, WHOLE_SECOND, WHOLE_SECOND);
   });
   afterAll(async () => { await server.close(); dir.cleanup(); });
 
@@ -31,7 +35,8 @@ describe('the wipe re-proves the bytes', () => {
     readSync(fd, byte, 0, 1, Math.floor(before.size / 2));
     writeSync(fd, Buffer.from([byte[0]! ^ 0xff]), 0, 1, Math.floor(before.size / 2));
     closeSync(fd);
-    utimesSync(media, before.atime, before.mtime);
+    utimesSync(media, WHOLE_SECOND, WHOLE_SECOND);
+    expect(statSync(media).mtimeMs).toBe(before.mtimeMs);
 
     const second = await runOnce({ ...config, wipeAfterIngest: true });
     expect(existsSync(media)).toBe(true);

@@ -1,0 +1,42 @@
+/**
+ * Which dock has proved it holds which segment bytes. Blobs are shared by hash
+ * across docks (a duplicate is stored once), but "held" must not be: a dock that
+ * merely knew a hash (from a sidecar or a receipt) could otherwise plan a
+ * recording around another dock's blobs, be told nothing is missing, earn a
+ * receipt and read the footage back. A dock possesses a hash only after one of
+ * its own PUTs of those bytes passed the digest check.
+ *
+ * Losing a row (a crash before it is durable) only makes a segment "missing"
+ * for that dock again, and the dock re-sends it: the safe direction.
+ */
+import Database from 'better-sqlite3';
+
+export class Possession {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly hasStmt: Database.Statement<[string, string]>,
+    private readonly addStmt: Database.Statement<[string, string]>,
+  ) {}
+
+  static open(path: string): Possession {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE IF NOT EXISTS held (dock_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (dock_id, sha256)) WITHOUT ROWID');
+    return new Possession(db,
+      db.prepare('SELECT 1 FROM held WHERE dock_id = ? AND sha256 = ?'),
+      db.prepare('INSERT OR IGNORE INTO held (dock_id, sha256) VALUES (?, ?)'));
+  }
+
+  has(dockId: string, sha256: string): boolean {
+    return this.hasStmt.get(dockId, sha256) !== undefined;
+  }
+
+  add(dockId: string, sha256: string): void {
+    this.addStmt.run(dockId, sha256);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
