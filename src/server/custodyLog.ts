@@ -253,8 +253,13 @@ export class CustodyLog {
         const handle = await open(this.path, 'a', 0o644);
         const text = lines.join('\n') + '\n';
         try {
-          await handle.write(text);
+          await handle.appendFile(text); // loops until every byte is written
           await handle.sync();
+        } catch (error) {
+          // A failed append (ENOSPC, EIO) may have left part of the batch in the file: cut it back
+          // to the last whole entry, or the next append would chain onto a torn line for good.
+          await handle.truncate(this.size).then(() => handle.sync()).catch(() => {});
+          throw error;
         } finally {
           await handle.close();
         }
