@@ -9,7 +9,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { UsageError } from '../errors.js';
+import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
@@ -321,8 +321,10 @@ export class DockAgentCore {
         try {
           sidecar = await readSidecar(file.sidecarPath);
         } catch (error) {
-          // One unreadable sidecar (a bad sector, or gone mid-scan) must not stop the rest of the bay.
-          this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
+          // One unreadable sidecar must not stop the rest of the bay. Gone since the listing (a wipe
+          // or an undock mid-scan) is no news: the next scan sees the truth. Anything else is shown.
+          const code = errnoCode((error as { cause?: unknown }).cause);
+          if (code !== 'ENOENT' && code !== 'ENOTDIR') this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
           continue;
         }
         const sha = sidecar.kind === 'ok' && typeof sidecar.sidecar.sha256 === 'string' ? sidecar.sidecar.sha256 : `size:${file.size}`;
