@@ -1,23 +1,12 @@
-/**
- * Probing for the camera tests. The bundled ffprobe build crashes (SIGSEGV) on
- * any MPEG-TS input on this machine's CPU, while the bundled ffmpeg reads TS
- * fine: a .ts is remuxed by stream copy to MP4 first, which keeps its streams
- * and duration.
- */
+/** Helpers of the camera tests: probe, decode, hash. */
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { probe, type ProbeResult } from '../../src/media/probe.js';
 import { runTool } from '../../src/media/run.js';
 
-export async function probeAny(path: string): Promise<ProbeResult> {
-  if (!path.endsWith('.ts')) return probe(path);
-  const copy = `${path}.probe.mp4`;
-  try {
-    await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', path, '-map', '0', '-c', 'copy', '-f', 'mp4', copy]);
-    return await probe(copy);
-  } finally {
-    rmSync(copy, { force: true });
-  }
+/** ffprobe of any recording, MPEG-TS included (src/media guards the bundled build's TS crash). */
+export function probeAny(path: string): Promise<ProbeResult> {
+  return probe(path);
 }
 
 /** Decode every frame; returns the last decoded time reported by ffmpeg and its stderr. */
