@@ -54,16 +54,43 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** `bodycam server` as a child process; restarts keep the data dir and the port. */
-export class ServerProcess {
+/** A `bodycam` child process that tests kill (SIGKILL) or stop (SIGTERM) and start again. */
+abstract class BodycamChild {
   child?: ChildProcess;
-  port = 0;
   starts = 0;
   kills = 0;
+
+  /** Called once the process has gone, however it ended. */
+  protected ended(): void {}
+
+  async kill(): Promise<void> {
+    if (await this.end('SIGKILL')) this.kills++;
+    this.ended();
+  }
+
+  async stop(): Promise<void> {
+    await this.end('SIGTERM');
+    this.ended();
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<boolean> {
+    const child = this.child;
+    if (!child) return false;
+    child.kill(signal);
+    await exited(child);
+    this.child = undefined;
+    return true;
+  }
+}
+
+/** `bodycam server` as a child process; restarts keep the data dir and the port. */
+export class ServerProcess extends BodycamChild {
+  port = 0;
   readonly logPath: string;
   readonly tokensPath: string;
 
   constructor(readonly dataDir: string, readonly extraArgs: string[] = []) {
+    super();
     mkdirSync(dataDir, { recursive: true });
     this.logPath = `${dataDir}.log`;
     this.tokensPath = `${dataDir}.tokens.json`;
@@ -94,23 +121,6 @@ export class ServerProcess {
       if (attempt >= 20) throw new Error(`bodycam server did not start (see ${this.logPath})`);
       await sleep(100);
     }
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGKILL');
-    await exited(child);
-    this.child = undefined;
-    this.kills++;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGTERM');
-    await exited(child);
-    this.child = undefined;
   }
 
   request(path: string, init: RequestInit & { dock?: string } = {}): Promise<Response> {
@@ -146,10 +156,7 @@ export interface DockProcessOptions {
 }
 
 /** `bodycam dock` as a child process; every restart uses the same --state-dir. */
-export class DockProcess {
-  child?: ChildProcess;
-  starts = 0;
-  kills = 0;
+export class DockProcess extends BodycamChild {
   readonly stateDir: string;
   readonly logPath: string;
   readonly tokenFile: string;
@@ -157,6 +164,7 @@ export class DockProcess {
   readonly generations: Array<{ startedAt: number; endedAt?: number; acked?: Set<string> }> = [];
 
   constructor(readonly options: DockProcessOptions) {
+    super();
     this.stateDir = join(options.root, 'dock-state');
     this.logPath = join(options.root, 'dock.log');
     this.tokenFile = join(options.root, 'dock.token');
@@ -173,26 +181,10 @@ export class DockProcess {
 
   get pid(): number | undefined { return this.child?.pid; }
 
-  /** SIGKILL, then record what the journal holds as acknowledged at the moment of death. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGKILL');
-    await exited(child);
-    this.child = undefined;
-    this.kills++;
-    const generation = this.generations[this.generations.length - 1]!;
-    generation.endedAt = Date.now();
-    generation.acked = readJournal(this.stateDir).acked;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGTERM');
-    await exited(child);
-    this.child = undefined;
-    const generation = this.generations[this.generations.length - 1]!;
+  /** Record what the journal holds as acknowledged at the moment the process went. */
+  protected override ended(): void {
+    const generation = this.generations[this.generations.length - 1];
+    if (!generation || generation.endedAt !== undefined) return;
     generation.endedAt = Date.now();
     generation.acked = readJournal(this.stateDir).acked;
   }
