@@ -8,6 +8,8 @@
 import Database from 'better-sqlite3';
 import type { CustodyEvent } from './custodyLog.js';
 
+const SUBJECT_VERSION = 1;
+
 export interface Mention {
   event: CustodyEvent;
   subject: string;
@@ -42,7 +44,14 @@ export class CustodyIndex {
   }
 
   static open(path: string): CustodyIndex {
-    return new CustodyIndex(new Database(path));
+    const index = new CustodyIndex(new Database(path));
+    // Version 1: recording subjects are `<dockId>/<recordingId>` (recordings are namespaced per
+    // dock). An older index is rebuilt from the log, which it only caches.
+    if ((index.db.pragma('user_version', { simple: true }) as number) < SUBJECT_VERSION) {
+      index.clear();
+      index.db.pragma(`user_version = ${SUBJECT_VERSION}`);
+    }
+    return index;
   }
 
   position(): IndexPosition {

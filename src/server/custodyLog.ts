@@ -47,9 +47,12 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** What an entry is about: the recording, or for `segment-stored` the blob (content-addressed). */
+/**
+ * What an entry is about: the recording (namespaced per dock, as the store keys it), or for
+ * `segment-stored` the blob (content-addressed).
+ */
 export function mentionOf(fields: CustodyFields): Mention {
-  return { event: fields.event, subject: fields.event === 'segment-stored' ? fields.sha256 : fields.recordingId };
+  return { event: fields.event, subject: fields.event === 'segment-stored' ? fields.sha256 : `${fields.dockId}/${fields.recordingId}` };
 }
 
 export const GENESIS = '0'.repeat(64);

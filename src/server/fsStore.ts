@@ -1,6 +1,8 @@
 /**
  * Filesystem store: blobs/<aa>/<sha256> (content-addressed segments),
- * recordings/<id>.json (metadata), tmp/ (writes in progress; same filesystem so
+ * recordings/<dockId>/<id>.json (metadata, namespaced per dock; a data dir from
+ * before the namespacing, recordings/<id>.json, is moved into it by open()),
+ * tmp/ (writes in progress; same filesystem so
  * that link/rename are atomic). A blob is published with link(2), which fails if
  * the name exists, so two concurrent writers of one segment leave one blob and
  * exactly one of them reports `created`.
@@ -12,10 +14,10 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFi
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errnoCode, IntegrityError } from '../errors.js';
+import { EnvironmentError, errnoCode, IntegrityError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { assertSha256, insideRoot } from './paths.js';
-import type { BlobWriteResult, Store, StoredRecording } from './store.js';
+import type { BlobWriteResult, RecordingKey, Store, StoredRecording } from './store.js';
 
 const USAGE_FILE = 'store-usage.json';
 
@@ -43,6 +45,49 @@ export class FsStore implements Store {
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
+    await this.migrateFlatRecordings();
+  }
+
+  /**
+   * Before recordings were namespaced per dock they lived at recordings/<id>.json. Each such
+   * file moves to recordings/<its manifest's dock id>/<id>.json: link then unlink, so a crash
+   * leaves the record in one place or in both with the same bytes (the next open finishes it).
+   * A clash with different bytes is never resolved by guessing: the server refuses to start.
+   */
+  private async migrateFlatRecordings(): Promise<void> {
+    const entries = await readdir(this.recordingRoot, { withFileTypes: true });
+    const flat = entries.filter((e) => e.isFile() && e.name.endsWith('.json') && isValidId(e.name.slice(0, -5)));
+    if (!flat.length) return;
+    const touched = new Set<string>();
+    for (const entry of flat) {
+      const id = entry.name.slice(0, -5);
+      const oldPath = insideRoot(this.recordingRoot, entry.name);
+      const text = await readFile(oldPath, 'utf8');
+      let dockId: unknown;
+      try {
+        dockId = (JSON.parse(text) as StoredRecording).manifest?.dock?.id;
+      } catch (error) {
+        throw new EnvironmentError('E_STORE_MIGRATION', `${oldPath} is not valid JSON, so it cannot be moved under its dock; have it examined, then move or remove it by hand`, { cause: error });
+      }
+      if (typeof dockId !== 'string' || !isValidId(dockId)) {
+        throw new EnvironmentError('E_STORE_MIGRATION', `${oldPath} names no valid dock id, so it cannot be moved under its dock; have it examined, then move or remove it by hand`);
+      }
+      const newPath = this.recordingPath(dockId, id);
+      await mkdir(dirname(newPath), { recursive: true, mode: 0o700 });
+      try {
+        await link(oldPath, newPath);
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw error;
+        if (await readFile(newPath, 'utf8') !== text) {
+          throw new EnvironmentError('E_STORE_MIGRATION', `both ${oldPath} and ${newPath} exist with different contents; have them examined, keep the right one and remove the other`);
+        }
+      }
+      touched.add(dirname(newPath));
+    }
+    for (const dir of touched) await syncDir(dir);
+    await syncDir(this.recordingRoot); // the new dock folders are durable before the old names go
+    for (const entry of flat) await unlink(insideRoot(this.recordingRoot, entry.name));
+    await syncDir(this.recordingRoot);
   }
 
   private blobPath(sha256: string): string {
@@ -50,9 +95,14 @@ export class FsStore implements Store {
     return insideRoot(this.blobRoot, sha256.slice(0, 2), sha256);
   }
 
-  private recordingPath(id: string): string {
+  private dockDir(dockId: string): string {
+    if (!isValidId(dockId)) throw new IntegrityError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
+    return insideRoot(this.recordingRoot, dockId);
+  }
+
+  private recordingPath(dockId: string, id: string): string {
     if (!isValidId(id)) throw new IntegrityError('invalid_id', `invalid recording id: ${JSON.stringify(id)}`);
-    return insideRoot(this.recordingRoot, `${id}.json`);
+    return insideRoot(this.dockDir(dockId), `${id}.json`);
   }
 
   private tempPath(): string {
@@ -130,21 +180,24 @@ export class FsStore implements Store {
     return createReadStream(this.blobPath(sha256), { start, end: endInclusive, highWaterMark: 1 << 20 });
   }
 
-  async getRecording(id: string): Promise<StoredRecording | undefined> {
+  async getRecording(dockId: string, id: string): Promise<StoredRecording | undefined> {
     try {
-      return JSON.parse(await readFile(this.recordingPath(id), 'utf8')) as StoredRecording;
+      return JSON.parse(await readFile(this.recordingPath(dockId, id), 'utf8')) as StoredRecording;
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw error;
     }
   }
 
-  async createRecording(id: string, record: StoredRecording): Promise<boolean> {
-    const finalPath = this.recordingPath(id);
+  async createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean> {
+    const finalPath = this.recordingPath(dockId, id);
+    const dir = dirname(finalPath);
+    const newDir = await mkdir(dir, { recursive: true, mode: 0o700 }) !== undefined;
+    if (newDir) await syncDir(this.recordingRoot);
     const tempPath = await this.writeTemp(JSON.stringify(record));
     try {
       await link(tempPath, finalPath);
-      await syncDir(this.recordingRoot);
+      await syncDir(dir);
       return true;
     } catch (error) {
       if (errnoCode(error) === 'EEXIST') return false;
@@ -154,16 +207,32 @@ export class FsStore implements Store {
     }
   }
 
-  async updateRecording(id: string, record: StoredRecording): Promise<void> {
-    const finalPath = this.recordingPath(id);
+  async updateRecording(dockId: string, id: string, record: StoredRecording): Promise<void> {
+    const finalPath = this.recordingPath(dockId, id);
     const tempPath = await this.writeTemp(JSON.stringify(record));
     await rename(tempPath, finalPath);
-    await syncDir(this.recordingRoot);
+    await syncDir(dirname(finalPath));
   }
 
-  async listRecordingIds(): Promise<string[]> {
-    const names = await readdir(this.recordingRoot);
+  async listRecordingIds(dockId: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dockDir(dockId));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return [];
+      throw error;
+    }
     return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter(isValidId).sort();
+  }
+
+  async listRecordings(): Promise<RecordingKey[]> {
+    const docks = (await readdir(this.recordingRoot, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && isValidId(e.name)).map((e) => e.name).sort();
+    const keys: RecordingKey[] = [];
+    for (const dockId of docks) {
+      for (const recordingId of await this.listRecordingIds(dockId)) keys.push({ dockId, recordingId });
+    }
+    return keys;
   }
 
   usedBytes(): number {

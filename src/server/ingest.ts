@@ -43,6 +43,9 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxConcurrentUploadsPerDock: 32,
 };
 
+/** Locks are per (dock, recording), like the records they guard. */
+const lockKey = (dockId: string, id: string) => `${dockId}/${id}`;
+
 const INDEX_TEXT = /^(0|[1-9][0-9]{0,8})$/;
 const RETRY_FULL_SECONDS = 60;
 
@@ -81,15 +84,16 @@ export class IngestService {
     if (await checkDockKey(this.deps.dataDir, dockId, manifest.dock.publicKeyPem) === 'mismatch') {
       throw new ProblemError('dock_key_mismatch', `dock ${dockId} signed with a key other than the one pinned on first use; an operator must run \`bodycam server reset-dock-key\` if the dock was legitimately re-keyed`);
     }
-    return this.locks.run(manifest.recordingId, async () => {
-      const existing = await this.deps.store.getRecording(manifest.recordingId);
-      if (existing) return { created: false, response: await this.sameRecordingAgain(dockId, existing, manifest) };
+    // Recordings are namespaced per dock (store.ts): the same id from another dock is another recording.
+    return this.locks.run(lockKey(dockId, manifest.recordingId), async () => {
+      const existing = await this.deps.store.getRecording(dockId, manifest.recordingId);
+      if (existing) return { created: false, response: await this.sameRecordingAgain(existing, manifest) };
       this.assertRoomFor(0);
       const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
-      if (!(await this.deps.store.createRecording(manifest.recordingId, record))) {
+      if (!(await this.deps.store.createRecording(dockId, manifest.recordingId, record))) {
         // Another server process sharing the data dir won the race.
-        const winner = (await this.deps.store.getRecording(manifest.recordingId))!;
-        return { created: false, response: await this.sameRecordingAgain(dockId, winner, manifest) };
+        const winner = (await this.deps.store.getRecording(dockId, manifest.recordingId))!;
+        return { created: false, response: await this.sameRecordingAgain(winner, manifest) };
       }
       await this.recordCreated(record, false);
       return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest) } };
@@ -97,8 +101,8 @@ export class IngestService {
   }
 
   /** A repeated create also closes a custody gap a crash left after the recording was stored. */
-  private async sameRecordingAgain(dockId: string, existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
-    const response = await this.sameOrConflict(dockId, existing, manifest);
+  private async sameRecordingAgain(existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
+    const response = await this.sameOrConflict(existing, manifest);
     await this.recordCreated(existing, true);
     return response;
   }
@@ -126,8 +130,7 @@ export class IngestService {
     await this.recordSegment(id, dockId, segment, true);
   }
 
-  private async sameOrConflict(dockId: string, existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
-    if (existing.manifest.dock.id !== dockId) throw new ProblemError('forbidden', 'recording was created by another dock');
+  private async sameOrConflict(existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
     if (!sameContent(existing.manifest, manifest)) {
       throw new ProblemError('conflict', 'a recording with this id exists with a different file SHA-256, size or segment plan; it is never overwritten',
         { extension: { recordingId: manifest.recordingId, existingSha256: existing.manifest.file.sha256 } });
@@ -206,8 +209,8 @@ export class IngestService {
 
   async complete(dockId: string, id: string): Promise<Receipt> {
     await this.owned(dockId, id);
-    return this.locks.run(id, async () => {
-      const record = (await this.deps.store.getRecording(id))!;
+    return this.locks.run(lockKey(dockId, id), async () => {
+      const record = (await this.deps.store.getRecording(dockId, id))!;
       if (record.receipt) return record.receipt;
       const { manifest } = record;
       const missing = await this.missing(manifest);
@@ -232,7 +235,7 @@ export class IngestService {
           return { extra: { receiptSignature: signed.signature }, value: signed };
         });
       const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
-      await this.deps.store.updateRecording(id, done);
+      await this.deps.store.updateRecording(dockId, id, done);
       this.deps.metrics.recordingsCompleted++;
       this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
       return receipt!;
@@ -273,8 +276,8 @@ export class IngestService {
 
   async list(dockId: string, filter: { device?: string; state?: string }): Promise<RecordingListEntry[]> {
     const entries: RecordingListEntry[] = [];
-    for (const id of await this.deps.store.listRecordingIds()) {
-      const record = await this.deps.store.getRecording(id);
+    for (const id of await this.deps.store.listRecordingIds(dockId)) {
+      const record = await this.deps.store.getRecording(dockId, id);
       if (!record || record.manifest.dock.id !== dockId) continue;
       const { manifest } = record;
       const state = record.receipt ? 'complete' : 'receiving';
@@ -312,9 +315,9 @@ export class IngestService {
 
   private async owned(dockId: string, id: string): Promise<StoredRecording> {
     if (!isValidId(id)) throw new ProblemError('invalid_id', 'recording id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without ".."');
-    const record = await this.deps.store.getRecording(id);
-    if (!record) throw new ProblemError('not_found', `no recording ${id}`);
-    if (record.manifest.dock.id !== dockId) throw new ProblemError('forbidden', 'recording was created by another dock');
+    // Only this dock's namespace is looked in: another dock's recording of this id is not found, not forbidden.
+    const record = await this.deps.store.getRecording(dockId, id);
+    if (!record) throw new ProblemError('not_found', `dock ${dockId} has no recording ${id}`);
     return record;
   }
 

@@ -3,6 +3,12 @@
  * distinct segment SHA-256) and one metadata record per recording. The
  * filesystem store is the embedded default; any other backend must pass
  * test/server/storeConformance.ts.
+ *
+ * Recordings are namespaced per dock: a record is keyed by (dockId, recordingId),
+ * so an id another dock created (a squatter, or the same camera docked at another
+ * office first) is a different record and never blocks this dock. Blobs are not
+ * namespaced (the same bytes are stored once); who may count a blob as held is
+ * decided per dock outside the store (possession.ts).
  */
 import type { Readable } from 'node:stream';
 import type { Receipt, RecordingManifest } from '../protocol/types.js';
@@ -13,6 +19,11 @@ export interface StoredRecording {
   createdAt: string;
   receipt?: Receipt;
   completedAt?: string;
+}
+
+export interface RecordingKey {
+  dockId: string;
+  recordingId: string;
 }
 
 export interface BlobWriteResult {
@@ -37,12 +48,16 @@ export interface Store {
   hasBlob(sha256: string): Promise<boolean>;
   /** Bytes [start, endInclusive] of a blob (the whole blob by default). */
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
-  getRecording(id: string): Promise<StoredRecording | undefined>;
-  /** Create atomically; returns false (and changes nothing) if the id already exists. */
-  createRecording(id: string, record: StoredRecording): Promise<boolean>;
+  /** The record of recording `id` of dock `dockId`; another dock's recording of the same id is never returned. */
+  getRecording(dockId: string, id: string): Promise<StoredRecording | undefined>;
+  /** Create atomically; returns false (and changes nothing) if this dock already has the id. */
+  createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean>;
   /** Replace atomically (crash leaves the old or the new record, never a mix). */
-  updateRecording(id: string, record: StoredRecording): Promise<void>;
-  listRecordingIds(): Promise<string[]>;
+  updateRecording(dockId: string, id: string, record: StoredRecording): Promise<void>;
+  /** The ids of one dock's recordings, sorted. */
+  listRecordingIds(dockId: string): Promise<string[]>;
+  /** Every (dockId, recordingId) in the store, sorted by dock then id (for scrub, verify-log). */
+  listRecordings(): Promise<RecordingKey[]>;
   /** Bytes held in blobs, as far as the store knows without scanning. */
   usedBytes(): number;
   close(): Promise<void>;

@@ -94,10 +94,11 @@ describe('server-side abuse while a real dock offloads', () => {
     const rekeyed = buildRecording(data, { dockId: 'dock-2', serial: 'ABUSE4' });
     await probe('dock key differs from the pinned one', [400], true, true, () => as('dock-2', '/v1/recordings', json(rekeyed.manifest)));
     await probe('path traversal in the id', [400, 404], true, true, () => as('dock-2', '/v1/recordings/..%2F..%2Fetc%2Fpasswd/segments/0', { method: 'PUT', body: own.segments[0]!, headers: { 'content-type': 'application/octet-stream', 'content-digest': formatDigestHeader(sha256Hex(own.segments[0]!)) } }));
-    await probe('segment PUT with dock-1\'s token on dock-2\'s recording', [403], true, false, () => put('dock-1', 0, own.segments[0]!));
+    // Recordings are namespaced per dock: dock-1 has no recording of this id (404), and dock-2's is untouched.
+    await probe('segment PUT with dock-1\'s token on dock-2\'s recording', [404], true, false, () => put('dock-1', 0, own.segments[0]!));
     await probe('segment PUT without a token', [401], true, false, () => put(null, 0, own.segments[0]!));
-    await probe('complete with dock-1\'s token on dock-2\'s recording', [403], true, false, () => as('dock-1', `/v1/recordings/${id}/complete`, { method: 'POST' }));
-    await probe('content with dock-1\'s token on dock-2\'s recording', [403, 404], false, false, () => as('dock-1', `/v1/recordings/${id}/content`));
+    await probe('complete with dock-1\'s token on dock-2\'s recording', [404], true, false, () => as('dock-1', `/v1/recordings/${id}/complete`, { method: 'POST' }));
+    await probe('content with dock-1\'s token on dock-2\'s recording', [404], false, false, () => as('dock-1', `/v1/recordings/${id}/content`));
     await probe('digest header that does not match the plan', [422], true, true, () => put('dock-2', 0, own.segments[0]!, { 'content-digest': formatDigestHeader(sha256Hex(Buffer.from('other'))) }));
     await probe('body that does not match its digest', [422, 400], true, true, () => put('dock-2', 0, Buffer.concat([own.segments[0]!.subarray(1), Buffer.from([0])]), { 'content-digest': formatDigestHeader(own.manifest.segments[0]!.sha256) }));
     await probe('no Content-Digest', [400], true, true, () => as('dock-2', `/v1/recordings/${id}/segments/0`, { method: 'PUT', body: own.segments[0]!, headers: { 'content-type': 'application/octet-stream' } }));

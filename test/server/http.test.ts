@@ -209,16 +209,17 @@ describe('ingest protocol v1 over HTTP', () => {
     expect((await create(rec)).status).toBe(400);
   });
 
-  it('auth: no token and unknown token are 401; another dock is 403 on every resource', async () => {
+  it('auth: no token and unknown token are 401; another dock\'s recording does not exist for a dock (404), its manifest is 403', async () => {
     const rec = newRecording(100_000, 50_000);
     await create(rec);
     expect((await server.request('/v1/recordings', { dock: null })).status).toBe(401);
     expect((await server.request('/v1/recordings', { headers: { authorization: 'Bearer not-a-token' } })).status).toBe(401);
     const id = rec.manifest.recordingId;
-    expect((await server.request(`/v1/recordings/${id}`, { dock: 'dock-2' })).status).toBe(403);
-    expect((await put(rec, 0, rec.segments[0], segmentHeaders(rec.segments[0]!), 'dock-2')).status).toBe(403);
-    expect((await complete(rec, 'dock-2')).status).toBe(403);
-    expect((await server.request(`/v1/recordings/${id}/content`, { dock: 'dock-2' })).status).toBe(403);
+    // Recordings are namespaced per dock: dock-2 has no recording of this id.
+    expect((await server.request(`/v1/recordings/${id}`, { dock: 'dock-2' })).status).toBe(404);
+    expect((await put(rec, 0, rec.segments[0], segmentHeaders(rec.segments[0]!), 'dock-2')).status).toBe(404);
+    expect((await complete(rec, 'dock-2')).status).toBe(404);
+    expect((await server.request(`/v1/recordings/${id}/content`, { dock: 'dock-2' })).status).toBe(404);
     // dock-2 presenting dock-1's manifest: the token decides who you are.
     expect((await create(rec, 'dock-2')).status).toBe(403);
     const list = await (await server.request('/v1/recordings', { dock: 'dock-2' })).json() as { recordings: unknown[] };

@@ -84,26 +84,50 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
     it('creates a recording once, updates it atomically and lists it; survives a reopen', async () => {
       const { store } = subject;
       const { manifest } = buildRecording(testBytes(1000, 3), { segmentSize: 300 });
+      const dock = manifest.dock.id;
       const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
-      expect(await store.createRecording(manifest.recordingId, record)).toBe(true);
-      expect(await store.createRecording(manifest.recordingId, { ...record, createdAt: 'other' })).toBe(false);
-      expect((await store.getRecording(manifest.recordingId))!.createdAt).toBe(record.createdAt);
-      await store.updateRecording(manifest.recordingId, { ...record, completedAt: '2026-01-01T00:00:00.000Z' });
+      expect(await store.createRecording(dock, manifest.recordingId, record)).toBe(true);
+      expect(await store.createRecording(dock, manifest.recordingId, { ...record, createdAt: 'other' })).toBe(false);
+      expect((await store.getRecording(dock, manifest.recordingId))!.createdAt).toBe(record.createdAt);
+      await store.updateRecording(dock, manifest.recordingId, { ...record, completedAt: '2026-01-01T00:00:00.000Z' });
       await store.putBlob(digest, chunked(data), data.length);
-      expect(await store.listRecordingIds()).toEqual([manifest.recordingId]);
-      expect(await store.getRecording('no-such-recording')).toBeUndefined();
+      expect(await store.listRecordingIds(dock)).toEqual([manifest.recordingId]);
+      expect(await store.listRecordings()).toEqual([{ dockId: dock, recordingId: manifest.recordingId }]);
+      expect(await store.getRecording(dock, 'no-such-recording')).toBeUndefined();
       await store.close();
       const reopened = await subject.reopen();
       await reopened.open();
       subject.store = reopened;
-      expect((await reopened.getRecording(manifest.recordingId))!.completedAt).toBe('2026-01-01T00:00:00.000Z');
+      expect((await reopened.getRecording(dock, manifest.recordingId))!.completedAt).toBe('2026-01-01T00:00:00.000Z');
       expect(await reopened.hasBlob(digest)).toBe(true);
       expect(reopened.usedBytes()).toBe(data.length);
     });
 
+    it('keys recordings by (dock, id): the same id of two docks is two records, neither sees the other', async () => {
+      const { store } = subject;
+      const a = buildRecording(testBytes(1000, 4), { segmentSize: 300, recordingId: 'rec-shared', dockId: 'dock-a' }).manifest;
+      const b = buildRecording(testBytes(1200, 5), { segmentSize: 400, recordingId: 'rec-shared', dockId: 'dock-b' }).manifest;
+      expect(await store.getRecording('dock-b', 'rec-shared')).toBeUndefined();
+      expect(await store.createRecording('dock-a', 'rec-shared', { manifest: a, createdAt: 'a' })).toBe(true);
+      // dock-a's record does not exist for dock-b: its create succeeds and makes its own.
+      expect(await store.getRecording('dock-b', 'rec-shared')).toBeUndefined();
+      expect(await store.createRecording('dock-b', 'rec-shared', { manifest: b, createdAt: 'b' })).toBe(true);
+      await store.updateRecording('dock-a', 'rec-shared', { manifest: a, createdAt: 'a', completedAt: 'done-a' });
+      const readA = (await store.getRecording('dock-a', 'rec-shared'))!;
+      const readB = (await store.getRecording('dock-b', 'rec-shared'))!;
+      expect([readA.createdAt, readA.completedAt, readA.manifest.file.sha256]).toEqual(['a', 'done-a', a.file.sha256]);
+      expect([readB.createdAt, readB.completedAt, readB.manifest.file.sha256]).toEqual(['b', undefined, b.file.sha256]);
+      expect(await store.listRecordingIds('dock-a')).toEqual(['rec-shared']);
+      expect(await store.listRecordingIds('dock-b')).toEqual(['rec-shared']);
+      expect(await store.listRecordingIds('dock-c')).toEqual([]);
+      expect(await store.listRecordings()).toEqual([{ dockId: 'dock-a', recordingId: 'rec-shared' }, { dockId: 'dock-b', recordingId: 'rec-shared' }]);
+    });
+
     it('refuses ids and digests that could address anything outside the store', async () => {
       const { store } = subject;
-      await expect(store.getRecording('../../etc/passwd')).rejects.toThrow();
+      await expect(store.getRecording('dock-1', '../../etc/passwd')).rejects.toThrow();
+      await expect(store.getRecording('..', 'x')).rejects.toThrow();
+      await expect(store.createRecording('../etc', 'x', { manifest: buildRecording(testBytes(10, 1)).manifest, createdAt: 'x' })).rejects.toThrow();
       await expect(store.hasBlob('../' + digest.slice(3))).rejects.toThrow();
       expect(() => store.readBlob('..%2F..%2Fetc')).toThrow();
     });
