@@ -1,12 +1,13 @@
 /**
  * `bodycam server`: the reference ingest server; `bodycam server verify-log`:
- * check the custody chain; `bodycam server reset-dock-key`: forget a pinned dock key.
+ * check the custody chain; `bodycam server scrub`: re-hash every stored blob;
+ * `bodycam server reset-dock-key`: forget a pinned dock key.
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { resetDockKey, startIngestServer, verifyCustodyLog } from '../server/index.js';
+import { resetDockKey, scrubDataDir, startIngestServer, verifyCustodyLog } from '../server/index.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 
@@ -89,6 +90,38 @@ Examples:
       const broken = result.firstBroken!;
       process.stdout.write(`custody log BROKEN at line ${broken.line}${broken.seq !== undefined ? ` (seq ${broken.seq})` : ''}: ${broken.reason}; ${result.entries} entries before it verify\n`);
       return 3;
+    }));
+
+  server.command('scrub')
+    .description('re-hash every stored blob; report damaged ones and the recordings they belong to, and mark them missing so docks re-send them')
+    .option('--data-dir <dir>', 'the server data dir')
+    .option('--json', 'print the report as one JSON object')
+    .addHelpText('after', `
+Exit status: 0 every blob is intact, 3 damage was found (damaged blobs, or blobs of complete
+recordings that are gone), 2 usage error (no --data-dir, or not a server data dir), 1 other failure.
+Damaged blobs are moved to <data dir>/damaged/ and count as missing: a dock's verified re-upload
+replaces them. Safe to run while the server runs. Also sets files to 0600 and folders to 0700.
+
+Examples:
+  $ bodycam server scrub --data-dir server-data
+  $ bodycam server scrub --data-dir server-data --json`)
+    .action(action(async (flags: { json?: boolean }, command: Command) => {
+      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
+      if (!dataDir) throw new UsageError('--data-dir is required');
+      const report = await scrubDataDir(dataDir);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(report) + '\n');
+      } else {
+        for (const blob of report.damaged) {
+          const refs = blob.usedBy.map((r) => `${r.dockId}/${r.recordingId} segment ${r.index}${r.complete ? '' : ' (receiving)'}`).join(', ') || 'no recording';
+          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; moved to damaged/, now missing until re-sent\n`);
+        }
+        for (const gone of report.missing) {
+          process.stdout.write(`MISSING blob ${gone.sha256} of complete recording ${gone.dockId}/${gone.recordingId} segment ${gone.index}\n`);
+        }
+        process.stdout.write(`scrub ${report.ok ? 'ok' : 'FOUND DAMAGE'}: ${report.blobsChecked} blobs (${report.bytesChecked} bytes) re-hashed, ${report.damaged.length} damaged, ${report.missing.length} missing from complete recordings, ${report.recordingsChecked} recordings checked, ${report.ms} ms\n`);
+      }
+      return report.ok ? 0 : 3;
     }));
 
   server.command('reset-dock-key')

@@ -119,7 +119,7 @@ export class CustodyLog {
           const lastNewline = buffer.lastIndexOf(0x0a);
           if (lastNewline < 0 && start > 0) { window *= 4; continue; }
           const torn = buffer.subarray(lastNewline + 1);
-          await writeFile(`${this.path}.torn-${Date.now()}`, torn);
+          await writeFile(`${this.path}.torn-${Date.now()}`, torn, { mode: 0o600 });
           await handle.truncate(size - torn.length);
           await handle.sync();
           size -= torn.length;
@@ -253,7 +253,7 @@ export class CustodyLog {
       }
       if (!lines.length) continue;
       try {
-        const handle = await open(this.path, 'a', 0o644);
+        const handle = await open(this.path, 'a', 0o600); // evidence: owner only (docs/reliability.md, item 7)
         const text = lines.join('\n') + '\n';
         try {
           await handle.appendFile(text); // loops until every byte is written

@@ -4,11 +4,12 @@
  * dock id with another key is refused (dock_key_mismatch) until an operator
  * removes the pin (`bodycam server reset-dock-key`).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { errnoCode, InputError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { insideRoot } from './paths.js';
+import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
 
 function pinPath(dataDir: string, dockId: string): string {
   if (!isValidId(dockId)) throw new InputError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
@@ -28,9 +29,9 @@ export async function checkDockKey(dataDir: string, dockId: string, publicKeyPem
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
   }
-  await mkdir(insideRoot(dataDir, 'docks'), { recursive: true });
+  await makePrivateDir(insideRoot(dataDir, 'docks'));
   try {
-    await writeFile(path, publicKeyPem, { flag: 'wx', mode: 0o644 });
+    await writeFile(path, publicKeyPem, { flag: 'wx', mode: PRIVATE_FILE_MODE });
     return 'pinned';
   } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw error;

@@ -2,22 +2,27 @@
  * Filesystem store: blobs/<aa>/<sha256> (content-addressed segments),
  * recordings/<dockId>/<id>.json (metadata, namespaced per dock; a data dir from
  * before the namespacing, recordings/<id>.json, is moved into it by open()),
- * tmp/ (writes in progress; same filesystem so
- * that link/rename are atomic). A blob is published with link(2), which fails if
+ * tmp/ (writes in progress; same filesystem so that link/rename are atomic),
+ * damaged/<sha256>-<ms>-<rand> (blobs a verified read found damaged, kept for the
+ * operator, no longer served). A blob is published with link(2), which fails if
  * the name exists, so two concurrent writers of one segment leave one blob and
- * exactly one of them reports `created`.
+ * exactly one of them reports `created` (unless the existing one is damaged: then
+ * the verified new bytes replace it). Folders are 0700, files 0600.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EnvironmentError, errnoCode, IntegrityError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
+import { SHA256_HEX } from '../protocol/digest.js';
 import { assertSha256, insideRoot } from './paths.js';
+import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
 import type { BlobWriteResult, RecordingKey, Store, StoredRecording } from './store.js';
+import { BLOB_DAMAGED, BLOB_MISSING, drainVerified, isBlobIntegrityError, verifiedBlobRead } from './verifiedRead.js';
 
 const USAGE_FILE = 'store-usage.json';
 
@@ -25,17 +30,22 @@ export class FsStore implements Store {
   private readonly blobRoot: string;
   private readonly recordingRoot: string;
   private readonly tmpRoot: string;
+  private readonly damagedRoot: string;
   private used = 0;
+  /** Usage is only tracked (and saved) by a store that was opened: a scrub beside a running server must not overwrite its figure. */
+  private opened = false;
   private usageWrite: Promise<void> = Promise.resolve();
 
   constructor(readonly root: string) {
     this.blobRoot = insideRoot(root, 'blobs');
     this.recordingRoot = insideRoot(root, 'recordings');
     this.tmpRoot = insideRoot(root, 'tmp');
+    this.damagedRoot = insideRoot(root, 'damaged');
   }
 
   async open(): Promise<void> {
-    await Promise.all([this.blobRoot, this.recordingRoot, this.tmpRoot].map((dir) => mkdir(dir, { recursive: true })));
+    await makePrivateDir(this.root);
+    await Promise.all([this.blobRoot, this.recordingRoot, this.tmpRoot, this.damagedRoot].map((dir) => makePrivateDir(dir)));
     // Anything in tmp/ is a write that never completed: it was never visible, so it can go.
     const stale = await readdir(this.tmpRoot);
     await Promise.all(stale.map((name) => rm(insideRoot(this.tmpRoot, name), { force: true, recursive: true })));
@@ -46,6 +56,7 @@ export class FsStore implements Store {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
     await this.migrateFlatRecordings();
+    this.opened = true;
   }
 
   /**
@@ -73,7 +84,7 @@ export class FsStore implements Store {
         throw new EnvironmentError('E_STORE_MIGRATION', `${oldPath} names no valid dock id, so it cannot be moved under its dock; have it examined, then move or remove it by hand`);
       }
       const newPath = this.recordingPath(dockId, id);
-      await mkdir(dirname(newPath), { recursive: true, mode: 0o700 });
+      await makePrivateDir(dirname(newPath));
       try {
         await link(oldPath, newPath);
       } catch (error) {
@@ -127,7 +138,7 @@ export class FsStore implements Store {
       },
     });
     // flush: the bytes are on disk (fsync) before the file is closed, hence before it is published.
-    const out = createWriteStream(tempPath, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
+    const out = createWriteStream(tempPath, { flags: 'wx', mode: PRIVATE_FILE_MODE, flush: true, highWaterMark: 1 << 20 });
     try {
       await pipeline(body, verify, out);
       if (!out.closed) await once(out, 'close');
@@ -138,13 +149,24 @@ export class FsStore implements Store {
       if (actual !== sha256) {
         throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
       }
-      await mkdir(dirname(finalPath), { recursive: true });
+      await chmod(tempPath, PRIVATE_FILE_MODE);
+      await makePrivateDir(dirname(finalPath));
       let created = true;
       try {
         await link(tempPath, finalPath);
       } catch (error) {
         if (errnoCode(error) !== 'EEXIST') throw error;
-        created = false; // someone else stored the same bytes first
+        // Someone stored the same name first: keep theirs if it is intact. If it is not, the
+        // verified read moved it to damaged/, and these verified bytes take its place.
+        created = !(await this.intact(sha256));
+        if (created) {
+          try {
+            await link(tempPath, finalPath);
+          } catch (again) {
+            if (errnoCode(again) !== 'EEXIST') throw again;
+            created = false; // a concurrent repair won; it was verified as these bytes were
+          }
+        }
       }
       await unlink(tempPath);
       if (created) {
@@ -168,8 +190,8 @@ export class FsStore implements Store {
 
   async hasBlob(sha256: string): Promise<boolean> {
     try {
-      await stat(this.blobPath(sha256));
-      return true;
+      // Only a regular file is a blob: a symbolic link (or anything else) there is not held.
+      return (await lstat(this.blobPath(sha256))).isFile();
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return false;
       throw error;
@@ -177,7 +199,81 @@ export class FsStore implements Store {
   }
 
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
-    return createReadStream(this.blobPath(sha256), { start, end: endInclusive, highWaterMark: 1 << 20 });
+    const path = this.blobPath(sha256);
+    return verifiedBlobRead(sha256, async () => {
+      let handle;
+      try {
+        // O_NOFOLLOW: a symbolic link planted in blobs/ is never followed out of the store.
+        handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'ENOENT') throw new IntegrityError(BLOB_MISSING, `blob ${sha256} is not in the store`, { cause: error, details: { sha256 } });
+        if (code === 'ELOOP') {
+          const entry = await lstat(path).catch(() => undefined);
+          const damage = new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is a symbolic link, not stored bytes`, { cause: error, details: { sha256 } });
+          if (entry) await this.markDamaged(sha256, entry.ino, entry.dev, 0);
+          throw damage;
+        }
+        throw error;
+      }
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        await this.markDamaged(sha256, info.ino, info.dev, 0);
+        throw new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is not a regular file`, { details: { sha256 } });
+      }
+      const source = handle.createReadStream({ highWaterMark: 1 << 20 });
+      return { source, onDamage: async () => { await this.markDamaged(sha256, info.ino, info.dev, info.size); } };
+    }, start, endInclusive);
+  }
+
+  /** True when the blob is there and hashes to its name (a damaged one is moved aside on the way). */
+  private async intact(sha256: string): Promise<boolean> {
+    try {
+      await drainVerified(this.readBlob(sha256));
+      return true;
+    } catch (error) {
+      if (isBlobIntegrityError(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Move a damaged blob out of blobs/ (to damaged/<sha>-<ms>): it then counts as missing and a
+   * verified upload replaces it. Only the very file that was read is moved (same inode): a
+   * repair that replaced it meanwhile is left alone.
+   */
+  private async markDamaged(sha256: string, ino: number, dev: number, size: number): Promise<void> {
+    const path = this.blobPath(sha256);
+    const now = await lstat(path).catch(() => undefined);
+    if (!now || now.ino !== ino || now.dev !== dev) return;
+    await makePrivateDir(this.damagedRoot);
+    try {
+      await rename(path, insideRoot(this.damagedRoot, `${sha256}-${Date.now()}-${randomBytes(3).toString('hex')}`));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return; // another reader moved it first
+      throw error;
+    }
+    if (this.opened && size > 0) {
+      this.used = Math.max(0, this.used - size);
+      this.saveUsage();
+    }
+  }
+
+  async *listBlobs(): AsyncIterable<string> {
+    let shards;
+    try {
+      shards = await opendir(this.blobRoot);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    for await (const shard of shards) {
+      if (!/^[0-9a-f]{2}$/.test(shard.name) || !shard.isDirectory()) continue;
+      for await (const entry of await opendir(insideRoot(this.blobRoot, shard.name))) {
+        if (SHA256_HEX.test(entry.name) && entry.name.startsWith(shard.name)) yield entry.name;
+      }
+    }
   }
 
   async getRecording(dockId: string, id: string): Promise<StoredRecording | undefined> {
@@ -192,7 +288,7 @@ export class FsStore implements Store {
   async createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean> {
     const finalPath = this.recordingPath(dockId, id);
     const dir = dirname(finalPath);
-    const newDir = await mkdir(dir, { recursive: true, mode: 0o700 }) !== undefined;
+    const newDir = await makePrivateDir(dir);
     if (newDir) await syncDir(this.recordingRoot);
     const tempPath = await this.writeTemp(JSON.stringify(record));
     try {
@@ -245,8 +341,9 @@ export class FsStore implements Store {
 
   private async writeTemp(text: string): Promise<string> {
     const tempPath = this.tempPath();
-    const handle = await open(tempPath, 'wx', 0o644);
+    const handle = await open(tempPath, 'wx', PRIVATE_FILE_MODE);
     try {
+      await handle.chmod(PRIVATE_FILE_MODE);
       await handle.writeFile(text);
       await handle.sync();
     } finally {
@@ -263,7 +360,7 @@ export class FsStore implements Store {
   private saveUsage(): void {
     this.usageWrite = this.usageWrite.then(async () => {
       const tempPath = this.tempPath();
-      await writeFile(tempPath, JSON.stringify({ bytes: this.used }));
+      await writeFile(tempPath, JSON.stringify({ bytes: this.used }), { mode: PRIVATE_FILE_MODE });
       await rename(tempPath, insideRoot(this.root, USAGE_FILE));
     }).catch(() => { /* a stale figure is retried on the next write */ });
   }

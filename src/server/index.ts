@@ -5,7 +5,6 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -16,6 +15,7 @@ import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
 import { Possession } from './possession.js';
+import { ensurePrivateFile, makePrivateDir, tightenDataDir } from './privateFiles.js';
 import { isProblemCode, ProblemError } from './problem.js';
 import { registerRoutes } from './routes.js';
 import { loadOrCreateServerKey } from './serverKey.js';
@@ -24,6 +24,7 @@ import type { Store } from './store.js';
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
 export { resetDockKey } from './dockKeys.js';
 export { FsStore } from './fsStore.js';
+export { scrubDataDir, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
 
@@ -56,14 +57,20 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const limits: IngestLimits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
   const log = options.logger ?? createLogger({ component: 'server' });
   const tokens = new TokenTable(options.tokens);
-  await mkdir(options.dataDir, { recursive: true });
+  // Evidence and keys: nobody else may read the data dir (0700 folders, 0600 files; privateFiles.ts).
+  await makePrivateDir(options.dataDir);
+  await tightenDataDir(options.dataDir);
   const store = options.store ?? new FsStore(options.dataDir);
   await store.open();
+  await ensurePrivateFile(join(options.dataDir, 'custody-index.sqlite'));
   const custody = new CustodyLog(custodyLogPath(options.dataDir));
   await custody.open();
   const serverKey = await loadOrCreateServerKey(options.dataDir);
   const metrics = new ServerMetrics();
+  await ensurePrivateFile(join(options.dataDir, 'possession.sqlite'));
   const possession = Possession.open(join(options.dataDir, 'possession.sqlite'));
+  // Once more after everything opened: files made on the way (SQLite -wal/-shm) are 0600 too.
+  await tightenDataDir(options.dataDir);
   const ingest = new IngestService({ dataDir: options.dataDir, store, custody, serverKey, metrics, limits, log, possession });
 
   const https = options.tls ? {

@@ -19,6 +19,7 @@ import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './serverKey.js';
 import type { Store, StoredRecording } from './store.js';
+import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 
 export interface IngestLimits {
   /** Largest segment body accepted (default 64 MiB). */
@@ -156,7 +157,8 @@ export class IngestService {
     }
     // Held bytes are skipped only for a dock that has proved it holds them (possession.ts);
     // any other dock sends the body, which is verified and then dropped as a duplicate.
-    if (this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256)) {
+    // The held blob is re-read (verified) first: a damaged one is marked missing and these bytes replace it.
+    if (this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256) && await this.blobIntact(segment.sha256, { recordingId: id, index: segment.index })) {
       await this.reconcileSegment(id, record.manifest.dock.id, segment);
       return { created: false, segment };
     }
@@ -215,7 +217,11 @@ export class IngestService {
       const { manifest } = record;
       const missing = await this.missing(manifest);
       if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
-      await this.rehash(manifest);
+      if (!(await this.rehash(manifest))) {
+        // A blob failed its verified read and is now missing: the dock re-sends it, never a receipt on it.
+        const now = await this.missing(manifest);
+        throw new ProblemError('incomplete', `stored segments ${now.join(', ')} were damaged and are missing again; send them again`, { extension: { missing: now } });
+      }
       await this.deps.store.syncBlobs(manifest.segments.map((s) => s.sha256));
       // No receipt before the log mentions the recording and every one of its blobs: a crash may
       // have cut an earlier request between the store write and its custody entry.
@@ -242,18 +248,30 @@ export class IngestService {
     });
   }
 
-  /** One streaming pass over the stored blobs: the whole-file hash and each segment's, hence the Merkle root. */
-  private async rehash(manifest: RecordingManifest): Promise<void> {
+  /**
+   * One streaming pass over the stored blobs: the whole-file hash and each segment's, hence the
+   * Merkle root. False when a blob's verified read found it damaged or gone (the pass goes on,
+   * so every damaged segment is marked missing in one go).
+   */
+  private async rehash(manifest: RecordingManifest): Promise<boolean> {
     const whole = createHash('sha256');
     const segmentHashes: string[] = [];
     let total = 0;
+    let damaged = false;
     for (const segment of manifest.segments) {
       const part = createHash('sha256');
       let length = 0;
-      for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
-        whole.update(chunk);
-        part.update(chunk);
-        length += chunk.length;
+      try {
+        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
+          whole.update(chunk);
+          part.update(chunk);
+          length += chunk.length;
+        }
+      } catch (error) {
+        if (!isBlobIntegrityError(error)) throw error;
+        this.noteDamage(error, { recordingId: manifest.recordingId, index: segment.index, during: 'complete' });
+        damaged = true;
+        continue;
       }
       // A plan may name a held blob with a length it does not have: the receipt's size and the
       // served content (cut to the planned lengths) would then disagree with the signed hash.
@@ -261,10 +279,30 @@ export class IngestService {
       total += length;
       segmentHashes.push(part.digest('hex'));
     }
+    if (damaged) return false;
     if (total !== manifest.file.size) throw new ProblemError('whole_digest_mismatch', `the assembled file is ${total} bytes, the manifest says ${manifest.file.size}`);
     const actual = whole.digest('hex');
     if (actual !== manifest.file.sha256) throw new ProblemError('whole_digest_mismatch', `the assembled file hashes to ${actual}, the manifest says ${manifest.file.sha256}`);
     if (merkleRoot(segmentHashes) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
+    return true;
+  }
+
+  /** Count and log damage a verified read found (the store has marked the blob missing already). */
+  private noteDamage(error: unknown, context: Record<string, unknown>): void {
+    this.deps.metrics.blobDamage++;
+    this.deps.log.error('stored blob failed its verified read; marked missing until a verified upload replaces it', { ...context, error });
+  }
+
+  /** Whether a held blob reads back intact (a full verified read); a damaged one is marked missing on the way. */
+  private async blobIntact(sha256: string, context: Record<string, unknown>): Promise<boolean> {
+    try {
+      await drainVerified(this.deps.store.readBlob(sha256));
+      return true;
+    } catch (error) {
+      if (!isBlobIntegrityError(error)) throw error;
+      this.noteDamage(error, { ...context, sha256, during: 'upload' });
+      return false;
+    }
   }
 
   // ---- reads ------------------------------------------------------------------
@@ -299,13 +337,24 @@ export class IngestService {
     const record = await this.owned(dockId, id);
     if (!record.receipt) throw new ProblemError('incomplete', 'content is served once the recording is complete (has a receipt)', { extension: { missing: await this.missing(record.manifest) } });
     const store = this.deps.store;
+    const noteDamage = (error: unknown, context: Record<string, unknown>) => this.noteDamage(error, context);
+    // Each segment comes through the store's verified read: a damaged blob destroys this stream
+    // before its last chunk, so the HTTP response is cut short, never completed with wrong bytes.
     const open = (start: number, end: number) => Readable.from((async function* () {
       for (const segment of record.manifest.segments) {
         const segEnd = segment.offset + segment.length - 1;
         if (segEnd < start || segment.offset > end) continue;
         const from = Math.max(start, segment.offset) - segment.offset;
         const to = Math.min(end, segEnd) - segment.offset;
-        yield* store.readBlob(segment.sha256, from, to) as AsyncIterable<Buffer>;
+        try {
+          yield* store.readBlob(segment.sha256, from, to) as AsyncIterable<Buffer>;
+        } catch (error) {
+          if (isBlobIntegrityError(error)) {
+            noteDamage(error, { recordingId: id, index: segment.index, sha256: segment.sha256, during: 'content' });
+            throw new ProblemError('blob_damaged', `segment ${segment.index} of ${id} failed its integrity check; it was not served and is marked missing`, { cause: error, extension: { index: segment.index } });
+          }
+          throw error;
+        }
       }
     })(), { objectMode: false });
     return { manifest: record.manifest, open };
@@ -325,7 +374,8 @@ export class IngestService {
     return {
       recordingId: record.manifest.recordingId,
       state: record.receipt ? 'complete' : 'receiving',
-      missing: record.receipt ? [] : await this.missing(record.manifest),
+      // For a complete recording too: a blob found damaged since is listed until it is sent again.
+      missing: await this.missing(record.manifest),
       ...(record.receipt ? { receipt: record.receipt } : {}),
     };
   }

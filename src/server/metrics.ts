@@ -4,6 +4,8 @@ export class ServerMetrics {
   bytesReceived = 0;
   digestFailures = 0;
   recordingsCompleted = 0;
+  /** Verified reads that found a stored blob damaged or gone (each moved it to damaged/). */
+  blobDamage = 0;
 
   countRequest(method: string, route: string, status: number): void {
     const key = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
@@ -24,6 +26,9 @@ export class ServerMetrics {
       '# HELP bodycam_recordings_completed_total Receipts issued.',
       '# TYPE bodycam_recordings_completed_total counter',
       `bodycam_recordings_completed_total ${this.recordingsCompleted}`,
+      '# HELP bodycam_blob_damage_total Reads of stored blobs that found their bytes damaged or gone (the read was aborted, the blob marked missing).',
+      '# TYPE bodycam_blob_damage_total counter',
+      `bodycam_blob_damage_total ${this.blobDamage}`,
       '# HELP bodycam_store_bytes Bytes held in segment blobs.',
       '# TYPE bodycam_store_bytes gauge',
       `bodycam_store_bytes ${store.usedBytes}`,

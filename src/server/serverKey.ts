@@ -34,6 +34,6 @@ export async function loadOrCreateServerKey(dataDir: string): Promise<ServerKey>
   const privateKey = createPrivateKey(privatePem);
   const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   // Always rewrite the public half from the private one: it can never disagree.
-  await writeFile(publicPath, publicKeyPem, { mode: 0o644 });
+  await writeFile(publicPath, publicKeyPem, { mode: 0o600 }); // it is public, but the data dir is private as a whole
   return { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
 }

@@ -45,9 +45,24 @@ export interface Store {
   putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
   /** Make these blobs durable (file and name) before a receipt is issued for them. */
   syncBlobs(sha256s: readonly string[]): Promise<void>;
+  /**
+   * Also true for a held blob whose damage no read has found yet (a check must not cost a read);
+   * false once a verified read found it damaged.
+   */
   hasBlob(sha256: string): Promise<boolean>;
-  /** Bytes [start, endInclusive] of a blob (the whole blob by default). */
+  /**
+   * Bytes [start, endInclusive] of a blob (the whole blob by default), VERIFIED: the whole blob
+   * is hashed on every read (for a range too) and the last chunk is held back until its SHA-256
+   * is confirmed, so a consumer never sees `end` after wrong bytes (src/server/verifiedRead.ts).
+   * When the bytes do not match, the blob is first marked damaged (hasBlob false from then on;
+   * a putBlob of the right bytes stores them again) and the stream is destroyed with
+   * IntegrityError `E_BLOB_DAMAGED`; a blob that is not there fails with `E_BLOB_MISSING`.
+   * Throws at once for a name that is not a SHA-256.
+   * putBlob of a name that exists keeps the existing blob only if it reads back intact.
+   */
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
+  /** Names of the blobs held (for `bodycam server scrub`), streamed, in no particular order. */
+  listBlobs(): AsyncIterable<string>;
   /** The record of recording `id` of dock `dockId`; another dock's recording of the same id is never returned. */
   getRecording(dockId: string, id: string): Promise<StoredRecording | undefined>;
   /** Create atomically; returns false (and changes nothing) if this dock already has the id. */

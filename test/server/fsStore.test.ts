@@ -1,15 +1,47 @@
 import { describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { FsStore } from '../../src/server/fsStore.js';
+import { sha256Hex } from '../../src/protocol/digest.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { runStoreConformance } from './storeConformance.js';
+import { runStoreConformance, type BlobDamage } from './storeConformance.js';
+
+function blobFile(root: string, sha256: string): string {
+  return join(root, 'blobs', sha256.slice(0, 2), sha256);
+}
+
+/** Damage a blob file in place, as a failing disk or a person with shell access would. */
+export function damageFsBlob(root: string, sha256: string, how: BlobDamage): void {
+  const path = blobFile(root, sha256);
+  switch (how.kind) {
+    case 'flip': {
+      const bytes = readFileSync(path);
+      bytes[how.offset] = bytes[how.offset]! ^ 0x01;
+      writeFileSync(path, bytes);
+      break;
+    }
+    case 'truncate': truncateSync(path, how.length); break;
+    case 'append': appendFileSync(path, how.bytes); break;
+    case 'replace': writeFileSync(path, how.bytes); break;
+    case 'delete': rmSync(path); break;
+  }
+}
 
 runStoreConformance('filesystem', async () => {
   const dir = makeTempDir('bodycam-fsstore-');
-  return { store: new FsStore(dir.path), reopen: async () => new FsStore(dir.path), cleanup: dir.cleanup };
+  return {
+    store: new FsStore(dir.path), reopen: async () => new FsStore(dir.path), cleanup: dir.cleanup,
+    damage: async (sha256, how) => damageFsBlob(dir.path, sha256, how),
+  };
 });
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 describe('FsStore specifics', () => {
   it('removes temp files a crash left behind, at open', async () => {
@@ -50,6 +82,71 @@ describe('FsStore specifics', () => {
       writeFileSync(join(dir.path, 'recordings', 'old-a.json'), JSON.stringify({ manifest: a, createdAt: 'other' }));
       await expect(new FsStore(dir.path).open()).rejects.toMatchObject({ code: 'E_STORE_MIGRATION' });
     } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('a damaged blob is moved to damaged/ (kept for the operator), not deleted', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      const data = testBytes(50_000, 2);
+      const sha = sha256Hex(data);
+      await store.putBlob(sha, Readable.from([data]), data.length);
+      damageFsBlob(dir.path, sha, { kind: 'flip', offset: 3 });
+      await expect(readAll(store.readBlob(sha))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(existsSync(blobFile(dir.path, sha))).toBe(false);
+      const kept = readdirSync(join(dir.path, 'damaged'));
+      expect(kept).toHaveLength(1);
+      expect(kept[0]!.startsWith(`${sha}-`)).toBe(true);
+      expect(store.usedBytes()).toBe(0);
+      await store.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('a symbolic link in blobs/ is never followed: not held, its read fails, a put replaces it', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      const data = testBytes(20_000, 4);
+      const sha = sha256Hex(data);
+      const outside = join(dir.path, 'outside.bin');
+      writeFileSync(outside, data); // even the right bytes: a link is not a stored blob
+      mkdirSync(join(dir.path, 'blobs', sha.slice(0, 2)), { recursive: true });
+      symlinkSync(outside, blobFile(dir.path, sha));
+      expect(await store.hasBlob(sha)).toBe(false);
+      await expect(readAll(store.readBlob(sha))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect((await store.putBlob(sha, Readable.from([data]), data.length)).created).toBe(true);
+      expect(lstatSync(blobFile(dir.path, sha)).isFile()).toBe(true);
+      expect((await readAll(store.readBlob(sha))).equals(data)).toBe(true);
+      expect(readFileSync(outside).equals(data)).toBe(true); // the link's target was not touched
+      await store.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('folders are 0700 and files 0600, whatever the umask', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    const old = process.umask(0o000);
+    try {
+      const store = new FsStore(join(dir.path, 'data'));
+      await store.open();
+      const data = testBytes(1000, 5);
+      await store.putBlob(sha256Hex(data), Readable.from([data]), data.length);
+      await store.close();
+      const walk = (path: string): void => {
+        const info = statSync(path);
+        expect({ path, mode: (info.mode & 0o777).toString(8) }).toEqual({ path, mode: info.isDirectory() ? '700' : '600' });
+        if (info.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+      };
+      walk(join(dir.path, 'data'));
+    } finally {
+      process.umask(old);
       dir.cleanup();
     }
   });

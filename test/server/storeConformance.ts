@@ -9,11 +9,34 @@ import { IntegrityError } from '../../src/errors.js';
 import type { Store, StoredRecording } from '../../src/server/store.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 
+/** Ways the bytes at rest can go wrong behind the store's back (a disk, an operator, an attacker). */
+export type BlobDamage =
+  | { kind: 'flip'; offset: number }
+  | { kind: 'truncate'; length: number }
+  | { kind: 'append'; bytes: Buffer }
+  | { kind: 'replace'; bytes: Buffer }
+  | { kind: 'delete' };
+
 export interface StoreUnderTest {
   store: Store;
+  /** Change a stored blob's bytes directly in the backing storage, bypassing the Store API. */
+  damage(sha256: string, how: BlobDamage): Promise<void>;
   /** Make a fresh Store over the same backing storage (a restart). */
   reopen(): Promise<Store>;
   cleanup(): Promise<void> | void;
+}
+
+/** What a consumer of a read sees: the bytes, whether it ended cleanly, and the error otherwise. */
+async function consume(stream: Readable): Promise<{ bytes: Buffer; ended: boolean; error?: unknown }> {
+  const chunks: Buffer[] = [];
+  let ended = false;
+  stream.on('end', () => { ended = true; });
+  try {
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return { bytes: Buffer.concat(chunks), ended };
+  } catch (error) {
+    return { bytes: Buffer.concat(chunks), ended, error };
+  }
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -121,6 +144,92 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       expect(await store.listRecordingIds('dock-b')).toEqual(['rec-shared']);
       expect(await store.listRecordingIds('dock-c')).toEqual([]);
       expect(await store.listRecordings()).toEqual([{ dockId: 'dock-a', recordingId: 'rec-shared' }, { dockId: 'dock-b', recordingId: 'rec-shared' }]);
+    });
+
+    // ---- bytes at rest are verified (issue 9, item 7) ------------------------------------
+
+    const big = testBytes(3_500_000, 11); // several read chunks: the damage is seen after bytes went out
+    const bigDigest = sha256Hex(big);
+    const damages: [string, (other: Buffer) => BlobDamage][] = [
+      ['one flipped byte near the end', () => ({ kind: 'flip', offset: big.length - 10 })],
+      ['one flipped byte at the start', () => ({ kind: 'flip', offset: 0 })],
+      ['a truncation', () => ({ kind: 'truncate', length: big.length - 1 })],
+      ['appended bytes', () => ({ kind: 'append', bytes: Buffer.from('x') })],
+      ['another blob\'s bytes', (other) => ({ kind: 'replace', bytes: other })],
+    ];
+
+    for (const [label, how] of damages) {
+      it(`a blob with ${label} is never read to its end, whole or by range; it becomes missing and a verified put repairs it`, async () => {
+        const { store } = subject;
+        await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+        await store.putBlob(digest, chunked(data), data.length);
+        await subject.damage(bigDigest, how(data));
+
+        const whole = await consume(store.readBlob(bigDigest));
+        expect(whole.ended).toBe(false);
+        expect(whole.error).toBeInstanceOf(IntegrityError);
+        expect(whole.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+        expect(whole.bytes.length).toBeLessThan(big.length);
+        // Marked: no longer held, so the dock is told to send it again.
+        expect(await store.hasBlob(bigDigest)).toBe(false);
+        // The intact blob beside it still reads, whole and by range.
+        expect((await readAll(store.readBlob(digest, 100, 199))).equals(data.subarray(100, 200))).toBe(true);
+
+        // A verified put of the right bytes stores them again (created, read back exact).
+        const again = await store.putBlob(bigDigest, chunked(big, 100_000), big.length);
+        expect(again.created).toBe(true);
+        expect(await store.hasBlob(bigDigest)).toBe(true);
+        expect(sha256Hex(await readAll(store.readBlob(bigDigest)))).toBe(bigDigest);
+        expect((await readAll(store.readBlob(bigDigest, 5, 9))).equals(big.subarray(5, 10))).toBe(true);
+      });
+    }
+
+    it('a range read verifies the whole blob: a small range far from the damage fails and yields nothing', async () => {
+      const { store } = subject;
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      await subject.damage(bigDigest, { kind: 'flip', offset: big.length - 1 });
+      const range = await consume(store.readBlob(bigDigest, 0, 99));
+      expect(range.ended).toBe(false);
+      expect(range.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(range.bytes.length).toBe(0); // the one chunk of the range was held back until the hash failed
+      expect(await store.hasBlob(bigDigest)).toBe(false);
+    });
+
+    it('a put of a name that exists but is damaged (not yet found) replaces it with the verified bytes', async () => {
+      const { store } = subject;
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      await subject.damage(bigDigest, { kind: 'flip', offset: 1234 });
+      expect(await store.hasBlob(bigDigest)).toBe(true); // no read has found it yet
+      const put = await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      expect(put.created).toBe(true);
+      expect(sha256Hex(await readAll(store.readBlob(bigDigest)))).toBe(bigDigest);
+      // And an intact existing blob is kept: a duplicate put creates nothing.
+      expect((await store.putBlob(bigDigest, chunked(big, 65536), big.length)).created).toBe(false);
+    });
+
+    it('a deleted blob fails its read with E_BLOB_MISSING and is not held', async () => {
+      const { store } = subject;
+      await store.putBlob(digest, chunked(data), data.length);
+      await subject.damage(digest, { kind: 'delete' });
+      const read = await consume(store.readBlob(digest, 0, 10));
+      expect(read.ended).toBe(false);
+      expect(read.error).toMatchObject({ code: 'E_BLOB_MISSING' });
+      expect(await store.hasBlob(digest)).toBe(false);
+      expect((await store.putBlob(digest, chunked(data), data.length)).created).toBe(true);
+    });
+
+    it('lists the blobs it holds (not the damaged ones)', async () => {
+      const { store } = subject;
+      await store.putBlob(digest, chunked(data), data.length);
+      await store.putBlob(bigDigest, chunked(big), big.length);
+      const listed: string[] = [];
+      for await (const name of store.listBlobs()) listed.push(name);
+      expect(listed.sort()).toEqual([digest, bigDigest].sort());
+      await subject.damage(bigDigest, { kind: 'flip', offset: 7 });
+      await consume(store.readBlob(bigDigest));
+      const after: string[] = [];
+      for await (const name of store.listBlobs()) after.push(name);
+      expect(after).toEqual([digest]);
     });
 
     it('refuses ids and digests that could address anything outside the store', async () => {
