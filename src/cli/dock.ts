@@ -4,7 +4,9 @@
  * config file can never drift apart.
  */
 import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
+import { trustServer } from '../dock/trust.js';
 import { startProgress } from '../dock/progress.js';
 import { action } from './handler.js';
 
@@ -19,6 +21,18 @@ export function registerDock(program: Command): void {
     command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`));
   }
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01 --once --wipe-after-ingest');
+  command.command('trust-server')
+    .description('Confirm the ingest server\'s receipt key out of band and pin it in the journal: the only way besides --server-key that lets --wipe-after-ingest run')
+    .option('--fingerprint <keyId>', 'the server\'s keyId as its operator gave it: hex SHA-256 of the public key\'s SPKI DER (`bodycam server` prints it; GET /v1/keys shows it)')
+    .addHelpText('after', '\nFetches GET <endpoint>/v1/keys, checks that the key\'s SHA-256 (SPKI DER) is the fingerprint, and records the confirmed pin in <state-dir>/journal. Restart a running dock afterwards.\n\nExamples:\n  $ bodycam dock trust-server --state-dir /var/lib/bodycam --endpoint https://ingest.example:8443 --fingerprint 3f2a…(64 hex)')
+    .action(action(async (_own: Record<string, unknown>, sub: Command) => {
+      // --state-dir and --endpoint are the dock's own options: commander hands them to the parent.
+      const flags = sub.optsWithGlobals() as { stateDir?: string; endpoint?: string; fingerprint?: string };
+      if (!flags.stateDir || !flags.endpoint || !flags.fingerprint) throw new UsageError('trust-server needs --state-dir DIR --endpoint URL --fingerprint <keyId>');
+      const result = await trustServer({ stateDir: flags.stateDir, endpoint: flags.endpoint, fingerprint: flags.fingerprint });
+      process.stdout.write(`confirmed server key ${result.keyId} of ${flags.endpoint}: pinned in ${flags.stateDir}; --wipe-after-ingest may run (restart a running dock)\n`);
+      return 0;
+    }));
   command.action(action(async (flags: Record<string, unknown>) => {
     // Values commander filled in itself (--no-x implies a default) must not outrank env or the file.
     for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];

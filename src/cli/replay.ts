@@ -10,6 +10,8 @@ interface ReplayFlags {
   tokenFile?: string;
   dockId?: string;
   dockKeyDir?: string;
+  serverKey?: string;
+  serverFingerprint?: string;
   keep?: boolean;
   quiet?: boolean;
 }
@@ -24,6 +26,8 @@ export function registerReplay(program: Command): void {
     .option('--token-file <file>', 'with --endpoint: file holding a dock token that server accepts')
     .option('--dock-id <id>', 'with --endpoint: the dock id that token belongs to')
     .option('--dock-key-dir <dir>', 'with --endpoint: keep the replay dock key pair here between runs (default .bodycam/replay-dock-key/<dock id>)')
+    .option('--server-key <file>', 'with --endpoint: PEM file of that server\'s receipt key (needed by scenarios that wipe, or --server-fingerprint)')
+    .option('--server-fingerprint <keyId>', 'with --endpoint: that server\'s keyId (hex SHA-256 of its SPKI DER), checked against its GET /v1/keys')
     .option('--keep', 'keep each scenario\'s temporary folder for a post-mortem (its path is printed)')
     .option('--quiet', 'print only the table and the failures')
     .addHelpText('after', `
@@ -32,7 +36,7 @@ Exit status: 0 every expectation held, 1 some did not (each failure names its re
 Examples:
   $ bodycam replay fixtures/scenarios                         # every shipped scenario
   $ bodycam replay fixtures/scenarios/clean-two-cameras.json --junit replay.xml
-  $ bodycam replay my-scenario.json --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id ci-dock`)
+  $ bodycam replay my-scenario.json --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id ci-dock --server-key server-key.pub.pem`)
     .action(action(async (paths: string[], flags: ReplayFlags) => {
       const onProgress = flags.quiet ? undefined : (line: string) => { process.stderr.write(line + '\n'); };
       const run = await replay(paths, {
@@ -42,6 +46,8 @@ Examples:
         ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}),
         ...(flags.dockId ? { dockId: flags.dockId } : {}),
         ...(flags.dockKeyDir ? { dockKeyDir: flags.dockKeyDir } : {}),
+        ...(flags.serverKey ? { serverKey: flags.serverKey } : {}),
+        ...(flags.serverFingerprint ? { serverFingerprint: flags.serverFingerprint } : {}),
         ...(flags.keep ? { keep: true } : {}),
         ...(onProgress ? { onProgress } : {}),
       });

@@ -19,6 +19,7 @@ import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf, T
 import { isFlagged } from './integrity.js';
 import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
+import { CONFIRMED_SERVER_KEY_META, UNCONFIRMED_KEY_LINE } from './trust.js';
 import { DockMetrics } from './metrics.js';
 import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
 import { TokenBucket } from './rateLimit.js';
@@ -129,6 +130,8 @@ export class DockAgentCore {
   private initialScanDone = false;
   private stopping = false;
   private serverKeyPem?: string;
+  /** True only for a key pinned out of band: serverKey, or confirmed by trust-server. */
+  private serverKeyConfirmed = false;
   private serverKeyFetch?: Promise<string>;
   private pumpScheduled = false;
   private readonly ctx: StepContext;
@@ -153,12 +156,21 @@ export class DockAgentCore {
       }
       if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${config.serverKey} is not an Ed25519 public key (PEM)`);
       this.serverKeyPem = pem;
+      this.serverKeyConfirmed = true;
     } else {
-      this.serverKeyPem = this.journal.getMeta('serverPublicKeyPem');
+      // A pin confirmed by `bodycam dock trust-server` beats the one learned on first contact.
+      const confirmed = this.journal.getMeta(CONFIRMED_SERVER_KEY_META);
+      this.serverKeyPem = confirmed ?? this.journal.getMeta('serverPublicKeyPem');
+      this.serverKeyConfirmed = confirmed !== undefined && isEd25519PublicKeyPem(confirmed);
+    }
+    if (config.wipeAfterIngest && !this.serverKeyConfirmed) {
+      this.journal.close();
+      throw new UsageError(UNCONFIRMED_KEY_LINE);
     }
     this.ctx = {
       config, journal: this.journal, client: this.client, slots: this.slots, metrics: this.metrics, logger: this.logger,
       dockKey: this.dockKey, serverKey: (signal) => this.ensureServerKey(signal), stopping: () => this.stopping,
+      trustedServerKey: () => (this.serverKeyConfirmed ? this.serverKeyPem : undefined),
     };
   }
 
@@ -463,7 +475,7 @@ export class DockAgentCore {
           else break;
         } else {
           if (row.state === 'hashed' || row.state === 'uploading') row = await stepUpload(this.ctx, row, location, signal);
-          else if (row.state === 'completed' && this.config.wipeAfterIngest && wipeAllowed(row)) row = await stepWipe(this.ctx, row, location, await this.ensureServerKey(signal));
+          else if (row.state === 'completed' && this.config.wipeAfterIngest && wipeAllowed(row)) row = await stepWipe(this.ctx, row, location, signal);
           else break;
         }
         if (row.state === before) break;
@@ -641,6 +653,8 @@ export class DockAgentCore {
     for (const r of mine) {
       if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
       else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
+      // Kept by the wipe's checks (changed, replaced, sidecar re-signed, no proof of possession): a person should know.
+      else if (r.state === 'completed' && r.info.wipeSkipped && this.config.wipeAfterIngest) attention.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);
       if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > this.config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${this.config.staleAfter}s`);
     }
     // A recording waiting too long needs a person even while work goes on.

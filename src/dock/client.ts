@@ -10,7 +10,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { formatDigestHeader } from '../protocol/digest.js';
 import { isPermanentProblem } from '../protocol/problems.js';
-import type { CreateRecordingResponse, Receipt, RecordingManifest } from '../protocol/types.js';
+import type { CreateRecordingResponse, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
 import { isFileGone, PausedError, ProblemError, TransportError } from './errors.js';
 import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs, RETRYABLE_ERROR_CODES, type RetryPolicy } from './retry.js';
@@ -209,5 +209,15 @@ export class IngestClient {
       return { missing: Array.isArray(body.missing) ? (body.missing as number[]) : [] };
     }
     return { receipt: (body.receipt ?? body) as Receipt };
+  }
+
+  /** Proof of possession (docs/protocol.md): the server's answer, unchecked (src/dock/wipe.ts checks it). */
+  async possession(recordingId: string, challenge: PossessionChallenge & { sidecar?: boolean }, signal?: AbortSignal): Promise<unknown> {
+    const answer = await this.request('POST', `/v1/recordings/${encodeURIComponent(recordingId)}/possession`, { json: challenge, signal });
+    try {
+      return JSON.parse(answer.body) as unknown;
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -6,6 +6,7 @@ export class DockMetrics {
   jobRetries = 0;
   receipts = 0;
   wiped = 0;
+  possessionFailures = 0;
   staleAlarms = 0;
 
   prometheus(gauges: { queueDepth: number; oldestQueuedSeconds: number; quarantined: number; flagged: number; baysDocked: number }): string {
@@ -19,6 +20,7 @@ export class DockMetrics {
     metric('bodycam_dock_job_retries_total', 'counter', 'Jobs sent back to the journal with backoff.', this.jobRetries);
     metric('bodycam_dock_receipts_total', 'counter', 'Verified receipts stored.', this.receipts);
     metric('bodycam_dock_wiped_total', 'counter', 'Camera files wiped after a stored receipt.', this.wiped);
+    metric('bodycam_dock_possession_failures_total', 'counter', 'Wipes refused because the server did not prove it holds the bytes (an integrity problem).', this.possessionFailures);
     metric('bodycam_dock_stale_alarms_total', 'counter', 'Recordings that waited longer than --stale-after.', this.staleAlarms);
     metric('bodycam_dock_queue_depth', 'gauge', 'Recordings with work left.', gauges.queueDepth);
     metric('bodycam_dock_oldest_queued_seconds', 'gauge', 'Age of the oldest recording with work left.', gauges.oldestQueuedSeconds);

@@ -4,12 +4,12 @@
  * the journal before the action it allows, so a crash anywhere resumes from
  * the last committed state.
  */
-import { lstat, realpath, unlink } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mediaFingerprint } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
-import { signObject, verifyObject } from '../protocol/signing.js';
+import { signObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { DeviceInfo } from '../camera/types.js';
 import type { IngestClient } from './client.js';
@@ -22,7 +22,10 @@ import type { Journal, RecordingRow } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import { planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
-import { clockOffsetMsOf, isInside, readSidecar } from './storage.js';
+import { clockOffsetMsOf, readSidecar } from './storage.js';
+import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
+
+export { verifyReceipt } from './wipe.js';
 
 /** Where a recording is right now (it moves with its camera from bay to bay). */
 export interface Location {
@@ -43,6 +46,8 @@ export interface StepContext {
   logger: Logger;
   dockKey: { publicKeyPem: string; privateKeyPem: string };
   serverKey: (signal: AbortSignal) => Promise<string>;
+  /** The server key confirmed out of band (serverKey file or trust-server), or undefined: no wipe then. */
+  trustedServerKey: () => string | undefined;
   /** True once the agent is stopping: no new segment is started. */
   stopping: () => boolean;
 }
@@ -159,6 +164,9 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       firmware: device?.firmware,
       publicKeyPem: device?.publicKeyPem,
       sidecar: sidecar?.kind === 'ok' ? sidecar.sidecar : undefined,
+      // The exact bytes and their hash: the server keeps them, and the wipe deletes only these bytes.
+      sidecarSha256: sidecar?.bytes ? sha256Of(sidecar.bytes) : undefined,
+      sidecarBase64: sidecar?.bytes ? sidecar.bytes.toString('base64') : undefined,
       clockOffsetMs: clockOffsetMsOf(device),
     },
     dock: { id: ctx.config.dockId, publicKeyPem: ctx.dockKey.publicKeyPem, bay: location.bay },
@@ -182,16 +190,6 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
     recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest),
     info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint },
   });
-}
-
-/** Receipt checks: signed by the pinned server key, for our bytes. */
-export function verifyReceipt(receipt: Receipt, row: RecordingRow, serverKeyPem: string): void {
-  const problems: string[] = [];
-  if (!verifyObject(receipt as unknown as Record<string, unknown>, serverKeyPem)) problems.push('signature does not verify with the pinned server key');
-  if (receipt.sha256 !== row.sha256) problems.push(`receipt sha256 ${receipt.sha256} is not ours (${row.sha256})`);
-  if (receipt.size !== row.size) problems.push(`receipt size ${receipt.size} is not ours (${row.size})`);
-  if (receipt.recordingId !== row.recordingId) problems.push(`receipt is for ${receipt.recordingId}`);
-  if (problems.length) throw new IntegrityError('E_RECEIPT_INVALID', `receipt rejected: ${problems.join('; ')}`);
 }
 
 async function sendMissing(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<void> {
@@ -242,7 +240,7 @@ export async function stepUpload(ctx: StepContext, row: RecordingRow, location: 
 }
 
 function finish(ctx: StepContext, row: RecordingRow, receipt: Receipt, serverKeyPem: string): RecordingRow {
-  verifyReceipt(receipt, row, serverKeyPem);
+  verifyReceipt(receipt, receiptExpectationOf(row, JSON.parse(row.manifestJson!) as RecordingManifest, ctx.config.dockId), serverKeyPem);
   ctx.metrics.receipts++;
   ctx.logger.info('receipt verified', { recordingId: row.recordingId, custodySeq: receipt.custodySeq, integrity: row.info.integrity });
   return ctx.journal.transition(row.key, 'completed', { receiptJson: JSON.stringify(receipt), reason: null });
@@ -252,43 +250,31 @@ export function wipeAllowed(row: RecordingRow): boolean {
   return row.state === 'completed' && row.receiptJson !== null && !row.info.wipeSkipped && !isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated));
 }
 
-/** Delete the camera's file and sidecar: only with a stored, verified receipt, and only if the file is unchanged. */
-export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Location, serverKeyPem: string): Promise<RecordingRow> {
+/**
+ * Delete the camera's file and sidecar (src/dock/wipe.ts decides): only with a confirmed server
+ * key, a verified receipt, the server's proof of possession, and the very inode that was checked.
+ * Anything else keeps both, with the reason on the bay; the row stays completed, not wiped.
+ */
+export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Location, signal?: AbortSignal): Promise<RecordingRow> {
   if (!wipeAllowed(row)) return row;
-  verifyReceipt(JSON.parse(row.receiptJson!) as Receipt, row, serverKeyPem);
-  const stats = await lstat(location.absPath).catch((error: unknown) => {
-    if (isFileGone(error)) throw new PausedError('file not on the camera right now', { cause: error });
-    throw error;
+  const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
+  const outcome = await wipeRecording(row, manifest, JSON.parse(row.receiptJson!) as unknown, location, {
+    trustedServerKeyPem: ctx.trustedServerKey(),
+    dockId: ctx.config.dockId,
+    possession: (id, challenge, s) => ctx.client.possession(id, challenge, s),
+    onPossessionFailure: (problems) => {
+      ctx.metrics.possessionFailures++;
+      ctx.logger.error('integrity problem: the server did not prove it holds the bytes; the camera keeps the file', { integrity: 'possession-failed', recordingId: row.recordingId, file: row.relPath, problems });
+      ctx.journal.event(row.key, 'possession-failed', problems.join('; ').slice(0, 2000));
+    },
+    ...(signal ? { signal } : {}),
   });
-  if (!stats.isFile() || stats.size !== row.size || Math.floor(stats.mtimeMs) !== row.mtimeMs) {
-    ctx.logger.warn('not wiped: file changed since detection', { recordingId: row.recordingId, file: row.relPath });
-    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the file changed after its receipt' , info: { wipeSkipped: true } });
+  if (!outcome.wiped) {
+    ctx.logger.warn('not wiped', { recordingId: row.recordingId, file: row.relPath, code: outcome.keep.code, why: outcome.keep.reason });
+    return ctx.journal.transition(row.key, 'completed', { reason: `not wiped: ${outcome.keep.reason}`, info: { wipeSkipped: true, wipeKeptCode: outcome.keep.code } });
   }
-  // Size and mtime can be kept by a replacement (cp -p, a camera reusing names, FAT's 2 s mtime):
-  // only the bytes themselves prove this is the receipted file. One more read per wipe is the price.
-  const receipt = JSON.parse(row.receiptJson!) as Receipt;
-  const onDisk = await hashFileOffThread(location.absPath, [{ offset: 0, length: row.size }], row.size).catch((error: unknown) => {
-    if (isFileGone(error)) throw new PausedError('file not on the camera right now', { cause: error });
-    throw error;
-  });
-  if (onDisk.sha256 !== receipt.sha256 || onDisk.size !== receipt.size) {
-    ctx.logger.warn('not wiped: the bytes on the camera differ from the receipted SHA-256', { recordingId: row.recordingId, file: row.relPath, sha256: onDisk.sha256 });
-    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the file on the camera no longer matches its receipt', info: { wipeSkipped: true } });
-  }
-  // The path must still resolve inside the camera: a folder swapped for a symlink since the scan
-  // must not turn the wipe into a delete elsewhere.
-  const [rootReal, fileReal] = await Promise.all([realpath(location.cameraRoot), realpath(location.absPath)]);
-  if (!isInside(rootReal, fileReal)) {
-    ctx.logger.warn('not wiped: the file now resolves outside the camera', { recordingId: row.recordingId, file: row.relPath });
-    return ctx.journal.transition(row.key, 'completed', { reason: 'not wiped: the path now leads outside the camera folder', info: { wipeSkipped: true } });
-  }
-  await unlink(location.absPath);
-  if (location.sidecarPath) {
-    await unlink(location.sidecarPath).catch((error: unknown) => {
-      if (!isFileGone(error)) ctx.logger.warn('sidecar left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, error });
-    });
-  }
+  if (outcome.sidecarKept) ctx.logger.warn('sidecar left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, why: outcome.sidecarKept });
   ctx.metrics.wiped++;
-  ctx.logger.info('wiped after receipt', { recordingId: row.recordingId, file: row.relPath });
-  return ctx.journal.transition(row.key, 'wiped');
+  ctx.logger.info('wiped after receipt and proof of possession', { recordingId: row.recordingId, file: row.relPath });
+  return ctx.journal.transition(row.key, 'wiped', outcome.sidecarKept ? { reason: outcome.sidecarKept } : {});
 }

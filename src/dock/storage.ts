@@ -4,9 +4,11 @@
  * checked to be inside the camera's folder (realpath), the camera-internal
  * .system area is never read, and JSON is parsed defensively.
  */
-import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DEVICE_FILE, SYSTEM_DIR, type DeviceInfo } from '../camera/types.js';
+import { SIDECAR_MAX_BYTES } from '../protocol/types.js';
 import { isFileGone, PausedError } from './errors.js';
 
 export interface CandidateFile {
@@ -109,24 +111,45 @@ export async function readDevice(cameraRoot: string): Promise<DeviceReading> {
   }
 }
 
-export type SidecarReading = { kind: 'ok'; sidecar: Record<string, unknown> } | { kind: 'invalid'; reason: string };
+export type SidecarReading =
+  | { kind: 'ok'; sidecar: Record<string, unknown>; bytes: Buffer }
+  | { kind: 'invalid'; reason: string; bytes?: Buffer };
 
 /**
  * A sidecar that cannot be read because the camera left the bay is not an
  * integrity finding: flagging it would brand good evidence for good and forbid
  * its wipe. That case pauses the job (PausedError) until the camera is back.
+ * The bytes are read once, through one descriptor that does not follow a symlink, and
+ * parsed from that very buffer: the manifest carries them and their hash (the wipe's proof).
  */
 export async function readSidecar(path: string): Promise<SidecarReading> {
+  let handle;
   try {
-    const stats = await lstat(path);
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (isFileGone(error)) throw new PausedError('sidecar not on the camera right now (undocked?)', { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    return { kind: 'invalid', reason: code === 'ELOOP' ? 'sidecar is not a regular file' : `sidecar unreadable: ${(error as Error).message}` };
+  }
+  try {
+    const stats = await handle.stat();
     if (!stats.isFile()) return { kind: 'invalid', reason: 'sidecar is not a regular file' };
-    if (stats.size > 16 * 1024 * 1024) return { kind: 'invalid', reason: 'sidecar is implausibly large' };
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'invalid', reason: 'sidecar is not a JSON object' };
-    return { kind: 'ok', sidecar: parsed as Record<string, unknown> };
+    if (stats.size > SIDECAR_MAX_BYTES) return { kind: 'invalid', reason: `sidecar is implausibly large (over ${SIDECAR_MAX_BYTES} bytes)` };
+    const bytes = await handle.readFile();
+    if (bytes.length > SIDECAR_MAX_BYTES) return { kind: 'invalid', reason: `sidecar is implausibly large (over ${SIDECAR_MAX_BYTES} bytes)` };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+    } catch (error) {
+      return { kind: 'invalid', reason: `sidecar unreadable: ${(error as Error).message}`, bytes };
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'invalid', reason: 'sidecar is not a JSON object', bytes };
+    return { kind: 'ok', sidecar: parsed as Record<string, unknown>, bytes };
   } catch (error) {
     if (isFileGone(error)) throw new PausedError('sidecar not on the camera right now (undocked?)', { cause: error });
     return { kind: 'invalid', reason: `sidecar unreadable: ${(error as Error).message}` };
+  } finally {
+    await handle.close().catch(() => {});
   }
 }
 

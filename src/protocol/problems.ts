@@ -16,6 +16,7 @@ export const PROBLEMS = {
   bad_signature:          { status: 400, title: 'Manifest signature does not verify', permanent: true },
   dock_key_mismatch:      { status: 400, title: 'Dock key differs from the key pinned for this dock id', permanent: true },
   unsupported_protocol:   { status: 400, title: 'Unsupported protocol version', permanent: true },
+  invalid_challenge:      { status: 400, title: 'Possession challenge is malformed (nonce, segments)', permanent: true },
   missing_digest:         { status: 400, title: 'Content-Digest with sha-256 is required', permanent: true },
   unauthorized:           { status: 401, title: 'Missing or unknown bearer token', permanent: true },
   forbidden:              { status: 403, title: 'The manifest is not this dock\'s', permanent: true },

@@ -29,6 +29,9 @@ export const manifestSchema = {
         firmware: { type: 'string', maxLength: 256 },
         publicKeyPem: pem,
         sidecar: { type: 'object' },
+        sidecarSha256: sha256Hex,
+        // base64 of at most 1 MiB (SIDECAR_MAX_BYTES): 4 * ceil(1048576 / 3) characters.
+        sidecarBase64: { type: 'string', maxLength: 1398104, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
         clockOffsetMs: { type: 'number' },
       },
     },
@@ -80,6 +83,19 @@ export const manifestSchema = {
     merkleRoot: sha256Hex,
     createdAt: isoTime,
     signature: { type: 'string', minLength: 1, maxLength: 512 },
+  },
+} as const;
+
+/** Body of POST /v1/recordings/{id}/possession. */
+export const possessionChallengeSchema = {
+  type: 'object',
+  required: ['nonce', 'segments'],
+  additionalProperties: false,
+  properties: {
+    nonce: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    segments: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { type: 'integer', minimum: 0, maximum: 99999 } },
+    /** Also prove the stored sidecar bytes: answer sidecarSha256 = SHA-256(nonce ‖ sidecar bytes). */
+    sidecar: { type: 'boolean' },
   },
 } as const;
 

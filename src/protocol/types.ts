@@ -46,6 +46,10 @@ export interface RecordingManifest {
     publicKeyPem?: string;      // camera's Ed25519 key from DEVICE.json
     /** The camera's own sidecar, exactly as read, with its camera signature. */
     sidecar?: Record<string, unknown>;
+    /** Hex SHA-256 of the sidecar file's exact bytes (the wipe deletes a sidecar only with these bytes on the server). */
+    sidecarSha256?: string;
+    /** The sidecar file's exact bytes, base64 (at most SIDECAR_MAX_BYTES before encoding). */
+    sidecarBase64?: string;
     /** Camera clock minus true time when docked, in ms (times in evidence are never rewritten). */
     clockOffsetMs?: number;
   };
@@ -87,6 +91,27 @@ export interface Receipt {
   /** Sequence number of the custody-log entry that records this receipt. */
   custodySeq: number;
   signature: string;
+}
+
+/** Largest sidecar file the dock reads and carries in a manifest (bytes, before base64). */
+export const SIDECAR_MAX_BYTES = 1024 * 1024;
+
+/** Most segments one proof-of-possession challenge may name. */
+export const POSSESSION_MAX_SEGMENTS = 8;
+
+/** Body of POST /v1/recordings/{id}/possession (docs/protocol.md, Proof of possession). */
+export interface PossessionChallenge {
+  /** 64 lowercase hex = 32 random bytes, fresh for every challenge. */
+  nonce: string;
+  /** 1..8 distinct segment indexes of the recording's plan. */
+  segments: number[];
+}
+
+/** Answer to a possession challenge: per segment, hex SHA-256(nonce bytes ‖ stored segment bytes). */
+export interface PossessionAnswer {
+  recordingId: string;
+  nonce: string;
+  answers: Array<{ index: number; sha256: string }>;
 }
 
 /** Answer to POST /v1/recordings. */

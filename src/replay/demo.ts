@@ -137,6 +137,8 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
       env: {},
       flags: {
         bays: baysDir, endpoint: server.url, tokenFile, stateDir, dockId: DEMO_DOCK_ID,
+        // The demo started this server: its key is known first-hand (a wipe needs a confirmed key).
+        serverKey: join(dataDir, 'server-key.pub.pem'),
         wipeAfterIngest: true, statusPort: 0, settle: 1, rescanInterval: 2, segmentSeconds: 2, maxBackoff: 5,
       },
     });

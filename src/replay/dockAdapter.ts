@@ -17,6 +17,8 @@ export interface ReplayDockConfig {
   stateDir: string;
   dockId: string;
   wipeAfterIngest: boolean;
+  /** PEM file of the server's receipt key, known first-hand (a wipe needs a confirmed key). */
+  serverKey?: string;
   /** Any other dock configuration keys (the scenario's dock.settings). */
   settings: Record<string, unknown>;
 }
@@ -51,6 +53,7 @@ export async function startReplayDock(config: ReplayDockConfig): Promise<ReplayD
       stateDir: config.stateDir,
       dockId: config.dockId,
       wipeAfterIngest: config.wipeAfterIngest,
+      ...(config.serverKey ? { serverKey: config.serverKey } : {}),
       statusPort: 0,
       once: false,
     },

@@ -15,6 +15,7 @@ import type { RecordingListEntry } from '../protocol/types.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
+import { trustServer } from '../dock/trust.js';
 import { isWorkingLink, startFaultProxy, type FaultProxy } from './faultProxy.js';
 import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { dockEntryFor, ServerObserver, serverEntryFor, type DockRecordingView } from './observe.js';
@@ -32,6 +33,10 @@ export interface ReplayOptions {
    * dock's key on first contact). Default .bodycam/replay-dock-key/<dock id> under the cwd.
    */
   dockKeyDir?: string;
+  /** With endpoint: PEM file of that server's receipt key (a scenario that wipes needs it or serverFingerprint). */
+  serverKey?: string;
+  /** With endpoint: that server's keyId, confirmed against its GET /v1/keys before the dock starts. */
+  serverFingerprint?: string;
   /** Seconds; overrides the scenario's own timeout. */
   timeout?: number;
   /** Keep the temporary folder (printed) for a post-mortem. */
@@ -131,6 +136,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     const stateDir = join(work, 'dock');
     let endpoint: string;
     let token: string;
+    let serverKey: string | undefined;
     const tokenFile = join(work, 'dock.token');
     if (options.endpoint) {
       if (!options.tokenFile) throw new UsageError('--endpoint needs --token-file (the dock token the server accepts)');
@@ -148,10 +154,16 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       } catch (cause) {
         throw new UsageError(`cannot read token file ${options.tokenFile}: ${(cause as Error).message}`, { cause });
       }
+      // A wipe needs the server key confirmed out of band: a key file, or the fingerprint checked now.
+      if (options.serverKey) serverKey = resolve(options.serverKey);
+      else if (options.serverFingerprint) await trustServer({ stateDir, endpoint, fingerprint: options.serverFingerprint });
+      else if (scenario.dock.wipeAfterIngest ?? true) throw new UsageError('replay --endpoint with a scenario that wipes needs the server\'s key confirmed: --server-key <PEM file> or --server-fingerprint <keyId> (a key learned on first contact never authorises a wipe)');
     } else {
       token = randomBytes(24).toString('hex');
       server = await startIngestServer({ dataDir: join(work, 'server'), tokens: { [dockId]: token }, host: '127.0.0.1', port: 0, logger: quietLogger() });
       endpoint = server.url;
+      // Replay started this server: its public key is known first-hand, not learned over the wire.
+      serverKey = join(work, 'server', 'server-key.pub.pem');
     }
     writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
     const target = new URL(endpoint);
@@ -161,6 +173,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     const dockConfig = {
       bays: baysRoot, endpoint: proxy.url, token, tokenFile, stateDir, dockId,
       wipeAfterIngest: scenario.dock.wipeAfterIngest ?? true, settings: scenario.dock.settings ?? {},
+      ...(serverKey ? { serverKey } : {}),
     };
     dock = await startReplayDock(dockConfig);
     progress(`${scenario.name}: server ${endpoint}, proxy ${proxy.url}, ${tracked.length} recording(s), ${scenario.steps.length} step(s)`);

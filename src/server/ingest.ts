@@ -8,13 +8,13 @@ import { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { signObject } from '../protocol/signing.js';
-import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { Possession } from './possession.js';
 import type { Logger } from '../log.js';
 import type { CustodyLog } from './custodyLog.js';
 import { checkDockKey } from './dockKeys.js';
 import { KeyedLock } from './keyedLock.js';
-import { checkDockSignature, checkSegmentPlan, sameContent } from './manifestCheck.js';
+import { checkDockSignature, checkSegmentPlan, checkSidecarBytes, sameContent } from './manifestCheck.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './serverKey.js';
@@ -24,7 +24,7 @@ import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 export interface IngestLimits {
   /** Largest segment body accepted (default 64 MiB). */
   maxSegmentBytes: number;
-  /** Largest manifest body accepted (default 1 MiB). */
+  /** Largest manifest body accepted (default 4 MiB: room for a 1 MiB sidecar in base64 beside its parsed copy and a long plan). */
   maxManifestBytes: number;
   /** Store quota in bytes; above it writes get 507 and reads still work. */
   maxStoreBytes?: number;
@@ -38,7 +38,7 @@ export interface IngestLimits {
 
 export const DEFAULT_LIMITS: IngestLimits = {
   maxSegmentBytes: 64 * 1024 * 1024,
-  maxManifestBytes: 1024 * 1024,
+  maxManifestBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 10 * 60_000,
   bodyIdleTimeoutMs: 30_000,
   maxConcurrentUploadsPerDock: 32,
@@ -81,6 +81,7 @@ export class IngestService {
     if (manifest.dock.id !== dockId) throw new ProblemError('forbidden', `this token belongs to dock ${dockId}, the manifest is from dock ${manifest.dock.id}`);
     if (!isValidId(manifest.recordingId)) throw new ProblemError('invalid_id', 'recordingId is not a valid id');
     checkDockSignature(manifest);
+    checkSidecarBytes(manifest);
     checkSegmentPlan(manifest, this.deps.limits.maxSegmentBytes);
     if (await checkDockKey(this.deps.dataDir, dockId, manifest.dock.publicKeyPem) === 'mismatch') {
       throw new ProblemError('dock_key_mismatch', `dock ${dockId} signed with a key other than the one pinned on first use; an operator must run \`bodycam server reset-dock-key\` if the dock was legitimately re-keyed`);
@@ -303,6 +304,41 @@ export class IngestService {
       this.noteDamage(error, { ...context, sha256, during: 'upload' });
       return false;
     }
+  }
+
+  // ---- POST /v1/recordings/{id}/possession -------------------------------------
+
+  /**
+   * Proof of possession (docs/protocol.md): per challenged segment, SHA-256(nonce ‖ the segment's
+   * bytes as stored), read through the store's verified read; with `sidecar`, the same over the
+   * stored sidecar bytes. Only a complete recording is answered. A blob that cannot be read, or
+   * whose length differs from the plan, fails the request: the dock then keeps the camera's file.
+   */
+  async possess(dockId: string, id: string, challenge: PossessionChallenge & { sidecar?: boolean }): Promise<PossessionAnswer & { sidecarSha256?: string }> {
+    const record = await this.owned(dockId, id);
+    if (!record.receipt) throw new ProblemError('incomplete', 'possession is proved for complete recordings only', { extension: { missing: await this.missing(record.manifest) } });
+    const { manifest } = record;
+    const nonce = Buffer.from(challenge.nonce, 'hex');
+    const answers: PossessionAnswer['answers'] = [];
+    for (const index of challenge.segments) {
+      const segment = manifest.segments[index];
+      if (!segment || segment.index !== index) throw new ProblemError('segment_out_of_plan', `segment ${index} is not in the plan of ${id} (0..${manifest.segments.length - 1})`);
+      const hash = createHash('sha256').update(nonce);
+      let length = 0;
+      for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        length += chunk.length;
+      }
+      if (length !== segment.length) throw new IntegrityError('E_STORED_LENGTH', `segment ${index} of ${id} is ${length} bytes in the store, the plan says ${segment.length}`);
+      answers.push({ index, sha256: hash.digest('hex') });
+    }
+    let sidecarSha256: string | undefined;
+    if (challenge.sidecar) {
+      if (manifest.device.sidecarBase64 === undefined) throw new ProblemError('bad_request', `${id} was stored without sidecar bytes`);
+      sidecarSha256 = createHash('sha256').update(nonce).update(Buffer.from(manifest.device.sidecarBase64, 'base64')).digest('hex');
+    }
+    this.deps.log.info('possession proved', { recordingId: id, dockId, segments: challenge.segments, sidecar: Boolean(challenge.sidecar) });
+    return { recordingId: id, nonce: challenge.nonce, answers, ...(sidecarSha256 ? { sidecarSha256 } : {}) };
   }
 
   // ---- reads ------------------------------------------------------------------

@@ -3,9 +3,11 @@
  * tiles [0, size) exactly in order, the Merkle root is the root of the segment
  * hashes, and the dock's signature verifies with the key it carries.
  */
+import { createHash } from 'node:crypto';
+import { canonicalize } from '../protocol/jcs.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { isEd25519PublicKeyPem, verifyObject } from '../protocol/signing.js';
-import type { RecordingManifest } from '../protocol/types.js';
+import { SIDECAR_MAX_BYTES, type RecordingManifest } from '../protocol/types.js';
 import { ProblemError } from './problem.js';
 
 export function checkSegmentPlan(manifest: RecordingManifest, maxSegmentBytes: number): void {
@@ -31,9 +33,32 @@ export function checkDockSignature(manifest: RecordingManifest): void {
 /** What makes two manifests the same recording: same bytes, same plan, same dock. */
 export function sameContent(a: RecordingManifest, b: RecordingManifest): boolean {
   if (a.dock.id !== b.dock.id || a.file.sha256 !== b.file.sha256 || a.file.size !== b.file.size) return false;
+  // Another sidecar is other evidence: the stored one must not stand in for it (the dock wipes a sidecar on these bytes).
+  if ((a.device.sidecarSha256 ?? null) !== (b.device.sidecarSha256 ?? null)) return false;
   if (a.segments.length !== b.segments.length) return false;
   return a.segments.every((s, i) => {
     const t = b.segments[i]!;
     return s.index === t.index && s.offset === t.offset && s.length === t.length && s.sha256 === t.sha256;
   });
+}
+
+/**
+ * The sidecar's exact bytes travel in the manifest (device.sidecarBase64) with their hash
+ * (device.sidecarSha256): the dock deletes a sidecar only when the server holds those bytes.
+ * Both or neither; the bytes hash to the hash; the parsed device.sidecar, when given, is those bytes.
+ */
+export function checkSidecarBytes(manifest: RecordingManifest): void {
+  const { sidecarSha256, sidecarBase64, sidecar } = manifest.device;
+  if (sidecarSha256 === undefined && sidecarBase64 === undefined) return;
+  if (sidecarSha256 === undefined || sidecarBase64 === undefined) throw new ProblemError('invalid_manifest', 'device.sidecarSha256 and device.sidecarBase64 come together');
+  const bytes = Buffer.from(sidecarBase64, 'base64');
+  if (bytes.toString('base64') !== sidecarBase64) throw new ProblemError('invalid_manifest', 'device.sidecarBase64 is not canonical base64');
+  if (bytes.length > SIDECAR_MAX_BYTES) throw new ProblemError('invalid_manifest', `the sidecar is ${bytes.length} bytes; at most ${SIDECAR_MAX_BYTES}`);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== sidecarSha256) throw new ProblemError('invalid_manifest', `device.sidecarBase64 hashes to ${actual}, device.sidecarSha256 says ${sidecarSha256}`);
+  if (sidecar !== undefined) {
+    let parsed: unknown;
+    try { parsed = JSON.parse(bytes.toString('utf8')); } catch { parsed = undefined; }
+    if (parsed === undefined || canonicalize(parsed) !== canonicalize(sidecar)) throw new ProblemError('invalid_manifest', 'device.sidecar is not the JSON of device.sidecarBase64');
+  }
 }

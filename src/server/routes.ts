@@ -2,8 +2,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
-import { manifestSchema } from '../protocol/schema.js';
-import { PROTOCOL_VERSION, type RecordingManifest } from '../protocol/types.js';
+import { manifestSchema, possessionChallengeSchema } from '../protocol/schema.js';
+import { PROTOCOL_VERSION, type PossessionChallenge, type RecordingManifest } from '../protocol/types.js';
 import type { TokenTable } from './auth.js';
 import type { IngestService } from './ingest.js';
 import type { ServerMetrics } from './metrics.js';
@@ -109,6 +109,17 @@ export function registerRoutes(app: FastifyInstance, deps: {
 
   app.post<{ Params: IdParams }>('/v1/recordings/:id/complete', { onRequest: authenticate }, async (request) => {
     return ingest.complete(dockOf(request), request.params.id);
+  });
+
+  app.post<{ Params: IdParams }>('/v1/recordings/:id/possession', { onRequest: authenticate }, async (request) => {
+    const body = request.body as unknown;
+    if (isStream(body) || typeof body === 'string') throw new ProblemError('unsupported_media_type', 'send the challenge with Content-Type: application/json');
+    const validate = request.compileValidationSchema(possessionChallengeSchema);
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || !validate(body)) {
+      const first = validate.errors?.[0];
+      throw new ProblemError('invalid_challenge', first ? `${first.instancePath || '(challenge)'} ${first.message ?? 'is invalid'}` : 'send {"nonce": "<64 hex>", "segments": [index, ...]}');
+    }
+    return ingest.possess(dockOf(request), request.params.id, body as PossessionChallenge & { sidecar?: boolean });
   });
 
   app.get<{ Querystring: { device?: string; state?: string } }>('/v1/recordings', { onRequest: authenticate }, async (request) => {

@@ -34,6 +34,11 @@ export async function makeForeignMp4(path: string, seconds: number): Promise<voi
 
 export const TOKEN = TEST_TOKENS['dock-1']!;
 
+/** The test server's public receipt key, as its operator would hand it over (a wipe needs a confirmed key). */
+export function serverKeyFile(server: { dataDir: string }): string {
+  return join(server.dataDir, 'server-key.pub.pem');
+}
+
 export function dockConfig(root: string, endpoint: string, overrides: Record<string, unknown> = {}): DockConfig {
   const tokenFile = join(root, 'token');
   writeFileSync(tokenFile, TOKEN + '\n');

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera, type RecordedFile } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, makeForeignMp4, serverContent, serverRecording, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
+import { dockConfig, makeForeignMp4, serverKeyFile, serverContent, serverRecording, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const small = { durationSeconds: 3, width: 320, height: 240, fps: 15 };
@@ -54,7 +54,7 @@ describe('dock offload with real cameras and the real server', () => {
     const { renameSync } = await import('node:fs');
     renameSync(foreign, join(bays, 'bay3'));
 
-    agent = await startDockAgent(dockConfig(tmp.path, server.url, { wipeAfterIngest: true, rescanInterval: '0.3s', segmentSeconds: '1s' }));
+    agent = await startDockAgent(dockConfig(tmp.path, server.url, { wipeAfterIngest: true, serverKey: serverKeyFile(server), rescanInterval: '0.3s', segmentSeconds: '1s' }));
     await agent.whenIdle();
     status = agent.status();
   });

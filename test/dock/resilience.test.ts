@@ -12,7 +12,7 @@ import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { Logger, type LogSink } from '../../src/log.js';
 import { startFaultProxy, type FaultProxy } from '../../src/replay/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverContent, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
+import { dockConfig, serverContent, serverKeyFile, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const small = { width: 320, height: 240, fps: 15 };
@@ -82,7 +82,7 @@ describe('dock resilience', () => {
     const { files } = await setup(2);
     const original = readFileSync(files[0]!);
     await proxy!.setMode({ kind: 'down', how: 'refuse' });
-    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s', staleAfter: '1s', rescanInterval: '0.3s', wipeAfterIngest: true }));
+    agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { requestRetries: 1, maxBackoff: '0.5s', staleAfter: '1s', rescanInterval: '0.3s', wipeAfterIngest: true, serverKey: serverKeyFile(server!) }));
     await waitFor('a job in backoff', () => agent!.status().queue.recordings.some((r) => r.attempts >= 2 && r.lastError), 60_000);
     expect(completed(agent)).toHaveLength(0);
     // Queued longer than --stale-after: the bay asks for attention and the alarm is counted.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
 import { runOnce } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, startLoggedServer, type LoggedServer } from './helpers.js';
+import { dockConfig, serverKeyFile, startLoggedServer, type LoggedServer } from './helpers.js';
 
 const WHOLE_SECOND = 1_700_000_000;
 
@@ -38,7 +38,7 @@ describe('the wipe re-proves the bytes', () => {
     utimesSync(media, WHOLE_SECOND, WHOLE_SECOND);
     expect(statSync(media).mtimeMs).toBe(before.mtimeMs);
 
-    const second = await runOnce({ ...config, wipeAfterIngest: true });
+    const second = await runOnce({ ...config, wipeAfterIngest: true, serverKey: serverKeyFile(server) });
     expect(existsSync(media)).toBe(true);
     expect(second.recordings[0]!.state).toBe('completed');
     expect(second.recordings[0]!.reason).toMatch(/no longer matches its receipt/);

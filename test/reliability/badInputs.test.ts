@@ -158,7 +158,7 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
     const started = Date.now();
     const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile,
-      '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--settle', '0.3s',
+      '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s',
       '--segment-seconds', '1s', '--max-backoff', '1s', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d: Buffer) => { onceStderr += d.toString(); });
     const sampler = setInterval(() => { const s = child.pid ? procSample(child.pid) : undefined; if (s) peakRssKiB = Math.max(peakRssKiB, s.rssKiB); }, 50);

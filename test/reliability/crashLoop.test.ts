@@ -68,7 +68,7 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     await server.start();
     dock = new DockProcess({
       root: tmp.path, endpoint: server.url, bays,
-      extraArgs: ['--wipe-after-ingest', '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s', '--rescan-interval', '0.5s',
+      extraArgs: ['--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s', '--rescan-interval', '0.5s',
         '--max-rate', RATE, '--concurrency', '2', '--request-timeout', '10s', '--log-level', 'info'],
     });
   }, 900_000);

@@ -87,7 +87,7 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
     agent = await startDockAgent(loadDockConfig({
       flags: {
         bays, endpoint: proxy.url, tokenFile, stateDir: join(tmp.path, 'dock-state'), dockId: DOCK_ID, statusPort: 0, settle: '0.3s',
-        maxBackoff: '1s', rescanInterval: '0.3s', segmentSeconds: '1s', requestTimeout: '3s', requestRetries: 2, wipeAfterIngest: true, logLevel: 'silent',
+        maxBackoff: '1s', rescanInterval: '0.3s', segmentSeconds: '1s', requestTimeout: '3s', requestRetries: 2, wipeAfterIngest: true, serverKey: join(dataDir, 'server-key.pub.pem'), logLevel: 'silent',
       },
       env: {},
     }));

@@ -73,7 +73,7 @@ describe('issues found by the reliability work, fixed', () => {
     const server = new ServerProcess(join(tmp.path, 'storm-server'));
     await server.start();
     const dock = new DockProcess({ root: join(tmp.path), endpoint: server.url, bays,
-      extraArgs: ['--wipe-after-ingest', '--max-rate', '48KB/s', '--settle', '0.3s', '--segment-seconds', '0.5s', '--max-backoff', '0.5s', '--concurrency', '8', '--log-level', 'silent'] });
+      extraArgs: ['--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--max-rate', '48KB/s', '--settle', '0.3s', '--segment-seconds', '0.5s', '--max-backoff', '0.5s', '--concurrency', '8', '--log-level', 'silent'] });
     dock.start();
     const files = recorded.files.map((f) => join(bayPath, f.mediaPath.slice(join(tmp.path, 'storm-cam').length + 1)));
     for (let i = 0; i < 12 && files.some((f) => existsSync(f)); i++) {

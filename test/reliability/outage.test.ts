@@ -36,7 +36,7 @@ describe('long outage: the server is gone all night', () => {
     await server.stop();
     dock = new DockProcess({
       root: tmp.path, endpoint: server.url, bays,
-      extraArgs: ['--wipe-after-ingest', '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '2s', '--rescan-interval', '1s', '--log-level', 'warn'],
+      extraArgs: ['--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '2s', '--rescan-interval', '1s', '--log-level', 'warn'],
     });
   }, 120_000);
 

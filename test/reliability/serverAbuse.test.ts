@@ -58,7 +58,7 @@ describe('server-side abuse while a real dock offloads', () => {
     writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
     // The good dock, slowed down so that the abuse happens during its uploads.
     const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile,
-      '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--settle', '0.3s',
+      '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s',
       '--segment-seconds', '1s', '--max-rate', '100KB/s', '--max-backoff', '1s', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
     dockExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }, 120_000);

@@ -1,0 +1,61 @@
+/**
+ * Which server key may authorise a wipe. A signature proves who signed, not that anyone holds
+ * the bytes, and a key learned from GET /v1/keys on first contact proves nothing about who
+ * answers: such a key verifies receipts but never authorises a wipe. A wipe needs a key pinned
+ * out of band: the `serverKey` PEM file from the operator, or a pin confirmed with
+ * `bodycam dock trust-server --fingerprint <keyId>`, which this module records in the journal.
+ */
+import got from 'got';
+import { BodycamError, UsageError } from '../errors.js';
+import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
+import { Journal } from './journal.js';
+
+/** Journal meta key of the confirmed server key (PEM). */
+export const CONFIRMED_SERVER_KEY_META = 'serverKeyConfirmedPem';
+
+export const UNCONFIRMED_KEY_LINE = '--wipe-after-ingest needs a confirmed server key: pass --server-key <PEM file from the server operator>, or confirm the key once with `bodycam dock trust-server --state-dir DIR --endpoint URL --fingerprint <keyId>` (a key learned on first contact never authorises a wipe)';
+
+/** A refusal a person must act on: one line, exit 1. */
+export class TrustError extends BodycamError {
+  override readonly userFacing = true;
+  constructor(code: string, message: string, options: ErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
+export interface TrustResult { keyId: string; publicKeyPem: string }
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+/** Fetch GET /v1/keys, require its keyId (SHA-256 of the SPKI DER) to be `fingerprint`, and pin it as confirmed. */
+export async function trustServer(options: { stateDir: string; endpoint: string; fingerprint: string; timeoutMs?: number }): Promise<TrustResult> {
+  const fingerprint = options.fingerprint.trim().toLowerCase().replace(/:/g, '');
+  if (!FINGERPRINT.test(fingerprint)) throw new UsageError(`--fingerprint must be the server's keyId: 64 hex digits (SHA-256 of its public key's SPKI DER), got ${JSON.stringify(options.fingerprint)}`);
+  const url = options.endpoint.replace(/\/+$/, '') + '/v1/keys';
+  let body: { publicKeyPem?: unknown; keyId?: unknown };
+  try {
+    const response = await got(url, { timeout: { request: options.timeoutMs ?? 15_000 }, retry: { limit: 1 }, responseType: 'text', throwHttpErrors: false });
+    if (response.statusCode !== 200) throw new TrustError('E_TRUST_FETCH', `GET ${url} answered ${response.statusCode}: is --endpoint an ingest server?`);
+    body = JSON.parse(response.body) as typeof body;
+  } catch (cause) {
+    if (cause instanceof TrustError) throw cause;
+    throw new TrustError('E_TRUST_FETCH', `cannot fetch the server key from ${url}: ${(cause as Error).message}`, { cause });
+  }
+  const pem = body?.publicKeyPem;
+  if (!isEd25519PublicKeyPem(pem)) throw new TrustError('E_TRUST_KEY', `GET ${url} answered no Ed25519 public key`);
+  const keyId = keyIdOf(pem);
+  if (keyId !== fingerprint) {
+    throw new TrustError('E_TRUST_MISMATCH', `the server at ${options.endpoint} has key ${keyId}, not the fingerprint ${fingerprint} you were given: nothing pinned (ask the server operator; never wipe against this server)`);
+  }
+  const journal = Journal.open(options.stateDir);
+  try {
+    const previous = journal.getMeta(CONFIRMED_SERVER_KEY_META);
+    journal.setMeta(CONFIRMED_SERVER_KEY_META, pem);
+    journal.setMeta('serverPublicKeyPem', pem);
+    journal.setMeta('serverKeyConfirmedAt', new Date().toISOString());
+    journal.event(null, 'server-key-confirmed', `${keyId} from ${options.endpoint}${previous && previous !== pem ? ` (replaces ${keyIdOf(previous)})` : ''}`);
+  } finally {
+    journal.close();
+  }
+  return { keyId, publicKeyPem: pem };
+}

@@ -1,0 +1,457 @@
+/**
+ * The one irreversible act: deleting a camera's file and its sidecar. The wipe
+ * happens only when every one of these holds (docs/dock.md, "The wipe"):
+ *
+ * - the server's key was confirmed out of band (`serverKey`, or `bodycam dock trust-server`);
+ *   a key learned from GET /v1/keys on first contact never authorises a wipe;
+ * - the stored receipt verifies with that key and is for this recording, dock, bytes and plan;
+ * - the file, read through the descriptor that is about to be unlinked, hashes to the receipt's
+ *   SHA-256 and size, and its fstat (dev, ino, size, mtime, ctime) did not move while it was read;
+ * - the path still names that very inode (lstat: same dev and ino, a regular file, not a symlink)
+ *   and resolves inside the camera folder;
+ * - the sidecar, if there is one, read through its own descriptor, hashes to the manifest's
+ *   device.sidecarSha256 (the server holds those bytes) and did not move either;
+ * - the server proved it holds the bytes: a fresh 32-byte nonce and random segments (first and
+ *   last included), answered with SHA-256(nonce ‖ stored segment bytes) that the dock computed
+ *   itself from the same descriptor, compared in constant time (and the same over the sidecar).
+ *
+ * Anything else keeps both file and sidecar, with the reason on the bay. The decision functions
+ * below are small and pure so that tests (and mutation testing) can pin every single check.
+ */
+import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { lstat, open, readFile, realpath, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { IntegrityError } from '../errors.js';
+import { keyIdOf, verifyObject } from '../protocol/signing.js';
+import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { isFileGone, PausedError, ProblemError } from './errors.js';
+import type { RecordingRow } from './journal.js';
+import { isInside } from './storage.js';
+
+// ---- receipts -------------------------------------------------------------------
+
+/** What a receipt must say to be ours. */
+export interface ReceiptExpectation {
+  recordingId: string;
+  dockId: string;
+  sha256: string;
+  size: number;
+  merkleRoot: string;
+  segmentCount: number;
+}
+
+export function receiptExpectationOf(row: Pick<RecordingRow, 'recordingId' | 'sha256' | 'size'>, manifest: Pick<RecordingManifest, 'merkleRoot' | 'segments'>, dockId: string): ReceiptExpectation {
+  return {
+    recordingId: row.recordingId ?? '', dockId, sha256: row.sha256 ?? '', size: row.size,
+    merkleRoot: manifest.merkleRoot, segmentCount: manifest.segments.length,
+  };
+}
+
+/** Every reason this receipt is not the pinned server's receipt for our recording (empty = good). */
+export function receiptProblems(receipt: unknown, expected: ReceiptExpectation, serverKeyPem: string): string[] {
+  if (receipt === null || typeof receipt !== 'object' || Array.isArray(receipt)) return ['receipt is not a JSON object'];
+  const r = receipt as Partial<Receipt>;
+  const problems: string[] = [];
+  if (!verifyObject(r as Record<string, unknown>, serverKeyPem)) problems.push('signature does not verify with the pinned server key');
+  let keyId: string | undefined;
+  try { keyId = keyIdOf(serverKeyPem); } catch { keyId = undefined; }
+  if (r.serverKeyId !== keyId) problems.push(`receipt names server key ${String(r.serverKeyId)}, the pinned key is ${String(keyId)}`);
+  if (r.protocol !== PROTOCOL_VERSION) problems.push(`receipt protocol ${String(r.protocol)} is not ${PROTOCOL_VERSION}`);
+  if (r.type !== 'receipt') problems.push(`document type ${String(r.type)} is not a receipt`);
+  if (r.recordingId !== expected.recordingId) problems.push(`receipt is for ${String(r.recordingId)}, not ${expected.recordingId}`);
+  if (r.dockId !== expected.dockId) problems.push(`receipt is for dock ${String(r.dockId)}, not ${expected.dockId}`);
+  if (r.sha256 !== expected.sha256) problems.push(`receipt sha256 ${String(r.sha256)} is not ours (${expected.sha256})`);
+  if (r.size !== expected.size) problems.push(`receipt size ${String(r.size)} is not ours (${expected.size})`);
+  if (r.merkleRoot !== expected.merkleRoot) problems.push(`receipt merkleRoot ${String(r.merkleRoot)} is not ours (${expected.merkleRoot})`);
+  if (r.segmentCount !== expected.segmentCount) problems.push(`receipt segmentCount ${String(r.segmentCount)} is not ours (${expected.segmentCount})`);
+  return problems;
+}
+
+/** Throws E_RECEIPT_INVALID unless the receipt is good. */
+export function verifyReceipt(receipt: unknown, expected: ReceiptExpectation, serverKeyPem: string): void {
+  const problems = receiptProblems(receipt, expected, serverKeyPem);
+  if (problems.length) throw new IntegrityError('E_RECEIPT_INVALID', `receipt rejected: ${problems.join('; ')}`);
+}
+
+// ---- proof of possession ------------------------------------------------------
+
+/**
+ * Which segments to challenge: all of them when there are at most 8, else the first, the last
+ * and 6 others drawn at random. `draw(n)` returns an integer in [0, n).
+ */
+export function chooseChallengeSegments(indexes: readonly number[], draw: (bound: number) => number = (bound) => randomInt(bound)): number[] {
+  if (indexes.length <= POSSESSION_MAX_SEGMENTS) return [...indexes];
+  const middle = indexes.slice(1, -1);
+  const picked = [indexes[0]!, indexes[indexes.length - 1]!];
+  for (let i = 0; i < POSSESSION_MAX_SEGMENTS - 2; i++) {
+    const j = i + draw(middle.length - i);
+    [middle[i], middle[j]] = [middle[j]!, middle[i]!];
+    picked.push(middle[i]!);
+  }
+  return picked.sort((a, b) => a - b);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Equal hex SHA-256 values, compared in constant time (both must be 64 lowercase hex). */
+export function sameHash(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'string' || typeof b !== 'string' || !HEX64.test(a) || !HEX64.test(b)) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+}
+
+export interface ExpectedPossession {
+  recordingId: string;
+  nonce: string;
+  /** Challenged segment index → SHA-256(nonce ‖ segment bytes) computed by the dock. */
+  segments: ReadonlyMap<number, string>;
+  /** SHA-256(nonce ‖ sidecar bytes), when the sidecar was challenged too. */
+  sidecar?: string;
+}
+
+/** Every reason the server's answer does not prove it holds the bytes (empty = proved). */
+export function possessionProblems(answer: unknown, expected: ExpectedPossession): string[] {
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return ['answer is not a JSON object'];
+  const a = answer as { recordingId?: unknown; nonce?: unknown; answers?: unknown; sidecarSha256?: unknown };
+  const problems: string[] = [];
+  if (a.recordingId !== expected.recordingId) problems.push(`answer is for ${String(a.recordingId)}, not ${expected.recordingId}`);
+  if (a.nonce !== expected.nonce) problems.push('answer is for another nonce');
+  if (!Array.isArray(a.answers)) return [...problems, 'answer has no answers list'];
+  if (a.answers.length !== expected.segments.size) problems.push(`${a.answers.length} answers for ${expected.segments.size} challenged segments`);
+  const seen = new Set<number>();
+  for (const item of a.answers as Array<{ index?: unknown; sha256?: unknown }>) {
+    const index = item?.index;
+    if (typeof index !== 'number' || !expected.segments.has(index)) { problems.push(`answer for segment ${String(index)}, which was not challenged`); continue; }
+    if (seen.has(index)) { problems.push(`segment ${index} answered twice`); continue; }
+    seen.add(index);
+    if (!sameHash(item.sha256, expected.segments.get(index))) problems.push(`segment ${index}: wrong answer`);
+  }
+  for (const index of expected.segments.keys()) if (!seen.has(index)) problems.push(`segment ${index} not answered`);
+  if (expected.sidecar !== undefined && !sameHash(a.sidecarSha256, expected.sidecar)) problems.push('sidecar: wrong answer');
+  return problems;
+}
+
+// ---- the file under the descriptor --------------------------------------------
+
+/** What fstat/lstat say about an inode, at nanosecond precision. */
+export interface StatSnapshot {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  isFile: boolean;
+}
+
+export function snapshotOf(stats: BigIntStats): StatSnapshot {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs, ctimeNs: stats.ctimeNs, isFile: stats.isFile() };
+}
+
+/** Fields of the descriptor's fstat that moved between the first look and now (empty = untouched). */
+export function statChanges(before: StatSnapshot, after: StatSnapshot): string[] {
+  const changed: string[] = [];
+  if (before.dev !== after.dev) changed.push('dev');
+  if (before.ino !== after.ino) changed.push('ino');
+  if (before.size !== after.size) changed.push('size');
+  if (before.mtimeNs !== after.mtimeNs) changed.push('mtime');
+  if (before.ctimeNs !== after.ctimeNs) changed.push('ctime');
+  return changed;
+}
+
+/** Why the path no longer names the inode the descriptor holds (empty = it does). */
+export function pathProblems(held: StatSnapshot, atPath: StatSnapshot | null): string[] {
+  if (!atPath) return ['the path is gone'];
+  const problems: string[] = [];
+  if (!atPath.isFile) problems.push('the path is no longer a regular file');
+  if (atPath.dev !== held.dev) problems.push('the path is on another device');
+  if (atPath.ino !== held.ino) problems.push('the path names another inode');
+  return problems;
+}
+
+// ---- the decision -------------------------------------------------------------
+
+export type KeepCode =
+  | 'untrusted_server_key' | 'receipt_invalid' | 'file_changed' | 'file_replaced' | 'outside_camera'
+  | 'sidecar_not_held' | 'sidecar_changed' | 'sidecar_replaced' | 'possession_failed';
+
+export interface Keep { code: KeepCode; reason: string }
+
+export interface SidecarFacts {
+  /** device.sidecarSha256 of the receipted manifest (undefined: the server holds no sidecar bytes). */
+  expectedSha256: string | undefined;
+  /** SHA-256 of the sidecar's bytes as read through its descriptor. */
+  actualSha256: string;
+  before: StatSnapshot;
+  after: StatSnapshot;
+  atPath: StatSnapshot | null;
+}
+
+export interface WipeFacts {
+  /** The server key was pinned out of band (never trust on first use). */
+  trustedKey: boolean;
+  receiptProblems: string[];
+  receipt: { sha256: string; size: number };
+  /** The file as read through the descriptor about to be unlinked. */
+  file: { sha256: string; size: number };
+  /** Size and whole-ms mtime the row saw at detection. */
+  detected: { size: number; mtimeMs: number };
+  fileBefore: StatSnapshot;
+  fileAfter: StatSnapshot;
+  fileAtPath: StatSnapshot | null;
+  insideCamera: boolean;
+  /** null: no sidecar on the camera for this file. */
+  sidecar: SidecarFacts | null;
+}
+
+/** Everything the dock can check on its own; null = nothing stands in the way locally. */
+export function decideLocal(f: WipeFacts): Keep | null {
+  if (!f.trustedKey) return { code: 'untrusted_server_key', reason: 'the server key was learned on first contact, not confirmed (pass --server-key or run bodycam dock trust-server)' };
+  if (f.receiptProblems.length) return { code: 'receipt_invalid', reason: `the receipt does not hold: ${f.receiptProblems.join('; ')}` };
+  const changed = statChanges(f.fileBefore, f.fileAfter);
+  if (changed.length) return { code: 'file_changed', reason: `the file changed while it was checked (${changed.join(', ')})` };
+  if (!f.fileBefore.isFile) return { code: 'file_replaced', reason: 'the path is no longer a regular file' };
+  if (f.fileBefore.size !== BigInt(f.detected.size) || BigInt(f.detected.mtimeMs) !== f.fileBefore.mtimeNs / 1_000_000n) {
+    return { code: 'file_changed', reason: 'the file changed after its receipt (size or mtime)' };
+  }
+  if (f.file.size !== f.receipt.size || !sameHash(f.file.sha256, f.receipt.sha256)) return { code: 'file_changed', reason: 'the file on the camera no longer matches its receipt' };
+  const atPath = pathProblems(f.fileBefore, f.fileAtPath);
+  if (atPath.length) return { code: 'file_replaced', reason: `the file was replaced: ${atPath.join('; ')}` };
+  if (!f.insideCamera) return { code: 'outside_camera', reason: 'the path now leads outside the camera folder' };
+  if (f.sidecar) {
+    const s = f.sidecar;
+    if (s.expectedSha256 === undefined) return { code: 'sidecar_not_held', reason: 'the server holds no copy of the sidecar on the camera' };
+    const sidecarChanged = statChanges(s.before, s.after);
+    if (sidecarChanged.length) return { code: 'sidecar_changed', reason: `the sidecar changed while it was checked (${sidecarChanged.join(', ')})` };
+    if (!sameHash(s.actualSha256, s.expectedSha256)) return { code: 'sidecar_changed', reason: 'the sidecar on the camera differs from the one the server holds (re-signed after the receipt?)' };
+    const sidecarPath = pathProblems(s.before, s.atPath);
+    if (sidecarPath.length) return { code: 'sidecar_replaced', reason: `the sidecar was replaced: ${sidecarPath.join('; ')}` };
+  }
+  return null;
+}
+
+/** The whole decision: local checks, then the server's proof of possession (problems; undefined = not asked). */
+export function decideWipe(f: WipeFacts, possession: string[] | undefined): Keep | null {
+  const local = decideLocal(f);
+  if (local) return local;
+  if (possession === undefined) return { code: 'possession_failed', reason: 'the server was not asked to prove it holds the bytes' };
+  if (possession.length) return { code: 'possession_failed', reason: `the server did not prove it holds the bytes: ${possession.join('; ')}` };
+  return null;
+}
+
+// ---- reading through descriptors ------------------------------------------------
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * One pass over the file through `handle`: its SHA-256 and size, and for each challenged segment
+ * SHA-256(nonce ‖ segment bytes). The plan must tile the file (it did when it was receipted).
+ */
+export async function hashThroughDescriptor(handle: FileHandle, segments: readonly SegmentPlanEntry[], nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<{ sha256: string; size: number; answers: Map<number, string> }> {
+  const whole = createHash('sha256');
+  const answers = new Map<number, string>();
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let position = 0;
+  for (const segment of segments) {
+    if (segment.offset !== position) throw new IntegrityError('E_PLAN_GAP', `segment plan does not tile the file at byte ${position}`);
+    const pop: Hash | undefined = challenged.has(segment.index) ? createHash('sha256').update(nonce) : undefined;
+    let left = segment.length;
+    while (left > 0) {
+      if (signal?.aborted) throw new PausedError('wipe abandoned', { cause: signal.reason });
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, left), position);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      whole.update(chunk);
+      pop?.update(chunk);
+      position += bytesRead;
+      left -= bytesRead;
+    }
+    if (pop) answers.set(segment.index, pop.digest('hex'));
+    if (left > 0) break;
+  }
+  // Whatever follows the plan counts too: a file that grew must not hash like the receipted one.
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, CHUNK, position);
+    if (bytesRead === 0) break;
+    whole.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return { sha256: whole.digest('hex'), size: position, answers };
+}
+
+/** Open without following a symlink at the last component; ENOENT/ELOOP come back as undefined with the reason. */
+export async function openNoFollow(path: string): Promise<{ handle: FileHandle } | { gone: true } | { symlink: true }> {
+  try {
+    return { handle: await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') return { symlink: true };
+    if (isFileGone(error)) return { gone: true };
+    throw error;
+  }
+}
+
+export async function lstatSnapshot(path: string): Promise<StatSnapshot | null> {
+  try {
+    return snapshotOf(await lstat(path, { bigint: true }));
+  } catch (error) {
+    if (isFileGone(error)) return null;
+    throw error;
+  }
+}
+
+/** Read a whole small file through its descriptor (at most `limit` bytes; more is an error). */
+export async function readAllThrough(handle: FileHandle, limit = SIDECAR_MAX_BYTES): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > limit) throw new IntegrityError('E_SIDECAR_TOO_LARGE', `sidecar exceeds ${limit} bytes`);
+    parts.push(Buffer.from(buffer.subarray(0, bytesRead)));
+  }
+  return Buffer.concat(parts);
+}
+
+export function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+// ---- the act --------------------------------------------------------------------
+
+export interface WipeTarget {
+  absPath: string;
+  cameraRoot: string;
+  sidecarPath?: string;
+}
+
+export interface WipeDeps {
+  /** The confirmed server key (configured or confirmed with trust-server), or undefined. */
+  trustedServerKeyPem: string | undefined;
+  dockId: string;
+  possession: (recordingId: string, challenge: PossessionChallenge & { sidecar?: boolean }, signal?: AbortSignal) => Promise<unknown>;
+  /** Logged as integrity problems: a server that cannot prove possession is not a network blip. */
+  onPossessionFailure?: (problems: string[]) => void;
+  signal?: AbortSignal;
+}
+
+export type WipeOutcome = { wiped: true; sidecarKept?: string } | { wiped: false; keep: Keep };
+
+/**
+ * Test hook (docs/dock.md): with BODYCAM_WIPE_PAUSE_FILE set, the wipe writes that file (holding the
+ * camera path) after its re-hash and waits until it is removed, so a test can change the file
+ * at exactly the moment a race would. Unset in production: no effect.
+ */
+async function testPause(relPath: string): Promise<void> {
+  const path = process.env.BODYCAM_WIPE_PAUSE_FILE;
+  if (!path) return;
+  for (;;) {
+    try { await writeFile(path, relPath, { flag: 'wx' }); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
+  }
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try { await readFile(path); } catch { return; }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Check and delete the same file. Both descriptors stay open from the first fstat to the unlink.
+ * Transient trouble (camera undocked, server unreachable) throws, so the job retries later;
+ * everything else comes back as a reason to keep the file.
+ */
+export async function wipeRecording(row: RecordingRow, manifest: RecordingManifest, receipt: unknown, target: WipeTarget, deps: WipeDeps): Promise<WipeOutcome> {
+  const keep = (k: Keep): WipeOutcome => ({ wiped: false, keep: k });
+  if (!deps.trustedServerKeyPem) return keep({ code: 'untrusted_server_key', reason: 'the server key was learned on first contact, not confirmed (pass --server-key or run bodycam dock trust-server)' });
+  const problems = receiptProblems(receipt, receiptExpectationOf(row, manifest, deps.dockId), deps.trustedServerKeyPem);
+  if (problems.length) return keep({ code: 'receipt_invalid', reason: `the receipt does not hold: ${problems.join('; ')}` });
+  const r = receipt as Receipt;
+
+  const opened = await openNoFollow(target.absPath);
+  if ('gone' in opened) throw new PausedError('file not on the camera right now');
+  if ('symlink' in opened) return keep({ code: 'file_replaced', reason: 'the file was replaced by a symlink' });
+  const file = opened.handle;
+  let sidecarHandle: FileHandle | undefined;
+  try {
+    const fileBefore = snapshotOf(await file.stat({ bigint: true }));
+    if (!fileBefore.isFile) return keep({ code: 'file_replaced', reason: 'the path is no longer a regular file' });
+
+    let sidecarBytes: Buffer | undefined;
+    let sidecarBefore: StatSnapshot | undefined;
+    if (target.sidecarPath) {
+      const s = await openNoFollow(target.sidecarPath);
+      if ('symlink' in s) return keep({ code: 'sidecar_replaced', reason: 'the sidecar was replaced by a symlink' });
+      if ('handle' in s) {
+        sidecarHandle = s.handle;
+        sidecarBefore = snapshotOf(await sidecarHandle.stat({ bigint: true }));
+        if (!sidecarBefore.isFile) return keep({ code: 'sidecar_replaced', reason: 'the sidecar is no longer a regular file' });
+        try {
+          sidecarBytes = await readAllThrough(sidecarHandle);
+        } catch (error) {
+          if ((error as { code?: string }).code === 'E_SIDECAR_TOO_LARGE') return keep({ code: 'sidecar_changed', reason: (error as Error).message });
+          throw error;
+        }
+      }
+      // Gone since the scan: nothing of it to delete; what the server holds is what it holds.
+    }
+
+    const nonce = randomBytes(32);
+    const challenged = chooseChallengeSegments(manifest.segments.map((s) => s.index));
+    const hashed = await hashThroughDescriptor(file, manifest.segments, nonce, new Set(challenged), deps.signal);
+    await testPause(row.relPath);
+
+    const gather = async (): Promise<WipeFacts> => {
+      const [fileAfter, fileAtPath, rootReal, fileReal] = await Promise.all([
+        file.stat({ bigint: true }).then(snapshotOf), lstatSnapshot(target.absPath),
+        realpath(target.cameraRoot), realpath(target.absPath).catch(() => undefined),
+      ]);
+      let sidecar: SidecarFacts | null = null;
+      if (sidecarHandle && sidecarBefore && sidecarBytes && target.sidecarPath) {
+        sidecar = {
+          expectedSha256: manifest.device.sidecarSha256, actualSha256: sha256Of(sidecarBytes), before: sidecarBefore,
+          after: snapshotOf(await sidecarHandle.stat({ bigint: true })), atPath: await lstatSnapshot(target.sidecarPath),
+        };
+      }
+      return {
+        trustedKey: true, receiptProblems: problems, receipt: { sha256: r.sha256, size: r.size }, file: hashed,
+        detected: { size: row.size, mtimeMs: row.mtimeMs }, fileBefore, fileAfter, fileAtPath,
+        insideCamera: fileReal !== undefined && isInside(rootReal, fileReal), sidecar,
+      };
+    };
+    const local = decideLocal(await gather());
+    if (local) return keep(local);
+
+    // The server's turn: answer from the bytes it stores, for this nonce and these segments.
+    const withSidecar = sidecarBytes !== undefined;
+    const challenge = { nonce: nonce.toString('hex'), segments: challenged, ...(withSidecar ? { sidecar: true } : {}) };
+    let popProblems: string[];
+    try {
+      const answer = await deps.possession(row.recordingId!, challenge, deps.signal);
+      popProblems = possessionProblems(answer, {
+        recordingId: row.recordingId!, nonce: challenge.nonce, segments: hashed.answers,
+        ...(withSidecar ? { sidecar: createHash('sha256').update(nonce).update(sidecarBytes!).digest('hex') } : {}),
+      });
+    } catch (error) {
+      // Unreachable or busy: try again later. A refusal is an answer: it proves nothing.
+      if (!(error instanceof ProblemError) || !error.permanent) throw error;
+      popProblems = [`the server refused the challenge: ${error.message}`];
+    }
+    if (popProblems.length) deps.onPossessionFailure?.(popProblems);
+
+    // Last look, after the round trip: the same inodes, untouched, still at their paths.
+    const decision = decideWipe(await gather(), popProblems);
+    if (decision) return keep(decision);
+    await unlink(target.absPath);
+    if (sidecarHandle && target.sidecarPath) {
+      const atPath = await lstatSnapshot(target.sidecarPath);
+      const after = snapshotOf(await sidecarHandle.stat({ bigint: true }));
+      const moved = [...statChanges(sidecarBefore!, after), ...pathProblems(sidecarBefore!, atPath)];
+      if (moved.length) return { wiped: true, sidecarKept: `sidecar kept: it changed at the last moment (${moved.join('; ')})` };
+      await unlink(target.sidecarPath).catch((error: unknown) => { if (!isFileGone(error)) throw error; });
+    }
+    return { wiped: true };
+  } finally {
+    await sidecarHandle?.close().catch(() => {});
+    await file.close().catch(() => {});
+  }
+}
