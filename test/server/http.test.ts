@@ -227,8 +227,8 @@ describe('ingest protocol v1 over HTTP', () => {
     expect(existsSync(blobPath(rec.manifest.segments[0]!.sha256))).toBe(false);
   });
 
-  it('oversized bodies are 413: a manifest over 1 MiB, a segment over --max-segment-bytes', async () => {
-    const big = newRecording(1000, 500, { mutate: (m) => { m.integrity.notes = ['x'.repeat(1_100_000)]; } });
+  it('oversized bodies are 413: a manifest over 4 MiB, a segment over --max-segment-bytes', async () => {
+    const big = newRecording(1000, 500, { mutate: (m) => { m.integrity.notes = ['x'.repeat(4_300_000)]; } });
     expect((await create(big)).status).toBe(413);
     const small = await startTestServer({ limits: { maxSegmentBytes: 10_000 } });
     try {
