@@ -325,9 +325,16 @@ export class IngestService {
       if (!segment || segment.index !== index) throw new ProblemError('segment_out_of_plan', `segment ${index} is not in the plan of ${id} (0..${manifest.segments.length - 1})`);
       const hash = createHash('sha256').update(nonce);
       let length = 0;
-      for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        length += chunk.length;
+      try {
+        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          length += chunk.length;
+        }
+      } catch (error) {
+        // Damaged bytes prove nothing: no answer (the dock keeps the camera's file), the blob is marked missing.
+        if (!isBlobIntegrityError(error)) throw error;
+        this.noteDamage(error, { recordingId: id, index, sha256: segment.sha256, during: 'possession' });
+        throw new ProblemError('blob_damaged', `segment ${index} of ${id} failed its integrity check; possession not proved`, { cause: error, extension: { index } });
       }
       if (length !== segment.length) throw new IntegrityError('E_STORED_LENGTH', `segment ${index} of ${id} is ${length} bytes in the store, the plan says ${segment.length}`);
       answers.push({ index, sha256: hash.digest('hex') });
