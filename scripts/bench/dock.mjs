@@ -11,6 +11,7 @@
 // rclone: `copy` with its defaults, to a webdav remote without vendor, which supports no hash
 // and no modtime (`rclone backend features :webdav:`), so rclone checks sizes only, hashes nothing.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
 const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
 const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-dock-'));
 process.env.BODYCAM_TILE_CACHE = join(root, 'tiles');
-const TOKEN = 'bench-token-0123456789';
+const TOKEN = randomBytes(32).toString('base64url'); // the server refuses weak tokens (src/server/auth.ts)
 
 /** CPU seconds (self + waited-for children) and VmHWM of a live process, sampled until it exits. */
 function sampler(pid) {

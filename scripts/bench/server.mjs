@@ -3,7 +3,7 @@
 // on loopback, with 1 and with 8 concurrent clients. Target: verification costs under 20%.
 // The clients run in a child process, as a dock is another machine, so this process's CPU time is
 // the server's alone. Bare and ingest rounds alternate so machine noise hits both alike.
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, request, Agent } from 'node:http';
@@ -20,7 +20,7 @@ import { generateSigningKeyPair, signObject } from '../../dist/protocol/signing.
 const SEGMENT = Number(process.env.BENCH_SEGMENT_BYTES ?? 8 * 1024 * 1024);
 const COUNT = Number(process.env.BENCH_SEGMENTS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const TOKEN = 'bench-token-123';
+const TOKEN = randomBytes(32).toString('base64url'); // the server refuses weak tokens (src/server/auth.ts)
 
 function put(agent, url, body, headers) {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { resetDockKey, scrubDataDir, startIngestServer, verifyCustodyLog } from '../server/index.js';
+import { generateToken, loadTokensFile, resetDockKey, scrubDataDir, startIngestServer, verifyCustodyLog } from '../server/index.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 
@@ -29,7 +29,7 @@ export function registerServer(program: Command): void {
     .description('Run the reference ingest server (protocol v1): verify, store, sign receipts, keep the custody log')
     .option('--data-dir <dir>', 'where blobs, recordings, keys and the custody log live')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8443')
-    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}')
+    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600; re-read on SIGHUP')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
@@ -39,8 +39,9 @@ export function registerServer(program: Command): void {
     .option('--body-idle-timeout <duration>', 'abandon a segment body that sends nothing for this long', '30s')
     .addHelpText('after', `
 Examples:
-  $ echo '{"dock-01": "a-long-random-token"}' > tokens.json
+  $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
   $ bodycam server --data-dir server-data --tokens tokens.json --listen 127.0.0.1:8443
+  $ kill -HUP <server pid>     # after editing tokens.json: add or remove docks without a restart
   $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem`)
     .action(action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
@@ -52,8 +53,10 @@ Examples:
         cert: readUserFile(flags.tlsCert, '--tls-cert'), key: readUserFile(flags.tlsKey, '--tls-key'),
         ...(flags.tlsCa ? { ca: readUserFile(flags.tlsCa, '--tls-ca') } : {}),
       } : undefined;
+      const tokensPath = flags.tokens;
+      const log = createLogger({ component: 'server' });
       const running = await startIngestServer({
-        dataDir: flags.dataDir, tokens: readTokens(flags.tokens), host, port,
+        dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
         ...(tls ? { tls } : {}),
         limits: {
           maxSegmentBytes: parseBytes(flags.maxSegmentBytes, '--max-segment-bytes'),
@@ -61,15 +64,41 @@ Examples:
           requestTimeoutMs: Math.round(parseDuration(flags.requestTimeout, '--request-timeout') * 1000),
           bodyIdleTimeoutMs: Math.round(parseDuration(flags.bodyIdleTimeout, '--body-idle-timeout') * 1000),
         },
-        logger: createLogger({ component: 'server' }),
+        logger: log,
       });
       process.stdout.write(`listening ${running.url}\n`);
+      // SIGHUP re-reads the tokens file: a valid file replaces every token at once (a new dock can
+      // connect, a removed one gets 401); an invalid one is refused with one log line and the old
+      // tokens stay. The message names dock ids, never a token.
+      const reload = () => {
+        try {
+          const { added, removed, docks } = running.setTokens(loadTokensFile(tokensPath));
+          log.info('tokens reloaded', { file: tokensPath, docks, added, removed });
+        } catch (error) {
+          log.warn(`tokens reload refused, the old tokens stay: ${error instanceof Error ? error.message : String(error)}`, { file: tokensPath });
+        }
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
       });
+      process.off('SIGHUP', reload);
       await running.close();
+      return 0;
+    }));
+
+  server.command('token')
+    .description('dock bearer tokens')
+    .command('new')
+    .description('print a new random dock token (32 random bytes, base64url: 256 bits) for the --tokens file')
+    .addHelpText('after', `
+Examples:
+  $ bodycam server token new
+  $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)`)
+    .action(action(() => {
+      process.stdout.write(`${generateToken()}\n`);
       return 0;
     }));
 
@@ -153,18 +182,4 @@ function readUserFile(path: string, flag: string): string {
   } catch (error) {
     throw new UsageError(`${flag}: cannot read ${path} (${errnoCode(error) ?? String(error)})`, { cause: error });
   }
-}
-
-function readTokens(path: string): Record<string, string> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readUserFile(path, '--tokens'));
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`--tokens: ${path} is not valid JSON`, { cause: error });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
-    throw new UsageError(`--tokens: ${path} must be a non-empty JSON object {"<dock id>": "<token>"}`);
-  }
-  return parsed as Record<string, string>;
 }

@@ -27,6 +27,7 @@ export { FsStore } from './fsStore.js';
 export { scrubDataDir, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
+export { checkTokenTable, generateToken, loadTokensFile, tokenWeakness } from './auth.js';
 
 export interface IngestServerOptions {
   dataDir: string;
@@ -48,6 +49,12 @@ export interface IngestServer {
   port: number;
   publicKeyPem: string;
   keyId: string;
+  /**
+   * Replace every dock token at once (what SIGHUP does in the CLI): requests from then on are
+   * authenticated against the new table. A table that fails the checks (auth.ts) throws and
+   * the old tokens stay.
+   */
+  setTokens(tokens: Record<string, string>): { added: string[]; removed: string[]; docks: number };
   close(): Promise<void>;
 }
 
@@ -156,6 +163,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   let closing: Promise<void> | undefined;
   return {
     url, port, publicKeyPem: serverKey.publicKeyPem, keyId: serverKey.keyId,
+    setTokens: (next) => tokens.replace(next),
     close: () => closing ??= (async () => {
       shuttingDown = true;
       await app.close();

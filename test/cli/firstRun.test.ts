@@ -51,7 +51,7 @@ describe('first-run errors (CLI)', () => {
   it('server: a port in use says to stop the other process or pick another --listen port', async () => {
     const port = new URL(server.url).port;
     const tokens = join(tmp.path, 'tokens.json');
-    writeFileSync(tokens, JSON.stringify(TEST_TOKENS));
+    writeFileSync(tokens, JSON.stringify(TEST_TOKENS), { mode: 0o600 });
     const result = await runCli(['server', '--data-dir', join(tmp.path, 'srv'), '--tokens', tokens, '--listen', `127.0.0.1:${port}`], { env });
     expectOneLine(result, /already in use/, /stop the other process/, /--listen 127\.0\.0\.1:PORT/);
   });
@@ -107,7 +107,7 @@ describe('first-run errors (CLI)', () => {
 
   it.each([
     'camera', 'camera record', 'camera dock', 'camera undock', 'camera fleet',
-    'dock', 'server', 'server verify-log', 'server reset-dock-key', 'status', 'replay', 'demo',
+    'dock', 'server', 'server verify-log', 'server reset-dock-key', 'server token new', 'status', 'replay', 'demo',
   ])('bodycam %s --help shows an example', async (command) => {
     const result = await runCli([...command.split(' '), '--help']);
     expect(result.code).toBe(0);

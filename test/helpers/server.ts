@@ -4,10 +4,19 @@
  */
 import { startIngestServer, type IngestServer, type IngestServerOptions } from '../../src/server/index.js';
 import { Logger, nullSink } from '../../src/log.js';
+import { createHash } from 'node:crypto';
 import { formatDigestHeader, sha256Hex } from '../../src/protocol/digest.js';
 import { makeTempDir } from './tmp.js';
 
-export const TEST_TOKENS: Record<string, string> = { 'dock-1': 'token-dock-1-secret', 'dock-2': 'token-dock-2-secret' };
+/**
+ * A token the server accepts (auth.ts: ≥ 128 bits, enough variety), the same on every run:
+ * base64url of SHA-256 of a label (43 characters).
+ */
+export function testToken(label: string): string {
+  return createHash('sha256').update(`bodycam test token ${label}`).digest('base64url');
+}
+
+export const TEST_TOKENS: Record<string, string> = { 'dock-1': testToken('dock-1'), 'dock-2': testToken('dock-2') };
 
 export interface TestServer extends IngestServer {
   dataDir: string;

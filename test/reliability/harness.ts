@@ -14,10 +14,11 @@ import Database from 'better-sqlite3';
 import { verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
 import { BIN } from '../helpers/cli.js';
+import { testToken } from '../helpers/server.js';
 
 export const DOCK_ID = 'dock-1';
 /** dock-1 is the dock under test; the others are the rest of the fleet (floods, replayed tokens). */
-export const TOKENS: Record<string, string> = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`dock-${i + 1}`, `token-dock-${i + 1}-secret`]));
+export const TOKENS: Record<string, string> = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`dock-${i + 1}`, testToken(`dock-${i + 1}`)]));
 
 /** Size knobs: small in `npm test`, large in `npm run soak` (scripts/soak.mjs sets these). */
 export function knob(name: string, small: number): number {
@@ -94,7 +95,8 @@ export class ServerProcess extends BodycamChild {
     mkdirSync(dataDir, { recursive: true });
     this.logPath = `${dataDir}.log`;
     this.tokensPath = `${dataDir}.tokens.json`;
-    writeFileSync(this.tokensPath, JSON.stringify(TOKENS));
+    // The server refuses a tokens file readable by group or others.
+    writeFileSync(this.tokensPath, JSON.stringify(TOKENS), { mode: 0o600 });
   }
 
   get url(): string { return `http://127.0.0.1:${this.port}`; }

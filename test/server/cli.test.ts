@@ -8,15 +8,16 @@ import { formatDigestHeader } from '../../src/protocol/digest.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { testToken } from '../helpers/server.js';
 
-const TOKEN = 'cli-test-token-1';
+const TOKEN = testToken('cli-dock-1');
 let tmp: ReturnType<typeof makeTempDir>;
 let tokensFile: string;
 
 beforeAll(() => {
   tmp = makeTempDir('bodycam-server-cli-');
   tokensFile = join(tmp.path, 'tokens.json');
-  writeFileSync(tokensFile, JSON.stringify({ 'dock-1': TOKEN }));
+  writeFileSync(tokensFile, JSON.stringify({ 'dock-1': TOKEN }), { mode: 0o600 });
 });
 afterAll(() => tmp.cleanup());
 
