@@ -49,6 +49,9 @@ export function registerDock(program: Command): void {
           process.stderr.write(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}\n`);
         }
       }
+      for (const k of result.skipped) process.stderr.write(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}\n`);
+      const benign = result.skippedCount - result.skipped.length;
+      if (benign > 0) process.stderr.write(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)\n`);
       return result.exitCode;
     }
     const agent = await startDockAgent(config);

@@ -36,6 +36,12 @@ export function renderStatus(status: DockStatus): string {
   out += table([['BAY', 'SERIAL', 'STATE', 'PROGRESS', 'REASON'],
     ...status.bays.map((b) => [b.bay, b.serial ?? '-', b.state, b.progress === null ? '-' : `${b.progress}%`, b.reason ?? ''])]);
   const q = status.queue;
+  const skipped = status.bays.filter((b) => b.skipped?.length);
+  if (skipped.length) {
+    out += '\n' + table([['BAY', 'LEFT ALONE', 'CODE', 'REASON'],
+      ...skipped.flatMap((b) => b.skipped!.map((k) => [b.bay, k.path, k.code, k.reason])),
+      ...skipped.filter((b) => (b.skippedCount ?? 0) > b.skipped!.length).map((b) => [b.bay, `… ${b.skippedCount! - b.skipped!.length} more`, '', 'see --json for the first ones; the count is complete'])]);
+  }
   out += `\nqueue: ${q.depth} with work left (${q.preparing} preparing, ${q.uploading} uploading, ${q.waiting} waiting, ${q.backoff} in backoff, ${q.paused} paused, ${q.settling} settling); `
     + `${q.completed} completed, ${q.wiped} wiped, ${q.quarantined} quarantined, ${q.flagged} flagged; oldest queued ${q.oldestQueuedSeconds}s\n`;
   const notable = q.recordings.filter((r) => !['completed', 'wiped'].includes(r.state) || r.reason || (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned'));

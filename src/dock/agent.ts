@@ -4,8 +4,9 @@
  * limits: a few prepare jobs (probe/plan/hash: CPU and disk), many upload
  * jobs sharing `concurrency` segment slots and one bandwidth bucket.
  */
-import { readFileSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstatSync, readFileSync } from 'node:fs';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -15,9 +16,11 @@ import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
-import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf, TransportError } from './errors.js';
+import { dispositionOf, FileGrowingError, PausedError, QUARANTINE_CODES, reasonCodeOf, reasonOf, TransportError } from './errors.js';
 import { isFlagged } from './integrity.js';
-import { ACTIVE_STATES, Journal, type JobState, type RecordingRow } from './journal.js';
+import { ACTIVE_STATES, Journal, sameSnapshot, type JobState, type RecordingRow, type StatSnapshot } from './journal.js';
+import { hashFileOffThread } from './hasher.js';
+import { acquireStateLock, type StateLock } from './lock.js';
 import { loadOrCreateDockKey } from './keys.js';
 import { CONFIRMED_SERVER_KEY_META, UNCONFIRMED_KEY_LINE } from './trust.js';
 import { DockMetrics } from './metrics.js';
@@ -25,7 +28,7 @@ import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAl
 import { TokenBucket } from './rateLimit.js';
 import { jobRetryPolicy, retryDelayMs } from './retry.js';
 import { PrioritySlots } from './slots.js';
-import { clockOffsetMsOf, listCameraFiles, readDevice, readSidecar } from './storage.js';
+import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, readDevice, readSidecar, SKIP_CODES, type CandidateFile, type SkipCode, type SkippedPath } from './storage.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
 
@@ -38,6 +41,9 @@ export interface BayStatus {
   reason: string | null;
   /** Code of the first quarantine this bay shows (only when it shows one; each recording's is in queue.recordings). */
   reasonCode?: string;
+  /** Paths on the camera the dock left alone, with why (at most SKIPPED_SHOWN; skippedCount has them all). */
+  skipped?: SkippedPath[];
+  skippedCount?: number;
 }
 
 export interface RecordingSummary {
@@ -89,8 +95,27 @@ interface BayInfo {
   /** Every recording seen since this camera docked (wiped ones included): what the bay's progress counts. */
   sessionKeys: Set<string>;
   reportedSymlinks: Set<string>;
+  /** What the last scan left alone, with why (docs/dock.md, "Skipped files"). */
+  skipped: SkippedPath[];
+  skippedCount: number;
+  skippedByCode: Partial<Record<SkipCode, number>>;
   problem?: string;
 }
+
+/** Skipped paths shown per bay in status (the count is always complete). */
+const SKIPPED_SHOWN = 50;
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What a scan decided for one file on the card. */
+type Match = { kind: 'row'; row: RecordingRow } | { kind: 'new' } | { kind: 'verify'; rows: RecordingRow[] };
 
 interface Candidate { size: number; mtimeMs: number; stableSince: number; firstSeen: number }
 
@@ -134,11 +159,21 @@ export class DockAgentCore {
   private serverKeyConfirmed = false;
   private serverKeyFetch?: Promise<string>;
   private pumpScheduled = false;
+  /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
+  private lastPrepareBay = '';
   private readonly ctx: StepContext;
+  private readonly lock: StateLock;
 
   constructor(readonly config: DockConfig, logger?: Logger) {
     this.logger = logger ?? createLogger({ component: 'dock', dockId: config.dockId });
-    this.journal = Journal.open(config.stateDir);
+    // One agent per state folder, before anything in it is touched (src/dock/lock.ts).
+    this.lock = acquireStateLock(config.stateDir);
+    try {
+      this.journal = Journal.open(config.stateDir);
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
     for (const row of this.journal.list()) this.attemptsBeforeRun.set(row.key, row.attempts);
     this.dockKey = loadOrCreateDockKey(config.stateDir);
     if (this.dockKey.created) this.logger.info('dock key pair created', { keyId: this.dockKey.keyId, stateDir: config.stateDir });
@@ -152,9 +187,10 @@ export class DockAgentCore {
     if (config.serverKey) {
       let pem: string;
       try { pem = readFileSync(config.serverKey, 'utf8'); } catch (cause) {
+        this.releaseEarly();
         throw new UsageError(`cannot read server key ${config.serverKey}: ${(cause as Error).message}`, { cause });
       }
-      if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${config.serverKey} is not an Ed25519 public key (PEM)`);
+      if (!isEd25519PublicKeyPem(pem)) { this.releaseEarly(); throw new UsageError(`server key ${config.serverKey} is not an Ed25519 public key (PEM)`); }
       this.serverKeyPem = pem;
       this.serverKeyConfirmed = true;
     } else {
@@ -172,6 +208,12 @@ export class DockAgentCore {
       dockKey: this.dockKey, serverKey: (signal) => this.ensureServerKey(signal), stopping: () => this.stopping,
       trustedServerKey: () => (this.serverKeyConfirmed ? this.serverKeyPem : undefined),
     };
+  }
+
+  /** A constructor that fails after the lock was taken must give it back. */
+  private releaseEarly(): void {
+    this.journal.close();
+    this.lock.release();
   }
 
   get dockPublicKeyPem(): string { return this.dockKey.publicKeyPem; }
@@ -235,6 +277,7 @@ export class DockAgentCore {
       let names: string[] = [];
       try { names = await readdir(this.config.bays); } catch (error) { this.logger.warn('cannot read bays folder', { error }); }
       const present = new Set<string>();
+      const scans: Array<Promise<void>> = [];
       for (const name of names.sort()) {
         if (name.startsWith('.')) continue;
         const stats = await lstat(join(this.config.bays, name)).catch(() => undefined);
@@ -242,8 +285,10 @@ export class DockAgentCore {
         if (stats.isSymbolicLink()) { this.reportOnce('*', name, 'bay is a symlink: not followed'); continue; }
         if (!stats.isDirectory()) continue;
         present.add(name);
-        await this.scanBay(name);
+        // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
+        scans.push(this.scanBay(name));
       }
+      await Promise.all(scans);
       for (const bay of this.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
     } finally {
       this.scanning--;
@@ -262,7 +307,7 @@ export class DockAgentCore {
   private bayInfo(name: string): BayInfo {
     let bay = this.bays.get(name);
     if (!bay) {
-      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set() };
+      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set(), skipped: [], skippedCount: 0, skippedByCode: {} };
       this.bays.set(name, bay);
     }
     return bay;
@@ -277,6 +322,9 @@ export class DockAgentCore {
     }
     bay.keys.clear();
     bay.sessionKeys.clear();
+    bay.skipped = [];
+    bay.skippedCount = 0;
+    bay.skippedByCode = {};
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/')) this.candidates.delete(path);
     this.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
   }
@@ -318,40 +366,54 @@ export class DockAgentCore {
       this.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
     }
     const listing = await listCameraFiles(bay.root);
-    for (const link of listing.symlinks) this.reportOnce(name, link, 'symlink on camera storage: not followed, not ingested');
+    for (const entry of listing.skipped) if (ATTENTION_SKIPS.has(entry.code)) this.reportOnce(name, entry.path, `${entry.code}: ${entry.reason}`);
+    const skipped: SkippedPath[] = [...listing.skipped];
+    let skippedCount = listing.skippedCount;
+    const skippedByCode = { ...listing.skippedByCode };
     const now = Date.now();
     const seen = new Set<string>();
     const seenPaths = new Set<string>();
     let nextSettleCheck = Infinity;
+    let sinceYield = 0;
+    // Detection writes of one scan are committed together (Journal.beginBatch), never across an await.
+    try {
     for (const file of listing.files) {
+      if (++sinceYield >= 200) {
+        sinceYield = 0;
+        this.journal.commitBatch();
+        await new Promise<void>((resolve) => setImmediate(resolve)); // other bays' jobs get the event loop
+      }
+      if (this.stopping || !bay.present || bay.serial !== serial) return;
       seenPaths.add(file.absPath);
-      let key: string;
       let critical = false;
       let recordedAt = file.mtimeMs;
       if (file.sidecarPath) {
         let sidecar;
         try {
+          this.journal.commitBatch();
           sidecar = await readSidecar(file.sidecarPath);
         } catch (error) {
           // One unreadable sidecar must not stop the rest of the bay. Gone since the listing (a wipe
           // or an undock mid-scan) is no news: the next scan sees the truth. Anything else is shown.
           const code = errnoCode((error as { cause?: unknown }).cause);
-          if (code !== 'ENOENT' && code !== 'ENOTDIR') this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
+          if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+            this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
+            skippedCount++;
+            skippedByCode.sidecar_unreadable = (skippedByCode.sidecar_unreadable ?? 0) + 1;
+            skipped.push({ path: file.relPath, code: SKIP_CODES.sidecarUnreadable, reason: `sidecar unreadable right now: ${reasonOf(error)}` });
+          }
           continue;
         }
-        const sha = sidecar.kind === 'ok' && typeof sidecar.sidecar.sha256 === 'string' ? sidecar.sidecar.sha256 : `size:${file.size}`;
         if (sidecar.kind === 'ok') {
           critical = sidecar.sidecar.critical === true;
           const started = Date.parse(String(sidecar.sidecar.startedAt ?? ''));
           if (!Number.isNaN(started)) recordedAt = started;
         }
-        key = `${serial}|${file.relPath}|${sha}`;
-        this.candidates.delete(file.absPath);
-      } else if (this.journal.get(`${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`)) {
-        // Settled before (this run or an earlier one): no need to wait again.
-        key = `${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`;
-        this.candidates.delete(file.absPath);
-      } else {
+      }
+      const stat: StatSnapshot = { ...file.stat, sidecar: file.sidecarStat ?? null };
+      let match = this.matchRow(serial, file, stat);
+      if (match.kind !== 'row' && !file.sidecarPath) {
+        // A file with no sidecar is done only when it stops changing: it settles before anything reads it.
         const known = this.candidates.get(file.absPath);
         if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) {
           this.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: now, firstSeen: known?.firstSeen ?? now });
@@ -360,10 +422,33 @@ export class DockAgentCore {
         }
         const readyAt = known.stableSince + this.config.settle * 1000;
         if (now < readyAt) { nextSettleCheck = Math.min(nextSettleCheck, readyAt); continue; }
-        key = `${serial}|${file.relPath}|${file.size}|${file.mtimeMs}`;
-        this.candidates.delete(file.absPath);
       }
-      const row = this.journal.upsertDetected({ key, serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical });
+      this.candidates.delete(file.absPath);
+      if (match.kind === 'verify') {
+        this.journal.commitBatch();
+        const verified = await this.verifyAgainst(match.rows, file, stat, name);
+        if (verified === 'retry') {
+          // Changed while it was re-hashed: it waits like a settling file (and --once does not claim it).
+          this.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: Date.now(), firstSeen: this.candidates.get(file.absPath)?.firstSeen ?? now });
+          nextSettleCheck = Math.min(nextSettleCheck, Date.now() + Math.max(1000, this.config.settle * 1000));
+          continue;
+        }
+        match = verified;
+        // The scan awaited: another bay may have claimed the row meanwhile.
+        if (match.kind === 'row' && !this.claimable(match.row, file.absPath)) match = { kind: 'new' };
+      }
+      let row: RecordingRow;
+      this.journal.beginBatch();
+      if (match.kind === 'row') {
+        // Before the hash, the row follows the file (the hash reads what is there then); after it, the
+        // snapshot stays what the manifest vouches for, so a later change is seen as one.
+        const refresh = ['detected', 'probed', 'planned'].includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
+        row = this.journal.relocate(match.row.key, name, refresh);
+      } else {
+        row = this.journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat });
+        this.attemptsBeforeRun.set(row.key, 0);
+      }
+      const key = row.key;
       if (row.info.recordedAt === undefined && row.state === 'detected') this.journal.transition(key, 'detected', { info: { recordedAt } });
       const previous = this.located.get(key);
       if (previous && previous.bay !== name) this.bays.get(previous.bay)?.keys.delete(key);
@@ -372,6 +457,12 @@ export class DockAgentCore {
       bay.sessionKeys.add(key);
       seen.add(key);
     }
+    } finally {
+      this.journal.commitBatch();
+    }
+    bay.skipped = skipped;
+    bay.skippedCount = skippedCount;
+    bay.skippedByCode = skippedByCode;
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/') && !seenPaths.has(path)) this.candidates.delete(path);
     for (const key of [...bay.keys]) {
       if (!seen.has(key)) {
@@ -381,6 +472,100 @@ export class DockAgentCore {
       }
     }
     if (Number.isFinite(nextSettleCheck)) this.scheduleScan(name, Math.max(50, nextSettleCheck - Date.now() + 20));
+  }
+
+  /**
+   * May this row stand for the file at absPath? Not while it stands for another file that is
+   * still there (the same card, or a copy of it, in two bays at once: two files, two rows).
+   */
+  private claimable(row: RecordingRow, absPath: string): boolean {
+    const at = this.located.get(row.key);
+    if (!at || at.absPath === absPath) return true;
+    try {
+      lstatSync(at.absPath);
+      return !this.bays.get(at.bay)?.present;
+    } catch {
+      return true; // moved away from there (re-docked elsewhere)
+    }
+  }
+
+  /**
+   * Which journal row, if any, is the file on the card now (docs/dock.md, "Identity").
+   * A wiped row never is (whatever is at that path now is not what was wiped). A completed or
+   * quarantined row is only while the stat snapshot it vouches for is unchanged; a completed row
+   * whose file changed is re-hashed first (verify). A row still at work follows its path.
+   */
+  private matchRow(serial: string, file: CandidateFile, stat: StatSnapshot): Match {
+    const rows = this.journal.listByPath(serial, file.relPath).filter((r) => r.state !== 'wiped' && this.claimable(r, file.absPath));
+    const same = rows.find((r) => sameSnapshot(r.stat, stat));
+    if (same) return { kind: 'row', row: same };
+    const newest = rows[0];
+    if (newest && ACTIVE_STATES.includes(newest.state)) {
+      // Hashed, and the file was rewritten since (size, mtime, inode or ctime; a remount's new
+      // device number alone is not a rewrite): the manifest vouches for bytes the card no longer
+      // has. That upload can never complete: it is closed as file_changed, and the file now on the
+      // card is a new version.
+      const was = newest.stat;
+      if ((newest.state === 'hashed' || newest.state === 'uploading') && was
+        && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) {
+        this.running.get(newest.key)?.controller.abort(new PausedError('file rewritten on the camera after it was hashed'));
+        this.journal.transition(newest.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
+        this.logger.warn('file rewritten after its hash: upload closed, new version follows', { file: file.relPath, recordingId: newest.recordingId });
+        return { kind: 'new' };
+      }
+      return { kind: 'row', row: newest };
+    }
+    // A quarantined row of an older journal (no snapshot) still matches by size and mtime.
+    const oldQuarantined = rows.find((r) => r.state === 'quarantined' && r.stat === null && r.size === file.size && r.mtimeMs === file.mtimeMs);
+    if (oldQuarantined) return { kind: 'row', row: oldQuarantined };
+    const completed = rows.filter((r) => r.state === 'completed' && r.manifestJson);
+    return completed.length ? { kind: 'verify', rows: completed } : { kind: 'new' };
+  }
+
+  /**
+   * The file at a completed row's path changed its stat snapshot (touched, copied back, rewritten,
+   * sidecar re-signed): hash it and its sidecar. Same bytes as a row's manifest: that row, with the
+   * new snapshot. Different: a new version, a new row. Changed while hashed: try again later.
+   */
+  private async verifyAgainst(rows: RecordingRow[], file: CandidateFile, stat: StatSnapshot, bay: string): Promise<Match | 'retry'> {
+    let fileSha: string;
+    let sidecarBytes: Buffer | undefined;
+    try {
+      const hashed = await hashFileOffThread(file.absPath, [{ offset: 0, length: file.size }], file.size);
+      fileSha = hashed.sha256;
+      if (file.sidecarPath) sidecarBytes = await readFile(file.sidecarPath);
+      const after = lstatSync(file.absPath);
+      const sidecarAfter = file.sidecarPath ? lstatSync(file.sidecarPath) : undefined;
+      const now: StatSnapshot = {
+        size: after.size, mtimeMs: after.mtimeMs, ino: after.ino, dev: after.dev, ctimeMs: after.ctimeMs,
+        sidecar: sidecarAfter ? { size: sidecarAfter.size, mtimeMs: sidecarAfter.mtimeMs, ino: sidecarAfter.ino, dev: sidecarAfter.dev, ctimeMs: sidecarAfter.ctimeMs } : null,
+      };
+      if (!sameSnapshot(stat, now)) return 'retry';
+    } catch (error) {
+      this.logger.info('re-check of a changed file deferred', { bay, file: file.relPath, error });
+      return 'retry';
+    }
+    const sidecarSha = sidecarBytes ? createHash('sha256').update(sidecarBytes).digest('hex') : null;
+    for (const row of rows) {
+      let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string } };
+      try { manifest = JSON.parse(row.manifestJson!) as typeof manifest; } catch { continue; }
+      if (manifest.file?.sha256 !== fileSha || manifest.file?.size !== file.size) continue;
+      const device = manifest.device ?? {};
+      let sidecarSame: boolean;
+      if (typeof device.sidecarSha256 === 'string') sidecarSame = device.sidecarSha256 === sidecarSha;
+      else if (device.sidecar === undefined) sidecarSame = sidecarBytes === undefined;
+      else {
+        // A manifest of an older build holds only the parsed sidecar: compare what it says.
+        let parsed: unknown;
+        try { parsed = sidecarBytes ? JSON.parse(sidecarBytes.toString('utf8')) : undefined; } catch { parsed = undefined; }
+        sidecarSame = parsed !== undefined && canonicalJson(parsed) === canonicalJson(device.sidecar);
+      }
+      if (!sidecarSame) continue;
+      this.logger.info('file changed its stat but not its bytes: same recording', { bay, file: file.relPath, recordingId: row.recordingId });
+      return { kind: 'row', row: this.journal.relocate(row.key, bay, stat) };
+    }
+    this.logger.warn('file at a receipted path holds new bytes: ingested as a new version', { bay, file: file.relPath, sha256: fileSha, previous: rows[0]?.recordingId });
+    return { kind: 'new' };
   }
 
   /** A row that can run now, with the phase it needs. */
@@ -397,7 +582,7 @@ export class DockAgentCore {
   }
 
   private runnable(now = Date.now()): RecordingRow[] {
-    return this.journal.list()
+    return this.journal.listWorkable(this.config.wipeAfterIngest)
       .filter((row) => this.phaseOf(row) && this.located.has(row.key) && !this.running.has(row.key) && row.nextAttemptAt <= now && !this.exhausted(row))
       .sort((a, b) => {
         const pa = priorityOf(a);
@@ -417,15 +602,43 @@ export class DockAgentCore {
         counts[job.phase]++;
         if (job.phase === 'prepare' && (this.journal.get(key)?.size ?? 0) > LARGE_FILE_BYTES) counts.largePrepare++;
       }
-      for (const row of this.runnable()) {
+      const runnable = this.runnable();
+      for (const row of runnable) {
         const phase = this.phaseOf(row)!;
-        if (phase === 'prepare' && counts.prepare >= PREPARE_SLOTS) continue;
-        // One large file hashed at a time: its upload then overlaps the next one's hashing.
-        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
-        if (phase === 'prepare' && row.size > LARGE_FILE_BYTES) counts.largePrepare++;
-        if (phase === 'upload' && counts.upload >= UPLOAD_JOBS) continue;
-        counts[phase]++;
+        if (phase !== 'upload' || counts.upload >= UPLOAD_JOBS) continue;
+        counts.upload++;
         this.startJob(row.key, phase);
+      }
+      // Prepare slots (probe/plan/hash) go round robin over the bays: one card's thousands of
+      // files never keep another bay waiting for more than one job (docs/dock.md, "Fairness").
+      const queues = new Map<string, RecordingRow[]>();
+      for (const row of runnable) {
+        if (this.phaseOf(row) !== 'prepare') continue;
+        const bay = this.located.get(row.key)!.bay;
+        let queue = queues.get(bay);
+        if (!queue) queues.set(bay, queue = []);
+        queue.push(row); // already in priority order
+      }
+      const order = [...queues.keys()].sort();
+      let turn = order.findIndex((b) => b > this.lastPrepareBay);
+      if (turn < 0) turn = 0;
+      while (counts.prepare < PREPARE_SLOTS && order.length) {
+        const bay = order[turn % order.length]!;
+        const queue = queues.get(bay)!;
+        let started = false;
+        while (queue.length && !started) {
+          const row = queue.shift()!;
+          // One large file hashed at a time: its upload then overlaps the next one's hashing.
+          if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
+          if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
+          counts.prepare++;
+          this.lastPrepareBay = bay;
+          this.startJob(row.key, 'prepare');
+          started = true;
+        }
+        // An emptied queue leaves the rotation (the next bay moves into its place); otherwise move on.
+        if (!queue.length) order.splice(turn % order.length, 1);
+        else turn++;
       }
       this.armRetryTimer();
       this.checkIdle();
@@ -436,7 +649,7 @@ export class DockAgentCore {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const now = Date.now();
     let next = Infinity;
-    for (const row of this.journal.list()) {
+    for (const row of this.journal.listWorkable(this.config.wipeAfterIngest)) {
       if (row.nextAttemptAt > now && this.phaseOf(row) && this.located.has(row.key) && !this.exhausted(row)) next = Math.min(next, row.nextAttemptAt);
     }
     if (Number.isFinite(next)) this.retryTimer = setTimeout(() => this.pump(), Math.max(10, next - now + 5));
@@ -519,7 +732,7 @@ export class DockAgentCore {
 
   private checkStale(): void {
     const now = Date.now();
-    for (const row of this.journal.list()) {
+    for (const row of this.journal.listWorkable(false)) {
       if (!ACTIVE_STATES.includes(row.state) || this.staleReported.has(row.key)) continue;
       if (now - row.detectedAt > this.config.staleAfter * 1000) {
         this.staleReported.add(row.key);
@@ -560,6 +773,11 @@ export class DockAgentCore {
     });
   }
 
+  /** What each docked bay's last scan left alone (for --once's report and exit code). */
+  skippedByBay(): Array<{ bay: string; skipped: SkippedPath[]; skippedCount: number; skippedByCode: Partial<Record<SkipCode, number>> }> {
+    return [...this.bays.values()].filter((b) => b.present).map((b) => ({ bay: b.name, skipped: b.skipped, skippedCount: b.skippedCount, skippedByCode: b.skippedByCode }));
+  }
+
   settlingFiles(): string[] {
     return [...this.candidates.keys()];
   }
@@ -592,6 +810,7 @@ export class DockAgentCore {
     this.stopController.abort(new PausedError('dock is stopping'));
     await Promise.allSettled(jobs);
     this.journal.close();
+    this.lock.release();
     this.logger.info('dock agent stopped');
   }
 
@@ -643,13 +862,28 @@ export class DockAgentCore {
 
   private bayStatus(bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
     if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
+    const base = this.bayStatusInner(bay, rows, now);
+    return bay.skippedCount ? { ...base, skipped: bay.skipped.slice(0, SKIPPED_SHOWN), skippedCount: bay.skippedCount } : base;
+  }
+
+  /** Paths this bay's last scan left alone that may hide evidence (a person must look). */
+  private skipAttention(bay: BayInfo): string[] {
+    const out: string[] = [];
+    for (const [code, count] of Object.entries(bay.skippedByCode) as Array<[SkipCode, number]>) {
+      if (!ATTENTION_SKIPS.has(code) || !count) continue;
+      out.push(code === 'symlink' ? `${count} symlink(s) skipped` : `${count} path(s) skipped: ${code}${INCOMPLETE_SKIPS.has(code) ? ' (listing incomplete)' : ''}`);
+    }
+    return out;
+  }
+
+  private bayStatusInner(bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
     const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
     const attention: string[] = [];
     const stale: string[] = [];
     const quarantineCode = mine.find((r) => r.state === 'quarantined' && r.reasonCode)?.reasonCode;
     const withCode = <T extends BayStatus>(s: T): T => (quarantineCode && s.reason !== null ? { ...s, reasonCode: quarantineCode } : s);
     if (bay.problem) attention.push(bay.problem);
-    if (bay.reportedSymlinks.size) attention.push(`${bay.reportedSymlinks.size} symlink(s) skipped`);
+    attention.push(...this.skipAttention(bay));
     for (const r of mine) {
       if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
       else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);

@@ -7,6 +7,7 @@ import { createLogger, parseLogLevel } from '../log.js';
 import { DockAgentCore, type DockStatus, type RecordingSummary } from './agent.js';
 import type { DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
+import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from './storage.js';
 import { startStatusServer, type StatusServer } from './statusServer.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
@@ -64,9 +65,15 @@ export interface OnceRecording {
   truncated?: boolean;
 }
 
+export interface OnceSkipped { bay: string; path: string; code: SkipCode; reason: string }
+
 export interface OnceResult {
   exitCode: 0 | 1 | 3;
   recordings: OnceRecording[];
+  /** Paths the dock left alone that may hide evidence (symlinks, unreadable folders, bounds hit…). */
+  skipped: OnceSkipped[];
+  /** Every path left alone, benign ones (hidden, temporary, stray .json) included. */
+  skippedCount: number;
 }
 
 function onceEntry(r: RecordingSummary): OnceRecording {
@@ -94,9 +101,13 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     const status = core.status();
     const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
     for (const path of core.settlingFiles()) recordings.push({ file: path, state: 'settling', reason: 'file still growing: not offloaded' });
-    const failed = recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
-    const attention = recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)));
-    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings };
+    const bays = core.skippedByBay();
+    const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter((s) => ATTENTION_SKIPS.has(s.code)).map((s) => ({ bay: b.bay, ...s })));
+    const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
+    // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
+    const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
+    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)));
+    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0) };
   } finally {
     await core.stop();
   }

@@ -5,7 +5,8 @@
  * per segment, never per attempt; the event log is pruned to a fixed size.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 
@@ -14,9 +15,45 @@ export type JobState = 'detected' | 'probed' | 'planned' | 'hashed' | 'uploading
 /** States in which the job still has work to do. */
 export const ACTIVE_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed', 'uploading'];
 
+/**
+ * What the file looked like when this row last vouched for it (lstat). A row in a
+ * final state matches a file on the card only while this is unchanged; ino/dev/ctime
+ * catch a replacement that kept size and mtime (cp -p, touch -r).
+ */
+export interface StatSnapshot {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  ctimeMs: number;
+  /** The sidecar's snapshot (a re-signed sidecar is a new version too); null when there is none. */
+  sidecar: { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number } | null;
+}
+
+export function sameSnapshot(a: StatSnapshot | null, b: StatSnapshot): boolean {
+  if (!a) return false;
+  const same = (x: Omit<StatSnapshot, 'sidecar'>, y: Omit<StatSnapshot, 'sidecar'>): boolean =>
+    x.size === y.size && x.mtimeMs === y.mtimeMs && x.ino === y.ino && x.dev === y.dev && x.ctimeMs === y.ctimeMs;
+  if (!same(a, b)) return false;
+  if (!a.sidecar || !b.sidecar) return !a.sidecar && !b.sidecar;
+  return same(a.sidecar, b.sidecar);
+}
+
+/** A fresh opaque row key: one observation of one file on a card (docs/dock.md, "Identity"). */
+export function newRowUid(): string {
+  return randomBytes(8).toString('hex');
+}
+
 export interface RecordingRow {
-  /** Identity of the recording, independent of the bay: serial + file name + size + sha or mtime. */
+  /**
+   * Primary key of the row: an opaque random uid (16 hex) for rows made by this build;
+   * rows of older journals keep their old `serial|relPath|…` key (found by serial + relPath now).
+   */
   key: string;
+  /** 16 hex, part of the recording id, so two files with the same bytes are two recordings. */
+  uid: string;
+  /** Stat snapshot the row vouches for (null: an old row, or never recorded). */
+  stat: StatSnapshot | null;
   serial: string;
   fileName: string;
   /** Path of the file relative to the camera root (where it is looked for on re-dock). */
@@ -56,7 +93,7 @@ interface RawRecording {
   key: string; serial: string; file_name: string; rel_path: string; bay: string | null; size: number; mtime_ms: number;
   state: JobState; reason: string | null; reason_code: string | null; recording_id: string | null; sha256: string | null; critical: number;
   detected_at: number; updated_at: number; attempts: number; next_attempt_at: number; last_error: string | null;
-  info_json: string; manifest_json: string | null; receipt_json: string | null;
+  info_json: string; manifest_json: string | null; receipt_json: string | null; uid: string | null; stat_json: string | null;
 }
 
 const SCHEMA = `
@@ -66,7 +103,7 @@ CREATE TABLE IF NOT EXISTS recordings (
   size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT, reason_code TEXT, recording_id TEXT, sha256 TEXT,
   critical INTEGER NOT NULL DEFAULT 0, detected_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-  info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT
+  info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT, uid TEXT, stat_json TEXT
 );
 CREATE INDEX IF NOT EXISTS recordings_state ON recordings(state);
 CREATE TABLE IF NOT EXISTS segments (
@@ -82,8 +119,10 @@ export const EVENTS_KEPT = 2000;
 function toRow(raw: RawRecording): RecordingRow {
   let info: Record<string, unknown> = {};
   try { info = JSON.parse(raw.info_json) as Record<string, unknown>; } catch { /* keep empty */ }
+  let stat: StatSnapshot | null = null;
+  try { stat = raw.stat_json ? JSON.parse(raw.stat_json) as StatSnapshot : null; } catch { /* unknown: re-checked */ }
   return {
-    key: raw.key, serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
+    key: raw.key, uid: raw.uid ?? raw.key.slice(0, 16), stat, serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
     mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, reasonCode: raw.reason_code ?? null, recordingId: raw.recording_id, sha256: raw.sha256,
     critical: raw.critical === 1, detectedAt: raw.detected_at, updatedAt: raw.updated_at, attempts: raw.attempts,
     nextAttemptAt: raw.next_attempt_at, lastError: raw.last_error, info, manifestJson: raw.manifest_json, receiptJson: raw.receipt_json,
@@ -94,10 +133,14 @@ function toRow(raw: RawRecording): RecordingRow {
 function addMissingColumns(db: Database.Database): void {
   const columns = new Set((db.pragma('table_info(recordings)') as Array<{ name: string }>).map((c) => c.name));
   if (!columns.has('reason_code')) db.exec('ALTER TABLE recordings ADD COLUMN reason_code TEXT');
+  if (!columns.has('uid')) db.exec('ALTER TABLE recordings ADD COLUMN uid TEXT');
+  if (!columns.has('stat_json')) db.exec('ALTER TABLE recordings ADD COLUMN stat_json TEXT');
+  // Rows of an older journal get their own uid (their key stays; they are found by serial + relPath).
+  db.exec('UPDATE recordings SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL');
+  db.exec('CREATE INDEX IF NOT EXISTS recordings_path ON recordings(serial, rel_path)');
 }
 
 export interface NewRecording {
-  key: string;
   serial: string;
   fileName: string;
   relPath: string;
@@ -105,6 +148,17 @@ export interface NewRecording {
   size: number;
   mtimeMs: number;
   critical: boolean;
+  stat: StatSnapshot;
+}
+
+/** Journal and key files hold evidence facts and secrets: owner only (0600 in a 0700 folder). */
+export function restrictStateDir(stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(stateDir, 0o700);
+}
+
+export function restrictFile(path: string): void {
+  if (existsSync(path)) chmodSync(path, 0o600);
 }
 
 export class Journal {
@@ -113,8 +167,12 @@ export class Journal {
 
   static open(stateDir: string): Journal {
     try {
-      mkdirSync(stateDir, { recursive: true });
-      return new Journal(new Database(join(stateDir, 'journal.sqlite')));
+      restrictStateDir(stateDir);
+      const path = join(stateDir, 'journal.sqlite');
+      const journal = new Journal(new Database(path));
+      // SQLite gives the -wal/-shm files the main file's mode, so 0600 here covers them too.
+      for (const file of [path, path + '-wal', path + '-shm']) restrictFile(file);
+      return journal;
     } catch (cause) {
       throw new EnvironmentError('E_JOURNAL_OPEN', `cannot open the dock journal in ${stateDir}: ${(cause as Error).message}`, { cause });
     }
@@ -151,38 +209,70 @@ export class Journal {
     return (this.db.prepare('SELECT * FROM recordings ORDER BY detected_at, key').all() as RawRecording[]).map(toRow);
   }
 
+  /** Rows that may still have work: the active states, and completed ones when a wipe may follow. */
+  listWorkable(includeCompleted: boolean): RecordingRow[] {
+    const states = includeCompleted ? [...ACTIVE_STATES, 'completed'] : [...ACTIVE_STATES];
+    return (this.db.prepare(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+  }
+
+  /**
+   * Group the writes of a scan into one commit (a card with thousands of files would otherwise
+   * cost thousands of fsyncs on the event loop). Only for writes that allow no irreversible act
+   * (detection): commitBatch() must be called before any await, so no other job's transition can
+   * land in it. Nested writes (transition) become savepoints inside it.
+   */
+  beginBatch(): void {
+    if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
+  }
+
+  commitBatch(): void {
+    if (this.db.inTransaction) this.db.exec('COMMIT');
+  }
+
   listBySerial(serial: string): RecordingRow[] {
     return (this.db.prepare('SELECT * FROM recordings WHERE serial = ?').all(serial) as RawRecording[]).map(toRow);
   }
 
-  /** Insert a newly seen recording, or refresh where an already known one now lives (re-dock in another bay). */
-  upsertDetected(rec: NewRecording, now = Date.now()): RecordingRow {
-    const existing = this.get(rec.key);
-    if (existing) {
-      if (existing.bay !== rec.bay || existing.relPath !== rec.relPath) {
-        this.db.prepare('UPDATE recordings SET bay = ?, rel_path = ?, updated_at = ? WHERE key = ?').run(rec.bay, rec.relPath, now, rec.key);
-      }
-      return this.get(rec.key)!;
+  /** Rows for one file path on one camera, newest first (versions of whatever lived at that path). */
+  listByPath(serial: string, relPath: string): RecordingRow[] {
+    return (this.db.prepare('SELECT * FROM recordings WHERE serial = ? AND rel_path = ? ORDER BY detected_at DESC, rowid DESC').all(serial, relPath) as RawRecording[]).map(toRow);
+  }
+
+  /** A newly seen file (or a new version of one): a new row with a fresh random key. */
+  insertDetected(rec: NewRecording, now = Date.now()): RecordingRow {
+    const key = newRowUid();
+    this.db.prepare(`INSERT INTO recordings (key, uid, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at, stat_json)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?, ?)`)
+      .run(key, key, rec.serial, rec.fileName, rec.relPath, rec.bay, rec.size, Math.floor(rec.mtimeMs), rec.critical ? 1 : 0, now, now, JSON.stringify(rec.stat));
+    this.event(key, 'detected', `${rec.bay}/${rec.relPath}`);
+    return this.get(key)!;
+  }
+
+  /** Where a known row's file is now (another bay), and the stat snapshot it vouches for. */
+  relocate(key: string, bay: string, stat: StatSnapshot | undefined, now = Date.now()): RecordingRow {
+    const current = this.get(key);
+    if (!current) throw new Error(`journal has no recording ${key}`);
+    const statJson = stat ? JSON.stringify(stat) : current.stat ? JSON.stringify(current.stat) : null;
+    if (current.bay !== bay || (stat && !sameSnapshot(current.stat, stat))) {
+      // mtime follows the snapshot (the wipe compares it); size never does: a plan is for one size.
+      this.db.prepare('UPDATE recordings SET bay = ?, stat_json = ?, mtime_ms = ?, updated_at = ? WHERE key = ?')
+        .run(bay, statJson, stat ? Math.floor(stat.mtimeMs) : current.mtimeMs, now, key);
     }
-    this.db.prepare(`INSERT INTO recordings (key, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?)`)
-      .run(rec.key, rec.serial, rec.fileName, rec.relPath, rec.bay, rec.size, Math.floor(rec.mtimeMs), rec.critical ? 1 : 0, now, now);
-    this.event(rec.key, 'detected', `${rec.bay}/${rec.relPath}`);
-    return this.get(rec.key)!;
+    return this.get(key)!;
   }
 
   /** Move to a new state, merging facts into info; committed (fsync) before returning. */
-  transition(key: string, state: JobState, fields: { reason?: string | null; reasonCode?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string } = {}): RecordingRow {
+  transition(key: string, state: JobState, fields: { reason?: string | null; reasonCode?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string; stat?: StatSnapshot } = {}): RecordingRow {
     const tx = this.db.transaction(() => {
       const current = this.get(key);
       if (!current) throw new Error(`journal has no recording ${key}`);
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
       this.db.prepare(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
-        sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json),
+        sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
         updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
         .run(state, fields.reason === undefined ? current.reason : fields.reason,
           fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
-          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, Date.now(), state, key);
+          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, Date.now(), state, key);
       this.event(key, state, fields.reasonCode ? `${fields.reasonCode}: ${fields.reason ?? ''}` : fields.reason ?? null);
     });
     tx();

@@ -12,12 +12,16 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
   const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
   try {
     if (existsSync(privatePath) && existsSync(publicPath)) {
+      // Keys written by an older build (or copied in) may be readable by others: owner only.
+      chmodSync(privatePath, 0o600);
+      chmodSync(publicPath, 0o600);
       const pair = { privateKeyPem: readFileSync(privatePath, 'utf8'), publicKeyPem: readFileSync(publicPath, 'utf8') };
       return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: false };
     }
     const pair = generateSigningKeyPair();
     // Written to a temporary name and renamed, so a crash never leaves half a key.
-    writeFileSync(publicPath + '.tmp', pair.publicKeyPem, { mode: 0o644 });
+    writeFileSync(publicPath + '.tmp', pair.publicKeyPem, { mode: 0o600 });
+    chmodSync(publicPath + '.tmp', 0o600);
     writeFileSync(privatePath + '.tmp', pair.privateKeyPem, { mode: 0o600 });
     chmodSync(privatePath + '.tmp', 0o600);
     renameSync(publicPath + '.tmp', publicPath);

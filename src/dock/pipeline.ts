@@ -4,7 +4,8 @@
  * the journal before the action it allows, so a crash anywhere resumes from
  * the last committed state.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, open } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { mediaFingerprint } from '../media/fingerprint.js';
@@ -18,7 +19,7 @@ import { sanitizeId } from './config.js';
 import { FileGrowingError, isFileGone, PausedError, QUARANTINE_CODES, TransportError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
-import type { Journal, RecordingRow } from './journal.js';
+import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import { planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
@@ -52,8 +53,13 @@ export interface StepContext {
   stopping: () => boolean;
 }
 
-export function recordingIdOf(serial: string, sha256: string): string {
-  return `${sanitizeId(serial).slice(0, 90)}-${sha256.slice(0, 32)}`;
+/**
+ * One recording per file on the card (docs/dock.md, "Identity"): the row's own uid is part of
+ * the id, so two files with the same bytes (two names, two bays, two cameras) are two
+ * recordings, each with its own receipt; the server still stores the bytes once.
+ */
+export function recordingIdOf(serial: string, sha256: string, rowUid: string): string {
+  return `${sanitizeId(serial).slice(0, 60)}-${sha256.slice(0, 32)}-${rowUid.slice(0, 16)}`;
 }
 
 export function priorityOf(row: RecordingRow): Priority {
@@ -77,10 +83,38 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
   if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);
 }
 
+/** Subtitle and playlist text ffprobe reads as a stream: left to ffprobe. */
+const TEXT_MEDIA_EXTENSIONS = new Set(['.srt', '.vtt', '.ass', '.ssa', '.sub', '.m3u', '.m3u8', '.sdp']);
+
+/**
+ * A cheap reject before ffprobe (docs/dock.md, "Fairness"): no container or codec ffprobe reads as
+ * evidence is plain text, and every one has a NUL byte in its first 4 KiB. Junk cards are mostly
+ * text (logs, notes, config): rejecting those without a process start keeps the prepare slots free.
+ */
+export async function looksLikePlainText(absPath: string, fileName: string): Promise<boolean> {
+  if (TEXT_MEDIA_EXTENSIONS.has(extname(fileName).toLowerCase())) return false;
+  const handle = await open(absPath, 'r');
+  try {
+    const buffer = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    if (bytesRead === 0) return false;
+    const head = buffer.subarray(0, bytesRead);
+    if (head.includes(0)) return false;
+    // Valid UTF-8 (a multi-byte character cut at the 4 KiB edge is allowed).
+    try { new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true }); } catch { return false; }
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function stepProbe(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
   if (row.size === 0) return ctx.journal.transition(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest', reasonCode: QUARANTINE_CODES.zeroByte });
   const hasSidecar = Boolean(location.sidecarPath);
+  if (!hasSidecar && await looksLikePlainText(location.absPath, row.fileName).catch(() => false)) {
+    return ctx.journal.transition(row.key, 'quarantined', { reason: 'not a media file (plain text; rejected without ffprobe)', reasonCode: QUARANTINE_CODES.notMedia });
+  }
   try {
     const result = await probe(location.absPath, { signal });
     if (result.streams.length === 0) throw new InputError('E_NOT_MEDIA', 'no media streams');
@@ -114,6 +148,20 @@ export async function stepPlan(ctx: StepContext, row: RecordingRow, location: Lo
   return ctx.journal.setPlan(row.key, plan.segments, { planKind: plan.kind, truncatedTail: plan.truncatedTail });
 }
 
+/** The file's and its sidecar's lstat now, as the journal keeps it (undefined if either is gone). */
+async function snapshotOf(location: Location): Promise<StatSnapshot | undefined> {
+  try {
+    const f = await lstat(location.absPath);
+    const c = location.sidecarPath ? await lstat(location.sidecarPath) : undefined;
+    return {
+      size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, dev: f.dev, ctimeMs: f.ctimeMs,
+      sidecar: c ? { size: c.size, mtimeMs: c.mtimeMs, ino: c.ino, dev: c.dev, ctimeMs: c.ctimeMs } : null,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 function stripUndefined<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
@@ -122,6 +170,8 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   await checkUnchanged(row, location);
   const segments = ctx.journal.segments(row.key);
   const probeOk = row.info.media !== undefined;
+  // The stat snapshot the hashed bytes go with (the hasher fails if the file changes while it reads).
+  const statNow = await snapshotOf(location);
   const fingerprintNotes: string[] = [];
   const [hash, fingerprint] = await Promise.all([
     hashFileOffThread(location.absPath, segments, row.size, { signal }).catch((error: unknown) => {
@@ -147,7 +197,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   });
   const notes = [...verdict.notes, ...fingerprintNotes];
   if (typeof row.info.probeError === 'string') notes.push(`ffprobe could not read the file: ${row.info.probeError}`);
-  const recordingId = recordingIdOf(row.serial, hash.sha256);
+  const recordingId = recordingIdOf(row.serial, hash.sha256, row.uid);
   const device = location.device;
   const planned: SegmentPlanEntry[] = segments.map((s, i) => {
     const entry: SegmentPlanEntry = { index: s.index, offset: s.offset, length: s.length, sha256: hash.segmentSha256[i]! };
@@ -187,7 +237,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   ctx.journal.setSegmentHashes(row.key, hash.segmentSha256);
   if (isFlagged(verdict.status, truncated)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, notes });
   return ctx.journal.transition(row.key, 'hashed', {
-    recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest),
+    recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest), ...(statNow ? { stat: statNow } : {}),
     info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint },
   });
 }

@@ -11,6 +11,8 @@ import { DEVICE_FILE, SYSTEM_DIR, type DeviceInfo } from '../camera/types.js';
 import { SIDECAR_MAX_BYTES } from '../protocol/types.js';
 import { isFileGone, PausedError } from './errors.js';
 
+export interface FileSnapshot { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }
+
 export interface CandidateFile {
   /** Path relative to the camera root, with '/' separators. */
   relPath: string;
@@ -18,21 +20,66 @@ export interface CandidateFile {
   fileName: string;
   size: number;
   mtimeMs: number;
+  /** lstat of the file at listing time (the journal's stat snapshot). */
+  stat: FileSnapshot;
   /** Sidecar next to the file (<name>.json), when present. */
   sidecarPath?: string;
+  sidecarStat?: FileSnapshot;
 }
+
+/**
+ * Why the dock left a path alone. Every one is listed on the bay (docs/dock.md,
+ * "Skipped files"); the `attention` ones may hide evidence and keep the bay from `done`.
+ */
+export const SKIP_CODES = {
+  symlink: 'symlink',
+  hidden: 'hidden',
+  temporary: 'temporary',
+  notSidecar: 'json_not_sidecar',
+  deviceInternal: 'device_internal',
+  notRegular: 'not_regular_file',
+  outsideCamera: 'outside_camera',
+  unreadable: 'unreadable_folder',
+  depthLimit: 'depth_limit',
+  countLimit: 'count_limit',
+  sidecarUnreadable: 'sidecar_unreadable',
+} as const;
+export type SkipCode = typeof SKIP_CODES[keyof typeof SKIP_CODES];
+
+/** Skips that may leave evidence on the card unread: the bay shows `attention`, `--once` does not claim success. */
+export const ATTENTION_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['symlink', 'not_regular_file', 'outside_camera', 'unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable']);
+/** Skips after which the listing is incomplete: media may be on the card that the dock never saw. */
+export const INCOMPLETE_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable']);
+
+export interface SkippedPath { path: string; code: SkipCode; reason: string }
 
 export interface StorageListing {
   files: CandidateFile[];
+  /** Everything left alone, with the reason (bounded: see skippedCount). */
+  skipped: SkippedPath[];
+  /** How many paths were left alone in all (skipped may list fewer). */
+  skippedCount: number;
+  /** How many paths were left alone, per reason. */
+  skippedByCode: Partial<Record<SkipCode, number>>;
   /** Symlinks found (relative paths): skipped, reported once. */
   symlinks: string[];
 }
 
-const MAX_DEPTH = 4;
+export interface WalkLimits {
+  /** Folder levels below the camera root that are read (Record/2025/05/10/EVT0001/x.mp4 is 5). */
+  maxDepth: number;
+  /** Directory entries examined per listing, files and folders together. */
+  maxEntries: number;
+  /** Skipped paths kept in the listing (the count goes on). */
+  maxSkippedListed: number;
+}
+
+export const WALK_LIMITS: WalkLimits = { maxDepth: 32, maxEntries: 100_000, maxSkippedListed: 200 };
+
 const SKIPPED_SUFFIXES = ['.tmp', '.part', '.partial', '~', '.swp'];
 
-function isHiddenOrTemp(name: string): boolean {
-  return name.startsWith('.') || SKIPPED_SUFFIXES.some((s) => name.toLowerCase().endsWith(s));
+function snapshotOf(stats: { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }): FileSnapshot {
+  return { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, dev: stats.dev, ctimeMs: stats.ctimeMs };
 }
 
 /** True when `child` (already a realpath) is inside `root` (a realpath). */
@@ -41,50 +88,75 @@ export function isInside(root: string, child: string): boolean {
   return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !rel.startsWith(sep);
 }
 
-/** Every file of a camera's storage that may be a recording, with its sidecar. */
-export async function listCameraFiles(cameraRoot: string): Promise<StorageListing> {
+/** Every file of a camera's storage that may be a recording, with its sidecar; and every path left alone, with why. */
+export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = WALK_LIMITS): Promise<StorageListing> {
   const rootReal = await realpath(cameraRoot);
   const files: CandidateFile[] = [];
   const symlinks: string[] = [];
-  const jsonFiles = new Set<string>();
+  const skipped: SkippedPath[] = [];
+  let skippedCount = 0;
+  const skippedByCode: Partial<Record<SkipCode, number>> = {};
+  const jsonFiles = new Map<string, { rel: string; stat: FileSnapshot }>();
+  let entriesSeen = 0;
+  let countHit = false;
+  const skip = (path: string, code: SkipCode, reason: string): void => {
+    skippedCount++;
+    skippedByCode[code] = (skippedByCode[code] ?? 0) + 1;
+    if (skipped.length < limits.maxSkippedListed) skipped.push({ path, code, reason });
+  };
+  const relOf = (abs: string): string => relative(cameraRoot, abs).split(sep).join('/');
   const walk = async (dir: string, depth: number): Promise<void> => {
     let entries: string[];
     try {
       entries = await readdir(dir);
-    } catch {
-      return; // vanished or unreadable mid-scan: the next scan sees the truth
+    } catch (error) {
+      if (isFileGone(error)) return; // vanished mid-scan (undocked): the next scan sees the truth
+      skip(relOf(dir) || '.', SKIP_CODES.unreadable, `folder unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      return;
     }
     for (const name of entries.sort()) {
-      if (isHiddenOrTemp(name)) continue;
-      if (depth === 0 && (name === DEVICE_FILE || name === SYSTEM_DIR)) continue;
       const abs = join(dir, name);
+      const rel = relOf(abs);
+      if (countHit) return;
+      if (++entriesSeen > limits.maxEntries) {
+        countHit = true;
+        skip(rel, SKIP_CODES.countLimit, `listing stopped after ${limits.maxEntries} entries: this and later paths were not examined`);
+        return;
+      }
+      if (depth === 0 && name === DEVICE_FILE) continue; // read as the camera's identity, not a recording
+      if (depth === 0 && name === SYSTEM_DIR) { skip(rel, SKIP_CODES.deviceInternal, 'camera-internal folder: never read'); continue; }
       let stats;
       try {
         stats = await lstat(abs);
       } catch {
-        continue;
+        continue; // vanished since readdir
       }
-      const rel = relative(cameraRoot, abs).split(sep).join('/');
-      if (stats.isSymbolicLink()) { symlinks.push(rel); continue; }
+      if (stats.isSymbolicLink()) { symlinks.push(rel); skip(rel, SKIP_CODES.symlink, 'symbolic link: not followed, not ingested'); continue; }
+      if (name.startsWith('.')) { skip(rel, SKIP_CODES.hidden, stats.isDirectory() ? 'hidden folder: not read' : 'hidden file: not ingested'); continue; }
       if (stats.isDirectory()) {
-        if (depth < MAX_DEPTH) await walk(abs, depth + 1);
+        if (depth + 1 > limits.maxDepth) { skip(rel, SKIP_CODES.depthLimit, `folder deeper than ${limits.maxDepth} levels: not read`); continue; }
+        await walk(abs, depth + 1);
         continue;
       }
-      if (!stats.isFile()) continue;
+      if (!stats.isFile()) { skip(rel, SKIP_CODES.notRegular, 'not a regular file (device, fifo or socket): not read'); continue; }
+      if (SKIPPED_SUFFIXES.some((s) => name.toLowerCase().endsWith(s))) { skip(rel, SKIP_CODES.temporary, 'temporary file (still being written, or left by an interrupted write): not ingested'); continue; }
       // Defence in depth against bind mounts and the like: the real path must stay in the camera.
       let real: string;
       try { real = await realpath(abs); } catch { continue; }
-      if (!isInside(rootReal, real)) { symlinks.push(rel); continue; }
-      if (extname(name).toLowerCase() === '.json') { jsonFiles.add(abs); continue; }
-      files.push({ relPath: rel, absPath: abs, fileName: name, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) });
+      if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
+      if (extname(name).toLowerCase() === '.json') { jsonFiles.set(abs, { rel, stat: snapshotOf(stats) }); continue; }
+      files.push({ relPath: rel, absPath: abs, fileName: name, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), stat: snapshotOf(stats) });
     }
   };
   await walk(cameraRoot, 0);
+  const sidecars = new Set<string>();
   for (const file of files) {
     const sidecar = join(file.absPath, '..', basename(file.fileName, extname(file.fileName)) + '.json');
-    if (jsonFiles.has(sidecar)) file.sidecarPath = sidecar;
+    const json = jsonFiles.get(sidecar);
+    if (json) { file.sidecarPath = sidecar; file.sidecarStat = json.stat; sidecars.add(sidecar); }
   }
-  return { files, symlinks };
+  for (const [abs, json] of jsonFiles) if (!sidecars.has(abs)) skip(json.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
+  return { files, skipped, skippedCount, skippedByCode, symlinks };
 }
 
 export type DeviceReading = { kind: 'none' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; device: DeviceInfo };

@@ -10,33 +10,37 @@ describe('journal', () => {
 
   it('keeps states, plans, acks and pins across a reopen', () => {
     const journal = Journal.open(tmp.path);
-    journal.upsertDetected({ key: 'CAM|a.mp4|x', serial: 'CAM', fileName: 'a.mp4', relPath: 'DCIM/100BWC/a.mp4', bay: 'bay1', size: 300, mtimeMs: 5, critical: true });
-    journal.transition('CAM|a.mp4|x', 'probed', { info: { formatName: 'mpegts' } });
-    journal.setPlan('CAM|a.mp4|x', [{ index: 0, offset: 0, length: 100, startTime: 0, endTime: 1 }, { index: 1, offset: 100, length: 200 }], { planKind: 'mpegts' });
-    journal.setSegmentHashes('CAM|a.mp4|x', ['a'.repeat(64), 'b'.repeat(64)]);
-    journal.transition('CAM|a.mp4|x', 'uploading', { recordingId: 'CAM-abc', sha256: 'c'.repeat(64) });
-    journal.ackSegment('CAM|a.mp4|x', 1);
+    const stat = { size: 300, mtimeMs: 5, ino: 7, dev: 1, ctimeMs: 5, sidecar: null };
+    const key = journal.insertDetected({ serial: 'CAM', fileName: 'a.mp4', relPath: 'DCIM/100BWC/a.mp4', bay: 'bay1', size: 300, mtimeMs: 5, critical: true, stat }).key;
+    // Row keys are opaque random uids: one observation of one file, not a name.
+    expect(key).toMatch(/^[0-9a-f]{16}$/);
+    journal.transition(key, 'probed', { info: { formatName: 'mpegts' } });
+    journal.setPlan(key, [{ index: 0, offset: 0, length: 100, startTime: 0, endTime: 1 }, { index: 1, offset: 100, length: 200 }], { planKind: 'mpegts' });
+    journal.setSegmentHashes(key, ['a'.repeat(64), 'b'.repeat(64)]);
+    journal.transition(key, 'uploading', { recordingId: 'CAM-abc', sha256: 'c'.repeat(64) });
+    journal.ackSegment(key, 1);
     journal.setMeta('serverPublicKeyPem', 'PEM');
     journal.close();
 
     const again = Journal.open(tmp.path);
-    const row = again.get('CAM|a.mp4|x')!;
+    const row = again.get(key)!;
     expect(row.state).toBe('uploading');
     expect(row.recordingId).toBe('CAM-abc');
     expect(row.critical).toBe(true);
     expect(row.info).toMatchObject({ formatName: 'mpegts', planKind: 'mpegts' });
-    expect(again.segments('CAM|a.mp4|x').map((s) => [s.index, s.acked, s.sha256?.[0], s.startTime])).toEqual([[0, false, 'a', 0], [1, true, 'b', null]]);
+    expect(again.segments(key).map((s) => [s.index, s.acked, s.sha256?.[0], s.startTime])).toEqual([[0, false, 'a', 0], [1, true, 'b', null]]);
     expect(again.getMeta('serverPublicKeyPem')).toBe('PEM');
     // The server's list of missing segments wins both ways.
-    again.reconcileMissing('CAM|a.mp4|x', [1]);
-    expect(again.segments('CAM|a.mp4|x').map((s) => s.acked)).toEqual([true, false]);
+    again.reconcileMissing(key, [1]);
+    expect(again.segments(key).map((s) => s.acked)).toEqual([true, false]);
     // Re-dock in another bay keeps the state and moves the location.
-    const moved = again.upsertDetected({ key: 'CAM|a.mp4|x', serial: 'CAM', fileName: 'a.mp4', relPath: 'DCIM/100BWC/a.mp4', bay: 'bay7', size: 300, mtimeMs: 5, critical: true });
-    expect([moved.bay, moved.state]).toEqual(['bay7', 'uploading']);
+    const moved = again.relocate(key, 'bay7', undefined);
+    expect([moved.bay, moved.state, moved.stat]).toEqual(['bay7', 'uploading', stat]);
+    expect(again.listByPath('CAM', 'DCIM/100BWC/a.mp4').map((r) => r.key)).toEqual([key]);
     again.close();
   });
 
-  it('opens a journal written before reason codes existed, and codes quarantines from then on', () => {
+  it('opens a journal written before reason codes and row uids existed, and codes quarantines from then on', () => {
     const dir = join(tmp.path, 'old');
     Journal.open(dir).close();
     const old = new Database(join(dir, 'journal.sqlite'));
@@ -52,12 +56,15 @@ describe('journal', () => {
     old.close();
 
     const journal = Journal.open(dir);
-    expect(journal.get('CAM|z.mp4|0')).toMatchObject({ state: 'quarantined', reason: 'zero-byte file', reasonCode: null });
-    journal.upsertDetected({ key: 'CAM|n.txt|1', serial: 'CAM', fileName: 'n.txt', relPath: 'DCIM/n.txt', bay: 'bay1', size: 3, mtimeMs: 1, critical: false });
-    journal.transition('CAM|n.txt|1', 'quarantined', { reason: 'not a media file', reasonCode: 'not_media' });
+    // The old row keeps its key, is found by serial + path, and gets a uid of its own.
+    expect(journal.get('CAM|z.mp4|0')).toMatchObject({ state: 'quarantined', reason: 'zero-byte file', reasonCode: null, stat: null });
+    expect(journal.get('CAM|z.mp4|0')!.uid).toMatch(/^[0-9a-f]{16}$/);
+    expect(journal.listByPath('CAM', 'DCIM/z.mp4').map((r) => r.key)).toEqual(['CAM|z.mp4|0']);
+    const n = journal.insertDetected({ serial: 'CAM', fileName: 'n.txt', relPath: 'DCIM/n.txt', bay: 'bay1', size: 3, mtimeMs: 1, critical: false, stat: { size: 3, mtimeMs: 1, ino: 2, dev: 1, ctimeMs: 1, sidecar: null } }).key;
+    journal.transition(n, 'quarantined', { reason: 'not a media file', reasonCode: 'not_media' });
     journal.close();
     const reopened = Journal.open(dir);
-    expect(reopened.get('CAM|n.txt|1')).toMatchObject({ reason: 'not a media file', reasonCode: 'not_media' });
+    expect(reopened.get(n)).toMatchObject({ reason: 'not a media file', reasonCode: 'not_media' });
     reopened.close();
   });
 

@@ -115,7 +115,8 @@ describe('dock offload with real cameras and the real server', () => {
     const entry = byFile('CLIP0001.MP4')!;
     expect(entry.state).toBe('wiped');
     expect(entry.serial).toBe('unknown');
-    expect(entry.recordingId).toMatch(/^unknown-[0-9a-f]{32}$/);
+    // <serial>-<32 hex of the file's SHA-256>-<16 hex row uid>: one recording per file on the card.
+    expect(entry.recordingId).toMatch(/^unknown-[0-9a-f]{32}-[0-9a-f]{16}$/);
     expect(sha(await serverContent(server, entry.recordingId!))).toBe(sha(copies.foreign!));
   });
 
