@@ -75,7 +75,7 @@ function find(buf: Buffer, start: number, end: number, type: string): ChildBox |
   return children(buf, start, end).find((c) => c.type === type);
 }
 
-export interface TrackInfo { trackId: number; timescale: number; handler: string }
+export interface TrackInfo { trackId: number; timescale: number; handler: string; defaultSampleDuration?: number }
 
 /** Tracks of a moov box (given as its bytes). */
 export function parseMoovTracks(moov: Buffer): TrackInfo[] {
@@ -93,6 +93,15 @@ export function parseMoovTracks(moov: Buffer): TrackInfo[] {
     const timescale = moov.readUInt32BE(mdhd.body + 4 + (mdhdVersion === 1 ? 16 : 8));
     const handler = hdlr ? moov.toString('latin1', hdlr.body + 8, hdlr.body + 12) : '';
     tracks.push({ trackId, timescale, handler });
+  }
+  // mvex/trex: the per-track sample duration a fragment may leave out.
+  const mvex = find(moov, 8, moov.length, 'mvex');
+  if (mvex) {
+    for (const trex of children(moov, mvex.body, mvex.end).filter((c) => c.type === 'trex')) {
+      if (trex.end - trex.body < 20) continue;
+      const track = tracks.find((t) => t.trackId === moov.readUInt32BE(trex.body + 4));
+      if (track) track.defaultSampleDuration = moov.readUInt32BE(trex.body + 12);
+    }
   }
   return tracks;
 }
@@ -119,4 +128,79 @@ export function moofDecodeTime(moof: Buffer, tracks: TrackInfo[], preferredTrack
 export async function readBox(file: FileHandle, box: TopBox, cap: number): Promise<Buffer | undefined> {
   if (box.truncated || box.size > cap) return undefined;
   return readAt(file, box.offset, box.size);
+}
+
+/** Presentation times (seconds, track clock) of one fragment's samples of one track. */
+export interface FragmentTimes {
+  trackId: number;
+  /** Decode time of the fragment (tfdt). */
+  decodeTime: number;
+  /** Presentation time of the first sample in decode order (a keyframe for frag_keyframe files). */
+  firstPts: number;
+  /** Earliest / latest-ending presentation time of the fragment's samples. */
+  minPts: number;
+  endPts: number;
+  samples: number;
+}
+
+/**
+ * Times of a moof's fragment for the chosen track (else the first track with a tfdt):
+ * tfdt + the trun sample durations and composition offsets, so that start and end are
+ * both presentation times. Edit lists are left out: every time the dock writes is
+ * relative to the file's first frame, where an edit-list shift cancels.
+ */
+export function fragmentTimes(moof: Buffer, tracks: TrackInfo[], preferredTrackId?: number): FragmentTimes | undefined {
+  let fallback: FragmentTimes | undefined;
+  for (const traf of children(moof, 8, moof.length).filter((c) => c.type === 'traf')) {
+    const tfhd = find(moof, traf.body, traf.end, 'tfhd');
+    const tfdt = find(moof, traf.body, traf.end, 'tfdt');
+    if (!tfhd || !tfdt) continue;
+    const trackId = moof.readUInt32BE(tfhd.body + 4);
+    const track = tracks.find((t) => t.trackId === trackId);
+    if (!track || !track.timescale) continue;
+    if (preferredTrackId !== undefined && trackId !== preferredTrackId && fallback) continue;
+    const tfhdFlags = moof.readUInt32BE(tfhd.body) & 0xffffff;
+    let p = tfhd.body + 8;
+    if (tfhdFlags & 0x01) p += 8;
+    if (tfhdFlags & 0x02) p += 4;
+    const defaultDuration = tfhdFlags & 0x08 ? moof.readUInt32BE(p) : track.defaultSampleDuration ?? 0;
+    const version = moof[tfdt.body]!;
+    const base = version === 1 ? Number(moof.readBigUInt64BE(tfdt.body + 4)) : moof.readUInt32BE(tfdt.body + 4);
+    let dts = base;
+    let firstPts: number | undefined;
+    let minPts = Infinity;
+    let endPts = -Infinity;
+    let samples = 0;
+    for (const trun of children(moof, traf.body, traf.end).filter((c) => c.type === 'trun')) {
+      const trunVersion = moof[trun.body]!;
+      const flags = moof.readUInt32BE(trun.body) & 0xffffff;
+      const count = moof.readUInt32BE(trun.body + 4);
+      let q = trun.body + 8;
+      if (flags & 0x01) q += 4;
+      if (flags & 0x04) q += 4;
+      const stride = ((flags & 0x100) ? 4 : 0) + ((flags & 0x200) ? 4 : 0) + ((flags & 0x400) ? 4 : 0) + ((flags & 0x800) ? 4 : 0);
+      if (q + stride * count > trun.end) break;
+      for (let i = 0; i < count; i++) {
+        let duration = defaultDuration;
+        let cts = 0;
+        if (flags & 0x100) { duration = moof.readUInt32BE(q); q += 4; }
+        if (flags & 0x200) q += 4;
+        if (flags & 0x400) q += 4;
+        if (flags & 0x800) { cts = trunVersion === 0 ? moof.readUInt32BE(q) : moof.readInt32BE(q); q += 4; }
+        const pts = dts + cts;
+        firstPts ??= pts;
+        if (pts < minPts) minPts = pts;
+        if (pts + duration > endPts) endPts = pts + duration;
+        dts += duration;
+        samples++;
+      }
+    }
+    const scale = track.timescale;
+    const result: FragmentTimes = samples === 0
+      ? { trackId, decodeTime: base / scale, firstPts: base / scale, minPts: base / scale, endPts: base / scale, samples }
+      : { trackId, decodeTime: base / scale, firstPts: firstPts! / scale, minPts: minPts / scale, endPts: endPts / scale, samples };
+    if (preferredTrackId === undefined || trackId === preferredTrackId) return result;
+    fallback ??= result;
+  }
+  return fallback;
 }

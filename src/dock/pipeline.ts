@@ -8,7 +8,7 @@ import { lstat, open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { mediaFingerprint } from '../media/fingerprint.js';
+import { streamFingerprints } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
 import { signObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
@@ -145,7 +145,9 @@ export async function stepPlan(ctx: StepContext, row: RecordingRow, location: Lo
     startTimeSeconds: typeof row.info.startTimeSeconds === 'number' ? row.info.startTimeSeconds : undefined,
     signal,
   });
-  return ctx.journal.setPlan(row.key, plan.segments, { planKind: plan.kind, truncatedTail: plan.truncatedTail });
+  return ctx.journal.setPlan(row.key, plan.segments, {
+    planKind: plan.kind, truncatedTail: plan.truncatedTail, truncatedWhy: plan.truncatedWhy, packetSize: plan.packetSize, timeOrigin: plan.timeOrigin,
+  });
 }
 
 /** The file's and its sidecar's lstat now, as the journal keeps it (undefined if either is gone). */
@@ -166,6 +168,17 @@ function stripUndefined<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/** The probe's media summary with what the planner read from the bytes (TS packet size, the clock's origin). */
+function mediaOf(row: RecordingRow): MediaSummary | undefined {
+  const media = row.info.media as MediaSummary | undefined;
+  if (!media) return undefined;
+  return {
+    ...media,
+    packetSize: typeof row.info.packetSize === 'number' ? row.info.packetSize : undefined,
+    timeOrigin: typeof row.info.timeOrigin === 'number' ? row.info.timeOrigin : undefined,
+  };
+}
+
 export async function stepHash(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
   const segments = ctx.journal.segments(row.key);
@@ -181,7 +194,11 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
     }),
     ctx.config.fingerprint && probeOk
       // The streams from our own probe spare ffmpeg's fingerprint a second ffprobe.
-      ? mediaFingerprint(location.absPath, { signal, streams: (row.info.media as MediaSummary).streams }).catch((error: unknown) => {
+      ? streamFingerprints(location.absPath, { signal, streams: (row.info.media as MediaSummary).streams }).then((result) => {
+        // Named per stream in the manifest; an audio/video stream without one is also a note.
+        for (const s of result.streams) if ('error' in s && (s.type === 'audio' || s.type === 'video')) fingerprintNotes.push(`media fingerprint of ${s.type} stream ${s.index} not computed: ${s.error}`);
+        return result;
+      }, (error: unknown) => {
         if (signal.aborted) throw error;
         fingerprintNotes.push(`media fingerprint not computed: ${(error as Error).message}`);
         return undefined;
@@ -197,6 +214,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   });
   const notes = [...verdict.notes, ...fingerprintNotes];
   if (typeof row.info.probeError === 'string') notes.push(`ffprobe could not read the file: ${row.info.probeError}`);
+  if (typeof row.info.truncatedWhy === 'string') notes.push(`cut short: ${row.info.truncatedWhy}`);
   const recordingId = recordingIdOf(row.serial, hash.sha256, row.uid);
   const device = location.device;
   const planned: SegmentPlanEntry[] = segments.map((s, i) => {
@@ -224,8 +242,9 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       name: row.fileName,
       size: hash.size,
       sha256: hash.sha256,
-      media: row.info.media as MediaSummary | undefined,
-      mediaFingerprint: fingerprint,
+      media: mediaOf(row),
+      mediaFingerprint: fingerprint?.summary,
+      mediaFingerprints: fingerprint?.streams,
       truncated: truncated || undefined,
     },
     integrity: { status: verdict.status, notes },
@@ -238,7 +257,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   if (isFlagged(verdict.status, truncated)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, notes });
   return ctx.journal.transition(row.key, 'hashed', {
     recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest), ...(statNow ? { stat: statNow } : {}),
-    info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint },
+    info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint?.summary },
   });
 }
 

@@ -1,12 +1,20 @@
 /**
  * Segment plan: byte ranges of the original that tile [0, size) exactly, cut
  * where the media allows a reviewer to start playing — before a moof in fMP4,
- * at a keyframe packet (188-byte aligned) in MPEG-TS — grouped to about
- * `segmentSeconds` and capped at `maxBytes`. Anything else: fixed-size ranges.
+ * at the start of the TS packet carrying a video keyframe in MPEG-TS / M2TS
+ * (packet size 188, 192 or 204 read from the bytes) — grouped to about
+ * `segmentSeconds` and capped at `maxBytes` (a cap cut inside a group still
+ * lands on a packet start). Anything else: fixed-size ranges.
+ *
+ * Times (startTime/endTime) are one clock per file: the presentation time of
+ * the video stream, in seconds from the file's first video frame. A segment's
+ * startTime is the presentation time of the keyframe it starts with; endTime
+ * is the next segment's startTime, and for the last one the end of the last
+ * video frame. Container durations are never used.
  */
-import { open } from 'node:fs/promises';
-import { keyframeIndex } from '../media/keyframes.js';
-import { moofDecodeTime, parseMoovTracks, readBox, topLevelBoxes } from './mp4boxes.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { videoTimeline } from '../media/keyframes.js';
+import { fragmentTimes, parseMoovTracks, readBox, topLevelBoxes } from './mp4boxes.js';
 
 export type PlanKind = 'fmp4' | 'mpegts' | 'mp4' | 'fixed';
 
@@ -21,8 +29,14 @@ export interface PlannedSegment {
 export interface SegmentPlan {
   kind: PlanKind;
   segments: PlannedSegment[];
-  /** The last MP4 box claims more bytes than the file holds (power-loss cut). */
+  /** The last MP4 box claims more bytes than the file holds, or a TS ends mid-packet / mid-PES (a cut). */
   truncatedTail: boolean;
+  /** Why truncatedTail is set, in words for the manifest notes. */
+  truncatedWhy?: string;
+  /** MPEG-TS packet size read from the bytes: 188, 192 (M2TS, 4-byte timestamp prefix) or 204. */
+  packetSize?: number;
+  /** Container presentation time (s) of the file's first video frame: segment times count from it. */
+  timeOrigin?: number;
 }
 
 export interface PlanOptions {
@@ -30,6 +44,7 @@ export interface PlanOptions {
   maxBytes: number;
   /** ffprobe's format name; 'mpegts' selects keyframe cuts. */
   formatName?: string;
+  /** Unused for times (container durations lie); kept for callers. */
   durationSeconds?: number;
   startTimeSeconds?: number;
   signal?: AbortSignal;
@@ -38,12 +53,12 @@ export interface PlanOptions {
 /** A cut candidate: where a segment may begin, with the media time there when known. */
 interface Cut { offset: number; time?: number }
 
-const TS_PACKET = 188;
-
 /** Fixed-size ranges covering [from, to). */
-function fixedRanges(from: number, to: number, maxBytes: number): Array<{ offset: number; length: number }> {
+function fixedRanges(from: number, to: number, maxBytes: number, unit = 1): Array<{ offset: number; length: number }> {
+  // A cap cut inside a group lands on a whole number of `unit`s (TS packets) from its start.
+  const step = unit > 1 && maxBytes >= unit ? maxBytes - (maxBytes % unit) : maxBytes;
   const out: Array<{ offset: number; length: number }> = [];
-  for (let offset = from; offset < to; offset += maxBytes) out.push({ offset, length: Math.min(maxBytes, to - offset) });
+  for (let offset = from; offset < to; offset += step) out.push({ offset, length: Math.min(step, to - offset) });
   return out;
 }
 
@@ -51,7 +66,7 @@ function fixedRanges(from: number, to: number, maxBytes: number): Array<{ offset
  * Group cut candidates (sorted, first at 0) into segments of about `segmentSeconds`,
  * never above `maxBytes` (an oversized group is split into fixed pieces).
  */
-export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: number; maxBytes: number; endTime?: number }): PlannedSegment[] {
+export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: number; maxBytes: number; endTime?: number; unit?: number }): PlannedSegment[] {
   const bounds: Cut[] = [];
   const sorted = [...cuts].filter((c) => c.offset > 0 && c.offset < size).sort((a, b) => a.offset - b.offset);
   bounds.push({ offset: 0, time: cuts.find((c) => c.offset === 0)?.time ?? sorted[0]?.time });
@@ -75,7 +90,7 @@ export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: 
     const end = i + 1 < bounds.length ? bounds[i + 1]!.offset : size;
     const startTime = start.time;
     const endTime = i + 1 < bounds.length ? bounds[i + 1]!.time : options.endTime;
-    const pieces = fixedRanges(start.offset, end, options.maxBytes);
+    const pieces = fixedRanges(start.offset, end, options.maxBytes, options.unit);
     pieces.forEach((piece, p) => {
       const segment: PlannedSegment = { index: segments.length, offset: piece.offset, length: piece.length };
       if (p === 0 && startTime !== undefined) segment.startTime = round(startTime);
@@ -100,48 +115,160 @@ async function planIsoBmff(path: string, size: number, options: PlanOptions): Pr
     const boxes = await topLevelBoxes(file, size);
     if (boxes.length === 0 || !['ftyp', 'styp', 'moov', 'free', 'skip', 'wide', 'mdat'].includes(boxes[0]!.type)) return undefined;
     const truncatedTail = boxes[boxes.length - 1]!.truncated;
+    const truncatedWhy = truncatedTail ? `the last MP4 box (${boxes[boxes.length - 1]!.type}) claims more bytes than the file holds` : undefined;
     const moofs = boxes.filter((b) => b.type === 'moof');
-    if (moofs.length === 0) return { kind: 'mp4', segments: fixedPlan(size, options.maxBytes), truncatedTail };
+    if (moofs.length === 0) return { kind: 'mp4', segments: fixedPlan(size, options.maxBytes), truncatedTail, truncatedWhy };
     const moovBox = boxes.find((b) => b.type === 'moov');
     const moov = moovBox ? await readBox(file, moovBox, 64 * 1024 * 1024) : undefined;
     const tracks = moov ? parseMoovTracks(moov) : [];
     const video = tracks.find((t) => t.handler === 'vide');
     const cuts: Cut[] = [];
+    let origin: number | undefined;
+    let end: number | undefined;
     for (let i = 0; i < boxes.length; i++) {
       const box = boxes[i]!;
       if (box.type !== 'moof') continue;
       if (options.signal?.aborted) throw options.signal.reason;
       const moof = await readBox(file, box, 16 * 1024 * 1024);
-      const time = moof && tracks.length ? moofDecodeTime(moof, tracks, video?.trackId) : undefined;
+      const times = moof && video ? fragmentTimes(moof, tracks, video.trackId) : undefined;
+      // Only the video track's clock is used: a fragment without video samples offers no time.
+      const usable = times && times.trackId === video?.trackId && times.samples > 0 ? times : undefined;
+      if (usable) {
+        origin = origin === undefined ? usable.minPts : Math.min(origin, usable.minPts);
+        end = end === undefined ? usable.endPts : Math.max(end, usable.endPts);
+      }
       // A styp/sidx/prft right before the moof belongs to that fragment.
       let offset = box.offset;
       for (let j = i - 1; j >= 0 && ['styp', 'sidx', 'prft', 'emsg'].includes(boxes[j]!.type); j--) offset = boxes[j]!.offset;
-      cuts.push({ offset, time });
+      cuts.push({ offset, time: usable?.firstPts });
     }
-    const firstTime = cuts[0]?.time;
-    const lastTime = cuts[cuts.length - 1]?.time;
-    const endTime = options.durationSeconds !== undefined && firstTime !== undefined
-      ? Math.max(lastTime ?? firstTime, (options.startTimeSeconds ?? firstTime) + options.durationSeconds)
-      : undefined;
+    const relative = (t: number | undefined): number | undefined => (t === undefined || origin === undefined ? undefined : t - origin);
+    const relCuts = cuts.map((c) => ({ offset: c.offset, time: relative(c.time) }));
     // The header (ftyp+moov) rides with the first fragment: the first cut becomes offset 0.
-    const withHeader = [{ offset: 0, time: firstTime }, ...cuts.slice(1)];
-    return { kind: 'fmp4', segments: groupCuts(withHeader, size, { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime }), truncatedTail };
+    const withHeader = [{ offset: 0, time: relCuts[0]?.time }, ...relCuts.slice(1)];
+    return {
+      kind: 'fmp4', truncatedTail, truncatedWhy, timeOrigin: origin === undefined ? undefined : round(origin),
+      segments: groupCuts(withHeader, size, { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime: relative(end) }),
+    };
   } finally {
     await file.close();
   }
 }
 
+/** Where the TS packets are: size, the sync byte's place in a packet, the first packet's offset. */
+export interface TsLayout { packetSize: 188 | 192 | 204; syncOffset: 0 | 4; firstPacket: number }
+
+const TS_CANDIDATES: Array<{ packetSize: 188 | 192 | 204; syncOffset: 0 | 4 }> = [
+  { packetSize: 188, syncOffset: 0 }, { packetSize: 192, syncOffset: 4 }, { packetSize: 204, syncOffset: 0 },
+];
+
+async function readAt(file: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await file.read(buffer, 0, length, offset);
+  return buffer.subarray(0, bytesRead);
+}
+
+/**
+ * Packet size from the bytes: the earliest offset from which a 0x47 sync byte
+ * recurs at the packet stride over several consecutive packets (8, or every
+ * packet of a smaller file). For 192-byte M2TS packets the packet starts at
+ * the 4-byte timestamp prefix, 4 bytes before the sync.
+ */
+export function detectTsLayoutIn(head: Buffer): TsLayout | undefined {
+  let best: TsLayout | undefined;
+  for (const { packetSize, syncOffset } of TS_CANDIDATES) {
+    const wanted = Math.max(2, Math.min(8, Math.floor(head.length / packetSize)));
+    for (let start = 0; start + packetSize <= head.length && start < 4 * packetSize; start++) {
+      let ok = 0;
+      while (ok < wanted && start + ok * packetSize + syncOffset < head.length && head[start + ok * packetSize + syncOffset] === 0x47) ok++;
+      if (ok >= wanted) {
+        if (!best || start < best.firstPacket) best = { packetSize, syncOffset, firstPacket: start };
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+export async function detectTsLayout(file: FileHandle, size: number): Promise<TsLayout | undefined> {
+  return detectTsLayoutIn(await readAt(file, 0, Math.min(size, 64 * 1024)));
+}
+
+/**
+ * Is the stream cut? Its length is not a whole number of packets, or a PES
+ * with a declared length (audio, data; video PES usually declare 0 = unbounded)
+ * has fewer bytes than it declares when the file ends. Reads only the tail.
+ */
+export async function tsTailCut(file: FileHandle, size: number, layout: TsLayout): Promise<string | undefined> {
+  const { packetSize, syncOffset, firstPacket } = layout;
+  const spare = (size - firstPacket) % packetSize;
+  if (spare !== 0) return `the stream ends ${spare} bytes into a ${packetSize}-byte packet`;
+  const whole = (size - firstPacket) / packetSize;
+  const tailPackets = Math.min(whole, Math.floor((2 * 1024 * 1024) / packetSize));
+  const from = firstPacket + (whole - tailPackets) * packetSize;
+  const tail = await readAt(file, from, tailPackets * packetSize);
+  const open = new Map<number, { declared: number; got: number }>();
+  for (let p = 0; p + packetSize <= tail.length; p += packetSize) {
+    const q = p + syncOffset;
+    if (tail[q] !== 0x47) continue;
+    const pid = ((tail[q + 1]! & 0x1f) << 8) | tail[q + 2]!;
+    if (pid === 0x1fff) continue;
+    const pusi = (tail[q + 1]! & 0x40) !== 0;
+    const afc = (tail[q + 3]! >> 4) & 0x3;
+    if (!(afc & 0x1)) continue;
+    let payload = q + 4;
+    if (afc & 0x2) payload += 1 + tail[q + 4]!;
+    const payloadEnd = q + 188;
+    if (payload >= payloadEnd) continue;
+    if (pusi) {
+      if (tail[payload] === 0 && tail[payload + 1] === 0 && tail[payload + 2] === 1 && payload + 6 <= payloadEnd) {
+        open.set(pid, { declared: tail.readUInt16BE(payload + 4), got: payloadEnd - payload });
+      } else {
+        open.delete(pid);
+      }
+    } else {
+      const pes = open.get(pid);
+      if (pes) pes.got += payloadEnd - payload;
+    }
+  }
+  for (const [pid, pes] of open) {
+    if (pes.declared > 0 && pes.got < pes.declared + 6) return `the last PES of PID ${pid} holds ${pes.got} of its ${pes.declared + 6} bytes`;
+  }
+  return undefined;
+}
+
 async function planTransportStream(path: string, size: number, options: PlanOptions): Promise<SegmentPlan> {
-  const keyframes = await keyframeIndex(path, { signal: options.signal });
-  const cuts: Cut[] = keyframes.map((k) => ({ offset: k.pos - (k.pos % TS_PACKET), time: k.time }));
+  const file = await open(path, 'r');
+  let layout: TsLayout | undefined;
+  let cutWhy: string | undefined;
+  try {
+    layout = await detectTsLayout(file, size);
+    if (layout) cutWhy = await tsTailCut(file, size, layout);
+  } finally {
+    await file.close();
+  }
+  // ffprobe says TS but no packet grid is found: no cut could be trusted, so fixed ranges.
+  if (!layout) return { kind: 'fixed', segments: fixedPlan(size, options.maxBytes), truncatedTail: false };
+  const { packetSize, firstPacket } = layout;
+  const timeline = await videoTimeline(path, { signal: options.signal });
+  const origin = timeline.firstTime;
+  const packetStart = (pos: number): number => (pos < firstPacket ? 0 : pos - ((pos - firstPacket) % packetSize));
   const unique = new Map<number, Cut>();
-  for (const cut of cuts) if (!unique.has(cut.offset)) unique.set(cut.offset, cut);
-  const list = [...unique.values()];
-  const first = list.find((c) => c.time !== undefined)?.time;
-  const head = { offset: 0, time: first };
-  const endTime = options.durationSeconds !== undefined && options.startTimeSeconds !== undefined
-    ? options.startTimeSeconds + options.durationSeconds : undefined;
-  return { kind: 'mpegts', segments: groupCuts([head, ...list], size, { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime }), truncatedTail: false };
+  for (const k of timeline.keyframes) {
+    const offset = packetStart(k.pos);
+    if (!unique.has(offset)) unique.set(offset, { offset, time: origin === undefined ? undefined : k.time - origin });
+  }
+  const list = [...unique.values()].filter((c) => c.offset >= firstPacket).sort((a, b) => a.offset - b.offset);
+  // What comes before the first keyframe (PAT/PMT, any leading bytes) rides with the first
+  // keyframe's segment, as the fMP4 header rides with the first fragment.
+  const cuts: Cut[] = list.length ? [{ offset: 0, time: list[0]!.time }, ...list.slice(1)] : [{ offset: 0 }];
+  const endTime = origin !== undefined && timeline.endTime !== undefined ? timeline.endTime - origin : undefined;
+  const segments = groupCuts(cuts, size,
+    { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime, unit: packetSize });
+  return {
+    kind: 'mpegts', segments, packetSize, truncatedTail: cutWhy !== undefined, truncatedWhy: cutWhy,
+    timeOrigin: origin === undefined ? undefined : round(origin),
+  };
 }
 
 export async function planSegments(path: string, size: number, options: PlanOptions): Promise<SegmentPlan> {

@@ -51,8 +51,29 @@ export const manifestSchema = {
         name: { type: 'string', minLength: 1, maxLength: 1024 },
         size: byteCount,
         sha256: sha256Hex,
-        media: { type: 'object' },
-        mediaFingerprint: { type: 'string', maxLength: 1024 },
+        media: {
+          type: 'object',
+          properties: {
+            packetSize: { enum: [188, 192, 204] },
+            timeOrigin: { type: 'number' },
+          },
+        },
+        mediaFingerprint: { type: 'string', maxLength: 65536 },
+        mediaFingerprints: {
+          type: 'array',
+          maxItems: 4096,
+          items: {
+            type: 'object',
+            required: ['index', 'type'],
+            properties: {
+              index: { type: 'integer', minimum: 0 },
+              type: { type: 'string', maxLength: 64 },
+              codec: { type: 'string', maxLength: 64 },
+              hash: sha256Hex,
+              error: { type: 'string', maxLength: 1024 },
+            },
+          },
+        },
         truncated: { type: 'boolean' },
       },
     },

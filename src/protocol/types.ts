@@ -16,14 +16,30 @@ export interface MediaSummary {
   durationSeconds?: number;
   startTimeSeconds?: number;
   streams: Array<{ index: number; type: string; codec?: string; width?: number; height?: number; fps?: number; sampleRate?: number; channels?: number }>;
+  /** MPEG-TS packet size read from the bytes: 188, 192 (M2TS: 4-byte timestamp prefix, cuts at the prefix) or 204. */
+  packetSize?: number;
+  /**
+   * The one clock of segments[].startTime/endTime: container presentation time (s) of the
+   * file's first video frame, which segment times count from (docs/protocol.md, "Media times").
+   */
+  timeOrigin?: number;
 }
+
+/** One stream's media fingerprint, or why it has none. */
+export type StreamFingerprintEntry =
+  | { index: number; type: string; codec?: string; hash: string }
+  | { index: number; type: string; codec?: string; error: string };
 
 export interface SegmentPlanEntry {
   index: number;
   offset: number;                // byte offset in the original file
   length: number;                // bytes; segments tile the file exactly
   sha256: string;
-  /** Media time range, when the cut came from the media itself. */
+  /**
+   * Media time range, when the cut came from the media itself: presentation time of the video
+   * keyframe the segment starts with, in seconds from the file's first video frame; endTime is
+   * the next segment's startTime (last segment: the end of the last video frame).
+   */
   startTime?: number;
   endTime?: number;
 }
@@ -63,8 +79,13 @@ export interface RecordingManifest {
     size: number;
     sha256: string;
     media?: MediaSummary;
-    /** ffmpeg hash muxer over stream-copied packets: survives a remux. */
+    /**
+     * ffmpeg hash muxer over stream-copied packets: survives a remux. `sha256:v0=…,a1=…` over the
+     * streams that could be fingerprinted; mediaFingerprints says which could not and why.
+     */
     mediaFingerprint?: string;
+    /** Per stream: a hash for every readable audio/video stream, an error naming any other. */
+    mediaFingerprints?: StreamFingerprintEntry[];
     truncated?: boolean;        // power-loss cut detected
   };
   integrity: {

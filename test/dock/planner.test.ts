@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { openSync, readSync, closeSync, statSync, writeFileSync, truncateSync } from 'node:fs';
+import { openSync, readSync, closeSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { planSegments, groupCuts, type PlannedSegment } from '../../src/dock/planner.js';
+import { detectTsLayoutIn, planSegments, groupCuts, type PlannedSegment } from '../../src/dock/planner.js';
 import { keyframeIndex } from '../../src/media/keyframes.js';
 import { probe } from '../../src/media/probe.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { makeFmp4, makePlainMp4, makeTs } from './helpers.js';
+import { ffmpeg, makeFmp4, makePlainMp4, makeTs } from './helpers.js';
 
 function expectTiles(segments: PlannedSegment[], size: number): void {
   let offset = 0;
@@ -79,6 +79,56 @@ describe('segment planner', () => {
       expect(s.offset % 188).toBe(0);
       expect(keyframeCuts.has(s.offset)).toBe(true);
     }
+  });
+
+  it('M2TS (192-byte packets): keyframe cuts and size-cap cuts on packet starts (the timestamp prefix)', async () => {
+    const m2ts = join(tmp.path, 'a.m2ts');
+    await ffmpeg(['-i', ts, '-c', 'copy', '-f', 'mpegts', '-mpegts_m2ts_mode', '1', m2ts]);
+    const size = statSync(m2ts).size;
+    const plan = await planSegments(m2ts, size, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' });
+    expect(plan).toMatchObject({ kind: 'mpegts', packetSize: 192, truncatedTail: false });
+    expectTiles(plan.segments, size);
+    expect(plan.segments.length).toBeGreaterThanOrEqual(3);
+    const bytes = readFileSync(m2ts);
+    for (const s of plan.segments) {
+      expect(s.offset % 192).toBe(0);
+      expect(bytes[s.offset + 4]).toBe(0x47);
+    }
+    expect(plan.segments.map((s) => s.startTime)).toEqual([0, 3, 6]);
+    expect(plan.segments[2]!.endTime).toBeCloseTo(9, 2);
+    const capped = await planSegments(m2ts, size, { segmentSeconds: 100, maxBytes: 5000, formatName: 'mpegts' });
+    expectTiles(capped.segments, size);
+    expect(capped.segments.length).toBeGreaterThan(10);
+    for (const s of capped.segments) {
+      expect(s.offset % 192).toBe(0);
+      expect(s.length).toBeLessThanOrEqual(5000);
+    }
+  });
+
+  it('TS size-cap cuts land on 188-byte packet starts, and a TS cut mid-packet is truncated', async () => {
+    const size = statSync(ts).size;
+    const capped = await planSegments(ts, size, { segmentSeconds: 100, maxBytes: 5000, formatName: 'mpegts' });
+    expectTiles(capped.segments, size);
+    for (const s of capped.segments) expect(s.offset % 188).toBe(0);
+    const cut = join(tmp.path, 'cut.ts');
+    writeFileSync(cut, readFileSync(ts).subarray(0, 188 * 100 + 17));
+    const plan = await planSegments(cut, 188 * 100 + 17, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' });
+    expect(plan.truncatedTail).toBe(true);
+    expect(plan.truncatedWhy).toMatch(/17 bytes into a 188-byte packet/);
+    expect((await planSegments(ts, size, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' })).truncatedTail).toBe(false);
+  });
+
+  it('finds the packet grid of 188, 192 and 204-byte streams, also behind leading junk', () => {
+    const grid = (packetSize: number, syncOffset: number, lead: number): Buffer => {
+      const b = Buffer.alloc(lead + packetSize * 20, 0x11);
+      for (let i = 0; i < 20; i++) b[lead + i * packetSize + syncOffset] = 0x47;
+      return b;
+    };
+    expect(detectTsLayoutIn(grid(188, 0, 0))).toEqual({ packetSize: 188, syncOffset: 0, firstPacket: 0 });
+    expect(detectTsLayoutIn(grid(192, 4, 0))).toEqual({ packetSize: 192, syncOffset: 4, firstPacket: 0 });
+    expect(detectTsLayoutIn(grid(204, 0, 0))).toEqual({ packetSize: 204, syncOffset: 0, firstPacket: 0 });
+    expect(detectTsLayoutIn(grid(188, 0, 33))).toEqual({ packetSize: 188, syncOffset: 0, firstPacket: 33 });
+    expect(detectTsLayoutIn(Buffer.alloc(4000, 0x47 ^ 1))).toBeUndefined();
   });
 
   it('uses fixed ranges for plain MP4 and unknown files', async () => {

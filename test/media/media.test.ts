@@ -4,7 +4,8 @@ import { sha256Hex } from '../../src/protocol/digest.js';
 import { join } from 'node:path';
 import { MediaError, EnvironmentError } from '../../src/errors.js';
 import { resetToolPathCache, toolPath } from '../../src/media/binaries.js';
-import { mediaFingerprint } from '../../src/media/fingerprint.js';
+import { mediaFingerprint, streamFingerprints } from '../../src/media/fingerprint.js';
+import { fileURLToPath } from 'node:url';
 import { keyframeIndex } from '../../src/media/keyframes.js';
 import { probe } from '../../src/media/probe.js';
 import { runTool } from '../../src/media/run.js';
@@ -65,6 +66,30 @@ describe('media fingerprint', () => {
     const [a, b] = await Promise.all([mediaFingerprint(mp4), mediaFingerprint(fragmented)]);
     expect(a).toMatch(/^sha256:v0=[0-9a-f]{64},a1=[0-9a-f]{64}$/);
     expect(b).toBe(a);
+  });
+});
+
+describe('per-stream fingerprint', () => {
+  it('hashes every readable audio/video stream and names the others (a data stream voids nothing)', async () => {
+    const withData = join(dir.path, 'with-data.ts');
+    const mov = join(dir.path, 'tc.mov');
+    await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-i', ts, '-c', 'copy', '-timecode', '00:00:00:00', mov]);
+    await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-i', mov, '-map', '0', '-c', 'copy', '-f', 'mpegts', withData]);
+    const result = await streamFingerprints(withData);
+    expect(result.streams.map((s) => [s.index, s.type, 'hash' in s])).toEqual([[0, 'video', true], [1, 'audio', true], [2, 'data', false]]);
+    expect(result.summary).toMatch(/^sha256:v0=[0-9a-f]{64},a1=[0-9a-f]{64}$/);
+    // The audio packets are the source's (the video's bitstream framing changed in the mov round trip).
+    expect(result.summary!.split(',')[1]).toBe((await mediaFingerprint(ts)).split(',')[1]);
+  });
+
+  it('an audio stream ffmpeg cannot copy (AAC, sample rate 0: mux.js test vector) is named; the video keeps its hash', async () => {
+    const path = fileURLToPath(new URL('../../fixtures/corpus/mux.js/test-no-audio-segment.ts', import.meta.url));
+    const result = await streamFingerprints(path);
+    expect(result.streams[0]).toMatchObject({ index: 0, type: 'video', codec: 'h264' });
+    expect(result.streams[0]).toHaveProperty('hash');
+    expect(result.streams[1]).toMatchObject({ index: 1, type: 'audio', codec: 'aac' });
+    expect((result.streams[1] as { error: string }).error.length).toBeGreaterThan(5);
+    expect(result.summary).toMatch(/^sha256:v0=[0-9a-f]{64}$/);
   });
 });
 
