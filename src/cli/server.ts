@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { generateToken, loadTokensFile, resetDockKey, scrubDataDir, startIngestServer, verifyCustodyLog } from '../server/index.js';
+import { generateToken, loadTokensFile, resetDockKey, scrubDataDir, startIngestServer, verifyCustody } from '../server/index.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 
@@ -103,21 +103,30 @@ Examples:
     }));
 
   server.command('verify-log')
-    .description('check the custody log hash chain; names the first broken entry')
+    .description('check the custody log: its hash chain, its signed checkpoints, and every receipt (stored, and those docks hold) against it')
     .option('--data-dir <dir>', 'the server data dir')
+    .option('--receipts <path...>', 'receipts a dock holds: a receipt JSON file, an array or JSON lines of them, a dock journal.sqlite or its state dir, or a folder of such files')
     .addHelpText('after', `
+Exit codes: 0 all checks pass, 3 something does not match (each reason printed), 2 no data dir or no log at all.
+
 Examples:
-  $ bodycam server verify-log --data-dir server-data`)
-    .action(action(async (_flags: unknown, command: Command) => {
+  $ bodycam server verify-log --data-dir server-data
+  $ bodycam server verify-log --data-dir server-data --receipts /var/lib/bodycam-dock`)
+    .action(action(async (flags: { receipts?: string[] }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
       if (!dataDir) throw new UsageError('--data-dir is required');
-      const result = await verifyCustodyLog(dataDir);
-      if (result.ok) {
-        process.stdout.write(`custody log ok: ${result.entries} entries\n`);
+      const report = await verifyCustody({ dataDir, receipts: flags.receipts ?? [] });
+      const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${flags.receipts?.length ? `, ${report.dockReceipts} dock receipts` : ''}`;
+      for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
+      if (report.ok) {
+        process.stdout.write(`custody log ok: ${summary} match\n`);
         return 0;
       }
-      const broken = result.firstBroken!;
-      process.stdout.write(`custody log BROKEN at line ${broken.line}${broken.seq !== undefined ? ` (seq ${broken.seq})` : ''}: ${broken.reason}; ${result.entries} entries before it verify\n`);
+      const [first, ...more] = report.problems;
+      const at = first!.line !== undefined ? ` at line ${first!.line}${first!.seq !== undefined ? ` (seq ${first!.seq})` : ''}` : '';
+      process.stdout.write(`custody log BROKEN${at}: ${first!.reason}${first!.chain ? `; ${report.entries} entries before it verify` : ''}\n`);
+      for (const p of more.slice(0, 50)) process.stdout.write(`  also${p.line !== undefined ? ` at line ${p.line}` : ''}: ${p.reason}\n`);
+      if (more.length > 50) process.stdout.write(`  … and ${more.length - 50} more\n`);
       return 3;
     }));
 

@@ -138,6 +138,7 @@ export const receiptSchema = {
     receivedAt: isoTime,
     serverKeyId: sha256Hex,
     custodySeq: { type: 'integer', minimum: 1 },
+    custodyPrevHash: sha256Hex,
     signature: { type: 'string', minLength: 1 },
   },
 } as const;

@@ -111,6 +111,12 @@ export interface Receipt {
   serverKeyId: string;
   /** Sequence number of the custody-log entry that records this receipt. */
   custodySeq: number;
+  /**
+   * SHA-256 (hex) of custody-log line custodySeq-1 (64 zeros for seq 1): the chain head this
+   * receipt's entry extends, so a dock holds signed evidence of the log's length and content.
+   * Absent only in receipts from servers before it was added.
+   */
+  custodyPrevHash?: string;
   signature: string;
 }
 

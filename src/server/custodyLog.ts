@@ -15,7 +15,8 @@ import { open, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EnvironmentError, errnoCode } from '../errors.js';
-import { CustodyIndex, type Mention } from './custodyIndex.js';
+import { appendCheckpoint, checkLogAgainstAnchors, cutTornCheckpoint, newestAnchor, readAnchors, readLineEndingAt, signCheckpoint, writeHead, type CheckpointSigner, type CustodyCheckpoint } from './custodyAnchor.js';
+import { CustodyIndex, type Mention, type ReceiptMention } from './custodyIndex.js';
 import { insideRoot } from './paths.js';
 
 export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued';
@@ -39,8 +40,10 @@ export interface CustodyFields {
 }
 
 interface Pending {
+  /** A lookup run in the same serialised step as the appends (the index is current for it). */
+  query?: () => Promise<unknown>;
   fields: CustodyFields;
-  build?: (seq: number) => { extra?: Record<string, unknown>; value: unknown };
+  build?: (seq: number, prevHash: string) => { extra?: Record<string, unknown>; value: unknown };
   /** Skip the entry when the log already mentions its subject (resolves with seq 0). */
   unlessMentioned?: boolean;
   resolve: (result: { seq: number; value: unknown }) => void;
@@ -58,6 +61,23 @@ export function mentionOf(fields: CustodyFields): Mention {
 export const GENESIS = '0'.repeat(64);
 const lineHash = (line: string) => createHash('sha256').update(line, 'utf8').digest('hex');
 
+export interface CustodyLogOptions {
+  /** Sign checkpoints with this key and refuse to open a log that does not match them (custodyAnchor.ts). */
+  signer?: CheckpointSigner;
+  /** A checkpoint after this many entries at the latest (default 1000); also after every batch with a receipt. */
+  checkpointEvery?: number;
+  /** A checkpoint this often when entries were appended since the last (default 60 s). */
+  checkpointIntervalMs?: number;
+  /** The highest custodySeq of any receipt the store holds: a shorter log is refused. */
+  highestReceiptSeq?: number;
+}
+
+/** A `receipt-issued` entry found in the log, with the hash of the line before it. */
+export interface ReceiptEntry {
+  entry: CustodyEntry;
+  seq: number;
+}
+
 export function custodyLogPath(dataDir: string): string {
   return insideRoot(dataDir, 'custody.log');
 }
@@ -71,25 +91,58 @@ export class CustodyLog {
   private writing: Promise<void> | undefined;
   private index: CustodyIndex | undefined;
   private indexError: unknown;
+  /** A write to the index failed after its entries were durable: read the log again before trusting it. */
+  private indexBehind = false;
   /** The index catching up with the log; appends wait for it (it takes long only for a log that never had an index). */
   private indexReady: Promise<void> = Promise.resolve();
   private closing = false;
+  private checkpoint: CustodyCheckpoint | undefined;
+  private checkpointsSize = 0;
+  /** seq of the checkpoint in custody-head.json. */
+  private headSeq = 0;
+  private checkpointDue = false;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string, private readonly options: CustodyLogOptions = {}) {}
 
-  /** Open the tail of the log, then the index, which catches up in the background. */
+  private get indexPath(): string {
+    return join(dirname(this.path), 'custody-index.sqlite');
+  }
+
+  /** Open the tail of the log, check it against its anchors, then the index, which catches up in the background. */
   async open(): Promise<void> {
-    await this.openTail();
+    const exists = await this.openTail();
+    const signer = this.options.signer;
+    if (signer) {
+      const anchors = await readAnchors(this.path, signer);
+      const anchor = newestAnchor(anchors);
+      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, anchor, this.options.highestReceiptSeq ?? 0);
+      if (anchors.tornCheckpointBytes > 0) await cutTornCheckpoint(this.path, anchors.checkpointsSize);
+      this.checkpoint = anchor;
+      this.checkpointsSize = anchors.checkpointsSize;
+      this.headSeq = anchors.head?.seq ?? 0;
+      // The head may be behind the checkpoints file (a crash between the two writes): the next checkpoint rewrites it.
+      if (anchors.head && anchors.lastCheckpoint && anchors.head.seq < anchors.lastCheckpoint.seq) this.checkpointDue = true;
+      const interval = this.options.checkpointIntervalMs ?? 60_000;
+      this.timer = setInterval(() => {
+        if (!this.anchored(this.lastSeq)) { this.checkpointDue = true; this.kick(); }
+      }, interval);
+      this.timer.unref();
+    } else if ((this.options.highestReceiptSeq ?? 0) > this.lastSeq) {
+      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, undefined, this.options.highestReceiptSeq ?? 0);
+    }
+    // An empty log is a log: verify-log tells "no entries yet" from "no log".
+    if (!exists) await (await open(this.path, 'a', 0o600)).close();
     try {
-      this.index = CustodyIndex.open(join(dirname(this.path), 'custody-index.sqlite'));
+      this.index = CustodyIndex.open(this.indexPath);
     } catch (error) {
       this.indexError = error;
       return;
     }
-    this.indexReady = this.catchUp().catch((error: unknown) => {
+    const index = this.index;
+    this.indexReady = this.catchUp(index).catch((error: unknown) => {
       this.indexError = error;
-      this.index?.close();
-      this.index = undefined;
+      this.indexBehind = true;
     });
   }
 
@@ -97,17 +150,17 @@ export class CustodyLog {
    * Read only the tail of the file: startup cost does not grow with the log. A crash in the
    * middle of an append can leave a torn last line (no newline): it was never acknowledged
    * (acks follow the fsync), so it is moved aside to custody.log.torn-<time> and cut off,
-   * and the chain continues from the last whole entry.
+   * and the chain continues from the last whole entry. Resolves false when there is no log file.
    */
-  private async openTail(): Promise<void> {
+  private async openTail(): Promise<boolean> {
     let size = 0;
     try {
       size = (await stat(this.path)).size;
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return;
+      if (errnoCode(error) === 'ENOENT') return false;
       throw error;
     }
-    if (size === 0) return;
+    if (size === 0) return true;
     const handle = await open(this.path, 'r+');
     try {
       let window = 64 * 1024;
@@ -123,7 +176,7 @@ export class CustodyLog {
           await handle.truncate(size - torn.length);
           await handle.sync();
           size -= torn.length;
-          if (size === 0) return;
+          if (size === 0) return true;
           window = 64 * 1024;
           continue;
         }
@@ -140,20 +193,25 @@ export class CustodyLog {
         this.lastSeq = entry.seq;
         this.lastHash = lineHash(line);
         this.size = size;
-        return;
+        return true;
       }
     } finally {
       await handle.close();
     }
   }
 
+  private kick(): void {
+    if (!this.writing && !this.closing) this.writing = this.drain();
+  }
+
   /**
-   * Append one entry. `build` may look at the sequence number the entry will get
-   * (a receipt carries it) and add fields. Appends that arrive while a write is in
-   * progress are committed together: one write, one fsync (group commit), so eight
-   * concurrent uploads do not queue behind eight fsyncs.
+   * Append one entry. `build` may look at the sequence number the entry will get and the hash of
+   * the entry before it (a receipt carries both) and add fields. Appends that arrive while a write
+   * is in progress are committed together: one write, one fsync (group commit), so eight
+   * concurrent uploads do not queue behind eight fsyncs. A batch with a `receipt-issued` entry is
+   * covered by a signed checkpoint before any of its receipts is handed out.
    */
-  append<T>(fields: CustodyFields, build?: (seq: number) => { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }> {
+  append<T>(fields: CustodyFields, build?: (seq: number, prevHash: string) => { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }> {
     return new Promise((resolve, reject) => {
       this.pending.push({ fields, build: build as Pending['build'], resolve: resolve as Pending['resolve'], reject });
       if (!this.writing) this.writing = this.drain();
@@ -173,9 +231,48 @@ export class CustodyLog {
     });
   }
 
+  /**
+   * The recording's `receipt-issued` entry, if the log has one (a receipt was signed, and a failure
+   * came before the recording was updated with it). Serialised with the appends, so an entry
+   * appended before this call is found; the entry is covered by a checkpoint before it is returned.
+   */
+  findReceiptEntry(dockId: string, recordingId: string): Promise<CustodyEntry | undefined> {
+    return new Promise((resolve, reject) => {
+      const query = async () => {
+        const index = await this.currentIndex();
+        const at = index.receipt(dockId, recordingId);
+        if (!at) return undefined;
+        const line = await readLineEndingAt(this.path, at.end);
+        const entry = line === undefined ? undefined : JSON.parse(line) as CustodyEntry;
+        if (!entry || entry.seq !== at.seq || entry.event !== 'receipt-issued' || entry.recordingId !== recordingId || entry.dockId !== dockId) {
+          throw new EnvironmentError('E_CUSTODY_INDEX', `the custody index points at entry ${at.seq} for ${recordingId}, which the log does not hold there; delete custody-index.sqlite and restart`);
+        }
+        if (this.options.signer && !this.anchored(entry.seq)) await this.writeCheckpointNow();
+        return entry;
+      };
+      this.pending.push({ query, fields: undefined as unknown as CustodyFields, resolve: (r) => resolve(r.value as CustodyEntry | undefined), reject });
+      if (!this.writing) this.writing = this.drain();
+    });
+  }
+
+  /** The index, read up to the end of the log; reopened and caught up when a failure (a full disk) left it behind. */
+  private async currentIndex(): Promise<CustodyIndex> {
+    if (this.index && !this.indexBehind) return this.index;
+    try {
+      this.index ??= CustodyIndex.open(this.indexPath);
+      await this.catchUp(this.index);
+      this.indexBehind = false;
+      this.indexError = undefined;
+      return this.index;
+    } catch (error) {
+      this.indexError = error;
+      this.indexBehind = true;
+      throw error;
+    }
+  }
+
   /** Read what the index has not seen (normally nothing, or the last batch before a crash). */
-  private async catchUp(): Promise<void> {
-    const index = this.index!;
+  private async catchUp(index: CustodyIndex): Promise<void> {
     let from = index.position();
     if (from.seq === this.lastSeq && from.offset === this.size) return;
     if (from.seq > this.lastSeq || from.offset > this.size) {
@@ -188,6 +285,7 @@ export class CustodyLog {
     let offset = from.offset;
     let seq = from.seq;
     let batch: Mention[] = [];
+    let receipts: ReceiptMention[] = [];
     try {
       for await (const line of lines) {
         if (this.closing) return;
@@ -197,18 +295,20 @@ export class CustodyLog {
           lines.close();
           input.destroy();
           index.clear();
-          return this.catchUp();
+          return this.catchUp(index);
         }
         offset += Buffer.byteLength(line, 'utf8') + 1;
         seq = entry.seq;
         batch.push(mentionOf(entry));
+        if (entry.event === 'receipt-issued') receipts.push({ dockId: entry.dockId, recordingId: entry.recordingId, seq, end: offset });
         if (batch.length >= 2000) {
-          index.record(batch, { seq, offset });
+          index.record(batch, receipts, { seq, offset });
           batch = [];
+          receipts = [];
           await new Promise<void>((resolve) => setImmediate(resolve)); // let requests through while a large log is indexed
         }
       }
-      index.record(batch, { seq, offset });
+      index.record(batch, receipts, { seq, offset });
     } finally {
       lines.close();
       input.destroy();
@@ -217,88 +317,166 @@ export class CustodyLog {
 
   private async drain(): Promise<void> {
     await this.indexReady;
-    while (this.pending.length) {
+    while (this.pending.length || (this.checkpointDue && !this.closing)) {
       const batch = this.pending.splice(0);
+      // Lookups first: each sees every entry appended before it was asked.
+      for (const item of batch.filter((i) => i.query)) {
+        try {
+          item.resolve({ seq: 0, value: await item.query!() });
+        } catch (error) {
+          item.reject(error);
+        }
+      }
+      const appends = batch.filter((i) => !i.query);
+      const needsIndex = appends.some((i) => i.unlessMentioned);
+      let index: CustodyIndex | undefined;
+      if (needsIndex) {
+        try {
+          index = await this.currentIndex();
+        } catch {
+          index = undefined; // each item that needs it is refused below, with the cause
+        }
+      }
       const lines: string[] = [];
       const results: Array<{ seq: number; value: unknown }> = [];
       const mentions: Mention[] = [];
+      const receipts: ReceiptMention[] = [];
       const mentionedInBatch = new Set<string>();
       let seq = this.lastSeq;
       let prev = this.lastHash;
+      let end = this.size;
       const accepted: Pending[] = [];
       /** Skipped because an earlier entry of this same batch mentions their subject: settled with it. */
       const coveredByBatch: Pending[] = [];
-      for (const item of batch) {
+      for (const item of appends) {
         try {
           const mention = mentionOf(item.fields);
           const key = `${mention.event} ${mention.subject}`;
           if (item.unlessMentioned) {
-            if (!this.index) throw new EnvironmentError('E_CUSTODY_INDEX', 'the custody index is unavailable, so the server cannot tell whether the custody log already mentions this item', { cause: this.indexError });
+            if (!index) throw this.indexUnavailable();
             if (mentionedInBatch.has(key)) { coveredByBatch.push(item); continue; }
-            if (this.index.has(mention.event, mention.subject)) { item.resolve({ seq: 0, value: undefined }); continue; }
+            if (index.has(mention.event, mention.subject)) { item.resolve({ seq: 0, value: undefined }); continue; }
           }
-          const built = item.build ? item.build(seq + 1) : undefined;
+          const built = item.build ? item.build(seq + 1, prev) : undefined;
           const entry: CustodyEntry = { seq: seq + 1, time: new Date().toISOString(), ...item.fields, ...(built?.extra ?? {}), prev };
           const line = JSON.stringify(entry);
           seq++;
           prev = lineHash(line);
+          end += Buffer.byteLength(line, 'utf8') + 1;
           lines.push(line);
           mentionedInBatch.add(key);
           mentions.push(mention);
+          if (entry.event === 'receipt-issued') receipts.push({ dockId: entry.dockId, recordingId: entry.recordingId, seq, end });
           results.push({ seq, value: built?.value });
           accepted.push(item);
         } catch (error) {
           item.reject(error);
         }
       }
-      if (!lines.length) continue;
-      try {
-        const handle = await open(this.path, 'a', 0o600); // evidence: owner only (docs/reliability.md, item 7)
-        const text = lines.join('\n') + '\n';
+      if (lines.length) {
         try {
-          await handle.appendFile(text); // loops until every byte is written
-          await handle.sync();
+          const handle = await open(this.path, 'a', 0o600);
+          const text = lines.join('\n') + '\n';
+          try {
+            await handle.appendFile(text); // loops until every byte is written
+            await handle.sync();
+          } catch (error) {
+            // A failed append (ENOSPC, EIO) may have left part of the batch in the file: cut it back
+            // to the last whole entry, or the next append would chain onto a torn line for good.
+            await handle.truncate(this.size).then(() => handle.sync()).catch(() => {});
+            throw error;
+          } finally {
+            await handle.close();
+          }
+          this.lastSeq = seq;
+          this.lastHash = prev;
+          this.size += Buffer.byteLength(text, 'utf8');
         } catch (error) {
-          // A failed append (ENOSPC, EIO) may have left part of the batch in the file: cut it back
-          // to the last whole entry, or the next append would chain onto a torn line for good.
-          await handle.truncate(this.size).then(() => handle.sync()).catch(() => {});
-          throw error;
-        } finally {
-          await handle.close();
+          accepted.forEach((item) => item.reject(error));
+          coveredByBatch.forEach((item) => item.reject(error));
+          continue;
         }
-        this.lastSeq = seq;
-        this.lastHash = prev;
-        this.size += Buffer.byteLength(text, 'utf8');
-        this.indexBatch(mentions);
-        accepted.forEach((item, i) => item.resolve(results[i]!));
-        coveredByBatch.forEach((item) => item.resolve({ seq: 0, value: undefined }));
-      } catch (error) {
-        accepted.forEach((item) => item.reject(error));
-        coveredByBatch.forEach((item) => item.reject(error));
+        this.indexBatch(mentions, receipts);
       }
+      // The entries are durable. A receipt is handed out only once a signed checkpoint covers it;
+      // if that fails (a full disk), the caller retries and gets the very same receipt (findReceiptEntry).
+      let checkpointError: unknown;
+      const cpSeq = this.checkpoint?.seq ?? 0;
+      if (this.options.signer && (!this.anchored(this.lastSeq)) && (receipts.length > 0 || this.checkpointDue || this.lastSeq - cpSeq >= (this.options.checkpointEvery ?? 1000))) {
+        try {
+          await this.writeCheckpointNow();
+        } catch (error) {
+          checkpointError = error;
+        }
+      }
+      if (this.checkpointDue && this.anchored(this.lastSeq)) this.checkpointDue = false;
+      if (checkpointError !== undefined) this.checkpointDue = false; // retried at the next batch or tick, not in a loop
+      accepted.forEach((item, i) => {
+        if (checkpointError !== undefined && item.fields.event === 'receipt-issued') item.reject(checkpointError);
+        else item.resolve(results[i]!);
+      });
+      coveredByBatch.forEach((item) => item.resolve({ seq: 0, value: undefined }));
     }
     this.writing = undefined;
   }
 
-  /** The entries are durable in the log already; an index that cannot follow is dropped and rebuilt at the next open. */
-  private indexBatch(mentions: Mention[]): void {
-    if (!this.index) return;
+  private indexUnavailable(): Error {
+    const cause = this.indexError;
+    // A full disk is the caller's to report as such (507), not as a broken index.
+    if (cause instanceof Error && isStorageFull(cause)) return cause;
+    return new EnvironmentError('E_CUSTODY_INDEX', 'the custody index is unavailable, so the server cannot tell whether the custody log already mentions this item', { cause });
+  }
+
+  private async writeCheckpointNow(): Promise<void> {
+    const signer = this.options.signer!;
+    const checkpoint = signCheckpoint({ seq: this.lastSeq, hash: this.lastHash, offset: this.size }, signer);
+    this.checkpointsSize = await appendCheckpoint(this.path, checkpoint, this.checkpointsSize);
+    this.checkpoint = checkpoint;
+    await writeHead(this.path, checkpoint);
+    this.headSeq = checkpoint.seq;
+    this.checkpointDue = false;
+  }
+
+  /** Both anchors (the checkpoints file and the head) cover entry `seq`. */
+  private anchored(seq: number): boolean {
+    return (this.checkpoint?.seq ?? 0) >= seq && this.headSeq >= seq;
+  }
+
+  /** The entries are durable in the log already; an index that cannot follow reads the log again at the next use. */
+  private indexBatch(mentions: Mention[], receipts: ReceiptMention[]): void {
+    if (!this.index || this.indexBehind) { this.indexBehind = true; return; }
     try {
-      this.index.record(mentions, { seq: this.lastSeq, offset: this.size });
+      this.index.record(mentions, receipts, { seq: this.lastSeq, offset: this.size });
     } catch (error) {
       this.indexError = error;
-      this.index.close();
-      this.index = undefined;
+      this.indexBehind = true;
     }
   }
 
+  /** The last checkpoint written or read at open (for tests and verify-log). */
+  lastCheckpoint(): CustodyCheckpoint | undefined {
+    return this.checkpoint;
+  }
+
   async close(): Promise<void> {
-    this.closing = true;
     await this.indexReady;
     while (this.writing) await this.writing;
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    // A clean shutdown leaves the tail signed: a forged or removed last line is then seen at the next start.
+    if (this.options.signer && !this.anchored(this.lastSeq)) await this.writeCheckpointNow().catch(() => {});
     this.index?.close();
     this.index = undefined;
   }
+}
+
+/** ENOSPC, EDQUOT or SQLITE_FULL anywhere in an error's cause chain. */
+export function isStorageFull(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = errnoCode(e);
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') return true;
+  }
+  return false;
 }
 
 export interface CustodyVerification {

@@ -306,7 +306,12 @@ export class FsStore implements Store {
   async updateRecording(dockId: string, id: string, record: StoredRecording): Promise<void> {
     const finalPath = this.recordingPath(dockId, id);
     const tempPath = await this.writeTemp(JSON.stringify(record));
-    await rename(tempPath, finalPath);
+    try {
+      await rename(tempPath, finalPath);
+    } catch (error) {
+      await rm(tempPath, { force: true });
+      throw error;
+    }
     await syncDir(dirname(finalPath));
   }
 
@@ -346,9 +351,13 @@ export class FsStore implements Store {
       await handle.chmod(PRIVATE_FILE_MODE);
       await handle.writeFile(text);
       await handle.sync();
-    } finally {
-      await handle.close();
+    } catch (error) {
+      // A full disk: leave no half-written temp file behind (it would hold space until a restart).
+      await handle.close().catch(() => {});
+      await rm(tempPath, { force: true });
+      throw error;
     }
+    await handle.close();
     return tempPath;
   }
 

@@ -10,7 +10,7 @@ import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
-import { CustodyLog, custodyLogPath } from './custodyLog.js';
+import { CustodyLog, custodyLogPath, isStorageFull } from './custodyLog.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
@@ -22,6 +22,7 @@ import { loadOrCreateServerKey } from './serverKey.js';
 import type { Store } from './store.js';
 
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
+export { verifyCustody, type CustodyReport } from './custodyVerify.js';
 export { resetDockKey } from './dockKeys.js';
 export { FsStore } from './fsStore.js';
 export { scrubDataDir, type ScrubReport } from './scrub.js';
@@ -42,6 +43,10 @@ export interface IngestServerOptions {
   logger?: Logger;
   /** Another Store backend; the filesystem store in dataDir by default. */
   store?: Store;
+  /** Sign a custody checkpoint after at most this many entries (default 1000; also after each receipt and at close). */
+  checkpointEvery?: number;
+  /** …and this often while entries arrive (default 60 000 ms). */
+  checkpointIntervalMs?: number;
 }
 
 export interface IngestServer {
@@ -70,9 +75,20 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const store = options.store ?? new FsStore(options.dataDir);
   await store.open();
   await ensurePrivateFile(join(options.dataDir, 'custody-index.sqlite'));
-  const custody = new CustodyLog(custodyLogPath(options.dataDir));
-  await custody.open();
   const serverKey = await loadOrCreateServerKey(options.dataDir);
+  // The log must reach every anchor: its signed checkpoints and the receipts the store holds
+  // (a shorter log would hand out sequence numbers that receipts already carry).
+  const custody = new CustodyLog(custodyLogPath(options.dataDir), {
+    signer: serverKey, highestReceiptSeq: await highestReceiptSeq(store),
+    ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
+    ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+  });
+  try {
+    await custody.open();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const metrics = new ServerMetrics();
   await ensurePrivateFile(join(options.dataDir, 'possession.sqlite'));
   const possession = Possession.open(join(options.dataDir, 'possession.sqlite'));
@@ -168,13 +184,19 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       shuttingDown = true;
       await app.close();
       await Promise.all([store.close(), custody.close()]);
-    possession.close();
+      possession.close();
     })(),
   };
 }
 
+/** Seconds a dock is asked to wait when the data dir is full (space may be freed at any time). */
+const RETRY_DISK_FULL_SECONDS = 30;
+
 function toProblem(error: Error): ProblemError {
   if (error instanceof ProblemError) return error;
+  // ENOSPC / EDQUOT from a file write, SQLITE_FULL from any sqlite file: nothing half-done was kept
+  // (each write cleans up after itself), and the next attempt after space returns goes through.
+  if (isStorageFull(error)) return new ProblemError('insufficient_storage', 'the server\'s data dir is full; retry later', { cause: error, retryAfter: RETRY_DISK_FULL_SECONDS });
   const code = (error as FastifyError).code;
   const status = (error as FastifyError).statusCode;
   switch (code) {
@@ -189,6 +211,25 @@ function toProblem(error: Error): ProblemError {
   if (status === 408 || errnoCode(error) === 'ECONNRESET') return new ProblemError('timeout', 'request body did not arrive in time', { cause: error });
   if (typeof status === 'number' && status >= 400 && status < 500) return new ProblemError('bad_request', error.message, { cause: error });
   return new ProblemError('internal', 'internal error (see the server log)', { cause: error });
+}
+
+/**
+ * The highest custodySeq of any receipt the store holds. It reads every recording's record once
+ * at startup (100 000 recordings: see docs/protocol.md), the price of never reusing a sequence
+ * number that a receipt already carries when the log was cut or replaced along with its checkpoints.
+ */
+async function highestReceiptSeq(store: Store): Promise<number> {
+  const keys = await store.listRecordings();
+  let highest = 0;
+  const width = 32;
+  for (let i = 0; i < keys.length; i += width) {
+    const records = await Promise.all(keys.slice(i, i + width).map((key) => store.getRecording(key.dockId, key.recordingId)));
+    for (const record of records) {
+      const seq = record?.receipt?.custodySeq;
+      if (typeof seq === 'number' && seq > highest) highest = seq;
+    }
+  }
+  return highest;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

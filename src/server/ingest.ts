@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
-import { signObject } from '../protocol/signing.js';
+import { signObject, verifyObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { Possession } from './possession.js';
 import type { Logger } from '../log.js';
-import type { CustodyLog } from './custodyLog.js';
+import type { CustodyEntry, CustodyLog } from './custodyLog.js';
 import { checkDockKey } from './dockKeys.js';
 import { KeyedLock } from './keyedLock.js';
 import { checkDockSignature, checkSegmentPlan, checkSidecarBytes, sameContent } from './manifestCheck.js';
@@ -216,6 +216,15 @@ export class IngestService {
       const record = (await this.deps.store.getRecording(dockId, id))!;
       if (record.receipt) return record.receipt;
       const { manifest } = record;
+      // One recording, one receipt: a failure (a full disk, a crash) between the custody entry of a
+      // receipt and this record's update leaves the entry; the retry answers the receipt it records.
+      const earlier = await this.deps.custody.findReceiptEntry(dockId, id);
+      const again = earlier ? this.receiptFromEntry(earlier, manifest) : undefined;
+      if (again) {
+        await this.deps.store.updateRecording(dockId, id, { ...record, receipt: again, completedAt: again.receivedAt });
+        this.deps.log.info('receipt issued again after a failure', { recordingId: id, dockId, custodySeq: again.custodySeq });
+        return again;
+      }
       const missing = await this.missing(manifest);
       if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
       if (!(await this.rehash(manifest))) {
@@ -232,14 +241,10 @@ export class IngestService {
       const serverKey = this.deps.serverKey;
       const { value: receipt } = await this.deps.custody.append(
         { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },
-        (seq) => {
-          const unsigned = {
-            protocol: PROTOCOL_VERSION, type: 'receipt' as const, recordingId: id, dockId,
-            sha256: manifest.file.sha256, size: manifest.file.size, segmentCount: manifest.segments.length,
-            merkleRoot: manifest.merkleRoot, receivedAt: new Date().toISOString(), serverKeyId: serverKey.keyId, custodySeq: seq,
-          };
-          const signed = signObject(unsigned, serverKey.privateKey) as Receipt;
-          return { extra: { receiptSignature: signed.signature }, value: signed };
+        (seq, prevHash) => {
+          const signed = signObject(unsignedReceipt(manifest, dockId, new Date().toISOString(), serverKey.keyId, seq, prevHash), serverKey.privateKey) as Receipt;
+          // Enough to give the same receipt again from the entry (with the stored manifest), should this update fail.
+          return { extra: { receiptSignature: signed.signature, receivedAt: signed.receivedAt, serverKeyId: signed.serverKeyId, ...(earlier ? { supersedesSeq: earlier.seq } : {}) }, value: signed };
         });
       const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
       await this.deps.store.updateRecording(dockId, id, done);
@@ -247,6 +252,20 @@ export class IngestService {
       this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
       return receipt!;
     });
+  }
+
+  /**
+   * The receipt a `receipt-issued` entry records, rebuilt from the entry and the manifest, if its
+   * signature verifies with this server's key (an entry written before entries carried
+   * receivedAt and serverKeyId cannot be rebuilt: a new receipt supersedes it).
+   */
+  private receiptFromEntry(entry: CustodyEntry, manifest: RecordingManifest): Receipt | undefined {
+    const { receivedAt, serverKeyId, receiptSignature } = entry as { receivedAt?: unknown; serverKeyId?: unknown; receiptSignature?: unknown };
+    if (typeof receivedAt !== 'string' || typeof serverKeyId !== 'string' || typeof receiptSignature !== 'string') return undefined;
+    if (entry.sha256 !== manifest.file.sha256) return undefined;
+    const receipt = { ...unsignedReceipt(manifest, entry.dockId, receivedAt, serverKeyId, entry.seq, entry.prev), signature: receiptSignature } as Receipt;
+    if (serverKeyId !== this.deps.serverKey.keyId || !verifyObject(receipt as unknown as Record<string, unknown>, this.deps.serverKey.publicKeyPem)) return undefined;
+    return receipt;
   }
 
   /**
@@ -438,4 +457,13 @@ export class IngestService {
     }
     return missing;
   }
+}
+
+/** The fields of a receipt, in the order they are signed and sent. */
+function unsignedReceipt(manifest: RecordingManifest, dockId: string, receivedAt: string, serverKeyId: string, custodySeq: number, custodyPrevHash: string) {
+  return {
+    protocol: PROTOCOL_VERSION, type: 'receipt' as const, recordingId: manifest.recordingId, dockId,
+    sha256: manifest.file.sha256, size: manifest.file.size, segmentCount: manifest.segments.length,
+    merkleRoot: manifest.merkleRoot, receivedAt, serverKeyId, custodySeq, custodyPrevHash,
+  };
 }

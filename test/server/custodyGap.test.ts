@@ -6,7 +6,7 @@
  * the recording and the blobs); test/reliability/knownIssues.test.ts does it with real SIGKILLs.
  */
 import { describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import type { Receipt } from '../../src/protocol/types.js';
@@ -32,7 +32,10 @@ describe('custody gaps left by a crash', () => {
       await first.close();
       expect(entriesIn(dir.path).map((e) => e.event)).toEqual(['recording-created', 'segment-stored', 'segment-stored', 'segment-stored']);
       // The crash: the recording file and the three blobs were stored, none of their entries was appended.
+      // A SIGKILL leaves no checkpoint either (they follow receipts, every 1000 entries or 60 s, and a
+      // clean shutdown); the first server's shutdown wrote one, so it goes too.
       writeFileSync(join(dir.path, 'custody.log'), '');
+      for (const anchor of ['custody-checkpoints.jsonl', 'custody-head.json']) rmSync(join(dir.path, anchor));
 
       const second = await startTestServer({ keepDir: dir.path });
       try {
