@@ -6,6 +6,10 @@
  * docs/reliability.md. Sizes can be changed with flags:
  *
  *   npm run soak -- [--kills 200] [--night 300] [--cameras 16] [--waves 8] [--per-camera 3] [--rate 24KB/s] [--flood 2000] [--out DIR]
+ *                   [--model-runs 40] [--model-max-ops 16]
+ *
+ * It then runs the model-based adversarial test (test/model) with MODEL_RUNS
+ * random sequences of up to MODEL_MAX_OPS operations (FC_SEED reproduces one).
  *
  * The same tests at their small size are part of `npm test`.
  */
@@ -22,7 +26,7 @@ const flag = (name, fallback) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
 for (const a of args) {
-  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood', '--waves'].includes(a)) {
+  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood', '--waves', '--model-runs', '--model-max-ops'].includes(a)) {
     process.stderr.write(`soak: unknown option ${a}\n`);
     process.exit(2);
   }
@@ -45,16 +49,22 @@ const env = {
   RELIABILITY_RATE: flag('rate', '24KB/s'),
   RELIABILITY_FLOOD_REQUESTS: flag('flood', '2000'),
   RELIABILITY_SLOW_LORIS: '100',
+  MODEL_RUNS: flag('model-runs', process.env.MODEL_RUNS ?? '40'),
+  MODEL_MAX_OPS: flag('model-max-ops', process.env.MODEL_MAX_OPS ?? '16'),
 };
 
 const started = Date.now();
 process.stdout.write(`soak: building, then test/reliability with ${env.RELIABILITY_KILLS} kills and a ${env.RELIABILITY_NIGHT_SECONDS} s night; summary in ${out}\n`);
 const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-const jest = spawnSync(process.execPath, ['--experimental-vm-modules', join(root, 'node_modules/jest/bin/jest.js'), 'test/reliability', '--testTimeout', '3600000'],
+const jestRun = (dir) => spawnSync(process.execPath, ['--experimental-vm-modules', join(root, 'node_modules/jest/bin/jest.js'), dir, '--testTimeout', '14400000'],
   { cwd: root, env, stdio: 'inherit' });
+const reliability = jestRun('test/reliability');
+process.stdout.write(`\nsoak: model-based adversarial test, ${env.MODEL_RUNS} runs of up to ${env.MODEL_MAX_OPS} operations\n`);
+const model = jestRun('test/model');
+const jest = { status: reliability.status !== 0 ? reliability.status : model.status };
 
-const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, sections: {} };
+const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, reliabilityExit: reliability.status, modelExit: model.status, modelRuns: Number(env.MODEL_RUNS), sections: {} };
 for (const name of readdirSync(sections).filter((n) => n.endsWith('.json')).sort()) {
   report.sections[name.replace(/\.json$/, '')] = JSON.parse(readFileSync(join(sections, name), 'utf8'));
 }

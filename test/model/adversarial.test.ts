@@ -38,6 +38,8 @@ const SETTLE_MS = envNumber('MODEL_SETTLE_MS', soak ? 120_000 : 60_000);
 const TIME_LIMIT_MS = envNumber('MODEL_TIME_LIMIT_MS', soak ? 3 * 3600_000 : 150_000);
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 0x7fffffff);
 const PATH = process.env.FC_PATH;
+/** Diagnosis only, never in npm test or soak: e.g. possession, to see the other failures while item 2 is not merged. */
+const DIAGNOSE_WITHOUT = new Set((process.env.MODEL_DIAGNOSE_WITHOUT ?? '').split(',').filter(Boolean));
 
 const file = fc.nat({ max: 7 });
 const cam = fc.nat({ max: CAMERAS - 1 });
@@ -90,7 +92,7 @@ describe('model-based adversarial run: the wipe never destroys what the server d
       await world.start();
       for (const [i, op] of ops.entries()) await world.apply(op, i);
       const settled = await world.settle(SETTLE_MS);
-      const problems = await world.checkInvariant(settled.status);
+      const problems = await world.checkInvariant(settled.status, DIAGNOSE_WITHOUT);
       if (!settled.quiescent) problems.push(`NOT QUIESCENT: the dock was still busy ${SETTLE_MS} ms after the faults ended (last status: ${JSON.stringify(settled.status?.bays)})`);
       summary.push(`  run ${run}: ${ops.length} ops, ${world.left.length} files left the cards, ${problems.length} problems, ${Math.round((Date.now() - started) / 1000)} s`);
       if (problems.length) {
@@ -129,6 +131,7 @@ describe('model-based adversarial run: the wipe never destroys what the server d
   }
 
   it(`${RUNS} random sequences of up to ${MAX_OPS} operations (seed ${SEED}${PATH ? `, path ${PATH}` : ''}; FC_SEED to reproduce)`, async () => {
+    if (DIAGNOSE_WITHOUT.size) process.stdout.write(`model test: DIAGNOSIS RUN, the invariant is checked WITHOUT ${[...DIAGNOSE_WITHOUT].join(', ')}\n`);
     process.stdout.write(`model test: seed ${SEED}${PATH ? ` path ${PATH}` : ''}, ${RUNS} runs of up to ${MAX_OPS} ops\n`);
     await fc.assert(property, params(SEED, PATH, RUNS));
     expect(run).toBeGreaterThan(0);

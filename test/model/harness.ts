@@ -482,7 +482,11 @@ export class World {
 
   // ---- THE invariant --------------------------------------------------------------
 
-  async checkInvariant(status: DockStatusView | undefined): Promise<string[]> {
+  /**
+   * `without`: diagnosis only (MODEL_DIAGNOSE_WITHOUT=possession): leave out one link of the
+   * chain to see what else breaks while a fix is not merged yet. npm test and soak never set it.
+   */
+  async checkInvariant(status: DockStatusView | undefined, without: ReadonlySet<string> = new Set()): Promise<string[]> {
     const problems: string[] = [];
     const serverKeyPem = readFileSync(this.serverKeyPath, 'utf8');
     const server = await this.serverView();
@@ -507,7 +511,7 @@ export class World {
             const receipt = row.receipt!;
             const rec = server.find((s) => s.id === receipt.recordingId);
             return receipt.sha256 === v.sha256 && verifyObject(receipt as unknown as Record<string, unknown>, serverKeyPem)
-              && rec?.complete === true && rec.contentSha256 === v.sha256 && possessionOk.has(receipt.recordingId);
+              && rec?.complete === true && rec.contentSha256 === v.sha256 && (without.has('possession') || possessionOk.has(receipt.recordingId));
           });
         });
         if (ok) continue;
