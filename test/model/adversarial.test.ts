@@ -77,13 +77,21 @@ describe('model-based adversarial run: the wipe never destroys what the server d
     if (!tmpfs) process.stdout.write('model test: cannot mount a tmpfs here, disk-full operations are skipped\n');
   }, 300_000);
 
-  afterAll(() => {
+  afterAll(async () => {
+    // A run cut off by interruptAfterTimeLimit goes on in the background: let it close its world first.
+    await inFlight;
     tmp.cleanup();
     if (summary.length) process.stdout.write(`model test runs:\n${summary.join('\n')}\n`);
   });
 
   /** One run: fresh cards, server and dock; the ops; settle; the invariant. */
-  const runSequence = async (ops: Op[]): Promise<void> => {
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const runSequence = (ops: Op[]): Promise<void> => {
+    const running = runOne(ops);
+    inFlight = running.catch(() => {});
+    return running;
+  };
+  const runOne = async (ops: Op[]): Promise<void> => {
     const root = join(tmp.path, `run-${++run}`);
     mkdirSync(root, { recursive: true });
     const world = new World({ root, cameraSources: sources, tmpfs, log: () => {} });
