@@ -1,13 +1,15 @@
-// The jest config StrykerJS uses (stryker.config.mjs): the main config, limited to the
-// fast test files that exercise the wipe decision, receipt and possession checks and
-// the store's verified reads, so one mutation run takes minutes, not hours.
+// The jest config StrykerJS uses (stryker.config.mjs): the main config, limited to the fast,
+// in-process test files that exercise the wipe decision, the receipt and possession checks and
+// the store's verified reads, so one mutation run takes minutes, not hours. (Tests that start the
+// built CLI run dist/, which Stryker does not mutate: they cannot kill a mutant.)
 import base from './jest.config.js';
 
 export default {
   ...base,
   testMatch: [
-    '<rootDir>/test/dock/wipeGuard.test.ts',
+    '<rootDir>/test/unit/wipeDecision.test.ts',
     '<rootDir>/test/server/possession.test.ts',
     '<rootDir>/test/server/fsStore.test.ts',
+    '<rootDir>/test/dock/wipeGuard.test.ts',
   ],
 };

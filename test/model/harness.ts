@@ -178,7 +178,7 @@ export class World {
     this.dock = new DockProcess({
       root: this.options.root, endpoint: this.proxy.url, bays: this.bays,
       extraArgs: ['--wipe-after-ingest', '--server-key', this.serverKeyPath, '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s',
-        '--rescan-interval', '0.5s', '--request-timeout', '5s', '--concurrency', '2', '--log-level', 'info'],
+        '--rescan-interval', '0.5s', '--request-timeout', '5s', '--concurrency', '2', '--max-rate', '96KB/s', '--log-level', 'info'],
     });
     // Camera 0 starts docked in bay 1, camera 1 parked off the dock.
     await this.moveCamera(this.cameras[0]!, 0);
