@@ -24,6 +24,7 @@ import fc from 'fast-check';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
+import { writeReport } from '../reliability/harness.js';
 import { BAYS, cachedCameras, canMountTmpfs, CAMERAS, describeOp, World, type Op } from './harness.js';
 
 const envNumber = (name: string, fallback: number): number => {
@@ -82,6 +83,7 @@ describe('model-based adversarial run: the wipe never destroys what the server d
     await inFlight;
     tmp.cleanup();
     if (summary.length) process.stdout.write(`model test runs:\n${summary.join('\n')}\n`);
+    writeReport('model', { seed: SEED, runs: RUNS, maxOps: MAX_OPS, regressions: regressions.length, tmpfs, sequencesRun: run, runs_: summary.map((l) => l.trim()) });
   });
 
   /** One run: fresh cards, server and dock; the ops; settle; the invariant. */
