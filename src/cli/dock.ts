@@ -50,7 +50,8 @@ export function registerDock(program: Command): void {
         }
       }
       for (const k of result.skipped) process.stderr.write(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}\n`);
-      const benign = result.skippedCount - result.skipped.length;
+      // The camera's own .system folder is no news on every docking: it is listed on the bay only.
+      const benign = result.skippedCount - result.skipped.length - (result.skippedByCode.device_internal ?? 0);
       if (benign > 0) process.stderr.write(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)\n`);
       return result.exitCode;
     }

@@ -72,8 +72,10 @@ export interface OnceResult {
   recordings: OnceRecording[];
   /** Paths the dock left alone that may hide evidence (symlinks, unreadable folders, bounds hit…). */
   skipped: OnceSkipped[];
-  /** Every path left alone, benign ones (hidden, temporary, stray .json) included. */
+  /** Every path left alone, benign ones (hidden, temporary, stray .json, the camera's .system) included. */
   skippedCount: number;
+  /** The same, per code. */
+  skippedByCode: Partial<Record<SkipCode, number>>;
 }
 
 function onceEntry(r: RecordingSummary): OnceRecording {
@@ -107,7 +109,9 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
     const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
     const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)));
-    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0) };
+    const skippedByCode: Partial<Record<SkipCode, number>> = {};
+    for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
+    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode };
   } finally {
     await core.stop();
   }

@@ -79,10 +79,11 @@ export function mediaOnCard(cameraRoot: string): Map<string, Buffer> {
  * The invariant `--once` exit 0 must mean: every media file on the card is on the server, byte for
  * byte, under a receipted recording of the journal. Returns what is not (empty = holds).
  */
-export async function notOnServer(rig: DockRig, bay: string): Promise<string[]> {
+export async function notOnServer(rig: DockRig, bay: string, ignore: (relPath: string) => boolean = () => false): Promise<string[]> {
   const rows = rig.rows();
   const missing: string[] = [];
   for (const [rel, bytes] of mediaOnCard(join(rig.bays, bay))) {
+    if (ignore(rel)) continue;
     const sha = sha256(bytes);
     const row = rows.find((r) => r.relPath === rel && r.sha256 === sha && r.bay === bay && (r.state === 'completed' || r.state === 'wiped') && r.receiptJson);
     const held = row?.recordingId ? await rig.serverBytes(row.recordingId) : undefined;
