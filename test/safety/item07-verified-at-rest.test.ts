@@ -163,6 +163,7 @@ describe('item 7: bytes at rest are verified', () => {
     expectNeverWrong(inside, damaged.subarray(700_000, 700_100));
     expect(inside.status).toBe(500); // nothing had gone out yet: an honest error instead of bytes
     expect(JSON.parse(inside.body.toString()).code).toBe('blob_damaged');
+    expect([inside.headers['content-range'], inside.headers['repr-digest']]).toEqual([undefined, undefined]); // not the content's headers
     expect(await damageMetric()).toBe(before + 1);
     expect(await missingOf(id)).toEqual([1]); // marked: the dock is told to send it again
 

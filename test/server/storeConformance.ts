@@ -207,6 +207,39 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       expect((await store.putBlob(bigDigest, chunked(big, 65536), big.length)).created).toBe(false);
     });
 
+    it('a read that finds damage after a repair replaced the blob never moves the repaired blob away', async () => {
+      const { store } = subject;
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      await subject.damage(bigDigest, { kind: 'flip', offset: big.length - 5 });
+      // A slow reader has the damaged bytes open and has seen its first chunk...
+      const slow = store.readBlob(bigDigest);
+      const iterator = slow[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      expect(first.done).toBe(false);
+      // ...when a verified upload repairs the blob (its own check finds the damage first).
+      expect((await store.putBlob(bigDigest, chunked(big, 65536), big.length)).created).toBe(true);
+      // The slow reader still fails (it read the damaged bytes), and the repair stays in place.
+      let failed: unknown;
+      try { for (;;) { if ((await iterator.next()).done) break; } } catch (error) { failed = error; }
+      expect(failed).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(await store.hasBlob(bigDigest)).toBe(true);
+      expect(sha256Hex(await readAll(store.readBlob(bigDigest)))).toBe(bigDigest);
+    });
+
+    it('many concurrent reads of one damaged blob all fail, and one put repairs it', async () => {
+      const { store } = subject;
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      await subject.damage(bigDigest, { kind: 'flip', offset: 2_000_000 });
+      const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => consume(store.readBlob(bigDigest, i * 1000, i * 1000 + 99))));
+      for (const read of reads) {
+        expect(read.ended).toBe(false);
+        expect(['E_BLOB_DAMAGED', 'E_BLOB_MISSING']).toContain((read.error as { code?: string }).code);
+      }
+      expect(await store.hasBlob(bigDigest)).toBe(false);
+      expect((await store.putBlob(bigDigest, chunked(big, 65536), big.length)).created).toBe(true);
+      expect((await readAll(store.readBlob(bigDigest, 10, 20))).equals(big.subarray(10, 21))).toBe(true);
+    });
+
     it('a deleted blob fails its read with E_BLOB_MISSING and is not held', async () => {
       const { store } = subject;
       await store.putBlob(digest, chunked(data), data.length);
