@@ -152,7 +152,13 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     else log.info('request refused', { reqId: request.id, code: problem.code, detail: problem.message });
     if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
     // Stored bytes that failed verification: the headers set for the content are not this answer's.
-    if (problem.code === 'blob_damaged') for (const name of ['content-range', 'repr-digest', 'etag', 'accept-ranges']) reply.removeHeader(name);
+    // (A stream reply has copied them onto the raw response already.)
+    if (problem.code === 'blob_damaged') {
+      for (const name of ['content-range', 'repr-digest', 'etag', 'accept-ranges']) {
+        reply.removeHeader(name);
+        if (!reply.raw.headersSent) reply.raw.removeHeader(name);
+      }
+    }
     reply.code(problem.status).type('application/problem+json');
     return problem.body(request.url.slice(0, 300));
   });
