@@ -4,7 +4,6 @@
  * config file can never drift apart.
  */
 import { Option, type Command } from 'commander';
-import { UsageError } from '../errors.js';
 import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
 import { trustServer } from '../dock/trust.js';
 import { startProgress } from '../dock/progress.js';
@@ -21,14 +20,15 @@ export function registerDock(program: Command): void {
     command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`));
   }
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01 --once --wipe-after-ingest');
+  // Options after `trust-server` belong to it (the dock's own --fingerprint is the media fingerprint switch).
+  command.enablePositionalOptions();
   command.command('trust-server')
     .description('Confirm the ingest server\'s receipt key out of band and pin it in the journal: the only way besides --server-key that lets --wipe-after-ingest run')
-    .option('--fingerprint <keyId>', 'the server\'s keyId as its operator gave it: hex SHA-256 of the public key\'s SPKI DER (`bodycam server` prints it; GET /v1/keys shows it)')
-    .addHelpText('after', '\nFetches GET <endpoint>/v1/keys, checks that the key\'s SHA-256 (SPKI DER) is the fingerprint, and records the confirmed pin in <state-dir>/journal. Restart a running dock afterwards.\n\nExamples:\n  $ bodycam dock trust-server --state-dir /var/lib/bodycam --endpoint https://ingest.example:8443 --fingerprint 3f2a…(64 hex)')
-    .action(action(async (_own: Record<string, unknown>, sub: Command) => {
-      // --state-dir and --endpoint are the dock's own options: commander hands them to the parent.
-      const flags = sub.optsWithGlobals() as { stateDir?: string; endpoint?: string; fingerprint?: string };
-      if (!flags.stateDir || !flags.endpoint || !flags.fingerprint) throw new UsageError('trust-server needs --state-dir DIR --endpoint URL --fingerprint <keyId>');
+    .requiredOption('--state-dir <dir>', 'the dock\'s state folder (the journal holds the confirmed pin)')
+    .requiredOption('--endpoint <url>', 'base URL of the ingest server, as the dock uses it')
+    .requiredOption('--fingerprint <keyId>', 'the server\'s keyId as its operator gave it: hex SHA-256 of the public key\'s SPKI DER (GET /v1/keys shows it)')
+    .addHelpText('after', '\nFetches GET <endpoint>/v1/keys, checks that the SHA-256 of the key\'s SPKI DER is the fingerprint, and records the\nconfirmed pin in <state-dir>/journal.sqlite. Exit 0 pinned, 1 the key differs or cannot be fetched (nothing pinned), 2 usage.\nRestart a running dock afterwards.\n\nExamples:\n  $ bodycam dock trust-server --state-dir /var/lib/bodycam --endpoint https://ingest.example:8443 --fingerprint <64 hex>')
+    .action(action(async (flags: { stateDir: string; endpoint: string; fingerprint: string }) => {
       const result = await trustServer({ stateDir: flags.stateDir, endpoint: flags.endpoint, fingerprint: flags.fingerprint });
       process.stdout.write(`confirmed server key ${result.keyId} of ${flags.endpoint}: pinned in ${flags.stateDir}; --wipe-after-ingest may run (restart a running dock)\n`);
       return 0;

@@ -16,6 +16,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
+    // A subcommand's options are its own (`bodycam dock trust-server --fingerprint` is not the dock's --fingerprint).
+    .enablePositionalOptions()
     .addHelpText('after', `
 Examples:
   $ bodycam demo                                  # the first run: server, 3 cameras, a dock, a summary

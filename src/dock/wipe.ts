@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { lstat, open, readFile, realpath, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readFile, realpath, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { IntegrityError } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
@@ -206,6 +206,9 @@ export interface WipeFacts {
 export function decideLocal(f: WipeFacts): Keep | null {
   if (!f.trustedKey) return { code: 'untrusted_server_key', reason: 'the server key was learned on first contact, not confirmed (pass --server-key or run bodycam dock trust-server)' };
   if (f.receiptProblems.length) return { code: 'receipt_invalid', reason: `the receipt does not hold: ${f.receiptProblems.join('; ')}` };
+  // Another inode at the path (rename, symlink) says more than the ctime of the unlinked one.
+  const atPath = pathProblems(f.fileBefore, f.fileAtPath);
+  if (atPath.length) return { code: 'file_replaced', reason: `the file was replaced: ${atPath.join('; ')}` };
   const changed = statChanges(f.fileBefore, f.fileAfter);
   if (changed.length) return { code: 'file_changed', reason: `the file changed while it was checked (${changed.join(', ')})` };
   if (!f.fileBefore.isFile) return { code: 'file_replaced', reason: 'the path is no longer a regular file' };
@@ -213,17 +216,15 @@ export function decideLocal(f: WipeFacts): Keep | null {
     return { code: 'file_changed', reason: 'the file changed after its receipt (size or mtime)' };
   }
   if (f.file.size !== f.receipt.size || !sameHash(f.file.sha256, f.receipt.sha256)) return { code: 'file_changed', reason: 'the file on the camera no longer matches its receipt' };
-  const atPath = pathProblems(f.fileBefore, f.fileAtPath);
-  if (atPath.length) return { code: 'file_replaced', reason: `the file was replaced: ${atPath.join('; ')}` };
   if (!f.insideCamera) return { code: 'outside_camera', reason: 'the path now leads outside the camera folder' };
   if (f.sidecar) {
     const s = f.sidecar;
     if (s.expectedSha256 === undefined) return { code: 'sidecar_not_held', reason: 'the server holds no copy of the sidecar on the camera' };
-    const sidecarChanged = statChanges(s.before, s.after);
-    if (sidecarChanged.length) return { code: 'sidecar_changed', reason: `the sidecar changed while it was checked (${sidecarChanged.join(', ')})` };
     if (!sameHash(s.actualSha256, s.expectedSha256)) return { code: 'sidecar_changed', reason: 'the sidecar on the camera differs from the one the server holds (re-signed after the receipt?)' };
     const sidecarPath = pathProblems(s.before, s.atPath);
     if (sidecarPath.length) return { code: 'sidecar_replaced', reason: `the sidecar was replaced: ${sidecarPath.join('; ')}` };
+    const sidecarChanged = statChanges(s.before, s.after);
+    if (sidecarChanged.length) return { code: 'sidecar_changed', reason: `the sidecar changed while it was checked (${sidecarChanged.join(', ')})` };
   }
   return null;
 }
@@ -345,9 +346,13 @@ export type WipeOutcome = { wiped: true; sidecarKept?: string } | { wiped: false
 async function testPause(relPath: string): Promise<void> {
   const path = process.env.BODYCAM_WIPE_PAUSE_FILE;
   if (!path) return;
+  // Written aside and linked into place: the file appears whole, and only one wipe holds it at a time.
+  const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(aside, relPath);
   for (;;) {
-    try { await writeFile(path, relPath, { flag: 'wx' }); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
+    try { await link(aside, path); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
   }
+  await unlink(aside).catch(() => {});
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     try { await readFile(path); } catch { return; }
