@@ -54,11 +54,18 @@ export interface PlanOptions {
 interface Cut { offset: number; time?: number }
 
 /** Fixed-size ranges covering [from, to). */
-function fixedRanges(from: number, to: number, maxBytes: number, unit = 1): Array<{ offset: number; length: number }> {
-  // A cap cut inside a group lands on a whole number of `unit`s (TS packets) from its start.
-  const step = unit > 1 && maxBytes >= unit ? maxBytes - (maxBytes % unit) : maxBytes;
+function fixedRanges(from: number, to: number, maxBytes: number, grid?: { unit: number; first: number }): Array<{ offset: number; length: number }> {
+  // With a grid (TS packets), a cap cut lands on a packet start: first + k * unit.
   const out: Array<{ offset: number; length: number }> = [];
-  for (let offset = from; offset < to; offset += step) out.push({ offset, length: Math.min(step, to - offset) });
+  for (let offset = from; offset < to;) {
+    let end = Math.min(to, offset + maxBytes);
+    if (grid && end < to && end > grid.first) {
+      const aligned = grid.first + Math.floor((end - grid.first) / grid.unit) * grid.unit;
+      if (aligned > offset) end = aligned;
+    }
+    out.push({ offset, length: end - offset });
+    offset = end;
+  }
   return out;
 }
 
@@ -66,7 +73,7 @@ function fixedRanges(from: number, to: number, maxBytes: number, unit = 1): Arra
  * Group cut candidates (sorted, first at 0) into segments of about `segmentSeconds`,
  * never above `maxBytes` (an oversized group is split into fixed pieces).
  */
-export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: number; maxBytes: number; endTime?: number; unit?: number }): PlannedSegment[] {
+export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: number; maxBytes: number; endTime?: number; grid?: { unit: number; first: number } }): PlannedSegment[] {
   const bounds: Cut[] = [];
   const sorted = [...cuts].filter((c) => c.offset > 0 && c.offset < size).sort((a, b) => a.offset - b.offset);
   bounds.push({ offset: 0, time: cuts.find((c) => c.offset === 0)?.time ?? sorted[0]?.time });
@@ -90,7 +97,7 @@ export function groupCuts(cuts: Cut[], size: number, options: { segmentSeconds: 
     const end = i + 1 < bounds.length ? bounds[i + 1]!.offset : size;
     const startTime = start.time;
     const endTime = i + 1 < bounds.length ? bounds[i + 1]!.time : options.endTime;
-    const pieces = fixedRanges(start.offset, end, options.maxBytes, options.unit);
+    const pieces = fixedRanges(start.offset, end, options.maxBytes, options.grid);
     pieces.forEach((piece, p) => {
       const segment: PlannedSegment = { index: segments.length, offset: piece.offset, length: piece.length };
       if (p === 0 && startTime !== undefined) segment.startTime = round(startTime);
@@ -264,7 +271,7 @@ async function planTransportStream(path: string, size: number, options: PlanOpti
   const cuts: Cut[] = list.length ? [{ offset: 0, time: list[0]!.time }, ...list.slice(1)] : [{ offset: 0 }];
   const endTime = origin !== undefined && timeline.endTime !== undefined ? timeline.endTime - origin : undefined;
   const segments = groupCuts(cuts, size,
-    { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime, unit: packetSize });
+    { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime, grid: { unit: packetSize, first: firstPacket } });
   return {
     kind: 'mpegts', segments, packetSize, truncatedTail: cutWhy !== undefined, truncatedWhy: cutWhy,
     timeOrigin: origin === undefined ? undefined : round(origin),

@@ -118,6 +118,15 @@ describe('segment planner', () => {
     expect((await planSegments(ts, size, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' })).truncatedTail).toBe(false);
   });
 
+  it('a TS behind leading junk: cap cuts still land on its packet grid', async () => {
+    const junkTs = join(tmp.path, 'junk-lead.ts');
+    writeFileSync(junkTs, Buffer.concat([Buffer.alloc(33, 0xff), readFileSync(ts)]));
+    const size = statSync(junkTs).size;
+    const plan = await planSegments(junkTs, size, { segmentSeconds: 100, maxBytes: 5000, formatName: 'mpegts' });
+    expectTiles(plan.segments, size);
+    for (const s of plan.segments.slice(1)) expect((s.offset - 33) % 188).toBe(0);
+  });
+
   it('finds the packet grid of 188, 192 and 204-byte streams, also behind leading junk', () => {
     const grid = (packetSize: number, syncOffset: number, lead: number): Buffer => {
       const b = Buffer.alloc(lead + packetSize * 20, 0x11);
