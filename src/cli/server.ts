@@ -22,6 +22,9 @@ interface ServerFlags {
   maxStoreBytes?: string;
   requestTimeout: string;
   bodyIdleTimeout: string;
+  manifestTimeout: string;
+  maxRequests: string;
+  maxRequestsPerDock: string;
 }
 
 export function registerServer(program: Command): void {
@@ -36,7 +39,10 @@ export function registerServer(program: Command): void {
     .option('--max-segment-bytes <size>', 'largest segment body accepted', '64MiB')
     .option('--max-store-bytes <size>', 'store quota; above it uploads get 507 and reads still work')
     .option('--request-timeout <duration>', 'longest a whole request may take', '10m')
-    .option('--body-idle-timeout <duration>', 'abandon a segment body that sends nothing for this long', '30s')
+    .option('--body-idle-timeout <duration>', 'abandon a segment or manifest body that sends nothing for this long', '30s')
+    .option('--manifest-timeout <duration>', 'longest a manifest (JSON) body may take to arrive', '2m')
+    .option('--max-requests <n>', 'requests in flight on the server before 429 (health, metrics, keys not counted)', '256')
+    .option('--max-requests-per-dock <n>', 'requests in flight for one dock before 429', '32')
     .addHelpText('after', `
 Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
@@ -63,6 +69,9 @@ Examples:
           ...(flags.maxStoreBytes ? { maxStoreBytes: parseBytes(flags.maxStoreBytes, '--max-store-bytes') } : {}),
           requestTimeoutMs: Math.round(parseDuration(flags.requestTimeout, '--request-timeout') * 1000),
           bodyIdleTimeoutMs: Math.round(parseDuration(flags.bodyIdleTimeout, '--body-idle-timeout') * 1000),
+          manifestTimeoutMs: Math.round(parseDuration(flags.manifestTimeout, '--manifest-timeout') * 1000),
+          maxConcurrentRequests: parseCount(flags.maxRequests, '--max-requests'),
+          maxConcurrentRequestsPerDock: parseCount(flags.maxRequestsPerDock, '--max-requests-per-dock'),
         },
         logger: log,
       });
@@ -183,6 +192,11 @@ function parseListen(text: string): { host: string; port: number } {
   const port = match ? Number(match[3]) : NaN;
   if (!match || port > 65535) throw new UsageError(`invalid --listen "${text}": use host:port, e.g. 127.0.0.1:8443 or 127.0.0.1:0`);
   return { host: match[1] ?? match[2]!, port };
+}
+
+function parseCount(text: string, flag: string): number {
+  if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new UsageError(`invalid ${flag} "${text}": a whole number from 1`);
+  return Number(text);
 }
 
 function readUserFile(path: string, flag: string): string {

@@ -10,6 +10,7 @@ import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
+import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
 import { CustodyLog, custodyLogPath, isStorageFull } from './custodyLog.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
@@ -64,6 +65,8 @@ export interface IngestServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Monitoring and the public key stay reachable when the request caps are reached. */
+const UNCOUNTED_ROUTES = new Set(['/healthz', '/metrics', '/v1/keys']);
 
 export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
   const limits: IngestLimits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
@@ -115,25 +118,21 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;
 
+  // JSON bodies are capped by bytes as they stream, in one body and across all, and cut when slow (connections.ts).
   app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limits.maxManifestBytes }, (_request, text, done) => {
-    if (text === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text as string));
-    } catch (error) {
-      done(new ProblemError('bad_request', 'body is not valid JSON', { cause: error }), undefined);
-    }
-  });
+  app.addContentTypeParser('application/json', jsonBodyParser(limits));
   // Segment bodies are streamed to the store, never buffered.
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
   let shuttingDown = false;
+  const gate = new RequestGate(limits);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     if (shuttingDown) {
       reply.header('Connection', 'close');
       throw new ProblemError('unavailable', 'the server is shutting down', { retryAfter: 5 });
     }
+    if (!UNCOUNTED_ROUTES.has(request.routeOptions.url ?? '')) gate.enter(reply);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -142,6 +141,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   });
 
   app.setNotFoundHandler(async (request, reply) => {
+    if (bodyPending(request)) closeAfterResponse(reply);
     reply.code(404).type('application/problem+json');
     return { type: problemType('not_found'), title: 'No such resource', status: 404, code: 'not_found', detail: `${request.method} ${request.url.slice(0, 200)} is not part of protocol v1` };
   });
@@ -159,11 +159,14 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
         if (!reply.raw.headersSent) reply.raw.removeHeader(name);
       }
     }
+    // An answer before the body arrived in full (401, 403, 413, 429, 408, …) ends the connection:
+    // the unread body is not drained for as long as a slow client cares to send it.
+    if (bodyPending(request)) closeAfterResponse(reply);
     reply.code(problem.status).type('application/problem+json');
     return problem.body(request.url.slice(0, 300));
   });
 
-  registerRoutes(app, { ingest, tokens, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
+  registerRoutes(app, { ingest, tokens, gate, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
 
   const host = options.host ?? '127.0.0.1';
   try {

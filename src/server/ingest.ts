@@ -34,6 +34,16 @@ export interface IngestLimits {
   bodyIdleTimeoutMs: number;
   /** In-flight segment uploads per dock before 429 (default 32). */
   maxConcurrentUploadsPerDock: number;
+  /** Requests in flight on the whole server before 429 (default 256; /healthz, /metrics, /v1/keys not counted). */
+  maxConcurrentRequests: number;
+  /** Requests in flight for one dock before 429 (default 32). */
+  maxConcurrentRequestsPerDock: number;
+  /** JSON body bytes buffered across all requests before 429 (default 32 MiB). */
+  maxManifestBytesInFlight: number;
+  /** JSON body bytes buffered for one dock before 429 (default 8 MiB). */
+  maxManifestBytesInFlightPerDock: number;
+  /** A JSON body (manifest, challenge) not in full after this long is cut with 408 (default 2 min). */
+  manifestTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -42,6 +52,11 @@ export const DEFAULT_LIMITS: IngestLimits = {
   requestTimeoutMs: 10 * 60_000,
   bodyIdleTimeoutMs: 30_000,
   maxConcurrentUploadsPerDock: 32,
+  maxConcurrentRequests: 256,
+  maxConcurrentRequestsPerDock: 32,
+  maxManifestBytesInFlight: 32 * 1024 * 1024,
+  maxManifestBytesInFlightPerDock: 8 * 1024 * 1024,
+  manifestTimeoutMs: 2 * 60_000,
 };
 
 /** Locks are per (dock, recording), like the records they guard. */

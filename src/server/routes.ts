@@ -5,6 +5,7 @@ import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
 import { manifestSchema, possessionChallengeSchema } from '../protocol/schema.js';
 import { PROTOCOL_VERSION, type PossessionChallenge, type RecordingManifest } from '../protocol/types.js';
 import type { TokenTable } from './auth.js';
+import { closeAfterResponse, type RequestGate } from './connections.js';
 import type { IngestService } from './ingest.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
@@ -23,14 +24,16 @@ interface SegmentParams { id: string; index: string }
 const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
 
 export function registerRoutes(app: FastifyInstance, deps: {
-  ingest: IngestService; tokens: TokenTable; serverKey: ServerKey; metrics: ServerMetrics; store: Store; quotaBytes?: number; bodyIdleTimeoutMs: number;
+  ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: Store; quotaBytes?: number; bodyIdleTimeoutMs: number;
 }): void {
-  const { ingest, tokens, serverKey, metrics, store } = deps;
+  const { ingest, tokens, gate, serverKey, metrics, store } = deps;
 
-  const authenticate = async (request: FastifyRequest) => {
+  // Before any body is read: who is calling, and whether that dock has a request slot left.
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     const dockId = tokens.authenticate(request.headers.authorization);
     if (!dockId) throw new ProblemError('unauthorized', request.headers.authorization ? 'unknown bearer token' : 'send Authorization: Bearer <dock token>');
     request.dockId = dockId;
+    gate.enterDock(dockId, reply);
   };
   const dockOf = (request: FastifyRequest) => request.dockId!;
 
@@ -80,7 +83,7 @@ export function registerRoutes(app: FastifyInstance, deps: {
       stalled = new ProblemError('timeout', `no body bytes for ${deps.bodyIdleTimeoutMs} ms`);
       const abandoned = stalled;
       reply.raw.once('close', () => body.destroy(abandoned));
-      reply.header('Connection', 'close');
+      closeAfterResponse(reply);
       void reply.send(abandoned);
     };
     request.raw.setTimeout(deps.bodyIdleTimeoutMs, onIdle);
@@ -98,7 +101,7 @@ export function registerRoutes(app: FastifyInstance, deps: {
     } catch (error) {
       if (stalled) return undefined; // answered 408 by onIdle already
       // A body we did not read to the end is not worth draining on a slow uplink.
-      if (!body.readableEnded) reply.header('Connection', 'close');
+      if (!body.readableEnded) closeAfterResponse(reply);
       throw error;
     } finally {
       request.raw.off('timeout', onIdle);

@@ -86,7 +86,7 @@ describe('server-side abuse while a real dock offloads', () => {
     await probe('manifest of dock-2 sent with dock-1\'s token (replayed token)', [403], true, false, () => as('dock-1', '/v1/recordings', json(own.manifest)));
     await probe('create own recording (dock-2)', [201], true, true, () => as('dock-2', '/v1/recordings', json(own.manifest)));
     await probe('not JSON', [400], true, true, () => as('dock-2', '/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"protocol": ' }));
-    await probe('manifest over 1 MiB', [413], true, true, () => as('dock-2', '/v1/recordings', json({ ...own.manifest, pad: 'x'.repeat(1_100_000) })));
+    await probe('manifest over the 4 MiB limit', [413], true, true, () => as('dock-2', '/v1/recordings', json({ ...own.manifest, pad: 'x'.repeat(4_300_000) })));
     await probe('unsupported protocol', [400], true, true, () => as('dock-2', '/v1/recordings', json({ ...own.manifest, protocol: 'bodycam-ingest/9' })));
     await probe('signature does not verify (field changed after signing)', [400], true, true, () => as('dock-2', '/v1/recordings', json({ ...own.manifest, recordingId: `${id}-x` })));
     const broken = buildRecording(data, { dockId: 'dock-2', dockKeys: dock2Keys, serial: 'ABUSE3', mutate: (m) => { m.segments[1]!.offset += 1; } });
