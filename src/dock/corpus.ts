@@ -12,17 +12,19 @@
  *   whose presentation time, counted from the file's first video frame, is that startTime.
  * - Segment times never go back and the last end is the end of the video, not the container's.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { streamFingerprints } from '../media/fingerprint.js';
 import { probe, mediaSummary } from '../media/probe.js';
 import { runTool } from '../media/run.js';
 import { formatDigestHeader, sha256Hex } from '../protocol/digest.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { generateSigningKeyPair, signObject, verifyObject, type KeyPairPem } from '../protocol/signing.js';
-import { PROTOCOL_VERSION, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { PROTOCOL_VERSION, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { hashFile } from './hasher.js';
 import { detectTsLayoutIn, planSegments, type SegmentPlan } from './planner.js';
 
@@ -327,3 +329,93 @@ export function formatRow(row: CorpusRow): string {
 }
 
 export const TABLE_HEADER = '| file | bytes | plan | arrived | byte-exact | segments | cut-point check | last end / container duration (s) | flags |\n| --- | ---: | --- | --- | --- | --- | --- | --- | --- |';
+
+export interface DockRunOptions {
+  segmentSeconds: number;
+  maxBytes: number;
+  /** The server the dock uploads to and the dock's id and token there. */
+  server: CorpusServer;
+  /** Milliseconds `bodycam dock --once` may take. */
+  timeoutMs?: number;
+}
+
+export interface DockRun { rows: CorpusRow[]; exitCode: number | null; stderr: string; seconds: number }
+
+const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
+
+/**
+ * The real dock over the corpus: every file copied into one bay (same relative paths), one
+ * `bodycam dock --once` (the built CLI) uploading to `server`; then, per file, the server's
+ * recording of those bytes: arrived (receipted), byte-exact (its content hashes to the file),
+ * the signed manifest's segments re-probed (checkCuts) and its flags.
+ */
+export async function runCorpusThroughDock(dir: string, options: DockRunOptions): Promise<DockRun> {
+  const work = mkdtempSync(join(tmpdir(), 'bodycam-corpus-dock-'));
+  try {
+    const names = corpusFiles(dir);
+    const bay = join(work, 'bays', 'corpus');
+    for (const name of names) {
+      mkdirSync(dirname(join(bay, name)), { recursive: true });
+      copyFileSync(join(dir, name), join(bay, name));
+    }
+    const tokenFile = join(work, 'token');
+    writeFileSync(tokenFile, options.server.token + '\n', { mode: 0o600 });
+    const started = performance.now();
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', join(work, 'bays'), '--endpoint', options.server.url, '--token-file', tokenFile,
+        '--state-dir', join(work, 'state'), '--dock-id', options.server.dockId, '--status-port', '0', '--settle', '0.2s', '--max-backoff', '1s',
+        '--segment-seconds', `${options.segmentSeconds}s`, '--segment-max-bytes', String(options.maxBytes)],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-16_384); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
+      child.on('error', reject);
+      child.on('close', (c) => { clearTimeout(timer); resolve({ code: c, stderr: err }); });
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const auth = { authorization: `Bearer ${options.server.token}` };
+    const listed = await (await fetch(`${options.server.url}/v1/recordings`, { headers: auth })).json() as RecordingListEntry[] | { recordings?: RecordingListEntry[] };
+    const entries = Array.isArray(listed) ? listed : listed.recordings ?? [];
+    const rows: CorpusRow[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      const size = statSync(path).size;
+      const sha = sha256Hex(readFileSync(path));
+      const entry = entries.find((e) => e.sha256 === sha && e.fileName === name.split('/').pop());
+      const flags: string[] = [];
+      const info = await probe(path).catch(() => undefined);
+      const plan = await planSegments(path, size, { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, formatName: info?.formatName });
+      const row: CorpusRow = {
+        file: name, size, container: info?.formatName ?? '-', kind: plan.kind, packetSize: plan.packetSize, segments: 0, timedSegments: 0, planMs: 0,
+        arrived: false, byteExact: false, cutsChecked: 0, cutProblems: [], cutNotes: [], flags, containerDuration: info?.durationSeconds,
+      };
+      rows.push(row);
+      if (!entry) {
+        flags.push('not on the server');
+        continue;
+      }
+      const recording = await (await fetch(`${options.server.url}/v1/recordings/${entry.id}`, { headers: auth })).json() as { manifest: RecordingManifest };
+      const manifest = recording.manifest;
+      const content = await fetch(`${options.server.url}/v1/recordings/${entry.id}/content`, { headers: auth });
+      const bytes = content.ok ? Buffer.from(await content.arrayBuffer()) : Buffer.alloc(0);
+      row.arrived = entry.state === 'complete';
+      row.byteExact = bytes.length === size && sha256Hex(bytes) === sha;
+      row.segments = manifest.segments.length;
+      row.timedSegments = manifest.segments.filter((s) => s.startTime !== undefined).length;
+      row.packetSize = manifest.file.media?.packetSize;
+      row.lastEndTime = manifest.segments[manifest.segments.length - 1]?.endTime;
+      if (manifest.file.truncated) flags.push(`truncated (${manifest.integrity.notes.find((n) => n.startsWith('cut short'))?.slice(11) ?? 'cut'})`);
+      for (const s of manifest.file.mediaFingerprints ?? []) if ('error' in s && (s.type === 'audio' || s.type === 'video')) flags.push(`no fingerprint for ${s.type} ${s.index}`);
+      if (manifest.integrity.status !== 'unsigned' && manifest.integrity.status !== 'verified') flags.push(manifest.integrity.status);
+      // The dock's signed plan is the one checked; it must also be the plan the planner makes here.
+      if (JSON.stringify(manifest.segments.map(({ sha256: _h, ...rest }) => rest)) !== JSON.stringify(plan.segments)) flags.push('manifest plan differs from a fresh plan');
+      const cuts = await checkCuts(path, size, plan, manifest.segments);
+      row.cutsChecked = cuts.checked;
+      row.cutProblems = cuts.problems;
+      row.cutNotes = cuts.notes;
+    }
+    return { rows, exitCode: code, stderr, seconds };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

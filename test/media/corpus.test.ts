@@ -1,14 +1,14 @@
 /**
  * Issue 11 items 1, 3, 5, 6, 8: the committed corpus (fixtures/corpus, real files of other
- * projects and ffmpeg-made shapes, SOURCES.md) through the dock's probe / plan / hash /
- * fingerprint, uploaded to a real server on 127.0.0.1 and read back, every cut re-probed
- * with ffprobe (src/dock/corpus.ts). Same code as `npm run corpus`.
+ * projects and ffmpeg-made shapes, SOURCES.md) through the real dock (`bodycam dock --once`,
+ * the built CLI) into a real server on 127.0.0.1, read back, and every cut of every signed
+ * manifest re-probed with ffprobe (src/dock/corpus.ts). Same code as `npm run corpus`.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkCuts, corpusFiles, formatRow, runCorpus, type CorpusRow } from '../../src/dock/corpus.js';
+import { checkCuts, corpusFiles, formatRow, runCorpusThroughDock, type CorpusRow } from '../../src/dock/corpus.js';
 import { planSegments } from '../../src/dock/planner.js';
 import { probe } from '../../src/media/probe.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
@@ -24,10 +24,14 @@ const row = (name: string): CorpusRow => {
 
 beforeAll(async () => {
   server = await startTestServer();
-  rows = await runCorpus(corpus, {
+  const run = await runCorpusThroughDock(corpus, {
     segmentSeconds: 2, maxBytes: 256 * 1024,
     server: { url: server.url, token: TEST_TOKENS['dock-1']!, publicKeyPem: server.publicKeyPem, dockId: 'dock-1' },
+    timeoutMs: 100_000,
   });
+  rows = run.rows;
+  // 3: the three cut files are flagged truncated (uploaded, never wiped); nothing else.
+  if (run.exitCode !== 3) throw new Error(`bodycam dock --once exited ${run.exitCode}: ${run.stderr.slice(-2000)}`);
 }, 110_000);
 afterAll(async () => { await server?.close(); });
 
@@ -43,6 +47,8 @@ describe('the corpus (fixtures/corpus)', () => {
   it('every file arrives byte-exact, and every cut is at a fragment / packet start with the keyframe time it claims', () => {
     const bad = rows.filter((r) => !r.arrived || !r.byteExact || r.cutProblems.length);
     expect(bad.map(formatRow)).toEqual([]);
+    // The dock's signed plan is the planner's plan, and every file made it to the server.
+    expect(rows.filter((r) => r.flags.some((f) => /differs|not on the server/.test(f))).map(formatRow)).toEqual([]);
     // The check really ran: the timed cuts were re-probed.
     expect(rows.reduce((n, r) => n + r.timedSegments, 0)).toBeGreaterThan(40);
   });
