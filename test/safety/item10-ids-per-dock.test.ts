@@ -6,7 +6,7 @@
  * Through the real built CLI server (`npm run build` first) on 127.0.0.1, port 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatDigestHeader, sha256Hex } from '../../src/protocol/digest.js';
 import { generateSigningKeyPair, verifyObject } from '../../src/protocol/signing.js';
@@ -124,5 +124,27 @@ describe('item 10: recording ids are per dock', () => {
     expect(receipts.sort()).toEqual(['dock-1/CAM7-moved-between-offices', 'dock-1/CAM8-same-file-two-offices', 'dock-1/CAM9-squatted', 'dock-2/CAM7-moved-between-offices', 'dock-2/CAM8-same-file-two-offices']);
     const verify = await runCli(['server', 'verify-log', '--data-dir', server.dataDir], { timeoutMs: 30_000 });
     expect(verify.code).toBe(0);
+  }, 60_000);
+
+  it('a data dir of the flat layout (recordings/<id>.json, before namespacing) is moved under each dock at startup and still serves', async () => {
+    await server.stop();
+    // Put every record back where the old layout kept it.
+    const root = join(server.dataDir, 'recordings');
+    const moved: string[] = [];
+    for (const dock of readdirSync(root)) {
+      for (const name of readdirSync(join(root, dock))) {
+        if (dock === 'dock-2' && name.startsWith('CAM7')) continue; // the old layout had one record per id
+        renameSync(join(root, dock, name), join(root, name));
+        moved.push(name);
+      }
+    }
+    expect(moved.length).toBeGreaterThan(2);
+    await server.start();
+    for (const name of moved) expect(existsSync(join(root, name))).toBe(false);
+    expect((await content('dock-1', 'CAM7-moved-between-offices')).equals(testBytes(150_000, 101))).toBe(true);
+    expect((await content('dock-2', 'CAM7-moved-between-offices')).equals(testBytes(120_000, 202))).toBe(true);
+    expect((await content('dock-2', 'CAM8-same-file-two-offices')).equals(testBytes(100_000, 303))).toBe(true);
+    expect((await server.request('/v1/recordings/CAM9-squatted', { dock: 'dock-3' })).status).toBe(200);
+    expect((await server.request('/v1/recordings/CAM9-squatted', { dock: 'dock-2' })).status).toBe(404);
   }, 60_000);
 });
