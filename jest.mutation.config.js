@@ -14,5 +14,7 @@ export default {
     '<rootDir>/test/server/possession.test.ts',
     '<rootDir>/test/server/fsStore.test.ts',
     '<rootDir>/test/dock/wipeRecording.test.ts',
+    '<rootDir>/test/dock/wipePauseRaces.test.ts',
+    '<rootDir>/test/server/possessionProof.test.ts',
   ],
 };

@@ -67,7 +67,7 @@ export function formatSummary(result: DemoResult, stay: boolean): string {
   lines.push('  merkle       the Merkle root recomputed from the manifest\'s segment hashes equals the receipt\'s');
   lines.push(`  receipt      the receipt's Ed25519 signature verifies with the server key ${result.serverKeyId.slice(0, 16)}…`);
   lines.push('  camera sig   the sidecar\'s Ed25519 signature verifies with the camera key in its DEVICE.json');
-  lines.push(`  ${result.filesWiped} of ${result.filesRecorded} camera files are now wiped: the dock deletes one only after storing its signed receipt.`);
+  lines.push(`  ${result.filesWiped} of ${result.filesRecorded} camera files are now wiped: the dock deletes one only after storing its signed receipt and the server's proof that it holds the bytes.`);
   lines.push('');
   lines.push('Where the data is:');
   lines.push(`  ${shown(result.dataDir).padEnd(28)} server store, receipts, custody log, server key`);
