@@ -121,8 +121,15 @@ async function planIsoBmff(path: string, size: number, options: PlanOptions): Pr
   try {
     const boxes = await topLevelBoxes(file, size);
     if (boxes.length === 0 || !['ftyp', 'styp', 'moov', 'free', 'skip', 'wide', 'mdat'].includes(boxes[0]!.type)) return undefined;
-    const truncatedTail = boxes[boxes.length - 1]!.truncated;
-    const truncatedWhy = truncatedTail ? `the last MP4 box (${boxes[boxes.length - 1]!.type}) claims more bytes than the file holds` : undefined;
+    const last = boxes[boxes.length - 1]!;
+    const spare = size - (last.offset + last.size);
+    // A cut: the last box is longer than the file, the file ends inside the next box's 8-byte
+    // header, or the last fragment's moof has no mdat after it.
+    const truncatedWhy = last.truncated ? `the last MP4 box (${last.type}) claims more bytes than the file holds`
+      : spare > 0 && spare < 8 ? `the file ends ${spare} bytes into the header of a box after ${last.type}`
+        : last.type === 'moof' && boxes.some((b) => b.type === 'mdat') ? 'the last fragment (moof) has no mdat'
+          : undefined;
+    const truncatedTail = truncatedWhy !== undefined;
     const moofs = boxes.filter((b) => b.type === 'moof');
     if (moofs.length === 0) return { kind: 'mp4', segments: fixedPlan(size, options.maxBytes), truncatedTail, truncatedWhy };
     const moovBox = boxes.find((b) => b.type === 'moov');

@@ -68,6 +68,23 @@ describe('segment planner', () => {
     expectTiles(plan.segments, whole - 1000);
   });
 
+  it('notices an fMP4 cut inside a box header or right after a moof', async () => {
+    const whole = readFileSync(fmp4);
+    const plan = await planSegments(fmp4, whole.length, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mov,mp4,m4a,3gp,3g2,mj2' });
+    const lastCut = plan.segments[plan.segments.length - 1]!.offset;
+    expect(boxTypeAt(fmp4, lastCut)).toBe('moof');
+    const moofSize = whole.readUInt32BE(lastCut);
+    const inHeader = join(tmp.path, 'cut-header.mp4');
+    writeFileSync(inHeader, whole.subarray(0, lastCut + 5));
+    const a = await planSegments(inHeader, lastCut + 5, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mov,mp4,m4a,3gp,3g2,mj2' });
+    expect(a.truncatedWhy).toMatch(/ends 5 bytes into the header/);
+    const afterMoof = join(tmp.path, 'cut-moof.mp4');
+    writeFileSync(afterMoof, whole.subarray(0, lastCut + moofSize));
+    const b = await planSegments(afterMoof, lastCut + moofSize, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mov,mp4,m4a,3gp,3g2,mj2' });
+    expect(b.truncatedWhy).toMatch(/moof\) has no mdat/);
+    expect(plan.truncatedTail).toBe(false);
+  });
+
   it('cuts MPEG-TS at 188-aligned keyframe packet positions', async () => {
     const size = statSync(ts).size;
     const plan = await planSegments(ts, size, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' });
