@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFile
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FsStore } from '../../src/server/fsStore.js';
+import { drainVerified } from '../../src/server/verifiedRead.js';
 import { sha256Hex } from '../../src/protocol/digest.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -101,6 +102,54 @@ describe('FsStore specifics', () => {
       expect(kept).toHaveLength(1);
       expect(kept[0]!.startsWith(`${sha}-`)).toBe(true);
       expect(store.usedBytes()).toBe(0);
+      await store.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('usage: a damaged blob stops counting; a store that was not opened (scrub) never rewrites the figure', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      const a = testBytes(30_000, 6);
+      const b = testBytes(20_000, 7);
+      await store.putBlob(sha256Hex(a), Readable.from([a]), a.length);
+      await store.putBlob(sha256Hex(b), Readable.from([b]), b.length);
+      expect(store.usedBytes()).toBe(50_000);
+      expect(await drainVerified(store.readBlob(sha256Hex(b)))).toBe(b.length);
+      damageFsBlob(dir.path, sha256Hex(a), { kind: 'flip', offset: 0 });
+      await expect(readAll(store.readBlob(sha256Hex(a)))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(store.usedBytes()).toBe(20_000);
+      await store.close();
+      const figure = readFileSync(join(dir.path, 'store-usage.json'), 'utf8');
+      expect(JSON.parse(figure)).toEqual({ bytes: 20_000 });
+      // A scrub's store is never opened: finding damage must not overwrite the running server's figure.
+      const scrubber = new FsStore(dir.path);
+      damageFsBlob(dir.path, sha256Hex(b), { kind: 'truncate', length: 5 });
+      await expect(readAll(scrubber.readBlob(sha256Hex(b)))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      await scrubber.close();
+      expect(readFileSync(join(dir.path, 'store-usage.json'), 'utf8')).toBe(figure);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('a folder in place of a blob is damaged, not served; a put replaces it', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      const data = testBytes(10_000, 8);
+      const sha = sha256Hex(data);
+      mkdirSync(blobFile(dir.path, sha), { recursive: true });
+      expect(await store.hasBlob(sha)).toBe(false);
+      await expect(readAll(store.readBlob(sha))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED', details: { sha256: sha } });
+      expect(existsSync(blobFile(dir.path, sha))).toBe(false); // moved to damaged/
+      mkdirSync(blobFile(dir.path, sha));
+      expect((await store.putBlob(sha, Readable.from([data]), data.length)).created).toBe(true); // the put's own check moves it
+      expect((await readAll(store.readBlob(sha))).equals(data)).toBe(true);
       await store.close();
     } finally {
       dir.cleanup();

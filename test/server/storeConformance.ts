@@ -168,7 +168,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
         const whole = await consume(store.readBlob(bigDigest));
         expect(whole.ended).toBe(false);
         expect(whole.error).toBeInstanceOf(IntegrityError);
-        expect(whole.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+        expect(whole.error).toMatchObject({ code: 'E_BLOB_DAMAGED', details: { sha256: bigDigest } });
         expect(whole.bytes.length).toBeLessThan(big.length);
         // Marked: no longer held, so the dock is told to send it again.
         expect(await store.hasBlob(bigDigest)).toBe(false);
@@ -183,6 +183,19 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
         expect((await readAll(store.readBlob(bigDigest, 5, 9))).equals(big.subarray(5, 10))).toBe(true);
       });
     }
+
+    it('a verified range read returns exactly the range, wherever it falls (first, middle, last byte; across read chunks)', async () => {
+      const { store } = subject;
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      const mib = 1 << 20;
+      const ranges: [number, number][] = [[0, 0], [1, 1], [mib - 1, mib], [mib + 10, mib + 20], [mib + 5, 3 * mib + 7], [2 * mib, 2 * mib + 99],
+        [big.length - 1, big.length - 1], [big.length - 100, big.length - 1], [0, big.length - 1], [12345, 12344]];
+      for (const [from, to] of ranges) {
+        const got = await consume(store.readBlob(bigDigest, from, to));
+        expect({ from, to, ended: got.ended, error: got.error, same: got.bytes.equals(big.subarray(from, to + 1)) }).toEqual({ from, to, ended: true, error: undefined, same: true });
+      }
+      // (12345, 12344) is the empty range content uses for a 0-byte file: no bytes, a clean end.
+    });
 
     it('a range read verifies the whole blob: a small range far from the damage fails and yields nothing', async () => {
       const { store } = subject;
@@ -246,7 +259,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       await subject.damage(digest, { kind: 'delete' });
       const read = await consume(store.readBlob(digest, 0, 10));
       expect(read.ended).toBe(false);
-      expect(read.error).toMatchObject({ code: 'E_BLOB_MISSING' });
+      expect(read.error).toMatchObject({ code: 'E_BLOB_MISSING', details: { sha256: digest } });
       expect(await store.hasBlob(digest)).toBe(false);
       expect((await store.putBlob(digest, chunked(data), data.length)).created).toBe(true);
     });
