@@ -267,7 +267,9 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     const entry = await expectArrivedExact(c);
     expect(entry.id).not.toMatch(/\.\.|\//);
     expect(readdirSync(server.dataDir).sort()).toEqual(expect.arrayContaining(['blobs', 'recordings']));
-    for (const name of readdirSync(join(server.dataDir, 'recordings'))) expect(name).toMatch(/^[A-Za-z0-9._-]+\.json$/);
+    // recordings/<dock id>/<recording id>.json (namespaced per dock, issue 9 item 10): nothing else, nowhere else.
+    expect(readdirSync(join(server.dataDir, 'recordings'))).toEqual([DOCK_ID]);
+    for (const name of readdirSync(join(server.dataDir, 'recordings', DOCK_ID))) expect(name).toMatch(/^[A-Za-z0-9._-]+\.json$/);
     note(c, `uploaded as ${entry.id} (serial kept in the manifest), ${existsSync(c.path) ? 'kept' : 'wiped'}`);
   });
 
