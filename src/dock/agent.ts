@@ -18,7 +18,7 @@ import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { dispositionOf, FileGrowingError, PausedError, QUARANTINE_CODES, reasonCodeOf, reasonOf, TransportError } from './errors.js';
 import { isFlagged } from './integrity.js';
-import { ACTIVE_STATES, Journal, sameSnapshot, type JobState, type RecordingRow, type StatSnapshot } from './journal.js';
+import { ACTIVE_STATES, Journal, sameSnapshot, type JobState, type RecordingRow, type StatSnapshot, type WorkableRow } from './journal.js';
 import { hashFileOffThread } from './hasher.js';
 import { acquireStateLock, type StateLock } from './lock.js';
 import { loadOrCreateDockKey } from './keys.js';
@@ -125,6 +125,8 @@ const LARGE_FILE_BYTES = 64 * 1024 * 1024;
 /** Large files hashed at once: each takes about two cores (hash thread + ffmpeg fingerprint). */
 const LARGE_PREPARE_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
 const UPLOAD_JOBS = 16;
+/** How long the scheduler reuses its list of rows waiting for a prepare slot. */
+const PREPARE_CACHE_MS = 1000;
 const STOP_GRACE_MS = 3000;
 
 export class DockAgentCore {
@@ -146,6 +148,7 @@ export class DockAgentCore {
   private readonly stopController = new AbortController();
   private readonly scanQueue = new Map<string, NodeJS.Timeout>();
   private readonly bayScans = new Map<string, Promise<void>>();
+  private readonly bayScansWaiting = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
   private watcher?: FSWatcher;
@@ -159,6 +162,12 @@ export class DockAgentCore {
   private serverKeyConfirmed = false;
   private serverKeyFetch?: Promise<string>;
   private pumpScheduled = false;
+  /**
+   * Rows waiting for a prepare slot, per bay in priority order, with a cursor each: read from the
+   * journal at most every PREPARE_CACHE_MS (or after a scan or a retry timer), not on every job's
+   * end, so thousands of junk rows cost one sort a second, not one per job.
+   */
+  private prepareCache?: { at: number; queues: Map<string, { rows: WorkableRow[]; next: number }> };
   /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
   private lastPrepareBay = '';
   private readonly ctx: StepContext;
@@ -332,11 +341,19 @@ export class DockAgentCore {
   /** Scans of one bay never overlap (events, settle timers and the rescan can all ask at once). */
   async scanBay(name: string): Promise<void> {
     if (this.stopping) return;
+    // A scan already waiting its turn will see everything this one would: join it (a card with
+    // thousands of files scans longer than the rescan period; scans must not pile up behind it).
+    const waiting = this.bayScansWaiting.get(name);
+    if (waiting) return waiting;
     this.scanning++;
     const previous = this.bayScans.get(name) ?? Promise.resolve();
-    const current = previous.then(() => this.stopping ? undefined : this.scanBayInner(name)).catch((error: unknown) => {
+    const current = previous.then(() => {
+      this.bayScansWaiting.delete(name);
+      return this.stopping ? undefined : this.scanBayInner(name);
+    }).catch((error: unknown) => {
       this.logger.warn('bay scan failed', { bay: name, error });
     });
+    this.bayScansWaiting.set(name, current);
     this.bayScans.set(name, current);
     try {
       await current;
@@ -443,15 +460,17 @@ export class DockAgentCore {
         // Before the hash, the row follows the file (the hash reads what is there then); after it, the
         // snapshot stays what the manifest vouches for, so a later change is seen as one.
         const refresh = ['detected', 'probed', 'planned'].includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
-        row = this.journal.relocate(match.row.key, name, refresh);
+        row = this.journal.relocate(match.row, name, refresh);
       } else {
-        row = this.journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat });
+        row = this.journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat, recordedAt });
         this.attemptsBeforeRun.set(row.key, 0);
       }
       const key = row.key;
       if (row.info.recordedAt === undefined && row.state === 'detected') this.journal.transition(key, 'detected', { info: { recordedAt } });
       const previous = this.located.get(key);
       if (previous && previous.bay !== name) this.bays.get(previous.bay)?.keys.delete(key);
+      // A row newly found (or found elsewhere) may want a prepare slot: the scheduler reads afresh.
+      if (!previous || previous.bay !== name) this.prepareCache = undefined;
       this.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, device, deviceProblem: bay.problem });
       bay.keys.add(key);
       bay.sessionKeys.add(key);
@@ -576,19 +595,61 @@ export class DockAgentCore {
     return undefined;
   }
 
-  private exhausted(row: RecordingRow): boolean {
+  private exhausted(row: { key: string; attempts: number }): boolean {
     // Attempts of earlier runs (a server down yesterday) must not use up today's budget.
     return this.config.once && row.attempts - (this.attemptsBeforeRun.get(row.key) ?? 0) >= this.config.onceAttempts;
   }
 
-  private runnable(now = Date.now()): RecordingRow[] {
-    return this.journal.listWorkable(this.config.wipeAfterIngest)
-      .filter((row) => this.phaseOf(row) && this.located.has(row.key) && !this.running.has(row.key) && row.nextAttemptAt <= now && !this.exhausted(row))
-      .sort((a, b) => {
-        const pa = priorityOf(a);
-        const pb = priorityOf(b);
-        return pa[0] - pb[0] || pa[1] - pb[1];
-      });
+  private prepareQueues(): Map<string, { rows: WorkableRow[]; next: number }> {
+    if (!this.prepareCache || Date.now() - this.prepareCache.at > PREPARE_CACHE_MS) {
+      const queues = new Map<string, { rows: WorkableRow[]; next: number }>();
+      const priority = (r: WorkableRow): [number, number] => [r.critical ? 0 : 1, typeof r.recordedAt === 'number' ? r.recordedAt : r.mtimeMs];
+      for (const row of this.journal.listWorkableLight(['detected', 'probed', 'planned'])) {
+        const at = this.located.get(row.key);
+        if (!at) continue;
+        let queue = queues.get(at.bay);
+        if (!queue) queues.set(at.bay, queue = { rows: [], next: 0 });
+        queue.rows.push(row);
+      }
+      for (const queue of queues.values()) {
+        queue.rows.sort((a, b) => { const pa = priority(a); const pb = priority(b); return pa[0] - pb[0] || pa[1] - pb[1]; });
+      }
+      this.prepareCache = { at: Date.now(), queues };
+    }
+    return this.prepareCache.queues;
+  }
+
+  /** Phase of a scheduler row; a completed one is read in full only when a wipe may follow. */
+  private phaseOfLight(row: WorkableRow): 'prepare' | 'upload' | undefined {
+    if (row.state === 'completed') {
+      if (!this.config.wipeAfterIngest) return undefined;
+      const full = this.journal.get(row.key);
+      return full ? this.phaseOf(full) : undefined;
+    }
+    return row.state === 'detected' || row.state === 'probed' || row.state === 'planned' ? 'prepare'
+      : row.state === 'hashed' || row.state === 'uploading' ? 'upload' : undefined;
+  }
+
+  /**
+   * Rows that can start now, in priority order, with their phase. `phases` limits the states read:
+   * while the prepare slots are full, a card's thousands of detected rows are not even listed.
+   */
+  private runnable(now = Date.now(), phases: ReadonlySet<'prepare' | 'upload'> = new Set(['prepare', 'upload'])): Array<WorkableRow & { phase: 'prepare' | 'upload' }> {
+    const rows: WorkableRow[] = [];
+    if (phases.has('prepare')) rows.push(...this.journal.listWorkableLight(['detected', 'probed', 'planned']));
+    if (phases.has('upload')) rows.push(...this.journal.listWorkableLight(['hashed', 'uploading', ...(this.config.wipeAfterIngest ? ['completed' as const] : [])]));
+    const out: Array<WorkableRow & { phase: 'prepare' | 'upload' }> = [];
+    for (const row of rows) {
+      if (!this.located.has(row.key) || this.running.has(row.key) || row.nextAttemptAt > now || this.exhausted(row)) continue;
+      const phase = this.phaseOfLight(row);
+      if (phase) out.push({ ...row, phase });
+    }
+    const priority = (r: WorkableRow): [number, number] => [r.critical ? 0 : 1, typeof r.recordedAt === 'number' ? r.recordedAt : r.mtimeMs];
+    return out.sort((a, b) => {
+      const pa = priority(a);
+      const pb = priority(b);
+      return pa[0] - pb[0] || pa[1] - pb[1];
+    });
   }
 
   pump(): void {
@@ -602,43 +663,41 @@ export class DockAgentCore {
         counts[job.phase]++;
         if (job.phase === 'prepare' && (this.journal.get(key)?.size ?? 0) > LARGE_FILE_BYTES) counts.largePrepare++;
       }
-      const runnable = this.runnable();
+      const runnable = counts.upload < UPLOAD_JOBS ? this.runnable(Date.now(), new Set(['upload'])) : [];
       for (const row of runnable) {
-        const phase = this.phaseOf(row)!;
-        if (phase !== 'upload' || counts.upload >= UPLOAD_JOBS) continue;
+        if (row.phase !== 'upload' || counts.upload >= UPLOAD_JOBS) continue;
         counts.upload++;
-        this.startJob(row.key, phase);
+        this.startJob(row.key, 'upload');
       }
       // Prepare slots (probe/plan/hash) go round robin over the bays: one card's thousands of
       // files never keep another bay waiting for more than one job (docs/dock.md, "Fairness").
-      const queues = new Map<string, RecordingRow[]>();
-      for (const row of runnable) {
-        if (this.phaseOf(row) !== 'prepare') continue;
-        const bay = this.located.get(row.key)!.bay;
-        let queue = queues.get(bay);
-        if (!queue) queues.set(bay, queue = []);
-        queue.push(row); // already in priority order
-      }
-      const order = [...queues.keys()].sort();
-      let turn = order.findIndex((b) => b > this.lastPrepareBay);
-      if (turn < 0) turn = 0;
-      while (counts.prepare < PREPARE_SLOTS && order.length) {
-        const bay = order[turn % order.length]!;
-        const queue = queues.get(bay)!;
-        let started = false;
-        while (queue.length && !started) {
-          const row = queue.shift()!;
-          // One large file hashed at a time: its upload then overlaps the next one's hashing.
-          if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
-          if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
-          counts.prepare++;
-          this.lastPrepareBay = bay;
-          this.startJob(row.key, 'prepare');
-          started = true;
+      if (counts.prepare < PREPARE_SLOTS) {
+        const queues = this.prepareQueues();
+        const order = [...queues.keys()].sort();
+        let turn = order.findIndex((b) => b > this.lastPrepareBay);
+        if (turn < 0) turn = 0;
+        while (counts.prepare < PREPARE_SLOTS && order.length) {
+          const bay = order[turn % order.length]!;
+          const queue = queues.get(bay)!;
+          let started = false;
+          while (queue.next < queue.rows.length && !started) {
+            const row = queue.rows[queue.next++]!;
+            if (!this.located.has(row.key) || this.located.get(row.key)!.bay !== bay || this.running.has(row.key) || this.exhausted(row)) continue;
+            // From the cache: still what it was? (a finished job may have moved it on)
+            const current = this.journal.get(row.key);
+            if (!current || this.phaseOf(current) !== 'prepare' || current.nextAttemptAt > Date.now()) continue;
+            // One large file hashed at a time: its upload then overlaps the next one's hashing.
+            if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
+            if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
+            counts.prepare++;
+            this.lastPrepareBay = bay;
+            this.startJob(row.key, 'prepare');
+            started = true;
+          }
+          // An emptied queue leaves the rotation (the next bay moves into its place); otherwise move on.
+          if (queue.next >= queue.rows.length) order.splice(turn % order.length, 1);
+          else turn++;
         }
-        // An emptied queue leaves the rotation (the next bay moves into its place); otherwise move on.
-        if (!queue.length) order.splice(turn % order.length, 1);
-        else turn++;
       }
       this.armRetryTimer();
       this.checkIdle();
@@ -648,11 +707,9 @@ export class DockAgentCore {
   private armRetryTimer(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const now = Date.now();
-    let next = Infinity;
-    for (const row of this.journal.listWorkable(this.config.wipeAfterIngest)) {
-      if (row.nextAttemptAt > now && this.phaseOf(row) && this.located.has(row.key) && !this.exhausted(row)) next = Math.min(next, row.nextAttemptAt);
-    }
-    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => this.pump(), Math.max(10, next - now + 5));
+    // A wake-up for a row that turns out not to be runnable (undocked, out of attempts) finds nothing: harmless.
+    const next = this.journal.nextRetryAfter([...ACTIVE_STATES, ...(this.config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
+    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => { this.prepareCache = undefined; this.pump(); }, Math.max(10, next - now + 5));
   }
 
   private startJob(key: string, phase: 'prepare' | 'upload'): void {
@@ -732,13 +789,13 @@ export class DockAgentCore {
 
   private checkStale(): void {
     const now = Date.now();
-    for (const row of this.journal.listWorkable(false)) {
-      if (!ACTIVE_STATES.includes(row.state) || this.staleReported.has(row.key)) continue;
-      if (now - row.detectedAt > this.config.staleAfter * 1000) {
-        this.staleReported.add(row.key);
-        this.metrics.staleAlarms++;
-        this.logger.warn('recording queued too long', { file: row.relPath, serial: row.serial, queuedSeconds: Math.round((now - row.detectedAt) / 1000) });
-      }
+    for (const key of this.journal.keysDetectedBefore(ACTIVE_STATES, now - this.config.staleAfter * 1000)) {
+      if (this.staleReported.has(key)) continue;
+      const row = this.journal.get(key);
+      if (!row) continue;
+      this.staleReported.add(row.key);
+      this.metrics.staleAlarms++;
+      this.logger.warn('recording queued too long', { file: row.relPath, serial: row.serial, queuedSeconds: Math.round((now - row.detectedAt) / 1000) });
     }
   }
 

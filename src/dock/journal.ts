@@ -138,6 +138,20 @@ function addMissingColumns(db: Database.Database): void {
   // Rows of an older journal get their own uid (their key stays; they are found by serial + relPath).
   db.exec('UPDATE recordings SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL');
   db.exec('CREATE INDEX IF NOT EXISTS recordings_path ON recordings(serial, rel_path)');
+  db.exec('CREATE INDEX IF NOT EXISTS recordings_retry ON recordings(next_attempt_at)');
+}
+
+/** What the scheduler needs of a row (Journal.listWorkableLight). */
+export interface WorkableRow {
+  key: string;
+  state: JobState;
+  size: number;
+  critical: boolean;
+  mtimeMs: number;
+  nextAttemptAt: number;
+  attempts: number;
+  detectedAt: number;
+  recordedAt: number | null;
 }
 
 export interface NewRecording {
@@ -149,6 +163,8 @@ export interface NewRecording {
   mtimeMs: number;
   critical: boolean;
   stat: StatSnapshot;
+  /** When the recording began (sidecar startedAt, else mtime): its place in the queue. */
+  recordedAt?: number;
 }
 
 /** Journal and key files hold evidence facts and secrets: owner only (0600 in a 0700 folder). */
@@ -164,6 +180,14 @@ export function restrictFile(path: string): void {
 export class Journal {
   private readonly db: Database.Database;
   private eventsSincePrune = 0;
+  /** Prepared statements, made once (preparing costs more than running a small one). */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, statement = this.db.prepare(sql));
+    return statement;
+  }
 
   static open(stateDir: string): Journal {
     try {
@@ -192,27 +216,51 @@ export class Journal {
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   get(key: string): RecordingRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM recordings WHERE key = ?').get(key) as RawRecording | undefined;
+    const raw = this.stmt('SELECT * FROM recordings WHERE key = ?').get(key) as RawRecording | undefined;
     return raw ? toRow(raw) : undefined;
   }
 
   list(): RecordingRow[] {
-    return (this.db.prepare('SELECT * FROM recordings ORDER BY detected_at, key').all() as RawRecording[]).map(toRow);
+    return (this.stmt('SELECT * FROM recordings ORDER BY detected_at, key').all() as RawRecording[]).map(toRow);
   }
 
   /** Rows that may still have work: the active states, and completed ones when a wipe may follow. */
   listWorkable(includeCompleted: boolean): RecordingRow[] {
     const states = includeCompleted ? [...ACTIVE_STATES, 'completed'] : [...ACTIVE_STATES];
-    return (this.db.prepare(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+  }
+
+  /**
+   * The scheduler's view of the rows that may work: a few columns, no JSON parsed, so a card with
+   * thousands of files costs the event loop little on every scheduling round.
+   */
+  listWorkableLight(states: readonly JobState[]): WorkableRow[] {
+    if (states.length === 0) return [];
+    return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
+      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`)
+      .all(...states) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
+  }
+
+  /** Keys of rows in these states detected before `before` (the stale alarm's candidates). */
+  keysDetectedBefore(states: readonly JobState[], before: number): string[] {
+    return (this.stmt(`SELECT key FROM recordings WHERE detected_at < ? AND state IN (${states.map(() => '?').join(',')})`).all(before, ...states) as Array<{ key: string }>).map((r) => r.key);
+  }
+
+  /** The earliest retry time after `now` among rows in these states (one aggregate, no rows read). */
+  nextRetryAfter(states: readonly JobState[], now: number): number | undefined {
+    // `+state`: the next_attempt_at index answers this (almost every row has 0), not the state one.
+    const row = this.stmt(`SELECT MIN(next_attempt_at) AS t FROM recordings WHERE next_attempt_at > ? AND +state IN (${states.map(() => '?').join(',')})`)
+      .get(now, ...states) as { t: number | null };
+    return row.t ?? undefined;
   }
 
   /**
@@ -230,35 +278,53 @@ export class Journal {
   }
 
   listBySerial(serial: string): RecordingRow[] {
-    return (this.db.prepare('SELECT * FROM recordings WHERE serial = ?').all(serial) as RawRecording[]).map(toRow);
+    return (this.stmt('SELECT * FROM recordings WHERE serial = ?').all(serial) as RawRecording[]).map(toRow);
   }
 
   /** Rows for one file path on one camera, newest first (versions of whatever lived at that path). */
   listByPath(serial: string, relPath: string): RecordingRow[] {
-    return (this.db.prepare('SELECT * FROM recordings WHERE serial = ? AND rel_path = ? ORDER BY detected_at DESC, rowid DESC').all(serial, relPath) as RawRecording[]).map(toRow);
+    return (this.stmt('SELECT * FROM recordings WHERE serial = ? AND rel_path = ? ORDER BY detected_at DESC, rowid DESC').all(serial, relPath) as RawRecording[]).map(toRow);
   }
 
   /** A newly seen file (or a new version of one): a new row with a fresh random key. */
   insertDetected(rec: NewRecording, now = Date.now()): RecordingRow {
     const key = newRowUid();
-    this.db.prepare(`INSERT INTO recordings (key, uid, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at, stat_json)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?, ?)`)
-      .run(key, key, rec.serial, rec.fileName, rec.relPath, rec.bay, rec.size, Math.floor(rec.mtimeMs), rec.critical ? 1 : 0, now, now, JSON.stringify(rec.stat));
+    this.stmt(`INSERT INTO recordings (key, uid, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at, stat_json, info_json)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?, ?, ?)`)
+      .run(key, key, rec.serial, rec.fileName, rec.relPath, rec.bay, rec.size, Math.floor(rec.mtimeMs), rec.critical ? 1 : 0, now, now, JSON.stringify(rec.stat),
+        JSON.stringify(rec.recordedAt === undefined ? {} : { recordedAt: rec.recordedAt }));
     this.event(key, 'detected', `${rec.bay}/${rec.relPath}`);
     return this.get(key)!;
   }
 
   /** Where a known row's file is now (another bay), and the stat snapshot it vouches for. */
-  relocate(key: string, bay: string, stat: StatSnapshot | undefined, now = Date.now()): RecordingRow {
-    const current = this.get(key);
-    if (!current) throw new Error(`journal has no recording ${key}`);
+  relocate(keyOrRow: string | RecordingRow, bay: string, stat: StatSnapshot | undefined, now = Date.now()): RecordingRow {
+    const current = typeof keyOrRow === 'string' ? this.get(keyOrRow) : keyOrRow;
+    if (!current) throw new Error(`journal has no recording ${String(keyOrRow)}`);
+    const key = current.key;
     const statJson = stat ? JSON.stringify(stat) : current.stat ? JSON.stringify(current.stat) : null;
     if (current.bay !== bay || (stat && !sameSnapshot(current.stat, stat))) {
       // mtime follows the snapshot (the wipe compares it); size never does: a plan is for one size.
-      this.db.prepare('UPDATE recordings SET bay = ?, stat_json = ?, mtime_ms = ?, updated_at = ? WHERE key = ?')
+      this.stmt('UPDATE recordings SET bay = ?, stat_json = ?, mtime_ms = ?, updated_at = ? WHERE key = ?')
         .run(bay, statJson, stat ? Math.floor(stat.mtimeMs) : current.mtimeMs, now, key);
+      return this.get(key)!;
     }
-    return this.get(key)!;
+    return current;
+  }
+
+  /**
+   * A transition that allows no irreversible act and is cheap to redo (a junk file's `not_media`
+   * quarantine): committed without its own fsync (WAL, synchronous=NORMAL for this one commit);
+   * the next durable commit makes it durable too. Lost on power loss = probed again.
+   */
+  transitionLazy(key: string, state: JobState, fields: Parameters<Journal['transition']>[2] = {}): RecordingRow {
+    if (this.db.inTransaction) return this.transition(key, state, fields);
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.transition(key, state, fields);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** Move to a new state, merging facts into info; committed (fsync) before returning. */
@@ -267,7 +333,7 @@ export class Journal {
       const current = this.get(key);
       if (!current) throw new Error(`journal has no recording ${key}`);
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
-      this.db.prepare(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
+      this.stmt(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
         sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
         updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
         .run(state, fields.reason === undefined ? current.reason : fields.reason,
@@ -282,8 +348,8 @@ export class Journal {
   /** The plan replaces any earlier one (a job re-planned from scratch loses its acks by design). */
   setPlan(key: string, segments: Array<{ index: number; offset: number; length: number; startTime?: number; endTime?: number }>, info: Record<string, unknown>): RecordingRow {
     const tx = this.db.transaction(() => {
-      this.db.prepare('DELETE FROM segments WHERE rkey = ?').run(key);
-      const insert = this.db.prepare('INSERT INTO segments (rkey, idx, offset, length, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?)');
+      this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
+      const insert = this.stmt('INSERT INTO segments (rkey, idx, offset, length, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?)');
       for (const s of segments) insert.run(key, s.index, s.offset, s.length, s.startTime ?? null, s.endTime ?? null);
       this.transition(key, 'planned', { info });
     });
@@ -292,25 +358,25 @@ export class Journal {
   }
 
   setSegmentHashes(key: string, hashes: string[]): void {
-    const update = this.db.prepare('UPDATE segments SET sha256 = ? WHERE rkey = ? AND idx = ?');
+    const update = this.stmt('UPDATE segments SET sha256 = ? WHERE rkey = ? AND idx = ?');
     this.db.transaction(() => { hashes.forEach((h, i) => update.run(h, key, i)); })();
   }
 
   segments(key: string): SegmentRow[] {
-    const rows = this.db.prepare('SELECT idx, offset, length, sha256, start_time, end_time, acked FROM segments WHERE rkey = ? ORDER BY idx').all(key) as
+    const rows = this.stmt('SELECT idx, offset, length, sha256, start_time, end_time, acked FROM segments WHERE rkey = ? ORDER BY idx').all(key) as
       Array<{ idx: number; offset: number; length: number; sha256: string | null; start_time: number | null; end_time: number | null; acked: number }>;
     return rows.map((r) => ({ index: r.idx, offset: r.offset, length: r.length, sha256: r.sha256, startTime: r.start_time, endTime: r.end_time, acked: r.acked === 1 }));
   }
 
   /** The server acknowledged this segment: it is never sent again. */
   ackSegment(key: string, index: number): void {
-    this.db.prepare('UPDATE segments SET acked = 1 WHERE rkey = ? AND idx = ?').run(key, index);
+    this.stmt('UPDATE segments SET acked = 1 WHERE rkey = ? AND idx = ?').run(key, index);
   }
 
   /** Server's view wins: segments it reports missing are un-acked (e.g. its store lost them). */
   reconcileMissing(key: string, missing: readonly number[]): void {
     const missingSet = new Set(missing);
-    const update = this.db.prepare('UPDATE segments SET acked = ? WHERE rkey = ? AND idx = ?');
+    const update = this.stmt('UPDATE segments SET acked = ? WHERE rkey = ? AND idx = ?');
     this.db.transaction(() => {
       for (const s of this.segments(key)) update.run(missingSet.has(s.index) ? 0 : 1, key, s.index);
     })();
@@ -319,37 +385,37 @@ export class Journal {
   /** Drop a recording that turned out not to be finished (it grew again): it is detected afresh when it settles. */
   forget(key: string): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM segments WHERE rkey = ?').run(key);
-      this.db.prepare('DELETE FROM recordings WHERE key = ?').run(key);
+      this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
+      this.stmt('DELETE FROM recordings WHERE key = ?').run(key);
     })();
     this.event(key, 'forgotten', 'file grew after it had settled');
   }
 
   scheduleRetry(key: string, delayMs: number, error: string): RecordingRow {
-    this.db.prepare('UPDATE recordings SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE key = ?')
+    this.stmt('UPDATE recordings SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE key = ?')
       .run(Date.now() + Math.max(0, Math.floor(delayMs)), error, Date.now(), key);
     this.event(key, 'retry', error);
     return this.get(key)!;
   }
 
   clearRetry(key: string): void {
-    this.db.prepare('UPDATE recordings SET next_attempt_at = 0, last_error = NULL WHERE key = ? AND (next_attempt_at <> 0 OR last_error IS NOT NULL)').run(key);
+    this.stmt('UPDATE recordings SET next_attempt_at = 0, last_error = NULL WHERE key = ? AND (next_attempt_at <> 0 OR last_error IS NOT NULL)').run(key);
   }
 
   event(key: string | null, kind: string, detail: string | null): void {
-    this.db.prepare('INSERT INTO events (time, rkey, kind, detail) VALUES (?, ?, ?, ?)').run(Date.now(), key, kind, detail);
+    this.stmt('INSERT INTO events (time, rkey, kind, detail) VALUES (?, ?, ?, ?)').run(Date.now(), key, kind, detail);
     if (++this.eventsSincePrune >= 100) {
       this.eventsSincePrune = 0;
-      this.db.prepare('DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?').run(EVENTS_KEPT);
+      this.stmt('DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?').run(EVENTS_KEPT);
     }
   }
 
   eventCount(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    return (this.stmt('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
   }
 
   recentEvents(limit = 50): Array<{ time: number; key: string | null; kind: string; detail: string | null }> {
-    return (this.db.prepare('SELECT time, rkey AS key, kind, detail FROM events ORDER BY id DESC LIMIT ?').all(limit) as
+    return (this.stmt('SELECT time, rkey AS key, kind, detail FROM events ORDER BY id DESC LIMIT ?').all(limit) as
       Array<{ time: number; key: string | null; kind: string; detail: string | null }>);
   }
 }

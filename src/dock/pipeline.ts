@@ -110,10 +110,12 @@ export async function looksLikePlainText(absPath: string, fileName: string): Pro
 
 export async function stepProbe(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
-  if (row.size === 0) return ctx.journal.transition(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest', reasonCode: QUARANTINE_CODES.zeroByte });
+  // Junk is quarantined without an fsync of its own (Journal.transitionLazy): a card of thousands
+  // of junk files must not cost thousands of fsyncs on the event loop other bays share.
+  if (row.size === 0) return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest', reasonCode: QUARANTINE_CODES.zeroByte });
   const hasSidecar = Boolean(location.sidecarPath);
   if (!hasSidecar && await looksLikePlainText(location.absPath, row.fileName).catch(() => false)) {
-    return ctx.journal.transition(row.key, 'quarantined', { reason: 'not a media file (plain text; rejected without ffprobe)', reasonCode: QUARANTINE_CODES.notMedia });
+    return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: 'not a media file (plain text; rejected without ffprobe)', reasonCode: QUARANTINE_CODES.notMedia });
   }
   try {
     const result = await probe(location.absPath, { signal });
@@ -131,7 +133,7 @@ export async function stepProbe(ctx: StepContext, row: RecordingRow, location: L
     const why = (error as { stderrTail?: string }).stderrTail?.split('\n').pop() || (error as Error).message;
     // A camera-signed recording ffprobe cannot read is still evidence: upload it in fixed ranges.
     if (hasSidecar) return ctx.journal.transition(row.key, 'probed', { info: { probeError: why, hasSidecar } });
-    return ctx.journal.transition(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})`, reasonCode: QUARANTINE_CODES.notMedia });
+    return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})`, reasonCode: QUARANTINE_CODES.notMedia });
   }
 }
 
