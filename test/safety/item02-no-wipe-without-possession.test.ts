@@ -7,11 +7,12 @@
  * (the real one, or a fake that really kept the bytes) does. Everything through the built CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess } from '../reliability/harness.js';
+import { ServerProcess, TOKENS } from '../reliability/harness.js';
 import { dockOnce, journalEvents, journalRows, makeCamera, startFakeEndpoint, type Camera, type FakeMode } from './wipeKit.js';
 
 describe('item 2: a wipe needs a confirmed server key and a proof of possession', () => {
@@ -121,6 +122,22 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     expect(content.equals(c.media)).toBe(true);
     const stored = await (await server.request(`/v1/recordings/${row!.recordingId}`)).json() as { manifest: { device: { sidecarBase64: string } } };
     expect(Buffer.from(stored.manifest.device.sidecarBase64, 'base64').equals(c.sidecar)).toBe(true);
+  }, 60_000);
+
+  it('replay --endpoint with a scenario that wipes needs --server-key or --server-fingerprint (the scenario fails saying so)', async () => {
+    const tokenFile = join(tmp.path, 'replay.token');
+    writeFileSync(tokenFile, TOKENS['dock-9'] + '\n');
+    const scenario = fileURLToPath(new URL('../../fixtures/scenarios/clean-two-cameras.json', import.meta.url));
+    const run = await runCli(['replay', scenario, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', 'dock-9', '--quiet']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/ERROR clean-two-cameras: .*/);
+    expect(run.stdout).toMatch(/needs the server's key confirmed: --server-key <PEM file> or --server-fingerprint <keyId>/);
+    // With the fingerprint (checked against GET /v1/keys), the same scenario runs and wipes.
+    const keys = await (await fetch(`${server.url}/v1/keys`)).json() as { keyId: string };
+    const ok = await runCli(['replay', scenario, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', 'dock-9', '--quiet',
+      '--server-fingerprint', keys.keyId, '--dock-key-dir', join(tmp.path, 'replay-dock-key')], { cwd: tmp.path });
+    expect(ok.stdout).toMatch(/replay: 4\/4 expectations held/);
+    expect(ok.code).toBe(0);
   }, 60_000);
 
   it('control: an honest fake (keeps the bytes, answers from them) pinned with --server-key does get the wipe', async () => {
