@@ -41,7 +41,8 @@ export function registerRoutes(app: FastifyInstance, deps: {
 
   app.get('/metrics', async (_request, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return metrics.render({ usedBytes: store.usedBytes(), ...(deps.quotaBytes !== undefined ? { quotaBytes: deps.quotaBytes } : {}) });
+    return metrics.render({ usedBytes: store.usedBytes(), ...(deps.quotaBytes !== undefined ? { quotaBytes: deps.quotaBytes } : {}) })
+      + gate.renderMetrics();
   });
 
   app.get('/v1/keys', async () => ({ keyId: serverKey.keyId, publicKeyPem: serverKey.publicKeyPem, algorithm: 'Ed25519' }));

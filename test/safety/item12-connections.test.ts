@@ -146,5 +146,8 @@ describe('item 12: connections', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(10);
     expect(statuses.filter((s) => s === 408)).toHaveLength(20);
     expect((await server.request('/v1/recordings')).status).toBe(200);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toContain('bodycam_requests_refused_total{cap="server"} 10');
+    expect(metrics).toContain('bodycam_requests_in_flight 0');
   }, 60_000);
 });
