@@ -68,8 +68,8 @@ export interface CustodyLogOptions {
   checkpointEvery?: number;
   /** A checkpoint this often when entries were appended since the last (default 60 s). */
   checkpointIntervalMs?: number;
-  /** The highest custodySeq of any receipt the store holds: a shorter log is refused. */
-  highestReceiptSeq?: number;
+  /** The highest custodySeq of any receipt the store holds (given the newest checkpoint): a shorter log is refused. */
+  highestReceiptSeq?: (anchor: CustodyCheckpoint | undefined) => Promise<number>;
 }
 
 /** A `receipt-issued` entry found in the log, with the hash of the line before it. */
@@ -100,6 +100,7 @@ export class CustodyLog {
   private checkpointsSize = 0;
   /** seq of the checkpoint in custody-head.json. */
   private headSeq = 0;
+  private appendedSinceOpen = false;
   private checkpointDue = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -116,7 +117,7 @@ export class CustodyLog {
     if (signer) {
       const anchors = await readAnchors(this.path, signer);
       const anchor = newestAnchor(anchors);
-      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, anchor, this.options.highestReceiptSeq ?? 0);
+      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, anchor, await this.options.highestReceiptSeq?.(anchor) ?? 0);
       if (anchors.tornCheckpointBytes > 0) await cutTornCheckpoint(this.path, anchors.checkpointsSize);
       this.checkpoint = anchor;
       this.checkpointsSize = anchors.checkpointsSize;
@@ -125,11 +126,11 @@ export class CustodyLog {
       if (anchors.head && anchors.lastCheckpoint && anchors.head.seq < anchors.lastCheckpoint.seq) this.checkpointDue = true;
       const interval = this.options.checkpointIntervalMs ?? 60_000;
       this.timer = setInterval(() => {
-        if (!this.anchored(this.lastSeq)) { this.checkpointDue = true; this.kick(); }
+        if (!this.anchored(this.lastSeq, true)) { this.checkpointDue = true; this.kick(); }
       }, interval);
       this.timer.unref();
-    } else if ((this.options.highestReceiptSeq ?? 0) > this.lastSeq) {
-      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, undefined, this.options.highestReceiptSeq ?? 0);
+    } else if (this.options.highestReceiptSeq) {
+      await checkLogAgainstAnchors(this.path, { exists, lastSeq: this.lastSeq, size: this.size }, undefined, await this.options.highestReceiptSeq(undefined));
     }
     // An empty log is a log: verify-log tells "no entries yet" from "no log".
     if (!exists) await (await open(this.path, 'a', 0o600)).close();
@@ -247,7 +248,7 @@ export class CustodyLog {
         if (!entry || entry.seq !== at.seq || entry.event !== 'receipt-issued' || entry.recordingId !== recordingId || entry.dockId !== dockId) {
           throw new EnvironmentError('E_CUSTODY_INDEX', `the custody index points at entry ${at.seq} for ${recordingId}, which the log does not hold there; delete custody-index.sqlite and restart`);
         }
-        if (this.options.signer && !this.anchored(entry.seq)) await this.writeCheckpointNow();
+        if (this.options.signer && !this.anchored(entry.seq)) await this.writeCheckpointNow(false);
         return entry;
       };
       this.pending.push({ query, fields: undefined as unknown as CustodyFields, resolve: (r) => resolve(r.value as CustodyEntry | undefined), reject });
@@ -267,6 +268,9 @@ export class CustodyLog {
     } catch (error) {
       this.indexError = error;
       this.indexBehind = true;
+      // A handle left in a bad state by the failure is not reused: the next use opens it afresh.
+      this.index?.close();
+      this.index = undefined;
       throw error;
     }
   }
@@ -391,6 +395,7 @@ export class CustodyLog {
           this.lastSeq = seq;
           this.lastHash = prev;
           this.size += Buffer.byteLength(text, 'utf8');
+          this.appendedSinceOpen = true;
         } catch (error) {
           accepted.forEach((item) => item.reject(error));
           coveredByBatch.forEach((item) => item.reject(error));
@@ -402,14 +407,15 @@ export class CustodyLog {
       // if that fails (a full disk), the caller retries and gets the very same receipt (findReceiptEntry).
       let checkpointError: unknown;
       const cpSeq = this.checkpoint?.seq ?? 0;
-      if (this.options.signer && (!this.anchored(this.lastSeq)) && (receipts.length > 0 || this.checkpointDue || this.lastSeq - cpSeq >= (this.options.checkpointEvery ?? 1000))) {
+      const periodic = this.checkpointDue || this.lastSeq - cpSeq >= (this.options.checkpointEvery ?? 1000);
+      if (this.options.signer && !this.anchored(this.lastSeq, periodic) && (receipts.length > 0 || periodic)) {
         try {
-          await this.writeCheckpointNow();
+          await this.writeCheckpointNow(periodic);
         } catch (error) {
           checkpointError = error;
         }
       }
-      if (this.checkpointDue && this.anchored(this.lastSeq)) this.checkpointDue = false;
+      if (this.checkpointDue && this.anchored(this.lastSeq, true)) this.checkpointDue = false;
       if (checkpointError !== undefined) this.checkpointDue = false; // retried at the next batch or tick, not in a loop
       accepted.forEach((item, i) => {
         if (checkpointError !== undefined && item.fields.event === 'receipt-issued') item.reject(checkpointError);
@@ -427,19 +433,26 @@ export class CustodyLog {
     return new EnvironmentError('E_CUSTODY_INDEX', 'the custody index is unavailable, so the server cannot tell whether the custody log already mentions this item', { cause });
   }
 
-  private async writeCheckpointNow(): Promise<void> {
+  /**
+   * Sign the tail into custody-checkpoints.jsonl (one fsynced append); with `head`, also replace
+   * custody-head.json (periodic checkpoints and shutdown: the head is the second copy, it may lag).
+   */
+  private async writeCheckpointNow(head: boolean): Promise<void> {
     const signer = this.options.signer!;
-    const checkpoint = signCheckpoint({ seq: this.lastSeq, hash: this.lastHash, offset: this.size }, signer);
-    this.checkpointsSize = await appendCheckpoint(this.path, checkpoint, this.checkpointsSize);
-    this.checkpoint = checkpoint;
-    await writeHead(this.path, checkpoint);
-    this.headSeq = checkpoint.seq;
-    this.checkpointDue = false;
+    if ((this.checkpoint?.seq ?? 0) < this.lastSeq) {
+      const checkpoint = signCheckpoint({ seq: this.lastSeq, hash: this.lastHash, offset: this.size }, signer);
+      this.checkpointsSize = await appendCheckpoint(this.path, checkpoint, this.checkpointsSize);
+      this.checkpoint = checkpoint;
+    }
+    if (head && this.checkpoint) {
+      await writeHead(this.path, this.checkpoint);
+      this.headSeq = this.checkpoint.seq;
+    }
   }
 
-  /** Both anchors (the checkpoints file and the head) cover entry `seq`. */
-  private anchored(seq: number): boolean {
-    return (this.checkpoint?.seq ?? 0) >= seq && this.headSeq >= seq;
+  /** A signed checkpoint (and with `head`, the head too) covers entry `seq`. */
+  private anchored(seq: number, head = false): boolean {
+    return (this.checkpoint?.seq ?? 0) >= seq && (!head || this.headSeq >= seq);
   }
 
   /** The entries are durable in the log already; an index that cannot follow reads the log again at the next use. */
@@ -464,7 +477,12 @@ export class CustodyLog {
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     // A clean shutdown leaves the tail signed: a forged or removed last line is then seen at the next start.
-    if (this.options.signer && !this.anchored(this.lastSeq)) await this.writeCheckpointNow().catch(() => {});
+    // After appends, the checkpoint is signed afresh (its time then follows every record this
+    // process updated, so the next startup reads only records changed after it).
+    if (this.options.signer && (this.appendedSinceOpen || !this.anchored(this.lastSeq, true))) {
+      if (this.appendedSinceOpen && this.lastSeq > 0) this.checkpoint = undefined;
+      await this.writeCheckpointNow(true).catch(() => {});
+    }
     this.index?.close();
     this.index = undefined;
   }

@@ -336,6 +336,32 @@ export class FsStore implements Store {
     return keys;
   }
 
+  /**
+   * Recordings whose record may have been created or replaced at or after `since`: a dock folder
+   * whose mtime is older changed no entry since (every create and update is a link or rename
+   * into it), so only the folders touched since are read. Startup uses it to find receipts newer
+   * than the custody log's newest checkpoint without reading every record.
+   */
+  async listRecordingsChangedSince(since: Date): Promise<RecordingKey[]> {
+    const from = since.getTime() - 1000; // filesystem timestamps lag the clock by up to a tick
+    const docks = (await readdir(this.recordingRoot, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && isValidId(e.name)).map((e) => e.name).sort();
+    const keys: RecordingKey[] = [];
+    for (const dockId of docks) {
+      const dir = this.dockDir(dockId);
+      if ((await lstat(dir)).mtimeMs < from) continue;
+      const ids = await this.listRecordingIds(dockId);
+      for (let i = 0; i < ids.length; i += 64) {
+        const times = await Promise.all(ids.slice(i, i + 64).map((id) => lstat(this.recordingPath(dockId, id)).then((st) => st.mtimeMs, (error: unknown) => {
+          if (errnoCode(error) === 'ENOENT') return 0;
+          throw error;
+        })));
+        times.forEach((mtime, j) => { if (mtime >= from) keys.push({ dockId, recordingId: ids[i + j]! }); });
+      }
+    }
+    return keys;
+  }
+
   usedBytes(): number {
     return this.used;
   }

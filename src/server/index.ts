@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../log.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
+import type { CustodyCheckpoint } from './custodyAnchor.js';
 import { CustodyLog, custodyLogPath, isStorageFull } from './custodyLog.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
@@ -82,7 +83,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   // The log must reach every anchor: its signed checkpoints and the receipts the store holds
   // (a shorter log would hand out sequence numbers that receipts already carry).
   const custody = new CustodyLog(custodyLogPath(options.dataDir), {
-    signer: serverKey, highestReceiptSeq: await highestReceiptSeq(store),
+    signer: serverKey, highestReceiptSeq: (anchor) => highestReceiptSeq(store, anchor),
     ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
     ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
   });
@@ -225,12 +226,15 @@ function toProblem(error: Error): ProblemError {
 }
 
 /**
- * The highest custodySeq of any receipt the store holds. It reads every recording's record once
- * at startup (100 000 recordings: see docs/protocol.md), the price of never reusing a sequence
- * number that a receipt already carries when the log was cut or replaced along with its checkpoints.
+ * The highest custodySeq of any receipt the store holds, or at least of every receipt newer than
+ * the custody log's newest checkpoint: a receipt's checkpoint is written before the recording is
+ * updated with it, so a record not changed since that checkpoint holds no receipt beyond it. With
+ * a checkpoint and the filesystem store this reads only the records changed since (after a clean
+ * shutdown: none); without one (a data dir from before checkpoints, or one whose checkpoints were
+ * deleted) it reads every record once (100 000 recordings: about 20 s on the build machine).
  */
-async function highestReceiptSeq(store: Store): Promise<number> {
-  const keys = await store.listRecordings();
+async function highestReceiptSeq(store: Store, anchor: CustodyCheckpoint | undefined): Promise<number> {
+  const keys = anchor && store.listRecordingsChangedSince ? await store.listRecordingsChangedSince(new Date(anchor.time)) : await store.listRecordings();
   let highest = 0;
   const width = 32;
   for (let i = 0; i < keys.length; i += width) {

@@ -73,6 +73,11 @@ export interface Store {
   listRecordingIds(dockId: string): Promise<string[]>;
   /** Every (dockId, recordingId) in the store, sorted by dock then id (for scrub, verify-log). */
   listRecordings(): Promise<RecordingKey[]>;
+  /**
+   * Optional: a superset of the recordings created or updated at or after `since` (cheaper than
+   * listRecordings for a large store). Without it, startup reads every record.
+   */
+  listRecordingsChangedSince?(since: Date): Promise<RecordingKey[]>;
   /** Bytes held in blobs, as far as the store knows without scanning. */
   usedBytes(): number;
   close(): Promise<void>;

@@ -219,7 +219,11 @@ describe('item 8: the custody log is anchored', () => {
 
   it('an older log restored with its older checkpoints while recordings hold newer receipts: refused; a full restore is caught by the dock\'s receipts', async () => {
     const dir = copyOf(base);
-    for (const name of ['custody.log', 'custody-checkpoints.jsonl', 'custody-head.json']) cpSync(join(backup, name), join(dir, name));
+    // The custody files exactly as the backup has them (its head, if it had none yet, is gone too).
+    for (const name of ['custody.log', 'custody-checkpoints.jsonl', 'custody-head.json']) {
+      if (existsSync(join(backup, name))) cpSync(join(backup, name), join(dir, name));
+      else rmSync(join(dir, name), { force: true });
+    }
     await expectRefusal(dir, new RegExp(`a stored receipt carries custodySeq ${receipts[2]!.custodySeq} but`));
     const partial = await verifyLog(dir);
     expect(partial.code).toBe(3);
