@@ -383,7 +383,11 @@ export class DockAgentCore {
       this.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
     }
     const listing = await listCameraFiles(bay.root);
-    for (const entry of listing.skipped) if (ATTENTION_SKIPS.has(entry.code)) this.reportOnce(name, entry.path, `${entry.code}: ${entry.reason}`);
+    for (const entry of listing.skipped) {
+      if (!ATTENTION_SKIPS.has(entry.code)) continue;
+      this.reportOnce(name, entry.path, entry.code === 'symlink' || entry.code === 'outside_camera'
+        ? 'symlink on camera storage: not followed, not ingested' : `skipped on camera storage: ${entry.code}: ${entry.reason}`);
+    }
     const skipped: SkippedPath[] = [...listing.skipped];
     let skippedCount = listing.skippedCount;
     const skippedByCode = { ...listing.skippedByCode };
