@@ -149,8 +149,7 @@ describe('item 8: the custody log is anchored', () => {
     const dir = copyOf(base);
     const lines = logLines(dir);
     writeLines(dir, lines.slice(0, -2));
-    await expectRefusal(dir, new RegExp(`custody\\.log has ${lines.length - 2} entries but its last checkpoint .* says it had ${lines.length}`));
-    const run = await verifyLog(dir, ['--receipts', receiptsFile]);
+    const [, run] = await Promise.all([expectRefusal(dir, new RegExp(`custody\\.log has ${lines.length - 2} entries but its last checkpoint .* says it had ${lines.length}`)), verifyLog(dir, ['--receipts', receiptsFile])]);
     expect(run.code).toBe(3);
     expect(run.stdout).toMatch(/^custody log BROKEN: /);
     expect(run.stdout).toMatch(new RegExp(`the log has ${lines.length - 2} entries but the checkpoint of .* says it had ${lines.length}`));
@@ -164,8 +163,7 @@ describe('item 8: the custody log is anchored', () => {
     expect(last.event).toBe('receipt-issued');
     last.sha256 = 'f'.repeat(64);
     writeLines(dir, [...lines.slice(0, -1), JSON.stringify(last)]);
-    await expectRefusal(dir, new RegExp(`entry ${lines.length} of .*custody\\.log does not match the hash in its last checkpoint`));
-    const run = await verifyLog(dir, ['--receipts', receiptsFile]);
+    const [, run] = await Promise.all([expectRefusal(dir, new RegExp(`entry ${lines.length} of .*custody\\.log does not match the hash in its last checkpoint`)), verifyLog(dir, ['--receipts', receiptsFile])]);
     expect(run.code).toBe(3);
     expect(run.stdout).toMatch(new RegExp(`checkpoint of .* at seq ${lines.length} does not match entry ${lines.length}`));
     expect(run.stdout).toMatch(/names another sha256/);
@@ -174,8 +172,7 @@ describe('item 8: the custody log is anchored', () => {
   it('the log deleted: refused; verify-log on it is BROKEN, not "ok: 0 entries"', async () => {
     const dir = copyOf(base);
     rmSync(join(dir, 'custody.log'));
-    await expectRefusal(dir, /custody\.log is missing but its last checkpoint .* says it had \d+ entries/);
-    const run = await verifyLog(dir);
+    const [, run] = await Promise.all([expectRefusal(dir, /custody\.log is missing but its last checkpoint .* says it had \d+ entries/), verifyLog(dir)]);
     expect(run.code).toBe(3);
     expect(run.stdout).toMatch(/^custody log BROKEN: custody\.log is missing, yet \d+ checkpoints and 3 stored receipts refer to it/);
   });
@@ -194,8 +191,7 @@ describe('item 8: the custody log is anchored', () => {
       prev = sha(text);
     });
     writeLines(dir, rechained);
-    await expectRefusal(dir, /does not match the hash in its last checkpoint .*altered and re-chained/);
-    const plainChain = await runCli(['server', 'verify-log', '--data-dir', dir], { timeoutMs: 30_000 });
+    const [, plainChain] = await Promise.all([expectRefusal(dir, /does not match the hash in its last checkpoint .*altered and re-chained/), verifyLog(dir)]);
     expect(plainChain.code).toBe(3); // the chain itself verifies; its anchors do not
     expect(plainChain.stdout).toMatch(/^custody log BROKEN at line \d+ \(seq \d+\): stored recording .*: custodyPrevHash of the receipt at seq \d+ does not match entry/);
     expect(plainChain.stdout).toMatch(/the checkpoint of .* at seq \d+ does not match entry \d+/);
@@ -212,8 +208,7 @@ describe('item 8: the custody log is anchored', () => {
     rmSync(join(dir, 'custody-head.json'));
     await expectRefusal(dir, new RegExp(`a stored receipt carries custodySeq ${receipts[2]!.custodySeq} but .*custody\\.log has only ${lines.length - 3} entries`));
     rmSync(join(dir, 'custody.log'));
-    await expectRefusal(dir, /a stored receipt carries custodySeq \d+ but .*custody\.log is missing/);
-    const run = await verifyLog(dir);
+    const [, run] = await Promise.all([expectRefusal(dir, /a stored receipt carries custodySeq \d+ but .*custody\.log is missing/), verifyLog(dir)]);
     expect(run.code).toBe(3);
   });
 
@@ -224,8 +219,7 @@ describe('item 8: the custody log is anchored', () => {
       if (existsSync(join(backup, name))) cpSync(join(backup, name), join(dir, name));
       else rmSync(join(dir, name), { force: true });
     }
-    await expectRefusal(dir, new RegExp(`a stored receipt carries custodySeq ${receipts[2]!.custodySeq} but`));
-    const partial = await verifyLog(dir);
+    const [, partial] = await Promise.all([expectRefusal(dir, new RegExp(`a stored receipt carries custodySeq ${receipts[2]!.custodySeq} but`)), verifyLog(dir)]);
     expect(partial.code).toBe(3);
     expect(partial.stdout).toMatch(/stored recording .* carries custodySeq \d+ but the log has \d+ entries/);
 
@@ -246,12 +240,13 @@ describe('item 8: the custody log is anchored', () => {
     const last = JSON.parse(cps[cps.length - 1]!) as Record<string, unknown>;
     last.seq = (last.seq as number) - 1; // claim a shorter log, keep the old signature
     writeFileSync(path, [...cps.slice(0, -1), JSON.stringify(last)].join('\n') + '\n');
-    await expectRefusal(dir, /the last checkpoint in .* cannot be trusted: signature does not verify/);
-    expect((await verifyLog(dir)).code).toBe(3);
+    const [, run] = await Promise.all([expectRefusal(dir, /the last checkpoint in .* cannot be trusted: signature does not verify/), verifyLog(dir)]);
+    expect(run.code).toBe(3);
   });
 
   it('verify-log on a missing data dir, or a dir with no log and no state, is an error (exit 2, one line)', async () => {
-    const missing = await verifyLog(join(tmp.path, 'no-such-dir'));
+    const fresh = join(tmp.path, 'fresh');
+    const [missing, started] = await Promise.all([verifyLog(join(tmp.path, 'no-such-dir')), startServer(fresh)]);
     expect(missing.code).toBe(2);
     expect(missing.stdout).toBe('');
     expect(missing.stderr.trim().split('\n')).toEqual([`bodycam: --data-dir ${join(tmp.path, 'no-such-dir')} does not exist`]);
@@ -262,8 +257,7 @@ describe('item 8: the custody log is anchored', () => {
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
     expect(none.stderr).toMatch(/no custody log in .*: not a server data dir/);
     // A server that started once and received nothing has an empty log: that is "ok: 0 entries".
-    const fresh = join(tmp.path, 'fresh');
-    await stop(await startServer(fresh));
+    await stop(started);
     expect(existsSync(join(fresh, 'custody.log'))).toBe(true);
     const zero = await verifyLog(fresh);
     expect(zero.code).toBe(0);
