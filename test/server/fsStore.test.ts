@@ -3,7 +3,8 @@ import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFile
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FsStore } from '../../src/server/fsStore.js';
-import { drainVerified } from '../../src/server/verifiedRead.js';
+import { drainVerified, isBlobIntegrityError } from '../../src/server/verifiedRead.js';
+import { IntegrityError } from '../../src/errors.js';
 import { sha256Hex } from '../../src/protocol/digest.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -131,6 +132,38 @@ describe('FsStore specifics', () => {
       await expect(readAll(scrubber.readBlob(sha256Hex(b)))).rejects.toMatchObject({ code: 'E_BLOB_DAMAGED' });
       await scrubber.close();
       expect(readFileSync(join(dir.path, 'store-usage.json'), 'utf8')).toBe(figure);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('only a damaged or missing blob is a blob integrity error (an I/O error is not swallowed as damage)', () => {
+    expect(isBlobIntegrityError(new IntegrityError('E_BLOB_DAMAGED', 'x'))).toBe(true);
+    expect(isBlobIntegrityError(new IntegrityError('E_BLOB_MISSING', 'x'))).toBe(true);
+    expect(isBlobIntegrityError(new IntegrityError('digest_mismatch', 'x'))).toBe(false);
+    expect(isBlobIntegrityError(Object.assign(new Error('EIO'), { code: 'E_BLOB_DAMAGED' }))).toBe(false);
+  });
+
+  it('a read the consumer abandons early closes its file (no descriptor leak)', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      const data = testBytes(3_000_000, 9);
+      const sha = sha256Hex(data);
+      await store.putBlob(sha, Readable.from([data]), data.length);
+      const fds = () => readdirSync('/proc/self/fd').length;
+      await readAll(store.readBlob(sha, 0, 9)); // warm up lazily opened descriptors
+      const before = fds();
+      for (let i = 0; i < 20; i++) {
+        const stream = store.readBlob(sha);
+        const iterator = stream[Symbol.asyncIterator]();
+        await iterator.next(); // one chunk read, the file is open
+        await iterator.return!(); // the consumer goes away
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fds()).toBeLessThanOrEqual(before + 1);
+      await store.close();
     } finally {
       dir.cleanup();
     }
