@@ -12,6 +12,8 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // StrykerJS's sandbox copies of the repo (npm run mutation) are not ours to crawl.
+  modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
   testTimeout: 120000,
   maxWorkers: 2,
 };

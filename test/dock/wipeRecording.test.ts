@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { wipeAllowed } from '../../src/dock/pipeline.js';
 import { ProblemError } from '../../src/dock/errors.js';
 import type { RecordingRow } from '../../src/dock/journal.js';
-import { wipeRecording, type WipeDeps } from '../../src/dock/wipe.js';
+import { possessionProblems, sameHash, wipeRecording, type WipeDeps } from '../../src/dock/wipe.js';
 import { generateSigningKeyPair, keyIdOf, signObject } from '../../src/protocol/signing.js';
 import { PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type RecordingManifest, type SegmentPlanEntry } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -354,5 +354,18 @@ describe('wipeAllowed: only a completed row with a receipt, not skipped, not fla
   it('refuses a flagged row (tampered, truncated)', () => {
     expect(wipeAllowed(row({ info: { integrity: 'hash-mismatch' } }))).toBe(false);
     expect(wipeAllowed(row({ info: { integrity: 'unsigned', truncated: true } }))).toBe(false);
+  });
+});
+
+describe('answers of the wrong JSON type fail closed without throwing (mutation survivors)', () => {
+  const h = 'a'.repeat(64);
+  it('sameHash is false for a hash wrapped in an array or any non-string', () => {
+    expect(sameHash([h], h)).toBe(false);
+    expect(sameHash(h, [h])).toBe(false);
+    expect(sameHash({ toString: () => h }, h)).toBe(false);
+  });
+  it('possessionProblems reports null items in the answers list instead of throwing', () => {
+    const problems = possessionProblems({ recordingId: 'R', nonce: 'n', answers: [null, { index: 0, sha256: h }] }, { recordingId: 'R', nonce: 'n', segments: new Map([[0, h]]) });
+    expect(problems.some((p) => /not challenged/.test(p))).toBe(true);
   });
 });
