@@ -20,7 +20,8 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { link, lstat, open, readFile, realpath, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
@@ -361,6 +362,29 @@ async function testPause(relPath: string): Promise<void> {
 }
 
 /**
+ * Delete the very inode that was checked, with no window between the last check and the delete:
+ * the path is renamed aside (atomic), and the moved file must be that inode (dev + ino) before it
+ * is unlinked. A file that took the path in the last instant is moved back under its name (link(2)
+ * never overwrites a newer one) and kept; if its name was taken again meanwhile, it stays beside
+ * it under a visible media name, so the next scan ingests it. Nothing but the checked inode is deleted.
+ */
+export async function unlinkChecked(path: string, checked: StatSnapshot): Promise<boolean> {
+  const name = basename(path);
+  const aside = join(dirname(path), `${basename(name, extname(name))}.wipe-${randomBytes(6).toString('hex')}${extname(name)}`);
+  await rename(path, aside);
+  const moved = await lstatSnapshot(aside);
+  if (moved && moved.isFile && moved.dev === checked.dev && moved.ino === checked.ino) {
+    await unlink(aside);
+    return true;
+  }
+  try {
+    await link(aside, path);
+    await unlink(aside);
+  } catch { /* the name is taken again: the file stays at `aside`, found and ingested by the next scan */ }
+  return false;
+}
+
+/**
  * Check and delete the same file. Both descriptors stay open from the first fstat to the unlink.
  * Transient trouble (camera undocked, server unreachable) throws, so the job retries later;
  * everything else comes back as a reason to keep the file.
@@ -446,13 +470,14 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     // Last look, after the round trip: the same inodes, untouched, still at their paths.
     const decision = decideWipe(await gather(), popProblems);
     if (decision) return keep(decision);
-    await unlink(target.absPath);
+    if (!(await unlinkChecked(target.absPath, fileBefore))) return keep({ code: 'file_replaced', reason: 'another file took the path at the moment of the wipe: kept' });
     if (sidecarHandle && target.sidecarPath) {
       const atPath = await lstatSnapshot(target.sidecarPath);
       const after = snapshotOf(await sidecarHandle.stat({ bigint: true }));
       const moved = [...statChanges(sidecarBefore!, after), ...pathProblems(sidecarBefore!, atPath)];
       if (moved.length) return { wiped: true, sidecarKept: `sidecar kept: it changed at the last moment (${moved.join('; ')})` };
-      await unlink(target.sidecarPath).catch((error: unknown) => { if (!isFileGone(error)) throw error; });
+      const removed = await unlinkChecked(target.sidecarPath, sidecarBefore!).catch((error: unknown) => { if (isFileGone(error)) return true; throw error; });
+      if (!removed) return { wiped: true, sidecarKept: 'sidecar kept: another file took its path at the moment of the wipe' };
     }
     return { wiped: true };
   } finally {

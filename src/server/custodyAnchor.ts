@@ -9,11 +9,12 @@
  * of the log's length and content at that point (verify-log --receipts checks them).
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { signObject, verifyObject } from '../protocol/signing.js';
 import { insideRoot } from './paths.js';
+import { replaceFile } from './privateFiles.js';
 
 export const CHECKPOINTS_FILE = 'custody-checkpoints.jsonl';
 export const HEAD_FILE = 'custody-head.json';
@@ -205,24 +206,9 @@ export async function appendCheckpoint(logPath: string, checkpoint: CustodyCheck
   return checkpointsSize + Buffer.byteLength(text, 'utf8');
 }
 
-/** Replace custody-head.json with this checkpoint: write a temp file, fsync, rename, fsync the folder. */
+/** Replace custody-head.json with this checkpoint (temp, fsync, rename, fsync the folder). */
 export async function writeHead(logPath: string, checkpoint: CustodyCheckpoint): Promise<void> {
-  const { head } = anchorPaths(logPath);
-  const temp = `${head}.${process.pid}.tmp`;
-  try {
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(checkpoint) + '\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, head);
-  } catch (error) {
-    await rm(temp, { force: true }).catch(() => {});
-    throw error;
-  }
-  await syncDir(dirname(head));
+  await replaceFile(anchorPaths(logPath).head, JSON.stringify(checkpoint) + '\n');
 }
 
 /** Cut a torn last line (crash mid-append) off the checkpoints file. */
@@ -230,15 +216,6 @@ export async function cutTornCheckpoint(logPath: string, size: number): Promise<
   const handle = await open(anchorPaths(logPath).checkpoints, 'r+');
   try {
     await handle.truncate(size);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
     await handle.sync();
   } finally {
     await handle.close();

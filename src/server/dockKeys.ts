@@ -4,12 +4,12 @@
  * dock id with another key is refused (dock_key_mismatch) until an operator
  * removes the pin (`bodycam server reset-dock-key`).
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, unlink } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { errnoCode, InputError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { insideRoot } from './paths.js';
-import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
+import { makePrivateDir, publishOnce } from './privateFiles.js';
 
 function pinPath(dataDir: string, dockId: string): string {
   if (!isValidId(dockId)) throw new InputError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
@@ -21,22 +21,31 @@ function sameKey(a: string, b: string): boolean {
   return der(a).equals(der(b));
 }
 
+/** The pinned key, or undefined when there is none. An empty file is a write a full disk cut short in an older build: no pin. */
+async function readPin(path: string): Promise<string | undefined> {
+  try {
+    const pem = await readFile(path, 'utf8');
+    if (pem.trim() === '') {
+      await unlink(path).catch(() => {});
+      return undefined;
+    }
+    return pem;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /** 'pinned' on first use, 'match' afterwards, 'mismatch' when the key changed. */
 export async function checkDockKey(dataDir: string, dockId: string, publicKeyPem: string): Promise<'pinned' | 'match' | 'mismatch'> {
   const path = pinPath(dataDir, dockId);
-  try {
-    return sameKey(await readFile(path, 'utf8'), publicKeyPem) ? 'match' : 'mismatch';
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
-  }
+  const pinned = await readPin(path);
+  if (pinned !== undefined) return sameKey(pinned, publicKeyPem) ? 'match' : 'mismatch';
   await makePrivateDir(insideRoot(dataDir, 'docks'));
-  try {
-    await writeFile(path, publicKeyPem, { flag: 'wx', mode: PRIVATE_FILE_MODE });
-    return 'pinned';
-  } catch (error) {
-    if (errnoCode(error) !== 'EEXIST') throw error;
-    return sameKey(await readFile(path, 'utf8'), publicKeyPem) ? 'match' : 'mismatch';
-  }
+  if (await publishOnce(path, publicKeyPem)) return 'pinned';
+  const winner = await readPin(path);
+  if (winner === undefined) throw new InputError('dock_key_mismatch', `the pin of dock ${dockId} changed while it was being written; retry`);
+  return sameKey(winner, publicKeyPem) ? 'match' : 'mismatch';
 }
 
 /** Operator action: forget a dock's pinned key. Returns whether there was one. */

@@ -9,8 +9,9 @@
  * the store): files deeper down are unreachable to others once their folder is 0700.
  * `bodycam server scrub`, which walks everything anyway, tightens every file (`tightenTree`).
  */
-import { chmod, lstat, mkdir, open, opendir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
@@ -81,4 +82,49 @@ export async function tightenTree(root: string): Promise<number> {
   changed += await fix(root, PRIVATE_DIR_MODE);
   await walk(root);
   return changed;
+}
+
+async function syncFolder(path: string): Promise<void> {
+  const folder = await open(path, 'r');
+  try { await folder.sync(); } finally { await folder.close(); }
+}
+
+/** Write `data` to a fresh 0600 temp file beside `path`, fsynced; then `publish(temp)`; the temp name never outlives the call. */
+async function viaTemp(path: string, data: string, publish: (temp: string) => Promise<boolean>): Promise<boolean> {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  try {
+    const handle = await open(temp, 'wx', PRIVATE_FILE_MODE);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const published = await publish(temp);
+    if (published) await syncFolder(dirname(path));
+    return published;
+  } finally {
+    await unlink(temp).catch(() => {});
+  }
+}
+
+/**
+ * Write-once: `path` gets `data` whole or not at all (temp, fsync, link(2), fsync the folder), so a
+ * full disk or a crash never leaves a torn key or pin. False when `path` already exists (never overwritten).
+ */
+export async function publishOnce(path: string, data: string): Promise<boolean> {
+  return viaTemp(path, data, async (temp) => {
+    try {
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') return false;
+      throw error;
+    }
+  });
+}
+
+/** Replace `path` atomically with `data` (temp, fsync, rename, fsync the folder). */
+export async function replaceFile(path: string, data: string): Promise<void> {
+  await viaTemp(path, data, async (temp) => { await rename(temp, path); return true; });
 }

@@ -3,10 +3,11 @@
  * in the data dir, the public key is published beside it and at GET /v1/keys.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { insideRoot } from './paths.js';
+import { publishOnce, replaceFile } from './privateFiles.js';
 
 export interface ServerKey {
   privateKey: KeyObject;
@@ -23,17 +24,12 @@ export async function loadOrCreateServerKey(dataDir: string): Promise<ServerKey>
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
     const pair = generateSigningKeyPair();
-    try {
-      await writeFile(privatePath, pair.privateKeyPem, { flag: 'wx', mode: 0o600 });
-      privatePem = pair.privateKeyPem;
-    } catch (raced) {
-      if (errnoCode(raced) !== 'EEXIST') throw raced;
-      privatePem = await readFile(privatePath, 'utf8');
-    }
+    // Write-once and whole: a full disk at first start must not leave half a key that stops every later start.
+    privatePem = await publishOnce(privatePath, pair.privateKeyPem) ? pair.privateKeyPem : await readFile(privatePath, 'utf8');
   }
   const privateKey = createPrivateKey(privatePem);
   const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   // Always rewrite the public half from the private one: it can never disagree.
-  await writeFile(publicPath, publicKeyPem, { mode: 0o600 }); // it is public, but the data dir is private as a whole
+  await replaceFile(publicPath, publicKeyPem); // 0600: it is public, but the data dir is private as a whole
   return { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
 }
