@@ -43,6 +43,7 @@ export function registerDock(program: Command): void {
         if (r.state === 'completed' || r.state === 'wiped') {
           if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
           else if (r.truncated) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)\n`);
+          if (r.wipeKept && config.wipeAfterIngest) process.stderr.write(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}\n`);
         } else if (r.state === 'quarantined') {
           process.stderr.write(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}\n`);
         } else {

@@ -56,6 +56,8 @@ export interface RecordingSummary {
   reason?: string;
   /** Stable code of a quarantine (docs/dock.md). */
   reasonCode?: string;
+  /** Why a receipted recording was kept on the camera by the wipe (docs/dock.md), when it was. */
+  wipeKept?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
   critical: boolean;
@@ -887,6 +889,7 @@ export class DockAgentCore {
       state: row.state,
       ...(row.reason ? { reason: row.reason } : {}),
       ...(row.state === 'quarantined' && row.reasonCode ? { reasonCode: row.reasonCode } : {}),
+      ...(row.state === 'completed' && row.info.wipeSkipped ? { wipeKept: String(row.info.wipeKeptCode ?? 'kept') } : {}),
       ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
       ...(row.info.truncated ? { truncated: true } : {}),
       critical: row.critical,

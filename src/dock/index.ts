@@ -63,7 +63,12 @@ export interface OnceRecording {
   reasonCode?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
+  /** Receipted but kept on the camera by the wipe, with the keep code (docs/dock.md). */
+  wipeKept?: string;
 }
+
+/** Keep codes that mean the card now holds bytes the server may not have: a new version to ingest. */
+const CHANGED_KEEPS: ReadonlySet<string> = new Set(['file_changed', 'file_replaced', 'sidecar_changed', 'sidecar_replaced', 'sidecar_not_held']);
 
 export interface OnceSkipped { bay: string; path: string; code: SkipCode; reason: string }
 
@@ -86,6 +91,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
   if (r.reasonCode) entry.reasonCode = r.reasonCode;
   if (r.integrity) entry.integrity = r.integrity;
   if (r.truncated) entry.truncated = true;
+  if (r.wipeKept) entry.wipeKept = r.wipeKept;
   return entry;
 }
 
@@ -99,6 +105,14 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
   try {
     await core.start();
     await core.whenIdle();
+    // A wipe that kept a file because it changed at the last moment leaves new bytes the server
+    // does not hold yet: scan again so this run ingests them as a new version (bounded rounds).
+    for (let round = 0; round < 3 && config.wipeAfterIngest && core.status().queue.recordings.some((r) => r.wipeKept && CHANGED_KEEPS.has(r.wipeKept)); round++) {
+      const before = core.status().queue.recordings.length;
+      await core.scanAll();
+      await core.whenIdle();
+      if (core.status().queue.recordings.length === before) break;
+    }
     const docked = new Set(core.dockedKeys());
     const status = core.status();
     const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
@@ -108,7 +122,9 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
     const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
-    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)));
+    // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
+    // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
+    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)) || (config.wipeAfterIngest && r.wipeKept !== undefined));
     const skippedByCode: Partial<Record<SkipCode, number>> = {};
     for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
     return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode };

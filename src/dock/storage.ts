@@ -43,13 +43,14 @@ export const SKIP_CODES = {
   depthLimit: 'depth_limit',
   countLimit: 'count_limit',
   sidecarUnreadable: 'sidecar_unreadable',
+  undecodableName: 'undecodable_name',
 } as const;
 export type SkipCode = typeof SKIP_CODES[keyof typeof SKIP_CODES];
 
 /** Skips that may leave evidence on the card unread: the bay shows `attention`, `--once` does not claim success. */
-export const ATTENTION_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['symlink', 'not_regular_file', 'outside_camera', 'unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable']);
+export const ATTENTION_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['symlink', 'not_regular_file', 'outside_camera', 'unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable', 'undecodable_name']);
 /** Skips after which the listing is incomplete: media may be on the card that the dock never saw. */
-export const INCOMPLETE_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable']);
+export const INCOMPLETE_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable', 'undecodable_name']);
 
 export interface SkippedPath { path: string; code: SkipCode; reason: string }
 
@@ -96,7 +97,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   const skipped: SkippedPath[] = [];
   let skippedCount = 0;
   const skippedByCode: Partial<Record<SkipCode, number>> = {};
-  const jsonFiles = new Map<string, { rel: string; stat: FileSnapshot }>();
+  const jsonFiles = new Map<string, { abs: string; rel: string; stat: FileSnapshot }>();
   let entriesSeen = 0;
   let countHit = false;
   const skip = (path: string, code: SkipCode, reason: string): void => {
@@ -108,7 +109,15 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   const walk = async (dir: string, depth: number): Promise<void> => {
     let entries: string[];
     try {
-      entries = await readdir(dir);
+      // Raw names: a name that is not UTF-8 (a FAT card written with a legacy code page) would be
+      // decoded to U+FFFD and then not be found by lstat, i.e. vanish from the listing unseen.
+      const raw = await readdir(dir, { encoding: 'buffer' });
+      entries = [];
+      for (const bytes of raw) {
+        const name = bytes.toString('utf8');
+        if (Buffer.from(name, 'utf8').equals(bytes)) { entries.push(name); continue; }
+        skip(relOf(join(dir, name)), SKIP_CODES.undecodableName, `name is not UTF-8 (bytes ${bytes.toString('hex')}): not read; copy it off the card under a UTF-8 name`);
+      }
     } catch (error) {
       if (isFileGone(error)) return; // vanished mid-scan (undocked): the next scan sees the truth
       skip(relOf(dir) || '.', SKIP_CODES.unreadable, `folder unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
@@ -144,7 +153,13 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       let real: string;
       try { real = await realpath(abs); } catch { continue; }
       if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
-      if (extname(name).toLowerCase() === '.json') { jsonFiles.set(abs, { rel, stat: snapshotOf(stats) }); continue; }
+      // Keyed by the name with a lower-case extension: CLIP.MP4 has CLIP.JSON as its sidecar too.
+      if (extname(name).toLowerCase() === '.json') {
+        const key = abs.slice(0, -'.json'.length) + '.json';
+        if (jsonFiles.has(key)) skip(rel, SKIP_CODES.notSidecar, 'another .json of the same name (differing in case) is taken as the sidecar: not ingested');
+        else jsonFiles.set(key, { abs, rel, stat: snapshotOf(stats) });
+        continue;
+      }
       files.push({ relPath: rel, absPath: abs, fileName: name, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), stat: snapshotOf(stats) });
     }
   };
@@ -153,9 +168,9 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   for (const file of files) {
     const sidecar = join(file.absPath, '..', basename(file.fileName, extname(file.fileName)) + '.json');
     const json = jsonFiles.get(sidecar);
-    if (json) { file.sidecarPath = sidecar; file.sidecarStat = json.stat; sidecars.add(sidecar); }
+    if (json) { file.sidecarPath = json.abs; file.sidecarStat = json.stat; sidecars.add(sidecar); }
   }
-  for (const [abs, json] of jsonFiles) if (!sidecars.has(abs)) skip(json.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
+  for (const [key, json] of jsonFiles) if (!sidecars.has(key)) skip(json.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
   return { files, skipped, skippedCount, skippedByCode, symlinks };
 }
 

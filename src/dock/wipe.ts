@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
-import { link, lstat, open, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
@@ -361,6 +361,12 @@ async function testPause(relPath: string): Promise<void> {
   }
 }
 
+/** A `<name>.json` (any case) beside a file that had no sidecar when it was scanned. */
+async function sidecarBeside(absPath: string): Promise<boolean> {
+  const want = `${basename(absPath, extname(absPath))}.json`.toLowerCase();
+  return (await readdir(dirname(absPath))).some((name) => name.toLowerCase() === want);
+}
+
 /**
  * Delete the very inode that was checked, with no window between the last check and the delete:
  * the path is renamed aside (atomic), and the moved file must be that inode (dev + ino) before it
@@ -470,6 +476,9 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     // Last look, after the round trip: the same inodes, untouched, still at their paths.
     const decision = decideWipe(await gather(), popProblems);
     if (decision) return keep(decision);
+    if (!target.sidecarPath && await sidecarBeside(target.absPath)) {
+      return keep({ code: 'sidecar_not_held', reason: 'a sidecar appeared beside the file after it was hashed: the server does not hold it (ingested as a new version)' });
+    }
     if (!(await unlinkChecked(target.absPath, fileBefore))) return keep({ code: 'file_replaced', reason: 'another file took the path at the moment of the wipe: kept' });
     if (sidecarHandle && target.sidecarPath) {
       const atPath = await lstatSnapshot(target.sidecarPath);

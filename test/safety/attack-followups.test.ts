@@ -1,0 +1,106 @@
+/**
+ * Variants found by an attacker's review of issue 9 (dock side), each through the built CLI:
+ * a file changed or a sidecar added at the wipe's last moment is kept AND its new bytes are
+ * ingested in the same `--once` run, which never claims a plain success; `CLIP.JSON` is the
+ * sidecar of `CLIP.MP4`; a name that is not UTF-8 is listed (attention), never silently lost.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { listCameraFiles } from '../../src/dock/storage.js';
+import { runCli } from '../helpers/cli.js';
+import { makePlainMp4, waitFor } from '../dock/helpers.js';
+import { sha256, startRig, type DockRig } from './cardHelpers.js';
+
+describe('attack follow-ups on the wipe and the walk', () => {
+  let rig: DockRig;
+  let clip: Buffer;
+  beforeAll(async () => {
+    rig = await startRig('bodycam-attack-');
+    const source = join(rig.root, 'src.mp4');
+    await makePlainMp4(source, 2);
+    clip = readFileSync(source);
+  }, 60_000);
+  afterAll(async () => { await rig.close(); });
+
+  /** `--once` with the wipe's test pause: `act` runs on the camera path while the wipe waits. */
+  async function onceWithPause(act: (absPath: string) => void): Promise<{ code: number | null; stderr: string }> {
+    const pause = join(rig.root, `pause-${Date.now()}`);
+    const run = runCli(rig.dockArgs(['--once', '--wipe-after-ingest']), { timeoutMs: 90_000, env: { ...process.env, BODYCAM_WIPE_PAUSE_FILE: pause } });
+    let acted = false;
+    const watcher = (async () => {
+      const rel = await waitFor('the wipe to pause', () => (existsSync(pause) ? readFileSync(pause, 'utf8') : undefined), 60_000, 20);
+      if (!acted) { acted = true; act(rel); }
+      rmSync(pause, { force: true });
+      // Later wipes of the same run (the new version) pass straight through.
+      for (let i = 0; i < 300 && !(await Promise.race([run.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])); i++) rmSync(pause, { force: true });
+    })();
+    const result = await run;
+    await watcher.catch(() => {});
+    return result;
+  }
+
+  it('a file overwritten (same size, mtime restored) at the last moment is kept, and its new bytes are ingested in the same run', async () => {
+    const bay = join(rig.bays, 'bay-a');
+    mkdirSync(join(bay, 'DCIM'), { recursive: true });
+    const path = join(bay, 'DCIM', 'A_0001.mp4');
+    writeFileSync(path, clip);
+    const changed = Buffer.from(clip);
+    changed[changed.length - 100] ^= 0xff;
+    const result = await onceWithPause((rel) => {
+      const abs = join(bay, rel);
+      const { atime, mtime } = statSync(abs);
+      writeFileSync(abs, changed);
+      utimesSync(abs, atime, mtime);
+    });
+    // The same run ingests the new version; exit 0 only if the card then holds nothing unheld.
+    const held = rig.rows().filter((r) => r.relPath === 'DCIM/A_0001.mp4' && r.receiptJson);
+    expect(held.map((r) => r.sha256)).toEqual(expect.arrayContaining([sha256(clip), sha256(changed)]));
+    const newest = held.find((r) => r.sha256 === sha256(changed))!;
+    expect(sha256((await rig.serverBytes(newest.recordingId!))!)).toBe(sha256(changed));
+    if (existsSync(path)) expect(result.code).not.toBe(0);
+    else expect(rig.rows().some((r) => r.sha256 === sha256(changed) && r.state === 'wiped')).toBe(true);
+  }, 120_000);
+
+  it('a sidecar that appears beside a sidecar-less file during its wipe is never left behind unheld', async () => {
+    const bay = join(rig.bays, 'bay-b');
+    mkdirSync(join(bay, 'X'), { recursive: true });
+    writeFileSync(join(bay, 'X', 'b.mp4'), clip);
+    const late = Buffer.from('{"category":"added-late"}\n');
+    const result = await onceWithPause((rel) => writeFileSync(join(bay, rel.replace(/\.mp4$/, '.json')), late));
+    expect(result.code).not.toBe(0);
+    // Either still on the card beside its file, or its exact bytes are on the server in a manifest.
+    const onCard = existsSync(join(bay, 'X', 'b.json'));
+    const rows = rig.rows().filter((r) => r.relPath === 'X/b.mp4' && r.recordingId);
+    let onServer = false;
+    for (const r of rows) {
+      const got = await rig.server.request(`/v1/recordings/${r.recordingId}`);
+      if (got.status !== 200) continue;
+      const body = await got.json() as { manifest: { device: { sidecarBase64?: string } } };
+      if (body.manifest.device.sidecarBase64 && Buffer.from(body.manifest.device.sidecarBase64, 'base64').equals(late)) onServer = true;
+    }
+    expect(onCard || onServer).toBe(true);
+    if (!onServer) expect(existsSync(join(bay, 'X', 'b.mp4'))).toBe(true);
+  }, 120_000);
+
+  it('CLIP.JSON is the sidecar of CLIP.MP4', async () => {
+    const dir = join(rig.root, 'upper', 'DCIM');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'CLIP.MP4'), clip);
+    writeFileSync(join(dir, 'CLIP.JSON'), '{}');
+    const listing = await listCameraFiles(join(rig.root, 'upper'));
+    expect(listing.files.map((f) => [f.fileName, f.sidecarPath])).toEqual([['CLIP.MP4', join(dir, 'CLIP.JSON')]]);
+    expect(listing.skipped.filter((s) => s.code === 'json_not_sidecar')).toEqual([]);
+  });
+
+  it('a name that is not UTF-8 is listed with attention and --once does not claim success', async () => {
+    const bay = join(rig.bays, 'bay-latin1');
+    mkdirSync(bay);
+    writeFileSync(Buffer.concat([Buffer.from(bay + '/clip'), Buffer.from([0xe9]), Buffer.from('.mp4')]), clip);
+    const listing = await listCameraFiles(bay);
+    expect(listing.skipped.map((s) => s.code)).toEqual(['undecodable_name']);
+    const result = await rig.once();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/skipped: bay-latin1\/.*undecodable_name/);
+  }, 120_000);
+});
