@@ -14,7 +14,7 @@ import { verifyObject } from '../../src/protocol/signing.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { ServerProcess } from '../reliability/harness.js';
-import { dockOnce, journalRows, makeCamera, resignSidecar, waitForPause, type Camera } from './wipeKit.js';
+import { dockOnce, journalRows, makeCamera, releasePauses, resignSidecar, waitForPause, type Camera } from './wipeKit.js';
 
 describe('item 1: a sidecar changed after the receipt is never deleted unless the server holds its bytes', () => {
   const tmp = makeTempDir('bodycam-item01-');
@@ -96,13 +96,14 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     } finally {
       unlinkSync(pauseFile);
     }
-    await running;
+    await releasePauses(pauseFile, running);
     const [row] = journalRows(opts.stateDir);
     expect(row!.state).toBe('completed');
     expect(['sidecar_replaced', 'sidecar_changed']).toContain(row!.info.wipeKeptCode);
-    expect(readFileSync(camera.media).equals(media)).toBe(true);
-    expect(readFileSync(camera.sidecar).equals(resigned!)).toBe(true);
-    await neverLost(camera, resigned!, opts.dockId);
+    // The same run ingests the re-signed sidecar as a new version; the card is freed only once the server holds it.
+    const { onServer } = await neverLost(camera, resigned!, opts.dockId);
+    if (existsSync(camera.media)) expect(readFileSync(camera.media).equals(media)).toBe(true);
+    else expect(onServer).toBe(true);
   }, 60_000);
 
   it('a sidecar swapped for a symlink to an identical copy (which hashes right) is kept, and so is the file', async () => {
@@ -118,7 +119,7 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     } finally {
       unlinkSync(pauseFile);
     }
-    await running;
+    await releasePauses(pauseFile, running);
     const [row] = journalRows(opts.stateDir);
     expect(row!.state).toBe('completed');
     expect(row!.info.wipeKeptCode).toBe('sidecar_replaced');

@@ -98,7 +98,9 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
       expect(right.code).toBe(0);
       expect(right.stdout).toContain(`confirmed server key ${fake.keyId}`);
       const run = await dockOnce({ ...c, endpoint: fake.url, wipe: true });
-      expect(run.code).toBe(0);
+      // Kept because the server proved nothing: never a plain success.
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/kept: .*possession_failed/);
       intact(c);
       expect(journalRows(c.stateDir)[0]!.info.wipeKeptCode).toBe('possession_failed');
     } finally {

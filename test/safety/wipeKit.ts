@@ -4,7 +4,7 @@
  * camera's own key (to re-sign a sidecar as the firmware would), and a fake ingest endpoint.
  */
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -96,6 +96,17 @@ export async function waitForPause(pauseFile: string, timeoutMs = 60_000): Promi
     try { return readFileSync(pauseFile, 'utf8'); } catch { await new Promise((r) => setTimeout(r, 25)); }
   }
   throw new Error('the wipe never reached its pause point');
+}
+
+/** After the paused moment a test acted on: let every later pause of the same run pass (the new version's wipe). */
+export async function releasePauses<T>(pauseFile: string, running: Promise<T>): Promise<T> {
+  let done = false;
+  void running.finally(() => { done = true; });
+  while (!done) {
+    rmSync(pauseFile, { force: true });
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return running;
 }
 
 // ---- a fake ingest endpoint ------------------------------------------------------
