@@ -293,7 +293,19 @@ export class DockAgentCore {
         if (name.startsWith('.')) continue;
         const stats = await lstat(join(this.config.bays, name)).catch(() => undefined);
         if (!stats) continue;
-        if (stats.isSymbolicLink()) { this.reportOnce('*', name, 'bay is a symlink: not followed'); continue; }
+        if (stats.isSymbolicLink()) {
+          // Not followed (it could lead anywhere), but never silent: the bay shows attention with the reason.
+          this.reportOnce('*', name, 'bay is a symlink: not followed');
+          const bay = this.bayInfo(name);
+          if (bay.present && bay.keys.size > 0) this.undock(bay);
+          bay.present = true;
+          bay.serial = null;
+          bay.skipped = [{ path: '.', code: 'symlink', reason: 'the bay folder is a symbolic link: not followed; mount the camera at the bay path itself' }];
+          bay.skippedCount = 1;
+          bay.skippedByCode = { symlink: 1 };
+          present.add(name);
+          continue;
+        }
         if (!stats.isDirectory()) continue;
         present.add(name);
         // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
@@ -370,6 +382,7 @@ export class DockAgentCore {
   private async scanBayInner(name: string): Promise<void> {
     const bay = this.bayInfo(name);
     const stats = await lstat(bay.root).catch(() => undefined);
+    if (stats?.isSymbolicLink()) return; // a symlinked bay is shown by scanAll (attention), never read
     const entries = stats?.isDirectory() ? await readdir(bay.root).catch(() => [] as string[]) : [];
     if (entries.length === 0) { this.undock(bay); return; }
     const reading = await readDevice(bay.root);

@@ -5,7 +5,7 @@
  * sidecar of `CLIP.MP4`; a name that is not UTF-8 is listed (attention), never silently lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listCameraFiles } from '../../src/dock/storage.js';
 import { runCli } from '../helpers/cli.js';
@@ -102,5 +102,23 @@ describe('attack follow-ups on the wipe and the walk', () => {
     const result = await rig.once();
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/skipped: bay-latin1\/.*undecodable_name/);
+  }, 120_000);
+});
+
+describe('a bay folder that is a symlink', () => {
+  it('is shown as attention with the reason, and --once does not claim success', async () => {
+    const rig = await startRig('bodycam-attack-baylink-');
+    try {
+      const elsewhere = join(rig.root, 'elsewhere');
+      mkdirSync(join(elsewhere, 'DCIM'), { recursive: true });
+      await makePlainMp4(join(elsewhere, 'DCIM', 'L_0001.mp4'), 1);
+      symlinkSync(elsewhere, join(rig.bays, 'bay-link'));
+      const result = await rig.once();
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/skipped: bay-link\/\.: symlink: the bay folder is a symbolic link/);
+      expect(existsSync(join(elsewhere, 'DCIM', 'L_0001.mp4'))).toBe(true);
+    } finally {
+      await rig.close();
+    }
   }, 120_000);
 });
