@@ -34,6 +34,7 @@ export const PROBLEMS = {
   rate_limited:           { status: 429, title: 'Too many requests', permanent: false },
   internal:               { status: 500, title: 'Internal server error', permanent: false },
   blob_damaged:           { status: 500, title: 'Stored bytes failed their integrity check and were not served', permanent: false },
+  record_damaged:         { status: 500, title: 'The stored recording record no longer matches its signed receipt; nothing was served', permanent: false },
   unavailable:            { status: 503, title: 'Service unavailable', permanent: false },
   insufficient_storage:   { status: 507, title: 'Store is full', permanent: false },
 } as const satisfies Record<string, ProblemSpec>;

@@ -348,9 +348,34 @@ export class IngestService {
    * stored sidecar bytes. Only a complete recording is answered. A blob that cannot be read, or
    * whose length differs from the plan, fails the request: the dock then keeps the camera's file.
    */
+  /**
+   * The stored record is read back too, not only the blobs: its segment plan must still give the
+   * Merkle root and size that the server's own signed receipt names, and tile the file. Every
+   * blob is verified against its SHA-256 as it streams, so a record edited at rest (segments
+   * swapped, a hash replaced) can never make a complete answer of other bytes.
+   */
+  private assertRecordMatchesReceipt(dockId: string, id: string, record: StoredRecording): void {
+    const { manifest } = record;
+    const receipt = record.receipt!;
+    const problems: string[] = [];
+    if (!verifyObject(receipt as unknown as Record<string, unknown>, this.deps.serverKey.publicKeyPem)) problems.push('its receipt does not verify with the server key');
+    if (receipt.recordingId !== id || receipt.dockId !== dockId) problems.push('its receipt is for another recording');
+    if (receipt.sha256 !== manifest.file.sha256 || receipt.size !== manifest.file.size) problems.push('its file hash or size differs from the receipt');
+    if (receipt.segmentCount !== manifest.segments.length || receipt.merkleRoot !== manifest.merkleRoot) problems.push('its segment count or Merkle root differs from the receipt');
+    if (merkleRoot(manifest.segments.map((s) => s.sha256)) !== manifest.merkleRoot) problems.push('its segments do not give its Merkle root');
+    let offset = 0;
+    manifest.segments.forEach((s, i) => { if (s.index !== i || s.offset !== offset) problems.push(`segment ${i} is out of place`); offset += s.length; });
+    if (offset !== manifest.file.size) problems.push('its segments do not add up to the file size');
+    if (problems.length === 0) return;
+    this.deps.metrics.blobDamage++;
+    this.deps.log.error('stored recording record damaged: not served', { recordingId: id, dockId, problems });
+    throw new ProblemError('record_damaged', `the stored record of ${id} was altered: ${problems.slice(0, 3).join('; ')}; nothing is served from it`);
+  }
+
   async possess(dockId: string, id: string, challenge: PossessionChallenge & { sidecar?: boolean }): Promise<PossessionAnswer & { sidecarSha256?: string }> {
     const record = await this.owned(dockId, id);
     if (!record.receipt) throw new ProblemError('incomplete', 'possession is proved for complete recordings only', { extension: { missing: await this.missing(record.manifest) } });
+    this.assertRecordMatchesReceipt(dockId, id, record);
     const { manifest } = record;
     const nonce = Buffer.from(challenge.nonce, 'hex');
     const answers: PossessionAnswer['answers'] = [];
@@ -413,6 +438,7 @@ export class IngestService {
   async content(dockId: string, id: string): Promise<{ manifest: RecordingManifest; open: (start: number, end: number) => Readable }> {
     const record = await this.owned(dockId, id);
     if (!record.receipt) throw new ProblemError('incomplete', 'content is served once the recording is complete (has a receipt)', { extension: { missing: await this.missing(record.manifest) } });
+    this.assertRecordMatchesReceipt(dockId, id, record);
     const store = this.deps.store;
     const noteDamage = (error: unknown, context: Record<string, unknown>) => this.noteDamage(error, context);
     // Each segment comes through the store's verified read: a damaged blob destroys this stream
