@@ -9,7 +9,9 @@
  * of the log's length and content at that point (verify-log --receipts checks them).
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { dirname } from 'node:path';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { signObject, verifyObject } from '../protocol/signing.js';
@@ -185,9 +187,26 @@ export async function checkLogAgainstAnchors(logPath: string, log: { exists: boo
     if (line === undefined) throw refuse(`${logPath} has no entry ending at byte ${anchor.offset}, where ${when} puts entry ${anchor.seq} (it was altered)`);
     if (lineHash(line) !== anchor.hash) throw refuse(`entry ${anchor.seq} of ${logPath} does not match the hash in ${when} (it or an entry before it was altered and re-chained, or the log was replaced)`);
   }
+  if (!anchor && log.exists && log.lastSeq > 0) {
+    const seq = await lastAnchoredReceiptSeq(logPath);
+    if (seq > 0) throw refuse(`entry ${seq} of ${logPath} is a receipt of a server that checkpoints every receipt, but no checkpoint is left (custody-checkpoints.jsonl and custody-head.json were deleted or emptied): the log may have been cut short`);
+  }
   if (highestReceiptSeq > log.lastSeq) {
     throw refuse(`a stored receipt carries custodySeq ${highestReceiptSeq} but ${logPath} ${log.exists ? `has only ${log.lastSeq} entries` : 'is missing'} (it was cut short, deleted or replaced by an older copy); its next entry would reuse that sequence number`);
   }
+}
+
+/** The seq of the last receipt entry written by a checkpointing server (it carries serverKeyId), 0 if none. Reads the whole log: only on the rare start with no checkpoint at all. */
+async function lastAnchoredReceiptSeq(logPath: string): Promise<number> {
+  let last = 0;
+  for await (const line of createInterface({ input: createReadStream(logPath, 'utf8'), crlfDelay: Infinity })) {
+    if (!line.includes('"receipt-issued"')) continue;
+    try {
+      const entry = JSON.parse(line) as { seq?: unknown; event?: unknown; serverKeyId?: unknown };
+      if (entry.event === 'receipt-issued' && typeof entry.serverKeyId === 'string' && typeof entry.seq === 'number') last = entry.seq;
+    } catch { /* a torn or foreign line: the chain check reports it */ }
+  }
+  return last;
 }
 
 /** Append one checkpoint line (fsynced; a failed append is cut back). Resolves with the file's new size. */

@@ -144,6 +144,7 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
     let prevHash = GENESIS;
     let offset = 0;
     let lineNo = 0;
+    let lastAnchoredReceipt = 0;
     for await (const line of lines) {
       lineNo++;
       offset += Buffer.byteLength(line, 'utf8') + 1;
@@ -180,9 +181,13 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
         if (why) problem(`${item.source}: entry ${lineNo}, where the receipt for ${r.dockId}/${r.recordingId} puts it, ${why}`, { line: lineNo, seq: lineNo });
       }
       if (entry && entry.event === 'receipt-issued' && !(entry as { supersedesSeq?: unknown }).supersedesSeq) push(receiptEntries, `${entry.dockId}/${entry.recordingId}`, lineNo);
+      if (entry && entry.event === 'receipt-issued' && typeof (entry as { serverKeyId?: unknown }).serverKeyId === 'string') lastAnchoredReceipt = lineNo;
       prevHash = hash;
     }
     const total = lineNo;
+    // A server that writes receipt entries with serverKeyId checkpoints every receipt before answering
+    // it: such entries with no checkpoint at all mean the anchors were deleted or emptied.
+    if (lastAnchoredReceipt > 0 && anchors.length === 0) problem(`entry ${lastAnchoredReceipt} is a receipt of a server that checkpoints every receipt, but there is no checkpoint at all (${basename(checkpointsPath)} and ${basename(headPath)} were deleted or emptied): the log may have been cut short`, { seq: lastAnchoredReceipt });
     for (const cp of anchors) {
       if (cp.seq > total) problem(`the log has ${total} entries but the checkpoint of ${cp.time} says it had ${cp.seq} (it was cut short or replaced by an older copy)`);
     }

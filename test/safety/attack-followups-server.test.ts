@@ -4,7 +4,8 @@
  * is never served as a complete answer of other bytes, nor used for a proof of possession.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { runCli } from '../helpers/cli.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -61,5 +62,30 @@ describe('server follow-ups', () => {
     });
     expect(pop.status).toBe(500);
     expect(((await pop.json()) as { code: string }).code).toBe('record_damaged');
+  });
+
+  it('a log cut short with both anchor files deleted is refused at start and by verify-log', async () => {
+    const data = testBytes(100_000, 9);
+    await upload(buildRecording(data, { recordingId: 'CUT-0001', dockKeys }));
+    const copy = join(tmp.path, '..', `${tmp.path.split('/').pop()}-cut`);
+    await server.close().catch(() => {});
+    try {
+      cpSync(tmp.path, copy, { recursive: true });
+      const log = join(copy, 'custody.log');
+      const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      const receiptLine = lines.findIndex((l) => l.includes('"receipt-issued"'));
+      // Keep the receipt entries, cut what came after the last of them (here: nothing more, so cut the last line only if it is not a receipt).
+      const kept = lines.slice(0, Math.max(receiptLine + 1, lines.length - 1));
+      truncateSync(log, Buffer.byteLength(kept.join('\n') + '\n'));
+      rmSync(join(copy, 'custody-checkpoints.jsonl'), { force: true });
+      rmSync(join(copy, 'custody-head.json'), { force: true });
+      await expect(startTestServer({ keepDir: copy })).rejects.toMatchObject({ code: 'E_CUSTODY_ANCHOR' });
+      const verify = await runCli(['server', 'verify-log', '--data-dir', copy]);
+      expect(verify.code).not.toBe(0);
+      expect(verify.stdout + verify.stderr).toMatch(/no checkpoint at all/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+      server = await startTestServer({ keepDir: tmp.path });
+    }
   });
 });
