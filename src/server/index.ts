@@ -112,7 +112,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     forceCloseConnections: true,
     // Ids are up to 128 characters (ID_PATTERN); fastify's default of 100 would answer 404 to every
     // request on an id it had just created (a dock's id is up to 110: <serial 60>-<32 hex>-<16 hex>).
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     return503OnClosing: false, // our own 503 below is problem+json with Retry-After
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
