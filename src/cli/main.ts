@@ -8,6 +8,7 @@ import { registerDock } from './dock.js';
 import { registerReplay } from './replay.js';
 import { registerServer } from './server.js';
 import { registerStatus } from './status.js';
+import { registerQuarantine } from './commands/quarantine/index.js';
 import { reportError } from './handler.js';
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ Examples:
   registerReplay(program);
   registerStatus(program);
   registerDemo(program);
+  registerQuarantine(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import type { DockStatus } from '../dock/index.js';
 import { STATUS_FILE } from '../dock/statusServer.js';
 import { parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
+import { table } from './table.js';
 
 function portOf(options: { statusPort?: string; stateDir?: string }): number {
   if (options.statusPort) return parsePositiveInt(options.statusPort, 'status port');
@@ -24,11 +25,6 @@ function portOf(options: { statusPort?: string; stateDir?: string }): number {
   }
   const fromEnv = process.env.BODYCAM_STATUS_PORT;
   return fromEnv ? parsePositiveInt(fromEnv, 'BODYCAM_STATUS_PORT') : 7878;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 export function renderStatus(status: DockStatus): string {

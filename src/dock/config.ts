@@ -148,33 +148,57 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** Where a setting's value came from (`bodycam dock config --print`). */
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
+
+export interface ResolvedSettings {
+  /** Parsed values (paths resolved); a key without a value (required, or no default) is absent. */
+  values: Record<string, unknown>;
+  /** Per key with a value: where it came from, and its name there (the flag, the variable, the file). */
+  sources: Record<string, { source: ConfigSource; name: string }>;
+  configFile?: string;
+}
+
 /**
- * Merge defaults < file < env < flags into a validated DockConfig, read the
- * token file, and resolve relative paths (file paths against the file's folder).
+ * Merge defaults < file < env < flags for the schema's keys (all, or `only`), each parsed and
+ * validated on its own, with where every value came from. Required keys may be absent here:
+ * loadDockConfig insists on them; the operator's commands need only a few (stateDir, bays).
  */
-export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
+export function resolveDockSettings(input: LoadDockConfigInput = {}, only?: readonly DockConfigKey[]): ResolvedSettings {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
   const configFile = input.configFile ?? (input.flags?.config as string | undefined) ?? env.BODYCAM_CONFIG;
   const fromFile = configFile ? readConfigFile(resolve(cwd, configFile)) : {};
   const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
-  const merged: Record<string, unknown> = {};
+  const values: Record<string, unknown> = {};
+  const sources: ResolvedSettings['sources'] = {};
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
+    if (only && !only.includes(key as DockConfigKey)) continue;
     let value: unknown = spec.default;
     let base = cwd;
-    let source = 'default';
-    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; source = `config file ${configFile}`; }
+    let from: { source: ConfigSource; name: string } = { source: 'default', name: 'default' };
+    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; from = { source: 'file', name: `config file ${configFile}` }; }
     const envValue = env[envNameOf(key)];
-    if (envValue !== undefined && envValue !== '') { value = envValue; base = cwd; source = envNameOf(key); }
+    if (envValue !== undefined && envValue !== '') { value = envValue; base = cwd; from = { source: 'env', name: envNameOf(key) }; }
     const flagValue = input.flags?.[key];
-    if (flagValue !== undefined) { value = flagValue; base = cwd; source = flagNameOf(key); }
-    if (value === undefined) {
-      if (spec.required) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the config file): ${spec.description}`);
-      continue;
-    }
-    let parsed = source === 'default' ? value : parseValue(key, spec, value, source);
+    if (flagValue !== undefined) { value = flagValue; base = cwd; from = { source: 'flag', name: flagNameOf(key) }; }
+    if (value === undefined) continue;
+    let parsed = from.source === 'default' ? value : parseValue(key, spec, value, from.name);
     if (spec.kind === 'path' && typeof parsed === 'string') parsed = resolve(base, parsed);
-    merged[key] = parsed;
+    values[key] = parsed;
+    sources[key] = from;
+  }
+  return { values, sources, ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
+}
+
+/**
+ * Merge defaults < file < env < flags into a validated DockConfig, read the
+ * token file, and resolve relative paths (file paths against the file's folder).
+ */
+export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
+  const merged = resolveDockSettings(input).values;
+  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
+    if (spec.required && merged[key] === undefined) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the config file): ${spec.description}`);
   }
   const endpoint = String(merged.endpoint);
   try {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError, UsageError } from '../errors.js';
 
 export type JobState = 'detected' | 'probed' | 'planned' | 'hashed' | 'uploading' | 'completed' | 'wiped' | 'quarantined';
 
@@ -200,6 +200,14 @@ export class Journal {
     } catch (cause) {
       throw new EnvironmentError('E_JOURNAL_OPEN', `cannot open the dock journal in ${stateDir}: ${(cause as Error).message}`, { cause });
     }
+  }
+
+  /** The journal of an existing state folder, for the operator's commands: never creates one. */
+  static openExisting(stateDir: string): Journal {
+    if (!existsSync(join(stateDir, 'journal.sqlite'))) {
+      throw new UsageError(`no dock journal in ${stateDir}: give the --state-dir the dock runs with`, { code: 'E_NO_JOURNAL' });
+    }
+    return Journal.open(stateDir);
   }
 
   private constructor(db: Database.Database) {
@@ -400,6 +408,44 @@ export class Journal {
 
   clearRetry(key: string): void {
     this.stmt('UPDATE recordings SET next_attempt_at = 0, last_error = NULL WHERE key = ? AND (next_attempt_at <> 0 OR last_error IS NOT NULL)').run(key);
+  }
+
+  /**
+   * Rows a person should look at (`bodycam quarantine list`): quarantined ones, and ingested ones
+   * with an integrity flag or a truncation (never wiped). Read in pages so history length costs no memory.
+   */
+  listNeedingAttention(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
+    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND (state = 'quarantined'
+      OR (state IN ('hashed','uploading','completed','wiped') AND (json_extract(info_json, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
+        OR json_extract(info_json, '$.truncated') = 1))) ORDER BY rowid LIMIT ?`).all(afterRowid, limit) as Array<RawRecording & { rowid: number }>)
+      .map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
+  }
+
+  /** Rows whose key, recording id or path on the card (relPath, or bay/relPath) is `ref`. */
+  findByRef(ref: string): RecordingRow[] {
+    return (this.stmt(`SELECT * FROM recordings WHERE key = ? OR recording_id = ? OR rel_path = ? OR (bay || '/' || rel_path) = ? ORDER BY detected_at, key`)
+      .all(ref, ref, ref, ref) as RawRecording[]).map(toRow);
+  }
+
+  /**
+   * Put a quarantined row back to the start (`bodycam quarantine retry`), in one transaction that
+   * only succeeds while the row is still quarantined: safe beside a running agent, which never
+   * works a quarantined row and reads its rows afresh from here on every scheduling round. The
+   * row gets a fresh uid, so the retry is a new recording id on the server (the old attempt's
+   * partial upload or rejected manifest cannot collide with it); the stat snapshot is kept, so
+   * the next scan finds the file for it.
+   */
+  requeueQuarantined(key: string, why: string): boolean {
+    return this.db.transaction(() => {
+      const result = this.stmt(`UPDATE recordings SET state = 'detected', reason = NULL, reason_code = NULL, recording_id = NULL, sha256 = NULL,
+        manifest_json = NULL, receipt_json = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL, uid = lower(hex(randomblob(8))), updated_at = ?,
+        info_json = json_object('recordedAt', json_extract(info_json, '$.recordedAt'), 'retriedFrom', reason_code)
+        WHERE key = ? AND state = 'quarantined'`).run(Date.now(), key);
+      if (result.changes !== 1) return false;
+      this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
+      this.event(key, 'retry-requested', why);
+      return true;
+    })();
   }
 
   event(key: string | null, kind: string, detail: string | null): void {

@@ -1,0 +1,27 @@
+/**
+ * The operator's commands (quarantine, check, doctor, dock config) read the dock's settings as
+ * `bodycam dock` does: the same schema, flags over BODYCAM_* over --config file over defaults.
+ */
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, resolveDockSettings, type DockConfigKey, type ResolvedSettings } from '../dock/config.js';
+
+/** Add `--config` and the schema's flags for `keys` to a command (descriptions from the schema). */
+export function addDockOptions(command: Command, keys: readonly DockConfigKey[]): Command {
+  command.option('--config <file>', 'the dock\'s JSON config file [BODYCAM_CONFIG]');
+  for (const key of keys) {
+    const spec = DOCK_CONFIG_SCHEMA[key];
+    const flag = spec.kind === 'boolean' ? flagNameOf(key) : `${flagNameOf(key)} <value>`;
+    command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}]`));
+  }
+  return command;
+}
+
+/** The settings `keys` resolve to for these flags; the `needed` ones must have a value. */
+export function dockSettings(flags: Record<string, unknown>, keys: readonly DockConfigKey[], needed: readonly DockConfigKey[] = []): ResolvedSettings {
+  const resolved = resolveDockSettings({ flags }, keys);
+  for (const key of needed) {
+    if (resolved.values[key] === undefined) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the --config file): ${DOCK_CONFIG_SCHEMA[key].description}`);
+  }
+  return resolved;
+}
