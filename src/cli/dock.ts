@@ -41,7 +41,8 @@ export function registerDock(program: Command): void {
       const result = await runOnce(config);
       for (const r of result.recordings) {
         if (r.state === 'completed' || r.state === 'wiped') {
-          if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
+          if (r.unreadable) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} unreadable: uploaded as opaque bytes, kept on the camera (${r.unreadable})\n`);
+          else if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
           else if (r.truncated) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)\n`);
           if (r.wipeKept && config.wipeAfterIngest) process.stderr.write(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}\n`);
         } else if (r.state === 'quarantined') {

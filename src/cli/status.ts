@@ -40,10 +40,10 @@ export function renderStatus(status: DockStatus): string {
   }
   out += `\nqueue: ${q.depth} with work left (${q.preparing} preparing, ${q.uploading} uploading, ${q.waiting} waiting, ${q.backoff} in backoff, ${q.paused} paused, ${q.settling} settling); `
     + `${q.completed} completed, ${q.wiped} wiped, ${q.quarantined} quarantined, ${q.flagged} flagged; oldest queued ${q.oldestQueuedSeconds}s\n`;
-  const notable = q.recordings.filter((r) => !['completed', 'wiped'].includes(r.state) || r.reason || (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned'));
+  const notable = q.recordings.filter((r) => !['completed', 'wiped'].includes(r.state) || r.reason || r.unreadable || (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned'));
   if (notable.length) {
     out += '\n' + table([['FILE', 'RECORDING', 'STATE', 'INTEGRITY', 'REASON'],
-      ...notable.map((r) => [r.file, r.recordingId ?? '-', r.state, r.integrity ?? '-', r.reason ?? r.lastError ?? ''])]);
+      ...notable.map((r) => [r.file, r.recordingId ?? '-', r.state, r.unreadable ? `unreadable (${r.integrity ?? '-'})` : r.integrity ?? '-', r.reason ?? r.lastError ?? (r.unreadable ? `uploaded as opaque bytes, kept on the camera: ${r.unreadable}` : '')])]);
   }
   return out;
 }

@@ -24,7 +24,7 @@ import { acquireStateLock, type StateLock } from './lock.js';
 import { loadOrCreateDockKey } from './keys.js';
 import { CONFIRMED_SERVER_KEY_META, UNCONFIRMED_KEY_LINE } from './trust.js';
 import { DockMetrics } from './metrics.js';
-import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
+import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, unreadableOf, wipeAllowed, type Location, type StepContext } from './pipeline.js';
 import { TokenBucket } from './rateLimit.js';
 import { jobRetryPolicy, retryDelayMs } from './retry.js';
 import { PrioritySlots } from './slots.js';
@@ -60,6 +60,8 @@ export interface RecordingSummary {
   wipeKept?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
+  /** ffprobe's words when the file was uploaded as opaque bytes (flagged, never wiped). */
+  unreadable?: string;
   critical: boolean;
   size: number;
   attempts: number;
@@ -905,13 +907,14 @@ export class DockAgentCore {
       ...(row.state === 'completed' && row.info.wipeSkipped ? { wipeKept: String(row.info.wipeKeptCode ?? 'kept') } : {}),
       ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
       ...(row.info.truncated ? { truncated: true } : {}),
+      ...(unreadableOf(row) ? { unreadable: unreadableOf(row) } : {}),
       critical: row.critical,
       size: row.size,
       attempts: row.attempts,
       ...(row.lastError ? { lastError: row.lastError } : {}),
     }));
     const active = rows.filter((r) => ACTIVE_STATES.includes(r.state));
-    const flaggedOf = (r: RecordingRow): boolean => isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated));
+    const flaggedOf = (r: RecordingRow): boolean => isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated), unreadableOf(r));
     const oldest = active.reduce((min, r) => Math.min(min, r.detectedAt), Infinity);
     const running = [...this.running.entries()];
     const bays: BayStatus[] = [...this.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => this.bayStatus(bay, rows, now));
@@ -963,6 +966,7 @@ export class DockAgentCore {
     attention.push(...this.skipAttention(bay));
     for (const r of mine) {
       if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
+      else if (unreadableOf(r)) attention.push(`${r.fileName}: unreadable: ${unreadableOf(r)!}`);
       else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
       // Kept by the wipe's checks (changed, replaced, sidecar re-signed, no proof of possession): a person should know.
       else if (r.state === 'completed' && r.info.wipeSkipped && this.config.wipeAfterIngest) attention.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);

@@ -63,6 +63,8 @@ export interface OnceRecording {
   reasonCode?: string;
   integrity?: IntegrityStatus;
   truncated?: boolean;
+  /** ffprobe's words: uploaded as opaque bytes, flagged, never wiped. */
+  unreadable?: string;
   /** Receipted but kept on the camera by the wipe, with the keep code (docs/dock.md). */
   wipeKept?: string;
 }
@@ -91,6 +93,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
   if (r.reasonCode) entry.reasonCode = r.reasonCode;
   if (r.integrity) entry.integrity = r.integrity;
   if (r.truncated) entry.truncated = true;
+  if (r.unreadable) entry.unreadable = r.unreadable;
   if (r.wipeKept) entry.wipeKept = r.wipeKept;
   return entry;
 }
@@ -124,7 +127,7 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
     // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
     // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
-    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated)) || (config.wipeAfterIngest && r.wipeKept !== undefined));
+    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));
     const skippedByCode: Partial<Record<SkipCode, number>> = {};
     for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
     return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode };

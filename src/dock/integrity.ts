@@ -63,7 +63,10 @@ export function checkIntegrity(input: IntegrityInput): IntegrityVerdict {
   return { status, notes };
 }
 
-/** Flagged recordings are uploaded but never wiped and need a person's attention. */
-export function isFlagged(status: IntegrityStatus | undefined, truncated: boolean): boolean {
-  return truncated || status === 'hash-mismatch' || status === 'signature-invalid' || status === 'sidecar-invalid';
+/**
+ * Flagged recordings are uploaded but never wiped and need a person's attention. `unreadable`
+ * (ffprobe's words for a file uploaded as opaque bytes) is as strict as a hash mismatch.
+ */
+export function isFlagged(status: IntegrityStatus | undefined, truncated: boolean, unreadable?: string): boolean {
+  return truncated || unreadable !== undefined || status === 'hash-mismatch' || status === 'signature-invalid' || status === 'sidecar-invalid';
 }

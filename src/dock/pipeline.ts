@@ -10,6 +10,7 @@ import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { streamFingerprints } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
+import { isMediaExtension } from '../protocol/fileKinds.js';
 import { signObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { DeviceInfo } from '../camera/types.js';
@@ -21,7 +22,7 @@ import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
 import type { DockMetrics } from './metrics.js';
-import { planSegments } from './planner.js';
+import { fixedPlan, planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
 import { clockOffsetMsOf, readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
@@ -108,13 +109,31 @@ export async function looksLikePlainText(absPath: string, fileName: string): Pro
   }
 }
 
+/**
+ * ffprobe's last words on a file it could not read, for the manifest and the bay: its last
+ * distinct lines (the reason, e.g. "moov atom not found", comes before the generic "Invalid
+ * data"), without the demuxer's address prefix and with the dock's path cut to the file name.
+ * Bounded (the schema allows 2048 characters).
+ */
+function probeWords(error: unknown, absPath: string, fileName: string): string {
+  const tail = (error as { stderrTail?: string }).stderrTail;
+  const lines = (tail ?? '').split('\n').map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').split(absPath).join(fileName).trim()).filter(Boolean);
+  const distinct = [...new Set(lines)].slice(-3);
+  return (distinct.length ? distinct.join('; ') : (error as Error).message.split(absPath).join(fileName)).slice(0, 1024);
+}
+
 export async function stepProbe(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
   // Junk is quarantined without an fsync of its own (Journal.transitionLazy): a card of thousands
   // of junk files must not cost thousands of fsyncs on the event loop other bays share.
   if (row.size === 0) return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: 'zero-byte file: nothing to ingest', reasonCode: QUARANTINE_CODES.zeroByte });
   const hasSidecar = Boolean(location.sidecarPath);
+  // A recording by its name (or by its camera's signature) is evidence whatever ffprobe says:
+  // uploaded as opaque bytes, flagged `unreadable` with ffprobe's words, never wiped (docs/dock.md).
+  const evidenceByName = hasSidecar || isMediaExtension(row.fileName);
+  const opaque = (why: string): RecordingRow => ctx.journal.transition(row.key, 'probed', { info: { unreadable: why, hasSidecar } });
   if (!hasSidecar && await looksLikePlainText(location.absPath, row.fileName).catch(() => false)) {
+    if (evidenceByName) return opaque('plain text, not a media container (rejected without ffprobe)');
     return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: 'not a media file (plain text; rejected without ffprobe)', reasonCode: QUARANTINE_CODES.notMedia });
   }
   try {
@@ -130,15 +149,18 @@ export async function stepProbe(ctx: StepContext, row: RecordingRow, location: L
     // so the job is retried (the reason says what to fix) instead of branding evidence "not media".
     const mediaCode = (error as { code?: string }).code;
     if (error instanceof EnvironmentError || mediaCode === 'E_MEDIA_TIMEOUT' || mediaCode === 'E_MEDIA_SPAWN') throw error;
-    const why = (error as { stderrTail?: string }).stderrTail?.split('\n').pop() || (error as Error).message;
-    // A camera-signed recording ffprobe cannot read is still evidence: upload it in fixed ranges.
-    if (hasSidecar) return ctx.journal.transition(row.key, 'probed', { info: { probeError: why, hasSidecar } });
+    const why = probeWords(error, location.absPath, row.fileName);
+    if (evidenceByName) return opaque(`ffprobe: ${why}`);
     return ctx.journal.transitionLazy(row.key, 'quarantined', { reason: `not a media file (ffprobe: ${why})`, reasonCode: QUARANTINE_CODES.notMedia });
   }
 }
 
 export async function stepPlan(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   await checkUnchanged(row, location);
+  // Opaque bytes get no media plan (nothing in them was understood): fixed, size-capped ranges.
+  if (typeof row.info.unreadable === 'string') {
+    return ctx.journal.setPlan(row.key, fixedPlan(row.size, ctx.config.segmentMaxBytes), { planKind: 'fixed', truncatedTail: false });
+  }
   const plan = await planSegments(location.absPath, row.size, {
     segmentSeconds: ctx.config.segmentSeconds,
     maxBytes: ctx.config.segmentMaxBytes,
@@ -215,7 +237,8 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
     fileSha256: hash.sha256, fileSize: hash.size, fileName: row.fileName, truncated,
   });
   const notes = [...verdict.notes, ...fingerprintNotes];
-  if (typeof row.info.probeError === 'string') notes.push(`ffprobe could not read the file: ${row.info.probeError}`);
+  const unreadable = unreadableOf(row);
+  if (unreadable) notes.push(`unreadable: uploaded as opaque bytes (${unreadable})`);
   if (typeof row.info.truncatedWhy === 'string') notes.push(`cut short: ${row.info.truncatedWhy}`);
   const recordingId = recordingIdOf(row.serial, hash.sha256, row.uid);
   const device = location.device;
@@ -248,6 +271,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       mediaFingerprint: fingerprint?.summary,
       mediaFingerprints: fingerprint?.streams,
       truncated: truncated || undefined,
+      unreadable,
     },
     integrity: { status: verdict.status, notes },
     segments: planned,
@@ -256,10 +280,10 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   });
   const manifest = signObject(unsigned as unknown as Record<string, unknown>, ctx.dockKey.privateKeyPem) as unknown as RecordingManifest;
   ctx.journal.setSegmentHashes(row.key, hash.segmentSha256);
-  if (isFlagged(verdict.status, truncated)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, notes });
+  if (isFlagged(verdict.status, truncated, unreadable)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, ...(unreadable ? { unreadable } : {}), notes });
   return ctx.journal.transition(row.key, 'hashed', {
     recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest), ...(statNow ? { stat: statNow } : {}),
-    info: { integrity: verdict.status, integrityNotes: notes, truncated, mediaFingerprint: fingerprint?.summary },
+    info: { integrity: verdict.status, integrityNotes: notes, truncated, unreadable, mediaFingerprint: fingerprint?.summary },
   });
 }
 
@@ -317,8 +341,13 @@ function finish(ctx: StepContext, row: RecordingRow, receipt: Receipt, serverKey
   return ctx.journal.transition(row.key, 'completed', { receiptJson: JSON.stringify(receipt), reason: null });
 }
 
+/** ffprobe's words for a recording uploaded as opaque bytes (or undefined). */
+export function unreadableOf(row: Pick<RecordingRow, 'info'>): string | undefined {
+  return typeof row.info.unreadable === 'string' ? row.info.unreadable : typeof row.info.probeError === 'string' ? `ffprobe: ${row.info.probeError}` : undefined;
+}
+
 export function wipeAllowed(row: RecordingRow): boolean {
-  return row.state === 'completed' && row.receiptJson !== null && !row.info.wipeSkipped && !isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated));
+  return row.state === 'completed' && row.receiptJson !== null && !row.info.wipeSkipped && !isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated), unreadableOf(row));
 }
 
 /**

@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DEVICE_FILE, SYSTEM_DIR, type DeviceInfo } from '../camera/types.js';
+import { isSparse } from '../protocol/fileKinds.js';
 import { SIDECAR_MAX_BYTES } from '../protocol/types.js';
 import { isFileGone, PausedError } from './errors.js';
 
@@ -44,11 +45,12 @@ export const SKIP_CODES = {
   countLimit: 'count_limit',
   sidecarUnreadable: 'sidecar_unreadable',
   undecodableName: 'undecodable_name',
+  sparse: 'sparse',
 } as const;
 export type SkipCode = typeof SKIP_CODES[keyof typeof SKIP_CODES];
 
 /** Skips that may leave evidence on the card unread: the bay shows `attention`, `--once` does not claim success. */
-export const ATTENTION_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['symlink', 'not_regular_file', 'outside_camera', 'unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable', 'undecodable_name']);
+export const ATTENTION_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['symlink', 'not_regular_file', 'outside_camera', 'unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable', 'undecodable_name', 'sparse']);
 /** Skips after which the listing is incomplete: media may be on the card that the dock never saw. */
 export const INCOMPLETE_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['unreadable_folder', 'depth_limit', 'count_limit', 'sidecar_unreadable', 'undecodable_name']);
 
@@ -160,6 +162,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
         else jsonFiles.set(key, { abs, rel, stat: snapshotOf(stats) });
         continue;
       }
+      if (isSparse(stats)) { skip(rel, SKIP_CODES.sparse, `sparse file: ${stats.size} bytes with ${stats.blocks * 512} allocated (a camera's FAT/exFAT card has no holes): not written by a camera, not ingested`); continue; }
       files.push({ relPath: rel, absPath: abs, fileName: name, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), stat: snapshotOf(stats) });
     }
   };

@@ -75,6 +75,7 @@ export const manifestSchema = {
           },
         },
         truncated: { type: 'boolean' },
+        unreadable: { type: 'string', minLength: 1, maxLength: 2048 },
       },
     },
     integrity: {

@@ -87,6 +87,11 @@ export interface RecordingManifest {
     /** Per stream: a hash for every readable audio/video stream, an error naming any other. */
     mediaFingerprints?: StreamFingerprintEntry[];
     truncated?: boolean;        // power-loss cut detected
+    /**
+     * ffprobe could not read the file (its words): uploaded byte-exact as opaque bytes in fixed
+     * size-capped ranges, no `media` section, never wiped automatically.
+     */
+    unreadable?: string;
   };
   integrity: {
     status: IntegrityStatus;

@@ -3,6 +3,13 @@
  * leave on the storage gets a clear, logged outcome from one `bodycam dock --once`
  * run — quarantined with a reason, or uploaded byte-exact but flagged and not
  * wiped — and the good recordings docked alongside still arrive byte-exact.
+ *
+ * What stays on the card (issue 11 item 2): only zero-byte files, files that are not media by
+ * their extension, and sparse files (a FAT/exFAT card has no holes: a file whose allocated
+ * blocks are far below its size was not written by a camera, and uploading 20 GB of holes would
+ * be no evidence). Anything with a media extension that ffprobe cannot read — a GoPro MP4 cut by
+ * power loss before its `moov`, a text file named .mp4 — is evidence of unknown kind: uploaded
+ * byte-exact as opaque bytes, flagged `unreadable` with ffprobe's words, never wiped.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -69,10 +76,24 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     const flip = await record(f, 'bad-faulty', { faults: ['bitflip'] });
     const forged = await record(f, 'bad-faulty', { faults: ['bad-signature'] });
     writeFileSync(join(f, 'DCIM', '100BWC', 'NOTMEDIA_0001.mp4'), 'this is a shopping list, not a video\n'.repeat(50));
+    // Not media by name: a binary blob ffprobe cannot read, and a text file.
+    writeFileSync(join(f, 'DCIM', '100BWC', 'DUMP_0001.bin'), Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (i * 7919) % 251)));
+    writeFileSync(join(f, 'DCIM', '100BWC', 'README.txt'), 'camera notes\n');
     // 20 GB, sparse: must be judged without being read into memory.
     writeFileSync(join(f, 'DCIM', '100BWC', 'HUGE_0001.mp4'), '');
     truncateSync(join(f, 'DCIM', '100BWC', 'HUGE_0001.mp4'), 20 * 1024 ** 3);
     docked.push(['faulty', 'bay-faulty']);
+
+    // A GoPro of sorts (no DEVICE.json): a plain MP4 (moov at the end) cut by power loss, so no moov.
+    const gopro = await recordCamera({ storage: cam('gopro'), count: 1, seed: 'bad-gopro', container: 'mp4', ...small });
+    rmSync(join(cam('gopro'), 'DEVICE.json'));
+    rmSync(join(cam('gopro'), '.system'), { recursive: true, force: true });
+    if (gopro.files[0]!.sidecarPath) rmSync(gopro.files[0]!.sidecarPath);
+    const goproBytes = readFileSync(gopro.files[0]!.mediaPath);
+    rmSync(gopro.files[0]!.mediaPath);
+    mkdirSync(join(cam('gopro'), 'DCIM', '100GOPRO'), { recursive: true });
+    writeFileSync(join(cam('gopro'), 'DCIM', '100GOPRO', 'GOPR0001.MP4'), goproBytes.subarray(0, Math.floor(goproBytes.length * 0.6)));
+    docked.push(['gopro', 'bay-gopro']);
 
     const skew = await record(cam('skew'), 'bad-skew', { faults: [`clock-skew=${THREE_YEARS_S}`] });
     docked.push(['skew', 'bay-skew']);
@@ -138,7 +159,10 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     addCase('truncated (power loss)', 'bay-faulty', rel(cut.files[0]!, f));
     addCase('bit-flipped', 'bay-faulty', rel(flip.files[0]!, f));
     addCase('forged signature', 'bay-faulty', rel(forged.files[0]!, f));
-    addCase('not media', 'bay-faulty', 'DCIM/100BWC/NOTMEDIA_0001.mp4');
+    addCase('text named .mp4', 'bay-faulty', 'DCIM/100BWC/NOTMEDIA_0001.mp4');
+    addCase('binary named .bin', 'bay-faulty', 'DCIM/100BWC/DUMP_0001.bin');
+    addCase('text named .txt', 'bay-faulty', 'DCIM/100BWC/README.txt');
+    addCase('GoPro MP4 cut before its moov', 'bay-gopro', 'DCIM/100GOPRO/GOPR0001.MP4');
     cases.set('20 GB sparse', { name: '20 GB sparse', bay: 'bay-faulty', path: join(bays, 'bay-faulty', 'DCIM/100BWC/HUGE_0001.mp4'), sha256: '' });
     addCase('clock 3 years ahead', 'bay-skew', rel(skew.files[0]!, cam('skew')));
     odd.forEach((name, i) => addCase(`name ${JSON.stringify(name)}`, 'bay-names', `DCIM/100BWC/${name}`));
@@ -191,7 +215,10 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
 
   it('the run ends with exit 3 (attention needed) and one stderr line per quarantined or flagged file', () => {
     expect(onceExit).toBe(3);
-    expect(onceStderr).toMatch(/quarantined: .*NOTMEDIA_0001\.mp4: not_media: not a media file/);
+    expect(onceStderr).toMatch(/quarantined: .*DUMP_0001\.bin: not_media: not a media file \(ffprobe: /);
+    expect(onceStderr).toMatch(/flagged: .*NOTMEDIA_0001\.mp4 .*unreadable: uploaded as opaque bytes, kept on the camera \(plain text/);
+    expect(onceStderr).toMatch(/flagged: .*GOPR0001\.MP4 .*unreadable: uploaded as opaque bytes, kept on the camera \(ffprobe: .*moov atom not found/);
+    expect(onceStderr).toMatch(/skipped: bay-faulty\/DCIM\/100BWC\/HUGE_0001\.mp4: sparse: /);
     expect(onceStderr).toMatch(/flagged: /);
   });
 
@@ -208,18 +235,41 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     expect(Math.abs((detail.manifest.device.clockOffsetMs ?? 0) / 1000 - THREE_YEARS_S)).toBeLessThan(600);
   });
 
-  it('zero-byte, not media and a 20 GB sparse file are quarantined with a reason, kept on the camera, in bounded memory', () => {
-    for (const [name, pattern] of [['zero-byte', /zero-byte/], ['not media', /not a media file/], ['20 GB sparse', /not a media file|quarantin/]] as const) {
+  it('zero-byte files and files not media by name are quarantined with a reason, kept on the camera', () => {
+    for (const [name, pattern, code] of [['zero-byte', /zero-byte/, 'zero_byte'], ['binary named .bin', /not a media file \(ffprobe: /, 'not_media'], ['text named .txt', /not a media file \(plain text/, 'not_media']] as const) {
       const c = cases.get(name)!;
       const row = rowOf(c);
-      expect({ name, state: row?.state }).toEqual({ name, state: 'quarantined' });
+      expect({ name, state: row?.state, code: row?.reasonCode }).toEqual({ name, state: 'quarantined', code });
       expect(row!.reason).toMatch(pattern);
       expect(existsSync(c.path)).toBe(true);
-      note(c, `quarantined: ${row!.reason!.slice(0, 120)}`);
+      expect(onServer(c)).toEqual([]);
+      note(c, `quarantined ${code}: ${row!.reason!.slice(0, 120)}`);
     }
+  });
+
+  it('a 20 GB sparse file is left on the card, listed as sparse (attention), never read, in bounded memory', async () => {
+    const c = cases.get('20 GB sparse')!;
+    expect(rowOf(c)).toBeUndefined();
+    expect(existsSync(c.path)).toBe(true);
     expect(list.some((r) => r.size === 20 * 1024 ** 3)).toBe(false);
     // A 20 GB file read into memory would need 20 GB; the whole dock stays far below 400 MB.
     expect(peakRssKiB).toBeLessThan(400 * 1024);
+    note(c, 'left on the card, listed: sparse');
+  });
+
+  it('a cut MP4 without moov and a text file named .mp4 are evidence: uploaded byte-exact as opaque bytes, flagged unreadable with ffprobe\'s words, never wiped', async () => {
+    for (const [name, words] of [['GoPro MP4 cut before its moov', /^ffprobe: .*moov atom not found/], ['text named .mp4', /^plain text/]] as const) {
+      const c = cases.get(name)!;
+      const entry = await expectArrivedExact(c);
+      const detail = (await (await server.request(`/v1/recordings/${entry.id}`)).json()) as { manifest: RecordingManifest };
+      expect(detail.manifest.file.unreadable).toMatch(words);
+      expect(detail.manifest.file.media).toBeUndefined();
+      expect(detail.manifest.segments.every((s) => s.startTime === undefined)).toBe(true);
+      expect(detail.manifest.integrity.notes.join(' ')).toMatch(/unreadable: uploaded as opaque bytes/);
+      expect(existsSync(c.path)).toBe(true);
+      expect(rowOf(c)?.state).toBe('completed');
+      note(c, `uploaded byte-exact, flagged unreadable (${detail.manifest.file.unreadable!.slice(0, 80)}), not wiped`);
+    }
   });
 
   it('truncated, bit-flipped and forged recordings are uploaded byte-exact as evidence, flagged, never wiped', async () => {

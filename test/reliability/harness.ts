@@ -195,7 +195,7 @@ export class DockProcess extends BodycamChild {
 export interface JournalView {
   /** `<recordingId>/<index>` of every segment the dock journaled as acknowledged. */
   acked: Set<string>;
-  rows: Array<{ relPath: string; serial: string; state: string; reason: string | null; sha256: string | null; receipt?: Receipt; bay: string | null }>;
+  rows: Array<{ relPath: string; serial: string; state: string; reason: string | null; reasonCode: string | null; sha256: string | null; receipt?: Receipt; bay: string | null }>;
 }
 
 /** Read the dock's SQLite journal (the dock is dead or it is a WAL reader: both are safe). */
@@ -210,10 +210,10 @@ export function readJournal(stateDir: string): JournalView {
     if (!tables.includes('segments') || !tables.includes('recordings')) return { acked: new Set(), rows: [] };
     const acked = new Set((db.prepare(`SELECT r.recording_id AS id, s.idx AS idx FROM segments s JOIN recordings r ON r.key = s.rkey
       WHERE s.acked = 1 AND r.recording_id IS NOT NULL`).all() as Array<{ id: string; idx: number }>).map((r) => `${r.id}/${r.idx}`));
-    const rows = (db.prepare('SELECT rel_path, serial, state, reason, sha256, receipt_json, bay FROM recordings').all() as Array<{
-      rel_path: string; serial: string; state: string; reason: string | null; sha256: string | null; receipt_json: string | null; bay: string | null;
+    const rows = (db.prepare('SELECT rel_path, serial, state, reason, reason_code, sha256, receipt_json, bay FROM recordings').all() as Array<{
+      rel_path: string; serial: string; state: string; reason: string | null; reason_code: string | null; sha256: string | null; receipt_json: string | null; bay: string | null;
     }>).map((r) => ({
-      relPath: r.rel_path, serial: r.serial, state: r.state, reason: r.reason, sha256: r.sha256, bay: r.bay,
+      relPath: r.rel_path, serial: r.serial, state: r.state, reason: r.reason, reasonCode: r.reason_code, sha256: r.sha256, bay: r.bay,
       ...(r.receipt_json ? { receipt: JSON.parse(r.receipt_json) as Receipt } : {}),
     }));
     return { acked, rows };
