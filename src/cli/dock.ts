@@ -8,6 +8,7 @@ import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, sta
 import { trustServer } from '../dock/trust.js';
 import { startProgress } from '../dock/progress.js';
 import { action } from './handler.js';
+import { registerDockConfig } from './commands/dockConfig/index.js';
 
 export function registerDock(program: Command): void {
   const command = program.command('dock')
@@ -22,6 +23,7 @@ export function registerDock(program: Command): void {
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01 --once --wipe-after-ingest');
   // Options after `trust-server` belong to it (the dock's own --fingerprint is the media fingerprint switch).
   command.enablePositionalOptions();
+  registerDockConfig(command);
   command.command('trust-server')
     .description('Confirm the ingest server\'s receipt key out of band and pin it in the journal: the only way besides --server-key that lets --wipe-after-ingest run')
     .requiredOption('--state-dir <dir>', 'the dock\'s state folder (the journal holds the confirmed pin)')

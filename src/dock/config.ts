@@ -192,6 +192,33 @@ export function resolveDockSettings(input: LoadDockConfigInput = {}, only?: read
 }
 
 /**
+ * The rules between and within values that parsing one key cannot see (an endpoint URL, the dock
+ * id); normalizes endpoint and dockId in place. Keys absent from `values` are not checked (a config
+ * file alone may leave some to flags), except dockId, which defaults to the host name.
+ */
+export function checkDockValues(merged: Record<string, unknown>): void {
+  if (merged.endpoint !== undefined) {
+    const endpoint = String(merged.endpoint);
+    try {
+      const url = new URL(endpoint);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch (cause) {
+      throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
+    }
+    // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
+    const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
+    if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
+    merged.endpoint = endpoint.replace(/\/+$/, '');
+  }
+  const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
+  if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
+  merged.dockId = dockId;
+  if (merged.concurrency === 0) throw new UsageError('invalid concurrency 0: at least one segment must be allowed in flight');
+  if (merged.segmentMaxBytes !== undefined && (merged.segmentMaxBytes as number) < 188 * 16) throw new UsageError('invalid segment-max-bytes: use at least 3 KiB');
+  if (merged.statusPort !== undefined && (merged.statusPort as number) > 65535) throw new UsageError(`invalid status-port ${String(merged.statusPort)}`);
+}
+
+/**
  * Merge defaults < file < env < flags into a validated DockConfig, read the
  * token file, and resolve relative paths (file paths against the file's folder).
  */
@@ -200,23 +227,7 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
     if (spec.required && merged[key] === undefined) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the config file): ${spec.description}`);
   }
-  const endpoint = String(merged.endpoint);
-  try {
-    const url = new URL(endpoint);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-  } catch (cause) {
-    throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
-  }
-  // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
-  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
-  if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
-  merged.endpoint = endpoint.replace(/\/+$/, '');
-  const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
-  if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
-  merged.dockId = dockId;
-  if (merged.concurrency === 0) throw new UsageError('invalid concurrency 0: at least one segment must be allowed in flight');
-  if ((merged.segmentMaxBytes as number) < 188 * 16) throw new UsageError('invalid segment-max-bytes: use at least 3 KiB');
-  if ((merged.statusPort as number) > 65535) throw new UsageError(`invalid status-port ${String(merged.statusPort)}`);
+  checkDockValues(merged);
   const tokenFile = merged.tokenFile as string;
   let token: string;
   try {
@@ -229,11 +240,43 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
   return merged as unknown as DockConfig;
 }
 
+/**
+ * Every problem of a config file on its own (`bodycam dock config --validate`): not JSON, unknown
+ * keys, each value that does not parse, then the rules between values. Empty = valid. Also the
+ * required keys the file leaves to flags or the environment.
+ */
+export function validateDockConfigFile(path: string): { problems: string[]; keys: string[]; leftToFlags: string[] } {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (cause) { return { problems: [`cannot read ${path}: ${(cause as Error).message}`], keys: [], leftToFlags: [] }; }
+  let parsed: unknown;
+  try { parsed = JSON.parse(text); } catch (cause) { return { problems: [`not valid JSON: ${(cause as Error).message}`], keys: [], leftToFlags: [] }; }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { problems: ['must hold a JSON object'], keys: [], leftToFlags: [] };
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  const keys = Object.keys(parsed);
+  for (const key of keys) {
+    const spec = (DOCK_CONFIG_SCHEMA as Record<string, ConfigKeySpec>)[key];
+    const raw = (parsed as Record<string, unknown>)[key];
+    if (!spec) { problems.push(`unknown key "${key}"`); continue; }
+    if (raw === null || raw === undefined) continue;
+    try { values[key] = parseValue(key, spec, raw, 'config file'); } catch (error) { problems.push((error as Error).message); }
+  }
+  if (problems.length === 0) {
+    try { checkDockValues(values); } catch (error) { problems.push((error as Error).message); }
+  }
+  const leftToFlags = (Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>).filter(([k, spec]) => spec.required && values[k] === undefined).map(([k]) => k);
+  return { problems, keys, leftToFlags };
+}
+
 function formatDefault(spec: ConfigKeySpec): string {
-  const value = spec.default;
+  return formatConfigValue(spec, spec.default);
+}
+
+/** A parsed value as a person writes it (durations 5m, sizes 16MiB, rates as bytes/s). */
+export function formatConfigValue(spec: ConfigKeySpec, value: unknown): string {
   if (spec.kind === 'duration' && typeof value === 'number') return value >= 3600 && value % 3600 === 0 ? `${value / 3600}h` : value >= 60 && value % 60 === 0 ? `${value / 60}m` : `${value}s`;
   if (spec.kind === 'bytes' && typeof value === 'number') return value % (1024 * 1024) === 0 ? `${value / (1024 * 1024)}MiB` : `${value}`;
-  if (spec.kind === 'rate' && value === 0) return '0 (unlimited)';
+  if (spec.kind === 'rate' && typeof value === 'number') return value === 0 ? '0 (unlimited)' : `${value}B/s`;
   return String(value);
 }
 

@@ -1,0 +1,88 @@
+/**
+ * `bodycam dock config --print | --validate FILE`: the dock's effective configuration with where each
+ * value came from (flag, environment, config file, default), or a config file checked on its own.
+ * Both go through the one schema (src/dock/config.ts), as `bodycam dock` itself does.
+ */
+import { Option, type Command } from 'commander';
+import { UsageError } from '../../../errors.js';
+import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, formatConfigValue, loadDockConfig, resolveDockSettings, validateDockConfigFile, type ConfigKeySpec } from '../../../dock/config.js';
+import { action } from '../../handler.js';
+import { table } from '../../table.js';
+
+const KEYS = Object.keys(DOCK_CONFIG_SCHEMA) as Array<keyof typeof DOCK_CONFIG_SCHEMA>;
+
+interface Printed { key: string; value: unknown; shown: string; source: string; name: string }
+
+function printable(flags: Record<string, unknown>): { rows: Printed[]; configFile?: string; problem?: string } {
+  const resolved = resolveDockSettings({ flags });
+  const rows: Printed[] = KEYS.map((key) => {
+    const spec = DOCK_CONFIG_SCHEMA[key] as ConfigKeySpec;
+    const from = resolved.sources[key];
+    const value = resolved.values[key];
+    if (value === undefined) return { key, value: null, shown: 'required' in spec && spec.required ? '(missing: required)' : '(unset)', source: '-', name: '-' };
+    // A switched-off default-true switch came from --no-<flag>.
+    const name = from!.source === 'flag' && spec.kind === 'boolean' && value === false && spec.default === true ? from!.name.replace(/^--/, '--no-') : from!.name;
+    return { key, value, shown: formatConfigValue(spec, value), source: from!.source, name };
+  });
+  let problem: string | undefined;
+  try {
+    // The whole check `bodycam dock` makes at start (required keys, URL, token file), without starting.
+    const config = loadDockConfig({ flags });
+    const dockId = rows.find((r) => r.key === 'dockId')!;
+    if (dockId.value === null) Object.assign(dockId, { value: config.dockId, shown: config.dockId, source: 'default', name: 'host name' });
+  } catch (error) {
+    problem = (error as Error).message;
+  }
+  return { rows, ...(resolved.configFile ? { configFile: resolved.configFile } : {}), ...(problem ? { problem } : {}) };
+}
+
+/** `bodycam dock config`, a subcommand of `dock` taking the dock's own flags. */
+export function registerDockConfig(dock: Command): void {
+  const command = dock.command('config')
+    .description('Print the dock\'s effective configuration and where each value came from, or validate a config file')
+    .option('--print', 'print every key: value and source (flag, env, file, default); exit 2 if `bodycam dock` would refuse it')
+    .option('--validate <file>', 'check a config file alone (JSON, known keys, each value, URL and id rules) and exit 0 or 2')
+    .option('--json', 'with --print: as JSON')
+    .option('--config <file>', 'the dock\'s JSON config file [BODYCAM_CONFIG]');
+  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
+    const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
+    command.addOption(new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp());
+  }
+  command.addHelpText('after', `
+Takes the same flags, BODYCAM_* variables and --config file as \`bodycam dock\` (flags > env > file > defaults).
+The token itself is never printed, only its file.
+
+Examples:
+  $ bodycam dock config --print --config /etc/bodycam/dock.json
+  $ BODYCAM_MAX_RATE=10MB/s bodycam dock config --print --config /etc/bodycam/dock.json --json
+  $ bodycam dock config --validate /etc/bodycam/dock.json.new && mv /etc/bodycam/dock.json.new /etc/bodycam/dock.json
+`);
+  command.action(action(async (flags: Record<string, unknown>) => {
+    for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];
+    const { print, validate, json } = flags as { print?: boolean; validate?: string; json?: boolean };
+    delete flags.print; delete flags.validate; delete flags.json;
+    if (Boolean(print) === Boolean(validate)) throw new UsageError('give --print or --validate <file>');
+    if (validate) {
+      // The file alone: no environment, no flags (they are not part of what is being checked).
+      const result = validateDockConfigFile(validate);
+      if (result.problems.length) {
+        for (const problem of result.problems) process.stderr.write(`${validate}: ${problem}\n`);
+        process.stderr.write(`bodycam: ${validate} is not a valid dock config file (${result.problems.length} problem(s))\n`);
+        return 2;
+      }
+      process.stdout.write(`${validate}: valid (${result.keys.length} key(s))`
+        + (result.leftToFlags.length ? `; not in the file, so needed as flags or BODYCAM_* variables: ${result.leftToFlags.join(', ')}` : '') + '\n');
+      return 0;
+    }
+    const shown = printable(flags);
+    if (json) {
+      process.stdout.write(JSON.stringify({ configFile: shown.configFile ?? null, valid: !shown.problem, ...(shown.problem ? { problem: shown.problem } : {}),
+        keys: Object.fromEntries(shown.rows.map((r) => [r.key, { value: r.value, source: r.source, name: r.name }])) }, null, 2) + '\n');
+    } else {
+      process.stdout.write((shown.configFile ? `config file ${shown.configFile}\n\n` : '') + table([['KEY', 'VALUE', 'SOURCE'],
+        ...shown.rows.map((r) => [r.key, r.shown, r.source === '-' ? '-' : r.source === 'default' ? r.name === 'default' ? 'default' : `default (${r.name})` : `${r.source} ${r.name.replace(/^config file /, '')}`])]));
+    }
+    if (shown.problem) { process.stderr.write(`bodycam: ${shown.problem}\n`); return 2; }
+    return 0;
+  }));
+}

@@ -1,0 +1,79 @@
+/**
+ * `bodycam dock config --print | --validate` through the built CLI: each value with its source
+ * (flag, env, file, default), paths of the file resolved against its folder, the token never shown,
+ * exit 2 when `bodycam dock` would refuse the same settings; --validate lists every problem of a file.
+ */
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli } from '../helpers/cli.js';
+import { TEST_TOKENS } from '../helpers/server.js';
+
+describe('bodycam dock config', () => {
+  const tmp = makeTempDir('bodycam-dock-config-');
+  const etc = join(tmp.path, 'etc');
+  mkdirSync(etc);
+  const token = TEST_TOKENS['dock-1']!;
+  writeFileSync(join(etc, 'dock.token'), token + '\n');
+  const file = join(etc, 'dock.json');
+  writeFileSync(file, JSON.stringify({ bays: '../bays', tokenFile: 'dock.token', maxRate: '10MB/s', settle: '2s', endpoint: 'http://127.0.0.1:9' }));
+  // A clean environment: only what each case sets.
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BODYCAM_LOG_LEVEL: 'silent' } as NodeJS.ProcessEnv;
+  afterAll(() => tmp.cleanup());
+
+  it('--print names the source of every value and never the token', async () => {
+    const result = await runCli(['dock', 'config', '--print', '--json', '--config', file, '--state-dir', join(tmp.path, 'state'), '--no-fingerprint', '--settle', '1s'],
+      { env: { ...env, BODYCAM_ENDPOINT: 'https://ingest.example:8443/', BODYCAM_CONCURRENCY: '2' } });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain(token);
+    const printed = JSON.parse(result.stdout) as { valid: boolean; configFile: string; keys: Record<string, { value: unknown; source: string; name: string }> };
+    expect(printed.valid).toBe(true);
+    expect(printed.configFile).toBe(file);
+    expect(printed.keys.bays).toEqual({ value: join(tmp.path, 'bays'), source: 'file', name: `config file ${file}` });
+    expect(printed.keys.tokenFile!.value).toBe(join(etc, 'dock.token'));
+    expect(printed.keys.endpoint).toEqual({ value: 'https://ingest.example:8443/', source: 'env', name: 'BODYCAM_ENDPOINT' });
+    expect(printed.keys.concurrency).toEqual({ value: 2, source: 'env', name: 'BODYCAM_CONCURRENCY' });
+    expect(printed.keys.settle).toEqual({ value: 1, source: 'flag', name: '--settle' }); // the flag over the file's 2s
+    expect(printed.keys.fingerprint).toEqual({ value: false, source: 'flag', name: '--no-fingerprint' });
+    expect(printed.keys.maxRate).toMatchObject({ value: 10_000_000, source: 'file' });
+    expect(printed.keys.segmentMaxBytes).toEqual({ value: 16 * 1024 * 1024, source: 'default', name: 'default' });
+    expect(printed.keys.dockId!.source).toBe('default');
+    const text = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st'], { env });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^maxRate\s+10000000B\/s\s+file .*dock\.json$/m);
+    expect(text.stdout).toMatch(/^segmentMaxBytes\s+16MiB\s+default$/m);
+    expect(text.stdout).toMatch(/^stateDir\s+\S+st\s+flag --state-dir$/m);
+  });
+
+  it('--print exits 2 with the reason when the dock would refuse the settings', async () => {
+    const missing = await runCli(['dock', 'config', '--print', '--config', file], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toMatch(/^stateDir\s+\(missing: required\)/m);
+    expect(missing.stderr).toMatch(/^bodycam: missing --state-dir/);
+    const badToken = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 's', '--token-file', join(tmp.path, 'nope')], { env });
+    expect(badToken.code).toBe(2);
+    expect(badToken.stderr).toMatch(/cannot read token file/);
+  });
+
+  it('--validate: 0 for a good file (naming what it leaves to flags), 2 listing every problem of a bad one', async () => {
+    const good = await runCli(['dock', 'config', '--validate', file], { env: { ...env, BODYCAM_MAX_RATE: 'nonsense' } });
+    expect(good.code).toBe(0); // the environment is not part of the file
+    expect(good.stdout).toContain('valid (5 key(s)); not in the file, so needed as flags or BODYCAM_* variables: stateDir');
+    const badFile = join(etc, 'bad.json');
+    writeFileSync(badFile, JSON.stringify({ bays: 7, maxrate: '1M', settle: 'soon', endpoint: 'http://127.0.0.1:' }));
+    const bad = await runCli(['dock', 'config', '--validate', badFile], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid bays (config file): expected a non-empty string');
+    expect(bad.stderr).toContain('unknown key "maxrate"');
+    expect(bad.stderr).toContain('invalid settle (config file) "soon"');
+    expect(bad.stderr).toMatch(/bodycam: .*bad\.json is not a valid dock config file \(3 problem\(s\)\)\n$/);
+    writeFileSync(badFile, '{"endpoint": "http://127.0.0.1:"}');
+    expect((await runCli(['dock', 'config', '--validate', badFile], { env })).stderr).toContain('the port after ":" is empty');
+    writeFileSync(badFile, '{"bays": ');
+    expect((await runCli(['dock', 'config', '--validate', badFile], { env })).stderr).toContain('not valid JSON');
+    const neither = await runCli(['dock', 'config'], { env });
+    expect(neither.code).toBe(2);
+  });
+});
