@@ -7,8 +7,7 @@
 import { existsSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
-import { readDevice, writeDevice } from './storage.js';
-import { DEVICE_FILE } from './types.js';
+import { existingDevicePath, readDevice, writeDevice } from './storage.js';
 
 export const BAY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -43,17 +42,19 @@ function renameOrExplain(from: string, to: string, occupied: string): void {
 export async function dockCamera(options: DockOptions): Promise<string> {
   checkBaysRoot(options.bays);
   checkBayName(options.bay);
-  if (!existsSync(join(options.storage, DEVICE_FILE))) {
-    throw new UsageError(`${options.storage} is not a camera storage (no ${DEVICE_FILE})`, { code: 'E_DOCK_NOT_CAMERA' });
+  const identity = existingDevicePath(options.storage);
+  if (!identity) {
+    throw new UsageError(`${options.storage} is not a camera storage (no DEVICE.json, and no simulated camera of another layout)`, { code: 'E_DOCK_NOT_CAMERA' });
   }
   const bayPath = join(options.bays, options.bay);
   if (resolve(bayPath) === resolve(options.storage)) throw new UsageError(`camera is already docked in ${bayPath}`, { code: 'E_BAY_OCCUPIED' });
   if (existsSync(bayPath) && !statSync(bayPath).isDirectory()) throw new UsageError(`bay ${options.bay} is occupied by a file`, { code: 'E_BAY_OCCUPIED' });
   // The clock block is what the camera says at the moment of docking (its RTC keeps its offset).
-  const device = readDevice(options.storage);
+  // A foreign layout keeps it camera-internal (its card has no DEVICE.json): the same refresh, out of the dock's sight.
+  const device = readDevice(options.storage, identity);
   const now = Date.now();
   device.clock = { cameraTime: new Date(now + device.clock.offsetMs).toISOString(), trueTime: new Date(now).toISOString(), offsetMs: device.clock.offsetMs };
-  writeDevice(options.storage, device);
+  writeDevice(options.storage, device, identity);
   renameOrExplain(options.storage, bayPath, `bay ${options.bay} in ${options.bays} is occupied: undock its camera first`);
   return bayPath;
 }
@@ -63,7 +64,7 @@ export async function undockCamera(options: UndockOptions): Promise<void> {
   checkBaysRoot(options.bays);
   checkBayName(options.bay);
   const bayPath = join(options.bays, options.bay);
-  if (!existsSync(join(bayPath, DEVICE_FILE))) throw new UsageError(`bay ${options.bay} in ${options.bays} holds no camera`, { code: 'E_BAY_EMPTY' });
+  if (!existingDevicePath(bayPath)) throw new UsageError(`bay ${options.bay} in ${options.bays} holds no camera`, { code: 'E_BAY_EMPTY' });
   if (!existsSync(dirname(resolve(options.to)))) throw new UsageError(`cannot undock to ${options.to}: its parent folder does not exist`, { code: 'E_UNDOCK_TARGET' });
   renameOrExplain(bayPath, options.to, `cannot undock to ${options.to}: it already exists and is not empty`);
 }

@@ -5,4 +5,5 @@ export { recordFleet, bayName, type FleetOptions, type FleetCamera } from './fle
 export { readDevice } from './storage.js';
 export { parseFault, resolveRecordOptions, defaultVideoKbps, FAULT_NAMES, type RecordOptions, type Fault, type FaultName } from './options.js';
 export { keyPairFromSeed, serialFromSeed } from './identity.js';
+export { LAYOUT_NAMES, layoutNamed, type LayoutName } from './layouts.js';
 export * from './types.js';

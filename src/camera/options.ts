@@ -2,6 +2,7 @@
 import { UsageError } from '../errors.js';
 import { parseBytes } from '../util/units.js';
 import { SERIAL_PATTERN } from './identity.js';
+import { layoutNamed, type CameraLayout, type LayoutName } from './layouts.js';
 import type { Codec, Container } from './types.js';
 
 export type FaultName = 'power-loss' | 'bitflip' | 'zero-byte' | 'missing-sidecar' | 'bad-signature' | 'clock-skew' | 'storage-full';
@@ -18,6 +19,8 @@ export interface Fault {
 export interface RecordOptions {
   /** Camera root folder; created on first boot. */
   storage: string;
+  /** Card layout of the maker simulated (default bodycam); an existing camera keeps its own. */
+  layout?: LayoutName;
   serial?: string;
   /** Number of recordings (each possibly rolled over into several files). */
   count?: number;
@@ -45,6 +48,9 @@ export interface RecordOptions {
 
 export interface ResolvedRecordOptions {
   storage: string;
+  /** Asked for explicitly (an existing camera of another layout is then refused). */
+  layoutAsked: boolean;
+  layout: CameraLayout;
   serial?: string;
   count: number;
   durationSeconds: number;
@@ -68,7 +74,7 @@ export interface ResolvedRecordOptions {
   signal?: AbortSignal;
 }
 
-const CONTAINERS: readonly Container[] = ['fmp4', 'mpegts', 'mp4'];
+const CONTAINERS: readonly Container[] = ['fmp4', 'mpegts', 'mp4', 'm2ts'];
 const CODECS: readonly Codec[] = ['h264', 'hevc'];
 const WORD = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/;
 
@@ -109,8 +115,12 @@ export function defaultVideoKbps(width: number, height: number, fps: number): nu
 
 export function resolveRecordOptions(options: RecordOptions): ResolvedRecordOptions {
   if (!options.storage) throw new UsageError('camera storage folder is required (--storage DIR)');
-  const container = options.container ?? 'fmp4';
+  const layout = layoutNamed(options.layout ?? 'bodycam');
+  const container = options.container ?? layout.defaultContainer;
   if (!CONTAINERS.includes(container)) throw new UsageError(`unknown container "${container}": expected one of ${CONTAINERS.join(', ')}`);
+  if (!layout.containers.includes(container)) {
+    throw new UsageError(`layout ${layout.name} does not write ${container}: use ${layout.containers.join(' or ')}`, { code: 'E_CAMERA_LAYOUT' });
+  }
   const codec = options.codec ?? 'h264';
   if (!CODECS.includes(codec)) throw new UsageError(`unknown codec "${codec}": expected one of ${CODECS.join(', ')}`);
   if (options.serial !== undefined && !SERIAL_PATTERN.test(options.serial)) {
@@ -141,8 +151,15 @@ export function resolveRecordOptions(options: RecordOptions): ResolvedRecordOpti
   }
   const seed = options.seed === undefined ? undefined : String(options.seed);
   if (seed !== undefined && !/^[A-Za-z0-9._/-]{1,64}$/.test(seed)) throw new UsageError(`invalid seed "${seed}": use a number`);
+  const faults = (options.faults ?? []).map((f) => (typeof f === 'string' ? parseFault(f) : parseFault(faultText(f))));
+  const needsSidecar = faults.find((f) => f.name === 'missing-sidecar' || f.name === 'bad-signature');
+  if (needsSidecar && !layout.signed) {
+    throw new UsageError(`fault ${needsSidecar.name} needs a camera that signs its recordings (layout bodycam or dated), not ${layout.name}`, { code: 'E_CAMERA_FAULT' });
+  }
   return {
     storage: options.storage,
+    layoutAsked: options.layout !== undefined,
+    layout,
     serial: options.serial,
     count: positive(options.count ?? 1, 'count', { integer: true, max: 10_000 }),
     durationSeconds,
@@ -162,7 +179,7 @@ export function resolveRecordOptions(options: RecordOptions): ResolvedRecordOpti
     trigger,
     category,
     critical: options.critical ?? false,
-    faults: (options.faults ?? []).map((f) => (typeof f === 'string' ? parseFault(f) : parseFault(faultText(f)))),
+    faults,
     signal: options.signal,
   };
 }

@@ -1,29 +1,34 @@
 /**
  * The recorder: boots the camera on first use (identity, keys), then writes
- * recordings into DCIM/100BWC with their signed sidecars, continuing the
- * camera's sequence numbers and clock, and leaves the requested faults behind.
+ * recordings where its layout puts them (DCIM/100BWC with signed sidecars by
+ * default; other makers' folders, names and companion files with --layout),
+ * continuing the camera's numbers and clock, and leaves the requested faults behind.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, statSync, truncateSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { extensionFor, generateClip } from '../media/generate.js';
+import { generateClip, type ClipSpec } from '../media/generate.js';
 import { signObject } from '../protocol/signing.js';
 import { newIdentity, newKeyPair } from './identity.js';
 import { hasFault, cutForPowerLoss, flipBits, spoilSignature } from './faults.js';
+import { layoutNamed, type LayoutName } from './layouts.js';
 import { resolveRecordOptions, type RecordOptions, type ResolvedRecordOptions } from './options.js';
 import { derive, SeededRandom } from './random.js';
 import {
-  highestSeqOnCard, prepareStorage, readDevice, readPrivateKey, readState, recordingFileName, recordingsDir,
+  devicePath, existingDevicePath, highestNumberOnCard, prepareStorage, readDevice, readPrivateKey, readState,
   writeDevice, writeJsonAtomic, writePrivateKey, writeState, type CameraState,
 } from './storage.js';
+import { writeCardFiles, writeCompanion } from './vendorFiles.js';
 import { gpsTrack, markers, round } from './track.js';
-import { DEVICE_FILE, DEVICE_FORMAT, SIDECAR_FORMAT, type DeviceInfo, type Sidecar } from './types.js';
+import { DEVICE_FORMAT, SIDECAR_FORMAT, type DeviceInfo, type Sidecar } from './types.js';
 
 export interface RecordedFile {
   mediaPath: string;
-  /** Absent when a fault left no sidecar (power-loss, zero-byte, missing-sidecar). */
+  /** Absent when a fault left no sidecar (power-loss, zero-byte, missing-sidecar), and for foreign layouts. */
   sidecarPath?: string;
+  /** Files the maker writes beside this recording (GoPro .LRV/.THM, Sony M01.XML, ...), absolute paths. */
+  companionPaths: string[];
   /** SHA-256 of the file as it is on the card now (after any fault). */
   sha256: string;
   size: number;
@@ -41,6 +46,7 @@ export interface RecordedFile {
 export interface RecordResult {
   root: string;
   serial: string;
+  layout: LayoutName;
   files: RecordedFile[];
   /** False when no font was found and the picture carries no burned-in text. */
   overlay: boolean;
@@ -78,8 +84,9 @@ function loadOrBoot(options: ResolvedRecordOptions): Camera & { isNew: boolean }
   if (existsSync(root) && !statSync(root).isDirectory()) {
     throw new UsageError(`camera storage ${root} is a file, not a folder`, { code: 'E_CAMERA_STORAGE' });
   }
-  if (existsSync(join(root, DEVICE_FILE))) {
-    const device = readDevice(root);
+  const identityPath = existingDevicePath(root);
+  if (identityPath) {
+    const device = readDevice(root, identityPath);
     if (options.serial !== undefined && options.serial !== device.serial) {
       throw new UsageError(`storage ${root} belongs to camera ${device.serial}, not ${options.serial}`, { code: 'E_CAMERA_SERIAL' });
     }
@@ -93,13 +100,18 @@ function loadOrBoot(options: ResolvedRecordOptions): Camera & { isNew: boolean }
     if (!privateKeyPem) {
       throw new UsageError(`camera ${device.serial} at ${root} has no private key in .system/: it cannot sign new recordings`, { code: 'E_CAMERA_NO_KEY' });
     }
-    const nextSeq = Math.max(saved?.nextSeq ?? 1, highestSeqOnCard(root) + 1);
+    const layout = options.layout;
+    const nextSeq = Math.max(saved?.nextSeq ?? layout.firstNumber, highestNumberOnCard(root, layout) + 1);
     const trueTimeMs = Date.parse(device.clock.trueTime);
-    const state: CameraState = { nextSeq, nextStartMs: saved?.nextStartMs ?? (Number.isFinite(trueTimeMs) ? trueTimeMs + 60_000 : nowSecondsMs()), ...(seed ? { seed } : {}) };
+    const state: CameraState = {
+      nextSeq, nextStartMs: saved?.nextStartMs ?? (Number.isFinite(trueTimeMs) ? trueTimeMs + 60_000 : nowSecondsMs()), ...(seed ? { seed } : {}),
+      ...(layout.name === 'bodycam' ? {} : { layout: layout.name }),
+    };
     return { root, device, privateKeyPem, state, seed, isNew: false };
   }
   const seed = options.seed;
   const identity = newIdentity(options.serial, seed);
+  if (options.layout.model) identity.model = options.layout.model;
   const keys = newKeyPair(identity.serial, seed);
   const startMs = seed === undefined ? nowSecondsMs() : seededEpochMs(seed);
   const device: DeviceInfo = {
@@ -108,7 +120,8 @@ function loadOrBoot(options: ResolvedRecordOptions): Camera & { isNew: boolean }
     publicKeyPem: keys.publicKeyPem,
     clock: { cameraTime: new Date(startMs).toISOString(), trueTime: new Date(startMs).toISOString(), offsetMs: 0 },
   };
-  return { root, device, privateKeyPem: keys.privateKeyPem, state: { nextSeq: 1, nextStartMs: startMs, ...(seed ? { seed } : {}) }, seed, isNew: true };
+  const state: CameraState = { nextSeq: options.layout.firstNumber, nextStartMs: startMs, ...(seed ? { seed } : {}), ...(options.layout.name === 'bodycam' ? {} : { layout: options.layout.name }) };
+  return { root, device, privateKeyPem: keys.privateKeyPem, state, seed, isNew: true };
 }
 
 /** Split one recording into files of at most `max` seconds (real cameras roll over at a size or time limit). */
@@ -133,13 +146,30 @@ function storageFullStop(options: ResolvedRecordOptions, quotaBytes: number | un
   return Math.min(options.durationSeconds, Math.max(kf, aligned));
 }
 
+/** The layout of the camera already on this storage, if any (a camera keeps the layout it was made with). */
+function savedLayout(root: string): LayoutName | undefined {
+  if (!existsSync(root) || !statSync(root).isDirectory() || !existingDevicePath(root)) return undefined;
+  try {
+    return readState(root)?.layout ?? 'bodycam';
+  } catch {
+    return undefined;
+  }
+}
+
 export async function recordCamera(input: RecordOptions): Promise<RecordResult> {
-  const options = resolveRecordOptions(input);
+  const saved = input.storage ? savedLayout(input.storage) : undefined;
+  if (saved && input.layout && input.layout !== saved) {
+    layoutNamed(input.layout); // an unknown name is reported as such first
+    throw new UsageError(`storage ${input.storage} holds a camera of layout ${saved}: it cannot record as ${input.layout}`, { code: 'E_CAMERA_LAYOUT' });
+  }
+  const options = resolveRecordOptions({ ...input, layout: input.layout ?? saved });
+  const { layout } = options;
   const camera = loadOrBoot(options);
-  prepareStorage(camera.root);
+  prepareStorage(camera.root, layout);
+  const identityPath = devicePath(camera.root, layout);
   if (camera.isNew) {
     writePrivateKey(camera.root, camera.privateKeyPem);
-    writeDevice(camera.root, camera.device);
+    writeDevice(camera.root, camera.device, identityPath);
     writeState(camera.root, camera.state);
   }
   const { device, state } = camera;
@@ -155,39 +185,58 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
     const parts = partLengths(total, options.maxFileDurationSeconds);
     if (camera.seed === undefined) state.nextStartMs = Math.max(state.nextStartMs, nowSecondsMs());
     let groupId = '';
+    const recordingNumber = state.nextSeq;
+    const mediaNames: string[] = [];
     for (let p = 0; p < parts.length; p++) {
       const length = parts[p]!;
       const lastFile = lastRecording && p === parts.length - 1;
-      const seq = state.nextSeq;
-      const recordingId = `${device.serial}-${String(seq).padStart(4, '0')}`;
+      // Makers that number recordings (GoPro) give every chapter the recording's number.
+      const perRecording = layout.numbering === 'recording';
+      const seq = perRecording ? recordingNumber : state.nextSeq;
+      const recordingId = `${device.serial}-${String(seq).padStart(4, '0')}${perRecording && parts.length > 1 ? `.${p + 1}` : ''}`;
       if (p === 0) groupId = recordingId;
       const trueStartMs = state.nextStartMs;
       const cameraStartMs = trueStartMs + skewMs;
-      const fileName = recordingFileName(cameraStartMs, device.serial, seq, extensionFor(options.container));
-      const mediaPath = join(recordingsDir(camera.root), fileName);
-      if (existsSync(mediaPath) || existsSync(mediaPath.replace(/\.(mp4|ts)$/, '.json'))) {
-        throw new UsageError(`refusing to overwrite ${mediaPath}: the camera's sequence is out of step with its card`, { code: 'E_CAMERA_EXISTS' });
+      const place = layout.place({
+        number: seq, part: p + 1, cameraStartMs, serial: device.serial, container: options.container, codec: options.codec,
+        trigger: options.trigger, critical: options.critical,
+      });
+      const fileName = basename(place.media);
+      const mediaPath = join(camera.root, place.media);
+      const sidecarPath = layout.signed && place.sidecar ? join(camera.root, place.sidecar) : undefined;
+      const companionPaths = place.companions.map((c) => join(camera.root, c.relPath));
+      for (const path of [mediaPath, ...(sidecarPath ? [sidecarPath] : []), ...companionPaths]) {
+        if (existsSync(path)) throw new UsageError(`refusing to overwrite ${path}: the camera's sequence is out of step with its card`, { code: 'E_CAMERA_EXISTS' });
       }
+      mkdirSync(dirname(mediaPath), { recursive: true });
       // Reserve the sequence number and clock before writing, so a crash never reuses them.
-      const random = camera.seed === undefined ? SeededRandom.unseeded('recording') : new SeededRandom(camera.seed, `recording:${device.serial}:${seq}`);
+      const random = camera.seed === undefined ? SeededRandom.unseeded('recording') : new SeededRandom(camera.seed, `recording:${device.serial}:${seq}${perRecording && p > 0 ? `:${p + 1}` : ''}`);
       const gapMs = (camera.seed === undefined ? 1 : random.int(120, 3600)) * 1000;
-      state.nextSeq = seq + 1;
+      state.nextSeq = perRecording ? recordingNumber + 1 : seq + 1;
       state.nextStartMs = trueStartMs + Math.ceil(length) * 1000 + (p === parts.length - 1 ? gapMs : 0);
       writeState(camera.root, state);
 
-      const generated = await generateClip(mediaPath, {
+      const clip: ClipSpec = {
         container: options.container, codec: options.codec, width: options.width, height: options.height, fps: options.fps,
         videoKbps: options.videoKbps, audioKbps: options.audioKbps, audioSampleRate: options.audioSampleRate,
         keyframeIntervalSeconds: options.keyframeIntervalSeconds, durationSeconds: length,
         label: `${device.serial} REC ${recordingId}${parts.length > 1 ? ` PART ${p + 1} OF ${parts.length}` : ''}`,
         clockEpochSeconds: cameraStartMs / 1000, toneHz: random.int(300, 900), realtime: options.realtime,
-      }, { signal: options.signal });
+      };
+      const generated = await generateClip(mediaPath, clip, { signal: options.signal });
       overlay &&= generated.overlay;
+      mediaNames.push(fileName);
+      const origin = { lat: 38 + (derive(device.serial, 'beat').readUInt16BE(0) % 1400) / 100, lon: -122 + (derive(device.serial, 'beat').readUInt16BE(2) % 4600) / 100 };
+      const gps = gpsTrack(random, length, origin);
+      // The maker's files beside the recording are written when it closes, like the recording itself.
+      for (const [i, companion] of place.companions.entries()) {
+        await writeCompanion(companionPaths[i]!, companion, { device, mediaName: fileName, cameraStartMs, durationSeconds: length, gps, clip }, { signal: options.signal });
+      }
 
       const fileFaults = lastFile ? options.faults.filter((f) => f.name !== 'clock-skew') : [];
       const applied = fileFaults.map((f) => f.name) as string[];
       if (skewMs !== 0) applied.unshift('clock-skew');
-      const result: RecordedFile = { mediaPath, sha256: '', size: 0, durationSeconds: length, recordingId, groupId, part: p + 1, faults: applied };
+      const result: RecordedFile = { mediaPath, companionPaths, sha256: '', size: 0, durationSeconds: length, recordingId, groupId, part: p + 1, faults: applied };
 
       if (hasFault(fileFaults, 'power-loss')) {
         const cut = await cutForPowerLoss(mediaPath, length);
@@ -201,8 +250,7 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
       result.sha256 = untouched && generated.sha256 ? generated.sha256 : await sha256File(mediaPath);
       result.size = statSync(mediaPath).size;
 
-      if (!noSidecar) {
-        const origin = { lat: 38 + (derive(device.serial, 'beat').readUInt16BE(0) % 1400) / 100, lon: -122 + (derive(device.serial, 'beat').readUInt16BE(2) % 4600) / 100 };
+      if (!noSidecar && sidecarPath) {
         const preEventSeconds = p === 0 ? round(Math.min(options.preEventSeconds, length), 3) : 0;
         const unsigned: Omit<Sidecar, 'signature'> = {
           format: SIDECAR_FORMAT,
@@ -213,7 +261,7 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
           endedAt: new Date(cameraStartMs + Math.round(length * 1000)).toISOString(),
           preEventSeconds,
           trigger: options.trigger, category: options.category, critical: options.critical,
-          gps: gpsTrack(random, length, origin),
+          gps,
           markers: markers(random, length, { part: p + 1, preEventSeconds, trigger: options.trigger }),
           media: {
             durationSeconds: round(length, 3), codec: options.codec, width: options.width, height: options.height, fps: options.fps,
@@ -225,19 +273,19 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
         };
         const sidecar = signObject(unsigned as unknown as Record<string, unknown>, camera.privateKeyPem) as unknown as Sidecar;
         if (hasFault(fileFaults, 'bad-signature')) sidecar.signature = spoilSignature(sidecar.signature);
-        const sidecarPath = mediaPath.replace(/\.(mp4|ts)$/, '.json');
         writeJsonAtomic(sidecarPath, sidecar);
         result.sidecarPath = sidecarPath;
-        if (hasFault(fileFaults, 'bitflip')) {
-          flipBits(mediaPath, random.int(0, 255));
-          result.sha256 = await sha256File(mediaPath);
-        }
+      }
+      if (hasFault(fileFaults, 'bitflip') && !noSidecar) {
+        flipBits(mediaPath, random.int(0, 255));
+        result.sha256 = await sha256File(mediaPath);
       }
       files.push(result);
       const endTrueMs = trueStartMs + Math.round(length * 1000);
       device.clock = { cameraTime: new Date(endTrueMs + skewMs).toISOString(), trueTime: new Date(endTrueMs).toISOString(), offsetMs: skewMs };
-      writeDevice(camera.root, device);
+      writeDevice(camera.root, device, identityPath);
     }
+    writeCardFiles(camera.root, layout, device, { mediaNames, firstNumber: recordingNumber });
   }
-  return { root: camera.root, serial: device.serial, files, overlay };
+  return { root: camera.root, serial: device.serial, layout: layout.name, files, overlay };
 }

@@ -7,10 +7,13 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import type { CameraLayout, LayoutName } from './layouts.js';
 import { DEVICE_FILE, DEVICE_FORMAT, RECORDINGS_DIR, SYSTEM_DIR, type DeviceInfo } from './types.js';
 
 export const KEY_FILE = 'camera-key.pem';
 export const STATE_FILE = 'state.json';
+/** Where a camera of a foreign layout (no DEVICE.json on its card) keeps its identity: camera-internal. */
+export const INTERNAL_DEVICE_FILE = 'device.json';
 
 /** Counters the firmware keeps between recordings (camera-internal). */
 export interface CameraState {
@@ -20,6 +23,8 @@ export interface CameraState {
   nextStartMs: number;
   /** The seed this camera was made from, if any: later recordings stay reproducible. */
   seed?: string;
+  /** The card layout this camera writes (absent: bodycam). */
+  layout?: LayoutName;
 }
 
 export function recordingsDir(root: string): string { return join(root, RECORDINGS_DIR); }
@@ -57,9 +62,19 @@ export function writeJsonAtomic(path: string, value: unknown, mode = 0o644): voi
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
-/** DEVICE.json of a camera root; InputError when it is missing or malformed. */
-export function readDevice(root: string): DeviceInfo {
-  const path = join(root, DEVICE_FILE);
+/** Where the camera's identity is kept: DEVICE.json on the card, or camera-internal for a foreign layout. */
+export function devicePath(root: string, layout: Pick<CameraLayout, 'signed'>): string {
+  return layout.signed ? join(root, DEVICE_FILE) : join(systemDir(root), INTERNAL_DEVICE_FILE);
+}
+
+/** Where the camera on this storage keeps its identity, whichever layout it writes; undefined when none is there. */
+export function existingDevicePath(root: string): string | undefined {
+  const candidates = [join(root, DEVICE_FILE), join(systemDir(root), INTERNAL_DEVICE_FILE)];
+  return candidates.find((path) => existsSync(path));
+}
+
+/** DEVICE.json of a camera root (or the identity at `path`); InputError when it is missing or malformed. */
+export function readDevice(root: string, path = join(root, DEVICE_FILE)): DeviceInfo {
   let device: DeviceInfo;
   try {
     device = JSON.parse(readFileSync(path, 'utf8')) as DeviceInfo;
@@ -72,8 +87,9 @@ export function readDevice(root: string): DeviceInfo {
   return device;
 }
 
-export function writeDevice(root: string, device: DeviceInfo): void {
-  writeJsonAtomic(join(root, DEVICE_FILE), device);
+export function writeDevice(root: string, device: DeviceInfo, path = join(root, DEVICE_FILE)): void {
+  if (dirname(path) === systemDir(root)) mkdirSync(systemDir(root), { recursive: true, mode: 0o700 });
+  writeJsonAtomic(path, device);
 }
 
 export function readPrivateKey(root: string): string | undefined {
@@ -97,27 +113,26 @@ export function writeState(root: string, state: CameraState): void {
   writeJsonAtomic(join(systemDir(root), STATE_FILE), state);
 }
 
-const NAME_PATTERN = /^(\d{8})_(\d{6})_(.+)_(\d{4,})\.(mp4|ts)$/;
-
-/** Highest sequence number among the files already on the card (0 when none). */
-export function highestSeqOnCard(root: string): number {
-  const dir = recordingsDir(root);
-  if (!existsSync(dir)) return 0;
-  let highest = 0;
-  for (const name of readdirSync(dir)) {
-    const match = NAME_PATTERN.exec(name);
-    if (match) highest = Math.max(highest, Number(match[4]));
-  }
+/** Highest number among the recordings of this layout already on the card (-1 when none). */
+export function highestNumberOnCard(root: string, layout: CameraLayout): number {
+  let highest = -1;
+  const walk = (dir: string, rel: string, depth: number): void => {
+    let names: string[];
+    try { names = readdirSync(dir); } catch { return; }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const childRel = rel ? `${rel}/${name}` : name;
+      const number = layout.numberOf(childRel);
+      if (number !== undefined) { highest = Math.max(highest, number); continue; }
+      if (depth < 6 && !name.includes('.')) walk(join(dir, name), childRel, depth + 1);
+    }
+  };
+  walk(root, '', 0);
   return highest;
 }
 
 /** <YYYYMMDD>_<HHMMSS>_<serial>_<seq 4 digits><ext>, date and time on the camera clock (UTC). */
-export function recordingFileName(cameraStartMs: number, serial: string, seq: number, ext: string): string {
-  const iso = new Date(cameraStartMs).toISOString(); // 2025-03-14T09:26:53.000Z
-  const date = iso.slice(0, 10).replace(/-/g, '');
-  const time = iso.slice(11, 19).replace(/:/g, '');
-  return `${date}_${time}_${serial}_${String(seq).padStart(4, '0')}${ext}`;
-}
+export { bodycamFileName as recordingFileName } from './layouts.js';
 
 /**
  * mkdir -p one level at a time: Node's recursive mkdirSync can spin forever on
@@ -136,9 +151,9 @@ function mkdirChain(dir: string): void {
 }
 
 /** Make sure the storage folder exists and can be written, before anything is recorded. */
-export function prepareStorage(root: string): void {
+export function prepareStorage(root: string, layout?: Pick<CameraLayout, 'signed'>): void {
   try {
-    mkdirChain(recordingsDir(root));
+    mkdirChain(layout && !layout.signed ? root : recordingsDir(root));
     const probe = join(root, `.write-test-${process.pid}`);
     writeFileAtomic(probe, '');
     rmSync(probe, { force: true });

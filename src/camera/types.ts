@@ -11,7 +11,8 @@ export const RECORDINGS_DIR = 'DCIM/100BWC';
 /** Camera-internal area (keys, counters): never exposed as evidence, never read by the dock. */
 export const SYSTEM_DIR = '.system';
 
-export type Container = 'fmp4' | 'mpegts' | 'mp4';
+/** m2ts: MPEG-TS in 192-byte packets (4-byte arrival timestamp first), as AVCHD and many camcorders write. */
+export type Container = 'fmp4' | 'mpegts' | 'mp4' | 'm2ts';
 export type Codec = 'h264' | 'hevc';
 
 /** <camera root>/DEVICE.json */

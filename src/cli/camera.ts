@@ -5,12 +5,13 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { dockCamera, recordCamera, recordFleet, undockCamera, type RecordOptions, type RecordResult } from '../camera/index.js';
+import type { LayoutName } from '../camera/layouts.js';
 import type { Codec, Container } from '../camera/types.js';
 import { parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 
 interface RecordFlags {
-  storage?: string; serial?: string; count?: string; duration?: string; container?: string; codec?: string; size?: string;
+  storage?: string; layout?: string; serial?: string; count?: string; duration?: string; container?: string; codec?: string; size?: string;
   fps?: string; bitrate?: string; keyframeInterval?: string; seed?: string; realtime?: boolean; maxFileDuration?: string;
   preEvent?: string; trigger?: string; category?: string; critical?: boolean; fault?: string[]; json?: boolean;
 }
@@ -41,6 +42,7 @@ function recordOptionsFrom(flags: RecordFlags): Omit<RecordOptions, 'storage'> {
   const size = flags.size === undefined ? undefined : parseSize(flags.size);
   if (flags.duration !== undefined && /^\s*-/.test(flags.duration)) throw new UsageError(`invalid duration "${flags.duration}": it cannot be negative`);
   return {
+    layout: flags.layout as LayoutName | undefined,
     serial: flags.serial,
     count: flags.count === undefined ? undefined : parsePositiveInt(flags.count, 'count'),
     durationSeconds: flags.duration === undefined ? undefined : parseDuration(flags.duration),
@@ -66,7 +68,8 @@ function addRecordOptions(command: Command): Command {
   return command
     .option('--count <n>', 'number of recordings', undefined)
     .option('--duration <d>', 'length of each recording: seconds or 30s, 10m, 1h (default 30s)')
-    .option('--container <c>', 'fmp4 (default, power-loss safe) | mpegts | mp4 (moov at the end)')
+    .option('--layout <name>', 'card layout: bodycam (default) | gopro | avchd | sony-xavc | dashcam | dated (docs/camera-storage.md)')
+    .option('--container <c>', 'fmp4 (bodycam default, power-loss safe) | mpegts | mp4 (moov at the end) | m2ts (192-byte packets); each layout allows its own')
     .option('--codec <c>', 'h264 (default) | hevc')
     .option('--size <WxH>', 'resolution (default 1280x720)')
     .option('--fps <n>', 'frames per second (default 30)')
@@ -108,7 +111,8 @@ Examples:
     .addHelpText('after', `
 Examples:
   $ bodycam camera record --storage cams/cam1 --count 3 --duration 30s
-  $ bodycam camera record --storage cams/cam2 --duration 10s --container mpegts --fault power-loss --seed 7`))
+  $ bodycam camera record --storage cams/cam2 --duration 10s --container mpegts --fault power-loss --seed 7
+  $ bodycam camera record --storage cams/gopro --layout gopro --duration 10s --max-file-duration 4s`))
     .action(action(async (flags: RecordFlags) => {
       const result = await recordCamera({ storage: flags.storage!, ...recordOptionsFrom(flags) });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { toolPath } from './binaries.js';
 import { runTool, type RunOptions } from './run.js';
 
-export type GenContainer = 'fmp4' | 'mpegts' | 'mp4';
+export type GenContainer = 'fmp4' | 'mpegts' | 'mp4' | 'm2ts';
 export type GenCodec = 'h264' | 'hevc';
 
 export interface ClipSpec {
@@ -71,7 +71,7 @@ export function overlayFont(): string | undefined {
 }
 
 export function extensionFor(container: GenContainer): string {
-  return container === 'mpegts' ? '.ts' : '.mp4';
+  return container === 'mpegts' ? '.ts' : container === 'm2ts' ? '.m2ts' : '.mp4';
 }
 
 function safeText(text: string): string {
@@ -86,7 +86,7 @@ function videoCodecArgs(spec: ClipSpec): string[] {
   if (spec.codec === 'hevc') {
     return ['-c:v', 'libx265', '-preset', 'ultrafast', ...rate,
       '-x265-params', `pools=none:frame-threads=1:keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=0:log-level=none`,
-      ...(spec.container === 'mpegts' ? [] : ['-tag:v', 'hvc1']), '-pix_fmt', 'yuv420p'];
+      ...(spec.container === 'mpegts' || spec.container === 'm2ts' ? [] : ['-tag:v', 'hvc1']), '-pix_fmt', 'yuv420p'];
   }
   return ['-c:v', 'libx264', '-threads', '1', '-preset', 'ultrafast', ...rate,
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0', '-pix_fmt', 'yuv420p'];
@@ -102,8 +102,24 @@ function muxArgs(container: GenContainer | 'piece'): string[] {
     case 'fmp4': return [...common, '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4'];
     case 'mp4': return [...common, '-f', 'mp4'];
     case 'mpegts': return [...common, '-f', 'mpegts'];
+    case 'm2ts': throw new Error('m2ts muxing needs the stream bitrate: use m2tsMuxArgs');
     case 'piece': return [...common, '-f', 'mp4'];
   }
+}
+
+/**
+ * 192-byte packets: a 4-byte TP_extra_header (2 copy-permission bits, a 30-bit arrival time stamp
+ * on the 27 MHz clock) before each 188-byte packet, as AVCHD and Blu-ray store them. ffmpeg derives
+ * the stamp from the byte position and the mux rate, so without a constant mux rate (VBR) the
+ * stamps jump by ~25 s per packet: the stream is padded to a constant rate above the encoders' caps.
+ */
+function m2tsMuxArgs(spec: Pick<ClipSpec, 'videoKbps' | 'audioKbps'>): string[] {
+  const muxKbps = Math.ceil((spec.videoKbps + spec.audioKbps) * 1.5 + 100);
+  return ['-fflags', '+bitexact', '-flags', '+bitexact', '-map_metadata', '-1', '-f', 'mpegts', '-mpegts_m2ts_mode', '1', '-muxrate', `${muxKbps}k`];
+}
+
+function containerMuxArgs(format: GenContainer | 'piece', spec: Pick<ClipSpec, 'videoKbps' | 'audioKbps'>): string[] {
+  return format === 'm2ts' ? m2tsMuxArgs(spec) : muxArgs(format);
 }
 
 function overlayFilter(font: string | undefined, label: string, clockEpochSeconds: number | undefined, height: number): string {
@@ -145,7 +161,7 @@ async function encode(job: EncodeJob, options: RunOptions): Promise<string | und
     '-f', 'lavfi', '-i', `sine=frequency=${job.toneHz}:sample_rate=${spec.audioSampleRate}`,
     '-t', job.durationSeconds.toFixed(3),
     '-filter_complex', filter, '-map', '[v]', '-map', job.audioShortBySamples ? '[a]' : '1:a',
-    ...videoCodecArgs(spec), ...audioCodecArgs(spec), ...muxArgs(job.format), ...(job.realtime ? ['-flush_packets', '1'] : []),
+    ...videoCodecArgs(spec), ...audioCodecArgs(spec), ...containerMuxArgs(job.format, spec), ...(job.realtime ? ['-flush_packets', '1'] : []),
   ];
   return runInto(args, job.output, job.format, { timeoutMs: Math.max(120_000, job.durationSeconds * 3000), ...options });
 }
@@ -156,7 +172,7 @@ function writeAll(fd: number, chunk: Buffer): void {
 }
 
 /**
- * Run ffmpeg with `output` as its result. Streamable containers (fMP4, MPEG-TS)
+ * Run ffmpeg with `output` as its result. Streamable containers (fMP4, MPEG-TS, M2TS)
  * come through a pipe and are written and hashed here: the file is hashed
  * without a second read, and if this process dies (kill -9, as a battery
  * pull), ffmpeg dies with it on the broken pipe instead of finishing the file
@@ -164,7 +180,7 @@ function writeAll(fd: number, chunk: Buffer): void {
  * Returns the SHA-256 when the bytes went through here.
  */
 async function runInto(args: string[], output: string, format: GenContainer | 'piece', options: RunOptions): Promise<string | undefined> {
-  if (format !== 'fmp4' && format !== 'mpegts') {
+  if (format !== 'fmp4' && format !== 'mpegts' && format !== 'm2ts') {
     await runTool('ffmpeg', [...args, output], options);
     return undefined;
   }
@@ -232,7 +248,7 @@ export interface GeneratedClip {
   overlay: boolean;
   /** True when built from a unique head and stream-copied tiles. */
   tiled: boolean;
-  /** SHA-256 of the file when it was hashed while written (fMP4, MPEG-TS). */
+  /** SHA-256 of the file when it was hashed while written (fMP4, MPEG-TS, M2TS). */
   sha256?: string;
 }
 
@@ -274,7 +290,7 @@ export async function generateClip(output: string, spec: ClipSpec, options: RunO
     writeFileSync(list, lines.join('\n') + '\n');
     const sha256 = await runInto([
       '-nostdin', '-v', 'error', '-n', ...(spec.realtime ? ['-re'] : []),
-      '-f', 'concat', '-safe', '0', '-i', list, '-map', '0', '-c', 'copy', ...muxArgs(spec.container),
+      '-f', 'concat', '-safe', '0', '-i', list, '-map', '0', '-c', 'copy', ...containerMuxArgs(spec.container, spec),
       ...(spec.realtime ? ['-flush_packets', '1'] : []),
     ], output, spec.container, { timeoutMs: Math.max(300_000, spec.durationSeconds * (spec.realtime ? 1500 : 100)), ...options });
     return { overlay, tiled: true, sha256 };
@@ -317,4 +333,17 @@ export async function generateForeignClip(output: string, spec: ForeignClipSpec,
   } finally {
     rmSync(srt, { force: true });
   }
+}
+
+export interface StillSpec { width: number; height: number; label: string }
+
+/** A JPEG still (a camera's thumbnail of a recording): one testsrc2 frame with the label burned in. */
+export async function generateStill(output: string, spec: StillSpec, options: RunOptions = {}): Promise<void> {
+  await runTool('ffmpeg', [
+    '-nostdin', '-v', 'error', '-n',
+    '-f', 'lavfi', '-i', `testsrc2=size=${spec.width}x${spec.height}:rate=1`,
+    '-frames:v', '1', '-vf', overlayFilter(overlayFont(), spec.label, undefined, spec.height),
+    '-c:v', 'mjpeg', '-q:v', '5', '-pix_fmt', 'yuvj420p', '-fflags', '+bitexact', '-flags', '+bitexact', '-map_metadata', '-1',
+    '-f', 'image2', output,
+  ], { timeoutMs: 60_000, ...options });
 }
