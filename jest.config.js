@@ -14,6 +14,9 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // StrykerJS's sandbox copies of the repo (npm run mutation) are not ours to crawl.
   modulePathIgnorePatterns: ['<rootDir>/.stryker-tmp/'],
+  // Real engines (Ceph RGW, PostgreSQL) start on first use, once per run, and stop here: test/helpers/engines.ts.
+  globalSetup: '<rootDir>/test/engines/globalSetup.ts',
+  globalTeardown: '<rootDir>/test/engines/globalTeardown.ts',
   testTimeout: 120000,
   maxWorkers: 2,
 };
