@@ -19,7 +19,7 @@ import type { Receipt } from '../protocol/types.js';
 import { anchorPaths, checkpointProblem, lineHash, type CustodyCheckpoint } from './custodyAnchor.js';
 import { GENESIS, custodyLogPath, type CustodyEntry } from './custodyLog.js';
 import { FsStore } from './fsStore.js';
-import type { Store } from './store.js';
+import type { RecordingStore } from './state.js';
 
 export interface CustodyProblem {
   reason: string;
@@ -53,7 +53,7 @@ interface Expectation {
   prevOf: Map<number, ReceiptToCheck[]>;
 }
 
-export async function verifyCustody(options: { dataDir: string; receipts?: readonly string[]; store?: Store }): Promise<CustodyReport> {
+export async function verifyCustody(options: { dataDir: string; receipts?: readonly string[]; store?: RecordingStore }): Promise<CustodyReport> {
   const { dataDir } = options;
   try {
     if (!(await stat(dataDir)).isDirectory()) throw new UsageError(`--data-dir ${dataDir} is not a directory`);
@@ -222,7 +222,7 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-async function storedReceipts(store: Store, notes: string[]): Promise<ReceiptToCheck[]> {
+async function storedReceipts(store: RecordingStore, notes: string[]): Promise<ReceiptToCheck[]> {
   let keys: Array<{ dockId: string; recordingId: string }>;
   try {
     keys = await store.listRecordings();

@@ -10,13 +10,14 @@ import { errnoCode, InputError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { insideRoot } from './paths.js';
 import { makePrivateDir, publishOnce } from './privateFiles.js';
+import type { DockKeyStore, PinResult } from './state.js';
 
 function pinPath(dataDir: string, dockId: string): string {
   if (!isValidId(dockId)) throw new InputError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
   return insideRoot(dataDir, 'docks', `${dockId}.pub.pem`);
 }
 
-function sameKey(a: string, b: string): boolean {
+export function sameKey(a: string, b: string): boolean {
   const der = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'der' });
   return der(a).equals(der(b));
 }
@@ -59,4 +60,11 @@ export async function resetDockKey(dataDir: string, dockId: string): Promise<boo
   }
   await rm(path);
   return true;
+}
+
+/** The embedded backend: one pin file per dock in <data dir>/docks/. */
+export class FsDockKeys implements DockKeyStore {
+  constructor(private readonly dataDir: string) {}
+  check(dockId: string, publicKeyPem: string): Promise<PinResult> { return checkDockKey(this.dataDir, dockId, publicKeyPem); }
+  reset(dockId: string): Promise<boolean> { return resetDockKey(this.dataDir, dockId); }
 }

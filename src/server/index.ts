@@ -5,23 +5,23 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
-import type { CustodyCheckpoint } from './custodyAnchor.js';
-import { CustodyLog, custodyLogPath, isStorageFull } from './custodyLog.js';
+import { isStorageFull } from './custodyLog.js';
+import { openEmbeddedState } from './embeddedState.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
-import { Possession } from './possession.js';
-import { ensurePrivateFile, makePrivateDir, tightenDataDir } from './privateFiles.js';
+import { isDatabaseUnavailable, openPgState } from './pg/pgState.js';
+import { makePrivateDir, tightenDataDir } from './privateFiles.js';
 import { isProblemCode, ProblemError } from './problem.js';
 import { registerRoutes } from './routes.js';
-import { loadOrCreateServerKey } from './serverKey.js';
-import type { Store } from './store.js';
+import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './serverKey.js';
+import type { ServerState } from './state.js';
+import type { BlobStore, Store } from './store.js';
 
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
 export { verifyCustody, type CustodyReport } from './custodyVerify.js';
@@ -43,8 +43,15 @@ export interface IngestServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   limits?: Partial<IngestLimits>;
   logger?: Logger;
-  /** Another Store backend; the filesystem store in dataDir by default. */
-  store?: Store;
+  /**
+   * Another blob backend; the filesystem store in dataDir by default. A full Store (blobs and
+   * recordings) keeps the recordings too unless `database` is given.
+   */
+  store?: BlobStore | Store;
+  /** postgres://… : keep every piece of state in PostgreSQL (src/server/pg/), shared by any number of servers. */
+  database?: string;
+  /** The receipt signing key (PEM, 0600), the same file for every server sharing one state; default <dataDir>/server-key.pem. */
+  serverKeyFile?: string;
   /** Sign a custody checkpoint after at most this many entries (default 1000; also after each receipt and at close). */
   checkpointEvery?: number;
   /** …and this often while entries arrive (default 60 000 ms). */
@@ -78,27 +85,31 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   await tightenDataDir(options.dataDir);
   const store = options.store ?? new FsStore(options.dataDir);
   await store.open();
-  await ensurePrivateFile(join(options.dataDir, 'custody-index.sqlite'));
-  const serverKey = await loadOrCreateServerKey(options.dataDir);
-  // The log must reach every anchor: its signed checkpoints and the receipts the store holds
-  // (a shorter log would hand out sequence numbers that receipts already carry).
-  const custody = new CustodyLog(custodyLogPath(options.dataDir), {
-    signer: serverKey, highestReceiptSeq: (anchor) => highestReceiptSeq(store, anchor),
-    ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
-    ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
-  });
+  let state: ServerState;
+  let serverKey: ServerKey;
   try {
-    await custody.open();
+    serverKey = options.serverKeyFile ? await loadServerKeyFile(options.serverKeyFile) : await loadOrCreateServerKey(options.dataDir);
+    const stateOptions = {
+      serverKey,
+      ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
+      ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+    };
+    if (options.database) {
+      state = await openPgState(options.database, { ...stateOptions, log });
+    } else {
+      const recordings = isRecordingStore(store) ? store : new FsStore(options.dataDir);
+      if (recordings !== store) await (recordings as FsStore).open();
+      state = await openEmbeddedState(options.dataDir, recordings, stateOptions);
+    }
   } catch (error) {
     await store.close();
     throw error;
   }
   const metrics = new ServerMetrics();
-  await ensurePrivateFile(join(options.dataDir, 'possession.sqlite'));
-  const possession = Possession.open(join(options.dataDir, 'possession.sqlite'));
   // Once more after everything opened: files made on the way (SQLite -wal/-shm) are 0600 too.
   await tightenDataDir(options.dataDir);
-  const ingest = new IngestService({ dataDir: options.dataDir, store, custody, serverKey, metrics, limits, log, possession });
+  const { custody, possession } = state;
+  const ingest = new IngestService({ store, recordings: state.recordings, dockKeys: state.dockKeys, locks: state.locks, custody, serverKey, metrics, limits, log, possession });
 
   const https = options.tls ? {
     cert: options.tls.cert, key: options.tls.key,
@@ -177,8 +188,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     await app.listen({ host, port: options.port ?? 0 });
   } catch (error) {
     await app.close().catch(() => {});
-    await Promise.all([store.close(), custody.close()]);
-    possession.close();
+    await Promise.all([store.close(), state.close()]);
     const code = errnoCode(error);
     if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use: stop the other process or choose another port with --listen ${host}:PORT`, { cause: error });
     if (code === 'EACCES') throw new EnvironmentError('E_LISTEN_DENIED', `cannot listen on ${host}:${options.port}: permission denied`, { cause: error });
@@ -198,8 +208,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     close: () => closing ??= (async () => {
       shuttingDown = true;
       await app.close();
-      await Promise.all([store.close(), custody.close()]);
-      possession.close();
+      await Promise.all([store.close(), state.close()]);
     })(),
   };
 }
@@ -207,11 +216,16 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 /** Seconds a dock is asked to wait when the data dir is full (space may be freed at any time). */
 const RETRY_DISK_FULL_SECONDS = 30;
 
+/** Seconds a dock is asked to wait while the database is away (a restart takes seconds). */
+const RETRY_DATABASE_SECONDS = 5;
+
 function toProblem(error: Error): ProblemError {
   if (error instanceof ProblemError) return error;
   // ENOSPC / EDQUOT from a file write, SQLITE_FULL from any sqlite file: nothing half-done was kept
   // (each write cleans up after itself), and the next attempt after space returns goes through.
   if (isStorageFull(error)) return new ProblemError('insufficient_storage', 'the server\'s data dir is full; retry later', { cause: error, retryAfter: RETRY_DISK_FULL_SECONDS });
+  // The database is down or restarting: nothing was half-done (each write is one transaction), retry soon.
+  if (isDatabaseUnavailable(error)) return new ProblemError('unavailable', 'the server\'s database is unavailable; retry later', { cause: error, retryAfter: RETRY_DATABASE_SECONDS });
   const code = (error as FastifyError).code;
   const status = (error as FastifyError).statusCode;
   switch (code) {
@@ -228,26 +242,8 @@ function toProblem(error: Error): ProblemError {
   return new ProblemError('internal', 'internal error (see the server log)', { cause: error });
 }
 
-/**
- * The highest custodySeq of any receipt the store holds, or at least of every receipt newer than
- * the custody log's newest checkpoint: a receipt's checkpoint is written before the recording is
- * updated with it, so a record not changed since that checkpoint holds no receipt beyond it. With
- * a checkpoint and the filesystem store this reads only the records changed since (after a clean
- * shutdown: none); without one (a data dir from before checkpoints, or one whose checkpoints were
- * deleted) it reads every record once (100 000 recordings: about 20 s on the build machine).
- */
-async function highestReceiptSeq(store: Store, anchor: CustodyCheckpoint | undefined): Promise<number> {
-  const keys = anchor && store.listRecordingsChangedSince ? await store.listRecordingsChangedSince(new Date(anchor.time)) : await store.listRecordings();
-  let highest = 0;
-  const width = 32;
-  for (let i = 0; i < keys.length; i += width) {
-    const records = await Promise.all(keys.slice(i, i + width).map((key) => store.getRecording(key.dockId, key.recordingId)));
-    for (const record of records) {
-      const seq = record?.receipt?.custodySeq;
-      if (typeof seq === 'number' && seq > highest) highest = seq;
-    }
-  }
-  return highest;
+function isRecordingStore(store: BlobStore | Store): store is Store {
+  return typeof (store as Partial<Store>).getRecording === 'function';
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -9,16 +9,14 @@ import { IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { signObject, verifyObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
-import type { Possession } from './possession.js';
 import type { Logger } from '../log.js';
-import type { CustodyEntry, CustodyLog } from './custodyLog.js';
-import { checkDockKey } from './dockKeys.js';
-import { KeyedLock } from './keyedLock.js';
+import type { CustodyEntry } from './custodyLog.js';
 import { checkDockSignature, checkSegmentPlan, checkSidecarBytes, sameContent } from './manifestCheck.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './serverKey.js';
-import type { Store, StoredRecording } from './store.js';
+import type { CustodyChain, DockKeyStore, PossessionStore, RecordingLocks, RecordingStore } from './state.js';
+import type { BlobStore, StoredRecording } from './store.js';
 import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 
 export interface IngestLimits {
@@ -72,21 +70,22 @@ export interface SegmentUpload {
 }
 
 export class IngestService {
-  private readonly locks = new KeyedLock();
   private readonly uploadsInFlight = new Map<string, number>();
   /** Blobs being written in this process, until their custody entry is appended (by SHA-256). */
   private readonly storing = new Map<string, Promise<unknown>>();
   private reservedBytes = 0;
 
   constructor(private readonly deps: {
-    dataDir: string;
-    store: Store;
-    custody: CustodyLog;
+    store: BlobStore;
+    recordings: RecordingStore;
+    dockKeys: DockKeyStore;
+    locks: RecordingLocks;
+    custody: CustodyChain;
     serverKey: ServerKey;
     metrics: ServerMetrics;
     limits: IngestLimits;
     log: Logger;
-    possession: Possession;
+    possession: PossessionStore;
   }) {}
 
   // ---- POST /v1/recordings ----------------------------------------------------
@@ -98,18 +97,18 @@ export class IngestService {
     checkDockSignature(manifest);
     checkSidecarBytes(manifest);
     checkSegmentPlan(manifest, this.deps.limits.maxSegmentBytes);
-    if (await checkDockKey(this.deps.dataDir, dockId, manifest.dock.publicKeyPem) === 'mismatch') {
+    if (await this.deps.dockKeys.check(dockId, manifest.dock.publicKeyPem) === 'mismatch') {
       throw new ProblemError('dock_key_mismatch', `dock ${dockId} signed with a key other than the one pinned on first use; an operator must run \`bodycam server reset-dock-key\` if the dock was legitimately re-keyed`);
     }
     // Recordings are namespaced per dock (store.ts): the same id from another dock is another recording.
-    return this.locks.run(lockKey(dockId, manifest.recordingId), async () => {
-      const existing = await this.deps.store.getRecording(dockId, manifest.recordingId);
+    return this.deps.locks.run(lockKey(dockId, manifest.recordingId), async () => {
+      const existing = await this.deps.recordings.getRecording(dockId, manifest.recordingId);
       if (existing) return { created: false, response: await this.sameRecordingAgain(existing, manifest) };
       this.assertRoomFor(0);
       const record: StoredRecording = { manifest, createdAt: new Date().toISOString() };
-      if (!(await this.deps.store.createRecording(dockId, manifest.recordingId, record))) {
+      if (!(await this.deps.recordings.createRecording(dockId, manifest.recordingId, record))) {
         // Another server process sharing the data dir won the race.
-        const winner = (await this.deps.store.getRecording(dockId, manifest.recordingId))!;
+        const winner = (await this.deps.recordings.getRecording(dockId, manifest.recordingId))!;
         return { created: false, response: await this.sameRecordingAgain(winner, manifest) };
       }
       await this.recordCreated(record, false);
@@ -174,7 +173,7 @@ export class IngestService {
     // Held bytes are skipped only for a dock that has proved it holds them (possession.ts);
     // any other dock sends the body, which is verified and then dropped as a duplicate.
     // The held blob is re-read (verified) first: a damaged one is marked missing and these bytes replace it.
-    if (this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256) && await this.blobIntact(segment.sha256, { recordingId: id, index: segment.index })) {
+    if (await this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256) && await this.blobIntact(segment.sha256, { recordingId: id, index: segment.index })) {
       await this.reconcileSegment(id, record.manifest.dock.id, segment);
       return { created: false, segment };
     }
@@ -195,7 +194,7 @@ export class IngestService {
       const created = await write;
       // Another writer published these bytes first (a concurrent PUT here, or one a crash cut short).
       if (!created) await this.reconcileSegment(id, dockId, segment);
-      this.deps.possession.add(dockId, segment.sha256);
+      await this.deps.possession.add(dockId, segment.sha256);
       return { created, segment };
     } catch (error) {
       if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
@@ -227,8 +226,8 @@ export class IngestService {
 
   async complete(dockId: string, id: string): Promise<Receipt> {
     await this.owned(dockId, id);
-    return this.locks.run(lockKey(dockId, id), async () => {
-      const record = (await this.deps.store.getRecording(dockId, id))!;
+    return this.deps.locks.run(lockKey(dockId, id), async () => {
+      const record = (await this.deps.recordings.getRecording(dockId, id))!;
       if (record.receipt) return record.receipt;
       const { manifest } = record;
       // One recording, one receipt: a failure (a full disk, a crash) between the custody entry of a
@@ -236,7 +235,7 @@ export class IngestService {
       const earlier = await this.deps.custody.findReceiptEntry(dockId, id);
       const again = earlier ? this.receiptFromEntry(earlier, manifest) : undefined;
       if (again) {
-        await this.deps.store.updateRecording(dockId, id, { ...record, receipt: again, completedAt: again.receivedAt });
+        await this.deps.recordings.updateRecording(dockId, id, { ...record, receipt: again, completedAt: again.receivedAt });
         this.deps.log.info('receipt issued again after a failure', { recordingId: id, dockId, custodySeq: again.custodySeq });
         return again;
       }
@@ -254,15 +253,27 @@ export class IngestService {
       const firstOfEachBlob = [...new Map(manifest.segments.map((s) => [s.sha256, s])).values()];
       await Promise.all(firstOfEachBlob.map((segment) => this.reconcileSegment(id, manifest.dock.id, segment)));
       const serverKey = this.deps.serverKey;
-      const { value: receipt } = await this.deps.custody.append(
-        { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },
-        (seq, prevHash) => {
-          const signed = signObject(unsignedReceipt(manifest, dockId, new Date().toISOString(), serverKey.keyId, seq, prevHash), serverKey.privateKey) as Receipt;
-          // Enough to give the same receipt again from the entry (with the stored manifest), should this update fail.
-          return { extra: { receiptSignature: signed.signature, receivedAt: signed.receivedAt, serverKeyId: signed.serverKeyId, ...(earlier ? { supersedesSeq: earlier.seq } : {}) }, value: signed };
-        });
+      let receipt: Receipt | undefined;
+      try {
+        ({ value: receipt } = await this.deps.custody.append(
+          { event: 'receipt-issued', recordingId: id, dockId, sha256: manifest.file.sha256 },
+          (seq, prevHash) => {
+            const signed = signObject(unsignedReceipt(manifest, dockId, new Date().toISOString(), serverKey.keyId, seq, prevHash), serverKey.privateKey) as Receipt;
+            // Enough to give the same receipt again from the entry (with the stored manifest), should this update fail.
+            return { extra: { receiptSignature: signed.signature, receivedAt: signed.receivedAt, serverKeyId: signed.serverKeyId, ...(earlier ? { supersedesSeq: earlier.seq } : {}) }, value: signed };
+          }));
+      } catch (error) {
+        // A shared chain refuses a second receipt for one recording (another server issued it
+        // meanwhile): answer that one.
+        if ((error as { code?: unknown }).code !== 'E_RECEIPT_EXISTS') throw error;
+        const entry = await this.deps.custody.findReceiptEntry(dockId, id);
+        const theirs = entry ? this.receiptFromEntry(entry, manifest) : undefined;
+        if (!theirs) throw error;
+        await this.deps.recordings.updateRecording(dockId, id, { ...record, receipt: theirs, completedAt: theirs.receivedAt });
+        return theirs;
+      }
       const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
-      await this.deps.store.updateRecording(dockId, id, done);
+      await this.deps.recordings.updateRecording(dockId, id, done);
       this.deps.metrics.recordingsCompleted++;
       this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
       return receipt!;
@@ -416,8 +427,8 @@ export class IngestService {
 
   async list(dockId: string, filter: { device?: string; state?: string }): Promise<RecordingListEntry[]> {
     const entries: RecordingListEntry[] = [];
-    for (const id of await this.deps.store.listRecordingIds(dockId)) {
-      const record = await this.deps.store.getRecording(dockId, id);
+    for (const id of await this.deps.recordings.listRecordingIds(dockId)) {
+      const record = await this.deps.recordings.getRecording(dockId, id);
       if (!record || record.manifest.dock.id !== dockId) continue;
       const { manifest } = record;
       const state = record.receipt ? 'complete' : 'receiving';
@@ -468,7 +479,7 @@ export class IngestService {
   private async owned(dockId: string, id: string): Promise<StoredRecording> {
     if (!isValidId(id)) throw new ProblemError('invalid_id', 'recording id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without ".."');
     // Only this dock's namespace is looked in: another dock's recording of this id is not found, not forbidden.
-    const record = await this.deps.store.getRecording(dockId, id);
+    const record = await this.deps.recordings.getRecording(dockId, id);
     if (!record) throw new ProblemError('not_found', `dock ${dockId} has no recording ${id}`);
     return record;
   }
@@ -493,7 +504,7 @@ export class IngestService {
     const dockId = manifest.dock.id;
     for (let i = 0; i < manifest.segments.length; i += batch) {
       const slice = manifest.segments.slice(i, i + batch);
-      const held = await Promise.all(slice.map(async (s) => this.deps.possession.has(dockId, s.sha256) && this.deps.store.hasBlob(s.sha256)));
+      const held = await Promise.all(slice.map(async (s) => await this.deps.possession.has(dockId, s.sha256) && this.deps.store.hasBlob(s.sha256)));
       held.forEach((h, j) => { if (!h) missing.push(slice[j]!.index); });
     }
     return missing;

@@ -1,5 +1,7 @@
+import type { RecordingLocks } from './state.js';
+
 /** Serialises async work per key (one recording at a time) within this process. */
-export class KeyedLock {
+export class KeyedLock implements RecordingLocks {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, work: () => Promise<T>): Promise<T> {

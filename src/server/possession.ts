@@ -10,8 +10,10 @@
  * for that dock again, and the dock re-sends it: the safe direction.
  */
 import Database from 'better-sqlite3';
+import type { PossessionStore } from './state.js';
 
-export class Possession {
+/** The embedded backend: possession.sqlite in the data dir (the PostgreSQL one is in pg/). */
+export class Possession implements PossessionStore {
   private constructor(
     private readonly db: Database.Database,
     private readonly hasStmt: Database.Statement<[string, string]>,
@@ -28,15 +30,15 @@ export class Possession {
       db.prepare('INSERT OR IGNORE INTO held (dock_id, sha256) VALUES (?, ?)'));
   }
 
-  has(dockId: string, sha256: string): boolean {
+  async has(dockId: string, sha256: string): Promise<boolean> {
     return this.hasStmt.get(dockId, sha256) !== undefined;
   }
 
-  add(dockId: string, sha256: string): void {
+  async add(dockId: string, sha256: string): Promise<void> {
     this.addStmt.run(dockId, sha256);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

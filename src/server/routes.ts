@@ -11,7 +11,7 @@ import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import { parseRange } from './range.js';
 import type { ServerKey } from './serverKey.js';
-import type { Store } from './store.js';
+import type { BlobStore } from './store.js';
 
 declare module 'fastify' {
   interface FastifyRequest { dockId?: string }
@@ -24,7 +24,7 @@ interface SegmentParams { id: string; index: string }
 const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
 
 export function registerRoutes(app: FastifyInstance, deps: {
-  ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: Store; quotaBytes?: number; bodyIdleTimeoutMs: number;
+  ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: BlobStore; quotaBytes?: number; bodyIdleTimeoutMs: number;
 }): void {
   const { ingest, tokens, gate, serverKey, metrics, store } = deps;
 

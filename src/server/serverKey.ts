@@ -3,8 +3,8 @@
  * in the data dir, the public key is published beside it and at GET /v1/keys.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { errnoCode } from '../errors.js';
+import { readFile, stat } from 'node:fs/promises';
+import { errnoCode, UsageError } from '../errors.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { insideRoot } from './paths.js';
 import { publishOnce, replaceFile } from './privateFiles.js';
@@ -31,5 +31,31 @@ export async function loadOrCreateServerKey(dataDir: string): Promise<ServerKey>
   const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   // Always rewrite the public half from the private one: it can never disagree.
   await replaceFile(publicPath, publicKeyPem); // 0600: it is public, but the data dir is private as a whole
+  return { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
+}
+
+/**
+ * The key every server of one shared state is started with (--server-key): a PEM private key,
+ * 0600 (it signs every receipt). Never created here: a second server making its own would sign
+ * receipts the others cannot tell from forgeries.
+ */
+export async function loadServerKeyFile(path: string): Promise<ServerKey> {
+  let pem: string;
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+    pem = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--server-key: cannot read ${path} (${errnoCode(error) ?? String(error)}); make one with \`bodycam server key new > FILE\``, { cause: error, code: 'E_SERVER_KEY' });
+  }
+  if ((mode & 0o077) !== 0) throw new UsageError(`--server-key: ${path} is readable or writable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it signs every receipt: run \`chmod 600 ${path}\``, { code: 'E_SERVER_KEY_MODE' });
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem);
+  } catch (error) {
+    throw new UsageError(`--server-key: ${path} is not a PEM private key`, { cause: error, code: 'E_SERVER_KEY' });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new UsageError(`--server-key: ${path} is a ${String(privateKey.asymmetricKeyType)} key, an Ed25519 key is needed`, { code: 'E_SERVER_KEY' });
+  const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   return { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
 }

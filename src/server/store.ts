@@ -12,6 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Receipt, RecordingManifest } from '../protocol/types.js';
+import type { RecordingStore } from './state.js';
 
 export interface StoredRecording {
   manifest: RecordingManifest;
@@ -32,7 +33,11 @@ export interface BlobWriteResult {
   size: number;
 }
 
-export interface Store {
+/**
+ * The blob half: what an object-store backend (S3) implements. Recordings are state
+ * (state.ts RecordingStore): the filesystem store holds both, PostgreSQL holds them otherwise.
+ */
+export interface BlobStore {
   /** Prepare the store; removes temp files left by a crash (cheap: one folder listing). */
   open(): Promise<void>;
   /**
@@ -63,22 +68,10 @@ export interface Store {
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
   /** Names of the blobs held (for `bodycam server scrub`), streamed, in no particular order. */
   listBlobs(): AsyncIterable<string>;
-  /** The record of recording `id` of dock `dockId`; another dock's recording of the same id is never returned. */
-  getRecording(dockId: string, id: string): Promise<StoredRecording | undefined>;
-  /** Create atomically; returns false (and changes nothing) if this dock already has the id. */
-  createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean>;
-  /** Replace atomically (crash leaves the old or the new record, never a mix). */
-  updateRecording(dockId: string, id: string, record: StoredRecording): Promise<void>;
-  /** The ids of one dock's recordings, sorted. */
-  listRecordingIds(dockId: string): Promise<string[]>;
-  /** Every (dockId, recordingId) in the store, sorted by dock then id (for scrub, verify-log). */
-  listRecordings(): Promise<RecordingKey[]>;
-  /**
-   * Optional: a superset of the recordings created or updated at or after `since` (cheaper than
-   * listRecordings for a large store). Without it, startup reads every record.
-   */
-  listRecordingsChangedSince?(since: Date): Promise<RecordingKey[]>;
   /** Bytes held in blobs, as far as the store knows without scanning. */
   usedBytes(): number;
   close(): Promise<void>;
 }
+
+/** The embedded default: blobs and recording records in one data dir (fsStore.ts). */
+export interface Store extends BlobStore, RecordingStore {}

@@ -1,0 +1,82 @@
+/**
+ * Everything the server keeps besides blob bytes, behind one interface per concern, so that the
+ * same ingest rules run on the embedded backend (files + SQLite in the data dir, the default)
+ * and on PostgreSQL (src/server/pg/, shared by any number of server processes). Each interface
+ * has a conformance suite in test/server/stateConformance.ts that both backends pass.
+ *
+ *  - RecordingStore: one record per (dock, recording): manifest, creation time, receipt.
+ *  - PossessionStore: which dock proved it holds which blob (possession.ts explains why).
+ *  - DockKeyStore: trust-on-first-use pins of dock public keys (dockKeys.ts).
+ *  - CustodyChain: the append-only, hash-chained custody log with its signed checkpoints.
+ *  - RecordingLocks: mutual exclusion per (dock, recording) across every server sharing the state.
+ *
+ * Tokens are not state: every server is started with the same --tokens file (SIGHUP each one
+ * after an edit). The receipt signing key is not either: every server is started with the same
+ * --server-key file; the PostgreSQL backend records its key id and refuses a server with another.
+ */
+import type { CustodyCheckpoint } from './custodyAnchor.js';
+import type { CustodyEntry, CustodyFields } from './custodyLog.js';
+import type { RecordingKey, StoredRecording } from './store.js';
+
+export interface RecordingStore {
+  /** The record of recording `id` of dock `dockId`; another dock's recording of the same id is never returned. */
+  getRecording(dockId: string, id: string): Promise<StoredRecording | undefined>;
+  /** Create atomically; returns false (and changes nothing) if this dock already has the id. */
+  createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean>;
+  /** Replace atomically (a crash leaves the old or the new record, never a mix). */
+  updateRecording(dockId: string, id: string, record: StoredRecording): Promise<void>;
+  /** The ids of one dock's recordings, sorted. */
+  listRecordingIds(dockId: string): Promise<string[]>;
+  /** Every (dockId, recordingId), sorted by dock then id (for scrub, verify-log). */
+  listRecordings(): Promise<RecordingKey[]>;
+  /** Optional: a superset of the recordings created or updated at or after `since`. */
+  listRecordingsChangedSince?(since: Date): Promise<RecordingKey[]>;
+}
+
+export interface PossessionStore {
+  has(dockId: string, sha256: string): Promise<boolean>;
+  /** Idempotent. */
+  add(dockId: string, sha256: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type PinResult = 'pinned' | 'match' | 'mismatch';
+
+export interface DockKeyStore {
+  /** 'pinned' on first use, 'match' afterwards, 'mismatch' when the key changed. Concurrent first uses pin one key. */
+  check(dockId: string, publicKeyPem: string): Promise<PinResult>;
+  /** Operator action: forget a dock's pin. Returns whether there was one. */
+  reset(dockId: string): Promise<boolean>;
+}
+
+export interface CustodyChain {
+  open(): Promise<void>;
+  /**
+   * Append one entry. `build` sees the seq the entry gets and the hash of the entry before it,
+   * and may add fields. A `receipt-issued` entry resolves only once a signed checkpoint covers it.
+   */
+  append<T>(fields: CustodyFields, build?: (seq: number, prevHash: string) => { extra?: Record<string, unknown>; value: T }): Promise<{ seq: number; value: T | undefined }>;
+  /** Append only if the chain does not mention the subject yet (decided atomically with the write). Resolves 0 when mentioned. */
+  appendUnlessMentioned(fields: CustodyFields, extra?: Record<string, unknown>): Promise<number>;
+  /** The recording's `receipt-issued` entry, if the chain has one (covered by a checkpoint when returned). */
+  findReceiptEntry(dockId: string, recordingId: string): Promise<CustodyEntry | undefined>;
+  /** The newest signed checkpoint known to this process. */
+  lastCheckpoint(): CustodyCheckpoint | undefined;
+  close(): Promise<void>;
+}
+
+export interface RecordingLocks {
+  /** Run `fn` while no other holder (in this process or, for a shared backend, any server) runs under `key`. */
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface ServerState {
+  /** 'embedded' (data dir) or 'postgres'. */
+  kind: 'embedded' | 'postgres';
+  recordings: RecordingStore;
+  possession: PossessionStore;
+  dockKeys: DockKeyStore;
+  custody: CustodyChain;
+  locks: RecordingLocks;
+  close(): Promise<void>;
+}
