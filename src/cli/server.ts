@@ -4,10 +4,11 @@
  * `bodycam server reset-dock-key`: forget a pinned dock key.
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { generateToken, loadTokensFile, resetDockKey, scrubDataDir, startIngestServer, verifyCustody } from '../server/index.js';
+import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
+import { FsStore, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 
@@ -25,6 +26,17 @@ interface ServerFlags {
   manifestTimeout: string;
   maxRequests: string;
   maxRequestsPerDock: string;
+  db?: string;
+  serverKey?: string;
+  store?: string;
+}
+
+/** --db, else DATABASE_URL: a postgres:// URL (anything else is a usage error, said before anything starts). */
+function databaseUrl(flag: string | undefined): string | undefined {
+  const url = flag ?? (process.env.DATABASE_URL || undefined);
+  if (url === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError(`${flag ? '--db' : 'DATABASE_URL'} must be a postgres://user@host:port/database URL`);
+  return url;
 }
 
 export function registerServer(program: Command): void {
@@ -43,12 +55,18 @@ export function registerServer(program: Command): void {
     .option('--manifest-timeout <duration>', 'longest a manifest (JSON) body may take to arrive', '2m')
     .option('--max-requests <n>', 'requests in flight on the server before 429 (health, metrics, keys not counted)', '256')
     .option('--max-requests-per-dock <n>', 'requests in flight for one dock before 429', '32')
+    .option('--db <url>', 'keep recordings, possession, dock pins and the custody chain in PostgreSQL (postgres://…; default: $DATABASE_URL), shared by every server started with it')
+    .option('--server-key <file>', 'the receipt signing key (Ed25519 PEM, 0600; `bodycam server key new`): the same file for every server of one --db; needed with --db')
+    .option('--store <dir>', 'blob folder (default: <data dir>); several servers on one machine may share one')
     .addHelpText('after', `
 Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
   $ bodycam server --data-dir server-data --tokens tokens.json --listen 127.0.0.1:8443
   $ kill -HUP <server pid>     # after editing tokens.json: add or remove docks without a restart
-  $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem`)
+  $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem
+  $ bodycam server key new --out receipt-key.pem
+  $ bodycam server --data-dir a --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8443
+  $ bodycam server --data-dir b --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8444`)
     .action(action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
       if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
@@ -60,9 +78,14 @@ Examples:
         ...(flags.tlsCa ? { ca: readUserFile(flags.tlsCa, '--tls-ca') } : {}),
       } : undefined;
       const tokensPath = flags.tokens;
+      const database = databaseUrl(flags.db);
+      if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
       const log = createLogger({ component: 'server' });
       const running = await startIngestServer({
         dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
+        ...(database ? { database } : {}),
+        ...(flags.serverKey ? { serverKeyFile: flags.serverKey } : {}),
+        ...(flags.store ? { store: new FsStore(flags.store, { shared: true }) } : {}),
         ...(tls ? { tls } : {}),
         limits: {
           maxSegmentBytes: parseBytes(flags.maxSegmentBytes, '--max-segment-bytes'),
@@ -98,6 +121,25 @@ Examples:
       return 0;
     }));
 
+  server.command('key')
+    .description('the receipt signing key')
+    .command('new')
+    .description('write a new Ed25519 receipt signing key (PEM, 0600) for --server-key; refuses to overwrite a file')
+    .requiredOption('--out <file>', 'where to write it')
+    .addHelpText('after', `
+Examples:
+  $ bodycam server key new --out receipt-key.pem`)
+    .action(action(async (flags: { out: string }) => {
+      const pair = generateSigningKeyPair();
+      try {
+        writeFileSync(flags.out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        throw new UsageError(`--out: cannot create ${flags.out} (${errnoCode(error) ?? String(error)})${errnoCode(error) === 'EEXIST' ? ': a key is never overwritten' : ''}`, { cause: error });
+      }
+      process.stdout.write(`wrote ${flags.out} (key id ${keyIdOf(pair.publicKeyPem)})\n`);
+      return 0;
+    }));
+
   server.command('token')
     .description('dock bearer tokens')
     .command('new')
@@ -114,6 +156,7 @@ Examples:
   server.command('verify-log')
     .description('check the custody log: its hash chain, its signed checkpoints, and every receipt (stored, and those docks hold) against it')
     .option('--data-dir <dir>', 'the server data dir')
+    .option('--db <url>', 'check the custody chain kept in PostgreSQL instead (default: $DATABASE_URL when no --data-dir)')
     .option('--receipts <path...>', 'receipts a dock holds: a receipt JSON file, an array or JSON lines of them, a dock journal.sqlite or its state dir, or a folder of such files')
     .addHelpText('after', `
 Exit codes: 0 all checks pass, 3 something does not match (each reason printed), 2 no data dir or no log at all.
@@ -121,10 +164,11 @@ Exit codes: 0 all checks pass, 3 something does not match (each reason printed),
 Examples:
   $ bodycam server verify-log --data-dir server-data
   $ bodycam server verify-log --data-dir server-data --receipts /var/lib/bodycam-dock`)
-    .action(action(async (flags: { receipts?: string[] }, command: Command) => {
+    .action(action(async (flags: { receipts?: string[]; db?: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      if (!dataDir) throw new UsageError('--data-dir is required');
-      const report = await verifyCustody({ dataDir, receipts: flags.receipts ?? [] });
+      const database = flags.db !== undefined || !dataDir ? databaseUrl(flags.db) : undefined;
+      if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
+      const report = database ? await verifyPgCustody(database, flags.receipts ?? []) : await verifyCustody({ dataDir: dataDir!, receipts: flags.receipts ?? [] });
       const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${flags.receipts?.length ? `, ${report.dockReceipts} dock receipts` : ''}`;
       for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
       if (report.ok) {
@@ -174,14 +218,16 @@ Examples:
   server.command('reset-dock-key')
     .description('forget the public key pinned for a dock id (after a legitimate re-key)')
     .option('--data-dir <dir>', 'the server data dir')
+    .option('--db <url>', 'the PostgreSQL state instead (default: $DATABASE_URL when no --data-dir)')
     .requiredOption('--dock <id>', 'dock id')
     .addHelpText('after', `
 Examples:
   $ bodycam server reset-dock-key --data-dir server-data --dock dock-01`)
-    .action(action(async (flags: { dock: string }, command: Command) => {
+    .action(action(async (flags: { dock: string; db?: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      if (!dataDir) throw new UsageError('--data-dir is required');
-      const removed = await resetDockKey(dataDir, flags.dock);
+      const database = flags.db !== undefined || !dataDir ? databaseUrl(flags.db) : undefined;
+      if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
+      const removed = database ? await resetPgDockKey(database, flags.dock) : await resetDockKey(dataDir!, flags.dock);
       process.stdout.write(removed ? `dock ${flags.dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${flags.dock}: no pinned key\n`);
       return 0;
     }));

@@ -25,6 +25,8 @@ import type { BlobWriteResult, RecordingKey, Store, StoredRecording } from './st
 import { BLOB_DAMAGED, BLOB_MISSING, drainVerified, isBlobIntegrityError, verifiedBlobRead } from './verifiedRead.js';
 
 const USAGE_FILE = 'store-usage.json';
+/** In a shared folder, a temp file this old is a write whose server died (a write lasts at most the request timeout). */
+const SHARED_TMP_MAX_AGE_MS = 60 * 60_000;
 
 export class FsStore implements Store {
   private readonly blobRoot: string;
@@ -36,7 +38,11 @@ export class FsStore implements Store {
   private opened = false;
   private usageWrite: Promise<void> = Promise.resolve();
 
-  constructor(readonly root: string) {
+  /**
+   * `shared`: other server processes use this folder at the same time (--store): open() then
+   * leaves their writes in progress alone and removes only temp files older than an hour.
+   */
+  constructor(readonly root: string, private readonly options: { shared?: boolean } = {}) {
     this.blobRoot = insideRoot(root, 'blobs');
     this.recordingRoot = insideRoot(root, 'recordings');
     this.tmpRoot = insideRoot(root, 'tmp');
@@ -47,7 +53,12 @@ export class FsStore implements Store {
     await makePrivateDir(this.root);
     await Promise.all([this.blobRoot, this.recordingRoot, this.tmpRoot, this.damagedRoot].map((dir) => makePrivateDir(dir)));
     // Anything in tmp/ is a write that never completed: it was never visible, so it can go.
-    const stale = await readdir(this.tmpRoot);
+    let stale = await readdir(this.tmpRoot);
+    if (this.options.shared) {
+      const cutoff = Date.now() - SHARED_TMP_MAX_AGE_MS;
+      stale = (await Promise.all(stale.map(async (name) => ((await lstat(insideRoot(this.tmpRoot, name)).catch(() => undefined))?.mtimeMs ?? Infinity) < cutoff ? name : undefined)))
+        .filter((name): name is string => name !== undefined);
+    }
     await Promise.all(stale.map((name) => rm(insideRoot(this.tmpRoot, name), { force: true, recursive: true })));
     try {
       const saved = JSON.parse(await readFile(insideRoot(this.root, USAGE_FILE), 'utf8')) as { bytes?: unknown };

@@ -26,6 +26,8 @@ import type { BlobStore, Store } from './store.js';
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
 export { verifyCustody, type CustodyReport } from './custodyVerify.js';
 export { resetDockKey } from './dockKeys.js';
+export { resetPgDockKey } from './pg/pgState.js';
+export { verifyPgCustody } from './pg/pgExport.js';
 export { FsStore } from './fsStore.js';
 export { scrubDataDir, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';

@@ -219,3 +219,17 @@ export function redactUrl(url: string): string {
     return '(an unparsable database URL)';
   }
 }
+
+/** `reset-dock-key --db`: forget a dock's pin for every server of this database. */
+export async function resetPgDockKey(url: string, dockId: string): Promise<boolean> {
+  const pool = createPool(url, 1);
+  try {
+    await migrate(pool);
+    return await new PgDockKeys(pool).reset(dockId);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) throw new EnvironmentError('E_DB_UNAVAILABLE', `cannot reach the database ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+    throw error;
+  } finally {
+    await pool.end();
+  }
+}
