@@ -412,12 +412,12 @@ export class Journal {
 
   /**
    * Rows a person should look at (`bodycam quarantine list`): quarantined ones, and ingested ones
-   * with an integrity flag or a truncation (never wiped). Read in pages so history length costs no memory.
+   * with an integrity flag, a truncation or unreadable media (never wiped). Read in pages so history length costs no memory.
    */
   listNeedingAttention(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
     return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND (state = 'quarantined'
       OR (state IN ('hashed','uploading','completed','wiped') AND (json_extract(info_json, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
-        OR json_extract(info_json, '$.truncated') = 1))) ORDER BY rowid LIMIT ?`).all(afterRowid, limit) as Array<RawRecording & { rowid: number }>)
+        OR json_extract(info_json, '$.truncated') = 1 OR json_extract(info_json, '$.unreadable') IS NOT NULL OR json_extract(info_json, '$.probeError') IS NOT NULL))) ORDER BY rowid LIMIT ?`).all(afterRowid, limit) as Array<RawRecording & { rowid: number }>)
       .map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
   }
 

@@ -19,6 +19,7 @@ import { isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
 import { QUARANTINE_CODES } from './errors.js';
 import { isInside, readDevice } from './storage.js';
+import { unreadableOf } from './pipeline.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
 export interface QuarantineEntry {
@@ -58,7 +59,8 @@ function entryOf(row: RecordingRow): QuarantineEntry {
   const quarantined = row.state === 'quarantined';
   const integrity = row.info.integrity as IntegrityStatus | undefined;
   const notes = Array.isArray(row.info.integrityNotes) ? (row.info.integrityNotes as unknown[]).map(String) : [];
-  const code = quarantined ? row.reasonCode ?? 'unknown' : integrity && integrity !== 'verified' && integrity !== 'unsigned' ? integrity : 'truncated';
+  const code = quarantined ? row.reasonCode ?? 'unknown' : integrity && integrity !== 'verified' && integrity !== 'unsigned' ? integrity
+    : unreadableOf(row) !== undefined ? 'unreadable' : 'truncated';
   return {
     key: row.key, recordingId: row.recordingId, kind: quarantined ? 'quarantined' : 'flagged', code,
     reason: quarantined ? row.reason ?? '' : notes.join('; ') || code, state: row.state, serial: row.serial, bay: row.bay, path: row.relPath,
@@ -68,7 +70,7 @@ function entryOf(row: RecordingRow): QuarantineEntry {
 }
 
 function needsAttention(row: RecordingRow): boolean {
-  return row.state === 'quarantined' || isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated));
+  return row.state === 'quarantined' || isFlagged(row.info.integrity as IntegrityStatus | undefined, Boolean(row.info.truncated), unreadableOf(row));
 }
 
 /** Every quarantined and flagged recording, oldest first, optionally of one code. */
