@@ -9,6 +9,7 @@ import { registerReplay } from './replay.js';
 import { registerServer } from './server.js';
 import { registerStatus } from './status.js';
 import { registerQuarantine } from './commands/quarantine/index.js';
+import { registerDoctor } from './commands/doctor/index.js';
 import { reportError } from './handler.js';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ Examples:
   registerStatus(program);
   registerDemo(program);
   registerQuarantine(program);
+  registerDoctor(program);
   return program;
 }
 

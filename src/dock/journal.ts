@@ -210,8 +210,23 @@ export class Journal {
     return Journal.open(stateDir);
   }
 
-  private constructor(db: Database.Database) {
+  /**
+   * The journal opened read-only (`dock --dry-run`, `doctor`, `check`): nothing in the state
+   * folder is created, migrated or chmod-ed, and no write can happen through it (SQLITE_READONLY).
+   */
+  static openReadOnly(stateDir: string): Journal {
+    const path = join(stateDir, 'journal.sqlite');
+    if (!existsSync(path)) throw new UsageError(`no dock journal in ${stateDir}: give the --state-dir the dock runs with`, { code: 'E_NO_JOURNAL' });
+    try {
+      return new Journal(new Database(path, { readonly: true, fileMustExist: true }), true);
+    } catch (cause) {
+      throw new EnvironmentError('E_JOURNAL_OPEN', `cannot read the dock journal in ${stateDir}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  private constructor(db: Database.Database, readOnly = false) {
     this.db = db;
+    if (readOnly) { db.pragma('busy_timeout = 5000'); return; }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');

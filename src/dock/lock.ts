@@ -9,7 +9,7 @@
  * is the authority, the pid file only tells who holds it).
  */
 import Database from 'better-sqlite3';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 import { restrictFile, restrictStateDir } from './journal.js';
@@ -106,4 +106,31 @@ export function acquireStateLock(stateDir: string): StateLock {
       db.close();
     },
   };
+}
+
+/**
+ * Is the state folder's lock free right now? Tried without creating or changing anything
+ * (`bodycam doctor`): the lock database is opened only if it exists, and a write lock is taken
+ * and rolled back at once. 'held' = an agent holds it (SQLITE_BUSY).
+ */
+export function probeStateLock(stateDir: string): 'free' | 'held' | 'absent' {
+  const lockPath = join(stateDir, LOCK_FILE);
+  let db: Database.Database;
+  try {
+    db = new Database(lockPath, { timeout: 0, fileMustExist: true });
+  } catch (cause) {
+    if ((cause as { code?: string }).code === 'SQLITE_CANTOPEN' && !existsSync(lockPath)) return 'absent';
+    throw new EnvironmentError('E_STATE_LOCK', `cannot open the lock ${lockPath}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('ROLLBACK');
+    return 'free';
+  } catch (cause) {
+    const code = (cause as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return 'held';
+    throw new EnvironmentError('E_STATE_LOCK', `cannot lock the state folder ${stateDir}: ${(cause as Error).message}`, { cause });
+  } finally {
+    db.close();
+  }
 }

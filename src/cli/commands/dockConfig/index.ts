@@ -3,11 +3,12 @@
  * value came from (flag, environment, config file, default), or a config file checked on its own.
  * Both go through the one schema (src/dock/config.ts), as `bodycam dock` itself does.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { UsageError } from '../../../errors.js';
-import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, formatConfigValue, loadDockConfig, resolveDockSettings, validateDockConfigFile, type ConfigKeySpec } from '../../../dock/config.js';
+import { DOCK_CONFIG_SCHEMA, formatConfigValue, loadDockConfig, resolveDockSettings, validateDockConfigFile, type ConfigKeySpec } from '../../../dock/config.js';
 import { action } from '../../handler.js';
 import { table } from '../../table.js';
+import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
 
 const KEYS = Object.keys(DOCK_CONFIG_SCHEMA) as Array<keyof typeof DOCK_CONFIG_SCHEMA>;
 
@@ -42,12 +43,8 @@ export function registerDockConfig(dock: Command): void {
     .description('Print the dock\'s effective configuration and where each value came from, or validate a config file')
     .option('--print', 'print every key: value and source (flag, env, file, default); exit 2 if `bodycam dock` would refuse it')
     .option('--validate <file>', 'check a config file alone (JSON, known keys, each value, URL and id rules) and exit 0 or 2')
-    .option('--json', 'with --print: as JSON')
-    .option('--config <file>', 'the dock\'s JSON config file [BODYCAM_CONFIG]');
-  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
-    const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
-    command.addOption(new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp());
-  }
+    .option('--json', 'with --print: as JSON');
+  addAllDockOptions(command);
   command.addHelpText('after', `
 Takes the same flags, BODYCAM_* variables and --config file as \`bodycam dock\` (flags > env > file > defaults).
 The token itself is never printed, only its file.
@@ -57,8 +54,8 @@ Examples:
   $ BODYCAM_MAX_RATE=10MB/s bodycam dock config --print --config /etc/bodycam/dock.json --json
   $ bodycam dock config --validate /etc/bodycam/dock.json.new && mv /etc/bodycam/dock.json.new /etc/bodycam/dock.json
 `);
-  command.action(action(async (flags: Record<string, unknown>) => {
-    for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];
+  command.action(action(async (given: Record<string, unknown>) => {
+    const flags = explicitFlags(command, given);
     const { print, validate, json } = flags as { print?: boolean; validate?: string; json?: boolean };
     delete flags.print; delete flags.validate; delete flags.json;
     if (Boolean(print) === Boolean(validate)) throw new UsageError('give --print or --validate <file>');

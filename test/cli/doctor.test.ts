@@ -1,0 +1,142 @@
+/**
+ * `bodycam doctor` through the built CLI against the real server: all green on a good setup; each
+ * broken precondition (token, state folder mode, server key, endpoint) fails with its fix and exit 1;
+ * a held lock is reported as a running dock; nothing in the state folder is created or changed.
+ * The clock check is driven through the API with an injected clock (no waiting).
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { runDoctor, type DoctorCheck } from '../../src/dock/doctor.js';
+import { acquireStateLock } from '../../src/dock/lock.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli } from '../helpers/cli.js';
+import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
+
+describe('bodycam doctor', () => {
+  const tmp = makeTempDir('bodycam-doctor-');
+  const bays = join(tmp.path, 'bays');
+  const stateDir = join(tmp.path, 'state');
+  const tokenFile = join(tmp.path, 'token');
+  const badToken = join(tmp.path, 'bad-token');
+  const otherKey = join(tmp.path, 'other.pub.pem');
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BODYCAM_LOG_LEVEL: 'silent' } as NodeJS.ProcessEnv;
+  let server: TestServer;
+  let args: (...extra: string[]) => string[];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    mkdirSync(join(bays, 'bay1'), { recursive: true });
+    mkdirSync(stateDir, { mode: 0o700 });
+    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n');
+    writeFileSync(badToken, 'x'.repeat(43) + '\n');
+    writeFileSync(otherKey, generateSigningKeyPair().publicKeyPem);
+    args = (...extra) => ['doctor', '--json', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', stateDir,
+      '--dock-id', 'dock-1', '--server-key', join(server.dataDir, 'server-key.pub.pem'), ...extra];
+  });
+  afterAll(async () => {
+    await server.close();
+    tmp.cleanup();
+  });
+
+  const run = async (argv: string[]): Promise<{ code: number | null; checks: Record<string, DoctorCheck> }> => {
+    const result = await runCli(argv, { env });
+    expect(result.stderr).toBe('');
+    const checks = JSON.parse(result.stdout) as DoctorCheck[];
+    return { code: result.code, checks: Object.fromEntries(checks.map((c) => [c.name, c])) };
+  };
+
+  it('passes every check on a good setup (exit 0), and the table says so', async () => {
+    const { code, checks } = await run(args());
+    expect(Object.values(checks).filter((c) => c.status !== 'ok')).toEqual([]);
+    expect(code).toBe(0);
+    expect(Object.keys(checks)).toEqual(['config', 'ffmpeg', 'ffprobe', 'bays', 'state dir', 'disk space', 'lock', 'endpoint', 'clock', 'token', 'server key']);
+    expect(checks.bays!.detail).toContain('1 bay folder(s)');
+    expect(checks['lock']!.detail).toMatch(/^free/);
+    const table = await runCli(args().filter((a) => a !== '--json'), { env });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ok {4}token\s+accepted by the server$/m);
+    expect(table.stdout).toMatch(/all checks passed\n$/);
+  });
+
+  it('fails each broken precondition with its fix, and changes nothing', async () => {
+    chmodSync(stateDir, 0o755);
+    try {
+      const { code, checks } = await run(args('--token-file', badToken, '--server-key', otherKey));
+      expect(code).toBe(1);
+      expect(checks.token).toMatchObject({ status: 'fail', detail: 'the server rejected the token (401)' });
+      expect(checks.token!.fix).toContain('--token-file');
+      expect(checks['state dir']).toMatchObject({ status: 'fail' });
+      expect(checks['state dir']!.detail).toContain('mode 755 lets others in');
+      expect(checks['server key']!.status).toBe('fail');
+      expect(checks['server key']!.detail).toMatch(/^pinned [0-9a-f]{64} \(--server-key .*\) but the server offers [0-9a-f]{64}/);
+      expect(statSync(stateDir).mode & 0o777).toBe(0o755); // reported, not "fixed" behind the operator's back
+    } finally {
+      chmodSync(stateDir, 0o700);
+    }
+    const fresh = join(tmp.path, 'not-yet');
+    const absent = await run(args('--state-dir', fresh, '--endpoint', 'http://127.0.0.1:9', '--bays', join(tmp.path, 'no-bays')));
+    expect(absent.code).toBe(1);
+    expect(absent.checks['state dir']).toMatchObject({ status: 'ok' });
+    expect(existsSync(fresh)).toBe(false);
+    expect(absent.checks.bays).toMatchObject({ status: 'fail' });
+    expect(absent.checks.endpoint).toMatchObject({ status: 'fail' });
+    expect(absent.checks.endpoint!.detail).toContain('ECONNREFUSED');
+    expect(absent.checks.endpoint!.fix).toContain('start the server');
+  });
+
+  it('a lock held by an agent is a running dock, not a failure; without a pin it warns, with --wipe-after-ingest it fails', async () => {
+    const lock = acquireStateLock(stateDir);
+    try {
+      const noPin = args().filter((a, i, all) => a !== '--server-key' && all[i - 1] !== '--server-key');
+      const { code, checks } = await run(noPin);
+      expect(checks['lock']).toMatchObject({ status: 'ok', detail: `held by a running dock agent (pid ${process.pid})` });
+      expect(checks['server key']!.status).toBe('warn');
+      expect(code).toBe(0);
+      const wiping = await run([...noPin, '--wipe-after-ingest']);
+      expect(wiping.checks['server key']!.status).toBe('fail');
+      expect(wiping.checks['server key']!.fix).toContain('bodycam dock trust-server');
+      expect(wiping.code).toBe(1);
+    } finally {
+      lock.release();
+    }
+  });
+
+  it('a clock minutes off the server\'s Date fails the clock check (injected clock)', async () => {
+    const flags = { bays, endpoint: server.url, tokenFile, stateDir, dockId: 'dock-1' };
+    const ahead = await runDoctor({ flags, env: {}, now: () => Date.now() + 5 * 60_000 });
+    const clock = ahead.find((c) => c.name === 'clock')!;
+    expect(clock.status).toBe('fail');
+    expect(clock.detail).toMatch(/clock is 300 s ahead of the server's/);
+    const behind = await runDoctor({ flags, env: {}, now: () => Date.now() - 90_000 });
+    expect(behind.find((c) => c.name === 'clock')!.detail).toMatch(/9\d s behind/);
+    const fine = await runDoctor({ flags, env: {}, now: () => Date.now() + 20_000 });
+    expect(fine.find((c) => c.name === 'clock')!.status).toBe('ok');
+  });
+
+  it('https: a certificate the host does not trust fails with the NODE_EXTRA_CA_CERTS fix; trusted, it passes', async () => {
+    const dir = join(tmp.path, 'tls');
+    mkdirSync(dir);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem',
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+    const tlsServer = await startTestServer({ tls: { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) } });
+    try {
+      const httpsArgs = args('--endpoint', tlsServer.url, '--server-key', join(tlsServer.dataDir, 'server-key.pub.pem'));
+      expect(tlsServer.url).toMatch(/^https:/);
+      const untrusted = await run(httpsArgs);
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.checks.endpoint).toMatchObject({ status: 'fail' });
+      expect(untrusted.checks.endpoint!.detail).toMatch(/^TLS with https:.* failed: DEPTH_ZERO_SELF_SIGNED_CERT/);
+      expect(untrusted.checks.endpoint!.fix).toContain('NODE_EXTRA_CA_CERTS');
+      const trusted = await runCli(httpsArgs, { env: { ...env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') } });
+      const checks = Object.fromEntries((JSON.parse(trusted.stdout) as DoctorCheck[]).map((c) => [c.name, c]));
+      expect(checks.endpoint!.detail).toContain('TLS certificate verified');
+      expect(Object.values(checks).filter((c) => c.status !== 'ok')).toEqual([]);
+      expect(trusted.code).toBe(0);
+    } finally {
+      await tlsServer.close();
+    }
+  });
+});
