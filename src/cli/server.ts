@@ -11,6 +11,8 @@ import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { FsStore, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
+import { registerServerReport } from './server/report.js';
+import { loadAdminTokenFile } from '../server/operator/adminToken.js';
 
 interface ServerFlags {
   dataDir?: string;
@@ -29,6 +31,8 @@ interface ServerFlags {
   db?: string;
   serverKey?: string;
   store?: string;
+  adminTokenFile?: string;
+  staleAfter: string;
 }
 
 /** --db, else DATABASE_URL: a postgres:// URL (anything else is a usage error, said before anything starts). */
@@ -58,6 +62,8 @@ export function registerServer(program: Command): void {
     .option('--db <url>', 'keep recordings, possession, dock pins and the custody chain in PostgreSQL (postgres://…; default: $DATABASE_URL), shared by every server started with it')
     .option('--server-key <file>', 'the receipt signing key (Ed25519 PEM, 0600; `bodycam server key new`): the same file for every server of one --db; needed with --db')
     .option('--store <dir>', 'blob folder (default: <data dir>); several servers on one machine may share one')
+    .option('--admin-token-file <file>', 'the operator\'s bearer token (one line, mode 0600) for GET /v1/docks and GET /v1/recordings across docks')
+    .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
     .addHelpText('after', `
 Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
@@ -86,6 +92,8 @@ Examples:
         ...(database ? { database } : {}),
         ...(flags.serverKey ? { serverKeyFile: flags.serverKey } : {}),
         ...(flags.store ? { store: new FsStore(flags.store, { shared: true }) } : {}),
+        ...(flags.adminTokenFile ? { adminToken: loadAdminTokenFile(flags.adminTokenFile) } : {}),
+        staleAfterMs: Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000),
         ...(tls ? { tls } : {}),
         limits: {
           maxSegmentBytes: parseBytes(flags.maxSegmentBytes, '--max-segment-bytes'),
@@ -214,6 +222,8 @@ Examples:
       }
       return report.ok ? 0 : 3;
     }));
+
+  registerServerReport(server);
 
   server.command('reset-dock-key')
     .description('forget the public key pinned for a dock id (after a legitimate re-key)')

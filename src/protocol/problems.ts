@@ -20,6 +20,7 @@ export const PROBLEMS = {
   missing_digest:         { status: 400, title: 'Content-Digest with sha-256 is required', permanent: true },
   unauthorized:           { status: 401, title: 'Missing or unknown bearer token', permanent: true },
   forbidden:              { status: 403, title: 'The manifest is not this dock\'s', permanent: true },
+  admin_only:             { status: 403, title: 'This needs the admin token', permanent: true },
   not_found:              { status: 404, title: 'No such recording', permanent: true },
   segment_out_of_plan:    { status: 404, title: 'Segment index outside the plan', permanent: true },
   timeout:                { status: 408, title: 'Request body too slow', permanent: false },

@@ -139,6 +139,11 @@ export class TokenTable {
     return { added: [...after].filter((d) => !before.has(d)).sort(), removed: [...before].filter((d) => !after.has(d)).sort(), docks: after.size };
   }
 
+  /** The dock ids that have a token, sorted. */
+  dockIds(): string[] {
+    return this.entries.map((e) => e.dockId).sort();
+  }
+
   /** The dock id an Authorization header authenticates, or undefined. */
   authenticate(header: string | undefined): string | undefined {
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

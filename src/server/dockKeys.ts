@@ -7,6 +7,7 @@
 import { readFile, rm, unlink } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { errnoCode, InputError } from '../errors.js';
+import { keyIdOf } from '../protocol/signing.js';
 import { isValidId } from '../protocol/types.js';
 import { insideRoot } from './paths.js';
 import { makePrivateDir, publishOnce } from './privateFiles.js';
@@ -67,4 +68,11 @@ export class FsDockKeys implements DockKeyStore {
   constructor(private readonly dataDir: string) {}
   check(dockId: string, publicKeyPem: string): Promise<PinResult> { return checkDockKey(this.dataDir, dockId, publicKeyPem); }
   reset(dockId: string): Promise<boolean> { return resetDockKey(this.dataDir, dockId); }
+  keyId(dockId: string): Promise<string | undefined> { return pinnedDockKeyId(this.dataDir, dockId); }
+}
+
+/** Key id (SHA-256 of the SPKI DER, hex) of the key pinned for a dock, or undefined without a pin. */
+export async function pinnedDockKeyId(dataDir: string, dockId: string): Promise<string | undefined> {
+  const pem = await readPin(pinPath(dataDir, dockId));
+  return pem === undefined ? undefined : keyIdOf(pem);
 }

@@ -22,6 +22,9 @@ import { registerRoutes } from './routes.js';
 import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './serverKey.js';
 import type { ServerState } from './state.js';
 import type { BlobStore, Store } from './store.js';
+import { AdminToken } from './operator/adminToken.js';
+import { Catalog } from './operator/catalog.js';
+import { registerOperatorRoutes } from './operator/routes.js';
 
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
 export { verifyCustody, type CustodyReport } from './custodyVerify.js';
@@ -58,6 +61,10 @@ export interface IngestServerOptions {
   checkpointEvery?: number;
   /** …and this often while entries arrive (default 60 000 ms). */
   checkpointIntervalMs?: number;
+  /** The operator's bearer token (GET /v1/docks, GET /v1/recordings across docks); none by default. */
+  adminToken?: string;
+  /** A receiving recording created longer ago than this is stale (default 24 h). */
+  staleAfterMs?: number;
 }
 
 export interface IngestServer {
@@ -82,6 +89,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const limits: IngestLimits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
   const log = options.logger ?? createLogger({ component: 'server' });
   const tokens = new TokenTable(options.tokens);
+  const admin = options.adminToken !== undefined ? new AdminToken(options.adminToken) : undefined;
+  admin?.assertNotADockToken(options.tokens);
   // Evidence and keys: nobody else may read the data dir (0700 folders, 0600 files; privateFiles.ts).
   await makePrivateDir(options.dataDir);
   await tightenDataDir(options.dataDir);
@@ -112,6 +121,11 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   await tightenDataDir(options.dataDir);
   const { custody, possession } = state;
   const ingest = new IngestService({ store, recordings: state.recordings, dockKeys: state.dockKeys, locks: state.locks, custody, serverKey, metrics, limits, log, possession });
+  const catalog = new Catalog({
+    recordings: state.recordings, missing: (manifest) => ingest.missing(manifest),
+    ...(state.dockKeys.keyId ? { dockKeyId: state.dockKeys.keyId.bind(state.dockKeys) } : {}),
+    knownDocks: () => tokens.dockIds(), ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+  });
 
   const https = options.tls ? {
     cert: options.tls.cert, key: options.tls.key,
@@ -151,6 +165,14 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     }
     if (!UNCOUNTED_ROUTES.has(request.routeOptions.url ?? '')) gate.enter(reply);
   });
+  // Before the answer leaves (a client may ask the operator API the moment it has it): the
+  // catalog re-reads a recording a dock just changed (operator/catalog.ts).
+  app.addHook('onSend', async (request) => {
+    if (!request.dockId) return;
+    catalog.seen(request.dockId);
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (request.method !== 'GET' && typeof id === 'string') catalog.touch(request.dockId, id);
+  });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.countRequest(request.method, route, reply.statusCode);
@@ -183,7 +205,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     return problem.body(request.url.slice(0, 300));
   });
 
-  registerRoutes(app, { ingest, tokens, gate, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
+  registerOperatorRoutes(app, { catalog, admin });
+  registerRoutes(app, { ingest, tokens, gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
 
   const host = options.host ?? '127.0.0.1';
   try {

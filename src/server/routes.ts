@@ -12,6 +12,9 @@ import { ProblemError } from './problem.js';
 import { parseRange } from './range.js';
 import type { ServerKey } from './serverKey.js';
 import type { BlobStore } from './store.js';
+import type { AdminToken } from './operator/adminToken.js';
+import type { Catalog } from './operator/catalog.js';
+import { recordingsPage, type OperatorQuery } from './operator/routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest { dockId?: string }
@@ -25,6 +28,7 @@ const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
 
 export function registerRoutes(app: FastifyInstance, deps: {
   ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: BlobStore; quotaBytes?: number; bodyIdleTimeoutMs: number;
+  catalog: Catalog; admin: AdminToken | undefined;
 }): void {
   const { ingest, tokens, gate, serverKey, metrics, store } = deps;
 
@@ -126,8 +130,17 @@ export function registerRoutes(app: FastifyInstance, deps: {
     return ingest.possess(dockOf(request), request.params.id, body as PossessionChallenge & { sidecar?: boolean });
   });
 
-  app.get<{ Querystring: { device?: string; state?: string } }>('/v1/recordings', { onRequest: authenticate }, async (request) => {
-    const { device, state } = request.query;
+  // A dock token lists its own recordings (all at once, or in pages with limit/cursor); the admin
+  // token lists any dock's, always in bounded pages (operator/routes.ts).
+  const adminOrDock = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (deps.admin?.matches(request.headers.authorization)) return;
+    await authenticate(request, reply);
+  };
+  app.get<{ Querystring: OperatorQuery }>('/v1/recordings', { onRequest: adminOrDock }, async (request) => {
+    const query = request.query;
+    if (!request.dockId) return recordingsPage(deps.catalog, query);
+    if (query.limit !== undefined || query.cursor !== undefined || query.dock !== undefined) return recordingsPage(deps.catalog, query, dockOf(request));
+    const { device, state } = query;
     if (state !== undefined && state !== 'receiving' && state !== 'complete') throw new ProblemError('bad_request', 'state must be receiving or complete');
     return { recordings: await ingest.list(dockOf(request), { ...(device !== undefined ? { device } : {}), ...(state !== undefined ? { state } : {}) }) };
   });

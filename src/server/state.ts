@@ -47,6 +47,8 @@ export interface DockKeyStore {
   check(dockId: string, publicKeyPem: string): Promise<PinResult>;
   /** Operator action: forget a dock's pin. Returns whether there was one. */
   reset(dockId: string): Promise<boolean>;
+  /** Key id (SHA-256 of the SPKI DER, hex) of the pinned key, for the operator (GET /v1/docks). */
+  keyId?(dockId: string): Promise<string | undefined>;
 }
 
 export interface CustodyChain {

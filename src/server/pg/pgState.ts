@@ -8,6 +8,7 @@ import { EnvironmentError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isValidId } from '../../protocol/types.js';
 import { sameKey } from '../dockKeys.js';
+import { keyIdOf } from '../../protocol/signing.js';
 import type { StateOptions } from '../embeddedState.js';
 import { KeyedLock } from '../keyedLock.js';
 import type { DockKeyStore, PinResult, PossessionStore, RecordingLocks, RecordingStore, ServerState } from '../state.js';
@@ -144,6 +145,11 @@ export class PgDockKeys implements DockKeyStore {
   async reset(dockId: string): Promise<boolean> {
     checkId('dock', dockId);
     return ((await this.db.query(SQL.pinDelete, [dockId])).rowCount ?? 0) > 0;
+  }
+  async keyId(dockId: string): Promise<string | undefined> {
+    checkId('dock', dockId);
+    const row = (await this.db.query<{ public_key_pem: string }>(SQL.pinGet, [dockId])).rows[0];
+    return row ? keyIdOf(row.public_key_pem) : undefined;
   }
 }
 

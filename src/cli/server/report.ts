@@ -1,0 +1,53 @@
+/** `bodycam server report`: the operator's view of a data dir, as text or one JSON object. */
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { serverReport, type ServerReport } from '../../server/operator/report.js';
+import { formatRanges } from '../../server/operator/sequence.js';
+import { formatBytes, parseDuration } from '../../util/units.js';
+import { action } from '../handler.js';
+
+export function registerServerReport(server: Command): void {
+  server.command('report')
+    .description('docks, recordings per camera, stale uploads and the gaps in each camera\'s sequence numbers')
+    .option('--data-dir <dir>', 'the server data dir')
+    .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
+    .option('--json', 'print the report as one JSON object')
+    .addHelpText('after', `
+Exit status: 0 nothing to act on, 3 a camera has a gap in its sequence numbers or an upload is
+stale, 2 usage error (no --data-dir, or not a server data dir). Reads only; safe beside a running server.
+
+Examples:
+  $ bodycam server report --data-dir server-data
+  $ bodycam server report --data-dir server-data --json | jq '.cameras[] | select(.sequence.missingCount > 0)'`)
+    .action(action(async (flags: { staleAfter: string; json?: boolean }, command: Command) => {
+      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
+      if (!dataDir) throw new UsageError('--data-dir is required');
+      const staleAfterMs = Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000);
+      const report = await serverReport({ dataDir, staleAfterMs });
+      process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : renderReport(report));
+      return report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
+    }));
+}
+
+export function renderReport(report: ServerReport): string {
+  const lines: string[] = [`server report of ${report.dataDir} at ${report.generatedAt}`, '', `docks (${report.docks.length}):`];
+  for (const d of report.docks) {
+    lines.push(`  ${d.dockId}  key ${d.keyId ? d.keyId.slice(0, 16) : '(none pinned)'}  last seen ${d.lastSeen ?? 'never'}  ${d.recordings} recordings (${formatBytes(d.bytes)}), ${d.inProgress} in progress, ${d.stale} stale`);
+  }
+  lines.push('', `cameras (${report.cameras.length}):`);
+  for (const c of report.cameras) {
+    const seq = c.sequence;
+    const gaps = !seq ? 'no sequence numbers'
+      : seq.missingCount === 0 ? `sequence ${formatRanges([[seq.lowest, seq.highest]])} complete`
+        : `sequence ${formatRanges([[seq.lowest, seq.highest]])}: MISSING ${formatRanges(seq.missing)} (${seq.missingCount})`;
+    lines.push(`  ${c.serial}  ${c.recordings} recordings (${formatBytes(c.bytes)}) via ${c.docks.join(', ')}; ${gaps}${c.unnumbered ? `; ${c.unnumbered} without a number` : ''}`);
+  }
+  lines.push('', `stale uploads (${report.stale.length}, receiving for more than ${report.staleAfterSeconds} s):`);
+  for (const s of report.stale) {
+    lines.push(`  ${s.dockId}/${s.id}  ${s.segmentsReceived}/${s.segmentCount} segments since ${s.createdAt}`);
+  }
+  lines.push('', report.camerasWithGaps || report.stale.length
+    ? `ACTION: ${report.camerasWithGaps} camera(s) with missing sequence numbers, ${report.stale.length} stale upload(s)`
+    : 'nothing to act on');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,78 @@
+/**
+ * `bodycam server report --data-dir DIR`: docks, recordings per camera, stale uploads and the
+ * gaps in each camera's sequence numbers, read from a data dir (safe beside a running server:
+ * nothing is written, the store is not opened, possession.sqlite is opened read-only).
+ */
+import Database from 'better-sqlite3';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, UsageError } from '../../errors.js';
+import type { RecordingManifest } from '../../protocol/types.js';
+import { pinnedDockKeyId } from '../dockKeys.js';
+import { FsStore } from '../fsStore.js';
+import type { Store } from '../store.js';
+import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
+
+export interface ServerReport {
+  dataDir: string;
+  generatedAt: string;
+  staleAfterSeconds: number;
+  docks: DockSummary[];
+  cameras: CameraSummary[];
+  stale: RecordingSummary[];
+  /** Cameras with at least one sequence number missing. */
+  camerasWithGaps: number;
+}
+
+export async function serverReport(options: { dataDir: string; store?: Store; staleAfterMs?: number; now?: () => number }): Promise<ServerReport> {
+  const { dataDir } = options;
+  try {
+    if (!(await stat(dataDir)).isDirectory()) throw new UsageError(`--data-dir ${dataDir} is not a folder`);
+    if (!options.store) await stat(join(dataDir, 'recordings'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code = errnoCode(error);
+    throw new UsageError(code === 'ENOENT' ? `--data-dir ${dataDir} is not a server data dir (no such folder, or no recordings/ in it)` : `--data-dir ${dataDir}: ${code ?? String(error)}`, { cause: error });
+  }
+  const held = openPossessionReadOnly(join(dataDir, 'possession.sqlite'));
+  // Not opened on purpose: open() would clear tmp/, which a running server is writing to.
+  const store = options.store ?? new FsStore(dataDir);
+  try {
+    const missing = async (manifest: RecordingManifest) => {
+      const out: number[] = [];
+      for (const s of manifest.segments) {
+        if (!(held?.(manifest.dock.id, s.sha256) ?? true) || !(await store.hasBlob(s.sha256))) out.push(s.index);
+      }
+      return out;
+    };
+    const catalog = new Catalog({
+      recordings: store, missing, dockKeyId: (dockId) => pinnedDockKeyId(dataDir, dockId),
+      ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+    await catalog.refresh();
+    const cameras = catalog.cameras();
+    return {
+      dataDir, generatedAt: new Date((options.now ?? Date.now)()).toISOString(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000),
+      docks: await catalog.docks(), cameras, stale: catalog.all().filter((s) => s.stale),
+      camerasWithGaps: cameras.filter((c) => (c.sequence?.missingCount ?? 0) > 0).length,
+    };
+  } finally {
+    held?.close();
+  }
+}
+
+type HeldLookup = ((dockId: string, sha256: string) => boolean) & { close(): void };
+
+function openPossessionReadOnly(path: string): HeldLookup | undefined {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined; // an old data dir without possession rows: judge by the blobs alone
+  }
+  const statement = db.prepare<[string, string]>('SELECT 1 FROM held WHERE dock_id = ? AND sha256 = ?');
+  const lookup = ((dockId: string, sha256: string) => statement.get(dockId, sha256) !== undefined) as HeldLookup;
+  lookup.close = () => db.close();
+  return lookup;
+}

@@ -1,0 +1,71 @@
+/**
+ * The operator's read-only API (admin token): every dock's state, and the recordings of any
+ * dock in bounded pages (docs/protocol.md, "Operator API").
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ProblemError } from '../problem.js';
+import type { AdminToken } from './adminToken.js';
+import { CursorError, type Catalog, type RecordingFilter } from './catalog.js';
+
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+
+export interface OperatorQuery extends RecordingFilter { limit?: string; cursor?: string }
+
+const FILTER_KEYS = ['dock', 'device', 'state', 'integrity', 'category', 'day'] as const;
+
+export function parseOperatorQuery(query: OperatorQuery): { filter: RecordingFilter; limit: number; cursor?: string } {
+  const filter: RecordingFilter = {};
+  for (const key of FILTER_KEYS) {
+    const value = query[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length > 200) throw new ProblemError('bad_request', `${key} must be given once, at most 200 characters`);
+    filter[key] = value;
+  }
+  if (filter.state !== undefined && !['receiving', 'complete', 'stale'].includes(filter.state)) throw new ProblemError('bad_request', 'state must be receiving, complete or stale');
+  if (filter.day !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(filter.day)) throw new ProblemError('bad_request', 'day must be YYYY-MM-DD');
+  let limit = DEFAULT_PAGE;
+  if (query.limit !== undefined) {
+    if (typeof query.limit !== 'string' || !/^[1-9][0-9]{0,6}$/.test(query.limit)) throw new ProblemError('bad_request', `limit must be a whole number from 1 to ${MAX_PAGE}`);
+    limit = Math.min(Number(query.limit), MAX_PAGE);
+  }
+  if (query.cursor !== undefined && typeof query.cursor !== 'string') throw new ProblemError('bad_request', 'cursor must be given once');
+  return { filter, limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
+}
+
+/** One page of the catalog as the API answers it. */
+export async function recordingsPage(catalog: Catalog, query: OperatorQuery, forcedDock?: string) {
+  const { filter, limit, cursor } = parseOperatorQuery(query);
+  if (forcedDock !== undefined) {
+    if (filter.dock !== undefined && filter.dock !== forcedDock) throw new ProblemError('admin_only', 'a dock token lists its own recordings only; other docks need the admin token');
+    filter.dock = forcedDock;
+  }
+  await catalog.refresh();
+  try {
+    const page = catalog.page(filter, limit, cursor);
+    return { recordings: page.items, total: page.total, ...(page.next ? { next: page.next } : {}) };
+  } catch (error) {
+    if (error instanceof CursorError) throw new ProblemError('bad_request', error.message, { cause: error });
+    throw error;
+  }
+}
+
+export function registerOperatorRoutes(app: FastifyInstance, deps: { catalog: Catalog; admin: AdminToken | undefined }): void {
+  const { catalog } = deps;
+  const requireAdmin = async (request: FastifyRequest) => {
+    if (!deps.admin) throw new ProblemError('admin_only', 'this server has no admin token (start it with --admin-token-file)');
+    if (!deps.admin.matches(request.headers.authorization)) {
+      throw request.headers.authorization ? new ProblemError('admin_only', 'this needs the admin token, not a dock token') : new ProblemError('unauthorized', 'send Authorization: Bearer <admin token>');
+    }
+  };
+
+  app.get('/v1/docks', { onRequest: requireAdmin }, async () => {
+    await catalog.refresh();
+    return { docks: await catalog.docks(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000) };
+  });
+
+  app.get('/v1/cameras', { onRequest: requireAdmin }, async () => {
+    await catalog.refresh();
+    return { cameras: catalog.cameras() };
+  });
+}
