@@ -9,6 +9,7 @@ import { trustServer } from '../dock/trust.js';
 import { startProgress } from '../dock/progress.js';
 import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
+import { runDryRunCommand } from './commands/dockDryRun/index.js';
 
 export function registerDock(program: Command): void {
   const command = program.command('dock')
@@ -39,6 +40,7 @@ export function registerDock(program: Command): void {
     // Values commander filled in itself (--no-x implies a default) must not outrank env or the file.
     for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];
     const config = loadDockConfig({ flags, configFile: flags.config as string | undefined });
+    if (config.dryRun) return runDryRunCommand(config);
     if (config.once) {
       const result = await runOnce(config);
       for (const r of result.recordings) {

@@ -29,6 +29,7 @@ export const DOCK_CONFIG_SCHEMA = {
   serverKey: { kind: 'path', default: undefined, description: 'PEM file with the server\'s receipt public key, from its operator. Without it (or a pin confirmed by `bodycam dock trust-server`) the key is learned from GET /v1/keys on first contact: it verifies receipts but never authorises a wipe.' },
   dockId: { kind: 'string', default: undefined, description: 'This dock\'s id as the server knows it (default: the host name, sanitized to [A-Za-z0-9._-]).' },
   once: { kind: 'boolean', default: false, description: 'Offload what is docked now and exit: 0 all receipted, 3 some quarantined or flagged, 1 other failure.' },
+  dryRun: { kind: 'boolean', default: false, description: 'Print what a run would do with every file on the docked cameras (upload, flag, wipe, keep, skip, quarantine, settle), by its path on the card, and exit 0: sends nothing, deletes nothing, leaves the journal as it is, never contacts the server.' },
   wipeAfterIngest: { kind: 'boolean', default: false, description: 'Delete a camera file and its sidecar once its verified receipt is stored and the server proved it holds the bytes (never for flagged recordings). Needs a confirmed server key (serverKey or trust-server): refuses to start without one.' },
   concurrency: { kind: 'int', default: 4, description: 'Segments in flight at once, across all cameras.' },
   maxRate: { kind: 'rate', default: 0, description: 'Upload bandwidth cap shared by all uploads, e.g. 25mbit or 10MB/s; 0 = unlimited.' },
@@ -58,6 +59,7 @@ export interface DockConfig {
   serverKey?: string;
   dockId: string;
   once: boolean;
+  dryRun: boolean;
   wipeAfterIngest: boolean;
   concurrency: number;
   maxRate: number;
