@@ -28,6 +28,7 @@ import { priorityOf, stepHash, stepPlan, stepProbe, stepUpload, stepWipe, unread
 import { TokenBucket } from './rateLimit.js';
 import { jobRetryPolicy, retryDelayMs } from './retry.js';
 import { PrioritySlots } from './slots.js';
+import { isIncidentPath, type CardLayout } from '../protocol/cardLayouts.js';
 import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, readDevice, readSidecar, SKIP_CODES, type CandidateFile, type SkipCode, type SkippedPath } from './storage.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
@@ -44,6 +45,8 @@ export interface BayStatus {
   /** Paths on the camera the dock left alone, with why (at most SKIPPED_SHOWN; skippedCount has them all). */
   skipped?: SkippedPath[];
   skippedCount?: number;
+  /** Known makers' card layouts recognised on the camera, most files first (docs/dock.md, "Card layouts"). */
+  layouts?: CardLayout[];
 }
 
 export interface RecordingSummary {
@@ -103,6 +106,8 @@ interface BayInfo {
   skipped: SkippedPath[];
   skippedCount: number;
   skippedByCode: Partial<Record<SkipCode, number>>;
+  /** Card layouts the last scan recognised. */
+  layouts: CardLayout[];
   problem?: string;
 }
 
@@ -332,7 +337,7 @@ export class DockAgentCore {
   private bayInfo(name: string): BayInfo {
     let bay = this.bays.get(name);
     if (!bay) {
-      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set(), skipped: [], skippedCount: 0, skippedByCode: {} };
+      bay = { name, root: join(this.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set(), skipped: [], skippedCount: 0, skippedByCode: {}, layouts: [] };
       this.bays.set(name, bay);
     }
     return bay;
@@ -350,6 +355,7 @@ export class DockAgentCore {
     bay.skipped = [];
     bay.skippedCount = 0;
     bay.skippedByCode = {};
+    bay.layouts = [];
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/')) this.candidates.delete(path);
     this.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
   }
@@ -423,7 +429,8 @@ export class DockAgentCore {
       }
       if (this.stopping || !bay.present || bay.serial !== serial) return;
       seenPaths.add(file.absPath);
-      let critical = false;
+      // A dashcam's Event folder holds incidents: offloaded first, as a critical recording (a sidecar overrides).
+      let critical = isIncidentPath(file.relPath);
       let recordedAt = file.mtimeMs;
       if (file.sidecarPath) {
         let sidecar;
@@ -503,6 +510,8 @@ export class DockAgentCore {
     bay.skipped = skipped;
     bay.skippedCount = skippedCount;
     bay.skippedByCode = skippedByCode;
+    // What the card was stays known after its recordings are wiped (until it is undocked).
+    bay.layouts = [...new Set([...bay.layouts, ...listing.layouts])];
     for (const path of [...this.candidates.keys()]) if (path.startsWith(bay.root + '/') && !seenPaths.has(path)) this.candidates.delete(path);
     for (const key of [...bay.keys]) {
       if (!seen.has(key)) {
@@ -942,7 +951,8 @@ export class DockAgentCore {
 
   private bayStatus(bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
     if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
-    const base = this.bayStatusInner(bay, rows, now);
+    const inner = this.bayStatusInner(bay, rows, now);
+    const base = bay.layouts.length ? { ...inner, layouts: bay.layouts } : inner;
     return bay.skippedCount ? { ...base, skipped: bay.skipped.slice(0, SKIPPED_SHOWN), skippedCount: bay.skippedCount } : base;
   }
 

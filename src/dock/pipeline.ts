@@ -12,6 +12,7 @@ import { streamFingerprints } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
 import { isMediaExtension } from '../protocol/fileKinds.js';
 import { signObject } from '../protocol/signing.js';
+import { recordingSourceOf } from '../protocol/cardLayouts.js';
 import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { DeviceInfo } from '../camera/types.js';
 import type { IngestClient } from './client.js';
@@ -272,6 +273,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       mediaFingerprints: fingerprint?.streams,
       truncated: truncated || undefined,
       unreadable,
+      source: recordingSourceOf(row.relPath),
     },
     integrity: { status: verdict.status, notes },
     segments: planned,

@@ -9,6 +9,7 @@ import { lstat, open, readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DEVICE_FILE, SYSTEM_DIR, type DeviceInfo } from '../camera/types.js';
 import { isSparse } from '../protocol/fileKinds.js';
+import { cardLayoutsOf, cardPathRole, type CardLayout } from '../protocol/cardLayouts.js';
 import { SIDECAR_MAX_BYTES } from '../protocol/types.js';
 import { isFileGone, PausedError } from './errors.js';
 
@@ -46,6 +47,7 @@ export const SKIP_CODES = {
   sidecarUnreadable: 'sidecar_unreadable',
   undecodableName: 'undecodable_name',
   sparse: 'sparse',
+  vendorMetadata: 'vendor_metadata',
 } as const;
 export type SkipCode = typeof SKIP_CODES[keyof typeof SKIP_CODES];
 
@@ -66,6 +68,8 @@ export interface StorageListing {
   skippedByCode: Partial<Record<SkipCode, number>>;
   /** Symlinks found (relative paths): skipped, reported once. */
   symlinks: string[];
+  /** Known makers' card layouts the paths show, most files first (docs/dock.md, "Card layouts"). */
+  layouts: CardLayout[];
 }
 
 export interface WalkLimits {
@@ -167,6 +171,13 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
     }
   };
   await walk(cameraRoot, 0);
+  const layouts = cardLayoutsOf(files.map((f) => f.relPath));
+  // A maker's index of its card (AVCHD playlists, Sony MEDIAPRO.XML, GoPro MISC/version.txt) is no
+  // recording: listed with why, not uploaded, never deleted.
+  for (let i = files.length - 1; i >= 0; i--) {
+    const role = cardPathRole(files[i]!.relPath);
+    if (role?.role === 'card-metadata') { skip(files[i]!.relPath, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`); files.splice(i, 1); }
+  }
   const sidecars = new Set<string>();
   for (const file of files) {
     const sidecar = join(file.absPath, '..', basename(file.fileName, extname(file.fileName)) + '.json');
@@ -174,7 +185,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
     if (json) { file.sidecarPath = json.abs; file.sidecarStat = json.stat; sidecars.add(sidecar); }
   }
   for (const [key, json] of jsonFiles) if (!sidecars.has(key)) skip(json.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
-  return { files, skipped, skippedCount, skippedByCode, symlinks };
+  return { files, skipped, skippedCount, skippedByCode, symlinks, layouts };
 }
 
 export type DeviceReading = { kind: 'none' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; device: DeviceInfo };

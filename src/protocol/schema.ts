@@ -5,6 +5,8 @@
  * contract cannot drift from the code. Unknown members are allowed everywhere:
  * they are covered by the signature and ignored by v1 servers.
  */
+import { CARD_LAYOUTS } from './cardLayouts.js';
+
 const sha256Hex = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } as const;
 const isoTime = { type: 'string', minLength: 10, maxLength: 64 } as const;
@@ -76,6 +78,22 @@ export const manifestSchema = {
         },
         truncated: { type: 'boolean' },
         unreadable: { type: 'string', minLength: 1, maxLength: 2048 },
+        source: {
+          type: 'object',
+          required: ['path', 'layout'],
+          properties: {
+            path: { type: 'string', minLength: 1, maxLength: 4096 },
+            layout: { enum: [...CARD_LAYOUTS] },
+            folder: { enum: ['event', 'parking', 'normal'] },
+            trigger: { type: 'string', maxLength: 64 },
+            category: { type: 'string', maxLength: 64 },
+            chapter: {
+              type: 'object',
+              required: ['recording', 'index'],
+              properties: { recording: { type: 'string', maxLength: 4096 }, index: { type: 'integer', minimum: 1 } },
+            },
+          },
+        },
       },
     },
     integrity: {

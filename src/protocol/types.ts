@@ -2,6 +2,8 @@
  * The shapes dock and server exchange (ingest protocol v1, docs/protocol.md).
  * Hashes are lowercase hex; signatures base64; public keys PEM (SPKI); times ISO 8601 UTC.
  */
+import type { RecordingSource } from './cardLayouts.js';
+
 export const PROTOCOL_VERSION = 'bodycam-ingest/1';
 
 /** Recording ids and dock ids: what the server will ever use as a path component. */
@@ -87,6 +89,11 @@ export interface RecordingManifest {
     /** Per stream: a hash for every readable audio/video stream, an error naming any other. */
     mediaFingerprints?: StreamFingerprintEntry[];
     truncated?: boolean;        // power-loss cut detected
+    /**
+     * Where the recording was on the card and what a known maker's layout says about it
+     * (docs/dock.md, "Card layouts"): e.g. a dashcam Event file has trigger `event`, category `incident`.
+     */
+    source?: RecordingSource;
     /**
      * ffprobe could not read the file (its words): uploaded byte-exact as opaque bytes in fixed
      * size-capped ranges, no `media` section, never wiped automatically.
