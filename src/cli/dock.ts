@@ -19,7 +19,10 @@ export function registerDock(program: Command): void {
     // A boolean that defaults to true is switched off with --no-<flag>.
     const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
     const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : `default ${String(spec.default)}`;
-    command.addOption(new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`));
+    const option = new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`);
+    // --endpoint may be repeated: the servers are joined into one comma-separated list.
+    if (key === 'endpoint') option.argParser((value: string, previous: string | undefined) => (previous ? `${previous},${value}` : value));
+    command.addOption(option);
   }
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01 --once --wipe-after-ingest');
   // Options after `trust-server` belong to it (the dock's own --fingerprint is the media fingerprint switch).

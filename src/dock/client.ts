@@ -17,6 +17,7 @@ import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs,
 import type { TokenBucket } from './rateLimit.js';
 
 export interface ClientOptions {
+  /** Base URL of the ingest server; several, comma-separated, are spread over and failed over (see IngestClient). */
   endpoint: string;
   token: string;
   requestTimeoutMs: number;
@@ -102,40 +103,100 @@ function unreachableMessage(endpoint: string, code: string): string | undefined 
   return what ? `cannot reach the ingest server at ${endpoint} (${what}: ${code}): start it or check --endpoint` : undefined;
 }
 
-export class IngestClient {
-  constructor(private readonly options: ClientOptions) {}
+/** A server that failed at the connection level (or answered 502/503/504) is tried last for this long. */
+export const ENDPOINT_DOWN_MS = 30_000;
 
-  /** One request with the per-request retry loop; `makeBody` is called afresh for every attempt. */
+/** Failures that say "this server is not there", not "this request was wrong": try the next server at once. */
+function serverGone(failure: unknown, status: number | undefined): boolean {
+  if (status !== undefined) return status === 502 || status === 503 || status === 504;
+  const code = (failure as { code?: string }).code ?? '';
+  return RETRYABLE_ERROR_CODES.has(code) || /^ETIMEDOUT|^UND_ERR/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/**
+ * The dock's client. With several endpoints (any number of `bodycam server` processes sharing one
+ * state), requests go round-robin over the servers not marked down; a connection failure,
+ * timeout or 502/503/504 marks that server down for ENDPOINT_DOWN_MS and the same request goes
+ * to the next server at once. Only when every server failed does the attempt count against the
+ * retries and wait its backoff: a dead server costs one request timeout, not a job backoff.
+ * Every request of the protocol is idempotent, so sending one again elsewhere is safe.
+ */
+export class IngestClient {
+  private readonly endpoints: string[];
+  private cursor = 0;
+  private readonly downUntil = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: ClientOptions & { now?: () => number }) {
+    this.endpoints = options.endpoint.split(',').map((e) => e.trim().replace(/\/+$/, '')).filter(Boolean);
+    if (!this.endpoints.length) throw new TransportError('no ingest server endpoint configured');
+    this.now = options.now ?? Date.now;
+  }
+
+  /** This request's order: round-robin from the cursor, servers marked down last. */
+  private order(): string[] {
+    const n = this.endpoints.length;
+    const start = this.cursor++ % n;
+    const rotated = Array.from({ length: n }, (_, i) => this.endpoints[(start + i) % n]!);
+    const now = this.now();
+    const up = rotated.filter((e) => (this.downUntil.get(e) ?? 0) <= now);
+    return [...up, ...rotated.filter((e) => !up.includes(e))];
+  }
+
+  /** Endpoints not marked down now (status, tests). */
+  liveEndpoints(): string[] {
+    const now = this.now();
+    return this.endpoints.filter((e) => (this.downUntil.get(e) ?? 0) <= now);
+  }
+
+  /** One request with the per-request retry loop; `makeBody` is called afresh for every attempt (and every server tried). */
   private async request(method: Method, path: string, init: { json?: unknown; makeBody?: () => Readable | AsyncIterable<Buffer>; headers?: Record<string, string>; signal?: AbortSignal; okStatuses?: number[] }): Promise<Answer> {
-    const url = this.options.endpoint + path;
     const policy = this.options.policy ?? REQUEST_RETRY_POLICY;
     for (let attempt = 1; ; attempt++) {
-      if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
       let answer: Answer | undefined;
       let failure: unknown;
-      try {
-        const response = await got(url, {
-          method,
-          headers: { authorization: `Bearer ${this.options.token}`, ...init.headers },
-          ...(init.json !== undefined ? { json: init.json } : {}),
-          ...(init.makeBody ? { body: init.makeBody() } : {}),
-          throwHttpErrors: false,
-          retry: { limit: 0 },
-          timeout: { request: this.options.requestTimeoutMs },
-          responseType: 'text',
-          signal: init.signal,
-        });
-        answer = { status: response.statusCode, body: response.body, headers: response.headers };
-      } catch (error) {
-        failure = error;
+      let endpoint = this.endpoints[0]!;
+      const order = this.order();
+      for (const [i, candidate] of order.entries()) {
+        endpoint = candidate;
+        if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
+        answer = undefined;
+        failure = undefined;
+        try {
+          const response = await got(endpoint + path, {
+            method,
+            headers: { authorization: `Bearer ${this.options.token}`, ...init.headers },
+            ...(init.json !== undefined ? { json: init.json } : {}),
+            ...(init.makeBody ? { body: init.makeBody() } : {}),
+            throwHttpErrors: false,
+            retry: { limit: 0 },
+            timeout: { request: this.options.requestTimeoutMs },
+            responseType: 'text',
+            signal: init.signal,
+          });
+          answer = { status: response.statusCode, body: response.body, headers: response.headers };
+        } catch (error) {
+          failure = error;
+        }
+        if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
+        if (failure !== undefined && (failure instanceof PausedError || isFileGone(failure))) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
+        if (!serverGone(failure, answer?.status)) {
+          this.downUntil.delete(endpoint);
+          break;
+        }
+        this.downUntil.set(endpoint, this.now() + ENDPOINT_DOWN_MS);
+        if (i < order.length - 1) {
+          const reason = answer ? `http_${answer.status}` : (failure as { code?: string }).code ?? 'error';
+          this.options.onRetry?.(`failover_${reason}`);
+          this.options.logger.info('server failed, trying the next one', { method, path, endpoint, next: order[i + 1], reason });
+        }
       }
-      if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
       if (failure !== undefined) {
-        if (failure instanceof PausedError || isFileGone(failure)) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
         const code = (failure as { code?: string }).code ?? '';
         const retryable = RETRYABLE_ERROR_CODES.has(code) || /^ERR_GOT|^ETIMEDOUT|^UND_ERR/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE';
         if (!retryable || attempt > this.options.retries) {
-          throw new TransportError(unreachableMessage(this.options.endpoint, code) ?? `${method} ${path} failed: ${(failure as Error).message}`, { cause: failure });
+          const where = this.endpoints.length > 1 ? this.endpoints.join(', ') : endpoint;
+          throw new TransportError(unreachableMessage(where, code) ?? `${method} ${path} failed: ${(failure as Error).message}`, { cause: failure });
         }
         const delay = retryDelayMs(policy, attempt);
         this.options.onRetry?.(code || 'error');

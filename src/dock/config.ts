@@ -23,7 +23,7 @@ export interface ConfigKeySpec {
 
 export const DOCK_CONFIG_SCHEMA = {
   bays: { kind: 'path', default: undefined, required: true, description: 'Folder holding one sub-folder per bay; a docked camera\'s storage appears as <bays>/<bay>/.' },
-  endpoint: { kind: 'string', default: undefined, required: true, description: 'Base URL of the ingest server, e.g. http://127.0.0.1:8080.' },
+  endpoint: { kind: 'string', default: undefined, required: true, description: 'Base URL of the ingest server, e.g. http://127.0.0.1:8080; several servers of one shared state comma-separated (or the flag repeated): requests are spread over them and a dead one is skipped at once.' },
   tokenFile: { kind: 'path', default: undefined, required: true, description: 'File holding the dock\'s bearer token alone (surrounding whitespace is ignored).' },
   stateDir: { kind: 'path', default: undefined, required: true, description: 'Folder for the journal (SQLite), the dock\'s Ed25519 key pair and the status port file.' },
   serverKey: { kind: 'path', default: undefined, description: 'PEM file with the server\'s receipt public key, from its operator. Without it (or a pin confirmed by `bodycam dock trust-server`) the key is learned from GET /v1/keys on first contact: it verifies receipts but never authorises a wipe.' },
@@ -200,17 +200,7 @@ export function resolveDockSettings(input: LoadDockConfigInput = {}, only?: read
  */
 export function checkDockValues(merged: Record<string, unknown>): void {
   if (merged.endpoint !== undefined) {
-    const endpoint = String(merged.endpoint);
-    try {
-      const url = new URL(endpoint);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-    } catch (cause) {
-      throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
-    }
-    // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
-    const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
-    if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
-    merged.endpoint = endpoint.replace(/\/+$/, '');
+    merged.endpoint = parseEndpoints(String(merged.endpoint)).join(',');
   }
   const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
   if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
@@ -290,4 +280,25 @@ export function configReferenceMarkdown(): string {
     rows.push(`| ${key} | ${flagNameOf(key)} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
+}
+
+/** One or more http(s) base URLs, comma-separated: each checked, trailing slashes cut, repeats dropped. */
+export function parseEndpoints(text: string): string[] {
+  const list = text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (!list.length) throw new UsageError('invalid endpoint "": expected an http:// or https:// URL such as http://127.0.0.1:8443');
+  const out: string[] = [];
+  for (const endpoint of list) {
+    try {
+      const url = new URL(endpoint);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch (cause) {
+      throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
+    }
+    // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
+    const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
+    if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
+    const clean = endpoint.replace(/\/+$/, '');
+    if (!out.includes(clean)) out.push(clean);
+  }
+  return out;
 }

@@ -1,0 +1,208 @@
+/**
+ * Several servers, one truth: three `bodycam server` processes on one PostgreSQL database, one
+ * blob folder and one receipt key, with a dock client that spreads over and fails over among
+ * them. Creates, PUTs and completes of one recording go to different servers; one server is
+ * SIGKILLed mid-upload and another mid-complete; PostgreSQL is restarted (503 + Retry-After
+ * meanwhile). Everything arrives byte-exact, one receipt per recording, possession answers are
+ * the same from every server, and `verify-log --db` finds one gap-free chain.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import pg from 'pg';
+import { IngestClient } from '../../src/dock/client.js';
+import { TokenBucket } from '../../src/dock/rateLimit.js';
+import { Logger, nullSink } from '../../src/log.js';
+import { verifyObject } from '../../src/protocol/signing.js';
+import type { Receipt } from '../../src/protocol/types.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { buildRecording, testBytes, type BuiltRecording } from '../helpers/manifest.js';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { segmentHeaders, testToken } from '../helpers/server.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const TOKENS = { 'dock-1': testToken('dock-1'), 'dock-2': testToken('dock-2') };
+
+interface Server { child: ChildProcess; url: string; stderr: () => string; dataDir: string }
+
+describe('three servers on one PostgreSQL and one blob folder', () => {
+  let postgres: TestPostgres;
+  let url: string;
+  const tmp = makeTempDir('bodycam-multi-');
+  const servers: Server[] = [];
+  const keyFile = join(tmp.path, 'receipt-key.pem');
+  const tokensFile = join(tmp.path, 'tokens.json');
+  const store = join(tmp.path, 'blobs');
+
+  async function startServer(name: string): Promise<Server> {
+    const dataDir = join(tmp.path, name);
+    const child = spawnCli(['server', '--data-dir', dataDir, '--store', store, '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'info' } });
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const listening = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`server ${name} exited ${code}: ${err.slice(-2000)}`)));
+    });
+    const server = { child, url: listening, stderr: () => err, dataDir };
+    servers.push(server);
+    return server;
+  }
+
+  const kill = (s: Server) => new Promise<void>((resolve) => { if (s.child.exitCode !== null || s.child.signalCode) { resolve(); return; } s.child.once('exit', () => resolve()); s.child.kill('SIGKILL'); });
+
+  function client(endpoints: string[], dock = 'dock-1', onRetry?: (r: string) => void): IngestClient {
+    return new IngestClient({
+      endpoint: endpoints.join(','), token: TOKENS[dock as 'dock-1'], requestTimeoutMs: 10_000, retries: 3,
+      bucket: new TokenBucket(0), logger: new Logger(nullSink), ...(onRetry ? { onRetry } : {}),
+    });
+  }
+
+  /** The recording on disk (the client PUTs file ranges) and its plan. */
+  function recording(seed: number, size: number, dock = 'dock-1'): BuiltRecording & { path: string } {
+    const data = testBytes(size, seed);
+    const built = buildRecording(data, { dockId: dock, recordingId: `REC-${seed}`, segmentSize: 64 * 1024, dockKeys: dockKeys[dock]! });
+    const path = join(tmp.path, `rec-${seed}.bin`);
+    writeFileSync(path, data);
+    return { ...built, path };
+  }
+  const dockKeys: Record<string, BuiltRecording['dockKeys']> = {};
+
+  async function upload(c: IngestClient, r: BuiltRecording & { path: string }): Promise<Receipt> {
+    await c.createRecording(r.manifest);
+    for (const s of r.manifest.segments) await c.putSegment(r.manifest.recordingId, r.path, s);
+    const done = await c.complete(r.manifest.recordingId);
+    expect(done.missing).toBeUndefined();
+    return done.receipt!;
+  }
+
+  const get = (s: Server, path: string, dock = 'dock-1', init: RequestInit = {}) =>
+    fetch(s.url + path, { ...init, headers: { authorization: `Bearer ${TOKENS[dock as 'dock-1']}`, ...(init.headers ?? {}) } });
+
+  beforeAll(async () => {
+    postgres = await startTestPostgres();
+    url = await postgres.createDatabase();
+    writeFileSync(tokensFile, JSON.stringify(TOKENS), { mode: 0o600 });
+    const made = await runCli(['server', 'key', 'new', '--out', keyFile]);
+    expect(made.code).toBe(0);
+    const first = buildRecording(Buffer.alloc(1), { dockId: 'dock-1' });
+    dockKeys['dock-1'] = first.dockKeys;
+    dockKeys['dock-2'] = buildRecording(Buffer.alloc(1), { dockId: 'dock-2' }).dockKeys;
+    // Started together: the migrations run once (advisory lock), the others wait for them.
+    await Promise.all(['s1', 's2', 's3'].map((n) => startServer(n)));
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map(kill));
+    await postgres?.stop();
+    tmp.cleanup();
+  });
+
+  it('spreads one recording\'s requests over the servers; receipts, records and possession answers agree everywhere', async () => {
+    const [a, b, c] = servers;
+    const r = recording(1, 300_000);
+    // Create on a, PUT the segments on b and c in turn, complete on c: every server sees the same state.
+    expect((await get(a!, '/v1/recordings', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.manifest) })).status).toBe(201);
+    for (const [i, body] of r.segments.entries()) {
+      const put = await get(i % 2 ? b! : c!, `/v1/recordings/REC-1/segments/${i}`, 'dock-1', { method: 'PUT', headers: segmentHeaders(body), body });
+      expect(put.status).toBe(201);
+    }
+    const done = await get(c!, '/v1/recordings/REC-1/complete', 'dock-1', { method: 'POST' });
+    expect(done.status).toBe(200);
+    const receipt = (await done.json()) as Receipt;
+    for (const s of servers) {
+      // The same receipt (one per recording) whoever is asked, also by a complete sent again.
+      const again = await get(s, '/v1/recordings/REC-1/complete', 'dock-1', { method: 'POST' });
+      expect(await again.json()).toEqual(receipt);
+      const content = Buffer.from(await (await get(s, '/v1/recordings/REC-1/content')).arrayBuffer());
+      expect(content.equals(testBytes(300_000, 1))).toBe(true);
+    }
+    const nonce = randomBytes(16).toString('hex');
+    const answers = await Promise.all(servers.map(async (s) => (await get(s, '/v1/recordings/REC-1/possession', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce, segments: [0, 2, 4] }) })).json()));
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+    // A dock pinned through one server is pinned for all: another key is refused by another server.
+    const impostor = buildRecording(testBytes(1000, 9), { dockId: 'dock-1', recordingId: 'IMPOSTOR' });
+    const refused = await get(b!, '/v1/recordings', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(impostor.manifest) });
+    expect((await refused.json() as { code: string }).code).toBe('dock_key_mismatch');
+    // The client spreads: each server answered some of this client's requests.
+    const reasons: string[] = [];
+    const spread = client(servers.map((s) => s.url), 'dock-2', (why) => reasons.push(why));
+    const { publicKeyPem } = (await (await fetch(`${a!.url}/v1/keys`)).json()) as { publicKeyPem: string };
+    for (let i = 0; i < 3; i++) {
+      const issued = await upload(spread, recording(10 + i, 100_000, 'dock-2'));
+      expect(verifyObject(issued as unknown as Record<string, unknown>, publicKeyPem)).toBe(true);
+    }
+    expect(reasons).toEqual([]);
+    for (const s of servers) expect(s.stderr()).toMatch(/"dockId":"dock-2"/);
+  });
+
+  it('a server SIGKILLed mid-upload and another mid-complete: the client fails over at once, nothing lost, one receipt each', async () => {
+    const [a, b, c] = servers;
+    const r = recording(20, 2_000_000);
+    const reasons: string[] = [];
+    const all = client(servers.map((s) => s.url), 'dock-1', (why) => reasons.push(why));
+    await all.createRecording(r.manifest);
+    // Half a segment body into a, then a dies.
+    const seg = r.manifest.segments[0]!;
+    const body = r.segments[0]!;
+    const req = httpRequest(`${a!.url}/v1/recordings/REC-20/segments/0`, { method: 'PUT', headers: { ...segmentHeaders(body), authorization: `Bearer ${TOKENS['dock-1']}` } });
+    req.on('error', () => {});
+    req.write(body.subarray(0, body.length / 2));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let the half arrive (no assertion depends on it)
+    await kill(a!);
+    req.destroy();
+    for (const s of r.manifest.segments) await all.putSegment('REC-20', r.path, s);
+    expect(seg.index).toBe(0);
+    // A complete sent to b, which is killed while it works; the client then completes elsewhere.
+    const pending = get(b!, '/v1/recordings/REC-20/complete', 'dock-1', { method: 'POST' }).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    await kill(b!);
+    await pending;
+    const done = await all.complete('REC-20');
+    expect(done.receipt!.recordingId).toBe('REC-20');
+    // Failovers happened and cost no backoff: every retry the client made was an immediate failover.
+    expect(reasons.length).toBeGreaterThan(0);
+    expect(reasons.every((why) => why.startsWith('failover_'))).toBe(true);
+    const content = Buffer.from(await (await get(c!, '/v1/recordings/REC-20/content')).arrayBuffer());
+    expect(content.equals(testBytes(2_000_000, 20))).toBe(true);
+    // Restarted servers rejoin the same state.
+    await Promise.all([startServer('s1'), startServer('s2')]);
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const receipts = await db.query<{ n: string }>("SELECT count(*) AS n FROM custody_entries WHERE line::json->>'event' = 'receipt-issued' AND line::json->>'recordingId' = 'REC-20'");
+      expect(Number(receipts.rows[0]!.n)).toBe(1);
+      const seqs = await db.query<{ n: string; max: string }>('SELECT count(*) AS n, max(seq) AS max FROM custody_entries');
+      expect(seqs.rows[0]!.n).toBe(seqs.rows[0]!.max);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('PostgreSQL restarted: 503 with Retry-After meanwhile, the client resumes after, and verify-log --db passes', async () => {
+    const live = servers.filter((s) => s.child.exitCode === null && !s.child.signalCode);
+    const r = recording(30, 200_000);
+    postgres.stopServer();
+    try {
+      const refused = await get(live[0]!, '/v1/recordings', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.manifest) });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(((await refused.json()) as { code: string }).code).toBe('unavailable');
+    } finally {
+      postgres.startServer();
+    }
+    const receipt = await upload(client(live.map((s) => s.url)), r);
+    expect(receipt.recordingId).toBe('REC-30');
+    const verified = await runCli(['server', 'verify-log', '--db', url]);
+    expect(verified.stdout).toMatch(/custody log ok: \d+ entries, \d+ checkpoints .*6 stored receipts/);
+    expect(verified.code).toBe(0);
+  });
+});
