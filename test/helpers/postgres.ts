@@ -41,8 +41,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
-  const given = process.env.DATABASE_URL;
+/** `own`: always a cluster of this file's own (a test that stops and restarts it). */
+export async function startTestPostgres(options: { own?: boolean } = {}): Promise<TestPostgres> {
+  const given = options.own ? undefined : process.env.DATABASE_URL;
   let adminUrl: string;
   let dir: string | undefined;
   let bin = '';

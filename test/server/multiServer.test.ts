@@ -87,7 +87,7 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
     fetch(s.url + path, { ...init, headers: { authorization: `Bearer ${TOKENS[dock as 'dock-1']}`, ...(init.headers ?? {}) } });
 
   beforeAll(async () => {
-    postgres = await startTestPostgres();
+    postgres = await startTestPostgres({ own: true }); // restarted by a test below
     url = await postgres.createDatabase();
     writeFileSync(tokensFile, JSON.stringify(TOKENS), { mode: 0o600 });
     const made = await runCli(['server', 'key', 'new', '--out', keyFile]);
