@@ -61,4 +61,12 @@ describe('dock config', () => {
     expect(() => loadDockConfig({ flags: { ...required, endpoint: 'ftp://x' }, env: {} })).toThrow(/invalid endpoint/);
     expect(() => loadDockConfig({ flags: { bays: tmp.path }, env: {} })).toThrow(/missing --endpoint/);
   });
+
+  it('takes several endpoints (comma-separated, from any source): each checked, slashes cut, repeats dropped', () => {
+    expect(loadDockConfig({ flags: { ...required, endpoint: 'http://127.0.0.1:9/, http://127.0.0.1:10,http://127.0.0.1:9' }, env: {} }).endpoint).toBe('http://127.0.0.1:9,http://127.0.0.1:10');
+    expect(loadDockConfig({ flags: { ...required, endpoint: undefined }, env: { BODYCAM_ENDPOINT: 'https://a.example:8443,https://b.example:8443' } }).endpoint).toBe('https://a.example:8443,https://b.example:8443');
+    expect(() => loadDockConfig({ flags: { ...required, endpoint: 'http://127.0.0.1:9,ftp://x' }, env: {} })).toThrow(/invalid endpoint "ftp:\/\/x"/);
+    expect(() => loadDockConfig({ flags: { ...required, endpoint: 'http://127.0.0.1:9,http://host:' }, env: {} })).toThrow(/port after ":" is empty/);
+    expect(() => loadDockConfig({ flags: { ...required, endpoint: ' , ' }, env: {} })).toThrow(/invalid endpoint/);
+  });
 });
