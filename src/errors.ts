@@ -86,3 +86,15 @@ export function errnoCode(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
+
+/** Errno codes that mean the file (or the whole mount) is not there any more: undocked, not broken. */
+const GONE_CODES = new Set(['ENOENT', 'ENOTDIR', 'EIO', 'ENXIO', 'ENODEV', 'ESTALE']);
+
+export function isFileGone(error: unknown): boolean {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    const code = errnoCode(e);
+    if (code && GONE_CODES.has(code)) return true;
+    if (!(e instanceof Error)) break;
+  }
+  return false;
+}

@@ -7,7 +7,7 @@
 import { existsSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
-import { existingDevicePath, readDevice, writeDevice } from './storage.js';
+import { existingDevicePath, loadDevice, writeDevice } from './storage.js';
 
 export const BAY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -51,7 +51,7 @@ export async function dockCamera(options: DockOptions): Promise<string> {
   if (existsSync(bayPath) && !statSync(bayPath).isDirectory()) throw new UsageError(`bay ${options.bay} is occupied by a file`, { code: 'E_BAY_OCCUPIED' });
   // The clock block is what the camera says at the moment of docking (its RTC keeps its offset).
   // A foreign layout keeps it camera-internal (its card has no DEVICE.json): the same refresh, out of the dock's sight.
-  const device = readDevice(options.storage, identity);
+  const device = await loadDevice(options.storage, identity);
   const now = Date.now();
   device.clock = { cameraTime: new Date(now + device.clock.offsetMs).toISOString(), trueTime: new Date(now).toISOString(), offsetMs: device.clock.offsetMs };
   writeDevice(options.storage, device, identity);

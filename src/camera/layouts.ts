@@ -9,7 +9,7 @@
  * sidecars); the others are foreign makers and write neither.
  */
 import { UsageError } from '../errors.js';
-import type { Codec, Container } from './types.js';
+import type { Codec, Container } from '../protocol/cameraStorage/index.js';
 
 export type LayoutName = 'bodycam' | 'gopro' | 'avchd' | 'sony-xavc' | 'dashcam' | 'dated';
 export const LAYOUT_NAMES: readonly LayoutName[] = ['bodycam', 'gopro', 'avchd', 'sony-xavc', 'dashcam', 'dated'];

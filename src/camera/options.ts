@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { parseBytes } from '../util/units.js';
 import { SERIAL_PATTERN } from './identity.js';
 import { layoutNamed, type CameraLayout, type LayoutName } from './layouts.js';
-import type { Codec, Container } from './types.js';
+import type { Codec, Container } from '../protocol/cameraStorage/index.js';
 
 export type FaultName = 'power-loss' | 'bitflip' | 'zero-byte' | 'missing-sidecar' | 'bad-signature' | 'clock-skew' | 'storage-full';
 export const FAULT_NAMES: readonly FaultName[] = ['power-loss', 'bitflip', 'zero-byte', 'missing-sidecar', 'bad-signature', 'clock-skew', 'storage-full'];

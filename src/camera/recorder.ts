@@ -16,12 +16,12 @@ import { layoutNamed, type LayoutName } from './layouts.js';
 import { resolveRecordOptions, type RecordOptions, type ResolvedRecordOptions } from './options.js';
 import { derive, SeededRandom } from './random.js';
 import {
-  devicePath, existingDevicePath, highestNumberOnCard, prepareStorage, readDevice, readPrivateKey, readState,
+  devicePath, existingDevicePath, highestNumberOnCard, prepareStorage, loadDevice, readPrivateKey, readState,
   writeDevice, writeJsonAtomic, writePrivateKey, writeState, type CameraState,
 } from './storage.js';
 import { writeCardFiles, writeCompanion } from './vendorFiles.js';
 import { gpsTrack, markers, round } from './track.js';
-import { DEVICE_FORMAT, SIDECAR_FORMAT, type DeviceInfo, type Sidecar } from './types.js';
+import { DEVICE_FORMAT, SIDECAR_FORMAT, type DeviceInfo, type Sidecar } from '../protocol/cameraStorage/index.js';
 
 export interface RecordedFile {
   mediaPath: string;
@@ -79,14 +79,14 @@ interface Camera {
 }
 
 /** Load the camera on this storage, or boot a new one (nothing is written yet). */
-function loadOrBoot(options: ResolvedRecordOptions): Camera & { isNew: boolean } {
+async function loadOrBoot(options: ResolvedRecordOptions): Promise<Camera & { isNew: boolean }> {
   const root = options.storage;
   if (existsSync(root) && !statSync(root).isDirectory()) {
     throw new UsageError(`camera storage ${root} is a file, not a folder`, { code: 'E_CAMERA_STORAGE' });
   }
   const identityPath = existingDevicePath(root);
   if (identityPath) {
-    const device = readDevice(root, identityPath);
+    const device = await loadDevice(root, identityPath);
     if (options.serial !== undefined && options.serial !== device.serial) {
       throw new UsageError(`storage ${root} belongs to camera ${device.serial}, not ${options.serial}`, { code: 'E_CAMERA_SERIAL' });
     }
@@ -164,7 +164,7 @@ export async function recordCamera(input: RecordOptions): Promise<RecordResult> 
   }
   const options = resolveRecordOptions({ ...input, layout: input.layout ?? saved });
   const { layout } = options;
-  const camera = loadOrBoot(options);
+  const camera = await loadOrBoot(options);
   prepareStorage(camera.root, layout);
   const identityPath = devicePath(camera.root, layout);
   if (camera.isNew) {

@@ -8,7 +8,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import type { CameraLayout, LayoutName } from './layouts.js';
-import { DEVICE_FILE, DEVICE_FORMAT, RECORDINGS_DIR, SYSTEM_DIR, type DeviceInfo } from './types.js';
+import { DEVICE_FILE, DEVICE_FORMAT, readDeviceAt, RECORDINGS_DIR, SYSTEM_DIR, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 
 export const KEY_FILE = 'camera-key.pem';
 export const STATE_FILE = 'state.json';
@@ -73,15 +73,16 @@ export function existingDevicePath(root: string): string | undefined {
   return candidates.find((path) => existsSync(path));
 }
 
-/** DEVICE.json of a camera root (or the identity at `path`); InputError when it is missing or malformed. */
-export function readDevice(root: string, path = join(root, DEVICE_FILE)): DeviceInfo {
-  let device: DeviceInfo;
-  try {
-    device = JSON.parse(readFileSync(path, 'utf8')) as DeviceInfo;
-  } catch (cause) {
-    throw new InputError('E_CAMERA_NO_DEVICE', `no readable ${DEVICE_FILE} in ${root}`, { cause });
-  }
-  if (device.format !== DEVICE_FORMAT || typeof device.serial !== 'string' || typeof device.publicKeyPem !== 'string') {
+/**
+ * The identity of the camera on this storage (DEVICE.json, or the identity at `path`), for the
+ * firmware itself: the shared tolerant reading, made strict (the camera needs its format and key).
+ */
+export async function loadDevice(root: string, path = join(root, DEVICE_FILE)): Promise<DeviceInfo> {
+  const reading = await readDeviceAt(path);
+  if (reading.kind === 'none') throw new InputError('E_CAMERA_NO_DEVICE', `no readable ${DEVICE_FILE} in ${root}`);
+  if (reading.kind === 'invalid') throw new InputError('E_CAMERA_BAD_DEVICE', `${path}: ${reading.reason}`);
+  const device = reading.device;
+  if (device.format !== DEVICE_FORMAT || typeof device.publicKeyPem !== 'string' || !device.clock || typeof device.clock !== 'object') {
     throw new InputError('E_CAMERA_BAD_DEVICE', `${path} is not a ${DEVICE_FORMAT} document`);
   }
   return device;

@@ -1,5 +1,5 @@
 /** Synthetic GPS track and event markers of a recording. */
-import type { EventMarker, GpsPoint } from './types.js';
+import type { EventMarker, GpsPoint } from '../protocol/cameraStorage/index.js';
 import type { SeededRandom } from './random.js';
 
 const GPS_STEP_SECONDS = 5;

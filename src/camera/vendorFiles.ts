@@ -10,7 +10,7 @@ import { generateClip, generateStill, type ClipSpec } from '../media/generate.js
 import type { RunOptions } from '../media/run.js';
 import { AVCHD_BDMV, SONY_ROOT, type CameraLayout, type CompanionFile } from './layouts.js';
 import { writeFileAtomic } from './storage.js';
-import type { DeviceInfo, GpsPoint } from './types.js';
+import type { DeviceInfo, GpsPoint } from '../protocol/cameraStorage/index.js';
 
 /** What a companion describes: the recording it belongs to. */
 export interface CompanionContext {

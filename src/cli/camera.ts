@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { dockCamera, recordCamera, recordFleet, undockCamera, type RecordOptions, type RecordResult } from '../camera/index.js';
 import type { LayoutName } from '../camera/layouts.js';
-import type { Codec, Container } from '../camera/types.js';
+import type { Codec, Container } from '../protocol/cameraStorage/index.js';
 import { parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 

@@ -29,7 +29,8 @@ import { TokenBucket } from './rateLimit.js';
 import { jobRetryPolicy, retryDelayMs } from './retry.js';
 import { PrioritySlots } from './slots.js';
 import { isIncidentPath, type CardLayout } from '../protocol/cardLayouts.js';
-import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, readDevice, readSidecar, SKIP_CODES, type CandidateFile, type SkipCode, type SkippedPath } from './storage.js';
+import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, readDevice, SKIP_CODES, type CandidateFile, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { readSidecar } from './storage.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
 

@@ -12,7 +12,8 @@ import { formatDigestHeader } from '../protocol/digest.js';
 import { isPermanentProblem } from '../protocol/problems.js';
 import type { CreateRecordingResponse, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
-import { isFileGone, PausedError, ProblemError, TransportError } from './errors.js';
+import { isFileGone } from '../errors.js';
+import { PausedError, ProblemError, TransportError } from './errors.js';
 import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs, RETRYABLE_ERROR_CODES, type RetryPolicy } from './retry.js';
 import type { TokenBucket } from './rateLimit.js';
 

@@ -22,7 +22,8 @@ import { checkIntegrity, isFlagged } from './integrity.js';
 import { matchJournal, walkBays, type CardFile } from './inventory.js';
 import { Journal, type RecordingRow } from './journal.js';
 import { looksLikePlainText, unreadableOf, wipeAllowed } from './pipeline.js';
-import { ATTENTION_SKIPS, readSidecar } from './storage.js';
+import { ATTENTION_SKIPS } from '../protocol/cameraStorage/index.js';
+import { readSidecar } from './storage.js';
 import { CONFIRMED_SERVER_KEY_META, UNCONFIRMED_KEY_LINE } from './trust.js';
 
 export type DryRunAction = 'upload' | 'flag' | 'wipe' | 'keep' | 'skip' | 'quarantine' | 'settle';

@@ -3,7 +3,7 @@
  * do next: paused (camera undocked: wait for it), transient (back to the
  * journal with backoff), permanent (quarantine with the reason).
  */
-import { BodycamError, errnoCode, IntegrityError, InputError, type ErrorOptions } from '../errors.js';
+import { BodycamError, IntegrityError, InputError, isFileGone, type ErrorOptions } from '../errors.js';
 
 /** The camera (or the file) went away mid-job: not an error, the job waits for a re-dock. */
 export class PausedError extends BodycamError {
@@ -41,17 +41,6 @@ export class TransportError extends BodycamError {
 }
 
 export type Disposition = 'paused' | 'transient' | 'permanent';
-
-const GONE_CODES = new Set(['ENOENT', 'ENOTDIR', 'EIO', 'ENXIO', 'ENODEV', 'ESTALE']);
-
-export function isFileGone(error: unknown): boolean {
-  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
-    const code = errnoCode(e);
-    if (code && GONE_CODES.has(code)) return true;
-    if (!(e instanceof Error)) break;
-  }
-  return false;
-}
 
 /**
  * Problems that say the DOCK is misconfigured (its token, its key, its protocol

@@ -7,7 +7,7 @@ import { createLogger, parseLogLevel } from '../log.js';
 import { DockAgentCore, type DockStatus, type RecordingSummary } from './agent.js';
 import type { DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
-import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from './storage.js';
+import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
 import { startStatusServer, type StatusServer } from './statusServer.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 

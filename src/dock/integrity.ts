@@ -5,7 +5,7 @@
  */
 import { verifyObject } from '../protocol/signing.js';
 import type { IntegrityStatus } from '../protocol/types.js';
-import type { DeviceInfo } from '../camera/types.js';
+import type { DeviceInfo } from '../protocol/cameraStorage/index.js';
 import type { SidecarReading } from './storage.js';
 
 export interface IntegrityVerdict {

@@ -6,9 +6,8 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeviceInfo } from '../camera/types.js';
+import { listCameraFiles, readDevice, type CandidateFile, type DeviceInfo, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import { ACTIVE_STATES, sameSnapshot, type Journal, type RecordingRow, type StatSnapshot } from './journal.js';
-import { listCameraFiles, readDevice, type CandidateFile, type SkippedPath } from './storage.js';
 
 export interface CardFile {
   bay: string;

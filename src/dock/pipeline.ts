@@ -6,7 +6,7 @@
  */
 import { lstat, open } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { EnvironmentError, IntegrityError, InputError } from '../errors.js';
+import { EnvironmentError, IntegrityError, InputError, isFileGone } from '../errors.js';
 import type { Logger } from '../log.js';
 import { streamFingerprints } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
@@ -14,18 +14,18 @@ import { isMediaExtension } from '../protocol/fileKinds.js';
 import { signObject } from '../protocol/signing.js';
 import { recordingSourceOf } from '../protocol/cardLayouts.js';
 import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
-import type { DeviceInfo } from '../camera/types.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
-import { FileGrowingError, isFileGone, PausedError, QUARANTINE_CODES, TransportError } from './errors.js';
+import { FileGrowingError, PausedError, QUARANTINE_CODES, TransportError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import { fixedPlan, planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
-import { clockOffsetMsOf, readSidecar } from './storage.js';
+import { clockOffsetMsOf, type DeviceInfo } from '../protocol/cameraStorage/index.js';
+import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
 
 export { verifyReceipt } from './wipe.js';

@@ -18,7 +18,7 @@ import { BodycamError, UsageError } from '../errors.js';
 import { isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
 import { QUARANTINE_CODES } from './errors.js';
-import { isInside, readDevice } from './storage.js';
+import { isInside, readDevice } from '../protocol/cameraStorage/index.js';
 import { unreadableOf } from './pipeline.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 

@@ -22,12 +22,12 @@ import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from '
 import { constants, type BigIntStats } from 'node:fs';
 import { link, lstat, open, readdir, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, isFileGone } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
-import { isFileGone, PausedError, ProblemError } from './errors.js';
+import { PausedError, ProblemError } from './errors.js';
 import type { RecordingRow } from './journal.js';
-import { isInside } from './storage.js';
+import { isInside } from '../protocol/cameraStorage/index.js';
 
 // ---- receipts -------------------------------------------------------------------
 

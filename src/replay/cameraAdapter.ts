@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { dockCamera, undockCamera } from '../camera/index.js';
-import { DEVICE_FILE } from '../camera/types.js';
+import { DEVICE_FILE } from '../protocol/cameraStorage/index.js';
 
 export async function dockCameraInto(cameraRoot: string, bayDir: string): Promise<void> {
   if (existsSync(join(cameraRoot, DEVICE_FILE))) {

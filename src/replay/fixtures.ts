@@ -1,14 +1,13 @@
 /**
- * The recordings a fixture camera holds, found the way the dock finds them
- * (every regular file that is not hidden, not JSON, not DEVICE.json and not in
- * the camera-internal .system area), with the SHA-256 that the server must
- * return byte for byte.
+ * The recordings a fixture camera holds, found by the dock's own walker
+ * (src/protocol/cameraStorage): replay expects exactly the files the dock
+ * ingests, with the SHA-256 that the server must return byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, readdirSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { createReadStream, existsSync } from 'node:fs';
+import { relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
-import { DEVICE_FILE, SYSTEM_DIR } from '../camera/types.js';
+import { listCameraFiles } from '../protocol/cameraStorage/index.js';
 
 export interface FixtureRecording {
   camera: string;
@@ -29,38 +28,21 @@ export async function sha256OfFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function listFiles(root: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    for (const name of readdirSync(dir).sort()) {
-      if (name.startsWith('.') || (depth === 0 && (name === DEVICE_FILE || name === SYSTEM_DIR))) continue;
-      const abs = join(dir, name);
-      const stats = lstatSync(abs);
-      if (stats.isDirectory() && depth < 4) walk(abs, depth + 1);
-      else if (stats.isFile() && !name.toLowerCase().endsWith('.json')) found.push(relative(root, abs).split(sep).join('/'));
-    }
-  };
-  walk(root, 0);
-  return found;
-}
-
 /** Recordings of one camera root, in path order. */
 export async function recordingsOf(camera: string, root: string): Promise<FixtureRecording[]> {
   if (!existsSync(root)) throw new UsageError(`fixture camera "${camera}" not found at ${root}`, { code: 'E_SCENARIO_FIXTURE' });
-  const relPaths = listFiles(root);
-  const names = relPaths.map((p) => p.split('/').pop()!);
+  const { files } = await listCameraFiles(root);
+  const names = files.map((f) => f.fileName);
   const recordings: FixtureRecording[] = [];
-  for (const [i, relPath] of relPaths.entries()) {
-    const fileName = names[i]!;
-    const unique = names.filter((n) => n === fileName).length === 1;
-    const abs = join(root, relPath);
-    const sidecarRelPath = relPath.replace(/\.[^./]*$/, '') + '.json';
+  for (const file of files) {
+    const unique = names.filter((n) => n === file.fileName).length === 1;
+    const sidecarRelPath = file.sidecarPath === undefined ? undefined : relative(root, file.sidecarPath).split(sep).join('/');
     recordings.push({
-      camera, fileName, relPath,
-      ...(existsSync(join(root, sidecarRelPath)) ? { sidecarRelPath } : {}),
-      ref: `${camera}/${unique ? fileName : relPath}`,
-      size: lstatSync(abs).size,
-      sha256: await sha256OfFile(abs),
+      camera, fileName: file.fileName, relPath: file.relPath,
+      ...(sidecarRelPath ? { sidecarRelPath } : {}),
+      ref: `${camera}/${unique ? file.fileName : file.relPath}`,
+      size: file.size,
+      sha256: await sha256OfFile(file.absPath),
     });
   }
   return recordings;

@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { dockCamera, readDevice, recordCamera, undockCamera } from '../../src/camera/index.js';
+import { dockCamera, loadDevice, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { UsageError } from '../../src/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -18,7 +18,7 @@ describe('dockCamera / undockCamera', () => {
     const before = Date.now();
     const bayPath = await dockCamera({ storage, bays, bay: 'bay-01' });
     expect(bayPath).toBe(join(bays, 'bay-01'));
-    const { clock } = readDevice(bayPath);
+    const { clock } = (await loadDevice(bayPath));
     expect(clock.offsetMs).toBe(-90_000);
     expect(Date.parse(clock.trueTime)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(clock.cameraTime) - Date.parse(clock.trueTime)).toBe(-90_000);
@@ -34,6 +34,6 @@ describe('dockCamera / undockCamera', () => {
     expect(existsSync(join(bays, 'bay-01', 'DEVICE.json'))).toBe(true);
     await undockCamera({ bays, bay: 'bay-01', to: at('out') });
     expect(readdirSync(bays)).toEqual([]);
-    expect(readDevice(at('out')).clock.offsetMs).toBe(-90_000);
+    expect((await loadDevice(at('out'))).clock.offsetMs).toBe(-90_000);
   });
 });

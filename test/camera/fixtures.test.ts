@@ -2,8 +2,8 @@ import { describe, it, expect } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readDevice } from '../../src/camera/index.js';
-import type { Sidecar } from '../../src/camera/types.js';
+import { loadDevice } from '../../src/camera/index.js';
+import type { Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { verifyObject } from '../../src/protocol/signing.js';
 import { sha256Of } from './media.js';
 
@@ -23,9 +23,9 @@ describe('committed camera fixtures', () => {
     for (const name of readdirSync(cameras)) expect(existsSync(join(cameras, name, '.system'))).toBe(false);
   });
 
-  it('say what they claim: good ones verify, faulty ones fail the way their name says', () => {
-    const verdict = (name: string): string[] => {
-      const key = readDevice(join(cameras, name)).publicKeyPem;
+  it('say what they claim: good ones verify, faulty ones fail the way their name says', async () => {
+    const verdict = async (name: string): Promise<string[]> => {
+      const key = (await loadDevice(join(cameras, name))).publicKeyPem;
       return sidecarsOf(name).map((file) => {
         const sidecar = JSON.parse(readFileSync(join(cameras, name, 'DCIM/100BWC', file), 'utf8')) as Sidecar;
         if (!verifyObject(sidecar as unknown as Record<string, unknown>, key)) return 'signature-invalid';
@@ -34,11 +34,11 @@ describe('committed camera fixtures', () => {
       });
     };
     for (const good of ['fmp4-h264', 'mpegts-h264', 'mp4-h264', 'fmp4-hevc', 'mpegts-hevc', 'clock-skew', 'storage-full']) {
-      expect([good, verdict(good)]).toEqual([good, ['verified']]);
+      expect([good, await verdict(good)]).toEqual([good, ['verified']]);
     }
-    expect(verdict('rollover')).toEqual(['verified', 'verified', 'verified']);
-    expect(verdict('bitflip')).toEqual(['hash-mismatch']);
-    expect(verdict('bad-signature')).toEqual(['signature-invalid']);
+    expect(await verdict('rollover')).toEqual(['verified', 'verified', 'verified']);
+    expect(await verdict('bitflip')).toEqual(['hash-mismatch']);
+    expect(await verdict('bad-signature')).toEqual(['signature-invalid']);
     for (const unsigned of ['power-loss', 'power-loss-mpegts', 'zero-byte', 'missing-sidecar']) expect(sidecarsOf(unsigned)).toEqual([]);
   });
 });

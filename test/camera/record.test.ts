@@ -2,8 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { recordCamera, readDevice, type RecordOptions } from '../../src/camera/index.js';
-import type { Sidecar } from '../../src/camera/types.js';
+import { recordCamera, loadDevice, type RecordOptions } from '../../src/camera/index.js';
+import type { Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { verifyObject, signedBytes } from '../../src/protocol/signing.js';
 import { runTool } from '../../src/media/run.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -37,7 +37,7 @@ describe('containers and codecs', () => {
     expect(sidecar.sha256).toBe(sha256Of(file.mediaPath));
     expect(sidecar.size).toBe(readFileSync(file.mediaPath).length);
     expect(sidecar.container).toBe(container);
-    expect(verifyObject(sidecar as unknown as Record<string, unknown>, readDevice(storage).publicKeyPem)).toBe(true);
+    expect(verifyObject(sidecar as unknown as Record<string, unknown>, (await loadDevice(storage)).publicKeyPem)).toBe(true);
   });
 });
 
@@ -46,7 +46,7 @@ describe('signatures', () => {
     const storage = at('openssl');
     const { files } = await recordCamera({ storage, ...small, durationSeconds: 2, seed: 12 });
     const sidecar = readSidecar(files[0]!.sidecarPath!);
-    writeFileSync(at('pub.pem'), readDevice(storage).publicKeyPem);
+    writeFileSync(at('pub.pem'), (await loadDevice(storage)).publicKeyPem);
     writeFileSync(at('canonical.json'), signedBytes(sidecar as unknown as Record<string, unknown>));
     writeFileSync(at('sig.bin'), Buffer.from(sidecar.signature, 'base64'));
     const verify = (): ReturnType<typeof spawnSync> => spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', at('pub.pem'), '-rawin', '-in', at('canonical.json'), '-sigfile', at('sig.bin')]);
@@ -60,7 +60,7 @@ describe('signatures', () => {
     const flipped = await recordCamera({ storage, ...small, durationSeconds: 2, seed: 13, faults: ['bitflip'] });
     const file = flipped.files[0]!;
     const sidecar = readSidecar(file.sidecarPath!);
-    const key = readDevice(storage).publicKeyPem;
+    const key = (await loadDevice(storage)).publicKeyPem;
     expect(verifyObject(sidecar as unknown as Record<string, unknown>, key)).toBe(true);
     expect(file.faults).toContain('bitflip');
     expect(sha256Of(file.mediaPath)).not.toBe(sidecar.sha256);
@@ -112,7 +112,7 @@ describe('faults that leave no sidecar or a short file', () => {
     const a = readSidecar(plain.files[0]!.sidecarPath!);
     const b = readSidecar(skewed.files[0]!.sidecarPath!);
     expect(Date.parse(b.startedAt) - Date.parse(a.startedAt)).toBe(3_600_000);
-    expect(readDevice(at('clock-b')).clock.offsetMs).toBe(3_600_000);
+    expect((await loadDevice(at('clock-b'))).clock.offsetMs).toBe(3_600_000);
   });
 });
 

@@ -12,7 +12,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import fc from 'fast-check';
 import { recordCamera, type LayoutName, type RecordOptions } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
-import { listCameraFiles } from '../../src/dock/storage.js';
+import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import { cardLayoutsOf, cardPathRole, recordingSourceOf } from '../../src/protocol/cardLayouts.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';

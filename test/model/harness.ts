@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { writeFileAtomic } from '../../src/camera/storage.js';
-import { RECORDINGS_DIR, SYSTEM_DIR, type Sidecar } from '../../src/camera/types.js';
+import { RECORDINGS_DIR, SYSTEM_DIR, type Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { signObject, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultProxy.js';

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCameraFiles } from '../../src/dock/storage.js';
+import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import { runCli } from '../helpers/cli.js';
 import { makePlainMp4, waitFor } from '../dock/helpers.js';
 import { sha256, startRig, type DockRig } from './cardHelpers.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCameraFiles } from '../../src/dock/storage.js';
+import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import type { DockStatus } from '../../src/dock/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { makePlainMp4 } from '../dock/helpers.js';
