@@ -10,10 +10,9 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
 
-export type JobState = 'detected' | 'probed' | 'planned' | 'hashed' | 'uploading' | 'completed' | 'wiped' | 'quarantined';
+import { ACTIVE_STATES, canTransition, IllegalTransitionError, type JobState } from './states.js';
 
-/** States in which the job still has work to do. */
-export const ACTIVE_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed', 'uploading'];
+export { ACTIVE_STATES, type JobState } from './states.js';
 
 /**
  * What the file looked like when this row last vouched for it (lstat). A row in a
@@ -350,11 +349,15 @@ export class Journal {
     }
   }
 
-  /** Move to a new state, merging facts into info; committed (fsync) before returning. */
+  /**
+   * Move to a new state, merging facts into info; committed (fsync) before returning. Only the
+   * moves of the state table (src/dock/states.ts) are accepted: anything else is a bug, refused.
+   */
   transition(key: string, state: JobState, fields: { reason?: string | null; reasonCode?: string | null; info?: Record<string, unknown>; recordingId?: string; sha256?: string; manifestJson?: string; receiptJson?: string; stat?: StatSnapshot } = {}): RecordingRow {
     const tx = this.db.transaction(() => {
       const current = this.get(key);
       if (!current) throw new Error(`journal has no recording ${key}`);
+      if (!canTransition(current.state, state)) throw new IllegalTransitionError(current.state, state, key);
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
       this.stmt(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
         sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
@@ -451,6 +454,7 @@ export class Journal {
    * the next scan finds the file for it.
    */
   requeueQuarantined(key: string, why: string): boolean {
+    // quarantined → detected is a move of the state table (src/dock/states.ts); the SQL below makes it in one statement.
     return this.db.transaction(() => {
       const result = this.stmt(`UPDATE recordings SET state = 'detected', reason = NULL, reason_code = NULL, recording_id = NULL, sha256 = NULL,
         manifest_json = NULL, receipt_json = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL, uid = lower(hex(randomblob(8))), updated_at = ?,

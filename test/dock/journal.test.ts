@@ -17,7 +17,8 @@ describe('journal', () => {
     journal.transition(key, 'probed', { info: { formatName: 'mpegts' } });
     journal.setPlan(key, [{ index: 0, offset: 0, length: 100, startTime: 0, endTime: 1 }, { index: 1, offset: 100, length: 200 }], { planKind: 'mpegts' });
     journal.setSegmentHashes(key, ['a'.repeat(64), 'b'.repeat(64)]);
-    journal.transition(key, 'uploading', { recordingId: 'CAM-abc', sha256: 'c'.repeat(64) });
+    journal.transition(key, 'hashed', { recordingId: 'CAM-abc', sha256: 'c'.repeat(64) });
+    journal.transition(key, 'uploading');
     journal.ackSegment(key, 1);
     journal.setMeta('serverPublicKeyPem', 'PEM');
     journal.close();

@@ -1,0 +1,75 @@
+/**
+ * The dock's state machine in one table (docs/dock.md, "States"): for every
+ * state of a recording's journal row, the states it may move to and the step
+ * that runs in it. Journal.transition refuses a move the table does not list,
+ * the job runner picks the step from here, and the scheduler the phase (which
+ * pool of job slots the step waits for). A new state or move is a line here,
+ * a line in docs/dock.md's drawing, and the walk in test/dock/states.test.ts.
+ */
+import { BodycamError } from '../errors.js';
+
+export type JobState = 'detected' | 'probed' | 'planned' | 'hashed' | 'uploading' | 'completed' | 'wiped' | 'quarantined';
+
+/** The work done in a state (src/dock/pipeline.ts has one function per step). */
+export type StepName = 'probe' | 'plan' | 'hash' | 'upload' | 'wipe';
+
+/**
+ * prepare: probe/plan/hash, CPU and disk bound (a few at once, round robin over the bays);
+ * upload: network bound (many at once, sharing the segment slots and the bandwidth bucket).
+ */
+export type Phase = 'prepare' | 'upload';
+
+export interface StateRule {
+  /** The states a transition from this one may go to (itself included only when listed). */
+  readonly next: readonly JobState[];
+  /** The step that moves a row on from this state; none for a final state. */
+  readonly step?: StepName;
+  readonly phase?: Phase;
+  /** Still work to do (the queue, the stale alarm and --once count these). */
+  readonly active: boolean;
+  /** The step runs only when the dock is asked to wipe (wipeAfterIngest) and the row allows it. */
+  readonly onlyWhenWiping?: true;
+}
+
+export const STATE_TABLE: Readonly<Record<JobState, StateRule>> = {
+  // detected → detected: facts learned while detecting (when the recording began) are merged in.
+  detected: { active: true, step: 'probe', phase: 'prepare', next: ['detected', 'probed', 'quarantined'] },
+  probed: { active: true, step: 'plan', phase: 'prepare', next: ['planned', 'quarantined'] },
+  planned: { active: true, step: 'hash', phase: 'prepare', next: ['hashed', 'quarantined'] },
+  // hashed/uploading → quarantined also when the file is rewritten on the card after its hash (file_changed).
+  hashed: { active: true, step: 'upload', phase: 'upload', next: ['uploading', 'quarantined'] },
+  uploading: { active: true, step: 'upload', phase: 'upload', next: ['completed', 'quarantined'] },
+  // completed → completed: the wipe kept the file (wipeSkipped, with the keep code).
+  completed: { active: false, step: 'wipe', phase: 'upload', onlyWhenWiping: true, next: ['completed', 'wiped', 'quarantined'] },
+  wiped: { active: false, next: [] },
+  // quarantined → detected: `bodycam quarantine retry` (Journal.requeueQuarantined);
+  // quarantined → quarantined: a job that failed again while it was being quarantined keeps the newer reason.
+  quarantined: { active: false, next: ['detected', 'quarantined'] },
+};
+
+export const JOB_STATES = Object.keys(STATE_TABLE) as JobState[];
+
+/** States in which the job still has work to do. */
+export const ACTIVE_STATES: readonly JobState[] = JOB_STATES.filter((s) => STATE_TABLE[s].active);
+
+/** The states whose step runs in a phase (completed's wipe only when wiping). */
+export function statesOfPhase(phase: Phase, wiping: boolean): JobState[] {
+  return JOB_STATES.filter((s) => STATE_TABLE[s].phase === phase && (!STATE_TABLE[s].onlyWhenWiping || wiping));
+}
+
+/** States whose row holds the file's hash and manifest (an integrity flag can only be on these). */
+export const HASHED_STATES: readonly JobState[] = ['hashed', 'uploading', 'completed', 'wiped'];
+
+/** States before any byte is sent: a sidecar-less file that grows here was not finished (detection starts over). */
+export const UNSENT_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed'];
+
+export function canTransition(from: JobState, to: JobState): boolean {
+  return STATE_TABLE[from].next.includes(to);
+}
+
+/** A programming error, never a user's or a card's: the table is the contract of every step. */
+export class IllegalTransitionError extends BodycamError {
+  constructor(readonly from: JobState, readonly to: JobState, key: string) {
+    super('E_ILLEGAL_TRANSITION', `journal row ${key}: ${from} → ${to} is not a transition of the dock's state table (src/dock/states.ts)`, { details: { key, from, to } });
+  }
+}

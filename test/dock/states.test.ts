@@ -1,0 +1,97 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { Journal } from '../../src/dock/journal.js';
+import { ACTIVE_STATES, canTransition, IllegalTransitionError, JOB_STATES, STATE_TABLE, statesOfPhase, type JobState } from '../../src/dock/states.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const stat = { size: 10, mtimeMs: 1, ino: 1, dev: 1, ctimeMs: 1, sidecar: null };
+
+/** Shortest path of moves from `from` to `to` through the table (undefined: unreachable). */
+function pathTo(from: JobState, to: JobState): JobState[] | undefined {
+  const previous = new Map<JobState, JobState>();
+  const queue: JobState[] = [from];
+  const seen = new Set<JobState>([from]);
+  while (queue.length) {
+    const state = queue.shift()!;
+    if (state === to) {
+      const path: JobState[] = [];
+      for (let s: JobState | undefined = to; s !== undefined && s !== from; s = previous.get(s)) path.unshift(s);
+      return path;
+    }
+    for (const next of STATE_TABLE[state].next) if (!seen.has(next)) { seen.add(next); previous.set(next, state); queue.push(next); }
+  }
+  return undefined;
+}
+
+describe("the dock's state table", () => {
+  const tmp = makeTempDir('bodycam-states-');
+  afterAll(() => tmp.cleanup());
+
+  it('is whole: every state reachable from detected, every state can end, every step has a phase', () => {
+    for (const state of JOB_STATES) {
+      expect([state, pathTo('detected', state) !== undefined]).toEqual([state, true]);
+      // Every state reaches a final one (no active state is a trap).
+      expect([state, ['completed', 'wiped', 'quarantined'].some((end) => state === end || pathTo(state, end as JobState))]).toEqual([state, true]);
+      const rule = STATE_TABLE[state];
+      expect([state, rule.step === undefined, rule.phase === undefined]).toEqual([state, rule.step === undefined, rule.step === undefined]);
+      for (const next of rule.next) expect(JOB_STATES).toContain(next);
+    }
+    expect(ACTIVE_STATES).toEqual(['detected', 'probed', 'planned', 'hashed', 'uploading']);
+    expect(STATE_TABLE.wiped.next).toEqual([]);
+    // Evidence leaves the card only from a receipted state.
+    expect(JOB_STATES.filter((s) => canTransition(s, 'wiped'))).toEqual(['completed']);
+    expect(JOB_STATES.filter((s) => canTransition(s, 'completed') && s !== 'completed')).toEqual(['uploading']);
+    expect(statesOfPhase('prepare', true)).toEqual(['detected', 'probed', 'planned']);
+    expect(statesOfPhase('upload', false)).toEqual(['hashed', 'uploading']);
+    expect(statesOfPhase('upload', true)).toEqual(['hashed', 'uploading', 'completed']);
+  });
+
+  it('is what Journal.transition enforces, for every pair of states', () => {
+    const journal = Journal.open(tmp.path);
+    try {
+      for (const from of JOB_STATES) {
+        for (const to of JOB_STATES) {
+          const key = journal.insertDetected({ serial: 'CAM', fileName: `${from}-${to}.mp4`, relPath: `${from}-${to}.mp4`, bay: 'b', size: 10, mtimeMs: 1, critical: false, stat }).key;
+          for (const step of pathTo('detected', from)!) journal.transition(key, step);
+          expect(journal.get(key)!.state).toBe(from);
+          if (canTransition(from, to)) {
+            expect(journal.transition(key, to).state).toBe(to);
+          } else {
+            expect(() => journal.transition(key, to)).toThrow(IllegalTransitionError);
+            // Refused means nothing changed: the row keeps its state and gets no event.
+            expect(journal.get(key)!.state).toBe(from);
+          }
+        }
+      }
+    } finally {
+      journal.close();
+    }
+  });
+
+  it('holds for any sequence of attempted moves (a refused move changes nothing)', () => {
+    const journal = Journal.open(tmp.path);
+    try {
+      fc.assert(fc.property(fc.array(fc.constantFrom(...JOB_STATES), { maxLength: 30 }), (moves) => {
+        const key = journal.insertDetected({ serial: 'FC', fileName: 'x.mp4', relPath: 'x.mp4', bay: 'b', size: 10, mtimeMs: 1, critical: false, stat }).key;
+        let model: JobState = 'detected';
+        for (const to of moves) {
+          let moved = true;
+          try { journal.transition(key, to); } catch (error) { expect(error).toBeInstanceOf(IllegalTransitionError); moved = false; }
+          expect(moved).toBe(canTransition(model, to));
+          if (moved) model = to;
+          expect(journal.get(key)!.state).toBe(model);
+        }
+      }), { numRuns: 200 });
+    } finally {
+      journal.close();
+    }
+  });
+
+  it('is drawn in docs/dock.md, move for move', () => {
+    const doc = readFileSync(new URL('../../docs/dock.md', import.meta.url), 'utf8');
+    const drawn = new Set([...doc.matchAll(/^\s*(\w+) --> (\w+)/gm)].map((m) => `${m[1]}>${m[2]}`));
+    const table = new Set(JOB_STATES.flatMap((from) => STATE_TABLE[from].next.map((to) => `${from}>${to}`)));
+    expect([...drawn].sort()).toEqual([...table].sort());
+  });
+});
