@@ -5,10 +5,12 @@
  */
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { FsStore, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { DEFAULT_RETENTION, FsStore, generateToken, parseEndpoint, parseRetention, parseS3StoreUrl, S3BlobStore, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import type { BlobStore } from '../server/store.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
@@ -33,6 +35,31 @@ interface ServerFlags {
   store?: string;
   adminTokenFile?: string;
   staleAfter: string;
+  s3Endpoint?: string;
+  retention: string;
+}
+
+/**
+ * --store: a folder (several servers on one machine may share it) or s3://BUCKET (blobs in an
+ * S3-compatible object store under Object Lock: store/s3BlobStore.ts). The S3 credentials come
+ * from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never a flag: a flag shows in `ps`), the endpoint
+ * from --s3-endpoint or S3_ENDPOINT, the region from AWS_REGION.
+ */
+function blobStoreOf(flags: ServerFlags, dataDir: string): BlobStore | undefined {
+  const bucket = flags.store ? parseS3StoreUrl(flags.store) : undefined;
+  if (!bucket) {
+    if (flags.s3Endpoint) throw new UsageError('--s3-endpoint goes with --store s3://BUCKET');
+    return flags.store ? new FsStore(flags.store, { shared: true }) : undefined;
+  }
+  const endpoint = flags.s3Endpoint ?? (process.env.S3_ENDPOINT || undefined);
+  if (!endpoint) throw new UsageError(`--store ${flags.store} needs --s3-endpoint URL (or S3_ENDPOINT): the object store's base URL`);
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) throw new UsageError(`--store ${flags.store} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment`);
+  return new S3BlobStore({
+    bucket, retention: parseRetention(flags.retention), scratchDir: join(dataDir, 's3-spool'),
+    client: { endpoint: parseEndpoint(endpoint), region: process.env.AWS_REGION || 'us-east-1', credentials: { accessKeyId, secretAccessKey } },
+  });
 }
 
 /** --db, else DATABASE_URL: a postgres:// URL (anything else is a usage error, said before anything starts). */
@@ -61,7 +88,9 @@ export function registerServer(program: Command): void {
     .option('--max-requests-per-dock <n>', 'requests in flight for one dock before 429', '32')
     .option('--db <url>', 'keep recordings, possession, dock pins and the custody chain in PostgreSQL (postgres://…; default: $DATABASE_URL), shared by every server started with it')
     .option('--server-key <file>', 'the receipt signing key (Ed25519 PEM, 0600; `bodycam server key new`): the same file for every server of one --db; needed with --db')
-    .option('--store <dir>', 'blob folder (default: <data dir>); several servers on one machine may share one')
+    .option('--store <dir|s3://bucket>', 'blob folder (default: <data dir>; several servers on one machine may share one), or s3://BUCKET: blobs in an S3 object store under Object Lock (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
+    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
+    .option('--retention <time>', 'with --store s3://…: every blob is locked (S3 Object Lock, COMPLIANCE) for this long: Ny or Nd', DEFAULT_RETENTION)
     .option('--admin-token-file <file>', 'the operator\'s bearer token (one line, mode 0600) for GET /v1/docks and GET /v1/recordings across docks')
     .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
     .addHelpText('after', `
@@ -72,7 +101,9 @@ Examples:
   $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem
   $ bodycam server key new --out receipt-key.pem
   $ bodycam server --data-dir a --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8443
-  $ bodycam server --data-dir b --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8444`)
+  $ bodycam server --data-dir b --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8444
+  $ set -a; . engines/engines.env; set +a     # S3_ENDPOINT, AWS_ACCESS_KEY_ID, … from scripts/engines.sh up engines
+  $ bodycam server --data-dir c --store s3://evidence --retention 7y --db "$DATABASE_URL" --server-key receipt-key.pem --tokens tokens.json`)
     .action(action(async (flags: ServerFlags) => {
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
       if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
@@ -86,12 +117,13 @@ Examples:
       const tokensPath = flags.tokens;
       const database = databaseUrl(flags.db);
       if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
+      const blobs = blobStoreOf(flags, flags.dataDir);
       const log = createLogger({ component: 'server' });
       const running = await startIngestServer({
         dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
         ...(database ? { database } : {}),
         ...(flags.serverKey ? { serverKeyFile: flags.serverKey } : {}),
-        ...(flags.store ? { store: new FsStore(flags.store, { shared: true }) } : {}),
+        ...(blobs ? { store: blobs } : {}),
         ...(flags.adminTokenFile ? { adminToken: loadAdminTokenFile(flags.adminTokenFile) } : {}),
         staleAfterMs: Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000),
         ...(tls ? { tls } : {}),

@@ -37,6 +37,7 @@ export const PROBLEMS = {
   blob_damaged:           { status: 500, title: 'Stored bytes failed their integrity check and were not served', permanent: false },
   record_damaged:         { status: 500, title: 'The stored recording record no longer matches its signed receipt; nothing was served', permanent: false },
   unavailable:            { status: 503, title: 'Service unavailable', permanent: false },
+  store_unavailable:      { status: 503, title: 'The object store holding the blobs cannot be reached', permanent: false },
   insufficient_storage:   { status: 507, title: 'Store is full', permanent: false },
 } as const satisfies Record<string, ProblemSpec>;
 

@@ -16,6 +16,7 @@ import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
 import { isDatabaseUnavailable, openPgState } from './pg/pgState.js';
+import { STORE_UNAVAILABLE } from './store/s3Errors.js';
 import { makePrivateDir, tightenDataDir } from './privateFiles.js';
 import { isProblemCode, ProblemError } from './problem.js';
 import { registerRoutes } from './routes.js';
@@ -32,6 +33,8 @@ export { resetDockKey } from './dockKeys.js';
 export { resetPgDockKey } from './pg/pgState.js';
 export { verifyPgCustody } from './pg/pgExport.js';
 export { FsStore } from './fsStore.js';
+export { S3BlobStore } from './store/s3BlobStore.js';
+export { DEFAULT_RETENTION, parseEndpoint, parseRetention, parseS3StoreUrl } from './store/s3Config.js';
 export { scrubDataDir, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
@@ -244,6 +247,9 @@ const RETRY_DISK_FULL_SECONDS = 30;
 /** Seconds a dock is asked to wait while the database is away (a restart takes seconds). */
 const RETRY_DATABASE_SECONDS = 5;
 
+/** Seconds a dock is asked to wait when the object store cannot be reached (a gateway restarts in seconds). */
+const RETRY_OBJECT_STORE_SECONDS = 5;
+
 function toProblem(error: Error): ProblemError {
   if (error instanceof ProblemError) return error;
   // ENOSPC / EDQUOT from a file write, SQLITE_FULL from any sqlite file: nothing half-done was kept
@@ -251,6 +257,8 @@ function toProblem(error: Error): ProblemError {
   if (isStorageFull(error)) return new ProblemError('insufficient_storage', 'the server\'s data dir is full; retry later', { cause: error, retryAfter: RETRY_DISK_FULL_SECONDS });
   // The database is down or restarting: nothing was half-done (each write is one transaction), retry soon.
   if (isDatabaseUnavailable(error)) return new ProblemError('unavailable', 'the server\'s database is unavailable; retry later', { cause: error, retryAfter: RETRY_DATABASE_SECONDS });
+  // The object store (S3) is away: a blob write is one PUT, so nothing half-done is in the bucket.
+  if (error instanceof EnvironmentError && error.code === STORE_UNAVAILABLE) return new ProblemError('store_unavailable', 'the object store is unavailable; retry later', { cause: error, retryAfter: RETRY_OBJECT_STORE_SECONDS });
   const code = (error as FastifyError).code;
   const status = (error as FastifyError).statusCode;
   switch (code) {

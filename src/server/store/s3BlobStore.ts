@@ -57,6 +57,9 @@ const USAGE_KEY = 'state/usage.json';
 const LOCKED_KEY = /^custody\/[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,4}$/;
 
 export function makeS3Client(config: S3ClientConfig): S3Client {
+  // The SDK warns on every start that its releases after early 2027 need Node >= 22; the version
+  // here is pinned (package.json), so the warning says nothing to an operator.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: 'us-east-1',
     ...config,
@@ -93,7 +96,12 @@ export class S3BlobStore implements BlobStore {
     await makePrivateDir(this.options.scratchDir);
     // Anything left in the scratch folder is a body a crash interrupted: never PUT, so it can go.
     for (const name of await readdir(this.options.scratchDir)) await rm(insideRoot(this.options.scratchDir, name), { force: true });
-    await this.ensureLockedBucket();
+    await this.ensureLockedBucket().catch((error: unknown) => {
+      if (error instanceof EnvironmentError) throw error;
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const name = (error as { name?: string }).name ?? 'error';
+      throw new EnvironmentError('E_STORE_REFUSED', `object store at ${String(this.options.client.endpoint)} refused bucket ${this.bucket}: ${name}${status ? ` (${status})` : ''}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket name`, { cause: error });
+    });
     try {
       const body = await this.getVersion(USAGE_KEY);
       const saved = body ? JSON.parse(body.toString('utf8')) as { bytes?: unknown } : {};

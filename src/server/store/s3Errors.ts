@@ -25,13 +25,18 @@ export function isUnavailable(error: unknown): boolean {
   if (error instanceof EnvironmentError) return error.code === STORE_UNAVAILABLE;
   const status = statusOf(error);
   if (status !== undefined && status >= 500) return true;
-  const code = errnoCode(error) ?? errnoCode((error as { cause?: unknown } | undefined)?.cause);
-  if (code && NETWORK_CODES.has(code)) return true;
-  const name = nameOf(error);
-  if (name && NETWORK_NAMES.has(name)) return true;
-  // A socket closed mid-body: Node's "aborted" / "socket hang up" carry no errno code.
+  // The SDK wraps a socket error ("AWS SDK error wrapper for Error: connect ECONNREFUSED …"):
+  // look down the cause chain, and at the words, for the network's own codes.
+  for (let cause: unknown = error, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const code = errnoCode(cause);
+    if (code && NETWORK_CODES.has(code)) return true;
+    const name = nameOf(cause);
+    if (name && NETWORK_NAMES.has(name)) return true;
+  }
+  if (status !== undefined) return false;
   const message = error instanceof Error ? error.message : '';
-  return status === undefined && /socket hang up|aborted|premature close|other side closed/i.test(message);
+  // A socket closed mid-body: Node's "aborted" / "socket hang up" carry no errno code.
+  return new RegExp(`\\b(${[...NETWORK_CODES].join('|')})\\b|socket hang up|aborted|premature close|other side closed`, 'i').test(message);
 }
 
 export function classifyS3Error(error: unknown, what: string): unknown {
