@@ -10,6 +10,7 @@ import { registerServer } from './server.js';
 import { registerStatus } from './status.js';
 import { registerQuarantine } from './commands/quarantine/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
+import { registerCheck } from './commands/check/index.js';
 import { reportError } from './handler.js';
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ Examples:
   registerDemo(program);
   registerQuarantine(program);
   registerDoctor(program);
+  registerCheck(program);
   return program;
 }
 

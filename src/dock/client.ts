@@ -273,6 +273,12 @@ export class IngestClient {
     return { receipt: (body.receipt ?? body) as Receipt };
   }
 
+  /** What the server holds of one recording (`bodycam check`): its state and missing segments; a ProblemError (404 not_found) when none. */
+  async getRecording(recordingId: string, signal?: AbortSignal): Promise<CreateRecordingResponse> {
+    const answer = await this.request('GET', `/v1/recordings/${encodeURIComponent(recordingId)}`, { signal });
+    return JSON.parse(answer.body) as CreateRecordingResponse;
+  }
+
   /** Proof of possession (docs/protocol.md): the server's answer, unchecked (src/dock/wipe.ts checks it). */
   async possession(recordingId: string, challenge: PossessionChallenge & { sidecar?: boolean }, signal?: AbortSignal): Promise<unknown> {
     const answer = await this.request('POST', `/v1/recordings/${encodeURIComponent(recordingId)}/possession`, { json: challenge, signal });

@@ -2,7 +2,7 @@
  * `bodycam doctor`: every precondition of a working dock checked at once, each with what to fix.
  * Reads the same settings as `bodycam dock` and changes nothing: no state folder is created, the
  * lock is only tried (and given back at once) when no dock holds it, the server is only read
- * (GET /healthz, GET /v1/keys, GET /v1/recordings for the token).
+ * (GET /healthz, GET /v1/keys, GET /v1/recordings/<an id no dock uses> for the token).
  */
 import { constants } from 'node:fs';
 import { access, lstat, readdir, readFile, statfs } from 'node:fs/promises';
@@ -166,11 +166,12 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
   if (token === undefined) checks.push(fail('token', 'no readable token', 'see the config check above'));
   else {
     try {
-      const answer = await get(`${base}/v1/recordings?device=bodycam-doctor`, token, timeoutMs, now);
-      if (answer.status === 200) checks.push(ok('token', 'accepted by the server'));
+      // A recording id no dock uses: 404 means the token got past authentication (a list would read every record).
+      const answer = await get(`${base}/v1/recordings/bodycam-doctor-probe`, token, timeoutMs, now);
+      if (answer.status === 404 || answer.status === 200) checks.push(ok('token', 'accepted by the server'));
       else if (answer.status === 401) checks.push(fail('token', 'the server rejected the token (401)', 'check --token-file and --dock-id; the server\'s operator issues one token per dock id (bodycam server token new)'));
       else if (answer.status === 403) checks.push(fail('token', 'the server refused this dock (403)', 'ask the server\'s operator: the token is known but not allowed'));
-      else checks.push(fail('token', `GET /v1/recordings answered ${answer.status}`, 'is --endpoint the ingest server\'s base URL?'));
+      else checks.push(fail('token', `GET /v1/recordings/… answered ${answer.status}`, 'is --endpoint the ingest server\'s base URL?'));
     } catch (error) {
       checks.push(endpointFailure(endpoint, error));
     }

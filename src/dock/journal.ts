@@ -439,6 +439,12 @@ export class Journal {
       .map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
   }
 
+  /** Receipted rows (completed or wiped), a page at a time (`bodycam check`). */
+  listReceipted(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
+    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND state IN ('completed','wiped') AND recording_id IS NOT NULL ORDER BY rowid LIMIT ?`)
+      .all(afterRowid, limit) as Array<RawRecording & { rowid: number }>).map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
+  }
+
   /** Rows whose key, recording id or path on the card (relPath, or bay/relPath) is `ref`. */
   findByRef(ref: string): RecordingRow[] {
     return (this.stmt(`SELECT * FROM recordings WHERE key = ? OR recording_id = ? OR rel_path = ? OR (bay || '/' || rel_path) = ? ORDER BY detected_at, key`)

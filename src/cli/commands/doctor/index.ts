@@ -26,7 +26,7 @@ export function registerDoctor(program: Command): void {
   addAllDockOptions(command);
   command.addHelpText('after', `
 Takes every flag, BODYCAM_* variable and --config file of \`bodycam dock\`. Changes nothing: no state folder is
-created, the lock is only tried, the server is only read (GET /healthz, /v1/keys, /v1/recordings).
+created, the lock is only tried, the server is only read (GET /healthz, /v1/keys, /v1/recordings/<id>).
 Exit codes: 0 every check passed (warnings allowed), 1 some check failed, 2 usage.
 
 Examples:

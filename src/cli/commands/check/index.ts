@@ -1,0 +1,44 @@
+/**
+ * `bodycam check` (like `rclone check`): every file on the docked cameras and every receipted
+ * recording in the journal against the server, with proof of possession for what is on a card.
+ * Exit 0 only when everything is held.
+ */
+import type { Command } from 'commander';
+import { checkAgainstServer, type CheckResult } from '../../../dock/check.js';
+import { loadDockConfig } from '../../../dock/config.js';
+import { action } from '../../handler.js';
+import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
+import { table } from '../../table.js';
+
+export function renderCheck(result: CheckResult): string {
+  const c = result.counts;
+  const head = result.entries.length === 0 ? 'nothing on the docked cameras and nothing receipted in the journal\n'
+    : table([['WHERE', 'BAY', 'PATH', 'VERDICT', 'DETAIL'], ...result.entries.map((e) => [e.where, e.bay ?? '-', e.path, e.verdict, e.detail])]);
+  return `${head}\n${c.held} held, ${c.missing} missing, ${c.differing} differing${result.allHeld ? ': everything is held' : ''}\n`;
+}
+
+export function registerCheck(program: Command): void {
+  const command = program.command('check')
+    .description('Check every file on the docked cameras and in the journal against the server: held (proved), missing, differing')
+    .option('--json', 'the result as JSON');
+  addAllDockOptions(command);
+  command.addHelpText('after', `
+Takes every flag, BODYCAM_* variable and --config file of \`bodycam dock\` (it needs --bays, --endpoint, --token-file, --state-dir).
+A file on a card is held only when the server proves, for a fresh random nonce, that it holds the card's very bytes
+(POST /v1/recordings/{id}/possession) and its sidecar; a receipted recording no docked camera holds (wiped, or its camera
+away) is asked for by id. Nothing is uploaded or deleted; the journal is only read.
+Exit codes: 0 everything held, 1 something missing or differing (or the server unreachable), 2 usage.
+
+Examples:
+  $ bodycam check --config /etc/bodycam/dock.json
+  $ bodycam check --bays /srv/bays --endpoint https://ingest.example:8443 --token-file dock.token --state-dir /var/lib/bodycam --json
+`);
+  command.action(action(async (given: Record<string, unknown>) => {
+    const flags = explicitFlags(command, given);
+    const json = flags.json === true;
+    delete flags.json;
+    const result = await checkAgainstServer(loadDockConfig({ flags }));
+    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : renderCheck(result));
+    return result.allHeld ? 0 : 1;
+  }));
+}

@@ -1,0 +1,156 @@
+/**
+ * `bodycam check` (like `rclone check`): every file on the docked cameras, and every receipted
+ * recording in the journal, against the server. A file on a card is `held` only when the server
+ * just proved it holds exactly those bytes (a fresh proof of possession, docs/protocol.md, over the
+ * file read from the card now, and over its sidecar); `differing` when the card's bytes are not the
+ * receipted ones or the server's answer does not match them; `missing` when the server has no
+ * complete recording of it. Nothing is uploaded, nothing deleted, the journal is read-only.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import { createLogger } from '../log.js';
+import type { RecordingManifest } from '../protocol/types.js';
+import { IngestClient } from './client.js';
+import type { DockConfig } from './config.js';
+import { ProblemError } from './errors.js';
+import { hashFileOffThread } from './hasher.js';
+import { matchJournal, walkBays, type CardFile } from './inventory.js';
+import { Journal, type RecordingRow } from './journal.js';
+import { TokenBucket } from './rateLimit.js';
+import { chooseChallengeSegments, hashThroughDescriptor, openNoFollow, possessionProblems } from './wipe.js';
+
+export type CheckVerdict = 'held' | 'missing' | 'differing';
+
+export interface CheckEntry {
+  /** `card`: a file on a docked camera; `journal`: a receipted recording no docked camera holds now. */
+  where: 'card' | 'journal';
+  bay?: string;
+  serial: string;
+  /** Path on the card, relative to the camera's root. */
+  path: string;
+  verdict: CheckVerdict;
+  detail: string;
+  recordingId?: string;
+}
+
+export interface CheckResult {
+  entries: CheckEntry[];
+  counts: Record<CheckVerdict, number>;
+  /** True when every file on the cards is held and no receipted recording is missing from the server. */
+  allHeld: boolean;
+}
+
+async function sidecarBytes(card: CardFile): Promise<Buffer | undefined> {
+  return card.file.sidecarPath ? readFile(card.file.sidecarPath) : undefined;
+}
+
+/** The receipted row this card file is (the journal's own match, then by bytes), if any. */
+async function receiptedRow(journal: Journal | undefined, card: CardFile): Promise<{ row?: RecordingRow; note?: string }> {
+  const match = matchJournal(journal, card);
+  if (match.kind === 'row') {
+    if (match.row.state === 'completed' && match.row.manifestJson) return { row: match.row };
+    if (match.row.state === 'quarantined') return { note: `quarantined (${match.row.reasonCode ?? 'unknown'}): ${match.row.reason ?? ''}` };
+    return { note: `not receipted yet (${match.row.state})` };
+  }
+  if (match.kind === 'verify') {
+    // Stat changed since the receipt: the same bytes still are that recording.
+    const hash = await hashFileOffThread(card.file.absPath, [{ offset: 0, length: card.file.size }], card.file.size);
+    const row = match.rows.find((r) => (JSON.parse(r.manifestJson!) as RecordingManifest).file.sha256 === hash.sha256);
+    return row ? { row } : { note: 'new bytes at a receipted path: a new version, never uploaded' };
+  }
+  if (match.kind === 'changedAfterHash') return { note: 'rewritten after it was hashed: never uploaded' };
+  return { note: journal ? 'not in the journal: never uploaded' : 'no journal: never uploaded' };
+}
+
+/** Prove, now, that the server holds the card's bytes of this receipted recording. */
+async function prove(client: IngestClient, row: RecordingRow, card: CardFile): Promise<{ verdict: CheckVerdict; detail: string }> {
+  const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
+  const opened = await openNoFollow(card.file.absPath);
+  if (!('handle' in opened)) return { verdict: 'differing', detail: 'the file went away or became a symlink while checked' };
+  const nonce = randomBytes(32);
+  const challenged = chooseChallengeSegments(manifest.segments.map((s) => s.index));
+  let hashed;
+  try {
+    hashed = await hashThroughDescriptor(opened.handle, manifest.segments, nonce, new Set(challenged));
+  } finally {
+    await opened.handle.close();
+  }
+  if (hashed.sha256 !== manifest.file.sha256 || hashed.size !== manifest.file.size) {
+    return { verdict: 'differing', detail: `the card's bytes (SHA-256 ${hashed.sha256.slice(0, 16)}…, ${hashed.size} bytes) are not the receipted ones (${manifest.file.sha256.slice(0, 16)}…)` };
+  }
+  const sidecar = await sidecarBytes(card);
+  const sidecarSha = sidecar ? createHash('sha256').update(sidecar).digest('hex') : undefined;
+  const expectedSidecar = manifest.device.sidecarSha256;
+  if ((expectedSidecar ?? undefined) !== sidecarSha) {
+    return { verdict: 'differing', detail: sidecar ? (expectedSidecar ? 'the sidecar on the card is not the one the server holds' : 'the card has a sidecar the server never got') : 'the sidecar the server holds is no longer on the card' };
+  }
+  const withSidecar = sidecar !== undefined;
+  const challenge = { nonce: nonce.toString('hex'), segments: challenged, ...(withSidecar ? { sidecar: true } : {}) };
+  let answer: unknown;
+  try {
+    answer = await client.possession(row.recordingId!, challenge);
+  } catch (error) {
+    if (error instanceof ProblemError && (error.status === 404 || error.problemCode === 'incomplete')) {
+      return { verdict: 'missing', detail: `receipted, but the server answers ${error.problemCode} (${error.status}): it does not hold it` };
+    }
+    if (error instanceof ProblemError) return { verdict: 'differing', detail: `the server refused the proof: ${error.problemCode} (${error.status}): ${error.message}` };
+    throw error;
+  }
+  const problems = possessionProblems(answer, {
+    recordingId: row.recordingId!, nonce: challenge.nonce, segments: hashed.answers,
+    ...(withSidecar ? { sidecar: createHash('sha256').update(nonce).update(sidecar).digest('hex') } : {}),
+  });
+  if (problems.length) return { verdict: 'differing', detail: `the server's proof does not match the card's bytes: ${problems.join('; ')}` };
+  return { verdict: 'held', detail: `proved: ${challenged.length} of ${manifest.segments.length} segment(s)${withSidecar ? ' and the sidecar' : ''} answered for a fresh nonce` };
+}
+
+/** A receipted recording no docked camera holds: the server's word (no bytes here to prove against). */
+async function askServer(client: IngestClient, row: RecordingRow): Promise<{ verdict: CheckVerdict; detail: string }> {
+  try {
+    const held = await client.getRecording(row.recordingId!);
+    if (held.state === 'complete') return { verdict: 'held', detail: `${row.state === 'wiped' ? 'wiped from the camera' : 'camera not docked'}; the server has it complete (no bytes here to prove against)` };
+    return { verdict: 'missing', detail: `the server has it incomplete (${held.missing.length} segment(s) missing)` };
+  } catch (error) {
+    if (error instanceof ProblemError && error.status === 404) return { verdict: 'missing', detail: `${row.state === 'wiped' ? 'WIPED from the camera and ' : ''}not on the server (404)` };
+    throw error;
+  }
+}
+
+export async function checkAgainstServer(config: DockConfig, deps: { logger?: Logger } = {}): Promise<CheckResult> {
+  const logger = deps.logger ?? createLogger({ component: 'check', dockId: config.dockId }, 'silent');
+  const client = new IngestClient({ endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000, retries: config.requestRetries, bucket: new TokenBucket(0), logger });
+  let journal: Journal | undefined;
+  try { journal = Journal.openReadOnly(config.stateDir); } catch (error) {
+    if ((error as { code?: string }).code !== 'E_NO_JOURNAL') throw error;
+  }
+  try {
+    const inventory = await walkBays(config.bays);
+    const entries: CheckEntry[] = [];
+    const onCards = new Set<string>();
+    for (const card of inventory.files) {
+      const base = { where: 'card' as const, bay: card.bay, serial: card.serial, path: card.file.relPath };
+      const { row, note } = await receiptedRow(journal, card);
+      if (!row) { entries.push({ ...base, verdict: 'missing', detail: note! }); continue; }
+      onCards.add(row.key);
+      // A server that cannot be reached (TransportError) ends the check: no verdict is better than a wrong one.
+      entries.push({ ...base, recordingId: row.recordingId!, ...await prove(client, row, card) });
+    }
+    if (journal) {
+      for (let after = 0; ;) {
+        const page = journal.listReceipted(after);
+        if (page.length === 0) break;
+        for (const row of page) {
+          if (onCards.has(row.key)) continue;
+          entries.push({ where: 'journal', serial: row.serial, path: row.relPath, ...(row.bay ? { bay: row.bay } : {}), recordingId: row.recordingId!, ...await askServer(client, row) });
+        }
+        after = page[page.length - 1]!.rowid;
+      }
+    }
+    const counts = { held: 0, missing: 0, differing: 0 } satisfies Record<CheckVerdict, number>;
+    for (const e of entries) counts[e.verdict]++;
+    return { entries, counts, allHeld: counts.missing === 0 && counts.differing === 0 };
+  } finally {
+    journal?.close();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * `bodycam check` through the built CLI against the real server: receipted files on a card are held
+ * by a fresh proof of possession, wiped ones by the server's word; a file never uploaded is missing,
+ * a card whose sidecar changed after the receipt is differing; against a server that never got them
+ * (a fresh one, same token) every one is missing, the wiped ones loudly. Exit 0 only when all held.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { appendFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { recordCamera, dockCamera } from '../../src/camera/index.js';
+import type { CheckResult } from '../../src/dock/check.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli } from '../helpers/cli.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startLoggedServer, TOKEN, type LoggedServer } from '../dock/helpers.js';
+
+describe('bodycam check', () => {
+  const tmp = makeTempDir('bodycam-check-');
+  const bays = join(tmp.path, 'bays');
+  const stateDir = join(tmp.path, 'state');
+  const tokenFile = join(tmp.path, 'token');
+  const env = { ...process.env, BODYCAM_LOG_LEVEL: 'silent' };
+  const small = { durationSeconds: 1, width: 160, height: 120, fps: 10 };
+  let server: LoggedServer;
+  let dock: (endpoint: string) => string[];
+
+  beforeAll(async () => {
+    server = await startLoggedServer();
+    writeFileSync(tokenFile, TOKEN + '\n');
+    mkdirSync(bays);
+    dock = (endpoint) => ['--bays', bays, '--endpoint', endpoint, '--token-file', tokenFile, '--state-dir', stateDir, '--dock-id', 'dock-1',
+      '--status-port', '0', '--settle', '0.2s', '--no-fingerprint', '--server-key', join(server.dataDir, 'server-key.pub.pem')];
+    await recordCamera({ storage: join(tmp.path, 'cam1'), count: 2, seed: 'c1', ...small });
+    await dockCamera({ storage: join(tmp.path, 'cam1'), bays, bay: 'bay1' });
+    expect((await runCli(['dock', ...dock(server.url), '--once', '--wipe-after-ingest'], { env, timeoutMs: 90_000 })).code).toBe(0); // wiped
+    await recordCamera({ storage: join(tmp.path, 'cam2'), count: 2, seed: 'c2', ...small });
+    await dockCamera({ storage: join(tmp.path, 'cam2'), bays, bay: 'bay2' });
+    expect((await runCli(['dock', ...dock(server.url), '--once'], { env, timeoutMs: 90_000 })).code).toBe(0); // receipted, on the card
+  }, 180_000);
+  afterAll(async () => {
+    await server.close();
+    tmp.cleanup();
+  });
+
+  const check = async (endpoint: string): Promise<{ code: number | null; result: CheckResult }> => {
+    const run = await runCli(['check', '--json', ...dock(endpoint)], { env, timeoutMs: 90_000 });
+    expect(run.stderr).toBe('');
+    return { code: run.code, result: JSON.parse(run.stdout) as CheckResult };
+  };
+
+  it('held with proof on the cards, held by the server\'s word when wiped: exit 0', async () => {
+    const possessionBefore = server.requests.filter((r) => r.url.endsWith('/possession')).length;
+    const { code, result } = await check(server.url);
+    expect(result.entries.map((e) => [e.where, e.bay, e.verdict])).toEqual([['card', 'bay2', 'held'], ['card', 'bay2', 'held'], ['journal', 'bay1', 'held'], ['journal', 'bay1', 'held']]);
+    expect(result.entries[0]!.detail).toMatch(/^proved: \d+ of \d+ segment\(s\) and the sidecar answered for a fresh nonce$/);
+    expect(result.entries[2]!.detail).toContain('wiped from the camera');
+    expect(result.allHeld).toBe(true);
+    expect(code).toBe(0);
+    expect(server.requests.filter((r) => r.url.endsWith('/possession')).length - possessionBefore).toBe(2);
+    const text = await runCli(['check', ...dock(server.url)], { env });
+    expect(text.stdout).toMatch(/4 held, 0 missing, 0 differing: everything is held\n$/);
+  });
+
+  it('a file never uploaded is missing, a sidecar changed after the receipt is differing: exit 1', async () => {
+    await recordCamera({ storage: join(tmp.path, 'cam3'), count: 1, seed: 'c3', ...small });
+    await dockCamera({ storage: join(tmp.path, 'cam3'), bays, bay: 'bay3' });
+    const dir = join(bays, 'bay2', 'DCIM', '100BWC');
+    const sidecar = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()[0]!;
+    appendFileSync(join(dir, sidecar), ' '); // still valid JSON, other bytes
+    const { code, result } = await check(server.url);
+    const bay2 = result.entries.filter((e) => e.bay === 'bay2' && e.where === 'card');
+    expect(bay2.map((e) => e.verdict).sort()).toEqual(['differing', 'held']);
+    expect(bay2.find((e) => e.verdict === 'differing')!.detail).toBe('the sidecar on the card is not the one the server holds');
+    expect(result.entries.filter((e) => e.bay === 'bay3')).toEqual([expect.objectContaining({ where: 'card', verdict: 'missing', detail: 'not in the journal: never uploaded' })]);
+    expect(result.allHeld).toBe(false);
+    expect(code).toBe(1);
+  });
+
+  it('against a server that never got them, everything is missing and the wiped ones say so', async () => {
+    const other: TestServer = await startTestServer();
+    try {
+      const { code, result } = await check(other.url);
+      expect(code).toBe(1);
+      const receipted = result.entries.filter((e) => e.recordingId);
+      expect(receipted.length).toBe(4);
+      // The card whose sidecar changed differs before the server is even asked; the rest the server does not have.
+      expect(receipted.map((e) => e.verdict).sort()).toEqual(['differing', 'missing', 'missing', 'missing']);
+      expect(result.entries.filter((e) => e.where === 'journal').every((e) => e.detail.startsWith('WIPED from the camera and not on the server'))).toBe(true);
+    } finally {
+      await other.close();
+    }
+    const unreachable = await runCli(['check', ...dock('http://127.0.0.1:9'), '--request-retries', '0'], { env });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^bodycam: cannot reach the ingest server at http:\/\/127\.0\.0\.1:9/);
+  });
+});
