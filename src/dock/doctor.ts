@@ -158,7 +158,7 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
     const serverMs = Date.parse(health.date);
     const offset = Math.round((health.sentAt + health.receivedAt) / 2 - serverMs);
     if (Number.isNaN(serverMs)) checks.push(warn('clock', `unparsable Date header "${health.date}"`, 'check the clocks by hand'));
-    else if (Math.abs(offset) > MAX_CLOCK_OFFSET_MS) checks.push(fail('clock', `this host's clock is ${Math.round(offset / 1000)} s ${offset > 0 ? 'ahead of' : 'behind'} the server's`, 'synchronise the clock (timedatectl set-ntp true), or the server\'s'));
+    else if (Math.abs(offset) > MAX_CLOCK_OFFSET_MS) checks.push(fail('clock', `this host's clock is ${Math.abs(Math.round(offset / 1000))} s ${offset > 0 ? 'ahead of' : 'behind'} the server's`, 'synchronise the clock (timedatectl set-ntp true), or the server\'s'));
     else checks.push(ok('clock', `offset from the server ${Math.round(offset / 1000)} s (±1 s)`));
   } else {
     checks.push(warn('clock', 'the server sent no Date header', 'check the clocks by hand'));
