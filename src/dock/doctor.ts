@@ -243,6 +243,12 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorChec
   checks.push(await checkTool('ffmpeg'), await checkTool('ffprobe'));
   checks.push(await checkBays(settings.bays as string | undefined));
   checks.push(...await checkStateDir(settings.stateDir as string | undefined));
-  checks.push(...await checkServer(settings, token, settings.stateDir as string | undefined, options));
+  // Several servers of one shared state (comma-separated): each must pass on its own.
+  const endpoints = typeof settings.endpoint === 'string' ? settings.endpoint.split(',').filter(Boolean) : [];
+  if (endpoints.length <= 1) checks.push(...await checkServer(settings, token, settings.stateDir as string | undefined, options));
+  for (const endpoint of endpoints.length > 1 ? endpoints : []) {
+    const named = (await checkServer({ ...settings, endpoint }, token, settings.stateDir as string | undefined, options)).map((c) => ({ ...c, name: `${c.name} ${endpoint}` }));
+    checks.push(...named);
+  }
   return checks;
 }

@@ -27,6 +27,7 @@ export function registerDoctor(program: Command): void {
   command.addHelpText('after', `
 Takes every flag, BODYCAM_* variable and --config file of \`bodycam dock\`. Changes nothing: no state folder is
 created, the lock is only tried, the server is only read (GET /healthz, /v1/keys, /v1/recordings/<id>).
+With several --endpoint servers, the server checks run for each.
 Exit codes: 0 every check passed (warnings allowed), 1 some check failed, 2 usage.
 
 Examples:
