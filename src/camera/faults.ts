@@ -34,6 +34,9 @@ export async function cutForPowerLoss(path: string, durationSeconds: number): Pr
     cutAtByte = here.pos + Math.max(1, Math.floor((next.pos - here.pos) / 2));
     cutAtSeconds = here.time;
   }
+  // Power fails at any byte, not at a packet boundary: a transport stream (188, 192 or 204-byte
+  // packets) is left mid-packet, as the dock must be able to tell.
+  if (/\.(ts|mts|m2ts)$/i.test(path)) while (cutAtByte % 188 === 0 || cutAtByte % 192 === 0 || cutAtByte % 204 === 0) cutAtByte++;
   truncateSync(path, cutAtByte);
   return { cutAtByte, cutAtSeconds };
 }

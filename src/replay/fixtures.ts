@@ -8,6 +8,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { listCameraFiles } from '../protocol/cameraStorage/index.js';
+import { cardPathRole } from '../protocol/cardLayouts.js';
+import { isMediaExtension } from '../protocol/fileKinds.js';
 
 export interface FixtureRecording {
   camera: string;
@@ -28,10 +30,30 @@ export async function sha256OfFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * The recordings among a card's files, as the dock counts them (docs/dock.md, "Card layouts"): a
+ * maker's index of the card is none, nor is a companion whose recording is on the card.
+ */
+function recordingPaths(relPaths: string[]): string[] {
+  const present = new Set(relPaths.map((p) => p.toLowerCase()));
+  const stem = (p: string): string => p.toLowerCase().replace(/\.[^./]*$/, '');
+  const mediaStems = new Set(relPaths.filter((p) => isMediaExtension(p)).map(stem));
+  return relPaths.filter((relPath) => {
+    const role = cardPathRole(relPath);
+    if (role?.role === 'card-metadata') return false;
+    if (role?.role === 'companion' && role.owners?.some((owner) => present.has(owner.toLowerCase()))) return false;
+    // Beside a recording of the same name (a dashcam's .NMEA, a .THM, an .SRT): it travels with it.
+    if (!isMediaExtension(relPath) && mediaStems.has(stem(relPath))) return false;
+    return true;
+  });
+}
+
 /** Recordings of one camera root, in path order. */
 export async function recordingsOf(camera: string, root: string): Promise<FixtureRecording[]> {
   if (!existsSync(root)) throw new UsageError(`fixture camera "${camera}" not found at ${root}`, { code: 'E_SCENARIO_FIXTURE' });
-  const { files } = await listCameraFiles(root);
+  const listing = await listCameraFiles(root);
+  const keep = new Set(recordingPaths(listing.files.map((f) => f.relPath)));
+  const files = listing.files.filter((f) => keep.has(f.relPath));
   const names = files.map((f) => f.fileName);
   const recordings: FixtureRecording[] = [];
   for (const file of files) {

@@ -18,6 +18,8 @@ import { startReplayDock, type ReplayDock } from './dockAdapter.js';
 import { trustServer } from '../dock/trust.js';
 import { isWorkingLink, startFaultProxy, type FaultProxy } from './faultProxy.js';
 import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
+import { recordCamera } from '../camera/index.js';
+import { recordOptionsOf } from './schema.js';
 import { dockEntryFor, ServerObserver, serverEntryFor, type DockRecordingView } from './observe.js';
 import type { CaseResult, ScenarioResult } from './report.js';
 import type { Condition, Expectation, LoadedScenario, Step } from './schema.js';
@@ -124,6 +126,13 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       if (!existsSync(fixture)) throw new UsageError(`fixture for camera "${camera}" not found: ${fixture}`, { code: 'E_SCENARIO_FIXTURE' });
       const root = join(work, 'cameras', camera);
       cpSync(fixture, root, { recursive: true });
+      places.set(camera, { root });
+      recordings.push(...await recordingsOf(camera, root));
+    }
+    // Cameras the scenario asks the simulator for (any maker's layout): recorded now, seeded, so every run has the same bytes.
+    for (const [camera, record] of Object.entries(loaded.recorded ?? {})) {
+      const root = join(work, 'cameras', camera);
+      await recordCamera(recordOptionsOf(record, root, camera));
       places.set(camera, { root });
       recordings.push(...await recordingsOf(camera, root));
     }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type LayoutName, type RecordOptions } from '../camera/index.js';
 import { DOCK_CONFIG_SCHEMA } from '../dock/config.js';
 import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from './faultProxy.js';
 import { validateAgainst, type SchemaNode } from './validate.js';
@@ -63,12 +64,31 @@ export const scenarioSchema: SchemaNode = {
     },
     cameras: {
       type: 'object',
-      description: 'Camera name → fixture camera root (relative to the scenario file). Copied to temporary storage before docking.',
+      description: 'Camera name → a committed fixture camera root (`fixture`, relative to the scenario file; copied to temporary storage before docking), or a camera the simulator records when the replay starts (`record`: any maker\'s card layout and container).',
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
-        required: ['fixture'],
-        properties: { fixture: { type: 'string', minLength: 1 } },
+        oneOfKeys: ['fixture', 'record'],
+        properties: {
+          fixture: { type: 'string', minLength: 1 },
+          record: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Recorded at 320x240, 15 fps, 100 kbit/s like the fixtures; seeded (default seed: the camera name), so every run has the same bytes.',
+            properties: {
+              layout: { enum: LAYOUT_NAMES, description: 'Card layout (docs/camera-storage.md, "Other makers\' layouts"); default bodycam.' },
+              container: { enum: ['fmp4', 'mpegts', 'mp4', 'm2ts'], description: 'Default: the layout\'s own (bodycam fmp4, gopro mp4, avchd m2ts, ...).' },
+              codec: { enum: ['h264', 'hevc'] },
+              count: { type: 'integer', minimum: 1, maximum: 20 },
+              duration: { type: 'number', exclusiveMinimum: 0, maximum: 60, description: 'Seconds per recording (default 2).' },
+              maxFileDuration: { type: 'number', exclusiveMinimum: 0, description: 'Seconds: longer recordings roll over into parts (GoPro chapters, AVCHD clips).' },
+              trigger: { type: 'string', minLength: 1, description: 'e.g. "impact" puts a dashcam recording in Event/.' },
+              critical: { type: 'boolean' },
+              faults: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Camera faults for the last file, e.g. ["power-loss"].' },
+              seed: { type: 'string', minLength: 1 },
+            },
+          },
+        },
       },
     },
     steps: {
@@ -143,16 +163,42 @@ export interface Scenario {
   description?: string;
   timeout?: number;
   dock: { bays: string[]; wipeAfterIngest?: boolean; settings?: Record<string, unknown> };
-  cameras: Record<string, { fixture: string }>;
+  cameras: Record<string, { fixture: string } | { record: RecordedCamera }>;
   steps: Step[];
   expect: Expectation[];
+}
+
+/** A scenario camera the simulator records when the replay starts. */
+export interface RecordedCamera {
+  layout?: LayoutName;
+  container?: Container;
+  codec?: Codec;
+  count?: number;
+  duration?: number;
+  maxFileDuration?: number;
+  trigger?: string;
+  critical?: boolean;
+  faults?: string[];
+  seed?: string;
+}
+
+/** The simulator's options for a recorded scenario camera: small like the fixtures, seeded by its name. */
+export function recordOptionsOf(record: RecordedCamera, storage: string, camera: string): RecordOptions {
+  return {
+    storage, layout: record.layout, container: record.container, codec: record.codec, count: record.count,
+    durationSeconds: record.duration ?? 2, maxFileDurationSeconds: record.maxFileDuration, trigger: record.trigger,
+    critical: record.critical, faults: record.faults, seed: record.seed ?? `replay-${camera}`,
+    width: 320, height: 240, fps: 15, videoKbps: 100, audioKbps: 32,
+  };
 }
 
 export interface LoadedScenario {
   scenario: Scenario;
   file: string;
-  /** Camera name → absolute path of its fixture root. */
+  /** Camera name → absolute path of its fixture root (fixture cameras). */
   fixtures: Record<string, string>;
+  /** Camera name → what to record (cameras the simulator makes at start). */
+  recorded: Record<string, RecordedCamera>;
 }
 
 /** Schema and cross-reference problems of a parsed scenario; empty when it is sound. */
@@ -161,6 +207,15 @@ export function scenarioProblems(value: unknown): string[] {
   if (errors.length > 0) return errors;
   const scenario = value as Scenario;
   const cameras = new Set(Object.keys(scenario.cameras));
+  // A camera to record must be one the simulator can make (a layout writes only its own containers, ...).
+  for (const [camera, source] of Object.entries(scenario.cameras)) {
+    if (!('record' in source)) continue;
+    try {
+      resolveRecordOptions(recordOptionsOf(source.record, `/nonexistent/${camera}`, camera));
+    } catch (error) {
+      errors.push(`cameras.${camera}.record: ${(error as Error).message}`);
+    }
+  }
   const bays = new Set(scenario.dock.bays);
   const cameraOf = (ref: string, where: string): void => {
     const camera = ref.slice(0, ref.indexOf('/'));
@@ -245,8 +300,10 @@ export function loadScenario(file: string): LoadedScenario {
     if ('network' in step) step.network = normalizeFaultMode(step.network);
   }
   const fixtures: Record<string, string> = {};
-  for (const [camera, { fixture }] of Object.entries(scenario.cameras)) {
-    fixtures[camera] = resolve(dirname(path), fixture);
+  const recorded: Record<string, RecordedCamera> = {};
+  for (const [camera, source] of Object.entries(scenario.cameras)) {
+    if ('fixture' in source) fixtures[camera] = resolve(dirname(path), source.fixture);
+    else recorded[camera] = source.record;
   }
-  return { scenario, file: path, fixtures };
+  return { scenario, file: path, fixtures, recorded };
 }

@@ -47,6 +47,13 @@ describe('the shipped replay scenarios', () => {
     expect(text).toContain('foreign');
   });
 
+  it('cover every card layout the simulator writes, and M2TS, with one scenario each', () => {
+    const layouts = scenarioNames.map((f) => JSON.parse(readFileSync(join(scenariosDir, f), 'utf8')) as { cameras: Record<string, { record?: { layout?: string; container?: string } }> })
+      .flatMap((s) => Object.values(s.cameras).map((c) => c.record)).filter((r) => r !== undefined);
+    for (const layout of ['gopro', 'avchd', 'sony-xavc', 'dashcam', 'dated']) expect(layouts.map((r) => r!.layout)).toContain(layout);
+    expect(layouts.some((r) => r!.container === 'm2ts' || r!.layout === 'avchd')).toBe(true);
+  });
+
   it('all pass', () => {
     if (run.code !== 0) console.log(run.stdout, run.stderr);
     expect(run.stdout).toMatch(new RegExp(`^replay: (\\d+)/\\1 expectations held in ${scenarioNames.length} scenario\\(s\\);`, "m"));

@@ -52,6 +52,12 @@ describe('scenario schema', () => {
     ['a reserved dock setting', (s: any) => { s.dock.settings.endpoint = 'http://x'; }, 'dock.settings.endpoint: set by replay itself'],
     ['a setting the dock does not have', (s: any) => { s.dock.settings.colour = 'red'; }, 'dock.settings.colour: not a dock configuration key'],
     ['a wrong format', (s: any) => { s.format = 'bodycam-scenario/2'; }, 'format: must be "bodycam-scenario/1"'],
+    ['a camera with both a fixture and a recording', (s: any) => { s.cameras.alpha.record = { layout: 'gopro' }; }, 'cameras.alpha: must have exactly one of fixture, record (has fixture, record)'],
+    ['an unknown layout', (s: any) => { s.cameras.alpha = { record: { layout: 'nokia' } }; }, 'cameras.alpha.record.layout: must be one of "bodycam", "gopro", "avchd", "sony-xavc", "dashcam", "dated"'],
+    ['a container the layout does not write', (s: any) => { s.cameras.alpha = { record: { layout: 'avchd', container: 'mp4' } }; }, 'cameras.alpha.record: layout avchd does not write mp4: use m2ts'],
+    ['a sidecar fault on a foreign layout', (s: any) => { s.cameras.alpha = { record: { layout: 'gopro', faults: ['bad-signature'] } }; }, 'cameras.alpha.record: fault bad-signature needs a camera that signs'],
+    ['an unknown camera fault', (s: any) => { s.cameras.alpha = { record: { faults: ['lightning'] } }; }, 'cameras.alpha.record: unknown fault "lightning"'],
+    ['a typo in a record option', (s: any) => { s.cameras.alpha = { record: { layuot: 'gopro' } }; }, 'cameras.alpha.record.layuot: unknown key'],
   ])('names the place of %s', (_what, change, message) => {
     expect(scenarioProblems(withChange(change)).join('\n')).toContain(message);
   });
@@ -63,6 +69,9 @@ describe('scenario schema', () => {
       writeFileSync(good, JSON.stringify(valid));
       const loaded = loadScenario(good);
       expect(loaded.fixtures.alpha).toBe(join(dir.path, '..', 'cameras', 'alpha'));
+      const recorded = join(dir.path, 'recorded.json');
+      writeFileSync(recorded, JSON.stringify(withChange((s) => { s.cameras.bravo = { record: { layout: 'dashcam', trigger: 'impact' } }; })));
+      expect(loadScenario(recorded)).toMatchObject({ fixtures: { alpha: join(dir.path, '..', 'cameras', 'alpha') }, recorded: { bravo: { layout: 'dashcam', trigger: 'impact' } } });
       const bad = join(dir.path, 'bad.json');
       writeFileSync(bad, JSON.stringify(withChange((s) => { s.steps[0].bay = 5; s.expect[0].outcome = 'x'; })));
       expect(() => loadScenario(bad)).toThrow(/steps\[0\]\.bay: .*; expect\[0\]\.outcome/);
