@@ -32,9 +32,11 @@ function parsePort(text: string): number {
   return port;
 }
 
+/** A path as a person types it here: relative when inside the current folder, shell-quoted when it must be. */
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
-  return rel === '' ? '.' : rel.startsWith('..') ? path : `./${rel}`;
+  const text = rel === '' ? '.' : rel.startsWith('..') ? path : `./${rel}`;
+  return /^[A-Za-z0-9_./+:@%=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function plural(n: number, word: string): string {

@@ -2,8 +2,9 @@
  * `bodycam status`: the bays and the queue of a running dock agent, read from
  * its local status port (127.0.0.1), as a table or as JSON.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveDockSettings } from '../dock/config.js';
 import type { Command } from 'commander';
 import got from 'got';
 import { EnvironmentError, UsageError } from '../errors.js';
@@ -13,18 +14,49 @@ import { parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { table } from './table.js';
 
-function portOf(options: { statusPort?: string; stateDir?: string }): number {
-  if (options.statusPort) return parsePositiveInt(options.statusPort, 'status port');
+/**
+ * Where a dock's state folder is when none is given, in order: the one the packaged unit and the
+ * example config use (scripts/bodycam-dock.service StateDirectory, scripts/dock.example.json), and
+ * the demo's (relative to the current folder).
+ */
+export const DEFAULT_STATE_DIRS = ['/var/lib/bodycam-dock', './bodycam-demo/dock'];
+/** The config file the README installs; read for its stateDir when no other is named. */
+const DEFAULT_CONFIG_FILE = '/etc/bodycam/dock.json';
+
+interface Candidate { port: number; from: string }
+
+function portIn(stateDir: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as { port: number }).port;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ports to try, each with where it came from: the first agent that answers is shown. */
+function candidatesOf(options: { statusPort?: string; stateDir?: string; config?: string }): Candidate[] {
+  if (options.statusPort) return [{ port: parsePositiveInt(options.statusPort, 'status port'), from: '--status-port' }];
   const stateDir = options.stateDir ?? process.env.BODYCAM_STATE_DIR;
   if (stateDir) {
-    try {
-      return (JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as { port: number }).port;
-    } catch (cause) {
-      throw new UsageError(`no running dock agent found in ${stateDir} (${STATUS_FILE} unreadable)`, { cause });
-    }
+    const port = portIn(stateDir);
+    if (port === undefined) throw new UsageError(`no running dock agent found in ${stateDir} (${STATUS_FILE} unreadable)`);
+    return [{ port, from: `${stateDir}/${STATUS_FILE}` }];
+  }
+  const out: Candidate[] = [];
+  const configFile = options.config ?? process.env.BODYCAM_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  const dirs: string[] = [];
+  if (configFile) {
+    const fromFile = resolveDockSettings({ configFile, env: {} }, ['stateDir']).values.stateDir;
+    if (typeof fromFile === 'string') dirs.push(fromFile);
+  }
+  dirs.push(...DEFAULT_STATE_DIRS.map((d) => resolve(d)));
+  for (const dir of dirs) {
+    const port = portIn(dir);
+    if (port !== undefined) out.push({ port, from: `${dir}/${STATUS_FILE}` });
   }
   const fromEnv = process.env.BODYCAM_STATUS_PORT;
-  return fromEnv ? parsePositiveInt(fromEnv, 'BODYCAM_STATUS_PORT') : 7878;
+  out.push(fromEnv ? { port: parsePositiveInt(fromEnv, 'BODYCAM_STATUS_PORT'), from: 'BODYCAM_STATUS_PORT' } : { port: 7878, from: 'the default port' });
+  return out;
 }
 
 export function renderStatus(status: DockStatus): string {
@@ -52,19 +84,26 @@ export function registerStatus(program: Command): void {
   program.command('status')
     .description('Show the bays and the queue of a running dock agent')
     .option('--status-port <port>', 'status port of the agent on 127.0.0.1 (default 7878, or BODYCAM_STATUS_PORT)')
-    .option('--state-dir <dir>', 'find the port of an agent started with --status-port 0 from its state folder')
+    .option('--state-dir <dir>', 'the agent\'s state folder (its status.json names the port) [BODYCAM_STATE_DIR]')
+    .option('--config <file>', 'the dock\'s config file, for its stateDir [BODYCAM_CONFIG; default /etc/bodycam/dock.json if present]')
     .option('--json', 'print {"bays": [...], "queue": {...}} as JSON')
     .addHelpText('after', `
 Examples:
-  $ bodycam status                          # the agent on 127.0.0.1:7878
+  $ bodycam status                          # looks in the config's stateDir, /var/lib/bodycam-dock, ./bodycam-demo/dock, then port 7878
   $ bodycam status --state-dir .bodycam --json`)
-    .action(action(async (options: { statusPort?: string; stateDir?: string; json?: boolean }) => {
-      const port = portOf(options);
-      let status: DockStatus;
-      try {
-        status = await got(`http://127.0.0.1:${port}/status`, { retry: { limit: 0 }, timeout: { request: 5000 } }).json<DockStatus>();
-      } catch (cause) {
-        throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on 127.0.0.1:${port}: is \`bodycam dock\` running (see --status-port)?`, { cause });
+    .action(action(async (options: { statusPort?: string; stateDir?: string; config?: string; json?: boolean }) => {
+      const tried: string[] = [];
+      let status: DockStatus | undefined;
+      for (const candidate of candidatesOf(options)) {
+        try {
+          status = await got(`http://127.0.0.1:${candidate.port}/status`, { retry: { limit: 0 }, timeout: { request: 5000 } }).json<DockStatus>();
+          break;
+        } catch {
+          tried.push(`127.0.0.1:${candidate.port} (${candidate.from})`);
+        }
+      }
+      if (!status) {
+        throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);
       }
       process.stdout.write(options.json ? JSON.stringify({ bays: status.bays, queue: status.queue }, null, 2) + '\n' : renderStatus(status));
       return 0;

@@ -1,0 +1,83 @@
+/**
+ * `bodycam status` without --state-dir finds the dock: in the stateDir of its config file
+ * (BODYCAM_CONFIG), in the demo's ./bodycam-demo/dock; with nothing running it names every place it
+ * tried. `bodycam demo --stay` prints the status command, and that very command (a folder with a
+ * space in its name included) shows the demo's dock.
+ */
+import { describe, it, expect, afterAll } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { TEST_TOKENS } from '../helpers/server.js';
+import { waitFor } from '../dock/helpers.js';
+
+describe('bodycam status: finding the dock', () => {
+  const tmp = makeTempDir('bodycam-status-');
+  const children: ChildProcess[] = [];
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, BODYCAM_LOG_LEVEL: 'silent' } as NodeJS.ProcessEnv;
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    tmp.cleanup();
+  });
+
+  function startDock(stateDir: string, dockId: string): ChildProcess {
+    const bays = join(tmp.path, `${dockId}-bays`);
+    mkdirSync(bays, { recursive: true });
+    writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n');
+    const child = spawnCli(['dock', '--bays', bays, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--state-dir', stateDir,
+      '--dock-id', dockId, '--status-port', '0'], { env });
+    children.push(child);
+    return child;
+  }
+
+  const status = (options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ReturnType<typeof runCli> =>
+    runCli(['status', '--json'], { cwd: options.cwd ?? tmp.path, env: options.env ?? env });
+
+  it('with nothing running, names every place it looked (exit 1)', async () => {
+    const result = await runCli(['status'], { cwd: tmp.path, env: { ...env, BODYCAM_STATUS_PORT: '9' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^bodycam: no dock agent answers on 127\.0\.0\.1:9 \(BODYCAM_STATUS_PORT\): is `bodycam dock` running\? Give its --state-dir/);
+  });
+
+  it('finds a dock in the demo\'s state folder, and one in its config file\'s stateDir', async () => {
+    const demo = startDock(join(tmp.path, 'bodycam-demo', 'dock'), 'dock-demo');
+    const found = await waitFor('status of the demo dock', async () => {
+      const r = await status({ env: { ...env, BODYCAM_STATUS_PORT: '9' } });
+      return r.code === 0 ? r : undefined;
+    }, 30_000, 200);
+    expect((JSON.parse(found.stdout) as { bays: unknown[] }).bays).toEqual([]);
+    demo.kill('SIGTERM');
+    await new Promise((resolve) => demo.once('exit', resolve));
+    const stateDir = join(tmp.path, 'elsewhere', 'state');
+    mkdirSync(join(tmp.path, 'elsewhere'));
+    const config = join(tmp.path, 'dock.json');
+    writeFileSync(config, JSON.stringify({ stateDir }));
+    startDock(stateDir, 'dock-conf');
+    const viaConfig = await waitFor('status via BODYCAM_CONFIG', async () => {
+      const r = await runCli(['status'], { cwd: join(tmp.path, 'elsewhere'), env: { ...env, BODYCAM_CONFIG: config, BODYCAM_STATUS_PORT: '9' } });
+      return r.code === 0 ? r : undefined;
+    }, 30_000, 200);
+    expect(viaConfig.stdout).toMatch(/^dock dock-conf\n/);
+  });
+
+  it('`bodycam demo --stay` prints the exact status command, and it works as printed', async () => {
+    const cwd = join(tmp.path, 'demo cwd');
+    mkdirSync(cwd);
+    const child = spawnCli(['demo', '--stay', '--dir', 'my demo', '--cameras', '1', '--recordings', '1', '--duration', '1s', '--size', '160x120'], { cwd, env });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const line = await waitFor('the status command', () => /^ {2}npx bodycam (status .*)$/m.exec(out)?.[1], 120_000, 200);
+    expect(line).toBe("status --state-dir './my demo/dock'");
+    // As a shell would split it: the quoted path is one argument.
+    const args = ['status', '--state-dir', './my demo/dock'];
+    const result = await runCli(args, { cwd, env });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^dock demo/);
+    child.kill('SIGINT');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }, 180_000);
+});
