@@ -50,6 +50,8 @@ const DASHCAM_FOLDERS: Record<string, { folder: DashcamFolder; trigger: string; 
 };
 
 const MEDIA = /\.(mp4|mov|ts|mts|m2ts|avi|mkv)$/i;
+/** Any name a recording may be written under (never card metadata, wherever it is). */
+const MEDIA_NAME = /\.(mp4|m4v|mov|qt|3gp|ts|mts|m2ts|m2t|avi|mkv|mxf|mpg|mpeg|vob|webm|wmv|insv|360|wav|m4a|aac|mp3)$/i;
 
 function splitDir(relPath: string): { dir: string; name: string } {
   const slash = relPath.lastIndexOf('/');
@@ -151,7 +153,10 @@ function bodycam(relPath: string): CardPathRole | undefined {
 
 /** What a path is on a known maker's card, or undefined when no known layout claims it. */
 export function cardPathRole(relPath: string): CardPathRole | undefined {
-  return bodycam(relPath) ?? gopro(relPath) ?? avchd(relPath) ?? sony(relPath) ?? dashcam(relPath) ?? dated(relPath);
+  const role = bodycam(relPath) ?? gopro(relPath) ?? avchd(relPath) ?? sony(relPath) ?? dashcam(relPath) ?? dated(relPath);
+  // A media file is never an index of the card (an .MTS put in BDMV/BACKUP/ is a recording there).
+  if (role?.role === 'card-metadata' && MEDIA_NAME.test(relPath)) return { layout: role.layout, role: 'recording' };
+  return role;
 }
 
 /** The layouts a card's paths show, most files first (a camcorder may hold AVCHD and XAVC side by side). */

@@ -76,6 +76,10 @@ describe('cardPathRole: a path says which maker\'s card it is on and what it is 
     ['Videos/2026-12-01/a.mov', { layout: 'dated', role: 'recording' }],
     ['DCIM/2026/13/01/a.mp4', undefined], // month 13 is no date
     ['DCIM/100CANON/MVI_0001.MP4', undefined],
+    // A recording hidden under a maker's index folder is still a recording.
+    ['PRIVATE/AVCHD/BDMV/BACKUP/00009.MTS', { layout: 'avchd', role: 'recording' }],
+    ['PRIVATE/M4ROOT/GENERAL/hidden.mp4', { layout: 'sony-xavc', role: 'recording' }],
+    ['PRIVATE/AVCHD/AVCHDTN/x.m2ts', { layout: 'avchd', role: 'recording' }],
   ];
   it.each(table)('%s', (path, expected) => {
     const role = cardPathRole(path);
@@ -138,6 +142,16 @@ describe('the walker on hand-made cards: layouts recognised, vendor index files 
     expect(vendor).toEqual([`${b}/BACKUP/INDEX.BDM`, `${b}/BACKUP/PLAYLIST/00000.MPL`, `${b}/INDEX.BDM`, `${b}/MOVIEOBJ.BDM`, `${b}/PLAYLIST/00000.MPL`, 'PRIVATE/AVCHD/AVCHDTN/THUMB.TDT'].sort());
     expect(listing.files.map((f) => f.relPath)).toEqual(expect.arrayContaining([`${b}/STREAM/00000.MTS`, `${b}/STREAM/00001.MTS`]));
     expect(listing.skippedByCode.vendor_metadata).toBe(6);
+  });
+
+  it('a large file under an index name is not taken for one (a recording renamed INDEX.BDM is read like any file)', async () => {
+    const root = join(tmp.path, 'hidden');
+    touch(root, 'PRIVATE/AVCHD/BDMV/STREAM/00000.MTS');
+    touch(root, 'PRIVATE/AVCHD/BDMV/MOVIEOBJ.BDM', Buffer.alloc(64));
+    touch(root, 'PRIVATE/AVCHD/BDMV/INDEX.BDM', Buffer.alloc(9 * 1024 * 1024, 0x47));
+    const listing = await accounted(root);
+    expect(listing.files.map((f) => f.relPath)).toContain('PRIVATE/AVCHD/BDMV/INDEX.BDM');
+    expect(listing.skipped.map((s) => s.path)).toEqual(['PRIVATE/AVCHD/BDMV/MOVIEOBJ.BDM']);
   });
 
   it('a card holding two layouts (a camcorder writing AVCHD and XAVC S) names both', async () => {

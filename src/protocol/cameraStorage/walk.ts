@@ -81,6 +81,9 @@ export interface WalkLimits {
   maxSkippedListed: number;
 }
 
+/** Largest file taken for a maker's index of the card (real ones are kilobytes; MEDIAPRO.XML of 9999 clips is ~3 MiB). */
+export const VENDOR_METADATA_MAX_BYTES = 8 * 1024 * 1024;
+
 export const WALK_LIMITS: WalkLimits = { maxDepth: 32, maxEntries: 100_000, maxSkippedListed: 200 };
 
 const SKIPPED_SUFFIXES = ['.tmp', '.part', '.partial', '~', '.swp'];
@@ -174,9 +177,13 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   const layouts = cardLayoutsOf(files.map((f) => f.relPath));
   // A maker's index of its card (AVCHD playlists, Sony MEDIAPRO.XML, GoPro MISC/version.txt) is no
   // recording: listed with why, not uploaded, never deleted.
+  // Only a small file under such a name counts: a large one may be a recording renamed to hide it, and is read as any file.
   for (let i = files.length - 1; i >= 0; i--) {
     const role = cardPathRole(files[i]!.relPath);
-    if (role?.role === 'card-metadata') { skip(files[i]!.relPath, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`); files.splice(i, 1); }
+    if (role?.role === 'card-metadata' && files[i]!.size <= VENDOR_METADATA_MAX_BYTES) {
+      skip(files[i]!.relPath, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`);
+      files.splice(i, 1);
+    }
   }
   const sidecars = new Set<string>();
   for (const file of files) {
