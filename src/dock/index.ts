@@ -4,7 +4,8 @@
  */
 import type { Logger } from '../log.js';
 import { createLogger, parseLogLevel } from '../log.js';
-import { DockAgentCore, type DockStatus, type RecordingSummary } from './agent.js';
+import { DockAgentCore } from './agent.js';
+import type { DockStatus, RecordingSummary } from './status.js';
 import type { DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
@@ -12,7 +13,7 @@ import { startStatusServer, type StatusServer } from './statusServer.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
 export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
-export type { BayState, BayStatus, DockStatus, RecordingSummary } from './agent.js';
+export type { BayState, BayStatus, DockStatus, RecordingSummary } from './status.js';
 
 export interface DockAgent {
   /** Stop taking work, let segments in flight finish (or abandon them within a few seconds), close everything. */
@@ -33,7 +34,7 @@ function loggerFor(config: DockConfig, deps?: DockDeps): Logger {
 }
 
 export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): Promise<DockAgent> {
-  const core = new DockAgentCore(config, loggerFor(config, deps));
+  const core = await DockAgentCore.open(config, { logger: loggerFor(config, deps) });
   let server: StatusServer | undefined;
   try {
     server = await startStatusServer({ status: () => core.status(), metricsText: () => core.metricsText() }, config.statusPort, config.stateDir);
@@ -104,7 +105,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
  * 1 when some could not be offloaded for another reason (server unreachable, still growing).
  */
 export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<OnceResult> {
-  const core = new DockAgentCore({ ...config, once: true }, loggerFor(config, deps));
+  const core = await DockAgentCore.open({ ...config, once: true }, { logger: loggerFor(config, deps) });
   try {
     await core.start();
     await core.whenIdle();

@@ -3,7 +3,7 @@
  * redrawn in place. Hand-rolled: a dependency for a dozen lines is not worth it.
  * When stderr is not a TTY nothing is drawn; the JSON log says it all.
  */
-import type { DockStatus } from './agent.js';
+import type { DockStatus } from './status.js';
 
 const WIDTH = 24;
 

@@ -12,6 +12,8 @@ import { Journal } from './journal.js';
 
 /** Journal meta key of the confirmed server key (PEM). */
 export const CONFIRMED_SERVER_KEY_META = 'serverKeyConfirmedPem';
+/** Journal meta key of the key learned from GET /v1/keys on first contact (trust on first use). */
+export const LEARNED_SERVER_KEY_META = 'serverPublicKeyPem';
 
 export const UNCONFIRMED_KEY_LINE = '--wipe-after-ingest needs a confirmed server key: pass --server-key <PEM file from the server operator>, or confirm the key once with `bodycam dock trust-server --state-dir DIR --endpoint URL --fingerprint <keyId>` (a key learned on first contact never authorises a wipe)';
 
@@ -51,7 +53,7 @@ export async function trustServer(options: { stateDir: string; endpoint: string;
   try {
     const previous = journal.getMeta(CONFIRMED_SERVER_KEY_META);
     journal.setMeta(CONFIRMED_SERVER_KEY_META, pem);
-    journal.setMeta('serverPublicKeyPem', pem);
+    journal.setMeta(LEARNED_SERVER_KEY_META, pem);
     journal.setMeta('serverKeyConfirmedAt', new Date().toISOString());
     journal.event(null, 'server-key-confirmed', `${keyId} from ${options.endpoint}${previous && previous !== pem ? ` (replaces ${keyIdOf(previous)})` : ''}`);
   } finally {

@@ -1,0 +1,125 @@
+/**
+ * Which journal row, if any, is the file on the card now (docs/dock.md,
+ * "Identity"): a row follows its file by serial + path and a stat snapshot;
+ * a receipted row whose file changed its snapshot is re-hashed before it is
+ * taken to be the same recording.
+ */
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { CandidateFile } from '../protocol/cameraStorage/index.js';
+import type { AgentState } from './agentState.js';
+import { PausedError, QUARANTINE_CODES } from './errors.js';
+import { hashFileOffThread } from './hasher.js';
+import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
+import { ACTIVE_STATES, statesOfPhase } from './states.js';
+
+/** What a scan decided for one file on the card. */
+export type Match = { kind: 'row'; row: RecordingRow } | { kind: 'new' } | { kind: 'verify'; rows: RecordingRow[] };
+
+/** Rows already hashed whose upload has not completed: their manifest vouches for the bytes on the card. */
+const HASHED_UNSENT = statesOfPhase('upload', false);
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * May this row stand for the file at absPath? Not while it stands for another file that is
+ * still there (the same card, or a copy of it, in two bays at once: two files, two rows).
+ */
+export function claimable(state: AgentState, row: RecordingRow, absPath: string): boolean {
+  const at = state.located.get(row.key);
+  if (!at || at.absPath === absPath) return true;
+  try {
+    lstatSync(at.absPath);
+    return !state.bays.get(at.bay)?.present;
+  } catch {
+    return true; // moved away from there (re-docked elsewhere)
+  }
+}
+
+/**
+ * A wiped row never is the file (whatever is at that path now is not what was wiped). A completed or
+ * quarantined row is only while the stat snapshot it vouches for is unchanged; a completed row
+ * whose file changed is re-hashed first (verify). A row still at work follows its path.
+ */
+export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot): Match {
+  const { journal } = state;
+  const rows = journal.listByPath(serial, file.relPath).filter((r) => r.state !== 'wiped' && claimable(state, r, file.absPath));
+  const same = rows.find((r) => sameSnapshot(r.stat, stat));
+  if (same) return { kind: 'row', row: same };
+  const newest = rows[0];
+  if (newest && ACTIVE_STATES.includes(newest.state)) {
+    // Hashed, and the file was rewritten since (size, mtime, inode or ctime; a remount's new
+    // device number alone is not a rewrite): the manifest vouches for bytes the card no longer
+    // has. That upload can never complete: it is closed as file_changed, and the file now on the
+    // card is a new version.
+    const was = newest.stat;
+    if (HASHED_UNSENT.includes(newest.state) && was
+      && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) {
+      state.running.get(newest.key)?.controller.abort(new PausedError('file rewritten on the camera after it was hashed'));
+      journal.transition(newest.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
+      state.logger.warn('file rewritten after its hash: upload closed, new version follows', { file: file.relPath, recordingId: newest.recordingId });
+      return { kind: 'new' };
+    }
+    return { kind: 'row', row: newest };
+  }
+  // A quarantined row of an older journal (no snapshot) still matches by size and mtime.
+  const oldQuarantined = rows.find((r) => r.state === 'quarantined' && r.stat === null && r.size === file.size && r.mtimeMs === file.mtimeMs);
+  if (oldQuarantined) return { kind: 'row', row: oldQuarantined };
+  const completed = rows.filter((r) => r.state === 'completed' && r.manifestJson);
+  return completed.length ? { kind: 'verify', rows: completed } : { kind: 'new' };
+}
+
+/**
+ * The file at a completed row's path changed its stat snapshot (touched, copied back, rewritten,
+ * sidecar re-signed): hash it and its sidecar. Same bytes as a row's manifest: that row, with the
+ * new snapshot. Different: a new version, a new row. Changed while hashed: try again later.
+ */
+export async function verifyAgainst(state: AgentState, rows: RecordingRow[], file: CandidateFile, stat: StatSnapshot, bay: string): Promise<Match | 'retry'> {
+  const { journal, logger } = state;
+  let fileSha: string;
+  let sidecarBytes: Buffer | undefined;
+  try {
+    const hashed = await hashFileOffThread(file.absPath, [{ offset: 0, length: file.size }], file.size);
+    fileSha = hashed.sha256;
+    if (file.sidecarPath) sidecarBytes = await readFile(file.sidecarPath);
+    const after = lstatSync(file.absPath);
+    const sidecarAfter = file.sidecarPath ? lstatSync(file.sidecarPath) : undefined;
+    const now: StatSnapshot = {
+      size: after.size, mtimeMs: after.mtimeMs, ino: after.ino, dev: after.dev, ctimeMs: after.ctimeMs,
+      sidecar: sidecarAfter ? { size: sidecarAfter.size, mtimeMs: sidecarAfter.mtimeMs, ino: sidecarAfter.ino, dev: sidecarAfter.dev, ctimeMs: sidecarAfter.ctimeMs } : null,
+    };
+    if (!sameSnapshot(stat, now)) return 'retry';
+  } catch (error) {
+    logger.info('re-check of a changed file deferred', { bay, file: file.relPath, error });
+    return 'retry';
+  }
+  const sidecarSha = sidecarBytes ? createHash('sha256').update(sidecarBytes).digest('hex') : null;
+  for (const row of rows) {
+    let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string } };
+    try { manifest = JSON.parse(row.manifestJson!) as typeof manifest; } catch { continue; }
+    if (manifest.file?.sha256 !== fileSha || manifest.file?.size !== file.size) continue;
+    const device = manifest.device ?? {};
+    let sidecarSame: boolean;
+    if (typeof device.sidecarSha256 === 'string') sidecarSame = device.sidecarSha256 === sidecarSha;
+    else if (device.sidecar === undefined) sidecarSame = sidecarBytes === undefined;
+    else {
+      // A manifest of an older build holds only the parsed sidecar: compare what it says.
+      let parsed: unknown;
+      try { parsed = sidecarBytes ? JSON.parse(sidecarBytes.toString('utf8')) : undefined; } catch { parsed = undefined; }
+      sidecarSame = parsed !== undefined && canonicalJson(parsed) === canonicalJson(device.sidecar);
+    }
+    if (!sidecarSame) continue;
+    logger.info('file changed its stat but not its bytes: same recording', { bay, file: file.relPath, recordingId: row.recordingId });
+    return { kind: 'row', row: journal.relocate(row.key, bay, stat) };
+  }
+  logger.warn('file at a receipted path holds new bytes: ingested as a new version', { bay, file: file.relPath, sha256: fileSha, previous: rows[0]?.recordingId });
+  return { kind: 'new' };
+}

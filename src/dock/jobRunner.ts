@@ -1,0 +1,115 @@
+/**
+ * Running one job: the steps of the state table (src/dock/states.ts) one after
+ * another for a recording until it leaves the job's phase, and what an error
+ * means (src/dock/errors.ts): paused (the camera left: wait for a re-dock),
+ * transient (back to the journal with backoff), permanent (quarantine with the
+ * reason), or a file that grew again (detection starts over).
+ */
+import type { AgentState } from './agentState.js';
+import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf } from './errors.js';
+import type { RecordingRow } from './journal.js';
+import { stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
+import { jobRetryPolicy, retryDelayMs } from './retry.js';
+import { STATE_TABLE, type Phase, type StepName } from './states.js';
+
+type Step = (ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal) => Promise<RecordingRow>;
+
+/** The function of each step the state table names. */
+const STEPS: Readonly<Record<StepName, Step>> = { probe: stepProbe, plan: stepPlan, hash: stepHash, upload: stepUpload, wipe: stepWipe };
+
+export interface JobRunnerEvents {
+  /** A job ended (whatever the outcome): slots are free, the agent may be idle. */
+  ended(): void;
+  /** Look at this bay again soon (the file is not where the job thought, or it grew). */
+  rescan(bay: string, delayMs: number): void;
+}
+
+export class JobRunner {
+  private readonly stopController = new AbortController();
+
+  constructor(private readonly state: AgentState, private readonly ctx: StepContext, private readonly events: JobRunnerEvents) {}
+
+  /** Start the job of this row in this phase; it stops when its bay undocks or the agent stops. */
+  start(key: string, phase: Phase): void {
+    const { state } = this;
+    const location = state.located.get(key)!;
+    const controller = new AbortController();
+    const bayController = state.bays.get(location.bay)?.controller;
+    const abort = (reason: unknown): void => { if (!controller.signal.aborted) controller.abort(reason); };
+    const onBay = (): void => abort(bayController!.signal.reason);
+    const onStop = (): void => abort(new PausedError('dock is stopping'));
+    bayController?.signal.addEventListener('abort', onBay, { once: true });
+    this.stopController.signal.addEventListener('abort', onStop, { once: true });
+    const done = this.run(key, phase, location, controller.signal).finally(() => {
+      bayController?.signal.removeEventListener('abort', onBay);
+      this.stopController.signal.removeEventListener('abort', onStop);
+      state.running.delete(key);
+      this.events.ended();
+    });
+    state.running.set(key, { phase, controller, done });
+  }
+
+  /** Abandon every running job (the journal makes that safe: each resumes from its last state). */
+  abandonAll(): void {
+    this.stopController.abort(new PausedError('dock is stopping'));
+  }
+
+  /** The step of the row's state, when that state is in this phase (completed's wipe only when asked and allowed). */
+  private stepFor(row: RecordingRow, phase: Phase): Step | undefined {
+    const rule = STATE_TABLE[row.state];
+    if (!rule.step || rule.phase !== phase) return undefined;
+    if (rule.onlyWhenWiping && !(this.state.config.wipeAfterIngest && wipeAllowed(row))) return undefined;
+    return STEPS[rule.step];
+  }
+
+  private async run(key: string, phase: Phase, location: Location, signal: AbortSignal): Promise<void> {
+    const { state } = this;
+    const { journal } = state;
+    let row = journal.get(key)!;
+    const log = state.logger.child({ file: row.relPath, bay: location.bay, serial: row.serial, ...(row.recordingId ? { recordingId: row.recordingId } : {}) });
+    try {
+      for (;;) {
+        if (signal.aborted) throw new PausedError('job abandoned', { cause: signal.reason });
+        const before = row.state;
+        const step = this.stepFor(row, phase);
+        if (!step) break;
+        row = await step(this.ctx, row, location, signal);
+        if (row.state === before) break;
+        log.debug('state', { state: row.state, recordingId: row.recordingId });
+        if (row.state === 'quarantined') log.warn('quarantined', { reasonCode: row.reasonCode, reason: row.reason, recordingId: row.recordingId });
+      }
+      if (row.lastError || row.nextAttemptAt) journal.clearRetry(key);
+    } catch (error) {
+      if (error instanceof FileGrowingError) {
+        log.info('file grew again: detection starts over', { why: error.message });
+        journal.forget(key);
+        if (state.located.get(key)?.absPath === location.absPath) state.located.delete(key);
+        state.bays.get(location.bay)?.keys.delete(key);
+        this.events.rescan(location.bay, 50);
+        return;
+      }
+      const disposition = dispositionOf(error);
+      if (disposition === 'paused') {
+        log.info('paused', { state: row.state, why: reasonOf(error) });
+        // Not where we thought: forget the location until a scan finds the file again (no busy loop).
+        if (!state.stopping && state.located.get(key)?.absPath === location.absPath) {
+          state.located.delete(key);
+          this.events.rescan(location.bay, 200);
+        }
+        return;
+      }
+      const current = journal.get(key)!;
+      if (disposition === 'permanent') {
+        const reasonCode = reasonCodeOf(error);
+        journal.transition(key, 'quarantined', { reason: reasonOf(error), reasonCode });
+        log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, error });
+        return;
+      }
+      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+      const delay = retryDelayMs(jobRetryPolicy(state.config.maxBackoff), current.attempts + 1, retryAfter);
+      journal.scheduleRetry(key, delay, reasonOf(error));
+      state.metrics.jobRetries++;
+      log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, error });
+    }
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Which job runs next, within the limits (docs/dock.md, "Fairness" and
+ * "Throughput"): a few prepare jobs (probe/plan/hash: CPU and disk), given
+ * round robin over the bays, and many upload jobs sharing the segment slots
+ * and one bandwidth bucket; critical recordings first, then oldest first. It
+ * also knows when the agent is idle (what --once and whenIdle wait for) and
+ * raises the stale alarm.
+ */
+import { availableParallelism } from 'node:os';
+import type { AgentState } from './agentState.js';
+import type { RecordingRow, WorkableRow } from './journal.js';
+import { wipeAllowed } from './pipeline.js';
+import { ACTIVE_STATES, STATE_TABLE, statesOfPhase, type Phase } from './states.js';
+
+/** Probe/plan/hash jobs at once: hashing is CPU and disk bound (and each large one also runs ffmpeg). */
+const PREPARE_SLOTS = 2;
+const LARGE_FILE_BYTES = 64 * 1024 * 1024;
+/** Large files hashed at once: each takes about two cores (hash thread + ffmpeg fingerprint). */
+const LARGE_PREPARE_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
+const UPLOAD_JOBS = 16;
+/** How long the scheduler reuses its list of rows waiting for a prepare slot. */
+const PREPARE_CACHE_MS = 1000;
+
+const PREPARE_STATES = statesOfPhase('prepare', false);
+
+const priority = (r: WorkableRow): [number, number] => [r.critical ? 0 : 1, typeof r.recordedAt === 'number' ? r.recordedAt : r.mtimeMs];
+const byPriority = (a: WorkableRow, b: WorkableRow): number => { const pa = priority(a); const pb = priority(b); return pa[0] - pb[0] || pa[1] - pb[1]; };
+
+export class Scheduler {
+  private pumpScheduled = false;
+  private retryTimer?: NodeJS.Timeout;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private idleWaiters: Array<() => void> = [];
+  private readonly staleReported = new Set<string>();
+  /**
+   * Rows waiting for a prepare slot, per bay in priority order, with a cursor each: read from the
+   * journal at most every PREPARE_CACHE_MS (or after a scan or a retry timer), not on every job's
+   * end, so thousands of junk rows cost one sort a second, not one per job.
+   */
+  private prepareCache?: { at: number; queues: Map<string, { rows: WorkableRow[]; next: number }> };
+  /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
+  private lastPrepareBay = '';
+
+  constructor(private readonly state: AgentState, private readonly startJob: (key: string, phase: Phase) => void) {}
+
+  /** Rows were found, moved or retried: the prepare queues are read afresh on the next round. */
+  rowsChanged(): void {
+    this.prepareCache = undefined;
+  }
+
+  /** The phase a row can run in now (completed: only when a wipe may follow), or none. */
+  phaseOf(row: RecordingRow): Phase | undefined {
+    const rule = STATE_TABLE[row.state];
+    if (rule.onlyWhenWiping && !(this.state.config.wipeAfterIngest && wipeAllowed(row))) return undefined;
+    return rule.phase;
+  }
+
+  private exhausted(row: { key: string; attempts: number }): boolean {
+    const { config, attemptsBeforeRun } = this.state;
+    // Attempts of earlier runs (a server down yesterday) must not use up today's budget.
+    return config.once && row.attempts - (attemptsBeforeRun.get(row.key) ?? 0) >= config.onceAttempts;
+  }
+
+  private prepareQueues(): Map<string, { rows: WorkableRow[]; next: number }> {
+    const { journal, located, clock } = this.state;
+    if (!this.prepareCache || clock.now() - this.prepareCache.at > PREPARE_CACHE_MS) {
+      const queues = new Map<string, { rows: WorkableRow[]; next: number }>();
+      for (const row of journal.listWorkableLight(PREPARE_STATES)) {
+        const at = located.get(row.key);
+        if (!at) continue;
+        let queue = queues.get(at.bay);
+        if (!queue) queues.set(at.bay, queue = { rows: [], next: 0 });
+        queue.rows.push(row);
+      }
+      for (const queue of queues.values()) queue.rows.sort(byPriority);
+      this.prepareCache = { at: clock.now(), queues };
+    }
+    return this.prepareCache.queues;
+  }
+
+  /** Phase of a scheduler row; a completed one is read in full only when a wipe may follow. */
+  private phaseOfLight(row: WorkableRow): Phase | undefined {
+    const rule = STATE_TABLE[row.state];
+    if (rule.onlyWhenWiping) {
+      if (!this.state.config.wipeAfterIngest) return undefined;
+      const full = this.state.journal.get(row.key);
+      return full ? this.phaseOf(full) : undefined;
+    }
+    return rule.phase;
+  }
+
+  /**
+   * Rows that can start now, in priority order, with their phase. `phases` limits the states read:
+   * while the prepare slots are full, a card's thousands of detected rows are not even listed.
+   */
+  private runnable(now = this.state.clock.now(), phases: ReadonlySet<Phase> = new Set<Phase>(['prepare', 'upload'])): Array<WorkableRow & { phase: Phase }> {
+    const { journal, located, running, config } = this.state;
+    const rows: WorkableRow[] = [];
+    for (const phase of phases) rows.push(...journal.listWorkableLight(statesOfPhase(phase, config.wipeAfterIngest)));
+    const out: Array<WorkableRow & { phase: Phase }> = [];
+    for (const row of rows) {
+      if (!located.has(row.key) || running.has(row.key) || row.nextAttemptAt > now || this.exhausted(row)) continue;
+      const phase = this.phaseOfLight(row);
+      if (phase) out.push({ ...row, phase });
+    }
+    return out.sort(byPriority);
+  }
+
+  /** Start what may start now (on the next turn of the event loop; many asks make one round). */
+  pump(): void {
+    if (this.pumpScheduled || this.state.stopping) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      const { state } = this;
+      if (state.stopping) return;
+      const counts = { prepare: 0, upload: 0, largePrepare: 0 };
+      for (const [key, job] of state.running) {
+        counts[job.phase]++;
+        if (job.phase === 'prepare' && (state.journal.get(key)?.size ?? 0) > LARGE_FILE_BYTES) counts.largePrepare++;
+      }
+      const runnable = counts.upload < UPLOAD_JOBS ? this.runnable(state.clock.now(), new Set<Phase>(['upload'])) : [];
+      for (const row of runnable) {
+        if (row.phase !== 'upload' || counts.upload >= UPLOAD_JOBS) continue;
+        counts.upload++;
+        this.startJob(row.key, 'upload');
+      }
+      // Prepare slots (probe/plan/hash) go round robin over the bays: one card's thousands of
+      // files never keep another bay waiting for more than one job (docs/dock.md, "Fairness").
+      if (counts.prepare < PREPARE_SLOTS) {
+        const queues = this.prepareQueues();
+        const order = [...queues.keys()].sort();
+        let turn = order.findIndex((b) => b > this.lastPrepareBay);
+        if (turn < 0) turn = 0;
+        while (counts.prepare < PREPARE_SLOTS && order.length) {
+          const bay = order[turn % order.length]!;
+          const queue = queues.get(bay)!;
+          let started = false;
+          while (queue.next < queue.rows.length && !started) {
+            const row = queue.rows[queue.next++]!;
+            if (!state.located.has(row.key) || state.located.get(row.key)!.bay !== bay || state.running.has(row.key) || this.exhausted(row)) continue;
+            // From the cache: still what it was? (a finished job may have moved it on)
+            const current = state.journal.get(row.key);
+            if (!current || this.phaseOf(current) !== 'prepare' || current.nextAttemptAt > state.clock.now()) continue;
+            // Large files hashed at once are bounded (cores/2): each one's upload overlaps the next one's hashing.
+            if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
+            if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
+            counts.prepare++;
+            this.lastPrepareBay = bay;
+            this.startJob(row.key, 'prepare');
+            started = true;
+          }
+          // An emptied queue leaves the rotation (the next bay moves into its place); otherwise move on.
+          if (queue.next >= queue.rows.length) order.splice(turn % order.length, 1);
+          else turn++;
+        }
+      }
+      this.armRetryTimer();
+      this.checkIdle();
+    });
+  }
+
+  private armRetryTimer(): void {
+    const { journal, config, clock } = this.state;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const now = clock.now();
+    // A wake-up for a row that turns out not to be runnable (undocked, out of attempts) finds nothing: harmless.
+    const next = journal.nextRetryAfter([...ACTIVE_STATES, ...(config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
+    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => { this.prepareCache = undefined; this.pump(); }, Math.max(10, next - now + 5));
+  }
+
+  /** Recordings queued longer than staleAfter: one warning (and one alarm count) each. */
+  checkStale(): void {
+    const { journal, config, clock, metrics, logger } = this.state;
+    const now = clock.now();
+    for (const key of journal.keysDetectedBefore(ACTIVE_STATES, now - config.staleAfter * 1000)) {
+      if (this.staleReported.has(key)) continue;
+      const row = journal.get(key);
+      if (!row) continue;
+      this.staleReported.add(row.key);
+      metrics.staleAlarms++;
+      logger.warn('recording queued too long', { file: row.relPath, serial: row.serial, queuedSeconds: Math.round((now - row.detectedAt) / 1000) });
+    }
+  }
+
+  private isIdle(): boolean {
+    const { state } = this;
+    if (!state.initialScanDone || state.scanning > 0 || state.running.size > 0) return false;
+    if (state.candidates.size > 0 && this.settlingForever() === false) return false;
+    return this.runnable(state.clock.now() + (state.config.once ? Number.MAX_SAFE_INTEGER / 2 : 0)).length === 0;
+  }
+
+  /** In --once mode, a file still growing long after it was first seen is given up (reported, exit 1). */
+  private settlingForever(): boolean {
+    const { config, clock, candidates } = this.state;
+    if (!config.once) return false;
+    const limit = Math.max(30_000, config.settle * 1000 * 10);
+    const now = clock.now();
+    return [...candidates.values()].every((c) => now - c.firstSeen > limit);
+  }
+
+  checkIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      // Settling files and backoff timers make idleness a matter of time, not of events alone.
+      const timer = setInterval(() => this.checkIdle(), 250);
+      this.timers.add(timer);
+      this.idleWaiters.push(() => { clearInterval(timer); this.timers.delete(timer); resolve(); });
+      this.checkIdle();
+    });
+  }
+
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const timer of this.timers) clearInterval(timer);
+  }
+}

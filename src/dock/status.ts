@@ -1,0 +1,181 @@
+/**
+ * The status projection (`bodycam status`, GET /status, the demo's progress):
+ * what each bay shows (empty, docked, offloading with progress, done,
+ * attention with the reason) and the queue, computed from the journal and the
+ * agent's view of the bays. It reads, it never changes anything.
+ */
+import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
+import { ATTENTION_SKIPS, INCOMPLETE_SKIPS } from '../protocol/cameraStorage/index.js';
+import type { IntegrityStatus } from '../protocol/types.js';
+import type { AgentState, BayInfo } from './agentState.js';
+import { isFlagged } from './integrity.js';
+import { unreadableOf } from './pipeline.js';
+import type { CardLayout } from '../protocol/cardLayouts.js';
+import type { JobState, RecordingRow } from './journal.js';
+import { ACTIVE_STATES, HASHED_STATES } from './states.js';
+
+export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
+
+export interface BayStatus {
+  bay: string;
+  serial: string | null;
+  state: BayState;
+  /** 0..100 while offloading (bytes acknowledged by the server over bytes found). */
+  progress: number | null;
+  reason: string | null;
+  /** Code of the first quarantine this bay shows (only when it shows one; each recording's is in queue.recordings). */
+  reasonCode?: string;
+  /** Paths on the camera the dock left alone, with why (at most SKIPPED_SHOWN; skippedCount has them all). */
+  skipped?: SkippedPath[];
+  skippedCount?: number;
+  /** Known makers' card layouts recognised on the camera, most files first (docs/dock.md, "Card layouts"). */
+  layouts?: CardLayout[];
+}
+
+export interface RecordingSummary {
+  key: string;
+  recordingId?: string;
+  file: string;
+  serial: string;
+  bay?: string;
+  state: JobState;
+  reason?: string;
+  /** Stable code of a quarantine (docs/dock.md). */
+  reasonCode?: string;
+  /** Why a receipted recording was kept on the camera by the wipe (docs/dock.md), when it was. */
+  wipeKept?: string;
+  integrity?: IntegrityStatus;
+  truncated?: boolean;
+  /** ffprobe's words when the file was uploaded as opaque bytes (flagged, never wiped). */
+  unreadable?: string;
+  critical: boolean;
+  size: number;
+  attempts: number;
+  lastError?: string;
+}
+
+export interface DockStatus {
+  dockId: string;
+  bays: BayStatus[];
+  queue: {
+    depth: number;
+    preparing: number;
+    uploading: number;
+    waiting: number;
+    backoff: number;
+    paused: number;
+    settling: number;
+    completed: number;
+    wiped: number;
+    quarantined: number;
+    flagged: number;
+    oldestQueuedSeconds: number;
+    bytesSent: number;
+    recordings: RecordingSummary[];
+  };
+}
+
+/** Skipped paths shown per bay in status (the count is always complete). */
+const SKIPPED_SHOWN = 50;
+
+export function dockStatus(state: AgentState): DockStatus {
+  const { journal, located, config } = state;
+  const rows = journal.list();
+  const now = state.clock.now();
+  const recordings: RecordingSummary[] = rows.map((row) => ({
+    key: row.key,
+    ...(row.recordingId ? { recordingId: row.recordingId } : {}),
+    file: row.relPath,
+    serial: row.serial,
+    ...(located.get(row.key) ? { bay: located.get(row.key)!.bay } : row.bay ? { bay: row.bay } : {}),
+    state: row.state,
+    ...(row.reason ? { reason: row.reason } : {}),
+    ...(row.state === 'quarantined' && row.reasonCode ? { reasonCode: row.reasonCode } : {}),
+    ...(row.state === 'completed' && row.info.wipeSkipped ? { wipeKept: String(row.info.wipeKeptCode ?? 'kept') } : {}),
+    ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
+    ...(row.info.truncated ? { truncated: true } : {}),
+    ...(unreadableOf(row) ? { unreadable: unreadableOf(row) } : {}),
+    critical: row.critical,
+    size: row.size,
+    attempts: row.attempts,
+    ...(row.lastError ? { lastError: row.lastError } : {}),
+  }));
+  const active = rows.filter((r) => ACTIVE_STATES.includes(r.state));
+  const flaggedOf = (r: RecordingRow): boolean => isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated), unreadableOf(r));
+  const oldest = active.reduce((min, r) => Math.min(min, r.detectedAt), Infinity);
+  const running = [...state.running.entries()];
+  const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, rows, now));
+  return {
+    dockId: config.dockId,
+    bays,
+    queue: {
+      depth: active.length,
+      preparing: running.filter(([, j]) => j.phase === 'prepare').length,
+      uploading: running.filter(([, j]) => j.phase === 'upload').length,
+      waiting: active.filter((r) => !state.running.has(r.key) && located.has(r.key) && r.nextAttemptAt <= now).length,
+      backoff: active.filter((r) => r.nextAttemptAt > now).length,
+      paused: active.filter((r) => !located.has(r.key)).length,
+      settling: state.candidates.size,
+      completed: rows.filter((r) => r.state === 'completed').length,
+      wiped: rows.filter((r) => r.state === 'wiped').length,
+      quarantined: rows.filter((r) => r.state === 'quarantined').length,
+      flagged: rows.filter((r) => HASHED_STATES.includes(r.state) && flaggedOf(r)).length,
+      oldestQueuedSeconds: Number.isFinite(oldest) ? Math.round((now - oldest) / 1000) : 0,
+      bytesSent: state.metrics.bytesSent,
+      recordings,
+    },
+  };
+}
+
+function bayStatus(state: AgentState, bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
+  if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
+  const inner = bayStatusInner(state, bay, rows, now);
+  const base = bay.layouts.length ? { ...inner, layouts: bay.layouts } : inner;
+  return bay.skippedCount ? { ...base, skipped: bay.skipped.slice(0, SKIPPED_SHOWN), skippedCount: bay.skippedCount } : base;
+}
+
+/** Paths this bay's last scan left alone that may hide evidence (a person must look). */
+function skipAttention(bay: BayInfo): string[] {
+  const out: string[] = [];
+  for (const [code, count] of Object.entries(bay.skippedByCode) as Array<[SkipCode, number]>) {
+    if (!ATTENTION_SKIPS.has(code) || !count) continue;
+    out.push(code === 'symlink' ? `${count} symlink(s) skipped` : `${count} path(s) skipped: ${code}${INCOMPLETE_SKIPS.has(code) ? ' (listing incomplete)' : ''}`);
+  }
+  return out;
+}
+
+function bayStatusInner(state: AgentState, bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
+  const { config, journal } = state;
+  const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
+  const attention: string[] = [];
+  const stale: string[] = [];
+  const quarantineCode = mine.find((r) => r.state === 'quarantined' && r.reasonCode)?.reasonCode;
+  const withCode = <T extends BayStatus>(s: T): T => (quarantineCode && s.reason !== null ? { ...s, reasonCode: quarantineCode } : s);
+  if (bay.problem) attention.push(bay.problem);
+  attention.push(...skipAttention(bay));
+  for (const r of mine) {
+    if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
+    else if (unreadableOf(r)) attention.push(`${r.fileName}: unreadable: ${unreadableOf(r)!}`);
+    else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
+    // Kept by the wipe's checks (changed, replaced, sidecar re-signed, no proof of possession): a person should know.
+    else if (r.state === 'completed' && r.info.wipeSkipped && config.wipeAfterIngest) attention.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);
+    if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${config.staleAfter}s`);
+  }
+  // A recording waiting too long needs a person even while work goes on.
+  if (stale.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') });
+  const settling = [...state.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
+  const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
+  const total = mine.reduce((sum, r) => sum + r.size, 0);
+  let doneBytes = 0;
+  for (const r of mine) {
+    if (r.state === 'completed' || r.state === 'wiped' || r.state === 'quarantined') doneBytes += r.size;
+    else if (r.state === 'uploading') doneBytes += journal.segments(r.key).filter((s) => s.acked).reduce((s, x) => s + x.length, 0);
+  }
+  const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
+  if (activeRows.length > 0 || settling) {
+    return withCode({ bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, reason: attention.length ? attention.join('; ') : null });
+  }
+  if (attention.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress, reason: attention.join('; ') });
+  if (mine.length === 0) return { bay: bay.name, serial: bay.serial, state: 'docked', progress: null, reason: null };
+  return { bay: bay.name, serial: bay.serial, state: 'done', progress: 100, reason: null };
+}

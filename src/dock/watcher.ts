@@ -1,0 +1,309 @@
+/**
+ * The bays as the agent sees them: a watch on the bays folder (chokidar) and
+ * scans of each bay that turn the files on a docked card into journal rows
+ * (via identity.ts), wait for sidecar-less files to settle, and notice undocks.
+ * Scans of one bay never overlap; bays are scanned side by side.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { errnoCode } from '../errors.js';
+import { isIncidentPath } from '../protocol/cardLayouts.js';
+import { ATTENTION_SKIPS, clockOffsetMsOf, listCameraFiles, readDevice, SKIP_CODES, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import type { AgentState, BayInfo } from './agentState.js';
+import { PausedError, reasonOf } from './errors.js';
+import { claimable, matchRow, verifyAgainst } from './identity.js';
+import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
+import { statesOfPhase } from './states.js';
+import { readSidecar } from './storage.js';
+
+/** What the watcher tells the scheduler. */
+export interface WatcherEvents {
+  /** A scan ended: there may be work to start, or the agent may be idle now. */
+  scanned(): void;
+  /** A row was found for the first time or in another bay: the scheduler's prepare queues are out of date. */
+  rowsMoved(): void;
+}
+
+/** States before the hash: the row follows the file's stat (the hash will read what is there then). */
+const BEFORE_HASH = statesOfPhase('prepare', false);
+
+export class BayWatcher {
+  private watcher?: FSWatcher;
+  /** Oddities found directly in the bays folder (e.g. a bay that is a symlink), reported once. */
+  private readonly reportedAtRoot = new Set<string>();
+  private readonly scanQueue = new Map<string, NodeJS.Timeout>();
+  private readonly bayScans = new Map<string, Promise<void>>();
+  private readonly bayScansWaiting = new Map<string, Promise<void>>();
+
+  constructor(private readonly state: AgentState, private readonly events: WatcherEvents) {}
+
+  /** Watch the bays folder for changes (not in --once mode, which scans once). */
+  watch(): void {
+    const { config, logger } = this.state;
+    // Watch the PARENT of the bays: chokidar loses events on a watched folder that is removed and recreated.
+    this.watcher = watch(config.bays, { depth: 3, followSymlinks: false, ignoreInitial: true, ignorePermissionErrors: true });
+    this.watcher.on('all', (_event, path) => this.onFsEvent(path));
+    this.watcher.on('error', (error) => logger.warn('watcher error', { error }));
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.scanQueue.values()) clearTimeout(timer);
+    await this.watcher?.close().catch(() => {});
+  }
+
+  private onFsEvent(path: string): void {
+    const rel = path.slice(this.state.config.bays.length + 1);
+    const bay = rel.split('/')[0];
+    if (bay) this.scheduleScan(bay, 150);
+    else this.scheduleScan('*', 150);
+  }
+
+  /** Scan a bay ('*': all of them) after a delay; a scan already scheduled for it serves. */
+  scheduleScan(bay: string, delayMs: number): void {
+    if (this.state.stopping || this.scanQueue.has(bay)) return;
+    const timer = setTimeout(() => {
+      this.scanQueue.delete(bay);
+      void (bay === '*' ? this.scanAll() : this.scanBay(bay));
+    }, delayMs);
+    this.scanQueue.set(bay, timer);
+  }
+
+  async scanAll(): Promise<void> {
+    const { state } = this;
+    if (state.stopping) return;
+    state.scanning++;
+    try {
+      let names: string[] = [];
+      try { names = await readdir(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { error }); }
+      const present = new Set<string>();
+      const scans: Array<Promise<void>> = [];
+      for (const name of names.sort()) {
+        if (name.startsWith('.')) continue;
+        const stats = await lstat(join(state.config.bays, name)).catch(() => undefined);
+        if (!stats) continue;
+        if (stats.isSymbolicLink()) {
+          // Not followed (it could lead anywhere), but never silent: the bay shows attention with the reason.
+          this.reportOnce('*', name, 'bay is a symlink: not followed');
+          const bay = this.bayInfo(name);
+          if (bay.present && bay.keys.size > 0) this.undock(bay);
+          bay.present = true;
+          bay.serial = null;
+          bay.skipped = [{ path: '.', code: 'symlink', reason: 'the bay folder is a symbolic link: not followed; mount the camera at the bay path itself' }];
+          bay.skippedCount = 1;
+          bay.skippedByCode = { symlink: 1 };
+          present.add(name);
+          continue;
+        }
+        if (!stats.isDirectory()) continue;
+        present.add(name);
+        // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
+        scans.push(this.scanBay(name));
+      }
+      await Promise.all(scans);
+      for (const bay of state.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
+    } finally {
+      state.scanning--;
+    }
+    this.events.scanned();
+  }
+
+  private reportOnce(bay: string, path: string, message: string): void {
+    const seen = this.state.bays.get(bay)?.reportedSymlinks ?? this.reportedAtRoot;
+    if (seen.has(path)) return;
+    seen.add(path);
+    this.state.logger.warn(message, { bay, path });
+  }
+
+  private bayInfo(name: string): BayInfo {
+    let bay = this.state.bays.get(name);
+    if (!bay) {
+      bay = { name, root: join(this.state.config.bays, name), present: false, serial: null, controller: new AbortController(), keys: new Set(), sessionKeys: new Set(), reportedSymlinks: new Set(), skipped: [], skippedCount: 0, skippedByCode: {}, layouts: [] };
+      this.state.bays.set(name, bay);
+    }
+    return bay;
+  }
+
+  private undock(bay: BayInfo): void {
+    const { state } = this;
+    if (!bay.present) return;
+    bay.present = false;
+    bay.controller.abort(new PausedError(`camera undocked from bay ${bay.name}`));
+    for (const key of bay.keys) {
+      if (state.located.get(key)?.bay === bay.name) state.located.delete(key);
+    }
+    bay.keys.clear();
+    bay.sessionKeys.clear();
+    bay.skipped = [];
+    bay.skippedCount = 0;
+    bay.skippedByCode = {};
+    bay.layouts = [];
+    for (const path of [...state.candidates.keys()]) if (path.startsWith(bay.root + '/')) state.candidates.delete(path);
+    state.logger.info('camera undocked', { bay: bay.name, serial: bay.serial });
+  }
+
+  /** Scans of one bay never overlap (events, settle timers and the rescan can all ask at once). */
+  async scanBay(name: string): Promise<void> {
+    const { state } = this;
+    if (state.stopping) return;
+    // A scan already waiting its turn will see everything this one would: join it (a card with
+    // thousands of files scans longer than the rescan period; scans must not pile up behind it).
+    const waiting = this.bayScansWaiting.get(name);
+    if (waiting) return waiting;
+    state.scanning++;
+    const previous = this.bayScans.get(name) ?? Promise.resolve();
+    const current = previous.then(() => {
+      this.bayScansWaiting.delete(name);
+      return state.stopping ? undefined : this.scanBayInner(name);
+    }).catch((error: unknown) => {
+      state.logger.warn('bay scan failed', { bay: name, error });
+    });
+    this.bayScansWaiting.set(name, current);
+    this.bayScans.set(name, current);
+    try {
+      await current;
+    } finally {
+      state.scanning--;
+      if (this.bayScans.get(name) === current) this.bayScans.delete(name);
+    }
+    this.events.scanned();
+  }
+
+  private async scanBayInner(name: string): Promise<void> {
+    const { state } = this;
+    const { journal, config, clock } = state;
+    const bay = this.bayInfo(name);
+    const stats = await lstat(bay.root).catch(() => undefined);
+    if (stats?.isSymbolicLink()) return; // a symlinked bay is shown by scanAll (attention), never read
+    const entries = stats?.isDirectory() ? await readdir(bay.root).catch(() => [] as string[]) : [];
+    if (entries.length === 0) { this.undock(bay); return; }
+    const reading = await readDevice(bay.root);
+    const device = reading.kind === 'ok' ? reading.device : undefined;
+    const serial = device?.serial ?? 'unknown';
+    if (!bay.present || bay.serial !== serial) {
+      if (bay.present) this.undock(bay);
+      bay.present = true;
+      bay.serial = serial;
+      bay.controller = new AbortController();
+      bay.reportedSymlinks.clear();
+      bay.problem = reading.kind === 'invalid' ? reading.reason : undefined;
+      state.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
+    }
+    const listing = await listCameraFiles(bay.root);
+    for (const entry of listing.skipped) {
+      if (!ATTENTION_SKIPS.has(entry.code)) continue;
+      this.reportOnce(name, entry.path, entry.code === 'symlink' || entry.code === 'outside_camera'
+        ? 'symlink on camera storage: not followed, not ingested' : `skipped on camera storage: ${entry.code}: ${entry.reason}`);
+    }
+    const skipped: SkippedPath[] = [...listing.skipped];
+    let skippedCount = listing.skippedCount;
+    const skippedByCode = { ...listing.skippedByCode };
+    const now = clock.now();
+    const seen = new Set<string>();
+    const seenPaths = new Set<string>();
+    let nextSettleCheck = Infinity;
+    let sinceYield = 0;
+    // Detection writes of one scan are committed together (Journal.beginBatch), never across an await.
+    try {
+    for (const file of listing.files) {
+      if (++sinceYield >= 200) {
+        sinceYield = 0;
+        journal.commitBatch();
+        await new Promise<void>((resolve) => setImmediate(resolve)); // other bays' jobs get the event loop
+      }
+      if (state.stopping || !bay.present || bay.serial !== serial) return;
+      seenPaths.add(file.absPath);
+      // A dashcam's Event folder holds incidents: offloaded first, as a critical recording (a sidecar overrides).
+      let critical = isIncidentPath(file.relPath);
+      let recordedAt = file.mtimeMs;
+      if (file.sidecarPath) {
+        let sidecar;
+        try {
+          journal.commitBatch();
+          sidecar = await readSidecar(file.sidecarPath);
+        } catch (error) {
+          // One unreadable sidecar must not stop the rest of the bay. Gone since the listing (a wipe
+          // or an undock mid-scan) is no news: the next scan sees the truth. Anything else is shown.
+          const code = errnoCode((error as { cause?: unknown }).cause);
+          if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+            this.reportOnce(name, file.relPath, `sidecar unreadable right now: ${reasonOf(error)}`);
+            skippedCount++;
+            skippedByCode.sidecar_unreadable = (skippedByCode.sidecar_unreadable ?? 0) + 1;
+            skipped.push({ path: file.relPath, code: SKIP_CODES.sidecarUnreadable, reason: `sidecar unreadable right now: ${reasonOf(error)}` });
+          }
+          continue;
+        }
+        if (sidecar.kind === 'ok') {
+          critical = sidecar.sidecar.critical === true;
+          const started = Date.parse(String(sidecar.sidecar.startedAt ?? ''));
+          if (!Number.isNaN(started)) recordedAt = started;
+        }
+      }
+      const stat: StatSnapshot = { ...file.stat, sidecar: file.sidecarStat ?? null };
+      let match = matchRow(state, serial, file, stat);
+      if (match.kind !== 'row' && !file.sidecarPath) {
+        // A file with no sidecar is done only when it stops changing: it settles before anything reads it.
+        const known = state.candidates.get(file.absPath);
+        if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) {
+          state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: now, firstSeen: known?.firstSeen ?? now });
+          nextSettleCheck = Math.min(nextSettleCheck, now + config.settle * 1000);
+          continue;
+        }
+        const readyAt = known.stableSince + config.settle * 1000;
+        if (now < readyAt) { nextSettleCheck = Math.min(nextSettleCheck, readyAt); continue; }
+      }
+      state.candidates.delete(file.absPath);
+      if (match.kind === 'verify') {
+        journal.commitBatch();
+        const verified = await verifyAgainst(state, match.rows, file, stat, name);
+        if (verified === 'retry') {
+          // Changed while it was re-hashed: it waits like a settling file (and --once does not claim it).
+          state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });
+          nextSettleCheck = Math.min(nextSettleCheck, clock.now() + Math.max(1000, config.settle * 1000));
+          continue;
+        }
+        match = verified;
+        // The scan awaited: another bay may have claimed the row meanwhile.
+        if (match.kind === 'row' && !claimable(state, match.row, file.absPath)) match = { kind: 'new' };
+      }
+      let row: RecordingRow;
+      journal.beginBatch();
+      if (match.kind === 'row') {
+        // Before the hash, the row follows the file (the hash reads what is there then); after it, the
+        // snapshot stays what the manifest vouches for, so a later change is seen as one.
+        const refresh = BEFORE_HASH.includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
+        row = journal.relocate(match.row, name, refresh);
+      } else {
+        row = journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat, recordedAt });
+        state.attemptsBeforeRun.set(row.key, 0);
+      }
+      const key = row.key;
+      if (row.info.recordedAt === undefined && row.state === 'detected') journal.transition(key, 'detected', { info: { recordedAt } });
+      const previous = state.located.get(key);
+      if (previous && previous.bay !== name) state.bays.get(previous.bay)?.keys.delete(key);
+      // A row newly found (or found elsewhere) may want a prepare slot: the scheduler reads afresh.
+      if (!previous || previous.bay !== name) this.events.rowsMoved();
+      state.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, device, deviceProblem: bay.problem });
+      bay.keys.add(key);
+      bay.sessionKeys.add(key);
+      seen.add(key);
+    }
+    } finally {
+      journal.commitBatch();
+    }
+    bay.skipped = skipped;
+    bay.skippedCount = skippedCount;
+    bay.skippedByCode = skippedByCode;
+    // What the card was stays known after its recordings are wiped (until it is undocked).
+    bay.layouts = [...new Set([...bay.layouts, ...listing.layouts])];
+    for (const path of [...state.candidates.keys()]) if (path.startsWith(bay.root + '/') && !seenPaths.has(path)) state.candidates.delete(path);
+    for (const key of [...bay.keys]) {
+      if (!seen.has(key)) {
+        bay.keys.delete(key);
+        if (state.located.get(key)?.bay === name) state.located.delete(key);
+        state.running.get(key)?.controller.abort(new PausedError('file vanished from the camera'));
+      }
+    }
+    if (Number.isFinite(nextSettleCheck)) this.scheduleScan(name, Math.max(50, nextSettleCheck - clock.now() + 20));
+  }
+}
