@@ -23,7 +23,7 @@ export interface PowerLossCut {
  */
 export async function cutForPowerLoss(path: string, durationSeconds: number): Promise<PowerLossCut> {
   const size = statSync(path).size;
-  // The bundled ffprobe build crashes on MPEG-TS on some CPUs: fall back to a plain byte fraction.
+  // A keyframe index that cannot be read (ffprobe failed on the file) leaves a plain byte fraction.
   const keyframes = (await keyframeIndex(path).catch(() => [])).filter((k) => k.pos > 0).sort((a, b) => a.pos - b.pos);
   let cutAtByte = Math.floor(size * 0.6);
   let cutAtSeconds = durationSeconds * 0.6;

@@ -97,7 +97,7 @@ export function resetToolPathCache(): void {
  * their conversion, never audio/video bytes. A static build may also be chosen
  * through FFMPEG_PATH/FFPROBE_PATH, so the guard applies to every media process;
  * for a dynamic system build it costs the same metadata conversion and nothing else.
- * It is set on process.env (so fluent-ffmpeg's children inherit it) and passed
+ * It is set on process.env (so every child process inherits it) and passed
  * explicitly by runTool (jest sandboxes process.env away from child_process).
  */
 let guardDir: string | undefined;

@@ -60,7 +60,7 @@ export function problemType(code: string): string {
 
 /**
  * Whether a dock should give up on a job after this answer. Unknown codes fall
- * back to the status: 4xx other than 408/409/429 is permanent (DESIGN.md, Retry).
+ * back to the status: 4xx other than 408/409/429 is permanent (docs/dock.md, "Retry").
  */
 export function isPermanentProblem(status: number, code?: string): boolean {
   if (code && code in PROBLEMS) return PROBLEMS[code as ProblemCode].permanent;
