@@ -14,6 +14,8 @@ import type { IntegrityStatus } from '../protocol/types.js';
 
 export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
 export type { BayState, BayStatus, DockStatus, RecordingSummary } from './status.js';
+export { installDockKey } from './keys.js';
+export { trustServer } from './trust.js';
 
 export interface DockAgent {
   /** Stop taking work, let segments in flight finish (or abandon them within a few seconds), close everything. */

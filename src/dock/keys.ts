@@ -1,5 +1,5 @@
 /** The dock's own Ed25519 key pair, made on first start and kept in the state folder. */
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 import { generateSigningKeyPair, keyIdOf, type KeyPairPem } from '../protocol/signing.js';
@@ -30,4 +30,16 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
   } catch (cause) {
     throw new EnvironmentError('E_DOCK_KEY', `cannot read or create the dock key pair in ${stateDir}: ${(cause as Error).message}`, { cause });
   }
+}
+
+/**
+ * Give a state folder the dock key kept in `keyDir` (made there on first use): a dock that
+ * starts from a fresh state folder every run (replay against a real server) keeps one identity,
+ * which the server pinned on first contact.
+ */
+export function installDockKey(keyDir: string, stateDir: string): void {
+  mkdirSync(keyDir, { recursive: true });
+  loadOrCreateDockKey(keyDir);
+  mkdirSync(stateDir, { recursive: true });
+  for (const file of [DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE]) copyFileSync(join(keyDir, file), join(stateDir, file));
 }

@@ -8,14 +8,13 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, read
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE, loadOrCreateDockKey } from '../dock/keys.js';
 import { UsageError } from '../errors.js';
 import { Logger, nullSink } from '../log.js';
 import type { RecordingListEntry } from '../protocol/types.js';
+import { installDockKey, trustServer } from '../dock/index.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
-import { trustServer } from '../dock/trust.js';
 import { isWorkingLink, startFaultProxy, type FaultProxy } from './faultProxy.js';
 import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { recordCamera } from '../camera/index.js';
@@ -154,10 +153,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       endpoint = options.endpoint.replace(/\/+$/, '');
       // The same key on every run: the server pins a dock's key on first contact.
       const keyDir = resolve(options.dockKeyDir ?? join('.bodycam', 'replay-dock-key', dockId));
-      mkdirSync(keyDir, { recursive: true });
-      loadOrCreateDockKey(keyDir);
-      mkdirSync(stateDir, { recursive: true });
-      for (const file of [DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE]) cpSync(join(keyDir, file), join(stateDir, file));
+      installDockKey(keyDir, stateDir);
       try {
         token = readFileSync(options.tokenFile, 'utf8').trim();
       } catch (cause) {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type LayoutName, type RecordOptions } from '../camera/index.js';
-import { DOCK_CONFIG_SCHEMA } from '../dock/config.js';
+import { DOCK_CONFIG_SCHEMA } from '../dock/index.js';
 import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from './faultProxy.js';
 import { validateAgainst, type SchemaNode } from './validate.js';
 

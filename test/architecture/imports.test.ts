@@ -1,0 +1,93 @@
+import { describe, expect, it } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The import rules of docs/architecture.md, checked over every file of src/: a folder may import
+ * only the folders listed for it, and the programs that use the dock or the server from outside
+ * (replay, demo) go through their public API (index.ts) only.
+ */
+const SRC = join(dirname(fileURLToPath(import.meta.url)), '../../src');
+
+/** Shared leaves every folder may use. */
+const SHARED = ['errors.ts', 'log.ts', 'util'];
+const ALLOWED: Record<string, readonly string[]> = {
+  util: [],
+  protocol: [],
+  media: ['protocol'],
+  camera: ['protocol', 'media'],
+  dock: ['protocol', 'media'],
+  server: ['protocol', 'media'],
+  replay: ['protocol', 'media', 'camera', 'dock', 'server'],
+  cli: ['protocol', 'media', 'camera', 'dock', 'server', 'replay'],
+};
+/** Folders whose insides are private: from another folder, only their index.ts. */
+const PUBLIC_API_ONLY: Record<string, readonly string[]> = { replay: ['dock', 'server'] };
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+}
+
+/** Relative module specifiers of a file's static and dynamic imports and re-exports. */
+export function importsOf(source: string): string[] {
+  const found: string[] = [];
+  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/g)) found.push(m[1]!);
+  for (const m of source.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)) found.push(m[1]!);
+  for (const m of source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push(m[1]!);
+  return found.filter((s) => s.startsWith('.'));
+}
+
+/** 'dock' for src/dock/x.ts, 'errors.ts' for src/errors.ts. */
+function folderOf(pathInSrc: string): string {
+  return pathInSrc.split('/')[0]!;
+}
+
+function violations(): string[] {
+  const out: string[] = [];
+  for (const file of filesUnder(SRC)) {
+    const from = relative(SRC, file).split('\\').join('/');
+    const fromFolder = folderOf(from);
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const target = normalize(join(dirname(from), spec)).split('\\').join('/').replace(/\.js$/, '.ts');
+      if (target.startsWith('..')) { out.push(`${from}: ${spec} leaves src/`); continue; }
+      const toFolder = folderOf(target);
+      if (toFolder === fromFolder || SHARED.includes(toFolder)) continue;
+      if (!from.includes('/')) continue; // src/errors.ts, src/log.ts: checked by their own rule below
+      if (!(ALLOWED[fromFolder] ?? []).includes(toFolder)) { out.push(`${from}: imports ${target} (${fromFolder} may not import ${toFolder})`); continue; }
+      if ((PUBLIC_API_ONLY[fromFolder] ?? []).includes(toFolder) && target !== `${toFolder}/index.ts`) out.push(`${from}: imports ${target} (only ${toFolder}/index.ts)`);
+    }
+  }
+  return out;
+}
+
+describe('import rules (docs/architecture.md)', () => {
+  it('every import in src/ keeps to them', () => {
+    expect(violations()).toEqual([]);
+  });
+
+  it('every folder of src/ has a rule, and the shared leaves import no folder', () => {
+    const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    for (const folder of folders) expect([folder, SHARED.includes(folder) || folder in ALLOWED]).toEqual([folder, true]);
+    for (const leaf of ['errors.ts', 'log.ts']) {
+      const targets = importsOf(readFileSync(join(SRC, leaf), 'utf8')).map((s) => normalize(s).replace(/^\.\//, ''));
+      expect([leaf, targets.filter((t) => t.includes('/'))]).toEqual([leaf, []]);
+    }
+    const utilImports = filesUnder(join(SRC, 'util')).flatMap((f) => importsOf(readFileSync(f, 'utf8')).filter((s) => s.startsWith('../') && !/^\.\.\/(errors|log)\.js$/.test(s)));
+    expect(utilImports).toEqual([]);
+  });
+
+  it('the parser finds the imports it must (so the rule check can fail)', () => {
+    const sample = [
+      "import { a } from '../dock/agent.js';",
+      "import type { B } from './b.js';",
+      "export { c } from '../server/store.js';",
+      "export * from './d.js';",
+      "import './side-effect.js';",
+      "const m = await import('../camera/index.js');",
+      "import {\n  e,\n  f,\n} from '../media/run.js';",
+      "import fs from 'node:fs';",
+    ].join('\n');
+    expect(importsOf(sample).sort()).toEqual(['../camera/index.js', '../dock/agent.js', '../media/run.js', '../server/store.js', './b.js', './d.js', './side-effect.js'].sort());
+  });
+});
