@@ -11,7 +11,7 @@
  * Engines not installed: the test fails with one line naming the install command, never skips.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,10 +97,12 @@ async function startShared(): Promise<Engines> {
     throw new Error('engines (Ceph RGW, PostgreSQL 15) are not installed: run `scripts/engines.sh install`');
   }
   let runDir = process.env[RUN_DIR_VAR];
-  if (!runDir) { // run without the globalSetup (another runner): a folder of its own, left for the OS
+  if (runDir) {
+    mkdirSync(runDir, { recursive: true }); // both workers may get here: recursive is a no-op for the second
+  } else { // run without the globalSetup (another runner): a folder of its own, left for the OS
     runDir = mkdtempSync(join(tmpdir(), 'bodycam-engines-'));
-    chmodSync(runDir, 0o711);
   }
+  chmodSync(runDir, 0o711);
   const dir = join(runDir, 'shared');
   return fromEnv(parseEnv(await script(['up', dir], join(runDir, 'lock'))), dir);
 }
