@@ -61,8 +61,8 @@ function candidatesOf(options: { statusPort?: string; stateDir?: string; config?
 
 export function renderStatus(status: DockStatus): string {
   let out = `dock ${status.dockId}\n\n`;
-  out += table([['BAY', 'SERIAL', 'STATE', 'PROGRESS', 'REASON'],
-    ...status.bays.map((b) => [b.bay, b.serial ?? '-', b.state, b.progress === null ? '-' : `${b.progress}%`, b.reason ?? ''])]);
+  out += table([['BAY', 'SERIAL', 'LAYOUT', 'STATE', 'PROGRESS', 'REASON'],
+    ...status.bays.map((b) => [b.bay, b.serial ?? '-', b.layouts?.join('+') || '-', b.state, b.progress === null ? '-' : `${b.progress}%`, b.reason ?? ''])]);
   const q = status.queue;
   const skipped = status.bays.filter((b) => b.skipped?.length);
   if (skipped.length) {

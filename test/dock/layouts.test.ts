@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { recordCamera, type LayoutName, type RecordOptions } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
+import { renderStatus } from '../../src/cli/status.js';
 import { cardLayoutsOf, cardPathRole, recordingSourceOf } from '../../src/protocol/cardLayouts.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -251,6 +252,9 @@ describe('end to end: each layout the simulator writes, and hand-made variants, 
     expect(layoutOf('dashcam')).toEqual(['dashcam']);
     expect(layoutOf('dated')).toEqual(['dated']);
     expect(layoutOf('avchd-cut')).toEqual(['avchd']);
+    // `bodycam status` shows it in the bay table too.
+    const line = renderStatus(status).split('\n').find((l) => l.startsWith('sony '));
+    expect(line).toMatch(/^sony\s+\S+\s+sony-xavc\s+/);
   });
 
   it('vendor index files are listed on the bay with their reason, not uploaded, and stay on the card', () => {
