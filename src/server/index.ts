@@ -3,6 +3,7 @@
  * the dock's tests, replay and the demo call; it listens and returns at once
  * (nothing at startup grows with the size of the store).
  */
+import { join } from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { EnvironmentError, errnoCode } from '../errors.js';
@@ -17,7 +18,7 @@ import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
 import { isDatabaseUnavailable, openPgState } from './pg/pgState.js';
 import { STORE_UNAVAILABLE } from './store/s3Errors.js';
-import { makePrivateDir, tightenDataDir } from './privateFiles.js';
+import { makePrivateDir, replaceFile, tightenDataDir } from './privateFiles.js';
 import { isProblemCode, ProblemError } from './problem.js';
 import { registerRoutes } from './routes.js';
 import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './serverKey.js';
@@ -102,7 +103,13 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   let state: ServerState;
   let serverKey: ServerKey;
   try {
-    serverKey = options.serverKeyFile ? await loadServerKeyFile(options.serverKeyFile) : await loadOrCreateServerKey(options.dataDir);
+    if (options.serverKeyFile) {
+      serverKey = await loadServerKeyFile(options.serverKeyFile);
+      // The public half beside the data, as with a key of its own (verify-log, a dock's --server-key).
+      await replaceFile(join(options.dataDir, 'server-key.pub.pem'), serverKey.publicKeyPem);
+    } else {
+      serverKey = await loadOrCreateServerKey(options.dataDir);
+    }
     const stateOptions = {
       serverKey,
       ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),

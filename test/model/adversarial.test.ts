@@ -14,7 +14,8 @@
  *   on a card is on the server byte-exact or listed on its bay with a reason.
  *
  * Seeded and shrinking. `npm test`: MODEL_RUNS (default 3) short sequences plus
- * every case in regressions.json. `npm run soak`: MODEL_RUNS=40, longer
+ * every case in regressions.json, and MODEL_PG_RUNS (default 1) with the server's state in
+ * PostgreSQL (`--db`). `npm run soak`: MODEL_RUNS=40, longer
  * sequences. Reproduce a failure: FC_SEED=<seed> [FC_PATH=<path>] with the
  * same MODEL_RUNS/MODEL_MAX_OPS; keep it by adding {seed, path, note} to
  * test/model/regressions.json.
@@ -23,6 +24,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import fc from 'fast-check';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { startTestPostgres } from '../helpers/postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writeReport } from '../reliability/harness.js';
 import { BAYS, cachedCameras, canMountTmpfs, CAMERAS, describeOp, World, type Op } from './harness.js';
@@ -37,6 +39,10 @@ const MAX_OPS = envNumber('MODEL_MAX_OPS', soak ? 16 : 7);
 const SETTLE_MS = envNumber('MODEL_SETTLE_MS', soak ? 120_000 : 60_000);
 /** Stop generating and shrinking after this long (the failure found so far is still reported). */
 const TIME_LIMIT_MS = envNumber('MODEL_TIME_LIMIT_MS', soak ? 3 * 3600_000 : 150_000);
+/** The shorter run on PostgreSQL state. */
+const PG_RUNS = envNumber('MODEL_PG_RUNS', soak ? 10 : 1);
+const PG_MAX_OPS = envNumber('MODEL_PG_MAX_OPS', soak ? 12 : 5);
+const PG_TIME_LIMIT_MS = envNumber('MODEL_PG_TIME_LIMIT_MS', soak ? 3600_000 : 90_000);
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 0x7fffffff);
 const PATH = process.env.FC_PATH;
 /** Diagnosis only, never in npm test or soak: e.g. possession, to see the other failures while item 2 is not merged. */
@@ -88,15 +94,15 @@ describe('model-based adversarial run: the wipe never destroys what the server d
 
   /** One run: fresh cards, server and dock; the ops; settle; the invariant. */
   let inFlight: Promise<unknown> = Promise.resolve();
-  const runSequence = (ops: Op[]): Promise<void> => {
-    const running = runOne(ops);
+  const runSequence = (ops: Op[], database?: () => Promise<string>): Promise<void> => {
+    const running = runOne(ops, database);
     inFlight = running.catch(() => {});
     return running;
   };
-  const runOne = async (ops: Op[]): Promise<void> => {
+  const runOne = async (ops: Op[], database?: () => Promise<string>): Promise<void> => {
     const root = join(tmp.path, `run-${++run}`);
     mkdirSync(root, { recursive: true });
-    const world = new World({ root, cameraSources: sources, tmpfs, log: () => {} });
+    const world = new World({ root, cameraSources: sources, tmpfs, log: () => {}, ...(database ? { database: await database() } : {}) });
     const started = Date.now();
     try {
       await world.start();
@@ -114,7 +120,7 @@ describe('model-based adversarial run: the wipe never destroys what the server d
       if (!process.env.MODEL_KEEP) rmSync(root, { recursive: true, force: true });
     }
   };
-  const property = fc.asyncProperty(sequenceArb, runSequence);
+  const property = fc.asyncProperty(sequenceArb, (ops) => runSequence(ops));
 
   const params = (seed: number, path: string | undefined, numRuns: number): fc.Parameters<[Op[]]> => ({
     seed, numRuns, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false,
@@ -139,6 +145,19 @@ describe('model-based adversarial run: the wipe never destroys what the server d
       await fc.assert(property, params(regression.seed, regression.path, regression.numRuns ?? 1));
     }, 900_000);
   }
+
+  // The same invariant with the server's state in PostgreSQL (--db): a shorter run (a fresh database per sequence).
+  it(`PostgreSQL state: ${PG_RUNS} random sequence(s) of up to ${PG_MAX_OPS} operations (seed ${SEED}; FC_SEED to reproduce)`, async () => {
+    const postgres = await startTestPostgres();
+    try {
+      const onPg = fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: PG_MAX_OPS }), (ops) => runSequence(ops, () => postgres.createDatabase()));
+      const before = run;
+      await fc.assert(onPg, { ...params(SEED, undefined, PG_RUNS), interruptAfterTimeLimit: PG_TIME_LIMIT_MS });
+      expect(run).toBeGreaterThan(before);
+    } finally {
+      await postgres.stop();
+    }
+  }, Math.max(600_000, PG_TIME_LIMIT_MS + 300_000));
 
   it(`${RUNS} random sequences of up to ${MAX_OPS} operations (seed ${SEED}${PATH ? `, path ${PATH}` : ''}; FC_SEED to reproduce)`, async () => {
     if (DIAGNOSE_WITHOUT.size) process.stdout.write(`model test: DIAGNOSIS RUN, the invariant is checked WITHOUT ${[...DIAGNOSE_WITHOUT].join(', ')}\n`);

@@ -26,7 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { writeFileAtomic } from '../../src/camera/storage.js';
 import { RECORDINGS_DIR, SYSTEM_DIR, type Sidecar } from '../../src/protocol/cameraStorage/index.js';
-import { signObject, verifyObject } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair, signObject, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultProxy.js';
 import { runCli } from '../helpers/cli.js';
@@ -117,6 +117,8 @@ export interface WorldOptions {
   cameraSources: string[];
   tmpfs: boolean;
   log: (line: string) => void;
+  /** Keep the server's state in this PostgreSQL database (`--db`, with a `--server-key` file) instead of its data dir. */
+  database?: string;
 }
 
 const SIDECAR_OF = (mediaRel: string): string => mediaRel.replace(/\.[^./]+$/, '') + '.json';
@@ -168,7 +170,13 @@ export class World {
       this.cameras.push(cam);
     }
     // Server data dir on its own small tmpfs: disk-full is a real ENOSPC.
-    this.server = new ServerProcess(this.serverDataDir);
+    let serverArgs: string[] = [];
+    if (this.options.database) {
+      const keyFile = join(this.options.root, 'receipt-key.pem');
+      writeFileSync(keyFile, generateSigningKeyPair().privateKeyPem, { mode: 0o600 });
+      serverArgs = ['--db', this.options.database, '--server-key', keyFile];
+    }
+    this.server = new ServerProcess(this.serverDataDir, serverArgs);
     if (this.options.tmpfs) {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', this.serverDataDir]);
       this.mounted = true;
