@@ -13,10 +13,12 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
+import { createPrivateKey } from 'node:crypto';
+import { isDatabaseUnavailable, openPgState } from '../../src/server/pg/pgState.js';
 import { IngestClient } from '../../src/dock/client.js';
 import { TokenBucket } from '../../src/dock/rateLimit.js';
 import { Logger, nullSink } from '../../src/log.js';
-import { verifyObject } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair, keyIdOf, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt } from '../../src/protocol/types.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { buildRecording, testBytes, type BuiltRecording } from '../helpers/manifest.js';
@@ -205,4 +207,28 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
     expect(verified.stdout).toMatch(/custody log ok: \d+ entries, \d+ checkpoints .*6 stored receipts/);
     expect(verified.code).toBe(0);
   });
+
+  it('a connection in use (a recording lock held) when PostgreSQL stops does not end the process; the state works again after', async () => {
+    const pair = generateSigningKeyPair();
+    const serverKey = { privateKey: createPrivateKey(pair.privateKeyPem), publicKeyPem: pair.publicKeyPem, keyId: keyIdOf(pair.publicKeyPem) };
+    const own = await postgres.createDatabase();
+    const state = await openPgState(own, { serverKey, log: new Logger(nullSink) });
+    try {
+      let stopped!: () => void;
+      const held = state.locks.run('dock-1/HELD', () => new Promise<string>((resolve) => { stopped = () => resolve('done'); }));
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the lock is taken (no assertion depends on it)
+      postgres.stopServer();
+      stopped();
+      await expect(held).resolves.toBe('done');
+      const away = await state.possession.has('dock-1', 'ab'.repeat(32)).then(() => undefined, (error: unknown) => error);
+      expect(isDatabaseUnavailable(away)).toBe(true);
+      postgres.startServer();
+      await state.possession.add('dock-1', 'ab'.repeat(32));
+      expect(await state.possession.has('dock-1', 'ab'.repeat(32))).toBe(true);
+      await expect(state.locks.run('dock-1/HELD', async () => 'again')).resolves.toBe('again');
+    } finally {
+      await state.close();
+    }
+  });
 });
+

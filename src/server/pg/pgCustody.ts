@@ -15,6 +15,7 @@ import { checkpointProblem, lineHash, signCheckpoint, type CheckpointSigner, typ
 import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custodyLog.js';
 import type { CustodyChain } from '../state.js';
 import type pg from 'pg';
+import { checkout } from './checkout.js';
 import { SQL } from './sql.js';
 
 interface Pending {
@@ -139,7 +140,7 @@ export class PgCustodyChain implements CustodyChain {
   }
 
   private async commitBatch(batch: Pending[]): Promise<void> {
-    const client = await this.pool.connect();
+    const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -209,14 +210,14 @@ export class PgCustodyChain implements CustodyChain {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 
   /** A checkpoint of the current head when none covers it yet (the interval tick and close). */
   private async checkpointIfBehind(): Promise<void> {
     if (this.closing && this.writing) return;
-    const client = await this.pool.connect();
+    const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -236,7 +237,7 @@ export class PgCustodyChain implements CustodyChain {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 }

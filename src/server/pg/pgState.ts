@@ -14,6 +14,7 @@ import { KeyedLock } from '../keyedLock.js';
 import type { DockKeyStore, PinResult, PossessionStore, RecordingLocks, RecordingStore, ServerState } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store.js';
 import { IntegrityError } from '../../errors.js';
+import { checkout } from './checkout.js';
 import { PgCustodyChain } from './pgCustody.js';
 import { MIGRATIONS, SQL } from './sql.js';
 
@@ -50,7 +51,7 @@ export function createPool(url: string, max: number, log?: Logger): pg.Pool {
 
 /** Apply the migrations this database lacks; refuse one that is newer than this build. */
 export async function migrate(pool: pg.Pool): Promise<number> {
-  const client = await pool.connect();
+  const { client, release } = await checkout(pool);
   try {
     await client.query(SQL.migrationLock);
     try {
@@ -76,7 +77,7 @@ export async function migrate(pool: pg.Pool): Promise<number> {
       await client.query(SQL.migrationUnlock).catch(() => {});
     }
   } finally {
-    client.release();
+    release();
   }
 }
 
@@ -165,7 +166,7 @@ export class PgLocks implements RecordingLocks {
 
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     return this.local.run(key, async () => {
-      const client = await this.pool.connect();
+      const { client, release } = await checkout(this.pool);
       let broken: Error | undefined;
       try {
         await client.query(SQL.lockTake, [key]);
@@ -175,7 +176,7 @@ export class PgLocks implements RecordingLocks {
         throw error;
       } finally {
         if (!broken) await client.query(SQL.lockRelease, [key]).catch((error: Error) => { broken = error; });
-        client.release(broken); // a connection in doubt is closed, which drops any lock it holds
+        release(broken); // a connection in doubt is closed, which drops any lock it holds
       }
     });
   }
