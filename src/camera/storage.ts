@@ -4,9 +4,12 @@
  * evidence: JSON atomically (temp + fsync + rename + directory fsync), media
  * never over an existing file.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
+
+export { writeFileAtomic } from '../util/atomicFile.js';
 import type { CameraLayout, LayoutName } from './layouts.js';
 import { DEVICE_FILE, DEVICE_FORMAT, readDeviceAt, RECORDINGS_DIR, SYSTEM_DIR, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 
@@ -29,34 +32,6 @@ export interface CameraState {
 
 export function recordingsDir(root: string): string { return join(root, RECORDINGS_DIR); }
 export function systemDir(root: string): string { return join(root, SYSTEM_DIR); }
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch {
-    // Some filesystems refuse to fsync a directory; the rename is still atomic.
-  }
-}
-
-/** Write bytes so that a reader sees either the old file or the whole new one, never a part. */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
-  const temp = join(dirname(path), `.${path.split('/').pop()}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', mode);
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, path);
-  fsyncDir(dirname(path));
-}
 
 export function writeJsonAtomic(path: string, value: unknown, mode = 0o644): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', mode);

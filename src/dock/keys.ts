@@ -1,7 +1,8 @@
 /** The dock's own Ed25519 key pair, made on first start and kept in the state folder. */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
 import { generateSigningKeyPair, keyIdOf, type KeyPairPem } from '../protocol/signing.js';
 
 export const DOCK_PRIVATE_KEY_FILE = 'dock-key.pem';
@@ -19,13 +20,10 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
       return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: false };
     }
     const pair = generateSigningKeyPair();
-    // Written to a temporary name and renamed, so a crash never leaves half a key.
-    writeFileSync(publicPath + '.tmp', pair.publicKeyPem, { mode: 0o600 });
-    chmodSync(publicPath + '.tmp', 0o600);
-    writeFileSync(privatePath + '.tmp', pair.privateKeyPem, { mode: 0o600 });
-    chmodSync(privatePath + '.tmp', 0o600);
-    renameSync(publicPath + '.tmp', publicPath);
-    renameSync(privatePath + '.tmp', privatePath);
+    // Whole or not at all (temp, fsync, rename, fsync of the folder): a crash never leaves half a key.
+    // The private half last: its presence with the public one is what says the pair is complete.
+    writeFileAtomic(publicPath, pair.publicKeyPem, 0o600);
+    writeFileAtomic(privatePath, pair.privateKeyPem, 0o600);
     return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: true };
   } catch (cause) {
     throw new EnvironmentError('E_DOCK_KEY', `cannot read or create the dock key pair in ${stateDir}: ${(cause as Error).message}`, { cause });

@@ -24,7 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
-import { writeFileAtomic } from '../../src/camera/storage.js';
+import { writeFileAtomic } from '../../src/util/atomicFile.js';
 import { RECORDINGS_DIR, SYSTEM_DIR, type Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { generateSigningKeyPair, signObject, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
