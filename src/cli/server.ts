@@ -14,6 +14,7 @@ import type { BlobStore } from '../server/store.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
+import { registerServerUser } from './server/user.js';
 import { loadAdminTokenFile } from '../server/operator/adminToken.js';
 
 interface ServerFlags {
@@ -256,6 +257,7 @@ Examples:
     }));
 
   registerServerReport(server);
+  registerServerUser(server);
 
   server.command('reset-dock-key')
     .description('forget the public key pinned for a dock id (after a legitimate re-key)')

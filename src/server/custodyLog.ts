@@ -19,7 +19,8 @@ import { appendCheckpoint, checkLogAgainstAnchors, cutTornCheckpoint, newestAnch
 import { CustodyIndex, type Mention, type ReceiptMention } from './custodyIndex.js';
 import { insideRoot } from './paths.js';
 
-export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued';
+/** `viewed` and `downloaded`: a person looked at or took the evidence in the console (with `by`, `role`). */
+export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued' | 'viewed' | 'downloaded';
 
 export interface CustodyEntry {
   seq: number;
@@ -467,6 +468,11 @@ export class CustodyLog {
   }
 
   /** The last checkpoint written or read at open (for tests and verify-log). */
+  /** CustodyChain.entriesAbout: one streaming pass over the log, lines filtered by substring first. */
+  async entriesAbout(dockId: string, recordingId: string, segmentSha256s: readonly string[], limit: number): Promise<CustodyEntry[]> {
+    return entriesAboutInLines(readLines(this.path), dockId, recordingId, segmentSha256s, limit);
+  }
+
   lastCheckpoint(): CustodyCheckpoint | undefined {
     return this.checkpoint;
   }
@@ -540,4 +546,36 @@ export async function verifyCustodyLog(dataDir: string): Promise<CustodyVerifica
     expectedSeq++;
   }
   return { ok: true, entries: lineNo };
+}
+
+async function* readLines(path: string): AsyncIterable<string> {
+  const input = createReadStream(path, { encoding: 'utf8' });
+  try {
+    yield* createInterface({ input, crlfDelay: Infinity });
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  } finally {
+    input.destroy();
+  }
+}
+
+/** The entries of `lines` about one recording (see CustodyChain.entriesAbout), shared by the backends. */
+export async function entriesAboutInLines(lines: AsyncIterable<string>, dockId: string, recordingId: string, segmentSha256s: readonly string[], limit: number): Promise<CustodyEntry[]> {
+  const shas = new Set(segmentSha256s);
+  const idNeedle = JSON.stringify(recordingId);
+  const out: CustodyEntry[] = [];
+  for await (const line of lines) {
+    if (!line.includes(idNeedle)) {
+      const at = line.indexOf('"sha256":"');
+      if (at < 0 || !line.includes('"segment-stored"') || !shas.has(line.slice(at + 10, at + 74))) continue;
+    }
+    let entry: CustodyEntry;
+    try { entry = JSON.parse(line) as CustodyEntry; } catch { continue; }
+    const own = entry.dockId === dockId && entry.recordingId === recordingId;
+    if (own || (entry.event === 'segment-stored' && shas.has(entry.sha256))) {
+      out.push(entry);
+      if (out.length >= limit) break;
+    }
+  }
+  return out;
 }

@@ -27,6 +27,7 @@ import type { BlobStore, Store } from './store.js';
 import { AdminToken } from './operator/adminToken.js';
 import { Catalog } from './operator/catalog.js';
 import { registerOperatorRoutes } from './operator/routes.js';
+import { registerConsole } from './console/routes.js';
 
 export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
 export { verifyCustody, type CustodyReport } from './custodyVerify.js';
@@ -216,6 +217,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   });
 
   registerOperatorRoutes(app, { catalog, admin });
+  registerConsole(app, { dataDir: options.dataDir, recordings: state.recordings, store, ingest, custody: state.custody, catalog, serverKey, secure: Boolean(https), log });
   registerRoutes(app, { ingest, tokens, gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
 
   const host = options.host ?? '127.0.0.1';

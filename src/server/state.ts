@@ -64,6 +64,11 @@ export interface CustodyChain {
   findReceiptEntry(dockId: string, recordingId: string): Promise<CustodyEntry | undefined>;
   /** The newest signed checkpoint known to this process. */
   lastCheckpoint(): CustodyCheckpoint | undefined;
+  /**
+   * The entries about one recording, in chain order (its own entries, and `segment-stored` entries of
+   * its segments' blobs), at most `limit` (the console's custody timeline; a scan of the chain).
+   */
+  entriesAbout?(dockId: string, recordingId: string, segmentSha256s: readonly string[], limit: number): Promise<CustodyEntry[]>;
   close(): Promise<void>;
 }
 

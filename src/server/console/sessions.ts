@@ -88,7 +88,7 @@ export class Sessions {
     return new Set([...this.sessions.values()].map((s) => s.name));
   }
 
-  /** Seconds until sign-in is allowed again for this name or address, or 0. */
+  /** Seconds until sign-in is allowed again for this name or address, or 0. An address (`ip:` key) gets ten times the failures of a name: many people share one NAT or proxy. */
   lockedFor(...keys: string[]): number {
     const now = this.now();
     let wait = 0;
@@ -96,7 +96,7 @@ export class Sessions {
       const f = this.failures.get(key);
       if (!f) continue;
       if (now - f.last > this.windowMs) { this.failures.delete(key); continue; }
-      if (f.count >= this.maxFailures) wait = Math.max(wait, Math.ceil((this.windowMs - (now - f.last)) / 1000));
+      if (f.count >= (key.startsWith('ip:') ? this.maxFailures * 10 : this.maxFailures)) wait = Math.max(wait, Math.ceil((this.windowMs - (now - f.last)) / 1000));
     }
     return wait;
   }

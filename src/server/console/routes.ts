@@ -1,0 +1,489 @@
+/**
+ * The evidence console at /console (docs/console.md): sign-in, the recordings list, a recording's
+ * page (player, facts, GPS, manifest, receipt, custody timeline, checks), playback from the original
+ * bytes (HLS byte ranges / Range), downloads, and the admin pages. Every view and download is a
+ * custody event. State is read through the RecordingStore / BlobStore / CustodyChain interfaces.
+ */
+import { mkdtemp, open as openFile, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../log.js';
+import { posterFrame } from '../../media/poster.js';
+import { isValidId, type RecordingManifest } from '../../protocol/types.js';
+import type { CustodyEntry } from '../custodyLog.js';
+import type { IngestService } from '../ingest.js';
+import type { Catalog, RecordingFilter } from '../operator/catalog.js';
+import { formatRanges } from '../operator/sequence.js';
+import { parseRange } from '../range.js';
+import type { ServerKey } from '../serverKey.js';
+import type { CustodyChain, RecordingStore } from '../state.js';
+import type { BlobStore, StoredRecording } from '../store.js';
+import { ContentHashes, contentCheck, sha256OfStream, staticChecks, type Check } from './checks.js';
+import { gpsPoints, gpsSvg } from './gps.js';
+import { buildPlaylist, fmp4HeaderLength, heldPrefix, playbackKind, type PlaybackKind } from './hls.js';
+import { formatBytesShort, formatSeconds, html, page, sendPage, type Html, type Viewer } from './html.js';
+import { Sessions, type Session } from './sessions.js';
+import { checkPassword, decoyHash, UserStore } from './users.js';
+
+export const COOKIE = 'bodycam_console';
+const PAGE_SIZE = 200;
+const TIMELINE_LIMIT = 2000;
+
+export interface ConsoleDeps {
+  dataDir: string;
+  recordings: RecordingStore;
+  store: BlobStore;
+  ingest: IngestService;
+  custody: CustodyChain;
+  catalog: Catalog;
+  serverKey: ServerKey;
+  secure: boolean;
+  log: Logger;
+  sessions?: Sessions;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { consoleSession?: Session & { id: string } }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const requireHere = createRequire(import.meta.url);
+
+export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sessions: Sessions } {
+  const users = new UserStore(deps.dataDir);
+  const sessions = deps.sessions ?? new Sessions();
+  const hashes = new ContentHashes();
+  const headerLengths = new Map<string, number | null>();
+  const posters = new Map<string, Buffer>();
+  const viewedInSession = new Map<string, Set<string>>();
+
+  const cookieOf = (request: FastifyRequest): string | undefined => {
+    const header = request.headers.cookie ?? '';
+    for (const part of header.split(';')) {
+      const [k, ...v] = part.trim().split('=');
+      if (k === COOKIE) return v.join('=');
+    }
+    return undefined;
+  };
+  const setCookie = (reply: FastifyReply, value: string, maxAge: number) => {
+    reply.header('Set-Cookie', `${COOKIE}=${value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${deps.secure ? '; Secure' : ''}`);
+  };
+  const viewerOf = (s: Session): Viewer => ({ name: s.name, role: s.role, csrf: s.csrf });
+
+  /** The signed-in person (still in the users file with the same role), or a redirect to sign-in. */
+  const signedIn = async (request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> => {
+    const id = cookieOf(request);
+    const session = sessions.get(id);
+    if (session) {
+      const user = (await users.load()).get(session.name);
+      if (user && user.role === session.role) {
+        request.consoleSession = { ...session, id: id! };
+        return session;
+      }
+      sessions.destroy(id);
+    }
+    const next = request.url.startsWith('/console/') && request.method === 'GET' ? `?next=${encodeURIComponent(request.url)}` : '';
+    void reply.code(303).header('Location', `/console/login${next}`).send();
+    return undefined;
+  };
+  const adminOnly = (session: Session, reply: FastifyReply): boolean => {
+    if (session.role === 'admin') return true;
+    void sendPage(reply, 403, page('Forbidden', viewerOf(session), html`<p class="error">This page is for admins. You are signed in as ${session.name} (${session.role}).</p>`));
+    return false;
+  };
+  /** A POST must come from this server's own pages: Origin (or Referer) equal to the Host it was sent to. */
+  const sameOrigin = (request: FastifyRequest): boolean => {
+    const host = request.headers.host;
+    const origin = request.headers.origin ?? (request.headers.referer ? safeOrigin(request.headers.referer) : undefined);
+    if (!host || !origin) return false;
+    return origin === `${deps.secure ? 'https' : 'http'}://${host}`;
+  };
+
+  const custodyEvent = async (event: 'viewed' | 'downloaded', session: Session, record: StoredRecording, via: string) => {
+    await deps.custody.append({ event, recordingId: record.manifest.recordingId, dockId: record.manifest.dock.id, sha256: record.manifest.file.sha256 },
+      () => ({ extra: { by: session.name, role: session.role, via }, value: undefined }));
+  };
+
+  const loadRecording = async (request: FastifyRequest<{ Params: { dock: string; id: string } }>, reply: FastifyReply, session: Session) => {
+    const { dock, id } = request.params;
+    const record = isValidId(dock) && isValidId(id) ? await deps.recordings.getRecording(dock, id) : undefined;
+    if (!record) {
+      void sendPage(reply, 404, page('Not found', viewerOf(session), html`<p class="error">Dock ${dock} has no recording ${id}.</p>`));
+      return undefined;
+    }
+    return record;
+  };
+
+  // ---- assets -----------------------------------------------------------------------------
+  const assets: Record<string, { path: () => string; type: string }> = {
+    'console.css': { path: () => join(here, 'assets', 'console.css'), type: 'text/css; charset=utf-8' },
+    // Compiled by tsconfig.browser.json into <package>/dist/console-browser (the same path from src/ and dist/).
+    'player.js': { path: () => join(here, '..', '..', '..', 'dist', 'console-browser', 'player.js'), type: 'text/javascript; charset=utf-8' },
+    'hls.js': { path: () => requireHere.resolve('hls.js/dist/hls.min.js'), type: 'text/javascript; charset=utf-8' },
+  };
+  app.get<{ Params: { name: string } }>('/console/assets/:name', async (request, reply) => {
+    const asset = Object.hasOwn(assets, request.params.name) ? assets[request.params.name] : undefined;
+    if (!asset) return reply.code(404).type('text/plain').send('no such asset\n');
+    reply.header('X-Content-Type-Options', 'nosniff').header('Cache-Control', 'max-age=300');
+    return reply.type(asset.type).send(await readAsset(asset.path()));
+  });
+
+  // ---- sign-in ----------------------------------------------------------------------------
+  app.get('/console', async (_request, reply) => reply.code(303).header('Location', '/console/recordings').send());
+
+  const loginPage = (message?: string, next?: string) => page('Sign in', undefined, html`
+    ${message ? html`<p class="error" id="login-error">${message}</p>` : ''}
+    <form method="post" action="/console/login" class="login">
+      <label>Name <input name="name" autocomplete="username" required maxlength="64"></label>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label>
+      <input type="hidden" name="next" value="${next ?? ''}">
+      <button type="submit" id="sign-in">Sign in</button>
+    </form>`);
+
+  app.get<{ Querystring: { next?: string } }>('/console/login', async (request, reply) => sendPage(reply, 200, loginPage(undefined, safeNext(request.query.next))));
+
+  app.post('/console/login', async (request, reply) => {
+    if (!sameOrigin(request)) return sendPage(reply, 403, loginPage('This form must be sent from the console\'s own page.'));
+    const form = await readForm(request);
+    const name = form.get('name') ?? '';
+    const password = form.get('password') ?? '';
+    const ip = request.ip;
+    const locked = sessions.lockedFor(`name:${name}`, `ip:${ip}`);
+    if (locked > 0) {
+      deps.log.warn('console sign-in refused: locked out', { name: name.slice(0, 64), ip });
+      reply.header('Retry-After', String(locked));
+      return sendPage(reply, 429, loginPage(`Too many failed sign-ins. Try again in ${Math.ceil(locked / 60)} min.`));
+    }
+    const user = (await users.load()).get(name);
+    const ok = await checkPassword(password, user?.password ?? await decoyHash()) && user !== undefined;
+    if (!ok || !user) {
+      sessions.fail(`name:${name}`, `ip:${ip}`);
+      deps.log.warn('console sign-in failed', { name: name.slice(0, 64), ip });
+      return sendPage(reply, 401, loginPage('Wrong name or password.', safeNext(form.get('next'))));
+    }
+    sessions.succeed(`name:${name}`, `ip:${ip}`);
+    const { id } = sessions.create(user.name, user.role);
+    deps.log.info('console sign-in', { name: user.name, role: user.role, ip });
+    setCookie(reply, id, Math.round(sessions.idleMs / 1000) * 24);
+    return reply.code(303).header('Location', safeNext(form.get('next')) ?? '/console/recordings').send();
+  });
+
+  app.post('/console/logout', async (request, reply) => {
+    const session = sessions.get(cookieOf(request));
+    const form = await readForm(request);
+    if (session && (!sameOrigin(request) || form.get('csrf') !== session.csrf)) return sendPage(reply, 403, page('Forbidden', viewerOf(session), html`<p class="error">Sign-out must come from the console's own page.</p>`));
+    sessions.destroy(cookieOf(request));
+    setCookie(reply, '', 0);
+    return reply.code(303).header('Location', '/console/login').send();
+  });
+
+  // ---- recordings ---------------------------------------------------------------------------
+  app.get<{ Querystring: Record<string, string | undefined> }>('/console/recordings', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session) return reply;
+    const q = request.query;
+    const filter: RecordingFilter = {};
+    for (const key of ['dock', 'device', 'state', 'integrity', 'category', 'day'] as const) {
+      const value = q[key];
+      if (typeof value === 'string' && value !== '' && value.length <= 200) filter[key] = value;
+    }
+    await deps.catalog.refresh();
+    const all = deps.catalog.all();
+    const rows = all.filter((s) => (filter.dock === undefined || s.dockId === filter.dock) && (filter.device === undefined || s.deviceSerial === filter.device)
+      && (filter.state === undefined || s.state === filter.state || (filter.state === 'stale' && s.stale)) && (filter.integrity === undefined || s.integrity === filter.integrity)
+      && (filter.category === undefined || s.category === filter.category) && (filter.day === undefined || s.createdAt.startsWith(filter.day)));
+    rows.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+    const pageNo = Math.max(0, Math.min(1e6, Number.parseInt(q.page ?? '0', 10) || 0));
+    const shown = rows.slice(pageNo * PAGE_SIZE, (pageNo + 1) * PAGE_SIZE);
+    const options = (values: Iterable<string | undefined>) => [...new Set([...values].filter((v): v is string => v !== undefined))].sort().slice(0, 500);
+    const select = (name: keyof RecordingFilter, label: string, values: string[]) => html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === filter[name] ? html` selected` : ''}>${v}</option>`)}</select></label>`;
+    const query = (p: number) => '?' + new URLSearchParams({ ...Object.fromEntries(Object.entries(filter)), page: String(p) }).toString();
+    const body = html`
+    <form method="get" class="filters">
+      ${select('device', 'Camera', options(all.map((s) => s.deviceSerial)))} ${select('dock', 'Dock', options(all.map((s) => s.dockId)))}
+      <label>Day <input type="date" name="day" value="${filter.day ?? ''}"></label>
+      ${select('state', 'State', ['receiving', 'complete', 'stale'])} ${select('integrity', 'Integrity', options(all.map((s) => s.integrity)))}
+      ${select('category', 'Category', options(all.map((s) => s.category)))} <button type="submit">Filter</button>
+    </form>
+    <p class="count" id="count">${rows.length} of ${all.length} recordings${rows.length > PAGE_SIZE ? `, page ${pageNo + 1} of ${Math.ceil(rows.length / PAGE_SIZE)}` : ''}</p>
+    <table class="recordings" id="recordings"><thead><tr><th>Arrived</th><th>Camera</th><th>Recording</th><th>Dock</th><th>Category</th><th>Duration</th><th>Size</th><th>Arrival</th><th>Verification</th></tr></thead><tbody>
+    ${shown.map((s) => html`<tr data-id="${s.id}" data-dock="${s.dockId}"><td>${s.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${s.deviceSerial}</td>
+      <td><a href="/console/recordings/${encodeURIComponent(s.dockId)}/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.dockId}</td><td>${s.category ?? ''}</td>
+      <td>${formatSeconds(s.durationSeconds)}</td><td>${formatBytesShort(s.size)}</td>
+      <td><progress max="${s.segmentCount}" value="${s.segmentsReceived}"></progress> ${s.segmentsReceived}/${s.segmentCount}${s.stale ? html` <span class="badge warn">stale</span>` : ''}</td>
+      <td><span class="badge ${s.state === 'complete' ? 'ok' : 'pending'}">${s.state === 'complete' ? 'receipt issued' : 'receiving'}</span> <span class="badge ${s.integrity === 'verified' ? 'ok' : 'warn'}">${s.integrity}</span></td></tr>`)}
+    </tbody></table>
+    <p class="pages">${pageNo > 0 ? html`<a href="${query(pageNo - 1)}">← newer</a>` : ''} ${(pageNo + 1) * PAGE_SIZE < rows.length ? html`<a href="${query(pageNo + 1)}">older →</a>` : ''}</p>`;
+    return sendPage(reply, 200, page('Recordings', viewerOf(session), body));
+  });
+
+  /** Bytes before the first fragment (fMP4 header) of a recording's first segment, read verified once. */
+  const headerLengthOf = async (manifest: RecordingManifest, held: boolean): Promise<number | undefined> => {
+    const first = manifest.segments[0];
+    if (!first || !held) return undefined;
+    if (!headerLengths.has(first.sha256)) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of deps.store.readBlob(first.sha256)) chunks.push(chunk as Buffer);
+      headerLengths.set(first.sha256, fmp4HeaderLength(Buffer.concat(chunks)) ?? null);
+      if (headerLengths.size > 10_000) headerLengths.delete(headerLengths.keys().next().value!);
+    }
+    return headerLengths.get(first.sha256) ?? undefined;
+  };
+
+  const playbackOf = async (record: StoredRecording) => {
+    const missing = await deps.ingest.missing(record.manifest);
+    const held = heldPrefix(record.manifest.segments, missing);
+    const headerLength = await headerLengthOf(record.manifest, held.length > 0);
+    const kind = playbackKind(record.manifest, headerLength);
+    const codec = record.manifest.file.media?.streams.find((s) => s.type === 'video')?.codec;
+    const why = codec === 'hevc' || codec === 'h265' ? 'The video is HEVC (H.265), which this browser (Chromium) cannot decode. The original bytes are unchanged: download them to play in a player with HEVC.'
+      : kind === 'm2ts' ? 'The file is M2TS (192-byte packets), which browsers cannot play. The original bytes are unchanged: download them.'
+        : kind === 'none' ? 'The container is not one a browser plays.'
+          : kind === 'mp4' && record.receipt === undefined ? 'A non-fragmented MP4 plays once every segment has arrived.' : undefined;
+    return { missing, held, headerLength, kind, why, codec };
+  };
+
+  app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session) return reply;
+    const record = await loadRecording(request, reply, session);
+    if (!record) return reply;
+    const { manifest, receipt } = record;
+    await custodyEvent('viewed', session, record, 'recording page');
+    markViewed(session, manifest.dock.id, manifest.recordingId);
+    const play = await playbackOf(record);
+    const base = `/console/recordings/${encodeURIComponent(manifest.dock.id)}/${encodeURIComponent(manifest.recordingId)}`;
+    const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem)];
+    const cacheKey = `${manifest.dock.id}/${manifest.recordingId}/${manifest.file.sha256}`;
+    let contentSha = hashes.get(cacheKey);
+    let contentError: string | undefined;
+    if (contentSha === undefined && receipt) {
+      try {
+        const { open } = await deps.ingest.content(manifest.dock.id, manifest.recordingId);
+        contentSha = await sha256OfStream(manifest.file.size === 0 ? open(1, 0) : open(0, manifest.file.size - 1));
+        if (contentSha === manifest.file.sha256) hashes.set(cacheKey, contentSha);
+      } catch (error) {
+        contentError = `reading the content back failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    }
+    checks.unshift(contentCheck(manifest.file.sha256, contentSha, contentError));
+    const timeline = deps.custody.entriesAbout ? await deps.custody.entriesAbout(manifest.dock.id, manifest.recordingId, manifest.segments.map((s) => s.sha256), TIMELINE_LIMIT) : undefined;
+    const sidecar = manifest.device.sidecar;
+    const fact = (label: string, value: unknown) => (value === undefined || value === '' ? '' : html`<tr><th>${label}</th><td>${typeof value === 'object' ? JSON.stringify(value) : String(value)}</td></tr>`);
+    const markers = Array.isArray(sidecar?.['markers']) ? (sidecar!['markers'] as Array<{ t?: unknown; label?: unknown }>).slice(0, 200) : [];
+    const shownManifest = { ...manifest, device: { ...manifest.device, ...(manifest.device.sidecarBase64 ? { sidecarBase64: `(${manifest.device.sidecarBase64.length} base64 characters)` } : {}) } };
+    const player = play.why || play.kind === 'none'
+      ? html`<div class="no-play" id="no-play"><img src="${base}/poster.jpg" alt="First frame" id="poster" width="640"><p class="why" id="why">${play.why ?? ''}</p></div>`
+      : play.kind === 'mp4'
+        ? html`<video id="player" controls muted playsinline width="640" src="${base}/media" data-kind="mp4"></video>`
+        : html`<video id="player" controls muted playsinline width="640" data-kind="${play.kind}" data-playlist="${base}/playlist.m3u8"></video>`;
+    const body = html`
+    <section class="top"><div class="player">${player}
+      <p>${play.held.length} of ${manifest.segments.length} segments held${record.receipt ? '' : ' (still arriving: the player follows as segments arrive)'} ·
+      ${record.receipt ? html`<a href="${base}/download" id="download">Download original (${formatBytesShort(manifest.file.size)})</a>` : 'download once complete'}</p></div>
+    <div class="facts"><h2>Facts</h2><table id="facts">
+      ${fact('Camera', manifest.device.serial)}${fact('Model', manifest.device.model)}${fact('Officer', sidecar?.['officerId'])}${fact('Agency', sidecar?.['agency'])}
+      ${fact('Trigger', sidecar?.['trigger'])}${fact('Category', sidecar?.['category'])}${fact('Started (camera clock)', sidecar?.['startedAt'])}${fact('Ended (camera clock)', sidecar?.['endedAt'])}
+      ${fact('Clock offset at docking', manifest.device.clockOffsetMs !== undefined ? `${manifest.device.clockOffsetMs} ms (camera − true time; times are not rewritten)` : undefined)}
+      ${fact('File', manifest.file.name)}${fact('Size', `${manifest.file.size} bytes`)}${fact('SHA-256', manifest.file.sha256)}${fact('Duration', formatSeconds(manifest.file.media?.durationSeconds))}
+      ${fact('Video', play.codec)}${fact('Integrity', `${manifest.integrity.status}${manifest.integrity.notes.length ? ': ' + manifest.integrity.notes.join('; ') : ''}`)}
+      ${fact('Dock', `${manifest.dock.id}${manifest.dock.bay ? ' bay ' + manifest.dock.bay : ''}`)}${fact('Arrived', record.createdAt)}${fact('Receipt issued', record.completedAt)}
+      ${markers.length ? html`<tr><th>Markers</th><td><ul class="markers">${markers.map((m) => html`<li>${String(m.t)} s: ${String(m.label)}</li>`)}</ul></td></tr>` : ''}
+    </table></div>
+    <div class="gps-box"><h2>GPS track</h2>${gpsSvg(gpsPoints(sidecar))}</div></section>
+    <section><h2>Checks</h2><table class="checks" id="checks"><tbody>${checks.map((c) => html`<tr class="check-${c.result.replace('/', '')}"><th>${c.name}</th><td><span class="badge ${c.result === 'pass' ? 'ok' : c.result === 'fail' ? 'bad' : 'pending'}">${c.result}</span></td><td>${c.detail}</td></tr>`)}</tbody></table></section>
+    <section><h2>Custody timeline</h2>${timeline ? timelineTable(timeline) : html`<p class="muted">This state backend cannot list a recording's entries.</p>`}</section>
+    <section class="docs"><details><summary>Manifest</summary><pre id="manifest">${JSON.stringify(shownManifest, null, 2)}</pre></details>
+    <details><summary>Receipt</summary><pre id="receipt">${receipt ? JSON.stringify(receipt, null, 2) : 'no receipt yet'}</pre></details></section>`;
+    return sendPage(reply, 200, page(`${manifest.device.serial} · ${manifest.recordingId}`, viewerOf(session), body, { scripts: ['/console/assets/hls.js', '/console/assets/player.js'] }));
+  });
+
+  app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/playlist.m3u8', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session) return reply;
+    const record = await loadRecording(request, reply, session);
+    if (!record) return reply;
+    const play = await playbackOf(record);
+    if (play.kind !== 'fmp4' && play.kind !== 'ts') return reply.code(404).type('text/plain').send('no playlist: this recording plays without HLS or not in a browser\n');
+    const base = `/console/recordings/${encodeURIComponent(record.manifest.dock.id)}/${encodeURIComponent(record.manifest.recordingId)}`;
+    reply.header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
+    return reply.type('application/vnd.apple.mpegurl').send(buildPlaylist({
+      manifest: record.manifest, kind: play.kind, ...(play.headerLength !== undefined ? { headerLength: play.headerLength } : {}),
+      held: play.held, complete: record.receipt !== undefined, mediaUrl: `${base}/media`,
+    }));
+  });
+
+  /** The original bytes, by Range; a range is served only when every segment it touches is held. */
+  const serveBytes = async (request: FastifyRequest<{ Params: { dock: string; id: string } }>, reply: FastifyReply, download: boolean) => {
+    const session = await signedIn(request, reply);
+    if (!session) return reply;
+    const record = await loadRecording(request, reply, session);
+    if (!record) return reply;
+    const { manifest } = record;
+    const size = manifest.file.size;
+    if (download && !record.receipt) return reply.code(409).type('text/plain').send('the recording is still arriving; download it once complete\n');
+    if (download) await custodyEvent('downloaded', session, record, 'download');
+    else if (!markViewed(session, manifest.dock.id, manifest.recordingId)) await custodyEvent('viewed', session, record, 'media');
+    const range = parseRange(request.headers.range, size);
+    if (range.kind === 'unsatisfiable') return reply.code(416).header('Content-Range', `bytes */${size}`).send();
+    const start = range.kind === 'partial' ? range.start : 0;
+    const end = range.kind === 'partial' ? range.end : size - 1;
+    let open: (start: number, end: number) => Readable;
+    if (record.receipt) {
+      open = (await deps.ingest.content(manifest.dock.id, manifest.recordingId)).open;
+    } else {
+      const missing = new Set(await deps.ingest.missing(manifest));
+      const touched = manifest.segments.filter((s) => s.offset <= end && s.offset + s.length - 1 >= start);
+      if (touched.some((s) => missing.has(s.index))) return reply.code(416).header('Content-Range', `bytes */${size}`).type('text/plain').send('those bytes have not arrived yet\n');
+      open = (from, to) => Readable.from((async function* () {
+        for (const s of touched) {
+          const a = Math.max(from, s.offset) - s.offset;
+          const b = Math.min(to, s.offset + s.length - 1) - s.offset;
+          yield* deps.store.readBlob(s.sha256, a, b) as AsyncIterable<Buffer>;
+        }
+      })(), { objectMode: false });
+    }
+    reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
+    reply.header('ETag', `"${manifest.file.sha256}"`);
+    if (download) reply.header('Content-Disposition', `attachment; filename="${manifest.file.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
+    reply.type(download ? 'application/octet-stream' : mediaType(manifest));
+    if (range.kind === 'partial') reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
+    reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
+    if (request.method === 'HEAD') return reply.send();
+    return reply.send(size === 0 ? Readable.from([]) : open(start, end));
+  };
+  app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/media', (request, reply) => serveBytes(request, reply, false));
+  app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/download', (request, reply) => serveBytes(request, reply, true));
+
+  app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/poster.jpg', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session) return reply;
+    const record = await loadRecording(request, reply, session);
+    if (!record) return reply;
+    const play = await playbackOf(record);
+    const key = record.manifest.file.sha256 + ':' + play.held.length;
+    let jpeg = posters.get(key);
+    if (!jpeg) {
+      if (play.held.length === 0) return reply.code(404).type('text/plain').send('no bytes yet\n');
+      const dir = await mkdtemp(join(tmpdir(), 'bodycam-poster-'));
+      try {
+        // The first segments (up to 16 MiB) as a file ffmpeg can seek in; removed right after.
+        const path = join(dir, 'head' + (play.kind === 'ts' || play.kind === 'm2ts' ? '.ts' : '.mp4'));
+        const file = await openFile(path, 'wx', 0o600);
+        try {
+          let written = 0;
+          for (const s of play.held) {
+            if (written > 16 * 1024 * 1024) break;
+            for await (const chunk of deps.store.readBlob(s.sha256)) { await file.write(chunk as Buffer); written += (chunk as Buffer).length; }
+          }
+        } finally { await file.close(); }
+        jpeg = await posterFrame(path);
+      } catch (error) {
+        deps.log.warn('poster frame failed', { dockId: record.manifest.dock.id, recordingId: record.manifest.recordingId, error });
+        return reply.code(500).type('text/plain').send('no poster frame could be made\n');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+      if (posters.size > 500) posters.delete(posters.keys().next().value!);
+      posters.set(key, jpeg);
+    }
+    reply.header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
+    return reply.type('image/jpeg').send(jpeg);
+  });
+
+  // ---- admin ------------------------------------------------------------------------------
+  app.get('/console/docks', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session || !adminOnly(session, reply)) return reply;
+    await deps.catalog.refresh();
+    const docks = await deps.catalog.docks();
+    const body = html`<p>A recording still receiving after ${Math.round(deps.catalog.staleAfterMs / 3600_000)} h is stale.</p>
+    <table id="docks"><thead><tr><th>Dock</th><th>Last seen</th><th>Key id</th><th>Recordings</th><th>Bytes</th><th>Bytes today</th><th>In progress</th><th>Stale</th></tr></thead><tbody>
+    ${docks.map((d) => html`<tr data-dock="${d.dockId}"><td><a href="/console/recordings?dock=${encodeURIComponent(d.dockId)}">${d.dockId}</a></td><td>${d.lastSeen ?? 'never'}</td><td class="mono">${d.keyId ? d.keyId.slice(0, 16) + '…' : 'none pinned'}</td>
+    <td>${d.recordings}</td><td>${formatBytesShort(d.bytes)}</td><td>${formatBytesShort(d.bytesToday)}</td><td>${d.inProgress}</td><td>${d.stale ? html`<span class="badge warn">${d.stale}</span>` : '0'}</td></tr>`)}</tbody></table>`;
+    return sendPage(reply, 200, page('Docks', viewerOf(session), body));
+  });
+
+  app.get('/console/cameras', async (request, reply) => {
+    const session = await signedIn(request, reply);
+    if (!session || !adminOnly(session, reply)) return reply;
+    await deps.catalog.refresh();
+    const cameras = deps.catalog.cameras();
+    const body = html`<table id="cameras"><thead><tr><th>Camera</th><th>Recordings</th><th>Bytes</th><th>Docks</th><th>Last arrival</th><th>Sequence numbers</th></tr></thead><tbody>
+    ${cameras.map((c) => html`<tr data-camera="${c.serial}"><td><a href="/console/recordings?device=${encodeURIComponent(c.serial)}">${c.serial}</a></td><td>${c.recordings}</td><td>${formatBytesShort(c.bytes)}</td><td>${c.docks.join(', ')}</td><td>${c.lastArrival}</td>
+    <td>${!c.sequence ? 'none' : c.sequence.missingCount === 0 ? html`<span class="badge ok">${formatRanges([[c.sequence.lowest, c.sequence.highest]])} complete</span>`
+      : html`<span class="badge bad gap">missing ${formatRanges(c.sequence.missing)} (${c.sequence.missingCount})</span> of ${formatRanges([[c.sequence.lowest, c.sequence.highest]])}`}${c.unnumbered ? ` · ${c.unnumbered} unnumbered` : ''}</td></tr>`)}</tbody></table>`;
+    return sendPage(reply, 200, page('Cameras', viewerOf(session), body));
+  });
+
+  /** True when this session had already viewed the recording (so a media fetch is not a second event). */
+  function markViewed(session: Session, dockId: string, id: string): boolean {
+    const key = session.csrf;
+    let seen = viewedInSession.get(key);
+    if (!seen) { seen = new Set(); viewedInSession.set(key, seen); }
+    if (viewedInSession.size > 10_000) viewedInSession.delete(viewedInSession.keys().next().value!);
+    const k = `${dockId}/${id}`;
+    if (seen.has(k)) return true;
+    seen.add(k);
+    return false;
+  }
+
+  return { sessions };
+}
+
+function timelineTable(entries: CustodyEntry[]): Html {
+  if (entries.length === 0) return html`<p class="muted">No entries.</p>`;
+  return html`<table class="timeline" id="timeline"><thead><tr><th>Chain position</th><th>Time (server)</th><th>Event</th><th>Detail</th></tr></thead><tbody>
+  ${entries.map((e) => html`<tr class="event-${e.event}"><td>#${e.seq}</td><td>${e.time}</td><td>${e.event}</td><td>${describeEntry(e)}</td></tr>`)}</tbody></table>`;
+}
+
+function describeEntry(e: CustodyEntry): string {
+  switch (e.event) {
+    case 'viewed': case 'downloaded': return `by ${String(e['by'])} (${String(e['role'])}) via ${String(e['via'] ?? '')}`;
+    case 'segment-stored': return `blob ${e.sha256.slice(0, 16)}… stored${e['index'] !== undefined ? ` (segment ${String(e['index'])})` : ''}`;
+    case 'receipt-issued': return `receipt for ${e.sha256.slice(0, 16)}…`;
+    case 'recording-created': return `manifest accepted from ${e.dockId}`;
+    default: return '';
+  }
+}
+
+function mediaType(manifest: RecordingManifest): string {
+  const format = manifest.file.media?.container ?? '';
+  return format.includes('mpegts') ? 'video/mp2t' : format.includes('mp4') || format.includes('mov') ? 'video/mp4' : 'application/octet-stream';
+}
+
+function safeNext(next: string | undefined | null): string | undefined {
+  return typeof next === 'string' && /^\/console\/[A-Za-z0-9/_.%?=&-]*$/.test(next) && !next.startsWith('//') ? next : undefined;
+}
+
+function safeOrigin(url: string): string | undefined {
+  try { return new URL(url).origin; } catch { return undefined; }
+}
+
+const assetCache = new Map<string, Buffer>();
+async function readAsset(path: string): Promise<Buffer> {
+  let data = assetCache.get(path);
+  if (!data) { data = await readFile(path); assetCache.set(path, data); }
+  return data;
+}
+
+/** A form body (application/x-www-form-urlencoded), at most 16 KiB. */
+async function readForm(request: FastifyRequest): Promise<URLSearchParams> {
+  const body = request.body as unknown;
+  if (body === undefined || body === null) return new URLSearchParams();
+  if (typeof body === 'string') return new URLSearchParams(body);
+  if (typeof (body as Readable).pipe !== 'function') return new URLSearchParams();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as Readable) {
+    total += (chunk as Buffer).length;
+    if (total > 16 * 1024) { (body as Readable).destroy(); break; }
+    chunks.push(chunk as Buffer);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+

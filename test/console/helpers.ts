@@ -1,0 +1,79 @@
+/**
+ * Console tests: a fixture camera recording cut by the dock's own planner and signed like a dock
+ * would, uploaded to the real server; and headless Chromium (Debian's) driven by playwright-core.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { planSegments } from '../../src/dock/planner.js';
+import { mediaSummary, probe } from '../../src/media/probe.js';
+import { sha256Hex } from '../../src/protocol/digest.js';
+import { merkleRoot } from '../../src/protocol/merkle.js';
+import { signObject, type KeyPairPem } from '../../src/protocol/signing.js';
+import { PROTOCOL_VERSION, type RecordingManifest } from '../../src/protocol/types.js';
+import { segmentHeaders, type TestServer } from '../helpers/server.js';
+
+export const FIXTURES = new URL('../../fixtures/cameras/', import.meta.url).pathname;
+
+export interface FixtureUpload { manifest: RecordingManifest; file: Buffer; segments: Buffer[] }
+
+export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1): Promise<FixtureUpload> {
+  const root = join(FIXTURES, camera);
+  const folder = join(root, 'DCIM', '100BWC');
+  const name = readdirSync(folder).find((f) => !f.endsWith('.json'))!;
+  const path = join(folder, name);
+  const file = readFileSync(path);
+  const sidecarBytes = readFileSync(path.replace(/\.[^.]+$/, '.json'));
+  const device = JSON.parse(readFileSync(join(root, 'DEVICE.json'), 'utf8')) as { serial: string; model: string; firmware: string; publicKeyPem: string; clock: { offsetMs: number } };
+  const probed = await probe(path);
+  const media = mediaSummary(probed);
+  const plan = await planSegments(path, file.length, { segmentSeconds, maxBytes: 8 * 1024 * 1024, formatName: probed.formatName });
+  if (plan.packetSize) media.packetSize = plan.packetSize;
+  if (plan.timeOrigin !== undefined) media.timeOrigin = plan.timeOrigin;
+  const segments = plan.segments.map((s) => file.subarray(s.offset, s.offset + s.length));
+  const entries = plan.segments.map((s, i) => ({ ...s, sha256: sha256Hex(segments[i]!) }));
+  const unsigned = {
+    protocol: PROTOCOL_VERSION, recordingId: `${device.serial}-${sha256Hex(file).slice(0, 16)}-${dockId}`,
+    device: { serial: device.serial, model: device.model, firmware: device.firmware, publicKeyPem: device.publicKeyPem, sidecar: JSON.parse(sidecarBytes.toString('utf8')) as Record<string, unknown>,
+      sidecarSha256: sha256Hex(sidecarBytes), sidecarBase64: sidecarBytes.toString('base64'), clockOffsetMs: device.clock.offsetMs },
+    dock: { id: dockId, publicKeyPem: keys.publicKeyPem, bay: '1' },
+    file: { name, size: file.length, sha256: sha256Hex(file), media },
+    integrity: { status: 'verified' as const, notes: [] },
+    segments: entries, merkleRoot: merkleRoot(entries.map((e) => e.sha256)), createdAt: new Date().toISOString(),
+  };
+  const manifest = signObject(unsigned as unknown as Record<string, unknown>, keys.privateKeyPem) as unknown as RecordingManifest;
+  return { manifest, file, segments };
+}
+
+export async function declare(server: TestServer, r: FixtureUpload): Promise<void> {
+  const response = await server.request('/v1/recordings', { dock: r.manifest.dock.id, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.manifest) });
+  if (response.status !== 201 && response.status !== 200) throw new Error(`create: ${response.status} ${await response.text()}`);
+}
+
+export async function sendSegments(server: TestServer, r: FixtureUpload, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    const put = await server.request(`/v1/recordings/${r.manifest.recordingId}/segments/${i}`, { dock: r.manifest.dock.id, method: 'PUT', headers: segmentHeaders(r.segments[i]!), body: r.segments[i]! });
+    if (put.status !== 201 && put.status !== 200) throw new Error(`segment ${i}: ${put.status} ${await put.text()}`);
+  }
+}
+
+export async function complete(server: TestServer, r: FixtureUpload): Promise<void> {
+  const done = await server.request(`/v1/recordings/${r.manifest.recordingId}/complete`, { dock: r.manifest.dock.id, method: 'POST' });
+  if (done.status !== 200) throw new Error(`complete: ${done.status} ${await done.text()}`);
+}
+
+export async function uploadAll(server: TestServer, r: FixtureUpload): Promise<void> {
+  await declare(server, r);
+  await sendSegments(server, r, 0, r.segments.length);
+  await complete(server, r);
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's chromium, headless, with a new empty profile in `profileDir`. */
+export function launchBrowser(profileDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
