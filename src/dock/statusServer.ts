@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
+import type { DockStatus } from './agent.js';
+import { DOCK_PAGE_CSP, DockPage } from './statusPage.js';
 
 export const STATUS_FILE = 'status.json';
 
@@ -18,10 +20,15 @@ export interface StatusSource {
 export interface StatusServer { port: number; close(): Promise<void> }
 
 export async function startStatusServer(source: StatusSource, port: number, stateDir: string): Promise<StatusServer> {
+  const page = new DockPage();
   const server: Server = createServer((req, res) => {
     try {
       const path = (req.url ?? '/').split('?')[0];
-      if (req.method === 'GET' && (path === '/status' || path === '/')) {
+      // A browser asking for / gets the page (statusPage.ts); scripts get JSON there as before.
+      if (req.method === 'GET' && path === '/' && (req.headers.accept ?? '').includes('text/html')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCK_PAGE_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+        res.end(page.render(source.status() as DockStatus));
+      } else if (req.method === 'GET' && (path === '/status' || path === '/')) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(source.status()));
       } else if (req.method === 'GET' && path === '/metrics') {
