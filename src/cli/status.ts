@@ -10,7 +10,7 @@ import got from 'got';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { DockStatus } from '../dock/index.js';
 import { STATUS_FILE } from '../dock/statusServer.js';
-import { parsePositiveInt } from '../util/units.js';
+import { formatBytes, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { table } from './table.js';
 
@@ -70,6 +70,11 @@ export function renderStatus(status: DockStatus): string {
       ...skipped.flatMap((b) => b.skipped!.map((k) => [b.bay, k.path, k.code, k.reason])),
       ...skipped.filter((b) => (b.skippedCount ?? 0) > b.skipped!.length).map((b) => [b.bay, `… ${b.skippedCount! - b.skipped!.length} more`, '', 'see --json for the first ones; the count is complete'])]);
   }
+  const bw = status.bandwidth;
+  if (bw) {
+    const rate = (n: number): string => (n > 0 ? `${formatBytes(n)}/s` : 'unlimited');
+    out += `\nbandwidth: ${rate(bw.limit)}${bw.source === 'timetable' ? ' (timetable)' : bw.source === 'maxRate' ? ' (maxRate)' : ''}${bw.next ? `; ${rate(bw.next.limit)} from ${bw.next.at}` : ''}\n`;
+  }
   out += `\nqueue: ${q.depth} with work left (${q.preparing} preparing, ${q.uploading} uploading, ${q.waiting} waiting, ${q.backoff} in backoff, ${q.paused} paused, ${q.settling} settling); `
     + `${q.completed} completed, ${q.wiped} wiped, ${q.quarantined} quarantined, ${q.flagged} flagged; oldest queued ${q.oldestQueuedSeconds}s\n`;
   const notable = q.recordings.filter((r) => !['completed', 'wiped'].includes(r.state) || r.reason || r.unreadable || (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned'));
@@ -105,7 +110,7 @@ Examples:
       if (!status) {
         throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);
       }
-      process.stdout.write(options.json ? JSON.stringify({ bays: status.bays, queue: status.queue }, null, 2) + '\n' : renderStatus(status));
+      process.stdout.write(options.json ? JSON.stringify({ bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
       return 0;
     }));
 }

@@ -20,7 +20,7 @@ import { loadOrCreateDockKey } from './keys.js';
 import { acquireStateLock, type StateLock } from './lock.js';
 import { DockMetrics } from './metrics.js';
 import type { StepContext } from './pipeline.js';
-import { TokenBucket } from './rateLimit.js';
+import { bucketFor } from './rateLimit.js';
 import { PrioritySlots } from './slots.js';
 import { Scheduler } from './scheduler.js';
 import { ServerKeyPin } from './serverKeyPin.js';
@@ -85,7 +85,7 @@ export class DockAgentCore {
     for (const row of journal.list()) this.state.attemptsBeforeRun.set(row.key, row.attempts);
     const client = new IngestClient({
       endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
-      retries: config.requestRetries, bucket: new TokenBucket(config.maxRate), logger,
+      retries: config.requestRetries, bucket: bucketFor(config), logger,
       onRetry: () => { this.metrics.requestRetries++; },
       onBytesSent: (bytes) => { this.metrics.bytesSent += bytes; },
     });

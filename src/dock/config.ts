@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 import { parseBytes, parseDuration, parseRate } from '../util/units.js';
+import { parseTimetable } from './bwTimetable.js';
 
 export type ConfigKind = 'string' | 'path' | 'boolean' | 'int' | 'duration' | 'bytes' | 'rate';
 
@@ -33,6 +34,7 @@ export const DOCK_CONFIG_SCHEMA = {
   wipeAfterIngest: { kind: 'boolean', default: false, description: 'Delete a camera file and its sidecar once its verified receipt is stored and the server proved it holds the bytes (never for flagged recordings). Needs a confirmed server key (serverKey or trust-server): refuses to start without one.' },
   concurrency: { kind: 'int', default: 4, description: 'Segments in flight at once, across all cameras.' },
   maxRate: { kind: 'rate', default: 0, description: 'Upload bandwidth cap shared by all uploads, e.g. 25mbit or 10MB/s; 0 = unlimited.' },
+  bwLimit: { kind: 'string', default: undefined, description: 'Bandwidth timetable as rclone\'s --bwlimit, in local time: "08:00,10M 18:00,off" (office hours capped, nights free), days allowed ("Mon-08:00,512k Sat-00:00,off"); rates off, 512k/10M/1G (KiB/MiB/GiB per s) or as maxRate. Replaces maxRate; the limit in force is shown in status.' },
   settle: { kind: 'duration', default: 5, description: 'A file without a sidecar is ready once its size and mtime have been stable this long (and ffprobe reads it).' },
   statusPort: { kind: 'int', default: 7878, description: 'Port of the status/metrics HTTP server on 127.0.0.1; 0 picks a free port (written to <stateDir>/status.json).' },
   segmentSeconds: { kind: 'duration', default: 10, description: 'Target media duration of a segment.' },
@@ -63,6 +65,7 @@ export interface DockConfig {
   wipeAfterIngest: boolean;
   concurrency: number;
   maxRate: number;
+  bwLimit?: string;
   settle: number;
   statusPort: number;
   segmentSeconds: number;
@@ -205,6 +208,10 @@ export function checkDockValues(merged: Record<string, unknown>): void {
   const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
   if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
   merged.dockId = dockId;
+  if (merged.bwLimit !== undefined) {
+    parseTimetable(String(merged.bwLimit));
+    if (typeof merged.maxRate === 'number' && merged.maxRate > 0) throw new UsageError('give maxRate or bwLimit, not both: a timetable with one entry (e.g. "10M") is a constant cap');
+  }
   if (merged.concurrency === 0) throw new UsageError('invalid concurrency 0: at least one segment must be allowed in flight');
   if (merged.segmentMaxBytes !== undefined && (merged.segmentMaxBytes as number) < 188 * 16) throw new UsageError('invalid segment-max-bytes: use at least 3 KiB');
   if (merged.statusPort !== undefined && (merged.statusPort as number) > 65535) throw new UsageError(`invalid status-port ${String(merged.statusPort)}`);

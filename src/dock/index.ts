@@ -5,7 +5,8 @@
 import type { Logger } from '../log.js';
 import { createLogger, parseLogLevel } from '../log.js';
 import { DockAgentCore } from './agent.js';
-import type { DockStatus, RecordingSummary } from './status.js';
+import type { DockStatus as CoreDockStatus, RecordingSummary } from './status.js';
+import { bandwidthAt, parseTimetable, type BandwidthNow } from './bwTimetable.js';
 import type { DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
@@ -13,9 +14,18 @@ import { startStatusServer, type StatusServer } from './statusServer.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
 export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
-export type { BayState, BayStatus, DockStatus, RecordingSummary } from './status.js';
+export type { BayState, BayStatus, RecordingSummary } from './status.js';
 export { installDockKey } from './keys.js';
 export { trustServer } from './trust.js';
+export type { BandwidthNow } from './bwTimetable.js';
+
+/** The agent's status, with the bandwidth limit in force now (maxRate, or the bwLimit timetable's entry). */
+export type DockStatus = CoreDockStatus & { bandwidth?: BandwidthNow };
+
+function withBandwidth(config: DockConfig, clock: () => Date = () => new Date()): (status: CoreDockStatus) => DockStatus {
+  const table = config.bwLimit === undefined ? undefined : parseTimetable(config.bwLimit);
+  return (status) => ({ ...status, bandwidth: bandwidthAt(table, config.maxRate, clock()) });
+}
 
 export interface DockAgent {
   /** Stop taking work, let segments in flight finish (or abandon them within a few seconds), close everything. */
@@ -37,9 +47,11 @@ function loggerFor(config: DockConfig, deps?: DockDeps): Logger {
 
 export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): Promise<DockAgent> {
   const core = await DockAgentCore.open(config, { logger: loggerFor(config, deps) });
+  const shown = withBandwidth(config);
+  const status = (): DockStatus => shown(core.status());
   let server: StatusServer | undefined;
   try {
-    server = await startStatusServer({ status: () => core.status(), metricsText: () => core.metricsText() }, config.statusPort, config.stateDir);
+    server = await startStatusServer({ status, metricsText: () => core.metricsText() }, config.statusPort, config.stateDir);
     await core.start();
   } catch (error) {
     await server?.close();
@@ -48,7 +60,7 @@ export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): P
   }
   return {
     stop: async () => { await core.stop(); await server?.close(); },
-    status: () => core.status(),
+    status,
     whenIdle: () => core.whenIdle(),
     metricsText: () => core.metricsText(),
     statusPort: server?.port,

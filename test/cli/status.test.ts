@@ -12,6 +12,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { TEST_TOKENS } from '../helpers/server.js';
 import { waitFor } from '../dock/helpers.js';
+import { bandwidthAt, parseTimetable } from '../../src/dock/bwTimetable.js';
 
 describe('bodycam status: finding the dock', () => {
   const tmp = makeTempDir('bodycam-status-');
@@ -22,12 +23,12 @@ describe('bodycam status: finding the dock', () => {
     tmp.cleanup();
   });
 
-  function startDock(stateDir: string, dockId: string): ChildProcess {
+  function startDock(stateDir: string, dockId: string, extra: string[] = []): ChildProcess {
     const bays = join(tmp.path, `${dockId}-bays`);
     mkdirSync(bays, { recursive: true });
     writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n');
     const child = spawnCli(['dock', '--bays', bays, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--state-dir', stateDir,
-      '--dock-id', dockId, '--status-port', '0'], { env });
+      '--dock-id', dockId, '--status-port', '0', ...extra], { env });
     children.push(child);
     return child;
   }
@@ -80,4 +81,27 @@ describe('bodycam status: finding the dock', () => {
     child.kill('SIGINT');
     await new Promise((resolve) => child.once('exit', resolve));
   }, 180_000);
+
+  it('a --bw-limit timetable: the limit in force now and the next change are in status (table and JSON); with --max-rate too it is a usage error', async () => {
+    const timetable = '00:00,512k 12:00,1M Sat-06:00,off';
+    const stateDir = join(tmp.path, 'bw', 'state');
+    const child = startDock(stateDir, 'dock-bw', ['--bw-limit', timetable]);
+    const before = bandwidthAt(parseTimetable(timetable), 0, new Date());
+    const shown = await waitFor('status with bandwidth', async () => {
+      const r = await runCli(['status', '--json', '--state-dir', stateDir], { env });
+      return r.code === 0 ? JSON.parse(r.stdout) as { bandwidth: unknown } : undefined;
+    }, 30_000, 200);
+    const after = bandwidthAt(parseTimetable(timetable), 0, new Date());
+    expect([before, after]).toContainEqual(shown.bandwidth);
+    const text = await runCli(['status', '--state-dir', stateDir], { env });
+    expect(text.stdout).toMatch(/^bandwidth: (512\.0 KiB\/s|1\.0 MiB\/s|unlimited) \(timetable\); (512\.0 KiB\/s|1\.0 MiB\/s|unlimited) from (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:\d\d$/m);
+    child.kill('SIGTERM');
+    const both = await runCli(['dock', '--bays', tmp.path, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--state-dir', stateDir,
+      '--max-rate', '1MB/s', '--bw-limit', '08:00,1M', '--once'], { env });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^bodycam: give maxRate or bwLimit, not both/);
+    const bad = await runCli(['dock', 'config', '--print', '--state-dir', stateDir, '--bays', tmp.path, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--bw-limit', '08:00,1M 25:00,off'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('25:00 is not a time of day');
+  }, 60_000);
 });
