@@ -10,7 +10,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { formatDigestHeader } from '../protocol/digest.js';
 import { isPermanentProblem } from '../protocol/problems.js';
-import type { CreateRecordingResponse, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
+import type { CreateRecordingResponse, MissingAttachmentSegment, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
 import { isFileGone } from '../errors.js';
 import { PausedError, ProblemError, TransportError } from './errors.js';
@@ -234,8 +234,11 @@ export class IngestClient {
     return JSON.parse(answer.body) as CreateRecordingResponse;
   }
 
-  /** PUT one segment; the body is re-read from the file range on every attempt, through the shared bandwidth cap. */
-  async putSegment(recordingId: string, path: string, segment: SegmentRange, signal?: AbortSignal): Promise<void> {
+  /**
+   * PUT one segment (of the recording, or with `attachment` of that attachment); the body is
+   * re-read from the file range on every attempt, through the shared bandwidth cap.
+   */
+  async putSegment(recordingId: string, path: string, segment: SegmentRange, signal?: AbortSignal, attachment?: number): Promise<void> {
     const { bucket, onBytesSent } = this.options;
     const makeBody = (): Readable | AsyncIterable<Buffer> => {
       const range = { start: segment.offset, end: segment.offset + segment.length - 1 };
@@ -249,7 +252,8 @@ export class IngestClient {
       // pipeline (not pipe) so a read error (file gone on undock) reaches the request.
       return pipeline(createReadStream(path, { ...range, highWaterMark: 64 * 1024 }), throttle, () => {});
     };
-    await this.request('PUT', `/v1/recordings/${encodeURIComponent(recordingId)}/segments/${segment.index}`, {
+    const where = attachment === undefined ? '' : `/attachments/${attachment}`;
+    await this.request('PUT', `/v1/recordings/${encodeURIComponent(recordingId)}${where}/segments/${segment.index}`, {
       makeBody,
       headers: {
         'content-type': 'application/octet-stream',
@@ -262,13 +266,16 @@ export class IngestClient {
   }
 
   /** Ask the server to assemble and receipt; `missing` when it still lacks segments (409 incomplete). */
-  async complete(recordingId: string, signal?: AbortSignal): Promise<{ receipt?: Receipt; missing?: number[] }> {
+  async complete(recordingId: string, signal?: AbortSignal): Promise<{ receipt?: Receipt; missing?: number[]; missingAttachments?: MissingAttachmentSegment[] }> {
     const answer = await this.request('POST', `/v1/recordings/${encodeURIComponent(recordingId)}/complete`, { signal, okStatuses: [409] });
     const body = JSON.parse(answer.body) as Record<string, unknown>;
     if (answer.status === 409) {
       const code = typeof body.code === 'string' ? body.code : '';
       if (code !== 'incomplete') throw new ProblemError(409, code || 'http_409', `complete: ${String(body.detail ?? code)}`, isPermanentProblem(409, code));
-      return { missing: Array.isArray(body.missing) ? (body.missing as number[]) : [] };
+      return {
+        missing: Array.isArray(body.missing) ? (body.missing as number[]) : [],
+        ...(Array.isArray(body.missingAttachments) ? { missingAttachments: body.missingAttachments as MissingAttachmentSegment[] } : {}),
+      };
     }
     return { receipt: (body.receipt ?? body) as Receipt };
   }
@@ -280,7 +287,7 @@ export class IngestClient {
   }
 
   /** Proof of possession (docs/protocol.md): the server's answer, unchecked (src/dock/wipe.ts checks it). */
-  async possession(recordingId: string, challenge: PossessionChallenge & { sidecar?: boolean }, signal?: AbortSignal): Promise<unknown> {
+  async possession(recordingId: string, challenge: PossessionChallenge, signal?: AbortSignal): Promise<unknown> {
     const answer = await this.request('POST', `/v1/recordings/${encodeURIComponent(recordingId)}/possession`, { json: challenge, signal });
     try {
       return JSON.parse(answer.body) as unknown;

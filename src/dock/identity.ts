@@ -86,15 +86,18 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
   const { journal, logger } = state;
   let fileSha: string;
   let sidecarBytes: Buffer | undefined;
+  const companions: string[] = [];
   try {
     const hashed = await hashFileOffThread(file.absPath, [{ offset: 0, length: file.size }], file.size);
     fileSha = hashed.sha256;
     if (file.sidecarPath) sidecarBytes = await readFile(file.sidecarPath);
+    for (const c of file.companions) companions.push(`${c.fileName}\0${c.stat.size}\0${(await hashFileOffThread(c.absPath, c.stat.size ? [{ offset: 0, length: c.stat.size }] : [], c.stat.size)).sha256}`);
     const after = lstatSync(file.absPath);
     const sidecarAfter = file.sidecarPath ? lstatSync(file.sidecarPath) : undefined;
     const now: StatSnapshot = {
       size: after.size, mtimeMs: after.mtimeMs, ino: after.ino, dev: after.dev, ctimeMs: after.ctimeMs,
       sidecar: sidecarAfter ? { size: sidecarAfter.size, mtimeMs: sidecarAfter.mtimeMs, ino: sidecarAfter.ino, dev: sidecarAfter.dev, ctimeMs: sidecarAfter.ctimeMs } : null,
+      ...(stat.companions ? { companions: stat.companions.map((c, i) => { const l = lstatSync(file.companions[i]!.absPath); return { name: c.name, size: l.size, mtimeMs: l.mtimeMs, ino: l.ino, dev: l.dev, ctimeMs: l.ctimeMs }; }) } : {}),
     };
     if (!sameSnapshot(stat, now)) return 'retry';
   } catch (error) {
@@ -103,9 +106,12 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
   }
   const sidecarSha = sidecarBytes ? createHash('sha256').update(sidecarBytes).digest('hex') : null;
   for (const row of rows) {
-    let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string } };
+    let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string }; attachments?: Array<{ name: string; size: number; sha256: string }> };
     try { manifest = JSON.parse(row.manifestJson!) as typeof manifest; } catch { continue; }
     if (manifest.file?.sha256 !== fileSha || manifest.file?.size !== file.size) continue;
+    // Other companions (changed, added, gone) are other evidence: a new version.
+    const held = (manifest.attachments ?? []).map((a) => `${a.name}\0${a.size}\0${a.sha256}`);
+    if (held.length !== companions.length || held.some((h, i) => h !== companions[i])) continue;
     const device = manifest.device ?? {};
     let sidecarSame: boolean;
     if (typeof device.sidecarSha256 === 'string') sidecarSame = device.sidecarSha256 === sidecarSha;

@@ -85,7 +85,7 @@ export interface OnceRecording {
 }
 
 /** Keep codes that mean the card now holds bytes the server may not have: a new version to ingest. */
-const CHANGED_KEEPS: ReadonlySet<string> = new Set(['file_changed', 'file_replaced', 'sidecar_changed', 'sidecar_replaced', 'sidecar_not_held']);
+const CHANGED_KEEPS: ReadonlySet<string> = new Set(['file_changed', 'file_replaced', 'sidecar_changed', 'sidecar_replaced', 'sidecar_not_held', 'attachment_changed', 'attachment_replaced']);
 
 export interface OnceSkipped { bay: string; path: string; code: SkipCode; reason: string }
 
@@ -125,7 +125,9 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     await core.whenIdle();
     // A wipe that kept a file because it changed at the last moment leaves new bytes the server
     // does not hold yet: scan again so this run ingests them as a new version (bounded rounds).
-    for (let round = 0; round < 3 && config.wipeAfterIngest && core.status().queue.recordings.some((r) => r.wipeKept && CHANGED_KEEPS.has(r.wipeKept)); round++) {
+    // So does an upload closed because a companion changed or vanished after its hash (file_changed).
+    const newVersionWaits = (): boolean => core.status().queue.recordings.some((r) => (config.wipeAfterIngest && r.wipeKept !== undefined && CHANGED_KEEPS.has(r.wipeKept)) || (r.state === 'quarantined' && r.reasonCode === 'file_changed'));
+    for (let round = 0; round < 3 && newVersionWaits(); round++) {
       const before = core.status().queue.recordings.length;
       await core.scanAll();
       await core.whenIdle();

@@ -27,13 +27,19 @@ export interface StatSnapshot {
   ctimeMs: number;
   /** The sidecar's snapshot (a re-signed sidecar is a new version too); null when there is none. */
   sidecar: { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number } | null;
+  /** Its companions' snapshots, by name (a changed, added or removed attachment is a new version too); absent = none. */
+  companions?: Array<{ name: string; size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }>;
 }
 
 export function sameSnapshot(a: StatSnapshot | null, b: StatSnapshot): boolean {
   if (!a) return false;
-  const same = (x: Omit<StatSnapshot, 'sidecar'>, y: Omit<StatSnapshot, 'sidecar'>): boolean =>
+  type Facts = { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number };
+  const same = (x: Facts, y: Facts): boolean =>
     x.size === y.size && x.mtimeMs === y.mtimeMs && x.ino === y.ino && x.dev === y.dev && x.ctimeMs === y.ctimeMs;
   if (!same(a, b)) return false;
+  const ca = a.companions ?? [];
+  const cb = b.companions ?? [];
+  if (ca.length !== cb.length || !ca.every((c, i) => c.name === cb[i]!.name && same(c, cb[i]!))) return false;
   if (!a.sidecar || !b.sidecar) return !a.sidecar && !b.sidecar;
   return same(a.sidecar, b.sidecar);
 }

@@ -10,10 +10,10 @@ import { EnvironmentError, IntegrityError, InputError, isFileGone } from '../err
 import type { Logger } from '../log.js';
 import { streamFingerprints } from '../media/fingerprint.js';
 import { mediaSummary, probe } from '../media/probe.js';
-import { isMediaExtension } from '../protocol/fileKinds.js';
+import { attachmentKindOf, isMediaExtension } from '../protocol/fileKinds.js';
 import { signObject } from '../protocol/signing.js';
 import { recordingSourceOf } from '../protocol/cardLayouts.js';
-import { PROTOCOL_VERSION, type IntegrityStatus, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { ATTACHMENTS_MAX, PROTOCOL_VERSION, type AttachmentEntry, type IntegrityStatus, type MissingAttachmentSegment, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
@@ -24,7 +24,7 @@ import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import { fixedPlan, planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
-import { clockOffsetMsOf, type DeviceInfo } from '../protocol/cameraStorage/index.js';
+import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
 
@@ -36,6 +36,8 @@ export interface Location {
   cameraRoot: string;
   absPath: string;
   sidecarPath?: string;
+  /** Files beside the recording that travel with it as attachments (the scan's listing). */
+  companions?: CompanionFile[];
   device?: DeviceInfo;
   deviceProblem?: string;
 }
@@ -175,18 +177,68 @@ export async function stepPlan(ctx: StepContext, row: RecordingRow, location: Lo
   });
 }
 
-/** The file's and its sidecar's lstat now, as the journal keeps it (undefined if either is gone). */
+/** The file's, its sidecar's and its companions' lstat now, as the journal keeps it (undefined if any is gone). */
 async function snapshotOf(location: Location): Promise<StatSnapshot | undefined> {
   try {
     const f = await lstat(location.absPath);
     const c = location.sidecarPath ? await lstat(location.sidecarPath) : undefined;
+    const companions = [];
+    for (const companion of location.companions ?? []) {
+      const l = await lstat(companion.absPath);
+      companions.push({ name: companion.fileName, size: l.size, mtimeMs: l.mtimeMs, ino: l.ino, dev: l.dev, ctimeMs: l.ctimeMs });
+    }
     return {
       size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, dev: f.dev, ctimeMs: f.ctimeMs,
       sidecar: c ? { size: c.size, mtimeMs: c.mtimeMs, ino: c.ino, dev: c.dev, ctimeMs: c.ctimeMs } : null,
+      ...(companions.length ? { companions } : {}),
     };
   } catch {
     return undefined;
   }
+}
+
+/** lstat facts of a companion that must not move between its listing, its hash and its upload. */
+function sameFile(a: { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }, b: { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev && a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * Hash every companion as the scan listed it (docs/dock.md, "Attachments"): fixed size-capped
+ * segments, one sequential read each, bounded memory however large. A companion that is gone
+ * (or no longer a regular file) is not attached; one that changes meanwhile makes the job wait
+ * for the next scan, so the manifest never vouches for bytes the card does not have.
+ */
+async function hashCompanions(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<{ attachments: AttachmentEntry[]; paths: string[]; notes: string[] }> {
+  const attachments: AttachmentEntry[] = [];
+  const paths: string[] = [];
+  const notes: string[] = [];
+  let over = 0;
+  for (const companion of location.companions ?? []) {
+    // A manifest carries at most ATTACHMENTS_MAX: the rest stay on the card, said in a note (and
+    // listed on their own at the next scan once the recording is gone).
+    if (attachments.length >= ATTACHMENTS_MAX) { over++; continue; }
+    const before = await lstat(companion.absPath).catch((error: unknown) => { if (isFileGone(error)) return undefined; throw error; });
+    if (!before || !before.isFile()) {
+      notes.push(`companion ${companion.fileName} ${before ? 'is no longer a regular file' : 'vanished before it was hashed'}: not attached`);
+      continue;
+    }
+    if (!sameFile(before, companion.stat)) throw new FileGrowingError(`${row.relPath}: companion ${companion.fileName} changed since it was listed: waiting for it to settle`);
+    const plan = fixedPlan(before.size, ctx.config.segmentMaxBytes);
+    const hash = await hashFileOffThread(companion.absPath, plan, before.size, { signal }).catch((error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (code === 'E_FILE_GREW' || code === 'E_FILE_CHANGED') throw new FileGrowingError(`${row.relPath}: companion ${companion.fileName} changed while it was hashed`);
+      throw error;
+    });
+    const after = await lstat(companion.absPath).catch(() => undefined);
+    if (!after || !after.isFile() || !sameFile(before, after)) throw new FileGrowingError(`${row.relPath}: companion ${companion.fileName} changed while it was hashed`);
+    paths.push(companion.relPath);
+    attachments.push({
+      index: attachments.length, name: companion.fileName, size: hash.size, sha256: hash.sha256, kind: attachmentKindOf(companion.fileName),
+      segments: plan.map((p, i) => ({ index: p.index, offset: p.offset, length: p.length, sha256: hash.segmentSha256[i]! })),
+    });
+  }
+  if (over) notes.push(`${over} more companion(s) not attached: a manifest carries at most ${ATTACHMENTS_MAX}; they stay on the card`);
+  return { attachments, paths, notes };
 }
 
 function stripUndefined<T>(value: T): T {
@@ -230,6 +282,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       })
       : Promise.resolve(undefined),
   ]);
+  const companions = await hashCompanions(ctx, row, location, signal);
   const sidecar = location.sidecarPath ? await readSidecar(location.sidecarPath) : undefined;
   // A camera that writes sidecars but left none: the recording was cut (power loss).
   const truncated = Boolean(row.info.truncatedTail) || (!sidecar && Boolean(location.device));
@@ -237,7 +290,8 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
     sidecar, device: location.device, deviceProblem: location.deviceProblem,
     fileSha256: hash.sha256, fileSize: hash.size, fileName: row.fileName, truncated,
   });
-  const notes = [...verdict.notes, ...fingerprintNotes];
+  const notes = [...verdict.notes, ...fingerprintNotes, ...companions.notes];
+  if (companions.attachments.length) notes.push(`${companions.attachments.length} attachment(s) from beside the file: ${companions.attachments.map((a) => a.name).join(', ').slice(0, 500)}`);
   const unreadable = unreadableOf(row);
   if (unreadable) notes.push(`unreadable: uploaded as opaque bytes (${unreadable})`);
   if (typeof row.info.truncatedWhy === 'string') notes.push(`cut short: ${row.info.truncatedWhy}`);
@@ -278,6 +332,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
     integrity: { status: verdict.status, notes },
     segments: planned,
     merkleRoot: hash.merkleRoot,
+    attachments: companions.attachments.length ? companions.attachments : undefined,
     createdAt: new Date().toISOString(),
   });
   const manifest = signObject(unsigned as unknown as Record<string, unknown>, ctx.dockKey.privateKeyPem) as unknown as RecordingManifest;
@@ -285,7 +340,10 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   if (isFlagged(verdict.status, truncated, unreadable)) ctx.logger.warn('integrity flag', { recordingId, file: row.relPath, integrity: verdict.status, ...(unreadable ? { unreadable } : {}), notes });
   return ctx.journal.transition(row.key, 'hashed', {
     recordingId, sha256: hash.sha256, manifestJson: JSON.stringify(manifest), ...(statNow ? { stat: statNow } : {}),
-    info: { integrity: verdict.status, integrityNotes: notes, truncated, unreadable, mediaFingerprint: fingerprint?.summary },
+    info: {
+      integrity: verdict.status, integrityNotes: notes, truncated, unreadable, mediaFingerprint: fingerprint?.summary,
+      ...(companions.paths.length ? { attachmentPaths: companions.paths } : {}),
+    },
   });
 }
 
@@ -318,6 +376,37 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
   if (failed) throw failed.reason;
 }
 
+/**
+ * The attachment segments the server lacks (its list is the truth: they are not journaled), each
+ * re-read from its companion, which must still be the file that was hashed (same inode, size,
+ * mtime, ctime). One that changed or vanished while the recording is on the card can never be
+ * sent: the upload is closed `file_changed` and the next scan ingests what the card holds now as
+ * a new version (docs/dock.md, "Attachments").
+ */
+async function sendMissingAttachments(ctx: StepContext, row: RecordingRow, manifest: RecordingManifest, location: Location, missing: readonly MissingAttachmentSegment[], signal: AbortSignal): Promise<void> {
+  const attachments = manifest.attachments ?? [];
+  for (const item of missing) {
+    if (ctx.stopping()) throw new PausedError('dock is stopping');
+    const attachment = attachments[item.attachment];
+    const segment = attachment?.segments[item.index];
+    if (!attachment || !segment) throw new InputError('E_PLAN_GAP', `the server asks for attachment segment ${item.attachment}/${item.index}, which is not in the manifest`);
+    const companion = location.companions?.find((c) => c.fileName === attachment.name);
+    const held = row.stat?.companions?.find((c) => c.name === attachment.name);
+    const now = companion ? await lstat(companion.absPath).catch((error: unknown) => { if (isFileGone(error)) return undefined; throw error; }) : undefined;
+    if (!companion || !held || !now || !now.isFile() || !sameFile(now, held)) {
+      await checkUnchanged(row, location); // the camera went away (undock): wait for it instead
+      throw new InputError('E_FILE_CHANGED', `companion ${attachment.name} ${!now ? 'vanished' : !now.isFile() ? 'is no longer a regular file' : 'changed'} after it was hashed: the card now holds a new version of ${row.fileName}`);
+    }
+    const release = await ctx.slots.acquire(priorityOf(row), signal).catch((cause: unknown) => { throw new PausedError('abandoned while queued', { cause }); });
+    try {
+      await ctx.client.putSegment(row.recordingId!, companion.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256 }, signal, attachment.index);
+      ctx.metrics.segmentsSent++;
+    } finally {
+      release();
+    }
+  }
+}
+
 export async function stepUpload(ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal): Promise<RecordingRow> {
   const serverKeyPem = await ctx.serverKey(signal);
   const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
@@ -325,12 +414,15 @@ export async function stepUpload(ctx: StepContext, row: RecordingRow, location: 
   const created = await ctx.client.createRecording(manifest, signal);
   if (created.state === 'complete' && created.receipt) return finish(ctx, current, created.receipt, serverKeyPem);
   ctx.journal.reconcileMissing(row.key, created.missing ?? []);
+  let attachmentsMissing = created.missingAttachments ?? [];
   for (let round = 0; round < 3; round++) {
     await sendMissing(ctx, current, location, signal);
+    await sendMissingAttachments(ctx, current, manifest, location, attachmentsMissing, signal);
     const done = await ctx.client.complete(current.recordingId!, signal);
     if (done.receipt) return finish(ctx, current, done.receipt, serverKeyPem);
-    ctx.logger.warn('server still misses segments', { recordingId: current.recordingId, missing: done.missing });
+    ctx.logger.warn('server still misses segments', { recordingId: current.recordingId, missing: done.missing, missingAttachments: done.missingAttachments?.length ?? 0 });
     ctx.journal.reconcileMissing(row.key, done.missing ?? []);
+    attachmentsMissing = done.missingAttachments ?? [];
     current = ctx.journal.get(row.key)!;
   }
   throw new TransportError(`server still reports missing segments for ${current.recordingId}`);
@@ -360,7 +452,8 @@ export function wipeAllowed(row: RecordingRow): boolean {
 export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Location, signal?: AbortSignal): Promise<RecordingRow> {
   if (!wipeAllowed(row)) return row;
   const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
-  const outcome = await wipeRecording(row, manifest, JSON.parse(row.receiptJson!) as unknown, location, {
+  const attachmentPaths = Array.isArray(row.info.attachmentPaths) ? row.info.attachmentPaths as string[] : undefined;
+  const outcome = await wipeRecording(row, manifest, JSON.parse(row.receiptJson!) as unknown, { ...location, ...(attachmentPaths ? { attachmentPaths } : {}) }, {
     trustedServerKeyPem: ctx.trustedServerKey(),
     dockId: ctx.config.dockId,
     possession: (id, challenge, s) => ctx.client.possession(id, challenge, s),
@@ -376,7 +469,9 @@ export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Lo
     return ctx.journal.transition(row.key, 'completed', { reason: `not wiped: ${outcome.keep.reason}`, info: { wipeSkipped: true, wipeKeptCode: outcome.keep.code } });
   }
   if (outcome.sidecarKept) ctx.logger.warn('sidecar left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, why: outcome.sidecarKept });
+  if (outcome.attachmentsKept) ctx.logger.warn('attachments left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, why: outcome.attachmentsKept });
   ctx.metrics.wiped++;
   ctx.logger.info('wiped after receipt and proof of possession', { recordingId: row.recordingId, file: row.relPath });
-  return ctx.journal.transition(row.key, 'wiped', outcome.sidecarKept ? { reason: outcome.sidecarKept } : {});
+  const kept = [outcome.sidecarKept, ...(outcome.attachmentsKept ?? [])].filter((k): k is string => Boolean(k));
+  return ctx.journal.transition(row.key, 'wiped', kept.length ? { reason: kept.join('; ') } : {});
 }

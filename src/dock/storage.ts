@@ -6,6 +6,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isFileGone } from '../errors.js';
+import { SIDECAR_FORMAT, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 import { SIDECAR_MAX_BYTES } from '../protocol/types.js';
 import { PausedError } from './errors.js';
 
@@ -50,3 +51,16 @@ export async function readSidecar(path: string): Promise<SidecarReading> {
     await handle.close().catch(() => {});
   }
 }
+
+/**
+ * Is this `<name>.json` our sidecar (docs/camera-storage.md)? Only if it says so: a JSON object
+ * whose `format` is `bodycam-sidecar/…`. On a camera that signs its sidecars (DEVICE.json with a
+ * public key) a `.json` beside a recording can only be its sidecar, so a damaged one stays one
+ * (flagged sidecar-invalid, never wiped). Anywhere else, another maker's JSON is an attachment.
+ */
+export function isOurSidecar(reading: SidecarReading, device: DeviceInfo | undefined): boolean {
+  if (reading.kind === 'ok' && typeof reading.sidecar.format === 'string' && reading.sidecar.format.startsWith(SIDECAR_FORMAT_PREFIX)) return true;
+  return typeof device?.publicKeyPem === 'string' && device.publicKeyPem.length > 0;
+}
+
+const SIDECAR_FORMAT_PREFIX = SIDECAR_FORMAT.slice(0, SIDECAR_FORMAT.indexOf('/') + 1);

@@ -5,7 +5,7 @@
  * Scans of one bay never overlap; bays are scanned side by side.
  */
 import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errnoCode } from '../errors.js';
 import { isIncidentPath } from '../protocol/cardLayouts.js';
@@ -15,7 +15,7 @@ import { PausedError, reasonOf } from './errors.js';
 import { claimable, matchRow, verifyAgainst } from './identity.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
 import { statesOfPhase } from './states.js';
-import { readSidecar } from './storage.js';
+import { isOurSidecar, readSidecar } from './storage.js';
 
 /** What the watcher tells the scheduler. */
 export interface WatcherEvents {
@@ -233,13 +233,21 @@ export class BayWatcher {
           }
           continue;
         }
-        if (sidecar.kind === 'ok') {
+        if (!isOurSidecar(sidecar, device)) {
+          // Another maker's JSON (its schema does not say it is ours): an attachment, not a sidecar.
+          file.companions.unshift({ relPath: file.relPath.slice(0, file.relPath.length - file.fileName.length) + basename(file.sidecarPath), absPath: file.sidecarPath, fileName: basename(file.sidecarPath), stat: file.sidecarStat! });
+          file.sidecarPath = undefined;
+          file.sidecarStat = undefined;
+        } else if (sidecar.kind === 'ok') {
           critical = sidecar.sidecar.critical === true;
           const started = Date.parse(String(sidecar.sidecar.startedAt ?? ''));
           if (!Number.isNaN(started)) recordedAt = started;
         }
       }
-      const stat: StatSnapshot = { ...file.stat, sidecar: file.sidecarStat ?? null };
+      const stat: StatSnapshot = {
+        ...file.stat, sidecar: file.sidecarStat ?? null,
+        ...(file.companions.length ? { companions: file.companions.map((c) => ({ name: c.fileName, size: c.stat.size, mtimeMs: c.stat.mtimeMs, ino: c.stat.ino, dev: c.stat.dev, ctimeMs: c.stat.ctimeMs })) } : {}),
+      };
       let match = matchRow(state, serial, file, stat);
       if (match.kind !== 'row' && !file.sidecarPath) {
         // A file with no sidecar is done only when it stops changing: it settles before anything reads it.
@@ -283,7 +291,7 @@ export class BayWatcher {
       if (previous && previous.bay !== name) state.bays.get(previous.bay)?.keys.delete(key);
       // A row newly found (or found elsewhere) may want a prepare slot: the scheduler reads afresh.
       if (!previous || previous.bay !== name) this.events.rowsMoved();
-      state.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, device, deviceProblem: bay.problem });
+      state.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, companions: file.companions, device, deviceProblem: bay.problem });
       bay.keys.add(key);
       bay.sessionKeys.add(key);
       seen.add(key);

@@ -13,7 +13,10 @@
  *   device.sidecarSha256 (the server holds those bytes) and did not move either;
  * - the server proved it holds the bytes: a fresh 32-byte nonce and random segments (first and
  *   last included), answered with SHA-256(nonce ‖ stored segment bytes) that the dock computed
- *   itself from the same descriptor, compared in constant time (and the same over the sidecar).
+ *   itself from the same descriptor, compared in constant time (and the same over the sidecar);
+ * - every attachment still on the card, read through its own descriptor, hashes to its receipted
+ *   SHA-256, did not move, and the server proved it holds its bytes too. An attachment another
+ *   recording beside it still claims is left for that one's wipe.
  *
  * Anything else keeps both file and sidecar, with the reason on the bay. The decision functions
  * below are small and pure so that tests (and mutation testing) can pin every single check.
@@ -21,12 +24,14 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { link, lstat, open, readdir, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { IntegrityError, isFileGone } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { PausedError, ProblemError } from './errors.js';
 import type { RecordingRow } from './journal.js';
+import { cardPathRole } from '../protocol/cardLayouts.js';
+import { companionKeysOf, isMediaExtension, recordingKeysOf } from '../protocol/fileKinds.js';
 import { isInside } from '../protocol/cameraStorage/index.js';
 
 // ---- receipts -------------------------------------------------------------------
@@ -39,14 +44,19 @@ export interface ReceiptExpectation {
   size: number;
   merkleRoot: string;
   segmentCount: number;
+  /** The manifest's attachments as a receipt names them (name, size, SHA-256); absent or empty: none. */
+  attachments?: Array<{ name: string; size: number; sha256: string }>;
 }
 
-export function receiptExpectationOf(row: Pick<RecordingRow, 'recordingId' | 'sha256' | 'size'>, manifest: Pick<RecordingManifest, 'merkleRoot' | 'segments'>, dockId: string): ReceiptExpectation {
+export function receiptExpectationOf(row: Pick<RecordingRow, 'recordingId' | 'sha256' | 'size'>, manifest: Pick<RecordingManifest, 'merkleRoot' | 'segments' | 'attachments'>, dockId: string): ReceiptExpectation {
   return {
     recordingId: row.recordingId ?? '', dockId, sha256: row.sha256 ?? '', size: row.size,
     merkleRoot: manifest.merkleRoot, segmentCount: manifest.segments.length,
+    ...(manifest.attachments?.length ? { attachments: manifest.attachments.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })) } : {}),
   };
 }
+
+const attachmentList = (list: unknown): string => (Array.isArray(list) ? JSON.stringify(list.map((a: { name?: unknown; size?: unknown; sha256?: unknown }) => [a?.name, a?.size, a?.sha256])) : String(list));
 
 /** Every reason this receipt is not the pinned server's receipt for our recording (empty = good). */
 export function receiptProblems(receipt: unknown, expected: ReceiptExpectation, serverKeyPem: string): string[] {
@@ -65,6 +75,8 @@ export function receiptProblems(receipt: unknown, expected: ReceiptExpectation, 
   if (r.size !== expected.size) problems.push(`receipt size ${String(r.size)} is not ours (${expected.size})`);
   if (r.merkleRoot !== expected.merkleRoot) problems.push(`receipt merkleRoot ${String(r.merkleRoot)} is not ours (${expected.merkleRoot})`);
   if (r.segmentCount !== expected.segmentCount) problems.push(`receipt segmentCount ${String(r.segmentCount)} is not ours (${expected.segmentCount})`);
+  // A receipt that does not name our attachments does not cover them: nothing of theirs may be deleted on it.
+  if (attachmentList(r.attachments ?? []) !== attachmentList(expected.attachments ?? [])) problems.push('receipt attachments are not ours');
   return problems;
 }
 
@@ -107,6 +119,8 @@ export interface ExpectedPossession {
   segments: ReadonlyMap<number, string>;
   /** SHA-256(nonce ‖ sidecar bytes), when the sidecar was challenged too. */
   sidecar?: string;
+  /** Attachment index → SHA-256(nonce ‖ attachment bytes), for the attachments still on the card. */
+  attachments?: ReadonlyMap<number, string>;
 }
 
 /** Every reason the server's answer does not prove it holds the bytes (empty = proved). */
@@ -128,6 +142,13 @@ export function possessionProblems(answer: unknown, expected: ExpectedPossession
   }
   for (const index of expected.segments.keys()) if (!seen.has(index)) problems.push(`segment ${index} not answered`);
   if (expected.sidecar !== undefined && !sameHash(a.sidecarSha256, expected.sidecar)) problems.push('sidecar: wrong answer');
+  if (expected.attachments?.size) {
+    const given = Array.isArray((answer as { attachments?: unknown }).attachments) ? (answer as { attachments: Array<{ index?: unknown; sha256?: unknown }> }).attachments : [];
+    for (const [index, want] of expected.attachments) {
+      const found = given.filter((g) => g?.index === index);
+      if (found.length !== 1 || !sameHash(found[0]!.sha256, want)) problems.push(`attachment ${index}: ${found.length ? 'wrong answer' : 'not answered'}`);
+    }
+  }
   return problems;
 }
 
@@ -172,7 +193,8 @@ export function pathProblems(held: StatSnapshot, atPath: StatSnapshot | null): s
 
 export type KeepCode =
   | 'untrusted_server_key' | 'receipt_invalid' | 'file_changed' | 'file_replaced' | 'outside_camera'
-  | 'sidecar_not_held' | 'sidecar_changed' | 'sidecar_replaced' | 'possession_failed';
+  | 'sidecar_not_held' | 'sidecar_changed' | 'sidecar_replaced' | 'possession_failed'
+  | 'attachment_changed' | 'attachment_replaced';
 
 export interface Keep { code: KeepCode; reason: string }
 
@@ -201,6 +223,19 @@ export interface WipeFacts {
   insideCamera: boolean;
   /** null: no sidecar on the camera for this file. */
   sidecar: SidecarFacts | null;
+  /** The receipted attachments still on the card, each read through its own descriptor (absent: none). */
+  attachments?: AttachmentFacts[];
+}
+
+export interface AttachmentFacts {
+  name: string;
+  /** The receipted SHA-256 and size. */
+  expected: { sha256: string; size: number };
+  /** As read through its descriptor. */
+  actual: { sha256: string; size: number };
+  before: StatSnapshot;
+  after: StatSnapshot;
+  atPath: StatSnapshot | null;
 }
 
 /** Everything the dock can check on its own; null = nothing stands in the way locally. */
@@ -226,6 +261,13 @@ export function decideLocal(f: WipeFacts): Keep | null {
     if (sidecarPath.length) return { code: 'sidecar_replaced', reason: `the sidecar was replaced: ${sidecarPath.join('; ')}` };
     const sidecarChanged = statChanges(s.before, s.after);
     if (sidecarChanged.length) return { code: 'sidecar_changed', reason: `the sidecar changed while it was checked (${sidecarChanged.join(', ')})` };
+  }
+  for (const a of f.attachments ?? []) {
+    if (a.actual.size !== a.expected.size || !sameHash(a.actual.sha256, a.expected.sha256)) return { code: 'attachment_changed', reason: `attachment ${a.name} on the camera differs from the one the server holds (changed after the receipt)` };
+    const atPath = pathProblems(a.before, a.atPath);
+    if (atPath.length) return { code: 'attachment_replaced', reason: `attachment ${a.name} was replaced: ${atPath.join('; ')}` };
+    const changed = statChanges(a.before, a.after);
+    if (changed.length) return { code: 'attachment_changed', reason: `attachment ${a.name} changed while it was checked (${changed.join(', ')})` };
   }
   return null;
 }
@@ -325,6 +367,20 @@ export interface WipeTarget {
   absPath: string;
   cameraRoot: string;
   sidecarPath?: string;
+  /** Where each attachment of the manifest was found, relative to cameraRoot (by index; default: beside the file). */
+  attachmentPaths?: readonly string[];
+}
+
+/** An attachment on the card as the wipe holds it: its descriptor from the first look to the unlink. */
+interface HeldAttachment {
+  index: number;
+  name: string;
+  /** Relative to the camera root. */
+  rel: string;
+  path: string;
+  handle: FileHandle;
+  before: StatSnapshot;
+  hashed: { sha256: string; size: number; answer: string };
 }
 
 export interface WipeDeps {
@@ -337,7 +393,30 @@ export interface WipeDeps {
   signal?: AbortSignal;
 }
 
-export type WipeOutcome = { wiped: true; sidecarKept?: string } | { wiped: false; keep: Keep };
+export type WipeOutcome = { wiped: true; sidecarKept?: string; attachmentsKept?: string[] } | { wiped: false; keep: Keep };
+
+/**
+ * Does another recording on the card still claim this companion (its folder holds a recording its
+ * name names, or a maker's layout pairs it with a recording that is there)? Then the companion
+ * stays for that recording's own wipe (docs/dock.md, "Attachments").
+ */
+async function claimedByAnother(cameraRoot: string, recordingPath: string, companionRel: string): Promise<boolean> {
+  const companionName = basename(companionRel);
+  const keys = new Set(companionKeysOf(companionName));
+  const self = relative(cameraRoot, recordingPath).split(sep).join('/').toLowerCase();
+  const names = async (dir: string): Promise<string[]> => readdir(join(cameraRoot, dir)).catch(() => [] as string[]);
+  const companionDir = dirname(companionRel);
+  for (const name of await names(companionDir)) {
+    if (`${companionDir}/${name}`.toLowerCase() === self || name.includes('.wipe-') || !isMediaExtension(name)) continue;
+    if (recordingKeysOf(name).some((k) => keys.has(k))) return true;
+  }
+  for (const owner of cardPathRole(companionRel)?.owners ?? []) {
+    if (owner.toLowerCase() === self) continue;
+    const want = basename(owner).toLowerCase();
+    if ((await names(dirname(owner))).some((name) => name.toLowerCase() === want)) return true;
+  }
+  return false;
+}
 
 /**
  * Test hook (docs/dock.md): with BODYCAM_WIPE_PAUSE_FILE set, the wipe writes that file (holding the
@@ -361,10 +440,10 @@ async function testPause(relPath: string): Promise<void> {
   }
 }
 
-/** A `<name>.json` (any case) beside a file that had no sidecar when it was scanned. */
-async function sidecarBeside(absPath: string): Promise<boolean> {
+/** A `<name>.json` (any case) beside a file that had no sidecar when it was scanned (and is not one of its attachments). */
+async function sidecarBeside(absPath: string, attachments: ReadonlySet<string>): Promise<boolean> {
   const want = `${basename(absPath, extname(absPath))}.json`.toLowerCase();
-  return (await readdir(dirname(absPath))).some((name) => name.toLowerCase() === want);
+  return (await readdir(dirname(absPath))).some((name) => name.toLowerCase() === want && !attachments.has(name));
 }
 
 /**
@@ -391,6 +470,22 @@ export async function unlinkChecked(path: string, checked: StatSnapshot): Promis
 }
 
 /**
+ * After the recording is gone: delete each proved attachment, the very inode that was checked,
+ * unless it moved at the last moment or another recording beside it still claims it.
+ */
+async function removeAttachments(cameraRoot: string, recordingPath: string, held: readonly HeldAttachment[]): Promise<{ attachmentsKept?: string[] }> {
+  const kept: string[] = [];
+  for (const a of held) {
+    if (await claimedByAnother(cameraRoot, recordingPath, a.rel)) { kept.push(`attachment ${a.name} kept: another recording beside it claims it too`); continue; }
+    const moved = [...statChanges(a.before, snapshotOf(await a.handle.stat({ bigint: true }))), ...pathProblems(a.before, await lstatSnapshot(a.path))];
+    if (moved.length) { kept.push(`attachment ${a.name} kept: it changed at the last moment (${moved.join('; ')})`); continue; }
+    const removed = await unlinkChecked(a.path, a.before).catch((error: unknown) => { if (isFileGone(error)) return true; throw error; });
+    if (!removed) kept.push(`attachment ${a.name} kept: another file took its path at the moment of the wipe`);
+  }
+  return kept.length ? { attachmentsKept: kept } : {};
+}
+
+/**
  * Check and delete the same file. Both descriptors stay open from the first fstat to the unlink.
  * Transient trouble (camera undocked, server unreachable) throws, so the job retries later;
  * everything else comes back as a reason to keep the file.
@@ -407,6 +502,7 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
   if ('symlink' in opened) return keep({ code: 'file_replaced', reason: 'the file was replaced by a symlink' });
   const file = opened.handle;
   let sidecarHandle: FileHandle | undefined;
+  const attachmentsHeld: HeldAttachment[] = [];
   try {
     const fileBefore = snapshotOf(await file.stat({ bigint: true }));
     if (!fileBefore.isFile) return keep({ code: 'file_replaced', reason: 'the path is no longer a regular file' });
@@ -431,6 +527,22 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     }
 
     const nonce = randomBytes(32);
+    for (const attachment of manifest.attachments ?? []) {
+      const rel = target.attachmentPaths?.[attachment.index] ?? join(relative(target.cameraRoot, dirname(target.absPath)), attachment.name);
+      const path = join(target.cameraRoot, rel);
+      // O_NOFOLLOW guards the last component; a folder on the way swapped for a symlink is caught here.
+      const real = await realpath(path).catch(() => undefined);
+      if (real !== undefined && !isInside(await realpath(target.cameraRoot), real)) return keep({ code: 'attachment_replaced', reason: `attachment ${attachment.name} now leads outside the camera folder` });
+      const a = await openNoFollow(path);
+      if ('symlink' in a) return keep({ code: 'attachment_replaced', reason: `attachment ${attachment.name} was replaced by a symlink` });
+      if ('gone' in a) continue; // nothing of it to delete
+      const held: HeldAttachment = { index: attachment.index, name: attachment.name, rel, path, handle: a.handle, before: snapshotOf(await a.handle.stat({ bigint: true })), hashed: { sha256: '', size: 0, answer: '' } };
+      attachmentsHeld.push(held);
+      if (!held.before.isFile) return keep({ code: 'attachment_replaced', reason: `attachment ${attachment.name} is no longer a regular file` });
+      // One pass through its descriptor: its SHA-256 and the possession answer (bounded memory however large).
+      const read = await hashThroughDescriptor(a.handle, [{ index: 0, offset: 0, length: attachment.size, sha256: attachment.sha256 }], nonce, new Set([0]), deps.signal);
+      held.hashed = { sha256: read.sha256, size: read.size, answer: read.answers.get(0) ?? createHash('sha256').update(nonce).digest('hex') };
+    }
     const challenged = chooseChallengeSegments(manifest.segments.map((s) => s.index));
     const hashed = await hashThroughDescriptor(file, manifest.segments, nonce, new Set(challenged), deps.signal);
     await testPause(row.relPath);
@@ -447,10 +559,18 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
           after: snapshotOf(await sidecarHandle.stat({ bigint: true })), atPath: await lstatSnapshot(target.sidecarPath),
         };
       }
+      const attachments: AttachmentFacts[] = [];
+      for (const held of attachmentsHeld) {
+        const expected = manifest.attachments![held.index]!;
+        attachments.push({
+          name: held.name, expected: { sha256: expected.sha256, size: expected.size }, actual: held.hashed,
+          before: held.before, after: snapshotOf(await held.handle.stat({ bigint: true })), atPath: await lstatSnapshot(held.path),
+        });
+      }
       return {
         trustedKey: true, receiptProblems: problems, receipt: { sha256: r.sha256, size: r.size }, file: hashed,
         detected: { size: row.size, mtimeMs: row.mtimeMs }, fileBefore, fileAfter, fileAtPath,
-        insideCamera: fileReal !== undefined && isInside(rootReal, fileReal), sidecar,
+        insideCamera: fileReal !== undefined && isInside(rootReal, fileReal), sidecar, attachments,
       };
     };
     const local = decideLocal(await gather());
@@ -458,13 +578,15 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
 
     // The server's turn: answer from the bytes it stores, for this nonce and these segments.
     const withSidecar = sidecarBytes !== undefined;
-    const challenge = { nonce: nonce.toString('hex'), segments: challenged, ...(withSidecar ? { sidecar: true } : {}) };
+    const withAttachments = attachmentsHeld.length > 0;
+    const challenge = { nonce: nonce.toString('hex'), segments: challenged, ...(withSidecar ? { sidecar: true } : {}), ...(withAttachments ? { attachments: true } : {}) };
     let popProblems: string[];
     try {
       const answer = await deps.possession(row.recordingId!, challenge, deps.signal);
       popProblems = possessionProblems(answer, {
         recordingId: row.recordingId!, nonce: challenge.nonce, segments: hashed.answers,
         ...(withSidecar ? { sidecar: createHash('sha256').update(nonce).update(sidecarBytes!).digest('hex') } : {}),
+        ...(withAttachments ? { attachments: new Map(attachmentsHeld.map((h) => [h.index, h.hashed.answer])) } : {}),
       });
     } catch (error) {
       // Unreachable or busy: try again later. A refusal is an answer: it proves nothing.
@@ -476,7 +598,7 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     // Last look, after the round trip: the same inodes, untouched, still at their paths.
     const decision = decideWipe(await gather(), popProblems);
     if (decision) return keep(decision);
-    if (!target.sidecarPath && await sidecarBeside(target.absPath)) {
+    if (!target.sidecarPath && await sidecarBeside(target.absPath, new Set(attachmentsHeld.map((a) => a.name)))) {
       return keep({ code: 'sidecar_not_held', reason: 'a sidecar appeared beside the file after it was hashed: the server does not hold it (ingested as a new version)' });
     }
     if (!(await unlinkChecked(target.absPath, fileBefore))) return keep({ code: 'file_replaced', reason: 'another file took the path at the moment of the wipe: kept' });
@@ -486,10 +608,11 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
       const moved = [...statChanges(sidecarBefore!, after), ...pathProblems(sidecarBefore!, atPath)];
       if (moved.length) return { wiped: true, sidecarKept: `sidecar kept: it changed at the last moment (${moved.join('; ')})` };
       const removed = await unlinkChecked(target.sidecarPath, sidecarBefore!).catch((error: unknown) => { if (isFileGone(error)) return true; throw error; });
-      if (!removed) return { wiped: true, sidecarKept: 'sidecar kept: another file took its path at the moment of the wipe' };
+      if (!removed) return { wiped: true, sidecarKept: 'sidecar kept: another file took its path at the moment of the wipe', ...(await removeAttachments(target.cameraRoot, target.absPath, attachmentsHeld)) };
     }
-    return { wiped: true };
+    return { wiped: true, ...(await removeAttachments(target.cameraRoot, target.absPath, attachmentsHeld)) };
   } finally {
+    for (const held of attachmentsHeld) await held.handle.close().catch(() => {});
     await sidecarHandle?.close().catch(() => {});
     await file.close().catch(() => {});
   }

@@ -9,6 +9,7 @@
  * vendor pairing) travel with their recording as attachments.
  */
 import { extname } from 'node:path';
+import type { AttachmentKind } from './types.js';
 
 /** Containers cameras, camcorders, phones and dashcams write (lower case, with the dot). */
 export const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -33,4 +34,35 @@ export function isSparse(stats: { size: number; blocks?: number }): boolean {
   if (typeof stats.blocks !== 'number' || stats.size < 16 * 1024 * 1024) return false;
   const allocated = stats.blocks * 512;
   return allocated < stats.size / 2;
+}
+
+/** What an attachment is, by its extension (informative: every companion is uploaded alike). */
+export function attachmentKindOf(fileName: string): AttachmentKind {
+  const ext = extname(fileName).toLowerCase();
+  if (ext === '.json') return 'metadata-json';
+  if (ext === '.thm' || ext === '.jpg' || ext === '.jpeg' || ext === '.png') return 'thumbnail';
+  if (ext === '.lrv') return 'proxy-video';
+  if (['.gpx', '.nmea', '.kml', '.kmz', '.gps', '.log'].includes(ext)) return 'gps';
+  if (ext === '.xml') return 'xml';
+  if (['.srt', '.vtt', '.ass', '.ssa', '.sub'].includes(ext)) return 'subtitles';
+  return 'other';
+}
+
+/**
+ * The base names a file is a companion under, in lower case: its name without its last extension
+ * (`VID_0001.THM` → `vid_0001`; `clip.mp4.srt` → `clip.mp4`, which matches the recording's full
+ * name too). Makers' pairings whose names differ (a GoPro `GL010001.LRV` is `GX010001.MP4`'s
+ * proxy, AVCHD `CLIPINF/00000.CPI` belongs to `STREAM/00000.MTS`) come from cardLayouts.ts.
+ */
+export function companionKeysOf(fileName: string): string[] {
+  const lower = fileName.toLowerCase();
+  const ext = extname(lower);
+  return [ext ? lower.slice(0, -ext.length) : lower];
+}
+
+/** The keys a recording is found under by its companions: its name without extension, and its full name. */
+export function recordingKeysOf(fileName: string): string[] {
+  const lower = fileName.toLowerCase();
+  const ext = extname(lower);
+  return ext ? [lower.slice(0, -ext.length), lower] : [lower];
 }

@@ -121,6 +121,35 @@ export const manifestSchema = {
       },
     },
     merkleRoot: sha256Hex,
+    attachments: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        required: ['index', 'name', 'size', 'sha256', 'kind', 'segments'],
+        properties: {
+          index: { type: 'integer', minimum: 0, maximum: 63 },
+          name: { type: 'string', minLength: 1, maxLength: 1024 },
+          size: byteCount,
+          sha256: sha256Hex,
+          kind: { enum: ['metadata-json', 'thumbnail', 'proxy-video', 'gps', 'xml', 'subtitles', 'other'] },
+          segments: {
+            type: 'array',
+            maxItems: 100000,
+            items: {
+              type: 'object',
+              required: ['index', 'offset', 'length', 'sha256'],
+              properties: {
+                index: { type: 'integer', minimum: 0 },
+                offset: byteCount,
+                length: { type: 'integer', minimum: 1, maximum: 9007199254740991 },
+                sha256: sha256Hex,
+              },
+            },
+          },
+        },
+      },
+    },
     createdAt: isoTime,
     signature: { type: 'string', minLength: 1, maxLength: 512 },
   },
@@ -136,6 +165,8 @@ export const possessionChallengeSchema = {
     segments: { type: 'array', minItems: 1, maxItems: 8, uniqueItems: true, items: { type: 'integer', minimum: 0, maximum: 99999 } },
     /** Also prove the stored sidecar bytes: answer sidecarSha256 = SHA-256(nonce ‖ sidecar bytes). */
     sidecar: { type: 'boolean' },
+    /** Also prove every attachment: answer attachments[] = SHA-256(nonce ‖ the attachment's bytes). */
+    attachments: { type: 'boolean' },
   },
 } as const;
 
@@ -158,6 +189,11 @@ export const receiptSchema = {
     serverKeyId: sha256Hex,
     custodySeq: { type: 'integer', minimum: 1 },
     custodyPrevHash: sha256Hex,
+    attachments: {
+      type: 'array',
+      maxItems: 64,
+      items: { type: 'object', required: ['name', 'size', 'sha256'], properties: { name: { type: 'string', minLength: 1, maxLength: 1024 }, size: byteCount, sha256: sha256Hex } },
+    },
     signature: { type: 'string', minLength: 1 },
   },
 } as const;

@@ -54,6 +54,32 @@ export type IntegrityStatus =
   | 'signature-invalid'         // sidecar signature does not verify with DEVICE.json's key
   | 'sidecar-invalid';          // sidecar unreadable or malformed
 
+/** What an attachment is, by its extension (docs/protocol.md, "Attachments"): informative only. */
+export type AttachmentKind = 'metadata-json' | 'thumbnail' | 'proxy-video' | 'gps' | 'xml' | 'subtitles' | 'other';
+
+/**
+ * A file beside the recording on the card (another maker's metadata: a thumbnail, a low-res proxy,
+ * a GPS log, XML, subtitles, a JSON that is not our sidecar), uploaded with it byte-exact in its
+ * own fixed, size-capped segments, receipted and proved before the wipe deletes it.
+ */
+export interface AttachmentEntry {
+  /** Position in `attachments` (0..n-1, in order): the `{a}` of its URLs. */
+  index: number;
+  /** File name on the card (no folder), unique within the recording. */
+  name: string;
+  size: number;
+  sha256: string;
+  kind: AttachmentKind;
+  /** Fixed byte ranges tiling [0, size) exactly (no media times). */
+  segments: SegmentPlanEntry[];
+}
+
+/** Most attachments one manifest may carry. */
+export const ATTACHMENTS_MAX = 64;
+
+/** An attachment segment the server lacks. */
+export interface MissingAttachmentSegment { attachment: number; index: number }
+
 export interface RecordingManifest {
   protocol: typeof PROTOCOL_VERSION;
   recordingId: string;
@@ -106,6 +132,8 @@ export interface RecordingManifest {
   };
   segments: SegmentPlanEntry[];
   merkleRoot: string;
+  /** Companion files uploaded with the recording (absent: none). */
+  attachments?: AttachmentEntry[];
   createdAt: string;
   signature: string;            // dock's Ed25519 over JCS(manifest without signature)
 }
@@ -129,6 +157,8 @@ export interface Receipt {
    * Absent only in receipts from servers before it was added.
    */
   custodyPrevHash?: string;
+  /** The manifest's attachments the server holds (name, size, SHA-256), present iff it has any. */
+  attachments?: Array<{ name: string; size: number; sha256: string }>;
   signature: string;
 }
 
@@ -144,6 +174,10 @@ export interface PossessionChallenge {
   nonce: string;
   /** 1..8 distinct segment indexes of the recording's plan. */
   segments: number[];
+  /** Also prove the sidecar bytes (answer sidecarSha256). */
+  sidecar?: boolean;
+  /** Also prove every attachment: answer attachments[] = SHA-256(nonce ‖ the attachment's bytes). */
+  attachments?: boolean;
 }
 
 /** Answer to a possession challenge: per segment, hex SHA-256(nonce bytes ‖ stored segment bytes). */
@@ -151,6 +185,8 @@ export interface PossessionAnswer {
   recordingId: string;
   nonce: string;
   answers: Array<{ index: number; sha256: string }>;
+  sidecarSha256?: string;
+  attachments?: Array<{ index: number; sha256: string }>;
 }
 
 /** Answer to POST /v1/recordings. */
@@ -158,6 +194,8 @@ export interface CreateRecordingResponse {
   recordingId: string;
   state: RecordingState;
   missing: number[];
+  /** Attachment segments the server lacks (present when the manifest has attachments). */
+  missingAttachments?: MissingAttachmentSegment[];
   receipt?: Receipt;
 }
 

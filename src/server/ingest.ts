@@ -8,10 +8,10 @@ import { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { signObject, verifyObject } from '../protocol/signing.js';
-import { PROTOCOL_VERSION, isValidId, type CreateRecordingResponse, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { PROTOCOL_VERSION, isValidId, type AttachmentEntry, type CreateRecordingResponse, type MissingAttachmentSegment, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { Logger } from '../log.js';
 import type { CustodyEntry } from './custodyLog.js';
-import { checkDockSignature, checkSegmentPlan, checkSidecarBytes, sameContent } from './manifestCheck.js';
+import { checkAttachments, checkDockSignature, checkSegmentPlan, checkSidecarBytes, planProblems, sameContent } from './manifestCheck.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './serverKey.js';
@@ -97,6 +97,7 @@ export class IngestService {
     checkDockSignature(manifest);
     checkSidecarBytes(manifest);
     checkSegmentPlan(manifest, this.deps.limits.maxSegmentBytes);
+    checkAttachments(manifest, this.deps.limits.maxSegmentBytes);
     if (await this.deps.dockKeys.check(dockId, manifest.dock.publicKeyPem) === 'mismatch') {
       throw new ProblemError('dock_key_mismatch', `dock ${dockId} signed with a key other than the one pinned on first use; an operator must run \`bodycam server reset-dock-key\` if the dock was legitimately re-keyed`);
     }
@@ -112,7 +113,7 @@ export class IngestService {
         return { created: false, response: await this.sameRecordingAgain(winner, manifest) };
       }
       await this.recordCreated(record, false);
-      return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest) } };
+      return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest), ...(await this.missingOfAttachments(manifest)) } };
     });
   }
 
@@ -135,15 +136,15 @@ export class IngestService {
   }
 
   /** The `segment-stored` entry for a held blob, unless the log has it (see recordCreated). */
-  private async recordSegment(id: string, dockId: string, segment: SegmentPlanEntry, reconciled: boolean): Promise<void> {
+  private async recordSegment(id: string, dockId: string, segment: SegmentPlanEntry, reconciled: boolean, attachment?: number): Promise<void> {
     await this.deps.custody.appendUnlessMentioned({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 },
-      { index: segment.index, length: segment.length, ...(reconciled ? { reconciled: true } : {}) });
+      { index: segment.index, length: segment.length, ...(attachment !== undefined ? { attachment } : {}), ...(reconciled ? { reconciled: true } : {}) });
   }
 
   /** A held blob with no entry yet: wait for a write of it in progress here, whose entry comes first; else close the gap. */
-  private async reconcileSegment(id: string, dockId: string, segment: SegmentPlanEntry): Promise<void> {
+  private async reconcileSegment(id: string, dockId: string, segment: SegmentPlanEntry, attachment?: number): Promise<void> {
     await this.storing.get(segment.sha256)?.catch(() => {});
-    await this.recordSegment(id, dockId, segment, true);
+    await this.recordSegment(id, dockId, segment, true, attachment);
   }
 
   private async sameOrConflict(existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
@@ -156,11 +157,17 @@ export class IngestService {
 
   // ---- PUT /v1/recordings/{id}/segments/{index} ------------------------------
 
-  async putSegment(dockId: string, id: string, indexText: string, upload: SegmentUpload): Promise<{ created: boolean; segment: SegmentPlanEntry }> {
+  /**
+   * A segment of the recording, or (with `attachmentText`) of one of its attachments: the same
+   * rules, the same content-addressed blobs, verified on write and on every read.
+   */
+  async putSegment(dockId: string, id: string, indexText: string, upload: SegmentUpload, attachmentText?: string): Promise<{ created: boolean; segment: SegmentPlanEntry }> {
     const record = await this.owned(dockId, id);
     if (!INDEX_TEXT.test(indexText)) throw new ProblemError('invalid_id', 'segment index must be a non-negative decimal integer');
-    const segment = record.manifest.segments[Number(indexText)];
-    if (!segment) throw new ProblemError('segment_out_of_plan', `segment ${indexText} is outside the plan (0..${record.manifest.segments.length - 1})`, { extension: { segmentCount: record.manifest.segments.length } });
+    const attachment = attachmentText === undefined ? undefined : attachmentOf(record.manifest, attachmentText);
+    const plan = attachment ? attachment.segments : record.manifest.segments;
+    const segment = plan[Number(indexText)];
+    if (!segment) throw new ProblemError('segment_out_of_plan', `segment ${indexText} is outside the plan${attachment ? ` of attachment ${attachment.index}` : ''} (0..${plan.length - 1})`, { extension: { segmentCount: plan.length } });
     if (upload.digestHex === undefined) throw new ProblemError('missing_digest', 'send Content-Digest: sha-256=:<base64>: (RFC 9530)');
     if (upload.digestHex !== segment.sha256) {
       this.deps.metrics.digestFailures++;
@@ -174,7 +181,7 @@ export class IngestService {
     // any other dock sends the body, which is verified and then dropped as a duplicate.
     // The held blob is re-read (verified) first: a damaged one is marked missing and these bytes replace it.
     if (await this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256) && await this.blobIntact(segment.sha256, { recordingId: id, index: segment.index })) {
-      await this.reconcileSegment(id, record.manifest.dock.id, segment);
+      await this.reconcileSegment(id, record.manifest.dock.id, segment, attachment?.index);
       return { created: false, segment };
     }
 
@@ -185,7 +192,7 @@ export class IngestService {
     this.reservedBytes += segment.length;
     const write = (async () => {
       const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length);
-      if (created) await this.recordSegment(id, dockId, segment, false);
+      if (created) await this.recordSegment(id, dockId, segment, false, attachment?.index);
       return created;
     })();
     const firstWriter = !this.storing.has(segment.sha256);
@@ -193,7 +200,7 @@ export class IngestService {
     try {
       const created = await write;
       // Another writer published these bytes first (a concurrent PUT here, or one a crash cut short).
-      if (!created) await this.reconcileSegment(id, dockId, segment);
+      if (!created) await this.reconcileSegment(id, dockId, segment, attachment?.index);
       await this.deps.possession.add(dockId, segment.sha256);
       return { created, segment };
     } catch (error) {
@@ -240,18 +247,25 @@ export class IngestService {
         return again;
       }
       const missing = await this.missing(manifest);
-      if (missing.length) throw new ProblemError('incomplete', `segments ${missing.join(', ')} are missing`, { extension: { missing } });
-      if (!(await this.rehash(manifest))) {
+      const attachmentsMissing = await this.missingOfAttachments(manifest);
+      if (missing.length || attachmentsMissing.missingAttachments?.length) {
+        const what = [missing.length ? `segments ${missing.join(', ')}` : '', attachmentsMissing.missingAttachments?.length ? `${attachmentsMissing.missingAttachments.length} attachment segment(s)` : ''].filter(Boolean).join(' and ');
+        throw new ProblemError('incomplete', `${what} are missing`, { extension: { missing, ...attachmentsMissing } });
+      }
+      if (!(await this.rehash(manifest)) || !(await this.rehashAttachments(manifest))) {
         // A blob failed its verified read and is now missing: the dock re-sends it, never a receipt on it.
         const now = await this.missing(manifest);
-        throw new ProblemError('incomplete', `stored segments ${now.join(', ')} were damaged and are missing again; send them again`, { extension: { missing: now } });
+        throw new ProblemError('incomplete', `stored segments were damaged and are missing again; send them again`, { extension: { missing: now, ...(await this.missingOfAttachments(manifest)) } });
       }
-      await this.deps.store.syncBlobs(manifest.segments.map((s) => s.sha256));
+      await this.deps.store.syncBlobs([...manifest.segments, ...(manifest.attachments ?? []).flatMap((a) => a.segments)].map((s) => s.sha256));
       // No receipt before the log mentions the recording and every one of its blobs: a crash may
       // have cut an earlier request between the store write and its custody entry.
       await this.recordCreated(record, true);
       const firstOfEachBlob = [...new Map(manifest.segments.map((s) => [s.sha256, s])).values()];
       await Promise.all(firstOfEachBlob.map((segment) => this.reconcileSegment(id, manifest.dock.id, segment)));
+      for (const attachment of manifest.attachments ?? []) {
+        for (const segment of new Map(attachment.segments.map((x) => [x.sha256, x])).values()) await this.reconcileSegment(id, manifest.dock.id, segment, attachment.index);
+      }
       const serverKey = this.deps.serverKey;
       let receipt: Receipt | undefined;
       try {
@@ -333,6 +347,47 @@ export class IngestService {
     return true;
   }
 
+  /**
+   * Each attachment's stored bytes, in one verified pass: its segments' lengths, its size and its
+   * SHA-256 must be the manifest's (false: a blob was damaged and is now missing).
+   */
+  private async rehashAttachments(manifest: RecordingManifest): Promise<boolean> {
+    let damaged = false;
+    for (const attachment of manifest.attachments ?? []) {
+      const result = await this.hashAttachment(manifest.recordingId, attachment, undefined, 'complete');
+      if (!result) { damaged = true; continue; }
+      if (result.size !== attachment.size) throw new ProblemError('whole_digest_mismatch', `attachment ${attachment.index} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
+      if (result.sha256 !== attachment.sha256) throw new ProblemError('whole_digest_mismatch', `attachment ${attachment.index} hashes to ${result.sha256}, the manifest says ${attachment.sha256}`);
+    }
+    return !damaged;
+  }
+
+  /**
+   * SHA-256 of an attachment's stored bytes (after `prefix`, a nonce for possession), read through
+   * the verified read segment by segment; undefined when a blob was damaged or gone (marked missing).
+   */
+  private async hashAttachment(recordingId: string, attachment: AttachmentEntry, prefix: Buffer | undefined, during: string): Promise<{ sha256: string; size: number } | undefined> {
+    const hash = createHash('sha256');
+    if (prefix) hash.update(prefix);
+    let size = 0;
+    for (const segment of attachment.segments) {
+      let length = 0;
+      try {
+        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          length += chunk.length;
+        }
+      } catch (error) {
+        if (!isBlobIntegrityError(error)) throw error;
+        this.noteDamage(error, { recordingId, attachment: attachment.index, index: segment.index, during });
+        return undefined;
+      }
+      if (length !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} of attachment ${attachment.index} is ${length} bytes in the store, the plan says ${segment.length}`);
+      size += length;
+    }
+    return { sha256: hash.digest('hex'), size };
+  }
+
   /** Count and log damage a verified read found (the store has marked the blob missing already). */
   private noteDamage(error: unknown, context: Record<string, unknown>): void {
     this.deps.metrics.blobDamage++;
@@ -377,13 +432,15 @@ export class IngestService {
     let offset = 0;
     manifest.segments.forEach((s, i) => { if (s.index !== i || s.offset !== offset) problems.push(`segment ${i} is out of place`); offset += s.length; });
     if (offset !== manifest.file.size) problems.push('its segments do not add up to the file size');
+    if (canonicalAttachments(receipt.attachments) !== canonicalAttachments(receiptAttachmentsOf(manifest))) problems.push('its attachments differ from the receipt');
+    for (const a of manifest.attachments ?? []) if (planProblems(a.segments, a.size, Number.MAX_SAFE_INTEGER).length) problems.push(`attachment ${a.index}'s segments do not tile it`);
     if (problems.length === 0) return;
     this.deps.metrics.blobDamage++;
     this.deps.log.error('stored recording record damaged: not served', { recordingId: id, dockId, problems });
     throw new ProblemError('record_damaged', `the stored record of ${id} was altered: ${problems.slice(0, 3).join('; ')}; nothing is served from it`);
   }
 
-  async possess(dockId: string, id: string, challenge: PossessionChallenge & { sidecar?: boolean }): Promise<PossessionAnswer & { sidecarSha256?: string }> {
+  async possess(dockId: string, id: string, challenge: PossessionChallenge): Promise<PossessionAnswer> {
     const record = await this.owned(dockId, id);
     if (!record.receipt) throw new ProblemError('incomplete', 'possession is proved for complete recordings only', { extension: { missing: await this.missing(record.manifest) } });
     this.assertRecordMatchesReceipt(dockId, id, record);
@@ -414,8 +471,18 @@ export class IngestService {
       if (manifest.device.sidecarBase64 === undefined) throw new ProblemError('bad_request', `${id} was stored without sidecar bytes`);
       sidecarSha256 = createHash('sha256').update(nonce).update(Buffer.from(manifest.device.sidecarBase64, 'base64')).digest('hex');
     }
-    this.deps.log.info('possession proved', { recordingId: id, dockId, segments: challenge.segments, sidecar: Boolean(challenge.sidecar) });
-    return { recordingId: id, nonce: challenge.nonce, answers, ...(sidecarSha256 ? { sidecarSha256 } : {}) };
+    let attachments: PossessionAnswer['attachments'];
+    if (challenge.attachments) {
+      attachments = [];
+      for (const attachment of manifest.attachments ?? []) {
+        const result = await this.hashAttachment(id, attachment, nonce, 'possession');
+        if (!result) throw new ProblemError('blob_damaged', `attachment ${attachment.index} of ${id} failed its integrity check; possession not proved`, { extension: { attachment: attachment.index } });
+        if (result.size !== attachment.size) throw new IntegrityError('E_STORED_LENGTH', `attachment ${attachment.index} of ${id} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
+        attachments.push({ index: attachment.index, sha256: result.sha256 });
+      }
+    }
+    this.deps.log.info('possession proved', { recordingId: id, dockId, segments: challenge.segments, sidecar: Boolean(challenge.sidecar), attachments: attachments?.length ?? 0 });
+    return { recordingId: id, nonce: challenge.nonce, answers, ...(sidecarSha256 ? { sidecarSha256 } : {}), ...(attachments ? { attachments } : {}) };
   }
 
   // ---- reads ------------------------------------------------------------------
@@ -450,12 +517,26 @@ export class IngestService {
     const record = await this.owned(dockId, id);
     if (!record.receipt) throw new ProblemError('incomplete', 'content is served once the recording is complete (has a receipt)', { extension: { missing: await this.missing(record.manifest) } });
     this.assertRecordMatchesReceipt(dockId, id, record);
+    return { manifest: record.manifest, open: this.planReader(id, record.manifest.segments, '') };
+  }
+
+  /** An attachment's bytes, byte-exact (GET /v1/recordings/{id}/attachments/{a}), verified as they stream. */
+  async attachmentContent(dockId: string, id: string, attachmentText: string): Promise<{ attachment: AttachmentEntry; open: (start: number, end: number) => Readable }> {
+    const record = await this.owned(dockId, id);
+    const attachment = attachmentOf(record.manifest, attachmentText);
+    if (!record.receipt) throw new ProblemError('incomplete', 'attachments are served once the recording is complete (has a receipt)', { extension: await this.missingOfAttachments(record.manifest) });
+    this.assertRecordMatchesReceipt(dockId, id, record);
+    return { attachment, open: this.planReader(id, attachment.segments, ` of attachment ${attachment.index}`) };
+  }
+
+  /** Bytes [start, end] of the file a plan tiles, each blob through the store's verified read. */
+  private planReader(id: string, segments: readonly SegmentPlanEntry[], what: string): (start: number, end: number) => Readable {
     const store = this.deps.store;
     const noteDamage = (error: unknown, context: Record<string, unknown>) => this.noteDamage(error, context);
     // Each segment comes through the store's verified read: a damaged blob destroys this stream
     // before its last chunk, so the HTTP response is cut short, never completed with wrong bytes.
-    const open = (start: number, end: number) => Readable.from((async function* () {
-      for (const segment of record.manifest.segments) {
+    return (start: number, end: number) => Readable.from((async function* () {
+      for (const segment of segments) {
         const segEnd = segment.offset + segment.length - 1;
         if (segEnd < start || segment.offset > end) continue;
         const from = Math.max(start, segment.offset) - segment.offset;
@@ -465,13 +546,12 @@ export class IngestService {
         } catch (error) {
           if (isBlobIntegrityError(error)) {
             noteDamage(error, { recordingId: id, index: segment.index, sha256: segment.sha256, during: 'content' });
-            throw new ProblemError('blob_damaged', `segment ${segment.index} of ${id} failed its integrity check; it was not served and is marked missing`, { cause: error, extension: { index: segment.index } });
+            throw new ProblemError('blob_damaged', `segment ${segment.index}${what} of ${id} failed its integrity check; it was not served and is marked missing`, { cause: error, extension: { index: segment.index } });
           }
           throw error;
         }
       }
     })(), { objectMode: false });
-    return { manifest: record.manifest, open };
   }
 
   // ---- helpers ----------------------------------------------------------------
@@ -490,6 +570,7 @@ export class IngestService {
       state: record.receipt ? 'complete' : 'receiving',
       // For a complete recording too: a blob found damaged since is listed until it is sent again.
       missing: await this.missing(record.manifest),
+      ...(await this.missingOfAttachments(record.manifest)),
       ...(record.receipt ? { receipt: record.receipt } : {}),
     };
   }
@@ -509,6 +590,35 @@ export class IngestService {
     }
     return missing;
   }
+
+  /** `{ missingAttachments }` for a manifest with attachments (held per dock, as segments), else `{}`. */
+  async missingOfAttachments(manifest: RecordingManifest): Promise<{ missingAttachments?: MissingAttachmentSegment[] }> {
+    if (!manifest.attachments?.length) return {};
+    const dockId = manifest.dock.id;
+    const missingAttachments: MissingAttachmentSegment[] = [];
+    for (const attachment of manifest.attachments) {
+      for (const segment of attachment.segments) {
+        if (!(await this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256))) missingAttachments.push({ attachment: attachment.index, index: segment.index });
+      }
+    }
+    return { missingAttachments };
+  }
+}
+
+/** The attachment `{a}` of a URL, or not_found. */
+function attachmentOf(manifest: RecordingManifest, text: string): AttachmentEntry {
+  const attachment = INDEX_TEXT.test(text) ? manifest.attachments?.[Number(text)] : undefined;
+  if (!attachment) throw new ProblemError('not_found', `recording ${manifest.recordingId} has no attachment ${text} (it has ${manifest.attachments?.length ?? 0})`);
+  return attachment;
+}
+
+/** What a receipt says of the attachments (absent when the manifest has none). */
+function receiptAttachmentsOf(manifest: RecordingManifest): Receipt['attachments'] {
+  return manifest.attachments?.length ? manifest.attachments.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })) : undefined;
+}
+
+function canonicalAttachments(list: Receipt['attachments']): string {
+  return JSON.stringify((list ?? []).map((a) => [a.name, a.size, a.sha256]));
 }
 
 /** The fields of a receipt, in the order they are signed and sent. */
@@ -517,5 +627,6 @@ function unsignedReceipt(manifest: RecordingManifest, dockId: string, receivedAt
     protocol: PROTOCOL_VERSION, type: 'receipt' as const, recordingId: manifest.recordingId, dockId,
     sha256: manifest.file.sha256, size: manifest.file.size, segmentCount: manifest.segments.length,
     merkleRoot: manifest.merkleRoot, receivedAt, serverKeyId, custodySeq, custodyPrevHash,
+    ...(receiptAttachmentsOf(manifest) ? { attachments: receiptAttachmentsOf(manifest) } : {}),
   };
 }

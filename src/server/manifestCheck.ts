@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { canonicalize } from '../protocol/jcs.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { isEd25519PublicKeyPem, verifyObject } from '../protocol/signing.js';
-import { SIDECAR_MAX_BYTES, type RecordingManifest } from '../protocol/types.js';
+import { ATTACHMENTS_MAX, SIDECAR_MAX_BYTES, type AttachmentEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { ProblemError } from './problem.js';
 
 export function checkSegmentPlan(manifest: RecordingManifest, maxSegmentBytes: number): void {
@@ -23,6 +23,39 @@ export function checkSegmentPlan(manifest: RecordingManifest, maxSegmentBytes: n
   if (root !== manifest.merkleRoot) throw new ProblemError('invalid_manifest', `merkleRoot ${manifest.merkleRoot} is not the root of the segment hashes (${root})`);
 }
 
+/** Every way a plan fails to tile [0, size) in order within the segment cap (empty = it tiles). */
+export function planProblems(segments: readonly SegmentPlanEntry[], size: number, maxSegmentBytes: number): string[] {
+  let offset = 0;
+  for (let position = 0; position < segments.length; position++) {
+    const segment = segments[position]!;
+    if (segment.index !== position) return [`segment at position ${position} has index ${segment.index}; indexes must be 0..n-1 in order`];
+    if (segment.offset !== offset) return [`segment ${position} starts at ${segment.offset}, expected ${offset}: segments must tile the file`];
+    if (segment.length > maxSegmentBytes) return [`segment ${position} is ${segment.length} bytes; this server accepts at most ${maxSegmentBytes}`];
+    offset += segment.length;
+  }
+  return offset === size ? [] : [`segments cover ${offset} bytes, the file has ${size}`];
+}
+
+/**
+ * Attachments (docs/protocol.md, "Attachments"): at most 64, indexes 0..n-1 in order, names that
+ * are plain file names (no folder, no NUL) and unique, each plan tiling its attachment. Their
+ * SHA-256 is checked against the bytes at complete.
+ */
+export function checkAttachments(manifest: RecordingManifest, maxSegmentBytes: number): void {
+  const attachments = manifest.attachments;
+  if (attachments === undefined) return;
+  if (attachments.length > ATTACHMENTS_MAX) throw new ProblemError('invalid_manifest', `${attachments.length} attachments; at most ${ATTACHMENTS_MAX}`);
+  const names = new Set<string>();
+  attachments.forEach((attachment: AttachmentEntry, position) => {
+    if (attachment.index !== position) throw new ProblemError('invalid_manifest', `attachment at position ${position} has index ${attachment.index}; indexes must be 0..n-1 in order`);
+    if (/[/\\\0]/.test(attachment.name) || attachment.name === '.' || attachment.name === '..') throw new ProblemError('invalid_manifest', `attachment ${position}: name must be a plain file name`);
+    if (names.has(attachment.name)) throw new ProblemError('invalid_manifest', `attachment ${position}: name ${JSON.stringify(attachment.name)} is given twice`);
+    names.add(attachment.name);
+    const problems = planProblems(attachment.segments, attachment.size, maxSegmentBytes);
+    if (problems.length) throw new ProblemError('invalid_manifest', `attachment ${position}: ${problems[0]}`);
+  });
+}
+
 export function checkDockSignature(manifest: RecordingManifest): void {
   if (!isEd25519PublicKeyPem(manifest.dock.publicKeyPem)) throw new ProblemError('bad_signature', 'dock.publicKeyPem is not an Ed25519 public key (PEM, SPKI)');
   if (!verifyObject(manifest as unknown as Record<string, unknown>, manifest.dock.publicKeyPem)) {
@@ -35,11 +68,15 @@ export function sameContent(a: RecordingManifest, b: RecordingManifest): boolean
   if (a.dock.id !== b.dock.id || a.file.sha256 !== b.file.sha256 || a.file.size !== b.file.size) return false;
   // Another sidecar is other evidence: the stored one must not stand in for it (the dock wipes a sidecar on these bytes).
   if ((a.device.sidecarSha256 ?? null) !== (b.device.sidecarSha256 ?? null)) return false;
-  if (a.segments.length !== b.segments.length) return false;
-  return a.segments.every((s, i) => {
-    const t = b.segments[i]!;
+  const samePlan = (x: readonly SegmentPlanEntry[], y: readonly SegmentPlanEntry[]): boolean => x.length === y.length && x.every((s, i) => {
+    const t = y[i]!;
     return s.index === t.index && s.offset === t.offset && s.length === t.length && s.sha256 === t.sha256;
   });
+  if (!samePlan(a.segments, b.segments)) return false;
+  // Other attachments are other evidence, as another sidecar is.
+  const x = a.attachments ?? [];
+  const y = b.attachments ?? [];
+  return x.length === y.length && x.every((p, i) => p.name === y[i]!.name && p.size === y[i]!.size && p.sha256 === y[i]!.sha256 && samePlan(p.segments, y[i]!.segments));
 }
 
 /**

@@ -22,6 +22,8 @@ declare module 'fastify' {
 
 interface IdParams { id: string }
 interface SegmentParams { id: string; index: string }
+interface AttachmentParams { id: string; a: string }
+interface AttachmentSegmentParams { id: string; a: string; index: string }
 
 // The schema's $id is for the published file; fastify must not register it globally.
 const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
@@ -70,7 +72,8 @@ export function registerRoutes(app: FastifyInstance, deps: {
     return response;
   });
 
-  app.put<{ Params: SegmentParams }>('/v1/recordings/:id/segments/:index', { onRequest: authenticate }, async (request, reply) => {
+  // A segment of the recording, or of one of its attachments: one handler, one set of rules.
+  const putSegment = async (request: FastifyRequest<{ Params: SegmentParams & { a?: string } }>, reply: FastifyReply) => {
     const body = request.body;
     if (!isStream(body)) throw new ProblemError('unsupported_media_type', 'send segment bytes as application/octet-stream');
     const lengthHeader = request.headers['content-length'];
@@ -99,10 +102,10 @@ export function registerRoutes(app: FastifyInstance, deps: {
         digestHex: parseDigestHeader(request.headers['content-digest']),
         contentLength,
         body,
-      });
+      }, request.params.a);
       if (stalled) return undefined;
       reply.code(created ? 201 : 200);
-      return { recordingId: request.params.id, index: segment.index, sha256: segment.sha256, length: segment.length, stored: created };
+      return { recordingId: request.params.id, ...(request.params.a !== undefined ? { attachment: Number(request.params.a) } : {}), index: segment.index, sha256: segment.sha256, length: segment.length, stored: created };
     } catch (error) {
       if (stalled) return undefined; // answered 408 by onIdle already
       // A body we did not read to the end is not worth draining on a slow uplink.
@@ -113,7 +116,9 @@ export function registerRoutes(app: FastifyInstance, deps: {
       socket.setTimeout(0);
       metrics.bytesReceived += socket.bytesRead - bytesBefore;
     }
-  });
+  };
+  app.put<{ Params: SegmentParams }>('/v1/recordings/:id/segments/:index', { onRequest: authenticate }, putSegment);
+  app.put<{ Params: AttachmentSegmentParams }>('/v1/recordings/:id/attachments/:a/segments/:index', { onRequest: authenticate }, putSegment);
 
   app.post<{ Params: IdParams }>('/v1/recordings/:id/complete', { onRequest: authenticate }, async (request) => {
     return ingest.complete(dockOf(request), request.params.id);
@@ -127,7 +132,7 @@ export function registerRoutes(app: FastifyInstance, deps: {
       const first = validate.errors?.[0];
       throw new ProblemError('invalid_challenge', first ? `${first.instancePath || '(challenge)'} ${first.message ?? 'is invalid'}` : 'send {"nonce": "<64 hex>", "segments": [index, ...]}');
     }
-    return ingest.possess(dockOf(request), request.params.id, body as PossessionChallenge & { sidecar?: boolean });
+    return ingest.possess(dockOf(request), request.params.id, body as PossessionChallenge);
   });
 
   // A dock token lists its own recordings (all at once, or in pages with limit/cursor); the admin
@@ -169,6 +174,17 @@ export function registerRoutes(app: FastifyInstance, deps: {
     }
     reply.header('Content-Length', String(size));
     return sendStream(reply, request, size === 0 ? open(1, 0) : open(0, size - 1));
+  });
+
+  // An attachment, byte-exact, verified as it streams (whole: companions are read whole).
+  app.get<{ Params: AttachmentParams }>('/v1/recordings/:id/attachments/:a', { onRequest: authenticate }, async (request, reply) => {
+    const { attachment, open } = await ingest.attachmentContent(dockOf(request), request.params.id, request.params.a);
+    reply.header('Repr-Digest', formatDigestHeader(attachment.sha256));
+    reply.header('ETag', `"${attachment.sha256}"`);
+    reply.header('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(attachment.name).replace(/'/g, '%27')}`);
+    reply.type('application/octet-stream');
+    reply.header('Content-Length', String(attachment.size));
+    return sendStream(reply, request, attachment.size === 0 ? open(1, 0) : open(0, attachment.size - 1));
   });
 }
 

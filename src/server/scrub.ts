@@ -18,7 +18,8 @@ import { tightenTree } from './privateFiles.js';
 import type { Store } from './store.js';
 import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 
-export interface ScrubSegmentRef { dockId: string; recordingId: string; index: number; complete: boolean }
+/** A segment of a recording, or (with `attachment`) of one of its attachments. */
+export interface ScrubSegmentRef { dockId: string; recordingId: string; index: number; attachment?: number; complete: boolean }
 
 export interface ScrubReport {
   ok: boolean;
@@ -28,7 +29,7 @@ export interface ScrubReport {
   /** Blobs whose bytes did not hash to their name; now in damaged/. */
   damaged: { sha256: string; reason: string; usedBy: ScrubSegmentRef[] }[];
   /** Segments of complete recordings whose blob is not in the store (deleted, or damaged before). */
-  missing: { dockId: string; recordingId: string; index: number; sha256: string }[];
+  missing: { dockId: string; recordingId: string; index: number; attachment?: number; sha256: string }[];
   recordingsChecked: number;
   modesTightened: number;
   ms: number;
@@ -69,10 +70,17 @@ export async function scrubDataDir(dataDir: string, options: { store?: Store; on
     if (!record) continue;
     recordingsChecked++;
     const complete = record.receipt !== undefined;
-    for (const segment of record.manifest.segments) {
-      const refs = usedBy.get(segment.sha256);
-      if (refs) refs.push({ dockId, recordingId: id, index: segment.index, complete });
-      else if (complete && !(await store.hasBlob(segment.sha256))) missing.push({ dockId, recordingId: id, index: segment.index, sha256: segment.sha256 });
+    const parts: Array<{ attachment?: number; segments: typeof record.manifest.segments }> = [
+      { segments: record.manifest.segments },
+      ...(record.manifest.attachments ?? []).map((a) => ({ attachment: a.index, segments: a.segments })),
+    ];
+    for (const part of parts) {
+      const where = part.attachment === undefined ? {} : { attachment: part.attachment };
+      for (const segment of part.segments) {
+        const refs = usedBy.get(segment.sha256);
+        if (refs) refs.push({ dockId, recordingId: id, index: segment.index, ...where, complete });
+        else if (complete && !(await store.hasBlob(segment.sha256))) missing.push({ dockId, recordingId: id, index: segment.index, ...where, sha256: segment.sha256 });
+      }
     }
   }
   const modesTightened = await tightenTree(dataDir);

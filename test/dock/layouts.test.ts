@@ -117,7 +117,8 @@ describe('the walker on hand-made cards: layouts recognised, vendor index files 
   /** Every regular file is a candidate, a sidecar of one, or listed as skipped: none vanishes. */
   async function accounted(root: string): Promise<Awaited<ReturnType<typeof listCameraFiles>>> {
     const listing = await listCameraFiles(root);
-    const seen = new Set([...listing.files.map((f) => f.relPath), ...listing.files.flatMap((f) => (f.sidecarPath ? [relative(root, f.sidecarPath)] : [])), ...listing.skipped.map((s) => s.path)]);
+    // Companions are accounted for too: they travel with their recording as attachments (issue 11 item 4).
+    const seen = new Set([...listing.files.map((f) => f.relPath), ...listing.files.flatMap((f) => (f.sidecarPath ? [relative(root, f.sidecarPath)] : [])), ...listing.files.flatMap((f) => f.companions.map((c) => c.relPath)), ...listing.skipped.map((s) => s.path)]);
     for (const path of regularFiles(root)) expect([path, seen.has(path)]).toEqual([path, true]);
     return listing;
   }

@@ -10,7 +10,7 @@ import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { isFileGone } from '../../errors.js';
 import { cardLayoutsOf, cardPathRole, type CardLayout } from '../cardLayouts.js';
-import { isSparse } from '../fileKinds.js';
+import { companionKeysOf, isMediaExtension, isSparse, recordingKeysOf } from '../fileKinds.js';
 import { DEVICE_FILE, SYSTEM_DIR } from './types.js';
 
 export interface FileSnapshot { size: number; mtimeMs: number; ino: number; dev: number; ctimeMs: number }
@@ -24,10 +24,26 @@ export interface CandidateFile {
   mtimeMs: number;
   /** lstat of the file at listing time (the journal's stat snapshot). */
   stat: FileSnapshot;
-  /** Sidecar next to the file (<name>.json), when present. */
+  /**
+   * `<name>.json` next to the file, when present: the sidecar only if it says so (its `format`),
+   * else one more companion (the dock decides: isOurSidecar in src/dock/storage.ts).
+   */
   sidecarPath?: string;
   sidecarStat?: FileSnapshot;
+  /** Other files that belong to it (same base name, or a maker's pairing): its attachments. */
+  companions: CompanionFile[];
 }
+
+/** A file that travels with a recording as an attachment (docs/camera-storage.md, "Other makers' cards"). */
+export interface CompanionFile {
+  relPath: string;
+  absPath: string;
+  fileName: string;
+  stat: FileSnapshot;
+}
+
+/** A regular file the walk kept, before it is sorted into recordings, companions and sidecars. */
+interface Found { dir: string; abs: string; rel: string; name: string; stat: FileSnapshot; size: number; mtimeMs: number }
 
 /**
  * Why the dock left a path alone. Every one is listed on the bay (docs/dock.md,
@@ -98,6 +114,67 @@ export function isInside(root: string, child: string): boolean {
   return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !rel.startsWith(sep);
 }
 
+/**
+ * Who belongs to whom (docs/camera-storage.md, "Other makers' cards"). A file with a media
+ * extension is a recording, unless a maker's layout makes it the companion of a recording that is
+ * on the card (Sony's SUB/C0001S03.MP4 proxy of CLIP/C0001.MP4). Any other file belongs to every
+ * recording that names it: same folder and base name, case-insensitive (`clip.mp4.srt` names
+ * `clip.mp4` too), or a layout's pairing (GoPro GL010001.LRV, AVCHD CLIPINF/00000.CPI); it travels
+ * with each as an attachment, and `<name>.json` is set aside as the candidate sidecar. A file
+ * nobody names is a candidate of its own (ffprobe decides) with `<name>.json` as its candidate
+ * sidecar; a `.json` nobody names stays on the card, listed.
+ */
+function pairCompanions(files: CandidateFile[], found: Found[], skip: (path: string, code: SkipCode, reason: string) => void): void {
+  const isJson = (f: Found): boolean => extname(f.name).toLowerCase() === '.json';
+  const present = new Map(found.map((f) => [f.rel.toLowerCase(), f]));
+  const layoutOwners = (f: Found): Found[] => (cardPathRole(f.rel)?.owners ?? []).map((o) => present.get(o.toLowerCase())).filter((o): o is Found => o !== undefined && o !== f);
+  const recordings = found.filter((f) => isMediaExtension(f.name) && !layoutOwners(f).some((o) => isMediaExtension(o.name)));
+  const byFound = new Map<Found, CandidateFile>();
+  const byKey = new Map<string, CandidateFile[]>();
+  const candidate = (f: Found): CandidateFile => ({ relPath: f.rel, absPath: f.abs, fileName: f.name, size: f.size, mtimeMs: f.mtimeMs, stat: f.stat, companions: [] });
+  for (const f of recordings) {
+    const file = candidate(f);
+    byFound.set(f, file);
+    files.push(file);
+    for (const key of recordingKeysOf(f.name)) {
+      const k = `${f.dir}\0${key}`;
+      const list = byKey.get(k);
+      if (list) list.push(file); else byKey.set(k, [file]);
+    }
+  }
+  const attach = (file: CandidateFile, f: Found): void => {
+    const sidecarName = isJson(f) && f.name.slice(0, -'.json'.length).toLowerCase() === basename(file.fileName, extname(file.fileName)).toLowerCase();
+    if (sidecarName && file.sidecarPath === undefined) { file.sidecarPath = f.abs; file.sidecarStat = f.stat; return; }
+    file.companions.push({ relPath: f.rel, absPath: f.abs, fileName: f.name, stat: f.stat });
+  };
+  const unclaimed: Found[] = [];
+  for (const f of found) {
+    if (byFound.has(f)) continue;
+    const owners = new Set<CandidateFile>();
+    for (const key of companionKeysOf(f.name)) for (const file of byKey.get(`${f.dir}\0${key}`) ?? []) owners.add(file);
+    for (const o of layoutOwners(f)) { const file = byFound.get(o); if (file) owners.add(file); }
+    if (owners.size === 0) { unclaimed.push(f); continue; }
+    for (const file of owners) attach(file, f);
+  }
+  // Files no recording names: candidates of their own, each with its candidate sidecar.
+  const ownByStem = new Map<string, CandidateFile>();
+  for (const f of unclaimed) {
+    if (isJson(f)) continue;
+    const file = candidate(f);
+    files.push(file);
+    ownByStem.set(`${f.dir}\0${basename(f.name, extname(f.name)).toLowerCase()}`, file);
+  }
+  for (const f of unclaimed) {
+    if (!isJson(f)) continue;
+    const file = ownByStem.get(`${f.dir}\0${f.name.slice(0, -'.json'.length).toLowerCase()}`);
+    if (file) { attach(file, f); continue; }
+    skip(f.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
+  }
+  // Walk order (sorted names, depth first), whatever the sorting above did.
+  const order = new Map(found.map((f, i) => [f.abs, i]));
+  files.sort((a, b) => order.get(a.absPath)! - order.get(b.absPath)!);
+}
+
 /** Every file of a camera's storage that may be a recording, with its sidecar; and every path left alone, with why. */
 export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = WALK_LIMITS): Promise<StorageListing> {
   const rootReal = await realpath(cameraRoot);
@@ -106,7 +183,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   const skipped: SkippedPath[] = [];
   let skippedCount = 0;
   const skippedByCode: Partial<Record<SkipCode, number>> = {};
-  const jsonFiles = new Map<string, { abs: string; rel: string; stat: FileSnapshot }>();
+  const found: Found[] = [];
   let entriesSeen = 0;
   let countHit = false;
   const skip = (path: string, code: SkipCode, reason: string): void => {
@@ -162,35 +239,21 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       let real: string;
       try { real = await realpath(abs); } catch { continue; }
       if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
-      // Keyed by the name with a lower-case extension: CLIP.MP4 has CLIP.JSON as its sidecar too.
-      if (extname(name).toLowerCase() === '.json') {
-        const key = abs.slice(0, -'.json'.length) + '.json';
-        if (jsonFiles.has(key)) skip(rel, SKIP_CODES.notSidecar, 'another .json of the same name (differing in case) is taken as the sidecar: not ingested');
-        else jsonFiles.set(key, { abs, rel, stat: snapshotOf(stats) });
-        continue;
-      }
       if (isSparse(stats)) { skip(rel, SKIP_CODES.sparse, `sparse file: ${stats.size} bytes with ${stats.blocks * 512} allocated (a camera's FAT/exFAT card has no holes): not written by a camera, not ingested`); continue; }
-      files.push({ relPath: rel, absPath: abs, fileName: name, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), stat: snapshotOf(stats) });
+      found.push({ dir, abs, rel, name, stat: snapshotOf(stats), size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) });
     }
   };
   await walk(cameraRoot, 0);
-  const layouts = cardLayoutsOf(files.map((f) => f.relPath));
+  const layouts = cardLayoutsOf(found.filter((f) => extname(f.name).toLowerCase() !== '.json').map((f) => f.rel));
   // A maker's index of its card (AVCHD playlists, Sony MEDIAPRO.XML, GoPro MISC/version.txt) is no
   // recording: listed with why, not uploaded, never deleted.
-  // Only a small file under such a name counts: a large one may be a recording renamed to hide it, and is read as any file.
-  for (let i = files.length - 1; i >= 0; i--) {
-    const role = cardPathRole(files[i]!.relPath);
-    if (role?.role === 'card-metadata' && files[i]!.size <= VENDOR_METADATA_MAX_BYTES) {
-      skip(files[i]!.relPath, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`);
-      files.splice(i, 1);
-    }
-  }
-  const sidecars = new Set<string>();
-  for (const file of files) {
-    const sidecar = join(file.absPath, '..', basename(file.fileName, extname(file.fileName)) + '.json');
-    const json = jsonFiles.get(sidecar);
-    if (json) { file.sidecarPath = json.abs; file.sidecarStat = json.stat; sidecars.add(sidecar); }
-  }
-  for (const [key, json] of jsonFiles) if (!sidecars.has(key)) skip(json.rel, SKIP_CODES.notSidecar, '.json with no recording of the same name next to it: not a sidecar, not ingested');
+  const kept = found.filter((f) => {
+    const role = cardPathRole(f.rel);
+    // Only a small file under such a name counts: a large one may be a recording renamed to hide it, and is read as any file.
+    if (role?.role !== 'card-metadata' || f.size > VENDOR_METADATA_MAX_BYTES) return true;
+    skip(f.rel, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`);
+    return false;
+  });
+  pairCompanions(files, kept, skip);
   return { files, skipped, skippedCount, skippedByCode, symlinks, layouts };
 }
