@@ -11,14 +11,42 @@ describe('dock config', () => {
   writeFileSync(tokenFile, '  secret-token-123\n');
   const required = { bays: tmp.path, endpoint: 'http://127.0.0.1:9', tokenFile, stateDir: join(tmp.path, 'state') };
 
-  it('has a default (or is required) and a description for every key', () => {
+  // The defaults as README.md's configuration reference documents them (the default column), in parsed units.
+  const DOCUMENTED: Record<string, { readme: string; value: unknown }> = {
+    bays: { readme: '(required)', value: undefined }, endpoint: { readme: '(required)', value: undefined },
+    tokenFile: { readme: '(required)', value: undefined }, stateDir: { readme: '(required)', value: undefined },
+    serverKey: { readme: '—', value: undefined }, dockId: { readme: '—', value: undefined },
+    once: { readme: 'false', value: false }, dryRun: { readme: 'false', value: false }, wipeAfterIngest: { readme: 'false', value: false },
+    concurrency: { readme: '4', value: 4 }, maxRate: { readme: '0 (unlimited)', value: 0 }, settle: { readme: '5s', value: 5 },
+    statusPort: { readme: '7878', value: 7878 }, segmentSeconds: { readme: '10s', value: 10 },
+    segmentMaxBytes: { readme: '16MiB', value: 16 * 1024 * 1024 }, maxBackoff: { readme: '5m', value: 300 },
+    staleAfter: { readme: '24h', value: 86_400 }, rescanInterval: { readme: '10s', value: 10 }, requestTimeout: { readme: '2m', value: 120 },
+    requestRetries: { readme: '4', value: 4 }, onceAttempts: { readme: '3', value: 3 }, fingerprint: { readme: 'true', value: true },
+    logLevel: { readme: 'info', value: 'info' },
+  };
+
+  it('has the documented default (or is required) and a description for every key', () => {
+    expect(Object.keys(DOCK_CONFIG_SCHEMA).sort()).toEqual(Object.keys(DOCUMENTED).sort());
+    const reference = configReferenceMarkdown();
     for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA)) {
+      const documented = DOCUMENTED[key]!;
       expect(spec.description.length).toBeGreaterThan(10);
-      expect('required' in spec ? spec.required : true).toBeTruthy();
       expect(key).toMatch(/^[a-z][A-Za-z]+$/);
+      expect({ key, default: spec.default, required: 'required' in spec && spec.required === true })
+        .toEqual({ key, default: documented.value, required: documented.readme === '(required)' });
+      expect(reference).toContain(`| ${key} | --`);
+      expect(reference.split('\n').find((row) => row.startsWith(`| ${key} |`))!.split(' | ')[3]).toBe(documented.readme);
     }
-    expect(configReferenceMarkdown()).toContain('BODYCAM_MAX_RATE');
+    expect(reference).toContain('BODYCAM_MAX_RATE');
     expect(envNameOf('maxRate')).toBe('BODYCAM_MAX_RATE');
+  });
+
+  it('gives every optional key its documented default when nothing sets it', () => {
+    const config = loadDockConfig({ flags: required, env: {} }) as unknown as Record<string, unknown>;
+    for (const [key, documented] of Object.entries(DOCUMENTED)) {
+      if (documented.readme === '(required)' || key === 'dockId') continue; // dockId defaults to the host name
+      expect({ key, value: config[key] }).toEqual({ key, value: documented.value });
+    }
   });
 
   it('applies defaults and reads the token file', () => {

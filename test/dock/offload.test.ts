@@ -143,8 +143,10 @@ describe('dock offload with real cameras and the real server', () => {
 
   it('never follows a symlink out of the camera folder', async () => {
     expect(byFile('LINK0002.MP4')).toBeUndefined();
-    const list = (await (await server.request('/v1/recordings')).json()) as { recordings?: Array<{ sha256: string }> } | Array<{ sha256: string }>;
-    const entries = Array.isArray(list) ? list : list.recordings ?? [];
+    // A dock's GET /v1/recordings answers { recordings: [...] } (src/server/routes.ts, docs/protocol.md).
+    const list = (await (await server.request('/v1/recordings')).json()) as { recordings: Array<{ sha256: string }> };
+    expect(Array.isArray(list.recordings)).toBe(true);
+    const entries = list.recordings;
     expect(entries.length).toBeGreaterThan(0);
     expect(entries.some((e) => e.sha256 === sha(copies.outside!))).toBe(false);
     expect(status.bays.find((b) => b.bay === 'bay3')!.reason).toMatch(/symlink/);
