@@ -12,11 +12,13 @@ describe('dock config', () => {
   const required = { bays: tmp.path, endpoint: 'http://127.0.0.1:9', tokenFile, stateDir: join(tmp.path, 'state') };
 
   // The defaults as README.md's configuration reference documents them (the default column), in parsed units.
+  // A new key must be added here too: its default is a documented promise.
   const DOCUMENTED: Record<string, { readme: string; value: unknown }> = {
     bays: { readme: '(required)', value: undefined }, endpoint: { readme: '(required)', value: undefined },
     tokenFile: { readme: '(required)', value: undefined }, stateDir: { readme: '(required)', value: undefined },
     serverKey: { readme: '—', value: undefined }, dockId: { readme: '—', value: undefined },
     once: { readme: 'false', value: false }, dryRun: { readme: 'false', value: false }, wipeAfterIngest: { readme: 'false', value: false },
+    bwLimit: { readme: '—', value: undefined },
     concurrency: { readme: '4', value: 4 }, maxRate: { readme: '0 (unlimited)', value: 0 }, settle: { readme: '5s', value: 5 },
     statusPort: { readme: '7878', value: 7878 }, segmentSeconds: { readme: '10s', value: 10 },
     segmentMaxBytes: { readme: '16MiB', value: 16 * 1024 * 1024 }, maxBackoff: { readme: '5m', value: 300 },
