@@ -152,7 +152,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const name = form.get('name') ?? '';
     const password = form.get('password') ?? '';
     const ip = request.ip;
-    const locked = sessions.lockedFor(`name:${name}`, `ip:${ip}`);
+    const nameKey = `name:${name.slice(0, 64)}`; // no user name is longer; keeps a flood of huge names small
+    const locked = sessions.lockedFor(nameKey, `ip:${ip}`);
     if (locked > 0) {
       deps.log.warn('console sign-in refused: locked out', { name: name.slice(0, 64), ip });
       reply.header('Retry-After', String(locked));
@@ -161,11 +162,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const user = (await users.load()).get(name);
     const ok = await checkPassword(password, user?.password ?? await decoyHash()) && user !== undefined;
     if (!ok || !user) {
-      sessions.fail(`name:${name}`, `ip:${ip}`);
+      sessions.fail(nameKey, `ip:${ip}`);
       deps.log.warn('console sign-in failed', { name: name.slice(0, 64), ip });
       return sendPage(reply, 401, loginPage('Wrong name or password.', safeNext(form.get('next'))));
     }
-    sessions.succeed(`name:${name}`, `ip:${ip}`);
+    sessions.succeed(nameKey, `ip:${ip}`);
     const { id } = sessions.create(user.name, user.role);
     deps.log.info('console sign-in', { name: user.name, role: user.role, ip });
     setCookie(reply, id, Math.round(sessions.idleMs / 1000) * 24);
@@ -328,6 +329,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (download && !record.receipt) return reply.code(409).type('text/plain').send('the recording is still arriving; download it once complete\n');
     if (download) await custodyEvent('downloaded', session, record, 'download');
     else if (!markViewed(session, manifest.dock.id, manifest.recordingId)) await custodyEvent('viewed', session, record, 'media');
+    reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
     const range = parseRange(request.headers.range, size);
     if (range.kind === 'unsatisfiable') return reply.code(416).header('Content-Range', `bytes */${size}`).send();
     const start = range.kind === 'partial' ? range.start : 0;
@@ -347,7 +349,6 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
         }
       })(), { objectMode: false });
     }
-    reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
     reply.header('ETag', `"${manifest.file.sha256}"`);
     if (download) reply.header('Content-Disposition', `attachment; filename="${manifest.file.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
     reply.type(download ? 'application/octet-stream' : mediaType(manifest));

@@ -108,7 +108,18 @@ export class Sessions {
       const count = f && now - f.last <= this.windowMs ? f.count + 1 : 1;
       this.failures.set(key, { count, last: now });
     }
-    if (this.failures.size > 100_000) this.failures.clear(); // a flood of names must not grow memory without bound
+    if (this.failures.size > 100_000) this.prune(now);
+  }
+
+  /**
+   * A flood of names must not grow memory without bound, nor lift a lockout: drop the expired
+   * entries, then those below the lockout threshold; the locked ones stay (each cost its sender
+   * `maxFailures` tries, and an address is itself locked after ten times that).
+   */
+  private prune(now: number): void {
+    for (const [key, f] of this.failures) if (now - f.last > this.windowMs) this.failures.delete(key);
+    if (this.failures.size <= 100_000) return;
+    for (const [key, f] of this.failures) if (f.count < this.maxFailures) this.failures.delete(key);
   }
 
   succeed(...keys: string[]): void {
