@@ -4,8 +4,8 @@
  * default; other makers' folders, names and companion files with --layout),
  * continuing the camera's numbers and clock, and leaves the requested faults behind.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, statSync, truncateSync } from 'node:fs';
+import { sha256File } from '../util/sha256File.js';
+import { existsSync, mkdirSync, statSync, truncateSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { generateClip, type ClipSpec } from '../media/generate.js';
@@ -62,12 +62,6 @@ function seededEpochMs(seed: string): number {
 
 function nowSecondsMs(): number {
   return Math.floor(Date.now() / 1000) * 1000;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 interface Camera {

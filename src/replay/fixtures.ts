@@ -3,8 +3,8 @@
  * (src/protocol/cameraStorage): replay expects exactly the files the dock
  * ingests, with the SHA-256 that the server must return byte for byte.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { sha256File } from '../util/sha256File.js';
+import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { listCameraFiles } from '../protocol/cameraStorage/index.js';
@@ -24,11 +24,8 @@ export interface FixtureRecording {
   sidecarRelPath?: string;
 }
 
-export async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+/** Kept under its old name for callers of this module. */
+export const sha256OfFile = sha256File;
 
 /**
  * The recordings among a card's files, as the dock counts them (docs/dock.md, "Card layouts"): a
