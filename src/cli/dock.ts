@@ -6,25 +6,32 @@
 import { Option, type Command } from 'commander';
 import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
 import { trustServer } from '../dock/trust.js';
+import { formatConfigValue, type ConfigKind } from '../dock/config.js';
 import { startProgress } from '../dock/progress.js';
 import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';
+import { enterServiceMode, tell } from './output.js';
+
+/** What a value of each kind looks like, in the flag's usage. */
+const PLACEHOLDER: Record<ConfigKind, string> = { string: 'text', path: 'path', boolean: '', int: 'n', duration: 'duration', bytes: 'size', rate: 'rate' };
 
 export function registerDock(program: Command): void {
   const command = program.command('dock')
     .description('Run the dock ingest agent: watch the bays, hash and upload every recording, wipe only on signed receipt')
-    .option('--config <file>', 'JSON config file (keys as below, camelCase; unknown keys are an error)');
+    .option('--config <file>', 'JSON config file (keys as below, camelCase; unknown keys are an error) [BODYCAM_CONFIG]');
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA)) {
-    // A boolean that defaults to true is switched off with --no-<flag>.
-    const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
-    const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : `default ${String(spec.default)}`;
+    // A boolean that defaults to true is switched off with --no-<flag>: its help says so, not what the key does when on.
+    const negated = spec.kind === 'boolean' && spec.default === true;
+    const flag = spec.kind === 'boolean' ? (negated ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <${PLACEHOLDER[spec.kind]}>`;
+    // Defaults as a person writes them (16MiB, 24h), as the README's reference shows them.
+    const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : negated ? `default on; ${flag} turns it off` : `default ${formatConfigValue(spec, spec.default)}`;
     const option = new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`);
     // --endpoint may be repeated: the servers are joined into one comma-separated list.
     if (key === 'endpoint') option.argParser((value: string, previous: string | undefined) => (previous ? `${previous},${value}` : value));
     command.addOption(option);
   }
-  command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --dock-id dock-01 --once --wipe-after-ingest');
+  command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --state-dir dock-state --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --state-dir dock-state --dock-id dock-01 --once --wipe-after-ingest --server-key server-key.pub.pem\n  $ BODYCAM_CONFIG=/etc/bodycam/dock.json bodycam dock               # every key from the file (see scripts/dock.example.json)');
   // Options after `trust-server` belong to it (the dock's own --fingerprint is the media fingerprint switch).
   command.enablePositionalOptions();
   registerDockConfig(command);
@@ -40,28 +47,31 @@ export function registerDock(program: Command): void {
       return 0;
     }));
   command.action(action(async (flags: Record<string, unknown>) => {
+    enterServiceMode('dock');
     // Values commander filled in itself (--no-x implies a default) must not outrank env or the file.
     for (const key of Object.keys(flags)) if (command.getOptionValueSource(key) === 'default') delete flags[key];
     const config = loadDockConfig({ flags, configFile: flags.config as string | undefined });
     if (config.dryRun) return runDryRunCommand(config);
     if (config.once) {
       const result = await runOnce(config);
+      // The report, one line per recording that did not simply go through (a log record each when stderr is JSON).
       for (const r of result.recordings) {
+        const about = { file: r.file, ...(r.bay ? { bay: r.bay } : {}), ...(r.recordingId ? { recordingId: r.recordingId } : {}), state: r.state };
         if (r.state === 'completed' || r.state === 'wiped') {
-          if (r.unreadable) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} unreadable: uploaded as opaque bytes, kept on the camera (${r.unreadable})\n`);
-          else if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}\n`);
-          else if (r.truncated) process.stderr.write(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)\n`);
-          if (r.wipeKept && config.wipeAfterIngest) process.stderr.write(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}\n`);
+          if (r.unreadable) tell(`flagged: ${r.file} ${r.recordingId ?? ''} unreadable: uploaded as opaque bytes, kept on the camera (${r.unreadable})`, { ...about, unreadable: r.unreadable }, 'warn');
+          else if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') tell(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}`, { ...about, integrity: r.integrity }, 'warn');
+          else if (r.truncated) tell(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)`, { ...about, truncated: true }, 'warn');
+          if (r.wipeKept && config.wipeAfterIngest) tell(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}`, { ...about, wipeKept: r.wipeKept }, 'warn');
         } else if (r.state === 'quarantined') {
-          process.stderr.write(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}\n`);
+          tell(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}`, { ...about, reasonCode: r.reasonCode ?? 'unknown' }, 'warn');
         } else {
-          process.stderr.write(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}\n`);
+          tell(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}`, about, 'error');
         }
       }
-      for (const k of result.skipped) process.stderr.write(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}\n`);
+      for (const k of result.skipped) tell(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}`, { bay: k.bay, path: k.path, code: k.code }, 'warn');
       // The camera's own .system folder is no news on every docking: it is listed on the bay only.
       const benign = result.skippedCount - result.skipped.length - (result.skippedByCode.device_internal ?? 0);
-      if (benign > 0) process.stderr.write(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)\n`);
+      if (benign > 0) tell(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)`, { leftAlone: benign });
       return result.exitCode;
     }
     const agent = await startDockAgent(config);

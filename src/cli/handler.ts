@@ -1,27 +1,34 @@
 /**
  * The one top-level error handler: maps any error to one line for a person and
- * an exit code; the full detail (cause chain, ffmpeg stderr) goes to the JSON log.
+ * an exit code; the full detail (cause chain, ffmpeg stderr) goes to the JSON log
+ * (BODYCAM_LOG_FILE, or stderr itself when a service's stderr is a JSON stream).
  */
-import { BodycamError, describeCause } from '../errors.js';
-import { createLogger } from '../log.js';
+import { BodycamError } from '../errors.js';
+import { createLogger, logTarget } from '../log.js';
+import { stderrIsJson, tell } from './output.js';
 
 export function exitCodeFor(error: unknown): number {
   return error instanceof BodycamError ? error.exitCode : 1;
 }
 
 export function reportError(error: unknown): number {
-  const log = createLogger({ component: 'cli' });
-  if (error instanceof BodycamError) {
-    // A person's mistake gets one line on the terminal; the JSON detail goes only to a log file.
-    if (!error.userFacing || process.env.BODYCAM_LOG_FILE) log.error(error.message, { error: error.toJSON() });
-    const line = error.userFacing ? error.message : `${error.message} [${error.code}]`;
-    process.stderr.write(`bodycam: ${line}\n`);
-    return error.exitCode;
-  }
-  log.error('unexpected failure', { error: describeCause(error), stack: error instanceof Error ? error.stack : undefined });
+  const exitCode = exitCodeFor(error);
+  const known = error instanceof BodycamError;
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`bodycam: unexpected failure: ${message} (details in the JSON log)\n`);
-  return 1;
+  const line = known ? (error.userFacing ? message : `${message} [${error.code}]`) : `unexpected failure: ${message}`;
+  const fields = { err: error, exitCode, ...(known ? { code: error.code } : {}) };
+  if (stderrIsJson()) {
+    // One record, level fatal: the process ends with it. No plain line in the JSON stream.
+    tell(`bodycam: ${line}`, fields, 'fatal');
+    return exitCode;
+  }
+  // A person's mistake gets one line on the terminal; the detail goes to the log file when there is one.
+  if (logTarget() === 'file') {
+    try { createLogger({ component: 'cli' }).fatal(line, fields); } catch { /* an unwritable log file must not hide the line below */ }
+  }
+  const hint = !known || !error.userFacing ? (logTarget() === 'file' ? ' (details in the JSON log)' : ' (set BODYCAM_LOG_FILE=<file> for the details)') : '';
+  process.stderr.write(`bodycam: ${line}${hint}\n`);
+  return exitCode;
 }
 
 /** Wrap a command action so every failure goes through reportError. */

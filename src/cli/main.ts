@@ -12,11 +12,13 @@ import { registerQuarantine } from './commands/quarantine/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
 import { registerCheck } from './commands/check/index.js';
 import { reportError } from './handler.js';
+import { errnoCode } from '../errors.js';
+import { VERSION } from '../util/version.js';
 
 export function buildProgram(): Command {
   const program = new Command('bodycam')
     .description('Body-worn camera evidence toolkit: simulated camera, dock ingest agent, reference ingest server, CI replay')
-    .version('0.1.0')
+    .version(VERSION, '-V, --version', 'print the bodycam-dock version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     // A subcommand's options are its own (`bodycam dock trust-server --fingerprint` is not the dock's --fingerprint).
@@ -38,7 +40,23 @@ Examples:
   return program;
 }
 
+/**
+ * A reader that went away (`bodycam --help | head -1`, `bodycam status | true`) is not a failure
+ * of the command: on EPIPE of stdout, stop at once with the exit status so far, and never print a
+ * stack. EPIPE on stderr is ignored (nobody is left to read it; a service's log goes on by its own fd).
+ */
+export function quietOnClosedPipes(): void {
+  process.stdout.on('error', (error) => {
+    if (errnoCode(error) === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw error;
+  });
+  process.stderr.on('error', (error) => {
+    if (errnoCode(error) !== 'EPIPE') throw error;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedPipes();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

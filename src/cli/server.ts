@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, envLogLevel, LOG_LEVELS, parseLogLevel } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { DEFAULT_RETENTION, FsStore, generateToken, parseEndpoint, parseRetention, parseS3StoreUrl, S3BlobStore, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import type { BlobStore } from '../server/store.js';
@@ -16,6 +16,7 @@ import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';
 import { loadAdminTokenFile } from '../server/operator/adminToken.js';
+import { enterServiceMode } from './output.js';
 
 interface ServerFlags {
   dataDir?: string;
@@ -38,6 +39,7 @@ interface ServerFlags {
   staleAfter: string;
   s3Endpoint?: string;
   retention: string;
+  logLevel?: string;
 }
 
 /**
@@ -94,6 +96,7 @@ export function registerServer(program: Command): void {
     .option('--retention <time>', 'with --store s3://…: every blob is locked (S3 Object Lock, COMPLIANCE) for this long: Ny or Nd', DEFAULT_RETENTION)
     .option('--admin-token-file <file>', 'the operator\'s bearer token (one line, mode 0600) for GET /v1/docks and GET /v1/recordings across docks')
     .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
+    .option('--log-level <level>', `least severe log level written: ${LOG_LEVELS.join(', ')} [BODYCAM_LOG_LEVEL; default info]`)
     .addHelpText('after', `
 Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
@@ -106,6 +109,7 @@ Examples:
   $ set -a; . engines/engines.env; set +a     # S3_ENDPOINT, AWS_ACCESS_KEY_ID, … from scripts/engines.sh up engines
   $ bodycam server --data-dir c --store s3://evidence --retention 7y --db "$DATABASE_URL" --server-key receipt-key.pem --tokens tokens.json`)
     .action(action(async (flags: ServerFlags) => {
+      enterServiceMode('server');
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
       if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
       const { host, port } = parseListen(flags.listen);
@@ -119,7 +123,7 @@ Examples:
       const database = databaseUrl(flags.db);
       if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
       const blobs = blobStoreOf(flags, flags.dataDir);
-      const log = createLogger({ component: 'server' });
+      const log = createLogger({ component: 'server' }, flags.logLevel === undefined ? envLogLevel() : parseLogLevel(flags.logLevel, '--log-level'));
       const running = await startIngestServer({
         dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
         ...(database ? { database } : {}),

@@ -77,6 +77,7 @@ export class DockAgentCore {
   ) {
     this.journal = journal;
     this.metrics = new DockMetrics();
+    this.metrics.observe(() => this.status());
     this.state = {
       config, journal, logger, metrics: this.metrics, clock,
       bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
@@ -86,8 +87,7 @@ export class DockAgentCore {
     const client = new IngestClient({
       endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
       retries: config.requestRetries, bucket: bucketFor(config), logger,
-      onRetry: () => { this.metrics.requestRetries++; },
-      onBytesSent: (bytes) => { this.metrics.bytesSent += bytes; },
+      onRetry: (reason) => { this.metrics.requestRetried(reason); },
     });
     const ctx: StepContext = {
       config, journal, client, slots: new PrioritySlots(config.concurrency), metrics: this.metrics, logger,
@@ -150,12 +150,8 @@ export class DockAgentCore {
     return dockStatus(this.state);
   }
 
-  metricsText(): string {
-    const s = this.status();
-    return this.metrics.prometheus({
-      queueDepth: s.queue.depth, oldestQueuedSeconds: s.queue.oldestQueuedSeconds, quarantined: s.queue.quarantined,
-      flagged: s.queue.flagged, baysDocked: s.bays.filter((b) => b.state !== 'empty').length,
-    });
+  metricsText(): Promise<string> {
+    return this.metrics.render();
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { isValidId } from '../protocol/types.js';
 import { parseBytes, parseDuration, parseRate } from '../util/units.js';
 import { parseTimetable } from './bwTimetable.js';
@@ -19,6 +20,8 @@ export interface ConfigKeySpec {
   /** Default value, already in the parsed unit (seconds, bytes, bytes/s); undefined = required or absent. */
   default: string | number | boolean | undefined;
   required?: boolean;
+  /** The only values a string key accepts (checked like every other value, with the source named). */
+  choices?: readonly string[];
   description: string;
 }
 
@@ -45,8 +48,8 @@ export const DOCK_CONFIG_SCHEMA = {
   requestTimeout: { kind: 'duration', default: 120, description: 'Timeout of one HTTP request (a segment PUT included).' },
   requestRetries: { kind: 'int', default: 4, description: 'Per-request retries (connection errors, 408/429/5xx) before the job goes back to the journal with backoff.' },
   onceAttempts: { kind: 'int', default: 3, description: 'With --once: job-level attempts before a transiently failing recording counts as failed.' },
-  fingerprint: { kind: 'boolean', default: true, description: 'Compute the media fingerprint (ffmpeg hash muxer) for the manifest.' },
-  logLevel: { kind: 'string', default: 'info', description: 'debug, info, warn, error or silent (JSON lines on stderr).' },
+  fingerprint: { kind: 'boolean', default: true, description: 'The media fingerprint (ffmpeg hash muxer) in each manifest: on by default; --no-fingerprint (or false) leaves it out, which saves one decode of every recording.' },
+  logLevel: { kind: 'string', default: 'info', choices: LOG_LEVELS, description: `Least severe log level written: ${LOG_LEVELS.join(', ')}. The log is JSON lines (pino) on stderr, or in BODYCAM_LOG_FILE.` },
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type DockConfigKey = keyof typeof DOCK_CONFIG_SCHEMA;
@@ -77,7 +80,7 @@ export interface DockConfig {
   requestRetries: number;
   onceAttempts: number;
   fingerprint: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 /** BODYCAM_MAX_RATE for maxRate, and so on. */
@@ -117,6 +120,7 @@ function parseValue(key: string, spec: ConfigKeySpec, raw: unknown, source: stri
     case 'string':
     case 'path':
       if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`invalid ${where}: expected a non-empty string`);
+      if (spec.choices && !spec.choices.includes(raw.trim())) throw new UsageError(`invalid ${where}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(raw)}`);
       return raw.trim();
   }
 }
@@ -281,10 +285,12 @@ export function formatConfigValue(spec: ConfigKeySpec, value: unknown): string {
 
 /** Markdown table of the schema, for docs/dock.md. */
 export function configReferenceMarkdown(): string {
-  const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|'];
+  const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|',
+    '| (config file) | --config | BODYCAM_CONFIG | — | JSON file holding any of the keys below (camelCase; unknown keys are an error); relative paths in it are relative to the file. |'];
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
     const def = spec.required ? '(required)' : spec.default === undefined ? '—' : formatDefault(spec);
-    rows.push(`| ${key} | ${flagNameOf(key)} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
+    const flag = spec.kind === 'boolean' && spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key);
+    rows.push(`| ${key} | ${flag} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
 }

@@ -101,7 +101,7 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
     };
     if (!sameSnapshot(stat, now)) return 'retry';
   } catch (error) {
-    logger.info('re-check of a changed file deferred', { bay, file: file.relPath, error });
+    logger.info('re-check of a changed file deferred', { bay, file: file.relPath, err: error });
     return 'retry';
   }
   const sidecarSha = sidecarBytes ? createHash('sha256').update(sidecarBytes).digest('hex') : null;

@@ -3,7 +3,8 @@
  * runner and the demo all go through these.
  */
 import type { Logger } from '../log.js';
-import { createLogger, parseLogLevel } from '../log.js';
+import { createLogger } from '../log.js';
+import { buildInfo } from '../util/version.js';
 import { DockAgentCore } from './agent.js';
 import type { DockStatus as CoreDockStatus, RecordingSummary } from './status.js';
 import { bandwidthAt, parseTimetable, type BandwidthNow } from './bwTimetable.js';
@@ -33,7 +34,7 @@ export interface DockAgent {
   status(): DockStatus;
   /** Resolves when nothing is ready or in progress (files still settling count as in progress). */
   whenIdle(): Promise<void>;
-  metricsText(): string;
+  metricsText(): Promise<string>;
   /** Port of the status/metrics server on 127.0.0.1 (undefined when not started). */
   statusPort?: number;
   dockPublicKeyPem: string;
@@ -41,12 +42,15 @@ export interface DockAgent {
 
 export interface DockDeps { logger?: Logger }
 
-function loggerFor(config: DockConfig, deps?: DockDeps): Logger {
-  return deps?.logger ?? createLogger({ component: 'dock', dockId: config.dockId }, parseLogLevel(config.logLevel));
+/** The agent's logger, whose first line says which build this is and what it serves. */
+function startingLogger(config: DockConfig, deps?: DockDeps): Logger {
+  const logger = deps?.logger ?? createLogger({ component: 'dock', dockId: config.dockId }, config.logLevel);
+  logger.info('bodycam-dock starting', { ...buildInfo(), dockId: config.dockId, bays: config.bays, endpoint: config.endpoint, stateDir: config.stateDir, once: config.once });
+  return logger;
 }
 
 export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): Promise<DockAgent> {
-  const core = await DockAgentCore.open(config, { logger: loggerFor(config, deps) });
+  const core = await DockAgentCore.open(config, { logger: startingLogger(config, deps) });
   const shown = withBandwidth(config);
   const status = (): DockStatus => shown(core.status());
   let server: StatusServer | undefined;
@@ -119,7 +123,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
  * 1 when some could not be offloaded for another reason (server unreachable, still growing).
  */
 export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<OnceResult> {
-  const core = await DockAgentCore.open({ ...config, once: true }, { logger: loggerFor(config, deps) });
+  const core = await DockAgentCore.open({ ...config, once: true }, { logger: startingLogger({ ...config, once: true }, deps) });
   try {
     await core.start();
     await core.whenIdle();

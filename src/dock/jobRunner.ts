@@ -5,6 +5,7 @@
  * transient (back to the journal with backoff), permanent (quarantine with the
  * reason), or a file that grew again (detection starts over).
  */
+import { UNKNOWN_BAY } from './metrics.js';
 import type { AgentState } from './agentState.js';
 import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf } from './errors.js';
 import type { RecordingRow } from './journal.js';
@@ -102,14 +103,14 @@ export class JobRunner {
       if (disposition === 'permanent') {
         const reasonCode = reasonCodeOf(error);
         journal.transition(key, 'quarantined', { reason: reasonOf(error), reasonCode });
-        log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, error });
+        log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, err: error });
         return;
       }
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
       const delay = retryDelayMs(jobRetryPolicy(state.config.maxBackoff), current.attempts + 1, retryAfter);
       journal.scheduleRetry(key, delay, reasonOf(error));
-      state.metrics.jobRetries++;
-      log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, error });
+      state.metrics.jobRetried(state.located.get(key)?.bay ?? current.bay ?? UNKNOWN_BAY);
+      log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, err: error });
     }
   }
 }

@@ -21,7 +21,7 @@ import { FileGrowingError, PausedError, QUARANTINE_CODES, TransportError } from 
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
-import type { DockMetrics } from './metrics.js';
+import { UNKNOWN_BAY, type DockMetrics } from './metrics.js';
 import { fixedPlan, planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
 import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protocol/cameraStorage/index.js';
@@ -364,7 +364,7 @@ async function sendMissing(ctx: StepContext, row: RecordingRow, location: Locati
         await ctx.client.putSegment(row.recordingId!, location.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256! }, signal);
         ctx.journal.ackSegment(row.key, segment.index);
         ctx.logger.debug('segment acknowledged', { recordingId: row.recordingId, index: segment.index, bytes: segment.length, ms: Date.now() - started });
-        ctx.metrics.segmentsSent++;
+        ctx.metrics.segmentSent(location.bay, segment.length);
       } finally {
         release();
       }
@@ -400,7 +400,7 @@ async function sendMissingAttachments(ctx: StepContext, row: RecordingRow, manif
     const release = await ctx.slots.acquire(priorityOf(row), signal).catch((cause: unknown) => { throw new PausedError('abandoned while queued', { cause }); });
     try {
       await ctx.client.putSegment(row.recordingId!, companion.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256 }, signal, attachment.index);
-      ctx.metrics.segmentsSent++;
+      ctx.metrics.segmentSent(location.bay, segment.length);
     } finally {
       release();
     }
@@ -430,7 +430,7 @@ export async function stepUpload(ctx: StepContext, row: RecordingRow, location: 
 
 function finish(ctx: StepContext, row: RecordingRow, receipt: Receipt, serverKeyPem: string): RecordingRow {
   verifyReceipt(receipt, receiptExpectationOf(row, JSON.parse(row.manifestJson!) as RecordingManifest, ctx.config.dockId), serverKeyPem);
-  ctx.metrics.receipts++;
+  ctx.metrics.receiptStored(row.bay ?? UNKNOWN_BAY);
   ctx.logger.info('receipt verified', { recordingId: row.recordingId, custodySeq: receipt.custodySeq, integrity: row.info.integrity });
   return ctx.journal.transition(row.key, 'completed', { receiptJson: JSON.stringify(receipt), reason: null });
 }
@@ -458,7 +458,7 @@ export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Lo
     dockId: ctx.config.dockId,
     possession: (id, challenge, s) => ctx.client.possession(id, challenge, s),
     onPossessionFailure: (problems) => {
-      ctx.metrics.possessionFailures++;
+      ctx.metrics.possessionFailed(location.bay);
       ctx.logger.error('integrity problem: the server did not prove it holds the bytes; the camera keeps the file', { integrity: 'possession-failed', recordingId: row.recordingId, file: row.relPath, problems });
       ctx.journal.event(row.key, 'possession-failed', problems.join('; ').slice(0, 2000));
     },
@@ -470,7 +470,7 @@ export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Lo
   }
   if (outcome.sidecarKept) ctx.logger.warn('sidecar left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, why: outcome.sidecarKept });
   if (outcome.attachmentsKept) ctx.logger.warn('attachments left on the camera after the wipe', { recordingId: row.recordingId, file: row.relPath, why: outcome.attachmentsKept });
-  ctx.metrics.wiped++;
+  ctx.metrics.wiped(location.bay);
   ctx.logger.info('wiped after receipt and proof of possession', { recordingId: row.recordingId, file: row.relPath });
   const kept = [outcome.sidecarKept, ...(outcome.attachmentsKept ?? [])].filter((k): k is string => Boolean(k));
   return ctx.journal.transition(row.key, 'wiped', kept.length ? { reason: kept.join('; ') } : {});

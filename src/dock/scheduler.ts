@@ -6,6 +6,7 @@
  * also knows when the agent is idle (what --once and whenIdle wait for) and
  * raises the stale alarm.
  */
+import { UNKNOWN_BAY } from './metrics.js';
 import { availableParallelism } from 'node:os';
 import type { AgentState } from './agentState.js';
 import type { RecordingRow, WorkableRow } from './journal.js';
@@ -178,7 +179,7 @@ export class Scheduler {
       const row = journal.get(key);
       if (!row) continue;
       this.staleReported.add(row.key);
-      metrics.staleAlarms++;
+      metrics.staleAlarm(this.state.located.get(row.key)?.bay ?? row.bay ?? UNKNOWN_BAY);
       logger.warn('recording queued too long', { file: row.relPath, serial: row.serial, queuedSeconds: Math.round((now - row.detectedAt) / 1000) });
     }
   }

@@ -4,6 +4,7 @@
  * attention with the reason) and the queue, computed from the journal and the
  * agent's view of the bays. It reads, it never changes anything.
  */
+import { VERSION } from '../util/version.js';
 import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS } from '../protocol/cameraStorage/index.js';
 import type { IntegrityStatus } from '../protocol/types.js';
@@ -22,6 +23,9 @@ export interface BayStatus {
   state: BayState;
   /** 0..100 while offloading (bytes acknowledged by the server over bytes found). */
   progress: number | null;
+  /** Bytes of this docking's recordings acknowledged by the server (or finished otherwise), and found: the progress display's rate and ETA come from these. */
+  bytesDone?: number;
+  bytesTotal?: number;
   reason: string | null;
   /** Code of the first quarantine this bay shows (only when it shows one; each recording's is in queue.recordings). */
   reasonCode?: string;
@@ -56,6 +60,8 @@ export interface RecordingSummary {
 
 export interface DockStatus {
   dockId: string;
+  /** bodycam-dock version of the running agent. */
+  version: string;
   bays: BayStatus[];
   queue: {
     depth: number;
@@ -107,6 +113,7 @@ export function dockStatus(state: AgentState): DockStatus {
   const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, rows, now));
   return {
     dockId: config.dockId,
+    version: VERSION,
     bays,
     queue: {
       depth: active.length,
@@ -130,7 +137,8 @@ export function dockStatus(state: AgentState): DockStatus {
 function bayStatus(state: AgentState, bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
   if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
   const inner = bayStatusInner(state, bay, rows, now);
-  const base = bay.layouts.length ? { ...inner, layouts: bay.layouts } : inner;
+  const withBytes = inner.bytesTotal === undefined ? (({ bytesDone: _d, bytesTotal: _t, ...rest }) => rest)(inner) : inner;
+  const base = bay.layouts.length ? { ...withBytes, layouts: bay.layouts } : withBytes;
   return bay.skippedCount ? { ...base, skipped: bay.skipped.slice(0, SKIPPED_SHOWN), skippedCount: bay.skippedCount } : base;
 }
 
@@ -172,10 +180,11 @@ function bayStatusInner(state: AgentState, bay: BayInfo, rows: RecordingRow[], n
     else if (r.state === 'uploading') doneBytes += journal.segments(r.key).filter((s) => s.acked).reduce((s, x) => s + x.length, 0);
   }
   const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
+  const bytes = total > 0 ? { bytesDone: doneBytes, bytesTotal: total } : {};
   if (activeRows.length > 0 || settling) {
-    return withCode({ bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, reason: attention.length ? attention.join('; ') : null });
+    return withCode({ bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, ...bytes, reason: attention.length ? attention.join('; ') : null });
   }
-  if (attention.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress, reason: attention.join('; ') });
+  if (attention.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress, ...bytes, reason: attention.join('; ') });
   if (mine.length === 0) return { bay: bay.name, serial: bay.serial, state: 'docked', progress: null, reason: null };
-  return { bay: bay.name, serial: bay.serial, state: 'done', progress: 100, reason: null };
+  return { bay: bay.name, serial: bay.serial, state: 'done', progress: 100, ...bytes, reason: null };
 }

@@ -14,7 +14,7 @@ export const STATUS_FILE = 'status.json';
 
 export interface StatusSource {
   status(): unknown;
-  metricsText(): string;
+  metricsText(): Promise<string>;
 }
 
 export interface StatusServer { port: number; close(): Promise<void> }
@@ -32,8 +32,13 @@ export async function startStatusServer(source: StatusSource, port: number, stat
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(source.status()));
       } else if (req.method === 'GET' && path === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(source.metricsText());
+        source.metricsText().then((text) => {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+          res.end(text);
+        }, (error: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics failed: ${(error as Error).message}\n`);
+        });
       } else if (req.method === 'GET' && path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok\n');

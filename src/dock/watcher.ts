@@ -44,7 +44,7 @@ export class BayWatcher {
     // Watch the PARENT of the bays: chokidar loses events on a watched folder that is removed and recreated.
     this.watcher = watch(config.bays, { depth: 3, followSymlinks: false, ignoreInitial: true, ignorePermissionErrors: true });
     this.watcher.on('all', (_event, path) => this.onFsEvent(path));
-    this.watcher.on('error', (error) => logger.warn('watcher error', { error }));
+    this.watcher.on('error', (error) => logger.warn('watcher error', { err: error }));
   }
 
   async close(): Promise<void> {
@@ -75,7 +75,7 @@ export class BayWatcher {
     state.scanning++;
     try {
       let names: string[] = [];
-      try { names = await readdir(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { error }); }
+      try { names = await readdir(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { err: error }); }
       const present = new Set<string>();
       const scans: Array<Promise<void>> = [];
       for (const name of names.sort()) {
@@ -156,7 +156,7 @@ export class BayWatcher {
       this.bayScansWaiting.delete(name);
       return state.stopping ? undefined : this.scanBayInner(name);
     }).catch((error: unknown) => {
-      state.logger.warn('bay scan failed', { bay: name, error });
+      state.logger.warn('bay scan failed', { bay: name, err: error });
     });
     this.bayScansWaiting.set(name, current);
     this.bayScans.set(name, current);

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { bayName, recordFleet, type FleetCamera } from '../camera/index.js';
 import { loadDockConfig, startDockAgent, type DockAgent, type DockStatus } from '../dock/index.js';
-import { fileSink, Logger } from '../log.js';
+import { fileLogger } from '../log.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { verifyObject } from '../protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../protocol/types.js';
@@ -111,7 +111,7 @@ export async function runDemo(options: DemoOptions & { keepRunning?: boolean }):
   const token = randomBytes(24).toString('hex');
   writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   writeFileSync(tokensFile, JSON.stringify({ [DEMO_DOCK_ID]: token }, null, 2) + '\n', { mode: 0o600 });
-  const logger = new Logger(fileSink(logFile), 'info');
+  const logger = fileLogger(logFile, 'info');
 
   let server: IngestServer | undefined;
   let dock: DockAgent | undefined;

@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import { loadDockConfig, startDockAgent, type DockAgent } from '../dock/index.js';
-import { Logger, nullSink } from '../log.js';
+import { quietLogger } from '../log.js';
 import type { DockRecordingView } from './observe.js';
 
 export interface ReplayDockConfig {
@@ -58,7 +58,7 @@ export async function startReplayDock(config: ReplayDockConfig): Promise<ReplayD
       once: false,
     },
   });
-  const agent = await startDockAgent(dockConfig, { logger: new Logger(nullSink, 'silent') });
+  const agent = await startDockAgent(dockConfig, { logger: quietLogger() });
   let stopped = false;
   return {
     agent,

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { Logger, nullSink } from '../log.js';
+import { quietLogger } from '../log.js';
 import type { RecordingListEntry } from '../protocol/types.js';
 import { installDockKey, trustServer } from '../dock/index.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
@@ -384,8 +384,4 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
   return result;
 }
 
-function quietLogger(): Logger {
-  // The server's request log would drown the table; failures show in the results instead.
-  return new Logger(nullSink, 'silent');
-}
 

@@ -68,19 +68,6 @@ export class RequestGate {
 
   get inFlight(): number { return this.total; }
 
-  /** Prometheus lines: requests in flight, and those refused at each cap. */
-  renderMetrics(): string {
-    return [
-      '# HELP bodycam_requests_in_flight Requests being served (health, metrics and keys not counted).',
-      '# TYPE bodycam_requests_in_flight gauge',
-      `bodycam_requests_in_flight ${this.total}`,
-      '# HELP bodycam_requests_refused_total Requests answered 429 at a concurrency cap (server: all requests, dock: one dock\'s).',
-      '# TYPE bodycam_requests_refused_total counter',
-      `bodycam_requests_refused_total{cap="server"} ${this.refusedTotal}`,
-      `bodycam_requests_refused_total{cap="dock"} ${this.refusedPerDock}`,
-    ].join('\n') + '\n';
-  }
-
   /** Admit one more request on the server, or throw 429. */
   enter(reply: FastifyReply): void {
     if (this.total >= this.limits.maxConcurrentRequests) {

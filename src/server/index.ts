@@ -8,6 +8,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { buildInfo } from '../util/version.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
@@ -93,6 +94,8 @@ const UNCOUNTED_ROUTES = new Set(['/healthz', '/metrics', '/v1/keys']);
 export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
   const limits: IngestLimits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
   const log = options.logger ?? createLogger({ component: 'server' });
+  // The first line of every run says which build it is.
+  log.info('bodycam-dock server starting', { ...buildInfo(), dataDir: options.dataDir });
   const tokens = new TokenTable(options.tokens);
   const admin = options.adminToken !== undefined ? new AdminToken(options.adminToken) : undefined;
   admin?.assertNotADockToken(options.tokens);
@@ -168,6 +171,10 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 
   let shuttingDown = false;
   const gate = new RequestGate(limits);
+  metrics.observe({
+    usedBytes: () => store.usedBytes(), ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}),
+    inFlight: () => gate.inFlight, refused: () => ({ server: gate.refusedTotal, dock: gate.refusedPerDock }),
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     if (shuttingDown) {
@@ -198,7 +205,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 
   app.setErrorHandler(async (error: FastifyError | ProblemError | Error, request, reply) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) log.error('request failed', { reqId: request.id, error });
+    if (problem.status >= 500) log.error('request failed', { reqId: request.id, err: error });
     else log.info('request refused', { reqId: request.id, code: problem.code, detail: problem.message });
     if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
     // Stored bytes that failed verification: the headers set for the content are not this answer's.

@@ -170,7 +170,7 @@ export class IngestService {
     if (!segment) throw new ProblemError('segment_out_of_plan', `segment ${indexText} is outside the plan${attachment ? ` of attachment ${attachment.index}` : ''} (0..${plan.length - 1})`, { extension: { segmentCount: plan.length } });
     if (upload.digestHex === undefined) throw new ProblemError('missing_digest', 'send Content-Digest: sha-256=:<base64>: (RFC 9530)');
     if (upload.digestHex !== segment.sha256) {
-      this.deps.metrics.digestFailures++;
+      this.deps.metrics.digestFailure();
       throw new ProblemError('digest_mismatch', `Content-Digest differs from the plan's sha256 for segment ${segment.index}`, { extension: { index: segment.index } });
     }
     if (upload.contentLength !== undefined) {
@@ -191,7 +191,7 @@ export class IngestService {
     this.uploadsInFlight.set(dockId, inFlight + 1);
     this.reservedBytes += segment.length;
     const write = (async () => {
-      const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length);
+      const { created } = await this.deps.store.putBlob(segment.sha256, countedBody(upload.body, (n) => this.deps.metrics.segmentBytes(n)), segment.length);
       if (created) await this.recordSegment(id, dockId, segment, false, attachment?.index);
       return created;
     })();
@@ -205,7 +205,7 @@ export class IngestService {
       return { created, segment };
     } catch (error) {
       if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
-        this.deps.metrics.digestFailures++;
+        this.deps.metrics.digestFailure();
         throw new ProblemError('digest_mismatch', error.message, { cause: error, extension: { index: segment.index } });
       }
       if (error instanceof IntegrityError && error.code === 'length_mismatch') {
@@ -288,7 +288,7 @@ export class IngestService {
       }
       const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
       await this.deps.recordings.updateRecording(dockId, id, done);
-      this.deps.metrics.recordingsCompleted++;
+      this.deps.metrics.receiptIssued();
       this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
       return receipt!;
     });
@@ -390,8 +390,8 @@ export class IngestService {
 
   /** Count and log damage a verified read found (the store has marked the blob missing already). */
   private noteDamage(error: unknown, context: Record<string, unknown>): void {
-    this.deps.metrics.blobDamage++;
-    this.deps.log.error('stored blob failed its verified read; marked missing until a verified upload replaces it', { ...context, error });
+    this.deps.metrics.blobDamaged();
+    this.deps.log.error('stored blob failed its verified read; marked missing until a verified upload replaces it', { ...context, err: error });
   }
 
   /** Whether a held blob reads back intact (a full verified read); a damaged one is marked missing on the way. */
@@ -435,7 +435,7 @@ export class IngestService {
     if (canonicalAttachments(receipt.attachments) !== canonicalAttachments(receiptAttachmentsOf(manifest))) problems.push('its attachments differ from the receipt');
     for (const a of manifest.attachments ?? []) if (planProblems(a.segments, a.size, Number.MAX_SAFE_INTEGER).length) problems.push(`attachment ${a.index}'s segments do not tile it`);
     if (problems.length === 0) return;
-    this.deps.metrics.blobDamage++;
+    this.deps.metrics.blobDamaged();
     this.deps.log.error('stored recording record damaged: not served', { recordingId: id, dockId, problems });
     throw new ProblemError('record_damaged', `the stored record of ${id} was altered: ${problems.slice(0, 3).join('; ')}; nothing is served from it`);
   }
@@ -629,4 +629,17 @@ function unsignedReceipt(manifest: RecordingManifest, dockId: string, receivedAt
     merkleRoot: manifest.merkleRoot, receivedAt, serverKeyId, custodySeq, custodyPrevHash,
     ...(receiptAttachmentsOf(manifest) ? { attachments: receiptAttachmentsOf(manifest) } : {}),
   };
+}
+
+/**
+ * The body as the store reads it, counting each chunk: bodycam_segment_bytes_received_total is
+ * the bytes actually read, whichever store reads them. (The socket's bytesRead, used before, missed
+ * what Node had read ahead before the handler ran: headers and the first body chunks of each PUT.)
+ * Errors and destruction pass through: a destroyed request ends the loop with its error.
+ */
+async function* countedBody(body: SegmentUpload['body'], count: (bytes: number) => void): AsyncGenerator<Buffer | Uint8Array> {
+  for await (const chunk of body as AsyncIterable<Buffer | Uint8Array>) {
+    count(chunk.length);
+    yield chunk;
+  }
 }

@@ -1,45 +1,59 @@
-/** Counters for GET /metrics in the Prometheus text exposition format (0.0.4). */
-export class ServerMetrics {
-  private readonly requests = new Map<string, number>();
-  bytesReceived = 0;
-  digestFailures = 0;
-  recordingsCompleted = 0;
-  /** Verified reads that found a stored blob damaged or gone (each moved it to damaged/). */
-  blobDamage = 0;
+/**
+ * The server's Prometheus metrics (GET /metrics), with prom-client: one registry per server
+ * (several servers in one process do not share counters), prom-client's process metrics, the
+ * build, and gauges read at scrape time from the store and the request gate.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from '../util/version.js';
 
-  countRequest(method: string, route: string, status: number): void {
-    const key = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-  }
-
-  render(store: { usedBytes: number; quotaBytes?: number }): string {
-    const lines: string[] = [
-      '# HELP bodycam_http_requests_total HTTP requests by method, route and status.',
-      '# TYPE bodycam_http_requests_total counter',
-      ...[...this.requests].map(([labels, value]) => `bodycam_http_requests_total{${labels}} ${value}`),
-      '# HELP bodycam_segment_bytes_received_total Segment body bytes read from clients.',
-      '# TYPE bodycam_segment_bytes_received_total counter',
-      `bodycam_segment_bytes_received_total ${this.bytesReceived}`,
-      '# HELP bodycam_digest_failures_total Segment uploads rejected because the body did not match its digest.',
-      '# TYPE bodycam_digest_failures_total counter',
-      `bodycam_digest_failures_total ${this.digestFailures}`,
-      '# HELP bodycam_recordings_completed_total Receipts issued.',
-      '# TYPE bodycam_recordings_completed_total counter',
-      `bodycam_recordings_completed_total ${this.recordingsCompleted}`,
-      '# HELP bodycam_blob_damage_total Reads of stored blobs that found their bytes damaged or gone (the read was aborted, the blob marked missing).',
-      '# TYPE bodycam_blob_damage_total counter',
-      `bodycam_blob_damage_total ${this.blobDamage}`,
-      '# HELP bodycam_store_bytes Bytes held in segment blobs.',
-      '# TYPE bodycam_store_bytes gauge',
-      `bodycam_store_bytes ${store.usedBytes}`,
-    ];
-    if (store.quotaBytes !== undefined) {
-      lines.push('# HELP bodycam_store_quota_bytes Configured store quota.', '# TYPE bodycam_store_quota_bytes gauge', `bodycam_store_quota_bytes ${store.quotaBytes}`);
-    }
-    return lines.join('\n') + '\n';
-  }
+export interface ServerGauges {
+  usedBytes(): number;
+  quotaBytes?: number;
+  inFlight(): number;
+  refused(): { server: number; dock: number };
 }
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'bodycam_http_requests_total', help: 'HTTP requests by method, route and status.', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  private readonly bytesReceived = new Counter({ name: 'bodycam_segment_bytes_received_total', help: 'Segment body bytes read from clients (every byte the store read, stored or not).', registers: [this.registry] });
+  private readonly digestFailures = new Counter({ name: 'bodycam_digest_failures_total', help: 'Segment uploads rejected because the body did not match its digest.', registers: [this.registry] });
+  private readonly completed = new Counter({ name: 'bodycam_recordings_completed_total', help: 'Receipts issued.', registers: [this.registry] });
+  private readonly blobDamage = new Counter({ name: 'bodycam_blob_damage_total', help: 'Reads of stored blobs that found their bytes damaged or gone (the read was aborted, the blob marked missing).', registers: [this.registry] });
+  private readonly lastReceipt = new Gauge({ name: 'bodycam_last_receipt_timestamp_seconds', help: 'Unix time of the last receipt issued (0: none since start).', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    const build = buildInfo();
+    new Gauge({ name: 'bodycam_build_info', help: 'The running build: always 1, the labels say which.', labelNames: ['component', 'version', 'node'], registers: [this.registry] })
+      .set({ component: 'server', version: build.version, node: build.node }, 1);
+    this.lastReceipt.set(0);
+  }
+
+  /** Gauges read at scrape time (called once the store and the gate exist). */
+  observe(source: ServerGauges): void {
+    new Gauge({ name: 'bodycam_store_bytes', help: 'Bytes held in segment blobs.', registers: [this.registry], collect() { this.set(source.usedBytes()); } });
+    if (source.quotaBytes !== undefined) new Gauge({ name: 'bodycam_store_quota_bytes', help: 'Configured store quota.', registers: [this.registry] }).set(source.quotaBytes);
+    new Gauge({ name: 'bodycam_requests_in_flight', help: 'Requests being served (health, metrics and keys not counted).', registers: [this.registry], collect() { this.set(source.inFlight()); } });
+    new Counter({
+      name: 'bodycam_requests_refused_total', help: 'Requests answered 429 at a concurrency cap (server: all requests, dock: one dock\'s).', labelNames: ['cap'], registers: [this.registry],
+      collect() {
+        const refused = source.refused();
+        this.reset();
+        this.inc({ cap: 'server' }, refused.server);
+        this.inc({ cap: 'dock' }, refused.dock);
+      },
+    });
+  }
+
+  countRequest(method: string, route: string, status: number): void { this.requests.inc({ method, route, status: String(status) }); }
+  segmentBytes(bytes: number): void { this.bytesReceived.inc(bytes); }
+  digestFailure(): void { this.digestFailures.inc(); }
+  blobDamaged(): void { this.blobDamage.inc(); }
+  receiptIssued(at = Date.now()): void {
+    this.completed.inc();
+    this.lastReceipt.set(at / 1000);
+  }
+
+  render(): Promise<string> { return this.registry.metrics(); }
 }

@@ -47,8 +47,7 @@ export function registerRoutes(app: FastifyInstance, deps: {
 
   app.get('/metrics', async (_request, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return metrics.render({ usedBytes: store.usedBytes(), ...(deps.quotaBytes !== undefined ? { quotaBytes: deps.quotaBytes } : {}) })
-      + gate.renderMetrics();
+    return metrics.render();
   });
 
   app.get('/v1/keys', async () => ({ keyId: serverKey.keyId, publicKeyPem: serverKey.publicKeyPem, algorithm: 'Ed25519' }));
@@ -84,7 +83,6 @@ export function registerRoutes(app: FastifyInstance, deps: {
     // once that answer is out, because destroying an unfinished request destroys its socket.
     // (Not a Transform in the byte path: it would cost a hop per chunk on the server's one thread.)
     const socket = request.raw.socket;
-    const bytesBefore = socket.bytesRead;
     let stalled: ProblemError | undefined;
     const onIdle = () => {
       if (stalled || reply.sent) return;
@@ -114,7 +112,6 @@ export function registerRoutes(app: FastifyInstance, deps: {
     } finally {
       request.raw.off('timeout', onIdle);
       socket.setTimeout(0);
-      metrics.bytesReceived += socket.bytesRead - bytesBefore;
     }
   };
   app.put<{ Params: SegmentParams }>('/v1/recordings/:id/segments/:index', { onRequest: authenticate }, putSegment);

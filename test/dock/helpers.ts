@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../src/media/run.js';
 import { loadDockConfig, type DockConfig } from '../../src/dock/index.js';
-import { Logger, type LogSink } from '../../src/log.js';
+import { streamLogger, type LogSink } from '../../src/log.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
 
 export async function ffmpeg(args: string[]): Promise<void> {
@@ -77,7 +77,7 @@ export async function startLoggedServer(options: { keepDir?: string } = {}): Pro
       } catch { /* not ours */ }
     },
   };
-  const server = await startTestServer({ logger: new Logger(sink), ...options });
+  const server = await startTestServer({ logger: streamLogger(sink), ...options });
   return Object.assign(server, {
     requests,
     segmentPutsAcked: () => {

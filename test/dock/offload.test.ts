@@ -155,7 +155,7 @@ describe('dock offload with real cameras and the real server', () => {
   it('serves the status and metrics on 127.0.0.1', async () => {
     const response = await fetch(`http://127.0.0.1:${agent.statusPort}/metrics`);
     const text = await response.text();
-    expect(text).toMatch(/bodycam_dock_bytes_sent_total [1-9]/);
+    expect(text).toMatch(/^bodycam_dock_bytes_sent_total\{bay="bay\d"\} [1-9]/m);
     expect(text).toMatch(/bodycam_dock_quarantined 2/);
     const json = (await (await fetch(`http://127.0.0.1:${agent.statusPort}/status`)).json()) as DockStatus;
     expect(json.bays.map((b) => b.bay)).toEqual(['bay1', 'bay2', 'bay3']);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera, undockCamera } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
-import { Logger, type LogSink } from '../../src/log.js';
+import { streamLogger, type LogSink, type Logger } from '../../src/log.js';
 import { startFaultProxy, type FaultProxy } from '../../src/replay/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { dockConfig, serverContent, serverKeyFile, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
@@ -20,7 +20,7 @@ const small = { width: 320, height: 240, fps: 15 };
 function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const sink: LogSink = { write: (line) => { lines.push(JSON.parse(line) as Record<string, unknown>); } };
-  return { logger: new Logger(sink, 'debug', { component: 'dock' }), lines };
+  return { logger: streamLogger(sink, 'debug', { component: 'dock' }), lines };
 }
 
 describe('dock resilience', () => {
@@ -74,7 +74,7 @@ describe('dock resilience', () => {
     agent = await startDockAgent(dockConfig(tmp.path, proxy!.url, { concurrency: 1, segmentSeconds: '10s' }));
     const [done] = await waitFor('receipt', () => (completed(agent!).length === 1 ? completed(agent!) : undefined), 60_000);
     expect(proxy!.stats.resets).toBe(1);
-    expect(agent.metricsText()).toMatch(/bodycam_dock_request_retries_total [1-9]/);
+    expect(await agent.metricsText()).toMatch(/^bodycam_dock_request_retries_total\{reason="[A-Za-z_0-9]+"\} [1-9]/m);
     expect(sha(await serverContent(server!, done!.recordingId!))).toBe(sha(original));
   });
 
@@ -88,7 +88,7 @@ describe('dock resilience', () => {
     // Queued longer than --stale-after: the bay asks for attention and the alarm is counted.
     const bay = await waitFor('stale alarm', () => agent!.status().bays.find((b) => b.state === 'attention'), 20_000);
     expect(bay.reason).toMatch(/queued for more than 1s/);
-    await waitFor('stale metric', () => /bodycam_dock_stale_alarms_total 1/.test(agent!.metricsText()), 20_000);
+    await waitFor('stale metric', async () => /^bodycam_dock_stale_alarms_total\{bay="[^"]+"\} 1$/m.test(await agent!.metricsText()), 20_000);
     expect(existsSync(files[0]!)).toBe(true); // no receipt, no wipe
     await proxy!.setMode('pass');
     const done = await waitFor('wiped after its receipt', () => agent!.status().queue.recordings.find((r) => r.state === 'wiped'), 60_000);

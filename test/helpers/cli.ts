@@ -11,9 +11,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Tests read stderr as a person would: the JSON log goes to /dev/null unless the caller
+ * chose (BODYCAM_LOG_FILE set, or set to '' for the default: a service's JSON on stderr).
+ */
+function personEnv(options: SpawnOptions): SpawnOptions {
+  const env = options.env ?? process.env;
+  return 'BODYCAM_LOG_FILE' in env ? options : { ...options, env: { ...env, BODYCAM_LOG_FILE: '/dev/null' } };
+}
+
 export function runCli(args: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...personEnv(options) });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -25,5 +34,5 @@ export function runCli(args: string[], options: SpawnOptions & { timeoutMs?: num
 }
 
 export function spawnCli(args: string[], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...personEnv(options) });
 }

@@ -3,7 +3,7 @@
  * data dir and two docks' tokens; close() closes every socket and removes the dir.
  */
 import { startIngestServer, type IngestServer, type IngestServerOptions } from '../../src/server/index.js';
-import { Logger, nullSink } from '../../src/log.js';
+import { quietLogger } from '../../src/log.js';
 import { createHash } from 'node:crypto';
 import { formatDigestHeader, sha256Hex } from '../../src/protocol/digest.js';
 import { makeTempDir } from './tmp.js';
@@ -29,7 +29,7 @@ export async function startTestServer(options: Partial<IngestServerOptions> & { 
   const tmp = options.keepDir ? undefined : makeTempDir('bodycam-server-');
   const dataDir = options.dataDir ?? options.keepDir ?? tmp!.path;
   const tokens = options.tokens ?? TEST_TOKENS;
-  const server = await startIngestServer({ logger: new Logger(nullSink), ...options, dataDir, tokens, host: '127.0.0.1', port: 0 });
+  const server = await startIngestServer({ logger: quietLogger(), ...options, dataDir, tokens, host: '127.0.0.1', port: 0 });
   return {
     ...server,
     dataDir,

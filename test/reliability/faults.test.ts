@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { loadDockConfig, startDockAgent, type DockAgent } from '../../src/dock/index.js';
-import { Logger, type LogSink } from '../../src/log.js';
+import { streamLogger, type LogSink } from '../../src/log.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../../src/replay/faultProxy.js';
 import { startIngestServer, type IngestServer, type IngestLimits } from '../../src/server/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -45,7 +45,7 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
   let serverRestarts = 0;
 
   const startServer = async (limits: Partial<IngestLimits> = {}): Promise<void> => {
-    server = await startIngestServer({ dataDir, tokens: TOKENS, host: '127.0.0.1', port: serverPort, logger: new Logger(sink), limits: { bodyIdleTimeoutMs: 3000, ...limits } });
+    server = await startIngestServer({ dataDir, tokens: TOKENS, host: '127.0.0.1', port: serverPort, logger: streamLogger(sink), limits: { bodyIdleTimeoutMs: 3000, ...limits } });
     serverPort = server.port;
   };
   const restartServer = async (limits: Partial<IngestLimits> = {}): Promise<void> => {

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startIngestServer } from '../../src/server/index.js';
-import { Logger, nullSink } from '../../src/log.js';
+import { quietLogger } from '../../src/log.js';
 import type { RecordingListEntry } from '../../src/protocol/types.js';
 
 // Runs the BUILT CLI: `npx tsc -p tsconfig.json` first (npm test does).
@@ -32,7 +32,7 @@ describe('bodycam demo (what npm start runs)', () => {
     for (const row of rows) expect(row.slice(4)).toEqual(['ok', 'ok', 'ok', 'verified', 'verified']);
     // Reopen the demo's server data with the demo's own token, as the summary tells a person to.
     const tokens = JSON.parse(readFileSync(join(dir, 'tokens.json'), 'utf8')) as Record<string, string>;
-    const server = await startIngestServer({ dataDir: join(dir, 'server'), tokens, port: 0, logger: new Logger(nullSink, 'silent') });
+    const server = await startIngestServer({ dataDir: join(dir, 'server'), tokens, port: 0, logger: quietLogger() });
     try {
       const token = Object.values(tokens)[0]!;
       const response = await fetch(`${server.url}/v1/recordings`, { headers: { authorization: `Bearer ${token}` } });

@@ -12,13 +12,16 @@ const END = '<!-- END config-reference -->';
 describe('README', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
 
-  it('holds the configuration reference exactly as the dock config schema generates it', () => {
-    const start = readme.indexOf(BEGIN);
-    const end = readme.indexOf(END);
+  it.each(['README.md', 'docs/dock.md'])('%s holds the configuration reference exactly as the dock config schema generates it', (file) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    const start = text.indexOf(BEGIN);
+    const end = text.indexOf(END);
     expect(start).toBeGreaterThan(0);
     expect(end).toBeGreaterThan(start);
-    // On failure: npm run build && node scripts/config-reference.mjs --write README.md
-    expect(readme.slice(start + BEGIN.length, end).trim()).toBe(configReferenceMarkdown().trim());
+    // On failure: npm run build && node scripts/config-reference.mjs --write <file>
+    expect(text.slice(start + BEGIN.length, end).trim()).toBe(configReferenceMarkdown().trim());
+    // --config / BODYCAM_CONFIG are part of the reference.
+    expect(text.slice(start, end)).toContain('| (config file) | --config | BODYCAM_CONFIG |');
   });
 
   it('keeps the two commands of the first run', () => {

@@ -63,6 +63,9 @@ describe('item 5: every file the dock leaves alone is listed with its reason', (
 
   it('lists every skip on the bay in `bodycam status` and --json; done only where nothing may hide evidence', async () => {
     agent = spawnCli(rig.dockArgs());
+    // Drain the agent's output (nothing is expected on it; see the c-ops report: without readers this run never answered status).
+    agent.stdout!.resume();
+    agent.stderr!.resume();
     let status: DockStatus | undefined;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {

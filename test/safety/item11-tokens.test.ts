@@ -142,7 +142,8 @@ function replaceFile(path: string, tokens: Record<string, string>, mode = 0o600)
 interface Started { child: ChildProcess; url: string; log: () => string; stop: () => Promise<void> }
 
 function start(path: string): Promise<Started> {
-  const child = spawnCli(['server', '--data-dir', join(tmp.path, `srv-${++fileNo}`), '--listen', '127.0.0.1:0', '--tokens', path]);
+  // The JSON log on stderr (not the test helper's default /dev/null): the reload lines are read from it.
+  const child = spawnCli(['server', '--data-dir', join(tmp.path, `srv-${++fileNo}`), '--listen', '127.0.0.1:0', '--tokens', path], { env: { ...process.env, BODYCAM_LOG_FILE: '' } });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -17,7 +17,7 @@ import { createPrivateKey } from 'node:crypto';
 import { isDatabaseUnavailable, openPgState } from '../../src/server/pg/pgState.js';
 import { IngestClient } from '../../src/dock/client.js';
 import { TokenBucket } from '../../src/dock/rateLimit.js';
-import { Logger, nullSink } from '../../src/log.js';
+import { quietLogger } from '../../src/log.js';
 import { generateSigningKeyPair, keyIdOf, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt } from '../../src/protocol/types.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -41,7 +41,7 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
 
   async function startServer(name: string): Promise<Server> {
     const dataDir = join(tmp.path, name);
-    const child = spawnCli(['server', '--data-dir', dataDir, '--store', store, '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'info' } });
+    const child = spawnCli(['server', '--data-dir', dataDir, '--store', store, '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -63,7 +63,7 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
   function client(endpoints: string[], dock = 'dock-1', onRetry?: (r: string) => void): IngestClient {
     return new IngestClient({
       endpoint: endpoints.join(','), token: TOKENS[dock as 'dock-1'], requestTimeoutMs: 10_000, retries: 3,
-      bucket: new TokenBucket(0), logger: new Logger(nullSink), ...(onRetry ? { onRetry } : {}),
+      bucket: new TokenBucket(0), logger: quietLogger(), ...(onRetry ? { onRetry } : {}),
     });
   }
 
@@ -212,7 +212,7 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
     const pair = generateSigningKeyPair();
     const serverKey = { privateKey: createPrivateKey(pair.privateKeyPem), publicKeyPem: pair.publicKeyPem, keyId: keyIdOf(pair.publicKeyPem) };
     const own = await postgres.createDatabase();
-    const state = await openPgState(own, { serverKey, log: new Logger(nullSink) });
+    const state = await openPgState(own, { serverKey, log: quietLogger() });
     try {
       let stopped!: () => void;
       const held = state.locks.run('dock-1/HELD', () => new Promise<string>((resolve) => { stopped = () => resolve('done'); }));

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
-import { Logger, type LogSink } from '../../src/log.js';
+import { streamLogger, type LogSink } from '../../src/log.js';
 import { S3BlobStore } from '../../src/server/store/s3BlobStore.js';
 import { parseRetention } from '../../src/server/store/s3Config.js';
 import { engines, freshBucket, type Gateway } from '../helpers/engines.js';
@@ -46,7 +46,7 @@ describe('object store outage mid-upload', () => {
       client: { endpoint: gateway.endpoint, region: env.region, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey }, requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 } },
     });
     const serverLog = capture();
-    server = await startTestServer({ store: blobs, logger: new Logger(serverLog.sink) });
+    server = await startTestServer({ store: blobs, logger: streamLogger(serverLog.sink) });
 
     const camera = join(tmp.path, 'cam');
     const recorded = await recordCamera({ storage: camera, count: 1, durationSeconds: 6, seed: 's3-outage', width: 320, height: 240, fps: 15 });
@@ -56,7 +56,7 @@ describe('object store outage mid-upload', () => {
     await dockCamera({ storage: camera, bays, bay: 'bay1' });
 
     const dockLog = capture();
-    agent = await startDockAgent(dockConfig(tmp.path, server.url, { concurrency: 1, segmentSeconds: '1s' }), { logger: new Logger(dockLog.sink, 'debug', { component: 'dock' }) });
+    agent = await startDockAgent(dockConfig(tmp.path, server.url, { concurrency: 1, segmentSeconds: '1s' }), { logger: streamLogger(dockLog.sink, 'debug', { component: 'dock' }) });
     const segmentPuts = () => serverLog.lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && String(l.url).includes('/segments/'));
     // Mid-upload: the first segment is in the bucket, the rest are not.
     await waitFor('a first segment stored', () => segmentPuts().some((l) => l.status === 200 || l.status === 201), 60_000, 20);

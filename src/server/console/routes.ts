@@ -384,7 +384,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
         } finally { await file.close(); }
         jpeg = await posterFrame(path);
       } catch (error) {
-        deps.log.warn('poster frame failed', { dockId: record.manifest.dock.id, recordingId: record.manifest.recordingId, error });
+        deps.log.warn('poster frame failed', { dockId: record.manifest.dock.id, recordingId: record.manifest.recordingId, err: error });
         return reply.code(500).type('text/plain').send('no poster frame could be made\n');
       } finally {
         await rm(dir, { recursive: true, force: true });

@@ -1,0 +1,154 @@
+/**
+ * The log as an operator's tools read it: pino's JSON lines (numeric level, time, pid,
+ * hostname, msg, err), the build on the first line, every stderr line JSON when a service's
+ * stderr is not a terminal, plain lines only with BODYCAM_LOG_FILE, syslog priorities for
+ * journald, and logLevel validated like every other key.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { recordCamera } from '../../src/camera/index.js';
+import { UsageError } from '../../src/errors.js';
+import { serializeError, streamLogger } from '../../src/log.js';
+import { VERSION } from '../../src/util/version.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { startTestServer, TEST_TOKENS, testToken, type TestServer } from '../helpers/server.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter((l) => l !== '').map((line) => {
+    try { return JSON.parse(line) as Record<string, unknown>; } catch { throw new Error(`not a JSON line: ${line}`); }
+  });
+}
+
+describe('logging (pino)', () => {
+  const tmp = makeTempDir('bodycam-logging-');
+  const bays = join(tmp.path, 'bays');
+  let server: TestServer;
+  let runs = 0;
+  // The server pins a dock's key on first use: each run is its own dock (own id, token and state folder).
+  const DOCKS = 8;
+  const tokens = Object.fromEntries(Array.from({ length: DOCKS }, (_, i) => [`dock-${i + 1}`, testToken(`logging-${i + 1}`)]));
+  const dockArgs = (): string[] => {
+    const n = ++runs;
+    const tokenFile = join(tmp.path, `dock-${n}.token`);
+    writeFileSync(tokenFile, tokens[`dock-${n}`]! + '\n');
+    return ['dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', `dock-${n}`,
+      '--state-dir', join(tmp.path, `state-${n}`), '--status-port', '0', '--settle', '0.2s', '--no-fingerprint'];
+  };
+  const cleanEnv = (): NodeJS.ProcessEnv => {
+    const env = { ...process.env };
+    delete env.BODYCAM_LOG_LEVEL; delete env.JOURNAL_STREAM;
+    env.BODYCAM_LOG_FILE = ''; // '' is unset for the CLI; the test helper leaves the log on stderr
+    return env;
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer({ tokens });
+    mkdirSync(bays);
+    await recordCamera({ storage: join(bays, 'bay-01'), count: 1, durationSeconds: 1, seed: 'logging', width: 160, height: 120, fps: 10 });
+    // A zero-byte recording: quarantined, so the --once report has something to say.
+    writeFileSync(join(bays, 'bay-01', 'DCIM', '100BWC', 'EMPTY_0009.MP4'), '');
+  });
+  afterAll(async () => {
+    await server.close();
+    tmp.cleanup();
+  });
+
+  it('the package version is what --version and the code say', async () => {
+    expect(VERSION).toBe(PACKAGE_VERSION);
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`${PACKAGE_VERSION}\n`);
+  });
+
+  it('dock --once with stderr not a terminal: every stderr line is a pino record; the first names the build; the report is records', async () => {
+    const result = await runCli(dockArgs(), { env: cleanEnv() });
+    expect(result.code).toBe(3);
+    const records = jsonLines(result.stderr);
+    expect(records.length).toBeGreaterThan(2);
+    for (const r of records) {
+      expect(typeof r.level).toBe('number');
+      expect(r.pid).toEqual(expect.any(Number));
+      expect(r.hostname).toBe(hostname());
+      expect(typeof r.time).toBe('string');
+      expect(typeof r.msg).toBe('string');
+    }
+    expect(records[0]).toMatchObject({ level: 30, msg: 'bodycam-dock starting', version: PACKAGE_VERSION, node: process.version, dockId: expect.stringMatching(/^dock-\d$/) });
+    const quarantined = records.find((r) => typeof r.msg === 'string' && r.msg.startsWith('quarantined: '));
+    expect(quarantined).toMatchObject({ level: 40, reasonCode: 'zero_byte', file: 'DCIM/100BWC/EMPTY_0009.MP4' });
+  });
+
+  it('with BODYCAM_LOG_FILE, stderr holds the plain report and the file holds only JSON', async () => {
+    const logFile = join(tmp.path, 'dock.log');
+    const result = await runCli(dockArgs(), { env: { ...cleanEnv(), BODYCAM_LOG_FILE: logFile } });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/^quarantined: DCIM\/100BWC\/EMPTY_0009\.MP4: zero_byte: /m);
+    expect(result.stderr).not.toMatch(/^\{/m);
+    const records = jsonLines(readFileSync(logFile, 'utf8'));
+    expect(records[0]).toMatchObject({ msg: 'bodycam-dock starting', version: PACKAGE_VERSION });
+  });
+
+  it('a failure of a service with stderr not a terminal is one fatal record with err, no stack for a mistake', async () => {
+    const result = await runCli(['dock', '--bays', bays, '--endpoint', server.url, '--token-file', join(tmp.path, 'missing.token'), '--state-dir', join(tmp.path, 'state-x')], { env: cleanEnv() });
+    expect(result.code).toBe(2);
+    const records = jsonLines(result.stderr);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ level: 60, code: 'E_USAGE', exitCode: 2, err: { type: 'UsageError', code: 'E_USAGE' } });
+    expect(records[0]!.msg).toMatch(/^bodycam: cannot read token file .*missing\.token/);
+    expect((records[0]!.err as Record<string, unknown>).stack).toBeUndefined();
+  });
+
+  it('logLevel is validated from the flag and the environment (exit 2, source named; the config file goes through the same schema); the server too', async () => {
+    const flag = await runCli([...dockArgs(), '--log-level', 'loud'], { env: { ...cleanEnv(), BODYCAM_LOG_FILE: join(tmp.path, 'x.log') } });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/invalid logLevel \(--log-level\): expected one of trace, debug, info, warn, error, fatal, silent, got "loud"/);
+    const env = await runCli(dockArgs(), { env: { ...cleanEnv(), BODYCAM_LOG_LEVEL: 'verbose', BODYCAM_LOG_FILE: join(tmp.path, 'x.log') } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/invalid logLevel \(BODYCAM_LOG_LEVEL\)/);
+    const tokensFile = join(tmp.path, 'tokens.json');
+    writeFileSync(tokensFile, JSON.stringify(TEST_TOKENS), { mode: 0o600 });
+    const srv = await runCli(['server', '--data-dir', join(tmp.path, 'srv'), '--tokens', tokensFile, '--listen', '127.0.0.1:0', '--log-level', 'chatty'], { env: { ...cleanEnv(), BODYCAM_LOG_FILE: join(tmp.path, 'x.log') } });
+    expect(srv.code).toBe(2);
+    expect(srv.stderr).toMatch(/invalid --log-level: expected one of .*got "chatty"/);
+  });
+
+  it('under journald (JOURNAL_STREAM names stderr) each line starts with its syslog priority', async () => {
+    const out = join(tmp.path, 'journal.txt');
+    const fd = openSync(out, 'w');
+    const st = fstatSync(fd);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...dockArgs()], { stdio: ['ignore', 'ignore', fd], env: { ...cleanEnv(), JOURNAL_STREAM: `${st.dev}:${st.ino}` } });
+      child.on('error', reject);
+      child.on('exit', (c) => resolve(c));
+    });
+    closeSync(fd);
+    expect(code).toBe(3);
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    const byPriority = lines.map((line) => {
+      const m = /^<(\d)>(\{.*\})$/.exec(line);
+      expect(m).not.toBeNull();
+      return { priority: Number(m![1]), record: JSON.parse(m![2]!) as { level: number; msg: string } };
+    });
+    const expected: Record<number, number> = { 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+    for (const { priority, record } of byPriority) expect(priority).toBe(expected[record.level]);
+    expect(byPriority.some((l) => l.priority === 4 && l.record.msg.startsWith('quarantined: '))).toBe(true);
+  });
+
+  it('errors are serialized with pino field names and the project\'s code, details and cause chain', () => {
+    const lines: string[] = [];
+    const log = streamLogger({ write: (line) => { lines.push(line); } }, 'debug', { component: 'test' });
+    const root = Object.assign(new Error('disk on fire'), { code: 'EIO' });
+    log.error('write failed', { err: new UsageError('bad flag', { cause: root, details: { flag: '--x' } }), other: new Error('second') });
+    log.debug('shown at debug');
+    const [record, debug] = lines.map((l) => JSON.parse(l) as Record<string, any>);
+    expect(record).toMatchObject({ level: 50, msg: 'write failed', component: 'test', err: { type: 'UsageError', code: 'E_USAGE', details: { flag: '--x' }, cause: { type: 'Error', message: 'disk on fire', code: 'EIO' } }, other: { type: 'Error', message: 'second' } });
+    expect(record!.err.stack).toBeUndefined(); // a person's mistake: no stack
+    expect(record!.err.cause.stack).toMatch(/disk on fire/);
+    expect(debug).toMatchObject({ level: 20, msg: 'shown at debug' });
+  });
+});
