@@ -7,18 +7,27 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
+import { interleavedRuns } from '../media/mp4Samples.js';
 
 export interface HashResult {
   sha256: string;
   size: number;
   segmentSha256: string[];
   merkleRoot: string;
+  /** SHA-256 of each stream's bytes (HashOptions.streamRuns), in the order given. */
+  streamSha256?: string[];
 }
 
 export interface HashOptions {
   signal?: AbortSignal;
   onProgress?: (bytesRead: number) => void;
   chunkBytes?: number;
+  /**
+   * Byte runs [offset, length, …] per stream (src/media/mp4Samples.ts): each stream's SHA-256 is
+   * computed in the same read, so the media fingerprint of an MP4 costs one more SHA-256 pass over
+   * the samples instead of an ffmpeg run that reads and hashes the file again.
+   */
+  streamRuns?: ReadonlyArray<ReadonlyArray<number>>;
 }
 
 /** Hash `path` and each of the given ranges (which must tile [0, size) in order). */
@@ -40,6 +49,10 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
   // A read stream allocates a fresh buffer per chunk, and on this VM the page faults of filling
   // fresh memory cost more CPU than the two SHA-256 passes (docs/benchmarks.md, Dock offload).
   const chunkBytes = options.chunkBytes ?? 1024 * 1024;
+  const runs = options.streamRuns ? interleavedRuns(options.streamRuns) : undefined;
+  if (options.streamRuns && !runs) throw new InputError('E_STREAM_RUNS', 'stream byte runs overlap');
+  const streamHashes = (options.streamRuns ?? []).map(() => createHash('sha256'));
+  let run = 0;
   const buffers = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
   const handle = await open(path, 'r');
   try {
@@ -54,6 +67,19 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
       // The other buffer was hashed in the previous round, so it is free to fill.
       pending = handle.read(buffers[which]!, 0, chunkBytes, read + bytesRead);
       whole.update(chunk);
+      if (runs) {
+        const chunkStart = read;
+        const chunkEnd = read + bytesRead;
+        while (run < runs.length && runs[run]! < chunkEnd) {
+          const start = runs[run]!;
+          const end = start + runs[run + 1]!;
+          const from = Math.max(start, chunkStart);
+          const to = Math.min(end, chunkEnd);
+          if (to > from) streamHashes[runs[run + 2]!]!.update(chunk.subarray(from - chunkStart, to - chunkStart));
+          if (end > chunkEnd) break;
+          run += 3;
+        }
+      }
       let pos = 0;
       while (pos < chunk.length) {
         if (!current) { await pending.catch(() => {}); throw new InputError('E_FILE_GREW', `${path} is longer than the ${expectedSize} bytes planned`); }
@@ -75,7 +101,10 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
     await handle.close();
   }
   if (read !== expectedSize) throw new InputError('E_FILE_CHANGED', `${path} has ${read} bytes, expected ${expectedSize}`);
-  return { sha256: whole.digest('hex'), size: read, segmentSha256: segmentHashes, merkleRoot: merkleRoot(segmentHashes) };
+  if (runs && run < runs.length) throw new InputError('E_FILE_CHANGED', `${path} ends before its samples do`);
+  const result: HashResult = { sha256: whole.digest('hex'), size: read, segmentSha256: segmentHashes, merkleRoot: merkleRoot(segmentHashes) };
+  if (runs) result.streamSha256 = streamHashes.map((h) => h.digest('hex'));
+  return result;
 }
 
 const WORKER_URL = new URL('./hashWorker.js', import.meta.url);
@@ -91,7 +120,7 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
   if (!existsSync(fileURLToPath(WORKER_URL))) return hashFile(path, ranges, expectedSize, options);
   const { Worker } = await import('node:worker_threads');
   return new Promise<HashResult>((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }, workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize } });
+    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }, workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns } });
     const onAbort = (): void => { void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let settled = false;

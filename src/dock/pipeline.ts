@@ -8,7 +8,8 @@ import { lstat, open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { EnvironmentError, IntegrityError, InputError, isFileGone } from '../errors.js';
 import type { Logger } from '../log.js';
-import { streamFingerprints } from '../media/fingerprint.js';
+import { fingerprintFromSamples, streamFingerprints, type FingerprintResult } from '../media/fingerprint.js';
+import { mp4StreamPlan, type StreamPlan } from '../media/mp4Samples.js';
 import { mediaSummary, probe } from '../media/probe.js';
 import { attachmentKindOf, isMediaExtension } from '../protocol/fileKinds.js';
 import { signObject } from '../protocol/signing.js';
@@ -263,13 +264,21 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   // The stat snapshot the hashed bytes go with (the hasher fails if the file changes while it reads).
   const statNow = await snapshotOf(location);
   const fingerprintNotes: string[] = [];
-  const [hash, fingerprint] = await Promise.all([
-    hashFileOffThread(location.absPath, segments, row.size, { signal }).catch((error: unknown) => {
+  const media = row.info.media as MediaSummary | undefined;
+  // MP4 / fMP4: the streams' fingerprints from the sample tables, hashed in the file read
+  // (src/media/mp4Samples.ts says which files qualify); ffmpeg's hash muxer for the rest.
+  const samplePlan: StreamPlan | undefined = ctx.config.fingerprint && media && /\bmp4\b|\bmov\b/.test(media.container)
+    ? await mp4StreamPlan(location.absPath, media.streams).catch((error: unknown) => ({ ok: false as const, reason: (error as Error).message }))
+    : undefined;
+  if (samplePlan && !samplePlan.ok) ctx.logger.debug('fingerprint by ffmpeg', { file: row.relPath, why: samplePlan.reason });
+  const native = samplePlan?.ok ? samplePlan : undefined;
+  const [hash, ffmpegFingerprint] = await Promise.all([
+    hashFileOffThread(location.absPath, segments, row.size, { signal, streamRuns: native?.streams.map((s) => s.runs) }).catch((error: unknown) => {
       const code = (error as { code?: string }).code;
       if (!location.sidecarPath && (code === 'E_FILE_GREW' || code === 'E_FILE_CHANGED')) throw new FileGrowingError(`${row.relPath} changed while it was hashed`);
       throw error;
     }),
-    ctx.config.fingerprint && probeOk
+    ctx.config.fingerprint && probeOk && !native
       // The streams from our own probe spare ffmpeg's fingerprint a second ffprobe.
       ? streamFingerprints(location.absPath, { signal, streams: (row.info.media as MediaSummary).streams }).then((result) => {
         // Named per stream in the manifest; an audio/video stream without one is also a note.
@@ -282,6 +291,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
       })
       : Promise.resolve(undefined),
   ]);
+  const fingerprint: FingerprintResult | undefined = native ? fingerprintFromSamples(native, hash.streamSha256 ?? []) : ffmpegFingerprint;
   const companions = await hashCompanions(ctx, row, location, signal);
   const sidecar = location.sidecarPath ? await readSidecar(location.sidecarPath) : undefined;
   // A camera that writes sidecars but left none: the recording was cut (power loss).

@@ -53,7 +53,7 @@ export async function streamFingerprints(path: string, options: RunOptions & { s
   const out = new Map<number, StreamFingerprint>();
   const readable: Stream[] = [];
   for (const s of all) {
-    if (s.type !== 'video' && s.type !== 'audio') out.set(s.index, { index: s.index, type: s.type, codec: s.codec, error: `${s.type} stream: not fingerprinted (audio and video only)` });
+    if (s.type !== 'video' && s.type !== 'audio') out.set(s.index, notFingerprinted(s));
     else readable.push(s);
   }
   if (readable.length) {
@@ -75,9 +75,28 @@ export async function streamFingerprints(path: string, options: RunOptions & { s
       }
     }
   }
+  return resultOf(out);
+}
+
+function resultOf(out: Map<number, StreamFingerprint>): FingerprintResult {
   const streams = [...out.values()].sort((a, b) => a.index - b.index).map((s) => (s.codec === undefined ? (({ codec: _c, ...rest }) => rest)(s) as StreamFingerprint : s));
   const hashed = streams.filter((s): s is Extract<StreamFingerprint, { hash: string }> => 'hash' in s);
   return { summary: hashed.length ? 'sha256:' + hashed.map((s) => `${s.type[0]}${s.index}=${s.hash}`).join(',') : undefined, streams };
+}
+
+const notFingerprinted = (s: Stream): StreamFingerprint => ({ index: s.index, type: s.type, codec: s.codec, error: `${s.type} stream: not fingerprinted (audio and video only)` });
+
+/**
+ * The same result as streamFingerprints from digests computed elsewhere: an MP4's per-stream
+ * SHA-256 over its samples (src/media/mp4Samples.ts, hashed in the dock's file read), which
+ * is what the hash muxer digests. `digests[i]` belongs to `plan.streams[i]`.
+ */
+export function fingerprintFromSamples(plan: { streams: ReadonlyArray<Stream>; others: ReadonlyArray<Stream> }, digests: ReadonlyArray<string>): FingerprintResult {
+  if (digests.length !== plan.streams.length) throw new MediaError('E_MEDIA_FINGERPRINT', `${digests.length} digests for ${plan.streams.length} streams`);
+  const out = new Map<number, StreamFingerprint>();
+  for (const s of plan.others) out.set(s.index, notFingerprinted(s));
+  plan.streams.forEach((s, i) => out.set(s.index, { index: s.index, type: s.type, codec: s.codec, hash: digests[i]! }));
+  return resultOf(out);
 }
 
 /** The summary string; throws when no audio/video stream could be fingerprinted. */
