@@ -109,7 +109,7 @@ interface TrackState {
 function u32(buf: Buffer, at: number): number { return buf.readUInt32BE(at); }
 
 /** Sample-table runs of a moov trak, plus the checks that only moov can answer. */
-function moovTrack(moov: Buffer, trak: Box, index: number, state: Partial<TrackState>): TrackState {
+function moovTrack(moov: Buffer, trak: Box, index: number, state: Partial<TrackState>, fileSize: number): TrackState {
   const tkhd = child(moov, trak, 'tkhd');
   const trackId = tkhd ? u32(moov, tkhd.body + 4 + (moov[tkhd.body] === 1 ? 16 : 8)) : 0;
   const hdlr = path(moov, trak, 'mdia', 'hdlr');
@@ -197,11 +197,16 @@ function moovTrack(moov: Buffer, trak: Box, index: number, state: Partial<TrackS
   if (!stsz) problems.push(child(moov, stbl, 'stz2') ? 'compact sample sizes (stz2)' : 'no sample size table');
   if (stsz && stco && stsc) {
     const fixed = u32(moov, stsz.body + 4);
-    const sampleCount = u32(moov, stsz.body + 8);
+    let sampleCount = u32(moov, stsz.body + 8);
     const co64 = stco.type === 'co64';
     const chunkCount = u32(moov, stco.body + 4);
     const stscCount = u32(moov, stsc.body + 4);
     let sample = 0;
+    // Hostile counts would spin here for minutes: a table cannot hold more than the file does.
+    if ((fixed ? fixed * sampleCount > fileSize : 12 + sampleCount * 4 > stsz.end - stsz.body) || 8 + chunkCount * (co64 ? 8 : 4) > stco.end - stco.body || 8 + stscCount * 12 > stsc.end - stsc.body) {
+      problems.push('sample table larger than the file');
+      sample = sampleCount = 0;
+    }
     for (let e = 0; e < stscCount && sample < sampleCount; e++) {
       const firstChunk = u32(moov, stsc.body + 8 + e * 12);
       const perChunk = u32(moov, stsc.body + 12 + e * 12);
@@ -249,6 +254,7 @@ function moofSamples(moof: Buffer, moofOffset: number, byId: Map<number, TrackSt
       if (tflags & 0x04) { firstFlags = u32(moof, q); q += 4; }
       const stride = [0x100, 0x200, 0x400, 0x800].filter((f) => tflags & f).length * 4;
       if (q + stride * count > trun.end) return 'trun shorter than its sample count';
+      if (count > 10_000_000) return `trun of ${count} samples`;
       for (let i = 0; i < count; i++) {
         if (tflags & 0x100) q += 4;
         const size = tflags & 0x200 ? u32(moof, (q += 4) - 4) : defaultSize;
@@ -284,7 +290,7 @@ export async function mp4SampleTables(filePath: string): Promise<Mp4SampleTables
       trex.set(u32(moov, t.body + 4), { size: u32(moov, t.body + 16), flags: u32(moov, t.body + 20) });
     }
     const states = children(moov, 8, moov.length).filter((c) => c.type === 'trak')
-      .map((trak, index) => moovTrack(moov, trak, index, {}))
+      .map((trak, index) => moovTrack(moov, trak, index, {}, size))
       .map((s) => ({ ...s, trex: trex.get(s.track.trackId) }));
     const byId = new Map(states.map((s) => [s.track.trackId, s]));
     if (byId.size !== states.length) return { ok: false, reason: 'two tracks with one track id' };

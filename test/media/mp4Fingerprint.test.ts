@@ -119,6 +119,25 @@ describe('MP4 fingerprint from the sample tables', () => {
     expect(outcomes.get('generated/fmp4-cut.mp4')).toMatchObject({ native: false, reason: expect.stringMatching(/cut short/) });
   });
 
+  it('a damaged file (random bytes overwritten in moov / moof) gives a plan or a reason, never a hang or a throw', async () => {
+    const source = readFileSync(join(dir, 'fragmented-500ms.mp4'));
+    const plainMoov = readFileSync(join(dir, 'bframes-faststart.mp4'));
+    let seed = 15;
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const { streams } = await probe(join(dir, 'bframes-faststart.mp4'));
+    for (let i = 0; i < 60; i++) {
+      const bytes = Buffer.from(i % 2 ? source : plainMoov);
+      // The box tables sit in the first and last few KB (moov, moofs); hit there.
+      const moov = bytes.indexOf('moov', 0, 'latin1');
+      for (let k = 0; k < 4; k++) bytes[moov + rand(4000)] = rand(256);
+      const file = join(dir, `damaged-${i}.bin`);
+      writeFileSync(file, bytes);
+      const plan = await mp4StreamPlan(file, streams).catch((error: unknown) => ({ ok: false as const, reason: `threw ${(error as Error).message}` }));
+      if (plan.ok) expect(plan.streams.every((s) => s.runs.every((n) => Number.isInteger(n) && n >= 0))).toBe(true);
+      else expect(plan.reason).toEqual(expect.any(String));
+    }
+  });
+
   it('the refused edit lists really change ffmpeg\'s digest (the rules are not idle)', async () => {
     const plain = await streamFingerprints(join(dir, 'bframes-faststart.mp4'));
     for (const name of ['edit-video-late.mp4', 'edit-audio-late.mp4', 'edit-video-short.mp4']) {
