@@ -4,6 +4,7 @@
  * video track's timescale from moov, and each moof's decode time from tfdt.
  */
 import { type FileHandle } from 'node:fs/promises';
+import { childBoxes as children, type Mp4Box } from '../media/mp4Samples.js';
 
 export interface TopBox {
   type: string;
@@ -53,23 +54,7 @@ export async function topLevelBoxes(file: FileHandle, fileSize: number): Promise
   return boxes;
 }
 
-interface ChildBox { type: string; start: number; end: number; body: number }
-
-function children(buf: Buffer, start: number, end: number): ChildBox[] {
-  const out: ChildBox[] = [];
-  let pos = start;
-  while (pos + 8 <= end) {
-    let size = buf.readUInt32BE(pos);
-    const type = buf.toString('latin1', pos + 4, pos + 8);
-    let header = 8;
-    if (size === 1 && pos + 16 <= end) { size = Number(buf.readBigUInt64BE(pos + 8)); header = 16; }
-    if (size === 0) size = end - pos;
-    if (size < header || pos + size > end) break;
-    out.push({ type, start: pos, end: pos + size, body: pos + header });
-    pos += size;
-  }
-  return out;
-}
+type ChildBox = Mp4Box;
 
 function find(buf: Buffer, start: number, end: number, type: string): ChildBox | undefined {
   return children(buf, start, end).find((c) => c.type === type);

@@ -40,9 +40,12 @@ export interface Mp4Track {
 
 export type Mp4SampleTables = { ok: true; tracks: Mp4Track[] } | { ok: false; reason: string };
 
-interface Box { type: string; start: number; end: number; body: number }
+/** A box inside a buffer: header at `start`, payload from `body` to `end`. */
+export interface Mp4Box { type: string; start: number; end: number; body: number }
+type Box = Mp4Box;
 
-function children(buf: Buffer, start: number, end: number): Box[] {
+/** The boxes in buf[start, end), stopping at the first that does not fit. */
+export function childBoxes(buf: Buffer, start: number, end: number): Box[] {
   const out: Box[] = [];
   let pos = start;
   while (pos + 8 <= end) {
@@ -58,7 +61,7 @@ function children(buf: Buffer, start: number, end: number): Box[] {
   return out;
 }
 
-const child = (buf: Buffer, box: Box | undefined, type: string): Box | undefined => (box ? children(buf, box.body, box.end).find((c) => c.type === type) : undefined);
+const child = (buf: Buffer, box: Box | undefined, type: string): Box | undefined => (box ? childBoxes(buf, box.body, box.end).find((c) => c.type === type) : undefined);
 const path = (buf: Buffer, box: Box | undefined, ...types: string[]): Box | undefined => types.reduce<Box | undefined>((b, t) => child(buf, b, t), box);
 
 async function readAt(file: FileHandle, offset: number, length: number): Promise<Buffer> {
@@ -231,7 +234,7 @@ function moovTrack(moov: Buffer, trak: Box, index: number, state: Partial<TrackS
 /** Append one moof's samples to the tracks' runs. */
 function moofSamples(moof: Buffer, moofOffset: number, byId: Map<number, TrackState>): string | undefined {
   let implicitBase = moofOffset;
-  for (const traf of children(moof, 8, moof.length).filter((c) => c.type === 'traf')) {
+  for (const traf of childBoxes(moof, 8, moof.length).filter((c) => c.type === 'traf')) {
     const tfhd = child(moof, traf, 'tfhd');
     if (!tfhd) return 'traf without tfhd';
     const flags = u32(moof, tfhd.body) & 0xffffff;
@@ -245,7 +248,7 @@ function moofSamples(moof: Buffer, moofOffset: number, byId: Map<number, TrackSt
     const defaultSize = flags & 0x10 ? u32(moof, (p += 4) - 4) : state.trex?.size ?? 0;
     const defaultFlags = flags & 0x20 ? u32(moof, p) : state.trex?.flags ?? 0;
     let next = base;
-    for (const trun of children(moof, traf.body, traf.end).filter((c) => c.type === 'trun')) {
+    for (const trun of childBoxes(moof, traf.body, traf.end).filter((c) => c.type === 'trun')) {
       const tflags = u32(moof, trun.body) & 0xffffff;
       const count = u32(moof, trun.body + 4);
       let q = trun.body + 8;
@@ -286,10 +289,10 @@ export async function mp4SampleTables(filePath: string): Promise<Mp4SampleTables
     const moov = await readAt(file, moovs[0]!.offset, moovs[0]!.size);
     const moovBox: Box = { type: 'moov', start: 0, end: moov.length, body: 8 };
     const trex = new Map<number, { size: number; flags: number }>();
-    for (const t of children(moov, path(moov, moovBox, 'mvex')?.body ?? 0, path(moov, moovBox, 'mvex')?.end ?? 0).filter((c) => c.type === 'trex')) {
+    for (const t of childBoxes(moov, path(moov, moovBox, 'mvex')?.body ?? 0, path(moov, moovBox, 'mvex')?.end ?? 0).filter((c) => c.type === 'trex')) {
       trex.set(u32(moov, t.body + 4), { size: u32(moov, t.body + 16), flags: u32(moov, t.body + 20) });
     }
-    const states = children(moov, 8, moov.length).filter((c) => c.type === 'trak')
+    const states = childBoxes(moov, 8, moov.length).filter((c) => c.type === 'trak')
       .map((trak, index) => moovTrack(moov, trak, index, {}, size))
       .map((s) => ({ ...s, trex: trex.get(s.track.trackId) }));
     const byId = new Map(states.map((s) => [s.track.trackId, s]));
