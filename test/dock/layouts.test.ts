@@ -232,10 +232,24 @@ describe('end to end: each layout the simulator writes, and hand-made variants, 
     let checked = 0;
     for (const [bay, media] of originals) {
       for (const [relPath, bytes] of media) {
-        // Companions that are media themselves (Sony's SUB proxy, GoPro's LRV) are uploaded too, for now as recordings.
+        const role = cardPathRole(relPath);
+        // A companion that is media itself (Sony's SUB proxy) travels as an attachment of its owner when the
+        // owner is on the card (issue 11 item 4): byte-exact in the owner's manifest and from the server.
+        const owner = role?.role === 'companion'
+          ? [...media.keys()].find((p) => role.owners?.some((o) => o.toLowerCase() === p.toLowerCase()))
+          : undefined;
+        if (owner !== undefined) {
+          const ownerManifest = await manifestOf(bay, owner);
+          const name = relPath.split('/').pop()!;
+          const attachment = ownerManifest.attachments?.find((a) => a.name === name);
+          expect([relPath, attachment?.sha256]).toEqual([relPath, sha(bytes)]);
+          const response = await server.request(`/v1/recordings/${ownerManifest.recordingId}/attachments/${attachment!.index}`);
+          expect(response.status).toBe(200);
+          expect(sha(Buffer.from(await response.arrayBuffer()))).toBe(sha(bytes));
+          continue;
+        }
         const manifest = await manifestOf(bay, relPath);
         expect(sha(await serverContent(server, manifest.recordingId))).toBe(sha(bytes));
-        const role = cardPathRole(relPath);
         if (role?.role === 'recording') {
           expect(manifest.file.source).toMatchObject({ path: relPath, layout: expectLayout[bay] });
           checked++;
