@@ -411,6 +411,15 @@ async function sendMissingAttachments(ctx: StepContext, row: RecordingRow, manif
     try {
       await ctx.client.putSegment(row.recordingId!, companion.absPath, { index: segment.index, offset: segment.offset, length: segment.length, sha256: segment.sha256 }, signal, attachment.index);
       ctx.metrics.segmentSent(location.bay, segment.length);
+    } catch (error) {
+      // The companion can vanish between the check above and the read of its range: the client then
+      // reports its source gone (paused, as for an undock). With the recording itself still on the card
+      // that is the same new version as a vanish caught by the check, not an undock to wait out.
+      if (!(error instanceof PausedError) || ctx.stopping()) throw error;
+      const after = await lstat(companion.absPath).catch((cause: unknown) => { if (isFileGone(cause)) return undefined; throw cause; });
+      if (after && after.isFile() && sameFile(after, held)) throw error;
+      await checkUnchanged(row, location);
+      throw new InputError('E_FILE_CHANGED', `companion ${attachment.name} ${!after ? 'vanished' : 'changed'} while it was sent: the card now holds a new version of ${row.fileName}`, { cause: error });
     } finally {
       release();
     }

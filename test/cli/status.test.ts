@@ -60,7 +60,7 @@ describe('bodycam status: finding the dock', () => {
       const r = await runCli(['status'], { cwd: join(tmp.path, 'elsewhere'), env: { ...env, BODYCAM_CONFIG: config, BODYCAM_STATUS_PORT: '9' } });
       return r.code === 0 ? r : undefined;
     }, 30_000, 200);
-    expect(viaConfig.stdout).toMatch(/^dock dock-conf\n/);
+    expect(viaConfig.stdout).toMatch(/^dock dock-conf\b/);
   });
 
   it('`bodycam demo --stay` prints the exact status command, and it works as printed', async () => {
