@@ -3,7 +3,7 @@
 // `npm run bench replay-proxy` (after `npm run build`).
 import { createServer, connect } from 'node:net';
 import { once } from 'node:events';
-import { startFaultProxy } from '../../dist/replay/faultProxy.js';
+import { startFaultProxy } from '../../dist/faultproxy/faultProxy.js';
 
 const TOTAL = 512 * 1024 * 1024;
 const CHUNK = Buffer.alloc(256 * 1024, 7);

@@ -10,7 +10,7 @@ import { formatTable, junitXml, scenarioPassed, type ScenarioResult } from './re
 import { runScenario, type ReplayOptions } from './runner.js';
 import { loadScenario, type LoadedScenario } from './schema.js';
 
-export { startFaultProxy, normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode, type FaultModeKind, type FaultProxy, type FaultProxyStats, type FaultProxyOptions } from './faultProxy.js';
+export { startFaultProxy, normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode, type FaultModeKind, type FaultProxy, type FaultProxyStats, type FaultProxyOptions } from '../faultproxy/faultProxy.js';
 export { loadScenario, scenarioProblems, scenarioSchema, SCENARIO_FORMAT, type Scenario, type LoadedScenario } from './schema.js';
 export { runScenario, type ReplayOptions } from './runner.js';
 export { formatTable, junitXml, scenarioPassed, type CaseResult, type ScenarioResult } from './report.js';

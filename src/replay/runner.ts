@@ -15,7 +15,7 @@ import { installDockKey, trustServer } from '../dock/index.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
-import { isWorkingLink, startFaultProxy, type FaultProxy } from './faultProxy.js';
+import { isWorkingLink, startFaultProxy, type FaultProxy } from '../faultproxy/faultProxy.js';
 import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { recordCamera } from '../camera/index.js';
 import { recordOptionsOf } from './schema.js';

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type LayoutName, type RecordOptions } from '../camera/index.js';
 import { DOCK_CONFIG_SCHEMA } from '../dock/index.js';
-import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from './faultProxy.js';
+import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from '../faultproxy/faultProxy.js';
 import { validateAgainst, type SchemaNode } from './validate.js';
 
 export const SCENARIO_FORMAT = 'bodycam-scenario/1';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
-import { startFaultProxy, type FaultProxy } from '../../src/replay/faultProxy.js';
+import { startFaultProxy, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { dockConfig, serverContent, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
 

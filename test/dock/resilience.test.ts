@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera, undockCamera } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { streamLogger, type LogSink, type Logger } from '../../src/log.js';
-import { startFaultProxy, type FaultProxy } from '../../src/replay/faultProxy.js';
+import { startFaultProxy, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { dockConfig, serverContent, serverKeyFile, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
 

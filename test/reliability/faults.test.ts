@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { dockCamera, recordCamera, undockCamera } from '../../src/camera/index.js';
 import { loadDockConfig, startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { streamLogger, type LogSink } from '../../src/log.js';
-import { startFaultProxy, type FaultMode, type FaultProxy } from '../../src/replay/faultProxy.js';
+import { startFaultProxy, type FaultMode, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { startIngestServer, type IngestServer, type IngestLimits } from '../../src/server/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { DOCK_ID, originalsIn, parseRequestLog, sleep, TOKENS, verifyServer, waitFor, writeReport, type OriginalFile } from './harness.js';

@@ -3,8 +3,8 @@ import { createServer, request, Agent, type Server, type IncomingMessage } from 
 import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { startFaultProxy, type FaultProxy } from '../../src/replay/faultProxy.js';
-import { HttpRequestFramer } from '../../src/replay/httpFramer.js';
+import { startFaultProxy, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
+import { HttpRequestFramer } from '../../src/faultproxy/httpFramer.js';
 
 /** A tiny real upstream: answers every request with the SHA-256 and length of its body. */
 interface Upstream { server: Server; port: number; completed: number; received: number[]; aborted: number }
