@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { UsageError } from '../errors.js';
-import { runDemo, type DemoResult } from '../replay/demo.js';
+import { runDemo, type DemoResult } from '../demo/demo.js';
 import { LiveView } from '../replay/liveView.js';
 import { formatBytes, parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';

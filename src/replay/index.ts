@@ -13,6 +13,7 @@ import { loadScenario, type LoadedScenario } from './schema.js';
 export { startFaultProxy, normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode, type FaultModeKind, type FaultProxy, type FaultProxyStats, type FaultProxyOptions } from '../faultproxy/faultProxy.js';
 export { loadScenario, scenarioProblems, scenarioSchema, SCENARIO_FORMAT, type Scenario, type LoadedScenario } from './schema.js';
 export { runScenario, type ReplayOptions } from './runner.js';
+export { ServerObserver, type DockRecordingView } from './observe.js';
 export { formatTable, junitXml, scenarioPassed, type CaseResult, type ScenarioResult } from './report.js';
 
 /** A scenario file, or every *.json directly in a folder (sorted by name). */

@@ -17,7 +17,7 @@ import { merkleRoot } from '../protocol/merkle.js';
 import { verifyObject } from '../protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../protocol/types.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
-import { ServerObserver } from './observe.js';
+import { ServerObserver } from '../replay/index.js';
 
 export const DEMO_MARKER = '.bodycam-demo';
 export const DEMO_DOCK_ID = 'demo-dock';
