@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { Sessions } from '../../src/server/console/sessions.js';
@@ -40,6 +40,7 @@ beforeAll(async () => {
   await users.add('rita', 'reviewer', PASSWORD);
   await users.add('locked', 'reviewer', PASSWORD);
   await users.add('boss', 'admin', PASSWORD);
+  await users.add('Kate', 'reviewer', PASSWORD);
   rec = await fixtureRecording('fmp4-h264', 'dock-1', generateSigningKeyPair());
   await uploadAll(server, rec);
 }, 60_000);
@@ -94,6 +95,33 @@ describe('console under attack', () => {
     for (let i = 0; i < 5; i++) expect((await signIn('locked', 'wrong password!')).status).toBe(401);
     expect((await signIn('locked')).status).toBe(429);
   });
+
+  it('names are case-insensitive: one user, one lockout counter; Unicode case folding opens nothing', async () => {
+    const users = new UserStore(server.dataDir);
+    await expect(users.add('KATE', 'admin', PASSWORD)).rejects.toThrow(/already a user Kate/);
+    expect((await users.load()).get('kate')?.role).toBe('reviewer');
+    for (const name of ['kate', 'KATE', 'kAtE']) expect([name, (await signIn(name)).status]).toEqual([name, 303]);
+    // The Kelvin sign folds to k, dotless ı upper-cases to I, İ lower-cases to i + a dot: none is a user here.
+    for (const name of ['\u212Aate', 'Kat\u0130', 'kat\u0131', 'Ka\uFF54e', 'kate\u0000', ' kate']) expect([name, (await signIn(name)).status]).toEqual([name, 401]);
+    const before = custody().length;
+    const { cookie } = await signIn('KATE');
+    await (await get(recPath(), { cookie: cookie! })).arrayBuffer();
+    expect(custody().slice(before).map((e) => e['by'])).toEqual(['Kate']);
+    // Five failures in five spellings lock the one name out, the right password in a sixth too.
+    for (const name of ['kate', 'KATE', 'Kate', 'kATE', 'katE']) expect((await signIn(name, 'wrong password!')).status).toBe(401);
+    expect((await signIn('kAte')).status).toBe(429);
+    // A file with the same name twice (hand-edited) signs neither in.
+    const twice = join(tmp.path, 'twice');
+    const store = new UserStore(twice);
+    await store.add('ann', 'reviewer', PASSWORD);
+    const file = JSON.parse(readFileSync(store.path, 'utf8')) as { users: Array<Record<string, unknown>> };
+    file.users.push({ ...file.users[0], name: 'ANN', role: 'admin' });
+    writeFileSync(store.path, JSON.stringify(file));
+    expect((await new UserStore(twice).load()).has('ann')).toBe(false);
+    expect([...(await new UserStore(twice).list()).conflicting]).toEqual(['ann']);
+    expect(await new UserStore(twice).remove('Ann')).toBe(true);
+    expect((await new UserStore(twice).list()).records).toEqual([]);
+  }, 30_000);
 
   it('a flood of other names (more than the failure table holds) does not lift a lockout', () => {
     let now = 1_000;

@@ -92,6 +92,10 @@ describe('evidence console', () => {
     expect(readFileSync(join(server.dataDir, 'console-users.json'), 'utf8')).not.toContain(PASSWORD);
     const bad = await runWithInput(['server', 'user', 'add', '--data-dir', server.dataDir, '--name', 'x', '--role', 'boss'], `${PASSWORD}\n`);
     expect(bad.code).toBe(2);
+    // Names are case-insensitive: ADA is ada, refused as a second user (one line, no stack).
+    const twice = await runWithInput(['server', 'user', 'add', '--data-dir', server.dataDir, '--name', 'ADA', '--role', 'reviewer'], `${PASSWORD}\n`);
+    expect([twice.code, twice.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(twice.stderr).toContain('already a user ada');
   }, 30_000);
 
   it('sign-in and sign-out; the cookie is HttpOnly and SameSite=Strict; wrong passwords lock the name out', async () => {

@@ -1,7 +1,7 @@
 /** `bodycam server user add|remove|list`: the people who may sign in to the console (src/server/console/users.ts). */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { checkName, checkRole, UserStore } from '../../server/console/users.js';
+import { checkName, checkRole, userKey, UserStore } from '../../server/console/users.js';
 import { action } from '../handler.js';
 
 async function readStdinPassword(): Promise<string> {
@@ -26,25 +26,26 @@ const dataDirOf = (command: Command) => {
 export function registerServerUser(server: Command): void {
   const user = server.command('user').description('people who may sign in to the evidence console (/console)');
   user.command('add')
-    .description('add a user, or replace the password and role of one (password read from standard input)')
+    .description('add a user (password read from standard input); names are case-insensitive')
     .option('--data-dir <dir>', 'the server data dir')
     .requiredOption('--name <name>', 'sign-in name')
     .requiredOption('--role <role>', 'reviewer (recordings) or admin (also docks and cameras)')
+    .option('--replace', 'the user exists (in any case): set a new password and role')
     .addHelpText('after', `
 Examples:
   $ printf '%s' "$PASSWORD" | bodycam server user add --data-dir server-data --name alice --role reviewer
   $ bodycam server user add --data-dir server-data --name ops --role admin < password.txt`)
-    .action(action(async (flags: { name: string; role: string }, command: Command) => {
+    .action(action(async (flags: { name: string; role: string; replace?: boolean }, command: Command) => {
       const dataDir = dataDirOf(command);
       const name = checkName(flags.name);
       const role = checkRole(flags.role);
       const password = await readStdinPassword();
-      const result = await new UserStore(dataDir).add(name, role, password);
+      const result = await new UserStore(dataDir).add(name, role, password, { replace: flags.replace === true });
       process.stdout.write(`user ${name} ${result} (${role}); a running server sees it at the next sign-in\n`);
       return 0;
     }));
   user.command('remove')
-    .description('remove a user (their sessions end at their next request)')
+    .description('remove a user, the name in any case (their sessions end at their next request)')
     .option('--data-dir <dir>', 'the server data dir')
     .requiredOption('--name <name>', 'sign-in name')
     .action(action(async (flags: { name: string }, command: Command) => {
@@ -57,8 +58,10 @@ Examples:
     .option('--data-dir <dir>', 'the server data dir')
     .option('--json', 'one JSON object')
     .action(action(async (flags: { json?: boolean }, command: Command) => {
-      const users = [...(await new UserStore(dataDirOf(command)).load()).values()].map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt }));
-      process.stdout.write(flags.json ? JSON.stringify({ users }) + '\n' : users.map((u) => `${u.name}\t${u.role}\t${u.createdAt}`).join('\n') + (users.length ? '\n' : 'no users\n'));
+      const { records, conflicting } = await new UserStore(dataDirOf(command)).list();
+      // Names that fold to one (a hand-edited file) sign nobody in until all but one are removed.
+      const users = records.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt, ...(conflicting.has(userKey(u.name)) ? { conflict: true } : {}) }));
+      process.stdout.write(flags.json ? JSON.stringify({ users }) + '\n' : users.map((u) => `${u.name}\t${u.role}\t${u.createdAt}${u.conflict ? '\tCONFLICT: the same name in another case; neither signs in' : ''}`).join('\n') + (users.length ? '\n' : 'no users\n'));
       return 0;
     }));
 }

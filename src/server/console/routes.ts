@@ -27,7 +27,7 @@ import { gpsPoints, gpsSvg } from './gps.js';
 import { buildPlaylist, fmp4HeaderLength, heldPrefix, playbackKind, type PlaybackKind } from './hls.js';
 import { formatBytesShort, formatSeconds, html, page, sendPage, type Html, type Viewer } from './html.js';
 import { Sessions, type Session } from './sessions.js';
-import { checkPassword, decoyHash, UserStore } from './users.js';
+import { checkPassword, decoyHash, userKey, UserStore } from './users.js';
 
 export const COOKIE = 'bodycam_console';
 const PAGE_SIZE = 200;
@@ -79,7 +79,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const id = cookieOf(request);
     const session = sessions.get(id);
     if (session) {
-      const user = (await users.load()).get(session.name);
+      const user = (await users.load()).get(userKey(session.name));
       if (user && user.role === session.role) {
         request.consoleSession = { ...session, id: id! };
         return session;
@@ -152,14 +152,15 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const name = form.get('name') ?? '';
     const password = form.get('password') ?? '';
     const ip = request.ip;
-    const nameKey = `name:${name.slice(0, 64)}`; // no user name is longer; keeps a flood of huge names small
+    // One counter per user whatever the case typed (userKey); no user name is longer than 64, which keeps a flood of huge names small.
+    const nameKey = `name:${userKey(name.slice(0, 64))}`;
     const locked = sessions.lockedFor(nameKey, `ip:${ip}`);
     if (locked > 0) {
       deps.log.warn('console sign-in refused: locked out', { name: name.slice(0, 64), ip });
       reply.header('Retry-After', String(locked));
       return sendPage(reply, 429, loginPage(`Too many failed sign-ins. Try again in ${Math.ceil(locked / 60)} min.`));
     }
-    const user = (await users.load()).get(name);
+    const user = (await users.load()).get(userKey(name));
     const ok = await checkPassword(password, user?.password ?? await decoyHash()) && user !== undefined;
     if (!ok || !user) {
       sessions.fail(nameKey, `ip:${ip}`);

@@ -3,6 +3,10 @@
  * add|remove|list`. Passwords are stored as scrypt hashes (node:crypto; N=2^15, r=8, p=1, 16-byte
  * salt, 32-byte key: about 60 ms per try on the build machine), never in clear. Written atomically
  * (temp, fsync, rename, fsync dir); a running server re-reads the file when it changed.
+ * Names are case-insensitive (Alice and alice are one user): a name is ASCII by its pattern, so it is
+ * folded with ASCII rules only. Unicode case folding would make the Kelvin sign (U+212A) a `k` and
+ * 'İ' an `i` plus a combining dot: a name that needs it is simply no user's, and never shares a
+ * user's lockout counter under another spelling.
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -58,6 +62,11 @@ export function decoyHash(): Promise<string> {
   return decoy ??= hashPassword(randomBytes(16).toString('hex'));
 }
 
+/** The key a name is looked up, locked out and compared by: ASCII letters folded to lower case, nothing else changed. */
+export function userKey(name: string): string {
+  return name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
 export function checkName(name: string): string {
   if (!NAME.test(name)) throw new UsageError(`invalid --name ${JSON.stringify(name)}: 1-64 letters, digits, . _ @ -, starting with a letter or digit`);
   return name;
@@ -75,22 +84,37 @@ export function checkNewPassword(password: string): string {
 }
 
 export class UserStore {
-  private cached: { mtimeMs: number; size: number; users: Map<string, UserRecord> } | undefined;
+  private cached: { mtimeMs: number; size: number; records: UserRecord[]; users: Map<string, UserRecord> } | undefined;
 
   constructor(private readonly dataDir: string) {}
 
   get path(): string { return join(this.dataDir, USERS_FILE); }
 
-  /** The users as the file holds them now (re-read when it changed). */
+  /**
+   * The users who may sign in, keyed by userKey(name) (re-read when the file changed). Records whose
+   * name is not a valid name, and names that fold to one key more than once (a file edited by hand
+   * or written before names were case-insensitive), sign nobody in: which of them was meant is not
+   * the server's to guess. `bodycam server user list` shows them.
+   */
   async load(): Promise<Map<string, UserRecord>> {
+    return (await this.read()).users;
+  }
+
+  /** Every record in the file, and the keys more than one of them folds to. */
+  async list(): Promise<{ records: UserRecord[]; conflicting: Set<string> }> {
+    const { records, users } = await this.read();
+    return { records, conflicting: new Set(records.map((r) => userKey(r.name)).filter((k) => !users.has(k))) };
+  }
+
+  private async read(): Promise<{ records: UserRecord[]; users: Map<string, UserRecord> }> {
     let info;
     try {
       info = await stat(this.path);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return new Map();
+      if (errnoCode(error) === 'ENOENT') return { records: [], users: new Map() };
       throw error;
     }
-    if (this.cached && this.cached.mtimeMs === info.mtimeMs && this.cached.size === info.size) return this.cached.users;
+    if (this.cached && this.cached.mtimeMs === info.mtimeMs && this.cached.size === info.size) return this.cached;
     let parsed: UsersFile;
     try {
       parsed = JSON.parse(await readFile(this.path, 'utf8')) as UsersFile;
@@ -98,29 +122,48 @@ export class UserStore {
       throw new InputError('E_USERS_FILE', `${this.path} is not a console users file (${error instanceof Error ? error.message : String(error)})`, { cause: error });
     }
     if (parsed?.format !== 'bodycam-console-users/1' || !Array.isArray(parsed.users)) throw new InputError('E_USERS_FILE', `${this.path} is not a console users file`);
-    const users = new Map(parsed.users.filter((u) => typeof u?.name === 'string' && ROLES.includes(u.role)).map((u) => [u.name, u]));
-    this.cached = { mtimeMs: info.mtimeMs, size: info.size, users };
-    return users;
+    const records = parsed.users.filter((u) => typeof u?.name === 'string' && NAME.test(u.name) && ROLES.includes(u.role) && typeof u.password === 'string');
+    const users = new Map<string, UserRecord>();
+    const twice = new Set<string>();
+    for (const u of records) {
+      const key = userKey(u.name);
+      if (users.has(key)) twice.add(key); else users.set(key, u);
+    }
+    for (const key of twice) users.delete(key);
+    this.cached = { mtimeMs: info.mtimeMs, size: info.size, records, users };
+    return this.cached;
   }
 
-  async add(name: string, role: Role, password: string): Promise<'added' | 'replaced'> {
-    const users = new Map(await this.load());
-    const existed = users.has(checkName(name));
-    users.set(name, { name, role, password: await hashPassword(checkNewPassword(password)), createdAt: new Date().toISOString() });
-    await this.save(users);
-    return existed ? 'replaced' : 'added';
+  /**
+   * Add a user; a name that is already one (in any case) is refused unless `replace`, which sets
+   * a new password and role and keeps the name as first written (the name custody entries carry).
+   */
+  async add(name: string, role: Role, password: string, options: { replace?: boolean } = {}): Promise<'added' | 'replaced'> {
+    const key = userKey(checkName(name));
+    const { records } = await this.read();
+    const same = records.filter((u) => userKey(u.name) === key);
+    if (same.length > 0 && !options.replace) {
+      throw new UsageError(`there is already a user ${same.map((u) => u.name).join(', ')} (names are case-insensitive): choose another name, or add --replace to set a new password and role`);
+    }
+    const kept = records.filter((u) => userKey(u.name) !== key);
+    kept.push({ name: same[0]?.name ?? name, role, password: await hashPassword(checkNewPassword(password)), createdAt: same[0]?.createdAt ?? new Date().toISOString() });
+    await this.save(kept);
+    return same.length > 0 ? 'replaced' : 'added';
   }
 
+  /** Remove the user of this name in any case (every record of it). */
   async remove(name: string): Promise<boolean> {
-    const users = new Map(await this.load());
-    if (!users.delete(name)) return false;
-    await this.save(users);
+    const key = userKey(name);
+    const { records } = await this.read();
+    const kept = records.filter((u) => userKey(u.name) !== key);
+    if (kept.length === records.length) return false;
+    await this.save(kept);
     return true;
   }
 
-  private async save(users: Map<string, UserRecord>): Promise<void> {
+  private async save(records: UserRecord[]): Promise<void> {
     await makePrivateDir(this.dataDir);
-    const file: UsersFile = { format: 'bodycam-console-users/1', users: [...users.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+    const file: UsersFile = { format: 'bodycam-console-users/1', users: [...records].sort((a, b) => (userKey(a.name) < userKey(b.name) ? -1 : 1)) };
     await replaceFile(this.path, JSON.stringify(file, null, 2) + '\n');
     this.cached = undefined;
   }
