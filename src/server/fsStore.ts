@@ -209,6 +209,16 @@ export class FsStore implements Store {
     }
   }
 
+  async blobIdentity(sha256: string): Promise<string | undefined> {
+    try {
+      const info = await lstat(this.blobPath(sha256), { bigint: true });
+      return info.isFile() ? `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : undefined;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
     const path = this.blobPath(sha256);
     return verifiedBlobRead(sha256, async () => {

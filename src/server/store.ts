@@ -56,6 +56,13 @@ export interface BlobStore {
    */
   hasBlob(sha256: string): Promise<boolean>;
   /**
+   * Optional: a short string that changes whenever the stored version of the blob does (the
+   * filesystem: device, inode, size, times), or undefined when the blob is not held. Lets a cached
+   * verification result be re-used until the bytes behind it change (console/contentChecks.ts);
+   * never a substitute for the verified read.
+   */
+  blobIdentity?(sha256: string): Promise<string | undefined>;
+  /**
    * Bytes [start, endInclusive] of a blob (the whole blob by default), VERIFIED: the whole blob
    * is hashed on every read (for a range too) and the last chunk is held back until its SHA-256
    * is confirmed, so a consumer never sees `end` after wrong bytes (src/server/verifiedRead.ts).

@@ -4,12 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { Sessions } from '../../src/server/console/sessions.js';
 import { UserStore } from '../../src/server/console/users.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { FsStore } from '../../src/server/fsStore.js';
+import { segmentHeaders, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fixtureRecording, uploadAll, type FixtureUpload } from './helpers.js';
 
@@ -18,6 +20,21 @@ const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 let tmp: ReturnType<typeof makeTempDir>;
 let server: TestServer;
 let rec: FixtureUpload;
+let big: FixtureUpload;
+
+/** The real filesystem store, counting blob reads; a gate holds the reads of one blob (a slow disk). */
+class WatchedStore extends FsStore {
+  readonly reads = new Map<string, number>();
+  gate: { sha256: string; open: Promise<void> } | undefined;
+  override readBlob(sha256: string, start?: number, end?: number): Readable {
+    this.reads.set(sha256, (this.reads.get(sha256) ?? 0) + 1);
+    const gate = this.gate;
+    if (!gate || gate.sha256 !== sha256) return super.readBlob(sha256, start, end);
+    const read = () => super.readBlob(sha256, start, end);
+    return Readable.from((async function* () { await gate.open; yield* read(); })());
+  }
+}
+let store: WatchedStore;
 
 async function signIn(name: string, password = PASSWORD): Promise<{ status: number; cookie?: string }> {
   const response = await fetch(`${server.url}/console/login`, {
@@ -35,7 +52,8 @@ const custody = () => readFileSync(join(server.dataDir, 'custody.log'), 'utf8').
 
 beforeAll(async () => {
   tmp = makeTempDir('bodycam-console-attack-');
-  server = await startTestServer({ keepDir: join(tmp.path, 'data'), adminToken: ADMIN_TOKEN });
+  store = new WatchedStore(join(tmp.path, 'data'));
+  server = await startTestServer({ keepDir: join(tmp.path, 'data'), adminToken: ADMIN_TOKEN, store });
   const users = new UserStore(server.dataDir);
   await users.add('rita', 'reviewer', PASSWORD);
   await users.add('locked', 'reviewer', PASSWORD);
@@ -43,6 +61,8 @@ beforeAll(async () => {
   await users.add('Kate', 'reviewer', PASSWORD);
   rec = await fixtureRecording('fmp4-h264', 'dock-1', generateSigningKeyPair());
   await uploadAll(server, rec);
+  big = await fixtureRecording('mpegts-h264', 'dock-2', generateSigningKeyPair());
+  await uploadAll(server, big);
 }, 60_000);
 afterAll(async () => { await server?.close(); tmp?.cleanup(); });
 
@@ -122,6 +142,63 @@ describe('console under attack', () => {
     expect(await new UserStore(twice).remove('Ann')).toBe(true);
     expect((await new UserStore(twice).list()).records).toEqual([]);
   }, 30_000);
+
+  it('the content check runs beside other requests, and its result (pass or fail) is kept until a blob behind it changes', async () => {
+    const { cookie } = await signIn('rita');
+    const path = `/console/recordings/dock-2/${encodeURIComponent(big.manifest.recordingId)}`;
+    const contentCheck = async () => {
+      const text = await (await get(path, { cookie: cookie! })).text();
+      return /<th>SHA-256 of the content<\/th><td><span class="badge [a-z]+">([a-z/]+)<\/span><\/td><td>([^<]*)/.exec(text)!.slice(1);
+    };
+    const until = async (want: string) => {
+      for (let deadline = Date.now() + 30_000; ;) {
+        const [result, detail] = await contentCheck();
+        if (result === want) return detail!;
+        if (Date.now() > deadline) throw new Error(`the content check is ${result} (${detail}), not ${want}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    const segments = big.manifest.segments;
+    const last = segments[segments.length - 1]!.sha256;
+    let release!: () => void;
+    store.gate = { sha256: last, open: new Promise<void>((resolve) => { release = resolve; }) };
+    const lastReads = store.reads.get(last) ?? 0;
+    // The first view answers while the check is held on the last blob; so do other requests, and the page again.
+    const [first, detail] = await contentCheck();
+    expect([first, detail]).toEqual(['pending', expect.stringContaining('being checked now')]);
+    const list = await get('/console/recordings', { cookie: cookie! });
+    expect(list.status).toBe(200);
+    expect(await list.text()).toContain(big.manifest.recordingId);
+    expect((await contentCheck())[0]).toBe('pending');
+    expect(store.reads.get(last)).toBe(lastReads + 1); // one check running, not one per view
+    release();
+    store.gate = undefined;
+    await until('pass');
+    const readsOf = () => segments.reduce((n, s) => n + (store.reads.get(s.sha256) ?? 0), 0);
+    let reads = readsOf();
+    expect((await contentCheck())[0]).toBe('pass');
+    expect(readsOf()).toBe(reads); // a kept pass: no bytes read again
+    // A blob damaged on disk (same size, one byte flipped): its identity changed, so it is checked again and fails…
+    const victim = segments[1]!.sha256;
+    const file = join(server.dataDir, 'blobs', victim.slice(0, 2), victim);
+    chmodSync(file, 0o600);
+    const bytes = readFileSync(file);
+    bytes[100] = bytes[100]! ^ 0xff;
+    writeFileSync(file, bytes);
+    expect(await until('fail')).toMatch(/reading the content back failed/);
+    // …and the failure is kept: views do not read the recording again.
+    reads = readsOf();
+    for (let i = 0; i < 3; i++) expect((await contentCheck())[0]).toBe('fail');
+    expect(readsOf()).toBe(reads);
+    // Playback still reads (and verifies) the bytes: the damaged range is refused, not served.
+    const media = await get(`${path}/media`, { cookie: cookie!, range: `bytes=${segments[1]!.offset}-${segments[1]!.offset + 10}` });
+    expect(media.status).not.toBe(206);
+    await media.arrayBuffer();
+    // The dock sends the segment again: a new blob, checked again, passes.
+    const put = await server.request(`/v1/recordings/${big.manifest.recordingId}/segments/1`, { dock: 'dock-2', method: 'PUT', headers: segmentHeaders(big.segments[1]!), body: big.segments[1]! });
+    expect([200, 201]).toContain(put.status);
+    await until('pass');
+  }, 60_000);
 
   it('a flood of other names (more than the failure table holds) does not lift a lockout', () => {
     let now = 1_000;

@@ -1,33 +1,15 @@
 /**
- * The checks a court expert would run on one recording, each with its result: the SHA-256 of the
- * content (every byte read back through the store's verified read), the Merkle root over the
- * segment hashes, the receipt's signature (server key) and fields, the dock's manifest signature,
- * and the camera's sidecar signature. Content hashes are cached per (dock, recording, file hash)
- * once computed: a complete recording's bytes never change, and a damaged blob fails its read.
+ * The checks a court expert would run on one recording that need no read of the bytes, each with
+ * its result: the Merkle root over the segment hashes, the segments tiling the file, the receipt's
+ * signature (server key) and fields, the dock's manifest signature, and the camera's sidecar
+ * signature. The SHA-256 of the content reads every byte: contentChecks.ts.
  */
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { merkleRoot } from '../../protocol/merkle.js';
 import { verifyObject } from '../../protocol/signing.js';
 import type { StoredRecording } from '../store.js';
 
 export type CheckResult = 'pass' | 'fail' | 'pending' | 'n/a';
 export interface Check { name: string; result: CheckResult; detail: string }
-
-export async function sha256OfStream(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-export class ContentHashes {
-  private readonly done = new Map<string, string>();
-  get(key: string): string | undefined { return this.done.get(key); }
-  set(key: string, sha256: string): void {
-    if (this.done.size > 50_000) this.done.delete(this.done.keys().next().value!);
-    this.done.set(key, sha256);
-  }
-}
 
 export function staticChecks(record: StoredRecording, serverPublicKeyPem: string): Check[] {
   const { manifest, receipt } = record;
@@ -57,10 +39,4 @@ export function staticChecks(record: StoredRecording, serverPublicKeyPem: string
     checks.push({ name: 'Camera signature (sidecar)', result: ok && hashOk ? 'pass' : 'fail', detail: `${ok ? 'verifies' : 'does NOT verify'} with the camera key of ${manifest.device.serial}; the sidecar's file hash ${hashOk ? 'equals' : 'DIFFERS from'} the file's` });
   }
   return checks;
-}
-
-export function contentCheck(expected: string, actual: string | undefined, error?: string): Check {
-  if (error) return { name: 'SHA-256 of the content', result: 'fail', detail: error };
-  if (actual === undefined) return { name: 'SHA-256 of the content', result: 'pending', detail: 'computed once every segment is held' };
-  return { name: 'SHA-256 of the content', result: actual === expected ? 'pass' : 'fail', detail: `read back from the store: ${actual}; the manifest says ${expected}` };
 }

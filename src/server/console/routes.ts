@@ -22,7 +22,8 @@ import { parseRange } from '../range.js';
 import type { ServerKey } from '../serverKey.js';
 import type { CustodyChain, RecordingStore } from '../state.js';
 import type { BlobStore, StoredRecording } from '../store.js';
-import { ContentHashes, contentCheck, sha256OfStream, staticChecks, type Check } from './checks.js';
+import { staticChecks, type Check } from './checks.js';
+import { ContentChecks } from './contentChecks.js';
 import { gpsPoints, gpsSvg } from './gps.js';
 import { buildPlaylist, fmp4HeaderLength, heldPrefix, playbackKind, type PlaybackKind } from './hls.js';
 import { formatBytesShort, formatSeconds, html, page, sendPage, type Html, type Viewer } from './html.js';
@@ -44,6 +45,8 @@ export interface ConsoleDeps {
   secure: boolean;
   log: Logger;
   sessions?: Sessions;
+  /** How long a recording page waits for its content check before showing it as running (default 1000 ms). */
+  contentCheckWaitMs?: number;
 }
 
 declare module 'fastify' {
@@ -56,7 +59,7 @@ const requireHere = createRequire(import.meta.url);
 export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sessions: Sessions } {
   const users = new UserStore(deps.dataDir);
   const sessions = deps.sessions ?? new Sessions();
-  const hashes = new ContentHashes();
+  const contentChecks = new ContentChecks({ store: deps.store, open: async (record) => (await deps.ingest.content(record.manifest.dock.id, record.manifest.recordingId)).open, ...(deps.contentCheckWaitMs !== undefined ? { waitMs: deps.contentCheckWaitMs } : {}) });
   const headerLengths = new Map<string, number | null>();
   const posters = new Map<string, Buffer>();
   const viewedInSession = new Map<string, Set<string>>();
@@ -260,19 +263,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const play = await playbackOf(record);
     const base = `/console/recordings/${encodeURIComponent(manifest.dock.id)}/${encodeURIComponent(manifest.recordingId)}`;
     const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem)];
-    const cacheKey = `${manifest.dock.id}/${manifest.recordingId}/${manifest.file.sha256}`;
-    let contentSha = hashes.get(cacheKey);
-    let contentError: string | undefined;
-    if (contentSha === undefined && receipt) {
-      try {
-        const { open } = await deps.ingest.content(manifest.dock.id, manifest.recordingId);
-        contentSha = await sha256OfStream(manifest.file.size === 0 ? open(1, 0) : open(0, manifest.file.size - 1));
-        if (contentSha === manifest.file.sha256) hashes.set(cacheKey, contentSha);
-      } catch (error) {
-        contentError = `reading the content back failed: ${error instanceof Error ? error.message : String(error)}`;
-      }
-    }
-    checks.unshift(contentCheck(manifest.file.sha256, contentSha, contentError));
+    checks.unshift(await contentChecks.view(record));
     const timeline = deps.custody.entriesAbout ? await deps.custody.entriesAbout(manifest.dock.id, manifest.recordingId, manifest.segments.map((s) => s.sha256), TIMELINE_LIMIT) : undefined;
     const sidecar = manifest.device.sidecar;
     const fact = (label: string, value: unknown) => (value === undefined || value === '' ? '' : html`<tr><th>${label}</th><td>${typeof value === 'object' ? JSON.stringify(value) : String(value)}</td></tr>`);
