@@ -114,14 +114,17 @@ describe('--realtime', () => {
 
   it('a camera killed with SIGKILL stops writing at once and leaves no sidecar, like a battery pull', async () => {
     const storage = at('killed');
-    const child = spawnCli(['camera', 'record', '--storage', storage, ...small, '--duration', '8', '--realtime', '--seed', '6']);
+    const child = spawnCli(['camera', 'record', '--storage', storage, ...small, '--duration', '120', '--realtime', '--seed', '6']);
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
     const dir = join(storage, 'DCIM/100BWC');
     const mediaSize = (): number => {
       const media = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith('.mp4')) : undefined;
       return media ? statSync(join(dir, media)).size : 0;
     };
-    for (let i = 0; i < 50 && mediaSize() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Wait for the first bytes on the card, however long ffmpeg takes to start on a loaded machine; the
+    // recording is long enough (120 s of real time) that it cannot finish and sign before the kill.
+    const deadline = Date.now() + 90_000;
+    while (mediaSize() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 300));
