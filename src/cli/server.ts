@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, envLogLevel, LOG_LEVELS, parseLogLevel } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { DEFAULT_RETENTION, FsStore, generateToken, parseEndpoint, parseRetention, parseS3StoreUrl, S3BlobStore, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { DEFAULT_RETENTION, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { hasLockedObjects } from '../server/pg/custodyExport.js';
+import type { ScrubReport } from '../server/scrub.js';
+import { blobStoreOf, databaseUrl, openToolBlobStore, withToolState } from './server/stores.js';
 import type { BlobStore } from '../server/store.js';
 import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
@@ -42,35 +45,9 @@ interface ServerFlags {
   logLevel?: string;
 }
 
-/**
- * --store: a folder (several servers on one machine may share it) or s3://BUCKET (blobs in an
- * S3-compatible object store under Object Lock: store/s3BlobStore.ts). The S3 credentials come
- * from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never a flag: a flag shows in `ps`), the endpoint
- * from --s3-endpoint or S3_ENDPOINT, the region from AWS_REGION.
- */
-function blobStoreOf(flags: ServerFlags, dataDir: string): BlobStore | undefined {
-  const bucket = flags.store ? parseS3StoreUrl(flags.store) : undefined;
-  if (!bucket) {
-    if (flags.s3Endpoint) throw new UsageError('--s3-endpoint goes with --store s3://BUCKET');
-    return flags.store ? new FsStore(flags.store, { shared: true }) : undefined;
-  }
-  const endpoint = flags.s3Endpoint ?? (process.env.S3_ENDPOINT || undefined);
-  if (!endpoint) throw new UsageError(`--store ${flags.store} needs --s3-endpoint URL (or S3_ENDPOINT): the object store's base URL`);
-  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId || !secretAccessKey) throw new UsageError(`--store ${flags.store} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment`);
-  return new S3BlobStore({
-    bucket, retention: parseRetention(flags.retention), scratchDir: join(dataDir, 's3-spool'),
-    client: { endpoint: parseEndpoint(endpoint), region: process.env.AWS_REGION || 'us-east-1', credentials: { accessKeyId, secretAccessKey } },
-  });
-}
-
-/** --db, else DATABASE_URL: a postgres:// URL (anything else is a usage error, said before anything starts). */
-function databaseUrl(flag: string | undefined): string | undefined {
-  const url = flag ?? (process.env.DATABASE_URL || undefined);
-  if (url === undefined) return undefined;
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError(`${flag ? '--db' : 'DATABASE_URL'} must be a postgres://user@host:port/database URL`);
-  return url;
+/** `bodycam server`'s blob store (the S3 scratch folder in its data dir). */
+function serverBlobStore(flags: ServerFlags, dataDir: string): BlobStore | undefined {
+  return blobStoreOf(flags, join(dataDir, 's3-spool'));
 }
 
 export function registerServer(program: Command): void {
@@ -122,7 +99,7 @@ Examples:
       const tokensPath = flags.tokens;
       const database = databaseUrl(flags.db);
       if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
-      const blobs = blobStoreOf(flags, flags.dataDir);
+      const blobs = serverBlobStore(flags, flags.dataDir);
       const log = createLogger({ component: 'server' }, flags.logLevel === undefined ? envLogLevel() : parseLogLevel(flags.logLevel, '--log-level'));
       const running = await startIngestServer({
         dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
@@ -202,19 +179,30 @@ Examples:
     .description('check the custody log: its hash chain, its signed checkpoints, and every receipt (stored, and those docks hold) against it')
     .option('--data-dir <dir>', 'the server data dir')
     .option('--db <url>', 'check the custody chain kept in PostgreSQL instead (default: $DATABASE_URL when no --data-dir)')
+    .option('--store <s3://bucket>', 'with --db: also compare the custody exports locked in this bucket with the database')
+    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
     .option('--receipts <path...>', 'receipts a dock holds: a receipt JSON file, an array or JSON lines of them, a dock journal.sqlite or its state dir, or a folder of such files')
     .addHelpText('after', `
 Exit codes: 0 all checks pass, 3 something does not match (each reason printed), 2 no data dir or no log at all.
 
 Examples:
   $ bodycam server verify-log --data-dir server-data
-  $ bodycam server verify-log --data-dir server-data --receipts /var/lib/bodycam-dock`)
-    .action(action(async (flags: { receipts?: string[]; db?: string }, command: Command) => {
+  $ bodycam server verify-log --data-dir server-data --receipts /var/lib/bodycam-dock
+  $ bodycam server verify-log --db "$DATABASE_URL" --store s3://evidence`)
+    .action(action(async (flags: { receipts?: string[]; db?: string; store?: string; s3Endpoint?: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
       const database = flags.db !== undefined || !dataDir ? databaseUrl(flags.db) : undefined;
       if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
-      const report = database ? await verifyPgCustody(database, flags.receipts ?? []) : await verifyCustody({ dataDir: dataDir!, receipts: flags.receipts ?? [] });
-      const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${flags.receipts?.length ? `, ${report.dockReceipts} dock receipts` : ''}`;
+      if (flags.store && !database) throw new UsageError('--store goes with --db: the bucket\'s custody exports are compared with the database');
+      const bucket = flags.store ? await openToolBlobStore(flags) : undefined;
+      let report: Awaited<ReturnType<typeof verifyPgCustody>>;
+      try {
+        if (bucket && !hasLockedObjects(bucket.blobs)) throw new UsageError('--store: custody exports are kept in an s3:// bucket, not in a folder');
+        report = database ? await verifyPgCustody(database, flags.receipts ?? [], bucket?.blobs as Parameters<typeof verifyPgCustody>[2]) : await verifyCustody({ dataDir: dataDir!, receipts: flags.receipts ?? [] });
+      } finally {
+        await bucket?.close();
+      }
+      const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${flags.receipts?.length ? `, ${report.dockReceipts} dock receipts` : ''}${report.exportsCompared !== undefined ? `, ${report.exportsCompared} locked exports` : ''}`;
       for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
       if (report.ok) {
         process.stdout.write(`custody log ok: ${summary} match\n`);
@@ -231,26 +219,37 @@ Examples:
   server.command('scrub')
     .description('re-hash every stored blob; report damaged ones and the recordings they belong to, and mark them missing so docks re-send them')
     .option('--data-dir <dir>', 'the server data dir')
+    .option('--store <dir|s3://bucket>', 'the blob store of a --db deployment: a shared folder or s3://BUCKET (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
+    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
+    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL with --store)')
     .option('--json', 'print the report as one JSON object')
     .addHelpText('after', `
 Exit status: 0 every blob is intact, 3 damage was found (damaged blobs, or blobs of complete
 recordings that are gone), 2 usage error (no --data-dir, or not a server data dir), 1 other failure.
 Damaged blobs are moved to <data dir>/damaged/ and count as missing: a dock's verified re-upload
-replaces them. Safe to run while the server runs. Also sets files to 0600 and folders to 0700.
+replaces them (in a bucket: hidden behind a delete marker, the locked version kept). Safe to run
+while the servers run. With a data dir also sets files to 0600 and folders to 0700.
 
 Examples:
   $ bodycam server scrub --data-dir server-data
-  $ bodycam server scrub --data-dir server-data --json`)
-    .action(action(async (flags: { json?: boolean }, command: Command) => {
+  $ bodycam server scrub --data-dir server-data --json
+  $ bodycam server scrub --store s3://evidence --db "$DATABASE_URL"`)
+    .action(action(async (flags: { json?: boolean; store?: string; s3Endpoint?: string; db?: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      if (!dataDir) throw new UsageError('--data-dir is required');
-      const report = await scrubDataDir(dataDir);
+      let report: ScrubReport;
+      if (flags.store) {
+        if (dataDir) throw new UsageError('--store (with --db) or --data-dir, not both');
+        report = await withToolState(flags, (blobs, state) => scrubStores({ blobs, recordings: state.recordings, where: flags.store! }));
+      } else {
+        if (!dataDir) throw new UsageError('--data-dir (or --store with --db) is required');
+        report = await scrubDataDir(dataDir);
+      }
       if (flags.json) {
         process.stdout.write(JSON.stringify(report) + '\n');
       } else {
         for (const blob of report.damaged) {
           const refs = blob.usedBy.map((r) => `${r.dockId}/${r.recordingId} segment ${r.index}${r.complete ? '' : ' (receiving)'}`).join(', ') || 'no recording';
-          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; moved to damaged/, now missing until re-sent\n`);
+          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; ${flags.store ? 'hidden' : 'moved to damaged/'}, now missing until re-sent\n`);
         }
         for (const gone of report.missing) {
           process.stdout.write(`MISSING blob ${gone.sha256} of complete recording ${gone.dockId}/${gone.recordingId} segment ${gone.index}\n`);

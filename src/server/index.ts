@@ -18,6 +18,7 @@ import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
 import { isDatabaseUnavailable, openPgState } from './pg/pgState.js';
+import { hasLockedObjects } from './pg/custodyExport.js';
 import { STORE_UNAVAILABLE } from './store/s3Errors.js';
 import { makePrivateDir, replaceFile, tightenDataDir } from './privateFiles.js';
 import { isProblemCode, ProblemError } from './problem.js';
@@ -38,7 +39,7 @@ export { verifyPgCustody } from './pg/pgExport.js';
 export { FsStore } from './fsStore.js';
 export { S3BlobStore } from './store/s3BlobStore.js';
 export { DEFAULT_RETENTION, parseEndpoint, parseRetention, parseS3StoreUrl } from './store/s3Config.js';
-export { scrubDataDir, type ScrubReport } from './scrub.js';
+export { scrubDataDir, scrubStores, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
 export { checkTokenTable, generateToken, loadTokensFile, tokenWeakness } from './auth.js';
@@ -120,7 +121,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
     };
     if (options.database) {
-      state = await openPgState(options.database, { ...stateOptions, log });
+      state = await openPgState(options.database, { ...stateOptions, log, ...(hasLockedObjects(store) ? { exportTo: store } : {}) });
     } else {
       const recordings = isRecordingStore(store) ? store : new FsStore(options.dataDir);
       if (recordings !== store) await (recordings as FsStore).open();
@@ -232,7 +233,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     await app.listen({ host, port: options.port ?? 0 });
   } catch (error) {
     await app.close().catch(() => {});
-    await Promise.all([store.close(), state.close()]);
+    await state.close();
+    await store.close();
     const code = errnoCode(error);
     if (code === 'EADDRINUSE') throw new EnvironmentError('E_PORT_IN_USE', `cannot listen on ${host}:${options.port}: the port is already in use: stop the other process or choose another port with --listen ${host}:PORT`, { cause: error });
     if (code === 'EACCES') throw new EnvironmentError('E_LISTEN_DENIED', `cannot listen on ${host}:${options.port}: permission denied`, { cause: error });
@@ -252,7 +254,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     close: () => closing ??= (async () => {
       shuttingDown = true;
       await app.close();
-      await Promise.all([store.close(), state.close()]);
+      // The state first: its last checkpoint is exported into the store (custodyExport.ts) before the store closes.
+      await state.close();
+      await store.close();
     })(),
   };
 }

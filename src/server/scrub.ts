@@ -15,7 +15,8 @@ import { stat } from 'node:fs/promises';
 import { errnoCode, UsageError } from '../errors.js';
 import { FsStore } from './fsStore.js';
 import { tightenTree } from './privateFiles.js';
-import type { Store } from './store.js';
+import type { RecordingStore } from './state.js';
+import type { BlobStore, Store } from './store.js';
 import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 
 /** A segment of a recording, or (with `attachment`) of one of its attachments. */
@@ -44,9 +45,20 @@ export async function scrubDataDir(dataDir: string, options: { store?: Store; on
     const code = errnoCode(error);
     throw new UsageError(code === 'ENOENT' ? `--data-dir ${dataDir} is not a server data dir (no such folder, or no blobs/ in it)` : `--data-dir ${dataDir}: ${code ?? String(error)}`, { cause: error });
   }
-  const started = Date.now();
   // Not opened on purpose: open() would clear tmp/, which a running server is writing to.
   const store = options.store ?? new FsStore(dataDir);
+  const report = await scrubStores({ blobs: store, recordings: store, where: dataDir, ...(options.onBlob ? { onBlob: options.onBlob } : {}) });
+  report.modesTightened = await tightenTree(dataDir);
+  return report;
+}
+
+/**
+ * The scrub of any blob store and recording store (`--store s3://… --db …`: the bucket and
+ * PostgreSQL; a shared `--store DIR` with --db). `where` names them in the report.
+ */
+export async function scrubStores(options: { blobs: BlobStore; recordings: RecordingStore; where: string; onBlob?: (sha256: string, ok: boolean) => void }): Promise<ScrubReport> {
+  const { blobs: store, recordings } = options;
+  const started = Date.now();
   const damagedReason = new Map<string, string>();
   let blobsChecked = 0;
   let bytesChecked = 0;
@@ -65,8 +77,8 @@ export async function scrubDataDir(dataDir: string, options: { store?: Store; on
   const usedBy = new Map<string, ScrubSegmentRef[]>([...damagedReason.keys()].map((sha) => [sha, []]));
   const missing: ScrubReport['missing'] = [];
   let recordingsChecked = 0;
-  for (const { dockId, recordingId: id } of await store.listRecordings()) {
-    const record = await store.getRecording(dockId, id);
+  for (const { dockId, recordingId: id } of await recordings.listRecordings()) {
+    const record = await recordings.getRecording(dockId, id);
     if (!record) continue;
     recordingsChecked++;
     const complete = record.receipt !== undefined;
@@ -83,7 +95,6 @@ export async function scrubDataDir(dataDir: string, options: { store?: Store; on
       }
     }
   }
-  const modesTightened = await tightenTree(dataDir);
   const damaged = [...damagedReason].map(([sha256, reason]) => ({ sha256, reason, usedBy: usedBy.get(sha256) ?? [] }));
-  return { ok: damaged.length === 0 && missing.length === 0, dataDir, blobsChecked, bytesChecked, damaged, missing, recordingsChecked, modesTightened, ms: Date.now() - started };
+  return { ok: damaged.length === 0 && missing.length === 0, dataDir: options.where, blobsChecked, bytesChecked, damaged, missing, recordingsChecked, modesTightened: 0, ms: Date.now() - started };
 }

@@ -1,6 +1,6 @@
 /**
  * Several servers, one truth: three `bodycam server` processes on one PostgreSQL database, one
- * blob folder and one receipt key, with a dock client that spreads over and fails over among
+ * Ceph RGW bucket under Object Lock (the run's engines) and one receipt key, with a dock client that spreads over and fails over among
  * them. Creates, PUTs and completes of one recording go to different servers; one server is
  * SIGKILLed mid-upload and another mid-complete; PostgreSQL is restarted (503 + Retry-After
  * meanwhile). Everything arrives byte-exact, one receipt per recording, possession answers are
@@ -20,7 +20,10 @@ import { TokenBucket } from '../../src/dock/rateLimit.js';
 import { quietLogger } from '../../src/log.js';
 import { generateSigningKeyPair, keyIdOf, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt } from '../../src/protocol/types.js';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
+import { makeS3Client } from '../../src/server/store/s3BlobStore.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
+import { engines, freshBucket, type Engines } from '../helpers/engines.js';
 import { buildRecording, testBytes, type BuiltRecording } from '../helpers/manifest.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { segmentHeaders, testToken } from '../helpers/server.js';
@@ -30,18 +33,22 @@ const TOKENS = { 'dock-1': testToken('dock-1'), 'dock-2': testToken('dock-2') };
 
 interface Server { child: ChildProcess; url: string; stderr: () => string; dataDir: string }
 
-describe('three servers on one PostgreSQL and one blob folder', () => {
+describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lock)', () => {
   let postgres: TestPostgres;
   let url: string;
+  let env: Engines;
+  let s3: S3Client;
+  const bucket = freshBucket('multi');
+  const storeFlags = () => ['--store', `s3://${bucket}`, '--s3-endpoint', env.s3Endpoint];
+  const engineEnv = () => ({ ...process.env, AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey, AWS_REGION: env.region });
   const tmp = makeTempDir('bodycam-multi-');
   const servers: Server[] = [];
   const keyFile = join(tmp.path, 'receipt-key.pem');
   const tokensFile = join(tmp.path, 'tokens.json');
-  const store = join(tmp.path, 'blobs');
 
   async function startServer(name: string): Promise<Server> {
     const dataDir = join(tmp.path, name);
-    const child = spawnCli(['server', '--data-dir', dataDir, '--store', store, '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
+    const child = spawnCli(['server', '--data-dir', dataDir, ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...engineEnv(), BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -89,6 +96,8 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
     fetch(s.url + path, { ...init, headers: { authorization: `Bearer ${TOKENS[dock as 'dock-1']}`, ...(init.headers ?? {}) } });
 
   beforeAll(async () => {
+    env = await engines();
+    s3 = makeS3Client({ endpoint: env.s3Endpoint, region: env.region, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey } });
     postgres = await startTestPostgres({ own: true }); // restarted by a test below
     url = await postgres.createDatabase();
     writeFileSync(tokensFile, JSON.stringify(TOKENS), { mode: 0o600 });
@@ -104,6 +113,7 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
   afterAll(async () => {
     await Promise.all(servers.map(kill));
     await postgres?.stop();
+    s3?.destroy();
     tmp.cleanup();
   });
 
@@ -206,6 +216,97 @@ describe('three servers on one PostgreSQL and one blob folder', () => {
     const verified = await runCli(['server', 'verify-log', '--db', url]);
     expect(verified.stdout).toMatch(/custody log ok: \d+ entries, \d+ checkpoints .*6 stored receipts/);
     expect(verified.code).toBe(0);
+  });
+
+  /** Every checkpoint the database has is exported (the servers export after each one). */
+  async function exportsDone(): Promise<number> {
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      for (let i = 0; i < 600; i++) {
+        const left = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM custody_checkpoints WHERE exported_at IS NULL')).rows[0]!.n);
+        if (left === 0) return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM custody_checkpoints')).rows[0]!.n);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('custody checkpoints were not exported within 60 s');
+    } finally {
+      await db.end();
+    }
+  }
+
+  it('the custody chain is in the bucket as locked objects, one per checkpoint; with the server\'s own credentials neither they nor a blob can be deleted or unlocked (403), and a PUT on top changes nothing the servers or verify-log read', async () => {
+    const checkpoints = await exportsDone();
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'custody/log/' }));
+    const exports = (listed.Versions ?? []).filter((v) => /^custody\/log\/\d{16}\.jsonl$/.test(v.Key!));
+    expect(new Set(exports.map((v) => v.Key)).size).toBe(checkpoints);
+    // Concatenated, the exports are the chain: every entry once, in order, each stretch closed by its signed checkpoint.
+    const sorted = [...new Map(exports.map((v) => [v.Key!, v])).values()].sort((x, y) => x.Key!.localeCompare(y.Key!));
+    let seq = 0;
+    for (const v of sorted) {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId! }));
+      expect(got.ObjectLockMode).toBe('COMPLIANCE');
+      const lines = Buffer.from(await got.Body!.transformToByteArray()).toString('utf8').trimEnd().split('\n');
+      const checkpoint = JSON.parse(lines.pop()!) as { type: string; seq: number };
+      expect(checkpoint.type).toBe('custody-checkpoint');
+      for (const line of lines) expect((JSON.parse(line) as { seq: number }).seq).toBe(++seq);
+      expect(checkpoint.seq).toBe(seq);
+      expect(v.Key).toBe(`custody/log/${String(seq).padStart(16, '0')}.jsonl`);
+    }
+
+    // The attack, with the very credentials the servers use.
+    const blob = (await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'blobs/' }))).Versions!.find((v) => v.Size! > 0)!;
+    const target = sorted.at(-1)!;
+    const original = new Map<string, Buffer>();
+    for (const v of [blob, target]) {
+      original.set(v.Key!, Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId! }))).Body!.transformToByteArray()));
+      await expect(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId! }))).rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+      await expect(s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId!, Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date(Date.now() + 60_000) } })))
+        .rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+      await expect(s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId!, BypassGovernanceRetention: true, Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 2 * 86_400_000) } })))
+        .rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    }
+    // A PUT on the export's key only stacks a version (S3 keeps every version of a locked bucket): the export is its first.
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: target.Key!, Body: Buffer.from('{"forged":true}\n') }));
+    for (const v of [blob, target]) {
+      const kept = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key!, VersionId: v.VersionId! }));
+      expect(Buffer.from(await kept.Body!.transformToByteArray()).equals(original.get(v.Key!)!)).toBe(true);
+      expect(kept.ObjectLockMode).toBe('COMPLIANCE');
+    }
+    const verified = await runCli(['server', 'verify-log', '--db', url, ...storeFlags()], { env: engineEnv() });
+    expect(verified.stdout).toMatch(new RegExp(`custody log ok: .*, ${checkpoints} locked exports match`));
+    expect(verified.code).toBe(0);
+
+    // The database rewritten behind the servers' back (a superuser can lift the append-only trigger):
+    // the chain no longer matches what the bucket locked.
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await db.query('ALTER TABLE custody_entries DISABLE TRIGGER custody_entries_append_only');
+      await db.query("UPDATE custody_entries SET line = replace(line, '\"event\":\"recording-created\"', '\"event\":\"recording-created\",\"x\":1') WHERE seq = 1");
+      await db.query('ALTER TABLE custody_entries ENABLE TRIGGER custody_entries_append_only');
+      const broken = await runCli(['server', 'verify-log', '--db', url, ...storeFlags()], { env: engineEnv() });
+      expect(broken.code).toBe(3);
+      expect(broken.stdout).toMatch(/differs from the database's chain up to checkpoint/);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('scrub and report read the deployment (--store s3://… --db …) that every server shares', async () => {
+    const scrub = await runCli(['server', 'scrub', ...storeFlags(), '--db', url, '--json'], { env: engineEnv() });
+    expect(scrub.code).toBe(0);
+    const report = JSON.parse(scrub.stdout) as { ok: boolean; blobsChecked: number; recordingsChecked: number; damaged: unknown[] };
+    expect(report).toMatchObject({ ok: true, damaged: [], recordingsChecked: 6 });
+    expect(report.blobsChecked).toBeGreaterThan(6);
+    const operator = await runCli(['server', 'report', ...storeFlags(), '--db', url, '--json'], { env: engineEnv() });
+    expect(operator.code).toBe(0);
+    const docks = (JSON.parse(operator.stdout) as { docks: Array<{ dockId: string; recordings: number; keyId?: string }> }).docks;
+    expect(docks.map((d) => [d.dockId, d.recordings])).toEqual([['dock-1', 3], ['dock-2', 3]]);
+    expect(docks.every((d) => d.keyId && /^[0-9a-f]{64}$/.test(d.keyId))).toBe(true);
+    // A bucket that does not exist is one clear line, not a new bucket.
+    const none = await runCli(['server', 'scrub', '--store', `s3://${freshBucket('none')}`, '--s3-endpoint', env.s3Endpoint, '--db', url], { env: engineEnv() });
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/does not exist/);
   });
 
   it('a connection in use (a recording lock held) when PostgreSQL stops does not end the process; the state works again after', async () => {

@@ -1,7 +1,8 @@
 /** `bodycam server report`: the operator's view of a data dir, as text or one JSON object. */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { serverReport, type ServerReport } from '../../server/operator/report.js';
+import { reportOf, serverReport, type ServerReport } from '../../server/operator/report.js';
+import { withToolState } from './stores.js';
 import { formatRanges } from '../../server/operator/sequence.js';
 import { formatBytes, parseDuration } from '../../util/units.js';
 import { action } from '../handler.js';
@@ -10,20 +11,33 @@ export function registerServerReport(server: Command): void {
   server.command('report')
     .description('docks, recordings per camera, stale uploads and the gaps in each camera\'s sequence numbers')
     .option('--data-dir <dir>', 'the server data dir')
+    .option('--store <dir|s3://bucket>', 'the blob store of a --db deployment: a shared folder or s3://BUCKET')
+    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
+    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL with --store)')
     .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
     .option('--json', 'print the report as one JSON object')
     .addHelpText('after', `
 Exit status: 0 nothing to act on, 3 a camera has a gap in its sequence numbers or an upload is
-stale, 2 usage error (no --data-dir, or not a server data dir). Reads only; safe beside a running server.
+stale, 2 usage error (no --data-dir, or not a server data dir). Reads only; safe beside running servers.
 
 Examples:
   $ bodycam server report --data-dir server-data
+  $ bodycam server report --store s3://evidence --db "$DATABASE_URL"
   $ bodycam server report --data-dir server-data --json | jq '.cameras[] | select(.sequence.missingCount > 0)'`)
-    .action(action(async (flags: { staleAfter: string; json?: boolean }, command: Command) => {
+    .action(action(async (flags: { staleAfter: string; json?: boolean; store?: string; s3Endpoint?: string; db?: string }, command: Command) => {
       const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      if (!dataDir) throw new UsageError('--data-dir is required');
       const staleAfterMs = Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000);
-      const report = await serverReport({ dataDir, staleAfterMs });
+      let report: ServerReport;
+      if (flags.store) {
+        if (dataDir) throw new UsageError('--store (with --db) or --data-dir, not both');
+        report = await withToolState(flags, (blobs, state) => reportOf({
+          where: flags.store!, recordings: state.recordings, blobs, held: (dock, sha) => state.possession.has(dock, sha),
+          dockKeyId: (dock) => state.dockKeys.keyId(dock), staleAfterMs,
+        }));
+      } else {
+        if (!dataDir) throw new UsageError('--data-dir (or --store with --db) is required');
+        report = await serverReport({ dataDir, staleAfterMs });
+      }
       process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : renderReport(report));
       return report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
     }));

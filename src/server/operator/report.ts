@@ -10,7 +10,8 @@ import { errnoCode, UsageError } from '../../errors.js';
 import type { RecordingManifest } from '../../protocol/types.js';
 import { pinnedDockKeyId } from '../dockKeys.js';
 import { FsStore } from '../fsStore.js';
-import type { Store } from '../store.js';
+import type { RecordingStore } from '../state.js';
+import type { BlobStore, Store } from '../store.js';
 import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
 
 export interface ServerReport {
@@ -38,28 +39,44 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
   // Not opened on purpose: open() would clear tmp/, which a running server is writing to.
   const store = options.store ?? new FsStore(dataDir);
   try {
-    const missing = async (manifest: RecordingManifest) => {
-      const out: number[] = [];
-      for (const s of manifest.segments) {
-        if (!(held?.(manifest.dock.id, s.sha256) ?? true) || !(await store.hasBlob(s.sha256))) out.push(s.index);
-      }
-      return out;
-    };
-    const catalog = new Catalog({
-      recordings: store, missing, dockKeyId: (dockId) => pinnedDockKeyId(dataDir, dockId),
-      ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
-      ...(options.now ? { now: options.now } : {}),
+    return await reportOf({
+      where: dataDir, recordings: store, blobs: store, held: async (dockId, sha256) => held?.(dockId, sha256) ?? true,
+      dockKeyId: (dockId) => pinnedDockKeyId(dataDir, dockId),
+      ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}), ...(options.now ? { now: options.now } : {}),
     });
-    await catalog.refresh();
-    const cameras = catalog.cameras();
-    return {
-      dataDir, generatedAt: new Date((options.now ?? Date.now)()).toISOString(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000),
-      docks: await catalog.docks(), cameras, stale: catalog.all().filter((s) => s.stale),
-      camerasWithGaps: cameras.filter((c) => (c.sequence?.missingCount ?? 0) > 0).length,
-    };
   } finally {
     held?.close();
   }
+}
+
+/**
+ * The report of any recording store, blob store and possession (`--db … --store s3://…`): what
+ * every server of one database shares. `where` names them in the report.
+ */
+export async function reportOf(options: {
+  where: string; recordings: RecordingStore; blobs: Pick<BlobStore, 'hasBlob'>;
+  held: (dockId: string, sha256: string) => Promise<boolean>; dockKeyId: (dockId: string) => Promise<string | undefined>;
+  staleAfterMs?: number; now?: () => number;
+}): Promise<ServerReport> {
+  const missing = async (manifest: RecordingManifest) => {
+    const out: number[] = [];
+    for (const s of manifest.segments) {
+      if (!(await options.held(manifest.dock.id, s.sha256)) || !(await options.blobs.hasBlob(s.sha256))) out.push(s.index);
+    }
+    return out;
+  };
+  const catalog = new Catalog({
+    recordings: options.recordings, missing, dockKeyId: options.dockKeyId,
+    ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  await catalog.refresh();
+  const cameras = catalog.cameras();
+  return {
+    dataDir: options.where, generatedAt: new Date((options.now ?? Date.now)()).toISOString(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000),
+    docks: await catalog.docks(), cameras, stale: catalog.all().filter((s) => s.stale),
+    camerasWithGaps: cameras.filter((c) => (c.sequence?.missingCount ?? 0) > 0).length,
+  };
 }
 
 type HeldLookup = ((dockId: string, sha256: string) => boolean) & { close(): void };

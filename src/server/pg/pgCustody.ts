@@ -32,6 +32,8 @@ export interface PgCustodyOptions {
   checkpointEvery?: number;
   /** A checkpoint this often when entries were appended since the last (default 60 s). */
   checkpointIntervalMs?: number;
+  /** Told after each committed checkpoint (the bucket exporter: custodyExport.ts). */
+  onCheckpoint?: (checkpoint: CustodyCheckpoint) => void;
 }
 
 interface Head { seq: number; hash: string; bytes: number }
@@ -203,7 +205,7 @@ export class PgCustodyChain implements CustodyChain {
       }
       await client.query('COMMIT');
       if (lines.length) this.appendedSinceOpen = true;
-      if (checkpoint) this.checkpoint = checkpoint;
+      if (checkpoint) { this.checkpoint = checkpoint; this.options.onCheckpoint?.(checkpoint); }
       settle.forEach((f) => f());
     } catch (error) {
       broken = error as Error;
@@ -229,6 +231,7 @@ export class PgCustodyChain implements CustodyChain {
         await client.query(SQL.checkpointInsert, [head.seq, JSON.stringify(cp)]);
         await client.query('COMMIT');
         this.checkpoint = cp;
+        this.options.onCheckpoint?.(cp);
       } else {
         await client.query('COMMIT');
       }

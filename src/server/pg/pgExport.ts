@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { UsageError } from '../../errors.js';
 import { verifyCustody, type CustodyReport } from '../custodyVerify.js';
 import { createPool, migrate, PgRecordings, redactUrl } from './pgState.js';
+import { compareExports, type LockedObjects } from './custodyExport.js';
 import { SQL } from './sql.js';
 
 const PAGE = 5000;
@@ -41,8 +42,11 @@ export async function exportCustody(pool: pg.Pool, dir: string): Promise<{ entri
   return { entries, checkpoints: checkpoints.length };
 }
 
-/** `verify-log --db URL`: the chain, its checkpoints and every stored receipt (and dock receipts given). */
-export async function verifyPgCustody(url: string, receipts: readonly string[] = []): Promise<CustodyReport> {
+/**
+ * `verify-log --db URL`: the chain, its checkpoints and every stored receipt (and dock receipts
+ * given); with the bucket (`--store s3://…`) also its locked exports against the database.
+ */
+export async function verifyPgCustody(url: string, receipts: readonly string[] = [], objects?: LockedObjects): Promise<CustodyReport & { exportsCompared?: number }> {
   const pool = createPool(url, 2);
   const dir = await mkdtemp(join(tmpdir(), 'bodycam-verify-'));
   try {
@@ -53,7 +57,11 @@ export async function verifyPgCustody(url: string, receipts: readonly string[] =
     }
     await migrate(pool);
     await exportCustody(pool, dir);
-    return await verifyCustody({ dataDir: dir, receipts, store: new PgRecordings(pool) });
+    const report = await verifyCustody({ dataDir: dir, receipts, store: new PgRecordings(pool) });
+    if (!objects) return report;
+    const { compared, problems } = await compareExports(pool, objects);
+    for (const reason of problems) report.problems.push({ reason });
+    return { ...report, ok: report.ok && problems.length === 0, exportsCompared: compared };
   } finally {
     await rm(dir, { recursive: true, force: true });
     await pool.end();

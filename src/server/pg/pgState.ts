@@ -4,7 +4,7 @@
  * --db (and --server-key). The SQL is in sql.ts; the custody chain in pgCustody.ts.
  */
 import pg from 'pg';
-import { EnvironmentError } from '../../errors.js';
+import { EnvironmentError, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isValidId } from '../../protocol/types.js';
 import { sameKey } from '../dockKeys.js';
@@ -15,6 +15,7 @@ import type { DockKeyStore, PinResult, PossessionStore, RecordingLocks, Recordin
 import type { RecordingKey, StoredRecording } from '../store.js';
 import { IntegrityError } from '../../errors.js';
 import { checkout } from './checkout.js';
+import { CustodyExporter, type LockedObjects } from './custodyExport.js';
 import { PgCustodyChain } from './pgCustody.js';
 import { MIGRATIONS, SQL } from './sql.js';
 
@@ -37,6 +38,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 export interface PgStateOptions extends StateOptions {
   log: Logger;
+  /** Export the custody chain into this bucket as locked objects, one per checkpoint (custodyExport.ts). */
+  exportTo?: LockedObjects;
+  exportIntervalMs?: number;
   /** Connections for queries (default 10) and, separately, for recording locks (default 16). */
   poolSize?: number;
   lockPoolSize?: number;
@@ -195,17 +199,22 @@ export async function openPgState(url: string, options: PgStateOptions): Promise
       throw new EnvironmentError('E_SERVER_KEY_MISMATCH', `this database's receipts are signed by key ${String(keyId).slice(0, 16)}…, this server was started with key ${options.serverKey.keyId.slice(0, 16)}…: start every server with the same --server-key file`);
     }
     const recordings = new PgRecordings(pool);
+    // With an object store that locks: every checkpoint's stretch of the chain becomes a locked object.
+    const exporter = options.exportTo ? new CustodyExporter(pool, options.exportTo, { log: options.log, ...(options.exportIntervalMs !== undefined ? { intervalMs: options.exportIntervalMs } : {}) }) : undefined;
     const custody = new PgCustodyChain(pool, {
       signer: options.serverKey,
+      ...(exporter ? { onCheckpoint: () => exporter.kick() } : {}),
       ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
       ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
     });
     await custody.open();
+    exporter?.start();
     return {
       kind: 'postgres', recordings, custody,
       possession: new PgPossession(pool), dockKeys: new PgDockKeys(pool), locks: new PgLocks(lockPool),
       close: async () => {
         await custody.close().catch(() => {});
+        await exporter?.stop();
         await Promise.all([pool.end(), lockPool.end()]);
       },
     };
@@ -239,4 +248,22 @@ export async function resetPgDockKey(url: string, dockId: string): Promise<boole
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * The shared state for the operator's tools (`scrub`, `report`, `verify-log` with --db): the
+ * recordings, possession and pins every server of the database answers from. Nothing is
+ * migrated or written here: a database no server ever started is a usage error.
+ */
+export async function openPgTools(url: string): Promise<{ pool: pg.Pool; recordings: PgRecordings; possession: PgPossession; dockKeys: PgDockKeys; close(): Promise<void> }> {
+  const pool = createPool(url, 4);
+  try {
+    const row = (await pool.query<{ t: string | null }>(SQL.migrationsPresent)).rows[0];
+    if (!row?.t) throw new UsageError(`--db ${redactUrl(url)} holds no bodycam state (no schema_migrations table): start a server on it first`, { code: 'E_DB_EMPTY' });
+  } catch (error) {
+    await pool.end().catch(() => {});
+    if (isDatabaseUnavailable(error)) throw new UsageError(`--db: cannot reach ${redactUrl(url)} (${(error as Error).message})`, { cause: error, code: 'E_DB_UNAVAILABLE' });
+    throw error;
+  }
+  return { pool, recordings: new PgRecordings(pool), possession: new PgPossession(pool), dockKeys: new PgDockKeys(pool), close: () => pool.end() };
 }

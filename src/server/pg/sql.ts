@@ -61,6 +61,7 @@ export const SQL = {
   migrationUnlock: 'SELECT pg_advisory_unlock(7261945301)',
   migrationsTable: 'CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
   migrationsApplied: 'SELECT version FROM schema_migrations ORDER BY version',
+  migrationsPresent: "SELECT to_regclass('schema_migrations')::text AS t",
   migrationRecord: 'INSERT INTO schema_migrations (version, description) VALUES ($1, $2)',
 
   // ---- server meta (the key id every server must share)
@@ -105,4 +106,8 @@ export const SQL = {
   checkpointsAll: 'SELECT checkpoint FROM custody_checkpoints ORDER BY seq',
   checkpointsUnexported: 'SELECT seq, checkpoint FROM custody_checkpoints WHERE exported_at IS NULL ORDER BY seq LIMIT $1',
   checkpointExported: 'UPDATE custody_checkpoints SET exported_at = clock_timestamp() WHERE seq = $1',
+  checkpointBefore: 'SELECT max(seq) AS seq FROM custody_checkpoints WHERE seq < $1',
+  checkpointsExported: 'SELECT seq, checkpoint FROM custody_checkpoints WHERE exported_at IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2',
+  checkpointAt: 'SELECT checkpoint FROM custody_checkpoints WHERE seq = $1',
+  entriesBetween: 'SELECT seq, line FROM custody_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq',
 } as const;

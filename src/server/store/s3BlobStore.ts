@@ -50,6 +50,8 @@ export interface S3BlobStoreOptions {
   scratchDir: string;
   /** S3 client settings (endpoint, region, credentials); path style and checksum modes are fixed here. */
   client: S3ClientConfig;
+  /** Create the bucket (with Object Lock) when it is not there (default); the operator's tools only read one that is. */
+  createBucket?: boolean;
 }
 
 const USAGE_KEY = 'state/usage.json';
@@ -117,6 +119,9 @@ export class S3BlobStore implements BlobStore {
       if (isNotFound(error)) return false;
       throw error;
     });
+    if (!exists && this.options.createBucket === false) {
+      throw new EnvironmentError('E_STORE_NO_BUCKET', `bucket ${this.bucket} does not exist at ${String(this.options.client.endpoint)}`);
+    }
     if (!exists) {
       await this.send('CreateBucket', () => this.client.send(new CreateBucketCommand({ Bucket: this.bucket, ObjectLockEnabledForBucket: true }))).catch((error: unknown) => {
         // Another server created it first: the lock check below decides whether it is usable.
@@ -293,6 +298,17 @@ export class S3BlobStore implements BlobStore {
         const name = entry.Key?.split('/').pop() ?? '';
         if (SHA256_HEX.test(name) && entry.Key === `blobs/${name.slice(0, 2)}/${name}`) yield name;
       }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Keys under a prefix of the locked exports (`custody/…`), streamed in the bucket's order. */
+  async *listObjectKeys(prefix: string): AsyncIterable<string> {
+    if (!prefix.startsWith('custody/')) throw new IntegrityError('invalid_id', `not a custody export prefix: ${JSON.stringify(prefix).slice(0, 200)}`);
+    let token: string | undefined;
+    do {
+      const page = await this.send(`ListObjectsV2 ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })));
+      for (const entry of page.Contents ?? []) if (entry.Key) yield entry.Key;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
