@@ -20,6 +20,7 @@ import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { recordCamera } from '../camera/index.js';
 import { recordOptionsOf } from './schema.js';
 import { dockEntryFor, ServerObserver, serverEntryFor, type DockRecordingView } from './observe.js';
+import { describeExpected, initialProgress, judge, timedOut, type CaseProgress, type Judgement, type Sighting } from './judge.js';
 import type { CaseResult, ScenarioResult } from './report.js';
 import type { Condition, Expectation, LoadedScenario, Step } from './schema.js';
 
@@ -48,8 +49,6 @@ export interface ReplayOptions {
 
 const DEFAULT_TIMEOUT_SECONDS = 120;
 const POLL_MS = 100;
-/** A "kept" file must still be there this long after the dock went idle. */
-const KEPT_GRACE_MS = 1000;
 
 interface Tracked {
   recording: FixtureRecording;
@@ -57,29 +56,14 @@ interface Tracked {
   expected: string;
   /** Set once decided. */
   result?: CaseResult;
-  /** Server/dock part passed; only the camera part is left. */
-  mainPassed?: boolean;
-  actual: string;
-  contentChecked?: boolean;
-  idleSince?: number;
-  /** Where the camera part stands while undecided (for the timeout message). */
-  cameraNote?: string;
+  /** What the judge (judge.ts) carries from one poll round to the next. */
+  progress: CaseProgress;
 }
 
 interface CameraPlace {
   /** Where the camera's storage is now: its own folder, or the bay it is docked in. */
   root: string;
   bay?: string;
-}
-
-function describeExpected(e: Expectation): string {
-  const parts: string[] = [e.outcome];
-  if (e.integrity) parts.push(e.integrity);
-  if (e.truncated !== undefined) parts.push(e.truncated ? 'truncated' : 'not truncated');
-  if (e.reasonCode) parts.push(e.reasonCode);
-  if (e.reason) parts.push(`reason ${e.reason}`);
-  if (e.camera) parts.push(e.camera === 'wiped' ? 'wiped on camera' : 'kept on camera');
-  return parts.join(', ');
 }
 
 /** Pair every fixture recording with the one expectation that names it. */
@@ -97,7 +81,7 @@ function expand(loaded: LoadedScenario, recordings: FixtureRecording[]): { track
         continue;
       }
       claimed.set(recording.ref, i);
-      tracked.push({ recording, expectation, expected: describeExpected(expectation), actual: 'not seen' });
+      tracked.push({ recording, expectation, expected: describeExpected(expectation), progress: initialProgress() });
     }
   });
   for (const recording of recordings) {
@@ -246,93 +230,28 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       return { media, sidecar: recording.sidecarRelPath ? existsSync(join(place.root, recording.sidecarRelPath)) : media };
     };
 
-    const decide = (t: Tracked, passed: boolean, actual: string, message?: string): void => {
-      t.actual = actual;
+    /** Record a final verdict; a pending one only updates what the judge carries. */
+    const apply = (t: Tracked, judgement: Judgement): void => {
+      if (judgement.verdict === 'pending') { t.progress = judgement.progress; return; }
+      const passed = judgement.verdict === 'passed';
+      t.progress = { ...t.progress, actual: judgement.actual };
       t.result = {
-        scenario: scenario.name, recording: t.recording.ref, expected: t.expected, actual, passed,
-        seconds: elapsed(), ...(passed ? {} : { message: message ?? `${t.recording.ref}: expected ${t.expected}, got ${actual}` }),
+        scenario: scenario.name, recording: t.recording.ref, expected: t.expected, actual: judgement.actual, passed,
+        seconds: elapsed(), ...(passed ? {} : { message: judgement.message! }),
       };
     };
 
     const evaluate = async (t: Tracked, dockBusy: boolean): Promise<void> => {
-      const { recording, expectation } = t;
-      const serverEntry = serverEntryFor(recording, serverEntries);
-      const dockEntry = dockEntryFor(recording, dockEntries);
-      // The media file decides "on the camera"; its sidecar must follow it (wiped together, kept together).
-      const presence = onCameraNow.get(t)!;
-      const onCamera = presence.media;
-      const complete = serverEntry?.state === 'complete';
-      // Invariant 2 holds whatever the scenario expects: no file leaves the camera before its receipt.
-      if (!onCamera && !complete) {
-        decide(t, false, 'gone from the camera without a complete recording on the server', `${recording.ref}: wiped from the camera before the server held it complete`);
-        return;
+      const seen: Sighting = {
+        server: serverEntryFor(t.recording, serverEntries), dock: dockEntryFor(t.recording, dockEntries),
+        onCamera: onCameraNow.get(t)!, dockBusy, now: Date.now(),
+      };
+      let judgement = judge(t.expectation, t.recording, t.progress, seen);
+      // The judge asks for the server's bytes only once the recording is complete there.
+      if (judgement.verdict === 'pending' && judgement.needs === 'content') {
+        judgement = judge(t.expectation, t.recording, t.progress, { ...seen, content: await observer.contentDigest(seen.server!.id) });
       }
-      if (!t.mainPassed) {
-        if (expectation.outcome === 'ingested') {
-          if (dockEntry?.state === 'quarantined') {
-            decide(t, false, `quarantined ${dockEntry.reasonCode ?? '(no code)'} (${dockEntry.reason ?? 'no reason'})`);
-            return;
-          }
-          if (!complete) {
-            t.actual = serverEntry ? `receiving ${serverEntry.segmentsReceived}/${serverEntry.segmentCount}` : dockEntry ? `dock: ${dockEntry.state}` : 'not seen';
-            return;
-          }
-          if (!t.contentChecked) {
-            const digest = await observer.contentDigest(serverEntry.id);
-            if ('error' in digest) { t.actual = digest.error; return; }
-            t.contentChecked = true;
-            if (digest.sha256 !== recording.sha256 || digest.size !== recording.size) {
-              decide(t, false, `content differs (sha256 ${digest.sha256.slice(0, 12)}…, ${digest.size} bytes)`);
-              return;
-            }
-          }
-          if (expectation.integrity && serverEntry.integrity !== expectation.integrity) {
-            decide(t, false, `ingested, ${serverEntry.integrity}`);
-            return;
-          }
-          const truncated = dockEntry?.truncated ? ', truncated' : '';
-          if (expectation.truncated !== undefined && Boolean(dockEntry?.truncated) !== expectation.truncated) {
-            decide(t, false, `ingested, ${serverEntry.integrity}${truncated || ', not truncated'}`);
-            return;
-          }
-          t.actual = `ingested, ${serverEntry.integrity}${truncated}`;
-        } else {
-          if (dockEntry?.state !== 'quarantined') {
-            t.actual = complete ? `ingested, ${serverEntry.integrity} (dock: ${dockEntry?.state ?? 'unknown'})` : dockEntry ? `dock: ${dockEntry.state}` : 'not seen';
-            if (complete && !dockBusy && dockEntry && dockEntry.state !== 'quarantined') decide(t, false, t.actual);
-            return;
-          }
-          const reason = dockEntry.reason ?? '';
-          const seen = `quarantined ${dockEntry.reasonCode ?? '(no code)'} (${reason || 'no reason'})`;
-          if (expectation.reasonCode && dockEntry.reasonCode !== expectation.reasonCode) {
-            decide(t, false, seen);
-            return;
-          }
-          if (expectation.reason && !reason.toLowerCase().includes(expectation.reason.toLowerCase())) {
-            decide(t, false, seen);
-            return;
-          }
-          t.actual = seen;
-        }
-        t.mainPassed = true;
-      }
-      const cameraPart = expectation.camera;
-      if (!cameraPart) {
-        decide(t, true, t.actual);
-      } else if (cameraPart === 'wiped') {
-        if (!presence.media && !presence.sidecar) decide(t, true, `${t.actual}, wiped on camera`);
-        else t.cameraNote = presence.media ? 'still on camera' : 'media wiped but its sidecar left on the camera';
-      } else if (!onCamera) {
-        decide(t, false, `${t.actual}, wiped on camera`);
-      } else if (!presence.sidecar) {
-        decide(t, false, `${t.actual}, sidecar gone from the camera`);
-      } else if (!dockBusy) {
-        // "kept" can only be decided once the dock has nothing left to do with it.
-        t.idleSince ??= Date.now();
-        if (Date.now() - t.idleSince >= KEPT_GRACE_MS) decide(t, true, `${t.actual}, kept on camera`);
-      } else {
-        t.idleSince = undefined;
-      }
+      apply(t, judgement);
     };
 
     for (;;) {
@@ -357,11 +276,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       if (listed) for (const t of tracked) if (!t.result) await evaluate(t, dockBusy);
       if (tracked.every((t) => t.result)) break;
       if (now >= timeoutSeconds) {
-        const pendingStep = stepIndex < scenario.steps.length ? ` (step ${stepIndex} never triggered)` : '';
-        for (const t of tracked) {
-          const seen = t.cameraNote ? `${t.actual}, ${t.cameraNote}` : t.actual;
-          if (!t.result) decide(t, false, `${seen} after ${timeoutSeconds}s${pendingStep}`, `${t.recording.ref}: not decided within ${timeoutSeconds}s: expected ${t.expected}, last seen ${seen}${pendingStep}`);
-        }
+        const pendingStep = stepIndex < scenario.steps.length ? stepIndex : undefined;
+        for (const t of tracked) if (!t.result) apply(t, timedOut(t.expectation, t.recording, t.progress, timeoutSeconds, pendingStep));
         break;
       }
       await new Promise((r) => setTimeout(r, POLL_MS));
