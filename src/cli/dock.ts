@@ -76,11 +76,24 @@ export function registerDock(program: Command): void {
     }
     const agent = await startDockAgent(config);
     const stopProgress = startProgress(() => agent.status());
+    // SIGHUP (systemctl reload): the token and server key files again; a bad file changes nothing.
+    const reload = (): void => {
+      let next;
+      try {
+        next = loadDockConfig({ flags, configFile: flags.config as string | undefined });
+      } catch (error) {
+        tell(`reload refused, the dock keeps running as it was: ${(error as Error).message}`, { err: error }, 'error');
+        return;
+      }
+      agent.reload(next).catch((error: unknown) => { tell(`reload refused, the dock keeps running as it was: ${(error as Error).message}`, { err: error }, 'error'); });
+    };
+    process.on('SIGHUP', reload);
     await new Promise<void>((resolve) => {
       const onSignal = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); resolve(); };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
+    process.off('SIGHUP', reload);
     stopProgress();
     await agent.stop();
     return 0;

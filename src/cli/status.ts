@@ -61,6 +61,9 @@ function candidatesOf(options: { statusPort?: string; stateDir?: string; config?
 
 export function renderStatus(status: DockStatus): string {
   let out = `dock ${status.dockId}  (bodycam-dock ${status.version ?? 'unknown version'})\n\n`;
+  // The dock itself is refused: first, before the bays that wait on it.
+  for (const p of status.attention ?? []) out += `ATTENTION ${p.code}: ${p.reason} (${p.count} answer(s) since ${new Date(p.since).toISOString()})\n`;
+  if (status.attention?.length) out += '\n';
   out += table([['BAY', 'SERIAL', 'LAYOUT', 'STATE', 'PROGRESS', 'REASON'],
     ...status.bays.map((b) => [b.bay, b.serial ?? '-', b.layouts?.join('+') || '-', b.state, b.progress === null ? '-' : `${b.progress}%`, b.reason ?? ''])]);
   const q = status.queue;
@@ -91,7 +94,7 @@ export function registerStatus(program: Command): void {
     .option('--status-port <port>', 'status port of the agent on 127.0.0.1 (default 7878, or BODYCAM_STATUS_PORT)')
     .option('--state-dir <dir>', 'the agent\'s state folder (its status.json names the port) [BODYCAM_STATE_DIR]')
     .option('--config <file>', 'the dock\'s config file, for its stateDir [BODYCAM_CONFIG; default /etc/bodycam/dock.json if present]')
-    .option('--json', 'print {"dockId", "version", "bays": [...], "queue": {...}} as JSON')
+    .option('--json', 'print {"dockId", "version", "attention": [...], "bays": [...], "queue": {...}} as JSON')
     .addHelpText('after', `
 Examples:
   $ bodycam status                          # looks in the config's stateDir, /var/lib/bodycam-dock, ./bodycam-demo/dock, then port 7878
@@ -110,7 +113,7 @@ Examples:
       if (!status) {
         throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);
       }
-      process.stdout.write(options.json ? JSON.stringify({ dockId: status.dockId, version: status.version, bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
+      process.stdout.write(options.json ? JSON.stringify({ dockId: status.dockId, version: status.version, attention: status.attention ?? [], bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
       return 0;
     }));
 }

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { AgentState } from './agentState.js';
+import { attentionCodeOf, DockAttention, requestKind, type DockProblem } from './attention.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { JobRunner } from './jobRunner.js';
@@ -42,6 +43,8 @@ export class DockAgentCore {
   private readonly scheduler: Scheduler;
   private readonly runner: JobRunner;
   private rescanTimer?: NodeJS.Timeout;
+  private readonly client: IngestClient;
+  private pin: ServerKeyPin;
 
   /**
    * Everything that touches the disk happens here, before an agent exists: one agent per state
@@ -76,11 +79,13 @@ export class DockAgentCore {
     pin: ServerKeyPin,
   ) {
     this.journal = journal;
+    this.pin = pin;
     this.metrics = new DockMetrics();
+    const attention = new DockAttention(clock);
     this.metrics.observe(() => this.status());
     this.state = {
       config, journal, logger, metrics: this.metrics, clock,
-      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
+      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), attention,
       scanning: 0, initialScanDone: false, stopping: false,
     };
     for (const row of journal.list()) this.state.attemptsBeforeRun.set(row.key, row.attempts);
@@ -88,11 +93,13 @@ export class DockAgentCore {
       endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
       retries: config.requestRetries, bucket: bucketFor(config), logger,
       onRetry: (reason) => { this.metrics.requestRetried(reason); },
+      onAnswer: (answer) => this.noteAnswer(answer),
     });
+    this.client = client;
     const ctx: StepContext = {
       config, journal, client, slots: new PrioritySlots(config.concurrency), metrics: this.metrics, logger,
-      dockKey, serverKey: (signal) => pin.get(client, signal), stopping: () => this.state.stopping,
-      trustedServerKey: () => pin.trusted(),
+      dockKey, serverKey: (signal) => this.pin.get(client, signal), stopping: () => this.state.stopping,
+      trustedServerKey: () => this.pin.trusted(), attention,
     };
     this.scheduler = new Scheduler(this.state, (key, phase) => this.runner.start(key, phase));
     this.watcher = new BayWatcher(this.state, {
@@ -106,6 +113,40 @@ export class DockAgentCore {
   }
 
   get dockPublicKeyPem(): string { return this.dockKey.publicKeyPem; }
+
+  /** Every final answer of the server: a dock-level refusal shows at once, a success clears what it disproves. */
+  private noteAnswer(answer: { endpoint: string; method: string; path: string; status: number; problemCode?: string; detail?: string }): void {
+    const { attention } = this.state;
+    if (answer.status < 400) {
+      attention.succeeded(requestKind(answer.method, answer.path), answer.endpoint);
+      return;
+    }
+    const code = attentionCodeOf(answer.status, answer.problemCode ?? '');
+    if (!code) return;
+    const first = attention.list().every((p) => p.code !== code || p.endpoint !== answer.endpoint);
+    // The server's own words after its code, unless they only repeat it.
+    const said = answer.detail && answer.detail !== answer.problemCode ? `: ${answer.detail}` : '';
+    const problem = attention.raise(code, `${answer.problemCode ?? `http_${answer.status}`} (${answer.status})${said}`, answer.endpoint, answer.status);
+    // Once per problem, not once per request: the bay shows it for as long as it lasts.
+    if (first) this.logger.error('attention: the server refuses this dock; retrying cannot fix it', { code, endpoint: answer.endpoint, status: answer.status, problemCode: answer.problemCode, reason: problem.reason });
+  }
+
+  /**
+   * SIGHUP: take the token and the server key from their files again (the rest of the
+   * configuration needs a restart), forget the dock-level problems and retry every job in
+   * backoff now: the next answers say whether the fix worked.
+   */
+  async reload(next: Pick<DockConfig, 'token' | 'serverKey'>): Promise<void> {
+    const pin = await ServerKeyPin.load(next.serverKey, this.journal, this.logger);
+    if (this.config.wipeAfterIngest && !pin.confirmed) throw new UsageError(UNCONFIRMED_KEY_LINE);
+    this.pin = pin;
+    this.client.setToken(next.token);
+    this.state.attention.reload();
+    const due = this.journal.retryNow();
+    this.logger.info('reloaded: token and server key read again, dock-level problems cleared', { jobsDueNow: due });
+    this.scheduler.rowsChanged();
+    this.scheduler.pump();
+  }
 
   async start(): Promise<void> {
     const { config } = this;
@@ -148,6 +189,10 @@ export class DockAgentCore {
 
   status(): DockStatus {
     return dockStatus(this.state);
+  }
+
+  attention(): DockProblem[] {
+    return this.state.attention.list();
   }
 
   metricsText(): Promise<string> {

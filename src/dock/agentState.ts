@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js';
 import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
 import type { DockConfig } from './config.js';
+import type { DockAttention } from './attention.js';
 import type { Journal } from './journal.js';
 import type { DockMetrics } from './metrics.js';
 import type { Location } from './pipeline.js';
@@ -52,6 +53,8 @@ export interface AgentState {
   readonly running: Map<string, RunningJob>;
   /** Each row's journaled attempts when this run began: --once gives every run its own budget. */
   readonly attemptsBeforeRun: Map<string, number>;
+  /** Dock-level problems no retry fixes (token, dock id, keys, protocol): shown at once on status and /healthz. */
+  readonly attention: DockAttention;
   /** Scans in progress (the agent is not idle while any runs). */
   scanning: number;
   initialScanDone: boolean;

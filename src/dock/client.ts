@@ -30,6 +30,8 @@ export interface ClientOptions {
   onRetry?: (reason: string) => void;
   /** Called as body bytes leave (progress, metrics). */
   onBytesSent?: (bytes: number) => void;
+  /** Called for every HTTP answer that ends a request (after the retries): dock-level attention (src/dock/attention.ts). */
+  onAnswer?: (answer: { endpoint: string; method: string; path: string; status: number; problemCode?: string; detail?: string }) => void;
 }
 
 interface Answer { status: number; body: string; headers: Record<string, string | string[] | undefined> }
@@ -127,8 +129,10 @@ export class IngestClient {
   private cursor = 0;
   private readonly downUntil = new Map<string, number>();
   private readonly now: () => number;
+  private token: string;
 
   constructor(private readonly options: ClientOptions & { now?: () => number }) {
+    this.token = options.token;
     this.endpoints = options.endpoint.split(',').map((e) => e.trim().replace(/\/+$/, '')).filter(Boolean);
     if (!this.endpoints.length) throw new TransportError('no ingest server endpoint configured');
     this.now = options.now ?? Date.now;
@@ -142,6 +146,11 @@ export class IngestClient {
     const now = this.now();
     const up = rotated.filter((e) => (this.downUntil.get(e) ?? 0) <= now);
     return [...up, ...rotated.filter((e) => !up.includes(e))];
+  }
+
+  /** A new bearer token (SIGHUP reload): requests from now on carry it. */
+  setToken(token: string): void {
+    this.token = token;
   }
 
   /** Endpoints not marked down now (status, tests). */
@@ -166,7 +175,7 @@ export class IngestClient {
         try {
           const response = await got(endpoint + path, {
             method,
-            headers: { authorization: `Bearer ${this.options.token}`, ...init.headers },
+            headers: { authorization: `Bearer ${this.token}`, ...init.headers },
             ...(init.json !== undefined ? { json: init.json } : {}),
             ...(init.makeBody ? { body: init.makeBody() } : {}),
             throwHttpErrors: false,
@@ -181,7 +190,13 @@ export class IngestClient {
         }
         if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
         if (failure !== undefined && (failure instanceof PausedError || isFileGone(failure))) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
-        if (!serverGone(failure, answer?.status)) {
+        // A server that refuses the token (its tokens file not updated yet) while others may take it: the
+        // dock shows the refusal (onAnswer) and the request goes to the next server, as for a dead one.
+        const refused = answer !== undefined && (answer.status === 401 || answer.status === 403) && i < order.length - 1;
+        if (refused) {
+          const { code, detail } = problemOf(answer!);
+          this.options.onAnswer?.({ endpoint, method, path, status: answer!.status, problemCode: code, detail });
+        } else if (!serverGone(failure, answer?.status)) {
           this.downUntil.delete(endpoint);
           break;
         }
@@ -206,9 +221,13 @@ export class IngestClient {
         continue;
       }
       const result = answer!;
-      if (result.status < 400 || init.okStatuses?.includes(result.status)) return result;
+      if (result.status < 400 || init.okStatuses?.includes(result.status)) {
+        this.options.onAnswer?.({ endpoint, method, path, status: result.status });
+        return result;
+      }
       const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
       const { code, detail } = problemOf(result);
+      this.options.onAnswer?.({ endpoint, method, path, status: result.status, problemCode: code, detail });
       // A long Retry-After (507 store full: 60 s) goes back to the job layer, so the status shows why the bay waits.
       const waitsLong = retryAfterMs !== undefined && retryAfterMs > policy.maxMs;
       if (isRetryableStatus(result.status) && attempt <= this.options.retries && !waitsLong) {

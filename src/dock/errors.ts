@@ -4,6 +4,7 @@
  * journal with backoff), permanent (quarantine with the reason).
  */
 import { BodycamError, IntegrityError, InputError, isFileGone, type ErrorOptions } from '../errors.js';
+import { attentionCodeOf, attentionReason } from './attention.js';
 
 /** The camera (or the file) went away mid-job: not an error, the job waits for a re-dock. */
 export class PausedError extends BodycamError {
@@ -43,15 +44,13 @@ export class TransportError extends BodycamError {
 export type Disposition = 'paused' | 'transient' | 'permanent';
 
 /**
- * Problems that say the DOCK is misconfigured (its token, its key, its protocol
- * version), not that a recording is bad. Quarantining evidence for them would
- * strand every recording behind a typo in a token file; they are retried with
- * backoff instead, with a reason that says what to fix, until the operator does.
+ * Problems that say the DOCK is misconfigured (its token, its dock id, its key, its protocol
+ * version), not that a recording is bad (src/dock/attention.ts has the list). Quarantining
+ * evidence for them would strand every recording behind a typo in a token file; they are retried
+ * with backoff instead, and the dock shows `attention` with what to fix at the first such answer.
  */
-const DOCK_LEVEL_PROBLEMS = new Set(['unauthorized', 'dock_key_mismatch', 'unsupported_protocol']);
-
 export function isDockLevelProblem(error: unknown): error is ProblemError {
-  return error instanceof ProblemError && (error.status === 401 || DOCK_LEVEL_PROBLEMS.has(error.problemCode));
+  return error instanceof ProblemError && attentionCodeOf(error.status, error.problemCode) !== undefined;
 }
 
 export function dispositionOf(error: unknown): Disposition {
@@ -66,13 +65,7 @@ export function dispositionOf(error: unknown): Disposition {
 
 /** One line a person can read in the status output. */
 export function reasonOf(error: unknown): string {
-  if (isDockLevelProblem(error)) {
-    const fix = error.problemCode === 'dock_key_mismatch'
-      ? 'the server pinned another key for this dock id: keep the dock\'s --state-dir, or ask the operator for `bodycam server reset-dock-key`'
-      : error.status === 401 ? 'the server rejected this dock\'s token: check --token-file and --dock-id'
-        : 'the server does not speak this dock\'s protocol version';
-    return `server: ${error.problemCode} (${error.status}): ${fix}`;
-  }
+  if (isDockLevelProblem(error)) return `server: ${attentionReason(attentionCodeOf(error.status, error.problemCode)!, `${error.problemCode} (${error.status})`)}`;
   if (error instanceof ProblemError) return `server: ${error.problemCode} (${error.status}): ${error.message}`;
   if (error instanceof Error) return error.message;
   return String(error);

@@ -31,6 +31,8 @@ function withBandwidth(config: DockConfig, clock: () => Date = () => new Date())
 export interface DockAgent {
   /** Stop taking work, let segments in flight finish (or abandon them within a few seconds), close everything. */
   stop(): Promise<void>;
+  /** SIGHUP: the token and server key again from their files, dock-level problems cleared, backoff ended. */
+  reload(next: Pick<DockConfig, 'token' | 'serverKey'>): Promise<void>;
   status(): DockStatus;
   /** Resolves when nothing is ready or in progress (files still settling count as in progress). */
   whenIdle(): Promise<void>;
@@ -55,7 +57,7 @@ export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): P
   const status = (): DockStatus => shown(core.status());
   let server: StatusServer | undefined;
   try {
-    server = await startStatusServer({ status, metricsText: () => core.metricsText() }, config.statusPort, config.stateDir);
+    server = await startStatusServer({ status, metricsText: () => core.metricsText(), attention: () => core.attention() }, config.statusPort, config.stateDir);
     await core.start();
   } catch (error) {
     await server?.close();
@@ -64,6 +66,7 @@ export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): P
   }
   return {
     stop: async () => { await core.stop(); await server?.close(); },
+    reload: (next) => core.reload(next),
     status,
     whenIdle: () => core.whenIdle(),
     metricsText: () => core.metricsText(),

@@ -430,6 +430,11 @@ export class Journal {
     return this.get(key)!;
   }
 
+  /** Every row in backoff becomes due now (a reload: the operator fixed what the retries waited on); how many. */
+  retryNow(): number {
+    return this.stmt('UPDATE recordings SET next_attempt_at = 0 WHERE next_attempt_at > 0').run().changes;
+  }
+
   clearRetry(key: string): void {
     this.stmt('UPDATE recordings SET next_attempt_at = 0, last_error = NULL WHERE key = ? AND (next_attempt_at <> 0 OR last_error IS NOT NULL)').run(key);
   }

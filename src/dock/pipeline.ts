@@ -12,9 +12,10 @@ import { fingerprintFromSamples, streamFingerprints, type FingerprintResult } fr
 import { mp4StreamPlan, type StreamPlan } from '../media/mp4Samples.js';
 import { mediaSummary, probe } from '../media/probe.js';
 import { attachmentKindOf, isMediaExtension } from '../protocol/fileKinds.js';
-import { signObject } from '../protocol/signing.js';
+import { keyIdOf, signObject } from '../protocol/signing.js';
 import { recordingSourceOf } from '../protocol/cardLayouts.js';
 import { ATTACHMENTS_MAX, PROTOCOL_VERSION, type AttachmentEntry, type IntegrityStatus, type MissingAttachmentSegment, type MediaSummary, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { ATTENTION_CODES, type DockAttention } from './attention.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
@@ -56,6 +57,8 @@ export interface StepContext {
   trustedServerKey: () => string | undefined;
   /** True once the agent is stopping: no new segment is started. */
   stopping: () => boolean;
+  /** Dock-level problems shown at once (src/dock/attention.ts): a receipt signed by another key raises one, a verified one clears it. */
+  attention?: DockAttention;
 }
 
 /**
@@ -448,10 +451,21 @@ export async function stepUpload(ctx: StepContext, row: RecordingRow, location: 
 }
 
 function finish(ctx: StepContext, row: RecordingRow, receipt: Receipt, serverKeyPem: string): RecordingRow {
+  // A receipt naming another server key says the pin is wrong (or the server was re-keyed): every
+  // receipt from now on will fail the same way, so the dock says so at once (it is quarantined below).
+  const pinned = keyIdOrUndefined(serverKeyPem);
+  if (receipt && typeof receipt === 'object' && receipt.serverKeyId !== pinned) {
+    ctx.attention?.raise(ATTENTION_CODES.serverKeyMismatch, `receipt signed with key ${String(receipt.serverKeyId)}, pinned key ${String(pinned)}`);
+  }
   verifyReceipt(receipt, receiptExpectationOf(row, JSON.parse(row.manifestJson!) as RecordingManifest, ctx.config.dockId), serverKeyPem);
+  ctx.attention?.succeeded('receipt');
   ctx.metrics.receiptStored(row.bay ?? UNKNOWN_BAY);
   ctx.logger.info('receipt verified', { recordingId: row.recordingId, custodySeq: receipt.custodySeq, integrity: row.info.integrity });
   return ctx.journal.transition(row.key, 'completed', { receiptJson: JSON.stringify(receipt), reason: null });
+}
+
+function keyIdOrUndefined(pem: string): string | undefined {
+  try { return keyIdOf(pem); } catch { return undefined; }
 }
 
 /** ffprobe's words for a recording uploaded as opaque bytes (or undefined). */

@@ -9,6 +9,7 @@ import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS } from '../protocol/cameraStorage/index.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import type { AgentState, BayInfo } from './agentState.js';
+import type { DockProblem } from './attention.js';
 import { isFlagged } from './integrity.js';
 import { unreadableOf } from './pipeline.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
@@ -62,6 +63,8 @@ export interface DockStatus {
   dockId: string;
   /** bodycam-dock version of the running agent. */
   version: string;
+  /** Dock-level problems no retry fixes (src/dock/attention.ts); empty when there are none. GET /healthz is not ok while any is. */
+  attention: DockProblem[];
   bays: BayStatus[];
   queue: {
     depth: number;
@@ -114,6 +117,7 @@ export function dockStatus(state: AgentState): DockStatus {
   return {
     dockId: config.dockId,
     version: VERSION,
+    attention: state.attention.list(),
     bays,
     queue: {
       depth: active.length,
@@ -169,8 +173,6 @@ function bayStatusInner(state: AgentState, bay: BayInfo, rows: RecordingRow[], n
     else if (r.state === 'completed' && r.info.wipeSkipped && config.wipeAfterIngest) attention.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);
     if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${config.staleAfter}s`);
   }
-  // A recording waiting too long needs a person even while work goes on.
-  if (stale.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') });
   const settling = [...state.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
   const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
   const total = mine.reduce((sum, r) => sum + r.size, 0);
@@ -181,6 +183,14 @@ function bayStatusInner(state: AgentState, bay: BayInfo, rows: RecordingRow[], n
   }
   const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
   const bytes = total > 0 ? { bytesDone: doneBytes, bytesTotal: total } : {};
+  // The dock itself is refused (token, dock id, keys, protocol): every bay with work left waits on it.
+  // (A receipt signed by another key quarantines: those bays wait on the fix too.)
+  const blocked = activeRows.length > 0 || settling || mine.some((r) => r.state === 'quarantined') ? state.attention.list() : [];
+  if (blocked.length) {
+    return { bay: bay.name, serial: bay.serial, state: 'attention', progress, ...bytes, reason: [...blocked.map((p) => p.reason), ...stale, ...attention].join('; '), reasonCode: blocked[0]!.code };
+  }
+  // A recording waiting too long needs a person even while work goes on.
+  if (stale.length) return withCode({ bay: bay.name, serial: bay.serial, state: 'attention', progress: null, reason: [...stale, ...attention].join('; ') });
   if (activeRows.length > 0 || settling) {
     return withCode({ bay: bay.name, serial: bay.serial, state: attention.length && activeRows.length === 0 ? 'attention' : 'offloading', progress, ...bytes, reason: attention.length ? attention.join('; ') : null });
   }

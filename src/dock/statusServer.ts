@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 import type { DockStatus } from './agent.js';
+import type { DockProblem } from './attention.js';
 import { DOCK_PAGE_CSP, DockPage } from './statusPage.js';
 
 export const STATUS_FILE = 'status.json';
@@ -15,6 +16,8 @@ export const STATUS_FILE = 'status.json';
 export interface StatusSource {
   status(): unknown;
   metricsText(): Promise<string>;
+  /** Dock-level problems (src/dock/attention.ts): /healthz is 503 while there is any. */
+  attention?(): DockProblem[];
 }
 
 export interface StatusServer { port: number; close(): Promise<void> }
@@ -40,8 +43,11 @@ export async function startStatusServer(source: StatusSource, port: number, stat
           res.end(`metrics failed: ${(error as Error).message}\n`);
         });
       } else if (req.method === 'GET' && path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('ok\n');
+        // Not ok while the server refuses the dock (token, dock id, keys, protocol): a probe that
+        // restarts or pages on this sees it at the first refusal, with the code and what to fix.
+        const problems = source.attention?.() ?? [];
+        res.writeHead(problems.length ? 503 : 200, { 'content-type': 'text/plain' });
+        res.end(problems.length ? `attention\n${problems.map((p) => `${p.code}: ${p.reason}\n`).join('')}` : 'ok\n');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found\n');

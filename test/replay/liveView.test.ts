@@ -4,7 +4,7 @@ import type { DockStatus } from '../../src/dock/index.js';
 
 function status(bays: DockStatus['bays']): DockStatus {
   return {
-    dockId: 'd', version: '0.0.0-test', bays,
+    dockId: 'd', version: '0.0.0-test', attention: [], bays,
     queue: { depth: 0, preparing: 0, uploading: 1, waiting: 0, backoff: 0, paused: 0, settling: 0, completed: 2, wiped: 1, quarantined: 0, flagged: 0, oldestQueuedSeconds: 0, bytesSent: 0, recordings: [] },
   };
 }

@@ -1,0 +1,135 @@
+/**
+ * Problems of the DOCK, not of a recording, that no retry can fix: the server rejects the token,
+ * the token belongs to another dock id, the server pinned another dock key, the server refuses the
+ * protocol version, the server signs receipts with a key other than the pinned one. Jobs keep
+ * their backoff (the evidence waits, nothing is quarantined for a typo in a token file), but the
+ * dock shows `attention` with the stable code and one line saying what to fix at the first such
+ * answer, not after the backoff has grown: `bodycam status`, GET /status and GET /healthz.
+ *
+ * One problem per endpoint (several servers may disagree: one with a stale tokens file while the
+ * others work). A problem clears when a request of the kind it blocked succeeds at that endpoint
+ * again, or on `reload()` (SIGHUP: the operator fixed the token file or the key).
+ */
+import type { Clock } from '../util/clock.js';
+
+export const ATTENTION_CODES = {
+  tokenRejected: 'token_rejected',
+  tokenOtherDock: 'token_other_dock',
+  dockKeyMismatch: 'dock_key_mismatch',
+  protocolRefused: 'protocol_refused',
+  serverKeyMismatch: 'server_key_mismatch',
+} as const;
+
+export type AttentionCode = typeof ATTENTION_CODES[keyof typeof ATTENTION_CODES];
+
+export interface DockProblem {
+  code: AttentionCode;
+  /** One line: what the server said and what to fix. */
+  reason: string;
+  /** The server that answered (absent for a problem of the dock's own pin). */
+  endpoint?: string;
+  /** HTTP status of the answer, when one. */
+  status?: number;
+  /** Unix ms of the first answer of this kind since it last cleared. */
+  since: number;
+  /** Answers of this kind since then. */
+  count: number;
+}
+
+/**
+ * Which requests prove the problem gone: `auth` any authenticated request (everything but
+ * GET /v1/keys, which needs no token), `create` POST /v1/recordings (where the dock key and the
+ * protocol version are checked), `receipt` a receipt verified with the pinned key.
+ */
+type ClearedBy = 'auth' | 'create' | 'receipt';
+
+const CLEARED_BY: Record<AttentionCode, ClearedBy> = {
+  token_rejected: 'auth',
+  token_other_dock: 'create',
+  dock_key_mismatch: 'create',
+  protocol_refused: 'create',
+  server_key_mismatch: 'receipt',
+};
+
+const FIX: Record<AttentionCode, string> = {
+  token_rejected: 'the server rejected this dock\'s token: check --token-file and --dock-id (and the server\'s tokens file), then reload the dock (SIGHUP)',
+  token_other_dock: 'the token belongs to another dock id: check --dock-id and --token-file',
+  dock_key_mismatch: 'the server pinned another key for this dock id: keep the dock\'s --state-dir, or ask the operator for `bodycam server reset-dock-key`',
+  protocol_refused: 'the server does not speak this dock\'s protocol version: upgrade the dock or the server',
+  server_key_mismatch: 'the server signs receipts with a key other than the pinned one: check --server-key (or `bodycam dock trust-server`), then reload the dock (SIGHUP); the recordings wait in quarantine for `bodycam quarantine retry`',
+};
+
+/** The dock-level code of a server answer, or undefined when the answer is about one recording (or transient). */
+export function attentionCodeOf(status: number, problemCode: string): AttentionCode | undefined {
+  if (status === 401 || problemCode === 'unauthorized') return ATTENTION_CODES.tokenRejected;
+  if (problemCode === 'forbidden') return ATTENTION_CODES.tokenOtherDock;
+  if (problemCode === 'dock_key_mismatch') return ATTENTION_CODES.dockKeyMismatch;
+  if (problemCode === 'unsupported_protocol') return ATTENTION_CODES.protocolRefused;
+  // A 403 without the protocol's code (a proxy in front of the server) is a refusal of this dock too.
+  if (status === 403) return ATTENTION_CODES.tokenRejected;
+  return undefined;
+}
+
+/** The one line a person reads for a dock-level problem. */
+export function attentionReason(code: AttentionCode, detail: string, endpoint?: string): string {
+  const what = detail ? `: ${detail.slice(0, 300)}` : '';
+  return `${code}${endpoint ? ` from ${endpoint}` : ''}${what}: ${FIX[code]}`;
+}
+
+export class DockAttention {
+  private readonly problems = new Map<string, DockProblem>();
+  /** Bumped on every change: callers that cache a projection can tell it is stale. */
+  generation = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  private keyOf(code: AttentionCode, endpoint: string | undefined): string {
+    return `${endpoint ?? ''}\u0000${CLEARED_BY[code]}\u0000${code}`;
+  }
+
+  /** A dock-level answer arrived: shown at once. */
+  raise(code: AttentionCode, detail: string, endpoint?: string, status?: number): DockProblem {
+    const key = this.keyOf(code, endpoint);
+    const known = this.problems.get(key);
+    const problem: DockProblem = {
+      code, reason: attentionReason(code, detail, endpoint), ...(endpoint ? { endpoint } : {}), ...(status ? { status } : {}),
+      since: known?.since ?? this.clock.now(), count: (known?.count ?? 0) + 1,
+    };
+    this.problems.set(key, problem);
+    this.generation++;
+    return problem;
+  }
+
+  /** A request of this kind succeeded at this endpoint: the problems it disproves clear. */
+  succeeded(kind: ClearedBy | 'keys', endpoint?: string): void {
+    if (kind === 'keys' || this.problems.size === 0) return;
+    for (const [key, problem] of this.problems) {
+      if (problem.endpoint !== endpoint && kind !== 'receipt') continue;
+      const by = CLEARED_BY[problem.code];
+      // A successful create proves the token too; any authenticated success proves only the token.
+      if (by === kind || (by === 'auth' && kind === 'create')) {
+        this.problems.delete(key);
+        this.generation++;
+      }
+    }
+  }
+
+  /** SIGHUP: the operator changed something; the next answers say whether it is fixed. */
+  reload(): void {
+    if (this.problems.size) this.generation++;
+    this.problems.clear();
+  }
+
+  list(): DockProblem[] {
+    return [...this.problems.values()].sort((a, b) => a.since - b.since || a.code.localeCompare(b.code));
+  }
+
+  get size(): number { return this.problems.size; }
+}
+
+/** The kind of request (for clearing) a method and path are. */
+export function requestKind(method: string, path: string): ClearedBy | 'keys' {
+  if (path === '/v1/keys') return 'keys';
+  if (method === 'POST' && path === '/v1/recordings') return 'create';
+  return 'auth';
+}

@@ -1,0 +1,189 @@
+/**
+ * Dock-level attention (src/dock/attention.ts) against the real server: a token the server rejects,
+ * a token of another dock id, a dock key other than the pinned one, a pinned server key other than
+ * the server's, and one of two servers refusing while the other works. Each shows `attention` with
+ * its stable code on the bay, in the status JSON and on /healthz (503) at the first refusal — with
+ * a 10-minute backoff, the job has been tried once when it shows — and a reload (SIGHUP) with the
+ * fixed token clears it and retries at once, without waiting out the backoff.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
+import { attentionCodeOf } from '../../src/dock/attention.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
+import { dockConfig, makeFmp4, serverKeyFile, TOKEN, waitFor } from './helpers.js';
+
+const SLOW = { settle: '0.1s', maxBackoff: '10m', requestRetries: 0, rescanInterval: '0.3s', fingerprint: false };
+
+async function healthz(agent: DockAgent): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${agent.statusPort!}/healthz`);
+  return { status: response.status, body: await response.text() };
+}
+
+describe('dock-level attention', () => {
+  const tmp = makeTempDir('bodycam-attention-');
+  const clip = join(tmp.path, 'clip.mp4');
+  const agents: DockAgent[] = [];
+  const servers: TestServer[] = [];
+  let n = 0;
+
+  beforeAll(async () => {
+    await makeFmp4(clip, 1);
+  });
+  afterAll(async () => {
+    for (const a of agents) await a.stop().catch(() => {});
+    for (const s of servers) await s.close();
+    tmp.cleanup();
+  });
+
+  /** A fresh dock root with one recording docked in bay-1. */
+  function root(): string {
+    const dir = join(tmp.path, `dock-${++n}`);
+    const folder = join(dir, 'bays', 'bay-1', 'DCIM', '100BWC');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(clip, join(folder, `CLIP_${n}.mp4`));
+    return dir;
+  }
+
+  async function start(dir: string, endpoint: string, overrides: Record<string, unknown> = {}, token?: string): Promise<DockAgent> {
+    const config = dockConfig(dir, endpoint, { ...SLOW, ...overrides });
+    const agent = await startDockAgent(token ? { ...config, token } : config);
+    agents.push(agent);
+    return agent;
+  }
+
+  /** A server of its own per case: it pins dock-1's key on first contact. */
+  async function freshServer(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const started = await startTestServer(options);
+    servers.push(started);
+    return started;
+  }
+
+  const bay = (s: DockStatus): DockStatus['bays'][number] => s.bays.find((b) => b.bay === 'bay-1')!;
+
+  it('a rejected token: attention at the first refusal (not after backoff), 503 on /healthz, cleared by reload which retries at once', async () => {
+    const server = await freshServer();
+    const dir = root();
+    const agent = await start(dir, server.url, {}, 'a-token-the-server-never-issued-0123456789ab');
+    const shown = await waitFor('attention on bay-1', () => (bay(agent.status()).state === 'attention' ? agent.status() : undefined), 60_000, 50);
+    expect(bay(shown).reasonCode).toBe('token_rejected');
+    expect(bay(shown).reason).toMatch(/^token_rejected from http:\/\/127\.0\.0\.1:\d+: unauthorized \(401\).*check --token-file/);
+    expect(shown.attention).toEqual([expect.objectContaining({ code: 'token_rejected', endpoint: server.url, status: 401 })]);
+    // The backoff is 10 minutes: the job was tried exactly once when the bay showed it.
+    expect(shown.queue.recordings[0]!.attempts).toBeLessThanOrEqual(1);
+    expect(shown.queue.recordings[0]!.state).not.toBe('quarantined');
+    const health = await healthz(agent);
+    expect(health.status).toBe(503);
+    expect(health.body).toMatch(/^attention\ntoken_rejected: /);
+
+    await agent.reload({ token: TOKEN, serverKey: undefined });
+    expect(agent.status().attention).toEqual([]);
+    const done = await waitFor('the recording to complete after the reload', () => {
+      const s = agent.status();
+      return s.queue.recordings[0]?.state === 'completed' ? s : undefined;
+    }, 60_000);
+    expect(bay(done).state).toBe('done');
+    expect(await healthz(agent)).toEqual({ status: 200, body: 'ok\n' });
+  });
+
+  it('the token of another dock id: token_other_dock, nothing quarantined', async () => {
+    const server = await freshServer();
+    const dir = root();
+    const agent = await start(dir, server.url, {}, TEST_TOKENS['dock-2']);
+    const shown = await waitFor('attention on bay-1', () => (bay(agent.status()).state === 'attention' ? agent.status() : undefined), 60_000, 50);
+    expect(bay(shown).reasonCode).toBe('token_other_dock');
+    expect(bay(shown).reason).toMatch(/forbidden \(403\).*check --dock-id and --token-file/);
+    expect(shown.queue.quarantined).toBe(0);
+    expect((await healthz(agent)).status).toBe(503);
+  });
+
+  it('a dock key other than the one the server pinned: dock_key_mismatch', async () => {
+    const fresh = await freshServer();
+    const first = await start(root(), fresh.url, { stateDir: join(tmp.path, 'pinning-state') });
+    await waitFor('the first dock to pin its key', () => first.status().queue.recordings[0]?.state === 'completed', 60_000);
+    await first.stop();
+    const agent = await start(root(), fresh.url);
+    const shown = await waitFor('attention on bay-1', () => (bay(agent.status()).state === 'attention' ? agent.status() : undefined), 60_000, 50);
+    expect(bay(shown).reasonCode).toBe('dock_key_mismatch');
+    expect(bay(shown).reason).toMatch(/reset-dock-key/);
+    expect(shown.queue.quarantined).toBe(0);
+  });
+
+  it('a pinned server key other than the server\'s: server_key_mismatch at the first receipt; reload with the right key clears it', async () => {
+    const server = await freshServer();
+    const wrong = join(tmp.path, 'wrong-key.pub.pem');
+    writeFileSync(wrong, generateSigningKeyPair().publicKeyPem);
+    const agent = await start(root(), server.url, { serverKey: wrong });
+    const shown = await waitFor('attention', () => (agent.status().attention.length ? agent.status() : undefined), 60_000, 50);
+    expect(shown.attention).toEqual([expect.objectContaining({ code: 'server_key_mismatch' })]);
+    expect(shown.attention[0]!.reason).toMatch(/--server-key/);
+    await waitFor('bay-1 in attention', () => bay(agent.status()).reasonCode === 'server_key_mismatch', 30_000);
+    expect((await healthz(agent)).body).toMatch(/server_key_mismatch/);
+    await agent.reload({ token: TOKEN, serverKey: serverKeyFile(server) });
+    expect(agent.status().attention).toEqual([]);
+  });
+
+  it('one of two servers refuses the token while the other works: the work goes on, the refusing one stays named', async () => {
+    const server = await freshServer();
+    const stale = await freshServer({ tokens: { 'dock-9': TEST_TOKENS['dock-2']! } });
+    const agent = await start(root(), `${server.url},${stale.url}`, { maxBackoff: '0.3s' });
+    await waitFor('the recording to complete through the working server', () => agent.status().queue.recordings[0]?.state === 'completed', 60_000);
+    const shown = await waitFor('attention naming the refusing server', () => (agent.status().attention.length ? agent.status() : undefined), 30_000);
+    expect(shown.attention.map((p) => [p.code, p.endpoint])).toEqual([['token_rejected', stale.url]]);
+    // Successes at the other server do not clear it; the bay has no work left, so it shows done.
+    expect(bay(shown).state).toBe('done');
+    expect((await healthz(agent)).status).toBe(503);
+  });
+
+  it('the CLI: `bodycam status` (table and JSON) shows it; fixing the token file and SIGHUP clears it and the work completes', async () => {
+    const server = await freshServer();
+    const dir = root();
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'a-token-the-server-never-issued-0123456789ab\n');
+    const stateDir = join(dir, 'state');
+    const env = { ...process.env, BODYCAM_LOG_LEVEL: 'silent' };
+    const child = spawnCli(['dock', '--bays', join(dir, 'bays'), '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', stateDir, '--dock-id', 'dock-1',
+      '--status-port', '0', '--settle', '0.1s', '--max-backoff', '10m', '--request-retries', '0', '--no-fingerprint'], { env });
+    try {
+      // Polled on the status port (cheap); the CLI is run once the state is there.
+      const statusOf = async (): Promise<DockStatus | undefined> => {
+        try {
+          const { port } = JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as { port: number };
+          return await (await fetch(`http://127.0.0.1:${port}/status`)).json() as DockStatus;
+        } catch { return undefined; }
+      };
+      await waitFor('attention', async () => (await statusOf())?.attention.length, 60_000, 100);
+      const r = await runCli(['status', '--state-dir', stateDir, '--json'], { env });
+      const json = JSON.parse(r.stdout) as DockStatus;
+      expect(json.attention[0]!.code).toBe('token_rejected');
+      expect(bay(json)).toMatchObject({ state: 'attention', reasonCode: 'token_rejected' });
+      const table = await runCli(['status', '--state-dir', stateDir], { env });
+      expect(table.stdout).toMatch(/^ATTENTION token_rejected: token_rejected from http:\/\/127\.0\.0\.1:\d+: unauthorized \(401\)/m);
+      expect(table.stdout).toMatch(/bay-1 .* attention /);
+      writeFileSync(tokenFile, TOKEN + '\n');
+      child.kill('SIGHUP');
+      const done = await waitFor('completion after SIGHUP', async () => {
+        const parsed = await statusOf();
+        return parsed?.queue.recordings[0]?.state === 'completed' ? parsed : undefined;
+      }, 60_000, 100);
+      expect(done.attention).toEqual([]);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  it('maps answers to codes: the protocol refusal, a proxy\'s bare 403, and per-recording problems (none)', () => {
+    expect(attentionCodeOf(400, 'unsupported_protocol')).toBe('protocol_refused');
+    expect(attentionCodeOf(403, 'http_403')).toBe('token_rejected');
+    expect(attentionCodeOf(401, 'http_401')).toBe('token_rejected');
+    for (const [status, code] of [[400, 'invalid_manifest'], [409, 'conflict'], [503, 'unavailable'], [422, 'digest_mismatch'], [403, 'admin_only']] as const) {
+      expect([status, code, attentionCodeOf(status, code)]).toEqual([status, code, code === 'admin_only' ? 'token_rejected' : undefined]);
+    }
+  });
+});
