@@ -6,24 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { isValidId } from '../protocol/types.js';
-import { parseBytes, parseDuration, parseRate } from '../util/units.js';
+import {
+  defineSettings, envNameFor, flagNameOf, formatSetting, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile,
+  type ResolvedSettings, type SettingKind, type SettingSource, type SettingSpec, type SettingsInput,
+} from '../util/settings.js';
 import { parseTimetable } from './bwTimetable.js';
 
-export type ConfigKind = 'string' | 'path' | 'boolean' | 'int' | 'duration' | 'bytes' | 'rate';
-
-export interface ConfigKeySpec {
-  kind: ConfigKind;
-  /** Default value, already in the parsed unit (seconds, bytes, bytes/s); undefined = required or absent. */
-  default: string | number | boolean | undefined;
-  required?: boolean;
-  /** The only values a string key accepts (checked like every other value, with the source named). */
-  choices?: readonly string[];
-  description: string;
-}
+export type ConfigKind = SettingKind;
+export type ConfigKeySpec = SettingSpec;
+export type ConfigSource = SettingSource;
+export type { ResolvedSettings };
+export { flagNameOf };
 
 export const DOCK_CONFIG_SCHEMA = {
   bays: { kind: 'path', default: undefined, required: true, description: 'Folder holding one sub-folder per bay; a docked camera\'s storage appears as <bays>/<bay>/.' },
@@ -51,6 +47,15 @@ export const DOCK_CONFIG_SCHEMA = {
   fingerprint: { kind: 'boolean', default: true, description: 'The media fingerprint (ffmpeg hash muxer) in each manifest: on by default; --no-fingerprint (or false) leaves it out, which saves one decode of every recording.' },
   logLevel: { kind: 'string', default: 'info', choices: LOG_LEVELS, description: `Least severe log level written: ${LOG_LEVELS.join(', ')}. The log is JSON lines (pino) on stderr, or in BODYCAM_LOG_FILE.` },
 } as const satisfies Record<string, ConfigKeySpec>;
+
+/** The dock's settings for the one settings library: flags, BODYCAM_* variables, the --config file. */
+export const DOCK_SETTINGS = defineSettings({
+  id: 'dock', title: 'bodycam dock configuration file (bodycam dock --config FILE)',
+  envPrefix: 'BODYCAM_', configFileEnv: 'BODYCAM_CONFIG', keys: DOCK_CONFIG_SCHEMA,
+});
+
+/** docs/schemas/dock-config.schema.json. */
+export const dockConfigJsonSchema = settingsJsonSchema(DOCK_SETTINGS);
 
 export type DockConfigKey = keyof typeof DOCK_CONFIG_SCHEMA;
 
@@ -85,12 +90,7 @@ export interface DockConfig {
 
 /** BODYCAM_MAX_RATE for maxRate, and so on. */
 export function envNameOf(key: string): string {
-  return 'BODYCAM_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
-}
-
-/** --max-rate for maxRate. */
-export function flagNameOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return envNameFor(DOCK_SETTINGS.envPrefix, key);
 }
 
 export function sanitizeId(text: string, fallback = 'unknown'): string {
@@ -98,75 +98,7 @@ export function sanitizeId(text: string, fallback = 'unknown'): string {
   return cleaned || fallback;
 }
 
-function parseValue(key: string, spec: ConfigKeySpec, raw: unknown, source: string): string | number | boolean {
-  const where = `${key} (${source})`;
-  switch (spec.kind) {
-    case 'boolean':
-      if (typeof raw === 'boolean') return raw;
-      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
-      if (raw === 'false' || raw === '0' || raw === 'no' || raw === '') return false;
-      throw new UsageError(`invalid ${where}: expected true or false, got ${JSON.stringify(raw)}`);
-    case 'int': {
-      const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
-      if (!Number.isInteger(value) || value < 0 || String(raw).trim() === '') throw new UsageError(`invalid ${where}: expected a whole number ≥ 0, got ${JSON.stringify(raw)}`);
-      return value;
-    }
-    case 'duration':
-      return typeof raw === 'number' && raw >= 0 ? raw : parseDuration(String(raw), where);
-    case 'bytes':
-      return typeof raw === 'number' && raw >= 0 ? Math.floor(raw) : parseBytes(String(raw), where);
-    case 'rate':
-      return typeof raw === 'number' && raw >= 0 ? Math.floor(raw) : parseRate(String(raw), where);
-    case 'string':
-    case 'path':
-      if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`invalid ${where}: expected a non-empty string`);
-      if (spec.choices && !spec.choices.includes(raw.trim())) throw new UsageError(`invalid ${where}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(raw)}`);
-      return raw.trim();
-  }
-}
-
-export interface LoadDockConfigInput {
-  /** Values from flags (commander's camelCase option names), already or not yet parsed. */
-  flags?: Record<string, unknown>;
-  env?: NodeJS.ProcessEnv;
-  /** Path of a JSON config file (from --config or BODYCAM_CONFIG). */
-  configFile?: string;
-  /** Base for relative paths in flags/env (default: process.cwd()). */
-  cwd?: string;
-}
-
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new UsageError(`cannot read config file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (cause) {
-    throw new UsageError(`config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${path} must hold a JSON object`);
-  for (const key of Object.keys(parsed)) {
-    if (!(key in DOCK_CONFIG_SCHEMA)) {
-      throw new UsageError(`unknown key "${key}" in config file ${path} (known keys: ${Object.keys(DOCK_CONFIG_SCHEMA).join(', ')})`, { code: 'E_CONFIG_UNKNOWN_KEY' });
-    }
-  }
-  return parsed as Record<string, unknown>;
-}
-
-/** Where a setting's value came from (`bodycam dock config --print`). */
-export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
-
-export interface ResolvedSettings {
-  /** Parsed values (paths resolved); a key without a value (required, or no default) is absent. */
-  values: Record<string, unknown>;
-  /** Per key with a value: where it came from, and its name there (the flag, the variable, the file). */
-  sources: Record<string, { source: ConfigSource; name: string }>;
-  configFile?: string;
-}
+export type LoadDockConfigInput = SettingsInput;
 
 /**
  * Merge defaults < file < env < flags for the schema's keys (all, or `only`), each parsed and
@@ -174,30 +106,7 @@ export interface ResolvedSettings {
  * loadDockConfig insists on them; the operator's commands need only a few (stateDir, bays).
  */
 export function resolveDockSettings(input: LoadDockConfigInput = {}, only?: readonly DockConfigKey[]): ResolvedSettings {
-  const env = input.env ?? process.env;
-  const cwd = input.cwd ?? process.cwd();
-  const configFile = input.configFile ?? (input.flags?.config as string | undefined) ?? env.BODYCAM_CONFIG;
-  const fromFile = configFile ? readConfigFile(resolve(cwd, configFile)) : {};
-  const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
-  const values: Record<string, unknown> = {};
-  const sources: ResolvedSettings['sources'] = {};
-  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
-    if (only && !only.includes(key as DockConfigKey)) continue;
-    let value: unknown = spec.default;
-    let base = cwd;
-    let from: { source: ConfigSource; name: string } = { source: 'default', name: 'default' };
-    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; from = { source: 'file', name: `config file ${configFile}` }; }
-    const envValue = env[envNameOf(key)];
-    if (envValue !== undefined && envValue !== '') { value = envValue; base = cwd; from = { source: 'env', name: envNameOf(key) }; }
-    const flagValue = input.flags?.[key];
-    if (flagValue !== undefined) { value = flagValue; base = cwd; from = { source: 'flag', name: flagNameOf(key) }; }
-    if (value === undefined) continue;
-    let parsed = from.source === 'default' ? value : parseValue(key, spec, value, from.name);
-    if (spec.kind === 'path' && typeof parsed === 'string') parsed = resolve(base, parsed);
-    values[key] = parsed;
-    sources[key] = from;
-  }
-  return { values, sources, ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
+  return resolveSettings(DOCK_SETTINGS, input, only);
 }
 
 /**
@@ -227,9 +136,7 @@ export function checkDockValues(merged: Record<string, unknown>): void {
  */
 export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
   const merged = resolveDockSettings(input).values;
-  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
-    if (spec.required && merged[key] === undefined) throw new UsageError(`missing ${flagNameOf(key)} (or ${envNameOf(key)}, or "${key}" in the config file): ${spec.description}`);
-  }
+  requireSettings(DOCK_SETTINGS, merged);
   checkDockValues(merged);
   const tokenFile = merged.tokenFile as string;
   let token: string;
@@ -249,21 +156,7 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
  * required keys the file leaves to flags or the environment.
  */
 export function validateDockConfigFile(path: string): { problems: string[]; keys: string[]; leftToFlags: string[] } {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (cause) { return { problems: [`cannot read ${path}: ${(cause as Error).message}`], keys: [], leftToFlags: [] }; }
-  let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch (cause) { return { problems: [`not valid JSON: ${(cause as Error).message}`], keys: [], leftToFlags: [] }; }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { problems: ['must hold a JSON object'], keys: [], leftToFlags: [] };
-  const problems: string[] = [];
-  const values: Record<string, unknown> = {};
-  const keys = Object.keys(parsed);
-  for (const key of keys) {
-    const spec = (DOCK_CONFIG_SCHEMA as Record<string, ConfigKeySpec>)[key];
-    const raw = (parsed as Record<string, unknown>)[key];
-    if (!spec) { problems.push(`unknown key "${key}"`); continue; }
-    if (raw === null || raw === undefined) continue;
-    try { values[key] = parseValue(key, spec, raw, 'config file'); } catch (error) { problems.push((error as Error).message); }
-  }
+  const { problems, values, keys } = validateSettingsFile(DOCK_SETTINGS, path);
   if (problems.length === 0) {
     try { checkDockValues(values); } catch (error) { problems.push((error as Error).message); }
   }
@@ -271,28 +164,14 @@ export function validateDockConfigFile(path: string): { problems: string[]; keys
   return { problems, keys, leftToFlags };
 }
 
-function formatDefault(spec: ConfigKeySpec): string {
-  return formatConfigValue(spec, spec.default);
-}
-
 /** A parsed value as a person writes it (durations 5m, sizes 16MiB, rates as bytes/s). */
 export function formatConfigValue(spec: ConfigKeySpec, value: unknown): string {
-  if (spec.kind === 'duration' && typeof value === 'number') return value >= 3600 && value % 3600 === 0 ? `${value / 3600}h` : value >= 60 && value % 60 === 0 ? `${value / 60}m` : `${value}s`;
-  if (spec.kind === 'bytes' && typeof value === 'number') return value % (1024 * 1024) === 0 ? `${value / (1024 * 1024)}MiB` : `${value}`;
-  if (spec.kind === 'rate' && typeof value === 'number') return value === 0 ? '0 (unlimited)' : `${value}B/s`;
-  return String(value);
+  return formatSetting(spec, value);
 }
 
-/** Markdown table of the schema, for docs/dock.md. */
+/** Markdown table of the schema, for README.md and docs/dock.md. */
 export function configReferenceMarkdown(): string {
-  const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|',
-    '| (config file) | --config | BODYCAM_CONFIG | — | JSON file holding any of the keys below (camelCase; unknown keys are an error); relative paths in it are relative to the file. |'];
-  for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
-    const def = spec.required ? '(required)' : spec.default === undefined ? '—' : formatDefault(spec);
-    const flag = spec.kind === 'boolean' && spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key);
-    rows.push(`| ${key} | ${flag} | ${envNameOf(key)} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
-  }
-  return rows.join('\n');
+  return settingsReferenceMarkdown(DOCK_SETTINGS, 'JSON file holding any of the keys below (camelCase; unknown keys are an error; schema: docs/schemas/dock-config.schema.json); relative paths in it are relative to the file.');
 }
 
 /** One or more http(s) base URLs, comma-separated: each checked, trailing slashes cut, repeats dropped. */

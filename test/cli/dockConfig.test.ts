@@ -65,9 +65,10 @@ describe('bodycam dock config', () => {
     writeFileSync(badFile, JSON.stringify({ bays: 7, maxrate: '1M', settle: 'soon', endpoint: 'http://127.0.0.1:' }));
     const bad = await runCli(['dock', 'config', '--validate', badFile], { env });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('invalid bays (config file): expected a non-empty string');
-    expect(bad.stderr).toContain('unknown key "maxrate"');
-    expect(bad.stderr).toContain('invalid settle (config file) "soon"');
+    // Each problem once, naming the key (the config file's JSON Schema, docs/schemas/dock-config.schema.json).
+    expect(bad.stderr).toContain('bad.json: bays: must be a string, got integer\n');
+    expect(bad.stderr).toContain('bad.json: unknown key "maxrate" (expected one of bays, endpoint,');
+    expect(bad.stderr).toContain('bad.json: settle: expected a duration: seconds, or a number with ms, s, m, h, d or y (30s, 10m, 24h, 7y), got "soon"\n');
     expect(bad.stderr).toMatch(/bodycam: .*bad\.json is not a valid dock config file \(3 problem\(s\)\)\n$/);
     writeFileSync(badFile, '{"endpoint": "http://127.0.0.1:"}');
     expect((await runCli(['dock', 'config', '--validate', badFile], { env })).stderr).toContain('the port after ":" is empty');

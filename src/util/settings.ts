@@ -1,0 +1,319 @@
+/**
+ * A program's settings (the dock's, the server's), declared ONCE: every key with its kind, default
+ * and description. From that one table come the flags, the environment variables, the config
+ * file's JSON Schema (published in docs/schemas/, checked with the one validator), the reference
+ * table of the docs and `config --print`. Precedence: flags > environment > config file > defaults.
+ * Values of every source go through the same parser (units from src/util/units.ts), so "16MiB",
+ * "24h" or "7y" mean the same whoever reads them.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { formatDuration, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from './units.js';
+import { compileSchema, type JsonSchema, type SchemaValidator } from './jsonSchema.js';
+
+export type SettingKind = 'string' | 'path' | 'boolean' | 'int' | 'duration' | 'bytes' | 'rate';
+
+export interface SettingSpec {
+  kind: SettingKind;
+  /** Default value, already in the parsed unit (seconds, bytes, bytes/s); undefined = required or absent. */
+  default: string | number | boolean | undefined;
+  required?: boolean;
+  /** The only values a string key accepts (checked like every other value, with the source named). */
+  choices?: readonly string[];
+  /** Bounds of an int (inclusive); ints are ≥ 0 unless `min` says more. */
+  min?: number;
+  max?: number;
+  /** Never printed (`config --print` says set/unset), never repeated in an error, never a flag (a flag shows in `ps`). */
+  secret?: boolean;
+  /** A URL whose password part is never printed (postgres://user:***@host/db). */
+  redactPassword?: boolean;
+  /** Also read from these environment variables (documented names such as DATABASE_URL), after the prefixed one. */
+  env?: readonly string[];
+  /** A string that is a path (resolved like one) unless it is a URL (scheme://…), e.g. a folder or s3://BUCKET. */
+  pathUnlessUrl?: boolean;
+  /** false: no flag (secrets are always without one). */
+  flag?: boolean;
+  description: string;
+}
+
+export interface SettingsSchema<K extends string = string> {
+  /** Short name, e.g. "dock": docs/schemas/<id>-config.schema.json. */
+  id: string;
+  title: string;
+  /** BODYCAM_ for the dock, BODYCAM_SERVER_ for the server. */
+  envPrefix: string;
+  /** The variable naming the config file (the flag is always --config). */
+  configFileEnv: string;
+  keys: Readonly<Record<K, SettingSpec>>;
+}
+
+/** An identity that checks the table's shape at compile time and keeps its literal keys. */
+export function defineSettings<K extends string>(schema: SettingsSchema<K>): SettingsSchema<K> {
+  return schema;
+}
+
+/** BODYCAM_MAX_RATE for maxRate (with the prefix BODYCAM_). */
+export function envNameFor(prefix: string, key: string): string {
+  return prefix + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** --max-rate for maxRate. */
+export function flagNameOf(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Every variable a key is read from, most specific first. */
+export function envNamesOf(schema: SettingsSchema, key: string): string[] {
+  return [envNameFor(schema.envPrefix, key), ...(schema.keys[key]?.env ?? [])];
+}
+
+/** The flag a person types for a key: a default-true switch is turned off with --no-<flag>. */
+export function flagOf(spec: SettingSpec, key: string): string | undefined {
+  if (spec.flag === false || spec.secret) return undefined;
+  return spec.kind === 'boolean' && spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key);
+}
+
+const EXPECTS: Record<'duration' | 'bytes' | 'rate', string> = {
+  duration: 'a duration: seconds, or a number with ms, s, m, h, d or y (30s, 10m, 24h, 7y)',
+  bytes: 'a size: bytes, or a number with KiB, MiB or GiB (16MiB)',
+  rate: 'a rate: bytes/s, or e.g. 25mbit, 500kbit, 10MB/s',
+};
+
+/** One key's JSON Schema: what a config file may hold for it (a number in the unit, or the unit's text). */
+function keySchema(spec: SettingSpec): Record<string, unknown> {
+  const about = { description: spec.description, ...(spec.default !== undefined ? { default: spec.default } : {}) };
+  switch (spec.kind) {
+    case 'boolean': return { ...about, type: 'boolean' };
+    case 'int': return { ...about, type: 'integer', minimum: spec.min ?? 0, ...(spec.max !== undefined ? { maximum: spec.max } : {}) };
+    case 'duration': case 'bytes': case 'rate':
+      return { ...about, 'x-expects': EXPECTS[spec.kind], anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: UNIT_PATTERNS[spec.kind] }] };
+    case 'string': case 'path':
+      return { ...about, type: 'string', minLength: 1, ...(spec.choices ? { enum: [...spec.choices] } : {}) };
+  }
+}
+
+/** The config file's JSON Schema (docs/schemas/<id>-config.schema.json). Required keys are not required in the file: flags or env may give them. */
+export function settingsJsonSchema(schema: SettingsSchema): JsonSchema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: `https://bodycam-dock.invalid/schemas/${schema.id}-config.schema.json`,
+    title: schema.title,
+    type: 'object',
+    additionalProperties: false,
+    properties: Object.fromEntries(Object.entries<SettingSpec>(schema.keys).map(([key, spec]) => [key, keySchema(spec)])),
+  };
+}
+
+const validators = new WeakMap<SettingsSchema, SchemaValidator>();
+function fileValidator(schema: SettingsSchema): SchemaValidator {
+  let validator = validators.get(schema);
+  if (!validator) {
+    const { $id: _id, ...body } = settingsJsonSchema(schema);
+    const secretPlaces = Object.entries<SettingSpec>(schema.keys).filter(([, s]) => s.secret || s.redactPassword).map(([k]) => k);
+    validator = compileSchema(body, { secretPlaces });
+    validators.set(schema, validator);
+  }
+  return validator;
+}
+
+/** One value from any source, parsed into its unit; `where` names the key and the source in the error. */
+export function parseSetting(key: string, spec: SettingSpec, raw: unknown, source: string): string | number | boolean {
+  const where = `${key} (${source})`;
+  const got = spec.secret || spec.redactPassword ? '(not shown: secret)' : JSON.stringify(raw);
+  switch (spec.kind) {
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === 'false' || raw === '0' || raw === 'no' || raw === '') return false;
+      throw new UsageError(`invalid ${where}: expected true or false, got ${got}`, { code: 'E_CONFIG_INVALID' });
+    case 'int': {
+      const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw.trim()) : NaN;
+      const min = spec.min ?? 0;
+      if (!Number.isSafeInteger(value) || value < min || (spec.max !== undefined && value > spec.max)) {
+        throw new UsageError(`invalid ${where}: expected a whole number ${spec.max !== undefined ? `from ${min} to ${spec.max}` : `≥ ${min}`}, got ${got}`, { code: 'E_CONFIG_INVALID' });
+      }
+      return value;
+    }
+    case 'duration': case 'bytes': case 'rate': {
+      if (typeof raw === 'number') {
+        if (Number.isFinite(raw) && raw >= 0) return spec.kind === 'duration' ? raw : Math.floor(raw);
+        throw new UsageError(`invalid ${where}: expected ${EXPECTS[spec.kind]}, got ${got}`, { code: 'E_CONFIG_INVALID' });
+      }
+      if (typeof raw !== 'string') throw new UsageError(`invalid ${where}: expected ${EXPECTS[spec.kind]}, got ${got}`, { code: 'E_CONFIG_INVALID' });
+      return spec.kind === 'duration' ? parseDuration(raw, where) : spec.kind === 'bytes' ? parseBytes(raw, where) : parseRate(raw, where);
+    }
+    case 'string': case 'path':
+      if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`invalid ${where}: expected a non-empty string`, { code: 'E_CONFIG_INVALID' });
+      if (spec.choices && !spec.choices.includes(raw.trim())) throw new UsageError(`invalid ${where}: expected one of ${spec.choices.join(', ')}, got ${got}`, { code: 'E_CONFIG_INVALID' });
+      return raw.trim();
+  }
+}
+
+/** Where a setting's value came from (`config --print`). */
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+export interface ResolvedSettings {
+  /** Parsed values (paths resolved); a key without a value (required, or no default) is absent. */
+  values: Record<string, unknown>;
+  /** Per key with a value: where it came from, and its name there (the flag, the variable, the file). */
+  sources: Record<string, { source: SettingSource; name: string }>;
+  configFile?: string;
+}
+
+export interface SettingsInput {
+  /** Values from flags (commander's camelCase option names), parsed or not yet. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file (else flags.config, else the schema's configFileEnv variable). */
+  configFile?: string;
+  /** Base for relative paths in flags/env (default: process.cwd()). */
+  cwd?: string;
+}
+
+/** Read a config file's text and parse it; a failure is a phrase about the file (never its content). */
+function readJsonObject(path: string): { value?: Record<string, unknown>; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return { problem: code === 'EISDIR' ? 'is a folder, not a file' : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (cause as Error).message})` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    // JSON.parse's message may quote the text (a secret in the file): say where, not what.
+    const at = /position (\d+)/.exec((cause as Error).message)?.[1];
+    return { problem: `is not valid JSON${at ? ` (at character ${at})` : ''}` };
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { problem: 'must hold a JSON object' };
+  return { value: parsed as Record<string, unknown> };
+}
+
+/** Every problem of a config file's content against the schema (unknown keys, types, unit texts); empty = none. */
+export function settingsFileProblems(schema: SettingsSchema, content: Record<string, unknown>): string[] {
+  const problems = fileValidator(schema).problems(content);
+  if (problems.length) return problems;
+  const out: string[] = [];
+  for (const [key, raw] of Object.entries(content)) {
+    if (raw === null || raw === undefined) continue;
+    try { parseSetting(key, schema.keys[key]!, raw, 'config file'); } catch (error) { out.push((error as Error).message); }
+  }
+  return out;
+}
+
+/** A config file, checked against the schema: the first problems in one error naming the file. */
+export function readSettingsFile(schema: SettingsSchema, path: string): Record<string, unknown> {
+  const read = readJsonObject(path);
+  if (read.problem) throw new UsageError(`config file ${path} ${read.problem}`, { code: 'E_CONFIG_FILE' });
+  const problems = settingsFileProblems(schema, read.value!);
+  if (problems.length) {
+    const unknown = problems.every((p) => p.startsWith('unknown key'));
+    throw new UsageError(`config file ${path}: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`, { code: unknown ? 'E_CONFIG_UNKNOWN_KEY' : 'E_CONFIG_INVALID' });
+  }
+  return read.value!;
+}
+
+/** The file's problems for `config --validate FILE` (not readable, not JSON, the schema's), and the keys it sets. */
+export function validateSettingsFile(schema: SettingsSchema, path: string): { problems: string[]; values: Record<string, unknown>; keys: string[] } {
+  const read = readJsonObject(path);
+  if (read.problem) return { problems: [read.problem], values: {}, keys: [] };
+  const content = read.value!;
+  const problems = settingsFileProblems(schema, content);
+  const values: Record<string, unknown> = {};
+  if (!problems.length) {
+    for (const [key, raw] of Object.entries(content)) if (raw !== null && raw !== undefined) values[key] = parseSetting(key, schema.keys[key]!, raw, 'config file');
+  }
+  return { problems, values, keys: Object.keys(content) };
+}
+
+/**
+ * Merge defaults < file < env < flags for the schema's keys (all, or `only`), each parsed and
+ * validated on its own, with where every value came from. Required keys may be absent here:
+ * requireSettings insists on them.
+ */
+export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {}, only?: readonly string[]): ResolvedSettings {
+  const env = input.env ?? process.env;
+  const cwd = input.cwd ?? process.cwd();
+  const configFile = input.configFile ?? (input.flags?.config as string | undefined) ?? (env[schema.configFileEnv] || undefined);
+  const fromFile = configFile ? readSettingsFile(schema, resolve(cwd, configFile)) : {};
+  const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
+  const values: Record<string, unknown> = {};
+  const sources: ResolvedSettings['sources'] = {};
+  for (const [key, spec] of Object.entries<SettingSpec>(schema.keys)) {
+    if (only && !only.includes(key)) continue;
+    let value: unknown = spec.default;
+    let base = cwd;
+    let from: { source: SettingSource; name: string } = { source: 'default', name: 'default' };
+    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; from = { source: 'file', name: `config file ${configFile}` }; }
+    const envName = envNamesOf(schema, key).find((name) => env[name] !== undefined && env[name] !== '');
+    if (envName) { value = env[envName]; base = cwd; from = { source: 'env', name: envName }; }
+    const flagValue = flagOf(spec, key) ? input.flags?.[key] : undefined;
+    if (flagValue !== undefined) { value = flagValue; base = cwd; from = { source: 'flag', name: flagNameOf(key) }; }
+    if (value === undefined) continue;
+    let parsed = from.source === 'default' ? value : parseSetting(key, spec, value, from.name);
+    if (typeof parsed === 'string' && (spec.kind === 'path' || (spec.pathUnlessUrl && !/^[a-z][a-z0-9+.-]*:\/\//i.test(parsed)))) parsed = resolve(base, parsed);
+    values[key] = parsed;
+    sources[key] = from;
+  }
+  return { values, sources, ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
+}
+
+/** How to give a key, for "missing …" errors: the flag, the variables, the file key. */
+export function howToSet(schema: SettingsSchema, key: string): string {
+  const flag = flagOf(schema.keys[key]!, key);
+  return `${flag ? `${flag} (or ` : ''}${envNamesOf(schema, key).join(' or ')}, or "${key}" in the config file${flag ? ')' : ''}`;
+}
+
+/** Each required key must have a value: "missing --tokens (or BODYCAM_SERVER_TOKENS, …): <description>". */
+export function requireSettings(schema: SettingsSchema, values: Record<string, unknown>, keys?: readonly string[]): void {
+  for (const [key, spec] of Object.entries<SettingSpec>(schema.keys)) {
+    if ((keys ? keys.includes(key) : spec.required) && values[key] === undefined) {
+      throw new UsageError(`missing ${howToSet(schema, key)}: ${spec.description}`, { code: 'E_CONFIG_MISSING' });
+    }
+  }
+}
+
+/** A parsed value as a person writes it (durations 5m, sizes 16MiB, rates as bytes/s); secrets as set. */
+export function formatSetting(spec: SettingSpec, value: unknown): string {
+  if (value === undefined) return '(unset)';
+  if (spec.secret) return '(set)';
+  if (spec.redactPassword && typeof value === 'string') return redactPassword(value);
+  if (spec.kind === 'duration' && typeof value === 'number') return formatDuration(value);
+  if (spec.kind === 'bytes' && typeof value === 'number') return value > 0 && value % (1024 * 1024) === 0 ? `${value / (1024 * 1024)}MiB` : `${value}`;
+  if (spec.kind === 'rate' && typeof value === 'number') return value === 0 ? '0 (unlimited)' : `${value}B/s`;
+  return String(value);
+}
+
+/** postgres://user:pw@host/db → postgres://user:***@host/db (anything unparsable: "(set)"). */
+export function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(set)';
+  }
+}
+
+/** The value for `config --print --json`: secrets as a boolean "set", URLs with passwords masked. */
+export function printableValue(spec: SettingSpec, value: unknown): unknown {
+  if (value === undefined) return null;
+  if (spec.secret) return { set: true };
+  if (spec.redactPassword && typeof value === 'string') return redactPassword(value);
+  return value;
+}
+
+/** Markdown reference of the settings: key, flag, environment, default, description (docs/README). */
+export function settingsReferenceMarkdown(schema: SettingsSchema, configFileNote: string): string {
+  const rows = ['| key | flag | environment | default | description |', '|---|---|---|---|---|',
+    `| (config file) | --config | ${schema.configFileEnv} | — | ${configFileNote} |`];
+  for (const [key, spec] of Object.entries<SettingSpec>(schema.keys)) {
+    const def = spec.required ? '(required)' : spec.default === undefined ? '—' : formatSetting({ ...spec, secret: false }, spec.default);
+    const flag = flagOf(spec, key) ?? (spec.secret ? '(none: secret)' : '(none)');
+    rows.push(`| ${key} | ${flag} | ${envNamesOf(schema, key).join(', ')} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
+  }
+  return rows.join('\n');
+}
