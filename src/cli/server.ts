@@ -11,6 +11,8 @@ import { createLogger, envLogLevel, LOG_LEVELS, parseLogLevel } from '../log.js'
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { DEFAULT_RETENTION, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { hasLockedObjects } from '../server/pg/custodyExport.js';
+import { TokenTable } from '../server/auth.js';
+import { importTokenFile } from '../server/pg/pgTokens.js';
 import type { ScrubReport } from '../server/scrub.js';
 import { blobStoreOf, databaseUrl, openToolBlobStore, withToolState } from './server/stores.js';
 import type { BlobStore } from '../server/store.js';
@@ -55,7 +57,7 @@ export function registerServer(program: Command): void {
     .description('Run the reference ingest server (protocol v1): verify, store, sign receipts, keep the custody log')
     .option('--data-dir <dir>', 'where blobs, recordings, keys and the custody log live')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8443')
-    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600; re-read on SIGHUP')
+    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600; re-read on SIGHUP. With --db: imported into the database (their SHA-256) when it has none, or on SIGHUP, and then every server of it accepts the same docks; optional there')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
@@ -88,7 +90,8 @@ Examples:
     .action(action(async (flags: ServerFlags) => {
       enterServiceMode('server');
       if (!flags.dataDir) throw new UsageError('--data-dir is required');
-      if (!flags.tokens) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"})');
+      const databaseGiven = databaseUrl(flags.db);
+      if (!flags.tokens && !databaseGiven) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"}); with --db the tokens may come from the database');
       const { host, port } = parseListen(flags.listen);
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
       if (flags.tlsCa && !flags.tlsCert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
@@ -97,12 +100,12 @@ Examples:
         ...(flags.tlsCa ? { ca: readUserFile(flags.tlsCa, '--tls-ca') } : {}),
       } : undefined;
       const tokensPath = flags.tokens;
-      const database = databaseUrl(flags.db);
+      const database = databaseGiven;
       if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
       const blobs = serverBlobStore(flags, flags.dataDir);
       const log = createLogger({ component: 'server' }, flags.logLevel === undefined ? envLogLevel() : parseLogLevel(flags.logLevel, '--log-level'));
       const running = await startIngestServer({
-        dataDir: flags.dataDir, tokens: loadTokensFile(tokensPath), host, port,
+        dataDir: flags.dataDir, tokens: tokensPath ? loadTokensFile(tokensPath) : {}, ...(tokensPath ? { tokensFile: tokensPath } : {}), host, port,
         ...(database ? { database } : {}),
         ...(flags.serverKey ? { serverKeyFile: flags.serverKey } : {}),
         ...(blobs ? { store: blobs } : {}),
@@ -124,13 +127,17 @@ Examples:
       // SIGHUP re-reads the tokens file: a valid file replaces every token at once (a new dock can
       // connect, a removed one gets 401); an invalid one is refused with one log line and the old
       // tokens stay. The message names dock ids, never a token.
+      // With --db the file is imported into the database: every server of it follows within seconds.
       const reload = () => {
-        try {
-          const { added, removed, docks } = running.setTokens(loadTokensFile(tokensPath));
-          log.info('tokens reloaded', { file: tokensPath, docks, added, removed });
-        } catch (error) {
-          log.warn(`tokens reload refused, the old tokens stay: ${error instanceof Error ? error.message : String(error)}`, { file: tokensPath });
-        }
+        if (!tokensPath) { log.info('SIGHUP: no --tokens file; the tokens follow the database'); return; }
+        void (async () => {
+          try {
+            const { added, removed, docks } = await running.setTokens(loadTokensFile(tokensPath));
+            log.info(database ? 'tokens imported into the database' : 'tokens reloaded', { file: tokensPath, docks, added, removed });
+          } catch (error) {
+            log.warn(`tokens reload refused, the old tokens stay: ${error instanceof Error ? error.message : String(error)}`, { file: tokensPath });
+          }
+        })();
       };
       process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
@@ -162,9 +169,8 @@ Examples:
       return 0;
     }));
 
-  server.command('token')
-    .description('dock bearer tokens')
-    .command('new')
+  const token = server.command('token').description('dock bearer tokens');
+  token.command('new')
     .description('print a new random dock token (32 random bytes, base64url: 256 bits) for the --tokens file')
     .addHelpText('after', `
 Examples:
@@ -172,6 +178,21 @@ Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)`)
     .action(action(() => {
       process.stdout.write(`${generateToken()}\n`);
+      return 0;
+    }));
+  token.command('import')
+    .description('make a tokens file every server\'s tokens: its SHA-256 digests replace the database\'s at once (servers follow within seconds)')
+    .requiredOption('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600')
+    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL)')
+    .addHelpText('after', `
+Examples:
+  $ bodycam server token import --db "$DATABASE_URL" --tokens tokens.json`)
+    .action(action(async (flags: { tokens: string; db?: string }) => {
+      const database = databaseUrl(flags.db);
+      if (!database) throw new UsageError('--db (or DATABASE_URL) is required');
+      const entries = TokenTable.digests(loadTokensFile(flags.tokens));
+      const { generation, docks } = await importTokenFile(database, entries);
+      process.stdout.write(`imported ${docks} dock tokens from ${flags.tokens} (generation ${generation}); every server of the database accepts exactly these within seconds\n`);
       return 0;
     }));
 

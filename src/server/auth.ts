@@ -118,21 +118,26 @@ export function loadTokensFile(path: string, label = '--tokens'): Record<string,
   return checkTokenTable(parsed, `${label}: ${path}`);
 }
 
-export class TokenTable {
-  private entries: Array<{ dockId: string; digest: Buffer }>;
+/** A dock's token as the server keeps it: its SHA-256 only (what PostgreSQL holds with --db). */
+export interface TokenDigest { dockId: string; digest: Buffer }
 
-  constructor(tokens: Record<string, string>) {
-    this.entries = TokenTable.build(tokens);
+export class TokenTable {
+  private entries: TokenDigest[];
+
+  /** From a checked tokens file, or (with --db) from the digests the database holds (checked when imported). */
+  constructor(tokens: Record<string, string> | TokenDigest[]) {
+    this.entries = Array.isArray(tokens) ? [...tokens] : TokenTable.digests(tokens);
   }
 
-  private static build(tokens: Record<string, string>): Array<{ dockId: string; digest: Buffer }> {
+  /** The digests of a table that passes the checks (throws, naming the dock, otherwise). */
+  static digests(tokens: Record<string, string>): TokenDigest[] {
     checkTokenTable(tokens);
     return Object.entries(tokens).map(([dockId, token]) => ({ dockId, digest: digestOf(token) }));
   }
 
   /** Replace every token at once (SIGHUP); a table that fails the checks throws and changes nothing. */
-  replace(tokens: Record<string, string>): { added: string[]; removed: string[]; docks: number } {
-    const next = TokenTable.build(tokens);
+  replace(tokens: Record<string, string> | TokenDigest[]): { added: string[]; removed: string[]; docks: number } {
+    const next = Array.isArray(tokens) ? [...tokens] : TokenTable.digests(tokens);
     const before = new Set(this.entries.map((e) => e.dockId));
     const after = new Set(next.map((e) => e.dockId));
     this.entries = next;

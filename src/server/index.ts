@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { EnvironmentError, errnoCode } from '../errors.js';
+import { EnvironmentError, errnoCode, UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { buildInfo } from '../util/version.js';
 import { problemType } from '../protocol/problems.js';
@@ -46,8 +46,15 @@ export { checkTokenTable, generateToken, loadTokensFile, tokenWeakness } from '.
 
 export interface IngestServerOptions {
   dataDir: string;
-  /** dock id → bearer token. */
+  /**
+   * dock id → bearer token. With `database`: imported into it when it has no tokens yet, else only
+   * compared (the database's apply: pg/pgTokens.ts); may be {} then.
+   */
   tokens: Record<string, string>;
+  /** The file `tokens` came from, for messages. */
+  tokensFile?: string;
+  /** With `database`: how often to look for another server's token import (default 2000 ms). */
+  tokenPollMs?: number;
   host?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
@@ -81,10 +88,10 @@ export interface IngestServer {
   keyId: string;
   /**
    * Replace every dock token at once (what SIGHUP does in the CLI): requests from then on are
-   * authenticated against the new table. A table that fails the checks (auth.ts) throws and
-   * the old tokens stay.
+   * authenticated against the new table; with a database, by every server of it. A table that
+   * fails the checks (auth.ts) rejects and the old tokens stay.
    */
-  setTokens(tokens: Record<string, string>): { added: string[]; removed: string[]; docks: number };
+  setTokens(tokens: Record<string, string>): Promise<{ added: string[]; removed: string[]; docks: number }>;
   close(): Promise<void>;
 }
 
@@ -97,7 +104,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const log = options.logger ?? createLogger({ component: 'server' });
   // The first line of every run says which build it is.
   log.info('bodycam-dock server starting', { ...buildInfo(), dataDir: options.dataDir });
-  const tokens = new TokenTable(options.tokens);
+  // With a database the tokens are its (filled in once the state is open); the file is checked now all the same.
+  const fileTokens = options.database && Object.keys(options.tokens).length === 0 ? undefined : TokenTable.digests(options.tokens);
+  const tokens = new TokenTable(options.database ? [] : fileTokens!);
   const admin = options.adminToken !== undefined ? new AdminToken(options.adminToken) : undefined;
   admin?.assertNotADockToken(options.tokens);
   // Evidence and keys: nobody else may read the data dir (0700 folders, 0600 files; privateFiles.ts).
@@ -130,6 +139,19 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   } catch (error) {
     await store.close();
     throw error;
+  }
+  const follower = state.followTokens?.(tokens, log);
+  if (follower) {
+    try {
+      const { imported, docks } = await follower.start(fileTokens, options.tokensFile);
+      if (imported) log.info('tokens imported into the database', { file: options.tokensFile, docks });
+      if (docks === 0) throw new UsageError('the database holds no dock tokens: start a server with --tokens FILE (or run `bodycam server token import --db … --tokens FILE`)', { code: 'E_TOKENS' });
+    } catch (error) {
+      follower.stop();
+      await state.close();
+      await store.close();
+      throw error;
+    }
   }
   const metrics = new ServerMetrics();
   // Once more after everything opened: files made on the way (SQLite -wal/-shm) are 0600 too.
@@ -226,7 +248,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 
   registerOperatorRoutes(app, { catalog, admin });
   registerConsole(app, { dataDir: options.dataDir, recordings: state.recordings, store, ingest, custody: state.custody, catalog, serverKey, secure: Boolean(https), log });
-  registerRoutes(app, { ingest, tokens, gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
+  registerRoutes(app, { ingest, tokens, ...(follower ? { lookForTokens: () => follower.lookNow() } : {}), gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
 
   const host = options.host ?? '127.0.0.1';
   try {
@@ -250,7 +272,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   let closing: Promise<void> | undefined;
   return {
     url, port, publicKeyPem: serverKey.publicKeyPem, keyId: serverKey.keyId,
-    setTokens: (next) => tokens.replace(next),
+    setTokens: async (next) => follower ? follower.importFile(TokenTable.digests(next)) : tokens.replace(next),
     close: () => closing ??= (async () => {
       shuttingDown = true;
       await app.close();

@@ -31,12 +31,15 @@ const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
 export function registerRoutes(app: FastifyInstance, deps: {
   ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: BlobStore; quotaBytes?: number; bodyIdleTimeoutMs: number;
   catalog: Catalog; admin: AdminToken | undefined;
+  /** With a database: look for tokens another server imported (an unknown token may be a dock just added). */
+  lookForTokens?: () => Promise<boolean>;
 }): void {
   const { ingest, tokens, gate, serverKey, metrics, store } = deps;
 
   // Before any body is read: who is calling, and whether that dock has a request slot left.
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
-    const dockId = tokens.authenticate(request.headers.authorization);
+    let dockId = tokens.authenticate(request.headers.authorization);
+    if (!dockId && request.headers.authorization && deps.lookForTokens && await deps.lookForTokens()) dockId = tokens.authenticate(request.headers.authorization);
     if (!dockId) throw new ProblemError('unauthorized', request.headers.authorization ? 'unknown bearer token' : 'send Authorization: Bearer <dock token>');
     request.dockId = dockId;
     gate.enterDock(dockId, reply);

@@ -10,11 +10,15 @@
  *  - CustodyChain: the append-only, hash-chained custody log with its signed checkpoints.
  *  - RecordingLocks: mutual exclusion per (dock, recording) across every server sharing the state.
  *
- * Tokens are not state: every server is started with the same --tokens file (SIGHUP each one
- * after an edit). The receipt signing key is not either: every server is started with the same
- * --server-key file; the PostgreSQL backend records its key id and refuses a server with another.
+ * Tokens: the embedded server reads its --tokens file (SIGHUP re-reads it); with PostgreSQL their
+ * SHA-256 digests are shared state (pg/pgTokens.ts), so every server accepts the same docks. The
+ * receipt signing key is not state: every server is started with the same --server-key file; the
+ * PostgreSQL backend records its key id and refuses a server with another.
  */
+import type { Logger } from '../log.js';
+import type { TokenTable } from './auth.js';
 import type { CustodyCheckpoint } from './custodyAnchor.js';
+import type { TokenFollower } from './pg/pgTokens.js';
 import type { CustodyEntry, CustodyFields } from './custodyLog.js';
 import type { RecordingKey, StoredRecording } from './store.js';
 
@@ -80,6 +84,8 @@ export interface RecordingLocks {
 export interface ServerState {
   /** 'embedded' (data dir) or 'postgres'. */
   kind: 'embedded' | 'postgres';
+  /** PostgreSQL: dock tokens (their digests) shared by every server; this server's table follows them (pg/pgTokens.ts). */
+  followTokens?: (table: TokenTable, log?: Logger) => TokenFollower;
   recordings: RecordingStore;
   possession: PossessionStore;
   dockKeys: DockKeyStore;

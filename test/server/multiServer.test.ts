@@ -46,9 +46,9 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
   const keyFile = join(tmp.path, 'receipt-key.pem');
   const tokensFile = join(tmp.path, 'tokens.json');
 
-  async function startServer(name: string): Promise<Server> {
+  async function startServer(name: string, tokens: string | null = tokensFile): Promise<Server> {
     const dataDir = join(tmp.path, name);
-    const child = spawnCli(['server', '--data-dir', dataDir, ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', keyFile, '--tokens', tokensFile, '--listen', '127.0.0.1:0'], { env: { ...engineEnv(), BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
+    const child = spawnCli(['server', '--data-dir', dataDir, ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', keyFile, ...(tokens ? ['--tokens', tokens] : []), '--listen', '127.0.0.1:0'], { env: { ...engineEnv(), BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -63,6 +63,14 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const server = { child, url: listening, stderr: () => err, dataDir };
     servers.push(server);
     return server;
+  }
+
+  async function waitUntil(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   const kill = (s: Server) => new Promise<void>((resolve) => { if (s.child.exitCode !== null || s.child.signalCode) { resolve(); return; } s.child.once('exit', () => resolve()); s.child.kill('SIGKILL'); });
@@ -307,6 +315,50 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const none = await runCli(['server', 'scrub', '--store', `s3://${freshBucket('none')}`, '--s3-endpoint', env.s3Endpoint, '--db', url], { env: engineEnv() });
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/does not exist/);
+  });
+
+  it('dock tokens live in the database: a server with a stale tokens file or none accepts the same docks; SIGHUP on one server or `token import` changes every server\'s', async () => {
+    const live = () => servers.filter((x) => x.child.exitCode === null && !x.child.signalCode);
+    const status = async (s: Server, token: string) => (await fetch(`${s.url}/v1/recordings/NONE`, { headers: { authorization: `Bearer ${token}` } })).status;
+    // Only hashes in the database, never a token.
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const rows = (await db.query<{ dock_id: string; token_sha256: string }>('SELECT dock_id, token_sha256 FROM dock_tokens ORDER BY dock_id')).rows;
+      expect(rows.map((r) => r.dock_id)).toEqual(['dock-1', 'dock-2']);
+      expect(JSON.stringify(rows)).not.toContain(TOKENS['dock-1']);
+    } finally {
+      await db.end();
+    }
+    // A server started later with an old copy of the file (dock-2 missing, dock-1 with a token since replaced) and one with none.
+    const stale = join(tmp.path, 'stale-tokens.json');
+    writeFileSync(stale, JSON.stringify({ 'dock-1': testToken('dock-1-old') }), { mode: 0o600 });
+    const oldCopy = await startServer('s4', stale);
+    const noFile = await startServer('s5', null);
+    for (const s of [oldCopy, noFile]) {
+      expect(await status(s, TOKENS['dock-2'])).toBe(404); // authenticated: the recording is not there
+      expect(await status(s, testToken('dock-1-old'))).toBe(401);
+    }
+    expect(oldCopy.stderr()).toMatch(/differs from the dock tokens in the database/);
+    // The operator adds dock-3 to the file and SIGHUPs one server: every server accepts it at once.
+    const dock3 = testToken('dock-3');
+    writeFileSync(tokensFile, JSON.stringify({ ...TOKENS, 'dock-3': dock3 }), { mode: 0o600 });
+    const [first] = live();
+    first!.child.kill('SIGHUP');
+    await waitUntil('dock-3 accepted by every server', async () => (await Promise.all(live().map((s) => status(s, dock3)))).every((c) => c === 404));
+    // `token import` of a file without dock-3: every server refuses it soon (each looks every 2 s).
+    writeFileSync(tokensFile, JSON.stringify(TOKENS), { mode: 0o600 });
+    const imported = await runCli(['server', 'token', 'import', '--db', url, '--tokens', tokensFile]);
+    expect(imported.stdout).toMatch(/imported 2 dock tokens/);
+    await waitUntil('dock-3 refused by every server', async () => (await Promise.all(live().map((s) => status(s, dock3)))).every((c) => c === 401));
+    for (const s of live()) expect(await status(s, TOKENS['dock-1'])).toBe(404);
+    // A weak file is refused by import, and nothing changes.
+    const weak = join(tmp.path, 'weak.json');
+    writeFileSync(weak, JSON.stringify({ 'dock-1': 'password' }), { mode: 0o600 });
+    const refused = await runCli(['server', 'token', 'import', '--db', url, '--tokens', weak]);
+    expect(refused.code).toBe(2);
+    for (const s of live()) expect(await status(s, TOKENS['dock-1'])).toBe(404);
+    await Promise.all([kill(oldCopy), kill(noFile)]);
   });
 
   it('a connection in use (a recording lock held) when PostgreSQL stops does not end the process; the state works again after', async () => {

@@ -17,6 +17,7 @@ import { IntegrityError } from '../../errors.js';
 import { checkout } from './checkout.js';
 import { CustodyExporter, type LockedObjects } from './custodyExport.js';
 import { PgCustodyChain } from './pgCustody.js';
+import { TokenFollower } from './pgTokens.js';
 import { MIGRATIONS, SQL } from './sql.js';
 
 export type Queryable = Pick<pg.Pool, 'query'>;
@@ -41,6 +42,8 @@ export interface PgStateOptions extends StateOptions {
   /** Export the custody chain into this bucket as locked objects, one per checkpoint (custodyExport.ts). */
   exportTo?: LockedObjects;
   exportIntervalMs?: number;
+  /** How often a server looks for another server's token import (default 2000 ms). */
+  tokenPollMs?: number;
   /** Connections for queries (default 10) and, separately, for recording locks (default 16). */
   poolSize?: number;
   lockPoolSize?: number;
@@ -199,6 +202,7 @@ export async function openPgState(url: string, options: PgStateOptions): Promise
       throw new EnvironmentError('E_SERVER_KEY_MISMATCH', `this database's receipts are signed by key ${String(keyId).slice(0, 16)}…, this server was started with key ${options.serverKey.keyId.slice(0, 16)}…: start every server with the same --server-key file`);
     }
     const recordings = new PgRecordings(pool);
+    const followers: TokenFollower[] = [];
     // With an object store that locks: every checkpoint's stretch of the chain becomes a locked object.
     const exporter = options.exportTo ? new CustodyExporter(pool, options.exportTo, { log: options.log, ...(options.exportIntervalMs !== undefined ? { intervalMs: options.exportIntervalMs } : {}) }) : undefined;
     const custody = new PgCustodyChain(pool, {
@@ -212,7 +216,9 @@ export async function openPgState(url: string, options: PgStateOptions): Promise
     return {
       kind: 'postgres', recordings, custody,
       possession: new PgPossession(pool), dockKeys: new PgDockKeys(pool), locks: new PgLocks(lockPool),
+      followTokens: (table, log) => { const follower = new TokenFollower(pool, table, { ...(log ? { log } : {}), ...(options.tokenPollMs !== undefined ? { pollMs: options.tokenPollMs } : {}) }); followers.push(follower); return follower; },
       close: async () => {
+        followers.forEach((f) => f.stop());
         await custody.close().catch(() => {});
         await exporter?.stop();
         await Promise.all([pool.end(), lockPool.end()]);

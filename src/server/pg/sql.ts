@@ -53,6 +53,22 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION custody_append_only();
     `,
   },
+  {
+    version: 2,
+    description: 'dock tokens (SHA-256 only) shared by every server, with a generation that moves on each import',
+    sql: `
+      CREATE TABLE dock_tokens (dock_id text PRIMARY KEY, token_sha256 char(64) NOT NULL UNIQUE);
+      CREATE TABLE dock_tokens_state (
+        id int PRIMARY KEY CHECK (id = 1),
+        generation bigint NOT NULL,
+        -- SHA-256 over the sorted (dock id, token digest) pairs: a server compares its --tokens file with it.
+        table_sha256 char(64),
+        imported_at timestamptz,
+        imported_by text
+      );
+      INSERT INTO dock_tokens_state (id, generation) VALUES (1, 0);
+    `,
+  },
 ];
 
 export const SQL = {
@@ -84,6 +100,14 @@ export const SQL = {
   pinGet: 'SELECT public_key_pem FROM dock_keys WHERE dock_id = $1',
   pinInsert: 'INSERT INTO dock_keys (dock_id, public_key_pem) VALUES ($1, $2) ON CONFLICT (dock_id) DO NOTHING',
   pinDelete: 'DELETE FROM dock_keys WHERE dock_id = $1',
+
+  // ---- dock tokens (digests only)
+  tokensStateLock: 'SELECT generation, table_sha256 FROM dock_tokens_state WHERE id = 1 FOR UPDATE',
+  tokensState: 'SELECT generation, table_sha256, imported_at, imported_by FROM dock_tokens_state WHERE id = 1',
+  tokensClear: 'DELETE FROM dock_tokens',
+  tokensInsert: 'INSERT INTO dock_tokens (dock_id, token_sha256) SELECT * FROM unnest($1::text[], $2::text[])',
+  tokensAll: 'SELECT dock_id, token_sha256 FROM dock_tokens ORDER BY dock_id COLLATE "C"',
+  tokensStateMove: 'UPDATE dock_tokens_state SET generation = generation + 1, table_sha256 = $1, imported_at = clock_timestamp(), imported_by = $2 WHERE id = 1 RETURNING generation',
 
   // ---- recording locks (session advisory locks on a connection of their own)
   lockTake: 'SELECT pg_advisory_lock(hashtextextended($1, 0))',
