@@ -174,6 +174,27 @@ export function runStateConformance(name: string, factory: () => Promise<StateUn
       }), { numRuns: 15 });
     });
 
+    it('entriesAbout lists a recording\'s own entries and its blobs\' segment-stored entries, in chain order, bounded', async () => {
+      const { custody } = subject.state;
+      if (!custody.entriesAbout) throw new Error('every backend lists a recording\'s entries (the console\'s custody timeline)');
+      const blob = (n: number) => n.toString(16).padStart(64, 'b');
+      const mine = { recordingId: 'REC-7', dockId: 'dock-1' };
+      await custody.append({ ...mine, event: 'recording-created', sha256: blob(0) });
+      await custody.append({ ...mine, dockId: 'dock-2', event: 'recording-created', sha256: blob(0) }); // another dock's REC-7
+      await custody.append({ recordingId: 'REC-8', dockId: 'dock-1', event: 'segment-stored', sha256: blob(1) }); // my blob, stored for another recording
+      await custody.append({ ...mine, event: 'segment-stored', sha256: blob(2) });
+      await custody.append({ recordingId: 'REC-8', dockId: 'dock-1', event: 'segment-stored', sha256: blob(3) }); // not mine
+      await custody.append({ ...mine, event: 'viewed', sha256: blob(0) }, () => ({ extra: { by: 'rita' }, value: undefined }));
+      const about = await custody.entriesAbout('dock-1', 'REC-7', [blob(1), blob(2), blob(1)], 100);
+      expect(about.map((e) => [e.seq, e.event, e.dockId, e.recordingId])).toEqual([
+        [1, 'recording-created', 'dock-1', 'REC-7'], [3, 'segment-stored', 'dock-1', 'REC-8'], [4, 'segment-stored', 'dock-1', 'REC-7'], [6, 'viewed', 'dock-1', 'REC-7'],
+      ]);
+      expect(about[3]).toMatchObject({ by: 'rita' });
+      expect((await custody.entriesAbout('dock-1', 'REC-7', [blob(1), blob(2)], 2)).map((e) => e.seq)).toEqual([1, 3]);
+      expect(await custody.entriesAbout('dock-1', 'REC-9', [], 10)).toEqual([]);
+      if (subject.shared) expect((await (await reopen()).custody.entriesAbout!('dock-2', 'REC-7', [], 10)).map((e) => e.seq)).toEqual([2]);
+    });
+
     it('a receipt entry is covered by a signed checkpoint when its append resolves and is found again', async () => {
       const { custody } = subject.state;
       await custody.append(fields(1, 'recording-created'));

@@ -12,6 +12,7 @@
  */
 import { EnvironmentError } from '../../errors.js';
 import { checkpointProblem, lineHash, signCheckpoint, type CheckpointSigner, type CustodyCheckpoint } from '../custodyAnchor.js';
+import { aboutSubjects } from '../custodyIndex.js';
 import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custodyLog.js';
 import type { CustodyChain } from '../state.js';
 import type pg from 'pg';
@@ -105,6 +106,13 @@ export class PgCustodyChain implements CustodyChain {
     return entry;
   }
 
+  /** CustodyChain.entriesAbout: committed entries only, found by custody_about (no scan of the chain). */
+  async entriesAbout(dockId: string, recordingId: string, segmentSha256s: readonly string[], limit: number): Promise<CustodyEntry[]> {
+    const subjects = [...aboutSubjects({ event: 'recording-created', dockId, recordingId, sha256: '' }), ...new Set(segmentSha256s.map((sha) => `blob:${sha}`))];
+    const rows = (await this.pool.query<{ seq: string; line: string }>(SQL.entriesAbout, [subjects, limit])).rows;
+    return rows.map((row) => JSON.parse(row.line) as CustodyEntry);
+  }
+
   lastCheckpoint(): CustodyCheckpoint | undefined {
     return this.checkpoint;
   }
@@ -163,6 +171,7 @@ export class PgCustodyChain implements CustodyChain {
       const seqs: number[] = []; const lines: string[] = []; const hashes: string[] = [];
       const mEvents: string[] = []; const mSubjects: string[] = []; const mSeqs: number[] = [];
       const rDocks: string[] = []; const rIds: string[] = []; const rSeqs: number[] = [];
+      const aSubjects: string[] = []; const aSeqs: number[] = [];
       const settle: Array<() => void> = [];
       for (const item of batch) {
         const mention = mentionOf(item.fields);
@@ -186,6 +195,7 @@ export class PgCustodyChain implements CustodyChain {
         bytes += Buffer.byteLength(line, 'utf8') + 1;
         seqs.push(seq); lines.push(line); hashes.push(prev);
         if (!mentioned.has(key)) { mEvents.push(mention.event); mSubjects.push(mention.subject); mSeqs.push(seq); mentioned.add(key); }
+        for (const subject of aboutSubjects(entry)) { aSubjects.push(subject); aSeqs.push(seq); }
         if (entry.event === 'receipt-issued') { rDocks.push(entry.dockId); rIds.push(entry.recordingId); rSeqs.push(seq); receipted.add(`${entry.dockId}/${entry.recordingId}`); }
         const result = { seq, value: built?.value };
         settle.push(() => item.resolve(result));
@@ -195,6 +205,7 @@ export class PgCustodyChain implements CustodyChain {
         await client.query(SQL.entriesInsert, [seqs, lines, hashes]);
         if (mEvents.length) await client.query(SQL.mentionsInsert, [mEvents, mSubjects, mSeqs]);
         if (rDocks.length) await client.query(SQL.receiptsInsert, [rDocks, rIds, rSeqs]);
+        await client.query(SQL.aboutInsert, [aSubjects, aSeqs]);
         await client.query(SQL.headMove, [seq, prev, bytes]);
         // A receipt is handed out only with a signed checkpoint covering it, committed together.
         const lastCp = this.checkpoint?.seq ?? 0;

@@ -69,6 +69,19 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO dock_tokens_state (id, generation) VALUES (1, 0);
     `,
   },
+  {
+    version: 3,
+    description: 'custody_about: which entries are about which recording or blob (the console\'s custody timeline without a scan of the chain)',
+    sql: `
+      -- subject: 'rec:<dock id>/<recording id>' for every entry, and 'blob:<sha256>' too for segment-stored.
+      CREATE TABLE custody_about (subject text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (subject, seq));
+      INSERT INTO custody_about (subject, seq)
+        SELECT 'rec:' || (line::jsonb ->> 'dockId') || '/' || (line::jsonb ->> 'recordingId'), seq FROM custody_entries
+        UNION ALL
+        SELECT 'blob:' || (line::jsonb ->> 'sha256'), seq FROM custody_entries WHERE line::jsonb ->> 'event' = 'segment-stored'
+        ON CONFLICT DO NOTHING;
+    `,
+  },
 ];
 
 export const SQL = {
@@ -125,6 +138,8 @@ export const SQL = {
   entryAt: 'SELECT line, hash FROM custody_entries WHERE seq = $1',
   entriesFrom: 'SELECT seq, line FROM custody_entries WHERE seq > $1 ORDER BY seq LIMIT $2',
   receiptEntry: 'SELECT e.seq, e.line FROM custody_receipts r JOIN custody_entries e ON e.seq = r.seq WHERE r.dock_id = $1 AND r.recording_id = $2',
+  aboutInsert: 'INSERT INTO custody_about (subject, seq) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING',
+  entriesAbout: 'SELECT e.seq, e.line FROM custody_entries e WHERE e.seq IN (SELECT seq FROM custody_about WHERE subject = ANY($1::text[])) ORDER BY e.seq LIMIT $2',
   checkpointInsert: 'INSERT INTO custody_checkpoints (seq, checkpoint) VALUES ($1, $2) ON CONFLICT (seq) DO NOTHING',
   checkpointLast: 'SELECT checkpoint FROM custody_checkpoints ORDER BY seq DESC LIMIT 1',
   checkpointsAll: 'SELECT checkpoint FROM custody_checkpoints ORDER BY seq',
