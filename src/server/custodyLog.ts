@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { appendCheckpoint, checkLogAgainstAnchors, cutTornCheckpoint, newestAnchor, readAnchors, readLineEndingAt, signCheckpoint, writeHead, type CheckpointSigner, type CustodyCheckpoint } from './custodyAnchor.js';
-import { CustodyIndex, type Mention, type ReceiptMention } from './custodyIndex.js';
+import { aboutSubjects, CustodyIndex, type AboutRow, type Mention, type ReceiptMention } from './custodyIndex.js';
 import { insideRoot } from './paths.js';
 
 /** `viewed` and `downloaded`: a person looked at or took the evidence in the console (with `by`, `role`). */
@@ -291,6 +291,7 @@ export class CustodyLog {
     let seq = from.seq;
     let batch: Mention[] = [];
     let receipts: ReceiptMention[] = [];
+    let about: AboutRow[] = [];
     try {
       for await (const line of lines) {
         if (this.closing) return;
@@ -302,18 +303,22 @@ export class CustodyLog {
           index.clear();
           return this.catchUp(index);
         }
-        offset += Buffer.byteLength(line, 'utf8') + 1;
+        const start = offset;
+        const length = Buffer.byteLength(line, 'utf8');
+        offset += length + 1;
         seq = entry.seq;
         batch.push(mentionOf(entry));
+        for (const subject of aboutSubjects(entry)) about.push({ subject, seq, start, length });
         if (entry.event === 'receipt-issued') receipts.push({ dockId: entry.dockId, recordingId: entry.recordingId, seq, end: offset });
         if (batch.length >= 2000) {
-          index.record(batch, receipts, { seq, offset });
+          index.record(batch, receipts, { seq, offset }, about);
           batch = [];
           receipts = [];
+          about = [];
           await new Promise<void>((resolve) => setImmediate(resolve)); // let requests through while a large log is indexed
         }
       }
-      index.record(batch, receipts, { seq, offset });
+      index.record(batch, receipts, { seq, offset }, about);
     } finally {
       lines.close();
       input.destroy();
@@ -346,6 +351,7 @@ export class CustodyLog {
       const results: Array<{ seq: number; value: unknown }> = [];
       const mentions: Mention[] = [];
       const receipts: ReceiptMention[] = [];
+      const about: AboutRow[] = [];
       const mentionedInBatch = new Set<string>();
       let seq = this.lastSeq;
       let prev = this.lastHash;
@@ -367,7 +373,9 @@ export class CustodyLog {
           const line = JSON.stringify(entry);
           seq++;
           prev = lineHash(line);
-          end += Buffer.byteLength(line, 'utf8') + 1;
+          const length = Buffer.byteLength(line, 'utf8');
+          for (const subject of aboutSubjects(entry)) about.push({ subject, seq, start: end, length });
+          end += length + 1;
           lines.push(line);
           mentionedInBatch.add(key);
           mentions.push(mention);
@@ -402,7 +410,7 @@ export class CustodyLog {
           coveredByBatch.forEach((item) => item.reject(error));
           continue;
         }
-        this.indexBatch(mentions, receipts);
+        this.indexBatch(mentions, receipts, about);
       }
       // The entries are durable. A receipt is handed out only once a signed checkpoint covers it;
       // if that fails (a full disk), the caller retries and gets the very same receipt (findReceiptEntry).
@@ -457,10 +465,10 @@ export class CustodyLog {
   }
 
   /** The entries are durable in the log already; an index that cannot follow reads the log again at the next use. */
-  private indexBatch(mentions: Mention[], receipts: ReceiptMention[]): void {
+  private indexBatch(mentions: Mention[], receipts: ReceiptMention[], about: AboutRow[]): void {
     if (!this.index || this.indexBehind) { this.indexBehind = true; return; }
     try {
-      this.index.record(mentions, receipts, { seq: this.lastSeq, offset: this.size });
+      this.index.record(mentions, receipts, { seq: this.lastSeq, offset: this.size }, about);
     } catch (error) {
       this.indexError = error;
       this.indexBehind = true;
@@ -468,9 +476,33 @@ export class CustodyLog {
   }
 
   /** The last checkpoint written or read at open (for tests and verify-log). */
-  /** CustodyChain.entriesAbout: one streaming pass over the log, lines filtered by substring first. */
+  /**
+   * CustodyChain.entriesAbout: the index says where the entries are (no pass over the log), each
+   * line is read from the log itself; a pass over the log only while the index is unusable.
+   */
   async entriesAbout(dockId: string, recordingId: string, segmentSha256s: readonly string[], limit: number): Promise<CustodyEntry[]> {
-    return entriesAboutInLines(readLines(this.path), dockId, recordingId, segmentSha256s, limit);
+    await this.indexReady;
+    const index = this.index;
+    if (!index || this.indexBehind) return entriesAboutInLines(readLines(this.path), dockId, recordingId, segmentSha256s, limit);
+    const subjects = [...aboutSubjects({ event: 'recording-created', dockId, recordingId, sha256: '' }), ...new Set(segmentSha256s.map((sha) => `blob:${sha}`))];
+    const rows = index.about(subjects, limit);
+    if (rows.length === 0) return [];
+    const handle = await open(this.path, 'r');
+    try {
+      const out: CustodyEntry[] = [];
+      for (const row of rows) {
+        const buffer = Buffer.alloc(row.length);
+        const { bytesRead } = await handle.read(buffer, 0, row.length, row.start);
+        let entry: CustodyEntry | undefined;
+        try { entry = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as CustodyEntry; } catch { entry = undefined; }
+        // The index is a cache: one that does not point at the entry it names is not trusted for this answer.
+        if (entry?.seq !== row.seq) return entriesAboutInLines(readLines(this.path), dockId, recordingId, segmentSha256s, limit);
+        out.push(entry);
+      }
+      return out;
+    } finally {
+      await handle.close();
+    }
   }
 
   lastCheckpoint(): CustodyCheckpoint | undefined {

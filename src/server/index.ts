@@ -161,7 +161,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const catalog = new Catalog({
     recordings: state.recordings, missing: (manifest) => ingest.missing(manifest),
     ...(state.dockKeys.keyId ? { dockKeyId: state.dockKeys.keyId.bind(state.dockKeys) } : {}),
-    knownDocks: () => tokens.dockIds(), ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+    knownDocks: () => tokens.dockIds(), seesEveryChange: !options.database, ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
   });
 
   const https = options.tls ? {
@@ -211,7 +211,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   app.addHook('onSend', async (request) => {
     if (!request.dockId) return;
     catalog.seen(request.dockId);
-    const id = (request.params as { id?: unknown } | undefined)?.id;
+    // A new recording's id is in its manifest (POST /v1/recordings); every later change is under /v1/recordings/:id.
+    const id = (request.params as { id?: unknown } | undefined)?.id ?? (request.routeOptions.url === '/v1/recordings' ? (request.body as { recordingId?: unknown } | undefined)?.recordingId : undefined);
     if (request.method !== 'GET' && typeof id === 'string') catalog.touch(request.dockId, id);
   });
   app.addHook('onResponse', async (request, reply) => {

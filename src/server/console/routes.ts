@@ -197,24 +197,20 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       if (typeof value === 'string' && value !== '' && value.length <= 200) filter[key] = value;
     }
     await deps.catalog.refresh();
-    const all = deps.catalog.all();
-    const rows = all.filter((s) => (filter.dock === undefined || s.dockId === filter.dock) && (filter.device === undefined || s.deviceSerial === filter.device)
-      && (filter.state === undefined || s.state === filter.state || (filter.state === 'stale' && s.stale)) && (filter.integrity === undefined || s.integrity === filter.integrity)
-      && (filter.category === undefined || s.category === filter.category) && (filter.day === undefined || s.createdAt.startsWith(filter.day)));
-    rows.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
     const pageNo = Math.max(0, Math.min(1e6, Number.parseInt(q.page ?? '0', 10) || 0));
-    const shown = rows.slice(pageNo * PAGE_SIZE, (pageNo + 1) * PAGE_SIZE);
-    const options = (values: Iterable<string | undefined>) => [...new Set([...values].filter((v): v is string => v !== undefined))].sort().slice(0, 500);
+    const { items: shown, total: matching } = deps.catalog.newest(filter, pageNo * PAGE_SIZE, PAGE_SIZE);
+    const held = deps.catalog.size;
+    const facets = deps.catalog.facets();
     const select = (name: keyof RecordingFilter, label: string, values: string[]) => html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === filter[name] ? html` selected` : ''}>${v}</option>`)}</select></label>`;
     const query = (p: number) => '?' + new URLSearchParams({ ...Object.fromEntries(Object.entries(filter)), page: String(p) }).toString();
     const body = html`
     <form method="get" class="filters">
-      ${select('device', 'Camera', options(all.map((s) => s.deviceSerial)))} ${select('dock', 'Dock', options(all.map((s) => s.dockId)))}
+      ${select('device', 'Camera', facets.devices)} ${select('dock', 'Dock', facets.docks)}
       <label>Day <input type="date" name="day" value="${filter.day ?? ''}"></label>
-      ${select('state', 'State', ['receiving', 'complete', 'stale'])} ${select('integrity', 'Integrity', options(all.map((s) => s.integrity)))}
-      ${select('category', 'Category', options(all.map((s) => s.category)))} <button type="submit">Filter</button>
+      ${select('state', 'State', ['receiving', 'complete', 'stale'])} ${select('integrity', 'Integrity', facets.integrity)}
+      ${select('category', 'Category', facets.categories)} <button type="submit">Filter</button>
     </form>
-    <p class="count" id="count">${rows.length} of ${all.length} recordings${rows.length > PAGE_SIZE ? `, page ${pageNo + 1} of ${Math.ceil(rows.length / PAGE_SIZE)}` : ''}</p>
+    <p class="count" id="count">${matching} of ${held} recordings${matching > PAGE_SIZE ? `, page ${pageNo + 1} of ${Math.ceil(matching / PAGE_SIZE)}` : ''}</p>
     <table class="recordings" id="recordings"><thead><tr><th>Arrived</th><th>Camera</th><th>Recording</th><th>Dock</th><th>Category</th><th>Duration</th><th>Size</th><th>Arrival</th><th>Verification</th></tr></thead><tbody>
     ${shown.map((s) => html`<tr data-id="${s.id}" data-dock="${s.dockId}"><td>${s.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${s.deviceSerial}</td>
       <td><a href="/console/recordings/${encodeURIComponent(s.dockId)}/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.dockId}</td><td>${s.category ?? ''}</td>
@@ -222,7 +218,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       <td><progress max="${s.segmentCount}" value="${s.segmentsReceived}"></progress> ${s.segmentsReceived}/${s.segmentCount}${s.stale ? html` <span class="badge warn">stale</span>` : ''}</td>
       <td><span class="badge ${s.state === 'complete' ? 'ok' : 'pending'}">${s.state === 'complete' ? 'receipt issued' : 'receiving'}</span> <span class="badge ${s.integrity === 'verified' ? 'ok' : 'warn'}">${s.integrity}</span></td></tr>`)}
     </tbody></table>
-    <p class="pages">${pageNo > 0 ? html`<a href="${query(pageNo - 1)}">← newer</a>` : ''} ${(pageNo + 1) * PAGE_SIZE < rows.length ? html`<a href="${query(pageNo + 1)}">older →</a>` : ''}</p>`;
+    <p class="pages">${pageNo > 0 ? html`<a href="${query(pageNo - 1)}">← newer</a>` : ''} ${(pageNo + 1) * PAGE_SIZE < matching ? html`<a href="${query(pageNo + 1)}">older →</a>` : ''}</p>`;
     return sendPage(reply, 200, page('Recordings', viewerOf(session), body));
   });
 

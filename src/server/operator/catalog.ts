@@ -72,6 +72,8 @@ export interface RecordingFilter {
   day?: string;
 }
 
+export interface Facets { devices: string[]; docks: string[]; integrity: string[]; categories: string[] }
+
 export interface Page<T> { items: T[]; next?: string; total: number }
 
 export interface CatalogDeps {
@@ -85,6 +87,12 @@ export interface CatalogDeps {
   now?: () => number;
   /** A receiving recording older than this is stale (default 24 h). */
   staleAfterMs?: number;
+  /**
+   * Every change to a recording is made by this process (the embedded backend: one server per
+   * data dir) and reaches the catalog through touch(): a refresh then re-reads only what was
+   * touched and what is receiving, never lists the store again.
+   */
+  seesEveryChange?: boolean;
   /** Refreshes closer together than this reuse the last one (default 500 ms). */
   minRefreshMs?: number;
   fullRelistMs?: number;
@@ -98,6 +106,8 @@ export class Catalog {
   private readonly receiving = new Set<string>();
   private readonly seenAt = new Map<string, number>();
   private sortedByKey: RecordingSummary[] | undefined;
+  private sortedNewest: RecordingSummary[] | undefined;
+  private facetValues: Facets | undefined;
   private loadedAt: number | undefined;
   private fullListAt = 0;
   private inFlight: Promise<void> | undefined;
@@ -131,7 +141,9 @@ export class Catalog {
     const store = this.deps.recordings;
     let keys: RecordingKey[];
     const full = this.loadedAt === undefined || !store.listRecordingsChangedSince;
-    if (full && this.loadedAt !== undefined && started - this.fullListAt < (this.deps.fullRelistMs ?? 10_000)) {
+    if (this.loadedAt !== undefined && this.deps.seesEveryChange) {
+      keys = [];
+    } else if (full && this.loadedAt !== undefined && started - this.fullListAt < (this.deps.fullRelistMs ?? 10_000)) {
       keys = [];
     } else if (full) {
       keys = await store.listRecordings();
@@ -152,8 +164,9 @@ export class Catalog {
       const slice = list.slice(i, i + width);
       const records = await Promise.all(slice.map((key) => store.getRecording(key.dockId, key.recordingId)));
       const summaries = await Promise.all(records.map((record, j) => record ? this.summarize(slice[j]!.dockId, record) : undefined));
-      for (const summary of summaries) {
-        if (!summary) continue;
+      for (const [j, summary] of summaries.entries()) {
+        // A touched id with no record (a refused create) is not followed further.
+        if (!summary) { this.receiving.delete(keyOf(slice[j]!.dockId, slice[j]!.recordingId)); continue; }
         const k = keyOf(summary.dockId, summary.id);
         const existing = this.byKey.get(k);
         // In place: the sorted array holds the same objects.
@@ -161,6 +174,8 @@ export class Catalog {
         else {
           this.byKey.set(k, summary);
           this.sortedByKey = undefined;
+          this.sortedNewest = undefined;
+          this.facetValues = undefined;
         }
         if (summary.state === 'receiving') this.receiving.add(k); else this.receiving.delete(k);
       }
@@ -201,10 +216,56 @@ export class Catalog {
     if (!this.sortedByKey) {
       this.sortedByKey = [...this.byKey.values()].sort((a, b) => compareKey(a.dockId, a.id, b.dockId, b.id));
     }
-    const now = this.now();
-    for (const s of this.sortedByKey) s.stale = this.isStale(s, now);
+    this.markStale();
     return this.sortedByKey;
   }
+
+  /** Only a receiving recording can be stale: the others keep stale false (set by summarize). */
+  private markStale(): void {
+    const now = this.now();
+    for (const k of this.receiving) {
+      const s = this.byKey.get(k);
+      if (s) s.stale = this.isStale(s, now);
+    }
+  }
+
+  /**
+   * One page of the summaries matching `filter`, newest arrival first (the console's list), and how
+   * many match. The order is kept between requests (an arrival time never changes), so a page is a
+   * slice when nothing is filtered and one pass otherwise, never a sort per request.
+   */
+  newest(filter: RecordingFilter, offset: number, limit: number): { items: RecordingSummary[]; total: number } {
+    if (!this.sortedNewest) {
+      this.sortedNewest = [...this.byKey.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : compareKey(a.dockId, a.id, b.dockId, b.id)));
+    }
+    this.markStale();
+    const list = this.sortedNewest;
+    if (Object.keys(filter).length === 0) return { items: list.slice(offset, offset + limit), total: list.length };
+    const items: RecordingSummary[] = [];
+    let total = 0;
+    for (const s of list) {
+      if (!matches(s, filter)) continue;
+      if (total >= offset && items.length < limit) items.push(s);
+      total++;
+    }
+    return { items, total };
+  }
+
+  /** The values the console's filters offer (at most 500 each), kept until a recording is added. */
+  facets(): Facets {
+    if (!this.facetValues) {
+      const sets = { devices: new Set<string>(), docks: new Set<string>(), integrity: new Set<string>(), categories: new Set<string>() };
+      for (const s of this.byKey.values()) {
+        sets.devices.add(s.deviceSerial); sets.docks.add(s.dockId); sets.integrity.add(s.integrity);
+        if (s.category !== undefined) sets.categories.add(s.category);
+      }
+      const sorted = (set: Set<string>) => [...set].sort().slice(0, 500);
+      this.facetValues = { devices: sorted(sets.devices), docks: sorted(sets.docks), integrity: sorted(sets.integrity), categories: sorted(sets.categories) };
+    }
+    return this.facetValues;
+  }
+
+  get size(): number { return this.byKey.size; }
 
   get(dockId: string, id: string): RecordingSummary | undefined {
     const s = this.byKey.get(keyOf(dockId, id));
