@@ -5,6 +5,7 @@ import { runDemo, type DemoResult } from '../demo/demo.js';
 import { LiveView } from '../replay/liveView.js';
 import { formatBytes, parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
+import { untilStopSignal } from './signals.js';
 
 interface DemoFlags {
   dir: string;
@@ -128,11 +129,7 @@ Examples:
       process.stdout.write(formatSummary(result, Boolean(flags.stay)));
       if (flags.stay) {
         process.stdout.write('\nServer and dock keep running; Ctrl-C stops them.\n');
-        await new Promise<void>((resolve) => {
-          const stop = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopSignal();
         await result.close();
       }
       return result.ok ? 0 : 1;

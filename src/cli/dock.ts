@@ -12,6 +12,7 @@ import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';
 import { enterServiceMode, tell } from './output.js';
+import { untilStopSignal } from './signals.js';
 
 /** What a value of each kind looks like, in the flag's usage. */
 const PLACEHOLDER: Record<ConfigKind, string> = { string: 'text', path: 'path', boolean: '', int: 'n', duration: 'duration', bytes: 'size', rate: 'rate' };
@@ -88,11 +89,7 @@ export function registerDock(program: Command): void {
       agent.reload(next).catch((error: unknown) => { tell(`reload refused, the dock keeps running as it was: ${(error as Error).message}`, { err: error }, 'error'); });
     };
     process.on('SIGHUP', reload);
-    await new Promise<void>((resolve) => {
-      const onSignal = (): void => { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); resolve(); };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-    });
+    await untilStopSignal();
     process.off('SIGHUP', reload);
     stopProgress();
     await agent.stop();

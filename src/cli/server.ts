@@ -22,6 +22,7 @@ import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';
 import { loadAdminTokenFile } from '../server/operator/adminToken.js';
 import { enterServiceMode } from './output.js';
+import { untilStopSignal } from './signals.js';
 
 interface ServerFlags {
   dataDir?: string;
@@ -140,11 +141,7 @@ Examples:
         })();
       };
       process.on('SIGHUP', reload);
-      await new Promise<void>((resolve) => {
-        const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      await untilStopSignal();
       process.off('SIGHUP', reload);
       await running.close();
       return 0;
