@@ -6,6 +6,7 @@ import { LiveView } from '../replay/liveView.js';
 import { formatBytes, parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { untilStopSignal } from './signals.js';
+import { table } from '../util/table.js';
 
 interface DemoFlags {
   dir: string;
@@ -61,8 +62,7 @@ export function formatSummary(result: DemoResult, stay: boolean): string {
     rows.push([r.id, formatBytes(r.size), r.sha256.slice(0, 12) + '…', String(r.segments), check(r.readBack), check(r.serverHash), check(r.merkle),
       r.receipt ? 'verified' : 'FAILED', r.camera === 'verified' ? 'verified' : r.camera.toUpperCase()]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  for (const row of rows) lines.push('  ' + row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  lines.push(table(rows, { indent: '  ' }).slice(0, -1));
   lines.push('');
   lines.push('Verified how:');
   lines.push('  read-back    GET /v1/recordings/<id>/content, re-hashed here, equals the SHA-256 of the file the camera wrote (byte-exact)');

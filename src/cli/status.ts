@@ -12,7 +12,7 @@ import type { DockStatus } from '../dock/index.js';
 import { STATUS_FILE } from '../dock/statusServer.js';
 import { formatBytes, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
-import { table } from './table.js';
+import { table } from '../util/table.js';
 
 /**
  * Where a dock's state folder is when none is given, in order: the one the packaged unit and the

@@ -3,6 +3,7 @@
  * and JUnit XML with one testcase per recording expectation (what CI systems
  * render as test results).
  */
+import { table } from '../util/table.js';
 
 export interface CaseResult {
   scenario: string;
@@ -32,21 +33,14 @@ export function scenarioPassed(result: ScenarioResult): boolean {
   return !result.error && result.cases.every((c) => c.passed);
 }
 
-function pad(text: string, width: number): string {
-  return text.length >= width ? text : text + ' '.repeat(width - text.length);
-}
-
-/** Plain-text table, one row per case, widths fitted to the content. */
+/** Plain-text table, one row per case, columns padded to at most 60 characters. */
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'recording', 'expected', 'actual', 'result'];
-  const rows: string[][] = [];
+  const rows: string[][] = [['scenario', 'recording', 'expected', 'actual', 'result']];
   for (const result of results) {
     if (result.error) rows.push([result.scenario, '-', '-', result.error, 'ERROR']);
     for (const c of result.cases) rows.push([c.scenario, c.recording, c.expected, c.actual, c.passed ? 'ok' : 'FAIL']);
   }
-  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
-  const line = (cells: string[]): string => cells.map((cell, i) => pad(cell, widths[i]!)).join('  ').trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return table(rows, { maxColumnWidth: 60, headerRule: true }).slice(0, -1);
 }
 
 function xmlEscape(text: string): string {

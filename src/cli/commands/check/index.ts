@@ -8,7 +8,7 @@ import { checkAgainstServer, type CheckResult } from '../../../dock/check.js';
 import { loadDockConfig } from '../../../dock/config.js';
 import { action } from '../../handler.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
-import { table } from '../../table.js';
+import { table } from '../../../util/table.js';
 
 export function renderCheck(result: CheckResult): string {
   const c = result.counts;

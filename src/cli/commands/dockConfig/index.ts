@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../../errors.js';
 import { DOCK_CONFIG_SCHEMA, formatConfigValue, loadDockConfig, resolveDockSettings, validateDockConfigFile, type ConfigKeySpec } from '../../../dock/config.js';
 import { action } from '../../handler.js';
-import { table } from '../../table.js';
+import { table } from '../../../util/table.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
 
 const KEYS = Object.keys(DOCK_CONFIG_SCHEMA) as Array<keyof typeof DOCK_CONFIG_SCHEMA>;

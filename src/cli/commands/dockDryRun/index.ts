@@ -4,7 +4,7 @@
  */
 import type { DockConfig } from '../../../dock/config.js';
 import { dryRun, type DryRunResult } from '../../../dock/dryRun.js';
-import { table } from '../../table.js';
+import { table } from '../../../util/table.js';
 
 export function renderDryRun(result: DryRunResult): string {
   const c = result.counts;

@@ -8,7 +8,7 @@ import { Journal } from '../../../dock/journal.js';
 import { exportQuarantined, listQuarantine, retryQuarantined, showQuarantined, type QuarantineEntry } from '../../../dock/quarantine.js';
 import { action } from '../../handler.js';
 import { addDockOptions, dockSettings } from '../../dockSettings.js';
-import { table } from '../../table.js';
+import { table } from '../../../util/table.js';
 import { UsageError } from '../../../errors.js';
 
 type Flags = Record<string, unknown> & { json?: boolean; reason?: string; to?: string };
