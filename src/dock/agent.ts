@@ -16,12 +16,13 @@ import { attentionCodeOf, DockAttention, requestKind, type DockProblem } from '.
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { JobRunner } from './jobRunner.js';
-import { Journal } from './journal.js';
+import { ACTIVE_STATES, Journal } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
 import { acquireStateLock, type StateLock } from './lock.js';
 import { DockMetrics } from './metrics.js';
 import type { StepContext } from './pipeline.js';
 import { bucketFor } from './rateLimit.js';
+import { pruneFinished, type PruneResult } from './retention.js';
 import { PrioritySlots } from './slots.js';
 import { Scheduler } from './scheduler.js';
 import { ServerKeyPin } from './serverKeyPin.js';
@@ -32,6 +33,8 @@ import { BayWatcher } from './watcher.js';
 export type { BayState, BayStatus, DockStatus, RecordingSummary } from './status.js';
 
 const STOP_GRACE_MS = 3000;
+/** How often the retention rule runs (each run costs the rows it prunes, a page at a time). */
+const PRUNE_INTERVAL_MS = 3600_000;
 
 export interface AgentDeps { logger?: Logger; clock?: Clock }
 
@@ -45,6 +48,8 @@ export class DockAgentCore {
   private rescanTimer?: NodeJS.Timeout;
   private readonly client: IngestClient;
   private pin: ServerKeyPin;
+  private pruneTimer?: NodeJS.Timeout;
+  private pruning?: Promise<PruneResult | undefined>;
 
   /**
    * Everything that touches the disk happens here, before an agent exists: one agent per state
@@ -88,7 +93,9 @@ export class DockAgentCore {
       bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), attention,
       scanning: 0, initialScanDone: false, stopping: false,
     };
-    for (const row of journal.list()) this.state.attemptsBeforeRun.set(row.key, row.attempts);
+    // --once gives every run its own attempt budget (scheduler.ts, exhausted): only the rows that may
+    // still work count, read once, never a year of finished ones; rows found later start at 0.
+    if (config.once) for (const [key, attempts] of journal.attemptsInStates([...ACTIVE_STATES, 'completed'])) this.state.attemptsBeforeRun.set(key, attempts);
     const client = new IngestClient({
       endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
       retries: config.requestRetries, bucket: bucketFor(config), logger,
@@ -162,6 +169,35 @@ export class DockAgentCore {
     this.state.initialScanDone = true;
     this.scheduler.pump();
     this.scheduler.checkIdle();
+    // After the first scan (a completed row of a camera docked now is in use, never pruned), then hourly.
+    void this.prune();
+    if (!config.once) {
+      this.pruneTimer = setInterval(() => { void this.prune(); }, PRUNE_INTERVAL_MS);
+      this.pruneTimer.unref?.();
+    }
+  }
+
+  /** The retention rule for finished rows, once (src/dock/retention.ts); a failure is logged, the rows stay. */
+  prune(): Promise<PruneResult | undefined> {
+    if (!this.pruning) this.pruning = this.pruneOnce().finally(() => { this.pruning = undefined; });
+    return this.pruning;
+  }
+
+  private async pruneOnce(): Promise<PruneResult | undefined> {
+    const { state, config } = this;
+    if (state.stopping || !(config.retainFinished > 0)) return undefined;
+    try {
+      const inUse = (key: string): boolean => state.located.has(key) || state.running.has(key) || [...state.bays.values()].some((b) => b.present && b.sessionKeys.has(key));
+      const result = await pruneFinished({
+        journal: this.journal, stateDir: config.stateDir, retainSeconds: config.retainFinished, now: state.clock.now(), inUse,
+        yieldTurn: () => new Promise<void>((resolve) => setImmediate(resolve)), stopping: () => state.stopping,
+      });
+      if (result.pruned) this.logger.info('finished rows past their retention pruned, receipts archived', { pruned: result.pruned, keptInUse: result.kept, archives: result.archives.length });
+      return result;
+    } catch (error) {
+      this.logger.warn('pruning finished rows failed: they stay in the journal', { err: error });
+      return undefined;
+    }
   }
 
   /** Scan every bay now (--once scans again after a wipe kept a changed file). */
@@ -204,6 +240,7 @@ export class DockAgentCore {
     if (state.stopping) return;
     state.stopping = true;
     if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.scheduler.close();
     await this.watcher.close();
     const jobs = [...state.running.values()].map((j) => j.done);
@@ -212,6 +249,7 @@ export class DockAgentCore {
     await Promise.race([Promise.allSettled(jobs), grace]);
     this.runner.abandonAll();
     await Promise.allSettled(jobs);
+    await this.pruning;
     this.journal.close();
     this.lock.release();
     this.logger.info('dock agent stopped');

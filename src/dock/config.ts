@@ -40,6 +40,7 @@ export const DOCK_CONFIG_SCHEMA = {
   segmentMaxBytes: { kind: 'bytes', default: 16 * 1024 * 1024, description: 'Size cap of a segment (also the size of fixed ranges for plain MP4 and unknown files).' },
   maxBackoff: { kind: 'duration', default: 300, description: 'Cap of the per-job exponential backoff after a transient failure.' },
   staleAfter: { kind: 'duration', default: 86_400, description: 'A recording queued longer than this raises an attention alarm on its bay.' },
+  retainFinished: { kind: 'duration', default: 30 * 86_400, description: 'How long a finished journal row (wiped, or completed with its camera not docked; never a quarantined or flagged one) is kept after its last change (720h = 30 days); then its receipt is appended to <stateDir>/receipts-archive/ (which `bodycam server verify-log --receipts <stateDir>` reads) and the row is deleted. A file of a pruned row docked again is ingested anew without its bytes being sent again (the server holds them). 0 keeps every row.' },
   rescanInterval: { kind: 'duration', default: 10, description: 'Period of the safety-net rescan of all bays (chokidar events trigger scans in between).' },
   requestTimeout: { kind: 'duration', default: 120, description: 'Timeout of one HTTP request (a segment PUT included).' },
   requestRetries: { kind: 'int', default: 4, description: 'Per-request retries (connection errors, 408/429/5xx) before the job goes back to the journal with backoff.' },
@@ -80,6 +81,8 @@ export interface DockConfig {
   segmentMaxBytes: number;
   maxBackoff: number;
   staleAfter: number;
+  /** Seconds a finished row stays in the journal (src/dock/retention.ts); 0 = forever. */
+  retainFinished: number;
   rescanInterval: number;
   requestTimeout: number;
   requestRetries: number;

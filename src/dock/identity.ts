@@ -123,6 +123,9 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
       sidecarSame = parsed !== undefined && canonicalJson(parsed) === canonicalJson(device.sidecar);
     }
     if (!sidecarSame) continue;
+    // Pruned by the retention rule while the file was hashed (src/dock/retention.ts): no row to
+    // follow any more, so the file is a new row (the server holds its bytes: none is sent again).
+    if (!journal.get(row.key)) continue;
     logger.info('file changed its stat but not its bytes: same recording', { bay, file: file.relPath, recordingId: row.recordingId });
     return { kind: 'row', row: journal.relocate(row.key, bay, stat) };
   }

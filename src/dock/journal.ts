@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
 
-import { ACTIVE_STATES, canTransition, IllegalTransitionError, type JobState } from './states.js';
+import { canTransition, HASHED_STATES, IllegalTransitionError, type JobState } from './states.js';
 
 export { ACTIVE_STATES, type JobState } from './states.js';
 
@@ -110,12 +110,57 @@ CREATE TABLE IF NOT EXISTS recordings (
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
   info_json TEXT NOT NULL DEFAULT '{}', manifest_json TEXT, receipt_json TEXT, uid TEXT, stat_json TEXT
 );
-CREATE INDEX IF NOT EXISTS recordings_state ON recordings(state);
 CREATE TABLE IF NOT EXISTS segments (
   rkey TEXT NOT NULL, idx INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, sha256 TEXT,
   start_time REAL, end_time REAL, acked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (rkey, idx)
 );
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, rkey TEXT, kind TEXT NOT NULL, detail TEXT);
+`;
+
+/**
+ * A row that holds an integrity flag, a truncation or unreadable media (the same facts as
+ * isFlagged(integrity, truncated, unreadableOf(row)), src/dock/integrity.ts), in SQL over `info`.
+ */
+const FLAGGED_SQL = (info: string): string => `(CASE WHEN json_valid(${info}) THEN CASE WHEN json_extract(${info}, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
+  OR json_extract(${info}, '$.truncated') = 1 OR json_type(${info}, '$.unreadable') = 'text' OR json_type(${info}, '$.probeError') = 'text' THEN 1 ELSE 0 END ELSE 0 END)`;
+
+/** Rows a person should look at (`bodycam quarantine list`); the partial index recordings_attention holds exactly these. NULL (not 0) for most other rows: negate it as COALESCE(…, 0) = 0. */
+const ATTENTION_SQL = `(state = 'quarantined' OR (state IN ('hashed','uploading','completed','wiped') AND (json_extract(info_json, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
+  OR json_extract(info_json, '$.truncated') = 1 OR json_extract(info_json, '$.unreadable') IS NOT NULL OR json_extract(info_json, '$.probeError') IS NOT NULL)))`;
+
+/**
+ * Indexes of the hot path (every statement of this file is checked with EXPLAIN QUERY PLAN in
+ * test/dock/journalPlans.test.ts): a journal with a year of finished rows costs a scheduling
+ * round, a scan and a status what one with a day of them costs.
+ */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS recordings_state_detected ON recordings(state, detected_at);
+CREATE INDEX IF NOT EXISTS recordings_rel_path ON recordings(rel_path, serial);
+CREATE INDEX IF NOT EXISTS recordings_retry ON recordings(next_attempt_at);
+CREATE INDEX IF NOT EXISTS recordings_updated ON recordings(updated_at);
+CREATE INDEX IF NOT EXISTS recordings_recording_id ON recordings(recording_id);
+CREATE INDEX IF NOT EXISTS recordings_attention ON recordings(detected_at) WHERE ${ATTENTION_SQL};
+`;
+
+/**
+ * Rows per state (and per flag), kept by triggers: status reads a handful of counters instead of
+ * counting a year of history on every refresh.
+ */
+const COUNTS = `
+CREATE TABLE recording_counts (state TEXT NOT NULL, flagged INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (state, flagged)) WITHOUT ROWID;
+CREATE TRIGGER recordings_count_insert AFTER INSERT ON recordings BEGIN
+  INSERT OR IGNORE INTO recording_counts (state, flagged, n) VALUES (NEW.state, ${FLAGGED_SQL('NEW.info_json')}, 0);
+  UPDATE recording_counts SET n = n + 1 WHERE state = NEW.state AND flagged = ${FLAGGED_SQL('NEW.info_json')};
+END;
+CREATE TRIGGER recordings_count_delete AFTER DELETE ON recordings BEGIN
+  UPDATE recording_counts SET n = n - 1 WHERE state = OLD.state AND flagged = ${FLAGGED_SQL('OLD.info_json')};
+END;
+CREATE TRIGGER recordings_count_update AFTER UPDATE OF state, info_json ON recordings BEGIN
+  UPDATE recording_counts SET n = n - 1 WHERE state = OLD.state AND flagged = ${FLAGGED_SQL('OLD.info_json')};
+  INSERT OR IGNORE INTO recording_counts (state, flagged, n) VALUES (NEW.state, ${FLAGGED_SQL('NEW.info_json')}, 0);
+  UPDATE recording_counts SET n = n + 1 WHERE state = NEW.state AND flagged = ${FLAGGED_SQL('NEW.info_json')};
+END;
+INSERT INTO recording_counts (state, flagged, n) SELECT state, ${FLAGGED_SQL('info_json')}, COUNT(*) FROM recordings GROUP BY 1, 2;
 `;
 
 /** Events kept; older ones are pruned so the journal stays bounded however long the dock runs. */
@@ -142,8 +187,26 @@ function addMissingColumns(db: Database.Database): void {
   if (!columns.has('stat_json')) db.exec('ALTER TABLE recordings ADD COLUMN stat_json TEXT');
   // Rows of an older journal get their own uid (their key stays; they are found by serial + relPath).
   db.exec('UPDATE recordings SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL');
-  db.exec('CREATE INDEX IF NOT EXISTS recordings_path ON recordings(serial, rel_path)');
-  db.exec('CREATE INDEX IF NOT EXISTS recordings_retry ON recordings(next_attempt_at)');
+}
+
+/**
+ * The indexes and counters of this build, added to a journal of any earlier one in one
+ * transaction (a second process opening it meanwhile waits, then finds them made). The counters
+ * of an old journal are counted once, here: one pass over its rows, then never again.
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    addMissingColumns(db);
+    // Superseded by recordings_state_detected and recordings_rel_path (their prefixes served less).
+    db.exec('DROP INDEX IF EXISTS recordings_state; DROP INDEX IF EXISTS recordings_path;');
+    db.exec(INDEXES);
+    // Counted afresh when the counters or any of their triggers are missing (a table rebuilt by hand drops its triggers).
+    const made = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE (type = 'table' AND name = 'recording_counts') OR (type = 'trigger' AND name LIKE 'recordings_count_%')").get() as { n: number };
+    if (made.n !== 4) {
+      db.exec('DROP TABLE IF EXISTS recording_counts; DROP TRIGGER IF EXISTS recordings_count_insert; DROP TRIGGER IF EXISTS recordings_count_delete; DROP TRIGGER IF EXISTS recordings_count_update;');
+      db.exec(COUNTS);
+    }
+  }).immediate();
 }
 
 /** What the scheduler needs of a row (Journal.listWorkableLight). */
@@ -157,6 +220,21 @@ export interface WorkableRow {
   attempts: number;
   detectedAt: number;
   recordedAt: number | null;
+}
+
+/** What the retention rule reads of a finished row: enough to archive its receipt and say what it was. */
+export interface PrunableRow {
+  rowid: number;
+  key: string;
+  state: JobState;
+  serial: string;
+  relPath: string;
+  bay: string | null;
+  recordingId: string | null;
+  sha256: string | null;
+  detectedAt: number;
+  updatedAt: number;
+  receiptJson: string | null;
 }
 
 export interface NewRecording {
@@ -236,7 +314,7 @@ export class Journal {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
-    addMissingColumns(db);
+    migrate(db);
   }
 
   close(): void {
@@ -257,14 +335,53 @@ export class Journal {
     return raw ? toRow(raw) : undefined;
   }
 
-  list(): RecordingRow[] {
-    return (this.stmt('SELECT * FROM recordings ORDER BY detected_at, key').all() as RawRecording[]).map(toRow);
+  /**
+   * Rows in these states, in full (status: the active ones; a year of finished rows is never
+   * read here). Bounded by the work in hand, not by history.
+   */
+  listInStates(states: readonly JobState[]): RecordingRow[] {
+    if (states.length === 0) return [];
+    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
   }
 
-  /** Rows that may still have work: the active states, and completed ones when a wipe may follow. */
-  listWorkable(includeCompleted: boolean): RecordingRow[] {
-    const states = includeCompleted ? [...ACTIVE_STATES, 'completed'] : [...ACTIVE_STATES];
-    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+  /** Rows by key (the recordings of the cameras docked now), in one statement; unknown keys are left out. */
+  getMany(keys: Iterable<string>): RecordingRow[] {
+    const list = [...keys];
+    if (list.length === 0) return [];
+    return (this.stmt('SELECT * FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').all(JSON.stringify(list)) as RawRecording[]).map(toRow);
+  }
+
+  /** The `limit` rows changed last, newest first (status shows recent history, a page, never all of it). */
+  listRecent(limit: number): RecordingRow[] {
+    return (this.stmt('SELECT * FROM recordings ORDER BY updated_at DESC, rowid DESC LIMIT ?').all(limit) as RawRecording[]).map(toRow);
+  }
+
+  /** Rows per state, and how many of the hashed states' rows are flagged (trigger-kept counters: no rows read). */
+  counts(): { byState: Record<JobState, number>; flagged: number; total: number } {
+    const byState: Record<JobState, number> = { detected: 0, probed: 0, planned: 0, hashed: 0, uploading: 0, completed: 0, wiped: 0, quarantined: 0 };
+    let flagged = 0;
+    let total = 0;
+    for (const { state, flagged: f, n } of this.stmt('SELECT state, flagged, n FROM recording_counts').all() as Array<{ state: JobState; flagged: number; n: number }>) {
+      if (state in byState) byState[state] += n;
+      if (f && HASHED_STATES.includes(state)) flagged += n;
+      total += n;
+    }
+    return { byState, flagged, total };
+  }
+
+  /** When the oldest row in these states was detected (the queue's age), or undefined. */
+  oldestDetected(states: readonly JobState[]): number | undefined {
+    if (states.length === 0) return undefined;
+    const row = this.stmt(`SELECT MIN(detected_at) AS t FROM recordings WHERE state IN (${states.map(() => '?').join(',')})`).get(...states) as { t: number | null };
+    return row.t ?? undefined;
+  }
+
+  /** Attempts so far of the rows in these states that have any (--once's per-run budget starts from them). */
+  attemptsInStates(states: readonly JobState[]): Map<string, number> {
+    const out = new Map<string, number>();
+    if (states.length === 0) return out;
+    for (const r of this.stmt(`SELECT key, attempts FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) AND attempts > 0`).all(...states) as Array<{ key: string; attempts: number }>) out.set(r.key, r.attempts);
+    return out;
   }
 
   /**
@@ -276,6 +393,18 @@ export class Journal {
     return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
       json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`)
       .all(...states) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
+  }
+
+  /**
+   * listWorkableLight for the given keys only (completed rows a wipe may follow: only those of the
+   * cameras docked now, never a year of completed history). One statement, one lookup per key.
+   */
+  listWorkableLightOf(states: readonly JobState[], keys: Iterable<string>): WorkableRow[] {
+    const list = [...keys];
+    if (states.length === 0 || list.length === 0) return [];
+    return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
+      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE key IN (SELECT value FROM json_each(?)) AND +state IN (${states.map(() => '?').join(',')})`)
+      .all(JSON.stringify(list), ...states) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
   }
 
   /** Keys of rows in these states detected before `before` (the stale alarm's candidates). */
@@ -309,9 +438,13 @@ export class Journal {
     return (this.stmt('SELECT * FROM recordings WHERE serial = ?').all(serial) as RawRecording[]).map(toRow);
   }
 
-  /** Rows for one file path on one camera, newest first (versions of whatever lived at that path). */
+  /**
+   * Rows not wiped for one file path on one camera, newest first (versions of whatever lived at
+   * that path). Wiped rows never match a file present now (src/dock/identity.ts), so they are not
+   * even read: a camera that reuses FILE0001.MP4 after every wipe costs one row per scan, not a year's.
+   */
   listByPath(serial: string, relPath: string): RecordingRow[] {
-    return (this.stmt('SELECT * FROM recordings WHERE serial = ? AND rel_path = ? ORDER BY detected_at DESC, rowid DESC').all(serial, relPath) as RawRecording[]).map(toRow);
+    return (this.stmt("SELECT * FROM recordings WHERE rel_path = ? AND serial = ? AND state <> 'wiped' ORDER BY detected_at DESC, rowid DESC").all(relPath, serial) as RawRecording[]).map(toRow);
   }
 
   /** A newly seen file (or a new version of one): a new row with a fresh random key. */
@@ -444,22 +577,28 @@ export class Journal {
    * with an integrity flag, a truncation or unreadable media (never wiped). Read in pages so history length costs no memory.
    */
   listNeedingAttention(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
-    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND (state = 'quarantined'
-      OR (state IN ('hashed','uploading','completed','wiped') AND (json_extract(info_json, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
-        OR json_extract(info_json, '$.truncated') = 1 OR json_extract(info_json, '$.unreadable') IS NOT NULL OR json_extract(info_json, '$.probeError') IS NOT NULL))) ORDER BY rowid LIMIT ?`).all(afterRowid, limit) as Array<RawRecording & { rowid: number }>)
+    // `+state` in the pages below: the walk follows its own index (updated_at, rowid), never the
+    // state index, which would gather and sort every finished row to return one page.
+    // INDEXED BY: the partial index holds only these rows (a year of clean history is not walked);
+    // a change that made it unusable fails here, loudly, instead of turning into a table scan.
+    return (this.stmt(`SELECT rowid, * FROM recordings INDEXED BY recordings_attention WHERE ${ATTENTION_SQL} AND rowid > ? ORDER BY rowid LIMIT ?`).all(afterRowid, limit) as Array<RawRecording & { rowid: number }>)
       .map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
   }
 
   /** Receipted rows (completed or wiped), a page at a time (`bodycam check`). */
   listReceipted(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
-    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND state IN ('completed','wiped') AND recording_id IS NOT NULL ORDER BY rowid LIMIT ?`)
+    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND +state IN ('completed','wiped') AND recording_id IS NOT NULL ORDER BY rowid LIMIT ?`)
       .all(afterRowid, limit) as Array<RawRecording & { rowid: number }>).map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
   }
 
   /** Rows whose key, recording id or path on the card (relPath, or bay/relPath) is `ref`. */
   findByRef(ref: string): RecordingRow[] {
-    return (this.stmt(`SELECT * FROM recordings WHERE key = ? OR recording_id = ? OR rel_path = ? OR (bay || '/' || rel_path) = ? ORDER BY detected_at, key`)
-      .all(ref, ref, ref, ref) as RawRecording[]).map(toRow);
+    // A bay is one folder name: "bay/rel/path" splits at the first slash. Each arm is one index lookup.
+    const slash = ref.indexOf('/');
+    const [bay, bayPath] = slash > 0 ? [ref.slice(0, slash), ref.slice(slash + 1)] : [null, null];
+    return (this.stmt(`SELECT * FROM recordings WHERE rowid IN (SELECT rowid FROM recordings WHERE key = ? UNION SELECT rowid FROM recordings WHERE recording_id = ?
+      UNION SELECT rowid FROM recordings WHERE rel_path = ? UNION SELECT rowid FROM recordings WHERE rel_path = ? AND bay = ?) ORDER BY detected_at, key`)
+      .all(ref, ref, ref, bayPath, bay) as RawRecording[]).map(toRow);
   }
 
   /**
@@ -482,6 +621,48 @@ export class Journal {
       this.event(key, 'retry-requested', why);
       return true;
     })();
+  }
+
+  /**
+   * Finished rows (wiped, or completed) last changed before `before`, that need no person (not
+   * quarantined, not flagged), oldest first, after the cursor: the retention rule's candidates
+   * (src/dock/retention.ts). Walks the updated_at index from its old end, so a page costs its rows.
+   */
+  listPrunable(before: number, after: { updatedAt: number; rowid: number }, limit: number): PrunableRow[] {
+    return (this.stmt(`SELECT rowid, key, state, serial, rel_path AS relPath, bay, recording_id AS recordingId, sha256, detected_at AS detectedAt, updated_at AS updatedAt,
+      receipt_json AS receiptJson FROM recordings WHERE updated_at < ? AND (updated_at, rowid) > (?, ?) AND +state IN ('completed','wiped') AND COALESCE(${ATTENTION_SQL}, 0) = 0
+      ORDER BY updated_at, rowid LIMIT ?`).all(before, after.updatedAt, after.rowid, limit) as PrunableRow[]);
+  }
+
+  /**
+   * Delete these rows and their segments, in one transaction, each only while it is still finished
+   * and unchanged since `before` (a row that moved on since it was listed stays). Returns the keys deleted.
+   */
+  deleteFinished(keys: readonly string[], before: number): string[] {
+    const select = this.stmt(`SELECT key FROM recordings WHERE key = ? AND updated_at < ? AND state IN ('completed','wiped') AND COALESCE(${ATTENTION_SQL}, 0) = 0`);
+    const deleted: string[] = [];
+    this.db.transaction(() => {
+      for (const key of keys) {
+        if (!select.get(key, before)) continue;
+        this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
+        this.stmt('DELETE FROM recordings WHERE key = ?').run(key);
+        deleted.push(key);
+      }
+      if (deleted.length) this.event(null, 'pruned', `${deleted.length} finished row(s) past the retention period`);
+    })();
+    return deleted;
+  }
+
+  /**
+   * EXPLAIN QUERY PLAN of every statement this journal has prepared so far (parameters bound to
+   * null): test/dock/journalPlans.test.ts asserts none of them scans a table that grows with history.
+   */
+  queryPlans(): Array<{ sql: string; plan: string[] }> {
+    return [...this.statements.keys()].map((sql) => {
+      const params = (sql.match(/\?/g) ?? []).map(() => null);
+      const plan = (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail);
+      return { sql: sql.replace(/\s+/g, ' '), plan };
+    });
   }
 
   event(key: string | null, kind: string, detail: string | null): void {

@@ -56,6 +56,18 @@ export class Scheduler {
     return rule.phase;
   }
 
+  /**
+   * Still in backoff at `now`? A job's delay is at most maxBackoff (retry.ts), so a retry time
+   * further ahead than that was written before the clock was set back: due now, not in a day.
+   */
+  private waiting(row: { nextAttemptAt: number }, now: number): boolean {
+    return row.nextAttemptAt > now && row.nextAttemptAt - now <= this.maxDelayMs();
+  }
+
+  private maxDelayMs(): number {
+    return Math.max(1, this.state.config.maxBackoff * 1000) + 1000;
+  }
+
   private exhausted(row: { key: string; attempts: number }): boolean {
     const { config, attemptsBeforeRun } = this.state;
     // Attempts of earlier runs (a server down yesterday) must not use up today's budget.
@@ -97,10 +109,17 @@ export class Scheduler {
   private runnable(now = this.state.clock.now(), phases: ReadonlySet<Phase> = new Set<Phase>(['prepare', 'upload'])): Array<WorkableRow & { phase: Phase }> {
     const { journal, located, running, config } = this.state;
     const rows: WorkableRow[] = [];
-    for (const phase of phases) rows.push(...journal.listWorkableLight(statesOfPhase(phase, config.wipeAfterIngest)));
+    for (const phase of phases) {
+      const states = statesOfPhase(phase, config.wipeAfterIngest);
+      // Active rows are the work in hand; completed ones (a wipe may follow) are history, except
+      // those of the cameras docked now: only these are read (one lookup each), never a year's worth.
+      rows.push(...journal.listWorkableLight(states.filter((s) => STATE_TABLE[s].active)));
+      const finished = states.filter((s) => !STATE_TABLE[s].active);
+      if (finished.length) rows.push(...journal.listWorkableLightOf(finished, located.keys()));
+    }
     const out: Array<WorkableRow & { phase: Phase }> = [];
     for (const row of rows) {
-      if (!located.has(row.key) || running.has(row.key) || row.nextAttemptAt > now || this.exhausted(row)) continue;
+      if (!located.has(row.key) || running.has(row.key) || this.waiting(row, now) || this.exhausted(row)) continue;
       const phase = this.phaseOfLight(row);
       if (phase) out.push({ ...row, phase });
     }
@@ -142,7 +161,7 @@ export class Scheduler {
             if (!state.located.has(row.key) || state.located.get(row.key)!.bay !== bay || state.running.has(row.key) || this.exhausted(row)) continue;
             // From the cache: still what it was? (a finished job may have moved it on)
             const current = state.journal.get(row.key);
-            if (!current || this.phaseOf(current) !== 'prepare' || current.nextAttemptAt > state.clock.now()) continue;
+            if (!current || this.phaseOf(current) !== 'prepare' || this.waiting(current, state.clock.now())) continue;
             // Large files hashed at once are bounded (cores/2): each one's upload overlaps the next one's hashing.
             if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
             if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
@@ -167,7 +186,7 @@ export class Scheduler {
     const now = clock.now();
     // A wake-up for a row that turns out not to be runnable (undocked, out of attempts) finds nothing: harmless.
     const next = journal.nextRetryAfter([...ACTIVE_STATES, ...(config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
-    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => { this.prepareCache = undefined; this.pump(); }, Math.max(10, next - now + 5));
+    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => { this.prepareCache = undefined; this.pump(); }, Math.max(10, Math.min(next - now, this.maxDelayMs()) + 5));
   }
 
   /** Recordings queued longer than staleAfter: one warning (and one alarm count) each. */

@@ -14,7 +14,7 @@ import { isFlagged } from './integrity.js';
 import { unreadableOf } from './pipeline.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
 import type { JobState, RecordingRow } from './journal.js';
-import { ACTIVE_STATES, HASHED_STATES } from './states.js';
+import { ACTIVE_STATES } from './states.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
 
@@ -80,6 +80,8 @@ export interface DockStatus {
     flagged: number;
     oldestQueuedSeconds: number;
     bytesSent: number;
+    /** Rows in the journal (all states): `recordings` lists the active ones, those of the cameras docked now and the RECENT_SHOWN changed last. */
+    recordingsTotal?: number;
     recordings: RecordingSummary[];
   };
 }
@@ -87,10 +89,29 @@ export interface DockStatus {
 /** Skipped paths shown per bay in status (the count is always complete). */
 const SKIPPED_SHOWN = 50;
 
+/**
+ * Finished rows of history listed besides the active ones and those of the cameras docked now
+ * (the counts cover every row; `bodycam quarantine list` pages through the ones needing a person).
+ */
+export const RECENT_SHOWN = 200;
+
+/**
+ * What status reads costs what the work in hand costs, never what the history costs: the active
+ * rows, the rows of the cameras docked now, a page of recent history, and the journal's
+ * trigger-kept counters (a year of finished rows is neither read nor counted here).
+ */
 export function dockStatus(state: AgentState): DockStatus {
   const { journal, located, config } = state;
-  const rows = journal.list();
   const now = state.clock.now();
+  const active = journal.listInStates(ACTIVE_STATES);
+  const byKey = new Map<string, RecordingRow>();
+  for (const row of active) byKey.set(row.key, row);
+  const dockedKeys = new Set<string>();
+  for (const bay of state.bays.values()) if (bay.present) for (const key of bay.sessionKeys) if (!byKey.has(key)) dockedKeys.add(key);
+  for (const row of journal.getMany(dockedKeys)) byKey.set(row.key, row);
+  for (const row of journal.listRecent(RECENT_SHOWN)) if (!byKey.has(row.key)) byKey.set(row.key, row);
+  const rows = [...byKey.values()].sort((a, b) => a.detectedAt - b.detectedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const counts = journal.counts();
   const recordings: RecordingSummary[] = rows.map((row) => ({
     key: row.key,
     ...(row.recordingId ? { recordingId: row.recordingId } : {}),
@@ -109,11 +130,9 @@ export function dockStatus(state: AgentState): DockStatus {
     attempts: row.attempts,
     ...(row.lastError ? { lastError: row.lastError } : {}),
   }));
-  const active = rows.filter((r) => ACTIVE_STATES.includes(r.state));
-  const flaggedOf = (r: RecordingRow): boolean => isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated), unreadableOf(r));
-  const oldest = active.reduce((min, r) => Math.min(min, r.detectedAt), Infinity);
+  const oldest = journal.oldestDetected(ACTIVE_STATES);
   const running = [...state.running.entries()];
-  const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, rows, now));
+  const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, byKey, now));
   return {
     dockId: config.dockId,
     version: VERSION,
@@ -127,18 +146,19 @@ export function dockStatus(state: AgentState): DockStatus {
       backoff: active.filter((r) => r.nextAttemptAt > now).length,
       paused: active.filter((r) => !located.has(r.key)).length,
       settling: state.candidates.size,
-      completed: rows.filter((r) => r.state === 'completed').length,
-      wiped: rows.filter((r) => r.state === 'wiped').length,
-      quarantined: rows.filter((r) => r.state === 'quarantined').length,
-      flagged: rows.filter((r) => HASHED_STATES.includes(r.state) && flaggedOf(r)).length,
-      oldestQueuedSeconds: Number.isFinite(oldest) ? Math.round((now - oldest) / 1000) : 0,
+      completed: counts.byState.completed,
+      wiped: counts.byState.wiped,
+      quarantined: counts.byState.quarantined,
+      flagged: counts.flagged,
+      oldestQueuedSeconds: oldest !== undefined ? Math.max(0, Math.round((now - oldest) / 1000)) : 0,
       bytesSent: state.metrics.bytesSent,
+      recordingsTotal: counts.total,
       recordings,
     },
   };
 }
 
-function bayStatus(state: AgentState, bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
+function bayStatus(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingRow>, now: number): BayStatus {
   if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
   const inner = bayStatusInner(state, bay, rows, now);
   const withBytes = inner.bytesTotal === undefined ? (({ bytesDone: _d, bytesTotal: _t, ...rest }) => rest)(inner) : inner;
@@ -156,9 +176,14 @@ function skipAttention(bay: BayInfo): string[] {
   return out;
 }
 
-function bayStatusInner(state: AgentState, bay: BayInfo, rows: RecordingRow[], now: number): BayStatus {
+function bayStatusInner(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingRow>, now: number): BayStatus {
   const { config, journal } = state;
-  const mine = rows.filter((r) => bay.sessionKeys.has(r.key) && (bay.keys.has(r.key) || r.state === 'wiped'));
+  const mine: RecordingRow[] = [];
+  for (const key of bay.sessionKeys) {
+    const r = rows.get(key);
+    if (r && (bay.keys.has(r.key) || r.state === 'wiped')) mine.push(r);
+  }
+  mine.sort((a, b) => a.detectedAt - b.detectedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const attention: string[] = [];
   const stale: string[] = [];
   const quarantineCode = mine.find((r) => r.state === 'quarantined' && r.reasonCode)?.reasonCode;

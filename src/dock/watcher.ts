@@ -282,8 +282,8 @@ export class BayWatcher {
         const refresh = BEFORE_HASH.includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
         row = journal.relocate(match.row, name, refresh);
       } else {
+        // A new row has no attempts of earlier runs (attemptsBeforeRun: absent = 0, so the map stays small).
         row = journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat, recordedAt });
-        state.attemptsBeforeRun.set(row.key, 0);
       }
       const key = row.key;
       if (row.info.recordedAt === undefined && row.state === 'detected') journal.transition(key, 'detected', { info: { recordedAt } });

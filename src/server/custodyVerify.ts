@@ -242,7 +242,7 @@ async function storedReceipts(store: RecordingStore, notes: string[]): Promise<R
   return out;
 }
 
-/** Receipts from a file (a receipt, an array of them, JSON lines, or a dock's journal.sqlite) or a folder of such files. */
+/** Receipts from a file (a receipt, an array of them, JSON lines, or a dock's journal.sqlite) or a folder of such files (a dock's state folder: with its receipts archive). */
 async function readReceipts(source: string): Promise<ReceiptToCheck[]> {
   let info;
   try {
@@ -252,7 +252,13 @@ async function readReceipts(source: string): Promise<ReceiptToCheck[]> {
   }
   if (info.isDirectory()) {
     const names = (await readdir(source)).sort();
-    if (names.includes('journal.sqlite')) return readJournal(join(source, 'journal.sqlite'));
+    // A dock's state folder: its journal, and the receipts its retention rule archived before
+    // pruning their rows (src/dock/retention.ts, RECEIPTS_ARCHIVE).
+    if (names.includes('journal.sqlite')) {
+      const out = readJournal(join(source, 'journal.sqlite'));
+      if (names.includes('receipts-archive')) out.push(...await readReceipts(join(source, 'receipts-archive')));
+      return out;
+    }
     const out: ReceiptToCheck[] = [];
     for (const name of names.filter((n) => /\.(json|jsonl|sqlite)$/.test(n))) out.push(...await readReceipts(join(source, name)));
     return out;
