@@ -288,6 +288,7 @@ export class IngestService {
       }
       const done: StoredRecording = { ...record, receipt: receipt!, completedAt: receipt!.receivedAt };
       await this.deps.recordings.updateRecording(dockId, id, done);
+      await this.forgetPossession(dockId, manifest);
       this.deps.metrics.receiptIssued();
       this.deps.log.info('receipt issued', { recordingId: id, dockId, sha256: manifest.file.sha256, custodySeq: receipt!.custodySeq });
       return receipt!;
@@ -569,36 +570,51 @@ export class IngestService {
       recordingId: record.manifest.recordingId,
       state: record.receipt ? 'complete' : 'receiving',
       // For a complete recording too: a blob found damaged since is listed until it is sent again.
-      missing: await this.missing(record.manifest),
-      ...(await this.missingOfAttachments(record.manifest)),
+      missing: await this.missing(record.manifest, record.receipt !== undefined),
+      ...(await this.missingOfAttachments(record.manifest, record.receipt !== undefined)),
       ...(record.receipt ? { receipt: record.receipt } : {}),
     };
   }
 
   /**
+   * The possession rows of a recording that has its receipt are pruned (PossessionStore.forget):
+   * the receipt itself proves the dock held every segment, so the table stays bounded by what is
+   * in flight. A later recording of the same dock with the same bytes sends them once more (video
+   * never repeats in practice); a failure here only leaves rows behind.
+   */
+  private async forgetPossession(dockId: string, manifest: RecordingManifest): Promise<void> {
+    const hashes = [...manifest.segments, ...(manifest.attachments ?? []).flatMap((a) => a.segments)].map((s) => s.sha256);
+    await this.deps.possession.forget(dockId, hashes).catch((error: unknown) => {
+      this.deps.log.warn('possession rows of a completed recording not pruned (kept; harmless)', { dockId, recordingId: manifest.recordingId, err: error });
+    });
+  }
+
+  /**
    * Indexes whose bytes the server does not hold for the recording's dock. Content-addressed:
    * bytes this dock proved once count for all its recordings; another dock's bytes do not.
+   * `complete`: the recording has its receipt, which proves possession (its rows are pruned):
+   * only the store is asked.
    */
-  async missing(manifest: RecordingManifest): Promise<number[]> {
+  async missing(manifest: RecordingManifest, complete = false): Promise<number[]> {
     const missing: number[] = [];
     const batch = 64;
     const dockId = manifest.dock.id;
     for (let i = 0; i < manifest.segments.length; i += batch) {
       const slice = manifest.segments.slice(i, i + batch);
-      const held = await Promise.all(slice.map(async (s) => await this.deps.possession.has(dockId, s.sha256) && this.deps.store.hasBlob(s.sha256)));
+      const held = await Promise.all(slice.map(async (s) => (complete || await this.deps.possession.has(dockId, s.sha256)) && this.deps.store.hasBlob(s.sha256)));
       held.forEach((h, j) => { if (!h) missing.push(slice[j]!.index); });
     }
     return missing;
   }
 
   /** `{ missingAttachments }` for a manifest with attachments (held per dock, as segments), else `{}`. */
-  async missingOfAttachments(manifest: RecordingManifest): Promise<{ missingAttachments?: MissingAttachmentSegment[] }> {
+  async missingOfAttachments(manifest: RecordingManifest, complete = false): Promise<{ missingAttachments?: MissingAttachmentSegment[] }> {
     if (!manifest.attachments?.length) return {};
     const dockId = manifest.dock.id;
     const missingAttachments: MissingAttachmentSegment[] = [];
     for (const attachment of manifest.attachments) {
       for (const segment of attachment.segments) {
-        if (!(await this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256))) missingAttachments.push({ attachment: attachment.index, index: segment.index });
+        if (!((complete || await this.deps.possession.has(dockId, segment.sha256)) && await this.deps.store.hasBlob(segment.sha256))) missingAttachments.push({ attachment: attachment.index, index: segment.index });
       }
     }
     return { missingAttachments };

@@ -18,6 +18,7 @@ export class Possession implements PossessionStore {
     private readonly db: Database.Database,
     private readonly hasStmt: Database.Statement<[string, string]>,
     private readonly addStmt: Database.Statement<[string, string]>,
+    private readonly forgetStmt: Database.Statement<[string, string]>,
   ) {}
 
   static open(path: string): Possession {
@@ -27,7 +28,8 @@ export class Possession implements PossessionStore {
     db.exec('CREATE TABLE IF NOT EXISTS held (dock_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (dock_id, sha256)) WITHOUT ROWID');
     return new Possession(db,
       db.prepare('SELECT 1 FROM held WHERE dock_id = ? AND sha256 = ?'),
-      db.prepare('INSERT OR IGNORE INTO held (dock_id, sha256) VALUES (?, ?)'));
+      db.prepare('INSERT OR IGNORE INTO held (dock_id, sha256) VALUES (?, ?)'),
+      db.prepare('DELETE FROM held WHERE dock_id = ? AND sha256 = ?'));
   }
 
   async has(dockId: string, sha256: string): Promise<boolean> {
@@ -36,6 +38,10 @@ export class Possession implements PossessionStore {
 
   async add(dockId: string, sha256: string): Promise<void> {
     this.addStmt.run(dockId, sha256);
+  }
+
+  async forget(dockId: string, sha256s: readonly string[]): Promise<void> {
+    this.db.transaction(() => { for (const sha of sha256s) this.forgetStmt.run(dockId, sha); })();
   }
 
   async close(): Promise<void> {

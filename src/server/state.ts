@@ -41,6 +41,11 @@ export interface PossessionStore {
   has(dockId: string, sha256: string): Promise<boolean>;
   /** Idempotent. */
   add(dockId: string, sha256: string): Promise<void>;
+  /**
+   * Drop rows that a completed recording no longer needs (its receipt proves the dock held them):
+   * the table stays bounded by the segments still in flight, not by history. Idempotent.
+   */
+  forget(dockId: string, sha256s: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

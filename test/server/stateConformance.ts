@@ -90,6 +90,17 @@ export function runStateConformance(name: string, factory: () => Promise<StateUn
     });
 
     // ---- possession
+    it('possession rows of a completed recording are forgotten for that dock only, idempotently', async () => {
+      const { possession } = subject.state;
+      const [a, b, c] = ['0a', '0b', '0c'].map((x) => x.repeat(32));
+      for (const sha of [a!, b!, c!]) { await possession.add('dock-1', sha); await possession.add('dock-2', sha); }
+      await possession.forget('dock-1', [a!, b!, a!]);
+      await possession.forget('dock-1', [a!]);
+      await possession.forget('dock-1', []);
+      expect([await possession.has('dock-1', a!), await possession.has('dock-1', b!), await possession.has('dock-1', c!)]).toEqual([false, false, true]);
+      expect([await possession.has('dock-2', a!), await possession.has('dock-2', b!)]).toEqual([true, true]);
+    });
+
     it('possession is per dock, idempotent and durable', async () => {
       const { possession } = subject.state;
       const sha = 'ab'.repeat(32);

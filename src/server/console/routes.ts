@@ -236,7 +236,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   };
 
   const playbackOf = async (record: StoredRecording) => {
-    const missing = await deps.ingest.missing(record.manifest);
+    const missing = await deps.ingest.missing(record.manifest, record.receipt !== undefined);
     const held = heldPrefix(record.manifest.segments, missing);
     const headerLength = await headerLengthOf(record.manifest, held.length > 0);
     const kind = playbackKind(record.manifest, headerLength);

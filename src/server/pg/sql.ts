@@ -108,6 +108,8 @@ export const SQL = {
   // ---- possession
   possessionHas: 'SELECT 1 FROM possession WHERE dock_id = $1 AND sha256 = $2',
   possessionAdd: 'INSERT INTO possession (dock_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+  possessionForget: 'DELETE FROM possession WHERE dock_id = $1 AND sha256 = ANY($2::text[])',
+  possessionCount: 'SELECT count(*) AS n FROM possession',
 
   // ---- dock key pins
   pinGet: 'SELECT public_key_pem FROM dock_keys WHERE dock_id = $1',
