@@ -61,7 +61,7 @@ export class DockAgentCore {
     const lock = acquireStateLock(config.stateDir);
     let journal: Journal | undefined;
     try {
-      journal = Journal.open(config.stateDir);
+      journal = Journal.open(config.stateDir, deps.clock ?? systemClock);
       const dockKey = loadOrCreateDockKey(config.stateDir);
       if (dockKey.created) logger.info('dock key pair created', { keyId: dockKey.keyId, stateDir: config.stateDir });
       const pin = await ServerKeyPin.load(config.serverKey, journal, logger);

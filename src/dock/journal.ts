@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 import { canTransition, HASHED_STATES, IllegalTransitionError, type JobState } from './states.js';
 
@@ -272,11 +273,12 @@ export class Journal {
     return statement;
   }
 
-  static open(stateDir: string): Journal {
+  /** `clock` stamps rows and events and sets retry times (the agent's clock, so a test moves time, not sleeps). */
+  static open(stateDir: string, clock: Clock = systemClock): Journal {
     try {
       restrictStateDir(stateDir);
       const path = join(stateDir, 'journal.sqlite');
-      const journal = new Journal(new Database(path));
+      const journal = new Journal(new Database(path), clock);
       // SQLite gives the -wal/-shm files the main file's mode, so 0600 here covers them too.
       for (const file of [path, path + '-wal', path + '-shm']) restrictFile(file);
       return journal;
@@ -301,13 +303,13 @@ export class Journal {
     const path = join(stateDir, 'journal.sqlite');
     if (!existsSync(path)) throw new UsageError(`no dock journal in ${stateDir}: give the --state-dir the dock runs with`, { code: 'E_NO_JOURNAL' });
     try {
-      return new Journal(new Database(path, { readonly: true, fileMustExist: true }), true);
+      return new Journal(new Database(path, { readonly: true, fileMustExist: true }), systemClock, true);
     } catch (cause) {
       throw new EnvironmentError('E_JOURNAL_OPEN', `cannot read the dock journal in ${stateDir}: ${(cause as Error).message}`, { cause });
     }
   }
 
-  private constructor(db: Database.Database, readOnly = false) {
+  private constructor(db: Database.Database, private readonly clock: Clock, readOnly = false) {
     this.db = db;
     if (readOnly) { db.pragma('busy_timeout = 5000'); return; }
     db.pragma('journal_mode = WAL');
@@ -448,7 +450,7 @@ export class Journal {
   }
 
   /** A newly seen file (or a new version of one): a new row with a fresh random key. */
-  insertDetected(rec: NewRecording, now = Date.now()): RecordingRow {
+  insertDetected(rec: NewRecording, now = this.clock.now()): RecordingRow {
     const key = newRowUid();
     this.stmt(`INSERT INTO recordings (key, uid, serial, file_name, rel_path, bay, size, mtime_ms, state, critical, detected_at, updated_at, stat_json, info_json)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'detected', ?, ?, ?, ?, ?)`)
@@ -459,7 +461,7 @@ export class Journal {
   }
 
   /** Where a known row's file is now (another bay), and the stat snapshot it vouches for. */
-  relocate(keyOrRow: string | RecordingRow, bay: string, stat: StatSnapshot | undefined, now = Date.now()): RecordingRow {
+  relocate(keyOrRow: string | RecordingRow, bay: string, stat: StatSnapshot | undefined, now = this.clock.now()): RecordingRow {
     const current = typeof keyOrRow === 'string' ? this.get(keyOrRow) : keyOrRow;
     if (!current) throw new Error(`journal has no recording ${String(keyOrRow)}`);
     const key = current.key;
@@ -503,7 +505,7 @@ export class Journal {
         updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
         .run(state, fields.reason === undefined ? current.reason : fields.reason,
           fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
-          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, Date.now(), state, key);
+          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, this.clock.now(), state, key);
       this.event(key, state, fields.reasonCode ? `${fields.reasonCode}: ${fields.reason ?? ''}` : fields.reason ?? null);
     });
     tx();
@@ -558,7 +560,7 @@ export class Journal {
 
   scheduleRetry(key: string, delayMs: number, error: string): RecordingRow {
     this.stmt('UPDATE recordings SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE key = ?')
-      .run(Date.now() + Math.max(0, Math.floor(delayMs)), error, Date.now(), key);
+      .run(this.clock.now() + Math.max(0, Math.floor(delayMs)), error, this.clock.now(), key);
     this.event(key, 'retry', error);
     return this.get(key)!;
   }
@@ -615,7 +617,7 @@ export class Journal {
       const result = this.stmt(`UPDATE recordings SET state = 'detected', reason = NULL, reason_code = NULL, recording_id = NULL, sha256 = NULL,
         manifest_json = NULL, receipt_json = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL, uid = lower(hex(randomblob(8))), updated_at = ?,
         info_json = json_object('recordedAt', json_extract(info_json, '$.recordedAt'), 'retriedFrom', reason_code)
-        WHERE key = ? AND state = 'quarantined'`).run(Date.now(), key);
+        WHERE key = ? AND state = 'quarantined'`).run(this.clock.now(), key);
       if (result.changes !== 1) return false;
       this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
       this.event(key, 'retry-requested', why);
@@ -666,7 +668,7 @@ export class Journal {
   }
 
   event(key: string | null, kind: string, detail: string | null): void {
-    this.stmt('INSERT INTO events (time, rkey, kind, detail) VALUES (?, ?, ?, ?)').run(Date.now(), key, kind, detail);
+    this.stmt('INSERT INTO events (time, rkey, kind, detail) VALUES (?, ?, ?, ?)').run(this.clock.now(), key, kind, detail);
     if (++this.eventsSincePrune >= 100) {
       this.eventsSincePrune = 0;
       this.stmt('DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?').run(EVENTS_KEPT);

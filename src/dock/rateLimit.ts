@@ -1,4 +1,9 @@
 import { limitAt, parseTimetable } from './bwTimetable.js';
+import { systemClock, type Clock } from '../util/clock.js';
+
+/** How the bucket waits for tokens: a timer by default; a test's manual clock moves time instead. */
+export type Sleep = (ms: number) => Promise<void>;
+const timerSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Bandwidth cap shared by every upload: a token bucket refilled at `rate`
  * bytes/s. Body streams take tokens for each chunk before it is sent, so the
@@ -11,13 +16,19 @@ import { limitAt, parseTimetable } from './bwTimetable.js';
  */
 export class TokenBucket {
   private tokens: number;
-  private last = Date.now();
+  private last: number;
   private queue: Promise<void> = Promise.resolve();
   private readonly rateOf: () => number;
 
-  constructor(rate: number | (() => number), private readonly fixedCapacity?: number) {
+  constructor(
+    rate: number | (() => number),
+    private readonly fixedCapacity?: number,
+    private readonly clock: Clock = systemClock,
+    private readonly sleep: Sleep = timerSleep,
+  ) {
     this.rateOf = typeof rate === 'function' ? rate : () => rate;
     this.tokens = this.capacity();
+    this.last = clock.now();
   }
 
   private capacity(): number {
@@ -37,7 +48,7 @@ export class TokenBucket {
   }
 
   private refill(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     this.tokens = Math.min(this.capacity(), this.tokens + ((now - this.last) / 1000) * Math.max(0, this.rateOf()));
     this.last = now;
   }
@@ -51,7 +62,7 @@ export class TokenBucket {
       if (this.tokens >= want) break;
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
       const waitMs = Math.max(5, Math.ceil(((want - this.tokens) / rate) * 1000));
-      await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, 250)));
+      await this.sleep(Math.min(waitMs, 250));
       this.refill();
     }
     this.tokens -= bytes;

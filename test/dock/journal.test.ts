@@ -75,4 +75,22 @@ describe('journal', () => {
     expect(journal.eventCount()).toBeLessThanOrEqual(EVENTS_KEPT + 100);
     journal.close();
   });
+
+  it('takes its time from the clock it is given (stamps, retry times), so a test moves time instead of sleeping', () => {
+    const dir = join(tmp.path, 'manual-clock');
+    let now = 1_700_000_000_000;
+    const journal = Journal.open(dir, { now: () => now });
+    const stat = { size: 3, mtimeMs: 1, ino: 9, dev: 1, ctimeMs: 1, sidecar: null };
+    const row = journal.insertDetected({ serial: 'CAM', fileName: 'c.mp4', relPath: 'DCIM/c.mp4', bay: 'bay1', size: 3, mtimeMs: 1, critical: false, stat });
+    expect([row.detectedAt, row.updatedAt]).toEqual([now, now]);
+    now += 5_000;
+    const retried = journal.scheduleRetry(row.key, 60_000, 'HTTP 503');
+    expect([retried.nextAttemptAt, retried.updatedAt, retried.attempts]).toEqual([now + 60_000, now, 1]);
+    // Not due a millisecond early, and the next retry time is the one set.
+    expect(journal.nextRetryAfter(['detected'], now + 59_999)).toBe(now + 60_000);
+    expect(journal.nextRetryAfter(['detected'], now + 60_000)).toBeUndefined();
+    now += 60_000;
+    expect(journal.transition(row.key, 'probed').updatedAt).toBe(now);
+    journal.close();
+  });
 });
