@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // `npm run demo:scale`: the agency-scale picture on one machine. Engines up (scripts/engines.sh:
-// PostgreSQL and Ceph RGW), three `bodycam server` processes on one database, one blob folder and
-// one receipt key, a dozen simulated cameras (real ffmpeg) docked over several docks, each dock
-// given every server (`--endpoint a,b,c`). Midway one server is SIGKILLed (mid-upload: the docks
-// fail over at once) and started again; PostgreSQL is restarted once (the servers answer 503 with
-// Retry-After meanwhile, the docks wait and resume). A live summary every second; at the end every
-// recording is read back byte-exact from a server, counted to one receipt each, and `verify-log --db`
-// checks the one chain. Everything is stopped and the folder removed (--keep to look at it).
+// PostgreSQL and Ceph RGW), three `bodycam server` processes on one database, one RGW bucket under
+// Object Lock and one receipt key, a dozen simulated cameras (real ffmpeg) docked over several docks,
+// each dock given every server (`--endpoint a,b,c`). Midway one server is SIGKILLed (mid-upload: the
+// docks fail over at once) and started again; PostgreSQL is restarted once (the servers answer 503
+// with Retry-After meanwhile, the docks wait and resume); a third server is SIGKILLed once the first
+// receipts are issued (completes in flight). A live summary every second; at the end every recording
+// is read back byte-exact from a server, counted to one receipt each, the chain checked for gaps and
+// duplicate seqs, `verify-log --db --store` checks it and its locked exports in the bucket, and
+// `scrub --db --store` re-hashes every blob. Everything is stopped and the folder removed (--keep).
+// `npm run soak` runs it with 2 docks and 8 cameras.
 //
 //   npm run build && npm run demo:scale [-- --docks 3 --cameras 12 --servers 3 --duration 3 --no-faults --keep]
 //
@@ -47,17 +50,21 @@ function engines(cmd) {
   return Object.fromEntries(r.stdout.split('\n').map((l) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(l.trim())).filter(Boolean).map((m) => [m[1], m[2]]));
 }
 
+let engineEnv = {};
 function bodycam(argv, logName) {
-  const child = spawn(process.execPath, [bin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BODYCAM_LOG_FILE: join(dir, `${logName}.log`) } });
+  const child = spawn(process.execPath, [bin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...engineEnv, BODYCAM_LOG_FILE: join(dir, `${logName}.log`) } });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
 }
 
+// Blobs in one Ceph RGW bucket under Object Lock (the custody chain is exported there too).
+const BUCKET = `demo-scale-${Date.now().toString(36)}`;
+const storeFlags = () => ['--store', `s3://${BUCKET}`, '--s3-endpoint', engineEnv.S3_ENDPOINT];
 const servers = [];
 async function startServer(i, url) {
   const name = `server-${i + 1}`;
-  const child = bodycam(['server', '--data-dir', join(dir, name), '--store', join(dir, 'blobs'), '--db', url, '--server-key', join(dir, 'receipt-key.pem'),
+  const child = bodycam(['server', '--data-dir', join(dir, name), ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', join(dir, 'receipt-key.pem'),
     '--tokens', join(dir, 'tokens.json'), '--listen', `127.0.0.1:${servers[i]?.port ?? 0}`], name);
   const listening = await new Promise((ok, fail) => {
     let out = '';
@@ -72,6 +79,7 @@ async function main() {
   say(`${t()} engines up (PostgreSQL + Ceph RGW: scripts/engines.sh)…`);
   const env = engines('up');
   enginesUp = true;
+  engineEnv = { S3_ENDPOINT: env.S3_ENDPOINT, AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY, AWS_REGION: env.AWS_REGION ?? 'us-east-1' };
   const url = env.DATABASE_URL;
   execFileSync(process.execPath, [bin, 'server', 'key', 'new', '--out', join(dir, 'receipt-key.pem')]);
   const tokens = Object.fromEntries(Array.from({ length: DOCKS }, (_, d) => [`dock-${d + 1}`, randomBytes(32).toString('base64url')]));
@@ -106,6 +114,7 @@ async function main() {
   const db = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 2000, query_timeout: 2000 });
   db.on('error', () => {});
   let killed = false;
+  let killedInComplete = false;
   let pgRestarted = false;
   let faultsDone = Promise.resolve();
   const faults = [];
@@ -140,6 +149,15 @@ async function main() {
         })().catch((e) => { faults.push(String(e.message)); });
       }
     }
+    // A second server SIGKILLed while receipts are being issued (completes in flight on it and the others).
+    if (FAULTS && killed && !killedInComplete && SERVERS > 2) {
+      const receipts = Number((await db.query('SELECT count(*) AS n FROM custody_receipts').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
+      if (receipts > 0 && receipts < expected.length) {
+        killedInComplete = true;
+        servers[2].child.kill('SIGKILL');
+        faults.push(`SIGKILLed ${servers[2].name} while completes run (${receipts}/${expected.length} receipts)`);
+      }
+    }
     await summary();
   }
   await faultsDone;
@@ -158,14 +176,22 @@ async function main() {
   }
   const receipts = (await db.query("SELECT count(*) AS n, count(DISTINCT line::json->>'dockId' || '/' || (line::json->>'recordingId')) AS distinct_ FROM custody_entries WHERE line::json->>'event' = 'receipt-issued'")).rows[0];
   if (Number(receipts.n) !== Number(receipts.distinct_)) problems.push(`${receipts.n} receipt entries for ${receipts.distinct_} recordings`);
-  const verify = spawnSync(process.execPath, [bin, 'server', 'verify-log', '--db', url], { encoding: 'utf8' });
-  say(`${t()} verify-log --db: ${verify.stdout.trim()}`);
-  if (verify.status !== 0) problems.push('verify-log failed');
+  const chain = (await db.query('SELECT count(*) AS n, count(DISTINCT seq) AS d, min(seq) AS lo, max(seq) AS hi FROM custody_entries')).rows[0];
+  if (!(Number(chain.n) === Number(chain.d) && Number(chain.lo) === 1 && Number(chain.hi) === Number(chain.n))) problems.push(`custody chain: ${chain.n} entries, ${chain.d} distinct seqs, ${chain.lo}..${chain.hi}`);
+  // Wait for the exports of the last checkpoints (each server exports after each checkpoint).
+  for (let i = 0; i < 100 && Number((await db.query('SELECT count(*) AS n FROM custody_checkpoints WHERE exported_at IS NULL')).rows[0].n) > 0; i++) await new Promise((r) => setTimeout(r, 200));
+  const verify = spawnSync(process.execPath, [bin, 'server', 'verify-log', '--db', url, ...storeFlags()], { encoding: 'utf8', env: { ...process.env, ...engineEnv } });
+  say(`${t()} verify-log --db --store: ${verify.stdout.trim()}`);
+  if (verify.status !== 0) problems.push(`verify-log failed: ${verify.stdout.trim()} ${verify.stderr.trim().slice(0, 300)}`);
+  const scrub = spawnSync(process.execPath, [bin, 'server', 'scrub', '--db', url, ...storeFlags()], { encoding: 'utf8', env: { ...process.env, ...engineEnv } });
+  say(`${t()} scrub --db --store: ${scrub.stdout.trim()}`);
+  if (scrub.status !== 0) problems.push('scrub failed');
+  if (FAULTS && SERVERS > 2 && !killedInComplete) problems.push('the SIGKILL during completes did not happen');
   if (FAULTS && !pgRestarted) problems.push('the PostgreSQL restart did not happen');
   await db.end();
   say('');
   say(problems.length ? `PROBLEM:\n${problems.map((p) => `  - ${p}`).join('\n')}`
-    : `Arrived: ${expected.length} recordings from ${CAMERAS} cameras over ${DOCKS} docks and ${SERVERS} servers, byte-exact, one receipt each, one custody chain${FAULTS ? ', through a server SIGKILL and a PostgreSQL restart' : ''}, in ${t().trim()}.`);
+    : `Arrived: ${expected.length} recordings from ${CAMERAS} cameras over ${DOCKS} docks and ${SERVERS} servers, byte-exact, one receipt each, one custody chain${FAULTS ? ', through a server SIGKILL mid-upload, another during completes and a PostgreSQL restart' : ''}, in ${t().trim()}.`);
   return problems.length ? 1 : 0;
 }
 

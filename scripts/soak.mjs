@@ -9,7 +9,8 @@
  *                   [--model-runs 40] [--model-max-ops 16]
  *
  * It then runs the model-based adversarial test (test/model) with MODEL_RUNS
- * random sequences of up to MODEL_MAX_OPS operations (FC_SEED reproduces one).
+ * random sequences of up to MODEL_MAX_OPS operations (FC_SEED reproduces one), and the
+ * agency-scale run (scripts/demo-scale.mjs: 3 servers on Ceph + PostgreSQL, 2 docks, 8 cameras).
  *
  * The same tests at their small size are part of `npm test`.
  */
@@ -62,9 +63,13 @@ const jestRun = (dir) => spawnSync(process.execPath, ['--experimental-vm-modules
 const reliability = jestRun('test/reliability');
 process.stdout.write(`\nsoak: model-based adversarial test, ${env.MODEL_RUNS} runs of up to ${env.MODEL_MAX_OPS} operations\n`);
 const model = jestRun('test/model');
-const jest = { status: reliability.status !== 0 ? reliability.status : model.status };
+// Agency scale at its full size (issue 13): 3 servers on Ceph RGW + PostgreSQL, 2 docks, 8 cameras,
+// a server SIGKILLed mid-upload, another during completes, PostgreSQL restarted (scripts/demo-scale.mjs).
+process.stdout.write('\nsoak: agency scale, 3 servers on Ceph RGW + PostgreSQL, 2 docks, 8 cameras (npm run demo:scale)\n');
+const scale = spawnSync(process.execPath, [join(root, 'scripts/demo-scale.mjs'), '--docks', '2', '--cameras', '8', '--servers', '3', '--duration', '3'], { cwd: root, env, stdio: 'inherit' });
+const jest = { status: reliability.status !== 0 ? reliability.status : model.status !== 0 ? model.status : scale.status };
 
-const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, reliabilityExit: reliability.status, modelExit: model.status, modelRuns: Number(env.MODEL_RUNS), sections: {} };
+const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, reliabilityExit: reliability.status, modelExit: model.status, scaleExit: scale.status, modelRuns: Number(env.MODEL_RUNS), sections: {} };
 for (const name of readdirSync(sections).filter((n) => n.endsWith('.json')).sort()) {
   report.sections[name.replace(/\.json$/, '')] = JSON.parse(readFileSync(join(sections, name), 'utf8'));
 }
