@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configReferenceMarkdown, dockConfigJsonSchema } from '../dock/config.js';
+import { serverConfigJsonSchema, serverConfigReferenceMarkdown } from '../server/config.js';
 import { schemaFileText } from '../util/jsonSchema.js';
 
 /** A whole file, e.g. docs/schemas/dock-config.schema.json. */
@@ -26,6 +27,7 @@ export function endMarker(name: string): string {
 export function generatedFiles(): GeneratedFile[] {
   return [
     { path: 'docs/schemas/dock-config.schema.json', text: schemaFileText(dockConfigJsonSchema) },
+    { path: 'docs/schemas/server-config.schema.json', text: schemaFileText(serverConfigJsonSchema) },
   ];
 }
 
@@ -34,6 +36,7 @@ export function generatedBlocks(): GeneratedBlock[] {
   return [
     { path: 'README.md', name: 'dock-config', text: dock },
     { path: 'docs/dock.md', name: 'dock-config', text: dock },
+    { path: 'README.md', name: 'server-config', text: serverConfigReferenceMarkdown() },
   ];
 }
 

@@ -7,16 +7,18 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
-import { createLogger, envLogLevel, LOG_LEVELS, parseLogLevel } from '../log.js';
+import { createLogger } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { DEFAULT_RETENTION, generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { FsStore, generateToken, S3BlobStore, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { hasLockedObjects } from '../server/pg/custodyExport.js';
 import { TokenTable } from '../server/auth.js';
 import { importTokenFile } from '../server/pg/pgTokens.js';
 import type { ScrubReport } from '../server/scrub.js';
-import { blobStoreOf, databaseUrl, openToolBlobStore, withToolState } from './server/stores.js';
+import { databaseUrl, openToolBlobStore, withToolState } from './server/stores.js';
+import { loadServerConfig, SERVER_SETTINGS, type ServerConfig } from '../server/config.js';
+import { addSettingsOptions } from './settingsPrint.js';
+import { registerServerConfig } from './server/config.js';
 import type { BlobStore } from '../server/store.js';
-import { parseBytes, parseDuration } from '../util/units.js';
 import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';
@@ -24,103 +26,85 @@ import { loadAdminTokenFile } from '../server/operator/adminToken.js';
 import { enterServiceMode } from './output.js';
 import { untilStopSignal } from './signals.js';
 
-interface ServerFlags {
-  dataDir?: string;
-  listen: string;
-  tokens?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  maxSegmentBytes: string;
-  maxStoreBytes?: string;
-  requestTimeout: string;
-  bodyIdleTimeout: string;
-  manifestTimeout: string;
-  maxRequests: string;
-  maxRequestsPerDock: string;
-  db?: string;
-  serverKey?: string;
-  store?: string;
-  adminTokenFile?: string;
-  staleAfter: string;
-  s3Endpoint?: string;
-  retention: string;
-  logLevel?: string;
+/** What a value looks like in each flag's usage. */
+const PLACEHOLDERS: Record<string, string> = {
+  dataDir: 'dir', listen: 'host:port', tokens: 'file', tlsCert: 'file', tlsKey: 'file', tlsCa: 'file', db: 'url', serverKey: 'file',
+  store: 'dir|s3://bucket', s3Endpoint: 'url', s3Region: 'name', retention: 'time', adminTokenFile: 'file', logLevel: 'level',
+};
+
+/** `bodycam server`'s blob store: a shared folder, or the S3 bucket (its scratch folder in the data dir). */
+function serverBlobStore(config: ServerConfig): BlobStore | undefined {
+  if (config.storeDir) return new FsStore(config.storeDir, { shared: true });
+  if (!config.s3) return undefined;
+  const { bucket, retention, endpoint, region, accessKeyId, secretAccessKey } = config.s3;
+  return new S3BlobStore({ bucket, retention, scratchDir: join(config.dataDir, 's3-spool'), client: { endpoint, region, credentials: { accessKeyId, secretAccessKey } } });
 }
 
-/** `bodycam server`'s blob store (the S3 scratch folder in its data dir). */
-function serverBlobStore(flags: ServerFlags, dataDir: string): BlobStore | undefined {
-  return blobStoreOf(flags, join(dataDir, 's3-spool'));
+/** Values commander filled in itself must not outrank env or the file (the server's flags have no commander defaults). */
+function givenFlags(command: Command, flags: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined && command.getOptionValueSource(key) !== 'default') out[key] = value;
+  return out;
+}
+
+/** The files the server reads at start, read now: a missing or unreadable one is one line naming its key. */
+function readStartFiles(config: ServerConfig): { tls?: { cert: string; key: string; ca?: string }; tokens: ReturnType<typeof loadTokensFile>; adminToken?: ReturnType<typeof loadAdminTokenFile> } {
+  const tls = config.tls ? {
+    cert: readUserFile(config.tls.cert, '--tls-cert'), key: readUserFile(config.tls.key, '--tls-key'),
+    ...(config.tls.ca ? { ca: readUserFile(config.tls.ca, '--tls-ca') } : {}),
+  } : undefined;
+  return {
+    ...(tls ? { tls } : {}), tokens: config.tokens ? loadTokensFile(config.tokens) : {},
+    ...(config.adminTokenFile ? { adminToken: loadAdminTokenFile(config.adminTokenFile) } : {}),
+  };
 }
 
 export function registerServer(program: Command): void {
   const server = program.command('server')
     .description('Run the reference ingest server (protocol v1): verify, store, sign receipts, keep the custody log')
-    .option('--data-dir <dir>', 'where blobs, recordings, keys and the custody log live')
-    .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8443')
-    .option('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600; re-read on SIGHUP. With --db: imported into the database (their SHA-256) when it has none, or on SIGHUP, and then every server of it accepts the same docks; optional there')
-    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
-    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
-    .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
-    .option('--max-segment-bytes <size>', 'largest segment body accepted', '64MiB')
-    .option('--max-store-bytes <size>', 'store quota; above it uploads get 507 and reads still work')
-    .option('--request-timeout <duration>', 'longest a whole request may take', '10m')
-    .option('--body-idle-timeout <duration>', 'abandon a segment or manifest body that sends nothing for this long', '30s')
-    .option('--manifest-timeout <duration>', 'longest a manifest (JSON) body may take to arrive', '2m')
-    .option('--max-requests <n>', 'requests in flight on the server before 429 (health, metrics, keys not counted)', '256')
-    .option('--max-requests-per-dock <n>', 'requests in flight for one dock before 429', '32')
-    .option('--db <url>', 'keep recordings, possession, dock pins and the custody chain in PostgreSQL (postgres://…; default: $DATABASE_URL), shared by every server started with it')
-    .option('--server-key <file>', 'the receipt signing key (Ed25519 PEM, 0600; `bodycam server key new`): the same file for every server of one --db; needed with --db')
-    .option('--store <dir|s3://bucket>', 'blob folder (default: <data dir>; several servers on one machine may share one), or s3://BUCKET: blobs in an S3 object store under Object Lock (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
-    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
-    .option('--retention <time>', 'with --store s3://…: every blob is locked (S3 Object Lock, COMPLIANCE) for this long: Ny or Nd', DEFAULT_RETENTION)
-    .option('--admin-token-file <file>', 'the operator\'s bearer token (one line, mode 0600) for GET /v1/docks and GET /v1/recordings across docks')
-    .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
-    .option('--log-level <level>', `least severe log level written: ${LOG_LEVELS.join(', ')} [BODYCAM_LOG_LEVEL; default info]`)
-    .addHelpText('after', `
+    .option('--config <file>', `JSON config file (the keys of the README's server configuration, camelCase; unknown keys are an error) [${SERVER_SETTINGS.configFileEnv}]`);
+  addSettingsOptions(server, SERVER_SETTINGS, { placeholders: PLACEHOLDERS });
+  server.addHelpText('after', `
+Every flag is also read from BODYCAM_SERVER_<KEY> (and the documented DATABASE_URL, S3_ENDPOINT, AWS_REGION,
+BODYCAM_LOG_LEVEL) and from the --config file; the S3 keys only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+(or BODYCAM_SERVER_S3_*, or the file). Precedence: flags > environment > --config file > defaults.
+\`bodycam server config --print\` shows what is in effect and where each value came from.
+
 Examples:
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)
   $ bodycam server --data-dir server-data --tokens tokens.json --listen 127.0.0.1:8443
   $ kill -HUP <server pid>     # after editing tokens.json: add or remove docks without a restart
   $ bodycam server --data-dir server-data --tokens tokens.json --tls-cert cert.pem --tls-key key.pem
+  $ BODYCAM_SERVER_CONFIG=/etc/bodycam/server.json bodycam server
   $ bodycam server key new --out receipt-key.pem
   $ bodycam server --data-dir a --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8443
   $ bodycam server --data-dir b --store blobs --db postgres://bodycam@db/evidence --server-key receipt-key.pem --tokens tokens.json --listen 127.0.0.1:8444
   $ set -a; . engines/engines.env; set +a     # S3_ENDPOINT, AWS_ACCESS_KEY_ID, … from scripts/engines.sh up engines
-  $ bodycam server --data-dir c --store s3://evidence --retention 7y --db "$DATABASE_URL" --server-key receipt-key.pem --tokens tokens.json`)
-    .action(action(async (flags: ServerFlags) => {
+  $ bodycam server --data-dir c --store s3://evidence --retention 7y --db "$DATABASE_URL" --server-key receipt-key.pem --tokens tokens.json`);
+  server.action(action(async (given: Record<string, unknown>) => {
       enterServiceMode('server');
-      if (!flags.dataDir) throw new UsageError('--data-dir is required');
-      const databaseGiven = databaseUrl(flags.db);
-      if (!flags.tokens && !databaseGiven) throw new UsageError('--tokens is required (a JSON file {"<dock id>": "<token>"}); with --db the tokens may come from the database');
-      const { host, port } = parseListen(flags.listen);
-      if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
-      if (flags.tlsCa && !flags.tlsCert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
-      const tls = flags.tlsCert && flags.tlsKey ? {
-        cert: readUserFile(flags.tlsCert, '--tls-cert'), key: readUserFile(flags.tlsKey, '--tls-key'),
-        ...(flags.tlsCa ? { ca: readUserFile(flags.tlsCa, '--tls-ca') } : {}),
-      } : undefined;
-      const tokensPath = flags.tokens;
-      const database = databaseGiven;
-      if (database && !flags.serverKey) throw new UsageError('--db needs --server-key: every server of one database signs receipts with the same key (make one with `bodycam server key new --out FILE`)');
-      const blobs = serverBlobStore(flags, flags.dataDir);
-      const log = createLogger({ component: 'server' }, flags.logLevel === undefined ? envLogLevel() : parseLogLevel(flags.logLevel, '--log-level'));
+      const config = loadServerConfig({ flags: givenFlags(server, given) });
+      const files = readStartFiles(config);
+      const tokensPath = config.tokens;
+      const database = config.database;
+      const blobs = serverBlobStore(config);
+      const log = createLogger({ component: 'server' }, config.logLevel);
       const running = await startIngestServer({
-        dataDir: flags.dataDir, tokens: tokensPath ? loadTokensFile(tokensPath) : {}, ...(tokensPath ? { tokensFile: tokensPath } : {}), host, port,
+        dataDir: config.dataDir, tokens: files.tokens, ...(tokensPath ? { tokensFile: tokensPath } : {}), host: config.host, port: config.port,
         ...(database ? { database } : {}),
-        ...(flags.serverKey ? { serverKeyFile: flags.serverKey } : {}),
+        ...(config.serverKey ? { serverKeyFile: config.serverKey } : {}),
         ...(blobs ? { store: blobs } : {}),
-        ...(flags.adminTokenFile ? { adminToken: loadAdminTokenFile(flags.adminTokenFile) } : {}),
-        staleAfterMs: Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000),
-        ...(tls ? { tls } : {}),
+        ...(files.adminToken ? { adminToken: files.adminToken } : {}),
+        staleAfterMs: config.staleAfterMs,
+        ...(files.tls ? { tls: files.tls } : {}),
         limits: {
-          maxSegmentBytes: parseBytes(flags.maxSegmentBytes, '--max-segment-bytes'),
-          ...(flags.maxStoreBytes ? { maxStoreBytes: parseBytes(flags.maxStoreBytes, '--max-store-bytes') } : {}),
-          requestTimeoutMs: Math.round(parseDuration(flags.requestTimeout, '--request-timeout') * 1000),
-          bodyIdleTimeoutMs: Math.round(parseDuration(flags.bodyIdleTimeout, '--body-idle-timeout') * 1000),
-          manifestTimeoutMs: Math.round(parseDuration(flags.manifestTimeout, '--manifest-timeout') * 1000),
-          maxConcurrentRequests: parseCount(flags.maxRequests, '--max-requests'),
-          maxConcurrentRequestsPerDock: parseCount(flags.maxRequestsPerDock, '--max-requests-per-dock'),
+          maxSegmentBytes: config.maxSegmentBytes,
+          ...(config.maxStoreBytes !== undefined ? { maxStoreBytes: config.maxStoreBytes } : {}),
+          requestTimeoutMs: config.requestTimeoutMs,
+          bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+          manifestTimeoutMs: config.manifestTimeoutMs,
+          maxConcurrentRequests: config.maxRequests,
+          maxConcurrentRequestsPerDock: config.maxRequestsPerDock,
         },
         logger: log,
       });
@@ -146,6 +130,8 @@ Examples:
       await running.close();
       return 0;
     }));
+
+  registerServerConfig(server, (command) => givenFlags(server, command.optsWithGlobals()), readStartFiles);
 
   server.command('key')
     .description('the receipt signing key')
@@ -296,18 +282,6 @@ Examples:
       process.stdout.write(removed ? `dock ${flags.dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${flags.dock}: no pinned key\n`);
       return 0;
     }));
-}
-
-function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new UsageError(`invalid --listen "${text}": use host:port, e.g. 127.0.0.1:8443 or 127.0.0.1:0`);
-  return { host: match[1] ?? match[2]!, port };
-}
-
-function parseCount(text: string, flag: string): number {
-  if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new UsageError(`invalid ${flag} "${text}": a whole number from 1`);
-  return Number(text);
 }
 
 function readUserFile(path: string, flag: string): string {

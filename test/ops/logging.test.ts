@@ -114,7 +114,7 @@ describe('logging (pino)', () => {
     writeFileSync(tokensFile, JSON.stringify(TEST_TOKENS), { mode: 0o600 });
     const srv = await runCli(['server', '--data-dir', join(tmp.path, 'srv'), '--tokens', tokensFile, '--listen', '127.0.0.1:0', '--log-level', 'chatty'], { env: { ...cleanEnv(), BODYCAM_LOG_FILE: join(tmp.path, 'x.log') } });
     expect(srv.code).toBe(2);
-    expect(srv.stderr).toMatch(/invalid --log-level: expected one of .*got "chatty"/);
+    expect(srv.stderr).toMatch(/invalid logLevel \(--log-level\): expected one of .*got "chatty"/);
   });
 
   it('under journald (JOURNAL_STREAM names stderr) each line starts with its syslog priority', async () => {

@@ -5,26 +5,14 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../../errors.js';
-import { DOCK_CONFIG_SCHEMA, formatConfigValue, loadDockConfig, resolveDockSettings, validateDockConfigFile, type ConfigKeySpec } from '../../../dock/config.js';
+import { DOCK_SETTINGS, loadDockConfig, resolveDockSettings, validateDockConfigFile } from '../../../dock/config.js';
 import { action } from '../../handler.js';
-import { table } from '../../../util/table.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
+import { printedSettings, renderSettings, type PrintedSetting } from '../../settingsPrint.js';
 
-const KEYS = Object.keys(DOCK_CONFIG_SCHEMA) as Array<keyof typeof DOCK_CONFIG_SCHEMA>;
-
-interface Printed { key: string; value: unknown; shown: string; source: string; name: string }
-
-function printable(flags: Record<string, unknown>): { rows: Printed[]; configFile?: string; problem?: string } {
+function printable(flags: Record<string, unknown>): { rows: PrintedSetting[]; configFile?: string; problem?: string } {
   const resolved = resolveDockSettings({ flags });
-  const rows: Printed[] = KEYS.map((key) => {
-    const spec = DOCK_CONFIG_SCHEMA[key] as ConfigKeySpec;
-    const from = resolved.sources[key];
-    const value = resolved.values[key];
-    if (value === undefined) return { key, value: null, shown: 'required' in spec && spec.required ? '(missing: required)' : '(unset)', source: '-', name: '-' };
-    // A switched-off default-true switch came from --no-<flag>.
-    const name = from!.source === 'flag' && spec.kind === 'boolean' && value === false && spec.default === true ? from!.name.replace(/^--/, '--no-') : from!.name;
-    return { key, value, shown: formatConfigValue(spec, value), source: from!.source, name };
-  });
+  const rows = printedSettings(DOCK_SETTINGS, resolved);
   let problem: string | undefined;
   try {
     // The whole check `bodycam dock` makes at start (required keys, URL, token file), without starting.
@@ -72,13 +60,7 @@ Examples:
       return 0;
     }
     const shown = printable(flags);
-    if (json) {
-      process.stdout.write(JSON.stringify({ configFile: shown.configFile ?? null, valid: !shown.problem, ...(shown.problem ? { problem: shown.problem } : {}),
-        keys: Object.fromEntries(shown.rows.map((r) => [r.key, { value: r.value, source: r.source, name: r.name }])) }, null, 2) + '\n');
-    } else {
-      process.stdout.write((shown.configFile ? `config file ${shown.configFile}\n\n` : '') + table([['KEY', 'VALUE', 'SOURCE'],
-        ...shown.rows.map((r) => [r.key, r.shown, r.source === '-' ? '-' : r.source === 'default' ? r.name === 'default' ? 'default' : `default (${r.name})` : `${r.source} ${r.name.replace(/^config file /, '')}`])]));
-    }
+    process.stdout.write(renderSettings(shown.rows, { ...shown, json: Boolean(json) }));
     if (shown.problem) { process.stderr.write(`bodycam: ${shown.problem}\n`); return 2; }
     return 0;
   }));
