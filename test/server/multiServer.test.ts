@@ -152,6 +152,19 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const impostor = buildRecording(testBytes(1000, 9), { dockId: 'dock-1', recordingId: 'IMPOSTOR' });
     const refused = await get(b!, '/v1/recordings', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(impostor.manifest) });
     expect((await refused.json() as { code: string }).code).toBe('dock_key_mismatch');
+    // Three completes of one recording at once, one on each server: one receipt, the same one to all.
+    const race = recording(2, 150_000);
+    expect((await get(b!, '/v1/recordings', 'dock-1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(race.manifest) })).status).toBe(201);
+    for (const [i, body] of race.segments.entries()) {
+      expect((await get(servers[i % 3]!, `/v1/recordings/REC-2/segments/${i}`, 'dock-1', { method: 'PUT', headers: segmentHeaders(body), body })).status).toBe(201);
+    }
+    const raced = await Promise.all(servers.map(async (s) => {
+      const answer = await get(s, '/v1/recordings/REC-2/complete', 'dock-1', { method: 'POST' });
+      expect(answer.status).toBe(200);
+      return answer.json();
+    }));
+    expect(raced[1]).toEqual(raced[0]);
+    expect(raced[2]).toEqual(raced[0]);
     // The client spreads: each server answered some of this client's requests.
     const reasons: string[] = [];
     const spread = client(servers.map((s) => s.url), 'dock-2', (why) => reasons.push(why));
@@ -198,8 +211,10 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     try {
-      const receipts = await db.query<{ n: string }>("SELECT count(*) AS n FROM custody_entries WHERE line::json->>'event' = 'receipt-issued' AND line::json->>'recordingId' = 'REC-20'");
-      expect(Number(receipts.rows[0]!.n)).toBe(1);
+      for (const id of ['REC-2', 'REC-20']) {
+        const receipts = await db.query<{ n: string }>("SELECT count(*) AS n FROM custody_entries WHERE line::json->>'event' = 'receipt-issued' AND line::json->>'recordingId' = $1", [id]);
+        expect(Number(receipts.rows[0]!.n)).toBe(1);
+      }
       const seqs = await db.query<{ n: string; max: string }>('SELECT count(*) AS n, max(seq) AS max FROM custody_entries');
       expect(seqs.rows[0]!.n).toBe(seqs.rows[0]!.max);
       // Possession rows are pruned once a recording has its receipt: every recording so far is complete.
@@ -224,7 +239,7 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const receipt = await upload(client(live.map((s) => s.url)), r);
     expect(receipt.recordingId).toBe('REC-30');
     const verified = await runCli(['server', 'verify-log', '--db', url]);
-    expect(verified.stdout).toMatch(/custody log ok: \d+ entries, \d+ checkpoints .*6 stored receipts/);
+    expect(verified.stdout).toMatch(/custody log ok: \d+ entries, \d+ checkpoints .*7 stored receipts/);
     expect(verified.code).toBe(0);
   });
 
@@ -306,12 +321,12 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const scrub = await runCli(['server', 'scrub', ...storeFlags(), '--db', url, '--json'], { env: engineEnv() });
     expect(scrub.code).toBe(0);
     const report = JSON.parse(scrub.stdout) as { ok: boolean; blobsChecked: number; recordingsChecked: number; damaged: unknown[] };
-    expect(report).toMatchObject({ ok: true, damaged: [], recordingsChecked: 6 });
+    expect(report).toMatchObject({ ok: true, damaged: [], recordingsChecked: 7 });
     expect(report.blobsChecked).toBeGreaterThan(6);
     const operator = await runCli(['server', 'report', ...storeFlags(), '--db', url, '--json'], { env: engineEnv() });
     expect(operator.code).toBe(0);
     const docks = (JSON.parse(operator.stdout) as { docks: Array<{ dockId: string; recordings: number; keyId?: string }> }).docks;
-    expect(docks.map((d) => [d.dockId, d.recordings])).toEqual([['dock-1', 3], ['dock-2', 3]]);
+    expect(docks.map((d) => [d.dockId, d.recordings])).toEqual([['dock-1', 4], ['dock-2', 3]]);
     expect(docks.every((d) => d.keyId && /^[0-9a-f]{64}$/.test(d.keyId))).toBe(true);
     // A bucket that does not exist is one clear line, not a new bucket.
     const none = await runCli(['server', 'scrub', '--store', `s3://${freshBucket('none')}`, '--s3-endpoint', env.s3Endpoint, '--db', url], { env: engineEnv() });
