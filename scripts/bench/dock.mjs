@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCamera, dockCamera } from '../../dist/camera/index.js';
 import { startIngestServer } from '../../dist/server/index.js';
-import { Logger, nullSink } from '../../dist/log.js';
+import { quietLogger } from '../../dist/log.js';
 
 const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
 const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
@@ -122,7 +122,7 @@ function line(label, bytes, r) {
 let server;
 try {
   console.log(`dock offload benchmark, ${new Date().toISOString()}, ${root}`);
-  server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+  server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
 
   // ~1 GB: four cameras, one 8-minute 1080p30 recording each (camera tiling: fast to make).
   const bays = join(root, 'bays');
@@ -166,14 +166,14 @@ try {
     // A fresh server and dock state per round, so every round uploads everything.
     await server.close();
     rmSync(join(root, 'server'), { recursive: true, force: true });
-    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
     const d = await dockOnce(bays, server, `gb${round}`);
     dockRuns.push(d);
     line(`round ${round + 1} dock`, total, d);
     if (BASELINE_BIN) {
       await server.close();
       rmSync(join(root, 'server'), { recursive: true, force: true });
-      server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+      server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
       const b = await dockOnce(bays, server, `base${round}`, [], BASELINE_BIN);
       baselineRuns.push(b);
       line(`round ${round + 1} baseline dock`, total, b);
@@ -181,7 +181,7 @@ try {
     // The same without the media fingerprint (an extra ffmpeg pass over every file), to show its cost.
     await server.close();
     rmSync(join(root, 'server'), { recursive: true, force: true });
-    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+    server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
     const n = await dockOnce(bays, server, `nofp${round}`, ['--no-fingerprint']);
     noFingerprintRuns.push(n);
     line(`round ${round + 1} dock --no-fingerprint`, total, n);
@@ -205,7 +205,7 @@ try {
 
   // One ~5 GB recording: peak RSS must not grow with the file (BENCH_SKIP_BIG=1 skips it).
   if (!process.env.BENCH_SKIP_BIG) {
-    server = await startIngestServer({ dataDir: join(root, 'server5'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: new Logger(nullSink) });
+    server = await startIngestServer({ dataDir: join(root, 'server5'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
     const bigBays = join(root, 'bays5');
     mkdirSync(bigBays, { recursive: true });
     await recordCamera({ storage: join(root, 'big'), count: 1, durationSeconds: 3300, width: 1920, height: 1080, fps: 30, videoKbps: 12000, seed: 'bench-big' });

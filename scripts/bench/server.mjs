@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIngestServer } from '../../dist/server/index.js';
-import { Logger, nullSink } from '../../dist/log.js';
+import { quietLogger } from '../../dist/log.js';
 import { formatDigestHeader, sha256Hex } from '../../dist/protocol/digest.js';
 import { merkleRoot } from '../../dist/protocol/merkle.js';
 import { generateSigningKeyPair, signObject } from '../../dist/protocol/signing.js';
@@ -92,7 +92,7 @@ async function baselineServer(dir) {
 
 async function ingestRound(concurrency, seed, segments) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
-  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: new Logger(nullSink), limits: { maxSegmentBytes: SEGMENT } });
+  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: quietLogger(), limits: { maxSegmentBytes: SEGMENT } });
   const keys = generateSigningKeyPair();
   const plan = segments.map((s, index) => ({ index, offset: index * SEGMENT, length: s.length, sha256: sha256Hex(s) }));
   const whole = sha256Hex(Buffer.concat(segments));
@@ -173,7 +173,7 @@ async function startupOnFullDir() {
   }
   writeFileSync(join(dir, 'custody.log'), lines.join('\n') + '\n');
   const start = process.hrtime.bigint();
-  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: new Logger(nullSink) });
+  const server = await startIngestServer({ dataDir: dir, tokens: { 'dock-b': TOKEN }, logger: quietLogger() });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   await server.close();
   rmSync(dir, { recursive: true, force: true });

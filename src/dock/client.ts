@@ -42,19 +42,46 @@ export interface SegmentRange { index: number; offset: number; length: number; s
 const BODY_CHUNK_BYTES = 1024 * 1024;
 
 /**
+ * Body buffers no body holds right now, kept for the next one. A fresh pair per segment (2 MiB of
+ * memory outside the JS heap, a few hundred times per GB) made V8 run a full mark-compact about
+ * once a second just to account for it: more CPU than the upload itself (docs/benchmarks.md).
+ * Bounded: at most BODY_POOL_MAX buffers wait here (two per upload in flight at the default
+ * concurrency), the rest are left to the collector.
+ */
+const bodyPool: Buffer[] = [];
+const BODY_POOL_MAX = 16;
+
+function takeBodyBuffer(size: number): Buffer {
+  if (size === BODY_CHUNK_BYTES) {
+    const pooled = bodyPool.pop();
+    if (pooled) return pooled;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+function giveBackBodyBuffers(buffers: Buffer[]): void {
+  for (const buffer of buffers) if (buffer.length === BODY_CHUNK_BYTES && bodyPool.length < BODY_POOL_MAX) bodyPool.push(buffer);
+}
+
+/**
  * A file range as a request body, read into two buffers that are reused for the whole body.
  * got writes an iterable body chunk by chunk and asks for the next only once the socket has
  * taken the previous one (the write callback), so the buffer handed out last time is free
  * again when the generator resumes; the other one is being filled meanwhile. A read stream
  * allocates a fresh buffer per chunk instead, whose page faults cost more CPU on this VM than
- * sending the bytes (docs/benchmarks.md, Dock offload).
+ * sending the bytes (docs/benchmarks.md, Dock offload). The two buffers go back to a pool for the
+ * next body only when this one was read to its end and the consumer asked past its last chunk
+ * (so the socket has taken every byte): a body abandoned mid-way may still have a chunk in a
+ * socket's write queue, so its buffers are never handed out again.
  */
 export async function* fileRangeChunks(path: string, offset: number, length: number, chunkBytes = BODY_CHUNK_BYTES): AsyncGenerator<Buffer> {
   const handle = await open(path, 'r');
   let pending: Promise<{ bytesRead: number }> | undefined;
+  let buffers: Buffer[] = [];
+  let finished = false;
   try {
     const size = Math.min(chunkBytes, Math.max(1, length));
-    const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+    buffers = [takeBodyBuffer(size), takeBodyBuffer(size)];
     let which = 0;
     let done = 0;
     pending = length > 0 ? handle.read(buffers[0]!, 0, Math.min(size, length), offset) : undefined;
@@ -67,10 +94,12 @@ export async function* fileRangeChunks(path: string, offset: number, length: num
       pending = done < length ? handle.read(buffers[which]!, 0, Math.min(size, length - done), offset + done) : undefined;
       yield chunk;
     }
+    finished = true;
   } finally {
     // Abandoned mid-body (request failed or aborted): let the read in flight settle before closing.
     await pending?.catch(() => {});
     await handle.close();
+    if (finished) giveBackBodyBuffers(buffers);
   }
 }
 

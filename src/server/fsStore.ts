@@ -10,9 +10,9 @@
  * the verified new bytes replace it). Folders are 0700, files 0600.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { constants, createWriteStream, type Stats } from 'node:fs';
 import { once } from 'node:events';
-import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,7 +21,7 @@ import { isValidId } from '../protocol/types.js';
 import { SHA256_HEX } from '../protocol/digest.js';
 import { assertSha256, insideRoot } from './paths.js';
 import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
-import type { BlobWriteResult, RecordingKey, Store, StoredRecording } from './store.js';
+import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
 import { BLOB_DAMAGED, BLOB_MISSING, drainVerified, isBlobIntegrityError, verifiedBlobRead } from './verifiedRead.js';
 
 const USAGE_FILE = 'store-usage.json';
@@ -220,32 +220,95 @@ export class FsStore implements Store {
   }
 
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
-    const path = this.blobPath(sha256);
     return verifiedBlobRead(sha256, async () => {
-      let handle;
-      try {
-        // O_NOFOLLOW: a symbolic link planted in blobs/ is never followed out of the store.
-        handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      } catch (error) {
-        const code = errnoCode(error);
-        if (code === 'ENOENT') throw new IntegrityError(BLOB_MISSING, `blob ${sha256} is not in the store`, { cause: error, details: { sha256 } });
-        if (code === 'ELOOP') {
-          const entry = await lstat(path).catch(() => undefined);
-          const damage = new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is a symbolic link, not stored bytes`, { cause: error, details: { sha256 } });
-          if (entry) await this.markDamaged(sha256, entry.ino, entry.dev, 0);
-          throw damage;
-        }
-        throw error;
-      }
-      const info = await handle.stat();
-      if (!info.isFile()) {
-        await handle.close();
-        await this.markDamaged(sha256, info.ino, info.dev, 0);
-        throw new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is not a regular file`, { details: { sha256 } });
-      }
+      const { handle, info } = await this.openBlob(sha256);
       const source = handle.createReadStream({ highWaterMark: 1 << 20 });
       return { source, onDamage: async () => { await this.markDamaged(sha256, info.ino, info.dev, info.size); } };
     }, start, endInclusive);
+  }
+
+  /**
+   * The blob's descriptor, opened O_NOFOLLOW (a symbolic link planted in blobs/ is never followed
+   * out of the store), or IntegrityError: missing, or damaged (a link or not a regular file,
+   * moved aside first) exactly as a verified read reports them.
+   */
+  private async openBlob(sha256: string): Promise<{ handle: FileHandle; info: Stats }> {
+    const path = this.blobPath(sha256);
+    let handle;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ENOENT') throw new IntegrityError(BLOB_MISSING, `blob ${sha256} is not in the store`, { cause: error, details: { sha256 } });
+      if (code === 'ELOOP') {
+        const entry = await lstat(path).catch(() => undefined);
+        const damage = new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is a symbolic link, not stored bytes`, { cause: error, details: { sha256 } });
+        if (entry) await this.markDamaged(sha256, entry.ino, entry.dev, 0);
+        throw damage;
+      }
+      throw error;
+    }
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      await handle.close();
+      await this.markDamaged(sha256, info.ino, info.dev, 0);
+      throw new IntegrityError(BLOB_DAMAGED, `blob ${sha256} is not a regular file`, { details: { sha256 } });
+    }
+    return { handle, info };
+  }
+
+  /**
+   * The verified read of several whole blobs in order, for a consumer that is done with each chunk
+   * when `onChunk` returns (a hash): read into two buffers reused throughout, so no memory is
+   * allocated per chunk. A read stream's fresh 1 MiB buffer per chunk made V8 run a full
+   * mark-compact every 64 MB read to account for it, which cost `complete` more CPU than hashing
+   * (docs/benchmarks.md). Every blob is hashed against its name as in readBlob, a damaged one is
+   * moved aside the same way; the chunks of a blob reach `onChunk` before its check, so a consumer
+   * must drop what it made of them when that blob's result is an error.
+   */
+  async scanBlobs(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void): Promise<ScannedBlob[]> {
+    const chunkBytes = 1 << 20;
+    const buffers = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
+    const results: ScannedBlob[] = [];
+    for (const [blob, sha256] of sha256s.entries()) {
+      let opened;
+      try {
+        opened = await this.openBlob(sha256);
+      } catch (error) {
+        if (!isBlobIntegrityError(error)) throw error;
+        results.push({ error });
+        continue;
+      }
+      const { handle, info } = opened;
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        let which = 0;
+        let pending = handle.read(buffers[0]!, 0, chunkBytes, 0);
+        for (;;) {
+          const { bytesRead } = await pending;
+          if (bytesRead === 0) break;
+          const chunk = buffers[which]!.subarray(0, bytesRead);
+          which ^= 1;
+          // The other buffer was handed to onChunk in the previous round and is free to fill.
+          pending = handle.read(buffers[which]!, 0, chunkBytes, size + bytesRead);
+          hash.update(chunk);
+          onChunk(chunk, blob);
+          size += bytesRead;
+        }
+      } finally {
+        await handle.close();
+      }
+      const actual = hash.digest('hex');
+      if (actual === sha256) {
+        results.push({ size });
+        continue;
+      }
+      const error = new IntegrityError(BLOB_DAMAGED, `stored blob ${sha256} is damaged: its ${size} bytes hash to ${actual}`, { details: { sha256, actual, size } });
+      await this.markDamaged(sha256, info.ino, info.dev, info.size);
+      results.push({ error });
+    }
+    return results;
   }
 
   /** True when the blob is there and hashes to its name (a damaged one is moved aside on the way). */

@@ -16,7 +16,7 @@ import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './serverKey.js';
 import type { CustodyChain, DockKeyStore, PossessionStore, RecordingLocks, RecordingStore } from './state.js';
-import type { BlobStore, StoredRecording } from './store.js';
+import type { BlobStore, ScannedBlob, StoredRecording } from './store.js';
 import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
 
 export interface IngestLimits {
@@ -310,42 +310,63 @@ export class IngestService {
   }
 
   /**
-   * One streaming pass over the stored blobs: the whole-file hash and each segment's, hence the
-   * Merkle root. False when a blob's verified read found it damaged or gone (the pass goes on,
-   * so every damaged segment is marked missing in one go).
+   * One streaming pass over the stored blobs: the whole-file hash. Each blob comes through the
+   * store's verified read, which hashes it and fails unless it hashes to its name, the segment's
+   * SHA-256: so every segment's hash is checked by that read and the Merkle root follows from the
+   * plan's hashes (a second SHA-256 per segment here would only repeat the read's). False when a
+   * blob's verified read found it damaged or gone (the pass goes on, so every damaged segment is
+   * marked missing in one go).
    */
   private async rehash(manifest: RecordingManifest): Promise<boolean> {
     const whole = createHash('sha256');
-    const segmentHashes: string[] = [];
     let total = 0;
     let damaged = false;
-    for (const segment of manifest.segments) {
-      const part = createHash('sha256');
-      let length = 0;
-      try {
-        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
-          whole.update(chunk);
-          part.update(chunk);
-          length += chunk.length;
-        }
-      } catch (error) {
-        if (!isBlobIntegrityError(error)) throw error;
-        this.noteDamage(error, { recordingId: manifest.recordingId, index: segment.index, during: 'complete' });
+    const results = await this.scanBlobs(manifest.segments.map((s) => s.sha256), (chunk) => { whole.update(chunk); });
+    for (const [i, segment] of manifest.segments.entries()) {
+      const result = results[i]!;
+      if (result.error) {
+        this.noteDamage(result.error, { recordingId: manifest.recordingId, index: segment.index, during: 'complete' });
         damaged = true;
         continue;
       }
       // A plan may name a held blob with a length it does not have: the receipt's size and the
       // served content (cut to the planned lengths) would then disagree with the signed hash.
-      if (length !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} is ${length} bytes in the store, the plan says ${segment.length}`);
-      total += length;
-      segmentHashes.push(part.digest('hex'));
+      if (result.size !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} is ${result.size} bytes in the store, the plan says ${segment.length}`);
+      total += result.size;
     }
     if (damaged) return false;
     if (total !== manifest.file.size) throw new ProblemError('whole_digest_mismatch', `the assembled file is ${total} bytes, the manifest says ${manifest.file.size}`);
     const actual = whole.digest('hex');
     if (actual !== manifest.file.sha256) throw new ProblemError('whole_digest_mismatch', `the assembled file hashes to ${actual}, the manifest says ${manifest.file.sha256}`);
-    if (merkleRoot(segmentHashes) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
+    // Every blob passed its verified read, so each segment's bytes hash to the plan's SHA-256:
+    // the Merkle root of the plan's hashes is the root of the stored bytes.
+    if (merkleRoot(manifest.segments.map((s) => s.sha256)) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
     return true;
+  }
+
+  /**
+   * Verified reads of whole blobs in order, each chunk lent to `onChunk` (for hashing): the store's
+   * scanBlobs where it has one (no memory allocated per chunk), else readBlob one after the other.
+   * One result per blob: its size, or the integrity error its read failed with (marked missing).
+   */
+  private async scanBlobs(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void): Promise<ScannedBlob[]> {
+    const store = this.deps.store;
+    if (store.scanBlobs) return store.scanBlobs(sha256s, onChunk);
+    const results: ScannedBlob[] = [];
+    for (const [blob, sha256] of sha256s.entries()) {
+      let size = 0;
+      try {
+        for await (const chunk of store.readBlob(sha256) as AsyncIterable<Buffer>) {
+          onChunk(chunk, blob);
+          size += chunk.length;
+        }
+        results.push({ size });
+      } catch (error) {
+        if (!isBlobIntegrityError(error)) throw error;
+        results.push({ error });
+      }
+    }
+    return results;
   }
 
   /**
@@ -371,21 +392,20 @@ export class IngestService {
     const hash = createHash('sha256');
     if (prefix) hash.update(prefix);
     let size = 0;
-    for (const segment of attachment.segments) {
-      let length = 0;
-      try {
-        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
-          hash.update(chunk);
-          length += chunk.length;
-        }
-      } catch (error) {
-        if (!isBlobIntegrityError(error)) throw error;
-        this.noteDamage(error, { recordingId, attachment: attachment.index, index: segment.index, during });
-        return undefined;
+    const results = await this.scanBlobs(attachment.segments.map((s) => s.sha256), (chunk) => { hash.update(chunk); });
+    let damaged = false;
+    for (const [i, segment] of attachment.segments.entries()) {
+      const result = results[i]!;
+      if (result.error) {
+        this.noteDamage(result.error, { recordingId, attachment: attachment.index, index: segment.index, during });
+        damaged = true;
+        continue;
       }
-      if (length !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} of attachment ${attachment.index} is ${length} bytes in the store, the plan says ${segment.length}`);
-      size += length;
+      if (damaged) continue;
+      if (result.size !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} of attachment ${attachment.index} is ${result.size} bytes in the store, the plan says ${segment.length}`);
+      size += result.size;
     }
+    if (damaged) return undefined;
     return { sha256: hash.digest('hex'), size };
   }
 

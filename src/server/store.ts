@@ -11,6 +11,7 @@
  * decided per dock outside the store (possession.ts).
  */
 import type { Readable } from 'node:stream';
+import type { IntegrityError } from '../errors.js';
 import type { Receipt, RecordingManifest } from '../protocol/types.js';
 import type { RecordingStore } from './state.js';
 
@@ -37,6 +38,9 @@ export interface BlobWriteResult {
  * The blob half: what an object-store backend (S3) implements. Recordings are state
  * (state.ts RecordingStore): the filesystem store holds both, PostgreSQL holds them otherwise.
  */
+/** One blob of a scanBlobs pass: its size, or why its verified read failed (missing, damaged). */
+export type ScannedBlob = { size: number; error?: undefined } | { size?: undefined; error: IntegrityError };
+
 export interface BlobStore {
   /** Prepare the store; removes temp files left by a crash (cheap: one folder listing). */
   open(): Promise<void>;
@@ -73,6 +77,13 @@ export interface BlobStore {
    * putBlob of a name that exists keeps the existing blob only if it reads back intact.
    */
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
+  /**
+   * Optional: the verified read of several whole blobs in order, each chunk lent to `onChunk` for
+   * the call only (its buffer is reused), for consumers that hash (complete's re-hash). Same checks
+   * and the same marking of damage as readBlob; one result per blob, its size or the
+   * IntegrityError readBlob would have failed with. A backend without it is read with readBlob.
+   */
+  scanBlobs?(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void): Promise<ScannedBlob[]>;
   /** Names of the blobs held (for `bodycam server scrub`), streamed, in no particular order. */
   listBlobs(): AsyncIterable<string>;
   /** Bytes held in blobs, as far as the store knows without scanning. */
