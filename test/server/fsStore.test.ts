@@ -212,6 +212,44 @@ describe('FsStore specifics', () => {
     }
   });
 
+  it('scanBlobs: the verified read of many blobs in order, each chunk lent once; every kind of damage is found and moved aside as readBlob does', async () => {
+    const dir = makeTempDir('bodycam-fsstore-');
+    try {
+      const store = new FsStore(dir.path);
+      await store.open();
+      // Larger than the scan's 1 MiB buffers, so chunks of one blob come from both of them in turn.
+      const blobs = [testBytes(2_600_000, 11), testBytes(1, 12), testBytes(1_048_576, 13), testBytes(70_000, 14), testBytes(90_000, 15), testBytes(30_000, 16), testBytes(40_000, 17)];
+      const shas = blobs.map((b) => sha256Hex(b));
+      for (const [i, b] of blobs.entries()) await store.putBlob(shas[i]!, Readable.from([b]), b.length);
+      damageFsBlob(dir.path, shas[3]!, { kind: 'flip', offset: 69_999 });
+      damageFsBlob(dir.path, shas[4]!, { kind: 'truncate', length: 89_999 });
+      damageFsBlob(dir.path, shas[5]!, { kind: 'delete' });
+      rmSync(blobFile(dir.path, shas[6]!));
+      symlinkSync(join(dir.path, 'nowhere'), blobFile(dir.path, shas[6]!));
+      // Copy each chunk while it is lent (as a hash consumes it), and check it is not handed out twice.
+      const seen = blobs.map(() => [] as Buffer[]);
+      const order: number[] = [];
+      const results = await store.scanBlobs(shas, (chunk, blob) => { seen[blob]!.push(Buffer.from(chunk)); order.push(blob); });
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+      for (const i of [0, 1, 2]) {
+        expect(results[i]).toEqual({ size: blobs[i]!.length });
+        expect(Buffer.concat(seen[i]!).equals(blobs[i]!)).toBe(true);
+      }
+      expect(seen[0]!.length).toBe(3);
+      expect(results[3]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(results[4]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(results[5]!.error).toMatchObject({ code: 'E_BLOB_MISSING' });
+      expect(results[6]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      for (const i of [3, 4, 6]) expect(await store.hasBlob(shas[i]!)).toBe(false);
+      expect(readdirSync(join(dir.path, 'damaged'))).toHaveLength(3);
+      // The intact ones are still held and read the same through readBlob.
+      for (const i of [0, 1, 2]) expect((await readAll(store.readBlob(shas[i]!))).equals(blobs[i]!)).toBe(true);
+      await store.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it('folders are 0700 and files 0600, whatever the umask', async () => {
     const dir = makeTempDir('bodycam-fsstore-');
     const old = process.umask(0o000);
