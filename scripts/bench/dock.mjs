@@ -12,10 +12,10 @@
 // and no modtime (`rclone backend features :webdav:`), so rclone checks sizes only, hashes nothing.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCamera, dockCamera } from '../../dist/camera/index.js';
 import { startIngestServer } from '../../dist/server/index.js';
@@ -96,6 +96,33 @@ function bytesUnder(dir) {
   return total;
 }
 
+/** Media files under a folder (what a wipe deletes). */
+function mediaUnder(dir) {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && /\.(mp4|ts)$/i.test(e.name)).map((e) => join(e.parentPath ?? e.path, e.name));
+}
+
+/**
+ * A copy of the bays for one round whose wipe may delete the recordings: media files hard-linked
+ * (the dock reads the same inodes, cached once for all rounds), everything else copied, so that
+ * nothing the dock writes or deletes reaches the originals.
+ */
+function bayCopy(from, to) {
+  for (const entry of readdirSync(from, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const source = join(entry.parentPath ?? entry.path, entry.name);
+    const target = join(to, relative(from, source));
+    mkdirSync(dirname(target), { recursive: true });
+    if (/\.(mp4|ts)$/i.test(entry.name)) linkSync(source, target); else copyFileSync(source, target);
+  }
+  return to;
+}
+
+// Every check on (issue 15): each dock round runs with --wipe-after-ingest and the server's key
+// pinned, so the receipt check, the proof of possession (the server's and the dock's re-read) and
+// the wipe's re-hash are counted; BENCH_DOCK_WIPE=0 runs the dock without them.
+const WIPE = process.env.BENCH_DOCK_WIPE !== '0';
+
 // BENCH_DOCK_BASELINE=/path/to/other/bin/bodycam.js adds a round of that build after each dock
 // round (an A/B of two versions of the dock on the same inputs, same server, same load).
 const BASELINE_BIN = process.env.BENCH_DOCK_BASELINE;
@@ -104,11 +131,24 @@ async function dockOnce(bays, server, label, extra = [], bin = BIN) {
   const stateDir = join(root, `state-${label}`);
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(join(root, 'token'), TOKEN + '\n');
+  let wipeArgs = [];
+  let roundBays = bays;
+  if (WIPE) {
+    roundBays = bayCopy(bays, join(root, `bays-${label}`));
+    writeFileSync(join(root, 'server-key.pub.pem'), server.publicKeyPem);
+    wipeArgs = ['--wipe-after-ingest', '--server-key', join(root, 'server-key.pub.pem')];
+  }
+  const media = mediaUnder(roundBays).length;
   const serverCpu = process.cpuUsage();
-  const result = await run(process.execPath, [bin, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', join(root, 'token'),
-    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...extra], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
+  const result = await run(process.execPath, [bin, 'dock', '--once', '--bays', roundBays, '--endpoint', server.url, '--token-file', join(root, 'token'),
+    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...wipeArgs, ...extra], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
   if (result.code !== 0) throw new Error(`dock --once exited ${result.code}: ${result.stderr}`);
   const used = process.cpuUsage(serverCpu);
+  if (WIPE) {
+    const left = mediaUnder(roundBays).length;
+    if (left !== 0) throw new Error(`${left} of ${media} recordings were not wiped: the round did not run every check`);
+    rmSync(roundBays, { recursive: true, force: true });
+  }
   return { ...result, serverCpu: (used.user + used.system) / 1e6 };
 }
 
@@ -178,7 +218,8 @@ try {
       baselineRuns.push(b);
       line(`round ${round + 1} baseline dock`, total, b);
     }
-    // The same without the media fingerprint (an extra ffmpeg pass over every file), to show its cost.
+    // The same without the media fingerprint, to show its cost (BENCH_DOCK_NO_FINGERPRINT=0 skips it).
+    if (process.env.BENCH_DOCK_NO_FINGERPRINT === '0') continue;
     await server.close();
     rmSync(join(root, 'server'), { recursive: true, force: true });
     server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
@@ -191,7 +232,7 @@ try {
   const dock = summary(dockRuns);
   console.log(`load average now: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   line('median: bodycam dock --once', total, dock);
-  line('median: dock --no-fingerprint', total, summary(noFingerprintRuns));
+  if (noFingerprintRuns.length) line('median: dock --no-fingerprint', total, summary(noFingerprintRuns));
   if (baselineRuns.length) line('median: baseline dock', total, summary(baselineRuns));
   if (rcloneRuns.length) {
     const rclone = summary(rcloneRuns);

@@ -220,8 +220,9 @@ export class FsStore implements Store {
   }
 
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
+    const path = this.blobPath(sha256); // throws at once for a name that is not a SHA-256
     return verifiedBlobRead(sha256, async () => {
-      const { handle, info } = await this.openBlob(sha256);
+      const { handle, info } = await this.openBlob(sha256, path);
       const source = handle.createReadStream({ highWaterMark: 1 << 20 });
       return { source, onDamage: async () => { await this.markDamaged(sha256, info.ino, info.dev, info.size); } };
     }, start, endInclusive);
@@ -232,8 +233,7 @@ export class FsStore implements Store {
    * out of the store), or IntegrityError: missing, or damaged (a link or not a regular file,
    * moved aside first) exactly as a verified read reports them.
    */
-  private async openBlob(sha256: string): Promise<{ handle: FileHandle; info: Stats }> {
-    const path = this.blobPath(sha256);
+  private async openBlob(sha256: string, path = this.blobPath(sha256)): Promise<{ handle: FileHandle; info: Stats }> {
     let handle;
     try {
       handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);

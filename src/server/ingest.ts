@@ -468,24 +468,22 @@ export class IngestService {
     const { manifest } = record;
     const nonce = Buffer.from(challenge.nonce, 'hex');
     const answers: PossessionAnswer['answers'] = [];
-    for (const index of challenge.segments) {
+    const challenged = challenge.segments.map((index) => {
       const segment = manifest.segments[index];
       if (!segment || segment.index !== index) throw new ProblemError('segment_out_of_plan', `segment ${index} is not in the plan of ${id} (0..${manifest.segments.length - 1})`);
-      const hash = createHash('sha256').update(nonce);
-      let length = 0;
-      try {
-        for await (const chunk of this.deps.store.readBlob(segment.sha256) as AsyncIterable<Buffer>) {
-          hash.update(chunk);
-          length += chunk.length;
-        }
-      } catch (error) {
+      return segment;
+    });
+    const hashes = challenged.map(() => createHash('sha256').update(nonce));
+    const results = await this.scanBlobs(challenged.map((s) => s.sha256), (chunk, blob) => { hashes[blob]!.update(chunk); });
+    for (const [i, segment] of challenged.entries()) {
+      const result = results[i]!;
+      if (result.error) {
         // Damaged bytes prove nothing: no answer (the dock keeps the camera's file), the blob is marked missing.
-        if (!isBlobIntegrityError(error)) throw error;
-        this.noteDamage(error, { recordingId: id, index, sha256: segment.sha256, during: 'possession' });
-        throw new ProblemError('blob_damaged', `segment ${index} of ${id} failed its integrity check; possession not proved`, { cause: error, extension: { index } });
+        this.noteDamage(result.error, { recordingId: id, index: segment.index, sha256: segment.sha256, during: 'possession' });
+        throw new ProblemError('blob_damaged', `segment ${segment.index} of ${id} failed its integrity check; possession not proved`, { cause: result.error, extension: { index: segment.index } });
       }
-      if (length !== segment.length) throw new IntegrityError('E_STORED_LENGTH', `segment ${index} of ${id} is ${length} bytes in the store, the plan says ${segment.length}`);
-      answers.push({ index, sha256: hash.digest('hex') });
+      if (result.size !== segment.length) throw new IntegrityError('E_STORED_LENGTH', `segment ${segment.index} of ${id} is ${result.size} bytes in the store, the plan says ${segment.length}`);
+      answers.push({ index: segment.index, sha256: hashes[i]!.digest('hex') });
     }
     let sidecarSha256: string | undefined;
     if (challenge.sidecar) {
