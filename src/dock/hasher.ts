@@ -109,6 +109,35 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
 
 const WORKER_URL = new URL('./hashWorker.js', import.meta.url);
 
+/** A job as the worker takes it (hashWorker.ts). */
+export interface HashJob { path: string; ranges: Array<{ offset: number; length: number }>; size: number; streamRuns?: ReadonlyArray<ReadonlyArray<number>> }
+type HashReply = { ok: boolean; result?: HashResult; error?: { message: string; code?: string } };
+
+/**
+ * Hash workers between jobs, kept for the next one: starting a worker (its own V8 isolate) costs
+ * about 80 ms of CPU, a tenth of hashing a 250 MB recording (docs/benchmarks.md). Idle workers
+ * are unref'd, so they never keep the process alive; one that dies while idle leaves the list.
+ */
+const idleWorkers: import('node:worker_threads').Worker[] = [];
+const IDLE_WORKERS_MAX = 2;
+
+async function takeWorker(): Promise<import('node:worker_threads').Worker> {
+  const reused = idleWorkers.pop();
+  if (reused) { reused.ref(); return reused; }
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+  worker.on('exit', () => { const at = idleWorkers.indexOf(worker); if (at >= 0) idleWorkers.splice(at, 1); });
+  // An idle worker's failure is reported to the job that uses it next (or to nobody).
+  worker.on('error', () => {});
+  return worker;
+}
+
+function giveBackWorker(worker: import('node:worker_threads').Worker): void {
+  if (idleWorkers.length >= IDLE_WORKERS_MAX) { void worker.terminate(); return; }
+  worker.unref();
+  idleWorkers.push(worker);
+}
+
 /**
  * hashFile on a worker thread when the compiled worker is available (always in
  * the built program; not when the sources run untranspiled, e.g. under jest),
@@ -118,16 +147,21 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
   const { existsSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
   if (!existsSync(fileURLToPath(WORKER_URL))) return hashFile(path, ranges, expectedSize, options);
-  const { Worker } = await import('node:worker_threads');
+  options.signal?.throwIfAborted();
+  const worker = await takeWorker();
+  const job: HashJob = { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns };
   return new Promise<HashResult>((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }, workerData: { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns } });
-    const onAbort = (): void => { void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let settled = false;
-    worker.once('message', (message: { ok: boolean; result?: HashResult; error?: { message: string; code?: string } }) => {
-      settled = true;
+    const done = (): void => {
       options.signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    // An abandoned job's worker is stopped, never reused: its read may still be running.
+    const onAbort = (): void => { done(); void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
+    const onMessage = (message: HashReply): void => {
+      done();
+      giveBackWorker(worker);
       if (message.ok) resolve(message.result!);
       else {
         const error = new InputError(message.error?.code ?? 'E_HASH', message.error?.message ?? 'hashing failed');
@@ -135,8 +169,13 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
         if (message.error?.code && /^E[A-Z]+$/.test(message.error.code)) Object.assign(error, { cause: Object.assign(new Error(message.error.message), { code: message.error.code }) });
         reject(error);
       }
-    });
-    worker.once('error', (error) => { settled = true; options.signal?.removeEventListener('abort', onAbort); reject(error); });
-    worker.once('exit', (code) => { if (!settled) reject(new Error(`hash worker exited with ${code}`)); });
+    };
+    const onError = (error: Error): void => { done(); void worker.terminate(); reject(error); };
+    const onExit = (code: number): void => { done(); reject(new Error(`hash worker exited with ${code}`)); };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    worker.postMessage(job);
   });
 }
