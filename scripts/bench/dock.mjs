@@ -124,8 +124,12 @@ function bayCopy(from, to) {
 const WIPE = process.env.BENCH_DOCK_WIPE !== '0';
 
 // BENCH_DOCK_BASELINE=/path/to/other/bin/bodycam.js adds a round of that build after each dock
-// round (an A/B of two versions of the dock on the same inputs, same server, same load).
+// round (an A/B of two versions on the same inputs and load): its dock, and its own server (the
+// dist/ beside that bin/, started in this process), so both halves are compared.
 const BASELINE_BIN = process.env.BENCH_DOCK_BASELINE;
+const startBaselineServer = BASELINE_BIN
+  ? (await import(new URL('../dist/server/index.js', `file://${BASELINE_BIN}`).href)).startIngestServer
+  : undefined;
 
 async function dockOnce(bays, server, label, extra = [], bin = BIN) {
   const stateDir = join(root, `state-${label}`);
@@ -213,7 +217,7 @@ try {
     if (BASELINE_BIN) {
       await server.close();
       rmSync(join(root, 'server'), { recursive: true, force: true });
-      server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
+      server = await startBaselineServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
       const b = await dockOnce(bays, server, `base${round}`, [], BASELINE_BIN);
       baselineRuns.push(b);
       line(`round ${round + 1} baseline dock`, total, b);
