@@ -13,6 +13,7 @@ import { registerDockConfig } from './commands/dockConfig/index.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';
 import { enterServiceMode, tell } from './output.js';
 import { untilStopSignal } from './signals.js';
+import { isIntegrityProblem } from '../protocol/types.js';
 
 /** What a value of each kind looks like, in the flag's usage. */
 const PLACEHOLDER: Record<ConfigKind, string> = { string: 'text', path: 'path', boolean: '', int: 'n', duration: 'duration', bytes: 'size', rate: 'rate' };
@@ -60,7 +61,7 @@ export function registerDock(program: Command): void {
         const about = { file: r.file, ...(r.bay ? { bay: r.bay } : {}), ...(r.recordingId ? { recordingId: r.recordingId } : {}), state: r.state };
         if (r.state === 'completed' || r.state === 'wiped') {
           if (r.unreadable) tell(`flagged: ${r.file} ${r.recordingId ?? ''} unreadable: uploaded as opaque bytes, kept on the camera (${r.unreadable})`, { ...about, unreadable: r.unreadable }, 'warn');
-          else if (r.integrity && r.integrity !== 'verified' && r.integrity !== 'unsigned') tell(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}`, { ...about, integrity: r.integrity }, 'warn');
+          else if (isIntegrityProblem(r.integrity)) tell(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}`, { ...about, integrity: r.integrity }, 'warn');
           else if (r.truncated) tell(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)`, { ...about, truncated: true }, 'warn');
           if (r.wipeKept && config.wipeAfterIngest) tell(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}`, { ...about, wipeKept: r.wipeKept }, 'warn');
         } else if (r.state === 'quarantined') {

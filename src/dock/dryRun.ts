@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { probe } from '../media/probe.js';
 import { isMediaExtension } from '../protocol/fileKinds.js';
 import { isEd25519PublicKeyPem } from '../protocol/signing.js';
-import type { IntegrityStatus } from '../protocol/types.js';
+import { isIntegrityProblem, type IntegrityStatus } from '../protocol/types.js';
 import type { DockConfig } from './config.js';
 import { QUARANTINE_CODES } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
@@ -57,7 +57,7 @@ function confirmedKey(config: DockConfig, journal: Journal | undefined): boolean
 function flagOf(row: Pick<RecordingRow, 'info'>): string | undefined {
   const integrity = row.info.integrity as IntegrityStatus | undefined;
   if (!isFlagged(integrity, Boolean(row.info.truncated), unreadableOf(row))) return undefined;
-  return integrity && integrity !== 'verified' && integrity !== 'unsigned' ? integrity : unreadableOf(row) ? 'unreadable' : 'truncated';
+  return integrity && isIntegrityProblem(integrity) ? integrity : unreadableOf(row) ? 'unreadable' : 'truncated';
 }
 
 /** A receipted row: wiped (after proof of possession) or kept, and why. */
@@ -98,7 +98,7 @@ async function fresh(config: DockConfig, card: CardFile, base: Pick<DryRunEntry,
   const verdict = checkIntegrity({ sidecar, device: card.device, deviceProblem: card.deviceProblem, fileSha256: hash.sha256, fileSize: hash.size, fileName: file.fileName, truncated });
   const then = config.wipeAfterIngest ? ', then wiped once receipted and the server proves it holds the bytes' : '';
   if (isFlagged(verdict.status, truncated, unreadable)) {
-    const code = verdict.status !== 'verified' && verdict.status !== 'unsigned' ? verdict.status : unreadable ? 'unreadable' : 'truncated';
+    const code = isIntegrityProblem(verdict.status) ? verdict.status : unreadable ? 'unreadable' : 'truncated';
     return { ...base, action: 'flag', code, detail: `${prefix}uploaded byte-exact with the flag ${code}, never wiped: ${[...verdict.notes, ...(unreadable ? [unreadable] : [])].join('; ')}` };
   }
   return { ...base, action: 'upload', detail: `${prefix}uploaded (${file.size} bytes, SHA-256 ${hash.sha256.slice(0, 16)}…, ${verdict.status})${then}` };

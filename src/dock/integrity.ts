@@ -4,7 +4,7 @@
  * forbids the wipe.
  */
 import { verifyObject } from '../protocol/signing.js';
-import type { IntegrityStatus } from '../protocol/types.js';
+import { isIntegrityProblem, type IntegrityStatus } from '../protocol/types.js';
 import type { DeviceInfo } from '../protocol/cameraStorage/index.js';
 import type { SidecarReading } from './storage.js';
 
@@ -68,5 +68,5 @@ export function checkIntegrity(input: IntegrityInput): IntegrityVerdict {
  * (ffprobe's words for a file uploaded as opaque bytes) is as strict as a hash mismatch.
  */
 export function isFlagged(status: IntegrityStatus | undefined, truncated: boolean, unreadable?: string): boolean {
-  return truncated || unreadable !== undefined || status === 'hash-mismatch' || status === 'signature-invalid' || status === 'sidecar-invalid';
+  return truncated || unreadable !== undefined || isIntegrityProblem(status);
 }

@@ -20,7 +20,7 @@ import type { Journal, RecordingRow } from './journal.js';
 import { QUARANTINE_CODES } from './errors.js';
 import { isInside, readDevice } from '../protocol/cameraStorage/index.js';
 import { unreadableOf } from './pipeline.js';
-import type { IntegrityStatus } from '../protocol/types.js';
+import { isIntegrityProblem, type IntegrityStatus } from '../protocol/types.js';
 
 export interface QuarantineEntry {
   key: string;
@@ -59,7 +59,7 @@ function entryOf(row: RecordingRow): QuarantineEntry {
   const quarantined = row.state === 'quarantined';
   const integrity = row.info.integrity as IntegrityStatus | undefined;
   const notes = Array.isArray(row.info.integrityNotes) ? (row.info.integrityNotes as unknown[]).map(String) : [];
-  const code = quarantined ? row.reasonCode ?? 'unknown' : integrity && integrity !== 'verified' && integrity !== 'unsigned' ? integrity
+  const code = quarantined ? row.reasonCode ?? 'unknown' : integrity && isIntegrityProblem(integrity) ? integrity
     : unreadableOf(row) !== undefined ? 'unreadable' : 'truncated';
   return {
     key: row.key, recordingId: row.recordingId, kind: quarantined ? 'quarantined' : 'flagged', code,

@@ -6,6 +6,7 @@
  * they are covered by the signature and ignored by v1 servers.
  */
 import { CARD_LAYOUTS } from './cardLayouts.js';
+import { INTEGRITY_STATUSES } from './types.js';
 
 const sha256Hex = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } as const;
@@ -100,7 +101,7 @@ export const manifestSchema = {
       type: 'object',
       required: ['status', 'notes'],
       properties: {
-        status: { enum: ['verified', 'unsigned', 'hash-mismatch', 'signature-invalid', 'sidecar-invalid'] },
+        status: { enum: INTEGRITY_STATUSES },
         notes: { type: 'array', items: { type: 'string' } },
       },
     },

@@ -46,13 +46,23 @@ export interface SegmentPlanEntry {
   endTime?: number;
 }
 
-/** Why the dock flags a recording: evidence is uploaded anyway, never withheld. */
-export type IntegrityStatus =
-  | 'verified'                  // sidecar hash and camera signature both check out
-  | 'unsigned'                  // no sidecar (foreign camera or power-loss cut)
-  | 'hash-mismatch'             // file's SHA-256 differs from the signed sidecar's
-  | 'signature-invalid'         // sidecar signature does not verify with DEVICE.json's key
-  | 'sidecar-invalid';          // sidecar unreadable or malformed
+/**
+ * The one list of integrity statuses (the manifest schema, replay's expectations and the dock's
+ * checks all use it). Why the dock flags a recording: evidence is uploaded anyway, never withheld.
+ */
+export const INTEGRITY_STATUSES = [
+  'verified',                   // sidecar hash and camera signature both check out
+  'unsigned',                   // no sidecar (foreign camera or power-loss cut)
+  'hash-mismatch',              // file's SHA-256 differs from the signed sidecar's
+  'signature-invalid',          // sidecar signature does not verify with DEVICE.json's key
+  'sidecar-invalid',            // sidecar unreadable or malformed
+] as const;
+export type IntegrityStatus = typeof INTEGRITY_STATUSES[number];
+
+/** A status that says the evidence does not hold up (not merely unsigned): flagged, never wiped. */
+export function isIntegrityProblem(status: string | null | undefined): boolean {
+  return !!status && status !== 'verified' && status !== 'unsigned';
+}
 
 /** What an attachment is, by its extension (docs/protocol.md, "Attachments"): informative only. */
 export type AttachmentKind = 'metadata-json' | 'thumbnail' | 'proxy-video' | 'gps' | 'xml' | 'subtitles' | 'other';

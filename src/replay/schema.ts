@@ -12,10 +12,11 @@ import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type La
 import { DOCK_CONFIG_SCHEMA } from '../dock/index.js';
 import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from '../faultproxy/faultProxy.js';
 import { validateAgainst, type SchemaNode } from './validate.js';
+import { INTEGRITY_STATUSES } from '../protocol/types.js';
 
 export const SCENARIO_FORMAT = 'bodycam-scenario/1';
 
-export const INTEGRITY_VALUES = ['verified', 'unsigned', 'hash-mismatch', 'signature-invalid', 'sidecar-invalid'] as const;
+export const INTEGRITY_VALUES = INTEGRITY_STATUSES;
 export type ExpectedIntegrity = typeof INTEGRITY_VALUES[number];
 
 /** Keys replay sets itself; a scenario cannot override them. */

@@ -7,7 +7,7 @@ import { formatDigestHeader, parseDigestHeader, sha256Hex } from '../../src/prot
 import { merkleRoot } from '../../src/protocol/merkle.js';
 import { generateSigningKeyPair, signObject, signedBytes, verifyObject } from '../../src/protocol/signing.js';
 import { isPermanentProblem } from '../../src/protocol/problems.js';
-import { isValidId } from '../../src/protocol/types.js';
+import { INTEGRITY_STATUSES, isIntegrityProblem, isValidId } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 describe('JCS (RFC 8785)', () => {
@@ -78,5 +78,12 @@ describe('ids and problems', () => {
     expect(isPermanentProblem(429)).toBe(false);
     expect(isPermanentProblem(422, 'digest_mismatch')).toBe(false);
     expect(isPermanentProblem(409, 'conflict')).toBe(true);
+  });
+});
+
+describe('integrity statuses (one list)', () => {
+  it('flags every status but verified and unsigned, and nothing for no status', () => {
+    expect(INTEGRITY_STATUSES.filter((s) => isIntegrityProblem(s))).toEqual(['hash-mismatch', 'signature-invalid', 'sidecar-invalid']);
+    for (const none of [undefined, null, '']) expect(isIntegrityProblem(none)).toBe(false);
   });
 });
