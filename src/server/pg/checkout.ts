@@ -20,3 +20,24 @@ export async function checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; 
     },
   };
 }
+
+/**
+ * `fn` in one transaction on a client of its own: committed when it returns, rolled back when it
+ * throws (and the client closed if the failure may have left it in doubt).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const { client, release } = await checkout(pool);
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const value = await fn(client);
+    await client.query('COMMIT');
+    return value;
+  } catch (error) {
+    broken = error as Error;
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    release(broken);
+  }
+}

@@ -16,7 +16,7 @@ import { aboutSubjects } from '../custodyIndex.js';
 import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custodyLog.js';
 import type { CustodyChain } from '../state.js';
 import type pg from 'pg';
-import { checkout } from './checkout.js';
+import { checkout, inTransaction } from './checkout.js';
 import { SQL } from './sql.js';
 
 interface Pending {
@@ -230,28 +230,18 @@ export class PgCustodyChain implements CustodyChain {
   /** A checkpoint of the current head when none covers it yet (the interval tick and close). */
   private async checkpointIfBehind(): Promise<void> {
     if (this.closing && this.writing) return;
-    const { client, release } = await checkout(this.pool);
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    const cp = await inTransaction(this.pool, async (client) => {
       const head = await this.readHead(client, true);
       const newest = (await client.query<{ checkpoint: string }>(SQL.checkpointLast)).rows[0];
       const newestSeq = newest ? (JSON.parse(newest.checkpoint) as CustodyCheckpoint).seq : 0;
-      if (head.seq > 0 && newestSeq < head.seq) {
-        const cp = signCheckpoint({ seq: head.seq, hash: head.hash, offset: head.bytes }, this.options.signer);
-        await client.query(SQL.checkpointInsert, [head.seq, JSON.stringify(cp)]);
-        await client.query('COMMIT');
-        this.checkpoint = cp;
-        this.options.onCheckpoint?.(cp);
-      } else {
-        await client.query('COMMIT');
-      }
-    } catch (error) {
-      broken = error as Error;
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      release(broken);
+      if (head.seq === 0 || newestSeq >= head.seq) return undefined;
+      const signed = signCheckpoint({ seq: head.seq, hash: head.hash, offset: head.bytes }, this.options.signer);
+      await client.query(SQL.checkpointInsert, [head.seq, JSON.stringify(signed)]);
+      return signed;
+    });
+    if (cp) {
+      this.checkpoint = cp;
+      this.options.onCheckpoint?.(cp);
     }
   }
 }

@@ -20,7 +20,7 @@ import type pg from 'pg';
 import { UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { TokenTable, type TokenDigest } from '../auth.js';
-import { checkout } from './checkout.js';
+import { inTransaction } from './checkout.js';
 import { SQL } from './sql.js';
 
 export interface SharedTokenState { generation: number; tableSha256: string | undefined; importedAt?: string; importedBy?: string }
@@ -46,23 +46,12 @@ export async function readTokens(db: Pick<pg.Pool, 'query'>): Promise<TokenDiges
 
 /** Replace every token in the database at once (one transaction); the caller checked the table (TokenTable.digests). */
 export async function importTokens(pool: pg.Pool, entries: readonly TokenDigest[], by = `${hostname()} pid ${process.pid}`): Promise<number> {
-  const { client, release } = await checkout(pool);
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query(SQL.tokensStateLock);
     await client.query(SQL.tokensClear);
     await client.query(SQL.tokensInsert, [entries.map((e) => e.dockId), entries.map((e) => e.digest.toString('hex'))]);
-    const generation = Number((await client.query<{ generation: string }>(SQL.tokensStateMove, [tableDigest(entries), by])).rows[0]!.generation);
-    await client.query('COMMIT');
-    return generation;
-  } catch (error) {
-    broken = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    release(broken);
-  }
+    return Number((await client.query<{ generation: string }>(SQL.tokensStateMove, [tableDigest(entries), by])).rows[0]!.generation);
+  });
 }
 
 /** Keeps one server's TokenTable equal to the database's (see the top of this file). */
