@@ -16,7 +16,7 @@ import { attentionCodeOf, DockAttention, requestKind, type DockProblem } from '.
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { JobRunner } from './jobRunner.js';
-import { ACTIVE_STATES, Journal } from './journal.js';
+import { Journal } from './journal.js';
 import { loadOrCreateDockKey } from './keys.js';
 import { acquireStateLock, type StateLock } from './lock.js';
 import { DockMetrics } from './metrics.js';
@@ -93,9 +93,6 @@ export class DockAgentCore {
       bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), attention,
       scanning: 0, initialScanDone: false, stopping: false,
     };
-    // --once gives every run its own attempt budget (scheduler.ts, exhausted): only the rows that may
-    // still work count, read once, never a year of finished ones; rows found later start at 0.
-    if (config.once) for (const [key, attempts] of journal.attemptsInStates([...ACTIVE_STATES, 'completed'])) this.state.attemptsBeforeRun.set(key, attempts);
     const client = new IngestClient({
       endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
       retries: config.requestRetries, bucket: bucketFor(config), logger,

@@ -51,7 +51,7 @@ export interface AgentState {
   /** Absolute path → a sidecar-less file still settling. */
   readonly candidates: Map<string, Candidate>;
   readonly running: Map<string, RunningJob>;
-  /** Each row's journaled attempts when this run began: --once gives every run its own budget. */
+  /** With --once, each row's journaled attempts when this run first found it on a card: every run gets its own budget. */
   readonly attemptsBeforeRun: Map<string, number>;
   /** Dock-level problems no retry fixes (token, dock id, keys, protocol): shown at once on status and /healthz. */
   readonly attention: DockAttention;

@@ -184,10 +184,14 @@ function toRow(raw: RawRecording): RecordingRow {
 function addMissingColumns(db: Database.Database): void {
   const columns = new Set((db.pragma('table_info(recordings)') as Array<{ name: string }>).map((c) => c.name));
   if (!columns.has('reason_code')) db.exec('ALTER TABLE recordings ADD COLUMN reason_code TEXT');
-  if (!columns.has('uid')) db.exec('ALTER TABLE recordings ADD COLUMN uid TEXT');
   if (!columns.has('stat_json')) db.exec('ALTER TABLE recordings ADD COLUMN stat_json TEXT');
-  // Rows of an older journal get their own uid (their key stays; they are found by serial + relPath).
-  db.exec('UPDATE recordings SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL');
+  if (!columns.has('uid')) {
+    db.exec('ALTER TABLE recordings ADD COLUMN uid TEXT');
+    // Rows of an older journal get their own uid (their key stays; they are found by serial + relPath).
+    // Only here, in the transaction that added the column: every row written since has one, and a
+    // scan of the whole table on every open would make start-up grow with history.
+    db.exec('UPDATE recordings SET uid = lower(hex(randomblob(8))) WHERE uid IS NULL');
+  }
 }
 
 /**
@@ -376,14 +380,6 @@ export class Journal {
     if (states.length === 0) return undefined;
     const row = this.stmt(`SELECT MIN(detected_at) AS t FROM recordings WHERE state IN (${states.map(() => '?').join(',')})`).get(...states) as { t: number | null };
     return row.t ?? undefined;
-  }
-
-  /** Attempts so far of the rows in these states that have any (--once's per-run budget starts from them). */
-  attemptsInStates(states: readonly JobState[]): Map<string, number> {
-    const out = new Map<string, number>();
-    if (states.length === 0) return out;
-    for (const r of this.stmt(`SELECT key, attempts FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) AND attempts > 0`).all(...states) as Array<{ key: string; attempts: number }>) out.set(r.key, r.attempts);
-    return out;
   }
 
   /**

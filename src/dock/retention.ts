@@ -19,7 +19,7 @@ import type { Journal, PrunableRow } from './journal.js';
 /** Folder of the archived receipts, inside the state folder. */
 export const RECEIPTS_ARCHIVE = 'receipts-archive';
 /** Rows per page: one archive file, one transaction, then the event loop gets a turn. */
-export const PRUNE_PAGE = 500;
+export const PRUNE_PAGE = 2000;
 
 export interface PruneOptions {
   journal: Journal;

@@ -282,10 +282,12 @@ export class BayWatcher {
         const refresh = BEFORE_HASH.includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
         row = journal.relocate(match.row, name, refresh);
       } else {
-        // A new row has no attempts of earlier runs (attemptsBeforeRun: absent = 0, so the map stays small).
         row = journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat, recordedAt });
       }
       const key = row.key;
+      // --once gives every run its own attempt budget (scheduler.ts, exhausted): a row's attempts when
+      // this run first finds it on a card (no job runs on a row before that), never a read of all rows.
+      if (config.once && !state.attemptsBeforeRun.has(key)) state.attemptsBeforeRun.set(key, row.attempts);
       if (row.info.recordedAt === undefined && row.state === 'detected') journal.transition(key, 'detected', { info: { recordedAt } });
       const previous = state.located.get(key);
       if (previous && previous.bay !== name) state.bays.get(previous.bay)?.keys.delete(key);
