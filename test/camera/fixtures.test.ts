@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadDevice } from '../../src/camera/index.js';
 import type { Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { verifyObject } from '../../src/protocol/signing.js';
-import { sha256Of } from './media.js';
+import { sha256Of } from '../helpers/media.js';
 
 const cameras = fileURLToPath(new URL('../../fixtures/cameras/', import.meta.url));
 const sidecarsOf = (name: string): string[] => readdirSync(join(cameras, name, 'DCIM/100BWC')).filter((n) => n.endsWith('.json'));

@@ -8,7 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { recordCamera, dockCamera, undockCamera, type RecordOptions } from '../../src/camera/index.js';
 import { detectTsLayoutIn, planSegments } from '../../src/dock/planner.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { decodeAll, probeAny, sha256Of } from './media.js';
+import { decodeAll, probeAny, sha256Of } from '../helpers/media.js';
 
 const small = { width: 160, height: 120, fps: 10, videoKbps: 60, audioKbps: 32, keyframeIntervalSeconds: 1 } satisfies Partial<RecordOptions>;
 const tmp = makeTempDir('bodycam-layouts-');

@@ -7,7 +7,7 @@ import type { Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { verifyObject, signedBytes } from '../../src/protocol/signing.js';
 import { runTool } from '../../src/media/run.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { decodeAll, probeAny, sha256Of } from './media.js';
+import { decodeAll, probeAny, sha256Of } from '../helpers/media.js';
 
 const small = { width: 320, height: 240, fps: 15, videoKbps: 120, audioKbps: 32 } satisfies Partial<RecordOptions>;
 const tmp = makeTempDir('bodycam-camera-');

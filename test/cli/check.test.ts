@@ -12,7 +12,7 @@ import type { CheckResult } from '../../src/dock/check.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startLoggedServer, TOKEN, type LoggedServer } from '../dock/helpers.js';
+import { startLoggedServer, TOKEN, type LoggedServer } from '../helpers/dock.js';
 
 describe('bodycam check', () => {
   const tmp = makeTempDir('bodycam-check-');

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
-import { startLoggedServer, TOKEN, type LoggedServer } from '../dock/helpers.js';
+import { startLoggedServer, TOKEN, type LoggedServer } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -14,7 +14,7 @@ import { Journal } from '../../src/dock/journal.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
-import { waitFor } from '../dock/helpers.js';
+import { waitFor } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { TEST_TOKENS } from '../helpers/server.js';
-import { waitFor } from '../dock/helpers.js';
+import { waitFor } from '../helpers/dock.js';
 import { bandwidthAt, parseTimetable } from '../../src/dock/bwTimetable.js';
 
 describe('bodycam status: finding the dock', () => {

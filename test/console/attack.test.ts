@@ -13,7 +13,7 @@ import { UserStore } from '../../src/server/console/users.js';
 import { FsStore } from '../../src/server/fsStore.js';
 import { segmentHeaders, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { fixtureRecording, uploadAll, type FixtureUpload } from './helpers.js';
+import { fixtureRecording, uploadAll, type FixtureUpload } from '../helpers/console.js';
 
 const PASSWORD = 'correct horse battery';
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');

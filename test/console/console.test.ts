@@ -12,7 +12,7 @@ import { UserStore } from '../../src/server/console/users.js';
 import { runCli, spawnCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { complete, declare, fixtureRecording, launchBrowser, sendSegments, uploadAll, type FixtureUpload } from './helpers.js';
+import { complete, declare, fixtureRecording, launchBrowser, sendSegments, uploadAll, type FixtureUpload } from '../helpers/console.js';
 
 const PASSWORD = 'correct horse battery';
 

@@ -12,10 +12,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { BIN } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { procSample } from '../reliability/harness.js';
-import { sha256, startRig, type DockRig } from '../safety/cardHelpers.js';
-import { attachmentBytes, receipted } from './attachmentHelpers.js';
-import { makePlainMp4 } from './helpers.js';
+import { procSample } from '../helpers/reliability.js';
+import { sha256, startRig, type DockRig } from '../helpers/cards.js';
+import { attachmentBytes, receipted } from '../helpers/attachments.js';
+import { makePlainMp4 } from '../helpers/dock.js';
 
 /** Size of the large companion (MiB): 128 in `npm test`; BODYCAM_BIG_COMPANION_MB=2048 for the 2 GB run (docs/benchmarks.md). */
 const BIG_MB = Number(process.env.BODYCAM_BIG_COMPANION_MB ?? 128);

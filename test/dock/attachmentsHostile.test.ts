@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { sha256, startRig, type DockRig } from '../safety/cardHelpers.js';
-import { heldAsAttachment, onceWithPause, receipted, view } from './attachmentHelpers.js';
-import { makePlainMp4, waitFor } from './helpers.js';
+import { sha256, startRig, type DockRig } from '../helpers/cards.js';
+import { heldAsAttachment, onceWithPause, receipted, view } from '../helpers/attachments.js';
+import { makePlainMp4, waitFor } from '../helpers/dock.js';
 
 describe('issue 11 item 4: attachments under attack', () => {
   const scratch = makeTempDir('bodycam-attach-hostile-src-');

@@ -15,7 +15,7 @@ import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
-import { dockConfig, makeFmp4, serverKeyFile, TOKEN, waitFor } from './helpers.js';
+import { dockConfig, makeFmp4, serverKeyFile, TOKEN, waitFor } from '../helpers/dock.js';
 
 const SLOW = { settle: '0.1s', maxBackoff: '10m', requestRetries: 0, rescanInterval: '0.3s', fingerprint: false };
 

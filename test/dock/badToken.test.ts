@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOnce } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, makeFmp4, startLoggedServer, TOKEN, type LoggedServer } from './helpers.js';
+import { dockConfig, makeFmp4, startLoggedServer, TOKEN, type LoggedServer } from '../helpers/dock.js';
 
 describe('a dock whose token the server rejects', () => {
   const dir = makeTempDir('bodycam-badtoken-');

@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { serverContent, startLoggedServer, TOKEN, waitFor, type LoggedServer } from './helpers.js';
+import { serverContent, startLoggedServer, TOKEN, waitFor, type LoggedServer } from '../helpers/dock.js';
 import { TEST_TOKENS } from '../helpers/server.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');

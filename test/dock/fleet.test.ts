@@ -7,7 +7,7 @@ import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { startFaultProxy, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverContent, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
+import { dockConfig, serverContent, startLoggedServer, waitFor, type LoggedServer } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

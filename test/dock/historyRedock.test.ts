@@ -14,7 +14,7 @@ import { pruneFinished, RECEIPTS_ARCHIVE } from '../../src/dock/retention.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig } from './helpers.js';
+import { dockConfig } from '../helpers/dock.js';
 
 const DAY = 86_400_000;
 

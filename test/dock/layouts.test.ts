@@ -17,7 +17,7 @@ import { renderStatus } from '../../src/cli/status.js';
 import { cardLayoutsOf, cardPathRole, recordingSourceOf } from '../../src/protocol/cardLayouts.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverContent, serverKeyFile, serverRecording, startLoggedServer, type LoggedServer } from './helpers.js';
+import { dockConfig, serverContent, serverKeyFile, serverRecording, startLoggedServer, type LoggedServer } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const small = { width: 160, height: 120, fps: 10, videoKbps: 60, audioKbps: 32, durationSeconds: 2 } satisfies Partial<RecordOptions>;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { recordCamera, dockCamera, type RecordedFile } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, makeForeignMp4, serverKeyFile, serverContent, serverRecording, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
+import { dockConfig, makeForeignMp4, serverKeyFile, serverContent, serverRecording, startLoggedServer, waitFor, type LoggedServer } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const small = { durationSeconds: 3, width: 320, height: 240, fps: 15 };

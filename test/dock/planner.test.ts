@@ -5,7 +5,7 @@ import { detectTsLayoutIn, planSegments, groupCuts, type PlannedSegment } from '
 import { keyframeIndex } from '../../src/media/keyframes.js';
 import { probe } from '../../src/media/probe.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ffmpeg, makeFmp4, makePlainMp4, makeTs } from './helpers.js';
+import { ffmpeg, makeFmp4, makePlainMp4, makeTs } from '../helpers/dock.js';
 
 function expectTiles(segments: PlannedSegment[], size: number): void {
   let offset = 0;

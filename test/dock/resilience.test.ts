@@ -12,7 +12,7 @@ import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { streamLogger, type LogSink, type Logger } from '../../src/log.js';
 import { startFaultProxy, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverContent, serverKeyFile, startLoggedServer, waitFor, type LoggedServer } from './helpers.js';
+import { dockConfig, serverContent, serverKeyFile, startLoggedServer, waitFor, type LoggedServer } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const small = { width: 320, height: 240, fps: 15 };

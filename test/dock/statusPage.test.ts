@@ -9,8 +9,8 @@ import type { BrowserContext } from 'playwright-core';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { FIXTURES, launchBrowser } from '../console/helpers.js';
-import { dockConfig, serverKeyFile } from './helpers.js';
+import { FIXTURES, launchBrowser } from '../helpers/console.js';
+import { dockConfig, serverKeyFile } from '../helpers/dock.js';
 
 let tmp: ReturnType<typeof makeTempDir>;
 let server: TestServer;

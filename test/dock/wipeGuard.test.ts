@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
 import { runOnce } from '../../src/dock/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverKeyFile, startLoggedServer, type LoggedServer } from './helpers.js';
+import { dockConfig, serverKeyFile, startLoggedServer, type LoggedServer } from '../helpers/dock.js';
 
 const WHOLE_SECOND = 1_700_000_000;
 

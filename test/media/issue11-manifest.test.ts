@@ -12,7 +12,7 @@ import type { RecordingListEntry, RecordingManifest } from '../../src/protocol/t
 import { sha256Hex } from '../../src/protocol/digest.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { serverContent, startLoggedServer, TOKEN, type LoggedServer } from '../dock/helpers.js';
+import { serverContent, startLoggedServer, TOKEN, type LoggedServer } from '../helpers/dock.js';
 
 const corpus = (name: string): string => fileURLToPath(new URL(`../../fixtures/corpus/${name}`, import.meta.url));
 const FILES = {

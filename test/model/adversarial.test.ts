@@ -26,8 +26,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestPostgres } from '../helpers/postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { writeReport } from '../reliability/harness.js';
-import { BAYS, cachedCameras, canMountTmpfs, CAMERAS, describeOp, World, type Op } from './harness.js';
+import { writeReport } from '../helpers/reliability.js';
+import { BAYS, cachedCameras, canMountTmpfs, CAMERAS, describeOp, World, type Op } from '../helpers/model.js';
 
 const envNumber = (name: string, fallback: number): number => {
   const value = Number(process.env[name]);

@@ -12,7 +12,7 @@ import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { VERSION } from '../../src/util/version.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { dockConfig, waitFor } from '../dock/helpers.js';
+import { dockConfig, waitFor } from '../helpers/dock.js';
 
 /** Every sample of a metric: labels (as text) → value. */
 function samples(text: string, name: string): Map<string, number> {

@@ -19,7 +19,7 @@ import { dockCamera, recordCamera, type RecordedFile } from '../../src/camera/in
 import type { RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
 import { BIN } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { countBlobs, DOCK_ID, procSample, readJournal, ServerProcess, sha256Of, TOKENS, writeReport, type JournalView } from './harness.js';
+import { countBlobs, DOCK_ID, procSample, readJournal, ServerProcess, sha256Of, TOKENS, writeReport, type JournalView } from '../helpers/reliability.js';
 
 const small = { durationSeconds: 3, width: 320, height: 240, fps: 15 };
 const THREE_YEARS_S = 3 * 365 * 86_400;

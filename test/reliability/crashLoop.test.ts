@@ -15,7 +15,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import {
   accountCustody, accountSegmentPuts, blobHashes, DockProcess, knob, originalsIn, readJournal, ServerProcess, sleep, verifyServer, waitFor, wipedWithoutReceipt,
   writeReport, type OriginalFile,
-} from './harness.js';
+} from '../helpers/reliability.js';
 
 const KILLS = knob('KILLS', 20);
 const CAMERAS = knob('CAMERAS', 3);

@@ -14,7 +14,7 @@ import { streamLogger, type LogSink } from '../../src/log.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { startIngestServer, type IngestServer, type IngestLimits } from '../../src/server/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { DOCK_ID, originalsIn, parseRequestLog, sleep, TOKENS, verifyServer, waitFor, writeReport, type OriginalFile } from './harness.js';
+import { DOCK_ID, originalsIn, parseRequestLog, sleep, TOKENS, verifyServer, waitFor, writeReport, type OriginalFile } from '../helpers/reliability.js';
 
 interface Phase {
   name: string;

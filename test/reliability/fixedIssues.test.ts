@@ -12,7 +12,7 @@ import { formatDigestHeader } from '../../src/protocol/digest.js';
 import { runCli } from '../helpers/cli.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { accountCustody, blobHashes, DOCK_ID, DockProcess, ServerProcess, sleep, TOKENS, waitFor } from './harness.js';
+import { accountCustody, blobHashes, DOCK_ID, DockProcess, ServerProcess, sleep, TOKENS, waitFor } from '../helpers/reliability.js';
 
 describe('issues found by the reliability work, fixed', () => {
   // Made in beforeAll: a skipped describe still runs its body, and must leave nothing behind.

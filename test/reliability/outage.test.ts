@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockCamera, recordCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { DockProcess, journalBytes, knob, originalsIn, procSample, readJournal, ServerProcess, sleep, verifyServer, waitFor, writeReport, type OriginalFile } from './harness.js';
+import { DockProcess, journalBytes, knob, originalsIn, procSample, readJournal, ServerProcess, sleep, verifyServer, waitFor, writeReport, type OriginalFile } from '../helpers/reliability.js';
 
 const NIGHT_SECONDS = knob('NIGHT_SECONDS', 20);
 const CAMERAS = knob('OUTAGE_CAMERAS', 3);

@@ -16,7 +16,7 @@ import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { BIN } from '../helpers/cli.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { countBlobs, DOCK_ID, knob, originalsIn, ServerProcess, TOKENS, verifyServer, writeReport, type OriginalFile } from './harness.js';
+import { countBlobs, DOCK_ID, knob, originalsIn, ServerProcess, TOKENS, verifyServer, writeReport, type OriginalFile } from '../helpers/reliability.js';
 
 const FLOOD = knob('FLOOD_REQUESTS', 400);
 const SLOW_LORIS = knob('SLOW_LORIS', 20);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { join, relative, resolve, dirname } from 'node:path';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { descendants, parseXml } from './xml.js';
+import { descendants, parseXml } from '../helpers/xml.js';
 
 // Runs the BUILT CLI: `npx tsc -p tsconfig.json` first (npm test does).
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -5,7 +5,7 @@ import { loadScenario, scenarioProblems } from '../../src/replay/schema.js';
 import { formatTable, junitXml, type ScenarioResult } from '../../src/replay/report.js';
 import { globToRegExp } from '../../src/replay/fixtures.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { parseXml, descendants } from './xml.js';
+import { parseXml, descendants } from '../helpers/xml.js';
 
 const valid = {
   format: 'bodycam-scenario/1',

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
 import { runCli } from '../helpers/cli.js';
-import { makePlainMp4, waitFor } from '../dock/helpers.js';
-import { sha256, startRig, type DockRig } from './cardHelpers.js';
+import { makePlainMp4, waitFor } from '../helpers/dock.js';
+import { sha256, startRig, type DockRig } from '../helpers/cards.js';
 
 describe('attack follow-ups on the wipe and the walk', () => {
   let rig: DockRig;

@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { verifyObject } from '../../src/protocol/signing.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess } from '../reliability/harness.js';
-import { dockOnce, journalRows, makeCamera, releasePauses, resignSidecar, waitForPause, type Camera } from './wipeKit.js';
+import { ServerProcess } from '../helpers/reliability.js';
+import { dockOnce, journalRows, makeCamera, releasePauses, resignSidecar, waitForPause, type Camera } from '../helpers/wipeKit.js';
 
 describe('item 1: a sidecar changed after the receipt is never deleted unless the server holds its bytes', () => {
   const tmp = makeTempDir('bodycam-item01-');

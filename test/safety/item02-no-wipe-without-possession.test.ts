@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess, TOKENS } from '../reliability/harness.js';
-import { dockOnce, journalEvents, journalRows, makeCamera, startFakeEndpoint, type Camera, type FakeMode } from './wipeKit.js';
+import { ServerProcess, TOKENS } from '../helpers/reliability.js';
+import { dockOnce, journalEvents, journalRows, makeCamera, startFakeEndpoint, type Camera, type FakeMode } from '../helpers/wipeKit.js';
 
 describe('item 2: a wipe needs a confirmed server key and a proof of possession', () => {
   const tmp = makeTempDir('bodycam-item02-');

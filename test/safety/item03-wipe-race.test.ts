@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess } from '../reliability/harness.js';
-import { dockOnce, journalRows, makeCamera, waitForPause, type Camera } from './wipeKit.js';
+import { ServerProcess } from '../helpers/reliability.js';
+import { dockOnce, journalRows, makeCamera, waitForPause, type Camera } from '../helpers/wipeKit.js';
 
 const WHOLE_SECOND = 1_700_000_000;
 

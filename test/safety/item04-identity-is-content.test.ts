@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
-import { makePlainMp4 } from '../dock/helpers.js';
-import { notOnServer, sha256, startRig, type DockRig } from './cardHelpers.js';
+import { makePlainMp4 } from '../helpers/dock.js';
+import { notOnServer, sha256, startRig, type DockRig } from '../helpers/cards.js';
 
 /** Flip one byte in the middle of the file in place: same size, different bytes. */
 function overwriteInPlace(path: string, keepMtimeFrom: string): void {

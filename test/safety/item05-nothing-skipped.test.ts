@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import type { DockStatus } from '../../src/dock/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { makePlainMp4 } from '../dock/helpers.js';
-import { notOnServer, startRig, type DockRig } from './cardHelpers.js';
+import { makePlainMp4 } from '../helpers/dock.js';
+import { notOnServer, startRig, type DockRig } from '../helpers/cards.js';
 
 describe('item 5: every file the dock leaves alone is listed with its reason', () => {
   let rig: DockRig;

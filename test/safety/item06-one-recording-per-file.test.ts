@@ -9,8 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
-import { makePlainMp4 } from '../dock/helpers.js';
-import { sha256, startRig, type DockRig } from './cardHelpers.js';
+import { makePlainMp4 } from '../helpers/dock.js';
+import { sha256, startRig, type DockRig } from '../helpers/cards.js';
 
 describe('item 6: identical bytes in two files are two recordings', () => {
   let rig: DockRig;

@@ -23,7 +23,7 @@ import { scrubDataDir } from '../../src/server/scrub.js';
 import { runCli } from '../helpers/cli.js';
 import { buildRecording, testBytes, type BuiltRecording } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess, TOKENS } from '../reliability/harness.js';
+import { ServerProcess, TOKENS } from '../helpers/reliability.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -14,7 +14,7 @@ import type { CreateRecordingResponse, Receipt } from '../../src/protocol/types.
 import { runCli } from '../helpers/cli.js';
 import { buildRecording, testBytes, type BuiltRecording } from '../helpers/manifest.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess } from '../reliability/harness.js';
+import { ServerProcess } from '../helpers/reliability.js';
 
 const keys = { 'dock-1': generateSigningKeyPair(), 'dock-2': generateSigningKeyPair(), 'dock-3': generateSigningKeyPair() };
 type Dock = keyof typeof keys;

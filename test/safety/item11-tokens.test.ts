@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { testToken } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { waitFor } from '../reliability/harness.js';
+import { waitFor } from '../helpers/reliability.js';
 
 const tmp = makeTempDir('bodycam-item11-');
 afterAll(() => tmp.cleanup());

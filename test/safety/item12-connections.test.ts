@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ServerProcess, sleep, TOKENS } from '../reliability/harness.js';
+import { ServerProcess, sleep, TOKENS } from '../helpers/reliability.js';
 
 const tmp = makeTempDir('bodycam-item12-');
 const servers: ServerProcess[] = [];

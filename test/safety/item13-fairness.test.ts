@@ -12,7 +12,7 @@ import { mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
 import { spawnCli } from '../helpers/cli.js';
-import { startRig, type DockRig } from './cardHelpers.js';
+import { startRig, type DockRig } from '../helpers/cards.js';
 
 const JUNK_TEXT = 4000;
 const JUNK_BINARY = 1000;

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { startRig, type DockRig } from './cardHelpers.js';
+import { startRig, type DockRig } from '../helpers/cards.js';
 
 async function waitForAgent(stateDir: string, pid: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -16,7 +16,7 @@ import { parseRetention } from '../../src/server/store/s3Config.js';
 import { engines, freshBucket, type Gateway } from '../helpers/engines.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { dockConfig, serverContent, waitFor } from '../dock/helpers.js';
+import { dockConfig, serverContent, waitFor } from '../helpers/dock.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

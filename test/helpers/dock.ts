@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runTool } from '../../src/media/run.js';
 import { loadDockConfig, type DockConfig } from '../../src/dock/index.js';
 import { streamLogger, type LogSink } from '../../src/log.js';
-import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
+import { startTestServer, TEST_TOKENS, type TestServer } from './server.js';
 
 export async function ffmpeg(args: string[]): Promise<void> {
   await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args], { timeoutMs: 120_000 });

@@ -7,9 +7,9 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { runCli, type CliResult } from '../helpers/cli.js';
-import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { runCli, type CliResult } from './cli.js';
+import { startTestServer, TEST_TOKENS, type TestServer } from './server.js';
+import { makeTempDir } from './tmp.js';
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -5,9 +5,9 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Receipt, RecordingManifest } from '../../src/protocol/types.js';
-import { runCli } from '../helpers/cli.js';
-import type { DockRig } from '../safety/cardHelpers.js';
-import { waitFor } from './helpers.js';
+import { runCli } from './cli.js';
+import type { DockRig } from './cards.js';
+import { waitFor } from './dock.js';
 
 export interface ServerView { state: string; manifest: RecordingManifest; receipt?: Receipt }
 

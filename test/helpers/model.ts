@@ -28,9 +28,9 @@ import { writeFileAtomic } from '../../src/util/atomicFile.js';
 import { RECORDINGS_DIR, SYSTEM_DIR, type Sidecar } from '../../src/protocol/cameraStorage/index.js';
 import { generateSigningKeyPair, signObject, verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/faultProxy.js';
-import { runCli } from '../helpers/cli.js';
-import { DockProcess, readJournal, ServerProcess, sleep } from '../reliability/harness.js';
+import { startFaultProxy, type FaultProxy } from './faultProxy.js';
+import { runCli } from './cli.js';
+import { DockProcess, readJournal, ServerProcess, sleep } from './reliability.js';
 
 // ---------------------------------------------------------------------------
 // Operations: plain data, so fast-check can generate, shrink and print them.

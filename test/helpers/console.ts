@@ -11,7 +11,7 @@ import { sha256Hex } from '../../src/protocol/digest.js';
 import { merkleRoot } from '../../src/protocol/merkle.js';
 import { signObject, type KeyPairPem } from '../../src/protocol/signing.js';
 import { PROTOCOL_VERSION, type RecordingManifest } from '../../src/protocol/types.js';
-import { segmentHeaders, type TestServer } from '../helpers/server.js';
+import { segmentHeaders, type TestServer } from './server.js';
 
 export const FIXTURES = new URL('../../fixtures/cameras/', import.meta.url).pathname;
 

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { verifyObject } from '../../src/protocol/signing.js';
 import type { Receipt, RecordingListEntry, RecordingManifest } from '../../src/protocol/types.js';
-import { BIN } from '../helpers/cli.js';
-import { testToken } from '../helpers/server.js';
+import { BIN } from './cli.js';
+import { testToken } from './server.js';
 
 export const DOCK_ID = 'dock-1';
 /** dock-1 is the dock under test; the others are the rest of the fleet (floods, replayed tokens). */

@@ -13,8 +13,8 @@ import { keyPairFromSeed } from '../../src/camera/identity.js';
 import { derive } from '../../src/camera/random.js';
 import { signObject, keyIdOf } from '../../src/protocol/signing.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
-import { DOCK_ID, TOKENS } from '../reliability/harness.js';
+import { runCli, type CliResult } from './cli.js';
+import { DOCK_ID, TOKENS } from './reliability.js';
 
 export { DOCK_ID, TOKENS };
 
