@@ -44,11 +44,13 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
   const tmp = makeTempDir('bodycam-multi-');
   const servers: Server[] = [];
   const keyFile = join(tmp.path, 'receipt-key.pem');
+  const adminFile = join(tmp.path, 'admin.token');
+  const ADMIN = testToken('operator');
   const tokensFile = join(tmp.path, 'tokens.json');
 
   async function startServer(name: string, tokens: string | null = tokensFile): Promise<Server> {
     const dataDir = join(tmp.path, name);
-    const child = spawnCli(['server', '--data-dir', dataDir, ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', keyFile, ...(tokens ? ['--tokens', tokens] : []), '--listen', '127.0.0.1:0'], { env: { ...engineEnv(), BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
+    const child = spawnCli(['server', '--data-dir', dataDir, ...storeFlags(), '--retention', '1d', '--db', url, '--server-key', keyFile, ...(tokens ? ['--tokens', tokens] : []), '--admin-token-file', adminFile, '--listen', '127.0.0.1:0'], { env: { ...engineEnv(), BODYCAM_LOG_LEVEL: 'info', BODYCAM_LOG_FILE: '' } });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -109,6 +111,7 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     postgres = await startTestPostgres({ own: true }); // restarted by a test below
     url = await postgres.createDatabase();
     writeFileSync(tokensFile, JSON.stringify(TOKENS), { mode: 0o600 });
+    writeFileSync(adminFile, `${ADMIN}\n`, { mode: 0o600 });
     const made = await runCli(['server', 'key', 'new', '--out', keyFile]);
     expect(made.code).toBe(0);
     const first = buildRecording(Buffer.alloc(1), { dockId: 'dock-1' });
@@ -328,6 +331,11 @@ describe('three servers on one PostgreSQL and one S3 bucket (Ceph RGW, Object Lo
     const docks = (JSON.parse(operator.stdout) as { docks: Array<{ dockId: string; recordings: number; keyId?: string }> }).docks;
     expect(docks.map((d) => [d.dockId, d.recordings])).toEqual([['dock-1', 4], ['dock-2', 3]]);
     expect(docks.every((d) => d.keyId && /^[0-9a-f]{64}$/.test(d.keyId))).toBe(true);
+    // The operator API of every live server (each with its own in-memory catalog) counts what the others took in.
+    for (const s of servers.filter((x) => x.child.exitCode === null && !x.child.signalCode)) {
+      const answer = (await (await fetch(`${s.url}/v1/docks`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { docks: Array<{ dockId: string; recordings: number; inProgress: number }> };
+      expect(answer.docks.map((d) => [d.dockId, d.recordings, d.inProgress])).toEqual([['dock-1', 4, 0], ['dock-2', 3, 0]]);
+    }
     // A bucket that does not exist is one clear line, not a new bucket.
     const none = await runCli(['server', 'scrub', '--store', `s3://${freshBucket('none')}`, '--s3-endpoint', env.s3Endpoint, '--db', url], { env: engineEnv() });
     expect(none.code).not.toBe(0);
