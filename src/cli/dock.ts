@@ -12,6 +12,7 @@ import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';
 import { enterServiceMode, tell } from './output.js';
+import { SystemdNotifier } from '../util/sdNotify.js';
 import { untilStopSignal } from './signals.js';
 import { isIntegrityProblem } from '../protocol/types.js';
 
@@ -77,6 +78,9 @@ export function registerDock(program: Command): void {
       return result.exitCode;
     }
     const agent = await startDockAgent(config);
+    // Type=notify: ready once the journal is open, the status port bound and the bays scanned (startDockAgent did all three).
+    const systemd = SystemdNotifier.fromEnv({ warn: (msg, fields) => tell(msg, fields, 'warn') });
+    await systemd?.ready(`offloading ${agent.status().bays.length} bay(s)`);
     const stopProgress = startProgress(() => agent.status());
     // SIGHUP (systemctl reload): the token and server key files again; a bad file changes nothing.
     const reload = (): void => {
@@ -92,6 +96,7 @@ export function registerDock(program: Command): void {
     process.on('SIGHUP', reload);
     await untilStopSignal();
     process.off('SIGHUP', reload);
+    await systemd?.stopping();
     stopProgress();
     await agent.stop();
     return 0;

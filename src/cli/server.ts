@@ -3,6 +3,7 @@
  * check the custody chain; `bodycam server scrub`: re-hash every stored blob;
  * `bodycam server reset-dock-key`: forget a pinned dock key.
  */
+import { SystemdNotifier } from '../util/sdNotify.js';
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,8 +126,12 @@ Examples:
         })();
       };
       process.on('SIGHUP', reload);
+      // Type=notify (scripts/bodycam-server.service): ready once it listens; watchdog pings; STOPPING on the way out.
+      const systemd = SystemdNotifier.fromEnv(log);
+      await systemd?.ready(`listening ${running.url}`);
       await untilStopSignal();
       process.off('SIGHUP', reload);
+      await systemd?.stopping();
       await running.close();
       return 0;
     }));
