@@ -78,9 +78,6 @@ export function registerDock(program: Command): void {
       return result.exitCode;
     }
     const agent = await startDockAgent(config);
-    // Type=notify: ready once the journal is open, the status port bound and the bays scanned (startDockAgent did all three).
-    const systemd = SystemdNotifier.fromEnv({ warn: (msg, fields) => tell(msg, fields, 'warn') });
-    await systemd?.ready(`offloading ${agent.status().bays.length} bay(s)`);
     const stopProgress = startProgress(() => agent.status());
     // SIGHUP (systemctl reload): the token and server key files again; a bad file changes nothing.
     const reload = (): void => {
@@ -94,7 +91,12 @@ export function registerDock(program: Command): void {
       agent.reload(next).catch((error: unknown) => { tell(`reload refused, the dock keeps running as it was: ${(error as Error).message}`, { err: error }, 'error'); });
     };
     process.on('SIGHUP', reload);
-    await untilStopSignal();
+    const stopped = untilStopSignal();
+    // Type=notify: ready once the journal is open, the status port bound and the bays scanned (startDockAgent
+    // did all three), and the stop handlers are in place (a SIGTERM right after READY is handled).
+    const systemd = SystemdNotifier.fromEnv({ warn: (msg, fields) => tell(msg, fields, 'warn') });
+    await systemd?.ready(`offloading ${agent.status().bays.length} bay(s)`);
+    await stopped;
     process.off('SIGHUP', reload);
     await systemd?.stopping();
     stopProgress();

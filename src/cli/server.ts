@@ -127,9 +127,11 @@ Examples:
       };
       process.on('SIGHUP', reload);
       // Type=notify (scripts/bodycam-server.service): ready once it listens; watchdog pings; STOPPING on the way out.
+      // The stop handlers are in place before READY: a SIGTERM right after it must not kill the process unhandled.
+      const stopped = untilStopSignal();
       const systemd = SystemdNotifier.fromEnv(log);
       await systemd?.ready(`listening ${running.url}`);
-      await untilStopSignal();
+      await stopped;
       process.off('SIGHUP', reload);
       await systemd?.stopping();
       await running.close();
