@@ -15,7 +15,7 @@ import { watchdogIntervalMs } from '../../src/util/sdNotify.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { TEST_TOKENS } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { waitFor } from '../dock/helpers.js';
+import { waitFor } from '../helpers/dock.js';
 
 // Like systemd: each datagram printed on a line; the fds of a BARRIER=1 closed at once (systemd-notify waits for that).
 const RECEIVER = `
