@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCorpus, runCorpusThroughDock, formatRow, TABLE_HEADER } from '../dist/dock/corpus.js';
 import { startIngestServer } from '../dist/server/index.js';
-import { Logger, nullSink } from '../dist/log.js';
+import { quietLogger } from '../dist/log.js';
 
 const args = process.argv.slice(2);
 let dir = fileURLToPath(new URL('../fixtures/corpus/', import.meta.url));
@@ -33,7 +33,7 @@ for (let i = 0; i < args.length; i++) {
 }
 const dataDir = mkdtempSync(join(tmpdir(), 'bodycam-corpus-server-'));
 const token = randomBytes(32).toString('hex');
-const server = uploadToo ? await startIngestServer({ logger: new Logger(nullSink), dataDir, tokens: { 'corpus-dock': token }, host: '127.0.0.1', port: 0 }) : undefined;
+const server = uploadToo ? await startIngestServer({ logger: quietLogger(), dataDir, tokens: { 'corpus-dock': token }, host: '127.0.0.1', port: 0 }) : undefined;
 let bad = 0;
 try {
   const how = direct ? (server ? `dock functions in process, server ${server.url}` : 'dock functions in process, no upload') : `bodycam dock --once, server ${server.url}`;

@@ -15,7 +15,7 @@ import pg from 'pg';
 const { openPgState } = await import('../../dist/server/pg/pgState.js');
 const { verifyPgCustody } = await import('../../dist/server/pg/pgExport.js');
 const { generateSigningKeyPair, keyIdOf } = await import('../../dist/protocol/signing.js');
-const { Logger, nullSink } = await import('../../dist/log.js');
+const { quietLogger } = await import('../../dist/log.js');
 
 const [servers = 3, concurrency = 32, seconds = 10, receiptEvery = 3] = process.argv.slice(2).map(Number);
 let url = process.env.DATABASE_URL;
@@ -38,7 +38,7 @@ const benchUrl = Object.assign(new URL(url), { pathname: `/${db}` }).toString();
 const pair = generateSigningKeyPair();
 const serverKey = { privateKey: createPrivateKey(pair.privateKeyPem), publicKeyPem: pair.publicKeyPem, keyId: keyIdOf(pair.publicKeyPem) };
 const states = [];
-for (let i = 0; i < servers; i++) states.push(await openPgState(benchUrl, { serverKey, log: new Logger(nullSink), poolSize: 4 }));
+for (let i = 0; i < servers; i++) states.push(await openPgState(benchUrl, { serverKey, log: quietLogger(), poolSize: 4 }));
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const deadline = t0 + seconds * 1000;
