@@ -190,18 +190,24 @@ async function measure(count, fix) {
     const put = await api(`/v1/recordings/${manifest.recordingId}/segments/${s.index}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-digest': formatDigestHeader(s.sha256) }, body });
     if (put.status !== 201 && put.status !== 200) throw new Error(`segment ${put.status} ${await put.text()}`);
     const t = process.hrtime.bigint();
-    for (;;) {
+    for (let tries = 0; ; tries++) {
       const text = await fetchOk(playlist, c);
       if ((text.match(/#EXTINF/g) ?? []).length === s.index + 1) break;
+      if (tries > 1000) throw new Error(`segment ${s.index} never appeared in the playlist:\n${text}`);
     }
     playable.push(ms(t));
   }
+  if (process.env.BENCH_VERBOSE) console.log('playable', playable);
   const reportMs = await timed(() => serverReport({ dataDir: dir }));
   const rss = process.memoryUsage().rss;
   await server.close();
+  const reportAfterStop = await timed(() => serverReport({ dataDir: dir }));
+  const third = await start(dir);
+  const coldListAfterSnapshot = await timed(async () => fetchOk(`${third.server.url}/console/recordings`, { cookie: await signIn(third.server.url) }));
+  await third.server.close();
   rmSync(dir, { recursive: true, force: true });
   void built;
-  return { count, buildMs, firstStartMs: first.ms, firstRequestAfterFirstStart: firstPage, startMs: again.ms, coldList, figures, playable, reportMs, rss };
+  return { count, buildMs, firstStartMs: first.ms, firstRequestAfterFirstStart: firstPage, startMs: again.ms, coldList, figures, playable, reportMs, reportAfterStop, thirdStart: third.ms, coldListAfterSnapshot, rss };
 }
 
 const fix = await fixture();
@@ -212,7 +218,8 @@ for (const count of SIZES) {
   console.log(`\n${count} recordings (state written in ${(r.buildMs / 1000).toFixed(1)} s)`);
   console.log(`  start-up: first ${r.firstStartMs.toFixed(0)} ms (then GET /v1/docks ${r.firstRequestAfterFirstStart.toFixed(0)} ms), after a clean stop ${r.startMs.toFixed(0)} ms; first console list after start ${r.coldList.toFixed(0)} ms`);
   for (const [name, [p50, p95]] of Object.entries(r.figures)) console.log(`  ${name.padEnd(36)} p50 ${p50.toFixed(1)} ms  p95 ${p95.toFixed(1)} ms`);
-  console.log(`  bodycam server report: ${r.reportMs.toFixed(0)} ms`);
+  console.log(`  bodycam server report: ${r.reportMs.toFixed(0)} ms beside the running server, ${r.reportAfterStop.toFixed(0)} ms after its clean stop`);
+  console.log(`  third start ${r.thirdStart.toFixed(0)} ms, then the first console list (sign-in included) ${r.coldListAfterSnapshot.toFixed(0)} ms`);
   console.log(`  segment stored -> in the playlist: ${r.playable.map((x) => x.toFixed(1)).join(', ')} ms (one request each)`);
   console.log(`  bench process RSS ${(r.rss / 2 ** 20).toFixed(0)} MiB`);
 }

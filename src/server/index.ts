@@ -28,6 +28,7 @@ import type { ServerState } from './state.js';
 import type { BlobStore, Store } from './store.js';
 import { AdminToken } from './operator/adminToken.js';
 import { Catalog } from './operator/catalog.js';
+import { CATALOG_SNAPSHOT } from './operator/catalogSnapshot.js';
 import { registerOperatorRoutes } from './operator/routes.js';
 import { registerConsole } from './console/routes.js';
 
@@ -161,7 +162,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const catalog = new Catalog({
     recordings: state.recordings, missing: (manifest) => ingest.missing(manifest),
     ...(state.dockKeys.keyId ? { dockKeyId: state.dockKeys.keyId.bind(state.dockKeys) } : {}),
-    knownDocks: () => tokens.dockIds(), seesEveryChange: !options.database, ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
+    knownDocks: () => tokens.dockIds(), seesEveryChange: !options.database, snapshotPath: join(options.dataDir, CATALOG_SNAPSHOT),
+    // The data dir's record times come from this machine's clock (FsStore allows 1 s); a database's need not.
+    ...(options.database ? {} : { snapshotClockMarginMs: 0 }), ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
   });
 
   const https = options.tls ? {
@@ -277,6 +280,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     close: () => closing ??= (async () => {
       shuttingDown = true;
       await app.close();
+      // The next start's first page reads this instead of every record (operator/catalogSnapshot.ts).
+      await catalog.save().catch((error: unknown) => log.warn('catalog summaries not saved; the next start reads every record', { err: error }));
       // The state first: its last checkpoint is exported into the store (custodyExport.ts) before the store closes.
       await state.close();
       await store.close();

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -21,10 +21,16 @@ let tmp: ReturnType<typeof makeTempDir>;
 let server: TestServer;
 let rec: FixtureUpload;
 let big: FixtureUpload;
+const dock1Keys = generateSigningKeyPair();
 
 /** The real filesystem store, counting blob reads; a gate holds the reads of one blob (a slow disk). */
 class WatchedStore extends FsStore {
   readonly reads = new Map<string, number>();
+  recordReads = 0;
+  override getRecording(dockId: string, id: string) {
+    this.recordReads++;
+    return super.getRecording(dockId, id);
+  }
   gate: { sha256: string; open: Promise<void> } | undefined;
   override readBlob(sha256: string, start?: number, end?: number): Readable {
     this.reads.set(sha256, (this.reads.get(sha256) ?? 0) + 1);
@@ -59,7 +65,7 @@ beforeAll(async () => {
   await users.add('locked', 'reviewer', PASSWORD);
   await users.add('boss', 'admin', PASSWORD);
   await users.add('Kate', 'reviewer', PASSWORD);
-  rec = await fixtureRecording('fmp4-h264', 'dock-1', generateSigningKeyPair());
+  rec = await fixtureRecording('fmp4-h264', 'dock-1', dock1Keys);
   await uploadAll(server, rec);
   big = await fixtureRecording('mpegts-h264', 'dock-2', generateSigningKeyPair());
   await uploadAll(server, big);
@@ -252,4 +258,34 @@ describe('console under attack', () => {
     expect(added.map((e) => e['event'])).toEqual(['viewed', 'downloaded']);
     expect(JSON.stringify(added)).not.toContain('boss');
   });
+
+  // Last: it restarts the server.
+  it('after a clean stop the first page reads the saved summaries and only the records changed since, not every record', async () => {
+    await (await get('/console/recordings', { cookie: (await signIn('rita')).cookie! })).arrayBuffer();
+    await server.close();
+    const dir = join(tmp.path, 'data');
+    const snapshot = join(dir, 'catalog-summaries.jsonl');
+    expect(statSync(snapshot).mode & 0o777).toBe(0o600);
+    const restart = async () => {
+      store = new WatchedStore(dir);
+      server = await startTestServer({ keepDir: dir, adminToken: ADMIN_TOKEN, store });
+      const { cookie } = await signIn('rita');
+      const page = await (await get('/console/recordings', { cookie: cookie! })).text();
+      for (const r of [rec, big]) expect(page).toContain(r.manifest.recordingId);
+      return store.recordReads;
+    };
+    const before = readFileSync(snapshot, 'utf8');
+    expect(await restart()).toBe(0);
+    // A server killed without saving: the older snapshot, and the recording created since is read at the next start…
+    const third = await fixtureRecording('mp4-h264', 'dock-1', dock1Keys);
+    await uploadAll(server, third);
+    await server.close();
+    writeFileSync(snapshot, before);
+    expect(await restart()).toBeGreaterThan(0);
+    expect(await (await get('/console/recordings', { cookie: (await signIn('rita')).cookie! })).text()).toContain(third.manifest.recordingId);
+    // …and a torn or foreign file is no snapshot: every record is read.
+    await server.close();
+    writeFileSync(snapshot, readFileSync(snapshot, 'utf8').slice(0, 300));
+    expect(await restart()).toBeGreaterThanOrEqual(3);
+  }, 60_000);
 });

@@ -10,6 +10,7 @@
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
 import type { RecordingStore } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store.js';
+import { loadSnapshot, saveSnapshot } from './catalogSnapshot.js';
 import { sequenceGaps, sequenceNumberOf, type SequenceGaps } from './sequence.js';
 
 export interface RecordingSummary {
@@ -93,12 +94,20 @@ export interface CatalogDeps {
    * touched and what is receiving, never lists the store again.
    */
   seesEveryChange?: boolean;
+  /**
+   * Where the summaries are saved at a clean stop (catalogSnapshot.ts) and read at the first load,
+   * with only the records changed since read from the store (needs listRecordingsChangedSince).
+   */
+  snapshotPath?: string;
+  /** Records changed this long before the snapshot was saved are read again (clock skew with a database; default 60 000 ms). */
+  snapshotClockMarginMs?: number;
   /** Refreshes closer together than this reuse the last one (default 500 ms). */
   minRefreshMs?: number;
   fullRelistMs?: number;
 }
 
 export const DEFAULT_STALE_AFTER_MS = 24 * 3600_000;
+const SNAPSHOT_CLOCK_MARGIN_MS = 60_000;
 const keyOf = (dockId: string, id: string) => `${dockId}\u0000${id}`;
 
 export class Catalog {
@@ -141,7 +150,20 @@ export class Catalog {
     const store = this.deps.recordings;
     let keys: RecordingKey[];
     const full = this.loadedAt === undefined || !store.listRecordingsChangedSince;
-    if (this.loadedAt !== undefined && this.deps.seesEveryChange) {
+    const snapshot = this.loadedAt === undefined && this.deps.snapshotPath && store.listRecordingsChangedSince ? await loadSnapshot(this.deps.snapshotPath) : undefined;
+    if (snapshot) {
+      for (const s of snapshot.summaries) {
+        const k = keyOf(s.dockId, s.id);
+        this.byKey.set(k, s);
+        if (s.state === 'receiving') this.receiving.add(k);
+      }
+      this.sortedByKey = undefined;
+      this.sortedNewest = undefined;
+      this.facetValues = undefined;
+      // A margin back: the database's clock (updated_at) need not be this server's.
+      keys = await store.listRecordingsChangedSince!(new Date(snapshot.savedAt - (this.deps.snapshotClockMarginMs ?? SNAPSHOT_CLOCK_MARGIN_MS)));
+      this.fullListAt = started;
+    } else if (this.loadedAt !== undefined && this.deps.seesEveryChange) {
       keys = [];
     } else if (full && this.loadedAt !== undefined && started - this.fullListAt < (this.deps.fullRelistMs ?? 10_000)) {
       keys = [];
@@ -181,6 +203,13 @@ export class Catalog {
       }
     }
     this.loadedAt = started;
+  }
+
+  /** Save the summaries for the next start (server close); nothing when this run never loaded them. */
+  async save(): Promise<void> {
+    if (!this.deps.snapshotPath || this.loadedAt === undefined) return;
+    await this.refresh();
+    await saveSnapshot(this.deps.snapshotPath, this.loadedAt, this.byKey.values());
   }
 
   private async summarize(dockId: string, record: StoredRecording): Promise<RecordingSummary> {

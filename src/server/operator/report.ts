@@ -12,6 +12,7 @@ import { pinnedDockKeyId } from '../dockKeys.js';
 import { FsStore } from '../fsStore.js';
 import type { RecordingStore } from '../state.js';
 import type { BlobStore, Store } from '../store.js';
+import { CATALOG_SNAPSHOT } from './catalogSnapshot.js';
 import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
 
 export interface ServerReport {
@@ -42,6 +43,8 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
     return await reportOf({
       where: dataDir, recordings: store, blobs: store, held: async (dockId, sha256) => held?.(dockId, sha256) ?? true,
       dockKeyId: (dockId) => pinnedDockKeyId(dataDir, dockId),
+      // The summaries the server saved at its last stop, and the records changed since (read-only: never saved here).
+      snapshotPath: join(dataDir, CATALOG_SNAPSHOT), snapshotClockMarginMs: 0,
       ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}), ...(options.now ? { now: options.now } : {}),
     });
   } finally {
@@ -56,7 +59,7 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
 export async function reportOf(options: {
   where: string; recordings: RecordingStore; blobs: Pick<BlobStore, 'hasBlob'>;
   held: (dockId: string, sha256: string) => Promise<boolean>; dockKeyId: (dockId: string) => Promise<string | undefined>;
-  staleAfterMs?: number; now?: () => number;
+  staleAfterMs?: number; now?: () => number; snapshotPath?: string; snapshotClockMarginMs?: number;
 }): Promise<ServerReport> {
   const missing = async (manifest: RecordingManifest) => {
     const out: number[] = [];
@@ -66,7 +69,8 @@ export async function reportOf(options: {
     return out;
   };
   const catalog = new Catalog({
-    recordings: options.recordings, missing, dockKeyId: options.dockKeyId,
+    recordings: options.recordings, missing, dockKeyId: options.dockKeyId, ...(options.snapshotPath ? { snapshotPath: options.snapshotPath } : {}),
+    ...(options.snapshotClockMarginMs !== undefined ? { snapshotClockMarginMs: options.snapshotClockMarginMs } : {}),
     ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
