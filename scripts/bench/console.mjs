@@ -177,13 +177,13 @@ async function measure(count, fix) {
     figures[name] = [quantile(times, 0.5), quantile(times, 0.95)];
     if (process.env.BENCH_VERBOSE) console.log(name, figures[name]);
   }
-  // A segment stored → the console's playlist lists it (a recording still arriving, real fMP4 bytes).
+  // A segment stored → the console's playlist lists it (a recording still arriving, real fMP4 bytes; dock-01 holds none of them before).
   const live = `${fix.segments.length}-live-${randomBytes(4).toString('hex')}`;
-  const manifest = manifestFor(dockIds[0], `LIVE-${live}`, 'CAM9999', 1, fix, true);
-  const api = (path, init = {}) => fetch(server.url + path, { ...init, headers: { authorization: `Bearer ${tokens[dockIds[0]]}`, ...(init.headers ?? {}) } });
+  const manifest = manifestFor(dockIds[1], `LIVE-${live}`, 'CAM9999', 1, fix, true);
+  const api = (path, init = {}) => fetch(server.url + path, { ...init, headers: { authorization: `Bearer ${tokens[dockIds[1]]}`, ...(init.headers ?? {}) } });
   const created = await api('/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(manifest) });
   if (created.status !== 201) throw new Error(`create ${created.status} ${await created.text()}`);
-  const playlist = `${server.url}/console/recordings/${dockIds[0]}/${encodeURIComponent(manifest.recordingId)}/playlist.m3u8`;
+  const playlist = `${server.url}/console/recordings/${dockIds[1]}/${encodeURIComponent(manifest.recordingId)}/playlist.m3u8`;
   const playable = [];
   for (const s of manifest.segments) {
     const body = fix.file.subarray(s.offset, s.offset + s.length);
