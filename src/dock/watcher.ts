@@ -14,6 +14,7 @@ import type { AgentState, BayInfo } from './agentState.js';
 import { PausedError, reasonOf } from './errors.js';
 import { claimable, matchRow, verifyAgainst } from './identity.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
+import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
 
@@ -25,6 +26,9 @@ export interface WatcherEvents {
   rowsMoved(): void;
 }
 
+/** Bays scanned at once (each scan yields every 200 files, so a huge card holds one of these, not all). */
+const PARALLEL_SCANS = 8;
+
 /** States before the hash: the row follows the file's stat (the hash will read what is there then). */
 const BEFORE_HASH = statesOfPhase('prepare', false);
 
@@ -35,6 +39,7 @@ export class BayWatcher {
   private readonly scanQueue = new Map<string, NodeJS.Timeout>();
   private readonly bayScans = new Map<string, Promise<void>>();
   private readonly bayScansWaiting = new Map<string, Promise<void>>();
+  private readonly scanSlots = new PrioritySlots(PARALLEL_SCANS);
 
   constructor(private readonly state: AgentState, private readonly events: WatcherEvents) {}
 
@@ -152,9 +157,17 @@ export class BayWatcher {
     if (waiting) return waiting;
     state.scanning++;
     const previous = this.bayScans.get(name) ?? Promise.resolve();
-    const current = previous.then(() => {
+    const current = previous.then(async () => {
       this.bayScansWaiting.delete(name);
-      return state.stopping ? undefined : this.scanBayInner(name);
+      if (state.stopping) return;
+      // At most PARALLEL_SCANS bays at once: 128 cameras docked together would otherwise share the
+      // disk and the thread pool evenly and all finish late, and the first job waits for a scan.
+      const release = await this.scanSlots.acquire([0, 0]);
+      try {
+        if (!state.stopping) await this.scanBayInner(name);
+      } finally {
+        release();
+      }
     }).catch((error: unknown) => {
       state.logger.warn('bay scan failed', { bay: name, err: error });
     });
