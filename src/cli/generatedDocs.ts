@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configReferenceMarkdown, dockConfigJsonSchema } from '../dock/config.js';
 import { serverConfigJsonSchema, serverConfigReferenceMarkdown } from '../server/config.js';
-import { schemaFileText } from '../util/jsonSchema.js';
+import { scenarioSchema } from '../replay/index.js';
+import { schemaFileText, schemaReferenceMarkdown } from '../util/jsonSchema.js';
 
 /** A whole file, e.g. docs/schemas/dock-config.schema.json. */
 export interface GeneratedFile { path: string; text: string }
@@ -28,6 +29,7 @@ export function generatedFiles(): GeneratedFile[] {
   return [
     { path: 'docs/schemas/dock-config.schema.json', text: schemaFileText(dockConfigJsonSchema) },
     { path: 'docs/schemas/server-config.schema.json', text: schemaFileText(serverConfigJsonSchema) },
+    { path: 'docs/schemas/scenario.schema.json', text: schemaFileText(scenarioSchema) },
   ];
 }
 
@@ -37,6 +39,7 @@ export function generatedBlocks(): GeneratedBlock[] {
     { path: 'README.md', name: 'dock-config', text: dock },
     { path: 'docs/dock.md', name: 'dock-config', text: dock },
     { path: 'README.md', name: 'server-config', text: serverConfigReferenceMarkdown() },
+    { path: 'README.md', name: 'scenario', text: schemaReferenceMarkdown(scenarioSchema) },
   ];
 }
 

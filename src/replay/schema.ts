@@ -11,10 +11,15 @@ import { UsageError } from '../errors.js';
 import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type LayoutName, type RecordOptions } from '../camera/index.js';
 import { DOCK_CONFIG_SCHEMA } from '../dock/index.js';
 import { normalizeFaultMode, FAULT_MODE_KINDS, type FaultMode } from '../faultproxy/faultProxy.js';
-import { validateAgainst, type SchemaNode } from './validate.js';
+import { compileSchema, placeStep, type JsonSchema } from '../util/jsonSchema.js';
 import { INTEGRITY_STATUSES } from '../protocol/types.js';
 
 export const SCENARIO_FORMAT = 'bodycam-scenario/1';
+
+/** JSON Schema for "exactly one of these keys" (how a step names its action): the validator says it in those words. */
+function exactlyOne(keys: readonly string[]): Array<{ required: string[] }> {
+  return keys.map((key) => ({ required: [key] }));
+}
 
 export const INTEGRITY_VALUES = INTEGRITY_STATUSES;
 export type ExpectedIntegrity = typeof INTEGRITY_VALUES[number];
@@ -22,16 +27,16 @@ export type ExpectedIntegrity = typeof INTEGRITY_VALUES[number];
 /** Keys replay sets itself; a scenario cannot override them. */
 const RESERVED_DOCK_KEYS = ['bays', 'endpoint', 'tokenFile', 'stateDir', 'once', 'wipeAfterIngest', 'statusPort'];
 
-const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const satisfies SchemaNode;
-const seconds = { type: 'number', minimum: 0 } as const satisfies SchemaNode;
+const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
+const seconds = { type: 'number', minimum: 0 } as const;
 /** "<camera>/<file name>", or "<camera>/*" for every recording of that camera. */
-const recordingRef = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*/.+$' } as const satisfies SchemaNode;
+const recordingRef = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*/.+$' } as const;
 
-const condition: SchemaNode = {
+const condition = {
   type: 'object',
   description: 'Fires when this holds (exactly one of seconds, segmentsUploaded, uploading, ingested, quarantined, linkRestored).',
   additionalProperties: false,
-  oneOfKeys: ['seconds', 'segmentsUploaded', 'uploading', 'ingested', 'quarantined', 'linkRestored'],
+  oneOf: exactlyOne(['seconds', 'segmentsUploaded', 'uploading', 'ingested', 'quarantined', 'linkRestored']),
   properties: {
     seconds: { ...seconds, description: 'Seconds after the previous step ran.' },
     segmentsUploaded: { type: 'integer', minimum: 1, description: 'The server holds at least this many segments (of `recording` if given, else in total).' },
@@ -43,18 +48,23 @@ const condition: SchemaNode = {
   },
 };
 
-export const scenarioSchema: SchemaNode = {
+/** The scenario format as a JSON Schema (draft-07): docs/schemas/scenario.schema.json is this object. */
+export const scenarioSchema: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://bodycam-dock.invalid/schemas/scenario.schema.json',
+  title: 'bodycam replay scenario (bodycam-scenario/1)',
   type: 'object',
   additionalProperties: false,
   required: ['format', 'name', 'dock', 'cameras', 'steps', 'expect'],
   properties: {
-    $schema: { type: 'string' },
-    format: { const: SCENARIO_FORMAT },
-    name,
-    description: { type: 'string' },
+    $schema: { type: 'string', description: 'Where an editor finds this schema, e.g. "../../docs/schemas/scenario.schema.json" (ignored by replay).' },
+    format: { const: SCENARIO_FORMAT, description: 'The scenario format and its version.' },
+    name: { ...name, description: 'The scenario\'s name in the report and the JUnit XML.' },
+    description: { type: 'string', description: 'What the scenario shows, for people.' },
     timeout: { type: 'number', exclusiveMinimum: 0, description: 'Seconds before undecided expectations fail (default 120; --timeout overrides).' },
     dock: {
       type: 'object',
+      description: 'The dock under test: its bays and its settings.',
       additionalProperties: false,
       required: ['bays'],
       properties: {
@@ -69,9 +79,9 @@ export const scenarioSchema: SchemaNode = {
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
-        oneOfKeys: ['fixture', 'record'],
+        oneOf: exactlyOne(['fixture', 'record']),
         properties: {
-          fixture: { type: 'string', minLength: 1 },
+          fixture: { type: 'string', minLength: 1, description: 'A committed camera root, relative to the scenario file.' },
           record: {
             type: 'object',
             additionalProperties: false,
@@ -79,14 +89,14 @@ export const scenarioSchema: SchemaNode = {
             properties: {
               layout: { enum: LAYOUT_NAMES, description: 'Card layout (docs/camera-storage.md, "Other makers\' layouts"); default bodycam.' },
               container: { enum: ['fmp4', 'mpegts', 'mp4', 'm2ts'], description: 'Default: the layout\'s own (bodycam fmp4, gopro mp4, avchd m2ts, ...).' },
-              codec: { enum: ['h264', 'hevc'] },
-              count: { type: 'integer', minimum: 1, maximum: 20 },
+              codec: { enum: ['h264', 'hevc'], description: 'Video codec (default h264).' },
+              count: { type: 'integer', minimum: 1, maximum: 20, description: 'Recordings to make (default 1).' },
               duration: { type: 'number', exclusiveMinimum: 0, maximum: 60, description: 'Seconds per recording (default 2).' },
               maxFileDuration: { type: 'number', exclusiveMinimum: 0, description: 'Seconds: longer recordings roll over into parts (GoPro chapters, AVCHD clips).' },
               trigger: { type: 'string', minLength: 1, description: 'e.g. "impact" puts a dashcam recording in Event/.' },
-              critical: { type: 'boolean' },
+              critical: { type: 'boolean', description: 'Marks the recordings critical (the layouts that have such a flag).' },
               faults: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Camera faults for the last file, e.g. ["power-loss"].' },
-              seed: { type: 'string', minLength: 1 },
+              seed: { type: 'string', minLength: 1, description: 'Seed of the recorded bytes (default: the camera name).' },
             },
           },
         },
@@ -98,7 +108,7 @@ export const scenarioSchema: SchemaNode = {
       items: {
         type: 'object',
         additionalProperties: false,
-        oneOfKeys: ['dock', 'undock', 'network', 'restartDock'],
+        oneOf: exactlyOne(['dock', 'undock', 'network', 'restartDock']),
         properties: {
           at: { ...seconds, description: 'Seconds since the replay started.' },
           after: condition,
@@ -113,6 +123,7 @@ export const scenarioSchema: SchemaNode = {
     },
     expect: {
       type: 'array',
+      description: 'The outcome expected for every recording on the cameras (each recording covered by one entry).',
       minItems: 1,
       items: {
         type: 'object',
@@ -202,9 +213,18 @@ export interface LoadedScenario {
   recorded: Record<string, RecordedCamera>;
 }
 
+let validator: ReturnType<typeof compileSchema> | undefined;
+function scenarioValidator(): ReturnType<typeof compileSchema> {
+  if (!validator) {
+    const { $id: _id, ...body } = scenarioSchema;
+    validator = compileSchema(body);
+  }
+  return validator;
+}
+
 /** Schema and cross-reference problems of a parsed scenario; empty when it is sound. */
 export function scenarioProblems(value: unknown): string[] {
-  const errors = validateAgainst(scenarioSchema, value);
+  const errors = scenarioValidator().problems(value);
   if (errors.length > 0) return errors;
   const scenario = value as Scenario;
   const cameras = new Set(Object.keys(scenario.cameras));
@@ -214,7 +234,7 @@ export function scenarioProblems(value: unknown): string[] {
     try {
       resolveRecordOptions(recordOptionsOf(source.record, `/nonexistent/${camera}`, camera));
     } catch (error) {
-      errors.push(`cameras.${camera}.record: ${(error as Error).message}`);
+      errors.push(`${placeStep(placeStep('cameras', camera), 'record')}: ${(error as Error).message}`);
     }
   }
   const bays = new Set(scenario.dock.bays);
@@ -223,8 +243,8 @@ export function scenarioProblems(value: unknown): string[] {
     if (!cameras.has(camera)) errors.push(`${where}: camera "${camera}" is not in cameras (${[...cameras].join(', ') || 'none'})`);
   };
   for (const key of Object.keys(scenario.dock.settings ?? {})) {
-    if (!(key in DOCK_CONFIG_SCHEMA)) errors.push(`dock.settings.${key}: not a dock configuration key`);
-    else if (RESERVED_DOCK_KEYS.includes(key)) errors.push(`dock.settings.${key}: set by replay itself${key === 'wipeAfterIngest' ? ' (use dock.wipeAfterIngest)' : ''}`);
+    if (!Object.hasOwn(DOCK_CONFIG_SCHEMA, key)) errors.push(`${placeStep('dock.settings', key)}: not a dock configuration key`);
+    else if (RESERVED_DOCK_KEYS.includes(key)) errors.push(`${placeStep('dock.settings', key)}: set by replay itself${key === 'wipeAfterIngest' ? ' (use dock.wipeAfterIngest)' : ''}`);
   }
   // Steps run in order, so where each camera is at each step is known before anything starts.
   const bayOfCamera = new Map<string, string>();

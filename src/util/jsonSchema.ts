@@ -24,15 +24,22 @@ const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, verb
 /** An annotation of ours: what a value of an `anyOf` looks like, in words ("a duration: 30s, 10m, 1h, 7y"). */
 ajv.addVocabulary(['x-expects']);
 
-/** "/steps/2/after" → "steps[2].after"; the top level is "(top level)". */
+/** One step of a place: `.name` for a plain key, `[2]` for an index, `["a.b"]` for any other key (one line, unambiguous). */
+export function placeStep(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  if (/^[A-Za-z_$][\w$-]*$/.test(key)) return path ? `${path}.${key}` : key;
+  return `${path}[${JSON.stringify(key)}]`;
+}
+
+/** "/steps/2/after" → "steps[2].after"; the top level is "". */
 export function placeOf(instancePath: string): string {
   if (!instancePath) return '';
   return instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
+    .reduce<string>((path, part) => placeStep(path, /^\d+$/.test(part) ? Number(part) : part), '');
 }
 
 function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
+  return placeStep(path, key);
 }
 
 function kindOf(value: unknown): string {
@@ -66,7 +73,7 @@ function lineOf(error: ErrorObject, secretPlaces: ReadonlySet<string>): string {
       const known = Object.keys(((error.parentSchema ?? {}) as { properties?: object }).properties ?? {});
       const expected = known.length ? ` (expected one of ${known.join(', ')})` : '';
       // At the top level the key alone names the place; below it, the path does.
-      return path ? `${join(path, String(params.additionalProperty))}: unknown key${expected}` : `unknown key "${String(params.additionalProperty)}"${expected}`;
+      return path ? `${join(path, String(params.additionalProperty))}: unknown key${expected}` : `unknown key ${JSON.stringify(String(params.additionalProperty))}${expected}`;
     }
     case 'type': {
       const type = String(params.type).replace(/,/g, ' or ');
@@ -125,4 +132,44 @@ export function compileSchema(schema: JsonSchema, options: { secretPlaces?: read
 /** The text of docs/schemas/<name>.schema.json for a schema object. */
 export function schemaFileText(schema: JsonSchema): string {
   return JSON.stringify(schema, null, 2) + '\n';
+}
+
+type Node = Record<string, unknown>;
+
+/** A schema node's type in a few words: "string", "integer ≥ 1", one of "a", "b", or "bodycam-ingest/1". */
+function typeText(node: Node): string {
+  if (node.const !== undefined) return `\`${JSON.stringify(node.const)}\``;
+  if (Array.isArray(node.enum)) return node.enum.map((v) => `\`${JSON.stringify(v)}\``).join(', ');
+  if (typeof node['x-expects'] === 'string') return String(node['x-expects']).split(':')[0]!;
+  const bounds = [node.minimum !== undefined ? `≥ ${String(node.minimum)}` : '', node.exclusiveMinimum !== undefined ? `> ${String(node.exclusiveMinimum)}` : '', node.maximum !== undefined ? `≤ ${String(node.maximum)}` : ''].filter(Boolean).join(', ');
+  const type = typeof node.type === 'string' ? node.type : Array.isArray(node.oneOf) ? 'object' : 'any';
+  return `${type}${bounds ? ` ${bounds}` : ''}${node.pattern ? ` (\`${String(node.pattern).replace(/\|/g, '\\|')}\`)` : ''}`;
+}
+
+/**
+ * Markdown reference of a document schema: one row per field, by its path (`steps[].after.seconds`,
+ * `cameras.<name>.record.layout`), with its type, whether it is required and its description.
+ */
+export function schemaReferenceMarkdown(schema: JsonSchema): string {
+  const rows = ['| field | type | required | description |', '|---|---|---|---|'];
+  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const walk = (node: Node, path: string, depth: number): void => {
+    if (depth > 8) return;
+    const exactlyOne = Array.isArray(node.oneOf) ? oneOfKeys(node.oneOf) : undefined;
+    const required = new Set([...(Array.isArray(node.required) ? node.required.map(String) : []), ...(exactlyOne && exactlyOne.length === 1 ? exactlyOne : [])]);
+    const properties = (node.properties ?? {}) as Record<string, Node>;
+    for (const [key, child] of Object.entries(properties)) {
+      const where = path ? `${path}.${key}` : key;
+      const isArray = child.type === 'array';
+      const item = (isArray ? child.items : undefined) as Node | undefined;
+      const shownType = isArray ? `array of ${item ? typeText(item) : 'any'}` : typeText(child);
+      const how = required.has(key) ? 'yes' : exactlyOne?.includes(key) ? `one of ${exactlyOne.join(', ')}` : '';
+      rows.push(`| \`${where}\` | ${cell(shownType)} | ${how} | ${cell(String(child.description ?? ''))} |`);
+      if (item && (item.properties || item.additionalProperties)) walk(item, `${where}[]`, depth + 1);
+      else if (child.properties || (child.additionalProperties && typeof child.additionalProperties === 'object')) walk(child, where, depth + 1);
+    }
+    if (node.additionalProperties && typeof node.additionalProperties === 'object') walk(node.additionalProperties as Node, `${path}.<name>`, depth + 1);
+  };
+  walk(schema as Node, '', 0);
+  return rows.join('\n');
 }

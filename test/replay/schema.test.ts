@@ -1,4 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
+import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario, scenarioProblems } from '../../src/replay/schema.js';
@@ -62,6 +63,23 @@ describe('scenario schema', () => {
     expect(scenarioProblems(withChange(change)).join('\n')).toContain(message);
   });
 
+  it('never throws on any JSON and answers each problem in one line that names its place', () => {
+    const place = /^(\(top level\)|unknown key "([^"\\]|\\.)*"|[A-Za-z_$][\w$-]*(\[\d+\]|\.[A-Za-z_$][\w$-]*|\["([^"\\]|\\.)*"\])*)[: ]/;
+    // Arbitrary documents, and the sound one with one member replaced by arbitrary JSON.
+    const mutated = fc.tuple(fc.constantFrom('name', 'dock', 'cameras', 'steps', 'expect', 'timeout', 'format'), fc.jsonValue()).map(([key, value]) => ({ ...valid, [key]: value }));
+    fc.assert(fc.property(fc.oneof(fc.jsonValue(), mutated), (doc) => {
+      const problems = scenarioProblems(doc);
+      for (const problem of problems) {
+        expect(problem).not.toContain('\n');
+        expect(problem).toMatch(place);
+      }
+      if (doc !== null && typeof doc === 'object' && !Array.isArray(doc) && JSON.stringify(doc) !== JSON.stringify(valid) && problems.length === 0) {
+        // A changed document that still passes must still be a well-formed scenario.
+        expect(typeof (doc as { name: unknown }).name).toBe('string');
+      }
+    }), { numRuns: 400 });
+  });
+
   it('loads a file, resolves fixtures against its folder and reports every problem at once', () => {
     const dir = makeTempDir();
     try {
@@ -75,6 +93,13 @@ describe('scenario schema', () => {
       const bad = join(dir.path, 'bad.json');
       writeFileSync(bad, JSON.stringify(withChange((s) => { s.steps[0].bay = 5; s.expect[0].outcome = 'x'; })));
       expect(() => loadScenario(bad)).toThrow(/steps\[0\]\.bay: .*; expect\[0\]\.outcome/);
+      // One line, exit 2, with the problems for a program to read (replay's report and exit code).
+      let error: (Error & { exitCode?: number; code?: string; details?: { problems?: string[] } }) | undefined;
+      try { loadScenario(bad); } catch (e) { error = e as typeof error; }
+      expect(error!.message).not.toContain('\n');
+      expect(error!.exitCode).toBe(2);
+      expect(error!.code).toBe('E_SCENARIO');
+      expect(error!.details!.problems).toEqual(['steps[0].bay: must be a string, got integer', 'expect[0].outcome: must be one of "ingested", "quarantined", got "x"']);
       writeFileSync(bad, '{ not json');
       expect(() => loadScenario(bad)).toThrow(/is not valid JSON/);
     } finally {
