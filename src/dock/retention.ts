@@ -7,9 +7,9 @@
  *
  * Why it is safe for evidence: a wiped row never matches a file present now (identity.ts), so its
  * absence changes no decision; a completed row's file that is docked again after its row was
- * pruned is a new row, hashed again and sent as a new recording whose segments the server already
- * holds for this dock (possession): it answers them as held, no byte is sent again, and a new
- * receipt is issued. No file is wiped without the receipt and proof of possession of its own row.
+ * pruned is a new row, hashed again and sent as a new recording (the server forgot this dock's
+ * possession at the first receipt, so the bytes travel again; it stores them once) with a new
+ * receipt. No file is wiped without the receipt and proof of possession of its own row.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * The retention rule against a real server (issue 15): a completed row pruned while its camera
- * was away, and the camera docked again, is a new recording the server takes without a byte of
- * it being sent again; the pruned row's receipt, archived first, is still checked by
+ * was away, and the camera docked again, is a new recording: its bytes are sent again (the server
+ * forgot this dock's possession at the first receipt) and dropped as held, the store does not grow; the pruned row's receipt, archived first, is still checked by
  * `bodycam server verify-log --receipts <stateDir>` beside the new one.
  */
 import { describe, it, expect, afterAll } from '@jest/globals';
@@ -18,17 +18,18 @@ import { dockConfig } from '../helpers/dock.js';
 
 const DAY = 86_400_000;
 
-async function bytesReceived(server: TestServer): Promise<number> {
+async function metric(server: TestServer, name: string): Promise<number> {
   const text = await (await fetch(server.url + '/metrics')).text();
-  return Number(/^bodycam_segment_bytes_received_total (\d+)/m.exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
+const bytesReceived = (server: TestServer): Promise<number> => metric(server, 'bodycam_segment_bytes_received_total');
 
 describe('a pruned row, its camera docked again', () => {
   const tmp = makeTempDir('bodycam-dock-history-redock-');
   let server: TestServer | undefined;
   afterAll(async () => { await server?.close(); tmp.cleanup(); });
 
-  it('is a new ingest with no byte sent again, and both receipts verify', async () => {
+  it('is a new ingest the server stores nothing new for, and both receipts verify', async () => {
     server = await startTestServer();
     const storage = join(tmp.path, 'cam');
     await recordCamera({ storage, count: 1, seed: 'history-redock', durationSeconds: 2, width: 160, height: 120, fps: 10 });
@@ -42,6 +43,8 @@ describe('a pruned row, its camera docked again', () => {
     expect(first.recordings[0]!.state).toBe('completed');
     const sent = await bytesReceived(server);
     expect(sent).toBeGreaterThan(0);
+    const stored = await metric(server, 'bodycam_store_bytes');
+    expect(stored).toBeGreaterThan(0);
 
     // The camera goes away; past its retention its row is pruned, receipt archived first.
     renameSync(join(bays, 'bay1'), join(tmp.path, 'away'));
@@ -59,7 +62,11 @@ describe('a pruned row, its camera docked again', () => {
     expect(second.recordings).toHaveLength(1);
     expect(second.recordings[0]!.state).toBe('completed');
     expect(second.recordings[0]!.recordingId).not.toBe(firstId);
-    expect(await bytesReceived(server)).toBe(sent);
+    // The server forgets a dock's possession once a recording is receipted (src/server/possession.ts),
+    // so the new recording's bytes are sent again, verified, and dropped as already held: the store
+    // does not grow, nothing is skipped, and the new row has its own receipt.
+    expect(await bytesReceived(server)).toBe(2 * sent);
+    expect(await metric(server, 'bodycam_store_bytes')).toBe(stored);
     expect(existsSync(join(bays, 'bay1'))).toBe(true);
 
     // Both receipts, the archived one and the journal's, check against the server's custody log.
