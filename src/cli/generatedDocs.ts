@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configReferenceMarkdown, dockConfigJsonSchema } from '../dock/config.js';
 import { serverConfigJsonSchema, serverConfigReferenceMarkdown } from '../server/config.js';
+import { manifestSchema, receiptSchema } from '../protocol/schema.js';
 import { scenarioSchema } from '../replay/index.js';
 import { schemaFileText, schemaReferenceMarkdown } from '../util/jsonSchema.js';
 
@@ -30,6 +31,9 @@ export function generatedFiles(): GeneratedFile[] {
     { path: 'docs/schemas/dock-config.schema.json', text: schemaFileText(dockConfigJsonSchema) },
     { path: 'docs/schemas/server-config.schema.json', text: schemaFileText(serverConfigJsonSchema) },
     { path: 'docs/schemas/scenario.schema.json', text: schemaFileText(scenarioSchema) },
+    // The protocol's signed documents keep their published paths (docs/protocol.md and docks cite them).
+    { path: 'docs/manifest.schema.json', text: schemaFileText(manifestSchema) },
+    { path: 'docs/receipt.schema.json', text: schemaFileText(receiptSchema) },
   ];
 }
 

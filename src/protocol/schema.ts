@@ -13,6 +13,13 @@ const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } as 
 const isoTime = { type: 'string', minLength: 10, maxLength: 64 } as const;
 const byteCount = { type: 'integer', minimum: 0, maximum: 9007199254740991 } as const;
 const pem = { type: 'string', minLength: 40, maxLength: 4096 } as const;
+/** One byte range of a recording or an attachment, as its segments are listed. */
+const segmentRange = {
+  index: { type: 'integer', minimum: 0 },
+  offset: byteCount,
+  length: { type: 'integer', minimum: 1, maximum: 9007199254740991 },
+  sha256: sha256Hex,
+} as const;
 
 export const manifestSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -112,10 +119,7 @@ export const manifestSchema = {
         type: 'object',
         required: ['index', 'offset', 'length', 'sha256'],
         properties: {
-          index: { type: 'integer', minimum: 0 },
-          offset: byteCount,
-          length: { type: 'integer', minimum: 1, maximum: 9007199254740991 },
-          sha256: sha256Hex,
+          ...segmentRange,
           startTime: { type: 'number' },
           endTime: { type: 'number' },
         },
@@ -140,12 +144,7 @@ export const manifestSchema = {
             items: {
               type: 'object',
               required: ['index', 'offset', 'length', 'sha256'],
-              properties: {
-                index: { type: 'integer', minimum: 0 },
-                offset: byteCount,
-                length: { type: 'integer', minimum: 1, maximum: 9007199254740991 },
-                sha256: sha256Hex,
-              },
+              properties: segmentRange,
             },
           },
         },
