@@ -164,6 +164,8 @@ END;
 INSERT INTO recording_counts (state, flagged, n) SELECT state, ${FLAGGED_SQL('info_json')}, COUNT(*) FROM recordings GROUP BY 1, 2;
 `;
 
+/** How stale a completed row's last change may be before a scan that sees its file refreshes it (markSeen). */
+export const SEEN_REFRESH_MS = 86_400_000;
 /** Events kept; older ones are pruned so the journal stays bounded however long the dock runs. */
 export const EVENTS_KEPT = 2000;
 
@@ -469,6 +471,17 @@ export class Journal {
       return this.get(key)!;
     }
     return current;
+  }
+
+  /**
+   * A completed row whose file is on a docked camera now: its age for the retention rule starts
+   * again, so a camera that keeps its recordings and comes back every shift never loses their rows
+   * (a pruned row's file docked again would be hashed and sent again). At most one write per row
+   * per SEEN_REFRESH_MS, not one per scan.
+   */
+  markSeen(row: RecordingRow, now = this.clock.now()): void {
+    if (row.state !== 'completed' || now - row.updatedAt < SEEN_REFRESH_MS) return;
+    this.stmt('UPDATE recordings SET updated_at = ? WHERE key = ?').run(now, row.key);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The retention rule for finished journal rows (docs/dock.md, "Retention"): a row that is wiped,
  * or completed with its camera not docked, and needs no person (not quarantined, not flagged),
- * leaves the journal `retainFinished` seconds after its last change. Its receipt goes first, to a
+ * leaves the journal `retainFinished` seconds after its last change (a completed row's file seen on a
+ * docked camera counts as one: Journal.markSeen, at most daily). Its receipt goes first, to a
  * JSON-lines file in <stateDir>/receipts-archive/ (written atomically and fsynced before the row
  * is deleted), which `bodycam server verify-log --receipts <stateDir>` reads with the journal.
  *

@@ -294,6 +294,7 @@ export class BayWatcher {
         // snapshot stays what the manifest vouches for, so a later change is seen as one.
         const refresh = BEFORE_HASH.includes(match.row.state) || sameSnapshot(match.row.stat, stat) ? stat : undefined;
         row = journal.relocate(match.row, name, refresh);
+        journal.markSeen(row, now);
       } else {
         row = journal.insertDetected({ serial, fileName: file.fileName, relPath: file.relPath, bay: name, size: file.size, mtimeMs: file.mtimeMs, critical, stat, recordedAt });
       }

@@ -226,4 +226,31 @@ describe('dock history: query plans, counters, migration, retention', () => {
       reopened.close();
     }), { numRuns: 40 });
   });
+  it('a completed row seen on a docked camera starts its retention period again (once a day, not per scan)', async () => {
+    let now = Date.now();
+    const clock = { now: () => now };
+    const stateDir = join(tmp.path, 'seen');
+    const journal = Journal.open(stateDir, clock);
+    const stat = statOf(1);
+    const row = journal.insertDetected({ serial: 'CAM', fileName: 'FILE0001.MP4', relPath: 'DCIM/FILE0001.MP4', bay: 'bay1', size: stat.size, mtimeMs: stat.mtimeMs, critical: false, stat });
+    walkTo(journal, row.key, 'completed');
+    const completedAt = journal.get(row.key)!.updatedAt;
+    // Seen again within the day: no write.
+    now += 3_600_000;
+    journal.markSeen(journal.get(row.key)!);
+    expect(journal.get(row.key)!.updatedAt).toBe(completedAt);
+    // Docked every shift for 40 days: the row is refreshed, and the rule (30 days) keeps it once the camera leaves.
+    for (let day = 1; day <= 40; day++) { now = completedAt + day * DAY; journal.markSeen(journal.get(row.key)!); }
+    expect(journal.get(row.key)!.updatedAt).toBe(completedAt + 40 * DAY);
+    now = completedAt + 45 * DAY;
+    const kept = await pruneFinished({ journal, stateDir, retainSeconds: 30 * 86_400, now, inUse: () => false });
+    expect(kept.pruned).toBe(0);
+    expect(journal.get(row.key)?.state).toBe('completed');
+    // Not seen for longer than the period: pruned, receipt archived.
+    now = completedAt + 71 * DAY;
+    const gone = await pruneFinished({ journal, stateDir, retainSeconds: 30 * 86_400, now, inUse: () => false });
+    expect(gone.pruned).toBe(1);
+    expect(journal.get(row.key)).toBeUndefined();
+    journal.close();
+  });
 });
