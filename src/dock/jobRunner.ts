@@ -5,6 +5,7 @@
  * transient (back to the journal with backoff), permanent (quarantine with the
  * reason), or a file that grew again (detection starts over).
  */
+import { setMaxListeners } from 'node:events';
 import { UNKNOWN_BAY } from './metrics.js';
 import type { AgentState } from './agentState.js';
 import { dispositionOf, FileGrowingError, PausedError, reasonCodeOf, reasonOf } from './errors.js';
@@ -39,6 +40,10 @@ export class JobRunner {
     const abort = (reason: unknown): void => { if (!controller.signal.aborted) controller.abort(reason); };
     const onBay = (): void => abort(bayController!.signal.reason);
     const onStop = (): void => abort(new PausedError('dock is stopping'));
+    // One listener per job running now (each removed when its job ends): a card of many small files
+    // runs more than Node's warning limit of 10 at once, which is no leak; the warning would be a
+    // plain line in the JSON log.
+    setMaxListeners(0, this.stopController.signal, ...(bayController ? [bayController.signal] : []));
     bayController?.signal.addEventListener('abort', onBay, { once: true });
     this.stopController.signal.addEventListener('abort', onStop, { once: true });
     const done = this.run(key, phase, location, controller.signal).finally(() => {

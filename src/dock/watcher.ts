@@ -17,6 +17,7 @@ import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
+import { restoreInterruptedWipes } from './wipe.js';
 
 /** What the watcher tells the scheduler. */
 export interface WatcherEvents {
@@ -202,7 +203,10 @@ export class BayWatcher {
       bay.problem = reading.kind === 'invalid' ? reading.reason : undefined;
       state.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
     }
-    const listing = await listCameraFiles(bay.root);
+    let listing = await listCameraFiles(bay.root);
+    // A dock killed mid-delete leaves the checked file under its aside name: back under its own
+    // name (and its row) before anything is matched, instead of a second recording of it.
+    if (await restoreInterruptedWipes(journal, serial, listing.files, state.logger)) listing = await listCameraFiles(bay.root);
     for (const entry of listing.skipped) {
       if (!ATTENTION_SKIPS.has(entry.code)) continue;
       this.reportOnce(name, entry.path, entry.code === 'symlink' || entry.code === 'outside_camera'

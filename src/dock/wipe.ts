@@ -29,10 +29,10 @@ import { IntegrityError, isFileGone } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { PausedError, ProblemError } from './errors.js';
-import type { RecordingRow } from './journal.js';
+import type { Journal, RecordingRow } from './journal.js';
 import { cardPathRole } from '../protocol/cardLayouts.js';
 import { companionKeysOf, isMediaExtension, recordingKeysOf } from '../protocol/fileKinds.js';
-import { isInside } from '../protocol/cameraStorage/index.js';
+import { isInside, type CandidateFile } from '../protocol/cameraStorage/index.js';
 
 // ---- receipts -------------------------------------------------------------------
 
@@ -446,6 +446,44 @@ async function sidecarBeside(absPath: string, attachments: ReadonlySet<string>):
   return (await readdir(dirname(absPath))).some((name) => name.toLowerCase() === want && !attachments.has(name));
 }
 
+/** What unlinkChecked puts between a file's base name and its extension while it holds it aside. */
+const WIPE_ASIDE_TAG = '.wipe-';
+const WIPE_ASIDE_NAME = /^(.+)\.wipe-[0-9a-f]{12}(\.[^.]*)?$/;
+
+/** The name a file held aside by an interrupted wipe had (`FILE0001.wipe-<12 hex>.MP4` → `FILE0001.MP4`), if it is one. */
+export function nameBeforeWipe(fileName: string): string | undefined {
+  const match = WIPE_ASIDE_NAME.exec(fileName);
+  return match ? match[1]! + (match[2] ?? '') : undefined;
+}
+
+/**
+ * A dock killed between the rename and the unlink of unlinkChecked leaves the checked file under
+ * its aside name, which a scan would take for a new recording (hashed, sent and receipted a second
+ * time). Put back under its own name the files that are that: an aside name whose original name is
+ * free, and a completed row of this camera at that path vouching for the same inode (dev, ino,
+ * size). The wipe then starts again from its first check; nothing is deleted here. Returns how
+ * many files were put back.
+ */
+export async function restoreInterruptedWipes(journal: Journal, serial: string, files: readonly CandidateFile[], logger?: { warn(message: string, fields?: Record<string, unknown>): void }): Promise<number> {
+  let restored = 0;
+  for (const file of files) {
+    const original = nameBeforeWipe(file.fileName);
+    if (!original) continue;
+    const folder = file.relPath.slice(0, file.relPath.length - file.fileName.length);
+    const ours = journal.listByPath(serial, folder + original).some((row) => row.state === 'completed' && row.stat !== undefined && row.stat !== null
+      && row.stat.dev === file.stat.dev && row.stat.ino === file.stat.ino && row.size === file.size);
+    if (!ours) continue;
+    const originalPath = join(dirname(file.absPath), original);
+    try {
+      await link(file.absPath, originalPath); // never overwrites a file that took the name
+      await unlink(file.absPath);
+      restored++;
+      logger?.warn('a wipe interrupted mid-delete left this file aside: put back under its name, to be checked and wiped again', { path: folder + original, aside: file.relPath });
+    } catch { /* the name is taken: the file stays where it is and is ingested as any file */ }
+  }
+  return restored;
+}
+
 /**
  * Delete the very inode that was checked, with no window between the last check and the delete:
  * the path is renamed aside (atomic), and the moved file must be that inode (dev + ino) before it
@@ -455,7 +493,7 @@ async function sidecarBeside(absPath: string, attachments: ReadonlySet<string>):
  */
 export async function unlinkChecked(path: string, checked: StatSnapshot): Promise<boolean> {
   const name = basename(path);
-  const aside = join(dirname(path), `${basename(name, extname(name))}.wipe-${randomBytes(6).toString('hex')}${extname(name)}`);
+  const aside = join(dirname(path), `${basename(name, extname(name))}${WIPE_ASIDE_TAG}${randomBytes(6).toString('hex')}${extname(name)}`);
   await rename(path, aside);
   const moved = await lstatSnapshot(aside);
   if (moved && moved.isFile && moved.dev === checked.dev && moved.ino === checked.ino) {
