@@ -124,7 +124,7 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
     }
     if (!sidecarSame) continue;
     // Pruned by the retention rule while the file was hashed (src/dock/retention.ts): no row to
-    // follow any more, so the file is a new row (the server holds its bytes: none is sent again).
+    // follow any more, so the file is a new row (sent again; the server stores its bytes once).
     if (!journal.get(row.key)) continue;
     logger.info('file changed its stat but not its bytes: same recording', { bay, file: file.relPath, recordingId: row.recordingId });
     return { kind: 'row', row: journal.relocate(row.key, bay, stat) };

@@ -287,14 +287,20 @@ export function formatSetting(spec: SettingSpec, value: unknown): string {
   return String(value);
 }
 
-/** postgres://user:pw@host/db → postgres://user:***@host/db (anything unparsable: "(set)"). */
-export function redactPassword(url: string): string {
+/**
+ * postgres://user:pw@host/db → postgres://user:***@host/db, and the query's secrets too
+ * (node-postgres takes `?password=`, `sslpassword=`, `sslkey=` from it; anything unparsable: `unparsable`).
+ */
+export function redactPassword(url: string, unparsable = '(set)'): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (/pass|secret|token|key|cert/i.test(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
-    return '(set)';
+    return unparsable;
   }
 }
 

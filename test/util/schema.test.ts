@@ -2,7 +2,7 @@ import { describe, expect, it, afterAll } from '@jest/globals';
 import fc from 'fast-check';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineSettings, formatSetting, parseSetting, printableValue, readSettingsFile, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile } from '../../src/util/settings.js';
+import { defineSettings, formatSetting, redactPassword, parseSetting, printableValue, readSettingsFile, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile } from '../../src/util/settings.js';
 import { compileSchema } from '../../src/util/jsonSchema.js';
 import { formatDuration, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from '../../src/util/units.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -126,6 +126,14 @@ describe('settings library', () => {
     expect(message).toMatch(/is not valid JSON/);
     expect(message).not.toContain(secret);
     expect(settingsReferenceMarkdown(SETTINGS, 'note')).toContain('| password | (none: secret) | EX_PASSWORD, THE_SECRET | — | the secret |');
+  });
+
+  it('masks a database password wherever node-postgres would read one: user info and the query string', () => {
+    const shown = redactPassword('postgres://bodycam:pw1@db.local/evidence?password=s3cret&sslpassword=k3y&sslmode=require&sslkey=/k.pem');
+    for (const secret of ['pw1', 's3cret', 'k3y', '/k.pem', '%2Fk.pem']) expect(shown).not.toContain(secret);
+    expect(shown).toContain('sslmode=require');
+    expect(shown).toContain('db.local/evidence');
+    expect(redactPassword('not a url', '(unparsable)')).toBe('(unparsable)');
   });
 
   it('generates a draft-07 JSON Schema that accepts every default and that the one validator compiles', () => {

@@ -8,7 +8,8 @@
  * The result, pass or fail, is kept per content (file hash + Merkle root) together with the
  * identity of each blob it read (the store's `blobIdentity`: inode, size and times on the
  * filesystem); a view re-uses it while every blob has the same identity and checks again when one
- * changed (a damaged blob moved aside, a repair stored anew). So a failed check is not re-hashed on
+ * changed (a damaged blob moved aside, a repair stored anew), or when a pass is older than a day.
+ * A pass is kept only if no blob's identity changed while it was read. So a failed check is not re-hashed on
  * every view, and a reviewer clicking on it cannot make the server read the recording again and
  * again. This is only the page's report: playback and downloads still verify every byte they read
  * (BlobStore.readBlob).
@@ -29,11 +30,17 @@ export interface ContentChecksDeps {
   maxQueued?: number;
 }
 
-interface Result { identities: string; check: Check }
+interface Result { identities: string; check: Check; checkedAt: number }
 interface Job { done: Promise<Check>; bytesRead: number; size: number; started: boolean }
 
 const NAME = 'SHA-256 of the content';
 const MAX_RESULTS = 50_000;
+/**
+ * A kept pass is read back again after this long even with every identity unchanged: damage below
+ * the filesystem (bit rot) leaves inode, size and times as they were, and an S3 store has no
+ * identity but "held".
+ */
+const PASS_KEPT_MS = 24 * 3_600_000;
 
 export class ContentChecks {
   private readonly results = new Map<string, Result>();
@@ -49,7 +56,7 @@ export class ContentChecks {
     const key = `${manifest.file.sha256}/${manifest.merkleRoot}/${manifest.segments.length}`;
     const identities = await this.identities(manifest);
     const kept = this.results.get(key);
-    if (kept && kept.identities === identities) return kept.check;
+    if (kept && kept.identities === identities && (kept.check.result !== 'pass' || Date.now() - kept.checkedAt < PASS_KEPT_MS)) return kept.check;
     let job = this.jobs.get(key);
     if (!job) {
       if (this.jobs.size >= (this.deps.maxQueued ?? 32)) {
@@ -71,6 +78,9 @@ export class ContentChecks {
     const run = async (): Promise<Check> => {
       job.started = true;
       let check: Check;
+      // Before the read as well as after it: a blob rewritten in place while later ones are read
+      // would give a pass of the old bytes kept under the new identity.
+      const before = await this.identities(manifest).catch(() => undefined);
       try {
         const open = await this.deps.open(record);
         const hash = createHash('sha256');
@@ -84,11 +94,12 @@ export class ContentChecks {
         check = { name: NAME, result: 'fail', detail: `reading the content back failed: ${error instanceof Error ? error.message : String(error)}` };
       }
       // The identities after the read: a damaged blob the read found has been moved aside by now.
+      // A pass is kept only when no blob changed during the read; a fail is kept as it stands after it.
       const identities = await this.identities(manifest).catch(() => undefined);
-      if (identities !== undefined) {
+      if (identities !== undefined && (check.result !== 'pass' || identities === before)) {
         if (this.results.size >= MAX_RESULTS) this.results.delete(this.results.keys().next().value!);
         this.results.delete(key);
-        this.results.set(key, { identities, check });
+        this.results.set(key, { identities, check, checkedAt: Date.now() });
       }
       return check;
     };

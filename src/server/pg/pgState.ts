@@ -3,6 +3,7 @@
  * custody chain in one database, shared by every server process started with the same
  * --db (and --server-key). The SQL is in sql.ts; the custody chain in pgCustody.ts.
  */
+import { redactPassword } from '../../util/settings.js';
 import pg from 'pg';
 import { EnvironmentError, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -236,13 +237,7 @@ export async function openPgState(url: string, options: PgStateOptions): Promise
 
 /** A connection string without its password, for messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(an unparsable database URL)';
-  }
+  return redactPassword(url, '(an unparsable database URL)');
 }
 
 /** `reset-dock-key --db`: forget a dock's pin for every server of this database. */
