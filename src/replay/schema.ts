@@ -5,7 +5,7 @@
  * dock into and when, the network faults between dock and server, and the
  * outcome expected for every recording.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { LAYOUT_NAMES, resolveRecordOptions, type Codec, type Container, type LayoutName, type RecordOptions } from '../camera/index.js';
@@ -322,9 +322,14 @@ export function loadScenario(file: string): LoadedScenario {
   }
   const fixtures: Record<string, string> = {};
   const recorded: Record<string, RecordedCamera> = {};
+  const missing: string[] = [];
   for (const [camera, source] of Object.entries(scenario.cameras)) {
-    if ('fixture' in source) fixtures[camera] = resolve(dirname(path), source.fixture);
-    else recorded[camera] = source.record;
+    if ('fixture' in source) {
+      fixtures[camera] = resolve(dirname(path), source.fixture);
+      // A fixture that is not there is a mistake in the scenario (exit 2 before anything runs), not a failed replay.
+      if (!existsSync(fixtures[camera]!)) missing.push(`cameras.${camera}.fixture: no fixture at ${fixtures[camera]}`);
+    } else recorded[camera] = source.record;
   }
+  if (missing.length > 0) throw new UsageError(`scenario ${file} is invalid: ${missing.join('; ')}`, { code: 'E_SCENARIO', details: { problems: missing } });
   return { scenario, file: path, fixtures, recorded };
 }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario, scenarioProblems } from '../../src/replay/schema.js';
 import { formatTable, junitXml, type ScenarioResult } from '../../src/replay/report.js';
@@ -81,10 +81,18 @@ describe('scenario schema', () => {
   });
 
   it('loads a file, resolves fixtures against its folder and reports every problem at once', () => {
-    const dir = makeTempDir();
+    const root = makeTempDir();
+    const dir = { path: join(root.path, 'scenarios'), cleanup: () => root.cleanup() };
+    mkdirSync(dir.path);
     try {
       const good = join(dir.path, 'good.json');
       writeFileSync(good, JSON.stringify(valid));
+      // A fixture that is not there: an invalid scenario (exit 2), before anything runs.
+      let missing: (Error & { exitCode?: number }) | undefined;
+      try { loadScenario(good); } catch (e) { missing = e as typeof missing; }
+      expect(missing?.message).toMatch(/cameras\.alpha\.fixture: no fixture at .*cameras\/alpha/);
+      expect(missing?.exitCode).toBe(2);
+      for (const camera of Object.keys(valid.cameras)) mkdirSync(join(root.path, 'cameras', camera), { recursive: true });
       const loaded = loadScenario(good);
       expect(loaded.fixtures.alpha).toBe(join(dir.path, '..', 'cameras', 'alpha'));
       const recorded = join(dir.path, 'recorded.json');
