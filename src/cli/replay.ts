@@ -60,6 +60,8 @@ Examples:
       }
       const broken = run.results.filter((r) => !scenarioPassed(r)).length;
       process.stdout.write(`replay: ${held}/${cases.length} expectations held in ${run.results.length} scenario(s)${broken ? `, ${broken} scenario(s) failed` : ''}${flags.junit ? `; JUnit XML in ${flags.junit}` : ''}\n`);
+      // A wrong scenario is the user's mistake (2), as a schema error is; a failed expectation is 1.
+      if (run.results.some((r) => r.invalid)) return 2;
       return run.passed ? 0 : 1;
     }));
 }

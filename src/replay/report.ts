@@ -25,6 +25,8 @@ export interface ScenarioResult {
   seconds: number;
   /** A failure of the scenario as a whole (could not start, fixture missing). */
   error?: string;
+  /** The scenario itself is wrong (a recording without an expectation, a step that cannot be): replay exits 2. */
+  invalid?: boolean;
   /** What the fault proxy saw and injected: proof that the faults happened. */
   network?: Record<string, number>;
 }

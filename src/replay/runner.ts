@@ -288,6 +288,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     progress(`${scenario.name}: done in ${elapsed().toFixed(1)}s; proxy saw ${n.connections} connection(s), ${n.requests} request(s); injected ${n.resets} reset(s) mid-stream, ${n.severed} severed by an outage, ${n.refused} refusal(s), ${n.statusAnswers} status answer(s), ${n.halfClosed} half-close(s), ${n.blackholed} black hole(s)`);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
+    if (error instanceof UsageError && error.code.startsWith('E_SCENARIO')) result.invalid = true;
   } finally {
     for (const timer of timers) clearTimeout(timer);
     await dock?.stop().catch(() => {});

@@ -125,4 +125,19 @@ describe('a scenario whose expectation is wrong', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('dock.bays: needs at least 1 item(s)');
   });
+
+  it('a recording without an expectation, or a fixture that is not there, makes the scenario invalid: exit 2, not a failed replay', async () => {
+    const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
+    const base = { format: 'bodycam-scenario/1', dock: { bays: ['bay-1'] }, steps: [{ dock: 'alpha', bay: 'bay-1' }] };
+    const unexpected = join(tmp.path, 'unexpected.json');
+    writeFileSync(unexpected, JSON.stringify({ ...base, name: 'unexpected', cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/NOPE*', outcome: 'ingested' }] }));
+    const noExpectation = await runCli(['replay', unexpected, '--quiet'], { timeoutMs: 60_000 });
+    expect(noExpectation.code).toBe(2);
+    expect(noExpectation.stdout).toMatch(/has no expectation: every recording needs one/);
+    const absent = join(tmp.path, 'absent.json');
+    writeFileSync(absent, JSON.stringify({ ...base, name: 'absent', cameras: { alpha: { fixture: './no-such-camera' } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
+    const noFixture = await runCli(['replay', absent, '--quiet'], { timeoutMs: 60_000 });
+    expect(noFixture.code).toBe(2);
+    expect(noFixture.stderr).toMatch(/cameras\.alpha\.fixture: no fixture at .*no-such-camera/);
+  });
 });
