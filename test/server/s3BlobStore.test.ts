@@ -67,6 +67,7 @@ function withFsRecordings(blobs: BlobStore, records: FsStore): Store {
     putBlob: (sha256, body, length) => blobs.putBlob(sha256, body, length),
     syncBlobs: (sha256s) => blobs.syncBlobs(sha256s),
     hasBlob: (sha256) => blobs.hasBlob(sha256),
+    ...(blobs.blobIdentity ? { blobIdentity: (sha256: string) => blobs.blobIdentity!(sha256) } : {}),
     readBlob: (sha256, start, end) => blobs.readBlob(sha256, start, end),
     listBlobs: () => blobs.listBlobs(),
     usedBytes: () => blobs.usedBytes(),

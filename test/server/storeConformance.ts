@@ -264,6 +264,30 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
       expect((await store.putBlob(digest, chunked(data), data.length)).created).toBe(true);
     });
 
+    it('a blob\'s identity (when the store has one) is stable while its bytes stay, and another after damage or repair', async () => {
+      const { store } = subject;
+      if (!store.blobIdentity) return;
+      expect(await store.blobIdentity(bigDigest)).toBeUndefined();
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      const first = await store.blobIdentity(bigDigest);
+      expect(first).toEqual(expect.any(String));
+      await readAll(store.readBlob(bigDigest));
+      expect(await store.blobIdentity(bigDigest)).toBe(first);
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length); // a duplicate changes nothing
+      expect(await store.blobIdentity(bigDigest)).toBe(first);
+      const reopened = await subject.reopen();
+      await reopened.open();
+      try { expect(await reopened.blobIdentity!(bigDigest)).toBe(first); } finally { await reopened.close(); }
+      // Same length, one byte flipped: the content check kept for `first` must not be reused.
+      await subject.damage(bigDigest, { kind: 'flip', offset: 1000 });
+      const damaged = await store.blobIdentity(bigDigest);
+      expect(damaged).not.toBe(first);
+      await consume(store.readBlob(bigDigest));
+      await store.putBlob(bigDigest, chunked(big, 65536), big.length);
+      const repaired = await store.blobIdentity(bigDigest);
+      expect([repaired === first, repaired === damaged, typeof repaired]).toEqual([false, false, 'string']);
+    });
+
     it('lists the blobs it holds (not the damaged ones)', async () => {
       const { store } = subject;
       await store.putBlob(digest, chunked(data), data.length);

@@ -7,7 +7,7 @@
  * keeps being answered), the page waits at most `waitMs` for it and otherwise shows it as running.
  * The result, pass or fail, is kept per content (file hash + Merkle root) together with the
  * identity of each blob it read (the store's `blobIdentity`: inode, size and times on the
- * filesystem); a view re-uses it while every blob has the same identity and checks again when one
+ * filesystem, version id and ETag on S3); a view re-uses it while every blob has the same identity and checks again when one
  * changed (a damaged blob moved aside, a repair stored anew), or when a pass is older than a day.
  * A pass is kept only if no blob's identity changed while it was read. So a failed check is not re-hashed on
  * every view, and a reviewer clicking on it cannot make the server read the recording again and
@@ -37,8 +37,8 @@ const NAME = 'SHA-256 of the content';
 const MAX_RESULTS = 50_000;
 /**
  * A kept pass is read back again after this long even with every identity unchanged: damage below
- * the filesystem (bit rot) leaves inode, size and times as they were, and an S3 store has no
- * identity but "held".
+ * the filesystem (bit rot) leaves inode, size and times as they were (and an object rotting inside
+ * the engine keeps its version id).
  */
 const PASS_KEPT_MS = 24 * 3_600_000;
 

@@ -254,6 +254,22 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * The current version of the blob as the bucket names it (version id, ETag, length, time): a
+   * repair, a damaged version hidden behind a delete marker or any new PUT makes another one.
+   * (Versioning is on in every bucket this store opens: Object Lock needs it.)
+   */
+  async blobIdentity(sha256: string): Promise<string | undefined> {
+    const key = this.key(sha256);
+    try {
+      const head = await this.send(`HeadObject ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
+      return `${head.VersionId ?? 'unversioned'}:${head.ETag ?? ''}:${head.ContentLength ?? ''}:${head.LastModified?.getTime() ?? ''}`;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
     const key = this.key(sha256);
     return verifiedBlobRead(sha256, async () => {
