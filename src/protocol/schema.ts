@@ -21,6 +21,22 @@ const segmentRange = {
   sha256: sha256Hex,
 } as const;
 
+/**
+ * The list of a recording's or an attachment's segments: the same ranges with the same limits
+ * for both, plus the members only one of them has (a recording's segments carry their times).
+ */
+function segmentList<Extra extends Record<string, unknown> = Record<never, never>>(extra?: Extra) {
+  return {
+    type: 'array',
+    maxItems: 100000,
+    items: {
+      type: 'object',
+      required: ['index', 'offset', 'length', 'sha256'],
+      properties: { ...segmentRange, ...(extra ?? {}) } as typeof segmentRange & Extra,
+    },
+  } as const;
+}
+
 export const manifestSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://bodycam-dock.invalid/schemas/manifest.schema.json',
@@ -112,19 +128,7 @@ export const manifestSchema = {
         notes: { type: 'array', items: { type: 'string' } },
       },
     },
-    segments: {
-      type: 'array',
-      maxItems: 100000,
-      items: {
-        type: 'object',
-        required: ['index', 'offset', 'length', 'sha256'],
-        properties: {
-          ...segmentRange,
-          startTime: { type: 'number' },
-          endTime: { type: 'number' },
-        },
-      },
-    },
+    segments: segmentList({ startTime: { type: 'number' }, endTime: { type: 'number' } } as const),
     merkleRoot: sha256Hex,
     attachments: {
       type: 'array',
@@ -138,15 +142,7 @@ export const manifestSchema = {
           size: byteCount,
           sha256: sha256Hex,
           kind: { enum: ['metadata-json', 'thumbnail', 'proxy-video', 'gps', 'xml', 'subtitles', 'other'] },
-          segments: {
-            type: 'array',
-            maxItems: 100000,
-            items: {
-              type: 'object',
-              required: ['index', 'offset', 'length', 'sha256'],
-              properties: segmentRange,
-            },
-          },
+          segments: segmentList(),
         },
       },
     },
