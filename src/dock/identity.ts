@@ -44,30 +44,27 @@ export function claimable(state: AgentState, row: RecordingRow, absPath: string)
   }
 }
 
+/** What the rows at a file's path say it is, before anything is done about it (see rowFor). */
+export type RowDecision = Match | { kind: 'changedAfterHash'; row: RecordingRow };
+
 /**
- * A wiped row never is the file (whatever is at that path now is not what was wiped). A completed or
- * quarantined row is only while the stat snapshot it vouches for is unchanged; a completed row
- * whose file changed is re-hashed first (verify). A row still at work follows its path.
+ * Which of the rows at a file's path (newest first, wiped ones left out) is the file: the one rule
+ * the agent's scan (matchRow) and the read-only walks of `--dry-run` and `bodycam check`
+ * (inventory.ts matchJournal) share, so that both take a file for the same row. Pure: the caller
+ * acts on `changedAfterHash`. A completed or quarantined row is the file only while the stat
+ * snapshot it vouches for is unchanged; a completed row whose file changed is re-hashed first
+ * (verify). A row still at work follows its path.
  */
-export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot): Match {
-  const { journal } = state;
-  const rows = journal.listByPath(serial, file.relPath).filter((r) => r.state !== 'wiped' && claimable(state, r, file.absPath));
+export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 'size' | 'mtimeMs'>, stat: StatSnapshot): RowDecision {
   const same = rows.find((r) => sameSnapshot(r.stat, stat));
   if (same) return { kind: 'row', row: same };
   const newest = rows[0];
   if (newest && ACTIVE_STATES.includes(newest.state)) {
     // Hashed, and the file was rewritten since (size, mtime, inode or ctime; a remount's new
-    // device number alone is not a rewrite): the manifest vouches for bytes the card no longer
-    // has. That upload can never complete: it is closed as file_changed, and the file now on the
-    // card is a new version.
+    // device number alone is not a rewrite): the manifest vouches for bytes the card no longer has.
     const was = newest.stat;
     if (HASHED_UNSENT.includes(newest.state) && was
-      && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) {
-      state.running.get(newest.key)?.controller.abort(new PausedError('file rewritten on the camera after it was hashed'));
-      journal.transition(newest.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
-      state.logger.warn('file rewritten after its hash: upload closed, new version follows', { file: file.relPath, recordingId: newest.recordingId });
-      return { kind: 'new' };
-    }
+      && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) return { kind: 'changedAfterHash', row: newest };
     return { kind: 'row', row: newest };
   }
   // A quarantined row of an older journal (no snapshot) still matches by size and mtime.
@@ -75,6 +72,24 @@ export function matchRow(state: AgentState, serial: string, file: CandidateFile,
   if (oldQuarantined) return { kind: 'row', row: oldQuarantined };
   const completed = rows.filter((r) => r.state === 'completed' && r.manifestJson);
   return completed.length ? { kind: 'verify', rows: completed } : { kind: 'new' };
+}
+
+/**
+ * The agent's scan: rowFor over the rows that may stand for this file (a wiped row never is the
+ * file: whatever is at that path now is not what was wiped). A hashed upload whose file was
+ * rewritten can never complete: it is closed as file_changed, and the file now on the card is a
+ * new version.
+ */
+export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot): Match {
+  const { journal } = state;
+  const rows = journal.listByPath(serial, file.relPath).filter((r) => r.state !== 'wiped' && claimable(state, r, file.absPath));
+  const decision = rowFor(rows, file, stat);
+  if (decision.kind !== 'changedAfterHash') return decision;
+  const changed = decision.row;
+  state.running.get(changed.key)?.controller.abort(new PausedError('file rewritten on the camera after it was hashed'));
+  journal.transition(changed.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
+  state.logger.warn('file rewritten after its hash: upload closed, new version follows', { file: file.relPath, recordingId: changed.recordingId });
+  return { kind: 'new' };
 }
 
 /**

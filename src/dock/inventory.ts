@@ -7,7 +7,8 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listCameraFiles, readDevice, type CandidateFile, type DeviceInfo, type SkippedPath } from '../protocol/cameraStorage/index.js';
-import { ACTIVE_STATES, sameSnapshot, type Journal, type RecordingRow, type StatSnapshot } from './journal.js';
+import { rowFor, type RowDecision } from './identity.js';
+import type { Journal, StatSnapshot } from './journal.js';
 
 export interface CardFile {
   bay: string;
@@ -60,34 +61,14 @@ export async function walkBays(bays: string): Promise<Inventory> {
 }
 
 /**
- * Which journal row the agent would take the file for (the read-only half of the agent's matchRow,
- * docs/dock.md "Identity"): the row vouching for this very stat snapshot; else the newest row still
- * at work on that path (`changedAfterHash` when it was hashed and the file rewritten since: the
- * agent closes it as file_changed and the file is a new version); else an old-journal quarantine by
- * size and mtime; else the receipted rows whose bytes the file may still be (`verify`: re-hash to
- * know); else none (`new`). A wiped row never matches.
+ * Which journal row the agent would take the file for (docs/dock.md "Identity"), read-only: the
+ * agent's own rule (identity.ts rowFor) over the rows at that path; `changedAfterHash` is a hashed
+ * upload whose file was rewritten since (the agent closes it as file_changed and the file is a new
+ * version), `verify` the receipted rows whose bytes the file may still be (re-hash to know).
  */
-export type JournalMatch =
-  | { kind: 'row'; row: RecordingRow; changedAfterHash?: false }
-  | { kind: 'changedAfterHash'; row: RecordingRow }
-  | { kind: 'verify'; rows: RecordingRow[] }
-  | { kind: 'new' };
+export type JournalMatch = RowDecision;
 
 export function matchJournal(journal: Journal | undefined, card: CardFile): JournalMatch {
   if (!journal) return { kind: 'new' };
-  const rows = journal.listByPath(card.serial, card.file.relPath).filter((r) => r.state !== 'wiped');
-  const same = rows.find((r) => sameSnapshot(r.stat, card.stat));
-  if (same) return { kind: 'row', row: same };
-  const newest = rows[0];
-  if (newest && ACTIVE_STATES.includes(newest.state)) {
-    const was = newest.stat;
-    const stat = card.stat;
-    if ((newest.state === 'hashed' || newest.state === 'uploading') && was
-      && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) return { kind: 'changedAfterHash', row: newest };
-    return { kind: 'row', row: newest };
-  }
-  const oldQuarantined = rows.find((r) => r.state === 'quarantined' && r.stat === null && r.size === card.file.size && r.mtimeMs === card.file.mtimeMs);
-  if (oldQuarantined) return { kind: 'row', row: oldQuarantined };
-  const completed = rows.filter((r) => r.state === 'completed' && r.manifestJson);
-  return completed.length ? { kind: 'verify', rows: completed } : { kind: 'new' };
+  return rowFor(journal.listByPath(card.serial, card.file.relPath).filter((r) => r.state !== 'wiped'), card.file, card.stat);
 }
