@@ -1,15 +1,14 @@
 /**
  * The recordings a fixture camera holds, found by the dock's own walker
  * (src/protocol/cameraStorage): replay expects exactly the files the dock
- * ingests, with the SHA-256 that the server must return byte for byte.
+ * takes up, with the SHA-256 that the server must return byte for byte
+ * (test/replay/fixtures.test.ts holds a tricky card to both).
  */
 import { sha256File } from '../util/sha256File.js';
 import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { listCameraFiles } from '../protocol/cameraStorage/index.js';
-import { cardPathRole } from '../protocol/cardLayouts.js';
-import { isMediaExtension } from '../protocol/fileKinds.js';
 
 export interface FixtureRecording {
   camera: string;
@@ -27,30 +26,13 @@ export interface FixtureRecording {
 /** Kept under its old name for callers of this module. */
 export const sha256OfFile = sha256File;
 
-/**
- * The recordings among a card's files, as the dock counts them (docs/dock.md, "Card layouts"): a
- * maker's index of the card is none, nor is a companion whose recording is on the card.
- */
-function recordingPaths(relPaths: string[]): string[] {
-  const present = new Set(relPaths.map((p) => p.toLowerCase()));
-  const stem = (p: string): string => p.toLowerCase().replace(/\.[^./]*$/, '');
-  const mediaStems = new Set(relPaths.filter((p) => isMediaExtension(p)).map(stem));
-  return relPaths.filter((relPath) => {
-    const role = cardPathRole(relPath);
-    if (role?.role === 'card-metadata') return false;
-    if (role?.role === 'companion' && role.owners?.some((owner) => present.has(owner.toLowerCase()))) return false;
-    // Beside a recording of the same name (a dashcam's .NMEA, a .THM, an .SRT): it travels with it.
-    if (!isMediaExtension(relPath) && mediaStems.has(stem(relPath))) return false;
-    return true;
-  });
-}
-
 /** Recordings of one camera root, in path order. */
 export async function recordingsOf(camera: string, root: string): Promise<FixtureRecording[]> {
   if (!existsSync(root)) throw new UsageError(`fixture camera "${camera}" not found at ${root}`, { code: 'E_SCENARIO_FIXTURE' });
-  const listing = await listCameraFiles(root);
-  const keep = new Set(recordingPaths(listing.files.map((f) => f.relPath)));
-  const files = listing.files.filter((f) => keep.has(f.relPath));
+  // Exactly the walker's candidates: each is a journal row of the dock (ingested, flagged or
+  // quarantined, never silently left); companions, sidecars, makers' indexes and everything the
+  // walk skips are not. No filter of replay's own, so it cannot expect what the dock ignores.
+  const { files } = await listCameraFiles(root);
   const names = files.map((f) => f.fileName);
   const recordings: FixtureRecording[] = [];
   for (const file of files) {
