@@ -12,7 +12,7 @@
 // and no modtime (`rclone backend features :webdav:`), so rclone checks sizes only, hashes nothing.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -22,9 +22,14 @@ import { startIngestServer } from '../../dist/server/index.js';
 import { quietLogger } from '../../dist/log.js';
 
 const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
+// BENCH_DOCK_INPUTS=DIR keeps the generated recordings in DIR (made there once, reused by later
+// runs, never deleted), so paired runs and profiles start at once on the same bytes.
+const INPUTS = process.env.BENCH_DOCK_INPUTS;
+// BENCH_DOCK_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' passes node flags to every dock child.
+const NODE_ARGS = (process.env.BENCH_DOCK_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
 const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-dock-'));
-process.env.BODYCAM_TILE_CACHE = join(root, 'tiles');
+process.env.BODYCAM_TILE_CACHE = join(INPUTS ?? root, 'tiles');
 const TOKEN = randomBytes(32).toString('base64url'); // the server refuses weak tokens (src/server/auth.ts)
 
 /** CPU seconds (self + waited-for children) and VmHWM of a live process, sampled until it exits. */
@@ -144,7 +149,7 @@ async function dockOnce(bays, server, label, extra = [], bin = BIN) {
   }
   const media = mediaUnder(roundBays).length;
   const serverCpu = process.cpuUsage();
-  const result = await run(process.execPath, [bin, 'dock', '--once', '--bays', roundBays, '--endpoint', server.url, '--token-file', join(root, 'token'),
+  const result = await run(process.execPath, [...NODE_ARGS, bin, 'dock', '--once', '--bays', roundBays, '--endpoint', server.url, '--token-file', join(root, 'token'),
     '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...wipeArgs, ...extra], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
   if (result.code !== 0) throw new Error(`dock --once exited ${result.code}: ${result.stderr}`);
   const used = process.cpuUsage(serverCpu);
@@ -169,12 +174,18 @@ try {
   server = await startIngestServer({ dataDir: join(root, 'server'), tokens: { 'bench-dock': TOKEN }, host: '127.0.0.1', port: 0, logger: quietLogger() });
 
   // ~1 GB: four cameras, one 8-minute 1080p30 recording each (camera tiling: fast to make).
-  const bays = join(root, 'bays');
-  mkdirSync(bays, { recursive: true });
-  for (let i = 0; i < 4; i++) {
-    const storage = join(root, `cam${i}`);
-    await recordCamera({ storage, count: 1, durationSeconds: 480, width: 1920, height: 1080, fps: 30, videoKbps: 3700 + 10 * i, seed: `bench-${i}` });
-    await dockCamera({ storage, bays, bay: `bay${i + 1}` });
+  const bays = join(INPUTS ?? root, 'bays');
+  const made = join(INPUTS ?? root, 'bays.done');
+  if (!INPUTS || !existsSync(made)) {
+    rmSync(bays, { recursive: true, force: true });
+    mkdirSync(bays, { recursive: true });
+    for (let i = 0; i < 4; i++) {
+      const storage = join(INPUTS ?? root, `cam${i}`);
+      rmSync(storage, { recursive: true, force: true });
+      await recordCamera({ storage, count: 1, durationSeconds: 480, width: 1920, height: 1080, fps: 30, videoKbps: 3700 + 10 * i, seed: `bench-${i}` });
+      await dockCamera({ storage, bays, bay: `bay${i + 1}` });
+    }
+    writeFileSync(made, '');
   }
   const total = bytesUnder(bays);
   console.log(`input: ${(total / 1e9).toFixed(2)} GB in 4 recordings (fMP4, 1080p30)`);
@@ -185,7 +196,8 @@ try {
   const dockRuns = [];
   const noFingerprintRuns = [];
   const baselineRuns = [];
-  const rcloneBin = spawnSync('rclone', ['version']).status === 0 ? 'rclone' : undefined;
+  // BENCH_DOCK_RCLONE=0 leaves rclone out (profiling the dock alone).
+  const rcloneBin = process.env.BENCH_DOCK_RCLONE !== '0' && spawnSync('rclone', ['version']).status === 0 ? 'rclone' : undefined;
   if (!rcloneBin) console.log('rclone not installed (apt-get install -y rclone): comparison skipped');
   for (let round = 0; round < ROUNDS; round++) {
     if (rcloneBin) {
@@ -244,7 +256,7 @@ try {
     console.log(`CPU per GB, client + server: dock ${((dock.cpu + dock.serverCpu) / (total / 1e9)).toFixed(1)}, rclone ${((rclone.cpu + rclone.serverCpu) / (total / 1e9)).toFixed(1)}`);
     console.log(dock.seconds < rclone.seconds ? `dock is ${(rclone.seconds / dock.seconds).toFixed(2)}x as fast as rclone` : `DOCK SLOWER than rclone (${(dock.seconds / rclone.seconds).toFixed(2)}x its time)`);
   }
-  rmSync(bays, { recursive: true, force: true });
+  if (!INPUTS) rmSync(bays, { recursive: true, force: true });
   await server.close();
   rmSync(join(root, 'server'), { recursive: true, force: true });
 

@@ -16,6 +16,7 @@ import { isFileGone } from '../errors.js';
 import { PausedError, ProblemError, TransportError } from './errors.js';
 import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs, RETRYABLE_ERROR_CODES, type RetryPolicy } from './retry.js';
 import type { TokenBucket } from './rateLimit.js';
+import { readChunks } from '../util/chunkReader.js';
 
 export interface ClientOptions {
   /** Base URL of the ingest server; several, comma-separated, are spread over and failed over (see IngestClient). */
@@ -76,30 +77,17 @@ function giveBackBodyBuffers(buffers: Buffer[]): void {
  */
 export async function* fileRangeChunks(path: string, offset: number, length: number, chunkBytes = BODY_CHUNK_BYTES): AsyncGenerator<Buffer> {
   const handle = await open(path, 'r');
-  let pending: Promise<{ bytesRead: number }> | undefined;
-  let buffers: Buffer[] = [];
+  let buffers: [Buffer, Buffer] | undefined;
   let finished = false;
   try {
     const size = Math.min(chunkBytes, Math.max(1, length));
     buffers = [takeBodyBuffer(size), takeBodyBuffer(size)];
-    let which = 0;
-    let done = 0;
-    pending = length > 0 ? handle.read(buffers[0]!, 0, Math.min(size, length), offset) : undefined;
-    while (pending) {
-      const { bytesRead } = await pending;
-      if (bytesRead === 0) throw Object.assign(new Error(`${path} ended ${length - done} bytes before the range it should hold`), { code: 'E_FILE_CHANGED' });
-      const chunk = buffers[which]!.subarray(0, bytesRead);
-      done += bytesRead;
-      which ^= 1;
-      pending = done < length ? handle.read(buffers[which]!, 0, Math.min(size, length - done), offset + done) : undefined;
-      yield chunk;
-    }
+    yield* readChunks(handle, { position: offset, length, buffers, name: path });
     finished = true;
   } finally {
-    // Abandoned mid-body (request failed or aborted): let the read in flight settle before closing.
-    await pending?.catch(() => {});
+    // readChunks let the read in flight settle (abandoned mid-body: request failed or aborted).
     await handle.close();
-    if (finished) giveBackBodyBuffers(buffers);
+    if (finished && buffers) giveBackBodyBuffers(buffers);
   }
 }
 

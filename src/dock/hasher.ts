@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { interleavedRuns } from '../media/mp4Samples.js';
+import { readChunks } from '../util/chunkReader.js';
 
 export interface HashResult {
   sha256: string;
@@ -45,31 +46,18 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
   let segmentRemaining = ranges[0]?.length ?? 0;
   let current: Hash | undefined = ranges.length ? createHash('sha256') : undefined;
   let read = 0;
-  // Two buffers reused for the whole file, the next read in flight while this one is hashed.
-  // A read stream allocates a fresh buffer per chunk, and on this VM the page faults of filling
-  // fresh memory cost more CPU than the two SHA-256 passes (docs/benchmarks.md, Dock offload).
-  const chunkBytes = options.chunkBytes ?? 1024 * 1024;
   const runs = options.streamRuns ? interleavedRuns(options.streamRuns) : undefined;
   if (options.streamRuns && !runs) throw new InputError('E_STREAM_RUNS', 'stream byte runs overlap');
   const streamHashes = (options.streamRuns ?? []).map(() => createHash('sha256'));
   let run = 0;
-  const buffers = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
   const handle = await open(path, 'r');
   try {
-    let which = 0;
-    let pending = handle.read(buffers[0]!, 0, chunkBytes, 0);
-    for (;;) {
-      const { bytesRead } = await pending;
-      if (bytesRead === 0) break;
-      options.signal?.throwIfAborted();
-      const chunk = buffers[which]!.subarray(0, bytesRead);
-      which ^= 1;
-      // The other buffer was hashed in the previous round, so it is free to fill.
-      pending = handle.read(buffers[which]!, 0, chunkBytes, read + bytesRead);
+    // To the end of the file, whatever the plan says: a file that grew must not hash like the planned one.
+    for await (const chunk of readChunks(handle, { chunkBytes: options.chunkBytes, signal: options.signal })) {
       whole.update(chunk);
       if (runs) {
         const chunkStart = read;
-        const chunkEnd = read + bytesRead;
+        const chunkEnd = read + chunk.length;
         while (run < runs.length && runs[run]! < chunkEnd) {
           const start = runs[run]!;
           const end = start + runs[run + 1]!;
@@ -82,7 +70,7 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
       }
       let pos = 0;
       while (pos < chunk.length) {
-        if (!current) { await pending.catch(() => {}); throw new InputError('E_FILE_GREW', `${path} is longer than the ${expectedSize} bytes planned`); }
+        if (!current) throw new InputError('E_FILE_GREW', `${path} is longer than the ${expectedSize} bytes planned`);
         const take = Math.min(segmentRemaining, chunk.length - pos);
         current.update(chunk.subarray(pos, pos + take));
         pos += take;
@@ -94,7 +82,7 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
           segmentRemaining = ranges[segmentIndex]?.length ?? 0;
         }
       }
-      read += bytesRead;
+      read += chunk.length;
       options.onProgress?.(read);
     }
   } finally {

@@ -26,6 +26,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { link, lstat, open, readdir, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { IntegrityError, isFileGone } from '../errors.js';
+import { readChunks } from '../util/chunkReader.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { PausedError, ProblemError } from './errors.js';
@@ -283,41 +284,43 @@ export function decideWipe(f: WipeFacts, possession: string[] | undefined): Keep
 
 // ---- reading through descriptors ------------------------------------------------
 
-const CHUNK = 1024 * 1024;
-
 /**
  * One pass over the file through `handle`: its SHA-256 and size, and for each challenged segment
  * SHA-256(nonce ‖ segment bytes). The plan must tile the file (it did when it was receipted).
  */
 export async function hashThroughDescriptor(handle: FileHandle, segments: readonly SegmentPlanEntry[], nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<{ sha256: string; size: number; answers: Map<number, string> }> {
+  let planned = 0;
+  for (const segment of segments) {
+    if (segment.offset !== planned) throw new IntegrityError('E_PLAN_GAP', `segment plan does not tile the file at byte ${planned}`);
+    planned += segment.length;
+  }
   const whole = createHash('sha256');
   const answers = new Map<number, string>();
-  const buffer = Buffer.allocUnsafe(CHUNK);
+  const challenges = segments.filter((s) => challenged.has(s.index));
+  let next = 0;
+  let pop: Hash | undefined;
   let position = 0;
-  for (const segment of segments) {
-    if (segment.offset !== position) throw new IntegrityError('E_PLAN_GAP', `segment plan does not tile the file at byte ${position}`);
-    const pop: Hash | undefined = challenged.has(segment.index) ? createHash('sha256').update(nonce) : undefined;
-    let left = segment.length;
-    while (left > 0) {
-      if (signal?.aborted) throw new PausedError('wipe abandoned', { cause: signal.reason });
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, left), position);
-      if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      whole.update(chunk);
-      pop?.update(chunk);
-      position += bytesRead;
-      left -= bytesRead;
+  // Whatever follows the plan counts too (read to the end): a file that grew must not hash like the receipted one.
+  for await (const chunk of readChunks(handle)) {
+    if (signal?.aborted) throw new PausedError('wipe abandoned', { cause: signal.reason });
+    whole.update(chunk);
+    const chunkEnd = position + chunk.length;
+    while (next < challenges.length && challenges[next]!.offset < chunkEnd) {
+      const segment = challenges[next]!;
+      const end = segment.offset + segment.length;
+      pop ??= createHash('sha256').update(nonce);
+      const from = Math.max(segment.offset, position);
+      const to = Math.min(end, chunkEnd);
+      if (to > from) pop.update(chunk.subarray(from - position, to - position));
+      if (end > chunkEnd) break;
+      answers.set(segment.index, pop.digest('hex'));
+      pop = undefined;
+      next++;
     }
-    if (pop) answers.set(segment.index, pop.digest('hex'));
-    if (left > 0) break;
+    position = chunkEnd;
   }
-  // Whatever follows the plan counts too: a file that grew must not hash like the receipted one.
-  for (;;) {
-    const { bytesRead } = await handle.read(buffer, 0, CHUNK, position);
-    if (bytesRead === 0) break;
-    whole.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
+  // A file shorter than its plan: the segment it ends in is answered from what it holds (its size already says no).
+  if (next < challenges.length && challenges[next]!.offset <= position) answers.set(challenges[next]!.index, (pop ?? createHash('sha256').update(nonce)).digest('hex'));
   return { sha256: whole.digest('hex'), size: position, answers };
 }
 

@@ -1,0 +1,70 @@
+/**
+ * Sequential reads of an open file into two buffers reused for the whole read, the next read in
+ * flight while the consumer holds the current chunk. A read stream allocates a fresh buffer per
+ * chunk instead; on this VM the page faults of filling fresh memory cost more CPU than hashing
+ * the bytes, and the memory outside the JS heap made V8 run a full mark-compact every ~64 MB
+ * read (docs/benchmarks.md, "Dock offload"). The dock's hasher, its upload bodies and the
+ * wipe's re-read, and the server's blob scans, all read through here.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+
+/** Chunk size of a read with no buffers given. */
+export const CHUNK_BYTES = 1 << 20;
+
+export interface ReadChunksOptions {
+  /** First byte to read (default 0). */
+  position?: number;
+  /**
+   * Bytes to read. Undefined: up to the end of the file, however long it is now. A file that
+   * ends before `length` bytes were read is an InputError `E_FILE_CHANGED`.
+   */
+  length?: number;
+  /**
+   * The two buffers to read into (same length: the chunk size), for a caller that reuses them
+   * for the next file. Default: two of CHUNK_BYTES (or `chunkBytes`) allocated for this read.
+   */
+  buffers?: readonly [Buffer, Buffer];
+  chunkBytes?: number;
+  /** The file's name for the error of a file that ends early. */
+  name?: string;
+  /** Checked before each chunk is handed out. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The chunks of a file (or of the range `position`, `length`) in order. A chunk is a view of one
+ * of the two buffers and stays valid only until the consumer asks for the next one: whoever
+ * keeps bytes past that point must copy them. When the loop is left early (break, throw) the
+ * read in flight is awaited before the generator returns, so the caller may close the handle.
+ */
+export async function* readChunks(handle: FileHandle, options: ReadChunksOptions = {}): AsyncGenerator<Buffer, void, undefined> {
+  const start = options.position ?? 0;
+  const { length } = options;
+  const buffers = options.buffers ?? [Buffer.allocUnsafeSlow(options.chunkBytes ?? CHUNK_BYTES), Buffer.allocUnsafeSlow(options.chunkBytes ?? CHUNK_BYTES)];
+  const size = buffers[0].length;
+  if (size === 0 || buffers[1].length !== size) throw new RangeError('readChunks needs two buffers of the same, non-zero length');
+  let done = 0;
+  const next = (into: Buffer): Promise<{ bytesRead: number }> => handle.read(into, 0, length === undefined ? size : Math.min(size, length - done), start + done);
+  let which = 0;
+  let pending: Promise<{ bytesRead: number }> | undefined = length === 0 ? undefined : next(buffers[0]);
+  try {
+    while (pending) {
+      const { bytesRead } = await pending;
+      pending = undefined;
+      if (bytesRead === 0) {
+        if (length !== undefined) throw new InputError('E_FILE_CHANGED', `${options.name ?? 'the file'} ended ${length - done} bytes before the ${length}-byte range at ${start} it should hold`);
+        return;
+      }
+      options.signal?.throwIfAborted();
+      const chunk = buffers[which]!.subarray(0, bytesRead);
+      done += bytesRead;
+      which ^= 1;
+      // The other buffer's chunk was handed out last round and the consumer asked past it: free to fill.
+      if (length === undefined || done < length) pending = next(buffers[which]!);
+      yield chunk;
+    }
+  } finally {
+    await pending?.catch(() => {});
+  }
+}
