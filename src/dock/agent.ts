@@ -94,7 +94,7 @@ export class DockAgentCore {
       scanning: 0, initialScanDone: false, stopping: false,
     };
     const client = new IngestClient({
-      endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000,
+      endpoint: config.endpoint, token: config.token, dockId: config.dockId, requestTimeoutMs: config.requestTimeout * 1000,
       retries: config.requestRetries, bucket: bucketFor(config), logger,
       onRetry: (reason) => { this.metrics.requestRetried(reason); },
       onAnswer: (answer) => this.noteAnswer(answer),

@@ -119,7 +119,7 @@ async function askServer(client: IngestClient, row: RecordingRow): Promise<{ ver
 
 export async function checkAgainstServer(config: DockConfig, deps: { logger?: Logger } = {}): Promise<CheckResult> {
   const logger = deps.logger ?? createLogger({ component: 'check', dockId: config.dockId }, 'silent');
-  const client = new IngestClient({ endpoint: config.endpoint, token: config.token, requestTimeoutMs: config.requestTimeout * 1000, retries: config.requestRetries, bucket: new TokenBucket(0), logger });
+  const client = new IngestClient({ endpoint: config.endpoint, token: config.token, dockId: config.dockId, requestTimeoutMs: config.requestTimeout * 1000, retries: config.requestRetries, bucket: new TokenBucket(0), logger });
   let journal: Journal | undefined;
   try { journal = Journal.openReadOnly(config.stateDir); } catch (error) {
     if ((error as { code?: string }).code !== 'E_NO_JOURNAL') throw error;

@@ -10,6 +10,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { formatDigestHeader } from '../protocol/digest.js';
 import { isPermanentProblem } from '../protocol/problems.js';
+import { DOCK_ID_HEADER } from '../protocol/types.js';
 import type { CreateRecordingResponse, MissingAttachmentSegment, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
 import { isFileGone } from '../errors.js';
@@ -22,6 +23,8 @@ export interface ClientOptions {
   /** Base URL of the ingest server; several, comma-separated, are spread over and failed over (see IngestClient). */
   endpoint: string;
   token: string;
+  /** Sent as DOCK_ID_HEADER: a server that maps the token to another dock answers 403, not 404 (docs/protocol.md). */
+  dockId?: string;
   requestTimeoutMs: number;
   retries: number;
   bucket: TokenBucket;
@@ -192,7 +195,7 @@ export class IngestClient {
         try {
           const response = await got(endpoint + path, {
             method,
-            headers: { authorization: `Bearer ${this.token}`, ...init.headers },
+            headers: { authorization: `Bearer ${this.token}`, ...(this.options.dockId ? { [DOCK_ID_HEADER]: this.options.dockId } : {}), ...init.headers },
             ...(init.json !== undefined ? { json: init.json } : {}),
             ...(init.makeBody ? { body: init.makeBody() } : {}),
             throwHttpErrors: false,
@@ -209,7 +212,9 @@ export class IngestClient {
         if (failure !== undefined && (failure instanceof PausedError || isFileGone(failure))) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
         // A server that refuses the token (its tokens file not updated yet) while others may take it: the
         // dock shows the refusal (onAnswer) and the request goes to the next server, as for a dead one.
-        const refused = answer !== undefined && (answer.status === 401 || answer.status === 403) && i < order.length - 1;
+        // So does a 404: one server of a shared state that does not find the recording (its token table
+        // behind a token moved between docks) is asked no further while another may hold it.
+        const refused = answer !== undefined && (answer.status === 401 || answer.status === 403 || answer.status === 404) && i < order.length - 1;
         if (refused) {
           const { code, detail } = problemOf(answer!);
           this.options.onAnswer?.({ endpoint, method, path, status: answer!.status, problemCode: code, detail });

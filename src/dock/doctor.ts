@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import got from 'got';
 import { runTool } from '../media/run.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
-import { PROTOCOL_VERSION } from '../protocol/types.js';
+import { DOCK_ID_HEADER, PROTOCOL_VERSION } from '../protocol/types.js';
 import { loadDockConfig, resolveDockSettings, type LoadDockConfigInput } from './config.js';
 import { Journal } from './journal.js';
 import { probeStateLock, readPidFile } from './lock.js';
@@ -114,14 +114,20 @@ async function checkStateDir(stateDir: string | undefined): Promise<DoctorCheck[
 
 interface Answer { status: number; body: string; date?: string; sentAt: number; receivedAt: number }
 
-async function get(url: string, token: string | undefined, timeoutMs: number, now: () => number): Promise<Answer> {
+async function get(url: string, token: string | undefined, timeoutMs: number, now: () => number, dockId?: string): Promise<Answer> {
   const sentAt = now();
   const response = await got(url, {
     retry: { limit: 0 }, timeout: { request: timeoutMs }, throwHttpErrors: false, responseType: 'text', followRedirect: false,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(dockId ? { [DOCK_ID_HEADER]: dockId } : {}) },
   });
   return { status: response.statusCode, body: response.body, date: response.headers.date, sentAt, receivedAt: now() };
 }
+
+function problemOf(body: string): { code?: unknown; detail?: unknown } {
+  try { return JSON.parse(body) as { code?: unknown; detail?: unknown }; } catch { return {}; }
+}
+const problemCodeOf = (body: string): string | undefined => { const code = problemOf(body).code; return typeof code === 'string' ? code : undefined; };
+const problemDetailOf = (body: string): string => String(problemOf(body).detail ?? '').slice(0, 200);
 
 const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_NOT_YET_VALID', 'EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER']);
 
@@ -167,8 +173,10 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
   else {
     try {
       // A recording id no dock uses: 404 means the token got past authentication (a list would read every record).
-      const answer = await get(`${base}/v1/recordings/bodycam-doctor-probe`, token, timeoutMs, now);
-      if (answer.status === 404 || answer.status === 200) checks.push(ok('token', 'accepted by the server'));
+      const dockId = typeof settings.dockId === 'string' ? settings.dockId : undefined;
+      const answer = await get(`${base}/v1/recordings/bodycam-doctor-probe`, token, timeoutMs, now, dockId);
+      if (answer.status === 404 || answer.status === 200) checks.push(ok('token', `accepted by the server${dockId ? ` as dock ${dockId}` : ''}`));
+      else if (answer.status === 403 && problemCodeOf(answer.body) === 'forbidden') checks.push(fail('token', `the token belongs to another dock id (${problemDetailOf(answer.body)})`, 'give the dock id the token was issued for (--dock-id), or this dock\'s own token (--token-file)'));
       else if (answer.status === 401) checks.push(fail('token', 'the server rejected the token (401)', 'check --token-file and --dock-id; the server\'s operator issues one token per dock id (bodycam server token new)'));
       else if (answer.status === 403) checks.push(fail('token', 'the server refused this dock (403)', 'ask the server\'s operator: the token is known but not allowed'));
       else checks.push(fail('token', `GET /v1/recordings/… answered ${answer.status}`, 'is --endpoint the ingest server\'s base URL?'));

@@ -53,9 +53,23 @@ export function isDockLevelProblem(error: unknown): error is ProblemError {
   return error instanceof ProblemError && attentionCodeOf(error.status, error.problemCode) !== undefined;
 }
 
+/**
+ * A 404 about a recording the dock created moments before in the same job (every upload starts with
+ * POST /v1/recordings, which the server answered): the server does not find it under the caller's
+ * dock id. That says something about the server's view of the caller, not about the evidence: a
+ * server whose token table has not followed a token moved between docks yet (pg/pgTokens.ts polls
+ * every 2 s), a server behind the same URL that is not the one holding the state, or an endpoint
+ * URL whose path is not the server's (a proxy's bare 404). The job is retried with backoff (its
+ * next attempt creates the recording again, idempotently) instead of quarantining the recording.
+ */
+export function isServerLostRecording(error: unknown): error is ProblemError {
+  return error instanceof ProblemError && error.status === 404 && (error.problemCode === 'not_found' || error.problemCode === 'http_404');
+}
+
 export function dispositionOf(error: unknown): Disposition {
   if (error instanceof PausedError) return 'paused';
   if (isDockLevelProblem(error)) return 'transient';
+  if (isServerLostRecording(error)) return 'transient';
   if (error instanceof ProblemError) return error.permanent ? 'permanent' : 'transient';
   if (error instanceof TransportError) return 'transient';
   if (isFileGone(error)) return 'paused';
@@ -66,6 +80,7 @@ export function dispositionOf(error: unknown): Disposition {
 /** One line a person can read in the status output. */
 export function reasonOf(error: unknown): string {
   if (isDockLevelProblem(error)) return `server: ${attentionReason(attentionCodeOf(error.status, error.problemCode)!, `${error.problemCode} (${error.status})`)}`;
+  if (isServerLostRecording(error)) return `server: ${error.problemCode} (${error.status}): ${error.message}: the server does not find what it acknowledged (a token moved between docks not yet followed, or another server behind --endpoint); retried, never quarantined`;
   if (error instanceof ProblemError) return `server: ${error.problemCode} (${error.status}): ${error.message}`;
   if (error instanceof Error) return error.message;
   return String(error);

@@ -6,6 +6,13 @@ import type { RecordingSource } from './cardLayouts.js';
 
 export const PROTOCOL_VERSION = 'bodycam-ingest/1';
 
+/**
+ * Optional request header: the dock id the caller believes its token belongs to. A server whose
+ * token table says otherwise answers 403 forbidden (after looking for newer tokens) instead of
+ * looking in the other dock's namespace, where the caller's recordings are not (docs/protocol.md).
+ */
+export const DOCK_ID_HEADER = 'bodycam-dock-id';
+
 /** Recording ids and dock ids: what the server will ever use as a path component. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 

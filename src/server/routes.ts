@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
 import { manifestSchema, possessionChallengeSchema } from '../protocol/schema.js';
-import { PROTOCOL_VERSION, type PossessionChallenge, type RecordingManifest } from '../protocol/types.js';
+import { DOCK_ID_HEADER, PROTOCOL_VERSION, type PossessionChallenge, type RecordingManifest } from '../protocol/types.js';
 import type { TokenTable } from './auth.js';
 import { closeAfterResponse, type RequestGate } from './connections.js';
 import type { IngestService } from './ingest.js';
@@ -39,8 +39,13 @@ export function registerRoutes(app: FastifyInstance, deps: {
   // Before any body is read: who is calling, and whether that dock has a request slot left.
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     let dockId = tokens.authenticate(request.headers.authorization);
-    if (!dockId && request.headers.authorization && deps.lookForTokens && await deps.lookForTokens()) dockId = tokens.authenticate(request.headers.authorization);
+    // The dock id the caller says it is (DOCK_ID_HEADER): a token just moved to another dock that this
+    // server's table has not followed yet is a mismatch to look up, never a look in the wrong namespace.
+    const claimed = request.headers[DOCK_ID_HEADER];
+    const mismatch = (id: string | undefined): boolean => claimed !== undefined && claimed !== id;
+    if ((!dockId || mismatch(dockId)) && request.headers.authorization && deps.lookForTokens && await deps.lookForTokens()) dockId = tokens.authenticate(request.headers.authorization);
     if (!dockId) throw new ProblemError('unauthorized', request.headers.authorization ? 'unknown bearer token' : 'send Authorization: Bearer <dock token>');
+    if (mismatch(dockId)) throw new ProblemError('forbidden', `this token belongs to dock ${dockId}, the request is from dock ${String(claimed).slice(0, 128)}`);
     request.dockId = dockId;
     gate.enterDock(dockId, reply);
   };

@@ -57,7 +57,7 @@ describe('bodycam doctor', () => {
     expect(checks['lock']!.detail).toMatch(/^free/);
     const table = await runCli(args().filter((a) => a !== '--json'), { env });
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^ok {4}token\s+accepted by the server$/m);
+    expect(table.stdout).toMatch(/^ok {4}token\s+accepted by the server as dock dock-1$/m);
     expect(table.stdout).toMatch(/all checks passed\n$/);
   });
 
@@ -102,6 +102,13 @@ describe('bodycam doctor', () => {
     } finally {
       lock.release();
     }
+  });
+
+  it('a token of another dock id fails the token check, naming both (the dock sends its id: a 404 probe no longer passes it)', async () => {
+    const checks = await runDoctor({ flags: { bays, endpoint: server.url, tokenFile, stateDir, dockId: 'dock-2' }, env: {} });
+    const token = checks.find((c) => c.name === 'token')!;
+    expect(token).toMatchObject({ status: 'fail', detail: 'the token belongs to another dock id (this token belongs to dock dock-1, the request is from dock dock-2)' });
+    expect(token.fix).toContain('--dock-id');
   });
 
   it('a clock minutes off the server\'s Date fails the clock check (injected clock)', async () => {

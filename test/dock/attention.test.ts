@@ -11,6 +11,8 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { attentionCodeOf } from '../../src/dock/attention.js';
+import { dispositionOf, ProblemError } from '../../src/dock/errors.js';
+import { startFaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -137,6 +139,44 @@ describe('dock-level attention', () => {
     // Successes at the other server do not clear it; the bay has no work left, so it shows done.
     expect(bay(shown).state).toBe('done');
     expect((await healthz(agent)).status).toBe(503);
+  });
+
+  it('a token moved to another dock, at a server whose table has not followed yet: 403 forbidden (token_other_dock), never 404, nothing quarantined; done once the table follows', async () => {
+    const server = await freshServer();
+    // The link is slow (an upper bound on progress, whatever the load), so segments are left when the table changes.
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.port }, mode: { kind: 'bandwidth', bytesPerSecond: 10_000 } });
+    try {
+      const dir = join(tmp.path, `dock-moved-${++n}`);
+      mkdirSync(join(dir, 'bays', 'bay-1', 'DCIM', '100BWC'), { recursive: true });
+      await makeFmp4(join(dir, 'bays', 'bay-1', 'DCIM', '100BWC', 'MOVED.mp4'), 3);
+      const agent = await start(dir, proxy.url, { segmentSeconds: 1, maxBackoff: '0.3s' });
+      const received = async (): Promise<number> => {
+        const list = await (await server.request('/v1/recordings')).json() as { recordings?: Array<{ segmentsReceived: number; segmentCount: number }> };
+        const r = list.recordings?.[0];
+        return r && r.segmentsReceived >= 1 && r.segmentsReceived < r.segmentCount ? r.segmentsReceived : 0;
+      };
+      await waitFor('a first segment held, others left', received, 60_000, 20);
+      // What a stale server believes: this token now names dock-2 (and dock-1 has another).
+      await server.setTokens({ 'dock-2': TOKEN, 'dock-1': TEST_TOKENS['dock-2']! });
+      const shown = await waitFor('token_other_dock', () => (agent.status().attention.some((p) => p.code === 'token_other_dock') ? agent.status() : undefined), 60_000, 20);
+      expect(shown.attention.find((p) => p.code === 'token_other_dock')!.reason).toMatch(/forbidden \(403\)/);
+      expect(shown.queue.quarantined).toBe(0);
+      // The table follows: the same job goes on from the segments the server holds.
+      await server.setTokens({ 'dock-1': TOKEN, 'dock-2': TEST_TOKENS['dock-2']! });
+      await proxy.setMode('pass');
+      const done = await waitFor('completion', () => (agent.status().queue.recordings[0]?.state === 'completed' ? agent.status() : undefined), 60_000);
+      expect(done.queue.quarantined).toBe(0);
+      expect(done.attention).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a 404 about a recording the dock just created (a server without the dock-id check, a proxy\'s bare 404) is retried, never quarantined', () => {
+    expect(dispositionOf(new ProblemError(404, 'not_found', 'PUT /v1/recordings/x/segments/1: dock dock-2 has no recording x', true))).toBe('transient');
+    expect(dispositionOf(new ProblemError(404, 'http_404', 'PUT /ingest/v1/…: Not Found', true))).toBe('transient');
+    expect(dispositionOf(new ProblemError(404, 'segment_out_of_plan', 'index 9', true))).toBe('permanent');
+    expect(dispositionOf(new ProblemError(409, 'conflict', 'other content', true))).toBe('permanent');
   });
 
   it('the CLI: `bodycam status` (table and JSON) shows it; fixing the token file and SIGHUP clears it and the work completes', async () => {
