@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import { runDemo, type DemoResult } from '../demo/demo.js';
-import { LiveView } from '../replay/liveView.js';
+import { BayView } from './render/bays.js';
 import { formatBytes, parseDuration, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { untilStopSignal } from './signals.js';
@@ -118,7 +118,7 @@ Examples:
       const { width, height } = parseResolution(flags.size);
       const port = parsePort(flags.port);
       const tty = Boolean(process.stdout.isTTY);
-      const view = new LiveView({ write: (text) => { process.stdout.write(text); }, tty, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) });
+      const view = new BayView({ write: (text) => { process.stdout.write(text); }, tty, columns: () => process.stdout.columns });
       process.stdout.write(`bodycam demo: a reference server, ${plural(cameras, 'simulated camera')} and a ${cameras}-bay dock on this machine\n\n`);
       const result = await runDemo({
         dir: flags.dir, cameras, recordings, duration, width, height, port, keepRunning: Boolean(flags.stay),

@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
 import { trustServer } from '../dock/trust.js';
 import { formatConfigValue, type ConfigKind } from '../dock/config.js';
-import { startProgress } from '../dock/progress.js';
+import { startProgress } from './render/bays.js';
 import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';

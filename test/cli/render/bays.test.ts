@@ -1,11 +1,13 @@
 /**
- * The terminal progress display (rclone -P style): bytes, rate and ETA per bay and in total,
- * computed from samples at injected times (no timers); nothing at all when stderr is not a TTY.
+ * The one bay renderer (src/cli/render/bays.ts) of `bodycam dock` and `bodycam demo`, rclone -P
+ * style: bytes, rate and ETA per bay and in total, computed from samples at injected times (no
+ * timers); a frame redrawn in place on a terminal, plain lines per change in a log, and nothing at
+ * all from the dock when stderr is not a TTY.
  */
 import { describe, it, expect } from '@jest/globals';
 import { PassThrough } from 'node:stream';
-import type { BayStatus, DockStatus } from '../../src/dock/index.js';
-import { formatEta, ProgressModel, startProgress } from '../../src/dock/progress.js';
+import type { BayStatus, DockStatus } from '../../../src/dock/index.js';
+import { BayView, formatEta, ProgressModel, startProgress } from '../../../src/cli/render/bays.js';
 
 const MiB = 1024 * 1024;
 
@@ -19,7 +21,7 @@ function status(bays: BayStatus[], bytesSent: number): DockStatus {
 const bay = (name: string, done: number, total: number, state: BayStatus['state'] = 'offloading'): BayStatus =>
   ({ bay: name, serial: `CAM-${name}`, state, progress: Math.floor((done / total) * 100), bytesDone: done, bytesTotal: total, reason: null });
 
-describe('dock progress display', () => {
+describe('bay renderer', () => {
   it('shows bytes, rate and ETA per bay and in total', () => {
     const model = new ProgressModel();
     model.lines(status([bay('bay-01', 0, 40 * MiB), bay('bay-02', 10 * MiB, 10 * MiB, 'done')], 0), 0);
@@ -64,5 +66,44 @@ describe('dock progress display', () => {
     const lines = chunks[0]!.split('\n').filter(Boolean);
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line.replace('\x1b[2K', '').length).toBeLessThanOrEqual(59);
+  });
+
+  it('without a terminal, writes a plain line (no bar, no escapes) when a bay changes state or moves a quarter', () => {
+    let out = '';
+    const view = new BayView({ write: (t) => { out += t; }, tty: false, clock: () => 0 });
+    const at = (progress: number | null, state: BayStatus['state'], reason: string | null = null, serial: string | null = 'BWC1'): DockStatus =>
+      status([{ bay: 'bay-01', serial, state, progress, reason, ...(progress === null ? {} : { bytesDone: progress * MiB, bytesTotal: 100 * MiB }) }], 0);
+    view.update(at(null, 'empty', null, null));
+    view.update(at(10, 'offloading'));
+    view.update(at(20, 'offloading'));
+    view.update(at(60, 'offloading'));
+    view.update(at(60, 'offloading'));
+    view.update(at(100, 'attention', 'x.mp4: hash-mismatch'));
+    const lines = out.trimEnd().split('\n').map((l) => l.replace(/\s+/g, ' '));
+    expect(lines).toEqual([
+      'bay-01 BWC1 10% 10.0 MiB / 100.0 MiB - ETA - offloading',
+      'bay-01 BWC1 60% 60.0 MiB / 100.0 MiB - ETA - offloading',
+      'bay-01 BWC1 100% 100.0 MiB / 100.0 MiB attention x.mp4: hash-mismatch',
+    ]);
+    expect(out).not.toContain('\x1b[');
+    expect(out).not.toContain('#');
+  });
+
+  it('on a terminal, redraws the same frame in place, clears the lines of a bay gone, and finish() moves below it', () => {
+    let out = '';
+    const view = new BayView({ write: (t) => { out += t; }, tty: true, columns: () => 90, clock: () => 0 });
+    const two = status([bay('bay-01', 5 * MiB, 10 * MiB), { bay: 'bay-02', serial: null, state: 'empty', progress: null, reason: null }], 0);
+    view.update(two);
+    expect(out.startsWith('\x1b[')).toBe(true);
+    expect(out).toContain('[##########----------]  50%');
+    out = '';
+    view.update(status([bay('bay-01', 5 * MiB, 10 * MiB)], 0));
+    expect(out.startsWith('\x1b[3A')).toBe(true); // the total line and two bays were drawn
+    expect(out.split('\n').filter(Boolean)).toHaveLength(3); // total, bay-01, the cleared line of bay-02
+    for (const line of out.split('\n').filter(Boolean)) expect(line.replace(/\x1b\[\d*[A-Z]/g, '').length).toBeLessThanOrEqual(89);
+    view.finish();
+    out = '';
+    view.update(two);
+    expect(out.startsWith('\x1b[2K')).toBe(true); // a new frame below the last one, not over it
   });
 });
