@@ -10,6 +10,7 @@ import { configReferenceMarkdown, dockConfigJsonSchema } from '../dock/config.js
 import { serverConfigJsonSchema, serverConfigReferenceMarkdown } from '../server/config.js';
 import { manifestSchema, receiptSchema } from '../protocol/schema.js';
 import { scenarioSchema } from '../replay/index.js';
+import { toolsReferenceMarkdown } from './server/toolSettings.js';
 import { schemaFileText, schemaReferenceMarkdown } from '../util/jsonSchema.js';
 
 /** A whole file, e.g. docs/schemas/dock-config.schema.json. */
@@ -43,6 +44,7 @@ export function generatedBlocks(): GeneratedBlock[] {
     { path: 'README.md', name: 'dock-config', text: dock },
     { path: 'docs/dock.md', name: 'dock-config', text: dock },
     { path: 'README.md', name: 'server-config', text: serverConfigReferenceMarkdown() },
+    { path: 'README.md', name: 'server-tools', text: toolsReferenceMarkdown() },
     { path: 'README.md', name: 'scenario', text: schemaReferenceMarkdown(scenarioSchema) },
   ];
 }

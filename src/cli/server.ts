@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { FsStore, generateToken, S3BlobStore, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { hasLockedObjects } from '../server/pg/custodyExport.js';
 import { TokenTable } from '../server/auth.js';
 import { importTokenFile } from '../server/pg/pgTokens.js';
 import type { ScrubReport } from '../server/scrub.js';
-import { databaseUrl, openToolBlobStore, withToolState } from './server/stores.js';
-import { loadServerConfig, SERVER_SETTINGS, type ServerConfig } from '../server/config.js';
+import { blobStoreOf, openToolBlobStore, withToolState } from './server/stores.js';
+import { addToolOptions, givenToolFlags, toolSettings } from './server/toolSettings.js';
+import { deploymentOf, loadServerConfig, SERVER_SETTINGS, type ServerConfig } from '../server/config.js';
 import { addSettingsOptions } from './settingsPrint.js';
 import { registerServerConfig } from './server/config.js';
 import type { BlobStore } from '../server/store.js';
@@ -35,10 +36,7 @@ const PLACEHOLDERS: Record<string, string> = {
 
 /** `bodycam server`'s blob store: a shared folder, or the S3 bucket (its scratch folder in the data dir). */
 function serverBlobStore(config: ServerConfig): BlobStore | undefined {
-  if (config.storeDir) return new FsStore(config.storeDir, { shared: true });
-  if (!config.s3) return undefined;
-  const { bucket, retention, endpoint, region, accessKeyId, secretAccessKey } = config.s3;
-  return new S3BlobStore({ bucket, retention, scratchDir: join(config.dataDir, 's3-spool'), client: { endpoint, region, credentials: { accessKeyId, secretAccessKey } } });
+  return blobStoreOf(config, join(config.dataDir, 's3-spool'));
 }
 
 /** Values commander filled in itself must not outrank env or the file (the server's flags have no commander defaults). */
@@ -140,22 +138,21 @@ Examples:
 
   registerServerConfig(server, (command) => givenFlags(server, command.optsWithGlobals()), readStartFiles);
 
-  server.command('key')
-    .description('the receipt signing key')
-    .command('new')
-    .description('write a new Ed25519 receipt signing key (PEM, 0600) for --server-key; refuses to overwrite a file')
-    .requiredOption('--out <file>', 'where to write it')
+  const key = server.command('key').description('the receipt signing key');
+  addToolOptions(key.command('new')
+    .description('write a new Ed25519 receipt signing key (PEM, 0600) for --server-key; refuses to overwrite a file'), 'keyNew')
     .addHelpText('after', `
 Examples:
   $ bodycam server key new --out receipt-key.pem`)
-    .action(action(async (flags: { out: string }) => {
+    .action(action(async (_flags: unknown, command: Command) => {
+      const out = String(toolSettings('keyNew', givenToolFlags(command)).values.out);
       const pair = generateSigningKeyPair();
       try {
-        writeFileSync(flags.out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+        writeFileSync(out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
       } catch (error) {
-        throw new UsageError(`--out: cannot create ${flags.out} (${errnoCode(error) ?? String(error)})${errnoCode(error) === 'EEXIST' ? ': a key is never overwritten' : ''}`, { cause: error });
+        throw new UsageError(`--out: cannot create ${out} (${errnoCode(error) ?? String(error)})${errnoCode(error) === 'EEXIST' ? ': a key is never overwritten' : ''}`, { cause: error });
       }
-      process.stdout.write(`wrote ${flags.out} (key id ${keyIdOf(pair.publicKeyPem)})\n`);
+      process.stdout.write(`wrote ${out} (key id ${keyIdOf(pair.publicKeyPem)})\n`);
       return 0;
     }));
 
@@ -170,50 +167,52 @@ Examples:
       process.stdout.write(`${generateToken()}\n`);
       return 0;
     }));
-  token.command('import')
-    .description('make a tokens file every server\'s tokens: its SHA-256 digests replace the database\'s at once (servers follow within seconds)')
-    .requiredOption('--tokens <file>', 'JSON object {"<dock id>": "<bearer token>", ...}, mode 0600')
-    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL)')
+  addToolOptions(token.command('import')
+    .description('make a tokens file every server\'s tokens: its SHA-256 digests replace the database\'s at once (servers follow within seconds)'), 'tokenImport')
     .addHelpText('after', `
 Examples:
-  $ bodycam server token import --db "$DATABASE_URL" --tokens tokens.json`)
-    .action(action(async (flags: { tokens: string; db?: string }) => {
-      const database = databaseUrl(flags.db);
-      if (!database) throw new UsageError('--db (or DATABASE_URL) is required');
-      const entries = TokenTable.digests(loadTokensFile(flags.tokens));
-      const { generation, docks } = await importTokenFile(database, entries);
-      process.stdout.write(`imported ${docks} dock tokens from ${flags.tokens} (generation ${generation}); every server of the database accepts exactly these within seconds\n`);
+  $ bodycam server token import --db "$DATABASE_URL" --tokens tokens.json
+  $ bodycam server token import --config /etc/bodycam/server.json`)
+    .action(action(async (_flags: unknown, command: Command) => {
+      const resolved = toolSettings('tokenImport', givenToolFlags(command));
+      const tokensFile = String(resolved.values.tokens);
+      const { database } = deploymentOf(resolved);
+      const entries = TokenTable.digests(loadTokensFile(tokensFile));
+      const { generation, docks } = await importTokenFile(database!, entries);
+      process.stdout.write(`imported ${docks} dock tokens from ${tokensFile} (generation ${generation}); every server of the database accepts exactly these within seconds\n`);
       return 0;
     }));
 
-  server.command('verify-log')
-    .description('check the custody log: its hash chain, its signed checkpoints, and every receipt (stored, and those docks hold) against it')
-    .option('--data-dir <dir>', 'the server data dir')
-    .option('--db <url>', 'check the custody chain kept in PostgreSQL instead (default: $DATABASE_URL when no --data-dir)')
-    .option('--store <s3://bucket>', 'with --db: also compare the custody exports locked in this bucket with the database')
-    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
-    .option('--receipts <path...>', 'receipts a dock holds: a receipt JSON file, an array or JSON lines of them, a dock journal.sqlite or its state dir, or a folder of such files')
+  addToolOptions(server.command('verify-log')
+    .description('check the custody log: its hash chain, its signed checkpoints, and every receipt (stored, and those docks hold) against it'), 'verifyLog')
     .addHelpText('after', `
+With db set (flag, DATABASE_URL, or the server's config file) the chain kept in PostgreSQL is checked, as
+\`bodycam server\` would keep it; else the data dir's custody log.
 Exit codes: 0 all checks pass, 3 something does not match (each reason printed), 2 no data dir or no log at all.
 
 Examples:
   $ bodycam server verify-log --data-dir server-data
   $ bodycam server verify-log --data-dir server-data --receipts /var/lib/bodycam-dock
-  $ bodycam server verify-log --db "$DATABASE_URL" --store s3://evidence`)
-    .action(action(async (flags: { receipts?: string[]; db?: string; store?: string; s3Endpoint?: string }, command: Command) => {
-      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      const database = flags.db !== undefined || !dataDir ? databaseUrl(flags.db) : undefined;
+  $ bodycam server verify-log --db "$DATABASE_URL" --store s3://evidence
+  $ bodycam server verify-log --config /etc/bodycam/server.json`)
+    .action(action(async (_flags: unknown, command: Command) => {
+      const resolved = toolSettings('verifyLog', givenToolFlags(command));
+      const dataDir = resolved.values.dataDir as string | undefined;
+      const receipts = (resolved.values.receipts as string[] | undefined) ?? [];
+      if (resolved.values.store !== undefined && resolved.values.db === undefined) throw new UsageError('--store goes with --db: the bucket\'s custody exports are compared with the database');
+      const deployment = deploymentOf(resolved);
+      const database = deployment.database;
       if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
-      if (flags.store && !database) throw new UsageError('--store goes with --db: the bucket\'s custody exports are compared with the database');
-      const bucket = flags.store ? await openToolBlobStore(flags) : undefined;
+      if (deployment.storeDir && !deployment.s3) throw new UsageError('--store: custody exports are kept in an s3:// bucket, not in a folder');
+      const bucket = deployment.s3 ? await openToolBlobStore({ s3: deployment.s3 }) : undefined;
       let report: Awaited<ReturnType<typeof verifyPgCustody>>;
       try {
         if (bucket && !hasLockedObjects(bucket.blobs)) throw new UsageError('--store: custody exports are kept in an s3:// bucket, not in a folder');
-        report = database ? await verifyPgCustody(database, flags.receipts ?? [], bucket?.blobs as Parameters<typeof verifyPgCustody>[2]) : await verifyCustody({ dataDir: dataDir!, receipts: flags.receipts ?? [] });
+        report = database ? await verifyPgCustody(database, receipts, bucket?.blobs as Parameters<typeof verifyPgCustody>[2]) : await verifyCustody({ dataDir: dataDir!, receipts });
       } finally {
         await bucket?.close();
       }
-      const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${flags.receipts?.length ? `, ${report.dockReceipts} dock receipts` : ''}${report.exportsCompared !== undefined ? `, ${report.exportsCompared} locked exports` : ''}`;
+      const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${receipts.length ? `, ${report.dockReceipts} dock receipts` : ''}${report.exportsCompared !== undefined ? `, ${report.exportsCompared} locked exports` : ''}`;
       for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
       if (report.ok) {
         process.stdout.write(`custody log ok: ${summary} match\n`);
@@ -227,14 +226,11 @@ Examples:
       return 3;
     }));
 
-  server.command('scrub')
-    .description('re-hash every stored blob; report damaged ones and the recordings they belong to, and mark them missing so docks re-send them')
-    .option('--data-dir <dir>', 'the server data dir')
-    .option('--store <dir|s3://bucket>', 'the blob store of a --db deployment: a shared folder or s3://BUCKET (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)')
-    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
-    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL with --store)')
-    .option('--json', 'print the report as one JSON object')
+  addToolOptions(server.command('scrub')
+    .description('re-hash every stored blob; report damaged ones and the recordings they belong to, and mark them missing so docks re-send them'), 'scrub')
     .addHelpText('after', `
+A db deployment (db set by flag, DATABASE_URL or the server's config file) is scrubbed with its
+recordings from PostgreSQL and its blobs from store (or the data dir); else the data dir alone.
 Exit status: 0 every blob is intact, 3 damage was found (damaged blobs, or blobs of complete
 recordings that are gone), 2 usage error (no --data-dir, or not a server data dir), 1 other failure.
 Damaged blobs are moved to <data dir>/damaged/ and count as missing: a dock's verified re-upload
@@ -244,23 +240,26 @@ while the servers run. With a data dir also sets files to 0600 and folders to 07
 Examples:
   $ bodycam server scrub --data-dir server-data
   $ bodycam server scrub --data-dir server-data --json
-  $ bodycam server scrub --store s3://evidence --db "$DATABASE_URL"`)
-    .action(action(async (flags: { json?: boolean; store?: string; s3Endpoint?: string; db?: string }, command: Command) => {
-      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
+  $ bodycam server scrub --store s3://evidence --db "$DATABASE_URL"
+  $ bodycam server scrub --config /etc/bodycam/server.json`)
+    .action(action(async (_flags: unknown, command: Command) => {
+      const resolved = toolSettings('scrub', givenToolFlags(command));
+      const { dataDir, json } = resolved.values as { dataDir?: string; json: boolean };
+      const deployment = deploymentOf(resolved);
+      const where = String(resolved.values.store ?? dataDir ?? '');
       let report: ScrubReport;
-      if (flags.store) {
-        if (dataDir) throw new UsageError('--store (with --db) or --data-dir, not both');
-        report = await withToolState(flags, (blobs, state) => scrubStores({ blobs, recordings: state.recordings, where: flags.store! }));
+      if (deployment.database || deployment.storeDir || deployment.s3) {
+        report = await withToolState({ ...deployment, ...(dataDir ? { dataDir } : {}) }, (blobs, state) => scrubStores({ blobs, recordings: state.recordings, where }));
       } else {
         if (!dataDir) throw new UsageError('--data-dir (or --store with --db) is required');
         report = await scrubDataDir(dataDir);
       }
-      if (flags.json) {
+      if (json) {
         process.stdout.write(JSON.stringify(report) + '\n');
       } else {
         for (const blob of report.damaged) {
           const refs = blob.usedBy.map((r) => `${r.dockId}/${r.recordingId} segment ${r.index}${r.complete ? '' : ' (receiving)'}`).join(', ') || 'no recording';
-          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; ${flags.store ? 'hidden' : 'moved to damaged/'}, now missing until re-sent\n`);
+          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; ${deployment.s3 ? 'hidden' : 'moved to damaged/'}, now missing until re-sent\n`);
         }
         for (const gone of report.missing) {
           process.stdout.write(`MISSING blob ${gone.sha256} of complete recording ${gone.dockId}/${gone.recordingId} segment ${gone.index}\n`);
@@ -273,20 +272,20 @@ Examples:
   registerServerReport(server);
   registerServerUser(server);
 
-  server.command('reset-dock-key')
-    .description('forget the public key pinned for a dock id (after a legitimate re-key)')
-    .option('--data-dir <dir>', 'the server data dir')
-    .option('--db <url>', 'the PostgreSQL state instead (default: $DATABASE_URL when no --data-dir)')
-    .requiredOption('--dock <id>', 'dock id')
+  addToolOptions(server.command('reset-dock-key')
+    .description('forget the public key pinned for a dock id (after a legitimate re-key)'), 'resetDockKey')
     .addHelpText('after', `
 Examples:
-  $ bodycam server reset-dock-key --data-dir server-data --dock dock-01`)
-    .action(action(async (flags: { dock: string; db?: string }, command: Command) => {
-      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      const database = flags.db !== undefined || !dataDir ? databaseUrl(flags.db) : undefined;
+  $ bodycam server reset-dock-key --data-dir server-data --dock dock-01
+  $ bodycam server reset-dock-key --db "$DATABASE_URL" --dock dock-01`)
+    .action(action(async (_flags: unknown, command: Command) => {
+      const resolved = toolSettings('resetDockKey', givenToolFlags(command));
+      const dataDir = resolved.values.dataDir as string | undefined;
+      const dock = String(resolved.values.dock);
+      const { database } = deploymentOf(resolved);
       if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
-      const removed = database ? await resetPgDockKey(database, flags.dock) : await resetDockKey(dataDir!, flags.dock);
-      process.stdout.write(removed ? `dock ${flags.dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${flags.dock}: no pinned key\n`);
+      const removed = database ? await resetPgDockKey(database, dock) : await resetDockKey(dataDir!, dock);
+      process.stdout.write(removed ? `dock ${dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${dock}: no pinned key\n`);
       return 0;
     }));
 }

@@ -24,8 +24,10 @@ export function addSettingsOptions(command: Command, schema: SettingsSchema, opt
     if (!flag) continue;
     const usage = spec.kind === 'boolean' ? flag : `${flag} <${options.placeholders?.[key] ?? PLACEHOLDER[spec.kind]}>`;
     const negated = spec.kind === 'boolean' && spec.default === true;
-    const defaultText = spec.required ? 'required' : spec.default === undefined ? undefined : negated ? `default on; ${flag} turns it off` : `default ${formatSetting(spec, spec.default)}`;
-    const option = new Option(usage, options.hidden ? `as for the program [${envNamesOf(schema, key).join(', ')}]` : `${spec.description} [${envNamesOf(schema, key).join(', ')}${defaultText ? `; ${defaultText}` : ''}]`);
+    const defaultText = spec.required ? 'required' : spec.default === undefined || spec.default === false ? undefined : negated ? `default on; ${flag} turns it off` : `default ${formatSetting(spec, spec.default)}`;
+    // An argument (--json, --name) has no variable; a setting names the ones it is read from.
+    const about = [envNamesOf(schema, key).join(', '), defaultText].filter(Boolean).join('; ');
+    const option = new Option(usage, options.hidden ? `as for the program [${envNamesOf(schema, key).join(', ')}]` : `${spec.description}${about ? ` [${about}]` : ''}`);
     command.addOption(options.hidden ? option.hideHelp() : option);
   }
   return command;

@@ -64,7 +64,7 @@ export interface S3Settings {
   retention: Retention;
 }
 
-export interface ServerConfig {
+export interface ServerConfig extends DeploymentConfig {
   dataDir: string;
   host: string;
   port: number;
@@ -78,11 +78,7 @@ export interface ServerConfig {
   manifestTimeoutMs: number;
   maxRequests: number;
   maxRequestsPerDock: number;
-  database?: string;
   serverKey?: string;
-  /** A blob folder (absolute), when store is not s3://. */
-  storeDir?: string;
-  s3?: S3Settings;
   adminTokenFile?: string;
   staleAfterMs: number;
   logLevel: LogLevel;
@@ -120,6 +116,45 @@ function retentionOf(seconds: number, where: string): Retention {
   return parseRetention(seconds % YEAR === 0 ? `${seconds / YEAR}y` : `${seconds / DAY}d`);
 }
 
+/** Where a deployment keeps its state and blobs: what `bodycam server` and its tools read the same way. */
+export interface DeploymentConfig {
+  /** The PostgreSQL state (recordings, possession, dock pins, custody chain) of every server of it. */
+  database?: string;
+  /** A blob folder (absolute), when store is not s3://. */
+  storeDir?: string;
+  s3?: S3Settings;
+}
+
+/**
+ * The deployment keys (db, store and the S3 keys) of any settings with the server's key names:
+ * an S3 store needs its endpoint and keys, S3 settings go only with an S3 store. A tool that has
+ * no `retention` key gets the default (it never writes a blob).
+ */
+export function deploymentOf(resolved: ResolvedSettings): DeploymentConfig {
+  const v = resolved.values as Partial<Record<ServerConfigKey, unknown>>;
+  const database = v.db === undefined ? undefined : checkDatabaseUrl(String(v.db), nameOf(resolved, 'db'));
+  const retention = v.retention ?? SERVER_CONFIG_SCHEMA.retention.default;
+  const store = v.store === undefined ? undefined : String(v.store);
+  const bucket = store ? parseS3StoreUrl(store) : undefined;
+  let s3: S3Settings | undefined;
+  if (bucket) {
+    if (!v.s3Endpoint) throw new UsageError(`--store ${store} needs --s3-endpoint URL (or ${envNamesOf(SERVER_SETTINGS, 's3Endpoint').join(' or ')}): the object store's base URL`, { code: 'E_CONFIG_MISSING' });
+    if (!v.s3AccessKeyId || !v.s3SecretAccessKey) {
+      throw new UsageError(`--store ${store} needs the S3 keys: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or BODYCAM_SERVER_S3_ACCESS_KEY_ID / BODYCAM_SERVER_S3_SECRET_ACCESS_KEY, or s3AccessKeyId / s3SecretAccessKey in the config file)`, { code: 'E_CONFIG_MISSING' });
+    }
+    s3 = {
+      bucket, endpoint: parseEndpoint(String(v.s3Endpoint)), region: String(v.s3Region ?? SERVER_CONFIG_SCHEMA.s3Region.default),
+      accessKeyId: String(v.s3AccessKeyId), secretAccessKey: String(v.s3SecretAccessKey),
+      retention: retentionOf(Number(retention), nameOf(resolved, 'retention')),
+    };
+  } else {
+    if (v.s3Endpoint !== undefined) throw new UsageError(`${nameOf(resolved, 's3Endpoint')} goes with --store s3://BUCKET`, { code: 'E_CONFIG_CONFLICT' });
+    // The retention is checked even without S3, so a typo is caught before the day it matters.
+    retentionOf(Number(retention), nameOf(resolved, 'retention'));
+  }
+  return { ...(database ? { database } : {}), ...(store && !bucket ? { storeDir: store } : {}), ...(s3 ? { s3 } : {}) };
+}
+
 /**
  * The rules between values that parsing one key cannot see: TLS files in pairs, the database with
  * its key, an S3 store with its endpoint and keys, S3 settings only with an S3 store.
@@ -133,24 +168,7 @@ export function serverConfigOf(resolved: ResolvedSettings): ServerConfig {
   const database = v.db === undefined ? undefined : checkDatabaseUrl(String(v.db), nameOf(resolved, 'db'));
   if (!v.tokens && !database) throw new UsageError(`missing ${howToSet(SERVER_SETTINGS, 'tokens')}: a JSON file {"<dock id>": "<token>"}; with --db the tokens may come from the database`, { code: 'E_CONFIG_MISSING' });
   if (database && !v.serverKey) throw new UsageError(`${nameOf(resolved, 'db')} needs --server-key: every server of one database signs receipts with the same key (make one with \`bodycam server key new --out FILE\`)`, { code: 'E_CONFIG_CONFLICT' });
-  const store = v.store === undefined ? undefined : String(v.store);
-  const bucket = store ? parseS3StoreUrl(store) : undefined;
-  let s3: S3Settings | undefined;
-  if (bucket) {
-    if (!v.s3Endpoint) throw new UsageError(`--store ${store} needs --s3-endpoint URL (or ${envNamesOf(SERVER_SETTINGS, 's3Endpoint').join(' or ')}): the object store's base URL`, { code: 'E_CONFIG_MISSING' });
-    if (!v.s3AccessKeyId || !v.s3SecretAccessKey) {
-      throw new UsageError(`--store ${store} needs the S3 keys: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or BODYCAM_SERVER_S3_ACCESS_KEY_ID / BODYCAM_SERVER_S3_SECRET_ACCESS_KEY, or s3AccessKeyId / s3SecretAccessKey in the config file)`, { code: 'E_CONFIG_MISSING' });
-    }
-    s3 = {
-      bucket, endpoint: parseEndpoint(String(v.s3Endpoint)), region: String(v.s3Region),
-      accessKeyId: String(v.s3AccessKeyId), secretAccessKey: String(v.s3SecretAccessKey),
-      retention: retentionOf(Number(v.retention), nameOf(resolved, 'retention')),
-    };
-  } else {
-    if (v.s3Endpoint !== undefined) throw new UsageError(`${nameOf(resolved, 's3Endpoint')} goes with --store s3://BUCKET`, { code: 'E_CONFIG_CONFLICT' });
-    // The retention is checked even without S3, so a typo is caught before the day it matters.
-    retentionOf(Number(v.retention), nameOf(resolved, 'retention'));
-  }
+  const { storeDir, s3 } = deploymentOf(resolved);
   return {
     dataDir: String(v.dataDir), host, port, ...(v.tokens ? { tokens: String(v.tokens) } : {}),
     ...(v.tlsCert && v.tlsKey ? { tls: { cert: String(v.tlsCert), key: String(v.tlsKey), ...(v.tlsCa ? { ca: String(v.tlsCa) } : {}) } } : {}),
@@ -162,7 +180,7 @@ export function serverConfigOf(resolved: ResolvedSettings): ServerConfig {
     maxRequests: Number(v.maxRequests), maxRequestsPerDock: Number(v.maxRequestsPerDock),
     ...(database ? { database } : {}),
     ...(v.serverKey ? { serverKey: String(v.serverKey) } : {}),
-    ...(store && !bucket ? { storeDir: store } : {}),
+    ...(storeDir ? { storeDir } : {}),
     ...(s3 ? { s3 } : {}),
     ...(v.adminTokenFile ? { adminTokenFile: String(v.adminTokenFile) } : {}),
     staleAfterMs: Math.round(Number(v.staleAfter) * 1000),

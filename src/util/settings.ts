@@ -34,6 +34,13 @@ export interface SettingSpec {
   pathUnlessUrl?: boolean;
   /** false: no flag (secrets are always without one). */
   flag?: boolean;
+  /**
+   * This run's argument, not a setting of the program (`--json`, `--name`, the receipts to check):
+   * read from its flag only, never from the environment or a config file.
+   */
+  argument?: boolean;
+  /** A string or path flag given several values (`--receipts a b c`): the value is an array. */
+  many?: boolean;
   description: string;
 }
 
@@ -46,6 +53,11 @@ export interface SettingsSchema<K extends string = string> {
   /** The variable naming the config file (the flag is always --config). */
   configFileEnv: string;
   keys: Readonly<Record<K, SettingSpec>>;
+  /**
+   * The config file is this other program's (a server tool reads the server's file): it is checked
+   * against that schema, and this one takes only its own keys from it.
+   */
+  configOf?: SettingsSchema;
 }
 
 /** An identity that checks the table's shape at compile time and keeps its literal keys. */
@@ -65,6 +77,7 @@ export function flagNameOf(key: string): string {
 
 /** Every variable a key is read from, most specific first. */
 export function envNamesOf(schema: SettingsSchema, key: string): string[] {
+  if (schema.keys[key]?.argument) return [];
   return [envNameFor(schema.envPrefix, key), ...(schema.keys[key]?.env ?? [])];
 }
 
@@ -238,7 +251,7 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
   const configFile = input.configFile ?? (input.flags?.config as string | undefined) ?? (env[schema.configFileEnv] || undefined);
-  const fromFile = configFile ? readSettingsFile(schema, resolve(cwd, configFile)) : {};
+  const fromFile = configFile ? readSettingsFile(schema.configOf ?? schema, resolve(cwd, configFile)) : {};
   const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
   const values: Record<string, unknown> = {};
   const sources: ResolvedSettings['sources'] = {};
@@ -247,15 +260,17 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
     let value: unknown = spec.default;
     let base = cwd;
     let from: { source: SettingSource; name: string } = { source: 'default', name: 'default' };
-    if (fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; from = { source: 'file', name: `config file ${configFile}` }; }
+    if (!spec.argument && fromFile[key] !== undefined && fromFile[key] !== null) { value = fromFile[key]; base = fileDir; from = { source: 'file', name: `config file ${configFile}` }; }
     const envName = envNamesOf(schema, key).find((name) => env[name] !== undefined && env[name] !== '');
     if (envName) { value = env[envName]; base = cwd; from = { source: 'env', name: envName }; }
     const flagValue = flagOf(spec, key) ? input.flags?.[key] : undefined;
     if (flagValue !== undefined) { value = flagValue; base = cwd; from = { source: 'flag', name: flagNameOf(key) }; }
     if (value === undefined) continue;
-    let parsed = from.source === 'default' ? value : parseSetting(key, spec, value, from.name);
-    if (typeof parsed === 'string' && (spec.kind === 'path' || (spec.pathUnlessUrl && !/^[a-z][a-z0-9+.-]*:\/\//i.test(parsed)))) parsed = resolve(base, parsed);
-    values[key] = parsed;
+    const one = (raw: unknown): unknown => {
+      const parsed = from.source === 'default' ? raw : parseSetting(key, spec, raw, from.name);
+      return typeof parsed === 'string' && (spec.kind === 'path' || (spec.pathUnlessUrl && !/^[a-z][a-z0-9+.-]*:\/\//i.test(parsed))) ? resolve(base, parsed) : parsed;
+    };
+    values[key] = spec.many ? (Array.isArray(value) ? value : [value]).map(one) : one(value);
     sources[key] = from;
   }
   return { values, sources, ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
@@ -264,6 +279,7 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
 /** How to give a key, for "missing …" errors: the flag, the variables, the file key. */
 export function howToSet(schema: SettingsSchema, key: string): string {
   const flag = flagOf(schema.keys[key]!, key);
+  if (schema.keys[key]!.argument && flag) return flag;
   return `${flag ? `${flag} (or ` : ''}${envNamesOf(schema, key).join(' or ')}, or "${key}" in the config file${flag ? ')' : ''}`;
 }
 
@@ -319,7 +335,7 @@ export function settingsReferenceMarkdown(schema: SettingsSchema, configFileNote
   for (const [key, spec] of Object.entries<SettingSpec>(schema.keys)) {
     const def = spec.required ? '(required)' : spec.default === undefined ? '—' : formatSetting({ ...spec, secret: false }, spec.default);
     const flag = flagOf(spec, key) ?? (spec.secret ? '(none: secret)' : '(none)');
-    rows.push(`| ${key} | ${flag} | ${envNamesOf(schema, key).join(', ')} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
+    rows.push(`| ${key} | ${flag}${spec.many ? ' …' : ''} | ${spec.argument ? '— (flag only)' : envNamesOf(schema, key).join(', ')} | ${def} | ${spec.description.replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
 }

@@ -11,6 +11,8 @@ import { runCli } from '../helpers/cli.js';
 import { segmentHeaders, startTestServer, testToken, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { sequenceGaps, sequenceNumberOf } from '../../src/server/operator/sequence.js';
+import { SERVER_TOOLS, toolSettings } from '../../src/cli/server/toolSettings.js';
+import { resolveSettings } from '../../src/util/settings.js';
 
 const ADMIN = testToken('operator admin');
 const admin = { authorization: `Bearer ${ADMIN}` };
@@ -155,6 +157,46 @@ describe('bodycam server report / verify-log (CLI)', () => {
     expect(result.stdout).toMatch(/dock-1 +key [0-9a-f]{16} .* 4 recordings/);
     const json = JSON.parse((await runCli(['server', 'report', '--data-dir', dataDir, '--json'])).stdout) as { cameras: Array<{ serial: string; sequence: { missing: number[][] } }> };
     expect(json.cameras.find((c) => c.serial === 'CAM001')!.sequence.missing).toEqual([[3, 3], [5, 6]]);
+  });
+
+  it('the tools read the deployment as `bodycam server` does: the server\'s --config file, BODYCAM_SERVER_* variables, flags first', async () => {
+    // The server's own file (keys the tools do not take, such as listen and tokens, are no error).
+    const config = join(tmp.path, 'server.json');
+    writeFileSync(config, JSON.stringify({ dataDir, listen: '127.0.0.1:0', tokens: 'tokens.json', staleAfter: '1h' }));
+    const byFlag = await runCli(['server', 'report', '--data-dir', dataDir, '--stale-after', '1h', '--json']);
+    const byFile = await runCli(['server', 'report', '--config', config, '--json']);
+    const strip = (text: string) => ({ ...(JSON.parse(text) as Record<string, unknown>), generatedAt: 'x' });
+    expect(byFile.code).toBe(byFlag.code);
+    expect(strip(byFile.stdout)).toEqual(strip(byFlag.stdout));
+    expect((JSON.parse(byFile.stdout) as { staleAfterSeconds: number }).staleAfterSeconds).toBe(3600);
+    expect((await runCli(['server', 'user', 'list'], { env: { ...process.env, BODYCAM_SERVER_CONFIG: config } })).stdout).toBe('no users\n');
+    // In process, the same resolution: a flag outranks the variables, which outrank the file.
+    const other = join(tmp.path, 'other');
+    const env = { BODYCAM_SERVER_DATA_DIR: other, DATABASE_URL: 'postgres://env/db' };
+    const resolved = resolveSettings(SERVER_TOOLS.verifyLog, { configFile: config, env, flags: { receipts: ['r.json'] }, cwd: tmp.path });
+    expect(resolved.values).toMatchObject({ dataDir: other, db: 'postgres://env/db', receipts: [join(tmp.path, 'r.json')] });
+    expect(resolveSettings(SERVER_TOOLS.verifyLog, { configFile: config, env, flags: { dataDir } }).values.dataDir).toBe(dataDir);
+    expect(resolveSettings(SERVER_TOOLS.report, { configFile: config, env: {} }).sources.staleAfter).toEqual({ source: 'file', name: `config file ${config}` });
+  });
+
+  it('a tool\'s missing or invalid setting is one line naming it, exit 2, no stack', async () => {
+    const config = join(tmp.path, 'typo.json');
+    writeFileSync(config, JSON.stringify({ dataDir, staleAftr: '1h' }));
+    const cases: Array<[string[], RegExp]> = [
+      [['server', 'report', '--config', config], /unknown key "staleAftr"/],
+      [['server', 'scrub', '--data-dir', dataDir, '--db', 'mysql://u:hunter2@h/db'], /^bodycam: --db must be a postgres:/],
+      [['server', 'token', 'import', '--db', 'postgres://127.0.0.1:1/x'], /^bodycam: missing --tokens \(or BODYCAM_SERVER_TOKENS/],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await runCli(argv);
+      expect([argv.join(' '), result.code, result.stderr.trim().split('\n').length]).toEqual([argv.join(' '), 2, 1]);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/hunter2|\n\s+at /);
+    }
+    // Every tool's required argument, in process: "missing --name: Sign-in name …".
+    for (const [tool, flag] of [['userRemove', '--name'], ['resetDockKey', '--dock'], ['keyNew', '--out']] as const) {
+      expect(() => toolSettings(tool, { dataDir })).toThrow(new RegExp(`^missing ${flag}: `));
+    }
   });
 
   it('a missing data dir is one line and exit 2, for report and verify-log', async () => {

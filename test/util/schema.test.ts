@@ -69,6 +69,30 @@ describe('settings library', () => {
     expect(resolveSettings(SETTINGS, { env: { EX_CONFIG: config } }).values.workers).toBe(2);
   });
 
+  it('a tool of the program: reads the program\'s file (checked against the program\'s schema, only its keys taken); its arguments come from flags only', () => {
+    const TOOL = defineSettings({
+      id: 'example-tool', title: 'example tool', envPrefix: 'EX_', configFileEnv: 'EX_CONFIG', configOf: SETTINGS,
+      keys: {
+        dataDir: { ...SETTINGS.keys.dataDir, required: false },
+        timeout: SETTINGS.keys.timeout,
+        json: { kind: 'boolean', default: false, argument: true, description: 'as JSON' },
+        inputs: { kind: 'path', default: undefined, many: true, argument: true, description: 'files' },
+      },
+    });
+    const config = file('program.json', { dataDir: 'data', workers: 2, timeout: '1m' });
+    const resolved = resolveSettings(TOOL, { configFile: config, cwd: '/w', env: { EX_JSON: 'true', EX_INPUTS: '/x', EX_TIMEOUT: '2m' }, flags: { inputs: ['a', '/b'] } });
+    expect(resolved.values).toEqual({ dataDir: join(tmp.path, 'data'), timeout: 120, json: false, inputs: ['/w/a', '/b'] });
+    expect(resolved.sources.json).toEqual({ source: 'default', name: 'default' });
+    // A key only the program knows is no error in its own file, but one neither knows is.
+    expect(() => resolveSettings(TOOL, { configFile: file('typo.json', { dataDir: 'd', jsno: true }) })).toThrow(/config file .*typo\.json: unknown key "jsno"/);
+    // Nor does an argument come from the file.
+    expect(() => resolveSettings(TOOL, { configFile: file('arg.json', { json: true }) })).toThrow(/unknown key "json"/);
+    expect(() => requireSettings({ ...TOOL, keys: { ...TOOL.keys, json: { ...TOOL.keys.json, required: true } } }, {})).toThrow(/^missing --json: as JSON$/);
+    const table = settingsReferenceMarkdown(TOOL, 'the program\'s file');
+    expect(table).toContain('| inputs | --inputs … | — (flag only) | — | files |');
+    expect(table).toContain('| timeout | --timeout | EX_TIMEOUT | 10m | how long |');
+  });
+
   it('refuses a file that is a folder, missing, not JSON, not an object, with unknown keys or wrong types: one line naming the file and the key', () => {
     mkdirSync(join(tmp.path, 'folder.json'));
     const cases: Array<[string, RegExp]> = [

@@ -4,19 +4,17 @@ import { UsageError } from '../../errors.js';
 import { reportOf, serverReport, type ServerReport } from '../../server/operator/report.js';
 import { withToolState } from './stores.js';
 import { formatRanges } from '../../server/operator/sequence.js';
-import { formatBytes, parseDuration } from '../../util/units.js';
+import { formatBytes } from '../../util/units.js';
+import { deploymentOf } from '../../server/config.js';
+import { addToolOptions, givenToolFlags, toolSettings } from './toolSettings.js';
 import { action } from '../handler.js';
 
 export function registerServerReport(server: Command): void {
-  server.command('report')
-    .description('docks, recordings per camera, stale uploads and the gaps in each camera\'s sequence numbers')
-    .option('--data-dir <dir>', 'the server data dir')
-    .option('--store <dir|s3://bucket>', 'the blob store of a --db deployment: a shared folder or s3://BUCKET')
-    .option('--s3-endpoint <url>', 'the S3 engine\'s base URL for --store s3://… (default: $S3_ENDPOINT)')
-    .option('--db <url>', 'the PostgreSQL state of the servers (default: $DATABASE_URL with --store)')
-    .option('--stale-after <duration>', 'a recording still receiving after this long is stale', '24h')
-    .option('--json', 'print the report as one JSON object')
+  addToolOptions(server.command('report')
+    .description('docks, recordings per camera, stale uploads and the gaps in each camera\'s sequence numbers'), 'report')
     .addHelpText('after', `
+A db deployment (db set by flag, DATABASE_URL or the server's config file) is read from PostgreSQL
+and its store (or the data dir); else the data dir alone.
 Exit status: 0 nothing to act on, 3 a camera has a gap in its sequence numbers or an upload is
 stale, 2 usage error (no --data-dir, or not a server data dir). Reads only; safe beside running servers.
 
@@ -24,21 +22,22 @@ Examples:
   $ bodycam server report --data-dir server-data
   $ bodycam server report --store s3://evidence --db "$DATABASE_URL"
   $ bodycam server report --data-dir server-data --json | jq '.cameras[] | select(.sequence.missingCount > 0)'`)
-    .action(action(async (flags: { staleAfter: string; json?: boolean; store?: string; s3Endpoint?: string; db?: string }, command: Command) => {
-      const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-      const staleAfterMs = Math.round(parseDuration(flags.staleAfter, '--stale-after') * 1000);
+    .action(action(async (_flags: unknown, command: Command) => {
+      const resolved = toolSettings('report', givenToolFlags(command));
+      const { dataDir, json, staleAfter } = resolved.values as { dataDir?: string; json: boolean; staleAfter: number };
+      const staleAfterMs = Math.round(staleAfter * 1000);
+      const deployment = deploymentOf(resolved);
       let report: ServerReport;
-      if (flags.store) {
-        if (dataDir) throw new UsageError('--store (with --db) or --data-dir, not both');
-        report = await withToolState(flags, (blobs, state) => reportOf({
-          where: flags.store!, recordings: state.recordings, blobs, held: (dock, sha) => state.possession.has(dock, sha),
+      if (deployment.database || deployment.storeDir || deployment.s3) {
+        report = await withToolState({ ...deployment, ...(dataDir ? { dataDir } : {}) }, (blobs, state) => reportOf({
+          where: String(resolved.values.store ?? dataDir), recordings: state.recordings, blobs, held: (dock, sha) => state.possession.has(dock, sha),
           dockKeyId: (dock) => state.dockKeys.keyId(dock), staleAfterMs,
         }));
       } else {
         if (!dataDir) throw new UsageError('--data-dir (or --store with --db) is required');
         report = await serverReport({ dataDir, staleAfterMs });
       }
-      process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : renderReport(report));
+      process.stdout.write(json ? JSON.stringify(report) + '\n' : renderReport(report));
       return report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
     }));
 }

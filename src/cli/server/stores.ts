@@ -1,62 +1,40 @@
 /**
- * What `--store`, `--s3-endpoint`, `--retention` and `--db` (and their environment fallbacks)
- * mean, for `bodycam server` and for the operator's tools (`verify-log`, `scrub`, `report`),
- * so that every command reads a deployment the same way: a data dir, a shared blob folder, or
- * an S3 bucket under Object Lock with the state in PostgreSQL.
+ * The blob store and state of a deployment (src/server/config.ts DeploymentConfig: a data dir, a
+ * shared blob folder, or an S3 bucket under Object Lock with the state in PostgreSQL), opened for
+ * `bodycam server` and for the operator's tools (`verify-log`, `scrub`, `report`) the same way.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../errors.js';
-import { FsStore, parseEndpoint, parseRetention, parseS3StoreUrl, S3BlobStore } from '../../server/index.js';
+import { FsStore, S3BlobStore } from '../../server/index.js';
+import type { DeploymentConfig } from '../../server/config.js';
 import type { BlobStore } from '../../server/store.js';
 import { openPgTools } from '../../server/pg/pgState.js';
 
-export interface StoreFlags {
-  store?: string;
-  s3Endpoint?: string;
-  retention?: string;
-}
-
 /**
- * --store: a folder (several servers on one machine may share it) or s3://BUCKET (blobs in an
- * S3-compatible object store under Object Lock: store/s3BlobStore.ts). The S3 credentials come
- * from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never a flag: a flag shows in `ps`), the endpoint
- * from --s3-endpoint or S3_ENDPOINT, the region from AWS_REGION. `createBucket: false` for the
- * tools: they read a bucket a server made, never make one.
+ * The store of `storeDir` (several servers on one machine may share a folder) or of `s3` (the
+ * credentials never come from a flag: a flag shows in `ps`); undefined for neither (the data dir's
+ * own). `createBucket: false` for the tools: they read a bucket a server made, never make one.
  */
-export function blobStoreOf(flags: StoreFlags, scratchDir: string, options: { createBucket?: boolean } = {}): BlobStore | undefined {
-  const bucket = flags.store ? parseS3StoreUrl(flags.store) : undefined;
-  if (!bucket) {
-    if (flags.s3Endpoint) throw new UsageError('--s3-endpoint goes with --store s3://BUCKET');
-    return flags.store ? new FsStore(flags.store, { shared: true }) : undefined;
-  }
-  const endpoint = flags.s3Endpoint ?? (process.env.S3_ENDPOINT || undefined);
-  if (!endpoint) throw new UsageError(`--store ${flags.store} needs --s3-endpoint URL (or S3_ENDPOINT): the object store's base URL`);
-  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId || !secretAccessKey) throw new UsageError(`--store ${flags.store} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment`);
+export function blobStoreOf(config: DeploymentConfig, scratchDir: string, options: { createBucket?: boolean } = {}): BlobStore | undefined {
+  if (config.storeDir) return new FsStore(config.storeDir, { shared: true });
+  if (!config.s3) return undefined;
+  const { bucket, retention, endpoint, region, accessKeyId, secretAccessKey } = config.s3;
   return new S3BlobStore({
-    bucket, retention: parseRetention(flags.retention ?? '7y'), scratchDir, ...(options.createBucket === false ? { createBucket: false } : {}),
-    client: { endpoint: parseEndpoint(endpoint), region: process.env.AWS_REGION || 'us-east-1', credentials: { accessKeyId, secretAccessKey } },
+    bucket, retention, scratchDir, ...(options.createBucket === false ? { createBucket: false } : {}),
+    client: { endpoint, region, credentials: { accessKeyId, secretAccessKey } },
   });
 }
 
-/** --db, else DATABASE_URL: a postgres:// URL (anything else is a usage error, said before anything starts). */
-export function databaseUrl(flag: string | undefined): string | undefined {
-  const url = flag ?? (process.env.DATABASE_URL || undefined);
-  if (url === undefined) return undefined;
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError(`${flag ? '--db' : 'DATABASE_URL'} must be a postgres://user@host:port/database URL`);
-  return url;
-}
-
 /**
- * The blob store of a tool run (`--store`), opened, with a scratch folder of its own that goes
- * with it: a tool never writes blobs, and a running server's spool is never touched.
+ * The blob store of a tool run, opened, with a scratch folder of its own that goes with it: a
+ * tool never writes blobs, and a running server's spool is never touched. `dataDir`: the blobs
+ * a db deployment without a store keeps in a server's data dir.
  */
-export async function openToolBlobStore(flags: StoreFlags): Promise<{ blobs: BlobStore; close(): Promise<void> } | undefined> {
+export async function openToolBlobStore(config: DeploymentConfig & { dataDir?: string }): Promise<{ blobs: BlobStore; close(): Promise<void> } | undefined> {
   const scratch = mkdtempSync(join(tmpdir(), 'bodycam-tool-'));
-  const blobs = blobStoreOf(flags, join(scratch, 'spool'), { createBucket: false });
+  const blobs = blobStoreOf(config, join(scratch, 'spool'), { createBucket: false }) ?? (config.dataDir ? new FsStore(config.dataDir, { shared: true }) : undefined);
   if (!blobs) { rmSync(scratch, { recursive: true, force: true }); return undefined; }
   try {
     // A shared folder is not opened (open() would clear temp files a running server writes).
@@ -69,14 +47,13 @@ export async function openToolBlobStore(flags: StoreFlags): Promise<{ blobs: Blo
   return { blobs, close: async () => { await blobs.close(); rmSync(scratch, { recursive: true, force: true }); } };
 }
 
-/** A tool's view of a --db deployment: its blob store (--store) and its PostgreSQL state, closed after `run`. */
-export async function withToolState<T>(flags: { store?: string; s3Endpoint?: string; db?: string }, run: (blobs: BlobStore, state: Awaited<ReturnType<typeof openPgTools>>) => Promise<T>): Promise<T> {
-  const database = databaseUrl(flags.db);
-  if (!database) throw new UsageError('--store needs --db (or DATABASE_URL): the recordings of a shared store are in the database');
-  const bucket = await openToolBlobStore(flags);
-  if (!bucket) throw new UsageError('--store is required with --db');
+/** A tool's view of a db deployment: its blob store (store, else the data dir's) and its PostgreSQL state, closed after `run`. */
+export async function withToolState<T>(config: DeploymentConfig & { dataDir?: string }, run: (blobs: BlobStore, state: Awaited<ReturnType<typeof openPgTools>>) => Promise<T>): Promise<T> {
+  if (!config.database) throw new UsageError('--store needs --db (or DATABASE_URL): the recordings of a shared store are in the database');
+  const bucket = await openToolBlobStore(config);
+  if (!bucket) throw new UsageError('--db needs --store (or --data-dir): where the deployment\'s blobs are');
   try {
-    const state = await openPgTools(database);
+    const state = await openPgTools(config.database);
     try {
       return await run(bucket.blobs, state);
     } finally {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { checkName, checkRole, userKey, UserStore } from '../../server/console/users.js';
 import { action } from '../handler.js';
+import { addToolOptions, givenToolFlags, toolSettings } from './toolSettings.js';
 
 async function readStdinPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('password (then Enter, Ctrl-D): ');
@@ -17,51 +18,39 @@ async function readStdinPassword(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-const dataDirOf = (command: Command) => {
-  const dataDir = command.optsWithGlobals<{ dataDir?: string }>().dataDir;
-  if (!dataDir) throw new UsageError('--data-dir is required');
-  return dataDir;
-};
-
 export function registerServerUser(server: Command): void {
   const user = server.command('user').description('people who may sign in to the evidence console (/console)');
-  user.command('add')
-    .description('add a user (password read from standard input); names are case-insensitive')
-    .option('--data-dir <dir>', 'the server data dir')
-    .requiredOption('--name <name>', 'sign-in name')
-    .requiredOption('--role <role>', 'reviewer (recordings) or admin (also docks and cameras)')
-    .option('--replace', 'the user exists (in any case): set a new password and role')
+  addToolOptions(user.command('add')
+    .description('add a user (password read from standard input); names are case-insensitive'), 'userAdd')
     .addHelpText('after', `
 Examples:
   $ printf '%s' "$PASSWORD" | bodycam server user add --data-dir server-data --name alice --role reviewer
   $ bodycam server user add --data-dir server-data --name ops --role admin < password.txt`)
-    .action(action(async (flags: { name: string; role: string; replace?: boolean }, command: Command) => {
-      const dataDir = dataDirOf(command);
-      const name = checkName(flags.name);
-      const role = checkRole(flags.role);
+    .action(action(async (_flags: unknown, command: Command) => {
+      const { dataDir, replace, ...given } = toolSettings('userAdd', givenToolFlags(command)).values as { dataDir: string; name: string; role: string; replace: boolean };
+      const name = checkName(given.name);
+      const role = checkRole(given.role);
       const password = await readStdinPassword();
-      const result = await new UserStore(dataDir).add(name, role, password, { replace: flags.replace === true });
+      const result = await new UserStore(dataDir).add(name, role, password, { replace });
       process.stdout.write(`user ${name} ${result} (${role}); a running server sees it at the next sign-in\n`);
       return 0;
     }));
-  user.command('remove')
-    .description('remove a user, the name in any case (their sessions end at their next request)')
-    .option('--data-dir <dir>', 'the server data dir')
-    .requiredOption('--name <name>', 'sign-in name')
-    .action(action(async (flags: { name: string }, command: Command) => {
-      const removed = await new UserStore(dataDirOf(command)).remove(flags.name);
-      process.stdout.write(removed ? `user ${flags.name} removed\n` : `no user ${flags.name}\n`);
+  addToolOptions(user.command('remove')
+    .description('remove a user, the name in any case (their sessions end at their next request)'), 'userRemove')
+    .action(action(async (_flags: unknown, command: Command) => {
+      const { dataDir, name } = toolSettings('userRemove', givenToolFlags(command)).values as { dataDir: string; name: string };
+      const removed = await new UserStore(dataDir).remove(name);
+      process.stdout.write(removed ? `user ${name} removed\n` : `no user ${name}\n`);
       return removed ? 0 : 3;
     }));
-  user.command('list')
-    .description('list users and roles (never passwords)')
-    .option('--data-dir <dir>', 'the server data dir')
-    .option('--json', 'one JSON object')
-    .action(action(async (flags: { json?: boolean }, command: Command) => {
-      const { records, conflicting } = await new UserStore(dataDirOf(command)).list();
+  addToolOptions(user.command('list')
+    .description('list users and roles (never passwords)'), 'userList')
+    .action(action(async (_flags: unknown, command: Command) => {
+      const { dataDir, json } = toolSettings('userList', givenToolFlags(command)).values as { dataDir: string; json: boolean };
+      const { records, conflicting } = await new UserStore(dataDir).list();
       // Names that fold to one (a hand-edited file) sign nobody in until all but one are removed.
       const users = records.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt, ...(conflicting.has(userKey(u.name)) ? { conflict: true } : {}) }));
-      process.stdout.write(flags.json ? JSON.stringify({ users }) + '\n' : users.map((u) => `${u.name}\t${u.role}\t${u.createdAt}${u.conflict ? '\tCONFLICT: the same name in another case; neither signs in' : ''}`).join('\n') + (users.length ? '\n' : 'no users\n'));
+      process.stdout.write(json ? JSON.stringify({ users }) + '\n' : users.map((u) => `${u.name}\t${u.role}\t${u.createdAt}${u.conflict ? '\tCONFLICT: the same name in another case; neither signs in' : ''}`).join('\n') + (users.length ? '\n' : 'no users\n'));
       return 0;
     }));
 }
