@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
 import { manifestSchema, possessionChallengeSchema } from '../protocol/schema.js';
+import { compileSchema } from '../util/jsonSchema.js';
 import { DOCK_ID_HEADER, PROTOCOL_VERSION, type PossessionChallenge, type RecordingManifest } from '../protocol/types.js';
 import type { TokenTable } from './auth.js';
 import { closeAfterResponse, type RequestGate } from './connections.js';
@@ -25,8 +26,11 @@ interface SegmentParams { id: string; index: string }
 interface AttachmentParams { id: string; a: string }
 interface AttachmentSegmentParams { id: string; a: string; index: string }
 
-// The schema's $id is for the published file; fastify must not register it globally.
+// The protocol's documents, checked by the project's one validator (src/util/jsonSchema.ts), up to
+// the first problem (as fastify's own would). The schema's $id is for the published file.
 const { $id: _id, $schema: _schema, ...manifestBodySchema } = manifestSchema;
+const manifestValidator = compileSchema(manifestBodySchema, { wire: true });
+const challengeValidator = compileSchema(possessionChallengeSchema, { wire: true });
 
 export function registerRoutes(app: FastifyInstance, deps: {
   ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: BlobStore; quotaBytes?: number; bodyIdleTimeoutMs: number;
@@ -68,10 +72,10 @@ export function registerRoutes(app: FastifyInstance, deps: {
     }
     const protocol = (body as { protocol?: unknown }).protocol;
     if (protocol !== PROTOCOL_VERSION) throw new ProblemError('unsupported_protocol', `protocol ${JSON.stringify(protocol)} is not supported; this server speaks ${PROTOCOL_VERSION}`);
-    const validate = request.compileValidationSchema(manifestBodySchema);
-    if (!validate(body)) {
-      const first = validate.errors?.[0];
-      throw new ProblemError('invalid_manifest', first ? `${first.instancePath || '(manifest)'} ${first.message ?? 'is invalid'}` : 'manifest does not match the schema', { extension: { errors: (validate.errors ?? []).slice(0, 10) } });
+    const errors = manifestValidator.errors(body);
+    if (errors.length) {
+      const first = errors[0]!;
+      throw new ProblemError('invalid_manifest', `${first.instancePath || '(manifest)'} ${first.message ?? 'is invalid'}`, { extension: { errors: errors.slice(0, 10) } });
     }
     const { created, response } = await ingest.create(dockOf(request), body as RecordingManifest);
     reply.code(created ? 201 : 200);
@@ -132,9 +136,9 @@ export function registerRoutes(app: FastifyInstance, deps: {
   app.post<{ Params: IdParams }>('/v1/recordings/:id/possession', { onRequest: authenticate }, async (request) => {
     const body = request.body as unknown;
     if (isStream(body) || typeof body === 'string') throw new ProblemError('unsupported_media_type', 'send the challenge with Content-Type: application/json');
-    const validate = request.compileValidationSchema(possessionChallengeSchema);
-    if (body === null || typeof body !== 'object' || Array.isArray(body) || !validate(body)) {
-      const first = validate.errors?.[0];
+    const errors = body === null || typeof body !== 'object' || Array.isArray(body) ? [] : challengeValidator.errors(body);
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || errors.length) {
+      const first = errors[0];
       throw new ProblemError('invalid_challenge', first ? `${first.instancePath || '(challenge)'} ${first.message ?? 'is invalid'}` : 'send {"nonce": "<64 hex>", "segments": [index, ...]}');
     }
     return ingest.possess(dockOf(request), request.params.id, body as PossessionChallenge);

@@ -13,6 +13,8 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 export interface SchemaValidator {
   /** Every problem of `value`, each "place: what was expected"; empty when it conforms. */
   problems(value: unknown): string[];
+  /** ajv's own errors of one run (empty when it conforms): what an HTTP answer lists. */
+  errors(value: unknown): readonly ErrorObject[];
   /** The schema it checks (with `$id`/`$schema` as published). */
   readonly schema: JsonSchema;
 }
@@ -23,6 +25,11 @@ export interface SchemaValidator {
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, verbose: true, coerceTypes: false, useDefaults: false, removeAdditional: false, validateSchema: true, addUsedSchema: false });
 /** An annotation of ours: what a value of an `anyOf` looks like, in words ("a duration: 30s, 10m, 1h, 7y"). */
 ajv.addVocabulary(['x-expects']);
+// Documents that arrive over the network (a manifest, a possession challenge): the first problem
+// only, as fastify's own validator (all errors of a hostile body is work an attacker chooses), and
+// errors without the document's data in them (they go back in the answer). Nothing coerced either.
+const wire = new Ajv({ allErrors: false, strict: true, strictRequired: false, verbose: false, coerceTypes: false, useDefaults: false, removeAdditional: false, validateSchema: true, addUsedSchema: false });
+wire.addVocabulary(['x-expects']);
 
 /** One step of a place: `.name` for a plain key, `[2]` for an index, `["a.b"]` for any other key (one line, unambiguous). */
 export function placeStep(path: string, key: string | number): string {
@@ -117,14 +124,20 @@ function anyOfLine(error: ErrorObject, secretPlaces: ReadonlySet<string>): strin
   return `${path || '(top level)'}: ${typeof about === 'string' ? `expected ${about}` : 'is not any of the allowed forms'}, got ${secretPlaces.has(path) ? '(secret)' : shown(error.data)}`;
 }
 
-/** Compile a JSON Schema once; its `$id` is kept out of the shared engine (many schemas, one engine). */
-export function compileSchema(schema: JsonSchema, options: { secretPlaces?: readonly string[] } = {}): SchemaValidator {
-  const validate: ValidateFunction = ajv.compile(schema);
+/**
+ * Compile a JSON Schema once; its `$id` is kept out of the shared engine (many schemas, one engine).
+ * `wire`: for a document from the network, checked up to its first problem (see `wire` above).
+ */
+export function compileSchema(schema: JsonSchema, options: { secretPlaces?: readonly string[]; wire?: boolean } = {}): SchemaValidator {
+  const validate: ValidateFunction = (options.wire ? wire : ajv).compile(schema);
   const secrets = new Set(options.secretPlaces ?? []);
   return {
     schema,
     problems(value: unknown): string[] {
       return validate(value) ? [] : formatErrors(validate.errors, secrets);
+    },
+    errors(value: unknown): readonly ErrorObject[] {
+      return validate(value) ? [] : [...(validate.errors ?? [])];
     },
   };
 }
