@@ -26,19 +26,99 @@ function treeDigest(dir: string): string {
   return hash.digest('hex');
 }
 
+/**
+ * Seconds each shipped scenario took alone (replay's JUnit times, 2026-12-01, load ~18): the lanes
+ * below are filled longest first from these; a scenario not listed counts as UNLISTED_SECONDS.
+ */
+const SCENARIO_SECONDS: Record<string, number> = {
+  'outage-mid-upload': 25, 'camera-faults': 22, 'dock-restart': 21, 'flaky-link': 20.5, 'layout-gopro': 14.4, 'clean-two-cameras': 14.1,
+  'undock-redock': 11.8, 'layout-sony-xavc': 11.6, 'layout-avchd': 6.9, 'layout-dashcam': 6, 'layout-dated-m2ts': 5.3, 'foreign-camera': 4.2,
+};
+const UNLISTED_SECONDS = 15;
+/**
+ * Replay runs the scenarios of one command one after another, and they mostly wait (bandwidth caps,
+ * outages, settle and rescan intervals: ~20 CPU s in 160 s). The test runs them in this many replay
+ * processes at once, each with its own server, proxy and dock on port 0, so the suite takes about a
+ * lane's time instead of the sum.
+ */
+const LANES = 4;
+
+/** Scenario files split into lanes of about equal expected time (longest first, into the emptiest lane). */
+function lanesOf(files: string[], lanes: number): string[][] {
+  const seconds = (f: string) => SCENARIO_SECONDS[f.replace(/\.json$/, '')] ?? UNLISTED_SECONDS;
+  const out = Array.from({ length: Math.min(lanes, files.length) }, () => ({ files: [] as string[], seconds: 0 }));
+  for (const file of [...files].sort((a, b) => seconds(b) - seconds(a) || a.localeCompare(b))) {
+    const lane = out.reduce((min, l) => (l.seconds < min.seconds ? l : min));
+    lane.files.push(file);
+    lane.seconds += seconds(file);
+  }
+  return out.map((l) => l.files.sort());
+}
+
+/**
+ * The replays of the mistakes (below) run alongside the shipped lanes: started in the lanes'
+ * beforeAll, awaited by their tests (or started there when only they run, -t).
+ */
+const mistakesTmp = makeTempDir('bodycam-replay-wrong-');
+const once = <T>(start: () => Promise<T>): (() => Promise<T>) => {
+  let running: Promise<T> | undefined;
+  return () => (running ??= start());
+};
+const wrongExpectationRun = once(async () => {
+  const source = join(scenariosDir, 'clean-two-cameras.json');
+  const scenario = JSON.parse(readFileSync(source, 'utf8'));
+  for (const camera of Object.values(scenario.cameras) as Array<{ fixture: string }>) camera.fixture = resolve(dirname(source), camera.fixture);
+  scenario.name = 'wrong-expectation';
+  // The first camera's recordings are clean: claiming they are quarantined must fail.
+  const [first, ...rest] = scenario.expect;
+  scenario.expect = [{ recording: first.recording, outcome: 'quarantined', camera: 'kept' }, ...rest];
+  const file = join(mistakesTmp.path, 'wrong.json');
+  writeFileSync(file, JSON.stringify(scenario, null, 2));
+  const junit = join(mistakesTmp.path, 'junit.xml');
+  const result = await runCli(['replay', file, '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
+  return { result, junit, recording: first.recording as string };
+});
+const invalidRun = once(() => {
+  const file = join(mistakesTmp.path, 'invalid.json');
+  writeFileSync(file, JSON.stringify({ format: 'bodycam-scenario/1', name: 'x', dock: { bays: [] }, cameras: {}, steps: [], expect: [] }));
+  return runCli(['replay', file]);
+});
+const fixtureBase = { format: 'bodycam-scenario/1', dock: { bays: ['bay-1'] }, steps: [{ dock: 'alpha', bay: 'bay-1' }] };
+const noExpectationRun = once(() => {
+  const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
+  const unexpected = join(mistakesTmp.path, 'unexpected.json');
+  writeFileSync(unexpected, JSON.stringify({ ...fixtureBase, name: 'unexpected', cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/NOPE*', outcome: 'ingested' }] }));
+  return runCli(['replay', unexpected, '--quiet'], { timeoutMs: 90_000 });
+});
+const noFixtureRun = once(() => {
+  const absent = join(mistakesTmp.path, 'absent.json');
+  writeFileSync(absent, JSON.stringify({ ...fixtureBase, name: 'absent', cameras: { alpha: { fixture: './no-such-camera' } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
+  return runCli(['replay', absent, '--quiet'], { timeoutMs: 90_000 });
+});
+
 describe('the shipped replay scenarios', () => {
   const tmp = makeTempDir('bodycam-replay-test-');
-  const junit = join(tmp.path, 'junit.xml');
   const scenarioNames = readdirSync(scenariosDir).filter((f) => f.endsWith('.json')).sort();
+  const lanes = lanesOf(scenarioNames, LANES);
+  const junits = lanes.map((_, i) => join(tmp.path, `junit-${i}.xml`));
   let before: string;
-  let run: CliResult;
+  let runs: CliResult[];
+  const stdout = () => runs.map((r) => r.stdout).join('\n');
+  const junitRoots = () => junits.map((f) => parseXml(readFileSync(f, 'utf8')));
 
   beforeAll(async () => {
     before = treeDigest(fixturesDir);
-    // 12 scenarios, about 2.5 min on a busy 2-core machine (the five layout-* ones record their cameras first).
-    run = await runCli(['replay', scenariosDir, '--junit', junit, '--quiet'], { timeoutMs: 420_000 });
+    for (const start of [wrongExpectationRun, invalidRun, noExpectationRun, noFixtureRun]) void start();
+    // 12 scenarios in 4 lanes, the mistakes' replays beside them: about as long as the longest lane (~40 s alone;
+    // the five layout-* scenarios record their cameras first).
+    runs = await Promise.all(lanes.map((files, i) => runCli(['replay', ...files.map((f) => join(scenariosDir, f)), '--junit', junits[i]!, '--quiet'], { timeoutMs: 420_000 })));
   }, 430_000);
   afterAll(() => tmp.cleanup());
+
+  it('are split into lanes that hold every scenario once', () => {
+    expect(lanes.flat().sort()).toEqual(scenarioNames);
+    expect(lanes.length).toBe(Math.min(LANES, scenarioNames.length));
+  });
 
   it('cover the issue\'s list: clean offload, every camera fault, an outage, undock/re-dock, a foreign camera', () => {
     const text = scenarioNames.map((f) => readFileSync(join(scenariosDir, f), 'utf8')).join('\n');
@@ -56,27 +136,32 @@ describe('the shipped replay scenarios', () => {
   });
 
   it('all pass', () => {
-    if (run.code !== 0) console.log(run.stdout, run.stderr);
-    expect(run.stdout).toMatch(new RegExp(`^replay: (\\d+)/\\1 expectations held in ${scenarioNames.length} scenario\\(s\\);`, "m"));
-    expect(run.code).toBe(0);
+    for (const [i, run] of runs.entries()) {
+      if (run.code !== 0) console.log(run.stdout, run.stderr);
+      expect(run.stdout).toMatch(new RegExp(`^replay: (\\d+)/\\1 expectations held in ${lanes[i]!.length} scenario\\(s\\);`, 'm'));
+      expect(run.code).toBe(0);
+    }
   });
 
   it('write JUnit XML that parses, one suite per scenario and one case per recording', () => {
-    const xml = parseXml(readFileSync(junit, 'utf8'));
-    const suites = descendants(xml, 'testsuite');
+    const roots = junitRoots();
+    const suites = roots.flatMap((xml) => descendants(xml, 'testsuite'));
     expect(suites).toHaveLength(scenarioNames.length);
-    const cases = descendants(xml, 'testcase');
-    const tableRows = run.stdout.split('\n').filter((l) => / ok$| FAIL$/.test(l));
+    expect(suites.map((s) => s.attributes.name).sort()).toEqual(scenarioNames.map((f) => f.replace(/\.json$/, '')).sort());
+    const cases = roots.flatMap((xml) => descendants(xml, 'testcase'));
+    const tableRows = stdout().split('\n').filter((l) => / ok$| FAIL$/.test(l));
     expect(cases.length).toBe(tableRows.length);
-    expect(Number(xml.attributes.tests)).toBe(cases.length);
-    expect(xml.attributes.failures).toBe('0');
-    expect(descendants(xml, 'failure')).toHaveLength(0);
+    for (const xml of roots) {
+      expect(Number(xml.attributes.tests)).toBe(descendants(xml, 'testcase').length);
+      expect(xml.attributes.failures).toBe('0');
+      expect(descendants(xml, 'failure')).toHaveLength(0);
+    }
   });
 
   it('really injected the network faults they name (proxy counters in the JUnit properties)', () => {
-    const xml = parseXml(readFileSync(junit, 'utf8'));
+    const suites = junitRoots().flatMap((xml) => descendants(xml, 'testsuite'));
     const counters = (scenario: string): Record<string, number> => {
-      const suite = descendants(xml, 'testsuite').find((s) => s.attributes.name === scenario)!;
+      const suite = suites.find((s) => s.attributes.name === scenario)!;
       return Object.fromEntries(descendants(suite, 'property').map((p) => [p.attributes.name!.replace('proxy.', ''), Number(p.attributes.value)]));
     };
     const outage = counters('outage-mid-upload');
@@ -88,29 +173,19 @@ describe('the shipped replay scenarios', () => {
     expect(flaky.blackholed).toBeGreaterThan(0);
   });
 
-  it('leave the committed fixtures as they were', () => {
+  it('leave the committed fixtures as they were (the mistakes\' replays, started alongside, ended too)', async () => {
+    await Promise.all([wrongExpectationRun(), invalidRun(), noExpectationRun(), noFixtureRun()]);
     expect(treeDigest(fixturesDir)).toBe(before);
   });
 });
 
 describe('a scenario whose expectation is wrong', () => {
-  const tmp = makeTempDir('bodycam-replay-wrong-');
-  afterAll(() => tmp.cleanup());
+  afterAll(() => mistakesTmp.cleanup());
 
   it('makes replay exit 1 and names the recording', async () => {
-    const source = join(scenariosDir, 'clean-two-cameras.json');
-    const scenario = JSON.parse(readFileSync(source, 'utf8'));
-    for (const camera of Object.values(scenario.cameras) as Array<{ fixture: string }>) camera.fixture = resolve(dirname(source), camera.fixture);
-    scenario.name = 'wrong-expectation';
-    // The first camera's recordings are clean: claiming they are quarantined must fail.
-    const [first, ...rest] = scenario.expect;
-    scenario.expect = [{ recording: first.recording, outcome: 'quarantined', camera: 'kept' }, ...rest];
-    const file = join(tmp.path, 'wrong.json');
-    writeFileSync(file, JSON.stringify(scenario, null, 2));
-    const junit = join(tmp.path, 'junit.xml');
-    const result = await runCli(['replay', file, '--junit', junit, '--quiet'], { timeoutMs: 110_000 });
+    const { result, junit, recording } = await wrongExpectationRun();
     expect(result.code).toBe(1);
-    const camera = first.recording.split('/')[0];
+    const camera = recording.split('/')[0];
     expect(result.stdout).toMatch(new RegExp(`^FAIL wrong-expectation: ${camera}/\\S+: expected quarantined`, 'm'));
     const xml = parseXml(readFileSync(junit, 'utf8'));
     expect(Number(xml.attributes.failures)).toBeGreaterThan(0);
@@ -118,25 +193,17 @@ describe('a scenario whose expectation is wrong', () => {
   });
 
   it('an invalid scenario stops replay before anything runs, with the place of the mistake', async () => {
-    const file = join(tmp.path, 'invalid.json');
-    writeFileSync(file, JSON.stringify({ format: 'bodycam-scenario/1', name: 'x', dock: { bays: [] }, cameras: {}, steps: [], expect: [] }));
-    const result = await runCli(['replay', file]);
+    const result = await invalidRun();
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('dock.bays: needs at least 1 item(s)');
   });
 
   it('a recording without an expectation, or a fixture that is not there, makes the scenario invalid: exit 2, not a failed replay', async () => {
-    const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
-    const base = { format: 'bodycam-scenario/1', dock: { bays: ['bay-1'] }, steps: [{ dock: 'alpha', bay: 'bay-1' }] };
-    const unexpected = join(tmp.path, 'unexpected.json');
-    writeFileSync(unexpected, JSON.stringify({ ...base, name: 'unexpected', cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/NOPE*', outcome: 'ingested' }] }));
-    const noExpectation = await runCli(['replay', unexpected, '--quiet'], { timeoutMs: 60_000 });
+    const noExpectation = await noExpectationRun();
     expect(noExpectation.code).toBe(2);
     expect(noExpectation.stdout).toMatch(/has no expectation: every recording needs one/);
-    const absent = join(tmp.path, 'absent.json');
-    writeFileSync(absent, JSON.stringify({ ...base, name: 'absent', cameras: { alpha: { fixture: './no-such-camera' } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
-    const noFixture = await runCli(['replay', absent, '--quiet'], { timeoutMs: 60_000 });
+    const noFixture = await noFixtureRun();
     expect(noFixture.code).toBe(2);
     expect(noFixture.stderr).toMatch(/cameras\.alpha\.fixture: no fixture at .*no-such-camera/);
   });
