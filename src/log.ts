@@ -4,15 +4,19 @@
  * (pino-pretty, jq, Loki, Vector) read it without a mapping.
  *
  * Where the lines go: BODYCAM_LOG_FILE if set, else stderr. Writes are synchronous:
- * a crash or process.exit must not lose the line that says why.
+ * a crash or process.exit must not lose the line that says why. They never block: a
+ * reader that stops reading (a full stderr pipe) must not stall the agent, so stderr is
+ * non-blocking, what the pipe cannot take now waits in memory (up to MAX_PENDING_LOG_BYTES,
+ * written first at the next line) and lines beyond that are dropped and counted: one
+ * `log lines dropped` warning with the count once the reader takes lines again.
  *
  * Under systemd (JOURNAL_STREAM names the very file stderr is), each line starts with
  * the syslog priority `<N>`; journald strips it and files the JSON under that priority,
  * so `journalctl -p warning` works. Anywhere else lines are plain JSON.
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, openSync, writeSync } from 'node:fs';
 import pino from 'pino';
-import { BodycamError, MediaError, UsageError } from './errors.js';
+import { BodycamError, errnoCode, MediaError, UsageError } from './errors.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -130,7 +134,103 @@ function build(level: LogLevel, destination: pino.DestinationStream, bindings: F
     serializers: { err: (value: unknown) => serializeError(value) },
     ...(journal ? { hooks: { streamWrite: withPriority } } : {}),
   }, destination);
-  return new Logger(Object.keys(bindings).length ? instance.child(bindings) : instance);
+  const logger = new Logger(Object.keys(bindings).length ? instance.child(bindings) : instance);
+  if (destination instanceof NonBlockingLogSink) {
+    destination.onDropsEnded = (dropped) => {
+      logger.warn('log lines dropped: the log reader did not keep up (stderr pipe or log file full)', { dropped, droppedTotal: droppedLines });
+    };
+  }
+  return logger;
+}
+
+/** Bytes of log lines held while the destination takes nothing (a full pipe, a full disk); beyond, lines are dropped. */
+export const MAX_PENDING_LOG_BYTES = 256 * 1024;
+
+let droppedLines = 0;
+/** Log lines dropped by this process since it started (a reader that did not keep up). */
+export function droppedLogLines(): number { return droppedLines; }
+
+/**
+ * pino's destination: each line written at once with writeSync (a crash loses nothing that could
+ * be written) but never waited for. pino's own (sonic-boom, sync) sleeps and tries again on EAGAIN
+ * forever, which stalled the whole event loop behind a reader that stopped reading. Here what the
+ * file descriptor does not take now is held (MAX_PENDING_LOG_BYTES) and written first, at the next
+ * line or a retry timer; lines beyond are dropped and counted, and once lines go through again one
+ * warning says how many (`onDropsEnded`). A line is never cut: a partial write's rest is held.
+ */
+export class NonBlockingLogSink {
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private dropsUnreported = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private broken = false;
+  onDropsEnded?: (dropped: number) => void;
+
+  constructor(readonly fd: number) {}
+
+  write(line: string): boolean {
+    this.flush();
+    const data = Buffer.from(line);
+    if (this.broken || (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_PENDING_LOG_BYTES)) {
+      droppedLines++;
+      this.dropsUnreported++;
+      return false;
+    }
+    if (this.pendingBytes === 0) {
+      const written = this.tryWrite(data);
+      if (written === data.length) { this.reportDrops(); return true; }
+      this.hold(data.subarray(written));
+    } else {
+      this.hold(data);
+    }
+    return false;
+  }
+
+  /** Write what is held, as far as the descriptor takes it now. */
+  flush(): void {
+    while (this.pending.length && !this.broken) {
+      const head = this.pending[0]!;
+      const written = this.tryWrite(head);
+      this.pendingBytes -= written;
+      if (written < head.length) { this.pending[0] = head.subarray(written); break; }
+      this.pending.shift();
+    }
+    if (this.pending.length) this.scheduleRetry();
+    else {
+      if (this.retry) { clearTimeout(this.retry); this.retry = undefined; }
+      this.reportDrops();
+    }
+  }
+
+  private hold(data: Buffer): void {
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.scheduleRetry();
+  }
+
+  /** Nobody may log for a while: the held lines go out once the reader takes them, not only at the next line. */
+  private scheduleRetry(): void {
+    this.retry ??= setTimeout(() => { this.retry = undefined; this.flush(); }, 250).unref();
+  }
+
+  private tryWrite(data: Buffer): number {
+    try {
+      return writeSync(this.fd, data);
+    } catch (error) {
+      const code = errnoCode(error);
+      // EPIPE/EBADF: the reader is gone for good; everything from now on is dropped (counted).
+      if (code === 'EPIPE' || code === 'EBADF') this.broken = true;
+      // EAGAIN (full pipe), ENOSPC (full disk), EIO...: held and tried again.
+      return 0;
+    }
+  }
+
+  private reportDrops(): void {
+    if (this.dropsUnreported === 0 || this.pending.length) return;
+    const dropped = this.dropsUnreported;
+    this.dropsUnreported = 0;
+    this.onDropsEnded?.(dropped);
+  }
 }
 
 function withPriority(line: string): string {
@@ -145,18 +245,15 @@ export function createLogger(bindings: Fields = {}, level?: LogLevel, options: O
   const chosen = level ?? envLogLevel(env);
   const file = options.file ?? env.BODYCAM_LOG_FILE;
   if (file) return build(chosen, fileDestination(file), bindings, false);
-  return build(chosen, quiet(pino.destination({ fd: 2, sync: true })), bindings, isJournalStream(2, env));
+  // Node makes a pipe or socket on fd 2 non-blocking when it opens process.stderr (a terminal stays
+  // blocking): then a full pipe answers EAGAIN, which the destination turns into "keep or drop".
+  void process.stderr;
+  return build(chosen, new NonBlockingLogSink(2), bindings, isJournalStream(2, env));
 }
 
-/** A failing log write (disk full, a closed pipe) is dropped: a log must never crash the agent. */
-function quiet<T extends NodeJS.EventEmitter>(stream: T): T {
-  stream.on('error', () => {});
-  return stream;
-}
-
-function fileDestination(file: string): pino.DestinationStream {
+function fileDestination(file: string): NonBlockingLogSink {
   try {
-    return quiet(pino.destination({ dest: file, sync: true, append: true, mkdir: false }));
+    return new NonBlockingLogSink(openSync(file, 'a', 0o600));
   } catch (cause) {
     throw new UsageError(`cannot open the log file ${file}: ${(cause as Error).message}`, { cause, code: 'E_CONFIG_INVALID' });
   }

@@ -5,8 +5,8 @@
  * journald, and logLevel validated like every other key.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
@@ -31,7 +31,7 @@ describe('logging (pino)', () => {
   let server: TestServer;
   let runs = 0;
   // The server pins a dock's key on first use: each run is its own dock (own id, token and state folder).
-  const DOCKS = 8;
+  const DOCKS = 9;
   const tokens = Object.fromEntries(Array.from({ length: DOCKS }, (_, i) => [`dock-${i + 1}`, testToken(`logging-${i + 1}`)]));
   const dockArgs = (): string[] => {
     const n = ++runs;
@@ -138,6 +138,68 @@ describe('logging (pino)', () => {
     for (const { priority, record } of byPriority) expect(priority).toBe(expected[record.level]);
     expect(byPriority.some((l) => l.priority === 4 && l.record.msg.startsWith('quarantined: '))).toBe(true);
   });
+
+  it('a stderr pipe nobody reads never stalls the agent: it keeps working and answering, lines beyond the buffer are dropped and counted once the reader is back', async () => {
+    // A card of junk: 900 zero-byte files, each quarantined with a warning and a debug line (about 470 KB
+    // of log: more than the pipe's 64 KiB and the 256 KiB the logger holds).
+    const junkBays = join(tmp.path, 'junk-bays');
+    const folder = join(junkBays, 'bay-junk', 'DCIM', '100BWC');
+    mkdirSync(folder, { recursive: true });
+    for (let i = 0; i < 900; i++) writeFileSync(join(folder, `J${String(i).padStart(4, '0')}.MP4`), '');
+    const args = dockArgs().filter((a) => a !== '--once');
+    args[args.indexOf('--bays') + 1] = junkBays;
+    const stateDir = args[args.indexOf('--state-dir') + 1]!;
+    // A real pipe (a FIFO: 64 KiB, where spawn's 'pipe' is a socket pair with far larger buffers), read end
+    // opened first and not read from until the agent is done.
+    const fifo = join(tmp.path, 'stderr.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const child = spawn(process.execPath, [BIN, ...args, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', writer], env: cleanEnv() });
+    closeSync(writer);
+    let text = '';
+    const drain = (): void => {
+      const buffer = Buffer.alloc(65536);
+      for (;;) {
+        let n = 0;
+        try { n = readSync(reader, buffer, 0, buffer.length, null); } catch (error) { if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return; throw error; }
+        if (n === 0) return;
+        text += buffer.subarray(0, n).toString();
+      }
+    };
+    try {
+      const statusOf = async (): Promise<{ queue: { quarantined: number } } | undefined> => {
+        try {
+          const { port } = JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as { port: number };
+          return await (await fetch(`http://127.0.0.1:${port}/status`)).json() as { queue: { quarantined: number } };
+        } catch { return undefined; }
+      };
+      // The agent finishes the card and answers its status port with the pipe full all along.
+      const deadline = Date.now() + 90_000;
+      while ((await statusOf())?.queue.quarantined !== 900) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`agent stalled or ended (exit ${child.exitCode})`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      drain();
+      expect(text.length).toBeLessThan(900 * 400); // the pipe held a part only
+      child.kill('SIGHUP'); // one more line: the held lines go out, then the count of those dropped
+      const until = Date.now() + 30_000;
+      while (!text.includes('"msg":"log lines dropped')) {
+        if (Date.now() > until) throw new Error('no "log lines dropped" record');
+        await new Promise((r) => setTimeout(r, 50));
+        drain();
+      }
+      const records = jsonLines(text.slice(0, text.lastIndexOf('\n') + 1)); // every line whole: a held line is written first, never cut
+      const drop = records.find((r) => r.msg === 'log lines dropped: the log reader did not keep up (stderr pipe or log file full)')!;
+      expect(drop).toMatchObject({ level: 40, dropped: expect.any(Number) });
+      expect(drop.dropped as number).toBeGreaterThan(0);
+      expect(records.some((r) => r.msg === 'reloaded: token and server key read again, dock-level problems cleared')).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
+      closeSync(reader);
+    }
+  }, 150_000);
 
   it('errors are serialized with pino field names and the project\'s code, details and cause chain', () => {
     const lines: string[] = [];
