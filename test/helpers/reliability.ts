@@ -173,9 +173,10 @@ export class DockProcess extends BodycamChild {
     writeFileSync(this.tokenFile, TOKENS[DOCK_ID] + '\n');
   }
 
-  start(): void {
+  /** `extraArgs`: this generation's own flags instead of the options' (e.g. the last one of a loop without its rate cap). */
+  start(extraArgs: string[] = this.options.extraArgs ?? []): void {
     this.child = spawnBodycam(['dock', '--bays', this.options.bays, '--endpoint', this.options.endpoint, '--token-file', this.tokenFile,
-      '--state-dir', this.stateDir, '--dock-id', DOCK_ID, '--status-port', '0', ...(this.options.extraArgs ?? [])], this.logPath);
+      '--state-dir', this.stateDir, '--dock-id', DOCK_ID, '--status-port', '0', ...extraArgs], this.logPath);
     this.child.stdout!.resume();
     this.generations.push({ startedAt: Date.now() });
     this.starts++;

@@ -57,6 +57,8 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
   /** Kills that found work still to do (a file on a camera): the loop must not just kill an idle dock. */
   let busyKills = 0;
   const startedAt = Date.now();
+  /** The last generation, started after the last kill, has no rate cap: the cap only makes the kills land mid-work. */
+  let unthrottled: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(bays, { recursive: true });
@@ -68,11 +70,10 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
     await dockWave(0);
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
-    dock = new DockProcess({
-      root: tmp.path, endpoint: server.url, bays,
-      extraArgs: ['--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s', '--rescan-interval', '0.5s',
-        '--max-rate', RATE, '--concurrency', '2', '--request-timeout', '10s', '--log-level', 'info'],
-    });
+    const args = ['--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s', '--segment-seconds', '1s', '--max-backoff', '1s', '--rescan-interval', '0.5s',
+      '--concurrency', '2', '--request-timeout', '10s', '--log-level', 'info'];
+    dock = new DockProcess({ root: tmp.path, endpoint: server.url, bays, extraArgs: [...args, '--max-rate', RATE] });
+    unthrottled = args;
   }, 900_000);
 
   afterAll(async () => {
@@ -100,12 +101,12 @@ describe('crash loop: SIGKILL the dock and the server while cameras offload', ()
       if (originals.some((f) => existsSync(f.path))) busyKills++;
       wipedEarly.push(...wipedWithoutReceipt(originals, readJournal(dock.stateDir), serverKeyPem));
       await sleep(Math.floor(random() * 200));
-      dock.start();
+      dock.start(i === KILLS - 1 ? unthrottled : undefined);
     }
     // The kills must have landed while work was in progress, not after it ended.
     const atLastKill = dock.generations[dock.generations.length - 2]!.acked!.size;
     const wipedDuringLoop = originals.filter((f) => !existsSync(f.path)).length;
-    // Let it finish: every file receipted and wiped.
+    // Let it finish: every file receipted and wiped (at full speed: no kill is left to land mid-work).
     await waitFor('every camera file wiped after its receipt', () => originals.every((f) => !existsSync(f.path)), 240_000, 250);
     await dock.stop();
     wipedEarly.push(...wipedWithoutReceipt(originals, readJournal(dock.stateDir), serverKeyPem));
