@@ -19,4 +19,6 @@ export default {
   globalTeardown: '<rootDir>/test/engines/globalTeardown.ts',
   testTimeout: 120000,
   maxWorkers: 2,
+  // Longest suites first (jest's cache of the last run, else test/suite-seconds.json), so the two workers end together.
+  testSequencer: '<rootDir>/test/sequencer.mjs',
 };
