@@ -310,48 +310,91 @@ export class IngestService {
   }
 
   /**
-   * One streaming pass over the stored blobs: the whole-file hash. Each blob comes through the
-   * store's verified read, which hashes it and fails unless it hashes to its name, the segment's
-   * SHA-256: so every segment's hash is checked by that read and the Merkle root follows from the
-   * plan's hashes (a second SHA-256 per segment here would only repeat the read's). False when a
-   * blob's verified read found it damaged or gone (the pass goes on, so every damaged segment is
-   * marked missing in one go).
+   * The stored blobs of the recording, in order, hash to the manifest's file SHA-256 and size, and
+   * the plan's hashes give its Merkle root; false when a blob's read found it damaged or gone (it
+   * is marked missing: the dock sends it again, never a receipt on it).
    */
   private async rehash(manifest: RecordingManifest): Promise<boolean> {
-    const whole = createHash('sha256');
-    let total = 0;
-    let damaged = false;
-    const results = await this.scanBlobs(manifest.segments.map((s) => s.sha256), (chunk) => { whole.update(chunk); });
-    for (const [i, segment] of manifest.segments.entries()) {
-      const result = results[i]!;
-      if (result.error) {
-        this.noteDamage(result.error, { recordingId: manifest.recordingId, index: segment.index, during: 'complete' });
-        damaged = true;
-        continue;
-      }
-      // A plan may name a held blob with a length it does not have: the receipt's size and the
-      // served content (cut to the planned lengths) would then disagree with the signed hash.
-      if (result.size !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} is ${result.size} bytes in the store, the plan says ${segment.length}`);
-      total += result.size;
-    }
-    if (damaged) return false;
-    if (total !== manifest.file.size) throw new ProblemError('whole_digest_mismatch', `the assembled file is ${total} bytes, the manifest says ${manifest.file.size}`);
-    const actual = whole.digest('hex');
-    if (actual !== manifest.file.sha256) throw new ProblemError('whole_digest_mismatch', `the assembled file hashes to ${actual}, the manifest says ${manifest.file.sha256}`);
-    // Every blob passed its verified read, so each segment's bytes hash to the plan's SHA-256:
-    // the Merkle root of the plan's hashes is the root of the stored bytes.
+    const held = await this.storedWholeMatches(manifest.segments, manifest.file, { recordingId: manifest.recordingId }, 'the assembled file');
+    if (!held) return false;
+    // Every blob holds the bytes it was verified as when it was stored (storedWholeMatches), so
+    // each segment's bytes hash to the plan's SHA-256: the root of the plan's hashes is theirs.
     if (merkleRoot(manifest.segments.map((s) => s.sha256)) !== manifest.merkleRoot) throw new ProblemError('whole_digest_mismatch', 'the stored segments do not give the manifest Merkle root');
     return true;
   }
 
+  /** Each attachment's stored bytes are its manifest size and SHA-256 (false: a blob was damaged and is now missing). */
+  private async rehashAttachments(manifest: RecordingManifest): Promise<boolean> {
+    let damaged = false;
+    for (const attachment of manifest.attachments ?? []) {
+      const held = await this.storedWholeMatches(attachment.segments, attachment, { recordingId: manifest.recordingId, attachment: attachment.index }, `attachment ${attachment.index}`);
+      if (!held) damaged = true;
+    }
+    return !damaged;
+  }
+
   /**
-   * Verified reads of whole blobs in order, each chunk lent to `onChunk` (for hashing): the store's
-   * scanBlobs where it has one (no memory allocated per chunk), else readBlob one after the other.
-   * One result per blob: its size, or the integrity error its read failed with (marked missing).
+   * Whether the bytes a plan tiles, as the store holds them now, are `expected` (size, SHA-256):
+   * `complete`'s proof that a receipt covers what is held, in one SHA-256 pass. Why one pass is
+   * enough: every blob was stored only after its bytes hashed to its name (putBlob), and these
+   * bytes, in plan order, hash to the manifest's file SHA-256; a blob changed at rest since its
+   * store (a flipped byte, truncated, replaced) makes that whole differ, whatever the blob (SHA-256
+   * is collision resistant). Only then are the blobs read again with each one checked against its
+   * name, which finds and marks the damaged ones (false: they are missing) or, if every blob is
+   * intact, shows that the plan itself does not give the file (whole_digest_mismatch). The reads
+   * are verified either way: against the whole, or blob by blob.
    */
-  private async scanBlobs(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void): Promise<ScannedBlob[]> {
+  private async storedWholeMatches(segments: readonly SegmentPlanEntry[], expected: { sha256: string; size: number }, context: Record<string, unknown>, what: string): Promise<boolean> {
+    const quick = await this.hashStored(segments, context, { wholeCheckedByCaller: true });
+    if (quick && !quick.wrongLength && quick.size === expected.size && quick.sha256 === expected.sha256) return true;
+    const checked = await this.hashStored(segments, context);
+    if (!checked) return false;
+    // A plan may name a held blob with a length it does not have: the receipt's size and the
+    // served content (cut to the planned lengths) would then disagree with the signed hash.
+    if (checked.wrongLength) throw new ProblemError('whole_digest_mismatch', `segment ${checked.wrongLength.index}${context.attachment !== undefined ? ` of attachment ${String(context.attachment)}` : ''} is ${checked.wrongLength.size} bytes in the store, the plan says ${checked.wrongLength.length}`);
+    if (checked.size !== expected.size) throw new ProblemError('whole_digest_mismatch', `${what} is ${checked.size} bytes in the store, the manifest says ${expected.size}`);
+    if (checked.sha256 !== expected.sha256) throw new ProblemError('whole_digest_mismatch', `${what} hashes to ${checked.sha256}, the manifest says ${expected.sha256}`);
+    // The quick pass saw other bytes than this checked one (a repair replaced a blob in between).
+    return true;
+  }
+
+  /**
+   * SHA-256 (after `prefix`, a nonce for possession) and size of the bytes a plan tiles, read from
+   * the store in order, with the first blob whose length is not the planned one; undefined when a
+   * blob failed its read (each damaged one is marked missing and, unless `wholeCheckedByCaller`,
+   * counted and logged; the pass goes on, so every damaged blob is found in one go).
+   */
+  private async hashStored(segments: readonly SegmentPlanEntry[], context: Record<string, unknown>, options: { prefix?: Buffer; wholeCheckedByCaller?: boolean } = {}): Promise<{ sha256: string; size: number; wrongLength?: { index: number; size: number; length: number } } | undefined> {
+    const hash = createHash('sha256');
+    if (options.prefix) hash.update(options.prefix);
+    const results = await this.scanBlobs(segments.map((s) => s.sha256), (chunk) => { hash.update(chunk); }, options.wholeCheckedByCaller);
+    let size = 0;
+    let damaged = false;
+    let wrongLength: { index: number; size: number; length: number } | undefined;
+    for (const [i, segment] of segments.entries()) {
+      const result = results[i]!;
+      if (result.error) {
+        damaged = true;
+        if (options.wholeCheckedByCaller) break;
+        this.noteDamage(result.error, { during: 'complete', ...context, index: segment.index, sha256: segment.sha256 });
+        continue;
+      }
+      if (result.size !== segment.length) wrongLength ??= { index: segment.index, size: result.size, length: segment.length };
+      size += result.size;
+    }
+    if (damaged) return undefined;
+    return { sha256: hash.digest('hex'), size, ...(wrongLength ? { wrongLength } : {}) };
+  }
+
+  /**
+   * Reads of whole blobs in order, each chunk lent to `onChunk` (for hashing): the store's
+   * scanBlobs where it has one (no memory allocated per chunk), else its verified readBlob one
+   * after the other (which checks each blob whatever `wholeCheckedByCaller` says). One result per
+   * blob: its size, or the integrity error its read failed with (marked missing).
+   */
+  private async scanBlobs(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void, wholeCheckedByCaller = false): Promise<ScannedBlob[]> {
     const store = this.deps.store;
-    if (store.scanBlobs) return store.scanBlobs(sha256s, onChunk);
+    if (store.scanBlobs) return store.scanBlobs(sha256s, onChunk, { wholeCheckedByCaller });
     const results: ScannedBlob[] = [];
     for (const [blob, sha256] of sha256s.entries()) {
       let size = 0;
@@ -367,46 +410,6 @@ export class IngestService {
       }
     }
     return results;
-  }
-
-  /**
-   * Each attachment's stored bytes, in one verified pass: its segments' lengths, its size and its
-   * SHA-256 must be the manifest's (false: a blob was damaged and is now missing).
-   */
-  private async rehashAttachments(manifest: RecordingManifest): Promise<boolean> {
-    let damaged = false;
-    for (const attachment of manifest.attachments ?? []) {
-      const result = await this.hashAttachment(manifest.recordingId, attachment, undefined, 'complete');
-      if (!result) { damaged = true; continue; }
-      if (result.size !== attachment.size) throw new ProblemError('whole_digest_mismatch', `attachment ${attachment.index} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
-      if (result.sha256 !== attachment.sha256) throw new ProblemError('whole_digest_mismatch', `attachment ${attachment.index} hashes to ${result.sha256}, the manifest says ${attachment.sha256}`);
-    }
-    return !damaged;
-  }
-
-  /**
-   * SHA-256 of an attachment's stored bytes (after `prefix`, a nonce for possession), read through
-   * the verified read segment by segment; undefined when a blob was damaged or gone (marked missing).
-   */
-  private async hashAttachment(recordingId: string, attachment: AttachmentEntry, prefix: Buffer | undefined, during: string): Promise<{ sha256: string; size: number } | undefined> {
-    const hash = createHash('sha256');
-    if (prefix) hash.update(prefix);
-    let size = 0;
-    const results = await this.scanBlobs(attachment.segments.map((s) => s.sha256), (chunk) => { hash.update(chunk); });
-    let damaged = false;
-    for (const [i, segment] of attachment.segments.entries()) {
-      const result = results[i]!;
-      if (result.error) {
-        this.noteDamage(result.error, { recordingId, attachment: attachment.index, index: segment.index, during });
-        damaged = true;
-        continue;
-      }
-      if (damaged) continue;
-      if (result.size !== segment.length) throw new ProblemError('whole_digest_mismatch', `segment ${segment.index} of attachment ${attachment.index} is ${result.size} bytes in the store, the plan says ${segment.length}`);
-      size += result.size;
-    }
-    if (damaged) return undefined;
-    return { sha256: hash.digest('hex'), size };
   }
 
   /** Count and log damage a verified read found (the store has marked the blob missing already). */
@@ -494,8 +497,9 @@ export class IngestService {
     if (challenge.attachments) {
       attachments = [];
       for (const attachment of manifest.attachments ?? []) {
-        const result = await this.hashAttachment(id, attachment, nonce, 'possession');
+        const result = await this.hashStored(attachment.segments, { recordingId: id, attachment: attachment.index, during: 'possession' }, { prefix: nonce });
         if (!result) throw new ProblemError('blob_damaged', `attachment ${attachment.index} of ${id} failed its integrity check; possession not proved`, { extension: { attachment: attachment.index } });
+        if (result.wrongLength) throw new ProblemError('whole_digest_mismatch', `segment ${result.wrongLength.index} of attachment ${attachment.index} is ${result.wrongLength.size} bytes in the store, the plan says ${result.wrongLength.length}`);
         if (result.size !== attachment.size) throw new IntegrityError('E_STORED_LENGTH', `attachment ${attachment.index} of ${id} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
         attachments.push({ index: attachment.index, sha256: result.sha256 });
       }

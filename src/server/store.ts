@@ -82,8 +82,12 @@ export interface BlobStore {
    * the call only (its buffer is reused), for consumers that hash (complete's re-hash). Same checks
    * and the same marking of damage as readBlob; one result per blob, its size or the
    * IntegrityError readBlob would have failed with. A backend without it is read with readBlob.
+   * `wholeCheckedByCaller`: no SHA-256 of each blob against its name (a missing blob, a link or
+   * not a file still fail as above), for a caller that checks the concatenation of the blobs
+   * against a SHA-256 it holds and, on a mismatch, reads them again without the option to find
+   * which blob is damaged (complete: ingest.ts). Never for bytes handed on to anyone.
    */
-  scanBlobs?(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void): Promise<ScannedBlob[]>;
+  scanBlobs?(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void, options?: { wholeCheckedByCaller?: boolean }): Promise<ScannedBlob[]>;
   /** Names of the blobs held (for `bodycam server scrub`), streamed, in no particular order. */
   listBlobs(): AsyncIterable<string>;
   /** Bytes held in blobs, as far as the store knows without scanning. */

@@ -226,6 +226,17 @@ describe('FsStore specifics', () => {
       damageFsBlob(dir.path, shas[5]!, { kind: 'delete' });
       rmSync(blobFile(dir.path, shas[6]!));
       symlinkSync(join(dir.path, 'nowhere'), blobFile(dir.path, shas[6]!));
+      // wholeCheckedByCaller (complete's one-pass check): changed bytes are handed on as they are
+      // and nothing is moved aside for them (the caller's whole-file hash finds them); what cannot
+      // be read as a file fails as before.
+      const unchecked = blobs.map(() => [] as Buffer[]);
+      const quick = await store.scanBlobs(shas, (chunk, blob) => { unchecked[blob]!.push(Buffer.from(chunk)); }, { wholeCheckedByCaller: true });
+      expect(quick.slice(0, 5)).toEqual([...blobs.slice(0, 3).map((b) => ({ size: b.length })), { size: 70_000 }, { size: 89_999 }]);
+      expect(Buffer.concat(unchecked[3]!).equals(blobs[3]!)).toBe(false);
+      expect(quick[5]!.error).toMatchObject({ code: 'E_BLOB_MISSING' });
+      expect(quick[6]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' }); // a symbolic link: never followed, moved aside
+      for (const i of [3, 4]) expect(await store.hasBlob(shas[i]!)).toBe(true);
+      expect(readdirSync(join(dir.path, 'damaged'))).toHaveLength(1);
       // Copy each chunk while it is lent (as a hash consumes it), and check it is not handed out twice.
       const seen = blobs.map(() => [] as Buffer[]);
       const order: number[] = [];
@@ -239,7 +250,7 @@ describe('FsStore specifics', () => {
       expect(results[3]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
       expect(results[4]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
       expect(results[5]!.error).toMatchObject({ code: 'E_BLOB_MISSING' });
-      expect(results[6]!.error).toMatchObject({ code: 'E_BLOB_DAMAGED' });
+      expect(results[6]!.error).toMatchObject({ code: 'E_BLOB_MISSING' }); // moved aside by the first scan
       for (const i of [3, 4, 6]) expect(await store.hasBlob(shas[i]!)).toBe(false);
       expect(readdirSync(join(dir.path, 'damaged'))).toHaveLength(3);
       // The intact ones are still held and read the same through readBlob.

@@ -64,4 +64,23 @@ describe('possession: held bytes count only for the dock that proved it holds th
     expect(complete.status).toBe(422);
     expect(((await complete.json()) as { code: string }).code).toBe('whole_digest_mismatch');
   });
+
+  it('a manifest whose file SHA-256 is not that of its segments earns no receipt, and its intact blobs are not taken for damaged', async () => {
+    const damage = async () => Number(/^bodycam_blob_damage_total (\d+)$/m.exec(await (await server.request('/metrics', { dock: null })).text())![1]);
+    const before = await damage();
+    const lying = buildRecording(testBytes(90_000, 8), {
+      dockId: 'dock-1', dockKeys: dock1Keys, segmentSize: 30_000, recordingId: 'WHOLE-LIE',
+      mutate: (m) => { m.file.sha256 = createHash('sha256').update('other bytes').digest('hex'); },
+    });
+    expect((await server.request('/v1/recordings', { method: 'POST', headers: json, body: JSON.stringify(lying.manifest) })).status).toBe(201);
+    for (const [i, body] of lying.segments.entries()) {
+      expect((await server.request(`/v1/recordings/WHOLE-LIE/segments/${i}`, { method: 'PUT', headers: segmentHeaders(body), body })).status).toBe(201);
+    }
+    const complete = await server.request('/v1/recordings/WHOLE-LIE/complete', { method: 'POST' });
+    expect(complete.status).toBe(422);
+    expect(((await complete.json()) as { code: string; detail: string })).toMatchObject({ code: 'whole_digest_mismatch', detail: expect.stringContaining('the assembled file hashes to') });
+    const state = (await (await server.request('/v1/recordings/WHOLE-LIE')).json()) as { state: string; missing: number[] };
+    expect([state.state, state.missing]).toEqual(['receiving', []]);
+    expect(await damage()).toBe(before);
+  });
 });
