@@ -9,7 +9,6 @@ import { open } from 'node:fs/promises';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import got, { type Method } from 'got';
 import { formatDigestHeader } from '../protocol/digest.js';
-import { isPermanentProblem } from '../protocol/problems.js';
 import { DOCK_ID_HEADER } from '../protocol/types.js';
 import type { CreateRecordingResponse, MissingAttachmentSegment, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
@@ -259,7 +258,7 @@ export class IngestClient {
         await sleep(delay, init.signal).catch((cause) => { throw new PausedError('abandoned while waiting to retry', { cause }); });
         continue;
       }
-      throw new ProblemError(result.status, code, `${method} ${path}: ${detail || code}`, isPermanentProblem(result.status, code), retryAfterMs);
+      throw ProblemError.received(result.status, code, `${method} ${path}: ${detail || code}`, { ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     }
   }
 
@@ -312,7 +311,7 @@ export class IngestClient {
     const body = JSON.parse(answer.body) as Record<string, unknown>;
     if (answer.status === 409) {
       const code = typeof body.code === 'string' ? body.code : '';
-      if (code !== 'incomplete') throw new ProblemError(409, code || 'http_409', `complete: ${String(body.detail ?? code)}`, isPermanentProblem(409, code));
+      if (code !== 'incomplete') throw ProblemError.received(409, code || 'http_409', `complete: ${String(body.detail ?? code)}`);
       return {
         missing: Array.isArray(body.missing) ? (body.missing as number[]) : [],
         ...(Array.isArray(body.missingAttachments) ? { missingAttachments: body.missingAttachments as MissingAttachmentSegment[] } : {}),

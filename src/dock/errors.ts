@@ -4,6 +4,7 @@
  * journal with backoff), permanent (quarantine with the reason).
  */
 import { BodycamError, IntegrityError, InputError, isFileGone, type ErrorOptions } from '../errors.js';
+import { ProblemError } from '../protocol/problems.js';
 import { attentionCodeOf, attentionReason } from './attention.js';
 
 /** The camera (or the file) went away mid-job: not an error, the job waits for a re-dock. */
@@ -20,19 +21,8 @@ export class FileGrowingError extends BodycamError {
   }
 }
 
-/** The server answered with a problem (RFC 9457) after the per-request retries. */
-export class ProblemError extends BodycamError {
-  constructor(
-    readonly status: number,
-    readonly problemCode: string,
-    message: string,
-    readonly permanent: boolean,
-    readonly retryAfterMs?: number,
-    options: ErrorOptions = {},
-  ) {
-    super('E_DOCK_SERVER_PROBLEM', message, options);
-  }
-}
+/** The server answered with a problem (RFC 9457) after the per-request retries: ProblemError.received (src/protocol/problems.ts). */
+export { ProblemError } from '../protocol/problems.js';
 
 /** The server could not be reached (connection refused/reset, timeout) after the per-request retries. */
 export class TransportError extends BodycamError {

@@ -2,7 +2,10 @@
  * Every error the ingest server can answer, in one table (RFC 9457 problem
  * details). `code` is stable and is what a dock acts on; `permanent` tells the
  * dock whether retrying can ever help (a permanent problem quarantines the job).
+ * ProblemError is such a problem as an error, on either side of the wire.
  */
+import { BodycamError, type ErrorOptions } from '../errors.js';
+
 export interface ProblemSpec {
   status: number;
   title: string;
@@ -63,7 +66,65 @@ export function problemType(code: string): string {
  * back to the status: 4xx other than 408/409/429 is permanent (docs/dock.md, "Retry").
  */
 export function isPermanentProblem(status: number, code?: string): boolean {
-  if (code && code in PROBLEMS) return PROBLEMS[code as ProblemCode].permanent;
+  if (isProblemCode(code)) return PROBLEMS[code].permanent;
   if (status === 408 || status === 409 || status === 429) return false;
   return status >= 400 && status < 500;
+}
+
+/** The stable internal code of every ProblemError; what the problem is says `problemCode`. */
+export const PROBLEM_ERROR_CODE = 'E_PROBLEM';
+
+/**
+ * A problem of the protocol as an error: one the server answers (its routes throw it and its one
+ * error handler writes `body()`), or one a dock received (`ProblemError.received`, after the
+ * per-request retries). The internal `code` is always E_PROBLEM; the protocol's code is
+ * `problemCode`, which for a received answer may be one this table does not know (another
+ * server's, or `http_<status>` for a body that named none).
+ */
+export class ProblemError extends BodycamError {
+  readonly problemCode: string;
+  readonly status: number;
+  /** Whether retrying can ever help: the table's word for a known code, else by the status (isPermanentProblem). */
+  readonly permanent: boolean;
+  /** Extension members of the body (index, expectedLength, missing, …). */
+  readonly extension: Record<string, unknown>;
+  /** Seconds the answer asks to wait before a retry (Retry-After; 429, 503, 507). */
+  readonly retryAfter?: number;
+
+  constructor(code: ProblemCode, detail?: string, options: ErrorOptions & { extension?: Record<string, unknown>; retryAfter?: number; received?: { status: number; problemCode: string } } = {}) {
+    super(PROBLEM_ERROR_CODE, detail ?? PROBLEMS[code].title, options);
+    const { received } = options;
+    this.problemCode = received?.problemCode ?? code;
+    this.status = received?.status ?? PROBLEMS[code].status;
+    this.permanent = received ? isPermanentProblem(received.status, received.problemCode) : PROBLEMS[code].permanent;
+    this.extension = options.extension ?? {};
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
+  }
+
+  /** An answer a dock received: the status and code it came with, known to this table or not (a proxy's 503 names none). */
+  static received(status: number, problemCode: string, message: string, options: ErrorOptions & { retryAfterMs?: number } = {}): ProblemError {
+    const { retryAfterMs, ...rest } = options;
+    return new ProblemError('internal', message, { ...rest, received: { status, problemCode }, ...(retryAfterMs !== undefined ? { retryAfter: retryAfterMs / 1000 } : {}) });
+  }
+
+  /** Milliseconds to wait before a retry, when the answer said (the dock's retry policy takes these). */
+  get retryAfterMs(): number | undefined {
+    return this.retryAfter === undefined ? undefined : this.retryAfter * 1000;
+  }
+
+  body(instance?: string): ProblemBody {
+    return {
+      type: problemType(this.problemCode),
+      title: isProblemCode(this.problemCode) ? PROBLEMS[this.problemCode].title : `HTTP ${this.status}`,
+      status: this.status,
+      code: this.problemCode,
+      detail: this.message,
+      ...(instance ? { instance } : {}),
+      ...this.extension,
+    };
+  }
+}
+
+export function isProblemCode(code: unknown): code is ProblemCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(PROBLEMS, code);
 }

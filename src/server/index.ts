@@ -233,11 +233,11 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   app.setErrorHandler(async (error: FastifyError | ProblemError | Error, request, reply) => {
     const problem = toProblem(error);
     if (problem.status >= 500) log.error('request failed', { reqId: request.id, err: error });
-    else log.info('request refused', { reqId: request.id, code: problem.code, detail: problem.message });
+    else log.info('request refused', { reqId: request.id, code: problem.problemCode, detail: problem.message });
     if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
     // Stored bytes that failed verification: the headers set for the content are not this answer's.
     // (A stream reply has copied them onto the raw response already.)
-    if (problem.code === 'blob_damaged') {
+    if (problem.problemCode === 'blob_damaged') {
       for (const name of ['content-range', 'repr-digest', 'etag', 'accept-ranges']) {
         reply.removeHeader(name);
         if (!reply.raw.headersSent) reply.raw.removeHeader(name);

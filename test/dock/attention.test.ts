@@ -173,10 +173,10 @@ describe('dock-level attention', () => {
   });
 
   it('a 404 about a recording the dock just created (a server without the dock-id check, a proxy\'s bare 404) is retried, never quarantined', () => {
-    expect(dispositionOf(new ProblemError(404, 'not_found', 'PUT /v1/recordings/x/segments/1: dock dock-2 has no recording x', true))).toBe('transient');
-    expect(dispositionOf(new ProblemError(404, 'http_404', 'PUT /ingest/v1/…: Not Found', true))).toBe('transient');
-    expect(dispositionOf(new ProblemError(404, 'segment_out_of_plan', 'index 9', true))).toBe('permanent');
-    expect(dispositionOf(new ProblemError(409, 'conflict', 'other content', true))).toBe('permanent');
+    expect(dispositionOf(ProblemError.received(404, 'not_found', 'PUT /v1/recordings/x/segments/1: dock dock-2 has no recording x'))).toBe('transient');
+    expect(dispositionOf(ProblemError.received(404, 'http_404', 'PUT /ingest/v1/…: Not Found'))).toBe('transient');
+    expect(dispositionOf(ProblemError.received(404, 'segment_out_of_plan', 'index 9'))).toBe('permanent');
+    expect(dispositionOf(ProblemError.received(409, 'conflict', 'other content'))).toBe('permanent');
   });
 
   it('the CLI: `bodycam status` (table and JSON) shows it; fixing the token file and SIGHUP clears it and the work completes', async () => {

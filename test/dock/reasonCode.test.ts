@@ -4,8 +4,8 @@ import { ProblemError, reasonCodeOf } from '../../src/dock/errors.js';
 
 describe('reasonCodeOf', () => {
   it('names a permanent server problem server_<code> and local errors by what went wrong', () => {
-    expect(reasonCodeOf(new ProblemError(409, 'conflict', 'exists with different content', true))).toBe('server_conflict');
-    expect(reasonCodeOf(new ProblemError(422, 'whole_digest_mismatch', 'assembled file differs', true))).toBe('server_whole_digest_mismatch');
+    expect(reasonCodeOf(ProblemError.received(409, 'conflict', 'exists with different content'))).toBe('server_conflict');
+    expect(reasonCodeOf(ProblemError.received(422, 'whole_digest_mismatch', 'assembled file differs'))).toBe('server_whole_digest_mismatch');
     expect(reasonCodeOf(new IntegrityError('E_RECEIPT_INVALID', 'receipt rejected'))).toBe('receipt_invalid');
     expect(reasonCodeOf(new InputError('E_FILE_CHANGED', 'size changed'))).toBe('file_changed');
     expect(reasonCodeOf(new InputError('E_FILE_GREW', 'longer than planned'))).toBe('file_changed');

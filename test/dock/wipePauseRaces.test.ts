@@ -146,11 +146,11 @@ describe('wipeRecording', () => {
   });
 
   it('keeps both when the server refuses the challenge (a permanent problem), and retries later when it cannot be reached', async () => {
-    const refuse = async (): Promise<unknown> => { throw new ProblemError(404, 'not_found', 'no such recording', true); };
+    const refuse = async (): Promise<unknown> => { throw ProblemError.received(404, 'not_found', 'no such recording'); };
     expect(await wipeRecording(f.row, f.manifest, f.receipt, f.target, deps({ possession: refuse }))).toMatchObject({ wiped: false, keep: { code: kept('possession_failed') } });
     const down = async (): Promise<unknown> => { throw new TransportError('connection refused'); };
     await expect(wipeRecording(f.row, f.manifest, f.receipt, f.target, deps({ possession: down }))).rejects.toBeInstanceOf(TransportError);
-    const busy = async (): Promise<unknown> => { throw new ProblemError(503, 'unavailable', 'busy', false); };
+    const busy = async (): Promise<unknown> => { throw ProblemError.received(503, 'unavailable', 'busy'); };
     await expect(wipeRecording(f.row, f.manifest, f.receipt, f.target, deps({ possession: busy }))).rejects.toBeInstanceOf(ProblemError);
     kept('');
   });

@@ -227,7 +227,7 @@ describe('wipeRecording: deletes only what the server proved it holds, through t
   });
 
   it('a permanent refusal is an answer that proves nothing: keep, with the reason', async () => {
-    const c = setup({ answer: async () => { throw new ProblemError(409, 'incomplete', 'not complete', true); } });
+    const c = setup({ answer: async () => { throw ProblemError.received(400, 'invalid_challenge', 'challenge refused'); } });
     const outcome = await run(c);
     expect(outcome).toMatchObject({ wiped: false, keep: { code: 'possession_failed' } });
     expect((outcome as { keep: { reason: string } }).keep.reason).toMatch(/refused/);
@@ -236,7 +236,7 @@ describe('wipeRecording: deletes only what the server proved it holds, through t
   });
 
   it('a transient failure (server unreachable or busy) throws, so the job retries later', async () => {
-    const busy = setup({ answer: async () => { throw new ProblemError(503, 'unavailable', 'busy', false); } });
+    const busy = setup({ answer: async () => { throw ProblemError.received(503, 'unavailable', 'busy'); } });
     await expect(run(busy)).rejects.toMatchObject({ problemCode: 'unavailable' });
     const down = setup({ answer: async () => { throw new Error('ECONNREFUSED'); } });
     await expect(run(down)).rejects.toThrow('ECONNREFUSED');

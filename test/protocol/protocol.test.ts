@@ -6,7 +6,7 @@ import { canonicalize } from '../../src/protocol/jcs.js';
 import { formatDigestHeader, parseDigestHeader, sha256Hex } from '../../src/protocol/digest.js';
 import { merkleRoot } from '../../src/protocol/merkle.js';
 import { generateSigningKeyPair, signObject, signedBytes, verifyObject } from '../../src/protocol/signing.js';
-import { isPermanentProblem } from '../../src/protocol/problems.js';
+import { isPermanentProblem, PROBLEM_ERROR_CODE, ProblemError } from '../../src/protocol/problems.js';
 import { INTEGRITY_STATUSES, isIntegrityProblem, isValidId } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -78,6 +78,20 @@ describe('ids and problems', () => {
     expect(isPermanentProblem(429)).toBe(false);
     expect(isPermanentProblem(422, 'digest_mismatch')).toBe(false);
     expect(isPermanentProblem(409, 'conflict')).toBe(true);
+    // Only the table's own codes count, not what every object has.
+    expect(isPermanentProblem(503, 'constructor')).toBe(false);
+  });
+  it('has one ProblemError for a problem answered and a problem received, with its own internal code', () => {
+    const answered = new ProblemError('rate_limited', 'busy', { retryAfter: 5, extension: { index: 3 } });
+    expect(answered).toMatchObject({ code: PROBLEM_ERROR_CODE, problemCode: 'rate_limited', status: 429, permanent: false, retryAfter: 5, retryAfterMs: 5000 });
+    expect(answered.body('/v1/x')).toEqual({ type: 'https://bodycam-dock.invalid/problems/rate_limited', title: 'Too many requests', status: 429, code: 'rate_limited', detail: 'busy', instance: '/v1/x', index: 3 });
+    expect(new ProblemError('conflict')).toMatchObject({ message: 'Recording id exists with different content', permanent: true });
+    // Received: the status it came with, and codes this table does not know (another server's, a bare proxy answer).
+    const proxied = ProblemError.received(503, 'not_found', 'gateway says', { retryAfterMs: 1500 });
+    expect(proxied).toMatchObject({ code: PROBLEM_ERROR_CODE, problemCode: 'not_found', status: 503, permanent: true, retryAfterMs: 1500 });
+    expect(ProblemError.received(404, 'http_404', 'Not Found')).toMatchObject({ problemCode: 'http_404', status: 404, permanent: true });
+    expect(ProblemError.received(409, 'http_409', 'x')).toMatchObject({ permanent: false });
+    expect(ProblemError.received(502, 'bad_gateway', 'x').body()).toMatchObject({ code: 'bad_gateway', status: 502, title: 'HTTP 502' });
   });
 });
 
