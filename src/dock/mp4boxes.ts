@@ -3,7 +3,7 @@
  * the top-level box list (read header by header, never the whole file), the
  * video track's timescale from moov, and each moof's decode time from tfdt.
  */
-import { type FileHandle } from 'node:fs/promises';
+import type { WindowReader } from '../util/chunkReader.js';
 import { childBoxes as children, type Mp4Box } from '../media/mp4Samples.js';
 
 export interface TopBox {
@@ -17,22 +17,19 @@ export interface TopBox {
 
 const CONTAINER_TYPES = new Set(['moov', 'trak', 'mdia', 'minf', 'stbl', 'moof', 'traf', 'mvex', 'edts', 'dinf']);
 
-async function readAt(file: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await file.read(buffer, 0, length, offset);
-  return buffer.subarray(0, bytesRead);
-}
-
 function isBoxType(text: string): boolean {
   return /^[A-Za-z0-9 ©_-]{4}$/.test(text);
 }
 
-/** Top-level boxes in order; stops at the first unreadable header (garbage or a cut). */
-export async function topLevelBoxes(file: FileHandle, fileSize: number): Promise<TopBox[]> {
+/**
+ * Top-level boxes in order; stops at the first unreadable header (garbage or a cut). `onBox` sees
+ * each box as it is found, with the list so far (its bytes are then in the reader's window).
+ */
+export async function topLevelBoxes(file: WindowReader, fileSize: number, onBox?: (box: TopBox, boxes: readonly TopBox[]) => Promise<void>): Promise<TopBox[]> {
   const boxes: TopBox[] = [];
   let offset = 0;
   while (offset + 8 <= fileSize) {
-    const header = await readAt(file, offset, 16);
+    const header = await file.read(offset, 16);
     if (header.length < 8) break;
     let size = header.readUInt32BE(0);
     const type = header.toString('latin1', 4, 8);
@@ -47,7 +44,9 @@ export async function topLevelBoxes(file: FileHandle, fileSize: number): Promise
     }
     if (size < headerSize) break;
     const truncated = offset + size > fileSize;
-    boxes.push({ type, offset, size, truncated });
+    const box = { type, offset, size, truncated };
+    boxes.push(box);
+    await onBox?.(box, boxes);
     if (truncated) break;
     offset += size;
   }
@@ -110,9 +109,9 @@ export function moofDecodeTime(moof: Buffer, tracks: TrackInfo[], preferredTrack
   return fallback;
 }
 
-export async function readBox(file: FileHandle, box: TopBox, cap: number): Promise<Buffer | undefined> {
+export async function readBox(file: WindowReader, box: TopBox, cap: number): Promise<Buffer | undefined> {
   if (box.truncated || box.size > cap) return undefined;
-  return readAt(file, box.offset, box.size);
+  return file.read(box.offset, box.size);
 }
 
 /** Presentation times (seconds, track clock) of one fragment's samples of one track. */

@@ -14,7 +14,8 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { videoTimeline } from '../media/keyframes.js';
-import { fragmentTimes, parseMoovTracks, readBox, topLevelBoxes } from './mp4boxes.js';
+import { fragmentTimes, parseMoovTracks, readBox, topLevelBoxes, type TopBox } from './mp4boxes.js';
+import { WindowReader } from '../util/chunkReader.js';
 
 export type PlanKind = 'fmp4' | 'mpegts' | 'mp4' | 'fixed';
 
@@ -116,32 +117,22 @@ export function fixedPlan(size: number, maxBytes: number): PlannedSegment[] {
   return fixedRanges(0, size, maxBytes).map((r, index) => ({ index, ...r }));
 }
 
+/** What an ISO BMFF file may start with. */
+const ISO_FIRST_BOXES = ['ftyp', 'styp', 'moov', 'free', 'skip', 'wide', 'mdat'];
+
 async function planIsoBmff(path: string, size: number, options: PlanOptions): Promise<SegmentPlan | undefined> {
-  const file = await open(path, 'r');
+  const handle = await open(path, 'r');
   try {
-    const boxes = await topLevelBoxes(file, size);
-    if (boxes.length === 0 || !['ftyp', 'styp', 'moov', 'free', 'skip', 'wide', 'mdat'].includes(boxes[0]!.type)) return undefined;
-    const last = boxes[boxes.length - 1]!;
-    const spare = size - (last.offset + last.size);
-    // A cut: the last box is longer than the file, the file ends inside the next box's 8-byte
-    // header, or the last fragment's moof has no mdat after it.
-    const truncatedWhy = last.truncated ? `the last MP4 box (${last.type}) claims more bytes than the file holds`
-      : spare > 0 && spare < 8 ? `the file ends ${spare} bytes into the header of a box after ${last.type}`
-        : last.type === 'moof' && boxes.some((b) => b.type === 'mdat') ? 'the last fragment (moof) has no mdat'
-          : undefined;
-    const truncatedTail = truncatedWhy !== undefined;
-    const moofs = boxes.filter((b) => b.type === 'moof');
-    if (moofs.length === 0) return { kind: 'mp4', segments: fixedPlan(size, options.maxBytes), truncatedTail, truncatedWhy };
-    const moovBox = boxes.find((b) => b.type === 'moov');
-    const moov = moovBox ? await readBox(file, moovBox, 64 * 1024 * 1024) : undefined;
-    const tracks = moov ? parseMoovTracks(moov) : [];
-    const video = tracks.find((t) => t.handler === 'vide');
+    const file = new WindowReader(handle);
+    let moovBox: TopBox | undefined;
+    let moovRead = false;
+    let tracks: ReturnType<typeof parseMoovTracks> = [];
+    let video: (typeof tracks)[number] | undefined;
     const cuts: Cut[] = [];
     let origin: number | undefined;
     let end: number | undefined;
-    for (let i = 0; i < boxes.length; i++) {
+    const fragment = async (boxes: readonly TopBox[], i: number): Promise<void> => {
       const box = boxes[i]!;
-      if (box.type !== 'moof') continue;
       if (options.signal?.aborted) throw options.signal.reason;
       const moof = await readBox(file, box, 16 * 1024 * 1024);
       const times = moof && video ? fragmentTimes(moof, tracks, video.trackId) : undefined;
@@ -155,6 +146,40 @@ async function planIsoBmff(path: string, size: number, options: PlanOptions): Pr
       let offset = box.offset;
       for (let j = i - 1; j >= 0 && ['styp', 'sidx', 'prft', 'emsg'].includes(boxes[j]!.type); j--) offset = boxes[j]!.offset;
       cuts.push({ offset, time: usable?.firstPts });
+    };
+    // A moof is read as the walk reaches it (one read gives its header, its bytes and the mdat
+    // header after it) when the moov came before it, as in every fragmented file the dock has seen;
+    // otherwise every moof is read after the walk, in file order.
+    const readMoov = async (): Promise<void> => {
+      if (moovRead || !moovBox) return;
+      moovRead = true;
+      const moov = await readBox(file, moovBox, 64 * 1024 * 1024);
+      tracks = moov ? parseMoovTracks(moov) : [];
+      video = tracks.find((t) => t.handler === 'vide');
+    };
+    let streamed = true;
+    const boxes = await topLevelBoxes(file, size, async (box, sofar) => {
+      if (box.type === 'moov') moovBox ??= box;
+      else if (box.type === 'moof') {
+        if (!moovBox) streamed = false;
+        else if (streamed && ISO_FIRST_BOXES.includes(sofar[0]!.type)) { await readMoov(); await fragment(sofar, sofar.length - 1); }
+      }
+    });
+    if (boxes.length === 0 || !ISO_FIRST_BOXES.includes(boxes[0]!.type)) return undefined;
+    const last = boxes[boxes.length - 1]!;
+    const spare = size - (last.offset + last.size);
+    // A cut: the last box is longer than the file, the file ends inside the next box's 8-byte
+    // header, or the last fragment's moof has no mdat after it.
+    const truncatedWhy = last.truncated ? `the last MP4 box (${last.type}) claims more bytes than the file holds`
+      : spare > 0 && spare < 8 ? `the file ends ${spare} bytes into the header of a box after ${last.type}`
+        : last.type === 'moof' && boxes.some((b) => b.type === 'mdat') ? 'the last fragment (moof) has no mdat'
+          : undefined;
+    const truncatedTail = truncatedWhy !== undefined;
+    const moofs = boxes.filter((b) => b.type === 'moof');
+    if (moofs.length === 0) return { kind: 'mp4', segments: fixedPlan(size, options.maxBytes), truncatedTail, truncatedWhy };
+    if (!streamed) {
+      await readMoov();
+      for (let i = 0; i < boxes.length; i++) if (boxes[i]!.type === 'moof') await fragment(boxes, i);
     }
     const relative = (t: number | undefined): number | undefined => (t === undefined || origin === undefined ? undefined : t - origin);
     const relCuts = cuts.map((c) => ({ offset: c.offset, time: relative(c.time) }));
@@ -165,7 +190,7 @@ async function planIsoBmff(path: string, size: number, options: PlanOptions): Pr
       segments: groupCuts(withHeader, size, { segmentSeconds: options.segmentSeconds, maxBytes: options.maxBytes, endTime: relative(end) }),
     };
   } finally {
-    await file.close();
+    await handle.close();
   }
 }
 

@@ -14,7 +14,8 @@
  * samples out of file order or overlapping, several sample descriptions, a codec
  * outside the proven list, a track count ffmpeg would not map 1:1 to streams.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { WindowReader } from '../util/chunkReader.js';
 
 /** Sample entry → ffprobe codec name: the codecs whose equality with the hash muxer is proven (test/media/mp4Fingerprint.test.ts). */
 const PROVEN_CODECS: Record<string, string> = { avc1: 'h264', avc3: 'h264', hvc1: 'hevc', hev1: 'hevc', mp4a: 'aac' };
@@ -64,20 +65,15 @@ export function childBoxes(buf: Buffer, start: number, end: number): Box[] {
 const child = (buf: Buffer, box: Box | undefined, type: string): Box | undefined => (box ? childBoxes(buf, box.body, box.end).find((c) => c.type === type) : undefined);
 const path = (buf: Buffer, box: Box | undefined, ...types: string[]): Box | undefined => types.reduce<Box | undefined>((b, t) => child(buf, b, t), box);
 
-async function readAt(file: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await file.read(buffer, 0, length, offset);
-  return buffer.subarray(0, bytesRead);
-}
-
 interface TopBox { type: string; offset: number; size: number }
 
-async function topBoxes(file: FileHandle, fileSize: number): Promise<TopBox[] | string> {
+/** The top-level boxes in order; `onBox` sees each as it is found (its bytes are then in the reader's window). */
+async function topBoxes(file: WindowReader, fileSize: number, onBox?: (box: TopBox) => Promise<void>): Promise<TopBox[] | string> {
   const boxes: TopBox[] = [];
   let offset = 0;
   while (offset < fileSize) {
     if (offset + 8 > fileSize) return `${fileSize - offset} stray bytes at the end`;
-    const header = await readAt(file, offset, 16);
+    const header = await file.read(offset, 16);
     let size = header.readUInt32BE(0);
     const type = header.toString('latin1', 4, 8);
     let headerSize = 8;
@@ -85,7 +81,9 @@ async function topBoxes(file: FileHandle, fileSize: number): Promise<TopBox[] | 
     else if (size === 0) size = fileSize - offset;
     if (size < headerSize || !/^[A-Za-z0-9 ©_-]{4}$/.test(type)) return `unreadable box header at byte ${offset}`;
     if (offset + size > fileSize) return `box ${type} at byte ${offset} is cut short`;
-    boxes.push({ type, offset, size });
+    const box = { type, offset, size };
+    boxes.push(box);
+    await onBox?.(box);
     offset += size;
   }
   return boxes;
@@ -278,31 +276,51 @@ function moofSamples(moof: Buffer, moofOffset: number, byId: Map<number, TrackSt
 
 /** The sample runs of every track of `filePath`, or why they cannot stand for ffmpeg's packets. */
 export async function mp4SampleTables(filePath: string): Promise<Mp4SampleTables> {
-  const file = await open(filePath, 'r');
+  const handle = await open(filePath, 'r');
   try {
-    const size = (await file.stat()).size;
-    const boxes = await topBoxes(file, size);
+    const file = new WindowReader(handle);
+    const size = (await handle.stat()).size;
+    // A moof is read as the walk reaches it (one read gives its header, its bytes and the mdat
+    // header after it) once the moov before it is parsed; a file with a moof before its moov has
+    // its moofs read after the walk, in file order.
+    let tables: { states: TrackState[]; byId: Map<number, TrackState> } | string | undefined;
+    let streamed = true;
+    let moofWhy: string | undefined;
+    const parseMoov = async (box: TopBox): Promise<void> => {
+      if (box.size > MOOV_CAP) { tables = 'moov larger than 64 MiB'; return; }
+      const moov = await file.read(box.offset, box.size);
+      const moovBox: Box = { type: 'moov', start: 0, end: moov.length, body: 8 };
+      const trex = new Map<number, { size: number; flags: number }>();
+      for (const t of childBoxes(moov, path(moov, moovBox, 'mvex')?.body ?? 0, path(moov, moovBox, 'mvex')?.end ?? 0).filter((c) => c.type === 'trex')) {
+        trex.set(u32(moov, t.body + 4), { size: u32(moov, t.body + 16), flags: u32(moov, t.body + 20) });
+      }
+      const states = childBoxes(moov, 8, moov.length).filter((c) => c.type === 'trak')
+        .map((trak, index) => moovTrack(moov, trak, index, {}, size))
+        .map((s) => ({ ...s, trex: trex.get(s.track.trackId) }));
+      const byId = new Map(states.map((s) => [s.track.trackId, s]));
+      tables = byId.size !== states.length ? 'two tracks with one track id' : { states, byId };
+    };
+    const readMoof = async (box: TopBox, byId: Map<number, TrackState>): Promise<void> => {
+      if (moofWhy) return;
+      if (box.size > MOOF_CAP) { moofWhy = 'moof larger than 16 MiB'; return; }
+      moofWhy = moofSamples(await file.read(box.offset, box.size), box.offset, byId);
+    };
+    const boxes = await topBoxes(file, size, async (box) => {
+      if (box.type === 'moov' && tables === undefined) await parseMoov(box);
+      else if (box.type === 'moof') {
+        if (tables === undefined) streamed = false;
+        else if (streamed && typeof tables !== 'string') await readMoof(box, tables.byId);
+      }
+    });
     if (typeof boxes === 'string') return { ok: false, reason: boxes };
     const moovs = boxes.filter((b) => b.type === 'moov');
     if (moovs.length !== 1) return { ok: false, reason: `${moovs.length} moov boxes` };
-    if (moovs[0]!.size > MOOV_CAP) return { ok: false, reason: 'moov larger than 64 MiB' };
-    const moov = await readAt(file, moovs[0]!.offset, moovs[0]!.size);
-    const moovBox: Box = { type: 'moov', start: 0, end: moov.length, body: 8 };
-    const trex = new Map<number, { size: number; flags: number }>();
-    for (const t of childBoxes(moov, path(moov, moovBox, 'mvex')?.body ?? 0, path(moov, moovBox, 'mvex')?.end ?? 0).filter((c) => c.type === 'trex')) {
-      trex.set(u32(moov, t.body + 4), { size: u32(moov, t.body + 16), flags: u32(moov, t.body + 20) });
-    }
-    const states = childBoxes(moov, 8, moov.length).filter((c) => c.type === 'trak')
-      .map((trak, index) => moovTrack(moov, trak, index, {}, size))
-      .map((s) => ({ ...s, trex: trex.get(s.track.trackId) }));
-    const byId = new Map(states.map((s) => [s.track.trackId, s]));
-    if (byId.size !== states.length) return { ok: false, reason: 'two tracks with one track id' };
+    const parsed = tables as typeof tables;
+    if (typeof parsed !== 'object') return { ok: false, reason: parsed ?? 'moov not read' };
+    const { states, byId } = parsed;
     const fragmented = boxes.some((b) => b.type === 'moof');
-    for (const box of boxes.filter((b) => b.type === 'moof')) {
-      if (box.size > MOOF_CAP) return { ok: false, reason: 'moof larger than 16 MiB' };
-      const why = moofSamples(await readAt(file, box.offset, box.size), box.offset, byId);
-      if (why) return { ok: false, reason: why };
-    }
+    if (!streamed) for (const box of boxes.filter((b) => b.type === 'moof')) await readMoof(box, byId);
+    if (moofWhy) return { ok: false, reason: moofWhy };
     for (const s of states) {
       const { track, builder } = s;
       track.runs = builder.runs;
@@ -318,7 +336,7 @@ export async function mp4SampleTables(filePath: string): Promise<Mp4SampleTables
     }
     return { ok: true, tracks: states.map((s) => s.track) };
   } finally {
-    await file.close();
+    await handle.close();
   }
 }
 

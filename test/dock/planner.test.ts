@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { detectTsLayoutIn, planSegments, groupCuts, type PlannedSegment } from '../../src/dock/planner.js';
 import { keyframeIndex } from '../../src/media/keyframes.js';
 import { probe } from '../../src/media/probe.js';
+import { mp4SampleTables } from '../../src/media/mp4Samples.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { ffmpeg, makeFmp4, makePlainMp4, makeTs } from '../helpers/dock.js';
 
@@ -48,6 +49,35 @@ describe('segment planner', () => {
     for (const s of plan.segments.slice(1)) expect(boxTypeAt(fmp4, s.offset)).toBe('moof');
     expect(plan.segments.map((s) => s.startTime)).toEqual([0, 3, 6]);
     expect(plan.segments[2]!.endTime).toBeCloseTo(9, 0);
+  });
+
+  it('a moov after the first fragment: the same cuts and times, and the same sample runs, as with the moov first', async () => {
+    // The walk reads each moof as it reaches it only when the moov came first; otherwise after the walk.
+    const whole = readFileSync(fmp4);
+    const boxes: Array<{ type: string; start: number; end: number }> = [];
+    for (let at = 0; at < whole.length;) { const size = whole.readUInt32BE(at); boxes.push({ type: whole.toString('latin1', at + 4, at + 8), start: at, end: at + size }); at += size; }
+    const moov = boxes.findIndex((b) => b.type === 'moov');
+    const firstMdat = boxes.findIndex((b) => b.type === 'mdat');
+    expect(boxes[moov + 1]!.type).toBe('moof');
+    const order = [...boxes.slice(0, moov), ...boxes.slice(moov + 1, firstMdat + 1), boxes[moov]!, ...boxes.slice(firstMdat + 1)];
+    const moved = join(tmp.path, 'moov-late.mp4');
+    writeFileSync(moved, Buffer.concat(order.map((b) => whole.subarray(b.start, b.end))));
+    const options = { segmentSeconds: 3, maxBytes: 16 * 1024 * 1024, formatName: 'mov,mp4,m4a,3gp,3g2,mj2' };
+    const normal = await planSegments(fmp4, whole.length, options);
+    const late = await planSegments(moved, whole.length, options);
+    expect(late.kind).toBe('fmp4');
+    expectTiles(late.segments, whole.length);
+    expect(late.segments.map((s) => [s.startTime, s.endTime])).toEqual(normal.segments.map((s) => [s.startTime, s.endTime]));
+    // The later moofs sit where they sat (the bytes before them are the same boxes, reordered).
+    expect(late.segments.map((s) => s.offset)).toEqual(normal.segments.map((s) => s.offset));
+    for (const s of late.segments.slice(1)) expect(boxTypeAt(moved, s.offset)).toBe('moof');
+    const [a, b] = await Promise.all([mp4SampleTables(fmp4), mp4SampleTables(moved)]);
+    if (!a.ok || !b.ok) throw new Error(`sample tables refused: ${JSON.stringify([a, b].map((t) => !t.ok && t.reason))}`);
+    // Same samples in the same order: runs of the moved file are the original's shifted where the moov moved.
+    expect(b.tracks.map((t) => t.samples)).toEqual(a.tracks.map((t) => t.samples));
+    const bytesOf = (file: Buffer, runs: number[]): Buffer => Buffer.concat(Array.from({ length: runs.length / 2 }, (_, i) => file.subarray(runs[2 * i]!, runs[2 * i]! + runs[2 * i + 1]!)));
+    const movedBytes = readFileSync(moved);
+    for (const [i, t] of a.tracks.entries()) expect(bytesOf(movedBytes, b.tracks[i]!.runs).equals(bytesOf(whole, t.runs))).toBe(true);
   });
 
   it('caps fMP4 segments at maxBytes', async () => {
