@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { streamFingerprints } from '../media/fingerprint.js';
 import { probe, mediaSummary } from '../media/probe.js';
-import { runTool } from '../media/run.js';
+import { videoPackets, type VideoPacket } from '../media/keyframes.js';
 import { formatDigestHeader, sha256Hex } from '../protocol/digest.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { generateSigningKeyPair, signObject, verifyObject, type KeyPairPem } from '../protocol/signing.js';
@@ -61,16 +61,7 @@ export interface CorpusRow {
   containerDuration?: number;
 }
 
-interface Packet { pts: number; pos: number; key: boolean }
-
-async function videoPackets(path: string): Promise<Packet[]> {
-  const { stdout } = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,pos,flags', '-of', 'json', path],
-    { timeoutMs: 300_000, maxStdoutBytes: 512 * 1024 * 1024 });
-  const raw = JSON.parse(stdout.toString('utf8')) as { packets?: Array<{ pts_time?: string; pos?: string; flags?: string }> };
-  return (raw.packets ?? [])
-    .map((p) => ({ pts: Number(p.pts_time), pos: Number(p.pos), key: (p.flags ?? '').includes('K') }))
-    .filter((p) => Number.isFinite(p.pts));
-}
+type Packet = VideoPacket;
 
 function readRange(path: string, offset: number, length: number): Buffer {
   const fd = openSync(path, 'r');
@@ -120,10 +111,7 @@ async function firstVideoPacketOf(bytes: Buffer, ext: string): Promise<Packet | 
   try {
     const file = join(dir, `cut${ext}`);
     writeFileSync(file, bytes);
-    const { stdout } = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1', '-show_entries', 'packet=pts_time,pos,flags', '-of', 'json', file], { timeoutMs: 60_000 });
-    const raw = JSON.parse(stdout.toString('utf8')) as { packets?: Array<{ pts_time?: string; pos?: string; flags?: string }> };
-    const p = raw.packets?.[0];
-    return p ? { pts: Number(p.pts_time), pos: Number(p.pos), key: (p.flags ?? '').includes('K') } : undefined;
+    return (await videoPackets(file, { firstOnly: true }))[0];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { access, lstat, readdir, readFile, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import got from 'got';
-import { runTool } from '../media/run.js';
+import { toolVersion } from '../media/run.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import { DOCK_ID_HEADER, PROTOCOL_VERSION } from '../protocol/types.js';
 import { loadDockConfig, resolveDockSettings, type LoadDockConfigInput } from './config.js';
@@ -44,8 +44,7 @@ const fail = (name: string, detail: string, fix: string): DoctorCheck => ({ name
 
 async function checkTool(tool: 'ffmpeg' | 'ffprobe'): Promise<DoctorCheck> {
   try {
-    const result = await runTool(tool, ['-version'], { timeoutMs: 15_000 });
-    const banner = result.stdout.toString('utf8').split('\n')[0] ?? '';
+    const banner = await toolVersion(tool);
     if (!banner.startsWith(`${tool} version`)) return fail(tool, `-version printed "${banner.slice(0, 80)}"`, `set ${tool.toUpperCase()}_PATH to a working ${tool}, or unset it to use the bundled one`);
     return ok(tool, banner.split(' ').slice(0, 3).join(' '));
   } catch (error) {

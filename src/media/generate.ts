@@ -304,6 +304,8 @@ export interface ForeignClipSpec {
   width: number;
   height: number;
   fps: number;
+  /** Also a timecode data track (tmcd), as some makers write. */
+  timecode?: boolean;
 }
 
 /**
@@ -326,13 +328,45 @@ export async function generateForeignClip(output: string, spec: ForeignClipSpec,
       '-i', srt,
       '-t', String(spec.durationSeconds), '-map', '0:v', '-map', '1:a', '-map', '2:s',
       '-c:v', 'libx264', '-threads', '1', '-preset', 'ultrafast', '-b:v', '150k', '-g', String(spec.fps), '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-ac', '2', '-b:a', '48k', '-c:s', 'mov_text',
+      '-c:a', 'aac', '-ac', '2', '-b:a', '48k', '-c:s', 'mov_text', ...(spec.timecode ? ['-timecode', '00:00:00:00'] : []),
       '-fflags', '+bitexact', '-flags', '+bitexact', '-map_metadata', '-1',
       '-metadata', 'make=OtherVendor', '-metadata', 'model=VX-100', '-f', 'mp4', output,
     ], { timeoutMs: 120_000, ...options });
   } finally {
     rmSync(srt, { force: true });
   }
+}
+
+/** A bare test pattern's containers: fMP4 with a fragment per keyframe, MPEG-TS, plain MP4. */
+export type PatternContainer = 'fmp4' | 'mpegts' | 'mp4';
+
+export interface PatternSpec {
+  container: PatternContainer;
+  durationSeconds: number;
+  /** Default 320x240 at 15 fps, a keyframe every second. */
+  width?: number;
+  height?: number;
+  fps?: number;
+}
+
+/**
+ * The smallest useful recording: ffmpeg's testsrc in H.264, no audio, no overlay, a keyframe a
+ * second; overwrites `output`. For tests and examples that need a real file of a container, not
+ * a camera's recording (that is generateClip).
+ */
+export async function generatePattern(output: string, spec: PatternSpec, options: RunOptions = {}): Promise<void> {
+  const { width = 320, height = 240, fps = 15 } = spec;
+  const mux = spec.container === 'fmp4' ? ['-movflags', '+frag_keyframe+empty_moov+default_base_moof'] : spec.container === 'mpegts' ? ['-f', 'mpegts'] : [];
+  await runTool('ffmpeg', [
+    '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${width}x${height}:rate=${fps}`, '-t', String(spec.durationSeconds),
+    '-c:v', 'libx264', '-g', String(fps), '-pix_fmt', 'yuv420p', ...mux, output,
+  ], { timeoutMs: 120_000, ...options });
+}
+
+/** Stream-copy `input` into another container (no re-encode): M2TS is MPEG-TS in 192-byte packets. */
+export async function remux(input: string, output: string, container: 'mpegts' | 'm2ts' | 'mp4', options: RunOptions = {}): Promise<void> {
+  const format = container === 'mp4' ? ['-f', 'mp4'] : ['-f', 'mpegts', ...(container === 'm2ts' ? ['-mpegts_m2ts_mode', '1'] : [])];
+  await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', input, '-c', 'copy', ...format, output], { timeoutMs: 120_000, ...options });
 }
 
 export interface StillSpec { width: number; height: number; label: string }

@@ -84,3 +84,19 @@ export async function videoTimeline(path: string, options: RunOptions = {}): Pro
 export async function keyframeIndex(path: string, options: RunOptions = {}): Promise<Keyframe[]> {
   return (await videoTimeline(path, options)).keyframes;
 }
+
+/** One video packet as ffprobe lists it: presentation time, byte position, keyframe or not. */
+export interface VideoPacket { pts: number; pos: number; key: boolean }
+
+/**
+ * Every packet of the first video stream (or only the first, `firstOnly`), in file order: the
+ * corpus check compares a cut's first packet with the packets of the whole file.
+ */
+export async function videoPackets(path: string, options: RunOptions & { firstOnly?: boolean } = {}): Promise<VideoPacket[]> {
+  const { firstOnly, ...run } = options;
+  const { stdout } = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', ...(firstOnly ? ['-read_intervals', '%+#1'] : []),
+    '-show_entries', 'packet=pts_time,pos,flags', '-of', 'json', path], { timeoutMs: firstOnly ? 60_000 : 300_000, maxStdoutBytes: 512 * 1024 * 1024, ...run });
+  const raw = JSON.parse(stdout.toString('utf8')) as { packets?: Array<{ pts_time?: string; pos?: string; flags?: string }> };
+  const packets = (raw.packets ?? []).map((p) => ({ pts: Number(p.pts_time), pos: Number(p.pos), key: (p.flags ?? '').includes('K') }));
+  return firstOnly ? packets.slice(0, 1) : packets.filter((p) => Number.isFinite(p.pts));
+}

@@ -94,3 +94,14 @@ export function mediaSummary(result: ProbeResult): MediaSummary {
     }),
   };
 }
+
+/**
+ * Decode every video frame (to nothing): the file plays to its end when this resolves (a fatal
+ * decode error rejects). `seconds` is the last time ffmpeg reported, `stderr` its tail (warnings).
+ */
+export async function decodeVideo(path: string, options: RunOptions = {}): Promise<{ seconds: number; stderr: string }> {
+  const { stderrTail } = await runTool('ffmpeg', ['-nostdin', '-v', 'info', '-stats', '-i', path, '-map', '0:v', '-f', 'null', '-'], options);
+  const last = [...stderrTail.matchAll(/time=(\d+):(\d+):(\d+(?:\.\d+)?)/g)].at(-1);
+  const seconds = last ? Number(last[1]) * 3600 + Number(last[2]) * 60 + Number(last[3]) : 0;
+  return { seconds, stderr: stderrTail };
+}

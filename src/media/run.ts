@@ -82,3 +82,9 @@ export function runTool(tool: MediaTool, args: string[], options: RunOptions = {
     });
   });
 }
+
+/** The first line of `<tool> -version` ("ffmpeg version 6.1 …"): is the tool there and does it run. */
+export async function toolVersion(tool: MediaTool, options: RunOptions = {}): Promise<string> {
+  const result = await runTool(tool, ['-version'], { timeoutMs: 15_000, ...options });
+  return result.stdout.toString('utf8').split('\n')[0] ?? '';
+}

@@ -44,6 +44,11 @@ export function importsOf(source: string): string[] {
   return found.filter((s) => s.startsWith('.'));
 }
 
+/** A source that starts ffmpeg/ffprobe itself (only src/media may: it alone knows their arguments). */
+export function runsMediaTool(source: string): boolean {
+  return /\brunTool\s*\(/.test(source) || /\b(?:spawn|spawnSync|execFile|execFileSync|exec|execSync)\s*\(\s*(?:toolPath\s*\(\s*)?['"`](?:ffmpeg|ffprobe)\b/.test(source);
+}
+
 /** 'dock' for src/dock/x.ts, 'errors.ts' for src/errors.ts. */
 function folderOf(pathInSrc: string): string {
   return pathInSrc.split('/')[0]!;
@@ -83,7 +88,17 @@ describe('import rules (docs/architecture.md)', () => {
     expect(utilImports).toEqual([]);
   });
 
+  it('only src/media runs ffmpeg or ffprobe: nothing else in src/ or test/helpers/ calls runTool or spawns them', () => {
+    const helpers = join(SRC, '../test/helpers');
+    const files = [...filesUnder(SRC).filter((f) => !relative(SRC, f).startsWith('media/')), ...filesUnder(helpers)];
+    expect(files.length).toBeGreaterThan(100);
+    const offenders = files.filter((f) => runsMediaTool(readFileSync(f, 'utf8'))).map((f) => relative(join(SRC, '..'), f));
+    expect(offenders).toEqual([]);
+  });
+
   it('the parser finds the imports it must (so the rule check can fail)', () => {
+    expect(['runTool(\'ffmpeg\', args)', 'spawn(\'ffprobe\', [])', 'execFile("ffmpeg", a)', 'spawn(toolPath(\'ffmpeg\'), a)'].map(runsMediaTool)).toEqual([true, true, true, true]);
+    expect(['import type { RunOptions } from \'../media/run.js\';', 'checks.ffmpeg', 'toolVersion(\'ffmpeg\')'].map(runsMediaTool)).toEqual([false, false, false]);
     const sample = [
       "import { a } from '../dock/agent.js';",
       "import type { B } from './b.js';",

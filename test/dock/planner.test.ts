@@ -6,7 +6,8 @@ import { keyframeIndex } from '../../src/media/keyframes.js';
 import { probe } from '../../src/media/probe.js';
 import { mp4SampleTables } from '../../src/media/mp4Samples.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ffmpeg, makeFmp4, makePlainMp4, makeTs } from '../helpers/dock.js';
+import { makeFmp4, makePlainMp4, makeTs } from '../helpers/dock.js';
+import { remux } from '../../src/media/generate.js';
 
 function expectTiles(segments: PlannedSegment[], size: number): void {
   let offset = 0;
@@ -130,7 +131,7 @@ describe('segment planner', () => {
 
   it('M2TS (192-byte packets): keyframe cuts and size-cap cuts on packet starts (the timestamp prefix)', async () => {
     const m2ts = join(tmp.path, 'a.m2ts');
-    await ffmpeg(['-i', ts, '-c', 'copy', '-f', 'mpegts', '-mpegts_m2ts_mode', '1', m2ts]);
+    await remux(ts, m2ts, 'm2ts');
     const size = statSync(m2ts).size;
     const plan = await planSegments(m2ts, size, { segmentSeconds: 3, maxBytes: 1 << 24, formatName: 'mpegts' });
     expect(plan).toMatchObject({ kind: 'mpegts', packetSize: 192, truncatedTail: false });

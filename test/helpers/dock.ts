@@ -1,35 +1,29 @@
-/** Shared pieces of the dock tests: small media made with ffmpeg, configs, polling, a logging server. */
+/** Shared pieces of the dock tests: small media (made by src/media), configs, polling, a logging server. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from '../../src/media/run.js';
+import { generateForeignClip, generatePattern } from '../../src/media/generate.js';
 import { loadDockConfig, type DockConfig } from '../../src/dock/index.js';
 import { streamLogger, type LogSink } from '../../src/log.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from './server.js';
 
-export async function ffmpeg(args: string[]): Promise<void> {
-  await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args], { timeoutMs: 120_000 });
-}
+// Media through src/media only (the one place that knows ffmpeg's arguments).
 
 /** Fragmented MP4, 1 s fragments (keyframe every 15 frames at 15 fps). */
-export async function makeFmp4(path: string, seconds: number): Promise<void> {
-  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', String(seconds), '-c:v', 'libx264', '-g', '15', '-pix_fmt', 'yuv420p',
-    '-movflags', '+frag_keyframe+empty_moov+default_base_moof', path]);
+export function makeFmp4(path: string, seconds: number): Promise<void> {
+  return generatePattern(path, { container: 'fmp4', durationSeconds: seconds });
 }
 
-export async function makeTs(path: string, seconds: number): Promise<void> {
-  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', String(seconds), '-c:v', 'libx264', '-g', '15', '-pix_fmt', 'yuv420p', '-f', 'mpegts', path]);
+export function makeTs(path: string, seconds: number): Promise<void> {
+  return generatePattern(path, { container: 'mpegts', durationSeconds: seconds });
 }
 
-export async function makePlainMp4(path: string, seconds: number): Promise<void> {
-  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', String(seconds), '-c:v', 'libx264', '-g', '15', '-pix_fmt', 'yuv420p', path]);
+export function makePlainMp4(path: string, seconds: number): Promise<void> {
+  return generatePattern(path, { container: 'mp4', durationSeconds: seconds });
 }
 
 /** A plain MP4 from another make of camera: video, audio, a subtitle track and a timecode data track. */
-export async function makeForeignMp4(path: string, seconds: number): Promise<void> {
-  const srt = path + '.srt';
-  writeFileSync(srt, '1\n00:00:00,000 --> 00:00:02,000\nunit 12 on scene\n');
-  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-f', 'lavfi', '-i', 'sine=f=440:sample_rate=16000', '-i', srt,
-    '-t', String(seconds), '-map', '0:v', '-map', '1:a', '-map', '2:s', '-c:v', 'libx264', '-c:a', 'aac', '-c:s', 'mov_text', '-timecode', '00:00:00:00', path]);
+export function makeForeignMp4(path: string, seconds: number): Promise<void> {
+  return generateForeignClip(path, { durationSeconds: seconds, width: 320, height: 240, fps: 15, timecode: true });
 }
 
 export const TOKEN = TEST_TOKENS['dock-1']!;
