@@ -74,6 +74,10 @@ export function renderStatus(status: DockStatus): string {
       ...skipped.flatMap((b) => b.skipped!.map((k) => [b.bay, k.path, k.code, k.reason])),
       ...skipped.filter((b) => (b.skippedCount ?? 0) > b.skipped!.length).map((b) => [b.bay, `… ${b.skippedCount! - b.skipped!.length} more`, '', 'see --json for the first ones; the count is complete'])]);
   }
+  if (status.serverProblems?.length) {
+    out += '\n' + table([['SERVER', 'ANSWER', 'COUNT', 'LAST', 'DETAIL'],
+      ...status.serverProblems.map((p) => [p.endpoint, `${p.status} ${p.code}`, String(p.count), new Date(p.last).toISOString(), p.detail ?? ''])]);
+  }
   const bw = status.bandwidth;
   if (bw) {
     const rate = (n: number): string => (n > 0 ? `${formatBytes(n)}/s` : 'unlimited');
@@ -95,7 +99,7 @@ export function registerStatus(program: Command): void {
     .option('--status-port <port>', 'status port of the agent on 127.0.0.1 (default 7878, or BODYCAM_STATUS_PORT)')
     .option('--state-dir <dir>', 'the agent\'s state folder (its status.json names the port) [BODYCAM_STATE_DIR]')
     .option('--config <file>', 'the dock\'s config file, for its stateDir [BODYCAM_CONFIG; default /etc/bodycam/dock.json if present]')
-    .option('--json', 'print {"dockId", "version", "attention": [...], "bays": [...], "queue": {...}} as JSON')
+    .option('--json', 'print {"dockId", "version", "attention": [...], "serverProblems": [...], "bays": [...], "queue": {...}} as JSON')
     .addHelpText('after', `
 Examples:
   $ bodycam status                          # looks in the config's stateDir, /var/lib/bodycam-dock, ./bodycam-demo/dock, then port 7878
@@ -114,7 +118,7 @@ Examples:
       if (!status) {
         throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);
       }
-      process.stdout.write(options.json ? JSON.stringify({ dockId: status.dockId, version: status.version, attention: status.attention ?? [], bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
+      process.stdout.write(options.json ? JSON.stringify({ dockId: status.dockId, version: status.version, attention: status.attention ?? [], serverProblems: status.serverProblems ?? [], bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
       return 0;
     }));
 }

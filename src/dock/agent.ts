@@ -125,6 +125,7 @@ export class DockAgentCore {
       attention.succeeded(requestKind(answer.method, answer.path), answer.endpoint);
       return;
     }
+    attention.tally(answer.endpoint, answer.status, answer.problemCode ?? `http_${answer.status}`, answer.detail);
     const code = attentionCodeOf(answer.status, answer.problemCode ?? '');
     if (!code) return;
     const first = attention.list().every((p) => p.code !== code || p.endpoint !== answer.endpoint);

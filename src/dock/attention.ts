@@ -76,8 +76,26 @@ export function attentionReason(code: AttentionCode, detail: string, endpoint?: 
   return `${code}${endpoint ? ` from ${endpoint}` : ''}${what}: ${FIX[code]}`;
 }
 
+/** Problem answers of one kind from one server since the agent started (`serverProblems` in the status). */
+export interface ServerProblemTally {
+  endpoint: string;
+  status: number;
+  /** The protocol's problem code, or `http_<status>` for an answer without one (a proxy). */
+  code: string;
+  count: number;
+  /** The server's words in the last such answer (at most 300 characters). */
+  detail?: string;
+  /** Unix ms of the first and the last such answer. */
+  first: number;
+  last: number;
+}
+
+/** Distinct (server, status, code) kept; the one answered longest ago goes first. */
+const MAX_TALLIES = 32;
+
 export class DockAttention {
   private readonly problems = new Map<string, DockProblem>();
+  private readonly tallies = new Map<string, ServerProblemTally>();
   /** Bumped on every change: callers that cache a projection can tell it is stale. */
   generation = 0;
 
@@ -118,6 +136,30 @@ export class DockAttention {
   reload(): void {
     if (this.problems.size) this.generation++;
     this.problems.clear();
+  }
+
+  /**
+   * Every problem answer the server gave (after the per-request retries, and each refusal that sent
+   * a request on to another server), dock-level or about one recording: what `replay --endpoint`
+   * and `bodycam status` show of the server's side when work does not progress. Never cleared.
+   */
+  tally(endpoint: string, status: number, code: string, detail?: string): void {
+    const key = `${endpoint}\u0000${status}\u0000${code}`;
+    const now = this.clock.now();
+    const known = this.tallies.get(key);
+    const said = detail && detail !== code ? { detail: detail.slice(0, 300) } : {};
+    if (known) {
+      this.tallies.delete(key); // re-inserted last: the map stays in order of the last answer
+      this.tallies.set(key, { ...known, ...said, count: known.count + 1, last: now });
+      return;
+    }
+    if (this.tallies.size >= MAX_TALLIES) this.tallies.delete(this.tallies.keys().next().value!);
+    this.tallies.set(key, { endpoint, status, code, count: 1, ...said, first: now, last: now });
+  }
+
+  /** The tallies, most answers first. */
+  serverProblems(): ServerProblemTally[] {
+    return [...this.tallies.values()].sort((a, b) => b.count - a.count || a.first - b.first);
   }
 
   list(): DockProblem[] {

@@ -9,7 +9,7 @@ import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS } from '../protocol/cameraStorage/index.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import type { AgentState, BayInfo } from './agentState.js';
-import type { DockProblem } from './attention.js';
+import type { DockProblem, ServerProblemTally } from './attention.js';
 import { isFlagged } from './integrity.js';
 import { unreadableOf } from './pipeline.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
@@ -65,6 +65,8 @@ export interface DockStatus {
   version: string;
   /** Dock-level problems no retry fixes (src/dock/attention.ts); empty when there are none. GET /healthz is not ok while any is. */
   attention: DockProblem[];
+  /** Every kind of problem answer the servers gave since the agent started, with counts (src/dock/attention.ts). */
+  serverProblems?: ServerProblemTally[];
   bays: BayStatus[];
   queue: {
     depth: number;
@@ -137,6 +139,7 @@ export function dockStatus(state: AgentState): DockStatus {
     dockId: config.dockId,
     version: VERSION,
     attention: state.attention.list(),
+    serverProblems: state.attention.serverProblems(),
     bays,
     queue: {
       depth: active.length,

@@ -3,6 +3,7 @@
  * and JUnit XML with one testcase per recording expectation (what CI systems
  * render as test results).
  */
+import type { ServerProblemTally } from '../dock/attention.js';
 import { table } from '../util/table.js';
 
 export interface CaseResult {
@@ -29,6 +30,15 @@ export interface ScenarioResult {
   invalid?: boolean;
   /** What the fault proxy saw and injected: proof that the faults happened. */
   network?: Record<string, number>;
+  /** The problem answers the dock got from the server, with counts (the dock's `serverProblems`). */
+  serverProblems?: ServerProblemTally[];
+}
+
+/** One line: what the server answered the dock, most answers first, e.g. "401 unauthorized ×12 (http://…: unknown bearer token)". */
+export function describeServerProblems(problems: readonly ServerProblemTally[] | undefined): string | undefined {
+  if (!problems?.length) return undefined;
+  return problems.slice(0, 6).map((p) => `${p.status} ${p.code} ×${p.count} (${p.endpoint}${p.detail ? `: ${p.detail.slice(0, 120)}` : ''})`).join('; ')
+    + (problems.length > 6 ? `; and ${problems.length - 6} more` : '');
 }
 
 export function scenarioPassed(result: ScenarioResult): boolean {
@@ -42,7 +52,13 @@ export function formatTable(results: ScenarioResult[]): string {
     if (result.error) rows.push([result.scenario, '-', '-', result.error, 'ERROR']);
     for (const c of result.cases) rows.push([c.scenario, c.recording, c.expected, c.actual, c.passed ? 'ok' : 'FAIL']);
   }
-  return table(rows, { maxColumnWidth: 60, headerRule: true }).slice(0, -1);
+  let out = table(rows, { maxColumnWidth: 60, headerRule: true }).slice(0, -1);
+  // Why a recording did not get anywhere, in the server's words: its problem codes, not only "uploading after 60s".
+  for (const result of results) {
+    const answered = describeServerProblems(result.serverProblems);
+    if (answered && !scenarioPassed(result)) out += `\n${result.scenario}: the server answered ${answered}`;
+  }
+  return out;
 }
 
 function xmlEscape(text: string): string {
@@ -78,7 +94,8 @@ export function junitXml(results: ScenarioResult[]): string {
     for (const c of result.cases) {
       out.push(`    <testcase classname="${xmlEscape(result.scenario)}" name="${xmlEscape(c.recording)}" time="${c.seconds.toFixed(3)}">`);
       if (!c.passed) {
-        const message = c.message ?? `expected ${c.expected}, got ${c.actual}`;
+        const answered = describeServerProblems(result.serverProblems);
+        const message = (c.message ?? `expected ${c.expected}, got ${c.actual}`) + (answered ? `; the server answered ${answered}` : '');
         out.push(`      <failure message="${xmlEscape(message)}">${xmlEscape(`expected: ${c.expected}\nactual:   ${c.actual}`)}</failure>`);
       }
       out.push(`      <system-out>${xmlEscape(`expected: ${c.expected}; actual: ${c.actual}`)}</system-out>`);

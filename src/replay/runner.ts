@@ -291,6 +291,8 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
     if (error instanceof UsageError && error.code.startsWith('E_SCENARIO')) result.invalid = true;
   } finally {
     for (const timer of timers) clearTimeout(timer);
+    const answered = dock?.agent.status().serverProblems;
+    if (answered?.length) result.serverProblems = answered;
     await dock?.stop().catch(() => {});
     await proxy?.close().catch(() => {});
     await server?.close().catch(() => {});

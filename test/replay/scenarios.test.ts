@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { join, relative, resolve, dirname } from 'node:path';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 import { descendants, parseXml } from '../helpers/xml.js';
 
 // Runs the BUILT CLI: `npx tsc -p tsconfig.json` first (npm test does).
@@ -96,6 +97,20 @@ const noFixtureRun = once(() => {
   return runCli(['replay', absent, '--quiet'], { timeoutMs: 90_000 });
 });
 
+/** replay --endpoint against a server whose store is full: the failure names the server's code, not only a timeout. */
+let fullServer: TestServer | undefined;
+const storeFullRun = once(async () => {
+  fullServer = await startTestServer({ limits: { maxStoreBytes: 1000 } });
+  const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
+  const file = join(mistakesTmp.path, 'store-full.json');
+  writeFileSync(file, JSON.stringify({ ...fixtureBase, name: 'store-full', timeout: 6, dock: { bays: ['bay-1'], wipeAfterIngest: false }, cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
+  const tokenFile = join(mistakesTmp.path, 'dock.token');
+  writeFileSync(tokenFile, fullServer.tokens['dock-1'] + '\n', { mode: 0o600 });
+  const junit = join(mistakesTmp.path, 'store-full-junit.xml');
+  const result = await runCli(['replay', file, '--endpoint', fullServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--junit', junit, '--quiet'], { timeoutMs: 90_000 });
+  return { result, junit };
+});
+
 describe('the shipped replay scenarios', () => {
   const tmp = makeTempDir('bodycam-replay-test-');
   const scenarioNames = readdirSync(scenariosDir).filter((f) => f.endsWith('.json')).sort();
@@ -108,7 +123,7 @@ describe('the shipped replay scenarios', () => {
 
   beforeAll(async () => {
     before = treeDigest(fixturesDir);
-    for (const start of [wrongExpectationRun, invalidRun, noExpectationRun, noFixtureRun]) void start();
+    for (const start of [wrongExpectationRun, invalidRun, noExpectationRun, noFixtureRun, storeFullRun]) void start();
     // 12 scenarios in 4 lanes, the mistakes' replays beside them: about as long as the longest lane (~40 s alone;
     // the five layout-* scenarios record their cameras first).
     runs = await Promise.all(lanes.map((files, i) => runCli(['replay', ...files.map((f) => join(scenariosDir, f)), '--junit', junits[i]!, '--quiet'], { timeoutMs: 420_000 })));
@@ -180,7 +195,18 @@ describe('the shipped replay scenarios', () => {
 });
 
 describe('a scenario whose expectation is wrong', () => {
-  afterAll(() => mistakesTmp.cleanup());
+  afterAll(async () => {
+    await fullServer?.close();
+    mistakesTmp.cleanup();
+  });
+
+  it('replay --endpoint: a recording that never got anywhere says what the server answered (its problem code, count and server), in the table and the JUnit XML', async () => {
+    const { result, junit } = await storeFullRun();
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^store-full: the server answered 507 insufficient_storage ×\d+ \(http:\/\/127\.0\.0\.1:\d+: /m);
+    const message = descendants(parseXml(readFileSync(junit, 'utf8')), 'failure')[0]!.attributes.message!;
+    expect(message).toMatch(/not decided within 6s: .*; the server answered 507 insufficient_storage ×\d+/);
+  });
 
   it('makes replay exit 1 and names the recording', async () => {
     const { result, junit, recording } = await wrongExpectationRun();
