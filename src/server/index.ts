@@ -28,7 +28,7 @@ import type { ServerState } from './state.js';
 import type { BlobStore, Store } from './store.js';
 import { AdminToken } from './operator/adminToken.js';
 import { Catalog } from './operator/catalog.js';
-import { CATALOG_SNAPSHOT } from './operator/catalogSnapshot.js';
+import { CATALOG_SNAPSHOT, databaseBackendId, embeddedBackendId } from './operator/catalogSnapshot.js';
 import { registerOperatorRoutes } from './operator/routes.js';
 import { registerConsole } from './console/routes.js';
 
@@ -163,6 +163,10 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     recordings: state.recordings, missing: (manifest) => ingest.missing(manifest),
     ...(state.dockKeys.keyId ? { dockKeyId: state.dockKeys.keyId.bind(state.dockKeys) } : {}),
     knownDocks: () => tokens.dockIds(), seesEveryChange: !options.database, snapshotPath: join(options.dataDir, CATALOG_SNAPSHOT),
+    // A snapshot is read only for the backend and the chain it was saved from (catalogSnapshot.ts).
+    backendId: options.database ? databaseBackendId(options.database) : await embeddedBackendId(options.dataDir),
+    chainPosition: () => { const c = state.custody.lastCheckpoint(); return c ? { seq: c.seq, hash: c.hash } : undefined; },
+    saveEveryMs: CATALOG_SAVE_EVERY_MS, onSaveError: (error) => log.warn('catalog summaries not saved; a start after an unclean stop reads more records', { err: error }),
     // The data dir's record times come from this machine's clock (FsStore allows 1 s); a database's need not.
     ...(options.database ? {} : { snapshotClockMarginMs: 0 }), ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
   });
@@ -272,6 +276,8 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const url = `${https ? 'https' : 'http'}://${urlHost}:${port}`;
   log.info('listening', { url, dataDir: options.dataDir, keyId: serverKey.keyId });
+  // Built in the background from now on: a page asked before it is done says so (operator/catalog.ts refreshWithin).
+  catalog.refresh().catch((error: unknown) => log.warn('recording catalog not built yet; the next page tries again', { err: error }));
 
   let closing: Promise<void> | undefined;
   return {
@@ -288,6 +294,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     })(),
   };
 }
+
+/** The catalog's summaries are saved this often while they change (and at a clean stop). */
+const CATALOG_SAVE_EVERY_MS = 10 * 60_000;
 
 /** Seconds a dock is asked to wait when the data dir is full (space may be freed at any time). */
 const RETRY_DISK_FULL_SECONDS = 30;

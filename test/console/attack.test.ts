@@ -31,6 +31,12 @@ class WatchedStore extends FsStore {
     this.recordReads++;
     return super.getRecording(dockId, id);
   }
+  /** Holds the listing of every record while set (the catalog's full build on a slow disk; start-up itself lists only what changed). */
+  listGate: Promise<void> | undefined;
+  override async listRecordings() {
+    await this.listGate;
+    return super.listRecordings();
+  }
   gate: { sha256: string; open: Promise<void> } | undefined;
   override readBlob(sha256: string, start?: number, end?: number): Readable {
     this.reads.set(sha256, (this.reads.get(sha256) ?? 0) + 1);
@@ -283,9 +289,40 @@ describe('console under attack', () => {
     writeFileSync(snapshot, before);
     expect(await restart()).toBeGreaterThan(0);
     expect(await (await get('/console/recordings', { cookie: (await signIn('rita')).cookie! })).text()).toContain(third.manifest.recordingId);
-    // …and a torn or foreign file is no snapshot: every record is read.
+    // …and a torn or foreign file is no snapshot: every record is read, in the background from the start; a page asked
+    // meanwhile says how far it is and reloads itself (503, Retry-After), and lists everything once built.
     await server.close();
-    writeFileSync(snapshot, readFileSync(snapshot, 'utf8').slice(0, 300));
-    expect(await restart()).toBeGreaterThanOrEqual(3);
-  }, 60_000);
+    const saved = readFileSync(snapshot, 'utf8');
+    writeFileSync(snapshot, saved.slice(0, 300));
+    store = new WatchedStore(dir);
+    let release!: () => void;
+    store.listGate = new Promise((resolve) => { release = resolve; });
+    server = await startTestServer({ keepDir: dir, adminToken: ADMIN_TOKEN, store });
+    const { cookie } = await signIn('rita');
+    const building = await get('/console/recordings', { cookie: cookie! });
+    const text = await building.text();
+    expect([building.status, building.headers.get('retry-after')]).toEqual([503, '2']);
+    expect(text).toMatch(/<meta http-equiv="refresh" content="2">/);
+    expect(text).toMatch(/id="building">The server is reading its recordings after a start:\s+(listing them|0 of 3 records read)/);
+    release();
+    for (const deadline = Date.now() + 30_000; ;) {
+      const r = await get('/console/recordings', { cookie: cookie! });
+      const page = await r.text();
+      if (r.status === 200) { for (const x of [rec, big, third]) expect(page).toContain(x.manifest.recordingId); break; }
+      if (Date.now() > deadline) throw new Error(`still ${r.status} after 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(store.recordReads).toBeGreaterThanOrEqual(3);
+    // The summaries of this data dir copied into another server's: not its backend, not read there.
+    const other = await startTestServer({ keepDir: join(tmp.path, 'other') });
+    await other.close();
+    writeFileSync(join(tmp.path, 'other', 'catalog-summaries.jsonl'), saved);
+    const foreign = await startTestServer({ keepDir: join(tmp.path, 'other'), adminToken: ADMIN_TOKEN });
+    try {
+      const answer = await (await fetch(`${foreign.url}/v1/recordings`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as { total: number };
+      expect(answer.total).toBe(0);
+    } finally {
+      await foreign.close();
+    }
+  }, 90_000);
 });

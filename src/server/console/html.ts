@@ -45,13 +45,13 @@ export function securityHeaders(reply: FastifyReply): void {
   reply.header('Cache-Control', 'no-store');
 }
 
-export function page(title: string, viewer: Viewer | undefined, body: Html, options: { scripts?: string[] } = {}): string {
+export function page(title: string, viewer: Viewer | undefined, body: Html, options: { scripts?: string[]; reloadSeconds?: number } = {}): string {
   const nav = viewer ? html`<nav><a href="/console/recordings">Recordings</a>${viewer.role === 'admin' ? html` <a href="/console/docks">Docks</a> <a href="/console/cameras">Cameras</a>` : ''}
     <span class="who">${viewer.name} (${viewer.role})</span>
     <form method="post" action="/console/logout" class="inline"><input type="hidden" name="csrf" value="${viewer.csrf}"><button type="submit" id="sign-out">Sign out</button></form></nav>` : '';
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · bodycam evidence</title><link rel="stylesheet" href="/console/assets/console.css"></head>
+${options.reloadSeconds ? html`<meta http-equiv="refresh" content="${options.reloadSeconds}">` : ''}<title>${title} · bodycam evidence</title><link rel="stylesheet" href="/console/assets/console.css"></head>
 <body><header><span class="brand">bodycam evidence</span>${nav}</header><main><h1>${title}</h1>${body}</main>
 ${(options.scripts ?? []).map((src) => html`<script src="${src}"></script>`)}</body></html>`.text;
 }

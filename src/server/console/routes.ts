@@ -45,6 +45,8 @@ export interface ConsoleDeps {
   secure: boolean;
   log: Logger;
   sessions?: Sessions;
+  /** How long a list page waits for the catalog being built at start-up before saying so (default 1000 ms). */
+  catalogWaitMs?: number;
   /** How long a recording page waits for its content check before showing it as running (default 1000 ms). */
   contentCheckWaitMs?: number;
 }
@@ -76,6 +78,15 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     reply.header('Set-Cookie', `${COOKIE}=${value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${deps.secure ? '; Secure' : ''}`);
   };
   const viewerOf = (s: Session): Viewer => ({ name: s.name, role: s.role, csrf: s.csrf });
+  /** The catalog refreshed; while it is first being built (after a start) a page that says how far and reloads itself (503). */
+  const catalogReady = async (reply: FastifyReply, session: Session, title: string): Promise<boolean> => {
+    if (await deps.catalog.refreshWithin(deps.catalogWaitMs ?? 1000)) return true;
+    const progress = deps.catalog.building;
+    reply.header('Retry-After', '2');
+    void sendPage(reply, 503, page(title, viewerOf(session), html`<p class="building" id="building">The server is reading its recordings after a start:
+      ${progress && progress.total > 0 ? `${progress.read} of ${progress.total} records read` : 'listing them'}. This page reloads by itself.</p>`, { reloadSeconds: 2 }));
+    return false;
+  };
 
   /** The signed-in person (still in the users file with the same role), or a redirect to sign-in. */
   const signedIn = async (request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> => {
@@ -196,7 +207,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       const value = q[key];
       if (typeof value === 'string' && value !== '' && value.length <= 200) filter[key] = value;
     }
-    await deps.catalog.refresh();
+    if (!(await catalogReady(reply, session, 'Recordings'))) return reply;
     const pageNo = Math.max(0, Math.min(1e6, Number.parseInt(q.page ?? '0', 10) || 0));
     const { items: shown, total: matching } = deps.catalog.newest(filter, pageNo * PAGE_SIZE, PAGE_SIZE);
     const held = deps.catalog.size;
@@ -388,7 +399,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   app.get('/console/docks', async (request, reply) => {
     const session = await signedIn(request, reply);
     if (!session || !adminOnly(session, reply)) return reply;
-    await deps.catalog.refresh();
+    if (!(await catalogReady(reply, session, 'Docks'))) return reply;
     const docks = await deps.catalog.docks();
     const body = html`<p>A recording still receiving after ${Math.round(deps.catalog.staleAfterMs / 3600_000)} h is stale.</p>
     <table id="docks"><thead><tr><th>Dock</th><th>Last seen</th><th>Key id</th><th>Recordings</th><th>Bytes</th><th>Bytes today</th><th>In progress</th><th>Stale</th></tr></thead><tbody>
@@ -400,12 +411,12 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   app.get('/console/cameras', async (request, reply) => {
     const session = await signedIn(request, reply);
     if (!session || !adminOnly(session, reply)) return reply;
-    await deps.catalog.refresh();
+    if (!(await catalogReady(reply, session, 'Cameras'))) return reply;
     const cameras = deps.catalog.cameras();
     const body = html`<table id="cameras"><thead><tr><th>Camera</th><th>Recordings</th><th>Bytes</th><th>Docks</th><th>Last arrival</th><th>Sequence numbers</th></tr></thead><tbody>
     ${cameras.map((c) => html`<tr data-camera="${c.serial}"><td><a href="/console/recordings?device=${encodeURIComponent(c.serial)}">${c.serial}</a></td><td>${c.recordings}</td><td>${formatBytesShort(c.bytes)}</td><td>${c.docks.join(', ')}</td><td>${c.lastArrival}</td>
     <td>${!c.sequence ? 'none' : c.sequence.missingCount === 0 ? html`<span class="badge ok">${formatRanges([[c.sequence.lowest, c.sequence.highest]])} complete</span>`
-      : html`<span class="badge bad gap">missing ${formatRanges(c.sequence.missing)} (${c.sequence.missingCount})</span> of ${formatRanges([[c.sequence.lowest, c.sequence.highest]])}`}${c.unnumbered ? ` · ${c.unnumbered} unnumbered` : ''}</td></tr>`)}</tbody></table>`;
+      : html`<span class="badge bad gap">missing ${formatRanges(c.sequence.missing)}${c.sequence.moreRanges ? ` and ${c.sequence.moreRanges} more ranges` : ''} (${c.sequence.missingCount})</span> of ${formatRanges([[c.sequence.lowest, c.sequence.highest]])}`}${c.unnumbered ? ` · ${c.unnumbered} unnumbered` : ''}</td></tr>`)}</tbody></table>`;
     return sendPage(reply, 200, page('Cameras', viewerOf(session), body));
   });
 

@@ -1,17 +1,25 @@
 /**
  * What the operator and the console look at: one small summary per recording, read from the
- * Store (any backend) and kept in memory, so a page on a server with 10 000 recordings is a
- * filter over an array, not 10 000 record reads. Loaded on first use (startup stays flat),
- * then refreshed with the store's `listRecordingsChangedSince` when it has one (a full re-list
- * otherwise, at most every `fullRelistMs`); receiving recordings are re-read on every refresh
- * because their segments arrive without the record changing. Records are never deleted.
- * Memory: about 0.5 KB per recording (no manifests, no segment plans).
+ * Store (any backend) and kept in memory, so a page on a server with 100 000 recordings is a
+ * slice of a kept order, not 100 000 record reads. Built in the background from the server's
+ * start (a page asked meanwhile says so: refreshWithin), from the summaries saved last time
+ * (catalogSnapshot.ts, trusted only for the same backend and chain) plus the records changed
+ * since, or from every record when there is no such file; then refreshed with the store's
+ * `listRecordingsChangedSince` when it has one (a full re-list otherwise, at most every
+ * `fullRelistMs`); receiving recordings are re-read on every refresh because their segments
+ * arrive without the record changing. Records are never deleted.
+ *
+ * Every page is bounded by what it shows, not by the history: the orders (newest first, overall,
+ * per camera and per dock; dock then id for the API) are kept and new summaries inserted into
+ * them; each dock's and camera's figures (recordings, bytes, bytes today, sequence gaps) are
+ * tallied as summaries arrive; in progress and stale come from the receiving set. Strings that
+ * repeat (docks, cameras, officers, categories…) are held once.
  */
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
 import type { RecordingStore } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store.js';
-import { loadSnapshot, saveSnapshot } from './catalogSnapshot.js';
-import { sequenceGaps, sequenceNumberOf, type SequenceGaps } from './sequence.js';
+import { loadSnapshot, saveSnapshot, type ChainPosition, type Snapshot } from './catalogSnapshot.js';
+import { sequenceNumberOf, SequenceTally, type SequenceGaps } from './sequence.js';
 
 export interface RecordingSummary {
   dockId: string;
@@ -101,6 +109,14 @@ export interface CatalogDeps {
   snapshotPath?: string;
   /** Records changed this long before the snapshot was saved are read again (clock skew with a database; default 60 000 ms). */
   snapshotClockMarginMs?: number;
+  /** Which backend the summaries describe (catalogSnapshot.ts backendIdOf…): a snapshot of another is not read. */
+  backendId?: string;
+  /** Where the custody chain stands (its newest checkpoint): a snapshot from further along the chain than the backend is, or from another chain, is not read. */
+  chainPosition?: () => ChainPosition | undefined;
+  /** Save the summaries this often while they change (so an unclean stop re-reads only what changed since); never when absent. */
+  saveEveryMs?: number;
+  /** A background save failed (the next start then reads more records). */
+  onSaveError?: (error: unknown) => void;
   /** Refreshes closer together than this reuse the last one (default 500 ms). */
   minRefreshMs?: number;
   fullRelistMs?: number;
@@ -108,18 +124,60 @@ export interface CatalogDeps {
 
 export const DEFAULT_STALE_AFTER_MS = 24 * 3600_000;
 const SNAPSHOT_CLOCK_MARGIN_MS = 60_000;
+/** Missing ranges listed per camera at most (a hostile camera numbering 1, 3, 5… has one per recording). */
+export const MAX_GAP_RANGES = 100;
 const keyOf = (dockId: string, id: string) => `${dockId}\u0000${id}`;
 
+export interface BuildProgress { read: number; total: number }
+
+interface DockTally { recordings: number; bytes: number; day: string; dayBytes: number; newest: string }
+interface CameraTally { recordings: number; bytes: number; docks: Set<string>; lastArrival: string; seq: SequenceTally; unnumbered: number }
+
+/** Summaries kept in one order; a few new ones are inserted, many are sorted in at once. */
+class SortedSummaries {
+  private list: RecordingSummary[] = [];
+  private pending: RecordingSummary[] = [];
+  constructor(private readonly compare: (a: RecordingSummary, b: RecordingSummary) => number) {}
+  add(s: RecordingSummary): void { this.pending.push(s); }
+  items(): RecordingSummary[] {
+    if (this.pending.length > 64) {
+      this.list = this.list.concat(this.pending).sort(this.compare);
+    } else {
+      for (const s of this.pending) this.list.splice(firstIndex(this.list, (x) => this.compare(x, s) > 0), 0, s);
+    }
+    this.pending = [];
+    return this.list;
+  }
+}
+
+const byKey = (a: RecordingSummary, b: RecordingSummary) => compareKey(a.dockId, a.id, b.dockId, b.id);
+const byNewest = (a: RecordingSummary, b: RecordingSummary) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : byKey(a, b));
+
 export class Catalog {
-  private readonly byKey = new Map<string, RecordingSummary>();
+  /** dock → id → summary (the id string is the summary's own: no key string per recording). */
+  private readonly byDock = new Map<string, Map<string, RecordingSummary>>();
+  private count = 0;
   private readonly receiving = new Set<string>();
   private readonly seenAt = new Map<string, number>();
-  private sortedByKey: RecordingSummary[] | undefined;
-  private sortedNewest: RecordingSummary[] | undefined;
+  private keyOrder = new SortedSummaries(byKey);
+  private newestOrder = new SortedSummaries(byNewest);
+  private newestOfDevice = new Map<string, SortedSummaries>();
+  private newestOfDock = new Map<string, SortedSummaries>();
+  private dockTallies = new Map<string, DockTally>();
+  private cameraTallies = new Map<string, CameraTally>();
+  private sortedCameras: string[] | undefined;
+  /** A summary changed a field the orders or tallies are keyed on: rebuild them (never in practice). */
+  private rebuild = false;
+  private readonly facetSets = { devices: new Set<string>(), docks: new Set<string>(), integrity: new Set<string>(), categories: new Set<string>() };
   private facetValues: Facets | undefined;
+  private readonly strings = new Map<string, string>();
   private loadedAt: number | undefined;
   private fullListAt = 0;
   private inFlight: Promise<void> | undefined;
+  private progress: BuildProgress | undefined;
+  private changedSinceSave = 0;
+  private lastSaveAt = 0;
+  private saving: Promise<void> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly deps: CatalogDeps) {
@@ -145,27 +203,43 @@ export class Catalog {
     return this.inFlight ??= this.load().finally(() => { this.inFlight = undefined; });
   }
 
+  /**
+   * Refresh, but while the catalog is first being built wait at most `waitMs`: false when it is
+   * still being built (`building` says how far), true when up to date. Later refreshes are
+   * always awaited (they read only what changed).
+   */
+  async refreshWithin(waitMs: number): Promise<boolean> {
+    const refreshed = this.refresh();
+    if (this.loadedAt !== undefined) { await refreshed; return true; }
+    const done = refreshed.then(() => true);
+    done.catch(() => {}); // a failure after the wait is the next page's to report
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([done, new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** How far the first build is (records read of those to read), or undefined once built. */
+  get building(): BuildProgress | undefined { return this.loadedAt === undefined ? { ...(this.progress ?? { read: 0, total: 0 }) } : undefined; }
+
   private async load(): Promise<void> {
     const started = this.now();
     const store = this.deps.recordings;
     let keys: RecordingKey[];
-    const full = this.loadedAt === undefined || !store.listRecordingsChangedSince;
-    const snapshot = this.loadedAt === undefined && this.deps.snapshotPath && store.listRecordingsChangedSince ? await loadSnapshot(this.deps.snapshotPath) : undefined;
-    if (snapshot) {
-      for (const s of snapshot.summaries) {
-        const k = keyOf(s.dockId, s.id);
-        this.byKey.set(k, s);
-        if (s.state === 'receiving') this.receiving.add(k);
-      }
-      this.sortedByKey = undefined;
-      this.sortedNewest = undefined;
-      this.facetValues = undefined;
+    const first = this.loadedAt === undefined;
+    const full = first || !store.listRecordingsChangedSince;
+    if (first) this.progress = { read: 0, total: 0 };
+    const snapshot = first && this.deps.snapshotPath && store.listRecordingsChangedSince ? await loadSnapshot(this.deps.snapshotPath) : undefined;
+    if (snapshot && this.trusted(snapshot, started)) {
+      for (const s of snapshot.summaries) this.insert(this.interned(s));
       // A margin back: the database's clock (updated_at) need not be this server's.
       keys = await store.listRecordingsChangedSince!(new Date(snapshot.savedAt - (this.deps.snapshotClockMarginMs ?? SNAPSHOT_CLOCK_MARGIN_MS)));
       this.fullListAt = started;
-    } else if (this.loadedAt !== undefined && this.deps.seesEveryChange) {
+    } else if (!first && this.deps.seesEveryChange) {
       keys = [];
-    } else if (full && this.loadedAt !== undefined && started - this.fullListAt < (this.deps.fullRelistMs ?? 10_000)) {
+    } else if (full && !first && started - this.fullListAt < (this.deps.fullRelistMs ?? 10_000)) {
       keys = [];
     } else if (full) {
       keys = await store.listRecordings();
@@ -177,10 +251,11 @@ export class Catalog {
     for (const key of keys) wanted.set(keyOf(key.dockId, key.recordingId), key);
     for (const key of this.pendingTouch.splice(0)) wanted.set(keyOf(key.dockId, key.recordingId), key);
     for (const k of this.receiving) {
-      const s = this.byKey.get(k);
-      if (s) wanted.set(k, { dockId: s.dockId, recordingId: s.id });
+      const [dockId, id] = k.split('\u0000') as [string, string];
+      if (this.lookup(dockId, id)) wanted.set(k, { dockId, recordingId: id });
     }
     const list = [...wanted.values()];
+    if (this.progress) this.progress.total = list.length;
     const width = 32;
     for (let i = 0; i < list.length; i += width) {
       const slice = list.slice(i, i + width);
@@ -189,27 +264,162 @@ export class Catalog {
       for (const [j, summary] of summaries.entries()) {
         // A touched id with no record (a refused create) is not followed further.
         if (!summary) { this.receiving.delete(keyOf(slice[j]!.dockId, slice[j]!.recordingId)); continue; }
-        const k = keyOf(summary.dockId, summary.id);
-        const existing = this.byKey.get(k);
-        // In place: the sorted array holds the same objects.
-        if (existing) Object.assign(existing, summary);
-        else {
-          this.byKey.set(k, summary);
-          this.sortedByKey = undefined;
-          this.sortedNewest = undefined;
-          this.facetValues = undefined;
-        }
-        if (summary.state === 'receiving') this.receiving.add(k); else this.receiving.delete(k);
+        this.upsert(summary);
       }
+      if (this.progress) this.progress.read += slice.length;
     }
     this.loadedAt = started;
+    this.progress = undefined;
+    this.saveInBackground();
+  }
+
+  /** A saved snapshot describes this backend, as far along its chain as it is now, and no later than now. */
+  private trusted(snapshot: Snapshot, now: number): boolean {
+    if ((snapshot.backend ?? '') !== (this.deps.backendId ?? '')) return false;
+    if (snapshot.savedAt > now + 1000) return false; // from the future: the changes since would never be read
+    if (this.deps.chainPosition && snapshot.chain) {
+      const here = this.deps.chainPosition();
+      if (!here || here.seq < snapshot.chain.seq || (here.seq === snapshot.chain.seq && here.hash !== snapshot.chain.hash)) return false;
+    }
+    return true;
+  }
+
+  private lookup(dockId: string, id: string): RecordingSummary | undefined { return this.byDock.get(dockId)?.get(id); }
+
+  /** A new summary, or a re-read one (changed in place: the orders hold the same object). */
+  private upsert(summary: RecordingSummary): void {
+    const k = keyOf(summary.dockId, summary.id);
+    const existing = this.lookup(summary.dockId, summary.id);
+    if (existing) {
+      if (existing.createdAt !== summary.createdAt || existing.deviceSerial !== summary.deviceSerial || existing.size !== summary.size || existing.seq !== summary.seq) this.rebuild = true;
+      Object.assign(existing, summary);
+      this.noteFacets(existing);
+      const dock = this.dockTallies.get(existing.dockId);
+      const t = arrivalOf(existing);
+      if (dock && t > dock.newest) dock.newest = t;
+    } else {
+      this.insert(summary);
+    }
+    if (summary.state === 'receiving') this.receiving.add(k); else this.receiving.delete(k);
+    this.changedSinceSave++;
+  }
+
+  private insert(s: RecordingSummary): void {
+    let ids = this.byDock.get(s.dockId);
+    if (!ids) { ids = new Map(); this.byDock.set(s.dockId, ids); }
+    if (ids.has(s.id)) { this.upsert(s); return; }
+    ids.set(s.id, s);
+    this.count++;
+    if (s.state === 'receiving') this.receiving.add(keyOf(s.dockId, s.id));
+    this.index(s);
+    this.noteFacets(s);
+  }
+
+  /** Into the orders and the tallies. */
+  private index(s: RecordingSummary): void {
+    this.keyOrder.add(s);
+    this.newestOrder.add(s);
+    mapGet(this.newestOfDevice, s.deviceSerial, () => new SortedSummaries(byNewest)).add(s);
+    mapGet(this.newestOfDock, s.dockId, () => new SortedSummaries(byNewest)).add(s);
+    const day = s.createdAt.slice(0, 10);
+    const dock = mapGet(this.dockTallies, s.dockId, () => ({ recordings: 0, bytes: 0, day, dayBytes: 0, newest: '' }));
+    dock.recordings++;
+    dock.bytes += s.size;
+    if (day > dock.day) { dock.day = day; dock.dayBytes = 0; }
+    if (day === dock.day) dock.dayBytes += s.size;
+    const t = arrivalOf(s);
+    if (t > dock.newest) dock.newest = t;
+    const camera = mapGet(this.cameraTallies, s.deviceSerial, () => {
+      this.sortedCameras = undefined;
+      return { recordings: 0, bytes: 0, docks: new Set<string>(), lastArrival: s.createdAt, seq: new SequenceTally(), unnumbered: 0 };
+    });
+    camera.recordings++;
+    camera.bytes += s.size;
+    camera.docks.add(s.dockId);
+    if (s.createdAt > camera.lastArrival) camera.lastArrival = s.createdAt;
+    if (s.seq !== undefined) camera.seq.add(s.seq); else camera.unnumbered++;
+  }
+
+  private ensureIndexes(): void {
+    if (!this.rebuild) return;
+    this.rebuild = false;
+    this.keyOrder = new SortedSummaries(byKey);
+    this.newestOrder = new SortedSummaries(byNewest);
+    this.newestOfDevice = new Map();
+    this.newestOfDock = new Map();
+    this.dockTallies = new Map();
+    this.cameraTallies = new Map();
+    this.sortedCameras = undefined;
+    for (const s of this.summaries()) this.index(s);
+  }
+
+  private noteFacets(s: RecordingSummary): void {
+    const sets = this.facetSets;
+    const grew = [sets.devices.size, sets.docks.size, sets.integrity.size, sets.categories.size].join();
+    sets.devices.add(s.deviceSerial); sets.docks.add(s.dockId); sets.integrity.add(s.integrity);
+    if (s.category !== undefined) sets.categories.add(s.category);
+    if ([sets.devices.size, sets.docks.size, sets.integrity.size, sets.categories.size].join() !== grew) this.facetValues = undefined;
+  }
+
+  private *summaries(): Iterable<RecordingSummary> {
+    for (const ids of this.byDock.values()) yield* ids.values();
+  }
+
+  /** The one copy of a string that repeats across summaries (docks, cameras, officers, categories, codecs). */
+  private intern(value: string): string;
+  private intern(value: string | undefined): string | undefined;
+  private intern(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const held = this.strings.get(value);
+    if (held !== undefined) return held;
+    if (this.strings.size < 200_000 && value.length <= 200) this.strings.set(value, value);
+    return value;
+  }
+
+  private interned(s: RecordingSummary): RecordingSummary {
+    const out: RecordingSummary = {
+      dockId: this.intern(s.dockId), id: s.id, deviceSerial: this.intern(s.deviceSerial), fileName: s.fileName, size: s.size, sha256: s.sha256,
+      state: s.state === 'complete' ? 'complete' : 'receiving', segmentCount: s.segmentCount, segmentsReceived: s.segmentsReceived,
+      integrity: this.intern(s.integrity) as IntegrityStatus, createdAt: s.createdAt, stale: false,
+    };
+    if (s.completedAt !== undefined) out.completedAt = s.completedAt;
+    if (s.durationSeconds !== undefined) out.durationSeconds = s.durationSeconds;
+    for (const field of ['videoCodec', 'category', 'trigger', 'officerId'] as const) {
+      const value = s[field];
+      if (typeof value === 'string') out[field] = this.intern(value);
+    }
+    if (s.startedAt !== undefined) out.startedAt = s.startedAt;
+    if (s.seq !== undefined) out.seq = s.seq;
+    return out;
   }
 
   /** Save the summaries for the next start (server close); nothing when this run never loaded them. */
   async save(): Promise<void> {
     if (!this.deps.snapshotPath || this.loadedAt === undefined) return;
     await this.refresh();
-    await saveSnapshot(this.deps.snapshotPath, this.loadedAt, this.byKey.values());
+    await this.saveNow();
+  }
+
+  private saveNow(): Promise<void> {
+    const path = this.deps.snapshotPath!;
+    const savedAt = this.loadedAt!;
+    const changed = this.changedSinceSave;
+    const header = { savedAt, ...(this.deps.backendId !== undefined ? { backend: this.deps.backendId } : {}), ...(this.deps.chainPosition?.() ? { chain: this.deps.chainPosition()! } : {}) };
+    const run = this.saving.catch(() => {}).then(async () => {
+      await saveSnapshot(path, header, this.summaries());
+      this.changedSinceSave -= changed;
+      this.lastSaveAt = this.now();
+    });
+    this.saving = run;
+    return run;
+  }
+
+  /** While they change, at most every saveEveryMs (the first build at once). */
+  private saveInBackground(): void {
+    const every = this.deps.saveEveryMs;
+    if (every === undefined || !this.deps.snapshotPath || this.changedSinceSave === 0 || this.now() - this.lastSaveAt < every) return;
+    this.lastSaveAt = this.now();
+    this.saveNow().catch((error: unknown) => this.deps.onSaveError?.(error));
   }
 
   private async summarize(dockId: string, record: StoredRecording): Promise<RecordingSummary> {
@@ -233,110 +443,146 @@ export class Catalog {
       if (value !== undefined) summary[field] = value;
     }
     if (seq !== undefined) summary.seq = seq;
-    return summary;
+    return this.interned(summary);
   }
 
   private isStale(s: RecordingSummary, now: number): boolean {
     return s.state === 'receiving' && now - Date.parse(s.createdAt) > this.staleAfterMs;
   }
 
-  /** Every summary, sorted by dock then id (the API's cursor order), with `stale` as of now. */
-  all(): RecordingSummary[] {
-    if (!this.sortedByKey) {
-      this.sortedByKey = [...this.byKey.values()].sort((a, b) => compareKey(a.dockId, a.id, b.dockId, b.id));
+  /** Only a receiving recording can be stale: the others keep stale false (set by summarize). */
+  private markStale(): RecordingSummary[] {
+    const now = this.now();
+    const out: RecordingSummary[] = [];
+    for (const k of this.receiving) {
+      const [dockId, id] = k.split('\u0000') as [string, string];
+      const s = this.lookup(dockId, id);
+      if (s) { s.stale = this.isStale(s, now); out.push(s); }
     }
-    this.markStale();
-    return this.sortedByKey;
+    return out;
   }
 
-  /** Only a receiving recording can be stale: the others keep stale false (set by summarize). */
-  private markStale(): void {
-    const now = this.now();
-    for (const k of this.receiving) {
-      const s = this.byKey.get(k);
-      if (s) s.stale = this.isStale(s, now);
-    }
+  /** The receiving recordings older than the stale age (a pass over the receiving ones only). */
+  staleRecordings(): RecordingSummary[] {
+    return this.markStale().filter((s) => s.stale).sort(byKey);
   }
 
   /**
    * One page of the summaries matching `filter`, newest arrival first (the console's list), and how
-   * many match. The order is kept between requests (an arrival time never changes), so a page is a
-   * slice when nothing is filtered and one pass otherwise, never a sort per request.
+   * many match. The orders are kept (an arrival time never changes): the base is the camera's or the
+   * dock's own order when one is asked for, a day is a block of it found by bisection, and only the
+   * other filters (state, integrity, category) are a pass over that block.
    */
   newest(filter: RecordingFilter, offset: number, limit: number): { items: RecordingSummary[]; total: number } {
-    if (!this.sortedNewest) {
-      this.sortedNewest = [...this.byKey.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : compareKey(a.dockId, a.id, b.dockId, b.id)));
-    }
+    this.ensureIndexes();
     this.markStale();
-    const list = this.sortedNewest;
-    if (Object.keys(filter).length === 0) return { items: list.slice(offset, offset + limit), total: list.length };
+    let list: RecordingSummary[];
+    if (filter.device !== undefined) list = this.newestOfDevice.get(filter.device)?.items() ?? [];
+    else if (filter.dock !== undefined) list = this.newestOfDock.get(filter.dock)?.items() ?? [];
+    else list = this.newestOrder.items();
+    let from = 0;
+    let to = list.length;
+    if (filter.day !== undefined) {
+      const day = filter.day;
+      from = firstIndex(list, (s) => s.createdAt < day + '\uffff');
+      to = firstIndex(list, (s) => s.createdAt < day);
+    }
+    const rest: RecordingFilter = { ...filter };
+    delete rest.day;
+    if (filter.device !== undefined) delete rest.device; else delete rest.dock;
+    if (Object.keys(rest).length === 0) return { items: list.slice(from + offset, Math.min(to, from + offset + limit)), total: Math.max(0, to - from) };
     const items: RecordingSummary[] = [];
     let total = 0;
-    for (const s of list) {
-      if (!matches(s, filter)) continue;
+    for (let i = from; i < to; i++) {
+      const s = list[i]!;
+      if (!matches(s, rest)) continue;
       if (total >= offset && items.length < limit) items.push(s);
       total++;
     }
     return { items, total };
   }
 
-  /** The values the console's filters offer (at most 500 each), kept until a recording is added. */
+  /** The values the console's filters offer (at most 500 each), kept until a new value arrives. */
   facets(): Facets {
     if (!this.facetValues) {
-      const sets = { devices: new Set<string>(), docks: new Set<string>(), integrity: new Set<string>(), categories: new Set<string>() };
-      for (const s of this.byKey.values()) {
-        sets.devices.add(s.deviceSerial); sets.docks.add(s.dockId); sets.integrity.add(s.integrity);
-        if (s.category !== undefined) sets.categories.add(s.category);
-      }
       const sorted = (set: Set<string>) => [...set].sort().slice(0, 500);
+      const sets = this.facetSets;
       this.facetValues = { devices: sorted(sets.devices), docks: sorted(sets.docks), integrity: sorted(sets.integrity), categories: sorted(sets.categories) };
     }
     return this.facetValues;
   }
 
-  get size(): number { return this.byKey.size; }
+  get size(): number { return this.count; }
 
   get(dockId: string, id: string): RecordingSummary | undefined {
-    const s = this.byKey.get(keyOf(dockId, id));
+    const s = this.lookup(dockId, id);
     if (s) s.stale = this.isStale(s, this.now());
     return s;
   }
 
-  /** A bounded page in (dock, id) order after `cursor` (an opaque token from the previous page). */
+  /** A bounded page in (dock, id) order after `cursor` (an opaque token from the previous page); a dock is a block found by bisection. */
   page(filter: RecordingFilter, limit: number, cursor?: string): Page<RecordingSummary> {
-    const all = this.all();
-    const matching = all.filter((s) => matches(s, filter));
-    let start = 0;
+    this.ensureIndexes();
+    this.markStale();
+    const all = this.keyOrder.items();
+    let from = 0;
+    let to = all.length;
+    if (filter.dock !== undefined) {
+      const dock = filter.dock;
+      from = firstIndex(all, (s) => s.dockId >= dock);
+      to = firstIndex(all, (s) => s.dockId > dock);
+    }
+    let start = from;
     if (cursor !== undefined) {
       const after = decodeCursor(cursor);
-      start = lowerBound(matching, after);
+      start = Math.max(from, firstIndex(all, (s) => compareKey(s.dockId, s.id, after[0], after[1]) > 0));
     }
-    const items = matching.slice(start, start + limit);
+    const rest: RecordingFilter = { ...filter };
+    delete rest.dock;
+    let items: RecordingSummary[];
+    let total: number;
+    let more: boolean;
+    if (Object.keys(rest).length === 0) {
+      items = all.slice(start, Math.min(to, start + limit));
+      total = to - from;
+      more = start + limit < to;
+    } else {
+      items = [];
+      total = 0;
+      more = false;
+      for (let i = from; i < to; i++) {
+        const s = all[i]!;
+        if (!matches(s, rest)) continue;
+        total++;
+        if (i < start) continue;
+        if (items.length < limit) items.push(s); else more = true;
+      }
+    }
     const last = items[items.length - 1];
-    return { items, total: matching.length, ...(start + limit < matching.length && last ? { next: encodeCursor(last.dockId, last.id) } : {}) };
+    return { items, total, ...(more && last ? { next: encodeCursor(last.dockId, last.id) } : {}) };
   }
 
+  /** Every dock: its tally, with in progress and stale from the receiving recordings. */
   async docks(): Promise<DockSummary[]> {
-    const todayStart = new Date(this.now()).toISOString().slice(0, 10) + 'T00:00:00.000Z';
+    this.ensureIndexes();
+    const today = new Date(this.now()).toISOString().slice(0, 10);
+    const ids = new Set<string>(this.deps.knownDocks?.() ?? []);
+    for (const id of this.dockTallies.keys()) ids.add(id);
     const docks = new Map<string, DockSummary>();
-    const newest = new Map<string, string>();
-    const blank = (dockId: string): DockSummary => ({ dockId, recordings: 0, bytes: 0, bytesToday: 0, inProgress: 0, stale: 0 });
-    for (const id of this.deps.knownDocks?.() ?? []) docks.set(id, blank(id));
-    for (const s of this.all()) {
-      const d = docks.get(s.dockId) ?? blank(s.dockId);
-      docks.set(s.dockId, d);
-      d.recordings++;
-      d.bytes += s.size;
-      if (s.createdAt >= todayStart) d.bytesToday += s.size;
-      if (s.state === 'receiving') d.inProgress++;
-      if (s.stale) d.stale++;
-      const t = s.completedAt && s.completedAt > s.createdAt ? s.completedAt : s.createdAt;
-      if (t > (newest.get(s.dockId) ?? '')) newest.set(s.dockId, t);
+    for (const dockId of [...ids].sort()) {
+      const t = this.dockTallies.get(dockId);
+      docks.set(dockId, { dockId, recordings: t?.recordings ?? 0, bytes: t?.bytes ?? 0, bytesToday: t && t.day === today ? t.dayBytes : 0, inProgress: 0, stale: 0 });
     }
-    const out = [...docks.values()].sort((a, b) => (a.dockId < b.dockId ? -1 : a.dockId > b.dockId ? 1 : 0));
+    for (const s of this.markStale()) {
+      const d = docks.get(s.dockId);
+      if (!d) continue;
+      d.inProgress++;
+      if (s.stale) d.stale++;
+    }
+    const out = [...docks.values()];
     await Promise.all(out.map(async (d) => {
       const seen = this.seenAt.get(d.dockId);
-      const fromRecords = newest.get(d.dockId);
+      const fromRecords = this.dockTallies.get(d.dockId)?.newest || undefined;
       const seenIso = seen !== undefined ? new Date(seen).toISOString() : undefined;
       const last = [seenIso, fromRecords].filter((t): t is string => t !== undefined).sort().pop();
       if (last) d.lastSeen = last;
@@ -346,25 +592,37 @@ export class Catalog {
     return out;
   }
 
+  /** Every camera, from its tally (at most MAX_GAP_RANGES missing ranges each, `moreRanges` says how many more). */
   cameras(): CameraSummary[] {
-    const byCamera = new Map<string, { summary: CameraSummary; seqs: number[]; docks: Set<string> }>();
-    for (const s of this.all()) {
-      let c = byCamera.get(s.deviceSerial);
-      if (!c) {
-        c = { summary: { serial: s.deviceSerial, recordings: 0, bytes: 0, docks: [], lastArrival: s.createdAt, unnumbered: 0 }, seqs: [], docks: new Set() };
-        byCamera.set(s.deviceSerial, c);
-      }
-      c.summary.recordings++;
-      c.summary.bytes += s.size;
-      c.docks.add(s.dockId);
-      if (s.createdAt > c.summary.lastArrival) c.summary.lastArrival = s.createdAt;
-      if (s.seq !== undefined) c.seqs.push(s.seq); else c.summary.unnumbered++;
-    }
-    return [...byCamera.values()].map(({ summary, seqs, docks }) => {
-      const gaps = sequenceGaps(seqs);
-      return { ...summary, docks: [...docks].sort(), ...(gaps ? { sequence: gaps } : {}) };
-    }).sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0));
+    this.ensureIndexes();
+    this.sortedCameras ??= [...this.cameraTallies.keys()].sort();
+    return this.sortedCameras.map((serial) => {
+      const t = this.cameraTallies.get(serial)!;
+      const gaps = t.seq.gaps(MAX_GAP_RANGES);
+      return { serial, recordings: t.recordings, bytes: t.bytes, docks: [...t.docks].sort(), lastArrival: t.lastArrival, unnumbered: t.unnumbered, ...(gaps ? { sequence: gaps } : {}) };
+    });
   }
+}
+
+function arrivalOf(s: RecordingSummary): string {
+  return s.completedAt && s.completedAt > s.createdAt ? s.completedAt : s.createdAt;
+}
+
+function mapGet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) { value = make(); map.set(key, value); }
+  return value;
+}
+
+/** First index at which `pred` holds (it holds for every later index too). */
+function firstIndex<T>(list: readonly T[], pred: (item: T) => boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pred(list[mid]!)) hi = mid; else lo = mid + 1;
+  }
+  return lo;
 }
 
 function matches(s: RecordingSummary, f: RecordingFilter): boolean {
@@ -380,17 +638,6 @@ function matches(s: RecordingSummary, f: RecordingFilter): boolean {
 function compareKey(ad: string, ai: string, bd: string, bi: string): number {
   if (ad !== bd) return ad < bd ? -1 : 1;
   return ai < bi ? -1 : ai > bi ? 1 : 0;
-}
-
-/** First index whose key is after `after`. */
-function lowerBound(list: readonly RecordingSummary[], after: [string, string]): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (compareKey(list[mid]!.dockId, list[mid]!.id, after[0], after[1]) <= 0) lo = mid + 1; else hi = mid;
-  }
-  return lo;
 }
 
 export class CursorError extends Error {

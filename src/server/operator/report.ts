@@ -12,7 +12,7 @@ import { pinnedDockKeyId } from '../dockKeys.js';
 import { FsStore } from '../fsStore.js';
 import type { RecordingStore } from '../state.js';
 import type { BlobStore, Store } from '../store.js';
-import { CATALOG_SNAPSHOT } from './catalogSnapshot.js';
+import { CATALOG_SNAPSHOT, embeddedBackendId } from './catalogSnapshot.js';
 import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
 
 export interface ServerReport {
@@ -44,7 +44,7 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
       where: dataDir, recordings: store, blobs: store, held: async (dockId, sha256) => held?.(dockId, sha256) ?? true,
       dockKeyId: (dockId) => pinnedDockKeyId(dataDir, dockId),
       // The summaries the server saved at its last stop, and the records changed since (read-only: never saved here).
-      snapshotPath: join(dataDir, CATALOG_SNAPSHOT), snapshotClockMarginMs: 0,
+      snapshotPath: join(dataDir, CATALOG_SNAPSHOT), snapshotClockMarginMs: 0, backendId: await embeddedBackendId(dataDir).catch(() => 'embedded:?'),
       ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}), ...(options.now ? { now: options.now } : {}),
     });
   } finally {
@@ -59,7 +59,7 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
 export async function reportOf(options: {
   where: string; recordings: RecordingStore; blobs: Pick<BlobStore, 'hasBlob'>;
   held: (dockId: string, sha256: string) => Promise<boolean>; dockKeyId: (dockId: string) => Promise<string | undefined>;
-  staleAfterMs?: number; now?: () => number; snapshotPath?: string; snapshotClockMarginMs?: number;
+  staleAfterMs?: number; now?: () => number; snapshotPath?: string; snapshotClockMarginMs?: number; backendId?: string;
 }): Promise<ServerReport> {
   const missing = async (manifest: RecordingManifest) => {
     const out: number[] = [];
@@ -71,6 +71,7 @@ export async function reportOf(options: {
   const catalog = new Catalog({
     recordings: options.recordings, missing, dockKeyId: options.dockKeyId, ...(options.snapshotPath ? { snapshotPath: options.snapshotPath } : {}),
     ...(options.snapshotClockMarginMs !== undefined ? { snapshotClockMarginMs: options.snapshotClockMarginMs } : {}),
+    ...(options.backendId !== undefined ? { backendId: options.backendId } : {}),
     ...(options.staleAfterMs !== undefined ? { staleAfterMs: options.staleAfterMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
@@ -78,7 +79,7 @@ export async function reportOf(options: {
   const cameras = catalog.cameras();
   return {
     dataDir: options.where, generatedAt: new Date((options.now ?? Date.now)()).toISOString(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000),
-    docks: await catalog.docks(), cameras, stale: catalog.all().filter((s) => s.stale),
+    docks: await catalog.docks(), cameras, stale: catalog.staleRecordings(),
     camerasWithGaps: cameras.filter((c) => (c.sequence?.missingCount ?? 0) > 0).length,
   };
 }

@@ -33,6 +33,16 @@ export function parseOperatorQuery(query: OperatorQuery): { filter: RecordingFil
   return { filter, limit, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
 }
 
+/** A page waits this long for a catalog still being built at start-up, then answers 503 with Retry-After. */
+export const API_BUILD_WAIT_MS = 5000;
+
+/** Refresh the catalog, or 503 `unavailable` (Retry-After 2) while it is first being built and not done within the wait. */
+export async function catalogReady(catalog: Catalog, waitMs = API_BUILD_WAIT_MS): Promise<void> {
+  if (await catalog.refreshWithin(waitMs)) return;
+  const progress = catalog.building;
+  throw new ProblemError('unavailable', `the server is reading its recordings after a start (${progress ? `${progress.read} of ${progress.total || '?'} records read` : 'almost done'}); retry shortly`, { retryAfter: 2 });
+}
+
 /** One page of the catalog as the API answers it. */
 export async function recordingsPage(catalog: Catalog, query: OperatorQuery, forcedDock?: string) {
   const { filter, limit, cursor } = parseOperatorQuery(query);
@@ -40,7 +50,7 @@ export async function recordingsPage(catalog: Catalog, query: OperatorQuery, for
     if (filter.dock !== undefined && filter.dock !== forcedDock) throw new ProblemError('admin_only', 'a dock token lists its own recordings only; other docks need the admin token');
     filter.dock = forcedDock;
   }
-  await catalog.refresh();
+  await catalogReady(catalog);
   try {
     const page = catalog.page(filter, limit, cursor);
     return { recordings: page.items, total: page.total, ...(page.next ? { next: page.next } : {}) };
@@ -60,12 +70,12 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: { catalog: Ca
   };
 
   app.get('/v1/docks', { onRequest: requireAdmin }, async () => {
-    await catalog.refresh();
+    await catalogReady(catalog);
     return { docks: await catalog.docks(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000) };
   });
 
   app.get('/v1/cameras', { onRequest: requireAdmin }, async () => {
-    await catalog.refresh();
+    await catalogReady(catalog);
     return { cameras: catalog.cameras() };
   });
 }
