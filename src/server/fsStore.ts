@@ -14,15 +14,17 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { once } from 'node:events';
 import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EnvironmentError, errnoCode, IntegrityError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
+import { CHUNK_BYTES, readChunks } from '../util/chunkReader.js';
 import { SHA256_HEX } from '../protocol/digest.js';
 import { assertSha256, insideRoot } from './paths.js';
 import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
 import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
-import { BLOB_DAMAGED, BLOB_MISSING, drainVerified, isBlobIntegrityError, verifiedBlobRead } from './verifiedRead.js';
+import { BLOB_DAMAGED, BLOB_MISSING, isBlobIntegrityError, readsBackIntact, verifiedBlobRead } from './verifiedRead.js';
+import { verifiedBody } from './verifiedWrite.js';
 
 const USAGE_FILE = 'store-usage.json';
 /** In a shared folder, a temp file this old is a write whose server died (a write lasts at most the request timeout). */
@@ -131,35 +133,17 @@ export class FsStore implements Store {
     return insideRoot(this.tmpRoot, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
   }
 
-  async putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult> {
+  async putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number, options: { onBytes?: (bytes: number) => void } = {}): Promise<BlobWriteResult> {
     const finalPath = this.blobPath(sha256);
     const tempPath = this.tempPath();
-    const hash = createHash('sha256');
-    let received = 0;
     // Hash and count in the same pass that writes: one read of the body, no buffering of it.
-    const verify = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        if (received > expectedLength) {
-          callback(new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } }));
-          return;
-        }
-        hash.update(chunk);
-        callback(null, chunk);
-      },
-    });
+    const verify = verifiedBody(sha256, expectedLength, options);
     // flush: the bytes are on disk (fsync) before the file is closed, hence before it is published.
     const out = createWriteStream(tempPath, { flags: 'wx', mode: PRIVATE_FILE_MODE, flush: true, highWaterMark: 1 << 20 });
     try {
-      await pipeline(body, verify, out);
+      await pipeline(body, verify.transform, out);
       if (!out.closed) await once(out, 'close');
-      if (received !== expectedLength) {
-        throw new IntegrityError('length_mismatch', `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
-      }
-      const actual = hash.digest('hex');
-      if (actual !== sha256) {
-        throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
-      }
+      const { size: received } = verify.check();
       await chmod(tempPath, PRIVATE_FILE_MODE);
       await makePrivateDir(dirname(finalPath));
       let created = true;
@@ -269,8 +253,7 @@ export class FsStore implements Store {
    */
   async scanBlobs(sha256s: readonly string[], onChunk: (chunk: Buffer, blob: number) => void, options: { wholeCheckedByCaller?: boolean } = {}): Promise<ScannedBlob[]> {
     const checkEach = !options.wholeCheckedByCaller;
-    const chunkBytes = 1 << 20;
-    const buffers = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
+    const buffers = [Buffer.allocUnsafeSlow(CHUNK_BYTES), Buffer.allocUnsafeSlow(CHUNK_BYTES)] as const;
     const results: ScannedBlob[] = [];
     for (const [blob, sha256] of sha256s.entries()) {
       let opened;
@@ -285,18 +268,10 @@ export class FsStore implements Store {
       const hash = checkEach ? createHash('sha256') : undefined;
       let size = 0;
       try {
-        let which = 0;
-        let pending = handle.read(buffers[0]!, 0, chunkBytes, 0);
-        for (;;) {
-          const { bytesRead } = await pending;
-          if (bytesRead === 0) break;
-          const chunk = buffers[which]!.subarray(0, bytesRead);
-          which ^= 1;
-          // The other buffer was handed to onChunk in the previous round and is free to fill.
-          pending = handle.read(buffers[which]!, 0, chunkBytes, size + bytesRead);
+        for await (const chunk of readChunks(handle, { buffers })) {
           hash?.update(chunk);
           onChunk(chunk, blob);
-          size += bytesRead;
+          size += chunk.length;
         }
       } finally {
         await handle.close();
@@ -315,13 +290,7 @@ export class FsStore implements Store {
 
   /** True when the blob is there and hashes to its name (a damaged one is moved aside on the way). */
   private async intact(sha256: string): Promise<boolean> {
-    try {
-      await drainVerified(this.readBlob(sha256));
-      return true;
-    } catch (error) {
-      if (isBlobIntegrityError(error)) return false;
-      throw error;
-    }
+    return readsBackIntact(this.readBlob(sha256));
   }
 
   /**

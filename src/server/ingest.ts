@@ -191,7 +191,7 @@ export class IngestService {
     this.uploadsInFlight.set(dockId, inFlight + 1);
     this.reservedBytes += segment.length;
     const write = (async () => {
-      const { created } = await this.deps.store.putBlob(segment.sha256, countedBody(upload.body, (n) => this.deps.metrics.segmentBytes(n)), segment.length);
+      const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length, { onBytes: (n) => this.deps.metrics.segmentBytes(n) });
       if (created) await this.recordSegment(id, dockId, segment, false, attachment?.index);
       return created;
     })();
@@ -667,17 +667,4 @@ function unsignedReceipt(manifest: RecordingManifest, dockId: string, receivedAt
     merkleRoot: manifest.merkleRoot, receivedAt, serverKeyId, custodySeq, custodyPrevHash,
     ...(receiptAttachmentsOf(manifest) ? { attachments: receiptAttachmentsOf(manifest) } : {}),
   };
-}
-
-/**
- * The body as the store reads it, counting each chunk: bodycam_segment_bytes_received_total is
- * the bytes actually read, whichever store reads them. (The socket's bytesRead, used before, missed
- * what Node had read ahead before the handler ran: headers and the first body chunks of each PUT.)
- * Errors and destruction pass through: a destroyed request ends the loop with its error.
- */
-async function* countedBody(body: SegmentUpload['body'], count: (bytes: number) => void): AsyncGenerator<Buffer | Uint8Array> {
-  for await (const chunk of body as AsyncIterable<Buffer | Uint8Array>) {
-    count(chunk.length);
-    yield chunk;
-  }
 }

@@ -49,9 +49,10 @@ export interface BlobStore {
    * exactly `expectedLength` bytes arrived, their SHA-256 equals `sha256` and the bytes are
    * on stable storage (the name may become durable only at syncBlobs).
    * Throws IntegrityError with code `length_mismatch` or `digest_mismatch`
-   * (nothing kept), or the body's own error.
+   * (nothing kept), or the body's own error. `onBytes` is told the size of each chunk as it is
+   * read (the bytes-received metric), through src/server/verifiedWrite.ts like the checks.
    */
-  putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult>;
+  putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number, options?: { onBytes?: (bytes: number) => void }): Promise<BlobWriteResult>;
   /** Make these blobs durable (file and name) before a receipt is issued for them. */
   syncBlobs(sha256s: readonly string[]): Promise<void>;
   /**

@@ -73,3 +73,18 @@ export async function drainVerified(stream: Readable): Promise<number> {
   for await (const chunk of stream) size += (chunk as Buffer).length;
   return size;
 }
+
+/**
+ * Whether a blob reads back intact through its verified read (drained, nothing kept): false when
+ * the read found it damaged or missing (a damaged one is marked on the way); other errors (the
+ * store unreachable) are thrown.
+ */
+export async function readsBackIntact(stream: Readable): Promise<boolean> {
+  try {
+    await drainVerified(stream);
+    return true;
+  } catch (error) {
+    if (isBlobIntegrityError(error)) return false;
+    throw error;
+  }
+}

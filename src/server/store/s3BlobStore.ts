@@ -27,7 +27,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectLockConfigurationCommand, HeadBucketCommand,
@@ -38,7 +38,8 @@ import { SHA256_HEX } from '../../protocol/digest.js';
 import { assertSha256, insideRoot } from '../paths.js';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../privateFiles.js';
 import type { BlobStore, BlobWriteResult } from '../store.js';
-import { BLOB_DAMAGED, BLOB_MISSING, drainVerified, isBlobIntegrityError, verifiedBlobRead } from '../verifiedRead.js';
+import { BLOB_DAMAGED, BLOB_MISSING, readsBackIntact, verifiedBlobRead } from '../verifiedRead.js';
+import { verifiedBody } from '../verifiedWrite.js';
 import { classifyS3Error, isNotFound, isPreconditionFailed, STORE_UNAVAILABLE } from './s3Errors.js';
 import { retainUntil, type Retention } from './s3Config.js';
 
@@ -143,38 +144,17 @@ export class S3BlobStore implements BlobStore {
     return `blobs/${sha256.slice(0, 2)}/${sha256}`;
   }
 
-  async putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number): Promise<BlobWriteResult> {
+  async putBlob(sha256: string, body: Readable | AsyncIterable<Buffer | Uint8Array>, expectedLength: number, options: { onBytes?: (bytes: number) => void } = {}): Promise<BlobWriteResult> {
     const key = this.key(sha256);
     const spool = insideRoot(this.options.scratchDir, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
-    const hash = createHash('sha256');
-    const md5 = createHash('md5');
-    let received = 0;
-    const verify = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        if (received > expectedLength) {
-          callback(new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } }));
-          return;
-        }
-        hash.update(chunk);
-        md5.update(chunk);
-        callback(null, chunk);
-      },
-    });
+    const verify = verifiedBody(sha256, expectedLength, { ...options, md5: true });
     try {
-      await pipeline(body, verify, createWriteStream(spool, { flags: 'wx', mode: PRIVATE_FILE_MODE, highWaterMark: 1 << 20 }));
-      if (received !== expectedLength) {
-        throw new IntegrityError('length_mismatch', `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
-      }
-      const actual = hash.digest('hex');
-      if (actual !== sha256) {
-        throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
-      }
-      const contentMd5 = md5.digest();
+      await pipeline(body, verify.transform, createWriteStream(spool, { flags: 'wx', mode: PRIVATE_FILE_MODE, highWaterMark: 1 << 20 }));
+      const { size: received, md5: contentMd5 } = verify.check();
       // Held and intact: nothing to write (a damaged one is hidden by the verified read, then replaced).
       const before = await this.versions(key);
       if (before.live && await this.intact(sha256)) return { created: false, size: received };
-      const mine = await this.putVersion(key, spool, received, contentMd5, sha256);
+      const mine = await this.putVersion(key, spool, received, contentMd5!, sha256);
       // The creator is the writer of the oldest version that was not there before this writer looked.
       const fresh = mine === undefined ? [] : (await this.versions(key)).ids.filter((id) => !before.ids.includes(id));
       const created = mine !== undefined && fresh.at(-1) === mine;
@@ -230,13 +210,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Whether the blob held under the name reads back as its name (the verified read marks it if not). */
   private async intact(sha256: string): Promise<boolean> {
-    try {
-      await drainVerified(this.readBlob(sha256));
-      return true;
-    } catch (error) {
-      if (isBlobIntegrityError(error)) return false;
-      throw error;
-    }
+    return readsBackIntact(this.readBlob(sha256));
   }
 
   async syncBlobs(): Promise<void> {
