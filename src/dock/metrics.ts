@@ -1,18 +1,15 @@
 /**
- * The dock's Prometheus metrics (GET /metrics on the status port), with prom-client: one
- * registry per agent (several agents in one process, as in the demo and the tests, do not
- * share counters), the process metrics prom-client collects (CPU, memory, event loop lag,
- * file descriptors), the build, and per-bay labels on what a bay does.
+ * The dock's Prometheus metrics (GET /metrics on the status port): what every program has
+ * (src/util/metrics.ts: a registry per agent, process metrics, the build) and per-bay labels on
+ * what a bay does.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { buildInfo } from '../util/version.js';
+import { ProgramMetrics } from '../util/metrics.js';
 import type { DockStatus } from './agent.js';
 
 /** Label value for work whose bay is not known (a row from before the bay was recorded). */
 export const UNKNOWN_BAY = 'unknown';
 
-export class DockMetrics {
-  readonly registry = new Registry();
+export class DockMetrics extends ProgramMetrics {
   /** Segment body bytes acknowledged by the server, all bays (what `status` shows as bytesSent). */
   bytesSent = 0;
   private status: (() => DockStatus) | undefined;
@@ -25,48 +22,25 @@ export class DockMetrics {
   private readonly wipedTotal = this.counter('bodycam_dock_wiped_total', 'Camera files wiped after a stored receipt and proof of possession.', ['bay']);
   private readonly possessionFailuresTotal = this.counter('bodycam_dock_possession_failures_total', 'Wipes refused because the server did not prove it holds the bytes (an integrity problem).', ['bay']);
   private readonly staleAlarmsTotal = this.counter('bodycam_dock_stale_alarms_total', 'Recordings that waited longer than --stale-after.', ['bay']);
-  private readonly lastReceipt = new Gauge({ name: 'bodycam_dock_last_receipt_timestamp_seconds', help: 'Unix time of the last verified receipt (0: none since start): alert when it stops moving while the queue is not empty.', labelNames: ['bay'], registers: [this.registry] });
-  private readonly lastReceiptAny = new Gauge({ name: 'bodycam_dock_last_success_timestamp_seconds', help: 'Unix time of the last verified receipt of any bay (0: none since start).', registers: [this.registry] });
+  private readonly lastReceipt = this.gauge('bodycam_dock_last_receipt_timestamp_seconds', 'Unix time of the last verified receipt (0: none since start): alert when it stops moving while the queue is not empty.', ['bay']);
+  private readonly lastReceiptAny = this.gauge('bodycam_dock_last_success_timestamp_seconds', 'Unix time of the last verified receipt of any bay (0: none since start).');
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
-    const build = buildInfo();
-    new Gauge({ name: 'bodycam_build_info', help: 'The running build: always 1, the labels say which.', labelNames: ['component', 'version', 'node'], registers: [this.registry] })
-      .set({ component: 'dock', version: build.version, node: build.node }, 1);
+    super('dock');
     this.lastReceiptAny.set(0);
     const gauge = (name: string, help: string, value: (s: DockStatus) => number): void => {
-      const metrics = this;
-      new Gauge({ name, help, registers: [this.registry], collect() { const s = metrics.status?.(); if (s) this.set(value(s)); } });
+      this.gaugeReading(name, help, () => { const s = this.status?.(); return s ? value(s) : undefined; });
     };
     gauge('bodycam_dock_queue_depth', 'Recordings with work left.', (s) => s.queue.depth);
     gauge('bodycam_dock_oldest_queued_seconds', 'Age of the oldest recording with work left.', (s) => s.queue.oldestQueuedSeconds);
     gauge('bodycam_dock_quarantined', 'Recordings quarantined with a reason.', (s) => s.queue.quarantined);
     gauge('bodycam_dock_flagged', 'Recordings uploaded with an integrity flag (never wiped).', (s) => s.queue.flagged);
     gauge('bodycam_dock_bays_docked', 'Bays with a camera docked.', (s) => s.bays.filter((b) => b.state !== 'empty').length);
-    const metrics = this;
+    const bays = () => this.status?.().bays ?? [];
     // One series per bay and state, 1 for the bay's state now: `bodycam_dock_bay_state{state="attention"} == 1` is an alert.
-    new Gauge({
-      name: 'bodycam_dock_bay_state', help: 'State of each bay (1 for the current state).', labelNames: ['bay', 'state'], registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const bay of metrics.status?.().bays ?? []) this.set({ bay: bay.bay, state: bay.state }, 1);
-      },
-    });
-    new Gauge({
-      name: 'bodycam_dock_bay_bytes', help: 'Bytes of the recordings of the camera docked in each bay: found, and done (acknowledged or finished otherwise).', labelNames: ['bay', 'kind'], registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const bay of metrics.status?.().bays ?? []) {
-          if (bay.bytesTotal === undefined) continue;
-          this.set({ bay: bay.bay, kind: 'found' }, bay.bytesTotal);
-          this.set({ bay: bay.bay, kind: 'done' }, bay.bytesDone ?? 0);
-        }
-      },
-    });
-  }
-
-  private counter(name: string, help: string, labelNames: string[]): Counter {
-    return new Counter({ name, help, labelNames, registers: [this.registry] });
+    this.series('gauge', 'bodycam_dock_bay_state', 'State of each bay (1 for the current state).', ['bay', 'state'], () => bays().map((bay) => [{ bay: bay.bay, state: bay.state }, 1]));
+    this.series('gauge', 'bodycam_dock_bay_bytes', 'Bytes of the recordings of the camera docked in each bay: found, and done (acknowledged or finished otherwise).', ['bay', 'kind'],
+      () => bays().flatMap((bay) => bay.bytesTotal === undefined ? [] : [[{ bay: bay.bay, kind: 'found' }, bay.bytesTotal], [{ bay: bay.bay, kind: 'done' }, bay.bytesDone ?? 0]] as Array<[Record<string, string>, number]>));
   }
 
   /** Where the gauges read the agent's state at scrape time. */
@@ -90,14 +64,5 @@ export class DockMetrics {
     this.receiptsTotal.inc({ bay });
     this.lastReceipt.set({ bay }, at / 1000);
     this.lastReceiptAny.set(at / 1000);
-  }
-
-  /** The Prometheus text exposition (0.0.4). */
-  render(): Promise<string> {
-    return this.registry.metrics();
-  }
-
-  get contentType(): string {
-    return this.registry.contentType;
   }
 }

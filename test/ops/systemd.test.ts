@@ -60,6 +60,21 @@ describe('systemd notifications', () => {
 
   const exited = (child: ChildProcess): Promise<number | null> => new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 
+  /** A service's life as systemd sees it: READY (checked by `whileReady`), then SIGTERM → STOPPING and exit 0. */
+  const serviceLifecycle = async (child: ChildProcess, ready: RegExp, whileReady: (message: (typeof messages)[number]) => Promise<void> = async () => {}) => {
+    try {
+      const message = await waitFor('READY=1', () => messages.find((m) => m.text.startsWith('READY=1')), 60_000, 20);
+      expect(message.text).toMatch(ready);
+      await whileReady(message);
+      const exit = exited(child);
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+      expect(messages.some((m) => m.text === 'STOPPING=1')).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  };
+
   it('dock: READY after the first scan, WATCHDOG pings, STOPPING on SIGTERM', async () => {
     const bays = join(tmp.path, 'bays');
     mkdirSync(join(bays, 'bay-1', 'DCIM'), { recursive: true });
@@ -71,20 +86,12 @@ describe('systemd notifications', () => {
       const { port } = JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as { port: number };
       return await (await fetch(`http://127.0.0.1:${port}/status`)).json() as { bays: Array<{ bay: string }> };
     };
-    try {
-      const ready = await waitFor('READY=1', () => messages.find((m) => m.text.startsWith('READY=1')), 60_000, 20);
-      expect(ready.text).toMatch(/^READY=1\|STATUS=offloading 1 bay\(s\)$/);
+    await serviceLifecycle(child, /^READY=1\|STATUS=offloading 1 bay\(s\)$/, async (ready) => {
       // Sent after the scan: the bay is already known.
       expect((await status()).bays.map((b) => b.bay)).toEqual(['bay-1']);
       await waitFor('two watchdog pings', () => messages.filter((m) => m.text === 'WATCHDOG=1').length >= 2, 30_000, 50);
       expect(messages.findIndex((m) => m.text === 'WATCHDOG=1')).toBeGreaterThan(messages.indexOf(ready));
-      const exit = exited(child);
-      child.kill('SIGTERM');
-      expect(await exit).toBe(0);
-      expect(messages.some((m) => m.text === 'STOPPING=1')).toBe(true);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    });
   });
 
   it('server: READY once it listens, STOPPING on SIGTERM', async () => {
@@ -92,16 +99,7 @@ describe('systemd notifications', () => {
     const tokens = join(tmp.path, 'tokens.json');
     writeFileSync(tokens, JSON.stringify({ 'dock-1': TEST_TOKENS['dock-1'] }), { mode: 0o600 });
     const child = spawnCli(['server', '--data-dir', join(tmp.path, 'srv'), '--tokens', tokens, '--listen', '127.0.0.1:0'], { env });
-    try {
-      const ready = await waitFor('READY=1', () => messages.find((m) => m.text.startsWith('READY=1')), 60_000, 20);
-      expect(ready.text).toMatch(/^READY=1\|STATUS=listening http:\/\/127\.0\.0\.1:\d+$/);
-      const exit = exited(child);
-      child.kill('SIGTERM');
-      expect(await exit).toBe(0);
-      expect(messages.some((m) => m.text === 'STOPPING=1')).toBe(true);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await serviceLifecycle(child, /^READY=1\|STATUS=listening http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('a configuration error exits 2, which the units keep from restarting', async () => {

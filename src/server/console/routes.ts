@@ -131,6 +131,12 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     }
     return record;
   };
+  /** The signed-in person and the recording the path names; undefined when either answered already (sign-in page, 404). */
+  const signedInRecording = async (request: FastifyRequest<{ Params: { dock: string; id: string } }>, reply: FastifyReply) => {
+    const session = await signedIn(request, reply);
+    const record = session ? await loadRecording(request, reply, session) : undefined;
+    return session && record ? { session, record } : undefined;
+  };
 
   // ---- assets -----------------------------------------------------------------------------
   const assets: Record<string, { path: () => string; type: string }> = {
@@ -260,10 +266,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   };
 
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id', async (request, reply) => {
-    const session = await signedIn(request, reply);
-    if (!session) return reply;
-    const record = await loadRecording(request, reply, session);
-    if (!record) return reply;
+    const opened = await signedInRecording(request, reply);
+    if (!opened) return reply;
+    const { session, record } = opened;
     const { manifest, receipt } = record;
     await custodyEvent('viewed', session, record, 'recording page');
     markViewed(session, manifest.dock.id, manifest.recordingId);
@@ -303,10 +308,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   });
 
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/playlist.m3u8', async (request, reply) => {
-    const session = await signedIn(request, reply);
-    if (!session) return reply;
-    const record = await loadRecording(request, reply, session);
-    if (!record) return reply;
+    const opened = await signedInRecording(request, reply);
+    if (!opened) return reply;
+    const { session, record } = opened;
     const play = await playbackOf(record);
     if (play.kind !== 'fmp4' && play.kind !== 'ts') return reply.code(404).type('text/plain').send('no playlist: this recording plays without HLS or not in a browser\n');
     const base = `/console/recordings/${encodeURIComponent(record.manifest.dock.id)}/${encodeURIComponent(record.manifest.recordingId)}`;
@@ -319,10 +323,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
 
   /** The original bytes, by Range; a range is served only when every segment it touches is held. */
   const serveBytes = async (request: FastifyRequest<{ Params: { dock: string; id: string } }>, reply: FastifyReply, download: boolean) => {
-    const session = await signedIn(request, reply);
-    if (!session) return reply;
-    const record = await loadRecording(request, reply, session);
-    if (!record) return reply;
+    const opened = await signedInRecording(request, reply);
+    if (!opened) return reply;
+    const { session, record } = opened;
     const { manifest } = record;
     const size = manifest.file.size;
     if (download && !record.receipt) return reply.code(409).type('text/plain').send('the recording is still arriving; download it once complete\n');
@@ -360,10 +363,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/download', (request, reply) => serveBytes(request, reply, true));
 
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/poster.jpg', async (request, reply) => {
-    const session = await signedIn(request, reply);
-    if (!session) return reply;
-    const record = await loadRecording(request, reply, session);
-    if (!record) return reply;
+    const opened = await signedInRecording(request, reply);
+    if (!opened) return reply;
+    const { session, record } = opened;
     const play = await playbackOf(record);
     const key = record.manifest.file.sha256 + ':' + play.held.length;
     let jpeg = posters.get(key);
