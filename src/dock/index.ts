@@ -19,6 +19,7 @@ export type { BayState, BayStatus, RecordingSummary } from './status.js';
 export { installDockKey } from './keys.js';
 export { trustServer } from './trust.js';
 export type { BandwidthNow } from './bwTimetable.js';
+export type { ServerProblemTally } from './attention.js';
 
 /** The agent's status, with the bandwidth limit in force now (maxRate, or the bwLimit timetable's entry). */
 export type DockStatus = CoreDockStatus & { bandwidth?: BandwidthNow };

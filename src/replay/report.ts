@@ -3,7 +3,7 @@
  * and JUnit XML with one testcase per recording expectation (what CI systems
  * render as test results).
  */
-import type { ServerProblemTally } from '../dock/attention.js';
+import type { ServerProblemTally } from '../dock/index.js';
 import { table } from '../util/table.js';
 
 export interface CaseResult {
