@@ -16,7 +16,7 @@ import { aboutSubjects } from '../custodyIndex.js';
 import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custodyLog.js';
 import type { CustodyChain } from '../state.js';
 import type pg from 'pg';
-import { checkout, inTransaction } from './checkout.js';
+import { inTransaction } from './checkout.js';
 import { SQL } from './sql.js';
 
 interface Pending {
@@ -150,10 +150,9 @@ export class PgCustodyChain implements CustodyChain {
   }
 
   private async commitBatch(batch: Pending[]): Promise<void> {
-    const { client, release } = await checkout(this.pool);
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    // The waiting appends are settled only after the COMMIT (and not at all when it fails): a seq
+    // handed out is one the database holds, and a receipt goes out with its signed checkpoint.
+    const { checkpoint, appended, settle } = await inTransaction(this.pool, async (client) => {
       const head = await this.readHead(client, true);
       const mentionKeys = batch.filter((i) => i.unlessMentioned).map((i) => mentionOf(i.fields));
       const mentioned = new Set<string>();
@@ -214,17 +213,11 @@ export class PgCustodyChain implements CustodyChain {
           await client.query(SQL.checkpointInsert, [seq, JSON.stringify(checkpoint)]);
         }
       }
-      await client.query('COMMIT');
-      if (lines.length) this.appendedSinceOpen = true;
-      if (checkpoint) { this.checkpoint = checkpoint; this.options.onCheckpoint?.(checkpoint); }
-      settle.forEach((f) => f());
-    } catch (error) {
-      broken = error as Error;
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      release(broken);
-    }
+      return { checkpoint, appended: lines.length > 0, settle };
+    });
+    if (appended) this.appendedSinceOpen = true;
+    if (checkpoint) { this.checkpoint = checkpoint; this.options.onCheckpoint?.(checkpoint); }
+    settle.forEach((f) => f());
   }
 
   /** A checkpoint of the current head when none covers it yet (the interval tick and close). */
