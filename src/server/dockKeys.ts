@@ -12,9 +12,10 @@ import { isValidId } from '../protocol/types.js';
 import { insideRoot } from './paths.js';
 import { makePrivateDir, publishOnce } from './privateFiles.js';
 import type { DockKeyStore, PinResult } from './state.js';
+import { SERVER_ERROR_CODES } from './errorCodes.js';
 
 function pinPath(dataDir: string, dockId: string): string {
-  if (!isValidId(dockId)) throw new InputError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
+  if (!isValidId(dockId)) throw new InputError(SERVER_ERROR_CODES.invalidId, `invalid dock id: ${JSON.stringify(dockId)}`);
   return insideRoot(dataDir, 'docks', `${dockId}.pub.pem`);
 }
 
@@ -46,7 +47,7 @@ export async function checkDockKey(dataDir: string, dockId: string, publicKeyPem
   await makePrivateDir(insideRoot(dataDir, 'docks'));
   if (await publishOnce(path, publicKeyPem)) return 'pinned';
   const winner = await readPin(path);
-  if (winner === undefined) throw new InputError('dock_key_mismatch', `the pin of dock ${dockId} changed while it was being written; retry`);
+  if (winner === undefined) throw new InputError(SERVER_ERROR_CODES.dockKeyPinRace, `the pin of dock ${dockId} changed while it was being written; retry`);
   return sameKey(winner, publicKeyPem) ? 'match' : 'mismatch';
 }
 

@@ -23,6 +23,7 @@ import { SHA256_HEX } from '../protocol/digest.js';
 import { assertSha256, insideRoot } from './paths.js';
 import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
 import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
+import { SERVER_ERROR_CODES } from './errorCodes.js';
 import { BLOB_DAMAGED, BLOB_MISSING, isBlobIntegrityError, readsBackIntact, verifiedBlobRead } from './verifiedRead.js';
 import { verifiedBody } from './verifiedWrite.js';
 
@@ -120,12 +121,12 @@ export class FsStore implements Store {
   }
 
   private dockDir(dockId: string): string {
-    if (!isValidId(dockId)) throw new IntegrityError('invalid_id', `invalid dock id: ${JSON.stringify(dockId)}`);
+    if (!isValidId(dockId)) throw new IntegrityError(SERVER_ERROR_CODES.invalidId, `invalid dock id: ${JSON.stringify(dockId)}`);
     return insideRoot(this.recordingRoot, dockId);
   }
 
   private recordingPath(dockId: string, id: string): string {
-    if (!isValidId(id)) throw new IntegrityError('invalid_id', `invalid recording id: ${JSON.stringify(id)}`);
+    if (!isValidId(id)) throw new IntegrityError(SERVER_ERROR_CODES.invalidId, `invalid recording id: ${JSON.stringify(id)}`);
     return insideRoot(this.dockDir(dockId), `${id}.json`);
   }
 

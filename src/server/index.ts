@@ -12,16 +12,14 @@ import { buildInfo } from '../util/version.js';
 import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
-import { isStorageFull } from './custodyLog.js';
 import { openEmbeddedState } from './embeddedState.js';
 import { FsStore } from './fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
-import { isDatabaseUnavailable, openPgState } from './pg/pgState.js';
+import { openPgState } from './pg/pgState.js';
 import { hasLockedObjects } from './pg/custodyExport.js';
-import { STORE_UNAVAILABLE } from './store/s3Errors.js';
 import { makePrivateDir, replaceFile, tightenDataDir } from './privateFiles.js';
-import { isProblemCode, ProblemError } from './problem.js';
+import { ProblemError, toProblem } from './problem.js';
 import { registerRoutes } from './routes.js';
 import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './serverKey.js';
 import type { ServerState } from './state.js';
@@ -297,40 +295,6 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 
 /** The catalog's summaries are saved this often while they change (and at a clean stop). */
 const CATALOG_SAVE_EVERY_MS = 10 * 60_000;
-
-/** Seconds a dock is asked to wait when the data dir is full (space may be freed at any time). */
-const RETRY_DISK_FULL_SECONDS = 30;
-
-/** Seconds a dock is asked to wait while the database is away (a restart takes seconds). */
-const RETRY_DATABASE_SECONDS = 5;
-
-/** Seconds a dock is asked to wait when the object store cannot be reached (a gateway restarts in seconds). */
-const RETRY_OBJECT_STORE_SECONDS = 5;
-
-function toProblem(error: Error): ProblemError {
-  if (error instanceof ProblemError) return error;
-  // ENOSPC / EDQUOT from a file write, SQLITE_FULL from any sqlite file: nothing half-done was kept
-  // (each write cleans up after itself), and the next attempt after space returns goes through.
-  if (isStorageFull(error)) return new ProblemError('insufficient_storage', 'the server\'s data dir is full; retry later', { cause: error, retryAfter: RETRY_DISK_FULL_SECONDS });
-  // The database is down or restarting: nothing was half-done (each write is one transaction), retry soon.
-  if (isDatabaseUnavailable(error)) return new ProblemError('unavailable', 'the server\'s database is unavailable; retry later', { cause: error, retryAfter: RETRY_DATABASE_SECONDS });
-  // The object store (S3) is away: a blob write is one PUT, so nothing half-done is in the bucket.
-  if (error instanceof EnvironmentError && error.code === STORE_UNAVAILABLE) return new ProblemError('store_unavailable', 'the object store is unavailable; retry later', { cause: error, retryAfter: RETRY_OBJECT_STORE_SECONDS });
-  const code = (error as FastifyError).code;
-  const status = (error as FastifyError).statusCode;
-  switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new ProblemError('payload_too_large', 'manifest bodies are limited in size', { cause: error });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new ProblemError('unsupported_media_type', error.message, { cause: error });
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ProblemError('bad_request', error.message, { cause: error });
-  }
-  if ((error as FastifyError).validation) return new ProblemError('invalid_manifest', error.message, { cause: error });
-  if (code && isProblemCode(code)) return new ProblemError(code, error.message, { cause: error });
-  if (status === 408 || errnoCode(error) === 'ECONNRESET') return new ProblemError('timeout', 'request body did not arrive in time', { cause: error });
-  if (typeof status === 'number' && status >= 400 && status < 500) return new ProblemError('bad_request', error.message, { cause: error });
-  return new ProblemError('internal', 'internal error (see the server log)', { cause: error });
-}
 
 function isRecordingStore(store: BlobStore | Store): store is Store {
   return typeof (store as Partial<Store>).getRecording === 'function';

@@ -18,6 +18,7 @@ import type { ServerKey } from './serverKey.js';
 import type { CustodyChain, DockKeyStore, PossessionStore, RecordingLocks, RecordingStore } from './state.js';
 import type { BlobStore, ScannedBlob, StoredRecording } from './store.js';
 import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
+import { SERVER_ERROR_CODES } from './errorCodes.js';
 
 export interface IngestLimits {
   /** Largest segment body accepted (default 64 MiB). */
@@ -204,11 +205,11 @@ export class IngestService {
       await this.deps.possession.add(dockId, segment.sha256);
       return { created, segment };
     } catch (error) {
-      if (error instanceof IntegrityError && error.code === 'digest_mismatch') {
+      if (error instanceof IntegrityError && error.code === SERVER_ERROR_CODES.bodyDigest) {
         this.deps.metrics.digestFailure();
         throw new ProblemError('digest_mismatch', error.message, { cause: error, extension: { index: segment.index } });
       }
-      if (error instanceof IntegrityError && error.code === 'length_mismatch') {
+      if (error instanceof IntegrityError && error.code === SERVER_ERROR_CODES.bodyLength) {
         throw new ProblemError('length_mismatch', error.message, { cause: error, extension: { index: segment.index, expectedLength: segment.length } });
       }
       throw error;

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { IntegrityError } from '../errors.js';
+import { SERVER_ERROR_CODES } from './errorCodes.js';
 
 export interface VerifiedBody {
   /** Put it between the body and the file: it fails as soon as the body runs past `expectedLength`. */
@@ -31,7 +32,7 @@ export function verifiedBody(sha256: string, expectedLength: number, options: { 
       received += chunk.length;
       onBytes?.(chunk.length);
       if (received > expectedLength) {
-        callback(new IntegrityError('length_mismatch', `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } }));
+        callback(new IntegrityError(SERVER_ERROR_CODES.bodyLength, `body is longer than the planned ${expectedLength} bytes`, { details: { expectedLength } }));
         return;
       }
       hash.update(chunk);
@@ -43,11 +44,11 @@ export function verifiedBody(sha256: string, expectedLength: number, options: { 
     transform,
     check() {
       if (received !== expectedLength) {
-        throw new IntegrityError('length_mismatch', `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
+        throw new IntegrityError(SERVER_ERROR_CODES.bodyLength, `body has ${received} bytes, the plan says ${expectedLength}`, { details: { expectedLength, received } });
       }
       const actual = hash.digest('hex');
       if (actual !== sha256) {
-        throw new IntegrityError('digest_mismatch', `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
+        throw new IntegrityError(SERVER_ERROR_CODES.bodyDigest, `body SHA-256 ${actual} differs from ${sha256}`, { details: { expected: sha256, actual } });
       }
       return { size: received, ...(md5 ? { md5: md5.digest() } : {}) };
     },

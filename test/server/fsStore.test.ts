@@ -140,7 +140,7 @@ describe('FsStore specifics', () => {
   it('only a damaged or missing blob is a blob integrity error (an I/O error is not swallowed as damage)', () => {
     expect(isBlobIntegrityError(new IntegrityError('E_BLOB_DAMAGED', 'x'))).toBe(true);
     expect(isBlobIntegrityError(new IntegrityError('E_BLOB_MISSING', 'x'))).toBe(true);
-    expect(isBlobIntegrityError(new IntegrityError('digest_mismatch', 'x'))).toBe(false);
+    expect(isBlobIntegrityError(new IntegrityError('E_BODY_DIGEST', 'x'))).toBe(false);
     expect(isBlobIntegrityError(Object.assign(new Error('EIO'), { code: 'E_BLOB_DAMAGED' }))).toBe(false);
   });
 

@@ -167,7 +167,7 @@ describe('S3BlobStore specifics', () => {
       expect((await store.getObject('custody/checkpoints/0000001000.json'))!.equals(checkpoint)).toBe(true);
       await expect(store.putLockedObject('custody/checkpoints/0000001000.json', Buffer.from('forged'))).rejects.toMatchObject({ code: 'E_LOCKED_OBJECT_EXISTS' });
       for (const bad of ['blobs/aa/x', 'custody/../blobs/x', 'custody/', '/custody/x', 'custody/a b']) {
-        await expect(store.putLockedObject(bad, checkpoint)).rejects.toMatchObject({ code: 'invalid_id' });
+        await expect(store.putLockedObject(bad, checkpoint)).rejects.toMatchObject({ code: 'E_INVALID_ID' });
       }
       const versions = await raw.send(new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: 'custody/' }));
       const version = versions.Versions!.at(-1)!;

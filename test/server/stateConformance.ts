@@ -78,8 +78,8 @@ export function runStateConformance(name: string, factory: () => Promise<StateUn
         expect(changed).toHaveLength(5);
       }
       for (const bad of ['../x', '', 'a/b', '..']) {
-        await expect(recordings.getRecording('dock-1', bad)).rejects.toMatchObject({ code: 'invalid_id' });
-        await expect(recordings.createRecording(bad, 'x', record('dock-1', 'x'))).rejects.toMatchObject({ code: 'invalid_id' });
+        await expect(recordings.getRecording('dock-1', bad)).rejects.toMatchObject({ code: 'E_INVALID_ID' });
+        await expect(recordings.createRecording(bad, 'x', record('dock-1', 'x'))).rejects.toMatchObject({ code: 'E_INVALID_ID' });
       }
     });
 

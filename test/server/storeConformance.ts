@@ -76,8 +76,8 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreUn
     it('rejects a wrong digest, a short body and a long body, keeping nothing', async () => {
       const { store } = subject;
       const wrong = sha256Hex(Buffer.from('something else'));
-      await expect(store.putBlob(wrong, chunked(data), data.length)).rejects.toMatchObject({ code: 'digest_mismatch' });
-      await expect(store.putBlob(digest, chunked(data.subarray(1)), data.length)).rejects.toMatchObject({ code: 'length_mismatch' });
+      await expect(store.putBlob(wrong, chunked(data), data.length)).rejects.toMatchObject({ code: 'E_BODY_DIGEST' });
+      await expect(store.putBlob(digest, chunked(data.subarray(1)), data.length)).rejects.toMatchObject({ code: 'E_BODY_LENGTH' });
       await expect(store.putBlob(digest, chunked(Buffer.concat([data, Buffer.from('x')])), data.length)).rejects.toBeInstanceOf(IntegrityError);
       expect(await store.hasBlob(wrong)).toBe(false);
       expect(await store.hasBlob(digest)).toBe(false);

@@ -20,6 +20,7 @@ import { CustodyExporter, type LockedObjects } from './custodyExport.js';
 import { PgCustodyChain } from './pgCustody.js';
 import { TokenFollower } from './pgTokens.js';
 import { MIGRATIONS, SQL } from './sql.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 
 export type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -90,7 +91,7 @@ export async function migrate(pool: pg.Pool): Promise<number> {
 }
 
 function checkId(kind: string, id: string): void {
-  if (!isValidId(id)) throw new IntegrityError('invalid_id', `invalid ${kind} id: ${JSON.stringify(id)}`);
+  if (!isValidId(id)) throw new IntegrityError(SERVER_ERROR_CODES.invalidId, `invalid ${kind} id: ${JSON.stringify(id)}`);
 }
 
 export class PgRecordings implements RecordingStore {
@@ -151,7 +152,7 @@ export class PgDockKeys implements DockKeyStore {
     if (inserted.rowCount === 1) return 'pinned';
     // Whoever pinned first (this dock earlier, or a concurrent first use through another server) holds the pin.
     const row = (await this.db.query<{ public_key_pem: string }>(SQL.pinGet, [dockId])).rows[0];
-    if (!row) throw new EnvironmentError('dock_key_mismatch', `the pin of dock ${dockId} was reset while it was being checked; retry`);
+    if (!row) throw new EnvironmentError(SERVER_ERROR_CODES.dockKeyPinRace, `the pin of dock ${dockId} was reset while it was being checked; retry`);
     return sameKey(row.public_key_pem, publicKeyPem) ? 'match' : 'mismatch';
   }
   async reset(dockId: string): Promise<boolean> {

@@ -42,6 +42,7 @@ import { BLOB_DAMAGED, BLOB_MISSING, readsBackIntact, verifiedBlobRead } from '.
 import { verifiedBody } from '../verifiedWrite.js';
 import { classifyS3Error, isNotFound, isPreconditionFailed, STORE_UNAVAILABLE } from './s3Errors.js';
 import { retainUntil, type Retention } from './s3Config.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 
 export interface S3BlobStoreOptions {
   bucket: string;
@@ -294,7 +295,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Keys under a prefix of the locked exports (`custody/…`), streamed in the bucket's order. */
   async *listObjectKeys(prefix: string): AsyncIterable<string> {
-    if (!prefix.startsWith('custody/')) throw new IntegrityError('invalid_id', `not a custody export prefix: ${JSON.stringify(prefix).slice(0, 200)}`);
+    if (!prefix.startsWith('custody/')) throw new IntegrityError(SERVER_ERROR_CODES.invalidId, `not a custody export prefix: ${JSON.stringify(prefix).slice(0, 200)}`);
     let token: string | undefined;
     do {
       const page = await this.send(`ListObjectsV2 ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })));
@@ -319,7 +320,7 @@ export class S3BlobStore implements BlobStore {
    */
   async putLockedObject(key: string, bytes: Buffer, options: { contentType?: string } = {}): Promise<{ created: boolean }> {
     if (!LOCKED_KEY.test(key) || key.split('/').some((part) => part === '.' || part === '..')) {
-      throw new IntegrityError('invalid_id', `not a custody export key: ${JSON.stringify(key).slice(0, 200)}`);
+      throw new IntegrityError(SERVER_ERROR_CODES.invalidId, `not a custody export key: ${JSON.stringify(key).slice(0, 200)}`);
     }
     const before = await this.versions(key);
     let mine: string | undefined;
