@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { INTEGRITY_STATUSES, isIntegrityProblem } from '../protocol/types.js';
 
 import { canTransition, HASHED_STATES, IllegalTransitionError, type JobState } from './states.js';
 
@@ -118,15 +119,20 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, rkey TEXT, kind TEXT NOT NULL, detail TEXT);
 `;
 
+/** SQL text of a list of fixed words ('a','b'), from the one list in the code (never from input). */
+const sqlList = (words: readonly string[]): string => words.map((w) => `'${w}'`).join(',');
+/** The integrity statuses that flag a recording (src/protocol/types.ts, one list). */
+const FLAGGED_INTEGRITY_SQL = sqlList(INTEGRITY_STATUSES.filter((s) => isIntegrityProblem(s)));
+
 /**
  * A row that holds an integrity flag, a truncation or unreadable media (the same facts as
  * isFlagged(integrity, truncated, unreadableOf(row)), src/dock/integrity.ts), in SQL over `info`.
  */
-const FLAGGED_SQL = (info: string): string => `(CASE WHEN json_valid(${info}) THEN CASE WHEN json_extract(${info}, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
+const FLAGGED_SQL = (info: string): string => `(CASE WHEN json_valid(${info}) THEN CASE WHEN json_extract(${info}, '$.integrity') IN (${FLAGGED_INTEGRITY_SQL})
   OR json_extract(${info}, '$.truncated') = 1 OR json_type(${info}, '$.unreadable') = 'text' OR json_type(${info}, '$.probeError') = 'text' THEN 1 ELSE 0 END ELSE 0 END)`;
 
 /** Rows a person should look at (`bodycam quarantine list`); the partial index recordings_attention holds exactly these. NULL (not 0) for most other rows: negate it as COALESCE(…, 0) = 0. */
-const ATTENTION_SQL = `(state = 'quarantined' OR (state IN ('hashed','uploading','completed','wiped') AND (json_extract(info_json, '$.integrity') IN ('hash-mismatch','signature-invalid','sidecar-invalid')
+const ATTENTION_SQL = `(state = 'quarantined' OR (state IN (${sqlList(HASHED_STATES)}) AND (json_extract(info_json, '$.integrity') IN (${FLAGGED_INTEGRITY_SQL})
   OR json_extract(info_json, '$.truncated') = 1 OR json_extract(info_json, '$.unreadable') IS NOT NULL OR json_extract(info_json, '$.probeError') IS NOT NULL)))`;
 
 /**
