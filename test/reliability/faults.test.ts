@@ -168,9 +168,13 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
     const files = originalsIn(bayPath, camera.serial, camera.relPaths);
     const log0 = logLines.length;
     const statesAtUndock: string[] = [];
+    const state = () => agent.status().queue.recordings.find((r) => r.serial === camera.serial)?.state ?? 'unknown';
     for (let round = 1; round <= 3; round++) {
-      await sleep(1500);
-      statesAtUndock.push(agent.status().queue.recordings.find((r) => r.serial === camera.serial)?.state ?? 'unknown');
+      // Undocked once the upload is under way (a condition, not a guess of how long hashing takes on a busy machine),
+      // after a second of it went through the 30 KB/s link (a segment or two, so that the next bay resumes).
+      await waitFor(`round ${round}: the re-docked camera uploading`, () => state() === 'uploading', 60_000, 50);
+      await sleep(1000);
+      statesAtUndock.push(state());
       await undockCamera({ bays, bay: `roam-${round - 1}`, to: camera.storage });
       await sleep(300);
       bayPath = await dockCamera({ storage: camera.storage, bays, bay: `roam-${round}` });
