@@ -35,7 +35,7 @@ const PLACEHOLDERS: Record<string, string> = {
 };
 
 /** `bodycam server`'s blob store: a shared folder, or the S3 bucket (its scratch folder in the data dir). */
-function serverBlobStore(config: ServerConfig): BlobStore | undefined {
+function serverBlobStore(config: ServerConfig): Promise<BlobStore | undefined> {
   return blobStoreOf(config, join(config.dataDir, 's3-spool'));
 }
 
@@ -86,7 +86,7 @@ Examples:
       const files = readStartFiles(config);
       const tokensPath = config.tokens;
       const database = config.database;
-      const blobs = serverBlobStore(config);
+      const blobs = await serverBlobStore(config);
       const log = createLogger({ component: 'server' }, config.logLevel);
       const running = await startIngestServer({
         dataDir: config.dataDir, tokens: files.tokens, ...(tokensPath ? { tokensFile: tokensPath } : {}), host: config.host, port: config.port,

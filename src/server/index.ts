@@ -36,7 +36,8 @@ export { resetDockKey } from './dockKeys.js';
 export { resetPgDockKey } from './pg/pgState.js';
 export { verifyPgCustody } from './pg/pgExport.js';
 export { FsStore } from './fsStore.js';
-export { S3BlobStore } from './store/s3BlobStore.js';
+// S3BlobStore is not re-exported: it loads the AWS SDK (~0.3 s of CPU at every start), and only a server
+// with --store s3:// needs it (src/cli/server/stores.ts imports it then).
 export { DEFAULT_RETENTION, parseEndpoint, parseRetention, parseS3StoreUrl } from './store/s3Config.js';
 export { scrubDataDir, scrubStores, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store.js';

@@ -4,7 +4,8 @@
  * --db (and --server-key). The SQL is in sql.ts; the custody chain in pgCustody.ts.
  */
 import { redactPassword } from '../../util/settings.js';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { EnvironmentError, UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isValidId } from '../../protocol/types.js';
@@ -51,8 +52,12 @@ export interface PgStateOptions extends StateOptions {
   lockPoolSize?: number;
 }
 
+/** pg (CommonJS) is required on first use: a server without --db never pays its load at start. */
+const requireCjs = createRequire(import.meta.url);
+
 export function createPool(url: string, max: number, log?: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, application_name: 'bodycam-server' });
+  const { Pool } = requireCjs('pg') as typeof pg;
+  const pool = new Pool({ connectionString: url, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, application_name: 'bodycam-server' });
   // An idle connection the server dropped (a restart) must not crash the process: the next query reconnects.
   pool.on('error', (error) => { log?.warn('database connection lost (idle)', { error: error.message }); });
   return pool;
