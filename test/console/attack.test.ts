@@ -22,6 +22,7 @@ let server: TestServer;
 let rec: FixtureUpload;
 let big: FixtureUpload;
 const dock1Keys = generateSigningKeyPair();
+const dock2Keys = generateSigningKeyPair();
 
 /** The real filesystem store, counting blob reads; a gate holds the reads of one blob (a slow disk). */
 class WatchedStore extends FsStore {
@@ -73,7 +74,7 @@ beforeAll(async () => {
   await users.add('Kate', 'reviewer', PASSWORD);
   rec = await fixtureRecording('fmp4-h264', 'dock-1', dock1Keys);
   await uploadAll(server, rec);
-  big = await fixtureRecording('mpegts-h264', 'dock-2', generateSigningKeyPair());
+  big = await fixtureRecording('mpegts-h264', 'dock-2', dock2Keys);
   await uploadAll(server, big);
 }, 60_000);
 afterAll(async () => { await server?.close(); tmp?.cleanup(); });
@@ -231,6 +232,78 @@ describe('console under attack', () => {
       const text = await r.text();
       expect([path, r.status]).toEqual([path, 404]);
       expect(text).not.toContain('<script>alert');
+    }
+  });
+
+  it('a sidecar written by an attacker is shown as text: markup, markers that are not objects, toString that is not a function, 21 000 GPS points', async () => {
+    const gps = Array.from({ length: 21_000 }, (_, i) => ({ t: i, lat: 47 + i / 1e5, lon: -83 - i / 1e5 }));
+    const category = '"><img src=x onerror=alert(2)>';
+    const hostile = await fixtureRecording('mp4-h264', 'dock-2', dock2Keys, 1, {
+      officerId: '<script>alert(1)</script>', category, trigger: { toString: 1 }, agency: '</td></tr></table><form action=//evil.example>',
+      markers: [null, 5, 'x', [1], { t: { toString: 1 }, label: '<svg onload=alert(3)>' }], gps,
+    });
+    await uploadAll(server, hostile);
+    const { cookie } = await signIn('rita');
+    const r = await get(`/console/recordings/dock-2/${encodeURIComponent(hostile.manifest.recordingId)}`, { cookie: cookie! });
+    const text = await r.text();
+    expect(r.status).toBe(200);
+    for (const raw of ['<script>alert', '<img src=x', '<svg onload', '<form action=//evil']) expect([raw, text.includes(raw)]).toEqual([raw, false]);
+    expect(text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(text).toContain('{&quot;toString&quot;:1} s: &lt;svg onload=alert(3)&gt;');
+    expect(text).toContain('aria-label="GPS track, 20000 points"'); // drawn from the first 20 000
+    // The sidecar's bytes are not the camera's: its signature check says so.
+    expect(/<th>Camera signature \(sidecar\)<\/th><td><span class="badge [a-z]+">([a-z/]+)</.exec(text)?.[1]).toBe('fail');
+    // The hostile category is a filter value like any other: escaped in the form, matched exactly.
+    const list = await get(`/console/recordings?category=${encodeURIComponent(category)}`, { cookie: cookie! });
+    const listText = await list.text();
+    expect(listText).not.toContain('<img src=x');
+    expect((listText.match(/<tr data-id=/g) ?? []).length).toBe(1);
+    expect(listText).toContain(hostile.manifest.recordingId);
+  });
+
+  it('every filter of the list narrows it; filter values are text, never markup', async () => {
+    const { cookie } = await signIn('rita');
+    const rows = async (query: string) => {
+      const text = await (await get(`/console/recordings?${query}`, { cookie: cookie! })).text();
+      expect(text).not.toContain('<b>x');
+      return [...text.matchAll(/<tr data-id="([^"]+)" data-dock="([^"]+)"/g)].map((m) => `${m[2]}/${m[1]}`).sort();
+    };
+    const all = await rows('');
+    const today = new Date().toISOString().slice(0, 10);
+    const recKey = `dock-1/${rec.manifest.recordingId}`;
+    const bigKey = `dock-2/${big.manifest.recordingId}`;
+    expect(all).toEqual(expect.arrayContaining([recKey, bigKey]));
+    expect(await rows('dock=dock-1')).toEqual(all.filter((k) => k.startsWith('dock-1/')));
+    expect(await rows(`device=${encodeURIComponent(big.manifest.device.serial)}`)).toEqual([bigKey]);
+    expect(await rows(`day=${today}`)).toEqual(all);
+    expect(await rows('day=2001-01-01')).toEqual([]);
+    expect(await rows('state=complete')).toEqual(all);
+    expect(await rows('state=receiving')).toEqual([]);
+    expect(await rows('state=stale')).toEqual([]);
+    expect(await rows('integrity=verified')).toEqual(all);
+    expect(await rows('integrity=mismatch')).toEqual([]);
+    expect(await rows(`category=${encodeURIComponent(String(rec.manifest.device.sidecar!['category']))}&dock=dock-1`)).toEqual([recKey]);
+    expect(await rows(`dock=${encodeURIComponent('<b>x')}&page=99999999999`)).toEqual([]);
+  });
+
+  it('HLS entries are byte ranges of the original file (fMP4: EXT-X-MAP + BYTERANGE; MPEG-TS: BYTERANGE) that tile it', async () => {
+    const { cookie } = await signIn('rita');
+    for (const [r, dock, fmp4] of [[rec, 'dock-1', true], [big, 'dock-2', false]] as const) {
+      const base = `/console/recordings/${dock}/${encodeURIComponent(r.manifest.recordingId)}`;
+      const text = await (await get(`${base}/playlist.m3u8`, { cookie: cookie! })).text();
+      expect(text).toContain('#EXT-X-ENDLIST');
+      const map = /#EXT-X-MAP:URI="[^"]+",BYTERANGE="(\d+)@(\d+)"/.exec(text);
+      expect(map !== null).toBe(fmp4);
+      const pieces = [...(map ? [[Number(map[2]), Number(map[1])]] : []), ...[...text.matchAll(/#EXT-X-BYTERANGE:(\d+)@(\d+)/g)].map((m) => [Number(m[2]), Number(m[1])])];
+      let at = 0;
+      for (const [offset, length] of pieces) {
+        expect(offset).toBe(at);
+        const m = await get(`${base}/media`, { cookie: cookie!, range: `bytes=${offset}-${offset! + length! - 1}` });
+        expect(m.status).toBe(206);
+        expect(Buffer.from(await m.arrayBuffer()).equals(r.file.subarray(offset, offset! + length!))).toBe(true);
+        at += length!;
+      }
+      expect(at).toBe(r.file.length);
     }
   });
 

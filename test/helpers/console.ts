@@ -17,13 +17,15 @@ export const FIXTURES = new URL('../../fixtures/cameras/', import.meta.url).path
 
 export interface FixtureUpload { manifest: RecordingManifest; file: Buffer; segments: Buffer[] }
 
-export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1): Promise<FixtureUpload> {
+/** `sidecarPatch`: fields written over the camera's sidecar (its bytes change, so the camera's signature of it no longer holds). */
+export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1, sidecarPatch?: Record<string, unknown>): Promise<FixtureUpload> {
   const root = join(FIXTURES, camera);
   const folder = join(root, 'DCIM', '100BWC');
   const name = readdirSync(folder).find((f) => !f.endsWith('.json'))!;
   const path = join(folder, name);
   const file = readFileSync(path);
-  const sidecarBytes = readFileSync(path.replace(/\.[^.]+$/, '.json'));
+  const original = readFileSync(path.replace(/\.[^.]+$/, '.json'));
+  const sidecarBytes = sidecarPatch ? Buffer.from(JSON.stringify({ ...JSON.parse(original.toString('utf8')) as Record<string, unknown>, ...sidecarPatch }), 'utf8') : original;
   const device = JSON.parse(readFileSync(join(root, 'DEVICE.json'), 'utf8')) as { serial: string; model: string; firmware: string; publicKeyPem: string; clock: { offsetMs: number } };
   const probed = await probe(path);
   const media = mediaSummary(probed);

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { UserStore } from '../../src/server/console/users.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -59,5 +60,20 @@ describe('TLS', () => {
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ recordings: [] });
     await expect(get('/v1/recordings', false)).rejects.toThrow();
+  });
+
+  it('the console\'s session cookie over HTTPS is Secure, HttpOnly and SameSite=Strict', async () => {
+    await new UserStore(server.dataDir).add('rita', 'reviewer', 'correct horse battery');
+    const body = 'name=rita&password=correct+horse+battery';
+    const answer = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+      const req = request(`${server.url}/console/login`, {
+        method: 'POST', ca: pem['ca.pem'], cert: pem['client.pem'], key: pem['client.key'],
+        headers: { origin: server.url, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
+      }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie'] ?? '') })); });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status).toBe(303);
+    expect(answer.cookie.split('; ').slice(1).sort()).toEqual(['HttpOnly', expect.stringMatching(/^Max-Age=\d+$/), 'Path=/console', 'SameSite=Strict', 'Secure']);
   });
 });

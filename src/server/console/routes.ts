@@ -278,8 +278,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     checks.unshift(await contentChecks.view(record));
     const timeline = deps.custody.entriesAbout ? await deps.custody.entriesAbout(manifest.dock.id, manifest.recordingId, manifest.segments.map((s) => s.sha256), TIMELINE_LIMIT) : undefined;
     const sidecar = manifest.device.sidecar;
-    const fact = (label: string, value: unknown) => (value === undefined || value === '' ? '' : html`<tr><th>${label}</th><td>${typeof value === 'object' ? JSON.stringify(value) : String(value)}</td></tr>`);
-    const markers = Array.isArray(sidecar?.['markers']) ? (sidecar!['markers'] as Array<{ t?: unknown; label?: unknown }>).slice(0, 200) : [];
+    // Sidecar values are whatever the camera wrote: shown as text, an object as its JSON (String() of {"toString": 1} throws).
+    const shown = (value: unknown) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+    const fact = (label: string, value: unknown) => (value === undefined || value === '' ? '' : html`<tr><th>${label}</th><td>${shown(value)}</td></tr>`);
+    const markers = Array.isArray(sidecar?.['markers'])
+      ? (sidecar!['markers'] as unknown[]).filter((m): m is { t?: unknown; label?: unknown } => typeof m === 'object' && m !== null && !Array.isArray(m)).slice(0, 200) : [];
     const shownManifest = { ...manifest, device: { ...manifest.device, ...(manifest.device.sidecarBase64 ? { sidecarBase64: `(${manifest.device.sidecarBase64.length} base64 characters)` } : {}) } };
     const player = play.why || play.kind === 'none'
       ? html`<div class="no-play" id="no-play"><img src="${base}/poster.jpg" alt="First frame" id="poster" width="640"><p class="why" id="why">${play.why ?? ''}</p></div>`
@@ -297,7 +300,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       ${fact('File', manifest.file.name)}${fact('Size', `${manifest.file.size} bytes`)}${fact('SHA-256', manifest.file.sha256)}${fact('Duration', formatSeconds(manifest.file.media?.durationSeconds))}
       ${fact('Video', play.codec)}${fact('Integrity', `${manifest.integrity.status}${manifest.integrity.notes.length ? ': ' + manifest.integrity.notes.join('; ') : ''}`)}
       ${fact('Dock', `${manifest.dock.id}${manifest.dock.bay ? ' bay ' + manifest.dock.bay : ''}`)}${fact('Arrived', record.createdAt)}${fact('Receipt issued', record.completedAt)}
-      ${markers.length ? html`<tr><th>Markers</th><td><ul class="markers">${markers.map((m) => html`<li>${String(m.t)} s: ${String(m.label)}</li>`)}</ul></td></tr>` : ''}
+      ${markers.length ? html`<tr><th>Markers</th><td><ul class="markers">${markers.map((m) => html`<li>${shown(m.t)} s: ${shown(m.label)}</li>`)}</ul></td></tr>` : ''}
     </table></div>
     <div class="gps-box"><h2>GPS track</h2>${gpsSvg(gpsPoints(sidecar))}</div></section>
     <section><h2>Checks</h2><table class="checks" id="checks"><tbody>${checks.map((c) => html`<tr class="check-${c.result.replace('/', '')}"><th>${c.name}</th><td><span class="badge ${c.result === 'pass' ? 'ok' : c.result === 'fail' ? 'bad' : 'pending'}">${c.result}</span></td><td>${c.detail}</td></tr>`)}</tbody></table></section>
