@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, logTarget } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
 import { generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { hasLockedObjects } from '../server/pg/custodyExport.js';
@@ -17,7 +17,7 @@ import { importTokenFile } from '../server/pg/pgTokens.js';
 import type { ScrubReport } from '../server/scrub.js';
 import { blobStoreOf, openToolBlobStore, withToolState } from './server/stores.js';
 import { addToolOptions, givenToolFlags, toolSettings } from './server/toolSettings.js';
-import { deploymentOf, loadServerConfig, SERVER_SETTINGS, type ServerConfig } from '../server/config.js';
+import { deploymentOf, resolveServerSettings, serverConfigOf, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../server/config.js';
 import { addSettingsOptions } from './settingsPrint.js';
 import { registerServerConfig } from './server/config.js';
 import type { BlobStore } from '../server/store.js';
@@ -25,7 +25,7 @@ import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';
 import { loadAdminTokenFile } from '../server/operator/adminToken.js';
-import { enterServiceMode } from './output.js';
+import { enterServiceMode, tell } from './output.js';
 import { untilStopSignal } from './signals.js';
 
 /** What a value looks like in each flag's usage. */
@@ -82,12 +82,18 @@ Examples:
   $ bodycam server --data-dir c --store s3://evidence --retention 7y --db "$DATABASE_URL" --server-key receipt-key.pem --tokens tokens.json`);
   server.action(action(async (given: Record<string, unknown>) => {
       enterServiceMode('server');
-      const config = loadServerConfig({ flags: givenFlags(server, given) });
+      const resolved = resolveServerSettings({ flags: givenFlags(server, given) });
+      // A DATABASE_URL or S3_ENDPOINT meant for another program, beating the --config file: said, never
+      // silent, and before the checks it may fail (an S3_ENDPOINT without an S3 store).
+      const stray = strayEnvironmentNotes(resolved);
+      for (const note of stray) tell(`bodycam server: warning: ${note}`, { code: 'stray_environment' }, 'warn');
+      const config = serverConfigOf(resolved);
       const files = readStartFiles(config);
       const tokensPath = config.tokens;
       const database = config.database;
       const blobs = await serverBlobStore(config);
       const log = createLogger({ component: 'server' }, config.logLevel);
+      if (logTarget() === 'file') for (const note of stray) log.warn(note, { code: 'stray_environment' });
       const running = await startIngestServer({
         dataDir: config.dataDir, tokens: files.tokens, ...(tokensPath ? { tokensFile: tokensPath } : {}), host: config.host, port: config.port,
         ...(database ? { database } : {}),

@@ -189,6 +189,23 @@ export function serverConfigOf(resolved: ResolvedSettings): ServerConfig {
 }
 
 /** Flags > env > file > defaults into a checked ServerConfig (nothing read or started yet). */
+/**
+ * One line per key the server takes from a variable other tools set too (DATABASE_URL, S3_ENDPOINT,
+ * AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: not the project's own BODYCAM_*),
+ * saying so, and whether it beat the config file. A DATABASE_URL or S3_ENDPOINT left in a shell or
+ * a unit's environment for another program silently switched the server's state or its blobs to
+ * another place than the --config file names; values are never printed (they may hold secrets).
+ */
+export function strayEnvironmentNotes(resolved: ResolvedSettings): string[] {
+  const notes: string[] = [];
+  for (const [key, from] of Object.entries(resolved.sources)) {
+    if (from.source !== 'env' || from.name.startsWith('BODYCAM_')) continue;
+    const file = resolved.shadowed?.[key];
+    notes.push(`${key} comes from ${from.name} in the environment${file ? `, not from "${key}" in ${file}` : ''}: a variable other programs set too; unset ${from.name} if it is not meant for this server (\`bodycam server config --print\` shows where every value comes from)`);
+  }
+  return notes;
+}
+
 export function loadServerConfig(input: LoadServerConfigInput = {}): ServerConfig {
   return serverConfigOf(resolveServerSettings(input));
 }

@@ -171,6 +171,8 @@ export interface ResolvedSettings {
   values: Record<string, unknown>;
   /** Per key with a value: where it came from, and its name there (the flag, the variable, the file). */
   sources: Record<string, { source: SettingSource; name: string }>;
+  /** Keys the config file sets whose value came from the environment or a flag instead: key → the file. */
+  shadowed?: Record<string, string>;
   configFile?: string;
 }
 
@@ -255,6 +257,7 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
   const fileDir = configFile ? resolve(cwd, configFile, '..') : cwd;
   const values: Record<string, unknown> = {};
   const sources: ResolvedSettings['sources'] = {};
+  const shadowed: Record<string, string> = {};
   for (const [key, spec] of Object.entries<SettingSpec>(schema.keys)) {
     if (only && !only.includes(key)) continue;
     let value: unknown = spec.default;
@@ -265,6 +268,7 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
     if (envName) { value = env[envName]; base = cwd; from = { source: 'env', name: envName }; }
     const flagValue = flagOf(spec, key) ? input.flags?.[key] : undefined;
     if (flagValue !== undefined) { value = flagValue; base = cwd; from = { source: 'flag', name: flagNameOf(key) }; }
+    if (configFile && from.source !== 'file' && from.source !== 'default' && !spec.argument && fromFile[key] !== undefined && fromFile[key] !== null) shadowed[key] = resolve(cwd, configFile);
     if (value === undefined) continue;
     const one = (raw: unknown): unknown => {
       const parsed = from.source === 'default' ? raw : parseSetting(key, spec, raw, from.name);
@@ -273,7 +277,7 @@ export function resolveSettings(schema: SettingsSchema, input: SettingsInput = {
     values[key] = spec.many ? (Array.isArray(value) ? value : [value]).map(one) : one(value);
     sources[key] = from;
   }
-  return { values, sources, ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
+  return { values, sources, ...(Object.keys(shadowed).length ? { shadowed } : {}), ...(configFile ? { configFile: resolve(cwd, configFile) } : {}) };
 }
 
 /** How to give a key, for "missing …" errors: the flag, the variables, the file key. */

@@ -7,7 +7,7 @@
 import { describe, expect, it, afterAll } from '@jest/globals';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadServerConfig, resolveServerSettings, SERVER_CONFIG_SCHEMA, serverConfigReferenceMarkdown } from '../../src/server/config.js';
+import { loadServerConfig, resolveServerSettings, SERVER_CONFIG_SCHEMA, serverConfigReferenceMarkdown, strayEnvironmentNotes } from '../../src/server/config.js';
 import { runCli } from '../helpers/cli.js';
 import { TEST_TOKENS } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -83,6 +83,17 @@ describe('server config', () => {
     expect(loadServerConfig({ configFile: conf, env: {} }).s3).toMatchObject({ accessKeyId: 'AK2', retention: { days: 7 * 365, text: '7y' } });
   });
 
+  it('names every value taken from a variable other programs set too (DATABASE_URL, S3_ENDPOINT, AWS_*), and the file key it beat', () => {
+    const conf = file('stray.json', { ...required, db: 'postgres://file@127.0.0.1/from-file', s3Endpoint: 'http://127.0.0.1:9000' });
+    const resolved = resolveServerSettings({ configFile: conf, env: { DATABASE_URL: 'postgres://stray@127.0.0.1/other', S3_ENDPOINT: 'http://127.0.0.1:1', AWS_REGION: 'eu-x', BODYCAM_SERVER_MAX_REQUESTS: '9', BODYCAM_LOG_LEVEL: 'warn' } });
+    const notes = strayEnvironmentNotes(resolved);
+    expect(notes.map((n) => n.split(' in the environment')[0])).toEqual(['db comes from DATABASE_URL', 's3Endpoint comes from S3_ENDPOINT', 's3Region comes from AWS_REGION']);
+    expect(notes[0]).toContain(`not from "db" in ${conf}`);
+    expect(notes[2]).not.toContain('not from');
+    for (const n of notes) expect(n).not.toMatch(/stray@|127\.0\.0\.1:1/); // never the value
+    expect(strayEnvironmentNotes(resolveServerSettings({ configFile: conf, env: {} }))).toEqual([]);
+  });
+
   it('refuses conflicting and incomplete settings, one line naming the source', () => {
     const cases: Array<[Record<string, unknown>, NodeJS.ProcessEnv, RegExp]> = [
       [{ tlsCert: 'c.pem' }, {}, /--tls-cert needs its pair: --tls-cert and --tls-key go together/],
@@ -135,7 +146,7 @@ describe('server config', () => {
     const clean = { PATH: process.env.PATH, HOME: process.env.HOME } as NodeJS.ProcessEnv;
 
     it('--print: each value with its source, secrets as (set), the password masked; exit 2 with one line when the server would refuse', async () => {
-      const conf = file('print.json', { dataDir: 'data', tokens: 'tokens.json', maxSegmentBytes: '32MiB', s3SecretAccessKey: SECRET });
+      const conf = file('print.json', { dataDir: 'data', tokens: 'tokens.json', maxSegmentBytes: '32MiB', s3SecretAccessKey: SECRET, db: 'postgres://file@127.0.0.1/from-file' });
       const env = { ...clean, BODYCAM_SERVER_MAX_REQUESTS: '100', AWS_ACCESS_KEY_ID: 'AKID', DATABASE_URL: `postgres://app:${DB_PASSWORD}@127.0.0.1/ev`, BODYCAM_SERVER_SERVER_KEY: 'k.pem' };
       const text = await runCli(['server', 'config', '--print', '--config', conf, '--listen', '127.0.0.1:0'], { env });
       expect(text.code).toBe(0);
@@ -148,6 +159,10 @@ describe('server config', () => {
       expect(row('s3SecretAccessKey')).toEqual(['s3SecretAccessKey', '(set)', `file ${conf}`]);
       expect(row('s3AccessKeyId')).toEqual(['s3AccessKeyId', '(set)', 'env AWS_ACCESS_KEY_ID']);
       expect(row('retention')).toEqual(['retention', '7y', 'default']);
+      // A variable other programs set too beat the file (or supplied a value): one warning line each, naming it.
+      expect(text.stderr).toContain(`bodycam: warning: db comes from DATABASE_URL in the environment, not from "db" in ${conf}: a variable other programs set too; unset DATABASE_URL`);
+      expect(text.stderr).toContain('bodycam: warning: s3AccessKeyId comes from AWS_ACCESS_KEY_ID in the environment: ');
+      expect(text.stderr).not.toMatch(/BODYCAM_SERVER_MAX_REQUESTS|BODYCAM_SERVER_SERVER_KEY/);
       const json = await runCli(['server', 'config', '--print', '--json', '--config', conf], { env });
       expect(json.code).toBe(0);
       const parsed = JSON.parse(json.stdout) as { valid: boolean; keys: Record<string, { value: unknown; source: string }> };
@@ -161,7 +176,8 @@ describe('server config', () => {
       }
       const refused = await runCli(['server', 'config', '--print', '--config', conf, '--tls-cert', 'c.pem'], { env });
       expect(refused.code).toBe(2);
-      expect(refused.stderr).toBe('bodycam: --tls-cert needs its pair: --tls-cert and --tls-key go together\n');
+      // The refusal is one line, after the warnings about the variables (the env above sets DATABASE_URL and AWS_ACCESS_KEY_ID).
+      expect(refused.stderr.split('\n').filter((l) => !l.startsWith('bodycam: warning: '))).toEqual(['bodycam: --tls-cert needs its pair: --tls-cert and --tls-key go together', '']);
     });
 
     it('--validate: the file alone, every problem on its own line naming the key; the server refuses the same file', async () => {

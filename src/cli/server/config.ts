@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { resolveServerSettings, serverConfigOf, SERVER_SETTINGS, type ServerConfig } from '../../server/config.js';
+import { resolveServerSettings, serverConfigOf, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../../server/config.js';
 import { validateSettingsFile } from '../../util/settings.js';
 import { action } from '../handler.js';
 import { addSettingsOptions, printedSettings, renderSettings } from '../settingsPrint.js';
@@ -53,6 +53,7 @@ Examples:
       } catch (error) {
         problem = (error as Error).message;
       }
+      for (const note of strayEnvironmentNotes(resolved)) process.stderr.write(`bodycam: warning: ${note}\n`);
       process.stdout.write(renderSettings(printedSettings(SERVER_SETTINGS, resolved), { ...(resolved.configFile ? { configFile: resolved.configFile } : {}), ...(problem ? { problem } : {}), json: Boolean(own.json) }));
       if (problem) { process.stderr.write(`bodycam: ${problem}\n`); return 2; }
       return 0;
