@@ -73,15 +73,16 @@ export async function* readChunks(handle: FileHandle, options: ReadChunksOptions
  * Small positional reads (box headers, a fragment's moof) served from one read-ahead window:
  * walking a fragmented MP4 header by header cost one fs round trip per 16 bytes, about three
  * per fragment and twice per file (planner and sample tables), ~0.2 CPU s per 250 MB file
- * (docs/benchmarks.md). A fragment's moof, the header after it and the next read all fall in
- * one window. Every read returns a fresh buffer the caller may keep.
+ * (docs/benchmarks.md). A fragment's moof and the mdat header after it fall in one window (a
+ * moof is 1-10 KB for 1-10 s fragments; a bigger one is read on its own). Every read returns a
+ * fresh buffer the caller may keep.
  */
 export class WindowReader {
   private readonly window: Buffer;
   private start = 0;
   private filled = 0;
 
-  constructor(private readonly handle: FileHandle, windowBytes = 64 * 1024) {
+  constructor(private readonly handle: FileHandle, windowBytes = 16 * 1024) {
     this.window = Buffer.allocUnsafe(windowBytes);
   }
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readChunks } from '../../src/util/chunkReader.js';
+import { readChunks, WindowReader } from '../../src/util/chunkReader.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 describe('readChunks: two reused buffers, one read ahead', () => {
@@ -75,6 +75,24 @@ describe('readChunks: two reused buffers, one read ahead', () => {
     try {
       await expect(read()).rejects.toThrow('stop');
       expect(chunks).toBe(2);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('WindowReader: any sequence of small and large reads gives the file bytes, kept buffers stay intact', async () => {
+    const handle = await open(path, 'r');
+    try {
+      await fc.assert(fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: data.length + 100 }), fc.integer({ min: 0, max: 3000 })), { minLength: 1, maxLength: 40 }),
+        async (reads) => {
+          const reader = new WindowReader(handle, 1024);
+          const kept: Array<[number, number, Buffer]> = [];
+          for (const [offset, length] of reads) kept.push([offset, length, await reader.read(offset, length)]);
+          // Checked after all reads: a returned buffer must not be a view the next read overwrites.
+          for (const [offset, length, got] of kept) expect(got.equals(data.subarray(offset, Math.min(data.length, offset + length)))).toBe(true);
+        },
+      ), { numRuns: 40 });
     } finally {
       await handle.close();
     }
