@@ -234,7 +234,10 @@ export async function exportQuarantined(journal: Journal, ref: string, options: 
   const name = (row.recordingId ?? `${row.serial}-${row.key}`).replace(/[^A-Za-z0-9._-]/g, '-');
   const folder = join(options.to, name);
   if (existsSync(folder)) throw new QuarantineError('E_EXPORT_EXISTS', `${folder} exists already: export elsewhere (--to) or remove it`);
-  await mkdir(options.to, { recursive: true, mode: 0o700 });
+  await mkdir(options.to, { recursive: true, mode: 0o700 }).catch((cause: unknown) => {
+    // --to names a file, a folder this user may not write, a full or read-only stick: one line, not a stack.
+    throw new QuarantineError('E_EXPORT_TARGET', `cannot export into ${options.to}: ${(cause as Error).message}`, { cause });
+  });
   const partial = join(options.to, `.${name}.partial-${process.pid}`);
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { mode: 0o700 });

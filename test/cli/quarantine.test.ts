@@ -132,5 +132,9 @@ describe('bodycam quarantine (CLI)', () => {
     const again = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', to, entries[0]!.key], { env });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/exists already/);
+    // --to naming a file: one line saying so, not "unexpected failure".
+    const onFile = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', join(folder, 'SHA256SUMS'), entries[0]!.key], { env });
+    expect(onFile.code).toBe(1);
+    expect(onFile.stderr).toMatch(/^bodycam: cannot export into .*SHA256SUMS: EEXIST/);
   }, 240_000);
 });
