@@ -8,13 +8,16 @@
  * reader that stops reading (a full stderr pipe) must not stall the agent, so stderr is
  * non-blocking, what the pipe cannot take now waits in memory (up to MAX_PENDING_LOG_BYTES,
  * written first at the next line) and lines beyond that are dropped and counted: one
- * `log lines dropped` warning with the count once the reader takes lines again.
+ * `log lines dropped` warning with the count once the reader takes lines again. Every
+ * logger of the process shares one sink per descriptor or file, and at exit the held
+ * lines get up to EXIT_FLUSH_MS to go out (NonBlockingLogSink).
  *
  * Under systemd (JOURNAL_STREAM names the very file stderr is), each line starts with
  * the syslog priority `<N>`; journald strips it and files the JSON under that priority,
  * so `journalctl -p warning` works. Anywhere else lines are plain JSON.
  */
-import { fstatSync, openSync, writeSync } from 'node:fs';
+import { fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import pino from 'pino';
 import { BodycamError, errnoCode, MediaError, UsageError } from './errors.js';
 
@@ -136,7 +139,8 @@ function build(level: LogLevel, destination: pino.DestinationStream, bindings: F
   }, destination);
   const logger = new Logger(Object.keys(bindings).length ? instance.child(bindings) : instance);
   if (destination instanceof NonBlockingLogSink) {
-    destination.onDropsEnded = (dropped) => {
+    // The sink is shared: the first logger on it reports its drops.
+    destination.onDropsEnded ??= (dropped) => {
       logger.warn('log lines dropped: the log reader did not keep up (stderr pipe or log file full)', { dropped, droppedTotal: droppedLines });
     };
   }
@@ -146,8 +150,17 @@ function build(level: LogLevel, destination: pino.DestinationStream, bindings: F
 /** Bytes of log lines held while the destination takes nothing (a full pipe, a full disk); beyond, lines are dropped. */
 export const MAX_PENDING_LOG_BYTES = 256 * 1024;
 
+/**
+ * Bytes a pipe takes in one write all or nothing (POSIX PIPE_BUF; 4096 on Linux): a pipe is handed
+ * whole lines in pieces of at most this, so a partial write, and with it a line's head without its
+ * tail, can only happen to a line longer than this.
+ */
+export const PIPE_ATOMIC_BYTES = 4096;
+/** How long the process may wait at exit for a reader to take the held lines (the line that says why it ended). */
+export const EXIT_FLUSH_MS = 1000;
+
 let droppedLines = 0;
-/** Log lines dropped by this process since it started (a reader that did not keep up). */
+/** Log lines dropped by this process since it started (a reader that did not keep up, a line cut at exit). */
 export function droppedLogLines(): number { return droppedLines; }
 
 /**
@@ -156,56 +169,116 @@ export function droppedLogLines(): number { return droppedLines; }
  * forever, which stalled the whole event loop behind a reader that stopped reading. Here what the
  * file descriptor does not take now is held (MAX_PENDING_LOG_BYTES) and written first, at the next
  * line or a retry timer; lines beyond are dropped and counted, and once lines go through again one
- * warning says how many (`onDropsEnded`). A line is never cut: a partial write's rest is held.
+ * warning says how many (`onDropsEnded`).
+ *
+ * There is one sink per descriptor (and per log file) in the process, shared by every logger
+ * (`sinkForFd`, `sinkForFile`): a second sink would write its line after the first one's held head
+ * and cut a record in two. A pipe gets whole lines in pieces of at most PIPE_ATOMIC_BYTES (written
+ * whole or not at all); at exit what is held is written with a bounded blocking retry
+ * (`flushLogs`), and a head whose tail still cannot go is ended with a newline (counted as dropped),
+ * so the next writer's line stays whole. A log file that a previous process left ending mid-line
+ * gets that newline before this process's first line.
  */
 export class NonBlockingLogSink {
+  /** Whole lines, the first possibly only the tail of one (`midLine`). */
   private readonly pending: Buffer[] = [];
   private pendingBytes = 0;
+  private midLine = false;
   private dropsUnreported = 0;
   private retry: NodeJS.Timeout | undefined;
   private broken = false;
+  private readonly pieceBytes: number;
   onDropsEnded?: (dropped: number) => void;
 
-  constructor(readonly fd: number) {}
+  constructor(readonly fd: number) {
+    let pipe = false;
+    try {
+      const st = fstatSync(fd);
+      pipe = st.isFIFO() || st.isSocket();
+      if (st.isFile() && st.size > 0 && !endsWithNewline(fd, st.size)) {
+        // A previous writer stopped mid-line: end its head so this process's first line stays whole.
+        this.hold(Buffer.from('\n'));
+        droppedLines++;
+        this.dropsUnreported++;
+      }
+    } catch { /* an fd fstat refuses: written as it comes */ }
+    this.pieceBytes = pipe ? PIPE_ATOMIC_BYTES : 64 * 1024;
+  }
+
+  /** Bytes held, not yet taken by the descriptor. */
+  get heldBytes(): number { return this.pendingBytes; }
 
   write(line: string): boolean {
-    this.flush();
+    if (this.pendingBytes > 0) this.flush(); // held bytes first: room they free counts for this line
     const data = Buffer.from(line);
     if (this.broken || (this.pendingBytes > 0 && this.pendingBytes + data.length > MAX_PENDING_LOG_BYTES)) {
       droppedLines++;
       this.dropsUnreported++;
       return false;
     }
-    if (this.pendingBytes === 0) {
-      const written = this.tryWrite(data);
-      if (written === data.length) { this.reportDrops(); return true; }
-      this.hold(data.subarray(written));
-    } else {
-      this.hold(data);
-    }
-    return false;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.flush();
+    return this.pendingBytes === 0;
   }
 
   /** Write what is held, as far as the descriptor takes it now. */
   flush(): void {
     while (this.pending.length && !this.broken) {
-      const head = this.pending[0]!;
-      const written = this.tryWrite(head);
-      this.pendingBytes -= written;
-      if (written < head.length) { this.pending[0] = head.subarray(written); break; }
-      this.pending.shift();
+      const chunk = this.nextPiece();
+      const written = this.tryWrite(chunk);
+      this.consume(written);
+      if (written < chunk.length) break;
     }
-    if (this.pending.length) this.scheduleRetry();
+    if (this.pending.length && !this.broken) this.scheduleRetry();
     else {
       if (this.retry) { clearTimeout(this.retry); this.retry = undefined; }
       this.reportDrops();
     }
   }
 
+  /**
+   * At exit: try for up to `untilMs` (Date.now() based) to write everything held, sleeping between
+   * tries (the event loop is over). A head still without its tail then is ended with a newline.
+   */
+  flushBlocking(untilMs: number): void {
+    for (;;) {
+      this.flush();
+      if (!this.pending.length || this.broken || Date.now() >= untilMs) break;
+      sleepSync(Math.min(10, Math.max(1, untilMs - Date.now())));
+    }
+    if (this.pending.length && !this.broken) {
+      // Lost: what is held (the cut line among it). A newline ends the cut head if the reader takes one byte.
+      droppedLines += this.pending.length;
+      if (this.midLine) this.tryWrite(Buffer.from('\n'));
+      this.midLine = false;
+      this.pending.length = 0;
+      this.pendingBytes = 0;
+    }
+    if (this.retry) { clearTimeout(this.retry); this.retry = undefined; }
+  }
+
+  /** Whole lines up to the piece size, or the first piece of a line longer than that. */
+  private nextPiece(): Buffer {
+    let size = 0;
+    let count = 0;
+    while (count < this.pending.length && size + this.pending[count]!.length <= this.pieceBytes) size += this.pending[count++]!.length;
+    if (count === 0) return this.pending[0]!.subarray(0, this.pieceBytes);
+    return count === 1 ? this.pending[0]! : Buffer.concat(this.pending.slice(0, count), size);
+  }
+
+  private consume(written: number): void {
+    this.pendingBytes -= written;
+    while (written > 0) {
+      const head = this.pending[0]!;
+      if (written >= head.length) { written -= head.length; this.pending.shift(); this.midLine = false; }
+      else { this.pending[0] = head.subarray(written); this.midLine = true; written = 0; }
+    }
+  }
+
   private hold(data: Buffer): void {
     this.pending.push(data);
     this.pendingBytes += data.length;
-    this.scheduleRetry();
   }
 
   /** Nobody may log for a while: the held lines go out once the reader takes them, not only at the next line. */
@@ -219,18 +292,70 @@ export class NonBlockingLogSink {
     } catch (error) {
       const code = errnoCode(error);
       // EPIPE/EBADF: the reader is gone for good; everything from now on is dropped (counted).
-      if (code === 'EPIPE' || code === 'EBADF') this.broken = true;
+      if (code === 'EPIPE' || code === 'EBADF') {
+        this.broken = true;
+        droppedLines += this.pending.length;
+        this.pending.length = 0;
+        this.pendingBytes = 0;
+      }
       // EAGAIN (full pipe), ENOSPC (full disk), EIO...: held and tried again.
       return 0;
     }
   }
 
   private reportDrops(): void {
-    if (this.dropsUnreported === 0 || this.pending.length) return;
+    if (this.dropsUnreported === 0 || this.pending.length || this.broken) return;
     const dropped = this.dropsUnreported;
     this.dropsUnreported = 0;
     this.onDropsEnded?.(dropped);
   }
+}
+
+function endsWithNewline(fd: number, size: number): boolean {
+  const last = Buffer.alloc(1);
+  try { return readSync(fd, last, 0, 1, size - 1) !== 1 || last[0] === 0x0a; } catch { return true; /* write-only: cannot tell */ }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void { Atomics.wait(sleeper, 0, 0, ms); }
+
+/** The process's sinks: one per descriptor ('fd:2') and per log file (its absolute path). */
+const sinks = new Map<string, NonBlockingLogSink>();
+
+function registered(key: string, open: () => NonBlockingLogSink): NonBlockingLogSink {
+  let sink = sinks.get(key);
+  if (!sink) {
+    if (sinks.size === 0) process.once('exit', () => { flushLogs(); });
+    sink = open();
+    sinks.set(key, sink);
+  }
+  return sink;
+}
+
+/** The one sink of this process on `fd` (stderr: 2). */
+export function sinkForFd(fd: number): NonBlockingLogSink {
+  return registered(`fd:${fd}`, () => new NonBlockingLogSink(fd));
+}
+
+/** The one sink of this process appending to `file`. */
+export function sinkForFile(file: string): NonBlockingLogSink {
+  return registered(`file:${resolve(file)}`, () => {
+    try {
+      // 'a+': appends, and reads the last byte to see whether a previous writer left a line unended.
+      return new NonBlockingLogSink(openSync(file, 'a+', 0o600));
+    } catch (cause) {
+      throw new UsageError(`cannot open the log file ${file}: ${(cause as Error).message}`, { cause, code: 'E_CONFIG_INVALID' });
+    }
+  });
+}
+
+/**
+ * Write what every sink holds, waiting up to `timeoutMs` in all for readers to take it: called at
+ * process exit (the 'exit' event) and by the CLI's error handler after the line that says why.
+ */
+export function flushLogs(timeoutMs = EXIT_FLUSH_MS): void {
+  const until = Date.now() + timeoutMs;
+  for (const sink of sinks.values()) sink.flushBlocking(until);
 }
 
 function withPriority(line: string): string {
@@ -244,24 +369,16 @@ export function createLogger(bindings: Fields = {}, level?: LogLevel, options: O
   const env = options.env ?? process.env;
   const chosen = level ?? envLogLevel(env);
   const file = options.file ?? env.BODYCAM_LOG_FILE;
-  if (file) return build(chosen, fileDestination(file), bindings, false);
+  if (file) return build(chosen, sinkForFile(file), bindings, false);
   // Node makes a pipe or socket on fd 2 non-blocking when it opens process.stderr (a terminal stays
   // blocking): then a full pipe answers EAGAIN, which the destination turns into "keep or drop".
   void process.stderr;
-  return build(chosen, new NonBlockingLogSink(2), bindings, isJournalStream(2, env));
-}
-
-function fileDestination(file: string): NonBlockingLogSink {
-  try {
-    return new NonBlockingLogSink(openSync(file, 'a', 0o600));
-  } catch (cause) {
-    throw new UsageError(`cannot open the log file ${file}: ${(cause as Error).message}`, { cause, code: 'E_CONFIG_INVALID' });
-  }
+  return build(chosen, sinkForFd(2), bindings, isJournalStream(2, env));
 }
 
 /** A logger appending to one file (the demo's log). */
 export function fileLogger(file: string, level: LogLevel = 'info', bindings: Fields = {}): Logger {
-  return build(level, fileDestination(file), bindings, false);
+  return build(level, sinkForFile(file), bindings, false);
 }
 
 /** A logger writing into any stream (tests, in-memory capture). */

@@ -4,7 +4,7 @@
  * (BODYCAM_LOG_FILE, or stderr itself when a service's stderr is a JSON stream).
  */
 import { BodycamError } from '../errors.js';
-import { createLogger, logTarget } from '../log.js';
+import { createLogger, flushLogs, logTarget } from '../log.js';
 import { stderrIsJson, tell } from './output.js';
 
 export function exitCodeFor(error: unknown): number {
@@ -20,11 +20,12 @@ export function reportError(error: unknown): number {
   if (stderrIsJson()) {
     // One record, level fatal: the process ends with it. No plain line in the JSON stream.
     tell(`bodycam: ${line}`, fields, 'fatal');
+    flushLogs(); // the process ends next: the record that says why goes out before (a slow reader gets up to 1 s)
     return exitCode;
   }
   // A person's mistake gets one line on the terminal; the detail goes to the log file when there is one.
   if (logTarget() === 'file') {
-    try { createLogger({ component: 'cli' }).fatal(line, fields); } catch { /* an unwritable log file must not hide the line below */ }
+    try { createLogger({ component: 'cli' }).fatal(line, fields); flushLogs(); } catch { /* an unwritable log file must not hide the line below */ }
   }
   const hint = !known || !error.userFacing ? (logTarget() === 'file' ? ' (details in the JSON log)' : ' (set BODYCAM_LOG_FILE=<file> for the details)') : '';
   process.stderr.write(`bodycam: ${line}${hint}\n`);

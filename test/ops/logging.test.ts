@@ -8,10 +8,10 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { recordCamera } from '../../src/camera/index.js';
 import { UsageError } from '../../src/errors.js';
-import { serializeError, streamLogger } from '../../src/log.js';
+import { fileLogger, serializeError, sinkForFd, sinkForFile, streamLogger } from '../../src/log.js';
 import { VERSION } from '../../src/util/version.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { startTestServer, TEST_TOKENS, testToken, type TestServer } from '../helpers/server.js';
@@ -200,6 +200,81 @@ describe('logging (pino)', () => {
       closeSync(reader);
     }
   }, 150_000);
+
+  it('two loggers on one pipe the reader empties slowly: every line arrives whole, the fatal line before process.exit too', async () => {
+    // Lines of 20 KB (more than PIPE_BUF: a write takes part of one), loggers A and B in one process,
+    // B logging while A's line is held in part, then a fatal record and process.exit with the pipe full.
+    const script = `
+      import { createLogger } from ${JSON.stringify(join(dirname(BIN), '..', 'dist', 'log.js'))};
+      const a = createLogger({ component: 'A' }, 'info');
+      const b = createLogger({ component: 'B' }, 'info');
+      const big = 'x'.repeat(20000);
+      for (let i = 0; i < 4; i++) a.info('A-line', { i, big });
+      process.send('full');
+      process.on('message', () => {
+        b.info('B-line');
+        for (let i = 4; i < 8; i++) a.info('A-line', { i, big });
+        a.fatal('the reason the process ends');
+        process.exit(3);
+      });`;
+    const fifo = join(tmp.path, 'two-loggers.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', writer, 'ipc'], env: cleanEnv() });
+    closeSync(writer);
+    let text = '';
+    let ended = false;
+    const drain = (): void => {
+      const buffer = Buffer.alloc(65536);
+      for (;;) {
+        let n = 0;
+        try { n = readSync(reader, buffer, 0, buffer.length, null); } catch (error) { if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return; throw error; }
+        if (n === 0) { ended = true; return; }
+        text += buffer.subarray(0, n).toString();
+      }
+    };
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => { child.once('message', () => resolve()); child.once('exit', () => reject(new Error('child ended early'))); });
+      drain(); // room in the pipe now, A's line still held in part
+      child.send('go');
+      // A slow reader: a look every 20 ms until the writer is gone (the child waits for it at exit).
+      const deadline = Date.now() + 30_000;
+      while (!ended) {
+        if (Date.now() > deadline) throw new Error('the pipe never ended');
+        await new Promise((r) => setTimeout(r, 20));
+        drain();
+      }
+      expect(await exited).toBe(3);
+      expect(text.endsWith('\n')).toBe(true);
+      const records = jsonLines(text); // throws on a line that is not one whole record
+      expect(records.filter((r) => r.msg === 'A-line').map((r) => r.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(records.filter((r) => r.msg === 'B-line')).toHaveLength(1);
+      expect(records.at(-1)).toMatchObject({ level: 60, msg: 'the reason the process ends', component: 'A' });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      closeSync(reader);
+    }
+  }, 60_000);
+
+  it('one sink per descriptor and per log file; a log file a previous writer left mid-line gets a newline first', () => {
+    expect(sinkForFd(2)).toBe(sinkForFd(2));
+    const file = join(tmp.path, 'cut.log');
+    writeFileSync(file, '{"level":30,"msg":"whole"}\n{"level":30,"msg":"cut by a full di');
+    expect(sinkForFile(file)).toBe(sinkForFile(join(tmp.path, '.', 'cut.log')));
+    fileLogger(file, 'info', { component: 'first' }).info('next process, first line');
+    fileLogger(file, 'info', { component: 'second' }).info('second logger, same sink');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    expect(lines[1]).toBe('{"level":30,"msg":"cut by a full di');
+    const after = jsonLines(lines.slice(2).join('\n'));
+    expect(after.map((r) => r.msg)).toEqual([
+      'log lines dropped: the log reader did not keep up (stderr pipe or log file full)',
+      'next process, first line',
+      'second logger, same sink',
+    ]);
+    expect(after[0]).toMatchObject({ level: 40, dropped: 1 });
+  });
 
   it('errors are serialized with pino field names and the project\'s code, details and cause chain', () => {
     const lines: string[] = [];
