@@ -10,6 +10,7 @@ import got from 'got';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { DockStatus } from '../dock/index.js';
 import { STATUS_FILE } from '../dock/statusServer.js';
+import { RECEIPTED_STATES } from '../dock/states.js';
 import { formatBytes, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { table } from '../util/table.js';
@@ -85,7 +86,7 @@ export function renderStatus(status: DockStatus): string {
   }
   out += `\nqueue: ${q.depth} with work left (${q.preparing} preparing, ${q.uploading} uploading, ${q.waiting} waiting, ${q.backoff} in backoff, ${q.paused} paused, ${q.settling} settling); `
     + `${q.completed} completed, ${q.wiped} wiped, ${q.quarantined} quarantined, ${q.flagged} flagged; oldest queued ${q.oldestQueuedSeconds}s\n`;
-  const notable = q.recordings.filter((r) => !['completed', 'wiped'].includes(r.state) || r.reason || r.unreadable || isIntegrityProblem(r.integrity));
+  const notable = q.recordings.filter((r) => !RECEIPTED_STATES.includes(r.state) || r.reason || r.unreadable || isIntegrityProblem(r.integrity));
   if (notable.length) {
     out += '\n' + table([['FILE', 'RECORDING', 'STATE', 'INTEGRITY', 'REASON'],
       ...notable.map((r) => [r.file, r.recordingId ?? '-', r.state, r.unreadable ? `unreadable (${r.integrity ?? '-'})` : r.integrity ?? '-', r.reason ?? r.lastError ?? (r.unreadable ? `uploaded as opaque bytes, kept on the camera: ${r.unreadable}` : '')])]);

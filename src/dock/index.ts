@@ -12,6 +12,7 @@ import type { DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
 import { startStatusServer, type StatusServer } from './statusServer.js';
+import { FINAL_STATES } from './states.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
 export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
@@ -149,7 +150,7 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter((s) => ATTENTION_SKIPS.has(s.code)).map((s) => ({ bay: b.bay, ...s })));
     const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
-    const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => r.state !== 'completed' && r.state !== 'wiped' && r.state !== 'quarantined');
+    const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
     // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
     // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
     const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));

@@ -12,7 +12,7 @@ import { EnvironmentError, UsageError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { INTEGRITY_STATUSES, isIntegrityProblem } from '../protocol/types.js';
 
-import { canTransition, HASHED_STATES, IllegalTransitionError, type JobState } from './states.js';
+import { canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, RECEIPTED_STATES, type JobState } from './states.js';
 
 export { ACTIVE_STATES, type JobState } from './states.js';
 
@@ -122,6 +122,8 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, time IN
 /** SQL text of a list of fixed words ('a','b'), from the one list in the code (never from input). */
 const sqlList = (words: readonly string[]): string => words.map((w) => `'${w}'`).join(',');
 /** The integrity statuses that flag a recording (src/protocol/types.ts, one list). */
+const FINAL_SQL = sqlList(FINAL_STATES);
+const RECEIPTED_SQL = sqlList(RECEIPTED_STATES);
 const FLAGGED_INTEGRITY_SQL = sqlList(INTEGRITY_STATUSES.filter((s) => isIntegrityProblem(s)));
 
 /**
@@ -517,7 +519,7 @@ export class Journal {
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
       this.stmt(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
         sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
-        updated_at = ?, next_attempt_at = CASE WHEN ? IN ('completed','wiped','quarantined') THEN 0 ELSE next_attempt_at END WHERE key = ?`)
+        updated_at = ?, next_attempt_at = CASE WHEN ? IN (${FINAL_SQL}) THEN 0 ELSE next_attempt_at END WHERE key = ?`)
         .run(state, fields.reason === undefined ? current.reason : fields.reason,
           fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
           fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, this.clock.now(), state, key);
@@ -615,7 +617,7 @@ export class Journal {
 
   /** Receipted rows (completed or wiped), a page at a time (`bodycam check`). */
   listReceipted(afterRowid = 0, limit = 500): Array<RecordingRow & { rowid: number }> {
-    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND +state IN ('completed','wiped') AND recording_id IS NOT NULL ORDER BY rowid LIMIT ?`)
+    return (this.stmt(`SELECT rowid, * FROM recordings WHERE rowid > ? AND +state IN (${RECEIPTED_SQL}) AND recording_id IS NOT NULL ORDER BY rowid LIMIT ?`)
       .all(afterRowid, limit) as Array<RawRecording & { rowid: number }>).map((raw) => ({ ...toRow(raw), rowid: raw.rowid }));
   }
 
@@ -658,7 +660,7 @@ export class Journal {
    */
   listPrunable(before: number, after: { updatedAt: number; rowid: number }, limit: number): PrunableRow[] {
     return (this.stmt(`SELECT rowid, key, state, serial, rel_path AS relPath, bay, recording_id AS recordingId, sha256, detected_at AS detectedAt, updated_at AS updatedAt,
-      receipt_json AS receiptJson FROM recordings WHERE updated_at < ? AND (updated_at, rowid) > (?, ?) AND +state IN ('completed','wiped') AND COALESCE(${ATTENTION_SQL}, 0) = 0
+      receipt_json AS receiptJson FROM recordings WHERE updated_at < ? AND (updated_at, rowid) > (?, ?) AND +state IN (${RECEIPTED_SQL}) AND COALESCE(${ATTENTION_SQL}, 0) = 0
       ORDER BY updated_at, rowid LIMIT ?`).all(before, after.updatedAt, after.rowid, limit) as PrunableRow[]);
   }
 
@@ -667,7 +669,7 @@ export class Journal {
    * and unchanged since `before` (a row that moved on since it was listed stays). Returns the keys deleted.
    */
   deleteFinished(keys: readonly string[], before: number): string[] {
-    const select = this.stmt(`SELECT key FROM recordings WHERE key = ? AND updated_at < ? AND state IN ('completed','wiped') AND COALESCE(${ATTENTION_SQL}, 0) = 0`);
+    const select = this.stmt(`SELECT key FROM recordings WHERE key = ? AND updated_at < ? AND state IN (${RECEIPTED_SQL}) AND COALESCE(${ATTENTION_SQL}, 0) = 0`);
     const deleted: string[] = [];
     this.db.transaction(() => {
       for (const key of keys) {

@@ -29,6 +29,7 @@ import type { PrioritySlots, Priority } from './slots.js';
 import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
+import { UNSENT_STATES } from './states.js';
 
 export { verifyReceipt } from './wipe.js';
 
@@ -85,7 +86,7 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
     throw error;
   }
   if (!stats.isFile()) throw new InputError('E_FILE_REPLACED', `${row.relPath} is no longer a regular file`);
-  if (stats.size !== row.size && !location.sidecarPath && ['detected', 'probed', 'planned', 'hashed'].includes(row.state)) {
+  if (stats.size !== row.size && !location.sidecarPath && UNSENT_STATES.includes(row.state)) {
     throw new FileGrowingError(`${row.relPath} changed size after it had settled (${row.size} → ${stats.size} bytes): waiting for it to settle again`);
   }
   if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);

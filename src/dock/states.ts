@@ -60,6 +60,12 @@ export function statesOfPhase(phase: Phase, wiping: boolean): JobState[] {
 /** States whose row holds the file's hash and manifest (an integrity flag can only be on these). */
 export const HASHED_STATES: readonly JobState[] = ['hashed', 'uploading', 'completed', 'wiped'];
 
+/** States whose work is over (no step runs in them unless the dock is asked to wipe). */
+export const FINAL_STATES: readonly JobState[] = JOB_STATES.filter((s) => !STATE_TABLE[s].active);
+
+/** States of a row the server gave a receipt for (what retention may prune, what `check` counts as held). */
+export const RECEIPTED_STATES: readonly JobState[] = ['completed', 'wiped'];
+
 /** States before any byte is sent: a sidecar-less file that grows here was not finished (detection starts over). */
 export const UNSENT_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed'];
 

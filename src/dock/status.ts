@@ -14,7 +14,7 @@ import { isFlagged } from './integrity.js';
 import { unreadableOf } from './pipeline.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
 import type { JobState, RecordingRow } from './journal.js';
-import { ACTIVE_STATES } from './states.js';
+import { ACTIVE_STATES, FINAL_STATES } from './states.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
 
@@ -206,7 +206,7 @@ function bayStatusInner(state: AgentState, bay: BayInfo, rows: ReadonlyMap<strin
   const total = mine.reduce((sum, r) => sum + r.size, 0);
   let doneBytes = 0;
   for (const r of mine) {
-    if (r.state === 'completed' || r.state === 'wiped' || r.state === 'quarantined') doneBytes += r.size;
+    if (FINAL_STATES.includes(r.state)) doneBytes += r.size;
     else if (r.state === 'uploading') doneBytes += journal.segments(r.key).filter((s) => s.acked).reduce((s, x) => s + x.length, 0);
   }
   const progress = total > 0 ? Math.min(100, Math.floor((doneBytes / total) * 100)) : null;
