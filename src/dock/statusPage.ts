@@ -25,23 +25,23 @@ export class DockPage {
   render(status: DockStatus): string {
     const now = this.now();
     const bays = status.bays.map((bay) => {
-      const rows = status.queue.recordings.filter((r) => r.bay === bay.bay);
-      const total = rows.reduce((sum, r) => sum + r.size, 0);
-      const done = bay.progress !== null ? Math.round((total * bay.progress) / 100) : 0;
+      // The bay's own byte counts (status.ts): the recordings list is a bounded page, not every row.
+      const total = bay.bytesTotal ?? 0;
+      const done = bay.bytesDone ?? 0;
       const previous = this.samples.get(bay.bay);
       this.samples.set(bay.bay, { at: now, done });
       const rate = previous && now > previous.at && done >= previous.done ? ((done - previous.done) * 1000) / (now - previous.at) : undefined;
       const eta = rate && rate > 0 ? Math.ceil((total - done) / rate) : undefined;
       const detail = bay.state === 'offloading'
         ? `${bytes(done)} of ${bytes(total)} (${bay.progress ?? 0}%)${rate !== undefined ? ` · ${bytes(rate)}/s` : ''}${eta !== undefined ? ` · ETA ${eta} s` : ''}`
-        : bay.state === 'attention' ? (bay.reason ?? 'needs attention')
+        : bay.state === 'attention' ? `${bay.reasonCode ? `${bay.reasonCode}: ` : ''}${bay.reason ?? 'needs attention'}`
           : bay.state === 'done' ? 'offloaded: the camera may be undocked'
             : bay.state === 'docked' ? 'camera docked, nothing to send yet' : 'no camera';
-      return `<div class="bay ${esc(bay.state)}" data-bay="${esc(bay.bay)}" data-state="${esc(bay.state)}"><span class="led"></span><b>Bay ${esc(bay.bay)}</b> <span class="state">${esc(bay.state)}</span>
+      return `<div class="bay ${esc(bay.state)}" data-bay="${esc(bay.bay)}" data-state="${esc(bay.state)}"${bay.reasonCode ? ` data-reason-code="${esc(bay.reasonCode)}"` : ''}><span class="led"></span><b>Bay ${esc(bay.bay)}</b> <span class="state">${esc(bay.state)}</span>
 <div class="serial">${esc(bay.serial ?? '')}</div><div class="detail">${esc(detail)}</div>${bay.state === 'offloading' ? `<progress max="100" value="${bay.progress ?? 0}"></progress>` : ''}</div>`;
     }).join('\n');
     const q = status.queue;
-    const quarantined = q.recordings.filter((r) => r.state === 'quarantined');
+    const quarantined = q.recordings.filter((r) => r.state === 'quarantined').slice(0, 200);
     return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>Dock ${esc(status.dockId)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.2em;background:#15191e;color:#e8e8e8}.bays{display:flex;flex-wrap:wrap;gap:1em}.bay{background:#222a33;border-radius:10px;padding:.8em 1em;width:15em}
 .led{display:inline-block;width:14px;height:14px;border-radius:50%;margin-right:.5em;vertical-align:-2px;background:#333;box-shadow:inset 0 0 3px #000}
@@ -49,8 +49,8 @@ export class DockPage {
 .attention .led{background:#e5484d;box-shadow:0 0 10px #e5484d}.attention .detail{color:#ff9592}.serial{color:#9aa;font-family:monospace}.detail{margin-top:.3em}progress{width:100%}
 table{border-collapse:collapse;margin-top:.5em}td,th{padding:.2em .6em;border-bottom:1px solid #333;text-align:left}@keyframes blink{50%{opacity:.45}}</style></head>
 <body><h1>Dock ${esc(status.dockId)}</h1><div class="bays" id="bays">${bays}</div>
-<h2>Queue</h2><p id="queue">${q.depth} queued · ${q.uploading} uploading · ${q.preparing} preparing · ${q.waiting} waiting · ${q.backoff} in backoff · ${q.completed} complete · ${q.wiped} wiped · ${q.flagged} flagged · ${bytes(q.bytesSent)} sent</p>
-<h2>Quarantined (${quarantined.length})</h2>${quarantined.length ? `<table id="quarantined"><tr><th>File</th><th>Camera</th><th>Code</th><th>Reason</th></tr>${quarantined.slice(0, 200).map((r) => `<tr><td>${esc(r.file)}</td><td>${esc(r.serial)}</td><td>${esc(r.reasonCode ?? '')}</td><td>${esc(r.reason ?? '')}</td></tr>`).join('')}</table>` : '<p>none</p>'}
+<h2>Queue</h2><p id="queue">${q.depth} queued · ${q.uploading} uploading · ${q.preparing} preparing · ${q.waiting} waiting · ${q.backoff} in backoff · ${q.completed} complete · ${q.wiped} wiped · ${q.flagged} flagged · ${q.quarantined} quarantined · ${bytes(q.bytesSent)} sent</p>
+<h2>Quarantined (${q.quarantined}${q.quarantined > quarantined.length ? `, the ${quarantined.length} most recent shown: bodycam quarantine list has them all` : ''})</h2>${quarantined.length ? `<table id="quarantined"><tr><th>File</th><th>Camera</th><th>Code</th><th>Reason</th></tr>${quarantined.map((r) => `<tr><td>${esc(r.file)}</td><td>${esc(r.serial)}</td><td>${esc(r.reasonCode ?? '')}</td><td>${esc(r.reason ?? '')}</td></tr>`).join('')}</table>` : '<p>none</p>'}
 <p style="color:#789">Read-only · refreshes every 2 s · JSON at <a style="color:#9cf" href="/status">/status</a></p></body></html>`;
   }
 }

@@ -27,6 +27,12 @@ export async function startStatusServer(source: StatusSource, port: number, stat
   const server: Server = createServer((req, res) => {
     try {
       const path = (req.url ?? '/').split('?')[0];
+      // Read-only: nothing on this unauthenticated port changes anything (docs/dock.md).
+      if (req.method !== 'GET') {
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' });
+        res.end('read-only: only GET\n');
+        return;
+      }
       // A browser asking for / gets the page (statusPage.ts); scripts get JSON there as before.
       if (req.method === 'GET' && path === '/' && (req.headers.accept ?? '').includes('text/html')) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCK_PAGE_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
