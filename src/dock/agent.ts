@@ -126,12 +126,12 @@ export class DockAgentCore {
       return;
     }
     attention.tally(answer.endpoint, answer.status, answer.problemCode ?? `http_${answer.status}`, answer.detail);
-    const code = attentionCodeOf(answer.status, answer.problemCode ?? '');
+    const code = attentionCodeOf(answer.status, answer.problemCode ?? '', answer);
     if (!code) return;
     const first = attention.list().every((p) => p.code !== code || p.endpoint !== answer.endpoint);
     // The server's own words after its code, unless they only repeat it.
     const said = answer.detail && answer.detail !== answer.problemCode ? `: ${answer.detail}` : '';
-    const problem = attention.raise(code, `${answer.problemCode ?? `http_${answer.status}`} (${answer.status})${said}`, answer.endpoint, answer.status);
+    const problem = attention.raise(code, `${answer.problemCode ?? `http_${answer.status}`} (${answer.status})${said}`, answer.endpoint, answer.status, requestKind(answer.method, answer.path));
     // Once per problem, not once per request: the bay shows it for as long as it lasts.
     if (first) this.logger.error('attention: the server refuses this dock; retrying cannot fix it', { code, endpoint: answer.endpoint, status: answer.status, problemCode: answer.problemCode, reason: problem.reason });
   }

@@ -1,7 +1,8 @@
 /**
  * Problems of the DOCK, not of a recording, that no retry can fix: the server rejects the token,
  * the token belongs to another dock id, the server pinned another dock key, the server refuses the
- * protocol version, the server signs receipts with a key other than the pinned one. Jobs keep
+ * protocol version, the server signs receipts with a key other than the pinned one, the endpoint's
+ * path is not the protocol's (a 404 for the route itself, or for the create that every upload starts with). Jobs keep
  * their backoff (the evidence waits, nothing is quarantined for a typo in a token file), but the
  * dock shows `attention` with the stable code and one line saying what to fix at the first such
  * answer, not after the backoff has grown: `bodycam status`, GET /status and GET /healthz.
@@ -10,6 +11,7 @@
  * others work). A problem clears when a request of the kind it blocked succeeds at that endpoint
  * again, or on `reload()` (SIGHUP: the operator fixed the token file or the key).
  */
+import { isProblemCode } from '../protocol/problems.js';
 import type { Clock } from '../util/clock.js';
 
 export const ATTENTION_CODES = {
@@ -18,6 +20,7 @@ export const ATTENTION_CODES = {
   dockKeyMismatch: 'dock_key_mismatch',
   protocolRefused: 'protocol_refused',
   serverKeyMismatch: 'server_key_mismatch',
+  serverNotFound: 'server_not_found',
 } as const;
 
 export type AttentionCode = typeof ATTENTION_CODES[keyof typeof ATTENTION_CODES];
@@ -39,11 +42,12 @@ export interface DockProblem {
 /**
  * Which requests prove the problem gone: `auth` any authenticated request (everything but
  * GET /v1/keys, which needs no token), `create` POST /v1/recordings (where the dock key and the
- * protocol version are checked), `receipt` a receipt verified with the pinned key.
+ * protocol version are checked), `receipt` a receipt verified with the pinned key, `keys` GET /v1/keys.
  */
-type ClearedBy = 'auth' | 'create' | 'receipt';
+type ClearedBy = 'auth' | 'create' | 'receipt' | 'keys';
 
-const CLEARED_BY: Record<AttentionCode, ClearedBy> = {
+/** The kind that clears each code; server_not_found is cleared by the kind of request that got the 404. */
+const CLEARED_BY: Record<Exclude<AttentionCode, 'server_not_found'>, ClearedBy> = {
   token_rejected: 'auth',
   token_other_dock: 'create',
   dock_key_mismatch: 'create',
@@ -57,10 +61,30 @@ const FIX: Record<AttentionCode, string> = {
   dock_key_mismatch: 'the server pinned another key for this dock id: keep the dock\'s --state-dir, or ask the operator for `bodycam server reset-dock-key`',
   protocol_refused: 'the server does not speak this dock\'s protocol version: upgrade the dock or the server',
   server_key_mismatch: 'the server signs receipts with a key other than the pinned one: check --server-key (or `bodycam dock trust-server`), then reload the dock (SIGHUP); the recordings wait in quarantine for `bodycam quarantine retry`',
+  server_not_found: 'the endpoint does not answer the protocol\'s paths (404): check --endpoint (the ingest server\'s base URL, and any path a proxy puts in front of it; `bodycam doctor` checks it); the recordings wait, nothing is quarantined',
 };
 
-/** The dock-level code of a server answer, or undefined when the answer is about one recording (or transient). */
-export function attentionCodeOf(status: number, problemCode: string): AttentionCode | undefined {
+/**
+ * A 404 for the route itself, not for a recording: the server's own answer for a path outside the
+ * protocol (src/server/index.ts setNotFoundHandler: "<METHOD> <url> is not part of protocol v1"),
+ * or a 404 without one of the protocol's problem codes (`http_404`: no problem body; a code the
+ * protocol does not have: a proxy's or another web server's JSON behind the URL).
+ */
+export function isMissingRoute(status: number, problemCode: string, detail = ''): boolean {
+  return status === 404 && (!isProblemCode(problemCode) || / is not part of protocol v\d+/.test(detail));
+}
+
+/**
+ * The dock-level code of a server answer, or undefined when the answer is about one recording (or
+ * transient). With the request it answered: a 404 for the route, or for the create (POST
+ * /v1/recordings, which no recording's state can 404), is server_not_found; a 404 about a recording
+ * the dock created (a token moved between docks not yet followed) stays a recording's retry.
+ */
+export function attentionCodeOf(status: number, problemCode: string, request?: { method: string; path: string; detail?: string }): AttentionCode | undefined {
+  if (status === 404) {
+    const atCreate = request !== undefined && requestKind(request.method, request.path) === 'create';
+    return atCreate || isMissingRoute(status, problemCode, request?.detail) ? ATTENTION_CODES.serverNotFound : undefined;
+  }
   if (status === 401 || problemCode === 'unauthorized') return ATTENTION_CODES.tokenRejected;
   if (problemCode === 'forbidden') return ATTENTION_CODES.tokenOtherDock;
   if (problemCode === 'dock_key_mismatch') return ATTENTION_CODES.dockKeyMismatch;
@@ -101,32 +125,41 @@ export class DockAttention {
 
   constructor(private readonly clock: Clock) {}
 
-  private keyOf(code: AttentionCode, endpoint: string | undefined): string {
-    return `${endpoint ?? ''}\u0000${CLEARED_BY[code]}\u0000${code}`;
+  /** What clears each problem held (by its key). */
+  private readonly clearedBy = new Map<string, ClearedBy>();
+
+  private keyOf(by: ClearedBy, code: AttentionCode, endpoint: string | undefined): string {
+    return `${endpoint ?? ''}\u0000${by}\u0000${code}`;
   }
 
-  /** A dock-level answer arrived: shown at once. */
-  raise(code: AttentionCode, detail: string, endpoint?: string, status?: number): DockProblem {
-    const key = this.keyOf(code, endpoint);
+  /**
+   * A dock-level answer arrived: shown at once. `kind` is the request it answered
+   * (requestKind): a server_not_found clears with a success of that kind at that endpoint.
+   */
+  raise(code: AttentionCode, detail: string, endpoint?: string, status?: number, kind: ClearedBy = 'auth'): DockProblem {
+    const by = code === ATTENTION_CODES.serverNotFound ? kind : CLEARED_BY[code];
+    const key = this.keyOf(by, code, endpoint);
     const known = this.problems.get(key);
     const problem: DockProblem = {
       code, reason: attentionReason(code, detail, endpoint), ...(endpoint ? { endpoint } : {}), ...(status ? { status } : {}),
       since: known?.since ?? this.clock.now(), count: (known?.count ?? 0) + 1,
     };
     this.problems.set(key, problem);
+    this.clearedBy.set(key, by);
     this.generation++;
     return problem;
   }
 
   /** A request of this kind succeeded at this endpoint: the problems it disproves clear. */
-  succeeded(kind: ClearedBy | 'keys', endpoint?: string): void {
-    if (kind === 'keys' || this.problems.size === 0) return;
+  succeeded(kind: ClearedBy, endpoint?: string): void {
+    if (this.problems.size === 0) return;
     for (const [key, problem] of this.problems) {
       if (problem.endpoint !== endpoint && kind !== 'receipt') continue;
-      const by = CLEARED_BY[problem.code];
+      const by = this.clearedBy.get(key)!;
       // A successful create proves the token too; any authenticated success proves only the token.
       if (by === kind || (by === 'auth' && kind === 'create')) {
         this.problems.delete(key);
+        this.clearedBy.delete(key);
         this.generation++;
       }
     }
@@ -136,6 +169,7 @@ export class DockAttention {
   reload(): void {
     if (this.problems.size) this.generation++;
     this.problems.clear();
+    this.clearedBy.clear();
   }
 
   /**
@@ -170,7 +204,7 @@ export class DockAttention {
 }
 
 /** The kind of request (for clearing) a method and path are. */
-export function requestKind(method: string, path: string): ClearedBy | 'keys' {
+export function requestKind(method: string, path: string): ClearedBy {
   if (path === '/v1/keys') return 'keys';
   if (method === 'POST' && path === '/v1/recordings') return 'create';
   return 'auth';

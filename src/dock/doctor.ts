@@ -11,6 +11,7 @@ import got from 'got';
 import { toolVersion } from '../media/run.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import { DOCK_ID_HEADER, PROTOCOL_VERSION } from '../protocol/types.js';
+import { isMissingRoute } from './attention.js';
 import { loadDockConfig, resolveDockSettings, type LoadDockConfigInput } from './config.js';
 import { Journal } from './journal.js';
 import { probeStateLock, readPidFile } from './lock.js';
@@ -174,7 +175,10 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
       // A recording id no dock uses: 404 means the token got past authentication (a list would read every record).
       const dockId = typeof settings.dockId === 'string' ? settings.dockId : undefined;
       const answer = await get(`${base}/v1/recordings/bodycam-doctor-probe`, token, timeoutMs, now, dockId);
-      if (answer.status === 404 || answer.status === 200) checks.push(ok('token', `accepted by the server${dockId ? ` as dock ${dockId}` : ''}`));
+      const code = problemCodeOf(answer.body) ?? `http_${answer.status}`;
+      // A 404 for the route (a wrong path in --endpoint, a proxy's page) is not the server's "no such recording".
+      if (isMissingRoute(answer.status, code, problemDetailOf(answer.body))) checks.push(fail('token', `the protocol's path answered 404 (${problemDetailOf(answer.body) || code}): GET ${base}/v1/recordings/… is not an ingest server's route`, 'give --endpoint the ingest server\'s base URL (without /v1, with any path prefix the proxy really serves); the dock would retry every recording against it'));
+      else if (answer.status === 404 || answer.status === 200) checks.push(ok('token', `accepted by the server${dockId ? ` as dock ${dockId}` : ''}`));
       else if (answer.status === 403 && problemCodeOf(answer.body) === 'forbidden') checks.push(fail('token', `the token belongs to another dock id (${problemDetailOf(answer.body)})`, 'give the dock id the token was issued for (--dock-id), or this dock\'s own token (--token-file)'));
       else if (answer.status === 401) checks.push(fail('token', 'the server rejected the token (401)', 'check --token-file and --dock-id; the server\'s operator issues one token per dock id (bodycam server token new)'));
       else if (answer.status === 403) checks.push(fail('token', 'the server refused this dock (403)', 'ask the server\'s operator: the token is known but not allowed'));

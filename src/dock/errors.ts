@@ -4,7 +4,7 @@
  * journal with backoff), permanent (quarantine with the reason).
  */
 import { BodycamError, IntegrityError, InputError, isFileGone, type ErrorOptions } from '../errors.js';
-import { ProblemError } from '../protocol/problems.js';
+import { isProblemCode, ProblemError } from '../protocol/problems.js';
 import { attentionCodeOf, attentionReason } from './attention.js';
 
 /** The camera (or the file) went away mid-job: not an error, the job waits for a re-dock. */
@@ -40,7 +40,13 @@ export type Disposition = 'paused' | 'transient' | 'permanent';
  * with backoff instead, and the dock shows `attention` with what to fix at the first such answer.
  */
 export function isDockLevelProblem(error: unknown): error is ProblemError {
-  return error instanceof ProblemError && attentionCodeOf(error.status, error.problemCode) !== undefined;
+  return error instanceof ProblemError && attentionOf(error) !== undefined;
+}
+
+/** The attention code of a received problem, with the request it answered (client.ts words it `<METHOD> <path>: <detail>`). */
+function attentionOf(error: ProblemError): ReturnType<typeof attentionCodeOf> {
+  const said = /^(\S+) (\S+): ([^]*)$/.exec(error.message);
+  return attentionCodeOf(error.status, error.problemCode, said ? { method: said[1]!, path: said[2]!, detail: said[3]! } : { method: '', path: '', detail: error.message });
 }
 
 /**
@@ -51,9 +57,11 @@ export function isDockLevelProblem(error: unknown): error is ProblemError {
  * every 2 s), a server behind the same URL that is not the one holding the state, or an endpoint
  * URL whose path is not the server's (a proxy's bare 404). The job is retried with backoff (its
  * next attempt creates the recording again, idempotently) instead of quarantining the recording.
+ * A 404 for the route itself or at the create is a dock-level problem as well (server_not_found in
+ * src/dock/attention.ts: shown at once, /healthz 503); either way no 404 quarantines evidence.
  */
 export function isServerLostRecording(error: unknown): error is ProblemError {
-  return error instanceof ProblemError && error.status === 404 && (error.problemCode === 'not_found' || error.problemCode === 'http_404');
+  return error instanceof ProblemError && error.status === 404 && (error.problemCode === 'not_found' || !isProblemCode(error.problemCode));
 }
 
 export function dispositionOf(error: unknown): Disposition {
@@ -69,7 +77,7 @@ export function dispositionOf(error: unknown): Disposition {
 
 /** One line a person can read in the status output. */
 export function reasonOf(error: unknown): string {
-  if (isDockLevelProblem(error)) return `server: ${attentionReason(attentionCodeOf(error.status, error.problemCode)!, `${error.problemCode} (${error.status})`)}`;
+  if (isDockLevelProblem(error)) return `server: ${attentionReason(attentionOf(error)!, `${error.problemCode} (${error.status})${error.status === 404 ? `: ${error.message}` : ''}`)}`;
   if (isServerLostRecording(error)) return `server: ${error.problemCode} (${error.status}): ${error.message}: the server does not find what it acknowledged (a token moved between docks not yet followed, or another server behind --endpoint); retried, never quarantined`;
   if (error instanceof ProblemError) return `server: ${error.problemCode} (${error.status}): ${error.message}`;
   if (error instanceof Error) return error.message;

@@ -111,6 +111,15 @@ describe('bodycam doctor', () => {
     expect(token.fix).toContain('--dock-id');
   });
 
+  it('an endpoint whose protocol path answers 404 (a wrong path prefix) fails, not "token accepted"', async () => {
+    const checks = await runDoctor({ flags: { bays, endpoint: `${server.url}/wrong`, tokenFile, stateDir, dockId: 'dock-1' }, env: {} });
+    const token = checks.find((c) => c.name === 'token')!;
+    expect(token.status).toBe('fail');
+    expect(token.detail).toContain('GET /wrong/v1/recordings/bodycam-doctor-probe is not part of protocol v1');
+    expect(token.fix).toContain('--endpoint');
+    expect(checks.find((c) => c.name === 'endpoint')!.status).toBe('fail');
+  });
+
   it('a clock minutes off the server\'s Date fails the clock check (injected clock)', async () => {
     const flags = { bays, endpoint: server.url, tokenFile, stateDir, dockId: 'dock-1' };
     const ahead = await runDoctor({ flags, env: {}, now: () => Date.now() + 5 * 60_000 });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
-import { attentionCodeOf } from '../../src/dock/attention.js';
+import { attentionCodeOf, DockAttention } from '../../src/dock/attention.js';
 import { dispositionOf, ProblemError } from '../../src/dock/errors.js';
 import { startFaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -176,7 +176,37 @@ describe('dock-level attention', () => {
     expect(dispositionOf(ProblemError.received(404, 'not_found', 'PUT /v1/recordings/x/segments/1: dock dock-2 has no recording x'))).toBe('transient');
     expect(dispositionOf(ProblemError.received(404, 'http_404', 'PUT /ingest/v1/…: Not Found'))).toBe('transient');
     expect(dispositionOf(ProblemError.received(404, 'segment_out_of_plan', 'index 9'))).toBe('permanent');
+    expect(dispositionOf(ProblemError.received(404, 'proxy_fault', 'GET /v1/keys: Injected by the fault proxy'))).toBe('transient'); // not a protocol code
     expect(dispositionOf(ProblemError.received(409, 'conflict', 'other content'))).toBe('permanent');
+  });
+
+  it('an endpoint whose path is not the protocol\'s: server_not_found at the first 404 (503, nothing quarantined); a 404 page that goes away clears it at that endpoint', async () => {
+    const server = await freshServer();
+    // The server's own 404 for a path outside the protocol.
+    const wrong = await start(root(), `${server.url}/wrong`);
+    const shown = await waitFor('server_not_found', () => (wrong.status().attention.length ? wrong.status() : undefined), 60_000, 50);
+    expect(shown.attention[0]).toMatchObject({ code: 'server_not_found', endpoint: `${server.url}/wrong`, status: 404 });
+    expect(shown.attention[0]!.reason).toMatch(/is not part of protocol v1: the endpoint does not answer the protocol's paths \(404\): check --endpoint/);
+    expect(shown.queue.quarantined).toBe(0);
+    const health = await healthz(wrong);
+    expect(health.status).toBe(503);
+    expect(health.body).toMatch(/^attention\nserver_not_found: /);
+    await waitFor('bay-1 in attention', () => bay(wrong.status()).reasonCode === 'server_not_found', 30_000);
+    await wrong.stop();
+    // A proxy's bare 404 for a while, then the server behind it: cleared by the successes, the work completes.
+    const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: server.port }, mode: { kind: 'http-status', status: 404, count: 1_000_000 } });
+    try {
+      const agent = await start(root(), proxy.url, { maxBackoff: '0.3s' });
+      await waitFor('server_not_found from the proxy', () => agent.status().attention.some((p) => p.code === 'server_not_found' && p.endpoint === proxy.url), 60_000, 50);
+      expect(agent.status().queue.quarantined).toBe(0);
+      await proxy.setMode('pass');
+      const done = await waitFor('completion', () => (agent.status().queue.recordings[0]?.state === 'completed' ? agent.status() : undefined), 60_000);
+      expect(done.attention).toEqual([]);
+      expect(done.queue.quarantined).toBe(0);
+      expect((await healthz(agent)).status).toBe(200);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('the CLI: `bodycam status` (table and JSON) shows it; fixing the token file and SIGHUP clears it and the work completes', async () => {
@@ -225,5 +255,24 @@ describe('dock-level attention', () => {
     for (const [status, code] of [[400, 'invalid_manifest'], [409, 'conflict'], [503, 'unavailable'], [422, 'digest_mismatch'], [403, 'admin_only']] as const) {
       expect([status, code, attentionCodeOf(status, code)]).toEqual([status, code, code === 'admin_only' ? 'token_rejected' : undefined]);
     }
+    // 404: the route, or the create, is the endpoint's problem; a recording the server does not find is the recording's retry.
+    expect(attentionCodeOf(404, 'not_found', { method: 'GET', path: '/v1/keys', detail: 'GET /wrong/v1/keys is not part of protocol v1' })).toBe('server_not_found');
+    expect(attentionCodeOf(404, 'http_404', { method: 'PUT', path: '/v1/recordings/x/segments/1', detail: 'Not Found' })).toBe('server_not_found');
+    expect(attentionCodeOf(404, 'not_found', { method: 'POST', path: '/v1/recordings', detail: 'whatever' })).toBe('server_not_found');
+    expect(attentionCodeOf(404, 'not_found', { method: 'PUT', path: '/v1/recordings/x/segments/1', detail: 'dock dock-2 has no recording x' })).toBeUndefined();
+    expect(dispositionOf(ProblemError.received(404, 'not_found', 'POST /v1/recordings: POST /wrong/v1/recordings is not part of protocol v1'))).toBe('transient');
+  });
+
+  it('server_not_found clears only with a success of the request kind that got the 404, at that endpoint', () => {
+    const attention = new DockAttention({ now: () => 1 });
+    attention.raise('server_not_found', 'not_found (404)', 'http://a', 404, 'create');
+    attention.raise('server_not_found', 'not_found (404)', 'http://a', 404, 'keys');
+    attention.succeeded('create', 'http://b');
+    attention.succeeded('auth', 'http://a');
+    expect(attention.list().map((p) => p.code)).toEqual(['server_not_found', 'server_not_found']);
+    attention.succeeded('create', 'http://a');
+    expect(attention.size).toBe(1);
+    attention.succeeded('keys', 'http://a');
+    expect(attention.size).toBe(0);
   });
 });
