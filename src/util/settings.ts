@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { formatDuration, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from './units.js';
+import { formatDuration, formatRate, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from './units.js';
 import { compileSchema, type JsonSchema, type SchemaValidator } from './jsonSchema.js';
 
 export type SettingKind = 'string' | 'path' | 'boolean' | 'int' | 'duration' | 'bytes' | 'rate';
@@ -296,14 +296,14 @@ export function requireSettings(schema: SettingsSchema, values: Record<string, u
   }
 }
 
-/** A parsed value as a person writes it (durations 5m, sizes 16MiB, rates as bytes/s); secrets as set. */
+/** A parsed value as a person writes it (durations 5m, sizes 16MiB, rates 10MB/s); secrets as set. */
 export function formatSetting(spec: SettingSpec, value: unknown): string {
   if (value === undefined) return '(unset)';
   if (spec.secret) return '(set)';
   if (spec.redactPassword && typeof value === 'string') return redactPassword(value);
   if (spec.kind === 'duration' && typeof value === 'number') return formatDuration(value);
   if (spec.kind === 'bytes' && typeof value === 'number') return value > 0 && value % (1024 * 1024) === 0 ? `${value / (1024 * 1024)}MiB` : `${value}`;
-  if (spec.kind === 'rate' && typeof value === 'number') return value === 0 ? '0 (unlimited)' : `${value}B/s`;
+  if (spec.kind === 'rate' && typeof value === 'number') return value === 0 ? '0 (unlimited)' : formatRate(value);
   return String(value);
 }
 

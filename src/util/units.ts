@@ -61,6 +61,14 @@ export function parseRate(text: string, what = 'rate'): number {
   return Math.floor(parsed.value * parsed.factor);
 }
 
+/** Bytes per second as a person writes them and parseRate reads back exactly: 10MB/s, 25mbit, 500kB/s, 1234B/s. */
+export function formatRate(bytesPerSecond: number): string {
+  for (const [unit, size] of [['GB/s', 1e9], ['MB/s', 1e6], ['mbit', 1e6 / 8], ['kB/s', 1000], ['kbit', 1000 / 8]] as const) {
+    if (bytesPerSecond >= size && bytesPerSecond % size === 0) return `${bytesPerSecond / size}${unit}`;
+  }
+  return `${bytesPerSecond}B/s`;
+}
+
 /** Seconds as a person writes them: 7y, 30d, 24h (a day or two stays in hours), 5m, 90s, 1.5s. */
 export function formatDuration(seconds: number): string {
   for (const [unit, size, from] of [['y', DURATION_UNITS.y!, DURATION_UNITS.y!], ['d', 86_400, 3 * 86_400], ['h', 3600, 3600], ['m', 60, 60]] as const) {

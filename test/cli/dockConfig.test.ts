@@ -42,7 +42,7 @@ describe('bodycam dock config', () => {
     expect(printed.keys.dockId!.source).toBe('default');
     const text = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st'], { env });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^maxRate\s+10000000B\/s\s+file .*dock\.json$/m);
+    expect(text.stdout).toMatch(/^maxRate\s+10MB\/s\s+file .*dock\.json$/m);
     expect(text.stdout).toMatch(/^segmentMaxBytes\s+16MiB\s+default$/m);
     expect(text.stdout).toMatch(/^stateDir\s+\S+st\s+flag --state-dir$/m);
   });

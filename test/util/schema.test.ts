@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineSettings, formatSetting, redactPassword, parseSetting, printableValue, readSettingsFile, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile } from '../../src/util/settings.js';
 import { compileSchema } from '../../src/util/jsonSchema.js';
-import { formatDuration, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from '../../src/util/units.js';
+import { formatDuration, formatRate, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from '../../src/util/units.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const SETTINGS = defineSettings({
@@ -43,6 +43,11 @@ describe('units: one grammar for the parsers and the published JSON Schema patte
     expect([formatDuration(7 * 365 * 86_400), formatDuration(30 * 86_400), formatDuration(86_400), formatDuration(300), formatDuration(1.5)]).toEqual(['7y', '30d', '24h', '5m', '1.5s']);
     expect(() => parseDuration('-5s')).toThrow(/invalid duration/);
     expect(() => parseDuration('5 fortnights')).toThrow(/invalid duration/);
+  });
+
+  it('writes a rate as a person would (1MB/s, not 1000000B/s) and reads every written rate back exactly', () => {
+    expect([formatRate(1e6), formatRate(3_125_000), formatRate(500_000), formatRate(2000), formatRate(125), formatRate(1234)]).toEqual(['1MB/s', '25mbit', '4mbit', '2kB/s', '1kbit', '1234B/s']);
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1e12 }), (rate) => parseRate(formatRate(rate)) === rate));
   });
 });
 
