@@ -25,6 +25,34 @@ function jsonLines(text: string): Array<Record<string, unknown>> {
   });
 }
 
+/**
+ * A real pipe (a FIFO: 64 KiB, where spawn's 'pipe' is a socket pair with far larger buffers) for a
+ * child's stderr: both ends opened non-blocking, the read end read only when the test says so.
+ */
+function stderrFifo(path: string): { writer: number; drain(): void; text(): string; ended(): boolean; close(): void } {
+  execFileSync('mkfifo', [path]);
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  let text = '';
+  let ended = false;
+  const buffer = Buffer.alloc(65536);
+  return {
+    writer,
+    /** Everything the pipe holds now (EOF once no writer is left). */
+    drain: () => {
+      for (;;) {
+        let n = 0;
+        try { n = readSync(reader, buffer, 0, buffer.length, null); } catch (error) { if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return; throw error; }
+        if (n === 0) { ended = true; return; }
+        text += buffer.subarray(0, n).toString();
+      }
+    },
+    text: () => text,
+    ended: () => ended,
+    close: () => closeSync(reader),
+  };
+}
+
 describe('logging (pino)', () => {
   const tmp = makeTempDir('bodycam-logging-');
   const bays = join(tmp.path, 'bays');
@@ -149,24 +177,11 @@ describe('logging (pino)', () => {
     const args = dockArgs().filter((a) => a !== '--once');
     args[args.indexOf('--bays') + 1] = junkBays;
     const stateDir = args[args.indexOf('--state-dir') + 1]!;
-    // A real pipe (a FIFO: 64 KiB, where spawn's 'pipe' is a socket pair with far larger buffers), read end
-    // opened first and not read from until the agent is done.
-    const fifo = join(tmp.path, 'stderr.fifo');
-    execFileSync('mkfifo', [fifo]);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-    const child = spawn(process.execPath, [BIN, ...args, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', writer], env: cleanEnv() });
-    closeSync(writer);
-    let text = '';
-    const drain = (): void => {
-      const buffer = Buffer.alloc(65536);
-      for (;;) {
-        let n = 0;
-        try { n = readSync(reader, buffer, 0, buffer.length, null); } catch (error) { if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return; throw error; }
-        if (n === 0) return;
-        text += buffer.subarray(0, n).toString();
-      }
-    };
+    // Not read from until the agent is done.
+    const pipe = stderrFifo(join(tmp.path, 'stderr.fifo'));
+    const child = spawn(process.execPath, [BIN, ...args, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', pipe.writer], env: cleanEnv() });
+    closeSync(pipe.writer);
+    const { drain } = pipe;
     try {
       const statusOf = async (): Promise<{ queue: { quarantined: number } } | undefined> => {
         try {
@@ -181,15 +196,15 @@ describe('logging (pino)', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       drain();
-      expect(text.length).toBeLessThan(900 * 400); // the pipe held a part only
+      expect(pipe.text().length).toBeLessThan(900 * 400); // the pipe held a part only
       child.kill('SIGHUP'); // one more line: the held lines go out, then the count of those dropped
       const until = Date.now() + 30_000;
-      while (!text.includes('"msg":"log lines dropped')) {
+      while (!pipe.text().includes('"msg":"log lines dropped')) {
         if (Date.now() > until) throw new Error('no "log lines dropped" record');
         await new Promise((r) => setTimeout(r, 50));
         drain();
       }
-      const records = jsonLines(text.slice(0, text.lastIndexOf('\n') + 1)); // every line whole: a held line is written first, never cut
+      const records = jsonLines(pipe.text().slice(0, pipe.text().lastIndexOf('\n') + 1)); // every line whole: a held line is written first, never cut
       const drop = records.find((r) => r.msg === 'log lines dropped: the log reader did not keep up (stderr pipe or log file full)')!;
       expect(drop).toMatchObject({ level: 40, dropped: expect.any(Number) });
       expect(drop.dropped as number).toBeGreaterThan(0);
@@ -197,7 +212,7 @@ describe('logging (pino)', () => {
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
-      closeSync(reader);
+      pipe.close();
     }
   }, 150_000);
 
@@ -217,23 +232,10 @@ describe('logging (pino)', () => {
         a.fatal('the reason the process ends');
         process.exit(3);
       });`;
-    const fifo = join(tmp.path, 'two-loggers.fifo');
-    execFileSync('mkfifo', [fifo]);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', writer, 'ipc'], env: cleanEnv() });
-    closeSync(writer);
-    let text = '';
-    let ended = false;
-    const drain = (): void => {
-      const buffer = Buffer.alloc(65536);
-      for (;;) {
-        let n = 0;
-        try { n = readSync(reader, buffer, 0, buffer.length, null); } catch (error) { if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return; throw error; }
-        if (n === 0) { ended = true; return; }
-        text += buffer.subarray(0, n).toString();
-      }
-    };
+    const pipe = stderrFifo(join(tmp.path, 'two-loggers.fifo'));
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', pipe.writer, 'ipc'], env: cleanEnv() });
+    closeSync(pipe.writer);
+    const { drain } = pipe;
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       await new Promise<void>((resolve, reject) => { child.once('message', () => resolve()); child.once('exit', () => reject(new Error('child ended early'))); });
@@ -241,20 +243,20 @@ describe('logging (pino)', () => {
       child.send('go');
       // A slow reader: a look every 20 ms until the writer is gone (the child waits for it at exit).
       const deadline = Date.now() + 30_000;
-      while (!ended) {
+      while (!pipe.ended()) {
         if (Date.now() > deadline) throw new Error('the pipe never ended');
         await new Promise((r) => setTimeout(r, 20));
         drain();
       }
       expect(await exited).toBe(3);
-      expect(text.endsWith('\n')).toBe(true);
-      const records = jsonLines(text); // throws on a line that is not one whole record
+      expect(pipe.text().endsWith('\n')).toBe(true);
+      const records = jsonLines(pipe.text()); // throws on a line that is not one whole record
       expect(records.filter((r) => r.msg === 'A-line').map((r) => r.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
       expect(records.filter((r) => r.msg === 'B-line')).toHaveLength(1);
       expect(records.at(-1)).toMatchObject({ level: 60, msg: 'the reason the process ends', component: 'A' });
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
-      closeSync(reader);
+      pipe.close();
     }
   }, 60_000);
 
