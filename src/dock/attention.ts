@@ -156,8 +156,10 @@ export class DockAttention {
     for (const [key, problem] of this.problems) {
       if (problem.endpoint !== endpoint && kind !== 'receipt') continue;
       const by = this.clearedBy.get(key)!;
-      // A successful create proves the token too; any authenticated success proves only the token.
-      if (by === kind || (by === 'auth' && kind === 'create')) {
+      // A successful create proves the token too; any authenticated success proves only the token. A
+      // create proves the path to GET /v1/keys as well: a pinned key is not asked again, and a 404 there
+      // must not stay shown after the endpoint was fixed.
+      if (by === kind || (kind === 'create' && (by === 'auth' || by === 'keys'))) {
         this.problems.delete(key);
         this.clearedBy.delete(key);
         this.generation++;

@@ -263,16 +263,19 @@ describe('dock-level attention', () => {
     expect(dispositionOf(ProblemError.received(404, 'not_found', 'POST /v1/recordings: POST /wrong/v1/recordings is not part of protocol v1'))).toBe('transient');
   });
 
-  it('server_not_found clears only with a success of the request kind that got the 404, at that endpoint', () => {
+  it('server_not_found clears with a success of the request kind that got the 404 (a create clears a keys one too), at that endpoint', () => {
     const attention = new DockAttention({ now: () => 1 });
     attention.raise('server_not_found', 'not_found (404)', 'http://a', 404, 'create');
     attention.raise('server_not_found', 'not_found (404)', 'http://a', 404, 'keys');
     attention.succeeded('create', 'http://b');
     attention.succeeded('auth', 'http://a');
     expect(attention.list().map((p) => p.code)).toEqual(['server_not_found', 'server_not_found']);
-    attention.succeeded('create', 'http://a');
-    expect(attention.size).toBe(1);
     attention.succeeded('keys', 'http://a');
+    expect(attention.size).toBe(1);
+    attention.succeeded('create', 'http://a');
+    expect(attention.size).toBe(0);
+    attention.raise('server_not_found', 'not_found (404)', 'http://a', 404, 'keys');
+    attention.succeeded('create', 'http://a');
     expect(attention.size).toBe(0);
   });
 });
