@@ -12,7 +12,7 @@ export default {
   testMatch: [
     '<rootDir>/test/unit/wipeDecision.test.ts',
     '<rootDir>/test/server/possession.test.ts',
-    '<rootDir>/test/server/fsStore.test.ts',
+    '<rootDir>/test/server/store/fsStore.test.ts',
     '<rootDir>/test/dock/wipeRecording.test.ts',
     '<rootDir>/test/dock/wipePauseRaces.test.ts',
     '<rootDir>/test/server/possessionProof.test.ts',

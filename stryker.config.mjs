@@ -13,8 +13,8 @@ export default {
   mutate: [
     'src/dock/wipe.ts',
     'src/dock/pipeline.ts:311-349',
-    'src/server/verifiedRead.ts',
-    'src/server/fsStore.ts:123-262',
+    'src/server/store/verifiedRead.ts',
+    'src/server/store/fsStore.ts:123-262',
     'src/server/ingest.ts:336-371',
   ],
   // Log lines and reason texts are not decisions: mutating them only adds noise (and hours on a loaded box).

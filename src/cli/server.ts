@@ -20,7 +20,7 @@ import { addToolOptions, givenToolFlags, toolSettings } from './server/toolSetti
 import { deploymentOf, resolveServerSettings, serverConfigOf, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../server/config.js';
 import { addSettingsOptions } from './settingsPrint.js';
 import { registerServerConfig } from './server/config.js';
-import type { BlobStore } from '../server/store.js';
+import type { BlobStore } from '../server/store/store.js';
 import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';

@@ -4,13 +4,13 @@
  * lines). One server process per data dir.
  */
 import { join } from 'node:path';
-import type { CustodyCheckpoint } from './custodyAnchor.js';
-import { CustodyLog, custodyLogPath } from './custodyLog.js';
-import { FsDockKeys } from './dockKeys.js';
+import type { CustodyCheckpoint } from './custody/custodyAnchor.js';
+import { CustodyLog, custodyLogPath } from './custody/custodyLog.js';
+import { FsDockKeys } from './trust/dockKeys.js';
 import { KeyedLock } from './keyedLock.js';
 import { Possession } from './possession.js';
 import { ensurePrivateFile } from './privateFiles.js';
-import type { ServerKey } from './serverKey.js';
+import type { ServerKey } from './trust/serverKey.js';
 import type { RecordingStore, ServerState } from './state.js';
 
 export interface StateOptions {

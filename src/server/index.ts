@@ -13,7 +13,7 @@ import { problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
 import { openEmbeddedState } from './embeddedState.js';
-import { FsStore } from './fsStore.js';
+import { FsStore } from './store/fsStore.js';
 import { DEFAULT_LIMITS, IngestService, type IngestLimits } from './ingest.js';
 import { ServerMetrics } from './metrics.js';
 import { openPgState } from './pg/pgState.js';
@@ -21,26 +21,26 @@ import { hasLockedObjects } from './pg/custodyExport.js';
 import { makePrivateDir, replaceFile, tightenDataDir } from './privateFiles.js';
 import { ProblemError, toProblem } from './problem.js';
 import { registerRoutes } from './routes.js';
-import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './serverKey.js';
+import { loadOrCreateServerKey, loadServerKeyFile, type ServerKey } from './trust/serverKey.js';
 import type { ServerState } from './state.js';
-import type { BlobStore, Store } from './store.js';
+import type { BlobStore, Store } from './store/store.js';
 import { AdminToken } from './operator/adminToken.js';
 import { Catalog } from './operator/catalog.js';
 import { CATALOG_SNAPSHOT, databaseBackendId, embeddedBackendId } from './operator/catalogSnapshot.js';
 import { registerOperatorRoutes } from './operator/routes.js';
 import { registerConsole } from './console/routes.js';
 
-export { verifyCustodyLog, type CustodyVerification } from './custodyLog.js';
-export { verifyCustody, type CustodyReport } from './custodyVerify.js';
-export { resetDockKey } from './dockKeys.js';
+export { verifyCustodyLog, type CustodyVerification } from './custody/custodyLog.js';
+export { verifyCustody, type CustodyReport } from './custody/custodyVerify.js';
+export { resetDockKey } from './trust/dockKeys.js';
 export { resetPgDockKey } from './pg/pgState.js';
 export { verifyPgCustody } from './pg/pgExport.js';
-export { FsStore } from './fsStore.js';
+export { FsStore } from './store/fsStore.js';
 // S3BlobStore is not re-exported: it loads the AWS SDK (~0.3 s of CPU at every start), and only a server
 // with --store s3:// needs it (src/cli/server/stores.ts imports it then).
 export { DEFAULT_RETENTION, parseEndpoint, parseRetention, parseS3StoreUrl } from './store/s3Config.js';
 export { scrubDataDir, scrubStores, type ScrubReport } from './scrub.js';
-export type { Store, StoredRecording, BlobWriteResult } from './store.js';
+export type { Store, StoredRecording, BlobWriteResult } from './store/store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
 export { checkTokenTable, generateToken, loadTokensFile, tokenWeakness } from './auth.js';
 

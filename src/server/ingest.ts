@@ -10,14 +10,14 @@ import { merkleRoot } from '../protocol/merkle.js';
 import { signObject, verifyObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, isValidId, type AttachmentEntry, type CreateRecordingResponse, type MissingAttachmentSegment, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { Logger } from '../log.js';
-import type { CustodyEntry } from './custodyLog.js';
+import type { CustodyEntry } from './custody/custodyLog.js';
 import { checkAttachments, checkDockSignature, checkSegmentPlan, checkSidecarBytes, planProblems, sameContent } from './manifestCheck.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
-import type { ServerKey } from './serverKey.js';
+import type { ServerKey } from './trust/serverKey.js';
 import type { CustodyChain, DockKeyStore, PossessionStore, RecordingLocks, RecordingStore } from './state.js';
-import type { BlobStore, ScannedBlob, StoredRecording } from './store.js';
-import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
+import type { BlobStore, ScannedBlob, StoredRecording } from './store/store.js';
+import { drainVerified, isBlobIntegrityError } from './store/verifiedRead.js';
 import { SERVER_ERROR_CODES } from './errorCodes.js';
 
 export interface IngestLimits {

@@ -7,7 +7,7 @@
 import type { FastifyError } from 'fastify';
 import { EnvironmentError, errnoCode } from '../errors.js';
 import { ProblemError, type ProblemCode } from '../protocol/problems.js';
-import { isStorageFull } from './custodyLog.js';
+import { isStorageFull } from './custody/custodyLog.js';
 import { SERVER_ERROR_CODES } from './errorCodes.js';
 import { isDatabaseUnavailable } from './pg/pgState.js';
 import { STORE_UNAVAILABLE } from './store/s3Errors.js';

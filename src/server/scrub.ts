@@ -13,11 +13,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { errnoCode, UsageError } from '../errors.js';
-import { FsStore } from './fsStore.js';
+import { FsStore } from './store/fsStore.js';
 import { tightenTree } from './privateFiles.js';
 import type { RecordingStore } from './state.js';
-import type { BlobStore, Store } from './store.js';
-import { drainVerified, isBlobIntegrityError } from './verifiedRead.js';
+import type { BlobStore, Store } from './store/store.js';
+import { drainVerified, isBlobIntegrityError } from './store/verifiedRead.js';
 
 /** A segment of a recording, or (with `attachment`) of one of its attachments. */
 export interface ScrubSegmentRef { dockId: string; recordingId: string; index: number; attachment?: number; complete: boolean }

@@ -17,10 +17,10 @@
  */
 import type { Logger } from '../log.js';
 import type { TokenTable } from './auth.js';
-import type { CustodyCheckpoint } from './custodyAnchor.js';
+import type { CustodyCheckpoint } from './custody/custodyAnchor.js';
 import type { TokenFollower } from './pg/pgTokens.js';
-import type { CustodyEntry, CustodyFields } from './custodyLog.js';
-import type { RecordingKey, StoredRecording } from './store.js';
+import type { CustodyEntry, CustodyFields } from './custody/custodyLog.js';
+import type { RecordingKey, StoredRecording } from './store/store.js';
 
 export interface RecordingStore {
   /** The record of recording `id` of dock `dockId`; another dock's recording of the same id is never returned. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { Sessions } from '../../src/server/console/sessions.js';
 import { UserStore } from '../../src/server/console/users.js';
-import { FsStore } from '../../src/server/fsStore.js';
+import { FsStore } from '../../src/server/store/fsStore.js';
 import { segmentHeaders, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fixtureRecording, uploadAll, type FixtureUpload } from '../helpers/console.js';

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { Catalog, type RecordingFilter, type RecordingSummary } from '../../src/server/operator/catalog.js';
 import { loadSnapshot, saveSnapshot, type SnapshotHeader } from '../../src/server/operator/catalogSnapshot.js';
 import { sequenceGaps, SequenceTally } from '../../src/server/operator/sequence.js';
-import { FsStore } from '../../src/server/fsStore.js';
-import type { StoredRecording } from '../../src/server/store.js';
+import { FsStore } from '../../src/server/store/fsStore.js';
+import type { StoredRecording } from '../../src/server/store/store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const NOW = Date.parse('2026-03-10T12:00:00.000Z');

@@ -7,9 +7,9 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
-import type { CustodyFields } from '../../src/server/custodyLog.js';
+import type { CustodyFields } from '../../src/server/custody/custodyLog.js';
 import type { ServerState } from '../../src/server/state.js';
-import type { StoredRecording } from '../../src/server/store.js';
+import type { StoredRecording } from '../../src/server/store/store.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 
 export interface StateUnderTest {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { FsStore } from '../../server/index.js';
 import type { DeploymentConfig } from '../../server/config.js';
-import type { BlobStore } from '../../server/store.js';
+import type { BlobStore } from '../../server/store/store.js';
 import { openPgTools } from '../../server/pg/pgState.js';
 
 /**

@@ -6,7 +6,7 @@
  */
 import { merkleRoot } from '../../protocol/merkle.js';
 import { verifyObject } from '../../protocol/signing.js';
-import type { StoredRecording } from '../store.js';
+import type { StoredRecording } from '../store/store.js';
 
 export type CheckResult = 'pass' | 'fail' | 'pending' | 'n/a';
 export interface Check { name: string; result: CheckResult; detail: string }

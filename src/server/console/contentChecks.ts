@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { RecordingManifest } from '../../protocol/types.js';
-import type { BlobStore, StoredRecording } from '../store.js';
+import type { BlobStore, StoredRecording } from '../store/store.js';
 import type { Check } from './checks.js';
 
 export interface ContentChecksDeps {

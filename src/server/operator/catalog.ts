@@ -17,7 +17,7 @@
  */
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
 import type { RecordingStore } from '../state.js';
-import type { RecordingKey, StoredRecording } from '../store.js';
+import type { RecordingKey, StoredRecording } from '../store/store.js';
 import { loadSnapshot, saveSnapshot, type ChainPosition, type Snapshot } from './catalogSnapshot.js';
 import { sequenceNumberOf, SequenceTally, type SequenceGaps } from './sequence.js';
 

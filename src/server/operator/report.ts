@@ -8,10 +8,10 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, UsageError } from '../../errors.js';
 import type { RecordingManifest } from '../../protocol/types.js';
-import { pinnedDockKeyId } from '../dockKeys.js';
-import { FsStore } from '../fsStore.js';
+import { pinnedDockKeyId } from '../trust/dockKeys.js';
+import { FsStore } from '../store/fsStore.js';
 import type { RecordingStore } from '../state.js';
-import type { BlobStore, Store } from '../store.js';
+import type { BlobStore, Store } from '../store/store.js';
 import { CATALOG_SNAPSHOT, embeddedBackendId } from './catalogSnapshot.js';
 import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
 

@@ -11,9 +11,9 @@
  * that arrive during a transaction are committed together in the next one (group commit).
  */
 import { EnvironmentError } from '../../errors.js';
-import { checkpointProblem, lineHash, signCheckpoint, type CheckpointSigner, type CustodyCheckpoint } from '../custodyAnchor.js';
-import { aboutSubjects } from '../custodyIndex.js';
-import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custodyLog.js';
+import { checkpointProblem, lineHash, signCheckpoint, type CheckpointSigner, type CustodyCheckpoint } from '../custody/custodyAnchor.js';
+import { aboutSubjects } from '../custody/custodyIndex.js';
+import { GENESIS, mentionOf, type CustodyEntry, type CustodyFields } from '../custody/custodyLog.js';
 import type { CustodyChain } from '../state.js';
 import type pg from 'pg';
 import { inTransaction } from './checkout.js';

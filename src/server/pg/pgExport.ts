@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { UsageError } from '../../errors.js';
-import { verifyCustody, type CustodyReport } from '../custodyVerify.js';
+import { verifyCustody, type CustodyReport } from '../custody/custodyVerify.js';
 import { createPool, migrate, PgRecordings, redactUrl } from './pgState.js';
 import { compareExports, type LockedObjects } from './custodyExport.js';
 import { SQL } from './sql.js';

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError } from '../../errors.js';
 
 export const BLOB_DAMAGED = 'E_BLOB_DAMAGED';
 export const BLOB_MISSING = 'E_BLOB_MISSING';

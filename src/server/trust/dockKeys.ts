@@ -6,13 +6,13 @@
  */
 import { readFile, rm, unlink } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
-import { errnoCode, InputError } from '../errors.js';
-import { keyIdOf } from '../protocol/signing.js';
-import { isValidId } from '../protocol/types.js';
-import { insideRoot } from './paths.js';
-import { makePrivateDir, publishOnce } from './privateFiles.js';
-import type { DockKeyStore, PinResult } from './state.js';
-import { SERVER_ERROR_CODES } from './errorCodes.js';
+import { errnoCode, InputError } from '../../errors.js';
+import { keyIdOf } from '../../protocol/signing.js';
+import { isValidId } from '../../protocol/types.js';
+import { insideRoot } from '../paths.js';
+import { makePrivateDir, publishOnce } from '../privateFiles.js';
+import type { DockKeyStore, PinResult } from '../state.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 
 function pinPath(dataDir: string, dockId: string): string {
   if (!isValidId(dockId)) throw new InputError(SERVER_ERROR_CODES.invalidId, `invalid dock id: ${JSON.stringify(dockId)}`);

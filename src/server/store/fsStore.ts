@@ -16,14 +16,14 @@ import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlin
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EnvironmentError, errnoCode, IntegrityError } from '../errors.js';
-import { isValidId } from '../protocol/types.js';
-import { CHUNK_BYTES, readChunks } from '../util/chunkReader.js';
-import { SHA256_HEX } from '../protocol/digest.js';
-import { assertSha256, insideRoot } from './paths.js';
-import { makePrivateDir, PRIVATE_FILE_MODE } from './privateFiles.js';
+import { EnvironmentError, errnoCode, IntegrityError } from '../../errors.js';
+import { isValidId } from '../../protocol/types.js';
+import { CHUNK_BYTES, readChunks } from '../../util/chunkReader.js';
+import { SHA256_HEX } from '../../protocol/digest.js';
+import { assertSha256, insideRoot } from '../paths.js';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../privateFiles.js';
 import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
-import { SERVER_ERROR_CODES } from './errorCodes.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 import { BLOB_DAMAGED, BLOB_MISSING, isBlobIntegrityError, readsBackIntact, verifiedBlobRead } from './verifiedRead.js';
 import { verifiedBody } from './verifiedWrite.js';
 

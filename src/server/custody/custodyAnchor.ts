@@ -13,10 +13,10 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { dirname } from 'node:path';
-import { EnvironmentError, errnoCode } from '../errors.js';
-import { signObject, verifyObject } from '../protocol/signing.js';
-import { insideRoot } from './paths.js';
-import { replaceFile } from './privateFiles.js';
+import { EnvironmentError, errnoCode } from '../../errors.js';
+import { signObject, verifyObject } from '../../protocol/signing.js';
+import { insideRoot } from '../paths.js';
+import { replaceFile } from '../privateFiles.js';
 
 export const CHECKPOINTS_FILE = 'custody-checkpoints.jsonl';
 export const HEAD_FILE = 'custody-head.json';

@@ -7,10 +7,10 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkDockKey } from '../../src/server/dockKeys.js';
-import { loadOrCreateServerKey } from '../../src/server/serverKey.js';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { checkDockKey } from '../../../src/server/trust/dockKeys.js';
+import { loadOrCreateServerKey } from '../../../src/server/trust/serverKey.js';
+import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { makeTempDir } from '../../helpers/tmp.js';
 
 const tmp = makeTempDir('bodycam-dockkeys-');
 const full = join(tmp.path, 'full');

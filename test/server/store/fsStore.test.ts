@@ -2,12 +2,12 @@ import { describe, expect, it } from '@jest/globals';
 import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FsStore } from '../../src/server/fsStore.js';
-import { drainVerified, isBlobIntegrityError } from '../../src/server/verifiedRead.js';
-import { IntegrityError } from '../../src/errors.js';
-import { sha256Hex } from '../../src/protocol/digest.js';
-import { buildRecording, testBytes } from '../helpers/manifest.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { FsStore } from '../../../src/server/store/fsStore.js';
+import { drainVerified, isBlobIntegrityError } from '../../../src/server/store/verifiedRead.js';
+import { IntegrityError } from '../../../src/errors.js';
+import { sha256Hex } from '../../../src/protocol/digest.js';
+import { buildRecording, testBytes } from '../../helpers/manifest.js';
+import { makeTempDir } from '../../helpers/tmp.js';
 import { runStoreConformance, type BlobDamage } from './storeConformance.js';
 
 function blobFile(root: string, sha256: string): string {

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { IntegrityError } from '../errors.js';
-import { SERVER_ERROR_CODES } from './errorCodes.js';
+import { IntegrityError } from '../../errors.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 
 export interface VerifiedBody {
   /** Put it between the body and the file: it fails as soon as the body runs past `expectedLength`. */

@@ -4,10 +4,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
-import { sha256Hex } from '../../src/protocol/digest.js';
-import { IntegrityError } from '../../src/errors.js';
-import type { Store, StoredRecording } from '../../src/server/store.js';
-import { buildRecording, testBytes } from '../helpers/manifest.js';
+import { sha256Hex } from '../../../src/protocol/digest.js';
+import { IntegrityError } from '../../../src/errors.js';
+import type { Store, StoredRecording } from '../../../src/server/store/store.js';
+import { buildRecording, testBytes } from '../../helpers/manifest.js';
 
 /** Ways the bytes at rest can go wrong behind the store's back (a disk, an operator, an attacker). */
 export type BlobDamage =

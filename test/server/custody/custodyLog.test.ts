@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustodyLog, custodyLogPath, verifyCustodyLog } from '../../src/server/custodyLog.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { CustodyLog, custodyLogPath, verifyCustodyLog } from '../../../src/server/custody/custodyLog.js';
+import { makeTempDir } from '../../helpers/tmp.js';
 
 const fields = (i: number) => ({ event: 'recording-created' as const, recordingId: `R${i}`, dockId: 'dock-1', sha256: 'a'.repeat(64) });
 

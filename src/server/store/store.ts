@@ -11,9 +11,9 @@
  * decided per dock outside the store (possession.ts).
  */
 import type { Readable } from 'node:stream';
-import type { IntegrityError } from '../errors.js';
-import type { Receipt, RecordingManifest } from '../protocol/types.js';
-import type { RecordingStore } from './state.js';
+import type { IntegrityError } from '../../errors.js';
+import type { Receipt, RecordingManifest } from '../../protocol/types.js';
+import type { RecordingStore } from '../state.js';
 
 export interface StoredRecording {
   manifest: RecordingManifest;

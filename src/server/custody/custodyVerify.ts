@@ -13,13 +13,13 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { UsageError, errnoCode } from '../errors.js';
-import { verifyObject, keyIdOf } from '../protocol/signing.js';
-import type { Receipt } from '../protocol/types.js';
+import { UsageError, errnoCode } from '../../errors.js';
+import { verifyObject, keyIdOf } from '../../protocol/signing.js';
+import type { Receipt } from '../../protocol/types.js';
 import { anchorPaths, checkpointProblem, lineHash, type CustodyCheckpoint } from './custodyAnchor.js';
 import { GENESIS, custodyLogPath, type CustodyEntry } from './custodyLog.js';
-import { FsStore } from './fsStore.js';
-import type { RecordingStore } from './state.js';
+import { FsStore } from '../store/fsStore.js';
+import type { RecordingStore } from '../state.js';
 
 export interface CustodyProblem {
   reason: string;

@@ -14,10 +14,10 @@ import { createReadStream } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { EnvironmentError, errnoCode } from '../errors.js';
+import { EnvironmentError, errnoCode } from '../../errors.js';
 import { appendCheckpoint, checkLogAgainstAnchors, cutTornCheckpoint, newestAnchor, readAnchors, readLineEndingAt, signCheckpoint, writeHead, type CheckpointSigner, type CustodyCheckpoint } from './custodyAnchor.js';
 import { aboutSubjects, CustodyIndex, type AboutRow, type Mention, type ReceiptMention } from './custodyIndex.js';
-import { insideRoot } from './paths.js';
+import { insideRoot } from '../paths.js';
 
 /** `viewed` and `downloaded`: a person looked at or took the evidence in the console (with `by`, `role`). */
 export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued' | 'viewed' | 'downloaded';

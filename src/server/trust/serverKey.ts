@@ -4,10 +4,10 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { errnoCode, UsageError } from '../errors.js';
-import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { insideRoot } from './paths.js';
-import { publishOnce, replaceFile } from './privateFiles.js';
+import { errnoCode, UsageError } from '../../errors.js';
+import { generateSigningKeyPair, keyIdOf } from '../../protocol/signing.js';
+import { insideRoot } from '../paths.js';
+import { publishOnce, replaceFile } from '../privateFiles.js';
 
 export interface ServerKey {
   privateKey: KeyObject;

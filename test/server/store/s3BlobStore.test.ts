@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import {
   DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, PutObjectRetentionCommand, S3Client,
 } from '@aws-sdk/client-s3';
-import { FsStore } from '../../src/server/fsStore.js';
-import type { BlobStore, Store } from '../../src/server/store.js';
-import { makeS3Client, S3BlobStore } from '../../src/server/store/s3BlobStore.js';
-import { parseRetention } from '../../src/server/store/s3Config.js';
-import { sha256Hex } from '../../src/protocol/digest.js';
-import { testBytes } from '../helpers/manifest.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { engines, freshBucket, type Engines } from '../helpers/engines.js';
+import { FsStore } from '../../../src/server/store/fsStore.js';
+import type { BlobStore, Store } from '../../../src/server/store/store.js';
+import { makeS3Client, S3BlobStore } from '../../../src/server/store/s3BlobStore.js';
+import { parseRetention } from '../../../src/server/store/s3Config.js';
+import { sha256Hex } from '../../../src/protocol/digest.js';
+import { testBytes } from '../../helpers/manifest.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+import { engines, freshBucket, type Engines } from '../../helpers/engines.js';
 import { runStoreConformance, type BlobDamage } from './storeConformance.js';
 
 let env: Engines;
