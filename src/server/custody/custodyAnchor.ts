@@ -17,6 +17,7 @@ import { EnvironmentError, errnoCode } from '../../errors.js';
 import { signObject, verifyObject } from '../../protocol/signing.js';
 import { insideRoot } from '../paths.js';
 import { replaceFile } from '../privateFiles.js';
+import { readLastLineBefore } from '../../util/lastLine.js';
 
 export const CHECKPOINTS_FILE = 'custody-checkpoints.jsonl';
 export const HEAD_FILE = 'custody-head.json';
@@ -73,21 +74,10 @@ export async function readLastLine(path: string): Promise<{ line: string | undef
   }
   const handle = await open(path, 'r');
   try {
-    let window = 64 * 1024;
-    for (;;) {
-      const start = Math.max(0, size - window);
-      const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
-      const lastNewline = buffer.lastIndexOf(0x0a);
-      if (lastNewline < 0) {
-        if (start > 0) { window *= 4; continue; }
-        return { line: undefined, end: 0, torn: size };
-      }
-      const torn = buffer.length - lastNewline - 1;
-      const previous = buffer.lastIndexOf(0x0a, lastNewline - 1);
-      if (previous < 0 && start > 0) { window *= 4; continue; }
-      return { line: buffer.subarray(previous + 1, lastNewline).toString('utf8'), end: size - torn, torn };
-    }
+    const tail = await readLastLineBefore(handle, size);
+    // Cut short since the stat: read as the file it is now, not as it was.
+    if (tail === undefined) return readLastLine(path);
+    return { line: tail.line, end: size - tail.torn, torn: tail.torn };
   } finally {
     await handle.close();
   }
@@ -97,16 +87,8 @@ export async function readLastLine(path: string): Promise<{ line: string | undef
 export async function readLineEndingAt(path: string, end: number): Promise<string | undefined> {
   const handle = await open(path, 'r');
   try {
-    let window = 64 * 1024;
-    for (;;) {
-      const start = Math.max(0, end - window);
-      const buffer = Buffer.alloc(end - start);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
-      if (bytesRead !== buffer.length || buffer[buffer.length - 1] !== 0x0a) return undefined;
-      const previous = buffer.lastIndexOf(0x0a, buffer.length - 2);
-      if (previous < 0 && start > 0) { window *= 4; continue; }
-      return buffer.subarray(previous + 1, buffer.length - 1).toString('utf8');
-    }
+    const tail = await readLastLineBefore(handle, end);
+    return tail !== undefined && tail.torn === 0 ? tail.line : undefined;
   } finally {
     await handle.close();
   }

@@ -18,6 +18,7 @@ import { EnvironmentError, errnoCode } from '../../errors.js';
 import { appendCheckpoint, checkLogAgainstAnchors, cutTornCheckpoint, newestAnchor, readAnchors, readLineEndingAt, signCheckpoint, writeHead, type CheckpointSigner, type CustodyCheckpoint } from './custodyAnchor.js';
 import { aboutSubjects, CustodyIndex, type AboutRow, type Mention, type ReceiptMention } from './custodyIndex.js';
 import { insideRoot } from '../paths.js';
+import { readLastLineBefore } from '../../util/lastLine.js';
 
 /** `viewed` and `downloaded`: a person looked at or took the evidence in the console (with `by`, `role`). */
 export type CustodyEvent = 'recording-created' | 'segment-stored' | 'receipt-issued' | 'viewed' | 'downloaded';
@@ -165,38 +166,29 @@ export class CustodyLog {
     if (size === 0) return true;
     const handle = await open(this.path, 'r+');
     try {
-      let window = 64 * 1024;
-      for (;;) {
-        const start = Math.max(0, size - window);
-        const buffer = Buffer.alloc(size - start);
-        await handle.read(buffer, 0, buffer.length, start);
-        if (buffer[buffer.length - 1] !== 0x0a) {
-          const lastNewline = buffer.lastIndexOf(0x0a);
-          if (lastNewline < 0 && start > 0) { window *= 4; continue; }
-          const torn = buffer.subarray(lastNewline + 1);
-          await writeFile(`${this.path}.torn-${Date.now()}`, torn, { mode: 0o600 });
-          await handle.truncate(size - torn.length);
-          await handle.sync();
-          size -= torn.length;
-          if (size === 0) return true;
-          window = 64 * 1024;
-          continue;
-        }
-        const body = buffer.subarray(0, buffer.length - 1);
-        const cut = body.lastIndexOf(0x0a);
-        if (cut < 0 && start > 0) { window *= 4; continue; }
-        const line = body.subarray(cut + 1).toString('utf8');
-        let entry: CustodyEntry;
-        try {
-          entry = JSON.parse(line) as CustodyEntry;
-        } catch (error) {
-          throw new EnvironmentError('E_CUSTODY_LOG', `the last entry of ${this.path} is not valid JSON; run \`bodycam server verify-log\` and have the log examined before starting the server`, { cause: error });
-        }
-        this.lastSeq = entry.seq;
-        this.lastHash = lineHash(line);
-        this.size = size;
-        return true;
+      const tail = await readLastLineBefore(handle, size);
+      if (tail === undefined) throw new EnvironmentError('E_CUSTODY_LOG', `${this.path} was cut short while the server was opening it; is another server using this data dir?`);
+      if (tail.torn > 0) {
+        const torn = Buffer.alloc(tail.torn);
+        await handle.read(torn, 0, torn.length, size - torn.length);
+        await writeFile(`${this.path}.torn-${Date.now()}`, torn, { mode: 0o600 });
+        await handle.truncate(size - torn.length);
+        await handle.sync();
+        size -= torn.length;
+        if (size === 0) return true;
       }
+      // After a torn line is cut off, a file with bytes left has a newline, so a line (perhaps empty: not JSON).
+      const line = tail.line ?? '';
+      let entry: CustodyEntry;
+      try {
+        entry = JSON.parse(line) as CustodyEntry;
+      } catch (error) {
+        throw new EnvironmentError('E_CUSTODY_LOG', `the last entry of ${this.path} is not valid JSON; run \`bodycam server verify-log\` and have the log examined before starting the server`, { cause: error });
+      }
+      this.lastSeq = entry.seq;
+      this.lastHash = lineHash(line);
+      this.size = size;
+      return true;
     } finally {
       await handle.close();
     }
