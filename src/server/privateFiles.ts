@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, lstat, mkdir, open, opendir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { syncFolder, writeTempFile } from '../util/atomicFile.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -84,22 +85,11 @@ export async function tightenTree(root: string): Promise<number> {
   return changed;
 }
 
-async function syncFolder(path: string): Promise<void> {
-  const folder = await open(path, 'r');
-  try { await folder.sync(); } finally { await folder.close(); }
-}
-
 /** Write `data` to a fresh 0600 temp file beside `path`, fsynced; then `publish(temp)`; the temp name never outlives the call. */
 async function viaTemp(path: string, data: string, publish: (temp: string) => Promise<boolean>): Promise<boolean> {
   const temp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const handle = await open(temp, 'wx', PRIVATE_FILE_MODE);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeTempFile(temp, (handle) => handle.writeFile(data), PRIVATE_FILE_MODE);
     const published = await publish(temp);
     if (published) await syncFolder(dirname(path));
     return published;

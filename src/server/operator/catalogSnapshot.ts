@@ -12,9 +12,10 @@
  * chain? }; then one RecordingSummary per line; then { end: true }.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, open, rename, rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { renameIntoPlace, writeTempFile } from '../../util/atomicFile.js';
 import type { RecordingSummary } from './catalog.js';
 
 const FORMAT = 'bodycam-catalog-summaries/2';
@@ -42,24 +43,17 @@ export function databaseBackendId(url: string): string {
 
 export async function saveSnapshot(path: string, header: SnapshotHeader, summaries: Iterable<RecordingSummary>): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
+  // Only the process that holds the data dir saves here: a file of that name is a crashed run's leftover.
+  await rm(temp, { force: true });
+  await writeTempFile(temp, async (handle) => {
     let chunk = JSON.stringify({ format: FORMAT, ...header }) + '\n';
     for (const s of summaries) {
       chunk += JSON.stringify(s) + '\n';
       if (chunk.length > 1 << 20) { await handle.write(chunk); chunk = ''; }
     }
     await handle.write(chunk + JSON.stringify({ end: true }) + '\n');
-    await handle.sync();
-  } catch (error) {
-    await handle.close().catch(() => {});
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  await rename(temp, path);
-  const dir = await open(dirname(path), 'r');
-  try { await dir.sync(); } finally { await dir.close(); }
+  }, 0o600);
+  await renameIntoPlace(temp, path);
 }
 
 /** The saved summaries and their header, or undefined for a file that is missing, of another format or incomplete. */

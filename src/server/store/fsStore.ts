@@ -22,6 +22,7 @@ import { CHUNK_BYTES, readChunks } from '../../util/chunkReader.js';
 import { SHA256_HEX } from '../../protocol/digest.js';
 import { assertSha256, insideRoot } from '../paths.js';
 import { makePrivateDir, PRIVATE_FILE_MODE } from '../privateFiles.js';
+import { writeTempFile } from '../../util/atomicFile.js';
 import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
 import { SERVER_ERROR_CODES } from '../errorCodes.js';
 import { BLOB_DAMAGED, BLOB_MISSING, isBlobIntegrityError, readsBackIntact, verifiedBlobRead } from './verifiedRead.js';
@@ -428,18 +429,7 @@ export class FsStore implements Store {
 
   private async writeTemp(text: string): Promise<string> {
     const tempPath = this.tempPath();
-    const handle = await open(tempPath, 'wx', PRIVATE_FILE_MODE);
-    try {
-      await handle.chmod(PRIVATE_FILE_MODE);
-      await handle.writeFile(text);
-      await handle.sync();
-    } catch (error) {
-      // A full disk: leave no half-written temp file behind (it would hold space until a restart).
-      await handle.close().catch(() => {});
-      await rm(tempPath, { force: true });
-      throw error;
-    }
-    await handle.close();
+    await writeTempFile(tempPath, (handle) => handle.writeFile(text), PRIVATE_FILE_MODE);
     return tempPath;
   }
 
