@@ -105,12 +105,28 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile): P
   return { verdict: 'held', detail: `proved: ${challenged.length} of ${manifest.segments.length} segment(s)${withSidecar ? ' and the sidecar' : ''} answered for a fresh nonce` };
 }
 
+/** What the server says it lacks of a recording ("segment(s) 0, 3 and 1 attachment segment(s)"), undefined when nothing. */
+function lostParts(held: { missing?: unknown; missingAttachments?: unknown }): string | undefined {
+  // An answer without a `missing` list is no word that anything is held.
+  if (!Array.isArray(held.missing)) return 'an unknown set of segments (its answer has no missing list)';
+  const segments = held.missing;
+  const attachments = Array.isArray(held.missingAttachments) ? held.missingAttachments : [];
+  const parts = [segments.length ? `segment(s) ${segments.slice(0, 10).join(', ')}${segments.length > 10 ? ` and ${segments.length - 10} more` : ''}` : '', attachments.length ? `${attachments.length} attachment segment(s)` : ''].filter(Boolean);
+  return parts.length ? parts.join(' and ') : undefined;
+}
+
 /** A receipted recording no docked camera holds: the server's word (no bytes here to prove against). */
 async function askServer(client: IngestClient, row: RecordingRow): Promise<{ verdict: CheckVerdict; detail: string }> {
   try {
     const held = await client.getRecording(row.recordingId!);
-    if (held.state === 'complete') return { verdict: 'held', detail: `${row.state === 'wiped' ? 'wiped from the camera' : 'camera not docked'}; the server has it complete (no bytes here to prove against)` };
-    return { verdict: 'missing', detail: `the server has it incomplete (${held.missing.length} segment(s) missing)` };
+    // A complete recording lists the blobs found damaged (or lost) since its receipt: `complete` alone is not held.
+    const lost = lostParts(held);
+    const wiped = row.state === 'wiped';
+    if (held.state === 'complete' && !lost) return { verdict: 'held', detail: `${wiped ? 'wiped from the camera' : 'camera not docked'}; the server has it complete (no bytes here to prove against)` };
+    if (held.state === 'complete') {
+      return { verdict: 'missing', detail: wiped ? `WIPED from the camera and the server lost ${lost} since the receipt: restore from a backup` : `camera not docked; the server lost ${lost} since the receipt (the card still holds the bytes)` };
+    }
+    return { verdict: 'missing', detail: `${wiped ? 'WIPED from the camera and ' : ''}the server has it incomplete (${lost ?? 'nothing listed missing'})` };
   } catch (error) {
     if (error instanceof ProblemError && error.status === 404) return { verdict: 'missing', detail: `${row.state === 'wiped' ? 'WIPED from the camera and ' : ''}not on the server (404)` };
     throw error;

@@ -5,10 +5,12 @@
  * (a fresh one, same token) every one is missing, the wiped ones loudly. Exit 0 only when all held.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { appendFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import type { CheckResult } from '../../src/dock/check.js';
+import { Journal } from '../../src/dock/journal.js';
+import type { RecordingManifest } from '../../src/protocol/types.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -67,7 +69,20 @@ describe('bodycam check', () => {
     const dir = join(bays, 'bay2', 'DCIM', '100BWC');
     const sidecar = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()[0]!;
     appendFileSync(join(dir, sidecar), ' '); // still valid JSON, other bytes
+    // A wiped recording's only blob quarantined by the server (as a verified read that finds it damaged does):
+    // the server still answers `complete`, with `missing: [0]`; that is not held.
+    const journal = Journal.openReadOnly(stateDir);
+    const wiped = journal.listReceipted(0).filter((r) => r.state === 'wiped')[0]!;
+    journal.close();
+    const blob = (JSON.parse(wiped.manifestJson!) as RecordingManifest).segments[0]!.sha256;
+    const damaged = join(server.dataDir, 'damaged-by-test');
+    mkdirSync(damaged);
+    renameSync(join(server.dataDir, 'blobs', blob.slice(0, 2), blob), join(damaged, blob));
     const { code, result } = await check(server.url);
+    expect(result.entries.filter((e) => e.where === 'journal').map((e) => [e.recordingId === wiped.recordingId, e.verdict]).sort())
+      .toEqual([[false, 'held'], [true, 'missing']]);
+    expect(result.entries.find((e) => e.recordingId === wiped.recordingId)!.detail)
+      .toMatch(/^WIPED from the camera and the server lost segment\(s\) 0(, \d+)* since the receipt: restore from a backup$/);
     const bay2 = result.entries.filter((e) => e.bay === 'bay2' && e.where === 'card');
     expect(bay2.map((e) => e.verdict).sort()).toEqual(['differing', 'held']);
     expect(bay2.find((e) => e.verdict === 'differing')!.detail).toBe('the sidecar on the card is not the one the server holds');
