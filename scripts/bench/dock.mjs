@@ -27,6 +27,9 @@ const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
 const INPUTS = process.env.BENCH_DOCK_INPUTS;
 // BENCH_DOCK_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' passes node flags to every dock child.
 const NODE_ARGS = (process.env.BENCH_DOCK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// BENCH_DOCK_WRAP='perf record -g -F 499 -o /tmp/dock.data --' runs every dock child under a wrapper
+// (a profiler); the wrapper's own CPU is then counted with the dock's.
+const WRAP = (process.env.BENCH_DOCK_WRAP ?? '').split(' ').filter(Boolean);
 const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
 const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-dock-'));
 process.env.BODYCAM_TILE_CACHE = join(INPUTS ?? root, 'tiles');
@@ -149,8 +152,10 @@ async function dockOnce(bays, server, label, extra = [], bin = BIN) {
   }
   const media = mediaUnder(roundBays).length;
   const serverCpu = process.cpuUsage();
-  const result = await run(process.execPath, [...NODE_ARGS, bin, 'dock', '--once', '--bays', roundBays, '--endpoint', server.url, '--token-file', join(root, 'token'),
-    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...wipeArgs, ...extra], { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
+  const argv = [...NODE_ARGS, bin, 'dock', '--once', '--bays', roundBays, '--endpoint', server.url, '--token-file', join(root, 'token'),
+    '--state-dir', stateDir, '--dock-id', 'bench-dock', '--status-port', '0', '--settle', '0.5s', ...wipeArgs, ...extra];
+  const [command, ...args] = WRAP.length ? [...WRAP, process.execPath, ...argv] : [process.execPath, ...argv];
+  const result = await run(command, args, { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
   if (result.code !== 0) throw new Error(`dock --once exited ${result.code}: ${result.stderr}`);
   const used = process.cpuUsage(serverCpu);
   if (WIPE) {

@@ -1,13 +1,13 @@
 /**
- * The dock's side of ingest protocol v1, over got 14. got's own retry is off
- * (`retry.limit: 0`): a stream body cannot be replayed, so each attempt here
- * builds a fresh body (a new read stream of the file range) and the loop
- * below retries connection errors and 408/429/5xx, honouring Retry-After.
+ * The dock's side of ingest protocol v1, one exchange at a time over node:http (src/dock/http.ts,
+ * which never retries): a body cannot be replayed, so each attempt here builds a fresh body (a
+ * new read of the file range) and the loop below retries connection errors and 408/429/5xx,
+ * honouring Retry-After.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import got, { type Method } from 'got';
+import { exchange } from './http.js';
 import { formatDigestHeader } from '../protocol/digest.js';
 import { DOCK_ID_HEADER } from '../protocol/types.js';
 import type { CreateRecordingResponse, MissingAttachmentSegment, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
@@ -39,6 +39,8 @@ export interface ClientOptions {
 
 interface Answer { status: number; body: string; headers: Record<string, string | string[] | undefined> }
 
+type Method = 'GET' | 'POST' | 'PUT';
+
 export interface SegmentRange { index: number; offset: number; length: number; sha256: string }
 
 /** Body read size with no rate cap. */
@@ -68,7 +70,7 @@ function giveBackBodyBuffers(buffers: Buffer[]): void {
 
 /**
  * A file range as a request body, read into two buffers that are reused for the whole body.
- * got writes an iterable body chunk by chunk and asks for the next only once the socket has
+ * exchange (http.ts) writes an iterable body chunk by chunk and asks for the next only once the socket has
  * taken the previous one (the write callback), so the buffer handed out last time is free
  * again when the generator resumes; the other one is being filled meanwhile. A read stream
  * allocates a fresh buffer per chunk instead, whose page faults cost more CPU on this VM than
@@ -192,18 +194,12 @@ export class IngestClient {
         answer = undefined;
         failure = undefined;
         try {
-          const response = await got(endpoint + path, {
-            method,
-            headers: { authorization: `Bearer ${this.token}`, ...(this.options.dockId ? { [DOCK_ID_HEADER]: this.options.dockId } : {}), ...init.headers },
-            ...(init.json !== undefined ? { json: init.json } : {}),
-            ...(init.makeBody ? { body: init.makeBody() } : {}),
-            throwHttpErrors: false,
-            retry: { limit: 0 },
-            timeout: { request: this.options.requestTimeoutMs },
-            responseType: 'text',
-            signal: init.signal,
+          const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...(this.options.dockId ? { [DOCK_ID_HEADER]: this.options.dockId } : {}), ...init.headers };
+          if (init.json !== undefined) headers['content-type'] = 'application/json';
+          const body = init.json !== undefined ? Buffer.from(JSON.stringify(init.json)) : init.makeBody?.();
+          answer = await exchange(endpoint + path, {
+            method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.options.requestTimeoutMs, ...(init.signal ? { signal: init.signal } : {}),
           });
-          answer = { status: response.statusCode, body: response.body, headers: response.headers };
         } catch (error) {
           failure = error;
         }

@@ -5,7 +5,6 @@
  * out of band: the `serverKey` PEM file from the operator, or a pin confirmed with
  * `bodycam dock trust-server --fingerprint <keyId>`, which this module records in the journal.
  */
-import got from 'got';
 import { BodycamError, UsageError } from '../errors.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import { Journal } from './journal.js';
@@ -36,6 +35,8 @@ export async function trustServer(options: { stateDir: string; endpoint: string;
   const url = options.endpoint.replace(/\/+$/, '') + '/v1/keys';
   let body: { publicKeyPem?: unknown; keyId?: unknown };
   try {
+    // Loaded here, not at the top: every `bodycam dock` start imports this module, few run trust-server.
+    const { default: got } = await import('got');
     const response = await got(url, { timeout: { request: options.timeoutMs ?? 15_000 }, retry: { limit: 1 }, responseType: 'text', throwHttpErrors: false });
     if (response.statusCode !== 200) throw new TrustError('E_TRUST_FETCH', `GET ${url} answered ${response.statusCode}: is --endpoint an ingest server?`);
     body = JSON.parse(response.body) as typeof body;

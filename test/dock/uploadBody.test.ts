@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileRangeChunks } from '../../src/dock/client.js';
+import { exchange, MAX_ANSWER_BYTES } from '../../src/dock/http.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 describe('upload body from reused buffers', () => {
@@ -23,5 +26,105 @@ describe('upload body from reused buffers', () => {
   it('fails when the file holds less than the range (it changed since it was planned)', async () => {
     const read = async (): Promise<void> => { for await (const chunk of fileRangeChunks(path, 299_000, 5000, 1024)) void chunk; };
     await expect(read()).rejects.toMatchObject({ code: 'E_FILE_CHANGED' });
+  });
+});
+
+/**
+ * The client's one exchange (src/dock/http.ts) against a real node:http server on loopback: what
+ * the retry and failover rules of IngestClient read (codes), and that a body is never left open.
+ */
+describe('one HTTP exchange of the dock', () => {
+  type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+  let handler: Handler = (_req, res) => res.end();
+  const server = createServer((req, res) => handler(req, res));
+  let base = '';
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)); });
+
+  /** Chunks of `count` × 64 KiB; `closed` settles when the generator was closed (its finally ran). */
+  function body(count: number): { chunks: AsyncGenerator<Buffer>; closed: Promise<number> } {
+    let done!: (n: number) => void;
+    const closed = new Promise<number>((resolve) => { done = resolve; });
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let sent = 0;
+      try {
+        for (; sent < count; sent++) yield Buffer.alloc(64 * 1024, sent);
+      } finally {
+        done(sent);
+      }
+    }
+    return { chunks: chunks(), closed };
+  }
+
+  it('sends the body chunk by chunk and returns status, headers and text of the answer', async () => {
+    handler = (req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => { res.setHeader('retry-after', '3'); res.statusCode = 503; res.end(JSON.stringify({ got: Buffer.concat(parts).length, auth: req.headers.authorization })); });
+    };
+    const b = body(20);
+    const answer = await exchange(`${base}/x`, { method: 'PUT', headers: { authorization: 'Bearer t', 'content-length': String(20 * 64 * 1024) }, body: b.chunks, timeoutMs: 60_000 });
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('3');
+    expect(JSON.parse(answer.body)).toEqual({ got: 20 * 64 * 1024, auth: 'Bearer t' });
+    expect(await b.closed).toBe(20);
+  });
+
+  it('an answer before the body was sent ends the exchange and closes the body', async () => {
+    handler = (_req, res) => { res.statusCode = 401; res.end('{"code":"unauthorized"}'); };
+    const b = body(100_000);
+    const answer = await exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': String(100_000 * 64 * 1024) }, body: b.chunks, timeoutMs: 60_000 });
+    expect(answer.status).toBe(401);
+    expect(await b.closed).toBeLessThan(100_000);
+  });
+
+  it('a server that never answers: ETIMEDOUT, and the body is closed', async () => {
+    handler = () => { /* reads nothing, answers nothing */ };
+    const b = body(100_000);
+    await expect(exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': String(100_000 * 64 * 1024) }, body: b.chunks, timeoutMs: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await b.closed).toBeLessThan(100_000);
+  });
+
+  it('an abort ends the exchange at once (ABORT_ERR), the body closed', async () => {
+    handler = () => { /* never answers */ };
+    const b = body(100_000);
+    const controller = new AbortController();
+    const pending = exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': String(100_000 * 64 * 1024) }, body: b.chunks, timeoutMs: 600_000, signal: controller.signal });
+    controller.abort(new Error('undocked'));
+    await expect(pending).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    expect(await b.closed).toBeLessThan(100_000);
+  });
+
+  it('the body\'s own error is the exchange\'s error (file gone, range changed)', async () => {
+    handler = (req, res) => { req.resume(); req.on('end', () => res.end()); };
+    const gone = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+    async function* failing(): AsyncGenerator<Buffer> { yield Buffer.alloc(10); throw gone; }
+    await expect(exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': '1000' }, body: failing(), timeoutMs: 60_000 })).rejects.toBe(gone);
+  });
+
+  it('a connection closed before the answer ended is ECONNRESET; no server at all is ECONNREFUSED', async () => {
+    handler = (_req, res) => { res.writeHead(200, { 'content-length': '1000' }); res.write('{"partial":'); setImmediate(() => res.socket?.destroy()); };
+    await expect(exchange(`${base}/x`, { method: 'GET', headers: {}, timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'ECONNRESET' });
+    handler = (req) => req.socket.destroy();
+    await expect(exchange(`${base}/x`, { method: 'POST', headers: {}, body: Buffer.from('{}'), timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'ECONNRESET' });
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(exchange(`http://127.0.0.1:${port}/x`, { method: 'GET', headers: {}, timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('refuses an answer without end (E_ANSWER_TOO_LARGE) instead of keeping it in memory', async () => {
+    handler = (_req, res) => {
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      const more = (): void => { while (!res.destroyed && res.write(chunk)); if (!res.destroyed) res.once('drain', more); };
+      res.on('close', () => res.destroy());
+      more();
+    };
+    await expect(exchange(`${base}/x`, { method: 'GET', headers: {}, timeoutMs: 600_000 })).rejects.toMatchObject({ code: 'E_ANSWER_TOO_LARGE' });
+    expect(MAX_ANSWER_BYTES).toBeGreaterThanOrEqual(1024 * 1024);
   });
 });
