@@ -2,7 +2,8 @@
  * Console tests: a fixture camera recording cut by the dock's own planner and signed like a dock
  * would, uploaded to the real server; and headless Chromium (Debian's) driven by playwright-core.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { planSegments } from '../../src/dock/planner.js';
@@ -17,14 +18,32 @@ export const FIXTURES = new URL('../../fixtures/cameras/', import.meta.url).path
 
 export interface FixtureUpload { manifest: RecordingManifest; file: Buffer; segments: Buffer[] }
 
-/** `sidecarPatch`: fields written over the camera's sidecar (its bytes change, so the camera's signature of it no longer holds). */
-export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1, sidecarPatch?: Record<string, unknown>): Promise<FixtureUpload> {
+/**
+ * `sidecarPatch`: fields written over the camera's sidecar (its bytes change, so the camera's signature of it no longer holds).
+ * `transform`: the camera's file rewritten before the dock's planner sees it (e.g. `faststart`); `fileName` the name the manifest gives it.
+ */
+export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1, sidecarPatch?: Record<string, unknown>,
+  options: { transform?: (file: Buffer) => Buffer; fileName?: string } = {}): Promise<FixtureUpload> {
   const root = join(FIXTURES, camera);
   const folder = join(root, 'DCIM', '100BWC');
-  const name = readdirSync(folder).find((f) => !f.endsWith('.json'))!;
-  const path = join(folder, name);
+  const cameraName = readdirSync(folder).find((f) => !f.endsWith('.json'))!;
+  const name = options.fileName ?? cameraName;
+  const original = readFileSync(join(folder, cameraName.replace(/\.[^.]+$/, '.json')));
+  const scratch = options.transform ? mkdtempSync(join(tmpdir(), 'bodycam-fixture-')) : undefined;
+  try {
+    let path = join(folder, cameraName);
+    if (options.transform && scratch) {
+      path = join(scratch, cameraName);
+      writeFileSync(path, options.transform(readFileSync(join(folder, cameraName))));
+    }
+    return await planned(path, name, root, original, dockId, keys, segmentSeconds, sidecarPatch);
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function planned(path: string, name: string, root: string, original: Buffer, dockId: string, keys: KeyPairPem, segmentSeconds: number, sidecarPatch?: Record<string, unknown>): Promise<FixtureUpload> {
   const file = readFileSync(path);
-  const original = readFileSync(path.replace(/\.[^.]+$/, '.json'));
   const sidecarBytes = sidecarPatch ? Buffer.from(JSON.stringify({ ...JSON.parse(original.toString('utf8')) as Record<string, unknown>, ...sidecarPatch }), 'utf8') : original;
   const device = JSON.parse(readFileSync(join(root, 'DEVICE.json'), 'utf8')) as { serial: string; model: string; firmware: string; publicKeyPem: string; clock: { offsetMs: number } };
   const probed = await probe(path);
@@ -45,6 +64,40 @@ export async function fixtureRecording(camera: string, dockId: string, keys: Key
   };
   const manifest = signObject(unsigned as unknown as Record<string, unknown>, keys.privateKeyPem) as unknown as RecordingManifest;
   return { manifest, file, segments };
+}
+
+/**
+ * A plain MP4 with its moov at the end rewritten as "faststart" (moov before mdat), the way
+ * `ffmpeg -movflags +faststart` lays it out: the moov moves in front of the first mdat and every
+ * chunk offset (stco / co64) grows by the moov's size. The samples' bytes are unchanged.
+ */
+export function faststart(file: Buffer): Buffer {
+  const boxes: Array<{ type: string; start: number; size: number }> = [];
+  for (let at = 0; at + 8 <= file.length;) {
+    const size = file.readUInt32BE(at);
+    if (size < 8) throw new Error(`faststart: box of size ${size} at ${at}`);
+    boxes.push({ type: file.toString('latin1', at + 4, at + 8), start: at, size });
+    at += size;
+  }
+  const moov = boxes.find((b) => b.type === 'moov');
+  const mdat = boxes.findIndex((b) => b.type === 'mdat');
+  if (!moov || mdat < 0 || moov.start < boxes[mdat]!.start) throw new Error('faststart: needs a moov after the mdat');
+  const moved = Buffer.from(file.subarray(moov.start, moov.start + moov.size));
+  const containers = new Set(['moov', 'trak', 'mdia', 'minf', 'stbl', 'edts']);
+  const shift = (from: number, to: number): void => {
+    for (let at = from; at + 8 <= to;) {
+      const size = moved.readUInt32BE(at);
+      const type = moved.toString('latin1', at + 4, at + 8);
+      if (containers.has(type)) shift(at + 8, at + size);
+      if (type === 'stco') for (let i = 0, n = moved.readUInt32BE(at + 12); i < n; i++) moved.writeUInt32BE(moved.readUInt32BE(at + 16 + 4 * i) + moov.size, at + 16 + 4 * i);
+      if (type === 'co64') for (let i = 0, n = moved.readUInt32BE(at + 12); i < n; i++) moved.writeBigUInt64BE(moved.readBigUInt64BE(at + 16 + 8 * i) + BigInt(moov.size), at + 16 + 8 * i);
+      at += size;
+    }
+  };
+  shift(8, moved.length);
+  const parts = boxes.filter((b) => b !== moov).map((b) => file.subarray(b.start, b.start + b.size));
+  parts.splice(mdat, 0, moved);
+  return Buffer.concat(parts);
 }
 
 export async function declare(server: TestServer, r: FixtureUpload): Promise<void> {
