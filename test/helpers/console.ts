@@ -23,7 +23,7 @@ export interface FixtureUpload { manifest: RecordingManifest; file: Buffer; segm
  * `transform`: the camera's file rewritten before the dock's planner sees it (e.g. `faststart`); `fileName` the name the manifest gives it.
  */
 export async function fixtureRecording(camera: string, dockId: string, keys: KeyPairPem, segmentSeconds = 1, sidecarPatch?: Record<string, unknown>,
-  options: { transform?: (file: Buffer) => Buffer; fileName?: string } = {}): Promise<FixtureUpload> {
+  options: { transform?: (file: Buffer) => Buffer; fileName?: string; recordingId?: string } = {}): Promise<FixtureUpload> {
   const root = join(FIXTURES, camera);
   const folder = join(root, 'DCIM', '100BWC');
   const cameraName = readdirSync(folder).find((f) => !f.endsWith('.json'))!;
@@ -36,13 +36,14 @@ export async function fixtureRecording(camera: string, dockId: string, keys: Key
       path = join(scratch, cameraName);
       writeFileSync(path, options.transform(readFileSync(join(folder, cameraName))));
     }
-    return await planned(path, name, root, original, dockId, keys, segmentSeconds, sidecarPatch);
+    return await planned(path, name, root, original, dockId, keys, segmentSeconds, sidecarPatch, options.recordingId);
   } finally {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-async function planned(path: string, name: string, root: string, original: Buffer, dockId: string, keys: KeyPairPem, segmentSeconds: number, sidecarPatch?: Record<string, unknown>): Promise<FixtureUpload> {
+async function planned(path: string, name: string, root: string, original: Buffer, dockId: string, keys: KeyPairPem, segmentSeconds: number,
+  sidecarPatch: Record<string, unknown> | undefined, recordingId: string | undefined): Promise<FixtureUpload> {
   const file = readFileSync(path);
   const sidecarBytes = sidecarPatch ? Buffer.from(JSON.stringify({ ...JSON.parse(original.toString('utf8')) as Record<string, unknown>, ...sidecarPatch }), 'utf8') : original;
   const device = JSON.parse(readFileSync(join(root, 'DEVICE.json'), 'utf8')) as { serial: string; model: string; firmware: string; publicKeyPem: string; clock: { offsetMs: number } };
@@ -54,7 +55,7 @@ async function planned(path: string, name: string, root: string, original: Buffe
   const segments = plan.segments.map((s) => file.subarray(s.offset, s.offset + s.length));
   const entries = plan.segments.map((s, i) => ({ ...s, sha256: sha256Hex(segments[i]!) }));
   const unsigned = {
-    protocol: PROTOCOL_VERSION, recordingId: `${device.serial}-${sha256Hex(file).slice(0, 16)}-${dockId}`,
+    protocol: PROTOCOL_VERSION, recordingId: recordingId ?? `${device.serial}-${sha256Hex(file).slice(0, 16)}-${dockId}`,
     device: { serial: device.serial, model: device.model, firmware: device.firmware, publicKeyPem: device.publicKeyPem, sidecar: JSON.parse(sidecarBytes.toString('utf8')) as Record<string, unknown>,
       sidecarSha256: sha256Hex(sidecarBytes), sidecarBase64: sidecarBytes.toString('base64'), clockOffsetMs: device.clock.offsetMs },
     dock: { id: dockId, publicKeyPem: keys.publicKeyPem, bay: '1' },

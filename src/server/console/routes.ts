@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../log.js';
 import { posterFrame } from '../../media/poster.js';
-import { isValidId, type RecordingManifest } from '../../protocol/types.js';
+import { isValidId, type RecordingManifest, type SegmentPlanEntry } from '../../protocol/types.js';
 import type { CustodyEntry } from '../custody/custodyLog.js';
 import type { IngestService } from '../ingest.js';
 import type { Catalog, RecordingFilter } from '../operator/catalog.js';
@@ -22,6 +22,7 @@ import { parseRange } from '../range.js';
 import type { ServerKey } from '../trust/serverKey.js';
 import type { CustodyChain, RecordingStore } from '../state.js';
 import type { BlobStore, StoredRecording } from '../store/store.js';
+import { drainVerified, isBlobIntegrityError } from '../store/verifiedRead.js';
 import { staticChecks, type Check } from './checks.js';
 import { ContentChecks } from './contentChecks.js';
 import { gpsPoints, gpsSvg } from './gps.js';
@@ -33,6 +34,8 @@ import { checkPassword, decoyHash, userKey, UserStore } from './users.js';
 export const COOKIE = 'bodycam_console';
 const PAGE_SIZE = 200;
 const TIMELINE_LIMIT = 2000;
+/** A media answer checks the blobs it touches before its first byte, up to this many bytes of them (then each blob is still verified as it streams). */
+const PRECHECK_BYTES = 64 * 1024 * 1024;
 
 export interface ConsoleDeps {
   dataDir: string;
@@ -63,7 +66,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   const sessions = deps.sessions ?? new Sessions();
   const contentChecks = new ContentChecks({ store: deps.store, open: async (record) => (await deps.ingest.content(record.manifest.dock.id, record.manifest.recordingId)).open, ...(deps.contentCheckWaitMs !== undefined ? { waitMs: deps.contentCheckWaitMs } : {}) });
   const headerLengths = new Map<string, number | null>();
-  const posters = new Map<string, Buffer>();
+  const posters = new Map<string, Buffer | null>();
   const viewedInSession = new Map<string, Set<string>>();
 
   const cookieOf = (request: FastifyRequest): string | undefined => {
@@ -258,7 +261,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const headerLength = await headerLengthOf(record.manifest, held.length > 0);
     const kind = playbackKind(record.manifest, headerLength);
     const codec = record.manifest.file.media?.streams.find((s) => s.type === 'video')?.codec;
-    const why = codec === 'hevc' || codec === 'h265' ? 'The video is HEVC (H.265), which this browser (Chromium) cannot decode. The original bytes are unchanged: download them to play in a player with HEVC.'
+    // With nothing held the container's layout is unknown (an fMP4's header is in its first segment): say that, not "non-fragmented".
+    const why = held.length === 0 ? (record.receipt ? 'No segment of this recording can be read: the first one failed the integrity check at rest or is gone.'
+      : 'No segment has arrived yet: the player appears once the first one is held (reload the page).')
+      : codec === 'hevc' || codec === 'h265' ? 'The video is HEVC (H.265), which this browser (Chromium) cannot decode. The original bytes are unchanged: download them to play in a player with HEVC.'
       : kind === 'm2ts' ? 'The file is M2TS (192-byte packets), which browsers cannot play. The original bytes are unchanged: download them.'
         : kind === 'none' ? 'The container is not one a browser plays.'
           : kind === 'mp4' && record.receipt === undefined ? 'A non-fragmented MP4 plays once every segment has arrived.' : undefined;
@@ -273,6 +279,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     await custodyEvent('viewed', session, record, 'recording page');
     markViewed(session, manifest.dock.id, manifest.recordingId);
     const play = await playbackOf(record);
+    // A complete recording's segment that is not held was found damaged at rest (moved aside) or lost.
+    const damaged = record.receipt ? play.missing : [];
     const base = `/console/recordings/${encodeURIComponent(manifest.dock.id)}/${encodeURIComponent(manifest.recordingId)}`;
     const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem)];
     checks.unshift(await contentChecks.view(record));
@@ -285,14 +293,16 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       ? (sidecar!['markers'] as unknown[]).filter((m): m is { t?: unknown; label?: unknown } => typeof m === 'object' && m !== null && !Array.isArray(m)).slice(0, 200) : [];
     const shownManifest = { ...manifest, device: { ...manifest.device, ...(manifest.device.sidecarBase64 ? { sidecarBase64: `(${manifest.device.sidecarBase64.length} base64 characters)` } : {}) } };
     const player = play.why || play.kind === 'none'
-      ? html`<div class="no-play" id="no-play"><img src="${base}/poster.jpg" alt="First frame" id="poster" width="640"><p class="why" id="why">${play.why ?? ''}</p></div>`
+      ? html`<div class="no-play" id="no-play">${play.held.length > 0 ? html`<img src="${base}/poster.jpg" alt="First frame" id="poster" width="640">` : ''}<p class="why" id="why">${play.why ?? ''}</p></div>`
       : play.kind === 'mp4'
         ? html`<video id="player" controls muted playsinline width="640" src="${base}/media" data-kind="mp4"></video>`
         : html`<video id="player" controls muted playsinline width="640" data-kind="${play.kind}" data-playlist="${base}/playlist.m3u8"></video>`;
     const body = html`
     <section class="top"><div class="player">${player}
       <p>${play.held.length} of ${manifest.segments.length} segments held${record.receipt ? '' : ' (still arriving: the player follows as segments arrive)'} ·
-      ${record.receipt ? html`<a href="${base}/download" id="download">Download original (${formatBytesShort(manifest.file.size)})</a>` : 'download once complete'}</p></div>
+      ${damaged.length > 0 ? 'no download: see below' : record.receipt ? html`<a href="${base}/download" id="download">Download original (${formatBytesShort(manifest.file.size)})</a>` : 'download once complete'}</p>
+      ${damaged.length > 0 ? html`<p class="error" id="damaged">${damaged.length === 1 ? 'Segment' : 'Segments'} ${damaged.slice(0, 20).join(', ')}${damaged.length > 20 ? ` and ${damaged.length - 20} more` : ''} of this recording failed the integrity check at rest (the stored bytes no longer hash to the manifest's SHA-256) or are gone.
+        The server does not serve altered bytes: playback stops before them and the original cannot be downloaded until a verified copy is uploaded again of those bytes is stored again.</p>` : ''}</div>
     <div class="facts"><h2>Facts</h2><table id="facts">
       ${fact('Camera', manifest.device.serial)}${fact('Model', manifest.device.model)}${fact('Officer', sidecar?.['officerId'])}${fact('Agency', sidecar?.['agency'])}
       ${fact('Trigger', sidecar?.['trigger'])}${fact('Category', sidecar?.['category'])}${fact('Started (camera clock)', sidecar?.['startedAt'])}${fact('Ended (camera clock)', sidecar?.['endedAt'])}
@@ -339,13 +349,24 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (range.kind === 'unsatisfiable') return reply.code(416).header('Content-Range', `bytes */${size}`).send();
     const start = range.kind === 'partial' ? range.start : 0;
     const end = range.kind === 'partial' ? range.end : size - 1;
+    const touched = manifest.segments.filter((s) => s.offset <= end && s.offset + s.length - 1 >= start);
+    // A segment of a complete recording that is not held any more was found damaged at rest (moved
+    // aside by a verified read) or lost: say so before any header, never start an answer that would be cut.
+    const missing = new Set(await deps.ingest.missing(manifest, record.receipt !== undefined));
+    const gone = touched.filter((s) => missing.has(s.index));
+    if (gone.length > 0) {
+      if (!record.receipt) return reply.code(416).header('Content-Range', `bytes */${size}`).type('text/plain').send('those bytes have not arrived yet\n');
+      return damagedAnswer(reply, record, gone.map((s) => s.index));
+    }
+    // Check every blob the answer touches (up to PRECHECK_BYTES) through the verified read before the
+    // first byte goes out: the streaming read below holds back only each blob's last chunk, so without
+    // this the first MiBs of a blob damaged at rest could reach the player before the hash fails.
+    const damaged = await precheck(touched);
+    if (damaged.length > 0) return damagedAnswer(reply, record, damaged);
     let open: (start: number, end: number) => Readable;
     if (record.receipt) {
       open = (await deps.ingest.content(manifest.dock.id, manifest.recordingId)).open;
     } else {
-      const missing = new Set(await deps.ingest.missing(manifest));
-      const touched = manifest.segments.filter((s) => s.offset <= end && s.offset + s.length - 1 >= start);
-      if (touched.some((s) => missing.has(s.index))) return reply.code(416).header('Content-Range', `bytes */${size}`).type('text/plain').send('those bytes have not arrived yet\n');
       open = (from, to) => Readable.from((async function* () {
         for (const s of touched) {
           const a = Math.max(from, s.offset) - s.offset;
@@ -362,40 +383,83 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (request.method === 'HEAD') return reply.send();
     return reply.send(size === 0 ? Readable.from([]) : open(start, end));
   };
+  /** Indexes of the touched segments whose blob fails its verified read now (each then marked missing by the store), up to PRECHECK_BYTES of them. */
+  const precheck = async (touched: readonly SegmentPlanEntry[]): Promise<number[]> => {
+    const damaged: number[] = [];
+    let checked = 0;
+    for (const s of touched) {
+      if (checked >= PRECHECK_BYTES) break;
+      checked += s.length;
+      try {
+        await drainVerified(deps.store.readBlob(s.sha256));
+      } catch (error) {
+        if (!isBlobIntegrityError(error)) throw error;
+        deps.log.error('console: a stored blob failed its verified read; not served, marked missing', { sha256: s.sha256, index: s.index, err: error });
+        damaged.push(s.index);
+      }
+    }
+    return damaged;
+  };
+  const damagedAnswer = (reply: FastifyReply, record: StoredRecording, indexes: number[]) => {
+    const { manifest } = record;
+    deps.log.error('console: bytes of a recording not served, a segment is damaged or missing at rest', { dockId: manifest.dock.id, recordingId: manifest.recordingId, segments: indexes });
+    return reply.code(500).header('Cache-Control', 'no-store').type('text/plain')
+      .send(`${indexes.length === 1 ? 'segment' : 'segments'} ${indexes.slice(0, 20).join(', ')}${indexes.length > 20 ? ` and ${indexes.length - 20} more` : ''} of ${manifest.recordingId} failed the integrity check at rest (or are gone): those bytes are not served\n`);
+  };
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/media', (request, reply) => serveBytes(request, reply, false));
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/download', (request, reply) => serveBytes(request, reply, true));
 
+  /**
+   * A poster frame made by ffmpeg from a private temp copy of the first held segments (up to 16 MiB), removed right after.
+   * One ffmpeg at a time and one per recording state however many ask (a reviewer reloading, many tabs); a failure is
+   * kept like a frame (null), so a file ffmpeg cannot read is not run again on every request.
+   */
+  const makePoster = async (record: StoredRecording, play: Awaited<ReturnType<typeof playbackOf>>): Promise<Buffer | null> => {
+    const dir = await mkdtemp(join(tmpdir(), 'bodycam-poster-'));
+    try {
+      const path = join(dir, 'head' + (play.kind === 'ts' || play.kind === 'm2ts' ? '.ts' : '.mp4'));
+      const file = await openFile(path, 'wx', 0o600);
+      try {
+        let written = 0;
+        for (const s of play.held) {
+          if (written > 16 * 1024 * 1024) break;
+          for await (const chunk of deps.store.readBlob(s.sha256)) { await file.write(chunk as Buffer); written += (chunk as Buffer).length; }
+        }
+      } finally { await file.close(); }
+      return await posterFrame(path);
+    } catch (error) {
+      deps.log.warn('poster frame failed', { dockId: record.manifest.dock.id, recordingId: record.manifest.recordingId, err: error });
+      return null;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  const posterJobs = new Map<string, Promise<Buffer | null>>();
+  let posterQueue: Promise<unknown> = Promise.resolve();
   app.get<{ Params: { dock: string; id: string } }>('/console/recordings/:dock/:id/poster.jpg', async (request, reply) => {
     const opened = await signedInRecording(request, reply);
     if (!opened) return reply;
     const { session, record } = opened;
     const play = await playbackOf(record);
+    if (play.held.length === 0) return reply.code(404).type('text/plain').send('no bytes yet\n');
+    // A frame of the evidence is the evidence seen: the same custody rule as …/media.
+    if (!markViewed(session, record.manifest.dock.id, record.manifest.recordingId)) await custodyEvent('viewed', session, record, 'poster');
     const key = record.manifest.file.sha256 + ':' + play.held.length;
     let jpeg = posters.get(key);
-    if (!jpeg) {
-      if (play.held.length === 0) return reply.code(404).type('text/plain').send('no bytes yet\n');
-      const dir = await mkdtemp(join(tmpdir(), 'bodycam-poster-'));
-      try {
-        // The first segments (up to 16 MiB) as a file ffmpeg can seek in; removed right after.
-        const path = join(dir, 'head' + (play.kind === 'ts' || play.kind === 'm2ts' ? '.ts' : '.mp4'));
-        const file = await openFile(path, 'wx', 0o600);
-        try {
-          let written = 0;
-          for (const s of play.held) {
-            if (written > 16 * 1024 * 1024) break;
-            for await (const chunk of deps.store.readBlob(s.sha256)) { await file.write(chunk as Buffer); written += (chunk as Buffer).length; }
-          }
-        } finally { await file.close(); }
-        jpeg = await posterFrame(path);
-      } catch (error) {
-        deps.log.warn('poster frame failed', { dockId: record.manifest.dock.id, recordingId: record.manifest.recordingId, err: error });
-        return reply.code(500).type('text/plain').send('no poster frame could be made\n');
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+    if (jpeg === undefined) {
+      let job = posterJobs.get(key);
+      if (!job) {
+        if (posterJobs.size >= 8) return reply.code(503).header('Retry-After', '5').type('text/plain').send('the server is busy making other poster frames; try again shortly\n');
+        job = posterQueue.then(() => makePoster(record, play));
+        posterQueue = job.catch(() => undefined);
+        posterJobs.set(key, job);
+        void job.finally(() => posterJobs.delete(key)).catch(() => undefined);
       }
+      jpeg = await job;
       if (posters.size > 500) posters.delete(posters.keys().next().value!);
       posters.set(key, jpeg);
     }
+    if (jpeg === null) return reply.code(500).header('Cache-Control', 'no-store').type('text/plain').send('no poster frame could be made from the first segments\n');
     reply.header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
     return reply.type('image/jpeg').send(jpeg);
   });
