@@ -204,6 +204,11 @@ describe('recording catalog', () => {
       store.gate = new Promise((resolve) => { release = resolve; });
       const catalog = new Catalog({ recordings: store, snapshotPath, backendId: 'slow', now: clock, saveEveryMs: 0 });
       expect(await catalog.refreshWithin(20)).toBe(false);
+      // The listing itself may take longer than 20 ms on a loaded machine: wait for it (the gate holds every record's read).
+      for (const deadline = Date.now() + 20_000; catalog.building?.total !== 3;) {
+        if (Date.now() > deadline) throw new Error(`building ${JSON.stringify(catalog.building)} after 20 s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       expect(catalog.building).toEqual({ read: 0, total: 3 });
       release();
       expect(await catalog.refreshWithin(60_000)).toBe(true);
