@@ -310,7 +310,7 @@ describe('console under attack', () => {
 
   it('a file name made of markup, a path or control characters: refused by the server, or shown as text and downloaded under a safe name', async () => {
     const { cookie } = await signIn('rita');
-    const names = ['"><img src=x onerror=alert(7)>.mp4', '../../../etc/passwd', 'a\r\nSet-Cookie: x=1.mp4', '\u202Egpj.exe.mp4', 'x'.repeat(300) + '.mp4', 'clip; filename="evil.sh".mp4'];
+    const names = ['"><img src=x onerror=alert(7)>; filename="evil.sh".mp4', '../../../etc/' + 'x'.repeat(300), 'a\r\nSet-Cookie: x=1.mp4', '\u202Egpj.exe.mp4'];
     let shownNames = 0;
     for (const [i, fileName] of names.entries()) {
       const r = await fixtureRecording('mp4-h264', 'dock-2', dock2Keys, 1, undefined, { fileName, recordingId: `odd-name-${i}` });
