@@ -112,6 +112,7 @@ export class DockAgentCore {
     });
     this.runner = new JobRunner(this.state, ctx, {
       ended: () => { this.scheduler.pump(); this.scheduler.checkIdle(); },
+      retryScheduled: (at) => this.scheduler.retryScheduled(at),
       rescan: (bay, delayMs) => this.watcher.scheduleScan(bay, delayMs),
     });
   }

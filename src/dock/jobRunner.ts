@@ -22,6 +22,8 @@ const STEPS: Readonly<Record<StepName, Step>> = { probe: stepProbe, plan: stepPl
 export interface JobRunnerEvents {
   /** A job ended (whatever the outcome): slots are free, the agent may be idle. */
   ended(): void;
+  /** The row went back to the journal with a retry due at `at` (epoch ms): wake up for it. */
+  retryScheduled(at: number): void;
   /** Look at this bay again soon (the file is not where the job thought, or it grew). */
   rescan(bay: string, delayMs: number): void;
 }
@@ -113,7 +115,8 @@ export class JobRunner {
       }
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
       const delay = retryDelayMs(jobRetryPolicy(state.config.maxBackoff), current.attempts + 1, retryAfter);
-      journal.scheduleRetry(key, delay, reasonOf(error));
+      const retried = journal.scheduleRetry(key, delay, reasonOf(error));
+      this.events.retryScheduled(retried.nextAttemptAt);
       state.metrics.jobRetried(state.located.get(key)?.bay ?? current.bay ?? UNKNOWN_BAY);
       log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, err: error });
     }

@@ -30,6 +30,8 @@ const byPriority = (a: WorkableRow, b: WorkableRow): number => { const pa = prio
 export class Scheduler {
   private pumpScheduled = false;
   private retryTimer?: NodeJS.Timeout;
+  /** Earliest retry time a job announced (retryScheduled) since the retry timer last fired. */
+  private announcedRetryAt = Infinity;
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
   private readonly staleReported = new Set<string>();
@@ -47,6 +49,17 @@ export class Scheduler {
   /** Rows were found, moved or retried: the prepare queues are read afresh on the next round. */
   rowsChanged(): void {
     this.prepareCache = undefined;
+  }
+
+  /**
+   * A job went back to the journal, due at `at`. Its row was already taken off its prepare queue
+   * (the cached queue's cursor is past it), and with a short jittered delay on a loaded machine
+   * `at` is often past before the next round looks for the next retry time, which only sees times
+   * still ahead: the wake-up must come from here, or nothing ever starts the row again (and
+   * --once never becomes idle: test/dock/scheduler.test.ts).
+   */
+  retryScheduled(at: number): void {
+    this.announcedRetryAt = Math.min(this.announcedRetryAt, at);
   }
 
   /** The phase a row can run in now (completed: only when a wipe may follow), or none. */
@@ -134,12 +147,15 @@ export class Scheduler {
       this.pumpScheduled = false;
       const { state } = this;
       if (state.stopping) return;
+      // One `now` for the whole round: a row passed over as still waiting at `now` is found by the
+      // retry timer's query for times after the same `now` (a later reading could miss it).
+      const now = state.clock.now();
       const counts = { prepare: 0, upload: 0, largePrepare: 0 };
       for (const [key, job] of state.running) {
         counts[job.phase]++;
         if (job.phase === 'prepare' && (state.journal.get(key)?.size ?? 0) > LARGE_FILE_BYTES) counts.largePrepare++;
       }
-      const runnable = counts.upload < UPLOAD_JOBS ? this.runnable(state.clock.now(), new Set<Phase>(['upload'])) : [];
+      const runnable = counts.upload < UPLOAD_JOBS ? this.runnable(now, new Set<Phase>(['upload'])) : [];
       for (const row of runnable) {
         if (row.phase !== 'upload' || counts.upload >= UPLOAD_JOBS) continue;
         counts.upload++;
@@ -161,7 +177,7 @@ export class Scheduler {
             if (!state.located.has(row.key) || state.located.get(row.key)!.bay !== bay || state.running.has(row.key) || this.exhausted(row)) continue;
             // From the cache: still what it was? (a finished job may have moved it on)
             const current = state.journal.get(row.key);
-            if (!current || this.phaseOf(current) !== 'prepare' || this.waiting(current, state.clock.now())) continue;
+            if (!current || this.phaseOf(current) !== 'prepare' || this.waiting(current, now)) continue;
             // Large files hashed at once are bounded (cores/2): each one's upload overlaps the next one's hashing.
             if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
             if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
@@ -175,18 +191,22 @@ export class Scheduler {
           else turn++;
         }
       }
-      this.armRetryTimer();
+      this.armRetryTimer(now);
       this.checkIdle();
     });
   }
 
-  private armRetryTimer(): void {
+  private armRetryTimer(now: number): void {
     const { journal, config, clock } = this.state;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const now = clock.now();
     // A wake-up for a row that turns out not to be runnable (undocked, out of attempts) finds nothing: harmless.
-    const next = journal.nextRetryAfter([...ACTIVE_STATES, ...(config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
-    if (Number.isFinite(next)) this.retryTimer = setTimeout(() => { this.prepareCache = undefined; this.pump(); }, Math.max(10, Math.min(next - now, this.maxDelayMs()) + 5));
+    const queried = journal.nextRetryAfter([...ACTIVE_STATES, ...(config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
+    // An announced retry already due fires at once (10 ms), once: the round it starts reads the queues afresh.
+    const next = Math.min(queried, this.announcedRetryAt);
+    if (Number.isFinite(next)) {
+      this.retryTimer = setTimeout(() => { this.announcedRetryAt = Infinity; this.prepareCache = undefined; this.pump(); },
+        Math.max(10, Math.min(next - clock.now(), this.maxDelayMs()) + 5));
+    }
   }
 
   /** Recordings queued longer than staleAfter: one warning (and one alarm count) each. */
@@ -228,8 +248,10 @@ export class Scheduler {
 
   whenIdle(): Promise<void> {
     return new Promise((resolve) => {
-      // Settling files and backoff timers make idleness a matter of time, not of events alone.
-      const timer = setInterval(() => this.checkIdle(), 250);
+      // Settling files and backoff timers make idleness a matter of time, not of events alone. The
+      // poll also pumps: should a wake-up ever be lost, a due row waits a poll (and the prepare
+      // queues' refresh, PREPARE_CACHE_MS), never for ever.
+      const timer = setInterval(() => { this.pump(); this.checkIdle(); }, 250);
       this.timers.add(timer);
       this.idleWaiters.push(() => { clearInterval(timer); this.timers.delete(timer); resolve(); });
       this.checkIdle();
