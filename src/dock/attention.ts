@@ -65,13 +65,13 @@ const FIX: Record<AttentionCode, string> = {
 };
 
 /**
- * A 404 for the route itself, not for a recording: the server's own answer for a path outside the
- * protocol (src/server/index.ts setNotFoundHandler: "<METHOD> <url> is not part of protocol v1"),
- * or a 404 without one of the protocol's problem codes (`http_404`: no problem body; a code the
- * protocol does not have: a proxy's or another web server's JSON behind the URL).
+ * A 404 for the route itself, not for a recording: the server's `no_such_route` (src/server/index.ts
+ * setNotFoundHandler), a server's from before that code (`not_found` with "<METHOD> <url> is not part
+ * of protocol v1"), or a 404 without one of the protocol's problem codes (`http_404`: no problem body;
+ * a code the protocol does not have: a proxy's or another web server's JSON behind the URL).
  */
 export function isMissingRoute(status: number, problemCode: string, detail = ''): boolean {
-  return status === 404 && (!isProblemCode(problemCode) || / is not part of protocol v\d+/.test(detail));
+  return status === 404 && (problemCode === 'no_such_route' || !isProblemCode(problemCode) || / is not part of protocol v\d+/.test(detail));
 }
 
 /**

@@ -61,14 +61,25 @@ function attentionOf(error: ProblemError): ReturnType<typeof attentionCodeOf> {
  * src/dock/attention.ts: shown at once, /healthz 503); either way no 404 quarantines evidence.
  */
 export function isServerLostRecording(error: unknown): error is ProblemError {
-  return error instanceof ProblemError && error.status === 404 && (error.problemCode === 'not_found' || !isProblemCode(error.problemCode));
+  return error instanceof ProblemError && error.status === 404 && !isAttachmentOutOfPlan(error) && (error.problemCode === 'not_found' || !isProblemCode(error.problemCode));
+}
+
+/**
+ * The server holds this recording with other attachments than the dock's manifest lists
+ * (`attachment_out_of_plan`; a server from before that code answers `not_found` "recording … has no
+ * attachment N"). Another plan for the same id is never reconciled by a retry, as a `conflict` is
+ * not: the recording is quarantined (kept on the card, shown, exportable) instead of retried unseen.
+ */
+export function isAttachmentOutOfPlan(error: ProblemError): boolean {
+  if (error.problemCode === 'attachment_out_of_plan') return true;
+  return error.status === 404 && error.problemCode === 'not_found' && /^PUT \S+\/attachments\/\d+\/segments\/\d+: recording \S+ has no attachment \d+/.test(error.message);
 }
 
 export function dispositionOf(error: unknown): Disposition {
   if (error instanceof PausedError) return 'paused';
   if (isDockLevelProblem(error)) return 'transient';
   if (isServerLostRecording(error)) return 'transient';
-  if (error instanceof ProblemError) return error.permanent ? 'permanent' : 'transient';
+  if (error instanceof ProblemError) return error.permanent || isAttachmentOutOfPlan(error) ? 'permanent' : 'transient';
   if (error instanceof TransportError) return 'transient';
   if (isFileGone(error)) return 'paused';
   if (error instanceof IntegrityError || error instanceof InputError) return 'permanent';
@@ -105,7 +116,7 @@ const LOCAL_CODES: Record<string, string> = {
 
 /** The stable code a permanent error quarantines with: `server_<problem code>` for the server's word, else a local code. */
 export function reasonCodeOf(error: unknown): string {
-  if (error instanceof ProblemError) return `server_${error.problemCode}`;
+  if (error instanceof ProblemError) return `server_${isAttachmentOutOfPlan(error) ? 'attachment_out_of_plan' : error.problemCode}`;
   if (error instanceof BodycamError && LOCAL_CODES[error.code]) return LOCAL_CODES[error.code]!;
   if (error instanceof IntegrityError) return QUARANTINE_CODES.integrityError;
   return QUARANTINE_CODES.inputError;

@@ -26,6 +26,8 @@ export const PROBLEMS = {
   admin_only:             { status: 403, title: 'This needs the admin token', permanent: true },
   not_found:              { status: 404, title: 'No such recording', permanent: true },
   segment_out_of_plan:    { status: 404, title: 'Segment index outside the plan', permanent: true },
+  attachment_out_of_plan: { status: 404, title: 'Attachment index not in the recording\'s manifest', permanent: true },
+  no_such_route:          { status: 404, title: 'Not a route of this protocol', permanent: true },
   timeout:                { status: 408, title: 'Request body too slow', permanent: false },
   conflict:               { status: 409, title: 'Recording id exists with different content', permanent: true },
   incomplete:             { status: 409, title: 'Segments are missing', permanent: false },

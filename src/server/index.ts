@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { EnvironmentError, errnoCode, UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { buildInfo } from '../util/version.js';
-import { problemType } from '../protocol/problems.js';
+import { PROBLEMS, problemType } from '../protocol/problems.js';
 import { TokenTable } from './auth.js';
 import { bodyPending, closeAfterResponse, jsonBodyParser, RequestGate } from './connections.js';
 import { openEmbeddedState } from './embeddedState.js';
@@ -230,7 +230,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   app.setNotFoundHandler(async (request, reply) => {
     if (bodyPending(request)) closeAfterResponse(reply);
     reply.code(404).type('application/problem+json');
-    return { type: problemType('not_found'), title: 'No such resource', status: 404, code: 'not_found', detail: `${request.method} ${request.url.slice(0, 200)} is not part of protocol v1` };
+    // Its own code, so a dock tells a wrong --endpoint from a recording the server does not have; the
+    // detail keeps the words that docks before no_such_route look for (src/dock/attention.ts isMissingRoute).
+    return { type: problemType('no_such_route'), title: PROBLEMS.no_such_route.title, status: 404, code: 'no_such_route', detail: `${request.method} ${request.url.slice(0, 200)} is not part of protocol v1` };
   });
 
   app.setErrorHandler(async (error: FastifyError | ProblemError | Error, request, reply) => {

@@ -165,7 +165,8 @@ export class IngestService {
   async putSegment(dockId: string, id: string, indexText: string, upload: SegmentUpload, attachmentText?: string): Promise<{ created: boolean; segment: SegmentPlanEntry }> {
     const record = await this.owned(dockId, id);
     if (!INDEX_TEXT.test(indexText)) throw new ProblemError('invalid_id', 'segment index must be a non-negative decimal integer');
-    const attachment = attachmentText === undefined ? undefined : attachmentOf(record.manifest, attachmentText);
+    // A dock sending an attachment the held manifest does not list has another plan: no retry brings them together.
+    const attachment = attachmentText === undefined ? undefined : attachmentOf(record.manifest, attachmentText, 'attachment_out_of_plan');
     const plan = attachment ? attachment.segments : record.manifest.segments;
     const segment = plan[Number(indexText)];
     if (!segment) throw new ProblemError('segment_out_of_plan', `segment ${indexText} is outside the plan${attachment ? ` of attachment ${attachment.index}` : ''} (0..${plan.length - 1})`, { extension: { segmentCount: plan.length } });
@@ -644,10 +645,10 @@ export class IngestService {
   }
 }
 
-/** The attachment `{a}` of a URL, or not_found. */
-function attachmentOf(manifest: RecordingManifest, text: string): AttachmentEntry {
+/** The attachment `{a}` of a URL, or the problem `missing` (not_found for a read, attachment_out_of_plan for an upload). */
+function attachmentOf(manifest: RecordingManifest, text: string, missing: 'not_found' | 'attachment_out_of_plan' = 'not_found'): AttachmentEntry {
   const attachment = INDEX_TEXT.test(text) ? manifest.attachments?.[Number(text)] : undefined;
-  if (!attachment) throw new ProblemError('not_found', `recording ${manifest.recordingId} has no attachment ${text} (it has ${manifest.attachments?.length ?? 0})`);
+  if (!attachment) throw new ProblemError(missing, `recording ${manifest.recordingId} has no attachment ${text} (it has ${manifest.attachments?.length ?? 0})`);
   return attachment;
 }
 

@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { attentionCodeOf, DockAttention } from '../../src/dock/attention.js';
-import { dispositionOf, ProblemError } from '../../src/dock/errors.js';
+import { dispositionOf, ProblemError, reasonCodeOf } from '../../src/dock/errors.js';
 import { startFaultProxy } from '../../src/faultproxy/faultProxy.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -176,6 +176,12 @@ describe('dock-level attention', () => {
     expect(dispositionOf(ProblemError.received(404, 'not_found', 'PUT /v1/recordings/x/segments/1: dock dock-2 has no recording x'))).toBe('transient');
     expect(dispositionOf(ProblemError.received(404, 'http_404', 'PUT /ingest/v1/…: Not Found'))).toBe('transient');
     expect(dispositionOf(ProblemError.received(404, 'segment_out_of_plan', 'index 9'))).toBe('permanent');
+    // An attachment the server's manifest does not list: another plan under this id, quarantined like a conflict, new server or old.
+    const outOfPlan = ProblemError.received(404, 'attachment_out_of_plan', 'PUT /v1/recordings/x/attachments/2/segments/0: recording x has no attachment 2 (it has 1)');
+    const oldServer = ProblemError.received(404, 'not_found', 'PUT /v1/recordings/x/attachments/2/segments/0: recording x has no attachment 2 (it has 0)');
+    for (const error of [outOfPlan, oldServer]) expect([dispositionOf(error), reasonCodeOf(error), attentionCodeOf(404, error.problemCode, { method: 'PUT', path: '/v1/recordings/x/attachments/2/segments/0', detail: 'recording x has no attachment 2' })]).toEqual(['permanent', 'server_attachment_out_of_plan', undefined]);
+    // Only the server's own words about an attachment index: a recording it does not find stays a retry.
+    expect(dispositionOf(ProblemError.received(404, 'not_found', 'PUT /v1/recordings/x/attachments/0/segments/0: dock dock-2 has no recording x'))).toBe('transient');
     expect(dispositionOf(ProblemError.received(404, 'proxy_fault', 'GET /v1/keys: Injected by the fault proxy'))).toBe('transient'); // not a protocol code
     expect(dispositionOf(ProblemError.received(409, 'conflict', 'other content'))).toBe('permanent');
   });
@@ -257,6 +263,7 @@ describe('dock-level attention', () => {
     }
     // 404: the route, or the create, is the endpoint's problem; a recording the server does not find is the recording's retry.
     expect(attentionCodeOf(404, 'not_found', { method: 'GET', path: '/v1/keys', detail: 'GET /wrong/v1/keys is not part of protocol v1' })).toBe('server_not_found');
+    expect(attentionCodeOf(404, 'no_such_route', { method: 'PUT', path: '/v1/recordings/x/segments/1', detail: 'reworded by a later server' })).toBe('server_not_found');
     expect(attentionCodeOf(404, 'http_404', { method: 'PUT', path: '/v1/recordings/x/segments/1', detail: 'Not Found' })).toBe('server_not_found');
     expect(attentionCodeOf(404, 'not_found', { method: 'POST', path: '/v1/recordings', detail: 'whatever' })).toBe('server_not_found');
     expect(attentionCodeOf(404, 'not_found', { method: 'PUT', path: '/v1/recordings/x/segments/1', detail: 'dock dock-2 has no recording x' })).toBeUndefined();

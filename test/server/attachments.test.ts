@@ -70,7 +70,8 @@ describe('server: attachments', () => {
     const code = async (r: Promise<Response>) => { const x = await r; return [x.status, ((await x.json()) as { code: string }).code]; };
     expect(await code(put('/v1/recordings/with-attachments/attachments/0/segments/0', Buffer.from(thumb.subarray(0, 32 * 1024)).fill(1), thumb.subarray(0, 32 * 1024)))).toEqual([422, 'digest_mismatch']);
     expect(await code(put('/v1/recordings/with-attachments/attachments/0/segments/1', thumb.subarray(0, 32 * 1024)))).toEqual([422, 'digest_mismatch']);
-    expect((await put('/v1/recordings/with-attachments/attachments/2/segments/0', gps)).status).toBe(404);
+    // An attachment the held manifest does not list: its own permanent code (the dock quarantines), not a retried not_found.
+    expect(await code(put('/v1/recordings/with-attachments/attachments/2/segments/0', gps))).toEqual([404, 'attachment_out_of_plan']);
     for (const s of manifest.attachments![0]!.segments) expect((await put(`/v1/recordings/with-attachments/attachments/0/segments/${s.index}`, thumb.subarray(s.offset, s.offset + s.length))).status).toBe(201);
     expect((await server.request('/v1/recordings/with-attachments/attachments/0')).status).toBe(409);
     expect((await put('/v1/recordings/with-attachments/attachments/1/segments/0', gps)).status).toBe(201);

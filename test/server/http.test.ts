@@ -148,6 +148,10 @@ describe('ingest protocol v1 over HTTP', () => {
     expect(unknown.status).toBe(404);
     expect((await unknown.json() as { code: string }).code).toBe('not_found');
     expect((await server.request('/v1/recordings/CAM001-ffffffffffffffffffffffffffffffff')).status).toBe(404);
+    // A path outside the protocol has its own code; the detail keeps the words older docks look for.
+    const route = await server.request('/v2/recordings');
+    expect(route.status).toBe(404);
+    expect(await route.json()).toMatchObject({ code: 'no_such_route', type: expect.stringMatching(/\/no_such_route$/), detail: 'GET /v2/recordings is not part of protocol v1' });
     expect(existsSync(blobPath(rec.manifest.segments[0]!.sha256))).toBe(false);
   });
 
