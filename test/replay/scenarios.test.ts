@@ -97,13 +97,18 @@ const noFixtureRun = once(() => {
   return runCli(['replay', absent, '--quiet'], { timeoutMs: 90_000 });
 });
 
-/** replay --endpoint against a server whose store is full: the failure names the server's code, not only a timeout. */
+/**
+ * replay --endpoint against a server whose store is full: the failure names the server's code, not only a timeout.
+ * The deadline must leave the dock time to start, hash and meet the 507 on a loaded machine (6 s did not at load 19:
+ * "last seen dock: planned"); it runs alongside the lanes, so it costs no wall time of its own.
+ */
+const STORE_FULL_TIMEOUT_S = 30;
 let fullServer: TestServer | undefined;
 const storeFullRun = once(async () => {
   fullServer = await startTestServer({ limits: { maxStoreBytes: 1000 } });
   const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
   const file = join(mistakesTmp.path, 'store-full.json');
-  writeFileSync(file, JSON.stringify({ ...fixtureBase, name: 'store-full', timeout: 6, dock: { bays: ['bay-1'], wipeAfterIngest: false }, cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
+  writeFileSync(file, JSON.stringify({ ...fixtureBase, name: 'store-full', timeout: STORE_FULL_TIMEOUT_S, dock: { bays: ['bay-1'], wipeAfterIngest: false }, cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
   const tokenFile = join(mistakesTmp.path, 'dock.token');
   writeFileSync(tokenFile, fullServer.tokens['dock-1'] + '\n', { mode: 0o600 });
   const junit = join(mistakesTmp.path, 'store-full-junit.xml');
@@ -205,7 +210,7 @@ describe('a scenario whose expectation is wrong', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^store-full: the server answered 507 insufficient_storage ×\d+ \(http:\/\/127\.0\.0\.1:\d+: /m);
     const message = descendants(parseXml(readFileSync(junit, 'utf8')), 'failure')[0]!.attributes.message!;
-    expect(message).toMatch(/not decided within 6s: .*; the server answered 507 insufficient_storage ×\d+/);
+    expect(message).toMatch(new RegExp(`not decided within ${STORE_FULL_TIMEOUT_S}s: .*; the server answered 507 insufficient_storage ×\\d+`));
   });
 
   it('makes replay exit 1 and names the recording', async () => {
