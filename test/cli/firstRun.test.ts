@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { describeRun, expectExitCode, runCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
 
 function expectOneLine(result: CliResult, ...mustSay: RegExp[]): void {
+  // A wrong exit or more than one line: the failure shows what the run said.
+  if (result.code === 0 || result.code === null || result.stderr.trim().split('\n').length !== 1) throw new Error(`not one line and a failure exit: ${describeRun([], result)}`);
   expect(result.code).not.toBe(0);
   expect(result.code).not.toBeNull();
   const lines = result.stderr.trim().split('\n');
@@ -85,10 +87,18 @@ describe('first-run errors (CLI)', () => {
     const args = dockArgs(server.url).map((a) => (a === bays ? foreignBays : a));
     const broken = await runCli(args, { env: { ...env, FFPROBE_PATH: '/bin/false' }, timeoutMs: 60_000 });
     expectOneLine(broken, /not offloaded/, /FFPROBE_PATH=\/bin\/false is not a working ffprobe/);
-    expect(broken.code).toBe(1);
+    expectExitCode(broken, 1, args, { env });
     // Same journal, ffprobe fixed: the file was only waiting, and now arrives.
     const fixed = await runCli(args, { env, timeoutMs: 60_000 });
-    expect(fixed.code).toBe(0);
+    expectExitCode(fixed, 0, args, { env });
+  });
+
+  it('runCli: a run it has to kill fails the test saying so, after how long, with the run\'s output tails', async () => {
+    // The service (no --once) never exits by itself: killed by the helper's timer, whatever the load.
+    const service = dockArgs(server.url).filter((a) => a !== '--once');
+    const error = await runCli(service, { env, timeoutMs: 2_000 }).then(() => undefined, (e: unknown) => e as Error);
+    expect(error?.message).toMatch(/^runCli timed out: no exit within 2 s \(killed after \d+\.\d s\): bodycam dock .* was killed by SIGKILL/);
+    expect(error?.message).toMatch(/--- stderr \(tail\) ---[\s\S]*--- stdout \(tail\) ---[\s\S]*--- last 20 lines of .*log\.jsonl/);
   });
 
   it('camera: FFMPEG_PATH=/bin/false says to set FFMPEG_PATH to a working ffmpeg or unset it', async () => {

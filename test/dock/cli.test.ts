@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { expectExitCode, runCli, spawnCli } from '../helpers/cli.js';
 import { serverContent, startLoggedServer, TOKEN, waitFor, type LoggedServer } from '../helpers/dock.js';
 import { TEST_TOKENS } from '../helpers/server.js';
 
@@ -96,7 +96,7 @@ describe('bodycam dock (CLI)', () => {
   it('--once exits 3 and lists the quarantined file when a recording cannot be ingested', async () => {
     const { bays } = await dockedCamera('zero', 1, ['zero-byte']);
     const result = await runCli([...baseArgs('zero', bays), '--once'], { env, timeoutMs: 60_000 });
-    expect(result.code).toBe(3);
+    expectExitCode(result, 3, [...baseArgs('zero', bays), '--once'], { env });
     expect(result.stderr).toMatch(/quarantined: DCIM\/100BWC\/\S+\.mp4: zero_byte: zero-byte file/);
   });
 
@@ -104,7 +104,7 @@ describe('bodycam dock (CLI)', () => {
     const { bays } = await dockedCamera('unreachable', 1);
     const args = baseArgs('unreachable', bays).map((a) => (a === server.url ? 'http://127.0.0.1:9' : a));
     const result = await runCli([...args, '--once', '--request-retries', '0', '--max-backoff', '0.2s'], { env, timeoutMs: 60_000 });
-    expect(result.code).toBe(1);
+    expectExitCode(result, 1, args, { env });
     expect(result.stderr).toMatch(/not offloaded: DCIM\/100BWC\/\S+\.mp4 \((hashed|uploading)\): .*(ECONNREFUSED|failed)/);
   });
 
