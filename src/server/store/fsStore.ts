@@ -10,7 +10,7 @@
  * the verified new bytes replace it). Folders are 0700, files 0600.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createWriteStream, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { once } from 'node:events';
 import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -26,7 +26,8 @@ import { writeTempFile } from '../../util/atomicFile.js';
 import type { BlobWriteResult, RecordingKey, ScannedBlob, Store, StoredRecording } from './store.js';
 import { SERVER_ERROR_CODES } from '../errorCodes.js';
 import { BLOB_DAMAGED, BLOB_MISSING, isBlobIntegrityError, readsBackIntact, verifiedBlobRead } from './verifiedRead.js';
-import { verifiedBody } from './verifiedWrite.js';
+import { bodyCheck } from './verifiedWrite.js';
+import { VerifiedFileSink } from './verifiedFileSink.js';
 
 const USAGE_FILE = 'store-usage.json';
 /** In a shared folder, a temp file this old is a write whose server died (a write lasts at most the request timeout). */
@@ -139,12 +140,13 @@ export class FsStore implements Store {
     const finalPath = this.blobPath(sha256);
     const tempPath = this.tempPath();
     // Hash and count in the same pass that writes: one read of the body, no buffering of it.
-    const verify = verifiedBody(sha256, expectedLength, options);
-    // flush: the bytes are on disk (fsync) before the file is closed, hence before it is published.
-    const out = createWriteStream(tempPath, { flags: 'wx', mode: PRIVATE_FILE_MODE, flush: true, highWaterMark: 1 << 20 });
+    const verify = bodyCheck(sha256, expectedLength, options);
+    // The sink fsyncs the bytes before it closes the file, hence before it is published.
+    const out = new VerifiedFileSink(tempPath, PRIVATE_FILE_MODE, verify);
     try {
-      await pipeline(body, verify.transform, out);
+      await pipeline(body, out);
       if (!out.closed) await once(out, 'close');
+      if (!out.synced) throw new Error('the temp file of a segment was not synced and closed'); // pipeline resolves after _final: never
       const { size: received } = verify.check();
       await chmod(tempPath, PRIVATE_FILE_MODE);
       await makePrivateDir(dirname(finalPath));
