@@ -15,6 +15,7 @@ import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, normalize } from 'node:path';
 import { BodycamError, UsageError } from '../errors.js';
+import { refuseInsideDockFolders } from './dockFolders.js';
 import { isFlagged } from './integrity.js';
 import type { Journal, RecordingRow } from './journal.js';
 import { QUARANTINE_CODES } from './errors.js';
@@ -227,7 +228,9 @@ function attachmentPathsOf(manifest: unknown, relPath: string): string[] {
  * its attachments, the dock's manifest (when it got that far), reason.json and SHA256SUMS (sha256sum -c
  * format). Built under a hidden temporary name and renamed into place, so a half export never looks whole.
  */
-export async function exportQuarantined(journal: Journal, ref: string, options: { bays: string; to: string }): Promise<ExportResult> {
+export async function exportQuarantined(journal: Journal, ref: string, options: { bays: string; to: string; stateDir?: string }): Promise<ExportResult> {
+  // Before anything is looked up: an export inside the bays lands on a docked camera's card.
+  refuseInsideDockFolders(options.to, { bays: options.bays, ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}) }, '--to');
   const row = findQuarantined(journal, ref);
   const entry = entryOf(row);
   const cameraRoot = await findCameraRoot(options.bays, row);

@@ -6,11 +6,12 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { Journal } from '../../src/dock/journal.js';
+import { refuseInsideDockFolders } from '../../src/dock/dockFolders.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { startTestServer, TEST_TOKENS, type TestServer } from '../helpers/server.js';
@@ -136,5 +137,22 @@ describe('bodycam quarantine (CLI)', () => {
     const onFile = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', join(folder, 'SHA256SUMS'), entries[0]!.key], { env });
     expect(onFile.code).toBe(1);
     expect(onFile.stderr).toMatch(/^bodycam: cannot export into .*SHA256SUMS: EEXIST/);
+    // --to on the card (here through a symbolic link to it): the next scan would ingest the export. Refused, nothing written.
+    const cardLink = join(tmp.path, 'card-link');
+    symlinkSync(join(bays, 'bay1'), cardLink);
+    const onCard = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', join(cardLink, 'DCIM', 'exports'), entries[0]!.key], { env });
+    expect(onCard.code).toBe(2);
+    expect(onCard.stderr).toMatch(/^bodycam: --to .*exports is inside the dock's bays .*: the dock would ingest what is written there as camera files; choose a folder outside both\n$/);
+    expect(existsSync(join(bays, 'bay1', 'DCIM', 'exports'))).toBe(false);
   }, 240_000);
+
+  it('refuses a destination in the bays or the state folder, however it is spelled', () => {
+    const folders = { bays, stateDir };
+    for (const to of [bays, join(bays, 'bay1'), join(bays, 'bay1', 'no', 'such', 'folder'), join(bays, '..', 'bays', 'x'), join(stateDir, 'receipts-archive'), stateDir]) {
+      expect(() => refuseInsideDockFolders(to, folders, '--to')).toThrow(expect.objectContaining({ exitCode: 2, code: 'E_INSIDE_DOCK_FOLDER' }));
+    }
+    for (const to of [tmp.path + '-elsewhere', join(tmp.path, 'bays-export'), join(tmp.path, 'export')]) {
+      expect(() => refuseInsideDockFolders(to, folders, '--to')).not.toThrow();
+    }
+  });
 });

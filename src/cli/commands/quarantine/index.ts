@@ -87,10 +87,10 @@ Examples:
     .requiredOption('--to <dir>', 'folder to create the export in (a sub-folder per recording)')
     .option('--json', 'the export as JSON')
     .action(action(async (ref: string, flags: Flags) => {
-      const bays = dockSettings(flags, ['bays'], ['bays']).values.bays as string;
+      const { bays, stateDir } = dockSettings(flags, ['bays', 'stateDir'], ['bays', 'stateDir']).values as { bays: string; stateDir: string };
       if (!flags.to) throw new UsageError('missing --to <dir>');
       return withJournal(flags, async (journal) => {
-        const result = await exportQuarantined(journal, ref, { bays, to: flags.to! });
+        const result = await exportQuarantined(journal, ref, { bays, to: flags.to!, stateDir });
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         else {
           process.stdout.write(`exported to ${result.folder}: ${result.files.map((f) => f.name).join(', ')}, SHA256SUMS (check: cd ${result.folder} && sha256sum -c SHA256SUMS)\n`);
