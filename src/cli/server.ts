@@ -229,6 +229,7 @@ Examples:
       process.stdout.write(`custody log BROKEN${at}: ${first!.reason}${first!.chain ? `; ${report.entries} entries before it verify` : ''}\n`);
       for (const p of more.slice(0, 50)) process.stdout.write(`  also${p.line !== undefined ? ` at line ${p.line}` : ''}: ${p.reason}\n`);
       if (more.length > 50) process.stdout.write(`  … and ${more.length - 50} more\n`);
+      if (receipts.length) process.stdout.write(`dock receipts: ${report.dockReceipts} read, ${report.dockReceiptsMatched} match the log\n`);
       return 3;
     }));
 

@@ -35,7 +35,9 @@ export interface CustodyReport {
   checkpoints: number;
   lastCheckpointSeq?: number;
   storedReceipts: number;
+  /** Dock receipts read (`--receipts`), and of those the ones that matched the log. */
   dockReceipts: number;
+  dockReceiptsMatched: number;
   /** Broken chain first (if any), then the others, in the order found. */
   problems: CustodyProblem[];
   /** Not failures: e.g. a receipt entry whose recording was not yet updated (the next complete answers it). */
@@ -66,6 +68,9 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
   const problems: CustodyProblem[] = [];
   const notes: string[] = [];
   const problem = (reason: string, at: { line?: number; seq?: number } = {}) => { problems.push({ reason, ...at }); };
+  // Receipts that did not check out, so the report says how many of those read matched.
+  const failed = new Set<ReceiptToCheck>();
+  const bad = (item: ReceiptToCheck, reason: string, at: { line?: number; seq?: number } = {}) => { failed.add(item); problem(`${item.source}: ${reason}`, at); };
 
   const publicKeyPem = await readOptional(join(dataDir, 'server-key.pub.pem'));
   const keyId = publicKeyPem ? keyIdOf(publicKeyPem) : undefined;
@@ -105,17 +110,22 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
   const store = options.store ?? new FsStore(dataDir);
   const stored = await storedReceipts(store, notes);
   const fromDocks: ReceiptToCheck[] = [];
-  for (const source of options.receipts ?? []) fromDocks.push(...await readReceipts(source));
+  for (const source of options.receipts ?? []) {
+    const read = await readReceipts(source);
+    // A wrong path (the server's dir, a random file) must not pass as "0 dock receipts match": nothing was checked.
+    if (read.length === 0) throw new UsageError(`--receipts: no dock receipts in ${source}: give the dock's state folder (--state-dir: its journal.sqlite and receipts-archive/) or a receipt file`, { code: 'E_NO_DOCK_RECEIPTS' });
+    fromDocks.push(...read);
+  }
   const expect: Expectation = { atSeq: new Map(), prevOf: new Map() };
   for (const item of [...stored, ...fromDocks]) {
     const r = item.receipt;
-    if (!publicKeyPem) { problem(`${item.source}: cannot check the receipt's signature: server-key.pub.pem is missing`); continue; }
-    if (r.serverKeyId !== keyId) { problem(`${item.source}: receipt signed by key ${String(r.serverKeyId).slice(0, 16)}…, not by this server's key ${keyId!.slice(0, 16)}…`); continue; }
-    if (!verifyObject(r as unknown as Record<string, unknown>, publicKeyPem)) { problem(`${item.source}: the receipt's signature does not verify`); continue; }
-    if (!Number.isSafeInteger(r.custodySeq) || r.custodySeq < 1) { problem(`${item.source}: custodySeq ${String(r.custodySeq)} is not a sequence number`); continue; }
+    if (!publicKeyPem) { bad(item, `cannot check the receipt's signature: server-key.pub.pem is missing`); continue; }
+    if (r.serverKeyId !== keyId) { bad(item, `receipt signed by key ${String(r.serverKeyId).slice(0, 16)}…, not by this server's key ${keyId!.slice(0, 16)}…`); continue; }
+    if (!verifyObject(r as unknown as Record<string, unknown>, publicKeyPem)) { bad(item, `the receipt's signature does not verify`); continue; }
+    if (!Number.isSafeInteger(r.custodySeq) || r.custodySeq < 1) { bad(item, `custodySeq ${String(r.custodySeq)} is not a sequence number`); continue; }
     push(expect.atSeq, r.custodySeq, item);
     if (r.custodyPrevHash !== undefined) {
-      if (r.custodySeq === 1) { if (r.custodyPrevHash !== GENESIS) problem(`${item.source}: custodyPrevHash of a receipt at seq 1 must be 64 zeros`); }
+      if (r.custodySeq === 1) { if (r.custodyPrevHash !== GENESIS) bad(item, `custodyPrevHash of a receipt at seq 1 must be 64 zeros`); }
       else push(expect.prevOf, r.custodySeq - 1, item);
     }
   }
@@ -166,7 +176,7 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
         else if (cp.offset !== offset) problem(`the checkpoint of ${cp.time} puts entry ${cp.seq} at byte ${cp.offset}, the log has it at ${offset}`, { line: lineNo, seq: lineNo });
       }
       for (const item of expect.prevOf.get(lineNo) ?? []) {
-        if (item.receipt.custodyPrevHash !== hash) problem(`${item.source}: custodyPrevHash of the receipt at seq ${item.receipt.custodySeq} does not match entry ${lineNo} (the log before it was altered or replaced)`, { line: lineNo, seq: lineNo });
+        if (item.receipt.custodyPrevHash !== hash) bad(item, `custodyPrevHash of the receipt at seq ${item.receipt.custodySeq} does not match entry ${lineNo} (the log before it was altered or replaced)`, { line: lineNo, seq: lineNo });
       }
       for (const item of expect.atSeq.get(lineNo) ?? []) {
         const r = item.receipt;
@@ -178,7 +188,7 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
           : e.sha256 !== r.sha256 ? 'names another sha256'
           : r.custodyPrevHash !== undefined && e.prev !== r.custodyPrevHash ? 'extends another chain head than the receipt says'
           : undefined;
-        if (why) problem(`${item.source}: entry ${lineNo}, where the receipt for ${r.dockId}/${r.recordingId} puts it, ${why}`, { line: lineNo, seq: lineNo });
+        if (why) bad(item, `entry ${lineNo}, where the receipt for ${r.dockId}/${r.recordingId} puts it, ${why}`, { line: lineNo, seq: lineNo });
       }
       if (entry && entry.event === 'receipt-issued' && !(entry as { supersedesSeq?: unknown }).supersedesSeq) push(receiptEntries, `${entry.dockId}/${entry.recordingId}`, lineNo);
       if (entry && entry.event === 'receipt-issued' && typeof (entry as { serverKeyId?: unknown }).serverKeyId === 'string') lastAnchoredReceipt = lineNo;
@@ -192,7 +202,7 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
       if (cp.seq > total) problem(`the log has ${total} entries but the checkpoint of ${cp.time} says it had ${cp.seq} (it was cut short or replaced by an older copy)`);
     }
     for (const item of [...expect.atSeq.values()].flat()) {
-      if (item.receipt.custodySeq > total) problem(`${item.source}: the receipt for ${item.receipt.dockId}/${item.receipt.recordingId} carries custodySeq ${item.receipt.custodySeq} but the log has ${total} entries (it was cut short or replaced)`);
+      if (item.receipt.custodySeq > total) bad(item, `the receipt for ${item.receipt.dockId}/${item.receipt.recordingId} carries custodySeq ${item.receipt.custodySeq} but the log has ${total} entries (it was cut short or replaced)`);
     }
     for (const [key, seqs] of receiptEntries) {
       if (seqs.length > 1) problem(`recording ${key} has ${seqs.length} receipt-issued entries (seq ${seqs.join(', ')}): one recording, one receipt`, { seq: seqs[1]! });
@@ -204,7 +214,8 @@ export async function verifyCustody(options: { dataDir: string; receipts?: reado
   if (chainBroken) problems.unshift(chainBroken);
   return {
     ok: problems.length === 0, entries, checkpoints: checkpoints.length, ...(lastCp ? { lastCheckpointSeq: lastCp.seq } : {}),
-    storedReceipts: stored.length, dockReceipts: fromDocks.length, problems, notes,
+    storedReceipts: stored.length, dockReceipts: fromDocks.length,
+    dockReceiptsMatched: logExists ? fromDocks.filter((item) => !failed.has(item)).length : 0, problems, notes,
   };
 }
 
@@ -242,6 +253,9 @@ async function storedReceipts(store: RecordingStore, notes: string[]): Promise<R
   return out;
 }
 
+/** Largest receipts file read (receipts-archive/ batches are far smaller). */
+const MAX_RECEIPTS_FILE_BYTES = 256 * 1024 * 1024;
+
 /** Receipts from a file (a receipt, an array of them, JSON lines, or a dock's journal.sqlite) or a folder of such files (a dock's state folder: with its receipts archive). */
 async function readReceipts(source: string): Promise<ReceiptToCheck[]> {
   let info;
@@ -263,6 +277,9 @@ async function readReceipts(source: string): Promise<ReceiptToCheck[]> {
     for (const name of names.filter((n) => /\.(json|jsonl|sqlite)$/.test(n))) out.push(...await readReceipts(join(source, name)));
     return out;
   }
+  // A FIFO or a device (/dev/zero) is read forever; a huge file is not a dock's receipts (archives come in batches).
+  if (!info.isFile()) throw new UsageError(`--receipts: ${source} is neither a regular file nor a folder`);
+  if (info.size > MAX_RECEIPTS_FILE_BYTES) throw new UsageError(`--receipts: ${source} is ${info.size} bytes, more than the ${MAX_RECEIPTS_FILE_BYTES} a receipts file may hold`);
   const bytes = await readFile(source);
   if (bytes.subarray(0, 16).toString('latin1') === 'SQLite format 3\u0000') return readJournal(source);
   const text = bytes.toString('utf8');

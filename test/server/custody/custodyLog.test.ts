@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { CustodyLog, custodyLogPath, verifyCustodyLog } from '../../../src/server/custody/custodyLog.js';
+import { verifyCustody } from '../../../src/server/custody/custodyVerify.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 
 const fields = (i: number) => ({ event: 'recording-created' as const, recordingId: `R${i}`, dockId: 'dock-1', sha256: 'a'.repeat(64) });
@@ -116,6 +118,34 @@ describe('custody log', () => {
       const lines = readFileSync(path, 'utf8').trim().split('\n');
       writeFileSync(path, [...lines.slice(0, 2), ...lines.slice(3)].join('\n') + '\n');
       expect(await verifyCustodyLog(dir.path)).toMatchObject({ ok: false, entries: 2, firstBroken: { line: 3, seq: 4 } });
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('verify-log --receipts fails (usage, exit 2) when the path holds no dock receipt or is not a regular file: checking nothing is not ok', async () => {
+    const dir = makeTempDir();
+    try {
+      const log = new CustodyLog(custodyLogPath(dir.path));
+      await log.open();
+      await log.append(fields(1));
+      await log.close();
+      const empty = join(dir.path, 'empty');
+      mkdirSync(empty);
+      const config = join(dir.path, 'dock.json');
+      writeFileSync(config, JSON.stringify({ bays: '/srv/bays', stateDir: '/var/lib/bodycam-dock' }));
+      const fifo = join(dir.path, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      for (const source of [empty, config]) {
+        await expect(verifyCustody({ dataDir: dir.path, receipts: [source] })).rejects.toMatchObject({ exitCode: 2, code: 'E_NO_DOCK_RECEIPTS', message: expect.stringContaining(`no dock receipts in ${source}`) });
+      }
+      // The server's own data dir given by mistake: refused too (its log holds entries, not receipts).
+      await expect(verifyCustody({ dataDir: dir.path, receipts: [dir.path] })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^--receipts: /) });
+      for (const source of [fifo, '/dev/zero']) {
+        await expect(verifyCustody({ dataDir: dir.path, receipts: [source] })).rejects.toMatchObject({ exitCode: 2, message: `--receipts: ${source} is neither a regular file nor a folder` });
+      }
+      const report = await verifyCustody({ dataDir: dir.path });
+      expect(report).toMatchObject({ ok: true, entries: 1, dockReceipts: 0, dockReceiptsMatched: 0 });
     } finally {
       dir.cleanup();
     }
