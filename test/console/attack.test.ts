@@ -127,6 +127,14 @@ describe('console under attack', () => {
     expect(r.status).toBe(303);
     expect(r.headers.get('set-cookie')).not.toContain('F'.repeat(43));
     expect((await get('/console/recordings', { cookie: fixed })).status).toBe(303);
+    // Signing in again with a live session's cookie ends that session: the id changes at every sign-in.
+    const first = (await signIn('rita')).cookie!;
+    const again = await fetch(`${server.url}/console/login`, { method: 'POST', redirect: 'manual', headers: { origin: server.url, cookie: first, 'content-type': 'application/x-www-form-urlencoded' }, body: `name=boss&password=${encodeURIComponent(PASSWORD)}` });
+    expect(again.status).toBe(303);
+    const second = /^([^=]+=[^;]+)/.exec(again.headers.get('set-cookie') ?? '')![1]!;
+    expect(second).not.toBe(first);
+    expect((await get('/console/recordings', { cookie: first })).status).toBe(303);
+    expect((await get('/console/docks', { cookie: second })).status).toBe(200);
   });
 
   it('lockout holds for the right password', async () => {

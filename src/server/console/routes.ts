@@ -191,6 +191,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       return sendPage(reply, 401, loginPage('Wrong name or password.', safeNext(form.get('next'))));
     }
     sessions.succeed(nameKey, `ip:${ip}`);
+    // A new id at every sign-in, and the one the browser presented (someone else's on a shared computer, or one planted) ends.
+    sessions.destroy(cookieOf(request));
     const { id } = sessions.create(user.name, user.role);
     deps.log.info('console sign-in', { name: user.name, role: user.role, ip });
     setCookie(reply, id, Math.round(sessions.idleMs / 1000) * 24);
