@@ -17,6 +17,8 @@ import { importTokenFile } from '../server/pg/pgTokens.js';
 import type { ScrubReport } from '../server/scrub.js';
 import { blobStoreOf, openToolBlobStore, withToolState } from './server/stores.js';
 import { addToolOptions, givenToolFlags, toolSettings } from './server/toolSettings.js';
+import { requireServerDataDir } from './server/dataDir.js';
+import { isValidId } from '../protocol/types.js';
 import { deploymentOf, resolveServerSettings, serverConfigOf, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../server/config.js';
 import { addSettingsOptions } from './settingsPrint.js';
 import { registerServerConfig } from './server/config.js';
@@ -291,6 +293,9 @@ Examples:
       const dock = String(resolved.values.dock);
       const { database } = deploymentOf(resolved);
       if (!dataDir && !database) throw new UsageError('--data-dir (or --db) is required');
+      // A dock id that could never be pinned ('../../etc') is the user's mistake: one line, exit 2.
+      if (!isValidId(dock)) throw new UsageError(`invalid dock id ${JSON.stringify(dock)}: use letters, digits, '.', '_' and '-' (as in the dock's --dock-id)`);
+      if (!database) requireServerDataDir(dataDir!);
       const removed = database ? await resetPgDockKey(database, dock) : await resetDockKey(dataDir!, dock);
       process.stdout.write(removed ? `dock ${dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${dock}: no pinned key\n`);
       return 0;

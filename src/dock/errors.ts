@@ -26,6 +26,8 @@ export { ProblemError } from '../protocol/problems.js';
 
 /** The server could not be reached (connection refused/reset, timeout) after the per-request retries. */
 export class TransportError extends BodycamError {
+  // The endpoint is down or mistyped: the message says which, the person can act on it (not a bug to report).
+  override readonly userFacing = true;
   constructor(message: string, options: ErrorOptions = {}) {
     super('E_DOCK_TRANSPORT', message, options);
   }

@@ -6,7 +6,7 @@
  * Values of every source go through the same parser (units from src/util/units.ts), so "16MiB",
  * "24h" or "7y" mean the same whoever reads them.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { formatDuration, formatRate, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from './units.js';
@@ -186,10 +186,17 @@ export interface SettingsInput {
   cwd?: string;
 }
 
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
 /** Read a config file's text and parse it; a failure is a phrase about the file (never its content). */
 function readJsonObject(path: string): { value?: Record<string, unknown>; problem?: string } {
   let text: string;
   try {
+    // A device or FIFO (/dev/zero) is read forever and a huge file exhausts memory: neither is a config file.
+    const info = statSync(path);
+    if (info.isDirectory()) return { problem: 'is a folder, not a file' };
+    if (!info.isFile()) return { problem: 'is not a regular file' };
+    if (info.size > MAX_CONFIG_FILE_BYTES) return { problem: `is ${info.size} bytes: a config file holds at most 1 MiB` };
     text = readFileSync(path, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;

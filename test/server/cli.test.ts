@@ -8,6 +8,7 @@ import { formatDigestHeader } from '../../src/protocol/digest.js';
 import { buildRecording, testBytes } from '../helpers/manifest.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { requireServerDataDir } from '../../src/cli/server/dataDir.js';
 import { testToken } from '../helpers/server.js';
 
 const TOKEN = testToken('cli-dock-1');
@@ -42,6 +43,27 @@ function startServer(dataDir: string, extra: string[] = []): Promise<Running> {
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('bodycam server (CLI)', () => {
+  it('a server tool given a folder that is not a server data dir, or a dock id that cannot be one, says so in one line (exit 2) and writes nothing', async () => {
+    const typo = join(tmp.path, 'no-such-data-dir');
+    const add = await runCli(['server', 'user', 'add', '--data-dir', typo, '--name', 'bob', '--role', 'reviewer']);
+    expect([add.code, add.stdout]).toEqual([2, '']);
+    expect(add.stderr).toBe(`bodycam: --data-dir ${typo} is not a server data dir (no such folder): give the folder \`bodycam server --data-dir\` runs with\n`);
+    expect(existsSync(typo)).toBe(false);
+    const reset = await runCli(['server', 'reset-dock-key', '--data-dir', tmp.path, '--dock', '../../etc']);
+    expect([reset.code, reset.stdout]).toEqual([2, '']);
+    expect(reset.stderr).toMatch(/^bodycam: invalid dock id "\.\.\/\.\.\/etc": use letters, digits[^\n]*\n$/);
+    // A folder with none of a server's files (here: only the tokens file) is not one either; one with its custody log is.
+    expect(() => requireServerDataDir(tmp.path)).toThrow(expect.objectContaining({ exitCode: 2, code: 'E_NOT_DATA_DIR', message: expect.stringContaining('none of recordings, custody.log') }));
+    expect(() => requireServerDataDir(tokensFile)).toThrow(/is not a server data dir \(not a folder\)/);
+    const made = makeTempDir('bodycam-data-dir-');
+    try {
+      writeFileSync(join(made.path, 'custody.log'), '');
+      expect(() => requireServerDataDir(made.path)).not.toThrow();
+    } finally {
+      made.cleanup();
+    }
+  });
+
   it('prints one listening line, writes its keys, and exits 0 on SIGTERM', async () => {
     const dataDir = join(tmp.path, 'plain');
     const server = await startServer(dataDir);

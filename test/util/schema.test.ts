@@ -1,5 +1,6 @@
 import { describe, expect, it, afterAll } from '@jest/globals';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineSettings, formatSetting, redactPassword, parseSetting, printableValue, readSettingsFile, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile } from '../../src/util/settings.js';
@@ -100,6 +101,8 @@ describe('settings library', () => {
 
   it('refuses a file that is a folder, missing, not JSON, not an object, with unknown keys or wrong types: one line naming the file and the key', () => {
     mkdirSync(join(tmp.path, 'folder.json'));
+    const fifo = join(tmp.path, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
     const cases: Array<[string, RegExp]> = [
       [join(tmp.path, 'folder.json'), /folder\.json is a folder, not a file/],
       [join(tmp.path, 'nope.json'), /nope\.json does not exist/],
@@ -111,6 +114,10 @@ describe('settings library', () => {
       [file('unit.json', { timeout: '10 minutes' }), /timeout: expected a duration: seconds, or a number with ms, s, m, h, d or y .*, got "10 minutes"/],
       [file('choice.json', { level: 'loud' }), /level: must be one of "info", "debug", got "loud"/],
       [file('null-top.json', 'null'), /must hold a JSON object/],
+      // Never read: a device is endless (was std::bad_alloc), a FIFO blocks, a huge file is no config.
+      ['/dev/zero', /\/dev\/zero is not a regular file/],
+      [fifo, /fifo\.json is not a regular file/],
+      [file('huge.json', `{"dataDir": "${'x'.repeat(1024 * 1024)}"}`), /huge\.json is 1048591 bytes: a config file holds at most 1 MiB/],
     ];
     for (const [path, message] of cases) {
       expect(() => readSettingsFile(SETTINGS, path)).toThrow(message);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { checkName, checkRole, userKey, UserStore } from '../../server/console/users.js';
 import { action } from '../handler.js';
+import { requireServerDataDir } from './dataDir.js';
 import { addToolOptions, givenToolFlags, toolSettings } from './toolSettings.js';
 
 async function readStdinPassword(): Promise<string> {
@@ -28,6 +29,7 @@ Examples:
   $ bodycam server user add --data-dir server-data --name ops --role admin < password.txt`)
     .action(action(async (_flags: unknown, command: Command) => {
       const { dataDir, replace, ...given } = toolSettings('userAdd', givenToolFlags(command)).values as { dataDir: string; name: string; role: string; replace: boolean };
+      requireServerDataDir(dataDir);
       const name = checkName(given.name);
       const role = checkRole(given.role);
       const password = await readStdinPassword();
@@ -39,6 +41,7 @@ Examples:
     .description('remove a user, the name in any case (their sessions end at their next request)'), 'userRemove')
     .action(action(async (_flags: unknown, command: Command) => {
       const { dataDir, name } = toolSettings('userRemove', givenToolFlags(command)).values as { dataDir: string; name: string };
+      requireServerDataDir(dataDir);
       const removed = await new UserStore(dataDir).remove(name);
       process.stdout.write(removed ? `user ${name} removed\n` : `no user ${name}\n`);
       return removed ? 0 : 3;
@@ -47,6 +50,7 @@ Examples:
     .description('list users and roles (never passwords)'), 'userList')
     .action(action(async (_flags: unknown, command: Command) => {
       const { dataDir, json } = toolSettings('userList', givenToolFlags(command)).values as { dataDir: string; json: boolean };
+      requireServerDataDir(dataDir);
       const { records, conflicting } = await new UserStore(dataDir).list();
       // Names that fold to one (a hand-edited file) sign nobody in until all but one are removed.
       const users = records.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt, ...(conflicting.has(userKey(u.name)) ? { conflict: true } : {}) }));
