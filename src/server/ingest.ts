@@ -62,6 +62,8 @@ export const DEFAULT_LIMITS: IngestLimits = {
 const lockKey = (dockId: string, id: string) => `${dockId}/${id}`;
 
 const INDEX_TEXT = /^(0|[1-9][0-9]{0,8})$/;
+/** Records a segment PUT keeps parsed (per dock and id, with their stamp); a dock uploads a few recordings at a time. */
+const PUT_RECORD_CACHE = 64;
 const RETRY_FULL_SECONDS = 60;
 
 export interface SegmentUpload {
@@ -75,6 +77,8 @@ export class IngestService {
   /** Blobs being written in this process, until their custody entry is appended (by SHA-256). */
   private readonly storing = new Map<string, Promise<unknown>>();
   private reservedBytes = 0;
+  /** The record a segment PUT parsed, by lockKey, valid while the store's stamp of it is the same. */
+  private readonly putRecords = new Map<string, { stamp: string; record: StoredRecording }>();
 
   constructor(private readonly deps: {
     store: BlobStore;
@@ -163,7 +167,7 @@ export class IngestService {
    * rules, the same content-addressed blobs, verified on write and on every read.
    */
   async putSegment(dockId: string, id: string, indexText: string, upload: SegmentUpload, attachmentText?: string): Promise<{ created: boolean; segment: SegmentPlanEntry }> {
-    const record = await this.owned(dockId, id);
+    const record = await this.ownedForPut(dockId, id);
     if (!INDEX_TEXT.test(indexText)) throw new ProblemError('invalid_id', 'segment index must be a non-negative decimal integer');
     // A dock sending an attachment the held manifest does not list has another plan: no retry brings them together.
     const attachment = attachmentText === undefined ? undefined : attachmentOf(record.manifest, attachmentText, 'attachment_out_of_plan');
@@ -586,6 +590,28 @@ export class IngestService {
     // Only this dock's namespace is looked in: another dock's recording of this id is not found, not forbidden.
     const record = await this.deps.recordings.getRecording(dockId, id);
     if (!record) throw new ProblemError('not_found', `dock ${dockId} has no recording ${id}`);
+    return record;
+  }
+
+  /**
+   * owned() for a segment PUT, which reads only the manifest: the record parsed last time while the
+   * store's stamp of it is unchanged (the stamp is taken before the read, so a record replaced
+   * meanwhile is read again next time). The record on disk stays the truth: every replace or
+   * alteration changes the stamp; a store without stamps is read every time.
+   */
+  private async ownedForPut(dockId: string, id: string): Promise<StoredRecording> {
+    const stampOf = this.deps.recordings.recordingStamp;
+    if (!stampOf || !isValidId(id)) return this.owned(dockId, id);
+    const key = lockKey(dockId, id);
+    const stamp = await stampOf.call(this.deps.recordings, dockId, id);
+    const cached = this.putRecords.get(key);
+    if (stamp !== undefined && cached?.stamp === stamp) return cached.record;
+    this.putRecords.delete(key);
+    const record = await this.owned(dockId, id);
+    if (stamp !== undefined) {
+      if (this.putRecords.size >= PUT_RECORD_CACHE) this.putRecords.delete(this.putRecords.keys().next().value!);
+      this.putRecords.set(key, { stamp, record });
+    }
     return record;
   }
 

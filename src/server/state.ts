@@ -35,6 +35,12 @@ export interface RecordingStore {
   listRecordings(): Promise<RecordingKey[]>;
   /** Optional: a superset of the recordings created or updated at or after `since`. */
   listRecordingsChangedSince?(since: Date): Promise<RecordingKey[]>;
+  /**
+   * Optional: a value that changes whenever the record is replaced or altered (the filesystem's
+   * device, inode, size and times), undefined when there is none. Lets a segment PUT reuse the
+   * record it parsed last time instead of reading and parsing it again (ingest.ts).
+   */
+  recordingStamp?(dockId: string, id: string): Promise<string | undefined>;
 }
 
 export interface PossessionStore {

@@ -1,6 +1,6 @@
 /** Protocol v1 against a real in-process server on 127.0.0.1; every test checks what is stored afterwards. */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { formatDigestHeader, parseDigestHeader, sha256Hex } from '../../src/protocol/digest.js';
@@ -153,6 +153,20 @@ describe('ingest protocol v1 over HTTP', () => {
     expect(route.status).toBe(404);
     expect(await route.json()).toMatchObject({ code: 'no_such_route', type: expect.stringMatching(/\/no_such_route$/), detail: 'GET /v2/recordings is not part of protocol v1' });
     expect(existsSync(blobPath(rec.manifest.segments[0]!.sha256))).toBe(false);
+  });
+
+  it('a segment PUT follows the record on disk: altered in place after an earlier PUT, or removed (the parsed record is reused only while unchanged)', async () => {
+    const rec = newRecording(150_000, 50_000);
+    await create(rec);
+    expect((await put(rec, 0)).status).toBe(201);
+    const recordPath = join(server.dataDir, 'recordings', 'dock-1', `${rec.manifest.recordingId}.json`);
+    const stored = JSON.parse(readFileSync(recordPath, 'utf8')) as { manifest: { segments: Array<{ sha256: string }> } };
+    stored.manifest.segments[1]!.sha256 = 'f'.repeat(64);
+    writeFileSync(recordPath, `${JSON.stringify(stored)} `); // in place: same inode, another size
+    expect(await put(rec, 1)).toMatchObject({ status: 422, body: { code: 'digest_mismatch' } });
+    expect(existsSync(blobPath(rec.manifest.segments[1]!.sha256))).toBe(false);
+    rmSync(recordPath);
+    expect(await put(rec, 2)).toMatchObject({ status: 404, body: { code: 'not_found' } });
   });
 
   it('complete with a segment missing is 409 incomplete naming it; no receipt is issued', async () => {

@@ -344,6 +344,16 @@ export class FsStore implements Store {
     }
   }
 
+  async recordingStamp(dockId: string, id: string): Promise<string | undefined> {
+    try {
+      const info = await lstat(this.recordingPath(dockId, id), { bigint: true });
+      return info.isFile() ? `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : undefined;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   async createRecording(dockId: string, id: string, record: StoredRecording): Promise<boolean> {
     const finalPath = this.recordingPath(dockId, id);
     const dir = dirname(finalPath);
