@@ -94,6 +94,10 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile): P
     if (error instanceof ProblemError && (error.status === 404 || error.problemCode === 'incomplete')) {
       return { verdict: 'missing', detail: `receipted, but the server answers ${error.problemCode} (${error.status}): it does not hold it` };
     }
+    // The card already matched the receipt above: what failed is the server's copy, not the card.
+    if (error instanceof ProblemError && (error.problemCode === 'blob_damaged' || error.problemCode === 'record_damaged')) {
+      return { verdict: 'missing', detail: `the server's copy is damaged (${error.problemCode}): the card holds the receipted bytes; keep it until the server holds them again` };
+    }
     if (error instanceof ProblemError) return { verdict: 'differing', detail: `the server refused the proof: ${error.problemCode} (${error.status}): ${error.message}` };
     throw error;
   }
@@ -122,9 +126,11 @@ async function askServer(client: IngestClient, row: RecordingRow): Promise<{ ver
     // A complete recording lists the blobs found damaged (or lost) since its receipt: `complete` alone is not held.
     const lost = lostParts(held);
     const wiped = row.state === 'wiped';
-    if (held.state === 'complete' && !lost) return { verdict: 'held', detail: `${wiped ? 'wiped from the camera' : 'camera not docked'}; the server has it complete (no bytes here to prove against)` };
+    // Not on a card now: wiped, its camera away, or its file at that path changed since (a new version is its own row).
+    const where = wiped ? 'wiped from the camera' : 'not on a docked camera as receipted';
+    if (held.state === 'complete' && !lost) return { verdict: 'held', detail: `${where}; the server has it complete (no bytes here to prove against)` };
     if (held.state === 'complete') {
-      return { verdict: 'missing', detail: wiped ? `WIPED from the camera and the server lost ${lost} since the receipt: restore from a backup` : `camera not docked; the server lost ${lost} since the receipt (the card still holds the bytes)` };
+      return { verdict: 'missing', detail: wiped ? `WIPED from the camera and the server lost ${lost} since the receipt: restore from a backup` : `${where}; the server lost ${lost} since the receipt (the card may still hold the bytes)` };
     }
     return { verdict: 'missing', detail: `${wiped ? 'WIPED from the camera and ' : ''}the server has it incomplete (${lost ?? 'nothing listed missing'})` };
   } catch (error) {

@@ -5,7 +5,7 @@
  * (a fresh one, same token) every one is missing, the wiped ones loudly. Exit 0 only when all held.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { appendFileSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import type { CheckResult } from '../../src/dock/check.js';
@@ -78,13 +78,24 @@ describe('bodycam check', () => {
     const damaged = join(server.dataDir, 'damaged-by-test');
     mkdirSync(damaged);
     renameSync(join(server.dataDir, 'blobs', blob.slice(0, 2), blob), join(damaged, blob));
+    // And a bay2 recording's blob damaged at rest (bytes changed in place) while the card still matches its receipt.
+    const onCard = Journal.openReadOnly(stateDir);
+    const kept = onCard.listReceipted(0).filter((r) => r.state === 'completed' && r.bay === 'bay2' && !r.relPath.split('/').pop()!.startsWith(sidecar.replace(/\.json$/, '.')))[0]!;
+    onCard.close();
+    const keptBlob = (JSON.parse(kept.manifestJson!) as RecordingManifest).segments[0]!.sha256;
+    const keptPath = join(server.dataDir, 'blobs', keptBlob.slice(0, 2), keptBlob);
+    const bytes = readFileSync(keptPath);
+    bytes[100] = bytes[100]! ^ 0xff;
+    writeFileSync(keptPath, bytes);
     const { code, result } = await check(server.url);
     expect(result.entries.filter((e) => e.where === 'journal').map((e) => [e.recordingId === wiped.recordingId, e.verdict]).sort())
       .toEqual([[false, 'held'], [true, 'missing']]);
     expect(result.entries.find((e) => e.recordingId === wiped.recordingId)!.detail)
       .toMatch(/^WIPED from the camera and the server lost segment\(s\) 0(, \d+)* since the receipt: restore from a backup$/);
     const bay2 = result.entries.filter((e) => e.bay === 'bay2' && e.where === 'card');
-    expect(bay2.map((e) => e.verdict).sort()).toEqual(['differing', 'held']);
+    expect(bay2.map((e) => e.verdict).sort()).toEqual(['differing', 'missing']);
+    // The other bay2 file: its card bytes are the receipted ones, the server's blob is damaged (below): missing, not differing.
+    expect(bay2.find((e) => e.verdict === 'missing')!.detail).toMatch(/^(the server's copy is damaged \(blob_damaged\): the card holds the receipted bytes|receipted, but the server answers incomplete)/);
     expect(bay2.find((e) => e.verdict === 'differing')!.detail).toBe('the sidecar on the card is not the one the server holds');
     expect(result.entries.filter((e) => e.bay === 'bay3')).toEqual([expect.objectContaining({ where: 'card', verdict: 'missing', detail: 'not in the journal: never uploaded' })]);
     expect(result.allHeld).toBe(false);
