@@ -2,9 +2,10 @@
  * What every program's Prometheus metrics share (prom-client): one registry per instance (several
  * docks or servers in one process, as in the demo and the tests, do not share counters), the
  * process metrics prom-client collects (CPU, memory, event loop lag, file descriptors), the build
- * (`bodycam_build_info{component,version,node} 1`), and the few ways a metric is declared here.
+ * (`bodycam_build_info{component,version,node} 1`), the log lines dropped (`bodycam_log_lines_dropped_total`), and the few ways a metric is declared here.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines } from '../log.js';
 import { buildInfo } from './version.js';
 
 export class ProgramMetrics {
@@ -15,6 +16,8 @@ export class ProgramMetrics {
     const build = buildInfo();
     this.gauge('bodycam_build_info', 'The running build: always 1, the labels say which.', ['component', 'version', 'node'])
       .set({ component, version: build.version, node: build.node }, 1);
+    // The log sink never blocks on a stalled reader: what it drops must show where nobody reads the log.
+    this.series('counter', 'bodycam_log_lines_dropped_total', 'Log lines this process dropped because the log reader did not keep up (a full stderr pipe or log file).', [], () => [[{}, droppedLogLines()]]);
   }
 
   protected counter(name: string, help: string, labelNames: string[] = []): Counter {

@@ -195,6 +195,10 @@ describe('logging (pino)', () => {
         if (child.exitCode !== null || Date.now() > deadline) throw new Error(`agent stalled or ended (exit ${child.exitCode})`);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // With the pipe still full, the dropped lines show on /metrics (where an alert sees them without the log).
+      const { port } = JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as { port: number };
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(Number(/^bodycam_log_lines_dropped_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
       drain();
       expect(pipe.text().length).toBeLessThan(900 * 400); // the pipe held a part only
       child.kill('SIGHUP'); // one more line: the held lines go out, then the count of those dropped

@@ -76,6 +76,8 @@ describe('metrics (prom-client)', () => {
       expect(samples(text, 'process_cpu_seconds_total').size).toBe(1);
       expect(samples(text, 'nodejs_eventloop_lag_seconds').size).toBe(1);
       expect(text).toMatch(/^# TYPE bodycam_build_info gauge$/m);
+      expect(text).toMatch(/^# TYPE bodycam_log_lines_dropped_total counter$/m);
+      expect(samples(text, 'bodycam_log_lines_dropped_total').size).toBe(1);
     }
     const lastServer = sum(samples(serverText, 'bodycam_last_receipt_timestamp_seconds'));
     const lastDock = samples(dockText, 'bodycam_dock_last_success_timestamp_seconds').get('')!;
