@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import got from 'got';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { DockStatus } from '../dock/index.js';
-import { STATUS_FILE } from '../dock/statusServer.js';
+import { DOCK_PID_HEADER, STATUS_FILE } from '../dock/statusServer.js';
 import { RECEIPTED_STATES } from '../dock/states.js';
 import { formatBytes, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
@@ -25,14 +25,41 @@ export const DEFAULT_STATE_DIRS = ['/var/lib/bodycam-dock', './bodycam-demo/dock
 /** The config file the README installs; read for its stateDir when no other is named. */
 const DEFAULT_CONFIG_FILE = '/etc/bodycam/dock.json';
 
-interface Candidate { port: number; from: string }
+/** A port to try; `pid`: the agent status.json says listens there (absent: a port given by hand). */
+interface Candidate { port: number; from: string; pid?: number }
 
-function portIn(stateDir: string): number | undefined {
+function portIn(stateDir: string): { port: number; pid?: number } | undefined {
   try {
-    return (JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as { port: number }).port;
+    const { port, pid } = JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as { port?: unknown; pid?: unknown };
+    if (!Number.isSafeInteger(port)) return undefined;
+    return { port: port as number, ...(Number.isSafeInteger(pid) ? { pid: pid as number } : {}) };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The status of the dock agent at a candidate port, or why the answer is not one: a status.json
+ * outlives its agent (kill -9, a crash), and its port may since belong to another program or dock.
+ */
+async function askCandidate(candidate: Candidate): Promise<{ status: DockStatus } | { not: string }> {
+  let answer;
+  try {
+    answer = await got(`http://127.0.0.1:${candidate.port}/status`, { retry: { limit: 0 }, timeout: { request: 5000 }, throwHttpErrors: false });
+  } catch {
+    return { not: 'nothing answers' };
+  }
+  const pid = answer.headers[DOCK_PID_HEADER];
+  if (answer.statusCode !== 200 || typeof pid !== 'string') return { not: `another program answers there (HTTP ${answer.statusCode}, no ${DOCK_PID_HEADER}): ${candidate.pid === undefined ? 'not a bodycam dock' : 'status.json is stale'}` };
+  if (candidate.pid !== undefined && Number(pid) !== candidate.pid) return { not: `the bodycam dock of pid ${pid} answers there, not pid ${candidate.pid} of status.json (stale: that agent is gone)` };
+  let status: DockStatus;
+  try {
+    status = JSON.parse(answer.body) as DockStatus;
+  } catch {
+    return { not: 'the answer is not JSON' };
+  }
+  if (typeof status !== 'object' || status === null || typeof status.dockId !== 'string' || !Array.isArray(status.bays) || typeof status.queue !== 'object') return { not: 'the answer is not a dock status' };
+  return { status };
 }
 
 /** The ports to try, each with where it came from: the first agent that answers is shown. */
@@ -40,9 +67,9 @@ function candidatesOf(options: { statusPort?: string; stateDir?: string; config?
   if (options.statusPort) return [{ port: parsePositiveInt(options.statusPort, 'status port'), from: '--status-port' }];
   const stateDir = options.stateDir ?? process.env.BODYCAM_STATE_DIR;
   if (stateDir) {
-    const port = portIn(stateDir);
-    if (port === undefined) throw new UsageError(`no running dock agent found in ${stateDir} (${STATUS_FILE} unreadable)`);
-    return [{ port, from: `${stateDir}/${STATUS_FILE}` }];
+    const found = portIn(stateDir);
+    if (found === undefined) throw new UsageError(`no running dock agent found in ${stateDir} (${STATUS_FILE} unreadable)`);
+    return [{ ...found, from: `${stateDir}/${STATUS_FILE}` }];
   }
   const out: Candidate[] = [];
   const configFile = options.config ?? process.env.BODYCAM_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
@@ -53,8 +80,8 @@ function candidatesOf(options: { statusPort?: string; stateDir?: string; config?
   }
   dirs.push(...DEFAULT_STATE_DIRS.map((d) => resolve(d)));
   for (const dir of dirs) {
-    const port = portIn(dir);
-    if (port !== undefined) out.push({ port, from: `${dir}/${STATUS_FILE}` });
+    const found = portIn(dir);
+    if (found !== undefined) out.push({ ...found, from: `${dir}/${STATUS_FILE}` });
   }
   const fromEnv = process.env.BODYCAM_STATUS_PORT;
   out.push(fromEnv ? { port: parsePositiveInt(fromEnv, 'BODYCAM_STATUS_PORT'), from: 'BODYCAM_STATUS_PORT' } : { port: 7878, from: 'the default port' });
@@ -109,12 +136,9 @@ Examples:
       const tried: string[] = [];
       let status: DockStatus | undefined;
       for (const candidate of candidatesOf(options)) {
-        try {
-          status = await got(`http://127.0.0.1:${candidate.port}/status`, { retry: { limit: 0 }, timeout: { request: 5000 } }).json<DockStatus>();
-          break;
-        } catch {
-          tried.push(`127.0.0.1:${candidate.port} (${candidate.from})`);
-        }
+        const answer = await askCandidate(candidate);
+        if ('status' in answer) { status = answer.status; break; }
+        tried.push(`127.0.0.1:${candidate.port} (${candidate.from}: ${answer.not})`);
       }
       if (!status) {
         throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);

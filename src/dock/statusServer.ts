@@ -12,6 +12,12 @@ import type { DockProblem } from './attention.js';
 import { DOCK_PAGE_CSP, DockPage } from './statusPage.js';
 
 export const STATUS_FILE = 'status.json';
+/**
+ * Sent with every answer of GET /status: the agent's pid, as status.json also records it. `bodycam
+ * status` shows an answer only with it (another program may have the port of a stale status.json), and
+ * only with status.json's pid (another dock may have it).
+ */
+export const DOCK_PID_HEADER = 'bodycam-dock-pid';
 
 export interface StatusSource {
   status(): unknown;
@@ -38,7 +44,7 @@ export async function startStatusServer(source: StatusSource, port: number, stat
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCK_PAGE_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
         res.end(page.render(source.status() as DockStatus));
       } else if (req.method === 'GET' && (path === '/status' || path === '/')) {
-        res.writeHead(200, { 'content-type': 'application/json' });
+        res.writeHead(200, { 'content-type': 'application/json', [DOCK_PID_HEADER]: String(process.pid) });
         res.end(JSON.stringify(source.status()));
       } else if (req.method === 'GET' && path === '/metrics') {
         source.metricsText().then((text) => {

@@ -6,7 +6,9 @@
  */
 import { describe, it, expect, afterAll } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -39,7 +41,7 @@ describe('bodycam status: finding the dock', () => {
   it('with nothing running, names every place it looked (exit 1)', async () => {
     const result = await runCli(['status'], { cwd: tmp.path, env: { ...env, BODYCAM_STATUS_PORT: '9' } });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^bodycam: no dock agent answers on 127\.0\.0\.1:9 \(BODYCAM_STATUS_PORT\): is `bodycam dock` running\? Give its --state-dir/);
+    expect(result.stderr).toMatch(/^bodycam: no dock agent answers on 127\.0\.0\.1:9 \(BODYCAM_STATUS_PORT: nothing answers\): is `bodycam dock` running\? Give its --state-dir/);
   });
 
   it('finds a dock in the demo\'s state folder, and one in its config file\'s stateDir', async () => {
@@ -61,6 +63,34 @@ describe('bodycam status: finding the dock', () => {
       return r.code === 0 ? r : undefined;
     }, 30_000, 200);
     expect(viaConfig.stdout).toMatch(/^dock dock-conf\b/);
+  });
+
+  it('a stale status.json: a port another program took, or another dock, is named and not shown as this dock', async () => {
+    // Another program on the port, answering JSON that looks like a status (no bodycam-dock-pid header).
+    const impostor = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ dockId: 'not-a-dock', bays: [], queue: {} })); });
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (impostor.address() as AddressInfo).port;
+      const stale = join(tmp.path, 'stale-state');
+      mkdirSync(stale);
+      writeFileSync(join(stale, 'status.json'), JSON.stringify({ port, pid: 2 ** 22 + 1 }));
+      const taken = await runCli(['status', '--state-dir', stale], { cwd: tmp.path, env });
+      expect(taken.code).toBe(1);
+      expect(taken.stdout).toBe('');
+      expect(taken.stderr).toContain(`127.0.0.1:${port} (${stale}/status.json: another program answers there (HTTP 200, no bodycam-dock-pid): status.json is stale)`);
+      // A dock of this machine answers on the port, but not the one status.json names (dock-conf of the test above still runs).
+      const running = JSON.parse(readFileSync(join(tmp.path, 'elsewhere', 'state', 'status.json'), 'utf8')) as { port: number; pid: number };
+      writeFileSync(join(stale, 'status.json'), JSON.stringify({ port: running.port, pid: running.pid + 1 }));
+      const other = await runCli(['status', '--state-dir', stale, '--json'], { cwd: tmp.path, env });
+      expect(other.code).toBe(1);
+      expect(other.stderr).toContain(`the bodycam dock of pid ${running.pid} answers there, not pid ${running.pid + 1} of status.json (stale: that agent is gone)`);
+      // By --status-port (no status.json to compare): any bodycam dock is shown, another program never.
+      expect((await runCli(['status', '--status-port', String(running.port)], { cwd: tmp.path, env })).stdout).toMatch(/^dock dock-conf\b/);
+      const byPort = await runCli(['status', '--status-port', String(port)], { cwd: tmp.path, env });
+      expect([byPort.code, byPort.stderr]).toEqual([1, expect.stringContaining('no bodycam-dock-pid): not a bodycam dock')]);
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+    }
   });
 
   it('`bodycam demo --stay` prints the exact status command, and it works as printed', async () => {
