@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { companionDigests, sameBytes } from './identity.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { probe } from '../media/probe.js';
@@ -104,16 +104,16 @@ async function fresh(config: DockConfig, card: CardFile, base: Pick<DryRunEntry,
   return { ...base, action: 'upload', detail: `${prefix}uploaded (${file.size} bytes, SHA-256 ${hash.sha256.slice(0, 16)}…, ${verdict.status})${then}` };
 }
 
-/** The file changed its stat since its receipt: the same bytes (file and sidecar) are still that recording. */
+/**
+ * The file changed its stat since its receipt: the same bytes are still that recording, by the run's
+ * own rule (identity.ts sameBytes: file, sidecar, companions). The report differs from the copy this
+ * had only where that copy disagreed with the run: a changed companion or an older build's sidecar.
+ */
 async function sameBytesAs(card: CardFile, rows: RecordingRow[]): Promise<RecordingRow | undefined> {
   const hash = await hashFileOffThread(card.file.absPath, [{ offset: 0, length: card.file.size }], card.file.size);
-  const sidecarSha = card.file.sidecarPath ? createHash('sha256').update(await readFile(card.file.sidecarPath)).digest('hex') : null;
-  return rows.find((row) => {
-    try {
-      const manifest = JSON.parse(row.manifestJson!) as { file?: { sha256?: string }; device?: { sidecarSha256?: string } };
-      return manifest.file?.sha256 === hash.sha256 && (manifest.device?.sidecarSha256 ?? null) === sidecarSha;
-    } catch { return false; }
-  });
+  const sidecarBytes = card.file.sidecarPath ? await readFile(card.file.sidecarPath) : undefined;
+  const read = { fileSha: hash.sha256, size: card.file.size, sidecarBytes, companions: await companionDigests(card.file) };
+  return rows.find((row) => sameBytes(row, read));
 }
 
 export async function dryRun(config: DockConfig, options: { now?: () => number } = {}): Promise<DryRunResult> {

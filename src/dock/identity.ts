@@ -92,6 +92,43 @@ export function matchRow(state: AgentState, serial: string, file: CandidateFile,
   return { kind: 'new' };
 }
 
+/** What was read of a file at a receipted path: its hash and size, its sidecar's bytes, and `name\0size\0sha256` of each companion. */
+export interface FileBytes {
+  fileSha: string;
+  size: number;
+  sidecarBytes: Buffer | undefined;
+  companions: string[];
+}
+
+/**
+ * Whether a row's manifest holds these very bytes: the file, the sidecar (by hash, or for a
+ * manifest of an older build by what its parsed sidecar says) and the companions (other
+ * companions: changed, added, gone, are other evidence). The run (verifyAgainst) and the dry run
+ * (src/dock/dryRun.ts) decide "same recording" by this one rule.
+ */
+export function sameBytes(row: RecordingRow, read: FileBytes): boolean {
+  let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string }; attachments?: Array<{ name: string; size: number; sha256: string }> };
+  try { manifest = JSON.parse(row.manifestJson!) as typeof manifest; } catch { return false; }
+  if (manifest.file?.sha256 !== read.fileSha || manifest.file?.size !== read.size) return false;
+  const held = (manifest.attachments ?? []).map((a) => `${a.name}\0${a.size}\0${a.sha256}`);
+  if (held.length !== read.companions.length || held.some((h, i) => h !== read.companions[i])) return false;
+  const device = manifest.device ?? {};
+  const sidecarSha = read.sidecarBytes ? createHash('sha256').update(read.sidecarBytes).digest('hex') : null;
+  if (typeof device.sidecarSha256 === 'string') return device.sidecarSha256 === sidecarSha;
+  if (device.sidecar === undefined) return read.sidecarBytes === undefined;
+  // A manifest of an older build holds only the parsed sidecar: compare what it says.
+  let parsed: unknown;
+  try { parsed = read.sidecarBytes ? JSON.parse(read.sidecarBytes.toString('utf8')) : undefined; } catch { parsed = undefined; }
+  return parsed !== undefined && canonicalJson(parsed) === canonicalJson(device.sidecar);
+}
+
+/** `name\0size\0sha256` of each companion of a file, hashed off the event loop (FileBytes.companions). */
+export async function companionDigests(file: CandidateFile): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of file.companions) out.push(`${c.fileName}\0${c.stat.size}\0${(await hashFileOffThread(c.absPath, c.stat.size ? [{ offset: 0, length: c.stat.size }] : [], c.stat.size)).sha256}`);
+  return out;
+}
+
 /**
  * The file at a completed row's path changed its stat snapshot (touched, copied back, rewritten,
  * sidecar re-signed): hash it and its sidecar. Same bytes as a row's manifest: that row, with the
@@ -101,12 +138,12 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
   const { journal, logger } = state;
   let fileSha: string;
   let sidecarBytes: Buffer | undefined;
-  const companions: string[] = [];
+  let companions: string[];
   try {
     const hashed = await hashFileOffThread(file.absPath, [{ offset: 0, length: file.size }], file.size);
     fileSha = hashed.sha256;
     if (file.sidecarPath) sidecarBytes = await readFile(file.sidecarPath);
-    for (const c of file.companions) companions.push(`${c.fileName}\0${c.stat.size}\0${(await hashFileOffThread(c.absPath, c.stat.size ? [{ offset: 0, length: c.stat.size }] : [], c.stat.size)).sha256}`);
+    companions = await companionDigests(file);
     const after = lstatSync(file.absPath);
     const sidecarAfter = file.sidecarPath ? lstatSync(file.sidecarPath) : undefined;
     const now: StatSnapshot = {
@@ -119,25 +156,7 @@ export async function verifyAgainst(state: AgentState, rows: RecordingRow[], fil
     logger.info('re-check of a changed file deferred', { bay, file: file.relPath, err: error });
     return 'retry';
   }
-  const sidecarSha = sidecarBytes ? createHash('sha256').update(sidecarBytes).digest('hex') : null;
-  for (const row of rows) {
-    let manifest: { file?: { sha256?: string; size?: number }; device?: { sidecar?: unknown; sidecarSha256?: string }; attachments?: Array<{ name: string; size: number; sha256: string }> };
-    try { manifest = JSON.parse(row.manifestJson!) as typeof manifest; } catch { continue; }
-    if (manifest.file?.sha256 !== fileSha || manifest.file?.size !== file.size) continue;
-    // Other companions (changed, added, gone) are other evidence: a new version.
-    const held = (manifest.attachments ?? []).map((a) => `${a.name}\0${a.size}\0${a.sha256}`);
-    if (held.length !== companions.length || held.some((h, i) => h !== companions[i])) continue;
-    const device = manifest.device ?? {};
-    let sidecarSame: boolean;
-    if (typeof device.sidecarSha256 === 'string') sidecarSame = device.sidecarSha256 === sidecarSha;
-    else if (device.sidecar === undefined) sidecarSame = sidecarBytes === undefined;
-    else {
-      // A manifest of an older build holds only the parsed sidecar: compare what it says.
-      let parsed: unknown;
-      try { parsed = sidecarBytes ? JSON.parse(sidecarBytes.toString('utf8')) : undefined; } catch { parsed = undefined; }
-      sidecarSame = parsed !== undefined && canonicalJson(parsed) === canonicalJson(device.sidecar);
-    }
-    if (!sidecarSame) continue;
+  for (const row of rows.filter((r) => sameBytes(r, { fileSha, size: file.size, sidecarBytes, companions }))) {
     // Pruned by the retention rule while the file was hashed (src/dock/retention.ts): no row to
     // follow any more, so the file is a new row (sent again; the server stores its bytes once).
     if (!journal.get(row.key)) continue;
