@@ -4,7 +4,9 @@
  * just proved it holds exactly those bytes (a fresh proof of possession, docs/protocol.md, over the
  * file read from the card now, and over its sidecar); `differing` when the card's bytes are not the
  * receipted ones or the server's answer does not match them; `missing` when the server has no
- * complete recording of it. Nothing is uploaded, nothing deleted, the journal is read-only.
+ * complete recording of it, or lost part of it since its receipt (the card then holds the good bytes:
+ * `--resend` sends the parts the server lists missing again, src/dock/resend.ts). Nothing else is
+ * uploaded, nothing deleted, the journal is read-only.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { hashFileOffThread } from './hasher.js';
 import { matchJournal, walkBays, type CardFile } from './inventory.js';
 import { Journal, type RecordingRow } from './journal.js';
 import { TokenBucket } from './rateLimit.js';
+import { resendLostParts, type ResendOutcome } from './resend.js';
 import { chooseChallengeSegments, hashThroughDescriptor, openNoFollow, possessionProblems } from './wipe.js';
 
 export type CheckVerdict = 'held' | 'missing' | 'differing';
@@ -64,7 +67,7 @@ async function receiptedRow(journal: Journal | undefined, card: CardFile): Promi
 }
 
 /** Prove, now, that the server holds the card's bytes of this receipted recording. */
-async function prove(client: IngestClient, row: RecordingRow, card: CardFile): Promise<{ verdict: CheckVerdict; detail: string }> {
+async function prove(client: IngestClient, row: RecordingRow, card: CardFile, options: { resend?: boolean; round?: number } = {}): Promise<{ verdict: CheckVerdict; detail: string }> {
   const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
   const opened = await openNoFollow(card.file.absPath);
   if (!('handle' in opened)) return { verdict: 'differing', detail: 'the file went away or became a symlink while checked' };
@@ -86,6 +89,15 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile): P
     return { verdict: 'differing', detail: sidecar ? (expectedSidecar ? 'the sidecar on the card is not the one the server holds' : 'the card has a sidecar the server never got') : 'the sidecar the server holds is no longer on the card' };
   }
   const withSidecar = sidecar !== undefined;
+  // The card holds the receipted bytes (checked above): from here on, anything wrong is the server's copy.
+  // A complete recording lists what the server found damaged (or lost) since: the challenge alone may miss it.
+  const lost = await lostOnServer(client, row.recordingId!);
+  if (lost) {
+    if (!options.resend) return { verdict: 'missing', detail: lostCopyDetail(lost) };
+    const sent = await resendLostParts(client, manifest, card.file.absPath);
+    const still = await lostOnServer(client, row.recordingId!);
+    if (still) return { verdict: 'missing', detail: `the server lost ${lost} since the receipt; ${nothingSent(sent) ? 'nothing of it could be sent again' : 'sent again from the card, but the server still lacks'} ${still}` };
+  }
   const challenge = { nonce: nonce.toString('hex'), segments: challenged, ...(withSidecar ? { sidecar: true } : {}) };
   let answer: unknown;
   try {
@@ -94,8 +106,15 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile): P
     if (error instanceof ProblemError && (error.status === 404 || error.problemCode === 'incomplete')) {
       return { verdict: 'missing', detail: `receipted, but the server answers ${error.problemCode} (${error.status}): it does not hold it` };
     }
+    // A blob that fails the server's verified read is marked missing there: a --resend run heals it.
+    if (error instanceof ProblemError && error.problemCode === 'blob_damaged') {
+      // Each round heals at least the blob this answer named, so the rounds are bounded by the plan.
+      const round = (options.round ?? 0) + 1;
+      if (options.resend && round <= manifest.segments.length + (manifest.attachments?.length ?? 0)) return prove(client, row, card, { resend: true, round });
+      return { verdict: 'missing', detail: lostCopyDetail(`its copy (the server's answer: ${error.message})`) };
+    }
     // The card already matched the receipt above: what failed is the server's copy, not the card.
-    if (error instanceof ProblemError && (error.problemCode === 'blob_damaged' || error.problemCode === 'record_damaged')) {
+    if (error instanceof ProblemError && error.problemCode === 'record_damaged') {
       return { verdict: 'missing', detail: `the server's copy is damaged (${error.problemCode}): the card holds the receipted bytes; keep it until the server holds them again` };
     }
     if (error instanceof ProblemError) return { verdict: 'differing', detail: `the server refused the proof: ${error.problemCode} (${error.status}): ${error.message}` };
@@ -105,8 +124,29 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile): P
     recordingId: row.recordingId!, nonce: challenge.nonce, segments: hashed.answers,
     ...(withSidecar ? { sidecar: createHash('sha256').update(nonce).update(sidecar).digest('hex') } : {}),
   });
-  if (problems.length) return { verdict: 'differing', detail: `the server's proof does not match the card's bytes: ${problems.join('; ')}` };
-  return { verdict: 'held', detail: `proved: ${challenged.length} of ${manifest.segments.length} segment(s)${withSidecar ? ' and the sidecar' : ''} answered for a fresh nonce` };
+  if (problems.length) return { verdict: 'differing', detail: `the server's proof does not match the receipted bytes the card holds (the server's copy differs): ${problems.join('; ')}` };
+  const healed = lost ? `; the server had lost ${lost}: sent again from the card` : '';
+  return { verdict: 'held', detail: `proved: ${challenged.length} of ${manifest.segments.length} segment(s)${withSidecar ? ' and the sidecar' : ''} answered for a fresh nonce${healed}` };
+}
+
+function nothingSent(sent: ResendOutcome): boolean {
+  return sent.segments.length === 0 && sent.attachments.length === 0;
+}
+
+function lostCopyDetail(lost: string): string {
+  return `the server lost ${lost} since the receipt; the card holds the receipted bytes: \`bodycam check --resend\` sends them again`;
+}
+
+/** What a complete recording's server answer lists as lost (damaged or gone since its receipt), undefined when nothing. */
+async function lostOnServer(client: IngestClient, recordingId: string): Promise<string | undefined> {
+  try {
+    const held = await client.getRecording(recordingId);
+    return held.state === 'complete' ? lostParts(held) : undefined;
+  } catch (error) {
+    // Not there at all: the proof's own answer says so.
+    if (error instanceof ProblemError && error.status === 404) return undefined;
+    throw error;
+  }
 }
 
 /** What the server says it lacks of a recording ("segment(s) 0, 3 and 1 attachment segment(s)"), undefined when nothing. */
@@ -139,7 +179,7 @@ async function askServer(client: IngestClient, row: RecordingRow): Promise<{ ver
   }
 }
 
-export async function checkAgainstServer(config: DockConfig, deps: { logger?: Logger } = {}): Promise<CheckResult> {
+export async function checkAgainstServer(config: DockConfig, deps: { logger?: Logger; resend?: boolean } = {}): Promise<CheckResult> {
   const logger = deps.logger ?? createLogger({ component: 'check', dockId: config.dockId }, 'silent');
   const client = new IngestClient({ endpoint: config.endpoint, token: config.token, dockId: config.dockId, requestTimeoutMs: config.requestTimeout * 1000, retries: config.requestRetries, bucket: new TokenBucket(0), logger });
   let journal: Journal | undefined;
@@ -156,7 +196,7 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
       if (!row) { entries.push({ ...base, verdict: 'missing', detail: note! }); continue; }
       onCards.add(row.key);
       // A server that cannot be reached (TransportError) ends the check: no verdict is better than a wrong one.
-      entries.push({ ...base, recordingId: row.recordingId!, ...await prove(client, row, card) });
+      entries.push({ ...base, recordingId: row.recordingId!, ...await prove(client, row, card, { resend: deps.resend === true }) });
     }
     if (journal) {
       for (let after = 0; ;) {

@@ -5,7 +5,7 @@
  * the last committed state.
  */
 import { lstat, open } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { EnvironmentError, IntegrityError, InputError, isFileGone } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fingerprintFromSamples, streamFingerprints, type FingerprintResult } from '../media/fingerprint.js';
@@ -19,7 +19,7 @@ import { ATTENTION_CODES, type DockAttention } from './attention.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
-import { FileGrowingError, PausedError, QUARANTINE_CODES, TransportError } from './errors.js';
+import { FileGrowingError, PausedError, ProblemError, QUARANTINE_CODES, TransportError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
@@ -30,6 +30,7 @@ import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protoco
 import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
 import { UNSENT_STATES } from './states.js';
+import { resendLostParts } from './resend.js';
 
 export { verifyReceipt } from './wipe.js';
 
@@ -487,10 +488,38 @@ export async function stepWipe(ctx: StepContext, row: RecordingRow, location: Lo
   if (!wipeAllowed(row)) return row;
   const manifest = JSON.parse(row.manifestJson!) as RecordingManifest;
   const attachmentPaths = Array.isArray(row.info.attachmentPaths) ? row.info.attachmentPaths as string[] : undefined;
+  // A part the server lost since the receipt (damaged at rest) is sent again from the card first:
+  // the proof of possession challenges a few segments only, and the card is the last good copy.
+  const heal = async (): Promise<void> => {
+    const sent = await resendLostParts(ctx.client, manifest, location.absPath, {
+      ...(signal ? { signal } : {}),
+      attachmentPath: (index, name) => attachmentPaths?.[index] ? join(location.cameraRoot, attachmentPaths[index]!) : join(dirname(location.absPath), name),
+    });
+    if (sent.segments.length || sent.attachments.length) {
+      ctx.logger.warn('the server had lost parts of a receipted recording: sent again from the camera', { recordingId: row.recordingId, file: row.relPath, segments: sent.segments, attachmentSegments: sent.attachments.length });
+      ctx.journal.event(row.key, 'resent', `segment(s) ${sent.segments.join(', ') || '-'}, ${sent.attachments.length} attachment segment(s)`);
+    }
+  };
+  // Best effort before the proof (which stays the gate): a server that will not say what it lacks is left to the proof.
+  if (ctx.trustedServerKey() !== undefined) {
+    await heal().catch((error: unknown) => {
+      if (!(error instanceof ProblemError)) throw error;
+      ctx.logger.debug('the server did not say what it lacks; the proof of possession decides', { recordingId: row.recordingId, code: error.problemCode });
+    });
+  }
   const outcome = await wipeRecording(row, manifest, JSON.parse(row.receiptJson!) as unknown, { ...location, ...(attachmentPaths ? { attachmentPaths } : {}) }, {
     trustedServerKeyPem: ctx.trustedServerKey(),
     dockId: ctx.config.dockId,
-    possession: (id, challenge, s) => ctx.client.possession(id, challenge, s),
+    possession: async (id, challenge, s) => {
+      try {
+        return await ctx.client.possession(id, challenge, s);
+      } catch (error) {
+        // The challenge found a damaged blob (the server marks it missing): heal, then ask once more.
+        if (!(error instanceof ProblemError) || error.problemCode !== 'blob_damaged') throw error;
+        await heal();
+        return ctx.client.possession(id, challenge, s);
+      }
+    },
     onPossessionFailure: (problems) => {
       ctx.metrics.possessionFailed(location.bay);
       ctx.logger.error('integrity problem: the server did not prove it holds the bytes; the camera keeps the file', { integrity: 'possession-failed', recordingId: row.recordingId, file: row.relPath, problems });

@@ -5,7 +5,8 @@
  * (a fresh one, same token) every one is missing, the wiped ones loudly. Exit 0 only when all held.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import type { CheckResult } from '../../src/dock/check.js';
@@ -95,11 +96,37 @@ describe('bodycam check', () => {
     const bay2 = result.entries.filter((e) => e.bay === 'bay2' && e.where === 'card');
     expect(bay2.map((e) => e.verdict).sort()).toEqual(['differing', 'missing']);
     // The other bay2 file: its card bytes are the receipted ones, the server's blob is damaged (below): missing, not differing.
-    expect(bay2.find((e) => e.verdict === 'missing')!.detail).toMatch(/^(the server's copy is damaged \(blob_damaged\): the card holds the receipted bytes|receipted, but the server answers incomplete)/);
+    expect(bay2.find((e) => e.verdict === 'missing')!.detail).toMatch(/^(the server lost .*the card holds the receipted bytes|receipted, but the server answers incomplete)/);
     expect(bay2.find((e) => e.verdict === 'differing')!.detail).toBe('the sidecar on the card is not the one the server holds');
     expect(result.entries.filter((e) => e.bay === 'bay3')).toEqual([expect.objectContaining({ where: 'card', verdict: 'missing', detail: 'not in the journal: never uploaded' })]);
     expect(result.allHeld).toBe(false);
     expect(code).toBe(1);
+  });
+
+  it('a blob the server finds damaged after the receipt: missing, "the server lost", and --resend heals it from the card', async () => {
+    const journal = Journal.openReadOnly(stateDir);
+    const onCard = journal.listReceipted(0).filter((r) => r.state === 'completed');
+    journal.close();
+    // bay2's first file had its sidecar changed (differing): the other one is held.
+    const row = onCard.filter((r) => r.bay === 'bay2').sort((a, b) => a.relPath.localeCompare(b.relPath))[1]!;
+    const held = { recordingId: row.recordingId! };
+    const segments = (JSON.parse(row.manifestJson!) as RecordingManifest).segments;
+    // Damage at rest (a flipped byte in every blob): found by the proof's verified read, marked missing.
+    for (const s of segments) {
+      const path = join(server.dataDir, 'blobs', s.sha256.slice(0, 2), s.sha256);
+      if (!existsSync(path)) continue; // moved aside as damaged by the case above
+      const bytes = readFileSync(path);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      writeFileSync(path, bytes);
+    }
+    const damaged = (await check(server.url)).result.entries.find((e) => e.recordingId === held.recordingId)!;
+    expect(damaged.verdict).toBe('missing');
+    expect(damaged.detail).toMatch(/the server lost .* the card holds the receipted bytes: `bodycam check --resend` sends them again$/);
+    const run = await runCli(['check', '--json', '--resend', ...dock(server.url)], { env, timeoutMs: 90_000 });
+    const healed = (JSON.parse(run.stdout) as CheckResult).entries.find((e) => e.recordingId === held.recordingId)!;
+    expect(healed.verdict).toBe('held');
+    expect(healed.detail).toMatch(/sent again from the card$/);
+    for (const s of segments) expect(createHash('sha256').update(readFileSync(join(server.dataDir, 'blobs', s.sha256.slice(0, 2), s.sha256))).digest('hex')).toBe(s.sha256);
   });
 
   it('against a server that never got them, everything is missing and the wiped ones say so', async () => {

@@ -20,24 +20,31 @@ export function renderCheck(result: CheckResult): string {
 export function registerCheck(program: Command): void {
   const command = program.command('check')
     .description('Check every file on the docked cameras and in the journal against the server: held (proved), missing, differing')
-    .option('--json', 'the result as JSON');
+    .option('--json', 'the result as JSON')
+    .option('--resend', 'send again, from the card, the segments of a receipted recording the server lost since (damaged at rest); the server verifies each against the receipted SHA-256');
   addAllDockOptions(command);
   command.addHelpText('after', `
 Takes every flag, BODYCAM_* variable and --config file of \`bodycam dock\` (it needs --bays, --endpoint, --token-file, --state-dir).
 A file on a card is held only when the server proves, for a fresh random nonce, that it holds the card's very bytes
 (POST /v1/recordings/{id}/possession) and its sidecar; a receipted recording no docked camera holds (wiped, or its camera
-away) is asked for by id. Nothing is uploaded or deleted; the journal is only read.
+away) is asked for by id. A recording the server lost part of since its receipt (a blob found damaged at rest) is
+missing: "the server lost ... the card holds the receipted bytes"; with --resend those parts are sent again from the
+card (each verified by the server against the receipted SHA-256) and proved again. Nothing else is uploaded, nothing is
+deleted; the journal is only read.
 Exit codes: 0 everything held, 1 something missing or differing (or the server unreachable), 2 usage.
 
 Examples:
   $ bodycam check --config /etc/bodycam/dock.json
+  $ bodycam check --config /etc/bodycam/dock.json --resend
   $ bodycam check --bays /srv/bays --endpoint https://ingest.example:8443 --token-file dock.token --state-dir /var/lib/bodycam --json
 `);
   command.action(action(async (given: Record<string, unknown>) => {
     const flags = explicitFlags(command, given);
     const json = flags.json === true;
+    const resend = flags.resend === true;
     delete flags.json;
-    const result = await checkAgainstServer(loadDockConfig({ flags }));
+    delete flags.resend;
+    const result = await checkAgainstServer(loadDockConfig({ flags }), { resend });
     process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : renderCheck(result));
     return result.allHeld ? 0 : 1;
   }));
