@@ -28,25 +28,41 @@ export interface StatusSource {
 
 export interface StatusServer { port: number; close(): Promise<void> }
 
+/** The Host header names this machine's loopback and the bound port (a missing port is 80). */
+export function loopbackHost(host: string | undefined, port: number): boolean {
+  if (!host) return false;
+  const match = /^(127\.0\.0\.1|localhost|\[::1\])(?::(\d+))?$/i.exec(host.trim());
+  if (!match) return false;
+  return Number(match[2] ?? 80) === port;
+}
+
 export async function startStatusServer(source: StatusSource, port: number, stateDir: string): Promise<StatusServer> {
   const page = new DockPage();
+  let bound = port;
   const server: Server = createServer((req, res) => {
     try {
       const path = (req.url ?? '/').split('?')[0];
-      // Read-only: nothing on this unauthenticated port changes anything (docs/dock.md).
-      if (req.method !== 'GET') {
-        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' });
-        res.end('read-only: only GET\n');
+      // Read-only: nothing on this unauthenticated port changes anything (docs/dock.md). HEAD is a
+      // GET whose body node:http leaves out (monitoring probes use it).
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
+        res.end('read-only: only GET and HEAD\n');
+        return;
+      }
+      // DNS rebinding: a web page whose name was rebound to 127.0.0.1 sends its own name as Host.
+      if (!loopbackHost(req.headers.host, bound)) {
+        res.writeHead(421, { 'content-type': 'text/plain' });
+        res.end('misdirected: this port answers only Host 127.0.0.1, localhost or [::1] with its port\n');
         return;
       }
       // A browser asking for / gets the page (statusPage.ts); scripts get JSON there as before.
-      if (req.method === 'GET' && path === '/' && (req.headers.accept ?? '').includes('text/html')) {
+      if (path === '/' && (req.headers.accept ?? '').includes('text/html')) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCK_PAGE_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
         res.end(page.render(source.status() as DockStatus));
-      } else if (req.method === 'GET' && (path === '/status' || path === '/')) {
+      } else if (path === '/status' || path === '/') {
         res.writeHead(200, { 'content-type': 'application/json', [DOCK_PID_HEADER]: String(process.pid) });
         res.end(JSON.stringify(source.status()));
-      } else if (req.method === 'GET' && path === '/metrics') {
+      } else if (path === '/metrics') {
         source.metricsText().then((text) => {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
           res.end(text);
@@ -54,7 +70,7 @@ export async function startStatusServer(source: StatusSource, port: number, stat
           res.writeHead(500, { 'content-type': 'text/plain' });
           res.end(`metrics failed: ${(error as Error).message}\n`);
         });
-      } else if (req.method === 'GET' && path === '/healthz') {
+      } else if (path === '/healthz') {
         // Not ok while the server refuses the dock (token, dock id, keys, protocol): a probe that
         // restarts or pages on this sees it at the first refusal, with the code and what to fix.
         const problems = source.attention?.() ?? [];
@@ -75,7 +91,7 @@ export async function startStatusServer(source: StatusSource, port: number, stat
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const address = server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
+  bound = typeof address === 'object' && address ? address.port : port;
   try {
     writeFileSync(join(stateDir, STATUS_FILE), JSON.stringify({ port: bound, pid: process.pid, url: `http://127.0.0.1:${bound}` }) + '\n');
   } catch { /* the port file is a convenience */ }

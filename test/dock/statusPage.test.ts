@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -187,5 +188,26 @@ describe('dock status page', () => {
       socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     });
     expect(refusedAt).toBe('ECONNREFUSED');
+  }, 20_000);
+
+  it('answers HEAD like GET without a body, and only a loopback Host with its port (DNS rebinding)', async () => {
+    const port = agent.statusPort!;
+    const ask = (method: string, path: string, host: string) => new Promise<{ status: number; body: string; length?: string }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, body, ...(res.headers['content-length'] ? { length: res.headers['content-length'] } : {}) }));
+      });
+      req.on('error', reject).end();
+    });
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) expect((await ask('GET', '/status', host)).status).toBe(200);
+    for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1:${port + 1}`, '127.0.0.1', `127.0.0.1.evil.example:${port}`]) {
+      const refused = await ask('GET', '/status', host);
+      expect([host, refused.status]).toEqual([host, 421]);
+      expect(refused.body).not.toContain('bays');
+    }
+    const head = await ask('HEAD', '/healthz', `127.0.0.1:${port}`);
+    expect([200, 503]).toContain(head.status);
+    expect(head.body).toBe('');
+    expect((await ask('HEAD', '/status', `127.0.0.1:${port}`)).status).toBe(200);
   }, 20_000);
 });
