@@ -262,6 +262,17 @@ describe('console under attack', () => {
     expect(sessions.lockedFor('name:rita')).toBeGreaterThan(0);
   });
 
+  it('a successful sign-in clears its name\'s failures, not the address\'s (no password spraying between own sign-ins)', () => {
+    const sessions = new Sessions({ now: () => 1_000 });
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 4; i++) sessions.fail(`name:victim${round}`, 'ip:10.0.0.9');
+      sessions.fail('name:rita', 'ip:10.0.0.9');
+      sessions.succeed('name:rita', 'ip:10.0.0.9');
+    }
+    expect(sessions.lockedFor('name:rita')).toBe(0);
+    expect(sessions.lockedFor('name:anyone', 'ip:10.0.0.9')).toBeGreaterThan(0);
+  });
+
   it('hostile ids find nothing and echo nothing unescaped', async () => {
     const { cookie } = await signIn('rita');
     for (const path of ['/console/recordings/dock-1/..%2f..%2fcustody.log', '/console/recordings/..%2fdock-1/x', '/console/recordings/%2e%2e/%2e%2e', `/console/recordings/dock-1/${'x'.repeat(5000)}`,

@@ -122,7 +122,11 @@ export class Sessions {
     for (const [key, f] of this.failures) if (f.count < this.maxFailures) this.failures.delete(key);
   }
 
+  /**
+   * A sign-in that worked clears its name's failures, never an address's (`ip:`): otherwise one
+   * valid account signed in between guesses resets the address limit and sprays every other name.
+   */
   succeed(...keys: string[]): void {
-    for (const key of keys) this.failures.delete(key);
+    for (const key of keys) if (!key.startsWith('ip:')) this.failures.delete(key);
   }
 }
