@@ -21,13 +21,17 @@ export interface IntegrityInput {
   fileSize: number;
   fileName: string;
   truncated: boolean;
+  /** The planner found the media itself cut (its last box or packet ends past the file); unset: it reads to its end. */
+  mediaCut?: boolean;
 }
 
 export function checkIntegrity(input: IntegrityInput): IntegrityVerdict {
   const notes: string[] = [];
   if (input.deviceProblem) notes.push(input.deviceProblem);
   if (!input.sidecar) {
-    if (input.truncated) notes.push('no sidecar and the media ends mid-way: recording cut by power loss (truncated)');
+    // Say what was seen: a missing sidecar alone says the camera did not finish, not that the media is cut.
+    if (input.truncated && input.mediaCut) notes.push('no sidecar and the media ends mid-box: recording cut by power loss (truncated)');
+    else if (input.truncated) notes.push('no sidecar: the camera did not finish this recording (power loss?); the media itself reads to its end (truncated)');
     else notes.push(input.device ? 'no sidecar: recording closed without one' : 'no sidecar: file from a camera without DEVICE.json');
     return { status: 'unsigned', notes };
   }

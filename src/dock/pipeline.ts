@@ -303,7 +303,7 @@ export async function stepHash(ctx: StepContext, row: RecordingRow, location: Lo
   const truncated = Boolean(row.info.truncatedTail) || (!sidecar && Boolean(location.device));
   const verdict = checkIntegrity({
     sidecar, device: location.device, deviceProblem: location.deviceProblem,
-    fileSha256: hash.sha256, fileSize: hash.size, fileName: row.fileName, truncated,
+    fileSha256: hash.sha256, fileSize: hash.size, fileName: row.fileName, truncated, mediaCut: Boolean(row.info.truncatedTail),
   });
   const notes = [...verdict.notes, ...fingerprintNotes, ...companions.notes];
   if (companions.attachments.length) notes.push(`${companions.attachments.length} attachment(s) from beside the file: ${companions.attachments.map((a) => a.name).join(', ').slice(0, 500)}`);
