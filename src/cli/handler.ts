@@ -6,6 +6,7 @@
 import { BodycamError } from '../errors.js';
 import { createLogger, flushLogs, logTarget } from '../log.js';
 import { stderrIsJson, tell } from './output.js';
+import { visible } from '../util/visible.js';
 
 export function exitCodeFor(error: unknown): number {
   return error instanceof BodycamError ? error.exitCode : 1;
@@ -28,7 +29,7 @@ export function reportError(error: unknown): number {
     try { createLogger({ component: 'cli' }).fatal(line, fields); flushLogs(); } catch { /* an unwritable log file must not hide the line below */ }
   }
   const hint = !known || !error.userFacing ? (logTarget() === 'file' ? ' (details in the JSON log)' : ' (set BODYCAM_LOG_FILE=<file> for the details)') : '';
-  process.stderr.write(`bodycam: ${line}${hint}\n`);
+  process.stderr.write(visible(`bodycam: ${line}${hint}`) + '\n');
   return exitCode;
 }
 

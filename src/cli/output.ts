@@ -8,6 +8,7 @@
  * stderr holds plain lines only. Other commands are tools: stderr is for people.
  */
 import { createLogger, logTarget, type Fields, type Logger } from '../log.js';
+import { visible } from '../util/visible.js';
 
 let serviceLogger: Logger | undefined;
 
@@ -24,5 +25,14 @@ export function stderrIsJson(): boolean {
 /** One line for a person; a log record at `level` when stderr is a JSON stream. */
 export function tell(line: string, fields: Fields = {}, level: 'info' | 'warn' | 'error' | 'fatal' = 'info'): void {
   if (serviceLogger) serviceLogger[level](line, fields);
-  else process.stderr.write(line + '\n');
+  else process.stderr.write(visible(line) + '\n');
+}
+
+/**
+ * Text for a person on stdout (reports, tables, one-line results). Card text in it is shown, never
+ * obeyed: a file name's escape sequences cannot move the cursor or rewrite a row (src/util/visible.ts).
+ * JSON output goes straight to process.stdout (JSON.stringify escapes control characters).
+ */
+export function say(text: string): void {
+  process.stdout.write(visible(text));
 }

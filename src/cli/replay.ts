@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../util/units.js';
 import { formatTable, replay, scenarioPassed } from '../replay/index.js';
 import { action } from './handler.js';
+import { say } from './output.js';
 
 interface ReplayFlags {
   junit?: string;
@@ -51,15 +52,15 @@ Examples:
         ...(flags.keep ? { keep: true } : {}),
         ...(onProgress ? { onProgress } : {}),
       });
-      process.stdout.write(formatTable(run.results) + '\n');
+      say(formatTable(run.results) + '\n');
       const cases = run.results.flatMap((r) => r.cases);
       const held = cases.filter((c) => c.passed).length;
       for (const result of run.results) {
-        if (result.error) process.stdout.write(`ERROR ${result.scenario}: ${result.error}\n`);
-        for (const c of result.cases) if (!c.passed) process.stdout.write(`FAIL ${result.scenario}: ${c.message}\n`);
+        if (result.error) say(`ERROR ${result.scenario}: ${result.error}\n`);
+        for (const c of result.cases) if (!c.passed) say(`FAIL ${result.scenario}: ${c.message}\n`);
       }
       const broken = run.results.filter((r) => !scenarioPassed(r)).length;
-      process.stdout.write(`replay: ${held}/${cases.length} expectations held in ${run.results.length} scenario(s)${broken ? `, ${broken} scenario(s) failed` : ''}${flags.junit ? `; JUnit XML in ${flags.junit}` : ''}\n`);
+      say(`replay: ${held}/${cases.length} expectations held in ${run.results.length} scenario(s)${broken ? `, ${broken} scenario(s) failed` : ''}${flags.junit ? `; JUnit XML in ${flags.junit}` : ''}\n`);
       // A wrong scenario is the user's mistake (2), as a schema error is; a failed expectation is 1.
       if (run.results.some((r) => r.invalid)) return 2;
       return run.passed ? 0 : 1;

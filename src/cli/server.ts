@@ -27,7 +27,7 @@ import { action } from './handler.js';
 import { registerServerReport } from './server/report.js';
 import { registerServerUser } from './server/user.js';
 import { loadAdminTokenFile } from '../server/operator/adminToken.js';
-import { enterServiceMode, tell } from './output.js';
+import { enterServiceMode, tell, say } from './output.js';
 import { untilStopSignal } from './signals.js';
 
 /** What a value looks like in each flag's usage. */
@@ -115,7 +115,7 @@ Examples:
         },
         logger: log,
       });
-      process.stdout.write(`listening ${running.url}\n`);
+      say(`listening ${running.url}\n`);
       // SIGHUP re-reads the tokens file: a valid file replaces every token at once (a new dock can
       // connect, a removed one gets 401); an invalid one is refused with one log line and the old
       // tokens stay. The message names dock ids, never a token.
@@ -160,7 +160,7 @@ Examples:
       } catch (error) {
         throw new UsageError(`--out: cannot create ${out} (${errnoCode(error) ?? String(error)})${errnoCode(error) === 'EEXIST' ? ': a key is never overwritten' : ''}`, { cause: error });
       }
-      process.stdout.write(`wrote ${out} (key id ${keyIdOf(pair.publicKeyPem)})\n`);
+      say(`wrote ${out} (key id ${keyIdOf(pair.publicKeyPem)})\n`);
       return 0;
     }));
 
@@ -172,7 +172,7 @@ Examples:
   $ bodycam server token new
   $ (umask 077; echo "{\\"dock-01\\": \\"$(bodycam server token new)\\"}" > tokens.json)`)
     .action(action(() => {
-      process.stdout.write(`${generateToken()}\n`);
+      say(`${generateToken()}\n`);
       return 0;
     }));
   addToolOptions(token.command('import')
@@ -187,7 +187,7 @@ Examples:
       const { database } = deploymentOf(resolved);
       const entries = TokenTable.digests(loadTokensFile(tokensFile));
       const { generation, docks } = await importTokenFile(database!, entries);
-      process.stdout.write(`imported ${docks} dock tokens from ${tokensFile} (generation ${generation}); every server of the database accepts exactly these within seconds\n`);
+      say(`imported ${docks} dock tokens from ${tokensFile} (generation ${generation}); every server of the database accepts exactly these within seconds\n`);
       return 0;
     }));
 
@@ -223,15 +223,15 @@ Examples:
       const summary = `${report.entries} entries, ${report.checkpoints} checkpoints${report.lastCheckpointSeq !== undefined ? ` (last at seq ${report.lastCheckpointSeq})` : ''}, ${report.storedReceipts} stored receipts${receipts.length ? `, ${report.dockReceipts} dock receipts` : ''}${report.exportsCompared !== undefined ? `, ${report.exportsCompared} locked exports` : ''}`;
       for (const note of report.notes) process.stderr.write(`note: ${note}\n`);
       if (report.ok) {
-        process.stdout.write(`custody log ok: ${summary} match\n`);
+        say(`custody log ok: ${summary} match\n`);
         return 0;
       }
       const [first, ...more] = report.problems;
       const at = first!.line !== undefined ? ` at line ${first!.line}${first!.seq !== undefined ? ` (seq ${first!.seq})` : ''}` : '';
-      process.stdout.write(`custody log BROKEN${at}: ${first!.reason}${first!.chain ? `; ${report.entries} entries before it verify` : ''}\n`);
-      for (const p of more.slice(0, 50)) process.stdout.write(`  also${p.line !== undefined ? ` at line ${p.line}` : ''}: ${p.reason}\n`);
-      if (more.length > 50) process.stdout.write(`  … and ${more.length - 50} more\n`);
-      if (receipts.length) process.stdout.write(`dock receipts: ${report.dockReceipts} read, ${report.dockReceiptsMatched} match the log\n`);
+      say(`custody log BROKEN${at}: ${first!.reason}${first!.chain ? `; ${report.entries} entries before it verify` : ''}\n`);
+      for (const p of more.slice(0, 50)) say(`  also${p.line !== undefined ? ` at line ${p.line}` : ''}: ${p.reason}\n`);
+      if (more.length > 50) say(`  … and ${more.length - 50} more\n`);
+      if (receipts.length) say(`dock receipts: ${report.dockReceipts} read, ${report.dockReceiptsMatched} match the log\n`);
       return 3;
     }));
 
@@ -268,12 +268,12 @@ Examples:
       } else {
         for (const blob of report.damaged) {
           const refs = blob.usedBy.map((r) => `${r.dockId}/${r.recordingId} segment ${r.index}${r.complete ? '' : ' (receiving)'}`).join(', ') || 'no recording';
-          process.stdout.write(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; ${deployment.s3 ? 'hidden' : 'moved to damaged/'}, now missing until re-sent\n`);
+          say(`DAMAGED blob ${blob.sha256}: ${blob.reason}; used by ${refs}; ${deployment.s3 ? 'hidden' : 'moved to damaged/'}, now missing until re-sent\n`);
         }
         for (const gone of report.missing) {
-          process.stdout.write(`MISSING blob ${gone.sha256} of complete recording ${gone.dockId}/${gone.recordingId} segment ${gone.index}\n`);
+          say(`MISSING blob ${gone.sha256} of complete recording ${gone.dockId}/${gone.recordingId} segment ${gone.index}\n`);
         }
-        process.stdout.write(`scrub ${report.ok ? 'ok' : 'FOUND DAMAGE'}: ${report.blobsChecked} blobs (${report.bytesChecked} bytes) re-hashed, ${report.damaged.length} damaged, ${report.missing.length} missing from complete recordings, ${report.recordingsChecked} recordings checked, ${report.ms} ms\n`);
+        say(`scrub ${report.ok ? 'ok' : 'FOUND DAMAGE'}: ${report.blobsChecked} blobs (${report.bytesChecked} bytes) re-hashed, ${report.damaged.length} damaged, ${report.missing.length} missing from complete recordings, ${report.recordingsChecked} recordings checked, ${report.ms} ms\n`);
       }
       return report.ok ? 0 : 3;
     }));
@@ -297,7 +297,7 @@ Examples:
       if (!isValidId(dock)) throw new UsageError(`invalid dock id ${JSON.stringify(dock)}: use letters, digits, '.', '_' and '-' (as in the dock's --dock-id)`);
       if (!database) requireServerDataDir(dataDir!);
       const removed = database ? await resetPgDockKey(database, dock) : await resetDockKey(dataDir!, dock);
-      process.stdout.write(removed ? `dock ${dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${dock}: no pinned key\n`);
+      say(removed ? `dock ${dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${dock}: no pinned key\n`);
       return 0;
     }));
 }

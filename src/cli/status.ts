@@ -14,6 +14,7 @@ import { RECEIPTED_STATES } from '../dock/states.js';
 import { formatBytes, parsePositiveInt } from '../util/units.js';
 import { action } from './handler.js';
 import { table } from '../util/table.js';
+import { say } from './output.js';
 import { isIntegrityProblem } from '../protocol/types.js';
 
 /**
@@ -143,7 +144,7 @@ Examples:
       if (!status) {
         throw new EnvironmentError('E_STATUS_UNREACHABLE', `no dock agent answers on ${tried.join(', ')}: is \`bodycam dock\` running? Give its --state-dir (or --status-port)`);
       }
-      process.stdout.write(options.json ? JSON.stringify({ dockId: status.dockId, version: status.version, attention: status.attention ?? [], serverProblems: status.serverProblems ?? [], bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n' : renderStatus(status));
+      if (options.json) process.stdout.write(JSON.stringify({ dockId: status.dockId, version: status.version, attention: status.attention ?? [], serverProblems: status.serverProblems ?? [], bays: status.bays, queue: status.queue, bandwidth: status.bandwidth }, null, 2) + '\n'); else say(renderStatus(status));
       return 0;
     }));
 }

@@ -4,6 +4,8 @@
  * a newline after the last. In src/util rather than src/cli because replay's report prints one too
  * and replay may not import the CLI (docs/architecture.md).
  */
+import { visible } from './visible.js';
+
 export interface TableOptions {
   /** Put before every line (the demo's summary is indented). */
   indent?: string;
@@ -13,7 +15,9 @@ export interface TableOptions {
   headerRule?: boolean;
 }
 
-export function table(rows: string[][], options: TableOptions = {}): string {
+export function table(given: string[][], options: TableOptions = {}): string {
+  // Cells hold card text (file names, serials): shown, never obeyed by the terminal, one row per line.
+  const rows = given.map((r) => r.map((cell) => visible(cell ?? '', { oneLine: true })));
   const cap = options.maxColumnWidth ?? Infinity;
   const widths = rows[0]!.map((_, i) => Math.min(cap, Math.max(...rows.map((r) => (r[i] ?? '').length))));
   const line = (cells: string[]): string => (options.indent ?? '') + cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -12,6 +12,7 @@
  */
 import type { BayStatus, DockStatus } from '../../dock/index.js';
 import { formatBytes } from '../../util/units.js';
+import { visible } from '../../util/visible.js';
 
 const BAR_WIDTH = 20;
 /** Rates are averaged over this long: short enough to follow a change, long enough to span a few segments. */
@@ -91,10 +92,11 @@ export class ProgressModel {
   private bayLine(bay: BayStatus, now: number, withBar: boolean): string {
     let window = this.bays.get(bay.bay);
     if (!window) { window = new RateWindow(); this.bays.set(bay.bay, window); }
-    const name = `${bay.bay.padEnd(10)} ${(bay.serial ?? '-').padEnd(14)}`;
+    // The serial and the reason come from the card: shown, never obeyed by the terminal.
+    const name = `${visible(bay.bay, { oneLine: true }).padEnd(10)} ${visible(bay.serial ?? '-', { oneLine: true }).padEnd(14)}`;
     if (bay.bytesTotal === undefined || bay.state === 'empty') {
       const pct = bay.progress === null || bay.state === 'empty' ? '' : `  ${String(bay.progress).padStart(3)}%`;
-      return `${name} ${bay.state}${pct}${bay.reason ? `  ${bay.reason}` : ''}`;
+      return `${name} ${bay.state}${pct}${bay.reason ? `  ${visible(bay.reason, { oneLine: true })}` : ''}`;
     }
     const doneBytes = bay.bytesDone ?? 0;
     window.add(now, doneBytes);
@@ -105,7 +107,7 @@ export class ProgressModel {
     const parts = [name, `${bar}${String(pct).padStart(3)}%`, `${formatBytes(doneBytes)} / ${formatBytes(bay.bytesTotal)}`];
     if (bay.state === 'offloading') parts.push(rateText(rate), `ETA ${formatEta(eta(bay.bytesTotal - doneBytes, rate))}`);
     parts.push(bay.state);
-    if (bay.reason) parts.push(bay.reason);
+    if (bay.reason) parts.push(visible(bay.reason, { oneLine: true }));
     return parts.join('  ');
   }
 }

@@ -8,6 +8,7 @@ import { formatBytes } from '../../util/units.js';
 import { deploymentOf } from '../../server/config.js';
 import { addToolOptions, givenToolFlags, toolSettings } from './toolSettings.js';
 import { action } from '../handler.js';
+import { say } from '../output.js';
 
 export function registerServerReport(server: Command): void {
   addToolOptions(server.command('report')
@@ -37,7 +38,7 @@ Examples:
         if (!dataDir) throw new UsageError('--data-dir (or --store with --db) is required');
         report = await serverReport({ dataDir, staleAfterMs });
       }
-      process.stdout.write(json ? JSON.stringify(report) + '\n' : renderReport(report));
+      if (json) process.stdout.write(JSON.stringify(report) + '\n'); else say(renderReport(report));
       return report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
     }));
 }

@@ -1,20 +1,13 @@
 /** Server-rendered HTML for the console: escaping, the page frame, and the headers every page gets. */
 import type { FastifyReply } from 'fastify';
 import type { Role } from './users.js';
+import { visible } from '../../util/visible.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/**
- * Bidirectional overrides and isolates (U+202E makes "gpj.exe.mp4" read "4pm.exe.jpg"), other
- * invisible format characters and control characters: shown as visible ⟨U+XXXX⟩, so a file name or
- * sidecar value written by a camera (or an attacker) reads as what it is.
- */
-const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/g;
-
 /** Text or attribute value, escaped for HTML; invisible and direction-changing characters made visible. */
 export function esc(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]!)
-    .replace(INVISIBLE, (c) => `⟨U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟩`);
+  return visible(String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]!));
 }
 
 /** A pre-escaped fragment (the only way HTML reaches a page unescaped). */

@@ -9,6 +9,7 @@ import { loadDockConfig } from '../../../dock/config.js';
 import { action } from '../../handler.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
 import { table } from '../../../util/table.js';
+import { say } from '../../output.js';
 
 export function renderCheck(result: CheckResult): string {
   const c = result.counts;
@@ -45,7 +46,7 @@ Examples:
     delete flags.json;
     delete flags.resend;
     const result = await checkAgainstServer(loadDockConfig({ flags }), { resend });
-    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : renderCheck(result));
+    if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n'); else say(renderCheck(result));
     return result.allHeld ? 0 : 1;
   }));
 }

@@ -5,6 +5,7 @@
 import type { DockConfig } from '../../../dock/config.js';
 import { dryRun, type DryRunResult } from '../../../dock/dryRun.js';
 import { table } from '../../../util/table.js';
+import { say } from '../../output.js';
 
 export function renderDryRun(result: DryRunResult): string {
   const c = result.counts;
@@ -15,6 +16,6 @@ export function renderDryRun(result: DryRunResult): string {
 }
 
 export async function runDryRunCommand(config: DockConfig): Promise<number> {
-  process.stdout.write(renderDryRun(await dryRun(config)));
+  say(renderDryRun(await dryRun(config)));
   return 0;
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { runDoctor, type DoctorCheck } from '../../../dock/doctor.js';
 import { action } from '../../handler.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
+import { say } from '../../output.js';
 
 export function renderDoctor(checks: DoctorCheck[]): string {
   const width = Math.max(...checks.map((c) => c.name.length));
@@ -39,7 +40,7 @@ Examples:
     const json = flags.json === true;
     delete flags.json;
     const checks = await runDoctor({ flags });
-    process.stdout.write(json ? JSON.stringify(checks, null, 2) + '\n' : renderDoctor(checks));
+    if (json) process.stdout.write(JSON.stringify(checks, null, 2) + '\n'); else say(renderDoctor(checks));
     return checks.some((c) => c.status === 'fail') ? 1 : 0;
   }));
 }

@@ -10,6 +10,7 @@ import { action } from '../../handler.js';
 import { addDockOptions, dockSettings } from '../../dockSettings.js';
 import { table } from '../../../util/table.js';
 import { UsageError } from '../../../errors.js';
+import { say } from '../../output.js';
 
 type Flags = Record<string, unknown> & { json?: boolean; reason?: string; to?: string };
 
@@ -49,7 +50,7 @@ Examples:
     .option('--json', 'one JSON array of entries')
     .action(action(async (flags: Flags) => withJournal(flags, (journal) => {
       const entries = [...listQuarantine(journal, { reason: flags.reason })];
-      process.stdout.write(flags.json ? JSON.stringify(entries, null, 2) + '\n' : renderList(entries));
+      if (flags.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n'); else say(renderList(entries));
       return 0;
     })));
   addDockOptions(command.command('show').argument('<recording>').description('Show one recording: reason, integrity notes, manifest, receipt'), ['stateDir'])
@@ -68,7 +69,7 @@ Examples:
         `receipt      ${shown.receipt ? 'stored (in --json)' : 'none'}`,
         `retry        ${shown.retryable ? `bodycam quarantine retry --state-dir DIR ${shown.key}` : 'not possible'}`,
       ];
-      process.stdout.write(lines.join('\n') + '\n');
+      say(lines.join('\n') + '\n');
       return 0;
     })));
   addDockOptions(command.command('retry').argument('[recording]').description('Put one quarantined recording, or all of a reason code, back to the start'), ['stateDir'])
@@ -78,8 +79,8 @@ Examples:
       const outcomes = retryQuarantined(journal, { ref, reason: flags.reason });
       if (flags.json) process.stdout.write(JSON.stringify(outcomes, null, 2) + '\n');
       else {
-        if (outcomes.length === 0) process.stdout.write(`nothing quarantined with reason ${flags.reason}\n`);
-        for (const o of outcomes) process.stdout.write(o.retried ? `retry: ${o.key} ${o.path} (${o.code}): back to the start\n` : `not retried: ${o.key} ${o.path} (${o.code}): ${o.why}\n`);
+        if (outcomes.length === 0) say(`nothing quarantined with reason ${flags.reason}\n`);
+        for (const o of outcomes) say(o.retried ? `retry: ${o.key} ${o.path} (${o.code}): back to the start\n` : `not retried: ${o.key} ${o.path} (${o.code}): ${o.why}\n`);
       }
       return outcomes.every((o) => o.retried) ? 0 : 1;
     })));
@@ -93,8 +94,8 @@ Examples:
         const result = await exportQuarantined(journal, ref, { bays, to: flags.to!, stateDir });
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         else {
-          process.stdout.write(`exported to ${result.folder}: ${result.files.map((f) => f.name).join(', ')}, SHA256SUMS (check: cd ${result.folder} && sha256sum -c SHA256SUMS)\n`);
-          if (result.matchesJournal === false) process.stdout.write('warning: the file on the card is not the bytes the dock hashed (changed since): reason.json says so\n');
+          say(`exported to ${result.folder}: ${result.files.map((f) => f.name).join(', ')}, SHA256SUMS (check: cd ${result.folder} && sha256sum -c SHA256SUMS)\n`);
+          if (result.matchesJournal === false) say('warning: the file on the card is not the bytes the dock hashed (changed since): reason.json says so\n');
         }
         return result.matchesJournal === false ? 1 : 0;
       });
