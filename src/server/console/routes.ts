@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InputError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { posterFrame } from '../../media/poster.js';
 import { isValidId, type RecordingManifest, type SegmentPlanEntry } from '../../protocol/types.js';
@@ -29,7 +30,7 @@ import { gpsPoints, gpsSvg } from './gps.js';
 import { buildPlaylist, fmp4HeaderLength, heldPrefix, playbackKind, type PlaybackKind } from './hls.js';
 import { formatBytesShort, formatSeconds, html, page, sendPage, type Html, type Viewer } from './html.js';
 import { Sessions, type Session } from './sessions.js';
-import { checkPassword, decoyHash, userKey, UserStore } from './users.js';
+import { checkPassword, decoyHash, userKey, UserStore, type UserRecord } from './users.js';
 
 export const COOKIE = 'bodycam_console';
 const PAGE_SIZE = 200;
@@ -91,12 +92,29 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     return false;
   };
 
+  /**
+   * The users file, or a page that says sign-in is closed: a damaged file or one others may write
+   * signs nobody in (fail closed), and the visitor learns only that, the operator the reason in the log.
+   */
+  const usersOr503 = async (reply: FastifyReply): Promise<Map<string, UserRecord> | undefined> => {
+    try {
+      return await users.load();
+    } catch (error) {
+      if (!(error instanceof InputError && error.code === 'E_USERS_FILE')) throw error;
+      deps.log.error('console sign-in closed: the users file is unusable', { err: error });
+      void sendPage(reply, 503, page('Sign-in closed', undefined, html`<p class="error">Sign-in is closed: the console's users file cannot be used. The server's log says why.</p>`));
+      return undefined;
+    }
+  };
+
   /** The signed-in person (still in the users file with the same role), or a redirect to sign-in. */
   const signedIn = async (request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> => {
     const id = cookieOf(request);
     const session = sessions.get(id);
     if (session) {
-      const user = (await users.load()).get(userKey(session.name));
+      const known = await usersOr503(reply);
+      if (!known) return undefined;
+      const user = known.get(userKey(session.name));
       if (user && user.role === session.role) {
         request.consoleSession = { ...session, id: id! };
         return session;
@@ -183,7 +201,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       reply.header('Retry-After', String(locked));
       return sendPage(reply, 429, loginPage(`Too many failed sign-ins. Try again in ${Math.ceil(locked / 60)} min.`));
     }
-    const user = (await users.load()).get(userKey(name));
+    const known = await usersOr503(reply);
+    if (!known) return reply;
+    const user = known.get(userKey(name));
     const ok = await checkPassword(password, user?.password ?? await decoyHash()) && user !== undefined;
     if (!ok || !user) {
       sessions.fail(nameKey, `ip:${ip}`);

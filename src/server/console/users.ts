@@ -114,6 +114,12 @@ export class UserStore {
       if (errnoCode(error) === 'ENOENT') return { records: [], users: new Map() };
       throw error;
     }
+    // The file holds the admins' password hashes: writable by others, anyone on this host adds an admin;
+    // readable, they take the hashes away to guess at. Refused as the tokens file is (nobody signs in).
+    if ((info.mode & 0o077) !== 0) {
+      throw new InputError('E_USERS_FILE', `${this.path} is readable or writable by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); it holds the console's password hashes: run \`chmod 600 ${this.path}\``);
+    }
+    if (!info.isFile()) throw new InputError('E_USERS_FILE', `${this.path} is not a regular file`);
     if (this.cached && this.cached.mtimeMs === info.mtimeMs && this.cached.size === info.size) return this.cached;
     let parsed: UsersFile;
     try {

@@ -197,9 +197,9 @@ export class Catalog {
   private pendingTouch: RecordingKey[] = [];
 
   /** Bring the summaries up to date with the store (coalesced; cheap when nothing changed). */
-  refresh(): Promise<void> {
+  refresh(options: { force?: boolean } = {}): Promise<void> {
     const since = this.loadedAt;
-    if (since !== undefined && this.now() - since < (this.deps.minRefreshMs ?? 500) && this.pendingTouch.length === 0) return Promise.resolve();
+    if (!options.force && since !== undefined && this.now() - since < (this.deps.minRefreshMs ?? 500) && this.pendingTouch.length === 0) return Promise.resolve();
     return this.inFlight ??= this.load().finally(() => { this.inFlight = undefined; });
   }
 
@@ -396,7 +396,10 @@ export class Catalog {
   /** Save the summaries for the next start (server close); nothing when this run never loaded them. */
   async save(): Promise<void> {
     if (!this.deps.snapshotPath || this.loadedAt === undefined) return;
-    await this.refresh();
+    // Not the coalesced refresh: a change of the last half second would be missing from the summaries
+    // and read again at the next start. One that is in flight may have begun before that change.
+    await this.inFlight;
+    await this.refresh({ force: true });
     await this.saveNow();
   }
 
