@@ -2,8 +2,9 @@
  * Dock-level attention (src/dock/attention.ts) against the real server: a token the server rejects,
  * a token of another dock id, a dock key other than the pinned one, a pinned server key other than
  * the server's, and one of two servers refusing while the other works. Each shows `attention` with
- * its stable code on the bay, in the status JSON and on /healthz (503) at the first refusal — with
- * a 10-minute backoff, the job has been tried once when it shows — and a reload (SIGHUP) with the
+ * its stable code on the bay, in the status JSON and on /healthz (503) at the first refusal — a
+ * running dock tries a dock-level refusal again after 30 s at the soonest, so the job has been tried
+ * once when it shows — and a reload (SIGHUP) with the
  * fixed token clears it and retries at once, without waiting out the backoff.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -75,7 +76,7 @@ describe('dock-level attention', () => {
     expect(bay(shown).reasonCode).toBe('token_rejected');
     expect(bay(shown).reason).toMatch(/^token_rejected from http:\/\/127\.0\.0\.1:\d+: unauthorized \(401\).*check --token-file/);
     expect(shown.attention).toEqual([expect.objectContaining({ code: 'token_rejected', endpoint: server.url, status: 401 })]);
-    // The backoff is 10 minutes: the job was tried exactly once when the bay showed it.
+    // A dock-level refusal waits >= 30 s (cap 10 min here): the job was tried exactly once when the bay showed it.
     expect(shown.queue.recordings[0]!.attempts).toBeLessThanOrEqual(1);
     expect(shown.queue.recordings[0]!.state).not.toBe('quarantined');
     const health = await healthz(agent);
