@@ -12,7 +12,7 @@ import { EnvironmentError, UsageError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { INTEGRITY_STATUSES, isIntegrityProblem } from '../protocol/types.js';
 
-import { canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, RECEIPTED_STATES, type JobState } from './states.js';
+import { canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, RECEIPTED_STATES, type JobState, type MoveKind } from './states.js';
 
 export { ACTIVE_STATES, type JobState } from './states.js';
 
@@ -515,18 +515,29 @@ export class Journal {
     const tx = this.db.transaction(() => {
       const current = this.get(key);
       if (!current) throw new Error(`journal has no recording ${key}`);
-      if (!canTransition(current.state, state)) throw new IllegalTransitionError(current.state, state, key);
       const info = fields.info ? { ...current.info, ...fields.info } : current.info;
-      this.stmt(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
-        sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
-        updated_at = ?, next_attempt_at = CASE WHEN ? IN (${FINAL_SQL}) THEN 0 ELSE next_attempt_at END WHERE key = ?`)
-        .run(state, fields.reason === undefined ? current.reason : fields.reason,
-          fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
-          fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, this.clock.now(), state, key);
-      this.event(key, state, fields.reasonCode ? `${fields.reasonCode}: ${fields.reason ?? ''}` : fields.reason ?? null);
+      this.move(current, state, 'step', fields.reasonCode ? `${fields.reasonCode}: ${fields.reason ?? ''}` : fields.reason ?? null, () => {
+        this.stmt(`UPDATE recordings SET state = ?, reason = ?, reason_code = ?, info_json = ?, recording_id = COALESCE(?, recording_id),
+          sha256 = COALESCE(?, sha256), manifest_json = COALESCE(?, manifest_json), receipt_json = COALESCE(?, receipt_json), stat_json = COALESCE(?, stat_json),
+          updated_at = ?, next_attempt_at = CASE WHEN ? IN (${FINAL_SQL}) THEN 0 ELSE next_attempt_at END WHERE key = ?`)
+          .run(state, fields.reason === undefined ? current.reason : fields.reason,
+            fields.reasonCode === undefined ? (state === 'quarantined' ? current.reasonCode : null) : fields.reasonCode, JSON.stringify(info), fields.recordingId ?? null,
+            fields.sha256 ?? null, fields.manifestJson ?? null, fields.receiptJson ?? null, fields.stat ? JSON.stringify(fields.stat) : null, this.clock.now(), state, key);
+      });
     });
     tx();
     return this.get(key)!;
+  }
+
+  /**
+   * The one place a row's state changes (a step's transition, an operator's retry): the move is
+   * checked against the state table, then written and logged. Called inside the caller's
+   * transaction, so a refused move writes nothing.
+   */
+  private move(current: RecordingRow, to: JobState, kind: MoveKind, detail: string | null, write: () => void, eventKind: string = to): void {
+    if (!canTransition(current.state, to, kind)) throw new IllegalTransitionError(current.state, to, current.key, kind);
+    write();
+    this.event(current.key, eventKind, detail);
   }
 
   /** The plan replaces any earlier one (a job re-planned from scratch loses its acks by design). */
@@ -640,17 +651,21 @@ export class Journal {
    * the next scan finds the file for it.
    */
   requeueQuarantined(key: string, why: string): boolean {
-    // quarantined → detected is a move of the state table (src/dock/states.ts); the SQL below makes it in one statement.
     return this.db.transaction(() => {
-      const result = this.stmt(`UPDATE recordings SET state = 'detected', reason = NULL, reason_code = NULL, recording_id = NULL, sha256 = NULL,
-        manifest_json = NULL, receipt_json = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL, uid = lower(hex(randomblob(8))), updated_at = ?,
-        info_json = json_object('recordedAt', json_extract(info_json, '$.recordedAt'), 'retriedFrom', reason_code)
-        WHERE key = ? AND state = 'quarantined'`).run(this.clock.now(), key);
-      if (result.changes !== 1) return false;
-      this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
-      this.event(key, 'retry-requested', why);
+      const current = this.get(key);
+      // Nothing to retry: the row is gone, or in a state the table allows no retry from (a second retry won).
+      if (!current || !canTransition(current.state, 'detected', 'retry')) return false;
+      this.move(current, 'detected', 'retry', why, () => {
+        this.stmt(`UPDATE recordings SET state = ?, reason = NULL, reason_code = NULL, recording_id = NULL, sha256 = NULL,
+          manifest_json = NULL, receipt_json = NULL, attempts = 0, next_attempt_at = 0, last_error = NULL, uid = lower(hex(randomblob(8))), updated_at = ?,
+          info_json = json_object('recordedAt', json_extract(info_json, '$.recordedAt'), 'retriedFrom', reason_code)
+          WHERE key = ?`).run('detected', this.clock.now(), key);
+        this.stmt('DELETE FROM segments WHERE rkey = ?').run(key);
+      }, 'retry-requested');
       return true;
-    })();
+    // IMMEDIATE: the write lock is taken before the row is read (busy_timeout waits for it), so a
+    // running agent's commit cannot land between the check and the write (nor fail it as a stale read).
+    }).immediate();
   }
 
   /**

@@ -20,8 +20,14 @@ export type StepName = 'probe' | 'plan' | 'hash' | 'upload' | 'wipe';
 export type Phase = 'prepare' | 'upload';
 
 export interface StateRule {
-  /** The states a transition from this one may go to (itself included only when listed). */
+  /** The states a step's transition from this one may go to (itself included only when listed). */
   readonly next: readonly JobState[];
+  /**
+   * The states an operator's retry may put a row in from this one: the row starts over (a fresh uid,
+   * no plan, hash, manifest or receipt kept). Only `bodycam quarantine retry` makes this move
+   * (Journal.requeueQuarantined); a step that tried it would be refused, as any move not in `next`.
+   */
+  readonly retryTo?: readonly JobState[];
   /** The step that moves a row on from this state; none for a final state. */
   readonly step?: StepName;
   readonly phase?: Phase;
@@ -42,9 +48,8 @@ export const STATE_TABLE: Readonly<Record<JobState, StateRule>> = {
   // completed → completed: the wipe kept the file (wipeSkipped, with the keep code).
   completed: { active: false, step: 'wipe', phase: 'upload', onlyWhenWiping: true, next: ['completed', 'wiped', 'quarantined'] },
   wiped: { active: false, next: [] },
-  // quarantined → detected: `bodycam quarantine retry` (Journal.requeueQuarantined);
   // quarantined → quarantined: a job that failed again while it was being quarantined keeps the newer reason.
-  quarantined: { active: false, next: ['detected', 'quarantined'] },
+  quarantined: { active: false, next: ['quarantined'], retryTo: ['detected'] },
 };
 
 export const JOB_STATES = Object.keys(STATE_TABLE) as JobState[];
@@ -69,13 +74,16 @@ export const RECEIPTED_STATES: readonly JobState[] = ['completed', 'wiped'];
 /** States before any byte is sent: a sidecar-less file that grows here was not finished (detection starts over). */
 export const UNSENT_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed'];
 
-export function canTransition(from: JobState, to: JobState): boolean {
-  return STATE_TABLE[from].next.includes(to);
+/** A step's move (Journal.transition) or an operator's retry that starts the row over (Journal.requeueQuarantined). */
+export type MoveKind = 'step' | 'retry';
+
+export function canTransition(from: JobState, to: JobState, kind: MoveKind = 'step'): boolean {
+  return (kind === 'step' ? STATE_TABLE[from].next : STATE_TABLE[from].retryTo ?? []).includes(to);
 }
 
 /** A programming error, never a user's or a card's: the table is the contract of every step. */
 export class IllegalTransitionError extends BodycamError {
-  constructor(readonly from: JobState, readonly to: JobState, key: string) {
-    super('E_ILLEGAL_TRANSITION', `journal row ${key}: ${from} → ${to} is not a transition of the dock's state table (src/dock/states.ts)`, { details: { key, from, to } });
+  constructor(readonly from: JobState, readonly to: JobState, key: string, kind: MoveKind = 'step') {
+    super('E_ILLEGAL_TRANSITION', `journal row ${key}: ${from} → ${to} is not a ${kind === 'retry' ? 'retry' : 'transition'} of the dock's state table (src/dock/states.ts)`, { details: { key, from, to, kind } });
   }
 }

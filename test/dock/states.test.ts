@@ -69,6 +69,37 @@ describe("the dock's state table", () => {
     }
   });
 
+  it("the operator's retry is a move of the table too: allowed from exactly the states it lists, refused to every step", () => {
+    const journal = Journal.open(tmp.path);
+    try {
+      // Only quarantined rows start over, and no step can un-quarantine a row by itself.
+      expect(JOB_STATES.filter((s) => canTransition(s, 'detected', 'retry'))).toEqual(['quarantined']);
+      expect(canTransition('quarantined', 'detected')).toBe(false);
+      for (const from of JOB_STATES) {
+        const key = journal.insertDetected({ serial: 'RETRY', fileName: `${from}.mp4`, relPath: `${from}.mp4`, bay: 'b', size: 10, mtimeMs: 1, critical: false, stat }).key;
+        for (const step of pathTo('detected', from)!) journal.transition(key, step, step === 'quarantined' ? { reason: 'r', reasonCode: 'not_media' } : {});
+        const before = journal.get(key)!;
+        const events = journal.eventCount();
+        const retried = journal.requeueQuarantined(key, 'test retry');
+        expect([from, retried]).toEqual([from, canTransition(from, 'detected', 'retry')]);
+        const after = journal.get(key)!;
+        if (retried) {
+          expect(after).toMatchObject({ state: 'detected', reason: null, reasonCode: null, recordingId: null, sha256: null, attempts: 0 });
+          expect(after.uid).not.toBe(before.uid);
+          expect(after.info).toMatchObject({ retriedFrom: 'not_media' });
+          expect(journal.recentEvents(1)[0]).toMatchObject({ key, kind: 'retry-requested', detail: 'test retry' });
+          // A step may now move it on as from any detected row; a second retry finds nothing to retry.
+          expect(journal.requeueQuarantined(key, 'again')).toBe(false);
+        } else {
+          expect(after).toEqual(before);
+          expect(journal.eventCount()).toBe(events);
+        }
+      }
+    } finally {
+      journal.close();
+    }
+  });
+
   it('holds for any sequence of attempted moves (a refused move changes nothing)', () => {
     const journal = Journal.open(tmp.path);
     try {
@@ -91,7 +122,7 @@ describe("the dock's state table", () => {
   it('is drawn in docs/dock.md, move for move', () => {
     const doc = readFileSync(new URL('../../docs/dock.md', import.meta.url), 'utf8');
     const drawn = new Set([...doc.matchAll(/^\s*(\w+) --> (\w+)/gm)].map((m) => `${m[1]}>${m[2]}`));
-    const table = new Set(JOB_STATES.flatMap((from) => STATE_TABLE[from].next.map((to) => `${from}>${to}`)));
+    const table = new Set(JOB_STATES.flatMap((from) => [...STATE_TABLE[from].next, ...STATE_TABLE[from].retryTo ?? []].map((to) => `${from}>${to}`)));
     expect([...drawn].sort()).toEqual([...table].sort());
   });
 });
