@@ -57,6 +57,8 @@ export function registerDock(program: Command): void {
     if (config.dryRun) return runDryRunCommand(config);
     if (config.once) {
       const result = await runOnce(config);
+      // Every server refused the dock (token, dock key, protocol, endpoint path): said first, the run ended at that answer.
+      for (const p of result.refused) tell(`refused: ${p.reason}`, { code: p.code, ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...(p.status ? { status: p.status } : {}) }, 'error');
       // The report, one line per recording that did not simply go through (a log record each when stderr is JSON).
       for (const r of result.recordings) {
         const about = { file: r.file, ...(r.bay ? { bay: r.bay } : {}), ...(r.recordingId ? { recordingId: r.recordingId } : {}), state: r.state };

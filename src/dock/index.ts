@@ -8,19 +8,20 @@ import { buildInfo } from '../util/version.js';
 import { DockAgentCore } from './agent.js';
 import type { DockStatus as CoreDockStatus, RecordingSummary } from './status.js';
 import { bandwidthAt, parseTimetable, type BandwidthNow } from './bwTimetable.js';
-import type { DockConfig } from './config.js';
+import { parseEndpoints, type DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
 import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
 import { startStatusServer, type StatusServer } from './statusServer.js';
 import { FINAL_STATES } from './states.js';
+import type { DockProblem } from './attention.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
 export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
 export type { BayState, BayStatus, RecordingSummary } from './status.js';
 export { installDockKey } from './keys.js';
-export { trustServer } from './trust.js';
+export { fetchServerKey, normalizeFingerprint, trustServer } from './trust.js';
 export type { BandwidthNow } from './bwTimetable.js';
-export type { ServerProblemTally } from './attention.js';
+export type { DockProblem, ServerProblemTally } from './attention.js';
 
 /** The agent's status, with the bandwidth limit in force now (maxRate, or the bwLimit timetable's entry). */
 export type DockStatus = CoreDockStatus & { bandwidth?: BandwidthNow };
@@ -107,6 +108,11 @@ export interface OnceResult {
   skippedCount: number;
   /** The same, per code. */
   skippedByCode: Partial<Record<SkipCode, number>>;
+  /**
+   * Dock-level refusals (token rejected, dock key, protocol, endpoint path) that ended the run at the
+   * first answer: every server refused this dock, so no retry of this run could succeed (exit 1).
+   */
+  refused: DockProblem[];
 }
 
 function onceEntry(r: RecordingSummary): OnceRecording {
@@ -122,6 +128,30 @@ function onceEntry(r: RecordingSummary): OnceRecording {
   return entry;
 }
 
+/** How often --once looks whether every server refused the dock (a look is a walk over a handful of problems). */
+const REFUSAL_POLL_MS = 100;
+
+/**
+ * Resolves with the problems once every configured server has refused the dock for a reason no
+ * retry fixes (src/dock/attention.ts; a problem of the dock's own pin, without an endpoint, is a
+ * quarantine and ends the run by itself). One server refusing while another works is no reason to stop.
+ */
+function whenEveryServerRefuses(core: DockAgentCore, config: DockConfig): { refused: Promise<DockProblem[]>; cancel: () => void } {
+  const endpoints = parseEndpoints(config.endpoint);
+  let timer: NodeJS.Timeout | undefined;
+  const refused = new Promise<DockProblem[]>((resolve) => {
+    timer = setInterval(() => {
+      const problems = core.attention().filter((p) => p.endpoint !== undefined);
+      if (problems.length && endpoints.every((e) => problems.some((p) => p.endpoint === e))) {
+        clearInterval(timer);
+        resolve(problems);
+      }
+    }, REFUSAL_POLL_MS);
+    timer.unref?.();
+  });
+  return { refused, cancel: () => clearInterval(timer) };
+}
+
 /**
  * Offload what is docked now and return: exit code 0 when every recording has a
  * verified receipt, 3 when some are quarantined or flagged (integrity, truncation),
@@ -129,35 +159,45 @@ function onceEntry(r: RecordingSummary): OnceRecording {
  */
 export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<OnceResult> {
   const core = await DockAgentCore.open({ ...config, once: true }, { logger: startingLogger({ ...config, once: true }, deps) });
+  const watch = whenEveryServerRefuses(core, config);
+  let refused: DockProblem[] | undefined;
+  // Idle, or refused by every server: the refusal is known at the first answer, and waiting out the
+  // job retries (minutes of backoff) cannot change it. The rows stay in the journal for the next run.
+  const idleOrRefused = async (): Promise<void> => {
+    refused ??= await Promise.race([core.whenIdle().then(() => undefined), watch.refused]);
+  };
   try {
     await core.start();
-    await core.whenIdle();
+    await idleOrRefused();
     // A wipe that kept a file because it changed at the last moment leaves new bytes the server
     // does not hold yet: scan again so this run ingests them as a new version (bounded rounds).
     // So does an upload closed because a companion changed or vanished after its hash (file_changed).
     const newVersionWaits = (): boolean => core.status().queue.recordings.some((r) => (config.wipeAfterIngest && r.wipeKept !== undefined && CHANGED_KEEPS.has(r.wipeKept)) || (r.state === 'quarantined' && r.reasonCode === 'file_changed'));
-    for (let round = 0; round < 3 && newVersionWaits(); round++) {
+    for (let round = 0; round < 3 && !refused && newVersionWaits(); round++) {
       const before = core.status().queue.recordings.length;
       await core.scanAll();
-      await core.whenIdle();
+      await idleOrRefused();
       if (core.status().queue.recordings.length === before) break;
     }
     const docked = new Set(core.dockedKeys());
     const status = core.status();
     const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
+    // A recording the refusal stopped says why it waits, in the refusal's words (its own last error is older news).
+    if (refused) for (const r of recordings) if (!(FINAL_STATES as readonly string[]).includes(r.state)) r.reason = refused[0]!.reason;
     for (const path of core.settlingFiles()) recordings.push({ file: path, state: 'settling', reason: 'file still growing: not offloaded' });
     const bays = core.skippedByBay();
     const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter((s) => ATTENTION_SKIPS.has(s.code)).map((s) => ({ bay: b.bay, ...s })));
     const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
-    const failed = count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
+    const failed = refused !== undefined || count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
     // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
     // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
     const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));
     const skippedByCode: Partial<Record<SkipCode, number>> = {};
     for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
-    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode };
+    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode, refused: refused ?? [] };
   } finally {
+    watch.cancel();
     await core.stop();
   }
 }

@@ -28,16 +28,21 @@ export interface TrustResult { keyId: string; publicKeyPem: string }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
 
-/** Fetch GET /v1/keys, require its keyId (SHA-256 of the SPKI DER) to be `fingerprint`, and pin it as confirmed. */
-export async function trustServer(options: { stateDir: string; endpoint: string; fingerprint: string; timeoutMs?: number }): Promise<TrustResult> {
-  const fingerprint = options.fingerprint.trim().toLowerCase().replace(/:/g, '');
-  if (!FINGERPRINT.test(fingerprint)) throw new UsageError(`--fingerprint must be the server's keyId: 64 hex digits (SHA-256 of its public key's SPKI DER), got ${JSON.stringify(options.fingerprint)}`);
-  const url = options.endpoint.replace(/\/+$/, '') + '/v1/keys';
+/** A keyId as a person gives it (any case, colons allowed), or a UsageError naming the flag it came with. */
+export function normalizeFingerprint(text: string, flag = '--fingerprint'): string {
+  const fingerprint = text.trim().toLowerCase().replace(/:/g, '');
+  if (!FINGERPRINT.test(fingerprint)) throw new UsageError(`${flag} must be the server's keyId: 64 hex digits (SHA-256 of its public key's SPKI DER), got ${JSON.stringify(text)}`);
+  return fingerprint;
+}
+
+/** The server's receipt key from GET <endpoint>/v1/keys (no token needed), checked to be Ed25519. */
+export async function fetchServerKey(endpoint: string, timeoutMs = 15_000): Promise<TrustResult> {
+  const url = endpoint.replace(/\/+$/, '') + '/v1/keys';
   let body: { publicKeyPem?: unknown; keyId?: unknown };
   try {
     // Loaded here, not at the top: every `bodycam dock` start imports this module, few run trust-server.
     const { default: got } = await import('got');
-    const response = await got(url, { timeout: { request: options.timeoutMs ?? 15_000 }, retry: { limit: 1 }, responseType: 'text', throwHttpErrors: false });
+    const response = await got(url, { timeout: { request: timeoutMs }, retry: { limit: 1 }, responseType: 'text', throwHttpErrors: false });
     if (response.statusCode !== 200) throw new TrustError('E_TRUST_FETCH', `GET ${url} answered ${response.statusCode}: is --endpoint an ingest server?`);
     body = JSON.parse(response.body) as typeof body;
   } catch (cause) {
@@ -46,7 +51,13 @@ export async function trustServer(options: { stateDir: string; endpoint: string;
   }
   const pem = body?.publicKeyPem;
   if (!isEd25519PublicKeyPem(pem)) throw new TrustError('E_TRUST_KEY', `GET ${url} answered no Ed25519 public key`);
-  const keyId = keyIdOf(pem);
+  return { keyId: keyIdOf(pem), publicKeyPem: pem };
+}
+
+/** Fetch GET /v1/keys, require its keyId (SHA-256 of the SPKI DER) to be `fingerprint`, and pin it as confirmed. */
+export async function trustServer(options: { stateDir: string; endpoint: string; fingerprint: string; timeoutMs?: number }): Promise<TrustResult> {
+  const fingerprint = normalizeFingerprint(options.fingerprint);
+  const { keyId, publicKeyPem: pem } = await fetchServerKey(options.endpoint, options.timeoutMs);
   if (keyId !== fingerprint) {
     throw new TrustError('E_TRUST_MISMATCH', `the server at ${options.endpoint} has key ${keyId}, not the fingerprint ${fingerprint} you were given: nothing pinned (ask the server operator; never wipe against this server)`);
   }

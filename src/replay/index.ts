@@ -6,6 +6,9 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ServerObserver } from './observe.js';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { fetchServerKey, normalizeFingerprint } from '../dock/index.js';
+import { isEd25519PublicKeyPem } from '../protocol/signing.js';
+import { isValidId } from '../protocol/types.js';
 import { formatTable, junitXml, scenarioPassed, type ScenarioResult } from './report.js';
 import { runScenario, type ReplayOptions } from './runner.js';
 import { loadScenario, type LoadedScenario } from './schema.js';
@@ -35,17 +38,40 @@ export function loadScenarios(paths: string[]): LoadedScenario[] {
   return paths.flatMap(scenarioFiles).map((file) => loadScenario(file));
 }
 
-/** A wrong --endpoint, --token-file or --dock-id fails once, in one line, before any scenario starts. */
+/**
+ * A wrong --endpoint, --token-file, --dock-id, --server-key or --server-fingerprint fails once, in
+ * one line naming the flag, before any scenario starts: a usage error (exit 2), never a scenario failure.
+ */
 async function preflightEndpoint(options: ReplayOptions): Promise<void> {
+  const endpoint = options.endpoint!.replace(/\/+$/, '');
+  let url: URL | undefined;
+  try { url = new URL(endpoint); } catch { /* said below */ }
+  // replay puts its fault proxy in front of the endpoint and speaks plain HTTP to it.
+  if (url?.protocol !== 'http:' || !url.hostname) throw new UsageError(`--endpoint must be an http:// URL of an ingest server, e.g. http://127.0.0.1:8443 (replay speaks plain HTTP through its fault proxy), got ${JSON.stringify(options.endpoint)}`);
   if (!options.tokenFile) throw new UsageError('--endpoint needs --token-file (the dock token the server accepts)');
   if (!options.dockId) throw new UsageError('--endpoint needs --dock-id (the dock id that token belongs to on that server)');
+  if (!isValidId(options.dockId)) throw new UsageError(`--dock-id ${JSON.stringify(options.dockId)} is not a dock id: use letters, digits, '.', '_' and '-'`);
   let token: string;
   try {
     token = readFileSync(options.tokenFile, 'utf8').trim();
   } catch (cause) {
     throw new UsageError(`cannot read token file ${options.tokenFile}: ${(cause as Error).message}`, { cause });
   }
-  await new ServerObserver(options.endpoint!.replace(/\/+$/, ''), token).preflight(options.tokenFile);
+  if (options.serverKey) {
+    let pem: string;
+    try {
+      pem = readFileSync(options.serverKey, 'utf8');
+    } catch (cause) {
+      throw new UsageError(`cannot read --server-key ${options.serverKey}: ${(cause as Error).message}`, { cause });
+    }
+    if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`--server-key ${options.serverKey} is not an Ed25519 public key (PEM): give the server's server-key.pub.pem`);
+  }
+  const fingerprint = options.serverFingerprint === undefined ? undefined : normalizeFingerprint(options.serverFingerprint, '--server-fingerprint');
+  await new ServerObserver(endpoint, token).preflight(options.tokenFile);
+  if (fingerprint) {
+    const { keyId } = await fetchServerKey(endpoint);
+    if (keyId !== fingerprint) throw new UsageError(`--server-fingerprint ${fingerprint} is not the key of the server at ${endpoint} (it signs with ${keyId}): check the fingerprint with the server's operator`);
+  }
 }
 
 export interface ReplayRun {

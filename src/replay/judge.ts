@@ -145,3 +145,12 @@ export function timedOut(expectation: Expectation, recording: JudgedRecording, p
     message: `${recording.ref}: not decided within ${timeoutSeconds}s: expected ${describeExpected(expectation)}, last seen ${seen}${stepNote}`,
   };
 }
+
+/** The verdict on a recording still undecided when the server refused the dock itself (src/dock/attention.ts). */
+export function refusedBy(expectation: Expectation, recording: JudgedRecording, problem: { code: string; reason: string }): Judgement & { verdict: 'failed' } {
+  return {
+    verdict: 'failed',
+    actual: `${problem.code}: the server refuses the dock`,
+    message: `${recording.ref}: expected ${describeExpected(expectation)}, but the server refuses the dock (no retry can fix it): ${problem.reason}`,
+  };
+}

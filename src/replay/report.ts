@@ -34,10 +34,18 @@ export interface ScenarioResult {
   serverProblems?: ServerProblemTally[];
 }
 
+/** At most `max` characters, cut at a word's end with "…" (never mid-word: a cut command name misleads). */
+export function clipWords(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:(]+$/, '')}…`;
+}
+
 /** One line: what the server answered the dock, most answers first, e.g. "401 unauthorized ×12 (http://…: unknown bearer token)". */
 export function describeServerProblems(problems: readonly ServerProblemTally[] | undefined): string | undefined {
   if (!problems?.length) return undefined;
-  return problems.slice(0, 6).map((p) => `${p.status} ${p.code} ×${p.count} (${p.endpoint}${p.detail ? `: ${p.detail.slice(0, 120)}` : ''})`).join('; ')
+  return problems.slice(0, 6).map((p) => `${p.status} ${p.code} ×${p.count} (${p.endpoint}${p.detail ? `: ${clipWords(p.detail, 160)}` : ''})`).join('; ')
     + (problems.length > 6 ? `; and ${problems.length - 6} more` : '');
 }
 

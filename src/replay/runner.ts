@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { quietLogger } from '../log.js';
 import type { RecordingListEntry } from '../protocol/types.js';
-import { installDockKey, trustServer } from '../dock/index.js';
+import { installDockKey, trustServer, type DockProblem, type DockStatus } from '../dock/index.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
@@ -20,7 +20,7 @@ import { recordingsOf, refMatches, type FixtureRecording } from './fixtures.js';
 import { recordCamera } from '../camera/index.js';
 import { recordOptionsOf } from './schema.js';
 import { dockEntryFor, ServerObserver, serverEntryFor, type DockRecordingView } from './observe.js';
-import { describeExpected, initialProgress, judge, timedOut, type CaseProgress, type Judgement, type Sighting } from './judge.js';
+import { describeExpected, initialProgress, judge, refusedBy, timedOut, type CaseProgress, type Judgement, type Sighting } from './judge.js';
 import type { CaseResult, ScenarioResult } from './report.js';
 import type { Condition, Expectation, LoadedScenario, Step } from './schema.js';
 
@@ -88,6 +88,15 @@ function expand(loaded: LoadedScenario, recordings: FixtureRecording[]): { track
     if (!claimed.has(recording.ref)) problems.push(`${recording.ref} has no expectation: every recording needs one`);
   }
   return { tracked, problems };
+}
+
+/**
+ * A dock-level problem the server itself gave, or none. One the scenario injected (the fault
+ * proxy's own answers of that status, code proxy_fault) is part of the scenario: it passes.
+ */
+export function serverRefusal(status: Pick<DockStatus, 'attention' | 'serverProblems'>): DockProblem | undefined {
+  const injected = (p: DockProblem): boolean => (status.serverProblems ?? []).some((t) => t.code === 'proxy_fault' && t.status === p.status);
+  return status.attention.find((p) => p.endpoint !== undefined && !injected(p));
 }
 
 export async function runScenario(loaded: LoadedScenario, options: ReplayOptions = {}): Promise<ScenarioResult> {
@@ -275,6 +284,13 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       // Without a fresh server list this round, nothing is judged (a stale list could blame a wipe).
       if (listed) for (const t of tracked) if (!t.result) await evaluate(t, dockBusy);
       if (tracked.every((t) => t.result)) break;
+      // The server refuses the dock itself (token, dock key, protocol, path): known at the first
+      // answer, and no retry or waiting changes it. Undecided recordings fail now, with the code.
+      const refusal = serverRefusal(dock.agent.status());
+      if (refusal) {
+        for (const t of tracked) if (!t.result) apply(t, refusedBy(t.expectation, t.recording, refusal));
+        break;
+      }
       if (now >= timeoutSeconds) {
         const pendingStep = stepIndex < scenario.steps.length ? stepIndex : undefined;
         for (const t of tracked) if (!t.result) apply(t, timedOut(t.expectation, t.recording, t.progress, timeoutSeconds, pendingStep));

@@ -108,6 +108,17 @@ describe('bodycam dock (CLI)', () => {
     expect(result.stderr).toMatch(/not offloaded: DCIM\/100BWC\/\S+\.mp4 \((hashed|uploading)\): .*(ECONNREFUSED|failed)/);
   });
 
+  it('--once stops at the first dock-level refusal (the token of another dock id), says it and exits 1: no retry can fix it', async () => {
+    const { bays } = await dockedCamera('refused', 1);
+    // A 10-minute backoff: waiting the job retries out would outlast the CLI's deadline many times over.
+    const args = [...baseArgs('refused', bays).map((a) => (a === tokenFile ? tokenFile2 : a)), '--once', '--max-backoff', '10m'];
+    const result = await runCli(args, { env, timeoutMs: 90_000 });
+    expectExitCode(result, 1, args, { env });
+    expect(result.stderr).toMatch(/refused: token_other_dock from http:\/\/127\.0\.0\.1:\d+: forbidden \(403\).*check --dock-id and --token-file/);
+    expect(result.stderr).toMatch(/not offloaded: DCIM\/100BWC\/\S+\.mp4 \(\w+\): token_other_dock/);
+    expect(result.stderr).not.toMatch(/quarantined:/);
+  });
+
   it('rejects an unknown config key with one line and exit 2', async () => {
     const config = join(tmp.path, 'bad.json');
     writeFileSync(config, JSON.stringify({ bays: tmp.path, endpoint: server.url, tokenFile, stateDir: tmp.path, maxrate: '1mbit' }));

@@ -116,6 +116,24 @@ const storeFullRun = once(async () => {
   return { result, junit };
 });
 
+/**
+ * replay --endpoint with the token of another dock id: the server refuses the dock itself at the first create
+ * (403 forbidden, token_other_dock). The scenario's own timeout is long: the run must end at the refusal, with
+ * the code as the actual result, not wait the timeout out.
+ */
+let refusingServer: TestServer | undefined;
+const refusedRun = once(async () => {
+  refusingServer = await startTestServer();
+  const fixture = resolve(scenariosDir, '..', 'cameras', 'fmp4-h264');
+  const file = join(mistakesTmp.path, 'refused.json');
+  writeFileSync(file, JSON.stringify({ ...fixtureBase, name: 'refused', timeout: 600, dock: { bays: ['bay-1'], wipeAfterIngest: false }, cameras: { alpha: { fixture } }, expect: [{ recording: 'alpha/*', outcome: 'ingested' }] }));
+  const tokenFile = join(mistakesTmp.path, 'dock-2.token');
+  writeFileSync(tokenFile, refusingServer.tokens['dock-2'] + '\n', { mode: 0o600 });
+  const junit = join(mistakesTmp.path, 'refused-junit.xml');
+  const result = await runCli(['replay', file, '--endpoint', refusingServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
+  return { result, junit };
+});
+
 describe('the shipped replay scenarios', () => {
   const tmp = makeTempDir('bodycam-replay-test-');
   const scenarioNames = readdirSync(scenariosDir).filter((f) => f.endsWith('.json')).sort();
@@ -128,7 +146,7 @@ describe('the shipped replay scenarios', () => {
 
   beforeAll(async () => {
     before = treeDigest(fixturesDir);
-    for (const start of [wrongExpectationRun, invalidRun, noExpectationRun, noFixtureRun, storeFullRun]) void start();
+    for (const start of [wrongExpectationRun, invalidRun, noExpectationRun, noFixtureRun, storeFullRun, refusedRun]) void start();
     // 12 scenarios in 4 lanes, the mistakes' replays beside them: about as long as the longest lane (~40 s alone;
     // the five layout-* scenarios record their cameras first).
     runs = await Promise.all(lanes.map((files, i) => runCli(['replay', ...files.map((f) => join(scenariosDir, f)), '--junit', junits[i]!, '--quiet'], { timeoutMs: 420_000 })));
@@ -202,6 +220,7 @@ describe('the shipped replay scenarios', () => {
 describe('a scenario whose expectation is wrong', () => {
   afterAll(async () => {
     await fullServer?.close();
+    await refusingServer?.close();
     mistakesTmp.cleanup();
   });
 
@@ -211,6 +230,39 @@ describe('a scenario whose expectation is wrong', () => {
     expect(result.stdout).toMatch(/^store-full: the server answered 507 insufficient_storage ×\d+ \(http:\/\/127\.0\.0\.1:\d+: /m);
     const message = descendants(parseXml(readFileSync(junit, 'utf8')), 'failure')[0]!.attributes.message!;
     expect(message).toMatch(new RegExp(`not decided within ${STORE_FULL_TIMEOUT_S}s: .*; the server answered 507 insufficient_storage ×\\d+`));
+  });
+
+  it('replay --endpoint: a server that refuses the dock itself ends the scenario at that answer, with the code as the actual result', async () => {
+    const { result, junit } = await refusedRun();
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^refused +alpha\/\S+ +ingested +token_other_dock: the server refuses the dock +FAIL$/m);
+    expect(result.stdout).toMatch(/^FAIL refused: alpha\/\S+: expected ingested, but the server refuses the dock \(no retry can fix it\): token_other_dock from /m);
+    expect(result.stdout).not.toMatch(/after 600s/);
+    const message = descendants(parseXml(readFileSync(junit, 'utf8')), 'failure')[0]!.attributes.message!;
+    expect(message).toMatch(/the server answered 403 forbidden ×\d+/);
+  });
+
+  it('replay --endpoint: a wrong flag value is a usage error (exit 2, one line naming the flag), before anything runs', async () => {
+    const scenario = join(scenariosDir, 'clean-two-cameras.json');
+    const tokenFile = join(mistakesTmp.path, 'any.token');
+    writeFileSync(tokenFile, 'a-token\n', { mode: 0o600 });
+    const base = ['replay', scenario, '--token-file', tokenFile, '--dock-id', 'dock-1'];
+    const cases: Array<[string[], RegExp]> = [
+      [['--endpoint', 'ftp://x'], /--endpoint must be an http:\/\/ URL .*got "ftp:\/\/x"/],
+      [['--endpoint', 'not a url'], /--endpoint must be an http:\/\/ URL/],
+      [['--endpoint', 'http://127.0.0.1:9', '--server-key', '/etc/passwd'], /--server-key \/etc\/passwd is not an Ed25519 public key/],
+      [['--endpoint', 'http://127.0.0.1:9', '--server-key', join(mistakesTmp.path, 'absent.pem')], /cannot read --server-key /],
+      [['--endpoint', 'http://127.0.0.1:9', '--server-fingerprint', 'zz'], /--server-fingerprint must be the server's keyId: 64 hex digits/],
+      [['--endpoint', 'http://127.0.0.1:9', '--dock-id', '../x'], /--dock-id "\.\.\/x" is not a dock id/],
+    ];
+    const results = await Promise.all(cases.map(([flags]) => runCli([...base, ...flags])));
+    for (const [i, [flags, said]] of cases.entries()) {
+      const result = results[i]!;
+      expect({ flags, code: result.code }).toEqual({ flags, code: 2 });
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(said);
+      expect(result.stdout).toBe('');
+    }
   });
 
   it('makes replay exit 1 and names the recording', async () => {
