@@ -21,6 +21,7 @@ import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import { matchJournal, walkBays, type CardFile } from './inventory.js';
 import { Journal, type RecordingRow } from './journal.js';
+import { STATE_TABLE } from './states.js';
 import { looksLikePlainText, unreadableOf, wipeAllowed } from './pipeline.js';
 import { ATTENTION_SKIPS } from '../protocol/cameraStorage/index.js';
 import { readSidecar } from './storage.js';
@@ -116,6 +117,28 @@ async function sameBytesAs(card: CardFile, rows: RecordingRow[]): Promise<Record
   return rows.find((row) => sameBytes(row, read));
 }
 
+/**
+ * What a run would do with a file the journal already has a row for, by what the row holds
+ * (src/dock/states.ts `evidence`, declared with each state: a new state is classified there, and
+ * the switch below fails to compile until it says what a run does with it).
+ */
+async function knownRow(config: DockConfig, journal: Journal, card: CardFile, row: RecordingRow, base: Pick<DryRunEntry, 'bay' | 'path'>, now: number): Promise<DryRunEntry> {
+  const evidence = STATE_TABLE[row.state].evidence;
+  switch (evidence) {
+    case 'receipted': return receipted(config, row, base);
+    case 'setAside': return { ...base, action: 'quarantine', code: row.reasonCode ?? 'unknown', detail: `stays quarantined: ${row.reason ?? ''} (bodycam quarantine retry after fixing the cause)` };
+    case 'hashed':
+    case 'sending': {
+      const flag = flagOf(row);
+      const segments = journal.segments(row.key);
+      return { ...base, ...(row.recordingId ? { recordingId: row.recordingId } : {}), action: flag ? 'flag' : 'upload', ...(flag ? { code: flag } : {}),
+        detail: `upload continues: ${segments.filter((s) => s.acked).length} of ${segments.length} segments acknowledged${flag ? `, flagged ${flag} (never wiped)` : ''}` };
+    }
+    case 'unhashed': return fresh(config, card, base, now, `known to the journal (${row.state})`);
+    default: { const unclassified: never = evidence; throw new Error(`state ${row.state} holds ${String(unclassified)}: src/dock/dryRun.ts knownRow does not classify it`); }
+  }
+}
+
 export async function dryRun(config: DockConfig, options: { now?: () => number } = {}): Promise<DryRunResult> {
   const bayRoot = await lstat(config.bays).catch(() => undefined);
   if (!bayRoot?.isDirectory()) throw new UsageError(`bays folder ${config.bays} does not exist or is not a folder: create it (mkdir -p ${config.bays}) or pass the right --bays`);
@@ -139,15 +162,7 @@ export async function dryRun(config: DockConfig, options: { now?: () => number }
       const base = { bay: card.bay, path: card.file.relPath };
       const match = matchJournal(journal, card);
       if (match.kind === 'row') {
-        const row = match.row;
-        if (row.state === 'completed') entries.push(receipted(config, row, base));
-        else if (row.state === 'quarantined') entries.push({ ...base, action: 'quarantine', code: row.reasonCode ?? 'unknown', detail: `stays quarantined: ${row.reason ?? ''} (bodycam quarantine retry after fixing the cause)` });
-        else if (row.state === 'hashed' || row.state === 'uploading') {
-          const flag = flagOf(row);
-          const segments = journal!.segments(row.key);
-          entries.push({ ...base, ...(row.recordingId ? { recordingId: row.recordingId } : {}), action: flag ? 'flag' : 'upload', ...(flag ? { code: flag } : {}),
-            detail: `upload continues: ${segments.filter((s) => s.acked).length} of ${segments.length} segments acknowledged${flag ? `, flagged ${flag} (never wiped)` : ''}` });
-        } else entries.push(await fresh(config, card, base, now, `known to the journal (${row.state})`));
+        entries.push(await knownRow(config, journal!, card, match.row, base, now));
       } else if (match.kind === 'changedAfterHash') {
         entries.push(await fresh(config, card, base, now, `rewritten after it was hashed: that upload is closed (${QUARANTINE_CODES.fileChanged}) and this is a new version`));
       } else if (match.kind === 'verify') {

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { AgentState } from './agentState.js';
 import type { RecordingRow, WorkableRow } from './journal.js';
 import { wipeAllowed } from './pipeline.js';
-import { ACTIVE_STATES, STATE_TABLE, statesOfPhase, type Phase } from './states.js';
+import { ACTIVE_STATES, STATE_TABLE, statesOfPhase, statesWithStep, type Phase } from './states.js';
 
 /** Probe/plan/hash jobs at once: hashing is CPU and disk bound (and each large one also runs ffmpeg). */
 const PREPARE_SLOTS = 2;
@@ -200,7 +200,7 @@ export class Scheduler {
     const { journal, config, clock } = this.state;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // A wake-up for a row that turns out not to be runnable (undocked, out of attempts) finds nothing: harmless.
-    const queried = journal.nextRetryAfter([...ACTIVE_STATES, ...(config.wipeAfterIngest ? ['completed' as const] : [])], now) ?? Infinity;
+    const queried = journal.nextRetryAfter(statesWithStep(config.wipeAfterIngest), now) ?? Infinity;
     // An announced retry already due fires at once (10 ms), once: the round it starts reads the queues afresh.
     const next = Math.min(queried, this.announcedRetryAt);
     if (Number.isFinite(next)) {

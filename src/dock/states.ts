@@ -19,7 +19,20 @@ export type StepName = 'probe' | 'plan' | 'hash' | 'upload' | 'wipe';
  */
 export type Phase = 'prepare' | 'upload';
 
+/**
+ * What a row in a state holds of its file's evidence, and where the bytes are. Every list of
+ * states below (hashed, unsent, receipted) and what `--dry-run` says of a known row are derived
+ * from it, so a new state is classified where it is declared, or the table does not compile.
+ * - unhashed: no hash yet, nothing sent;
+ * - hashed: the file's hash and signed manifest, nothing sent yet;
+ * - sending: hash and manifest, the upload has begun (the server may hold some segments);
+ * - receipted: the server signed a receipt for it;
+ * - setAside: quarantined, no step works it until an operator retries it.
+ */
+export type Evidence = 'unhashed' | 'hashed' | 'sending' | 'receipted' | 'setAside';
+
 export interface StateRule {
+  readonly evidence: Evidence;
   /** The states a step's transition from this one may go to (itself included only when listed). */
   readonly next: readonly JobState[];
   /**
@@ -39,17 +52,17 @@ export interface StateRule {
 
 export const STATE_TABLE: Readonly<Record<JobState, StateRule>> = {
   // detected → detected: facts learned while detecting (when the recording began) are merged in.
-  detected: { active: true, step: 'probe', phase: 'prepare', next: ['detected', 'probed', 'quarantined'] },
-  probed: { active: true, step: 'plan', phase: 'prepare', next: ['planned', 'quarantined'] },
-  planned: { active: true, step: 'hash', phase: 'prepare', next: ['hashed', 'quarantined'] },
+  detected: { active: true, evidence: 'unhashed', step: 'probe', phase: 'prepare', next: ['detected', 'probed', 'quarantined'] },
+  probed: { active: true, evidence: 'unhashed', step: 'plan', phase: 'prepare', next: ['planned', 'quarantined'] },
+  planned: { active: true, evidence: 'unhashed', step: 'hash', phase: 'prepare', next: ['hashed', 'quarantined'] },
   // hashed/uploading → quarantined also when the file is rewritten on the card after its hash (file_changed).
-  hashed: { active: true, step: 'upload', phase: 'upload', next: ['uploading', 'quarantined'] },
-  uploading: { active: true, step: 'upload', phase: 'upload', next: ['completed', 'quarantined'] },
+  hashed: { active: true, evidence: 'hashed', step: 'upload', phase: 'upload', next: ['uploading', 'quarantined'] },
+  uploading: { active: true, evidence: 'sending', step: 'upload', phase: 'upload', next: ['completed', 'quarantined'] },
   // completed → completed: the wipe kept the file (wipeSkipped, with the keep code).
-  completed: { active: false, step: 'wipe', phase: 'upload', onlyWhenWiping: true, next: ['completed', 'wiped', 'quarantined'] },
-  wiped: { active: false, next: [] },
+  completed: { active: false, evidence: 'receipted', step: 'wipe', phase: 'upload', onlyWhenWiping: true, next: ['completed', 'wiped', 'quarantined'] },
+  wiped: { active: false, evidence: 'receipted', next: [] },
   // quarantined → quarantined: a job that failed again while it was being quarantined keeps the newer reason.
-  quarantined: { active: false, next: ['quarantined'], retryTo: ['detected'] },
+  quarantined: { active: false, evidence: 'setAside', next: ['quarantined'], retryTo: ['detected'] },
 };
 
 export const JOB_STATES = Object.keys(STATE_TABLE) as JobState[];
@@ -57,22 +70,31 @@ export const JOB_STATES = Object.keys(STATE_TABLE) as JobState[];
 /** States in which the job still has work to do. */
 export const ACTIVE_STATES: readonly JobState[] = JOB_STATES.filter((s) => STATE_TABLE[s].active);
 
+/** The states in which a step runs (completed's wipe only when wiping): what the scheduler may start or wait to retry. */
+export function statesWithStep(wiping: boolean): JobState[] {
+  return JOB_STATES.filter((s) => STATE_TABLE[s].step !== undefined && (!STATE_TABLE[s].onlyWhenWiping || wiping));
+}
+
 /** The states whose step runs in a phase (completed's wipe only when wiping). */
 export function statesOfPhase(phase: Phase, wiping: boolean): JobState[] {
-  return JOB_STATES.filter((s) => STATE_TABLE[s].phase === phase && (!STATE_TABLE[s].onlyWhenWiping || wiping));
+  return statesWithStep(wiping).filter((s) => STATE_TABLE[s].phase === phase);
+}
+
+function statesHolding(...evidence: Evidence[]): JobState[] {
+  return JOB_STATES.filter((s) => evidence.includes(STATE_TABLE[s].evidence));
 }
 
 /** States whose row holds the file's hash and manifest (an integrity flag can only be on these). */
-export const HASHED_STATES: readonly JobState[] = ['hashed', 'uploading', 'completed', 'wiped'];
+export const HASHED_STATES: readonly JobState[] = statesHolding('hashed', 'sending', 'receipted');
 
 /** States whose work is over (no step runs in them unless the dock is asked to wipe). */
 export const FINAL_STATES: readonly JobState[] = JOB_STATES.filter((s) => !STATE_TABLE[s].active);
 
 /** States of a row the server gave a receipt for (what retention may prune, what `check` counts as held). */
-export const RECEIPTED_STATES: readonly JobState[] = ['completed', 'wiped'];
+export const RECEIPTED_STATES: readonly JobState[] = statesHolding('receipted');
 
 /** States before any byte is sent: a sidecar-less file that grows here was not finished (detection starts over). */
-export const UNSENT_STATES: readonly JobState[] = ['detected', 'probed', 'planned', 'hashed'];
+export const UNSENT_STATES: readonly JobState[] = statesHolding('unhashed', 'hashed');
 
 /** A step's move (Journal.transition) or an operator's retry that starts the row over (Journal.requeueQuarantined). */
 export type MoveKind = 'step' | 'retry';

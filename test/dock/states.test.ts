@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { Journal } from '../../src/dock/journal.js';
-import { ACTIVE_STATES, canTransition, IllegalTransitionError, JOB_STATES, STATE_TABLE, statesOfPhase, type JobState } from '../../src/dock/states.js';
+import { ACTIVE_STATES, canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, JOB_STATES, RECEIPTED_STATES, STATE_TABLE, statesOfPhase, statesWithStep, UNSENT_STATES, type Evidence, type JobState } from '../../src/dock/states.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const stat = { size: 10, mtimeMs: 1, ino: 1, dev: 1, ctimeMs: 1, sidecar: null };
@@ -45,6 +45,26 @@ describe("the dock's state table", () => {
     expect(statesOfPhase('prepare', true)).toEqual(['detected', 'probed', 'planned']);
     expect(statesOfPhase('upload', false)).toEqual(['hashed', 'uploading']);
     expect(statesOfPhase('upload', true)).toEqual(['hashed', 'uploading', 'completed']);
+  });
+
+  it('classifies every state: what its row holds, and every list of states derived from that', () => {
+    const evidence: Record<Evidence, true> = { unhashed: true, hashed: true, sending: true, receipted: true, setAside: true };
+    for (const state of JOB_STATES) expect([state, STATE_TABLE[state].evidence in evidence]).toEqual([state, true]);
+    // The lists the journal's SQL, the scheduler, the watcher and --dry-run use, as docs/dock.md names them.
+    expect(HASHED_STATES).toEqual(['hashed', 'uploading', 'completed', 'wiped']);
+    expect(UNSENT_STATES).toEqual(['detected', 'probed', 'planned', 'hashed']);
+    expect(RECEIPTED_STATES).toEqual(['completed', 'wiped']);
+    expect(FINAL_STATES).toEqual(['completed', 'wiped', 'quarantined']);
+    expect(statesWithStep(false)).toEqual(ACTIVE_STATES);
+    expect(statesWithStep(true)).toEqual([...ACTIVE_STATES, 'completed']);
+    // Consistency of the facts: work to do means a step; a receipt is never before a hash; nothing set aside has a step.
+    for (const state of JOB_STATES) {
+      const rule = STATE_TABLE[state];
+      if (rule.active) expect([state, rule.step]).not.toEqual([state, undefined]);
+      if (RECEIPTED_STATES.includes(state)) expect(HASHED_STATES).toContain(state);
+      if (rule.evidence === 'setAside') expect([state, rule.step, rule.active]).toEqual([state, undefined, false]);
+      expect([state, UNSENT_STATES.includes(state) && RECEIPTED_STATES.includes(state)]).toEqual([state, false]);
+    }
   });
 
   it('is what Journal.transition enforces, for every pair of states', () => {
