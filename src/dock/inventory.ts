@@ -4,9 +4,8 @@
  * agent reads them (storage.ts: the same walker, DEVICE.json, sidecars); the journal, if there is
  * one, only read-only (Journal.openReadOnly). No lock is taken: both may run beside a dock.
  */
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { listCameraFiles, readDevice, type CandidateFile, type DeviceInfo, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { listBaysFolder, openBay } from './bays.js';
+import { listCameraFiles, type CandidateFile, type DeviceInfo, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import { rowFor, type RowDecision } from './identity.js';
 import type { Journal, StatSnapshot } from './journal.js';
 
@@ -32,22 +31,17 @@ export interface Inventory { files: CardFile[]; bays: BayListing[] }
 
 /** Every recording file on every docked camera, with what the walker left alone per bay. */
 export async function walkBays(bays: string): Promise<Inventory> {
-  const names = (await readdir(bays)).filter((n) => !n.startsWith('.')).sort();
   const files: CardFile[] = [];
   const listings: BayListing[] = [];
-  for (const name of names) {
-    const root = join(bays, name);
-    const stats = await lstat(root).catch(() => undefined);
-    if (!stats) continue;
-    if (stats.isSymbolicLink()) {
-      listings.push({ bay: name, serial: null, skipped: [{ path: '.', code: 'symlink', reason: 'the bay folder is a symbolic link: not followed' }], skippedCount: 1 });
-      continue;
-    }
-    if (!stats.isDirectory()) continue;
-    if ((await readdir(root).catch(() => [] as string[])).length === 0) { listings.push({ bay: name, serial: null, skipped: [], skippedCount: 0 }); continue; }
-    const reading = await readDevice(root);
-    const device = reading.kind === 'ok' ? reading.device : undefined;
-    const serial = device?.serial ?? 'unknown';
+  for (const entry of await listBaysFolder(bays)) {
+    if (entry.kind === 'ignored') continue; // not a bay: nothing of it is read or reported per bay (the agent logs it once)
+    const { name } = entry;
+    if (entry.kind === 'symlink') { listings.push({ bay: name, serial: null, skipped: [entry.skipped], skippedCount: 1 }); continue; }
+    const contents = await openBay(entry.root);
+    if (contents.kind === 'symlink') continue; // became a symlink since the listing: the next walk shows it
+    if (contents.kind === 'noCamera') { listings.push({ bay: name, serial: null, skipped: [], skippedCount: 0 }); continue; }
+    const { reading, device, serial } = contents;
+    const root = entry.root;
     const listing = await listCameraFiles(root);
     listings.push({ bay: name, serial, skipped: listing.skipped, skippedCount: listing.skippedCount });
     for (const file of listing.files) {

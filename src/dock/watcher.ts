@@ -4,13 +4,13 @@
  * (via identity.ts), wait for sidecar-less files to settle, and notice undocks.
  * Scans of one bay never overlap; bays are scanned side by side.
  */
-import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errnoCode } from '../errors.js';
 import { isIncidentPath } from '../protocol/cardLayouts.js';
-import { ATTENTION_SKIPS, clockOffsetMsOf, listCameraFiles, readDevice, SKIP_CODES, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { ATTENTION_SKIPS, clockOffsetMsOf, listCameraFiles, SKIP_CODES, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { AgentState, BayInfo } from './agentState.js';
+import { listBaysFolder, openBay, type BayEntry } from './bays.js';
 import { PausedError, reasonOf } from './errors.js';
 import { claimable, matchRow, verifyAgainst } from './identity.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
@@ -47,7 +47,9 @@ export class BayWatcher {
   /** Watch the bays folder for changes (not in --once mode, which scans once). */
   watch(): void {
     const { config, logger } = this.state;
-    // Watch the PARENT of the bays: chokidar loses events on a watched folder that is removed and recreated.
+    // chokidar 5 loses the events under a folder that is removed and recreated (a bay's card
+    // re-mounted, the bays folder itself recreated): the periodic rescan (rescanInterval) and the
+    // rescan after each job are the safety net, so a lost event costs a delay, never a file.
     this.watcher = watch(config.bays, { depth: 3, followSymlinks: false, ignoreInitial: true, ignorePermissionErrors: true });
     this.watcher.on('all', (_event, path) => this.onFsEvent(path));
     this.watcher.on('error', (error) => logger.warn('watcher error', { err: error }));
@@ -80,28 +82,26 @@ export class BayWatcher {
     if (state.stopping) return;
     state.scanning++;
     try {
-      let names: string[] = [];
-      try { names = await readdir(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { err: error }); }
+      let entries: BayEntry[] = [];
+      try { entries = await listBaysFolder(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { err: error }); }
       const present = new Set<string>();
       const scans: Array<Promise<void>> = [];
-      for (const name of names.sort()) {
-        if (name.startsWith('.')) continue;
-        const stats = await lstat(join(state.config.bays, name)).catch(() => undefined);
-        if (!stats) continue;
-        if (stats.isSymbolicLink()) {
+      for (const entry of entries) {
+        const { name } = entry;
+        if (entry.kind === 'ignored') { this.reportOnce('*', name, `left alone in the bays folder: ${entry.reason}`, 'info'); continue; }
+        if (entry.kind === 'symlink') {
           // Not followed (it could lead anywhere), but never silent: the bay shows attention with the reason.
           this.reportOnce('*', name, 'bay is a symlink: not followed');
           const bay = this.bayInfo(name);
           if (bay.present && bay.keys.size > 0) this.undock(bay);
           bay.present = true;
           bay.serial = null;
-          bay.skipped = [{ path: '.', code: 'symlink', reason: 'the bay folder is a symbolic link: not followed; mount the camera at the bay path itself' }];
+          bay.skipped = [entry.skipped];
           bay.skippedCount = 1;
-          bay.skippedByCode = { symlink: 1 };
+          bay.skippedByCode = { [entry.skipped.code]: 1 };
           present.add(name);
           continue;
         }
-        if (!stats.isDirectory()) continue;
         present.add(name);
         // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
         scans.push(this.scanBay(name));
@@ -114,11 +114,11 @@ export class BayWatcher {
     this.events.scanned();
   }
 
-  private reportOnce(bay: string, path: string, message: string): void {
+  private reportOnce(bay: string, path: string, message: string, level: 'warn' | 'info' = 'warn'): void {
     const seen = this.state.bays.get(bay)?.reportedSymlinks ?? this.reportedAtRoot;
     if (seen.has(path)) return;
     seen.add(path);
-    this.state.logger.warn(message, { bay, path });
+    this.state.logger[level](message, { bay, path });
   }
 
   private bayInfo(name: string): BayInfo {
@@ -187,13 +187,10 @@ export class BayWatcher {
     const { state } = this;
     const { journal, config, clock } = state;
     const bay = this.bayInfo(name);
-    const stats = await lstat(bay.root).catch(() => undefined);
-    if (stats?.isSymbolicLink()) return; // a symlinked bay is shown by scanAll (attention), never read
-    const entries = stats?.isDirectory() ? await readdir(bay.root).catch(() => [] as string[]) : [];
-    if (entries.length === 0) { this.undock(bay); return; }
-    const reading = await readDevice(bay.root);
-    const device = reading.kind === 'ok' ? reading.device : undefined;
-    const serial = device?.serial ?? 'unknown';
+    const contents = await openBay(bay.root);
+    if (contents.kind === 'symlink') return; // a symlinked bay is shown by scanAll (attention), never read
+    if (contents.kind === 'noCamera') { this.undock(bay); return; }
+    const { reading, device, serial } = contents;
     if (!bay.present || bay.serial !== serial) {
       if (bay.present) this.undock(bay);
       bay.present = true;
