@@ -11,7 +11,7 @@ import { KeyedLock } from './keyedLock.js';
 import { Possession } from './possession.js';
 import { ensurePrivateFile } from './privateFiles.js';
 import type { ServerKey } from './trust/serverKey.js';
-import type { RecordingStore, ServerState } from './state.js';
+import { readRecordings, type RecordingStore, type ServerState } from './state.js';
 
 export interface StateOptions {
   serverKey: ServerKey;
@@ -57,7 +57,7 @@ async function highestReceiptSeq(store: RecordingStore, anchor: CustodyCheckpoin
   let highest = 0;
   const width = 32;
   for (let i = 0; i < keys.length; i += width) {
-    const records = await Promise.all(keys.slice(i, i + width).map((key) => store.getRecording(key.dockId, key.recordingId)));
+    const records = await readRecordings(store, keys.slice(i, i + width));
     for (const record of records) {
       const seq = record?.receipt?.custodySeq;
       if (typeof seq === 'number' && seq > highest) highest = seq;

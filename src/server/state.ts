@@ -33,6 +33,8 @@ export interface RecordingStore {
   listRecordingIds(dockId: string): Promise<string[]>;
   /** Every (dockId, recordingId), sorted by dock then id (for scrub, verify-log). */
   listRecordings(): Promise<RecordingKey[]>;
+  /** Optional: the records of many keys in one call (passes over the whole history); getRecording of each otherwise (readRecordings). */
+  getRecordings?(keys: readonly RecordingKey[]): Promise<Array<StoredRecording | undefined>>;
   /** Optional: a superset of the recordings created or updated at or after `since`. */
   listRecordingsChangedSince?(since: Date): Promise<RecordingKey[]>;
   /**
@@ -103,4 +105,9 @@ export interface ServerState {
   custody: CustodyChain;
   locks: RecordingLocks;
   close(): Promise<void>;
+}
+
+/** The records of `keys` (a batch of a few dozen), in order: by the store's batch read when it has one. */
+export function readRecordings(store: RecordingStore, keys: readonly RecordingKey[]): Promise<Array<StoredRecording | undefined>> {
+  return store.getRecordings ? store.getRecordings(keys) : Promise.all(keys.map((key) => store.getRecording(key.dockId, key.recordingId)));
 }

@@ -12,6 +12,7 @@ import { Sessions } from '../../src/server/console/sessions.js';
 import { gpsPoints, gpsSvg } from '../../src/server/console/gps.js';
 import { UserStore } from '../../src/server/console/users.js';
 import { FsStore } from '../../src/server/store/fsStore.js';
+import type { RecordingKey } from '../../src/server/store/store.js';
 import { segmentHeaders, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { declare, fixtureRecording, uploadAll, type FixtureUpload } from '../helpers/console.js';
@@ -34,6 +35,11 @@ class WatchedStore extends FsStore {
     this.recordReads++;
     this.readIds.push(id);
     return super.getRecording(dockId, id);
+  }
+  override getRecordings(keys: readonly RecordingKey[]) {
+    this.recordReads += keys.length;
+    this.readIds.push(...keys.map((k) => k.recordingId));
+    return super.getRecordings(keys);
   }
   /** Holds the listing of every record while set (the catalog's full build on a slow disk; start-up itself lists only what changed). */
   listGate: Promise<void> | undefined;

@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog, type RecordingFilter, type RecordingSummary } from '../../src/server/operator/catalog.js';
 import { loadSnapshot, saveSnapshot, type SnapshotHeader } from '../../src/server/operator/catalogSnapshot.js';
 import { sequenceGaps, SequenceTally } from '../../src/server/operator/sequence.js';
 import { FsStore } from '../../src/server/store/fsStore.js';
-import type { StoredRecording } from '../../src/server/store/store.js';
+import type { RecordingKey, StoredRecording } from '../../src/server/store/store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const NOW = Date.parse('2026-03-10T12:00:00.000Z');
@@ -184,11 +184,76 @@ describe('recording catalog', () => {
     expect(await loadSnapshot(path)).toBeUndefined();
   });
 
+  it('a first build stopped midway is resumed from its saved progress: only the records it had not reached and those changed since are read', async () => {
+    class CountingStore extends FsStore {
+      reads: string[] = [];
+      failAfter = Infinity;
+      override async getRecording(dockId: string, id: string) { this.reads.push(id); return super.getRecording(dockId, id); }
+      override async getRecordings(keys: readonly RecordingKey[]) {
+        if (this.reads.length + keys.length > this.failAfter) throw new Error('the server was killed');
+        this.reads.push(...keys.map((k) => k.recordingId));
+        return super.getRecordings(keys);
+      }
+    }
+    const dir = join(tmp.path, 'resume');
+    const snapshotPath = join(tmp.path, 'resume.jsonl');
+    const first = new CountingStore(dir);
+    await first.open();
+    const all = fc.sample(summaryArb(3), 100).map((s, i): RecordingSummary => ({ ...s, id: `res-${String(i).padStart(3, '0')}`, state: 'complete', completedAt: s.createdAt }));
+    for (const s of all) await first.createRecording(s.dockId, s.id, recordOf(s));
+    // Written an hour ago (the record and dock folders' times), so that only what changes below is newer than the build.
+    const old = new Date(Date.now() - 3600_000);
+    for (const s of all) utimesSync(join(dir, 'recordings', s.dockId, `${s.id}.json`), old, old);
+    for (const d of new Set(all.map((s) => s.dockId))) utimesSync(join(dir, 'recordings', d), old, old);
+    first.failAfter = 64; // killed after two batches of 32, each followed by a checkpoint
+    const options = { snapshotPath, backendId: 'resume', snapshotClockMarginMs: 0, buildCheckpointMs: 0, saveEveryMs: 0 };
+    await expect(new Catalog({ recordings: first, ...options }).refresh()).rejects.toThrow('killed');
+    await first.close();
+    const partial = await loadSnapshot(snapshotPath);
+    expect([partial?.partial, partial?.summaries.length]).toEqual([true, 64]);
+    // Another format than a whole snapshot's: a build that does not know it reads every record instead.
+    expect(JSON.parse(readFileSync(snapshotPath, 'utf8').split('\n')[0]!).format).toBe('bodycam-catalog-summaries/2-partial');
+    // Changed after that build began (it had read it): read again.
+    const reached = partial!.summaries[5]!;
+    const changed = { ...all.find((s) => s.id === reached.id)!, category: 'changed-later' };
+    const second = new CountingStore(dir);
+    await second.open();
+    try {
+      await second.updateRecording(changed.dockId, changed.id, recordOf(changed));
+      // A clock ahead of the files' times from here on: a record written within the second before a build began is read
+      // again by the next start (filesystem times lag), which would count the change below twice.
+      const later = () => Date.now() + 5000;
+      const resumed = new Catalog({ recordings: second, ...options, now: later });
+      await resumed.refresh();
+      const notReached = all.filter((s) => !partial!.summaries.some((p) => p.id === s.id)).map((s) => s.id);
+      expect(second.reads.sort()).toEqual([...notReached, changed.id].sort());
+      expect(resumed.size).toBe(100);
+      expect(resumed.newest({ category: 'changed-later' }, 0, 10).items.map((s) => s.id)).toEqual([changed.id]);
+      // Once done, saved whole: the next start reads no record.
+      for (const deadline = Date.now() + 20_000; (await loadSnapshot(snapshotPath))?.partial;) {
+        if (Date.now() > deadline) throw new Error('the resumed build was never saved whole');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const third = new CountingStore(dir);
+      await third.open();
+      try {
+        const again = new Catalog({ recordings: third, ...options, now: later });
+        await again.refresh();
+        expect([again.size, third.reads]).toEqual([100, []]);
+      } finally {
+        await third.close();
+      }
+    } finally {
+      await second.close();
+    }
+  });
+
   it('a first build that takes long is reported, not waited for; the summaries are saved once built', async () => {
     class SlowStore extends FsStore {
       reads = 0;
       gate: Promise<void> | undefined;
       override async getRecording(dockId: string, id: string) { this.reads++; await this.gate; return super.getRecording(dockId, id); }
+      override async getRecordings(keys: readonly RecordingKey[]) { this.reads += keys.length; await this.gate; return super.getRecordings(keys); }
     }
     const dir = join(tmp.path, 'slow');
     const store = new SlowStore(dir);

@@ -16,7 +16,7 @@
  * repeat (docks, cameras, officers, categories…) are held once.
  */
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
-import type { RecordingStore } from '../state.js';
+import { readRecordings, type RecordingStore } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store/store.js';
 import { loadSnapshot, saveSnapshot, type ChainPosition, type Snapshot } from './catalogSnapshot.js';
 import { sequenceNumberOf, SequenceTally, type SequenceGaps } from './sequence.js';
@@ -115,6 +115,11 @@ export interface CatalogDeps {
   chainPosition?: () => ChainPosition | undefined;
   /** Save the summaries this often while they change (so an unclean stop re-reads only what changed since); never when absent. */
   saveEveryMs?: number;
+  /**
+   * While a first build reads every record, save its progress this often (a partial snapshot:
+   * a start after an unclean stop mid-build reads only what it had not reached; default 30 000 ms).
+   */
+  buildCheckpointMs?: number;
   /** A background save failed (the next start then reads more records). */
   onSaveError?: (error: unknown) => void;
   /** Refreshes closer together than this reuse the last one (default 500 ms). */
@@ -124,6 +129,7 @@ export interface CatalogDeps {
 
 export const DEFAULT_STALE_AFTER_MS = 24 * 3600_000;
 const SNAPSHOT_CLOCK_MARGIN_MS = 60_000;
+const BUILD_CHECKPOINT_MS = 30_000;
 /** Missing ranges listed per camera at most (a hostile camera numbering 1, 3, 5… has one per recording). */
 export const MAX_GAP_RANGES = 100;
 const keyOf = (dockId: string, id: string) => `${dockId}\u0000${id}`;
@@ -232,10 +238,18 @@ export class Catalog {
     const full = first || !store.listRecordingsChangedSince;
     if (first) this.progress = { read: 0, total: 0 };
     const snapshot = first && this.deps.snapshotPath && store.listRecordingsChangedSince ? await loadSnapshot(this.deps.snapshotPath) : undefined;
+    // A first build over every record saves partial snapshots as of this time (when its reads began).
+    let checkpointAsOf: number | undefined;
     if (snapshot && this.trusted(snapshot, started)) {
       for (const s of snapshot.summaries) this.insert(this.interned(s));
       // A margin back: the database's clock (updated_at) need not be this server's.
       keys = await store.listRecordingsChangedSince!(new Date(snapshot.savedAt - (this.deps.snapshotClockMarginMs ?? SNAPSHOT_CLOCK_MARGIN_MS)));
+      if (snapshot.partial) {
+        // An interrupted first build: what it did not reach is read now (and what changed since it began, above).
+        for (const key of await store.listRecordings()) if (!this.lookup(key.dockId, key.recordingId)) keys.push(key);
+        checkpointAsOf = snapshot.savedAt;
+        this.changedSinceSave++; // replaced by a whole snapshot once this build is done
+      }
       this.fullListAt = started;
     } else if (!first && this.deps.seesEveryChange) {
       keys = [];
@@ -244,6 +258,7 @@ export class Catalog {
     } else if (full) {
       keys = await store.listRecordings();
       this.fullListAt = started;
+      if (first) checkpointAsOf = started;
     } else {
       keys = await store.listRecordingsChangedSince!(new Date(this.loadedAt!));
     }
@@ -257,9 +272,11 @@ export class Catalog {
     const list = [...wanted.values()];
     if (this.progress) this.progress.total = list.length;
     const width = 32;
+    let lastCheckpoint = started;
     for (let i = 0; i < list.length; i += width) {
       const slice = list.slice(i, i + width);
-      const records = await Promise.all(slice.map((key) => store.getRecording(key.dockId, key.recordingId)));
+      const records = await readRecordings(store, slice);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // a batch read may block: let requests in between
       const summaries = await Promise.all(records.map((record, j) => record ? this.summarize(slice[j]!.dockId, record) : undefined));
       for (const [j, summary] of summaries.entries()) {
         // A touched id with no record (a refused create) is not followed further.
@@ -267,6 +284,10 @@ export class Catalog {
         this.upsert(summary);
       }
       if (this.progress) this.progress.read += slice.length;
+      if (checkpointAsOf !== undefined && i + width < list.length && this.now() - lastCheckpoint >= (this.deps.buildCheckpointMs ?? BUILD_CHECKPOINT_MS)) {
+        await this.checkpoint(checkpointAsOf);
+        lastCheckpoint = this.now();
+      }
     }
     this.loadedAt = started;
     this.progress = undefined;
@@ -407,7 +428,7 @@ export class Catalog {
     const path = this.deps.snapshotPath!;
     const savedAt = this.loadedAt!;
     const changed = this.changedSinceSave;
-    const header = { savedAt, ...(this.deps.backendId !== undefined ? { backend: this.deps.backendId } : {}), ...(this.deps.chainPosition?.() ? { chain: this.deps.chainPosition()! } : {}) };
+    const header = { savedAt, ...this.headerBase() };
     const run = this.saving.catch(() => {}).then(async () => {
       await saveSnapshot(path, header, this.summaries());
       this.changedSinceSave -= changed;
@@ -415,6 +436,20 @@ export class Catalog {
     });
     this.saving = run;
     return run;
+  }
+
+  /** The first build's progress (a partial snapshot as of `asOf`); a failure is reported, the build goes on. */
+  private async checkpoint(asOf: number): Promise<void> {
+    if (!this.deps.snapshotPath || !this.deps.recordings.listRecordingsChangedSince) return; // never read back without it
+    const header = { savedAt: asOf, partial: true, ...this.headerBase() };
+    const run = this.saving.catch(() => {}).then(() => saveSnapshot(this.deps.snapshotPath!, header, this.summaries()));
+    this.saving = run;
+    await run.catch((error: unknown) => this.deps.onSaveError?.(error));
+  }
+
+  private headerBase(): { backend?: string; chain?: ChainPosition } {
+    const chain = this.deps.chainPosition?.();
+    return { ...(this.deps.backendId !== undefined ? { backend: this.deps.backendId } : {}), ...(chain ? { chain } : {}) };
   }
 
   /** While they change, at most every saveEveryMs (the first build at once). */

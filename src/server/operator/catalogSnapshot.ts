@@ -10,6 +10,10 @@
  * checkpoint then; a backend restored from an older backup, or another chain), or in the future.
  * Line 1: { format, savedAt (ms: the catalog was up to date with the store as of then), backend?,
  * chain? }; then one RecordingSummary per line; then { end: true }.
+ * A first build that reads every record saves its progress now and then in the same form with the
+ * partial format (savedAt: when that build began): a start after an unclean stop mid-build reads only
+ * the records it holds no summary of and those changed since, not all of them again. A build that
+ * does not know the partial format ignores such a file (another format) and reads every record.
  */
 import { createReadStream } from 'node:fs';
 import { lstat, rm } from 'node:fs/promises';
@@ -19,10 +23,15 @@ import { renameIntoPlace, writeTempFile } from '../../util/atomicFile.js';
 import type { RecordingSummary } from './catalog.js';
 
 const FORMAT = 'bodycam-catalog-summaries/2';
+const PARTIAL_FORMAT = 'bodycam-catalog-summaries/2-partial';
 export const CATALOG_SNAPSHOT = 'catalog-summaries.jsonl';
 
 export interface ChainPosition { seq: number; hash: string }
-export interface SnapshotHeader { savedAt: number; backend?: string; chain?: ChainPosition }
+export interface SnapshotHeader {
+  savedAt: number; backend?: string; chain?: ChainPosition;
+  /** An interrupted first build's: the records it holds no summary of are still to be read. */
+  partial?: boolean;
+}
 export interface Snapshot extends SnapshotHeader { summaries: RecordingSummary[] }
 
 /** The embedded backend's identity: its recordings folder (a copied data dir or a file from another is another). */
@@ -46,7 +55,8 @@ export async function saveSnapshot(path: string, header: SnapshotHeader, summari
   // Only the process that holds the data dir saves here: a file of that name is a crashed run's leftover.
   await rm(temp, { force: true });
   await writeTempFile(temp, async (handle) => {
-    let chunk = JSON.stringify({ format: FORMAT, ...header }) + '\n';
+    const { partial, ...rest } = header;
+    let chunk = JSON.stringify({ format: partial ? PARTIAL_FORMAT : FORMAT, ...rest }) + '\n';
     for (const s of summaries) {
       chunk += JSON.stringify(s) + '\n';
       if (chunk.length > 1 << 20) { await handle.write(chunk); chunk = ''; }
@@ -67,11 +77,11 @@ export async function loadSnapshot(path: string): Promise<Snapshot | undefined> 
     for await (const line of lines) {
       const value = JSON.parse(line) as Record<string, unknown>;
       if (header === undefined) {
-        if (value['format'] !== FORMAT || typeof value['savedAt'] !== 'number') return undefined;
+        if ((value['format'] !== FORMAT && value['format'] !== PARTIAL_FORMAT) || typeof value['savedAt'] !== 'number') return undefined;
         const chain = value['chain'] as Record<string, unknown> | undefined;
         if (chain !== undefined && (typeof chain !== 'object' || chain === null || typeof chain['seq'] !== 'number' || typeof chain['hash'] !== 'string')) return undefined;
         if (value['backend'] !== undefined && typeof value['backend'] !== 'string') return undefined;
-        header = { savedAt: value['savedAt'], ...(typeof value['backend'] === 'string' ? { backend: value['backend'] } : {}), ...(chain ? { chain: { seq: chain['seq'] as number, hash: chain['hash'] as string } } : {}) };
+        header = { savedAt: value['savedAt'], ...(value['format'] === PARTIAL_FORMAT ? { partial: true } : {}), ...(typeof value['backend'] === 'string' ? { backend: value['backend'] } : {}), ...(chain ? { chain: { seq: chain['seq'] as number, hash: chain['hash'] as string } } : {}) };
         continue;
       }
       if (value['end'] === true) { ended = true; break; }

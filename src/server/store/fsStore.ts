@@ -10,7 +10,7 @@
  * the verified new bytes replace it). Folders are 0700, files 0600.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, readFileSync, type Stats } from 'node:fs';
 import { once } from 'node:events';
 import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -342,6 +342,24 @@ export class FsStore implements Store {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Many records at once, for the passes over the whole history (the catalog's first build, the
+   * highest receipt at start). Blocking reads, one batch per call: an asynchronous readFile is four
+   * thread-pool round trips (open, fstat, read, close), which on a loaded 2-core machine cost more
+   * than the read itself (docs/benchmarks.md, "Catalog first build"). A caller passes batches of
+   * a few dozen small files (about a millisecond of the event loop each) and yields between them.
+   */
+  async getRecordings(keys: readonly RecordingKey[]): Promise<Array<StoredRecording | undefined>> {
+    return keys.map((key) => {
+      try {
+        return JSON.parse(readFileSync(this.recordingPath(key.dockId, key.recordingId), 'utf8')) as StoredRecording;
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        throw error;
+      }
+    });
   }
 
   async recordingStamp(dockId: string, id: string): Promise<string | undefined> {

@@ -79,6 +79,11 @@ describe('FsStore specifics', () => {
       expect((await store.getRecording('dock-b', 'old-b'))?.createdAt).toBe('then');
       expect(await store.getRecording('dock-b', 'old-a')).toBeUndefined();
       expect(await store.listRecordings()).toEqual([{ dockId: 'dock-a', recordingId: 'old-a' }, { dockId: 'dock-b', recordingId: 'old-b' }]);
+      // The batch read (the catalog's first build) answers as getRecording of each, in order, never another dock's.
+      const keys = [{ dockId: 'dock-b', recordingId: 'old-b' }, { dockId: 'dock-b', recordingId: 'old-a' }, { dockId: 'dock-a', recordingId: 'old-a' }];
+      expect(await store.getRecordings(keys)).toEqual(await Promise.all(keys.map((k) => store.getRecording(k.dockId, k.recordingId))));
+      expect((await store.getRecordings(keys)).map((r) => r?.createdAt)).toEqual(['then', undefined, 'then']);
+      await expect(store.getRecordings([{ dockId: 'dock-a', recordingId: '../../etc/passwd' }])).rejects.toMatchObject({ code: 'E_INVALID_ID' });
       await store.close();
       // A clash with different bytes is not guessed at: open refuses.
       writeFileSync(join(dir.path, 'recordings', 'old-a.json'), JSON.stringify({ manifest: a, createdAt: 'other' }));
