@@ -10,7 +10,7 @@
  * the verified new bytes replace it). Folders are 0700, files 0600.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { once } from 'node:events';
 import { chmod, link, lstat, open, opendir, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -353,11 +353,20 @@ export class FsStore implements Store {
    */
   async getRecordings(keys: readonly RecordingKey[]): Promise<Array<StoredRecording | undefined>> {
     return keys.map((key) => {
+      const path = this.recordingPath(key.dockId, key.recordingId);
+      let fd: number;
       try {
-        return JSON.parse(readFileSync(this.recordingPath(key.dockId, key.recordingId), 'utf8')) as StoredRecording;
+        // Non-blocking open: a FIFO or device put in the place of a record must not hang the event loop.
+        fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (error) {
         if (errnoCode(error) === 'ENOENT') return undefined;
         throw error;
+      }
+      try {
+        if (!fstatSync(fd).isFile()) throw new EnvironmentError('E_RECORD_NOT_A_FILE', `${path} is not a regular file`);
+        return JSON.parse(readFileSync(fd, 'utf8')) as StoredRecording;
+      } finally {
+        closeSync(fd);
       }
     });
   }

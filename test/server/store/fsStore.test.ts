@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FsStore } from '../../../src/server/store/fsStore.js';
@@ -84,6 +85,9 @@ describe('FsStore specifics', () => {
       expect(await store.getRecordings(keys)).toEqual(await Promise.all(keys.map((k) => store.getRecording(k.dockId, k.recordingId))));
       expect((await store.getRecordings(keys)).map((r) => r?.createdAt)).toEqual(['then', undefined, 'then']);
       await expect(store.getRecordings([{ dockId: 'dock-a', recordingId: '../../etc/passwd' }])).rejects.toMatchObject({ code: 'E_INVALID_ID' });
+      // A FIFO in the place of a record is refused at once, never waited on (the batch read blocks the event loop).
+      execFileSync('mkfifo', [join(dir.path, 'recordings', 'dock-a', 'fifo.json')]);
+      await expect(store.getRecordings([{ dockId: 'dock-a', recordingId: 'fifo' }])).rejects.toMatchObject({ code: 'E_RECORD_NOT_A_FILE' });
       await store.close();
       // A clash with different bytes is not guessed at: open refuses.
       writeFileSync(join(dir.path, 'recordings', 'old-a.json'), JSON.stringify({ manifest: a, createdAt: 'other' }));
