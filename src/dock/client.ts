@@ -12,7 +12,7 @@ import { formatDigestHeader } from '../protocol/digest.js';
 import { DOCK_ID_HEADER } from '../protocol/types.js';
 import type { CreateRecordingResponse, MissingAttachmentSegment, PossessionChallenge, Receipt, RecordingManifest } from '../protocol/types.js';
 import type { Logger } from '../log.js';
-import { isFileGone } from '../errors.js';
+import { InputError, isFileGone } from '../errors.js';
 import { PausedError, ProblemError, TransportError } from './errors.js';
 import { isRetryableStatus, parseRetryAfter, REQUEST_RETRY_POLICY, retryDelayMs, RETRYABLE_ERROR_CODES, type RetryPolicy } from './retry.js';
 import type { TokenBucket } from './rateLimit.js';
@@ -204,6 +204,9 @@ export class IngestClient {
           failure = error;
         }
         if (init.signal?.aborted) throw new PausedError(`${method} ${path} abandoned`, { cause: init.signal.reason });
+        // The body's file no longer holds the range it was hashed as (cut short: E_FILE_CHANGED): no
+        // server and no retry can take it. Thrown as it is, never as a transport failure to retry.
+        if (failure instanceof InputError) throw failure;
         if (failure !== undefined && (failure instanceof PausedError || isFileGone(failure))) throw new PausedError(`source file went away during ${method} ${path}`, { cause: failure });
         // A server that refuses the token (its tokens file not updated yet) while others may take it: the
         // dock shows the refusal (onAnswer) and the request goes to the next server, as for a dead one.
@@ -280,9 +283,17 @@ export class IngestClient {
       const range = { start: segment.offset, end: segment.offset + segment.length - 1 };
       // Unlimited: large reused buffers straight to the socket. Capped: small chunks through the bucket.
       if (bucket.unlimited) return fileRangeChunks(path, segment.offset, segment.length);
+      let read = 0;
       const throttle = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
+          read += chunk.length;
           bucket.take(chunk.length, signal).then(() => callback(null, chunk), (error: unknown) => callback(error as Error));
+        },
+        // A read stream of a range simply ends early at a file cut short: the same error as the
+        // unlimited body's (readChunks), not a body shorter than its content-length that leaves the
+        // request waiting for its timeout.
+        flush(callback) {
+          callback(read === segment.length ? null : new InputError('E_FILE_CHANGED', `${path} ended ${segment.length - read} bytes before the ${segment.length}-byte range at ${segment.offset} it should hold`));
         },
       });
       // pipeline (not pipe) so a read error (file gone on undock) reaches the request.

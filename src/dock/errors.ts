@@ -83,8 +83,12 @@ export function dispositionOf(error: unknown): Disposition {
   if (isServerLostRecording(error)) return 'transient';
   if (error instanceof ProblemError) return error.permanent || isAttachmentOutOfPlan(error) ? 'permanent' : 'transient';
   if (error instanceof TransportError) return 'transient';
-  if (isFileGone(error)) return 'paused';
+  // Before the file-gone test, which follows the cause chain: a typed local verdict keeps its
+  // meaning whatever it wraps. A companion that vanished while it was sent is closed
+  // `file_changed` (InputError E_FILE_CHANGED) with the read's ENOENT as its cause; read as a
+  // pause it left the row `uploading` and, once no scan found the row again, `--once` exited 0.
   if (error instanceof IntegrityError || error instanceof InputError) return 'permanent';
+  if (isFileGone(error)) return 'paused';
   return 'transient';
 }
 

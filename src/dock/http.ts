@@ -77,10 +77,17 @@ export function exchange(url: string, options: Exchange): Promise<ExchangeAnswer
       options.signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) {
         req?.destroy();
+        closeBody();
         reject(error);
       } else {
         resolve(answer!);
       }
+    };
+    // A stream body waiting on something (the bandwidth bucket) is closed at once, its file with it,
+    // not when that wait ends; a generator body closes when its pending chunk comes (writeChunks).
+    const closeBody = (): void => {
+      const body = options.body as { destroy?: () => void } | undefined;
+      if (body && !Buffer.isBuffer(body) && typeof body.destroy === 'function') body.destroy();
     };
     const onAbort = (): void => finish(codedError('the request was aborted', 'ABORT_ERR', options.signal?.reason));
     const timer = setTimeout(() => finish(codedError(`Timeout awaiting 'request' for ${options.timeoutMs}ms`, 'ETIMEDOUT')), options.timeoutMs);
@@ -115,7 +122,7 @@ export function exchange(url: string, options: Exchange): Promise<ExchangeAnswer
       res.on('end', () => {
         finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), headers: res.headers });
         // Answered before the body was all sent (a refusal): stop sending; the socket is not reused.
-        if (!req!.writableEnded) req!.destroy();
+        if (!req!.writableEnded) { req!.destroy(); closeBody(); }
       });
       res.on('close', () => {
         if (!res.complete) finish(codedError('the connection closed before the answer ended', 'ECONNRESET'));

@@ -44,6 +44,18 @@ export function claimable(state: AgentState, row: RecordingRow, absPath: string)
   }
 }
 
+/**
+ * A row hashed (and maybe partly sent) whose file now has another size, mtime, inode or ctime (a
+ * remount's new device number alone is not a rewrite): its manifest vouches for bytes the card no
+ * longer has. The one rule of the scan (rowFor) and of the upload's check before each segment
+ * (pipeline.ts checkUnchanged), so a rewrite ends `file_changed` whichever sees it first.
+ */
+export function rewrittenSinceHash(row: Pick<RecordingRow, 'state' | 'stat'>, now: Pick<StatSnapshot, 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>): boolean {
+  const was = row.stat;
+  return HASHED_UNSENT.includes(row.state) && was !== null
+    && (was.size !== now.size || was.mtimeMs !== now.mtimeMs || was.ino !== now.ino || was.ctimeMs !== now.ctimeMs);
+}
+
 /** What the rows at a file's path say it is, before anything is done about it (see rowFor). */
 export type RowDecision = Match | { kind: 'changedAfterHash'; row: RecordingRow };
 
@@ -62,9 +74,7 @@ export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 
   if (newest && ACTIVE_STATES.includes(newest.state)) {
     // Hashed, and the file was rewritten since (size, mtime, inode or ctime; a remount's new
     // device number alone is not a rewrite): the manifest vouches for bytes the card no longer has.
-    const was = newest.stat;
-    if (HASHED_UNSENT.includes(newest.state) && was
-      && (was.size !== stat.size || was.mtimeMs !== stat.mtimeMs || was.ino !== stat.ino || was.ctimeMs !== stat.ctimeMs)) return { kind: 'changedAfterHash', row: newest };
+    if (rewrittenSinceHash(newest, stat)) return { kind: 'changedAfterHash', row: newest };
     return { kind: 'row', row: newest };
   }
   // A quarantined row of an older journal (no snapshot) still matches by size and mtime.

@@ -30,6 +30,7 @@ import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protoco
 import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
 import { UNSENT_STATES } from './states.js';
+import { rewrittenSinceHash } from './identity.js';
 import { resendLostParts } from './resend.js';
 
 export { verifyReceipt } from './wipe.js';
@@ -91,6 +92,9 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
     throw new FileGrowingError(`${row.relPath} changed size after it had settled (${row.size} → ${stats.size} bytes): waiting for it to settle again`);
   }
   if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);
+  // Replaced or rewritten in place with its size kept: the next segment would be read from other
+  // bytes (the server answers digest_mismatch, a transient problem, every attempt). The scan's rule.
+  if (rewrittenSinceHash(row, stats)) throw new InputError('E_FILE_CHANGED', `${row.relPath} was rewritten on the camera after it was hashed (inode, mtime or ctime changed): the bytes now on the card are a new version`);
 }
 
 /** Subtitle and playlist text ffprobe reads as a stream: left to ffprobe. */
@@ -424,7 +428,8 @@ async function sendMissingAttachments(ctx: StepContext, row: RecordingRow, manif
       const after = await lstat(companion.absPath).catch((cause: unknown) => { if (isFileGone(cause)) return undefined; throw cause; });
       if (after && after.isFile() && sameFile(after, held)) throw error;
       await checkUnchanged(row, location);
-      throw new InputError('E_FILE_CHANGED', `companion ${attachment.name} ${!after ? 'vanished' : 'changed'} while it was sent: the card now holds a new version of ${row.fileName}`, { cause: error });
+      // The same reason as the check's above: where the vanish fell is timing, not a second outcome.
+      throw new InputError('E_FILE_CHANGED', `companion ${attachment.name} ${!after ? 'vanished' : !after.isFile() ? 'is no longer a regular file' : 'changed'} after it was hashed (while it was sent): the card now holds a new version of ${row.fileName}`, { cause: error });
     } finally {
       release();
     }

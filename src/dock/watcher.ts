@@ -56,7 +56,8 @@ export class BayWatcher {
   }
 
   async close(): Promise<void> {
-    for (const timer of this.scanQueue.values()) clearTimeout(timer);
+    for (const timer of this.scanQueue.values()) { clearTimeout(timer); this.state.scanning--; }
+    this.scanQueue.clear();
     await this.watcher?.close().catch(() => {});
   }
 
@@ -70,9 +71,15 @@ export class BayWatcher {
   /** Scan a bay ('*': all of them) after a delay; a scan already scheduled for it serves. */
   scheduleScan(bay: string, delayMs: number): void {
     if (this.state.stopping || this.scanQueue.has(bay)) return;
+    // A scan asked for is work in hand: the agent is not idle until it ran. A paused job asks for
+    // one to find its file again; counted only once it started, `--once` saw no running job, no
+    // scan and the row not located in the gap, and exited with the recording unfinished.
+    this.state.scanning++;
     const timer = setTimeout(() => {
       this.scanQueue.delete(bay);
+      // The scan counts itself from its first (synchronous) step on: no gap between the two counts.
       void (bay === '*' ? this.scanAll() : this.scanBay(bay));
+      this.state.scanning--;
     }, delayMs);
     this.scanQueue.set(bay, timer);
   }

@@ -10,6 +10,7 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { join } from 'node:path';
 import { Scheduler } from '../../src/dock/scheduler.js';
+import { BayWatcher } from '../../src/dock/watcher.js';
 import { Journal } from '../../src/dock/journal.js';
 import { DockMetrics } from '../../src/dock/metrics.js';
 import { DockAttention } from '../../src/dock/attention.js';
@@ -91,5 +92,22 @@ describe('scheduler wake-ups (model, clock jumps at the race)', () => {
     for (const key of m.starts) perRow.set(key, (perRow.get(key) ?? 0) + 1);
     expect([...perRow.values()]).toEqual([3, 3, 3]);
     for (const key of m.state.located.keys()) expect(m.state.journal.get(key)!.attempts).toBe(3);
+  });
+
+  it('--once: a scan asked for (a paused job looks for its file again) keeps the agent busy until it ran', async () => {
+    // No rows: without the asked-for scan the agent is idle at once. Session 5's CI: a job paused
+    // (its row no longer located), its rescan 200 ms away, and --once exited in that gap.
+    const m = current = model({ once: true, files: 0, delayMs: 0, lagMs: 0 });
+    let scans = 0;
+    const watcher = new BayWatcher(m.state, { scanned: () => { scans++; m.scheduler.checkIdle(); }, rowsMoved: () => m.scheduler.rowsChanged() });
+    watcher.scheduleScan('bay-01', 100);
+    expect(m.state.scanning).toBe(1);
+    await m.scheduler.whenIdle();
+    expect(scans).toBe(1);
+    expect(m.state.scanning).toBe(0);
+    // One asked for and then dropped by a stop counts no more.
+    watcher.scheduleScan('bay-01', 60_000);
+    await watcher.close();
+    expect(m.state.scanning).toBe(0);
   });
 });

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileRangeChunks } from '../../src/dock/client.js';
+import { Readable } from 'node:stream';
+import { InputError } from '../../src/errors.js';
+import { fileRangeChunks, IngestClient } from '../../src/dock/client.js';
 import { exchange, MAX_ANSWER_BYTES } from '../../src/dock/http.js';
+import { TokenBucket } from '../../src/dock/rateLimit.js';
+import { quietLogger } from '../../src/log.js';
+import { sha256Hex } from '../../src/protocol/digest.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/dock.js';
 
 describe('upload body from reused buffers', () => {
   const tmp = makeTempDir('bodycam-dock-body-');
@@ -105,6 +111,27 @@ describe('one HTTP exchange of the dock', () => {
     await expect(exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': '1000' }, body: failing(), timeoutMs: 60_000 })).rejects.toBe(gone);
   });
 
+  it('a body error aborts the request: the server sees it cut off, the socket closes, the body is closed', async () => {
+    // The server side of the very socket the request came on (a kept-alive one or a new one).
+    let used: Socket | undefined;
+    let cutOff = false;
+    handler = (req, res) => { used = req.socket; req.resume(); req.on('close', () => { cutOff = !req.complete; }); req.on('end', () => res.end()); };
+    const changed = new InputError('E_FILE_CHANGED', 'f.bin ended 1000 bytes before the range');
+    let closed = false;
+    async function* failing(): AsyncGenerator<Buffer> { try { yield Buffer.alloc(64 * 1024); yield Buffer.alloc(64 * 1024); throw changed; } finally { closed = true; } }
+    await expect(exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': String(1024 * 1024) }, body: failing(), timeoutMs: 60_000 })).rejects.toBe(changed);
+    expect(closed).toBe(true);
+    await waitFor('the server side of the request cut off and its socket closed', () => cutOff && used?.destroyed === true, 20_000, 10);
+  });
+
+  it('a stream body waiting when the exchange fails is destroyed at once (its file closed), not when its wait ends', async () => {
+    handler = () => { /* never answers */ };
+    let pushed = false;
+    const waiting = new Readable({ read() { if (!pushed) { pushed = true; this.push(Buffer.alloc(1024)); } /* then waits, as on the bucket */ } });
+    await expect(exchange(`${base}/x`, { method: 'PUT', headers: { 'content-length': '1000000' }, body: waiting, timeoutMs: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(waiting.destroyed).toBe(true);
+  });
+
   it('a connection closed before the answer ended is ECONNRESET; no server at all is ECONNREFUSED', async () => {
     handler = (_req, res) => { res.writeHead(200, { 'content-length': '1000' }); res.write('{"partial":'); setImmediate(() => res.socket?.destroy()); };
     await expect(exchange(`${base}/x`, { method: 'GET', headers: {}, timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'ECONNRESET' });
@@ -126,5 +153,52 @@ describe('one HTTP exchange of the dock', () => {
     };
     await expect(exchange(`${base}/x`, { method: 'GET', headers: {}, timeoutMs: 600_000 })).rejects.toMatchObject({ code: 'E_ANSWER_TOO_LARGE' });
     expect(MAX_ANSWER_BYTES).toBeGreaterThanOrEqual(1024 * 1024);
+  });
+});
+
+/**
+ * A body file cut short while its segment is sent (something wrote to the card): the client's PUT
+ * fails with the body's own E_FILE_CHANGED, at once, without a retry (no server can take the range)
+ * and never as a transport failure (which the job layer would retry until --once gives up).
+ */
+describe('the client: a segment body whose file is cut short', () => {
+  const tmp = makeTempDir('bodycam-dock-short-');
+  let puts = 0;
+  const server = createServer((req, res) => { puts++; req.resume(); req.on('end', () => { res.statusCode = 201; res.end('{}'); }); });
+  let base = '';
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)); tmp.cleanup(); });
+
+  const MiB = 1024 * 1024;
+  const client = (bucket: TokenBucket): IngestClient => new IngestClient({ endpoint: base, token: 't', requestTimeoutMs: 60_000, retries: 4, bucket, logger: quietLogger(), policy: { baseMs: 1, maxMs: 2, factor: 2, jitter: 'none', maxRetryAfterMs: 2 } });
+
+  /** The bucket's first take (the first chunk read) cuts the file inside the range being sent. */
+  class CuttingBucket extends TokenBucket {
+    private cut = false;
+    constructor(private readonly path: string, private readonly at: number) { super(1e12); }
+    override take(bytes: number, signal?: AbortSignal): Promise<void> {
+      if (!this.cut) { this.cut = true; truncateSync(this.path, this.at); }
+      return super.take(bytes, signal);
+    }
+  }
+
+  it.each([
+    ['capped, cut mid-body at a chosen byte', (path: string) => new CuttingBucket(path, 3 * MiB + 512 * 1024)],
+    ['capped, cut before the body', (path: string) => { truncateSync(path, 3 * MiB + 512 * 1024); return new TokenBucket(1e12); }],
+    ['uncapped, cut before the body', (path: string) => { truncateSync(path, 3 * MiB + 512 * 1024); return new TokenBucket(0); }],
+  ])('%s: E_FILE_CHANGED, one request, no retry', async (_how, bucketFor) => {
+    const path = join(tmp.path, `s-${puts}.bin`);
+    const data = randomBytes(4 * MiB);
+    writeFileSync(path, data);
+    const bucket = bucketFor(path);
+    puts = 0;
+    const range = { index: 3, offset: 3 * MiB, length: MiB, sha256: sha256Hex(data.subarray(3 * MiB)) };
+    const failure = await client(bucket).putSegment('rec-1', path, range).then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(InputError);
+    expect(failure).toMatchObject({ code: 'E_FILE_CHANGED', message: expect.stringMatching(/ended 524288 bytes before the 1048576-byte range/) });
+    expect(puts).toBeLessThanOrEqual(1);
   });
 });
