@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run corpus [DIR] [--segment-seconds N] [--max-bytes N] [--direct] [--no-upload]`: the dock
-// over every file under DIR (default fixtures/corpus): by default the real `bodycam dock --once`
-// (built CLI) over a bay holding a copy of DIR, uploading to a real ingest server on 127.0.0.1
+// over every file under DIR (default fixtures/corpus): by default the real dock's `--once` run
+// (runOnce, the library `bodycam dock --once` calls, in this process) over a bay holding a copy of DIR, uploading to a real ingest server on 127.0.0.1
 // (port 0, a temporary data dir); each file's recording is read back and the signed manifest's
 // cuts are re-probed (src/dock/corpus.ts says what is checked). `--direct` runs the dock's probe /
 // plan / hash / fingerprint functions in this process and uploads through the protocol instead
@@ -36,7 +36,7 @@ const token = randomBytes(32).toString('hex');
 const server = uploadToo ? await startIngestServer({ logger: quietLogger(), dataDir, tokens: { 'corpus-dock': token }, host: '127.0.0.1', port: 0 }) : undefined;
 let bad = 0;
 try {
-  const how = direct ? (server ? `dock functions in process, server ${server.url}` : 'dock functions in process, no upload') : `bodycam dock --once, server ${server.url}`;
+  const how = direct ? (server ? `dock functions in process, server ${server.url}` : 'dock functions in process, no upload') : `the dock's --once run, server ${server.url}`;
   console.log(`corpus: ${dir} (segment ${segmentSeconds} s, cap ${maxBytes} bytes; ${how})\n`);
   const serverSpec = server ? { url: server.url, token, publicKeyPem: server.publicKeyPem, dockId: 'corpus-dock' } : undefined;
   const print = (row) => {
@@ -49,7 +49,7 @@ try {
     rows = await runCorpus(dir, { segmentSeconds, maxBytes, server: serverSpec }, print);
   } else {
     const run = await runCorpusThroughDock(dir, { segmentSeconds, maxBytes, server: serverSpec });
-    console.log(`bodycam dock --once: exit ${run.exitCode} after ${run.seconds.toFixed(1)} s${run.exitCode === 0 ? '' : ` (3 = something flagged or quarantined)\n${run.stderr.trim().split('\n').slice(-12).map((l) => '    ' + l).join('\n')}`}\n`);
+    console.log(`dock --once: exit ${run.exitCode} after ${run.seconds.toFixed(1)} s${run.exitCode === 0 ? '' : ` (3 = something flagged or quarantined)\n${run.stderr.trim().split('\n').slice(-12).map((l) => '    ' + l).join('\n')}`}\n`);
     console.log(TABLE_HEADER);
     rows = run.rows;
     rows.forEach(print);

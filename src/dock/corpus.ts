@@ -12,10 +12,8 @@
  *   whose presentation time, counted from the file's first video frame, is that startTime.
  * - Segment times never go back and the last end is the end of the video, not the container's.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { streamFingerprints } from '../media/fingerprint.js';
@@ -25,7 +23,11 @@ import { formatDigestHeader, sha256Hex } from '../protocol/digest.js';
 import { merkleRoot } from '../protocol/merkle.js';
 import { generateSigningKeyPair, signObject, verifyObject, type KeyPairPem } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
+import { streamLogger } from '../log.js';
+import { loadDockConfig } from './config.js';
 import { hashFile } from './hasher.js';
+import { isFlagged } from './integrity.js';
+import { runOnce } from './index.js';
 import { detectTsLayoutIn, planSegments, type SegmentPlan } from './planner.js';
 
 export interface CorpusServer { url: string; token: string; publicKeyPem: string; dockId: string }
@@ -323,19 +325,27 @@ export interface DockRunOptions {
   maxBytes: number;
   /** The server the dock uploads to and the dock's id and token there. */
   server: CorpusServer;
-  /** Milliseconds `bodycam dock --once` may take. */
+  /** Milliseconds the dock's run may take before the check gives up (rejects). */
   timeoutMs?: number;
 }
 
-export interface DockRun { rows: CorpusRow[]; exitCode: number | null; stderr: string; seconds: number }
-
-const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
+export interface DockRun {
+  rows: CorpusRow[];
+  /** The run's exit code, as `bodycam dock --once` would exit (0, 1, or 3: something flagged or quarantined). */
+  exitCode: 0 | 1 | 3;
+  /** The dock's warnings and every recording the run did not finish, one per line (what to read when exitCode is not the expected). */
+  stderr: string;
+  seconds: number;
+}
 
 /**
- * The real dock over the corpus: every file copied into one bay (same relative paths), one
- * `bodycam dock --once` (the built CLI) uploading to `server`; then, per file, the server's
- * recording of those bytes: arrived (receipted), byte-exact (its content hashes to the file),
- * the signed manifest's segments re-probed (checkCuts) and its flags.
+ * The real dock over the corpus: every file copied into one bay (same relative paths), one run of
+ * the dock's `--once` (runOnce, the library the CLI calls: in this process, so the check always
+ * runs the source it is built from, never a stale dist/) uploading to `server`; then, per file, the
+ * server's recording of those bytes: arrived (receipted), byte-exact (its content hashes to the
+ * file), the signed manifest's segments re-probed (checkCuts) and its flags. No child process is
+ * needed: the dock's ffmpeg/ffprobe children are its own (src/media, with their timeouts), and the
+ * config is the one `bodycam dock` would load from the same flags.
  */
 export async function runCorpusThroughDock(dir: string, options: DockRunOptions): Promise<DockRun> {
   const work = mkdtempSync(join(tmpdir(), 'bodycam-corpus-dock-'));
@@ -348,18 +358,26 @@ export async function runCorpusThroughDock(dir: string, options: DockRunOptions)
     }
     const tokenFile = join(work, 'token');
     writeFileSync(tokenFile, options.server.token + '\n', { mode: 0o600 });
-    const started = performance.now();
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', join(work, 'bays'), '--endpoint', options.server.url, '--token-file', tokenFile,
-        '--state-dir', join(work, 'state'), '--dock-id', options.server.dockId, '--status-port', '0', '--settle', '0.2s', '--max-backoff', '1s',
-        '--segment-seconds', `${options.segmentSeconds}s`, '--segment-max-bytes', String(options.maxBytes)],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' } });
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-16_384); });
-      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
-      child.on('error', reject);
-      child.on('close', (c) => { clearTimeout(timer); resolve({ code: c, stderr: err }); });
+    const config = loadDockConfig({
+      flags: { bays: join(work, 'bays'), endpoint: options.server.url, tokenFile, stateDir: join(work, 'state'), dockId: options.server.dockId, statusPort: 0,
+        settle: '0.2s', maxBackoff: '1s', segmentSeconds: `${options.segmentSeconds}s`, segmentMaxBytes: String(options.maxBytes), logLevel: 'warn' },
+      env: {},
     });
+    const warnings: string[] = [];
+    const logger = streamLogger({ write: (line) => { if (warnings.length < 200) warnings.push(line.trimEnd()); } }, 'warn');
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      runOnce(config, { logger }),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`the dock's run over the corpus took more than ${options.timeoutMs ?? 300_000} ms:\n${warnings.slice(-12).join('\n')}`)), options.timeoutMs ?? 300_000);
+        timer.unref?.();
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const unfinished = result.recordings.filter((r) => r.state !== 'completed' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable))
+      .map((r) => `${r.file}: ${r.state}${r.reasonCode ? ` ${r.reasonCode}` : ''}${r.reason ? `: ${r.reason}` : ''}${r.truncated ? ' (truncated)' : ''}`);
+    const code = result.exitCode;
+    const stderr = [...warnings, ...unfinished].join('\n');
     const seconds = (performance.now() - started) / 1000;
     const auth = { authorization: `Bearer ${options.server.token}` };
     const listed = await (await fetch(`${options.server.url}/v1/recordings`, { headers: auth })).json() as RecordingListEntry[] | { recordings?: RecordingListEntry[] };

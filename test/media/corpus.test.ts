@@ -1,7 +1,7 @@
 /**
  * Issue 11 items 1, 3, 5, 6, 8: the committed corpus (fixtures/corpus, real files of other
- * projects and ffmpeg-made shapes, SOURCES.md) through the real dock (`bodycam dock --once`,
- * the built CLI) into a real server on 127.0.0.1, read back, and every cut of every signed
+ * projects and ffmpeg-made shapes, SOURCES.md) through the real dock (its `--once` run, the
+ * library the CLI calls) into a real server on 127.0.0.1, read back, and every cut of every signed
  * manifest re-probed with ffprobe (src/dock/corpus.ts). Same code as `npm run corpus`.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   rows = run.rows;
   // 3: the three cut files are flagged truncated (uploaded, never wiped); nothing else.
-  if (run.exitCode !== 3) throw new Error(`bodycam dock --once exited ${run.exitCode}: ${run.stderr.slice(-2000)}`);
+  if (run.exitCode !== 3) throw new Error(`the dock's --once run exited ${run.exitCode}: ${run.stderr.slice(-2000)}`);
 }, 110_000);
 afterAll(async () => { await server?.close(); });
 
