@@ -63,8 +63,32 @@ export function checkIntegrity(input: IntegrityInput): IntegrityVerdict {
     notes.push('sidecar signature does not verify with the camera key in DEVICE.json');
     if (status === 'verified') status = 'signature-invalid';
   }
+  const long = longestText(sidecar);
+  if (long && long.length > SIDECAR_TEXT_MAX) {
+    // Signed or not, no camera writes a category or an officer id of this size: a card edited on a PC
+    // or a broken firmware. Uploaded byte-exact all the same; flagged, so the card keeps it for a person.
+    notes.push(`sidecar text ${long.path.length > 100 ? long.path.slice(0, 99) + '…' : long.path} is ${long.length} characters (at most ${SIDECAR_TEXT_MAX} expected)`);
+    if (status === 'verified') status = 'sidecar-invalid';
+  }
   if (input.truncated) notes.push('media ends mid-box (truncated)');
   return { status, notes };
+}
+
+/** Longer than this, a string in a sidecar is not a camera's (category, officer, agency, trigger, marker label…). */
+export const SIDECAR_TEXT_MAX = 4096;
+
+/** The longest string anywhere in a sidecar (JSON path and length), or undefined when it holds none. */
+function longestText(value: unknown, path = '', depth = 0): { path: string; length: number } | undefined {
+  if (typeof value === 'string') return { path: path || '(the sidecar)', length: value.length };
+  if (typeof value !== 'object' || value === null || depth > 16) return undefined;
+  let best: { path: string; length: number } | undefined;
+  const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`${path}[${i}]`, v]) : Object.entries(value).map(([k, v]) => [path ? `${path}.${k}` : k, v]);
+  for (const [p, v] of entries) {
+    // A key is text the card wrote too.
+    const found = p.length > (best?.length ?? 0) && p.length > SIDECAR_TEXT_MAX ? { path: p, length: p.length } : longestText(v, p, depth + 1);
+    if (found && (!best || found.length > best.length)) best = found;
+  }
+  return best;
 }
 
 /**

@@ -610,7 +610,9 @@ export class IngestService {
     const record = await this.owned(dockId, id);
     if (stamp !== undefined) {
       if (this.putRecords.size >= PUT_RECORD_CACHE) this.putRecords.delete(this.putRecords.keys().next().value!);
-      this.putRecords.set(key, { stamp, record });
+      // Without the sidecar (up to 1 MiB parsed, and again as base64): a PUT reads only the plan, and 64 kept whole could be ~200 MB.
+      const { sidecar: _sidecar, sidecarBase64: _bytes, ...device } = record.manifest.device;
+      this.putRecords.set(key, { stamp, record: { ...record, manifest: { ...record.manifest, device } } });
     }
     return record;
   }

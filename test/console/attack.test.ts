@@ -541,6 +541,47 @@ describe('console under attack', () => {
     expect(JSON.stringify(added)).not.toContain('boss');
   });
 
+  it('a card\'s free text of any length is indexed and shown cut to 128 characters with its full length; the evidence keeps every byte', async () => {
+    const long = (c: string, n: number) => c.repeat(n);
+    const texts = { category: 'X' + long('C', 200_000), officerId: long('O', 300), agency: long('A', 100_000), trigger: long('T', 150_000) };
+    const uploads: FixtureUpload[] = [];
+    for (const n of [1, 2, 3]) {
+      const u = await fixtureRecording('mp4-h264', 'dock-2', dock2Keys, 1, { ...texts, category: `${n}${texts.category}` }, { recordingId: `LONGTEXT-${n}` });
+      await uploadAll(server, u);
+      uploads.push(u);
+    }
+    const { cookie } = await signIn('rita');
+    const list = await get('/console/recordings?dock=dock-2', { cookie: cookie! });
+    const listText = await list.text();
+    expect(list.status).toBe(200);
+    expect(listText.length).toBeLessThan(200_000); // 3 x 200 000 characters of category alone before
+    for (const u of uploads) expect(listText).toContain(`data-id="${u.manifest.recordingId}"`);
+    expect(listText).toContain('(truncated, 200002 characters: see the sidecar)');
+    expect(listText).not.toContain(long('C', 200));
+    // A cut category is no filter value, and a filter by its cut text matches nothing.
+    expect(/<select name="category">(.*?)<\/select>/s.exec(listText)?.[1]).not.toContain('CCCC');
+    const cut = `1${'X'}${long('C', 125)}…`;
+    const filtered = await (await get(`/console/recordings?category=${encodeURIComponent(cut)}`, { cookie: cookie! })).text();
+    expect((filtered.match(/<tr data-id=/g) ?? []).length).toBe(0);
+    // The operator's API: the same cut, each cut field's full length.
+    const api = await (await fetch(`${server.url}/v1/recordings?dock=dock-2`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as { recordings: Array<Record<string, unknown>> };
+    const entries = api.recordings.filter((r) => String(r['id']).startsWith('LONGTEXT-'));
+    expect(entries).toHaveLength(3);
+    for (const e of entries) {
+      for (const field of ['category', 'officerId', 'trigger']) expect((e[field] as string).length).toBeLessThanOrEqual(128);
+      expect(e['textLengths']).toEqual({ category: 200_002, officerId: 300, trigger: 150_000 });
+    }
+    // The recording page: facts cut, and the manifest (the camera's sidecar) whole.
+    const pageText = await (await get(`/console/recordings/dock-2/LONGTEXT-2`, { cookie: cookie! })).text();
+    const facts = /<table id="facts">(.*?)<\/table>/s.exec(pageText)?.[1] ?? '';
+    expect(facts.length).toBeLessThan(5000);
+    expect(facts).toContain('(truncated, 100000 characters: see the manifest below)');
+    expect(pageText).toContain(`2X${long('C', 200_000)}`);
+    // The stored sidecar bytes are the card's, byte for byte.
+    const held = await store.getRecording('dock-2', 'LONGTEXT-2');
+    expect(held?.manifest.device.sidecarBase64).toBe(uploads[1]!.manifest.device.sidecarBase64);
+  });
+
   // Last: it restarts the server.
   it('after a clean stop the first page reads the saved summaries and only the records changed since, not every record', async () => {
     await (await get('/console/recordings', { cookie: (await signIn('rita')).cookie! })).arrayBuffer();

@@ -18,6 +18,7 @@ import { isValidId, type RecordingManifest, type SegmentPlanEntry } from '../../
 import type { CustodyEntry } from '../custody/custodyLog.js';
 import type { IngestService } from '../ingest.js';
 import type { Catalog, RecordingFilter } from '../operator/catalog.js';
+import { shownCardText, truncationNote } from '../operator/cardText.js';
 import { formatRanges } from '../operator/sequence.js';
 import { parseRange } from '../range.js';
 import type { ServerKey } from '../trust/serverKey.js';
@@ -255,7 +256,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     <p class="count" id="count">${matching} of ${held} recordings${matching > PAGE_SIZE ? `, page ${pageNo + 1} of ${Math.ceil(matching / PAGE_SIZE)}` : ''}</p>
     <table class="recordings" id="recordings"><thead><tr><th>Arrived</th><th>Camera</th><th>Recording</th><th>Dock</th><th>Category</th><th>Duration</th><th>Size</th><th>Arrival</th><th>Verification</th></tr></thead><tbody>
     ${shown.map((s) => html`<tr data-id="${s.id}" data-dock="${s.dockId}"><td>${s.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${s.deviceSerial}</td>
-      <td><a href="/console/recordings/${encodeURIComponent(s.dockId)}/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.dockId}</td><td>${s.category ?? ''}</td>
+      <td><a href="/console/recordings/${encodeURIComponent(s.dockId)}/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.dockId}</td><td>${s.category ?? ''}${s.textLengths?.category !== undefined ? truncationNote(s.textLengths.category) : ''}</td>
       <td>${formatSeconds(s.durationSeconds)}</td><td>${formatBytesShort(s.size)}</td>
       <td><progress max="${s.segmentCount}" value="${s.segmentsReceived}"></progress> ${s.segmentsReceived}/${s.segmentCount}${s.stale ? html` <span class="badge warn">stale</span>` : ''}</td>
       <td><span class="badge ${s.state === 'complete' ? 'ok' : 'pending'}">${s.state === 'complete' ? 'receipt issued' : 'receiving'}</span> <span class="badge ${s.integrity === 'verified' ? 'ok' : 'warn'}">${s.integrity}</span></td></tr>`)}
@@ -308,8 +309,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     checks.unshift(await contentChecks.view(record));
     const timeline = deps.custody.entriesAbout ? await deps.custody.entriesAbout(manifest.dock.id, manifest.recordingId, manifest.segments.map((s) => s.sha256), TIMELINE_LIMIT) : undefined;
     const sidecar = manifest.device.sidecar;
-    // Sidecar values are whatever the camera wrote: shown as text, an object as its JSON (String() of {"toString": 1} throws).
-    const shown = (value: unknown) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+    // Sidecar values are whatever the camera wrote: shown as text, an object as its JSON (String() of {"toString": 1} throws),
+    // cut to CARD_TEXT_MAX characters (the whole value is in the manifest below, and byte-exact in the sidecar).
+    const shown = (value: unknown) => shownCardText(typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value), 'the manifest below');
     const fact = (label: string, value: unknown) => (value === undefined || value === '' ? '' : html`<tr><th>${label}</th><td>${shown(value)}</td></tr>`);
     const markers = Array.isArray(sidecar?.['markers'])
       ? (sidecar!['markers'] as unknown[]).filter((m): m is { t?: unknown; label?: unknown } => typeof m === 'object' && m !== null && !Array.isArray(m)).slice(0, 200) : [];

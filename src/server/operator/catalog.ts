@@ -18,6 +18,7 @@
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
 import { readRecordings, type RecordingStore } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store/store.js';
+import { boundCardText } from './cardText.js';
 import { loadSnapshot, saveSnapshot, type ChainPosition, type Snapshot } from './catalogSnapshot.js';
 import { sequenceNumberOf, SequenceTally, type SequenceGaps } from './sequence.js';
 
@@ -45,7 +46,13 @@ export interface RecordingSummary {
   seq?: number;
   /** Receiving, and created longer than the stale age ago. */
   stale: boolean;
+  /** The card's texts cut to CARD_TEXT_MAX characters (cardText.ts): each one's full length. */
+  textLengths?: Partial<Record<CardTextField, number>>;
 }
+
+/** The summary's fields the card wrote as free text, each held at most CARD_TEXT_MAX characters. */
+export const CARD_TEXT_FIELDS = ['category', 'trigger', 'officerId', 'startedAt'] as const;
+export type CardTextField = typeof CARD_TEXT_FIELDS[number];
 
 export interface DockSummary {
   dockId: string;
@@ -378,7 +385,8 @@ export class Catalog {
     const sets = this.facetSets;
     const grew = [sets.devices.size, sets.docks.size, sets.integrity.size, sets.categories.size].join();
     sets.devices.add(s.deviceSerial); sets.docks.add(s.dockId); sets.integrity.add(s.integrity);
-    if (s.category !== undefined) sets.categories.add(s.category);
+    // A cut category is no filter value: it names no recording's category exactly.
+    if (s.category !== undefined && s.textLengths?.category === undefined) sets.categories.add(s.category);
     if ([sets.devices.size, sets.docks.size, sets.integrity.size, sets.categories.size].join() !== grew) this.facetValues = undefined;
   }
 
@@ -405,11 +413,17 @@ export class Catalog {
     };
     if (s.completedAt !== undefined) out.completedAt = s.completedAt;
     if (s.durationSeconds !== undefined) out.durationSeconds = s.durationSeconds;
-    for (const field of ['videoCodec', 'category', 'trigger', 'officerId'] as const) {
+    if (typeof s.videoCodec === 'string') out.videoCodec = this.intern(boundCardText(s.videoCodec).text);
+    // Bounded here, so a summary from an older snapshot is cut as well as one just read.
+    for (const field of CARD_TEXT_FIELDS) {
       const value = s[field];
-      if (typeof value === 'string') out[field] = this.intern(value);
+      if (typeof value !== 'string') continue;
+      const bounded = boundCardText(value);
+      out[field] = this.intern(bounded.text);
+      const saved = s.textLengths?.[field];
+      const fullLength = typeof saved === 'number' && Number.isSafeInteger(saved) && saved > value.length ? saved : bounded.fullLength;
+      if (fullLength !== undefined) (out.textLengths ??= {})[field] = fullLength;
     }
-    if (s.startedAt !== undefined) out.startedAt = s.startedAt;
     if (s.seq !== undefined) out.seq = s.seq;
     return out;
   }
@@ -476,9 +490,9 @@ export class Catalog {
     if (record.completedAt) summary.completedAt = record.completedAt;
     if (manifest.file.media?.durationSeconds !== undefined) summary.durationSeconds = manifest.file.media.durationSeconds;
     if (video?.codec) summary.videoCodec = video.codec;
-    for (const [field, name] of [['category', 'category'], ['trigger', 'trigger'], ['officerId', 'officerId'], ['startedAt', 'startedAt']] as const) {
-      const value = text(name);
-      if (value !== undefined) summary[field] = value;
+    for (const field of CARD_TEXT_FIELDS) {
+      const value = text(field);
+      if (value !== undefined) summary[field] = value; // bounded by interned()
     }
     if (seq !== undefined) summary.seq = seq;
     return this.interned(summary);
@@ -668,7 +682,7 @@ function matches(s: RecordingSummary, f: RecordingFilter): boolean {
   if (f.device !== undefined && s.deviceSerial !== f.device) return false;
   if (f.state !== undefined && !(s.state === f.state || (f.state === 'stale' && s.stale))) return false;
   if (f.integrity !== undefined && s.integrity !== f.integrity) return false;
-  if (f.category !== undefined && s.category !== f.category) return false;
+  if (f.category !== undefined && (s.category !== f.category || s.textLengths?.category !== undefined)) return false;
   if (f.day !== undefined && !s.createdAt.startsWith(f.day)) return false;
   return true;
 }
