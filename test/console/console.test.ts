@@ -12,7 +12,7 @@ import { UserStore } from '../../src/server/console/users.js';
 import { runCli, spawnCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { complete, declare, faststart, fixtureRecording, launchBrowser, sendSegments, uploadAll, type FixtureUpload } from '../helpers/console.js';
+import { attributeOf, closePage, complete, declare, faststart, fixtureRecording, launchBrowser, openPage, pageSays, sendSegments, submit, textOf, uploadAll, waitInPage, type FixtureUpload } from '../helpers/console.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -37,22 +37,22 @@ const keys = { 'dock-1': generateSigningKeyPair(), 'dock-2': generateSigningKeyP
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pageUrl = (r: FixtureUpload) => `${server.url}/console/recordings/${r.manifest.dock.id}/${encodeURIComponent(r.manifest.recordingId)}`;
 
-async function signIn(page: Page, name: string, password = PASSWORD): Promise<void> {
+/** Sign in through the form; `expected` 'in' fails at once, with the page, when the form did not sign in (wrong password, lockout, sign-in closed). */
+async function signIn(page: Page, name: string, password = PASSWORD, expected: 'in' | 'refused' = 'in'): Promise<void> {
   await page.goto(`${server.url}/console/login`);
   await page.fill('input[name=name]', name);
   await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForLoadState('load'), page.click('#sign-in')]);
+  await submit(page, '#sign-in');
+  const signedIn = new URL(page.url()).pathname !== '/console/login';
+  if (signedIn !== (expected === 'in')) throw new Error(`sign-in as ${name}: expected ${expected === 'in' ? 'signed in' : 'refused'}; ${await pageSays(page)}`);
 }
 
-/** Poll an expression in the page (Runtime.evaluate is not subject to the page's CSP, unlike waitForFunction's polling). */
-async function waitInPage(page: Page, expression: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await page.evaluate(expression)) return;
-    if (Date.now() > until) throw new Error(`${expression} still false after ${timeoutMs} ms (${String(await page.evaluate("JSON.stringify({t: document.getElementById('player')?.currentTime, e: document.getElementById('player')?.dataset.error, rs: document.getElementById('player')?.readyState})"))})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+async function signOut(page: Page): Promise<void> {
+  await submit(page, '#sign-out');
+  if (new URL(page.url()).pathname !== '/console/login') throw new Error(`sign-out did not end at the sign-in page; ${await pageSays(page)}`);
 }
+
+const PLAYER_STATE = "{t: document.getElementById('player')?.currentTime, e: document.getElementById('player')?.dataset.error, rs: document.getElementById('player')?.readyState}";
 
 function custodyLines(): Array<Record<string, unknown>> {
   return readFileSync(join(server.dataDir, 'custody.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -96,18 +96,18 @@ describe('evidence console', () => {
     const twice = await runWithInput(['server', 'user', 'add', '--data-dir', server.dataDir, '--name', 'ADA', '--role', 'reviewer'], `${PASSWORD}\n`);
     expect([twice.code, twice.stderr.trim().split('\n').length]).toEqual([2, 1]);
     expect(twice.stderr).toContain('already a user ada');
-  }, 30_000);
+  }, 60_000); // four CLI processes, each a cold node start and a scrypt hash: 5-10 s alone, 30+ s seen at load 35
 
   it('sign-in and sign-out; the cookie is HttpOnly and SameSite=Strict; wrong passwords lock the name out', async () => {
-    const page = await browser.newPage();
-    await signIn(page, 'rita', 'wrong password!!');
-    expect(await page.textContent('#login-error')).toContain('Wrong name or password');
+    const page = await openPage(browser);
+    await signIn(page, 'rita', 'wrong password!!', 'refused');
+    expect(await textOf(page, '#login-error')).toContain('Wrong name or password');
     await signIn(page, 'rita');
     expect(new URL(page.url()).pathname).toBe('/console/recordings');
     const cookie = (await browser.cookies()).find((c) => c.name === 'bodycam_console')!;
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/console' });
     await page.screenshot({ path: join(shots, 'recordings.png'), fullPage: true });
-    await Promise.all([page.waitForURL(/\/console\/login/), page.click('#sign-out')]);
+    await signOut(page);
     const after = await page.goto(`${server.url}/console/recordings`);
     expect(new URL(after!.url()).pathname).toBe('/console/login');
     await page.screenshot({ path: join(shots, 'sign-in.png') });
@@ -119,39 +119,39 @@ describe('evidence console', () => {
     const locked = await post(PASSWORD);
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-    await page.close();
+    await closePage(page);
   }, 30_000);
 
   it('a reviewer gets 403 on the admin pages; an admin sees docks and the cameras\' sequence gaps', async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     for (const path of ['/console/docks', '/console/cameras']) expect((await page.goto(server.url + path))!.status()).toBe(403);
-    await page.click('#sign-out');
+    await signOut(page);
     await signIn(page, 'ada');
     const docks = await page.goto(`${server.url}/console/docks`);
     expect(docks!.status()).toBe(200);
-    expect(await page.textContent('#docks tr[data-dock="dock-1"]')).toContain('2');
+    expect(await textOf(page, '#docks tr[data-dock="dock-1"]')).toContain('2');
     await page.screenshot({ path: join(shots, 'docks.png'), fullPage: true });
     expect((await page.goto(`${server.url}/console/cameras`))!.status()).toBe(200);
     expect(await page.locator('#cameras tr[data-camera]').count()).toBe(2);
     await page.screenshot({ path: join(shots, 'cameras.png'), fullPage: true });
-    await page.click('#sign-out');
-    await page.close();
+    await signOut(page);
+    await closePage(page);
   }, 30_000);
 
   it('the list shows what the server holds', async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     const ids = await page.evaluate("[...document.querySelectorAll('#recordings tbody tr')].map((r) => r.dataset.dock + '/' + r.dataset.id)") as string[];
     expect(ids.sort()).toEqual([h264, hevc].map((r) => `${r.manifest.dock.id}/${r.manifest.recordingId}`).sort());
     await page.selectOption('select[name=device]', hevc.manifest.device.serial);
-    await Promise.all([page.waitForLoadState('load'), page.click('.filters button')]);
+    await submit(page, '.filters button');
     expect(await page.locator('#recordings tbody tr').count()).toBe(1);
-    await page.close();
+    await closePage(page);
   }, 30_000);
 
   it('a recording plays from the original bytes: currentTime passes 3 s and every range fetched hashes to the manifest\'s segments', async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     const fetched: Array<{ start: number; body: Buffer }> = [];
     const pending: Promise<void>[] = [];
@@ -163,7 +163,7 @@ describe('evidence console', () => {
     const before = custodyLines().filter((e) => e.event === 'viewed' && e.by === 'rita').length;
     await page.goto(pageUrl(h264));
     await page.evaluate("void document.getElementById('player').play()");
-    await waitInPage(page, "document.getElementById('player').currentTime > 3");
+    await waitInPage(page, "document.getElementById('player').currentTime > 3", 20_000, PLAYER_STATE);
     await page.screenshot({ path: join(shots, 'recording.png'), fullPage: true });
     await Promise.all(pending);
     expect(fetched.length).toBeGreaterThan(1);
@@ -185,23 +185,23 @@ describe('evidence console', () => {
     const after = custodyLines().filter((e) => e.event === 'viewed' && e.by === 'rita' && e.recordingId === h264.manifest.recordingId).length;
     expect(after).toBeGreaterThan(0);
     expect(custodyLines().filter((e) => e.event === 'viewed' && e.by === 'rita').length).toBe(before + 1);
-    await page.close();
+    await closePage(page);
   }, 40_000);
 
   it('the custody timeline and the checks show; a download is a custody event', async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     await page.goto(pageUrl(h264));
     const checks = await page.$$eval('#checks tr', (rows) => rows.map((r) => [r.querySelector('th')!.textContent, r.querySelector('.badge')!.textContent]));
     expect(Object.fromEntries(checks)).toMatchObject({
       'SHA-256 of the content': 'pass', 'Merkle root': 'pass', 'Receipt signature': 'pass', 'Dock signature (manifest)': 'pass', 'Camera signature (sidecar)': 'pass',
     });
-    const timeline = await page.textContent('#timeline');
+    const timeline = await textOf(page, '#timeline');
     for (const event of ['recording-created', 'segment-stored', 'receipt-issued', 'viewed']) expect(timeline).toContain(event);
     expect(timeline).toContain('by rita (reviewer)');
     const positions = await page.$$eval('#timeline tbody tr td:first-child', (cells) => cells.map((c) => Number(c.textContent!.slice(1))));
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
-    const receiptSeq = JSON.parse(await page.textContent('#receipt') ?? '{}').custodySeq as number;
+    const receiptSeq = JSON.parse(await textOf(page, '#receipt')).custodySeq as number;
     expect(positions).toContain(receiptSeq);
     const download = await page.request.get(`${pageUrl(h264)}/download`);
     expect(sha(await download.body())).toBe(h264.manifest.file.sha256);
@@ -210,24 +210,24 @@ describe('evidence console', () => {
     await page.reload();
     const views = custodyLines().filter((e) => e.event === 'viewed' && e.by === 'rita' && e.recordingId === h264.manifest.recordingId && e.via === 'recording page');
     expect(views.length).toBeGreaterThanOrEqual(3);
-    await page.close();
+    await closePage(page);
   }, 30_000);
 
   it('HEVC shows a poster frame made by the server, a download link and why', async () => {
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     await page.goto(pageUrl(hevc));
-    expect(await page.textContent('#why')).toContain('HEVC');
+    expect(await textOf(page, '#why')).toContain('HEVC');
     await waitInPage(page, "document.getElementById('poster').naturalWidth > 0");
-    expect(await page.getAttribute('#download', 'href')).toMatch(/\/download$/);
+    expect(await attributeOf(page, '#download', 'href')).toMatch(/\/download$/);
     await page.screenshot({ path: join(shots, 'hevc.png'), fullPage: true });
-    await page.close();
+    await closePage(page);
   }, 30_000);
 
   it('a recording still uploading plays its first segments, and the playlist grows until ENDLIST', async () => {
     await declare(server, growing);
     await sendSegments(server, growing, 0, 2);
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     const playlist = async () => (await page.request.get(`${pageUrl(growing)}/playlist.m3u8`)).text();
     const first = await playlist();
@@ -235,15 +235,15 @@ describe('evidence console', () => {
     expect(first).not.toContain('#EXT-X-ENDLIST');
     await page.goto(pageUrl(growing));
     await page.evaluate("void document.getElementById('player').play()");
-    await waitInPage(page, "document.getElementById('player').currentTime > 0.5");
+    await waitInPage(page, "document.getElementById('player').currentTime > 0.5", 20_000, PLAYER_STATE);
     await sendSegments(server, growing, 2, growing.segments.length);
     const grown = await playlist();
     expect(grown.match(/#EXTINF/g)).toHaveLength(growing.segments.length);
     expect(grown).not.toContain('#EXT-X-ENDLIST');
     await complete(server, growing);
     expect(await playlist()).toContain('#EXT-X-ENDLIST');
-    await waitInPage(page, "document.getElementById('player').currentTime > 2.5");
-    await page.close();
+    await waitInPage(page, "document.getElementById('player').currentTime > 2.5", 20_000, PLAYER_STATE);
+    await closePage(page);
   }, 40_000);
 
   // Plain MP4 (moov at the end as the camera wrote it, and faststart) plays with Range requests on
@@ -255,7 +255,7 @@ describe('evidence console', () => {
   ] as const)('%s plays from the original bytes: currentTime passes 3 s and every byte fetched is the original file\'s', async (_label, camera, transform, kind) => {
     const r = await fixtureRecording(camera, 'dock-2', keys['dock-2'], 1, undefined, transform ? { transform, fileName: `faststart-${camera}.mp4` } : {});
     await uploadAll(server, r);
-    const page = await browser.newPage();
+    const page = await openPage(browser);
     await signIn(page, 'rita');
     const fetched: Array<{ status: number; range: string | undefined; contentRange: string | null; body: Buffer }> = [];
     const pending: Promise<void>[] = [];
@@ -265,10 +265,10 @@ describe('evidence console', () => {
       pending.push(response.body().then((body) => { fetched.push({ status: response.status(), range: response.request().headers()['range'], contentRange: response.headers()['content-range'] ?? null, body }); }, () => {}));
     });
     await page.goto(pageUrl(r));
-    expect(await page.getAttribute('#player', 'data-kind')).toBe(kind);
+    expect(await attributeOf(page, '#player', 'data-kind')).toBe(kind);
     // At 4x the 3 s of media take under a second of the CI's time; the bytes fetched are the same.
     await page.evaluate("const v = document.getElementById('player'); v.playbackRate = 4; void v.play()");
-    await waitInPage(page, "document.getElementById('player').currentTime > 3", 30_000);
+    await waitInPage(page, "document.getElementById('player').currentTime > 3", 30_000, PLAYER_STATE);
     await Promise.all(pending);
     expect(fetched.length).toBeGreaterThan(0);
     expect(fetched.some((f) => f.status === 206)).toBe(true);
@@ -282,6 +282,6 @@ describe('evidence console', () => {
       const bySegment = new Map(fetched.map((f) => [Number(/^bytes (\d+)-/.exec(f.contentRange ?? 'bytes 0-')![1]), f.body]));
       for (const s of r.manifest.segments) expect([s.index, sha(bySegment.get(s.offset) ?? Buffer.alloc(0))]).toEqual([s.index, s.sha256]);
     }
-    await page.close();
+    await closePage(page);
   }, 60_000);
 });

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { planSegments } from '../../src/dock/planner.js';
 import { mediaSummary, probe } from '../../src/media/probe.js';
 import { sha256Hex } from '../../src/protocol/digest.js';
@@ -132,4 +132,83 @@ export function launchBrowser(profileDir: string): Promise<BrowserContext> {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
   });
+}
+
+/**
+ * Browser waits that fail fast and say where the page was. A bare playwright wait gives up only after
+ * 30 s (textContent, click, getAttribute wait for their selector; newPage and close never give up),
+ * which is also jest's limit for a case: the case then ends in "Exceeded timeout" with no word of
+ * what the page showed. Server pages are complete at their load event, so a selector missing then is
+ * missing: these look once and fail with the page's URL and text.
+ */
+export const PAGE_WAIT_MS = 15_000;
+
+/** The page for a failure message: its URL and the start of its text. */
+export async function pageSays(page: Page): Promise<string> {
+  const text = await within(page.evaluate('document.body ? document.body.innerText : document.documentElement.outerHTML'), 5_000, 'reading the page text')
+    .catch((error: unknown) => `(text unreadable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+  return `${page.url()} shows: ${String(text).replace(/\s+/g, ' ').trim().slice(0, 600)}`;
+}
+
+/** `promise`, or an error naming `what` after `ms` (for the playwright calls that have no timeout of their own). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A new tab with short default waits (newPage itself has no timeout in playwright). */
+export async function openPage(browser: BrowserContext): Promise<Page> {
+  const page = await within(browser.newPage(), PAGE_WAIT_MS, 'browser.newPage()');
+  page.setDefaultTimeout(PAGE_WAIT_MS);
+  page.setDefaultNavigationTimeout(PAGE_WAIT_MS);
+  return page;
+}
+
+/** Close a tab, bounded (close has no timeout in playwright). */
+export function closePage(page: Page): Promise<void> {
+  return within(page.close(), PAGE_WAIT_MS, 'page.close()');
+}
+
+/** The one element `selector` on the page as loaded, or an error with the page's URL and text. */
+export async function element(page: Page, selector: string) {
+  const found = await page.$(selector);
+  if (!found) throw new Error(`no ${selector} on ${await pageSays(page)}`);
+  return found;
+}
+
+/** The text of `selector` on the page as loaded (no waiting for it to appear). */
+export async function textOf(page: Page, selector: string): Promise<string> {
+  return (await (await element(page, selector)).textContent()) ?? '';
+}
+
+/** An attribute of `selector` on the page as loaded. */
+export async function attributeOf(page: Page, selector: string, name: string): Promise<string | null> {
+  return (await element(page, selector)).getAttribute(name);
+}
+
+/**
+ * Click the button that sends a form and wait for the page it loads. Not `waitForLoadState('load')`:
+ * that answers at once for the page already loaded, so the test's next goto could cancel the POST
+ * (and with it the Set-Cookie of a sign-in) when click returns before the navigation starts.
+ */
+export async function submit(page: Page, selector: string): Promise<void> {
+  await element(page, selector);
+  const loaded = page.waitForEvent('load', { timeout: PAGE_WAIT_MS }).then(() => undefined, (error: unknown) => error);
+  await page.click(selector);
+  const failed = await loaded;
+  if (failed) throw new Error(`${selector} clicked, no page loaded after it (${failed instanceof Error ? failed.message.split('\n')[0] : String(failed)}); ${await pageSays(page)}`);
+}
+
+/** Poll an expression in the page until true (Runtime.evaluate is not subject to the page's CSP, unlike waitForFunction's polling); `state` says what the failure prints beside the page. */
+export async function waitInPage(page: Page, expression: string, timeoutMs = 20_000, state = 'null'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await within(page.evaluate(expression), PAGE_WAIT_MS, `evaluating ${expression}`)) return;
+    if (Date.now() > until) throw new Error(`${expression} still false after ${timeoutMs} ms (${String(await page.evaluate(`JSON.stringify(${state})`).catch(() => 'state unreadable'))}); ${await pageSays(page)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
