@@ -79,6 +79,10 @@ export function registerDock(program: Command): void {
       if (benign > 0) tell(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)`, { leftAlone: benign });
       return result.exitCode;
     }
+    // The stop handlers go in before the agent starts: its status port answers during the first scan, and a
+    // SIGTERM then (systemctl stop, a supervisor seeing it up) is a clean stop once the start is done, never
+    // Node's default kill. A second signal while it waits is the default again (exit now).
+    const stopped = untilStopSignal();
     const agent = await startDockAgent(config);
     const stopProgress = startProgress(() => agent.status());
     // SIGHUP (systemctl reload): the token and server key files again; a bad file changes nothing.
@@ -93,7 +97,6 @@ export function registerDock(program: Command): void {
       agent.reload(next).catch((error: unknown) => { tell(`reload refused, the dock keeps running as it was: ${(error as Error).message}`, { err: error }, 'error'); });
     };
     process.on('SIGHUP', reload);
-    const stopped = untilStopSignal();
     // Type=notify: ready once the journal is open, the status port bound and the bays scanned (startDockAgent
     // did all three), and the stop handlers are in place (a SIGTERM right after READY is handled).
     const systemd = SystemdNotifier.fromEnv({ warn: (msg, fields) => tell(msg, fields, 'warn') });

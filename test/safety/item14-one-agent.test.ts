@@ -52,14 +52,14 @@ describe('item 14: one agent per state folder', () => {
     children.push(first);
     await waitForAgent(rig.stateDir, first.pid!);
 
-    const second = await runCli(rig.dockArgs(), { timeoutMs: 30_000 });
+    const second = await runCli(rig.dockArgs());
     expect(second.code).not.toBe(0);
     const lines = second.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^bodycam: another dock agent \\(pid ${first.pid}\\) is using the state folder `));
     expect(second.stderr).not.toMatch(/^\s+at /m);
     // --once takes the same lock: no offload beside a running agent either.
-    const once = await runCli(rig.dockArgs(['--once']), { timeoutMs: 30_000 });
+    const once = await runCli(rig.dockArgs(['--once']));
     expect(once.code).not.toBe(0);
     expect(once.stderr).toMatch(new RegExp(`pid ${first.pid}`));
     // The refusal touched nothing: the first agent still answers.
@@ -72,8 +72,7 @@ describe('item 14: one agent per state folder', () => {
     const third = spawnCli(rig.dockArgs());
     children.push(third);
     await waitForAgent(rig.stateDir, third.pid!);
-    // The CLI installs its SIGTERM handler once the agent's first scan is done.
-    await new Promise((r) => setTimeout(r, 1500));
+    // The stop handlers are in place before the status port answers (src/cli/dock.ts): a SIGTERM now is a clean stop.
     third.kill('SIGTERM');
     expect(await exited(third)).toBe(0);
     expect(existsSync(join(rig.stateDir, 'agent.pid'))).toBe(false);
