@@ -133,5 +133,5 @@ describe('bodycam status: finding the dock', () => {
     const bad = await runCli(['dock', 'config', '--print', '--state-dir', stateDir, '--bays', tmp.path, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--bw-limit', '08:00,1M 25:00,off'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('25:00 is not a time of day');
-  }, 60_000);
+  });
 });

@@ -31,7 +31,7 @@ describe('issue 11 item 4: companions travel with their recording as attachments
     await makePlainMp4(join(scratch.path, 'b.mp4'), 3);
     clip = readFileSync(join(scratch.path, 'a.mp4'));
     other = readFileSync(join(scratch.path, 'b.mp4'));
-  }, 60_000);
+  });
   afterEach(async () => { await rig?.close(); rig = undefined; });
   afterAll(() => scratch.cleanup());
 
@@ -69,7 +69,7 @@ describe('issue 11 item 4: companions travel with their recording as attachments
     expect(sha256((await rig.serverBytes(manifest.recordingId))!)).toBe(sha256(clip));
     // Wiped after proof: the recording and every companion.
     for (const name of ['GOPR0001.MP4', ...Object.keys(companions)]) expect(existsSync(join(dir, name))).toBe(false);
-  }, 90_000);
+  });
 
   it('our own sidecar (format bodycam-sidecar/…) is still the sidecar; the same JSON names on a foreign card are attachments', async () => {
     rig = await startRig('bodycam-attach-b-');
@@ -94,7 +94,7 @@ describe('issue 11 item 4: companions travel with their recording as attachments
     expect(v2.state).toBe('wiped');
     expect(existsSync(join(dir, 'V2.json'))).toBe(false);
     expect(existsSync(join(dir, 'V1.json')) && existsSync(join(dir, 'V1.mp4'))).toBe(true);
-  }, 90_000);
+  });
 
   it('two recordings claiming one companion: both carry it; it is deleted only with the last of them', async () => {
     rig = await startRig('bodycam-attach-c-');
@@ -114,7 +114,7 @@ describe('issue 11 item 4: companions travel with their recording as attachments
       expect((await attachmentBytes(rig, r.view.manifest.recordingId, 0)).bytes.equals(thumb)).toBe(true);
     }
     expect(existsSync(join(dir, 'CLIP.THM'))).toBe(false);
-  }, 90_000);
+  });
 
   it(`a ${BIG_MB} MiB companion is hashed, uploaded, proved and wiped in bounded memory`, async () => {
     rig = await startRig('bodycam-attach-g-');

@@ -73,5 +73,5 @@ describe('a pruned row, its camera docked again', () => {
     const verify = await runCli(['server', 'verify-log', '--data-dir', server.dataDir, '--receipts', config.stateDir]);
     expect(verify.code).toBe(0);
     expect(verify.stdout + verify.stderr).toMatch(/\b2 dock receipts\b/);
-  }, 60_000);
+  });
 });

@@ -220,7 +220,7 @@ describe('wipeRecording', () => {
     const pause = join(dir.path, 'pause');
     process.env.BODYCAM_WIPE_PAUSE_FILE = pause;
     const running = wipeRecording(f.row, f.manifest, f.receipt, f.target, deps(over));
-    for (let i = 0; i < 500 && !existsSync(pause); i++) await new Promise((r) => setTimeout(r, 10));
+    for (const deadline = Date.now() + 30_000; !existsSync(pause) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
     expect(readFileSync(pause, 'utf8')).toBe('DCIM/a.mp4');
     change();
     unlinkSync(pause);

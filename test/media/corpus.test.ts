@@ -32,7 +32,7 @@ beforeAll(async () => {
   rows = run.rows;
   // 3: the three cut files are flagged truncated (uploaded, never wiped); nothing else.
   if (run.exitCode !== 3) throw new Error(`the dock's --once run exited ${run.exitCode}: ${run.stderr.slice(-2000)}`);
-}, 110_000);
+});
 afterAll(async () => { await server?.close(); });
 
 describe('the corpus (fixtures/corpus)', () => {

@@ -44,7 +44,7 @@ describe('dock manifests for other makers\' files (issue 11)', () => {
       manifests.set(recording.manifest.file.name, recording.manifest);
       expect(sha256Hex(await serverContent(server, entry.id))).toBe(recording.manifest.file.sha256);
     }
-  }, 110_000);
+  });
   afterAll(async () => {
     await server?.close();
     tmp.cleanup();

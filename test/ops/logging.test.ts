@@ -262,7 +262,7 @@ describe('logging (pino)', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       pipe.close();
     }
-  }, 60_000);
+  });
 
   it('one sink per descriptor and per log file; a log file a previous writer left mid-line gets a newline first', () => {
     expect(sinkForFd(2)).toBe(sinkForFd(2));

@@ -5,13 +5,14 @@
  * sidecar of `CLIP.MP4`; a name that is not UTF-8 is listed (attention), never silently lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import type { RecordingManifest } from '../../src/protocol/types.js';
 import { runCli } from '../helpers/cli.js';
 import { makePlainMp4, waitFor } from '../helpers/dock.js';
 import { sha256, startRig, type DockRig } from '../helpers/cards.js';
+import { releasePauses } from '../helpers/wipeKit.js';
 
 describe('attack follow-ups on the wipe and the walk', () => {
   let rig: DockRig;
@@ -21,7 +22,7 @@ describe('attack follow-ups on the wipe and the walk', () => {
     const source = join(rig.root, 'src.mp4');
     await makePlainMp4(source, 2);
     clip = readFileSync(source);
-  }, 60_000);
+  });
   afterAll(async () => { await rig.close(); });
 
   /** `--once` with the wipe's test pause: `act` runs on the camera path while the wipe waits. */
@@ -32,9 +33,8 @@ describe('attack follow-ups on the wipe and the walk', () => {
     const watcher = (async () => {
       const rel = await waitFor('the wipe to pause', () => (existsSync(pause) ? readFileSync(pause, 'utf8') : undefined), 60_000, 20);
       if (!acted) { acted = true; act(rel); }
-      rmSync(pause, { force: true });
-      // Later wipes of the same run (the new version) pass straight through.
-      for (let i = 0; i < 300 && !(await Promise.race([run.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])); i++) rmSync(pause, { force: true });
+      // Later wipes of the same run (the new version) pass straight through, until the run ends (however long it takes).
+      await releasePauses(pause, run);
     })();
     const result = await run;
     await watcher.catch(() => {});

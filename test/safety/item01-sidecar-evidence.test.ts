@@ -25,7 +25,7 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
     serverKey = join(server.dataDir, 'server-key.pub.pem');
-  }, 60_000);
+  });
   afterAll(async () => { await server.stop(); tmp.cleanup(); });
 
   const setup = async (seed: string) => {
@@ -83,7 +83,7 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     // Re-running never loses it either (a later scan may ingest the new version, then wipe it).
     await dockOnce({ ...opts, wipe: true });
     await neverLost(camera, resigned, opts.dockId);
-  }, 60_000);
+  });
 
   it('a sidecar re-signed while the wipe runs (after its re-hash) is kept with its file', async () => {
     const { root, camera, opts, media } = await setup('item01-during');
@@ -104,7 +104,7 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     const { onServer } = await neverLost(camera, resigned!, opts.dockId);
     if (existsSync(camera.media)) expect(readFileSync(camera.media).equals(media)).toBe(true);
     else expect(onServer).toBe(true);
-  }, 60_000);
+  });
 
   it('a sidecar swapped for a symlink to an identical copy (which hashes right) is kept, and so is the file', async () => {
     const { root, camera, opts, media, sidecar } = await setup('item01-symlink');
@@ -125,7 +125,7 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     expect(row!.info.wipeKeptCode).toBe('sidecar_replaced');
     expect(readFileSync(camera.media).equals(media)).toBe(true);
     expect(readFileSync(copy).equals(sidecar)).toBe(true);
-  }, 60_000);
+  });
 
   it('the server refuses sidecar bytes that do not match device.sidecarSha256 or device.sidecar (invalid_manifest)', async () => {
     const sidecarBytes = Buffer.from(JSON.stringify({ format: 'bodycam-sidecar/1', category: 'critical', signature: 'x' }));
@@ -145,5 +145,5 @@ describe('item 1: a sidecar changed after the receipt is never deleted unless th
     expect((await otherParsed.json() as { detail: string }).detail).toMatch(/device.sidecar is not the JSON/);
     const fine = await post({ sidecarSha256: good, sidecarBase64: base64, sidecar: parsed }, 5);
     expect(fine.status).toBe(201);
-  }, 60_000);
+  });
 });

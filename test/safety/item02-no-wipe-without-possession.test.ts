@@ -34,7 +34,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
   beforeAll(async () => {
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
-  }, 60_000);
+  });
   afterAll(async () => { await server.stop(); tmp.cleanup(); });
 
   it('--wipe-after-ingest without a confirmed key refuses to start with one line, exit 2 (also after a key was learned on first contact)', async () => {
@@ -58,7 +58,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     } finally {
       await fake.close();
     }
-  }, 60_000);
+  });
 
   const liars: FakeMode[] = ['no-bytes', 'hash-only', 'wrong-nonce', 'other-segments'];
   it(`fake endpoints pinned with --server-key (${liars.join(', ')}) sign valid receipts but cannot prove possession: nothing is wiped`, async () => {
@@ -82,7 +82,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     } finally {
       await Promise.all(cases.map(({ fake }) => fake.close()));
     }
-  }, 60_000);
+  });
 
   it('trust-server refuses a wrong fingerprint; a right one pins the fake, which still cannot get a camera wiped', async () => {
     const fake = await startFakeEndpoint(tmp.path, 'no-bytes');
@@ -106,7 +106,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     } finally {
       await fake.close();
     }
-  }, 60_000);
+  });
 
   it('control: a server that holds the bytes and answers the challenge gets the camera wiped (real server, key confirmed with trust-server)', async () => {
     const keys = await (await fetch(`${server.url}/v1/keys`)).json() as { keyId: string };
@@ -124,7 +124,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     expect(content.equals(c.media)).toBe(true);
     const stored = await (await server.request(`/v1/recordings/${row!.recordingId}`)).json() as { manifest: { device: { sidecarBase64: string } } };
     expect(Buffer.from(stored.manifest.device.sidecarBase64, 'base64').equals(c.sidecar)).toBe(true);
-  }, 60_000);
+  });
 
   it('replay --endpoint with a scenario that wipes needs --server-key or --server-fingerprint (the scenario fails saying so)', async () => {
     const tokenFile = join(tmp.path, 'replay.token');
@@ -140,7 +140,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
       '--server-fingerprint', keys.keyId, '--dock-key-dir', join(tmp.path, 'replay-dock-key')], { cwd: tmp.path });
     expect(ok.stdout).toMatch(/replay: 4\/4 expectations held/);
     expect(ok.code).toBe(0);
-  }, 60_000);
+  });
 
   it('control: an honest fake (keeps the bytes, answers from them) pinned with --server-key does get the wipe', async () => {
     const fake = await startFakeEndpoint(tmp.path, 'honest');
@@ -153,5 +153,5 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     } finally {
       await fake.close();
     }
-  }, 60_000);
+  });
 });

@@ -23,7 +23,7 @@ describe('item 3: the wipe checks and deletes the same file', () => {
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
     serverKey = join(server.dataDir, 'server-key.pub.pem');
-  }, 60_000);
+  });
   afterAll(async () => { await server.stop(); tmp.cleanup(); });
 
   /** Record a camera, then run `dock --once --wipe-after-ingest`, doing `race` while the wipe is paused after its re-hash. */
@@ -55,7 +55,7 @@ describe('item 3: the wipe checks and deletes the same file', () => {
     expect(row.state).toBe('wiped');
     expect(existsSync(camera.media)).toBe(false);
     expect(existsSync(camera.sidecar)).toBe(false);
-  }, 60_000);
+  });
 
   it('a file overwritten in place (same size, mtime restored) while the re-hash ran is kept: its ctime moved', async () => {
     let written: Buffer | undefined;
@@ -79,7 +79,7 @@ describe('item 3: the wipe checks and deletes the same file', () => {
     expect(readFileSync(camera.media).equals(written!)).toBe(true);
     expect(written!.equals(original)).toBe(false);
     expect(existsSync(camera.sidecar)).toBe(true);
-  }, 60_000);
+  });
 
   it('a file replaced by rename during the wipe (another inode at the path) is kept', async () => {
     let replacement: Buffer | undefined;
@@ -95,7 +95,7 @@ describe('item 3: the wipe checks and deletes the same file', () => {
     expect(row.info.wipeKeptCode).toBe('file_replaced');
     expect(row.reason).toMatch(/another inode/);
     expect(readFileSync(camera.media).equals(replacement!)).toBe(true);
-  }, 60_000);
+  });
 
   it('a file swapped for a symlink to a good copy (elsewhere) is kept, and the copy is not deleted', async () => {
     const elsewhere = join(tmp.path, 'elsewhere.mp4');
@@ -108,5 +108,5 @@ describe('item 3: the wipe checks and deletes the same file', () => {
     expect(row.info.wipeKeptCode).toBe('file_replaced');
     expect(readFileSync(elsewhere).equals(original)).toBe(true);
     expect(existsSync(camera.sidecar)).toBe(true);
-  }, 60_000);
+  });
 });

@@ -37,7 +37,7 @@ describe('item 4: a final journal row never hides a file that is on the card now
     reference = join(rig.root, 'mtime-reference');
     copyFileSync(join(rig.bays, 'bay-foreign', foreignRel), reference);
     execFileSync('touch', ['-r', join(rig.bays, 'bay-foreign', foreignRel), reference]);
-  }, 60_000);
+  });
   afterAll(async () => { await rig.close(); });
 
   it('ingests a different file written after the wipe at the same path, size and mtime (no DEVICE.json)', async () => {

@@ -31,7 +31,7 @@ describe('item 6: identical bytes in two files are two recordings', () => {
     const recorded = await recordCamera({ storage: bwc, count: 1, seed: 'item06', durationSeconds: 2, width: 160, height: 120, fps: 10 });
     bytes.bwc = sha256(readFileSync(recorded.files[0]!.mediaPath));
     execFileSync('cp', ['-a', bwc, join(rig.bays, 'bay-4')]);
-  }, 60_000);
+  });
   afterAll(async () => { await rig.close(); });
 
   it('gives each file its own recording, receipt and custody entry, and wipes each on its own receipt', async () => {

@@ -80,7 +80,7 @@ function copyOf(source: string): string {
 
 /** The server refuses to start: non-zero exit, one `bodycam:` line on stderr naming why, no stack. */
 async function expectRefusal(dataDir: string, reason: RegExp): Promise<string> {
-  const run = await runCli(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tokens', tokensFile], { timeoutMs: 30_000 });
+  const run = await runCli(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tokens', tokensFile]);
   expect(run.code).not.toBe(0);
   expect(run.stdout).not.toMatch(/listening/);
   const lines = run.stderr.trim().split('\n').filter((l) => l.startsWith('bodycam:'));
@@ -91,7 +91,7 @@ async function expectRefusal(dataDir: string, reason: RegExp): Promise<string> {
 }
 
 async function verifyLog(dataDir: string, extra: string[] = []) {
-  return runCli(['server', 'verify-log', '--data-dir', dataDir, ...extra], { timeoutMs: 30_000 });
+  return runCli(['server', 'verify-log', '--data-dir', dataDir, ...extra]);
 }
 
 beforeAll(async () => {
@@ -114,7 +114,7 @@ beforeAll(async () => {
   }
   receiptsFile = join(tmp.path, 'dock-receipts.json');
   writeFileSync(receiptsFile, JSON.stringify(receipts));
-}, 60_000);
+});
 afterAll(() => tmp.cleanup());
 
 describe('item 8: the custody log is anchored', () => {

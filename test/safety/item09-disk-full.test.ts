@@ -205,7 +205,7 @@ describe('item 9: a full data dir', () => {
     expect(issued.map((e) => e.recordingId).sort()).toEqual([done, uploaded, half, ...fresh].map((r) => r.manifest.recordingId).sort());
     const created = all.filter((e) => e.event === 'recording-created');
     expect(created).toHaveLength(5 + pads);
-    const verify = await runCli(['server', 'verify-log', '--data-dir', dataDir], { timeoutMs: 30_000 });
+    const verify = await runCli(['server', 'verify-log', '--data-dir', dataDir]);
     expect(verify.stdout).toMatch(/^custody log ok: \d+ entries, \d+ checkpoints .*, 5 stored receipts match/);
     expect(verify.code).toBe(0);
   }, 120_000);

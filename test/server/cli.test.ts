@@ -79,7 +79,7 @@ describe('bodycam server (CLI)', () => {
     const first = await startServer(dataDir);
     const port = new URL(first.url).port;
     try {
-      const second = await runCli(['server', '--data-dir', join(tmp.path, 'port2'), '--listen', `127.0.0.1:${port}`, '--tokens', tokensFile], { timeoutMs: 30_000 });
+      const second = await runCli(['server', '--data-dir', join(tmp.path, 'port2'), '--listen', `127.0.0.1:${port}`, '--tokens', tokensFile]);
       expect(second.code).not.toBe(0);
       expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('bodycam:'))).toEqual([`bodycam: cannot listen on 127.0.0.1:${port}: the port is already in use: stop the other process or choose another port with --listen 127.0.0.1:PORT`]);
       expect(second.stderr).not.toMatch(/\n\s+at /);
@@ -108,7 +108,7 @@ describe('bodycam server (CLI)', () => {
     });
     // Wait until the server has some of the body on disk in a temp file.
     const tmpDir = join(dataDir, 'tmp');
-    for (let i = 0; i < 200 && !readdirSync(tmpDir).some((f) => statSync(join(tmpDir, f)).size > 0); i++) await new Promise((r) => setTimeout(r, 25));
+    for (const deadline = Date.now() + 60_000; !readdirSync(tmpDir).some((f) => statSync(join(tmpDir, f)).size > 0) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 25));
     expect(readdirSync(tmpDir).length).toBeGreaterThan(0);
     server.child.kill('SIGKILL');
     await server.exited;

@@ -318,7 +318,7 @@ describe('stalled uploads', () => {
       });
       expect(outcome).toBe('status 408'); // the documented answer, then the connection closes
       // The server cleans up after the socket is gone: wait for it (bounded), then check.
-      for (let i = 0; i < 100 && readdirSync(join(slow.dataDir, 'tmp')).length; i++) await new Promise((r) => setTimeout(r, 20));
+      for (const deadline = Date.now() + 30_000; readdirSync(join(slow.dataDir, 'tmp')).length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
       expect(readdirSync(join(slow.dataDir, 'tmp'))).toEqual([]);
       expect(readdirSync(join(slow.dataDir, 'blobs'))).toEqual([]);
       const retry = await slow.request(`/v1/recordings/${rec.manifest.recordingId}/segments/0`, { method: 'PUT', headers: segmentHeaders(rec.segments[0]!), body: rec.segments[0] });
@@ -339,7 +339,7 @@ describe('too many uploads', () => {
       const holder = httpRequest(`${limited.url}/v1/recordings/${rec.manifest.recordingId}/segments/0`, { method: 'PUT', headers: { authorization: `Bearer ${limited.tokens['dock-1']}`, 'content-type': 'application/octet-stream', 'content-length': '50000', 'content-digest': formatDigestHeader(rec.manifest.segments[0]!.sha256) } });
       const held = new Promise<number>((resolve, reject) => { holder.on('response', (res) => { res.resume(); resolve(res.statusCode!); }); holder.on('error', reject); });
       holder.write(rec.segments[0]!.subarray(0, 10_000));
-      for (let i = 0; i < 100 && readdirSync(join(limited.dataDir, 'tmp')).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (const deadline = Date.now() + 30_000; readdirSync(join(limited.dataDir, 'tmp')).length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
       const refused = await limited.request(`/v1/recordings/${rec.manifest.recordingId}/segments/1`, { method: 'PUT', headers: segmentHeaders(rec.segments[1]!), body: rec.segments[1] });
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('1');
