@@ -17,13 +17,23 @@ import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { ProblemError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
-import { matchJournal, walkBays, type CardFile } from './inventory.js';
+import { matchJournal, walkBays, type BayListing, type CardFile } from './inventory.js';
+import { ATTENTION_SKIPS, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { isMediaExtension } from '../protocol/fileKinds.js';
 import { Journal, type RecordingRow } from './journal.js';
 import { TokenBucket } from './rateLimit.js';
 import { resendLostParts, type ResendOutcome } from './resend.js';
 import { chooseChallengeSegments, hashThroughDescriptor, openNoFollow, possessionProblems } from './wipe.js';
 
-export type CheckVerdict = 'held' | 'missing' | 'differing';
+/**
+ * `left`: a path on a card the dock leaves alone (docs/dock.md "Skipped files") that may hold
+ * evidence the server never got — a symlink, a hidden or temporary file with a media name, a folder
+ * not read, a listing cut short: the card is not safe to reformat. `ignored`: left alone and not
+ * evidence (a maker's thumbnails, a stray .json, a hidden folder, a host's
+ * AppleDouble `._` file), listed so that nothing is passed over without a word. The camera's own
+ * folder (`.system`, device_internal) is on every card and is not listed.
+ */
+export type CheckVerdict = 'held' | 'missing' | 'differing' | 'left' | 'ignored';
 
 export interface CheckEntry {
   /** `card`: a file on a docked camera; `journal`: a receipted recording no docked camera holds now. */
@@ -40,7 +50,7 @@ export interface CheckEntry {
 export interface CheckResult {
   entries: CheckEntry[];
   counts: Record<CheckVerdict, number>;
-  /** True when every file on the cards is held and no receipted recording is missing from the server. */
+  /** True when every file on the cards is held, nothing on them that may be evidence is left unread, and no receipted recording is missing from the server. */
   allHeld: boolean;
 }
 
@@ -209,10 +219,42 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
         after = page[page.length - 1]!.rowid;
       }
     }
-    const counts = { held: 0, missing: 0, differing: 0 } satisfies Record<CheckVerdict, number>;
+    for (const bay of inventory.bays) entries.push(...leftOnCard(bay));
+    const counts = { held: 0, missing: 0, differing: 0, left: 0, ignored: 0 } satisfies Record<CheckVerdict, number>;
     for (const e of entries) counts[e.verdict]++;
-    return { entries, counts, allHeld: counts.missing === 0 && counts.differing === 0 };
+    return { entries, counts, allHeld: counts.missing === 0 && counts.differing === 0 && counts.left === 0 };
   } finally {
     journal?.close();
   }
+}
+
+/** Whether a path the walker left alone may hold evidence (see CheckVerdict). */
+function mayBeEvidence(skip: SkippedPath): boolean {
+  if (ATTENTION_SKIPS.has(skip.code)) return true;
+  const name = skip.path.split('/').pop() ?? skip.path;
+  // A hidden or temporary file named like media may be a recording (a camera's file cut by power
+  // loss, a file hidden on a PC); a host's AppleDouble `._X.mp4` is a resource fork of X, not video.
+  if (skip.code === 'temporary') return true;
+  if (skip.code === 'hidden') return isMediaExtension(name) && !name.startsWith('._');
+  return false;
+}
+
+/** What the walker left alone on one docked card, as rows: nothing on a card is passed over in silence. */
+function leftOnCard(bay: BayListing): CheckEntry[] {
+  const base = { where: 'card' as const, bay: bay.bay, serial: bay.serial ?? 'unknown' };
+  // The camera's own folder (.system) is on every card and never evidence: not a row, or every check would list it.
+  const rows: CheckEntry[] = bay.skipped.filter((skip) => skip.code !== 'device_internal').map((skip) => mayBeEvidence(skip)
+    ? { ...base, path: skip.path, verdict: 'left' as const, detail: `${skip.code}: ${skip.reason}; never uploaded: the card may hold evidence the server does not have` }
+    : { ...base, path: skip.path, verdict: 'ignored' as const, detail: `${skip.code}: ${skip.reason}` });
+  // The walker lists a bounded number of skips and counts the rest by reason: an unlisted hidden file
+  // has no name to judge by, so it counts as one that may be evidence.
+  const listed = new Map<string, number>();
+  for (const skip of bay.skipped) listed.set(skip.code, (listed.get(skip.code) ?? 0) + 1);
+  for (const [code, count] of Object.entries(bay.skippedByCode) as Array<[SkipCode, number]>) {
+    const unlisted = count - (listed.get(code) ?? 0);
+    if (unlisted <= 0 || code === 'device_internal') continue;
+    const evidence = ATTENTION_SKIPS.has(code) || code === 'temporary' || code === 'hidden';
+    rows.push({ ...base, path: '…', verdict: evidence ? 'left' : 'ignored', detail: `${code}: ${unlisted} more path(s) left alone, not listed${evidence ? ': look at the card (bodycam dock --dry-run)' : ''}` });
+  }
+  return rows;
 }

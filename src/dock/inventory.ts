@@ -5,7 +5,7 @@
  * one, only read-only (Journal.openReadOnly). No lock is taken: both may run beside a dock.
  */
 import { listBaysFolder, openBay } from './bays.js';
-import { listCameraFiles, type CandidateFile, type DeviceInfo, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { listCameraFiles, type CandidateFile, type DeviceInfo, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import { rowFor, type RowDecision } from './identity.js';
 import type { Journal, StatSnapshot } from './journal.js';
 
@@ -25,6 +25,8 @@ export interface BayListing {
   serial: string | null;
   skipped: SkippedPath[];
   skippedCount: number;
+  /** How many were left alone per reason (skipped lists at most the walker's first 200). */
+  skippedByCode: Partial<Record<SkipCode, number>>;
 }
 
 export interface Inventory { files: CardFile[]; bays: BayListing[] }
@@ -36,14 +38,14 @@ export async function walkBays(bays: string): Promise<Inventory> {
   for (const entry of await listBaysFolder(bays)) {
     if (entry.kind === 'ignored') continue; // not a bay: nothing of it is read or reported per bay (the agent logs it once)
     const { name } = entry;
-    if (entry.kind === 'symlink') { listings.push({ bay: name, serial: null, skipped: [entry.skipped], skippedCount: 1 }); continue; }
+    if (entry.kind === 'symlink') { listings.push({ bay: name, serial: null, skipped: [entry.skipped], skippedCount: 1, skippedByCode: { [entry.skipped.code]: 1 } }); continue; }
     const contents = await openBay(entry.root);
     if (contents.kind === 'symlink') continue; // became a symlink since the listing: the next walk shows it
-    if (contents.kind === 'noCamera') { listings.push({ bay: name, serial: null, skipped: [], skippedCount: 0 }); continue; }
+    if (contents.kind === 'noCamera') { listings.push({ bay: name, serial: null, skipped: [], skippedCount: 0, skippedByCode: {} }); continue; }
     const { reading, device, serial } = contents;
     const root = entry.root;
     const listing = await listCameraFiles(root);
-    listings.push({ bay: name, serial, skipped: listing.skipped, skippedCount: listing.skippedCount });
+    listings.push({ bay: name, serial, skipped: listing.skipped, skippedCount: listing.skippedCount, skippedByCode: listing.skippedByCode });
     for (const file of listing.files) {
       files.push({
         bay: name, serial, cameraRoot: root, file, stat: { ...file.stat, sidecar: file.sidecarStat ?? null },

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
 import type { CheckResult } from '../../src/dock/check.js';
@@ -146,4 +146,35 @@ describe('bodycam check', () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^bodycam: cannot reach the ingest server at http:\/\/127\.0\.0\.1:9/);
   });
+
+  it('what the dock leaves alone on a card is a row: a symlink, a hidden or temporary media file are left (exit 1); thumbnails, a stray .json and a ._ file are listed as ignored', async () => {
+    const storage = join(tmp.path, 'cam4');
+    await recordCamera({ storage, count: 1, seed: 'c4', ...small });
+    const folder = join(storage, 'DCIM', '100BWC');
+    const media = readdirSync(folder).find((n) => n.endsWith('.mp4'))!;
+    const bytes = readFileSync(join(folder, media));
+    writeFileSync(join(folder, '.hidden.mp4'), bytes);
+    writeFileSync(join(folder, '._' + media), Buffer.alloc(4096));
+    writeFileSync(join(folder, 'REC0009.mp4.tmp'), bytes.subarray(0, 1000));
+    writeFileSync(join(folder, 'notes.json'), '{}');
+    mkdirSync(join(tmp.path, 'elsewhere'));
+    symlinkSync(join(tmp.path, 'elsewhere'), join(storage, 'DCIM', 'link'));
+    await dockCamera({ storage, bays, bay: 'bay4' });
+    const { code, result } = await check(server.url);
+    const bay4 = result.entries.filter((e) => e.bay === 'bay4');
+    const verdictOf = (path: string): string | undefined => bay4.find((e) => e.path === path)?.verdict;
+    expect(verdictOf('DCIM/100BWC/.hidden.mp4')).toBe('left');
+    expect(verdictOf('DCIM/100BWC/REC0009.mp4.tmp')).toBe('left');
+    expect(verdictOf('DCIM/link')).toBe('left');
+    expect(verdictOf(`DCIM/100BWC/._${media}`)).toBe('ignored');
+    expect(verdictOf('DCIM/100BWC/notes.json')).toBe('ignored');
+    expect(bay4.find((e) => e.path === 'DCIM/link')!.detail).toMatch(/^symlink: .*never uploaded/);
+    expect(result.counts.left).toBe(3);
+    expect(result.allHeld).toBe(false);
+    expect(code).toBe(1);
+    const text = await runCli(['check', ...dock(server.url)], { env });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/, 3 left on the card unread \(\d+ not evidence, left alone\)\n$/);
+  });
 });
+

@@ -15,12 +15,14 @@ export function renderCheck(result: CheckResult): string {
   const c = result.counts;
   const head = result.entries.length === 0 ? 'nothing on the docked cameras and nothing receipted in the journal\n'
     : table([['WHERE', 'BAY', 'PATH', 'VERDICT', 'DETAIL'], ...result.entries.map((e) => [e.where, e.bay ?? '-', e.path, e.verdict, e.detail])]);
-  return `${head}\n${c.held} held, ${c.missing} missing, ${c.differing} differing${result.allHeld ? ': everything is held' : ''}\n`;
+  const left = c.left ? `, ${c.left} left on the card unread` : '';
+  const ignored = c.ignored ? ` (${c.ignored} not evidence, left alone)` : '';
+  return `${head}\n${c.held} held, ${c.missing} missing, ${c.differing} differing${left}${result.allHeld ? ': everything is held' : ''}${ignored}\n`;
 }
 
 export function registerCheck(program: Command): void {
   const command = program.command('check')
-    .description('Check every file on the docked cameras and in the journal against the server: held (proved), missing, differing')
+    .description('Check every file on the docked cameras and in the journal against the server: held (proved), missing, differing, left (on a card, never uploaded)')
     .option('--json', 'the result as JSON')
     .option('--resend', 'send again, from the card, the segments of a receipted recording the server lost since (damaged at rest); the server verifies each against the receipted SHA-256');
   addAllDockOptions(command);
@@ -32,7 +34,10 @@ away) is asked for by id. A recording the server lost part of since its receipt 
 missing: "the server lost ... the card holds the receipted bytes"; with --resend those parts are sent again from the
 card (each verified by the server against the receipted SHA-256) and proved again. Nothing else is uploaded, nothing is
 deleted; the journal is only read.
-Exit codes: 0 everything held, 1 something missing or differing (or the server unreachable), 2 usage.
+What the dock leaves alone on a card is listed too: "left" when it may be evidence the server never got (a symlink, a
+hidden or temporary file named like media, a folder that could not be read), "ignored" when it is not (the camera's own
+folder, thumbnails, a stray .json, a hidden folder, a ._ AppleDouble file).
+Exit codes: 0 everything held, 1 something missing, differing or left on a card (or the server unreachable), 2 usage.
 
 Examples:
   $ bodycam check --config /etc/bodycam/dock.json
