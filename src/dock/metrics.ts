@@ -1,47 +1,42 @@
 /**
- * The dock's Prometheus metrics (GET /metrics on the status port): what every program has
- * (src/util/metrics.ts: a registry per agent, process metrics, the build) and per-bay labels on
- * what a bay does.
+ * What the dock counts for its Prometheus metrics (GET /metrics on the status port): plain tallies
+ * per bay (or per retry reason), kept as the work happens. The exposition (metricsExposition.ts:
+ * prom-client, the process metrics, the per-bay series) is loaded at the first scrape, so a dock
+ * that is never scraped (`dock --once`, no status port) never loads prom-client. The process
+ * metrics (event loop lag, GC) are therefore measured from the first scrape on.
  */
-import { ProgramMetrics } from '../util/metrics.js';
 import type { DockStatus } from './agent.js';
 
 /** Label value for work whose bay is not known (a row from before the bay was recorded). */
 export const UNKNOWN_BAY = 'unknown';
 
-export class DockMetrics extends ProgramMetrics {
+/** Counts by label value (bay or reason). */
+export interface DockTallies {
+  bytesSent: Map<string, number>;
+  segmentsSent: Map<string, number>;
+  requestRetries: Map<string, number>;
+  jobRetries: Map<string, number>;
+  receipts: Map<string, number>;
+  wiped: Map<string, number>;
+  possessionFailures: Map<string, number>;
+  staleAlarms: Map<string, number>;
+  /** Bay → ms of its last verified receipt. */
+  lastReceiptAt: Map<string, number>;
+  /** ms of the last verified receipt of any bay (0: none since start). */
+  lastReceiptAnyAt: number;
+}
+
+const add = (tally: Map<string, number>, key: string, n = 1): void => { tally.set(key, (tally.get(key) ?? 0) + n); };
+
+export class DockMetrics {
   /** Segment body bytes acknowledged by the server, all bays (what `status` shows as bytesSent). */
   bytesSent = 0;
   private status: (() => DockStatus) | undefined;
-
-  private readonly bytesSentTotal = this.counter('bodycam_dock_bytes_sent_total', 'Segment body bytes sent to the ingest server and acknowledged.', ['bay']);
-  private readonly segmentsSentTotal = this.counter('bodycam_dock_segments_sent_total', 'Segments acknowledged by the ingest server.', ['bay']);
-  private readonly requestRetriesTotal = this.counter('bodycam_dock_request_retries_total', 'Per-request retries (connection errors, 408/429/5xx), by reason.', ['reason']);
-  private readonly jobRetriesTotal = this.counter('bodycam_dock_job_retries_total', 'Jobs sent back to the journal with backoff.', ['bay']);
-  private readonly receiptsTotal = this.counter('bodycam_dock_receipts_total', 'Verified receipts stored.', ['bay']);
-  private readonly wipedTotal = this.counter('bodycam_dock_wiped_total', 'Camera files wiped after a stored receipt and proof of possession.', ['bay']);
-  private readonly possessionFailuresTotal = this.counter('bodycam_dock_possession_failures_total', 'Wipes refused because the server did not prove it holds the bytes (an integrity problem).', ['bay']);
-  private readonly staleAlarmsTotal = this.counter('bodycam_dock_stale_alarms_total', 'Recordings that waited longer than --stale-after.', ['bay']);
-  private readonly lastReceipt = this.gauge('bodycam_dock_last_receipt_timestamp_seconds', 'Unix time of the last verified receipt (0: none since start): alert when it stops moving while the queue is not empty.', ['bay']);
-  private readonly lastReceiptAny = this.gauge('bodycam_dock_last_success_timestamp_seconds', 'Unix time of the last verified receipt of any bay (0: none since start).');
-
-  constructor() {
-    super('dock');
-    this.lastReceiptAny.set(0);
-    const gauge = (name: string, help: string, value: (s: DockStatus) => number): void => {
-      this.gaugeReading(name, help, () => { const s = this.status?.(); return s ? value(s) : undefined; });
-    };
-    gauge('bodycam_dock_queue_depth', 'Recordings with work left.', (s) => s.queue.depth);
-    gauge('bodycam_dock_oldest_queued_seconds', 'Age of the oldest recording with work left.', (s) => s.queue.oldestQueuedSeconds);
-    gauge('bodycam_dock_quarantined', 'Recordings quarantined with a reason.', (s) => s.queue.quarantined);
-    gauge('bodycam_dock_flagged', 'Recordings uploaded with an integrity flag (never wiped).', (s) => s.queue.flagged);
-    gauge('bodycam_dock_bays_docked', 'Bays with a camera docked.', (s) => s.bays.filter((b) => b.state !== 'empty').length);
-    const bays = () => this.status?.().bays ?? [];
-    // One series per bay and state, 1 for the bay's state now: `bodycam_dock_bay_state{state="attention"} == 1` is an alert.
-    this.series('gauge', 'bodycam_dock_bay_state', 'State of each bay (1 for the current state).', ['bay', 'state'], () => bays().map((bay) => [{ bay: bay.bay, state: bay.state }, 1]));
-    this.series('gauge', 'bodycam_dock_bay_bytes', 'Bytes of the recordings of the camera docked in each bay: found, and done (acknowledged or finished otherwise).', ['bay', 'kind'],
-      () => bays().flatMap((bay) => bay.bytesTotal === undefined ? [] : [[{ bay: bay.bay, kind: 'found' }, bay.bytesTotal], [{ bay: bay.bay, kind: 'done' }, bay.bytesDone ?? 0]] as Array<[Record<string, string>, number]>));
-  }
+  private readonly tallies: DockTallies = {
+    bytesSent: new Map(), segmentsSent: new Map(), requestRetries: new Map(), jobRetries: new Map(), receipts: new Map(),
+    wiped: new Map(), possessionFailures: new Map(), staleAlarms: new Map(), lastReceiptAt: new Map(), lastReceiptAnyAt: 0,
+  };
+  private exposition: Promise<{ render(): Promise<string> }> | undefined;
 
   /** Where the gauges read the agent's state at scrape time. */
   observe(status: () => DockStatus): void {
@@ -50,19 +45,25 @@ export class DockMetrics extends ProgramMetrics {
 
   segmentSent(bay: string, bytes: number): void {
     this.bytesSent += bytes;
-    this.bytesSentTotal.inc({ bay }, bytes);
-    this.segmentsSentTotal.inc({ bay });
+    add(this.tallies.bytesSent, bay, bytes);
+    add(this.tallies.segmentsSent, bay);
   }
 
-  requestRetried(reason: string): void { this.requestRetriesTotal.inc({ reason }); }
-  jobRetried(bay: string): void { this.jobRetriesTotal.inc({ bay }); }
-  staleAlarm(bay: string): void { this.staleAlarmsTotal.inc({ bay }); }
-  wiped(bay: string): void { this.wipedTotal.inc({ bay }); }
-  possessionFailed(bay: string): void { this.possessionFailuresTotal.inc({ bay }); }
+  requestRetried(reason: string): void { add(this.tallies.requestRetries, reason); }
+  jobRetried(bay: string): void { add(this.tallies.jobRetries, bay); }
+  staleAlarm(bay: string): void { add(this.tallies.staleAlarms, bay); }
+  wiped(bay: string): void { add(this.tallies.wiped, bay); }
+  possessionFailed(bay: string): void { add(this.tallies.possessionFailures, bay); }
 
   receiptStored(bay: string, at = Date.now()): void {
-    this.receiptsTotal.inc({ bay });
-    this.lastReceipt.set({ bay }, at / 1000);
-    this.lastReceiptAny.set(at / 1000);
+    add(this.tallies.receipts, bay);
+    this.tallies.lastReceiptAt.set(bay, at);
+    this.tallies.lastReceiptAnyAt = at;
+  }
+
+  /** The Prometheus text exposition (0.0.4); the first call loads prom-client. */
+  render(): Promise<string> {
+    this.exposition ??= import('./metricsExposition.js').then((m) => new m.DockExposition(this.tallies, () => this.status?.()));
+    return this.exposition.then((e) => e.render());
   }
 }
