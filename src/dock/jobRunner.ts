@@ -6,6 +6,7 @@
  * reason), or a file that grew again (detection starts over).
  */
 import { setMaxListeners } from 'node:events';
+import { lstat } from 'node:fs/promises';
 import { UNKNOWN_BAY } from './metrics.js';
 import type { AgentState } from './agentState.js';
 import { dispositionOf, FileGrowingError, isDockLevelProblem, PausedError, reasonCodeOf, reasonOf } from './errors.js';
@@ -16,6 +17,11 @@ import { STATE_TABLE, type Phase, type StepName } from './states.js';
 
 /** Shortest wait before a job refused for a dock-level reason is tried again by a running dock. */
 const DOCK_LEVEL_FLOOR_MS = 30_000;
+
+/** The job's file is at its path (as the last scan saw it), whatever made the job pause. */
+function stillThere(absPath: string): Promise<boolean> {
+  return lstat(absPath).then((stats) => stats.isFile(), () => false);
+}
 
 type Step = (ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal) => Promise<RecordingRow>;
 
@@ -99,7 +105,11 @@ export class JobRunner {
         this.events.rescan(location.bay, 50);
         return;
       }
-      const disposition = dispositionOf(error);
+      let disposition = dispositionOf(error);
+      // --once: a pause whose file is still where the job read it was no undock (a failing card's EIO
+      // reads as "gone"). Its rescan would find it and start it again for ever, now that --once waits
+      // for that rescan: it counts as an attempt instead, and the run ends and reports it (exit 1).
+      if (disposition === 'paused' && state.config.once && !state.stopping && !signal.aborted && await stillThere(location.absPath)) disposition = 'transient';
       if (disposition === 'paused') {
         log.info('paused', { state: row.state, why: reasonOf(error) });
         // Not where we thought: forget the location until a scan finds the file again (no busy loop).
