@@ -6,12 +6,14 @@
 import { Option, type Command } from 'commander';
 import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
 import { trustServer } from '../dock/trust.js';
-import { formatConfigValue, type ConfigKind } from '../dock/config.js';
+import { DOCK_SETTINGS, formatConfigValue, parseEndpoints, resolveDockSettings, type ConfigKind } from '../dock/config.js';
+import { redactPassword, requireSettings } from '../util/settings.js';
 import { startProgress } from './render/bays.js';
 import { action } from './handler.js';
 import { registerDockConfig } from './commands/dockConfig/index.js';
+import { joinRepeated } from './dockSettings.js';
 import { runDryRunCommand } from './commands/dockDryRun/index.js';
-import { enterServiceMode, tell } from './output.js';
+import { enterServiceMode, say, tell } from './output.js';
 import { SystemdNotifier } from '../util/sdNotify.js';
 import { untilStopSignal } from './signals.js';
 import { isIntegrityProblem } from '../protocol/types.js';
@@ -31,7 +33,7 @@ export function registerDock(program: Command): void {
     const defaultText = 'required' in spec && spec.required ? 'required' : spec.default === undefined ? undefined : negated ? `default on; ${flag} turns it off` : `default ${formatConfigValue(spec, spec.default)}`;
     const option = new Option(flag, `${spec.description} [${envNameOf(key)}${defaultText ? `; ${defaultText}` : ''}]`);
     // --endpoint may be repeated: the servers are joined into one comma-separated list.
-    if (key === 'endpoint') option.argParser((value: string, previous: string | undefined) => (previous ? `${previous},${value}` : value));
+    if (key === 'endpoint') option.argParser(joinRepeated);
     command.addOption(option);
   }
   command.addHelpText('after', '\nPrecedence: flags > BODYCAM_* environment > --config file > defaults.\nExit codes with --once: 0 all receipted, 3 some quarantined or flagged (listed on stderr), 1 other failure, 2 usage.\n\nExamples:\n  $ echo a-long-random-token > dock.token\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --state-dir dock-state --dock-id dock-01\n  $ bodycam dock --bays bays --endpoint http://127.0.0.1:8443 --token-file dock.token --state-dir dock-state --dock-id dock-01 --once --wipe-after-ingest --server-key server-key.pub.pem\n  $ BODYCAM_CONFIG=/etc/bodycam/dock.json bodycam dock               # every key from the file (see scripts/dock.example.json)');
@@ -40,13 +42,20 @@ export function registerDock(program: Command): void {
   registerDockConfig(command);
   command.command('trust-server')
     .description('Confirm the ingest server\'s receipt key out of band and pin it in the journal: the only way besides --server-key that lets --wipe-after-ingest run')
-    .requiredOption('--state-dir <dir>', 'the dock\'s state folder (the journal holds the confirmed pin)')
-    .requiredOption('--endpoint <url>', 'base URL of the ingest server, as the dock uses it')
+    .option('--config <file>', 'the dock\'s JSON config file: its stateDir and endpoint, as `bodycam dock` reads them [BODYCAM_CONFIG]')
+    .option('--state-dir <dir>', 'the dock\'s state folder (the journal holds the confirmed pin) [BODYCAM_STATE_DIR]')
+    .option('--endpoint <url>', 'base URL of the ingest server as the dock uses it; the dock\'s comma-separated list (or the flag repeated): every server must have the key [BODYCAM_ENDPOINT]', joinRepeated)
     .requiredOption('--fingerprint <keyId>', 'the server\'s keyId as its operator gave it: hex SHA-256 of the public key\'s SPKI DER (GET /v1/keys shows it)')
-    .addHelpText('after', '\nFetches GET <endpoint>/v1/keys, checks that the SHA-256 of the key\'s SPKI DER is the fingerprint, and records the\nconfirmed pin in <state-dir>/journal.sqlite. Exit 0 pinned, 1 the key differs or cannot be fetched (nothing pinned), 2 usage.\nRestart a running dock afterwards.\n\nExamples:\n  $ bodycam dock trust-server --state-dir /var/lib/bodycam --endpoint https://ingest.example:8443 --fingerprint <64 hex>')
-    .action(action(async (flags: { stateDir: string; endpoint: string; fingerprint: string }) => {
-      const result = await trustServer({ stateDir: flags.stateDir, endpoint: flags.endpoint, fingerprint: flags.fingerprint });
-      process.stdout.write(`confirmed server key ${result.keyId} of ${flags.endpoint}: pinned in ${flags.stateDir}; --wipe-after-ingest may run (restart a running dock)\n`);
+    .addHelpText('after', '\nFetches GET <endpoint>/v1/keys (of each endpoint), checks that the SHA-256 of the key\'s SPKI DER is the fingerprint, and records the\nconfirmed pin in <state-dir>/journal.sqlite. --state-dir and --endpoint come from the flags, BODYCAM_* or --config as for `bodycam dock`.\nExit 0 pinned, 1 the key differs or cannot be fetched (nothing pinned), 2 usage.\nRestart a running dock afterwards.\n\nExamples:\n  $ bodycam dock trust-server --state-dir /var/lib/bodycam --endpoint https://ingest.example:8443 --fingerprint <64 hex>\n  $ bodycam dock trust-server --config /etc/bodycam/dock.json --fingerprint <64 hex>')
+    .action(action(async (given: { config?: string; stateDir?: string; endpoint?: string; fingerprint: string }) => {
+      const keys = ['stateDir', 'endpoint'] as const;
+      const flags = { ...(given.config ? { config: given.config } : {}), ...(given.stateDir ? { stateDir: given.stateDir } : {}), ...(given.endpoint ? { endpoint: given.endpoint } : {}) };
+      const { values } = resolveDockSettings({ flags }, keys);
+      requireSettings(DOCK_SETTINGS, values, keys);
+      const stateDir = values.stateDir as string;
+      const endpoint = parseEndpoints(values.endpoint as string).join(',');
+      const result = await trustServer({ stateDir, endpoint, fingerprint: given.fingerprint });
+      say(`confirmed server key ${result.keyId} of ${redactPassword(endpoint)}: pinned in ${stateDir}; --wipe-after-ingest may run (restart a running dock)\n`);
       return 0;
     }));
   command.action(action(async (flags: Record<string, unknown>) => {

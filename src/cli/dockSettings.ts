@@ -30,11 +30,19 @@ export function dockSettings(flags: Record<string, unknown>, keys: readonly Dock
  * Every flag `bodycam dock` takes (help hidden: the dock's own --help lists them), for commands that
  * must see exactly the dock's settings (doctor, dock config). A default-true switch is --no-<flag>.
  */
+/** A flag given several times (--endpoint a --endpoint b): the values as one comma-separated list. */
+export function joinRepeated(value: string, previous: string | undefined): string {
+  return previous ? `${previous},${value}` : value;
+}
+
 export function addAllDockOptions(command: Command): Command {
   command.option('--config <file>', 'the dock\'s JSON config file [BODYCAM_CONFIG]');
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
     const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
-    command.addOption(new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp());
+    const option = new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp();
+    // --endpoint may be repeated, as for `bodycam dock`: one comma-separated list.
+    if (key === 'endpoint') option.argParser(joinRepeated);
+    command.addOption(option);
   }
   return command;
 }

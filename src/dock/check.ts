@@ -169,18 +169,39 @@ function lostParts(held: { missing?: unknown; missingAttachments?: unknown }): s
   return parts.length ? parts.join(' and ') : undefined;
 }
 
+/** What the check saw on the docked cameras: each camera's bay, and each path on it (for "where is it now"). */
+interface DockedNow { bayOf: Map<string, string>; paths: Set<string> }
+
+function dockedNow(files: readonly CardFile[]): DockedNow {
+  const bayOf = new Map<string, string>();
+  const paths = new Set<string>();
+  for (const card of files) {
+    bayOf.set(card.serial, card.bay);
+    paths.add(`${card.serial}\u0000${card.file.relPath}`);
+  }
+  return { bayOf, paths };
+}
+
+/** Where a receipted recording that no card file proved is now, in what the check saw (never a guess). */
+function whereNow(row: RecordingRow, docked: DockedNow): string {
+  if (row.state === 'wiped') return 'wiped from the camera';
+  const bay = docked.bayOf.get(row.serial);
+  if (bay === undefined) return `its camera ${row.serial} is not docked now`;
+  if (docked.paths.has(`${row.serial}\u0000${row.relPath}`)) return `its camera is docked in ${bay}, but the file at that path is not the receipted bytes now (rewritten since: the new bytes are their own row)`;
+  return `its camera is docked in ${bay}, but it holds no recording at that path now (not wiped by this dock)`;
+}
+
 /** A receipted recording no docked camera holds: the server's word (no bytes here to prove against). */
-async function askServer(client: IngestClient, row: RecordingRow): Promise<{ verdict: CheckVerdict; detail: string }> {
+async function askServer(client: IngestClient, row: RecordingRow, docked: DockedNow): Promise<{ verdict: CheckVerdict; detail: string }> {
   try {
     const held = await client.getRecording(row.recordingId!);
     // A complete recording lists the blobs found damaged (or lost) since its receipt: `complete` alone is not held.
     const lost = lostParts(held);
     const wiped = row.state === 'wiped';
-    // Not on a card now: wiped, its camera away, or its file at that path changed since (a new version is its own row).
-    const where = wiped ? 'wiped from the camera' : 'not on a docked camera as receipted';
+    const where = whereNow(row, docked);
     if (held.state === 'complete' && !lost) return { verdict: 'held', detail: `${where}; the server has it complete (no bytes here to prove against)` };
     if (held.state === 'complete') {
-      return { verdict: 'missing', detail: wiped ? `WIPED from the camera and the server lost ${lost} since the receipt: restore from a backup` : `${where}; the server lost ${lost} since the receipt (the card may still hold the bytes)` };
+      return { verdict: 'missing', detail: wiped ? `WIPED from the camera and the server lost ${lost} since the receipt: restore from a backup` : `${where}; the server lost ${lost} since the receipt` };
     }
     return { verdict: 'missing', detail: `${wiped ? 'WIPED from the camera and ' : ''}the server has it incomplete (${lost ?? 'nothing listed missing'})` };
   } catch (error) {
@@ -200,6 +221,7 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
     const inventory = await walkBays(config.bays);
     const entries: CheckEntry[] = [];
     const onCards = new Set<string>();
+    const docked = dockedNow(inventory.files);
     for (const card of inventory.files) {
       const base = { where: 'card' as const, bay: card.bay, serial: card.serial, path: card.file.relPath };
       const { row, note } = await receiptedRow(journal, card);
@@ -214,7 +236,7 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
         if (page.length === 0) break;
         for (const row of page) {
           if (onCards.has(row.key)) continue;
-          entries.push({ where: 'journal', serial: row.serial, path: row.relPath, ...(row.bay ? { bay: row.bay } : {}), recordingId: row.recordingId!, ...await askServer(client, row) });
+          entries.push({ where: 'journal', serial: row.serial, path: row.relPath, ...(row.bay ? { bay: row.bay } : {}), recordingId: row.recordingId!, ...await askServer(client, row, docked) });
         }
         after = page[page.length - 1]!.rowid;
       }

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { isValidId } from '../protocol/types.js';
 import {
-  defineSettings, envNameFor, flagNameOf, formatSetting, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile,
+  defineSettings, envNameFor, flagNameOf, formatSetting, redactPassword, requireSettings, resolveSettings, settingsJsonSchema, settingsReferenceMarkdown, validateSettingsFile,
   type ResolvedSettings, type SettingKind, type SettingSource, type SettingSpec, type SettingsInput,
 } from '../util/settings.js';
 import { parseTimetable } from './bwTimetable.js';
@@ -23,7 +23,7 @@ export { flagNameOf };
 
 export const DOCK_CONFIG_SCHEMA = {
   bays: { kind: 'path', default: undefined, required: true, description: 'Folder holding one sub-folder per bay; a docked camera\'s storage appears as <bays>/<bay>/.' },
-  endpoint: { kind: 'string', default: undefined, required: true, description: 'Base URL of the ingest server, e.g. http://127.0.0.1:8080; several servers of one shared state comma-separated (or the flag repeated): requests are spread over them and a dead one is skipped at once.' },
+  endpoint: { kind: 'string', default: undefined, required: true, redactPassword: true, description: 'Base URL of the ingest server, e.g. http://127.0.0.1:8080; several servers of one shared state comma-separated (or the flag repeated): requests are spread over them and a dead one is skipped at once. A password in a URL is never printed.' },
   tokenFile: { kind: 'path', default: undefined, required: true, description: 'File holding the dock\'s bearer token alone (surrounding whitespace is ignored).' },
   stateDir: { kind: 'path', default: undefined, required: true, description: 'Folder for the journal (SQLite), the dock\'s Ed25519 key pair and the status port file.' },
   serverKey: { kind: 'path', default: undefined, description: 'PEM file with the server\'s receipt public key, from its operator. Without it (or a pin confirmed by `bodycam dock trust-server`) the key is learned from GET /v1/keys on first contact: it verifies receipts but never authorises a wipe.' },
@@ -174,7 +174,7 @@ export function formatConfigValue(spec: ConfigKeySpec, value: unknown): string {
 
 /** Markdown table of the schema, for README.md and docs/dock.md. */
 export function configReferenceMarkdown(): string {
-  return settingsReferenceMarkdown(DOCK_SETTINGS, 'JSON file holding any of the keys below (camelCase; unknown keys are an error; schema: docs/schemas/dock-config.schema.json); relative paths in it are relative to the file.');
+  return settingsReferenceMarkdown(DOCK_SETTINGS, 'JSON file holding any of the keys below (camelCase; unknown keys and a key given twice are an error; schema: docs/schemas/dock-config.schema.json); relative paths in it are relative to the file.');
 }
 
 /** One or more http(s) base URLs, comma-separated: each checked, trailing slashes cut, repeats dropped. */
@@ -183,15 +183,17 @@ export function parseEndpoints(text: string): string[] {
   if (!list.length) throw new UsageError('invalid endpoint "": expected an http:// or https:// URL such as http://127.0.0.1:8443');
   const out: string[] = [];
   for (const endpoint of list) {
+    // The message may reach a terminal or a log: a password in the URL never does.
+    const said = redactPassword(endpoint, endpoint.replace(/\/\/[^/@]*@/, '//***@'));
     try {
       const url = new URL(endpoint);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
     } catch (cause) {
-      throw new UsageError(`invalid endpoint "${endpoint}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
+      throw new UsageError(`invalid endpoint "${said}": expected an http:// or https:// URL such as http://127.0.0.1:8443`, { cause });
     }
     // URL() reads "http://host:" as the default port 80: a port left out by mistake must not go there silently.
     const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(endpoint)?.[1] ?? '';
-    if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${endpoint}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
+    if (authority.endsWith(':')) throw new UsageError(`invalid endpoint "${said}": the port after ":" is empty: give one, e.g. http://127.0.0.1:8443`);
     const clean = endpoint.replace(/\/+$/, '');
     if (!out.includes(clean)) out.push(clean);
   }

@@ -21,7 +21,8 @@ import type { Journal, RecordingRow } from './journal.js';
 import { QUARANTINE_CODES } from './errors.js';
 import { isInside, readDevice } from '../protocol/cameraStorage/index.js';
 import { unreadableOf } from './pipeline.js';
-import { isIntegrityProblem, type IntegrityStatus } from '../protocol/types.js';
+import { INTEGRITY_STATUSES, isIntegrityProblem, type IntegrityStatus } from '../protocol/types.js';
+import { isProblemCode } from '../protocol/problems.js';
 
 export interface QuarantineEntry {
   key: string;
@@ -54,6 +55,21 @@ export const NOT_RETRYABLE: ReadonlyMap<string, string> = new Map([
 
 export class QuarantineError extends BodycamError {
   override readonly userFacing = true;
+}
+
+/**
+ * Whether `code` is one a row can carry (src/dock/errors.ts reasonCodeOf: a local code, or
+ * `server_<the protocol's problem code>`), or with `flags` also an integrity flag of a flagged
+ * recording: a typo in --reason is a usage error (exit 2), never "nothing quarantined" (exit 0).
+ * Called when nothing matched: a code some row does carry (another server's problem code) is real.
+ */
+export function checkReasonCode(code: string, flags: boolean): void {
+  const local: readonly string[] = [...Object.values(QUARANTINE_CODES), 'unknown'];
+  const flagCodes: readonly string[] = [...INTEGRITY_STATUSES.filter((s) => isIntegrityProblem(s)), 'unreadable', 'truncated'];
+  const server = code.startsWith('server_') && (isProblemCode(code.slice('server_'.length)) || code === 'server_attachment_out_of_plan');
+  if (local.includes(code) || server || (flags && flagCodes.includes(code))) return;
+  const known = [...local, 'server_<problem code> (e.g. server_invalid_manifest)', ...(flags ? flagCodes : [])];
+  throw new UsageError(`--reason ${JSON.stringify(code)} is not a reason code: one of ${known.join(', ')} (the CODE column of \`bodycam quarantine list\`)`, { code: 'E_QUARANTINE_REASON' });
 }
 
 function entryOf(row: RecordingRow): QuarantineEntry {
@@ -123,6 +139,7 @@ export function retryQuarantined(journal: Journal, target: { ref?: string; reaso
     throw new QuarantineError('E_NOT_RETRYABLE', `${target.reason} cannot be retried: ${NOT_RETRYABLE.get(target.reason)!}`);
   }
   const rows = target.ref ? [findQuarantined(journal, target.ref)] : [...listQuarantine(journal, { reason: target.reason })].map((e) => journal.get(e.key)!);
+  if (target.reason && rows.length === 0) checkReasonCode(target.reason, false);
   const outcomes: RetryOutcome[] = [];
   for (const row of rows) {
     const entry = entryOf(row);

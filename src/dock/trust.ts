@@ -8,6 +8,7 @@
 import { BodycamError, UsageError } from '../errors.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import { Journal } from './journal.js';
+import { parseEndpoints } from './config.js';
 
 /** Journal meta key of the confirmed server key (PEM). */
 export const CONFIRMED_SERVER_KEY_META = 'serverKeyConfirmedPem';
@@ -54,12 +55,22 @@ export async function fetchServerKey(endpoint: string, timeoutMs = 15_000): Prom
   return { keyId: keyIdOf(pem), publicKeyPem: pem };
 }
 
-/** Fetch GET /v1/keys, require its keyId (SHA-256 of the SPKI DER) to be `fingerprint`, and pin it as confirmed. */
+/**
+ * Fetch GET /v1/keys, require its keyId (SHA-256 of the SPKI DER) to be `fingerprint`, and pin it as
+ * confirmed. `endpoint` may be the dock's comma-separated list: every server of it must sign with that
+ * key (they share one state and one key), or nothing is pinned.
+ */
 export async function trustServer(options: { stateDir: string; endpoint: string; fingerprint: string; timeoutMs?: number }): Promise<TrustResult> {
   const fingerprint = normalizeFingerprint(options.fingerprint);
-  const { keyId, publicKeyPem: pem } = await fetchServerKey(options.endpoint, options.timeoutMs);
-  if (keyId !== fingerprint) {
-    throw new TrustError('E_TRUST_MISMATCH', `the server at ${options.endpoint} has key ${keyId}, not the fingerprint ${fingerprint} you were given: nothing pinned (ask the server operator; never wipe against this server)`);
+  const endpoints = parseEndpoints(options.endpoint);
+  let pem = '';
+  const keyId = fingerprint;
+  for (const endpoint of endpoints) {
+    const found = await fetchServerKey(endpoint, options.timeoutMs);
+    if (found.keyId !== fingerprint) {
+      throw new TrustError('E_TRUST_MISMATCH', `the server at ${endpoint} has key ${found.keyId}, not the fingerprint ${fingerprint} you were given: nothing pinned (ask the server operator; never wipe against this server)`);
+    }
+    pem = found.publicKeyPem;
   }
   const journal = Journal.open(options.stateDir);
   try {
@@ -67,7 +78,7 @@ export async function trustServer(options: { stateDir: string; endpoint: string;
     journal.setMeta(CONFIRMED_SERVER_KEY_META, pem);
     journal.setMeta(LEARNED_SERVER_KEY_META, pem);
     journal.setMeta('serverKeyConfirmedAt', new Date().toISOString());
-    journal.event(null, 'server-key-confirmed', `${keyId} from ${options.endpoint}${previous && previous !== pem ? ` (replaces ${keyIdOf(previous)})` : ''}`);
+    journal.event(null, 'server-key-confirmed', `${keyId} from ${endpoints.join(', ')}${previous && previous !== pem ? ` (replaces ${keyIdOf(previous)})` : ''}`);
   } finally {
     journal.close();
   }

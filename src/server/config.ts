@@ -212,5 +212,5 @@ export function loadServerConfig(input: LoadServerConfigInput = {}): ServerConfi
 
 /** Markdown table of the server's keys (README.md). */
 export function serverConfigReferenceMarkdown(): string {
-  return settingsReferenceMarkdown(SERVER_SETTINGS, 'JSON file holding any of the keys below (camelCase; unknown keys are an error; schema: docs/schemas/server-config.schema.json); relative paths in it are relative to the file; keep it 0600 if it holds the S3 keys.');
+  return settingsReferenceMarkdown(SERVER_SETTINGS, 'JSON file holding any of the keys below (camelCase; unknown keys and a key given twice are an error; schema: docs/schemas/server-config.schema.json); relative paths in it are relative to the file; keep it 0600 if it holds the S3 keys.');
 }

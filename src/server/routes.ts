@@ -153,8 +153,10 @@ export function registerRoutes(app: FastifyInstance, deps: {
   app.get<{ Querystring: OperatorQuery }>('/v1/recordings', { onRequest: adminOrDock }, async (request) => {
     const query = request.query;
     if (!request.dockId) return recordingsPage(deps.catalog, query);
-    if (query.limit !== undefined || query.cursor !== undefined || query.dock !== undefined) return recordingsPage(deps.catalog, query, dockOf(request));
+    // Anything beyond device and state (a page, another filter) is the catalog's: never ignored.
+    if (Object.keys(query).some((key) => key !== 'device' && key !== 'state')) return recordingsPage(deps.catalog, query, dockOf(request));
     const { device, state } = query;
+    if (device !== undefined && (typeof device !== 'string' || device.length > 200)) throw new ProblemError('bad_request', 'device must be given once, at most 200 characters');
     if (state !== undefined && state !== 'receiving' && state !== 'complete') throw new ProblemError('bad_request', 'state must be receiving or complete');
     return { recordings: await ingest.list(dockOf(request), { ...(device !== undefined ? { device } : {}), ...(state !== undefined ? { state } : {}) }) };
   });

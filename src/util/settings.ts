@@ -211,7 +211,39 @@ function readJsonObject(path: string): { value?: Record<string, unknown>; proble
     return { problem: `is not valid JSON${at ? ` (at character ${at})` : ''}` };
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { problem: 'must hold a JSON object' };
+  // JSON.parse keeps the last of a key given twice: the other value would be dropped without a word.
+  const twice = repeatedKey(text);
+  if (twice !== undefined) return { problem: `gives the key ${JSON.stringify(twice)} more than once (JSON keeps only the last): give each key once` };
   return { value: parsed as Record<string, unknown> };
+}
+
+/**
+ * The first key an object of this (valid) JSON text gives twice, at any depth, or undefined. A walk
+ * over the text: strings are read whole (escapes decoded), a string followed by ':' is a key of the
+ * innermost open object.
+ */
+export function repeatedKey(text: string): string | undefined {
+  const open: Array<Set<string> | undefined> = []; // one entry per open {…} (a Set) or […] (undefined)
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(undefined);
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      let next = end + 1;
+      while (/\s/.test(text[next] ?? '')) next++;
+      const keys = open[open.length - 1];
+      if (text[next] === ':' && keys) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }
 
 /** Every problem of a config file's content against the schema (unknown keys, types, unit texts); empty = none. */
@@ -319,13 +351,18 @@ export function formatSetting(spec: SettingSpec, value: unknown): string {
  * (node-postgres takes `?password=`, `sslpassword=`, `sslkey=` from it; anything unparsable: `unparsable`).
  */
 export function redactPassword(url: string, unparsable = '(set)'): string {
+  // A list of URLs (the dock's endpoints, comma-separated): each one masked on its own.
+  const list = url.split(/,(?=\s*[a-z][a-z0-9+.-]*:\/\/)/i);
+  if (list.length > 1) return list.map((one) => redactPassword(one.trim(), unparsable)).join(',');
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
+    let masked = false;
+    if (parsed.password) { parsed.password = '***'; masked = true; }
     for (const name of [...parsed.searchParams.keys()]) {
-      if (/pass|secret|token|key|cert/i.test(name)) parsed.searchParams.set(name, '***');
+      if (/pass|secret|token|key|cert/i.test(name)) { parsed.searchParams.set(name, '***'); masked = true; }
     }
-    return parsed.toString();
+    // Nothing secret in it: shown as given (URL() would add a trailing slash, lower-case the host).
+    return masked ? parsed.toString() : url;
   } catch {
     return unparsable;
   }

@@ -176,5 +176,19 @@ describe('bodycam check', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/, 3 left on the card unread \(\d+ not evidence, left alone\)\n$/);
   });
+
+  it('a receipted file no card proves says what the check saw: rewritten on its docked camera, or its camera away', async () => {
+    const journal = Journal.openReadOnly(stateDir);
+    const row = journal.listReceipted(0).filter((r) => r.state === 'completed' && r.bay === 'bay2').sort((a, b) => a.relPath.localeCompare(b.relPath))[1]!;
+    journal.close();
+    appendFileSync(join(bays, 'bay2', row.relPath), 'rewritten after its receipt');
+    const rewritten = (await check(server.url)).result.entries.filter((e) => e.path === row.relPath);
+    expect(rewritten.map((e) => [e.where, e.verdict])).toEqual([['card', 'missing'], ['journal', 'held']]);
+    expect(rewritten[1]!.detail).toBe('its camera is docked in bay2, but the file at that path is not the receipted bytes now (rewritten since: the new bytes are their own row); the server has it complete (no bytes here to prove against)');
+    renameSync(join(bays, 'bay2'), join(tmp.path, 'bay2-undocked'));
+    const away = (await check(server.url)).result.entries.filter((e) => e.where === 'journal' && e.bay === 'bay2');
+    expect(away.length).toBeGreaterThan(0);
+    for (const e of away) expect(e.detail).toMatch(new RegExp(`^its camera ${e.serial} is not docked now; `));
+  });
 });
 

@@ -77,4 +77,42 @@ describe('bodycam dock config', () => {
     const neither = await runCli(['dock', 'config'], { env });
     expect(neither.code).toBe(2);
   });
+
+  it('a key given twice in a config file is refused, naming the key (JSON would keep the last silently): dock and server, --validate and at start', async () => {
+    const twice = join(etc, 'twice.json');
+    writeFileSync(twice, '{"bays": "x", "settle": "2s", "bays": "y"}');
+    const nested = join(etc, 'nested.json');
+    // The same key in two different objects is no repeat; "a\u0062" is "ab" as JSON reads it.
+    writeFileSync(nested, '{"dataDir": "/tmp/x", "listen": "127.0.0.1:0", "x": [{"k": 1}, {"k": 2}], "ab": 1, "a\\u0062": 2}');
+    const [dockValidate, dockStart, serverValidate] = await Promise.all([
+      runCli(['dock', 'config', '--validate', twice], { env }),
+      runCli(['dock', '--config', twice, '--state-dir', join(tmp.path, 'st2'), '--endpoint', 'http://127.0.0.1:9', '--token-file', join(etc, 'dock.token')], { env }),
+      runCli(['server', 'config', '--validate', nested], { env }),
+    ]);
+    expect(dockValidate.code).toBe(2);
+    expect(dockValidate.stderr).toContain('twice.json: gives the key "bays" more than once (JSON keeps only the last): give each key once\n');
+    expect(dockStart.code).toBe(2);
+    expect(dockStart.stderr.trim().split('\n')).toHaveLength(1);
+    expect(dockStart.stderr).toContain('gives the key "bays" more than once');
+    expect(serverValidate.code).toBe(2);
+    expect(serverValidate.stderr).toContain('gives the key "ab" more than once');
+    expect(serverValidate.stderr).not.toContain('"k"');
+  });
+
+  it('--print masks a password in an endpoint URL (each of a list), and a refused value is the answer alone, not a table showing it as in force', async () => {
+    const secret = 'hunter2pw';
+    const printed = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/`, '--endpoint', `https://u2:${secret}x@127.0.0.1:2`], { env });
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toMatch(/^endpoint\s+http:\/\/user:\*\*\*@127\.0\.0\.1:1\/?,https:\/\/u2:\*\*\*@127\.0\.0\.1:2\/?\s+flag --endpoint$/m);
+    const json = await runCli(['dock', 'config', '--print', '--json', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/`], { env });
+    const refused = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--endpoint', `ftp://user:${secret}@x`], { env });
+    const timetable = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--max-rate', '0', '--bw-limit', '25:00,10M'], { env });
+    for (const r of [printed, json, refused, timetable]) expect(r.stdout + r.stderr).not.toContain(secret);
+    for (const r of [refused, timetable]) {
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(refused.stderr).toMatch(/invalid endpoint "ftp:\/\/user:\*\*\*@x\/?"/);
+  });
 });

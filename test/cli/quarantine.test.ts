@@ -103,6 +103,21 @@ describe('bodycam quarantine (CLI)', () => {
     entries = await list();
     expect(entries.map((e) => [e.kind, e.code])).toEqual([['flagged', 'hash-mismatch']]);
     expect(await list('--reason', 'receipt_invalid')).toEqual([]);
+    expect(await list('--reason', 'hash-mismatch')).toHaveLength(1);
+    // A code no row can carry is a typo: exit 2 naming the real ones, never "nothing quarantined" (exit 0).
+    const [typo, listTypo, none] = await Promise.all([
+      runCli(['quarantine', 'retry', '--state-dir', stateDir, '--reason', 'no_such_code'], { env }),
+      runCli(['quarantine', 'list', '--state-dir', stateDir, '--reason', 'hash_mismatch'], { env }),
+      runCli(['quarantine', 'retry', '--state-dir', stateDir, '--reason', 'server_invalid_manifest'], { env }),
+    ]);
+    for (const [r, code] of [[typo, 'no_such_code'], [listTypo, 'hash_mismatch']] as const) {
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`--reason "${code}" is not a reason code: one of zero_byte, not_media, receipt_invalid`);
+    }
+    expect(listTypo.stderr).toContain('hash-mismatch');
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe('nothing quarantined with reason server_invalid_manifest\n');
     const journal = Journal.openExisting(stateDir);
     try {
       expect(journal.listRecent(10).map((r) => r.state)).toEqual(['completed', 'completed']);

@@ -94,7 +94,17 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
       expect((await dockOnce({ ...c, endpoint: fake.url, wipe: true })).code).toBe(2);
       const bad = await runCli(['dock', 'trust-server', '--state-dir', c.stateDir, '--endpoint', fake.url, '--fingerprint', 'nope']);
       expect(bad.code).toBe(2);
-      const right = await runCli(['dock', 'trust-server', '--state-dir', c.stateDir, '--endpoint', fake.url, '--fingerprint', fake.keyId]);
+      // The dock's own config file (trust-server reads stateDir and endpoint from it as `bodycam dock` does), with
+      // its comma-separated list: every server of it must have the key, or nothing is pinned.
+      const config = join(tmp.path, 'item02-trust-dock.json');
+      writeFileSync(config, JSON.stringify({ stateDir: c.stateDir, endpoint: `${fake.url},${server.url}` }));
+      const list = await runCli(['dock', 'trust-server', '--config', config, '--fingerprint', fake.keyId]);
+      expect(list.code).toBe(1);
+      expect(list.stderr.trim().split('\n')).toHaveLength(1);
+      expect(list.stderr).toContain(`the server at ${server.url} has key `);
+      expect((await dockOnce({ ...c, endpoint: fake.url, wipe: true })).code).toBe(2);
+      writeFileSync(config, JSON.stringify({ stateDir: c.stateDir, endpoint: fake.url }));
+      const right = await runCli(['dock', 'trust-server', '--config', config, '--fingerprint', fake.keyId]);
       expect(right.code).toBe(0);
       expect(right.stdout).toContain(`confirmed server key ${fake.keyId}`);
       const run = await dockOnce({ ...c, endpoint: fake.url, wipe: true });

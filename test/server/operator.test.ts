@@ -99,6 +99,26 @@ describe('operator API (admin token)', () => {
     }
   });
 
+  it('a query parameter a list does not take is 400 bad_request naming it, never ignored (a list of everything)', async () => {
+    const cases: Array<[string, string | null, RegExp]> = [
+      ['/v1/docks?limit=-1', null, /GET \/v1\/docks has no query parameter "limit": it takes none/],
+      ['/v1/docks?cursor=zzz', null, /no query parameter "cursor"/],
+      ['/v1/cameras?cursor=eyJ4IjoxfQ', null, /GET \/v1\/cameras has no query parameter "cursor"/],
+      ['/v1/recordings?dock[]=a&dock[]=b', null, /no query parameter "dock\[\]": it takes dock, device, state, integrity, category, day, limit, cursor/],
+      ['/v1/recordings?stat=complete', null, /no query parameter "stat"/],
+      // A dock token's own list: a filter or a typo beyond device and state is never ignored either.
+      ['/v1/recordings?dya=2026-01-01', 'dock-1', /no query parameter "dya"/],
+      ['/v1/recordings?day=yesterday', 'dock-1', /day must be YYYY-MM-DD/],
+      ['/v1/recordings?device=a&device=b', 'dock-1', /device must be given once/],
+    ];
+    for (const [path, dock, said] of cases) {
+      const response = await server.request(path, dock ? { dock } : { dock: null, headers: admin });
+      const body = await response.json() as { code: string; detail: string };
+      expect([path, response.status, body.code]).toEqual([path, 400, 'bad_request']);
+      expect(body.detail).toMatch(said);
+    }
+  });
+
   it('a new segment shows in the next page at once (the catalog follows the uploads)', async () => {
     const before = await (await server.request('/v1/recordings?dock=dock-1&state=receiving', { dock: null, headers: admin })).json() as { recordings: Array<{ segmentsReceived: number }> };
     expect(before.recordings[0]!.segmentsReceived).toBe(2);

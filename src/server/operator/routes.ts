@@ -14,7 +14,22 @@ export interface OperatorQuery extends RecordingFilter { limit?: string; cursor?
 
 const FILTER_KEYS = ['dock', 'device', 'state', 'integrity', 'category', 'day'] as const;
 
+/** The query parameters GET /v1/recordings takes; any other (a typo, `dock[]=`) is refused, never ignored. */
+export const RECORDINGS_QUERY_KEYS: readonly string[] = [...FILTER_KEYS, 'limit', 'cursor'];
+
+/**
+ * 400 `bad_request` for a query parameter the route does not take: an ignored one (a misspelt
+ * filter, a `limit` on a list that is not paged) would answer more than was asked, silently.
+ */
+export function refuseUnknownQuery(route: string, query: unknown, allowed: readonly string[]): void {
+  const unknown = Object.keys((query ?? {}) as Record<string, unknown>).find((key) => !allowed.includes(key));
+  if (unknown === undefined) return;
+  const takes = allowed.length ? `it takes ${allowed.join(', ')}` : 'it takes none (the list is whole, not paged)';
+  throw new ProblemError('bad_request', `${route} has no query parameter ${JSON.stringify(unknown.slice(0, 60))}: ${takes}`);
+}
+
 export function parseOperatorQuery(query: OperatorQuery): { filter: RecordingFilter; limit: number; cursor?: string } {
+  refuseUnknownQuery('GET /v1/recordings', query, RECORDINGS_QUERY_KEYS);
   const filter: RecordingFilter = {};
   for (const key of FILTER_KEYS) {
     const value = query[key];
@@ -69,12 +84,14 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: { catalog: Ca
     }
   };
 
-  app.get('/v1/docks', { onRequest: requireAdmin }, async () => {
+  app.get('/v1/docks', { onRequest: requireAdmin }, async (request) => {
+    refuseUnknownQuery('GET /v1/docks', request.query, []);
     await catalogReady(catalog);
     return { docks: await catalog.docks(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000) };
   });
 
-  app.get('/v1/cameras', { onRequest: requireAdmin }, async () => {
+  app.get('/v1/cameras', { onRequest: requireAdmin }, async (request) => {
+    refuseUnknownQuery('GET /v1/cameras', request.query, []);
     await catalogReady(catalog);
     return { cameras: catalog.cameras() };
   });

@@ -5,13 +5,16 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../../errors.js';
-import { DOCK_SETTINGS, loadDockConfig, resolveDockSettings, validateDockConfigFile } from '../../../dock/config.js';
+import { checkDockValues, DOCK_SETTINGS, loadDockConfig, resolveDockSettings, validateDockConfigFile } from '../../../dock/config.js';
 import { action } from '../../handler.js';
 import { addAllDockOptions, explicitFlags } from '../../dockSettings.js';
 import { printedSettings, renderSettings, type PrintedSetting } from '../../settingsPrint.js';
 
 function printable(flags: Record<string, unknown>): { rows: PrintedSetting[]; configFile?: string; problem?: string } {
   const resolved = resolveDockSettings({ flags });
+  // A value `bodycam dock` refuses (an ftp:// endpoint, a timetable that does not parse) is the answer
+  // alone: a table would show it as if it were in force. A missing key still prints the table.
+  checkDockValues({ ...resolved.values });
   const rows = printedSettings(DOCK_SETTINGS, resolved);
   let problem: string | undefined;
   try {

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { Journal } from '../../../dock/journal.js';
-import { exportQuarantined, listQuarantine, retryQuarantined, showQuarantined, type QuarantineEntry } from '../../../dock/quarantine.js';
+import { checkReasonCode, exportQuarantined, listQuarantine, retryQuarantined, showQuarantined, type QuarantineEntry } from '../../../dock/quarantine.js';
 import { action } from '../../handler.js';
 import { addDockOptions, dockSettings } from '../../dockSettings.js';
 import { table } from '../../../util/table.js';
@@ -42,7 +42,7 @@ Examples:
   $ bodycam quarantine list --state-dir /var/lib/bodycam
   $ bodycam quarantine list --config /etc/bodycam/dock.json --json
   $ bodycam quarantine show --state-dir /var/lib/bodycam 3f9c2a7d1b0e4c55
-  $ bodycam quarantine retry --state-dir /var/lib/bodycam --reason server_manifest_invalid
+  $ bodycam quarantine retry --state-dir /var/lib/bodycam --reason server_invalid_manifest
   $ bodycam quarantine export --state-dir /var/lib/bodycam --bays /srv/bays --to /media/usb 3f9c2a7d1b0e4c55
 `);
   addDockOptions(command.command('list').description('List quarantined and flagged recordings with their reasons'), ['stateDir'])
@@ -50,6 +50,7 @@ Examples:
     .option('--json', 'one JSON array of entries')
     .action(action(async (flags: Flags) => withJournal(flags, (journal) => {
       const entries = [...listQuarantine(journal, { reason: flags.reason })];
+      if (flags.reason && entries.length === 0) checkReasonCode(flags.reason, true);
       if (flags.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n'); else say(renderList(entries));
       return 0;
     })));
