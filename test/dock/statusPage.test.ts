@@ -15,7 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { FIXTURES, launchBrowser } from '../helpers/console.js';
+import { FIXTURES, launchBrowser, withPage } from '../helpers/console.js';
 import { dockConfig, serverKeyFile } from '../helpers/dock.js';
 
 let tmp: ReturnType<typeof makeTempDir>;
@@ -92,78 +92,78 @@ afterAll(async () => {
 
 describe('dock status page', () => {
   it('shows a bay going from docked to offloading (bytes, rate, ETA) to done, by itself', async () => {
-    const page = await browser.newPage();
-    let loads = 0;
-    page.on('load', () => { loads++; });
-    const url = `http://127.0.0.1:${agent.statusPort}/`;
-    const response = await page.goto(url);
-    expect(response!.headers()['content-type']).toContain('text/html');
-    expect(response!.headers()['content-security-policy']).toContain("default-src 'none'");
-    const bay = join(tmp.path, 'bays', 'bay1');
-    mkdirSync(bay, { recursive: true });
-    cpSync(join(FIXTURES, 'fmp4-h264', 'DEVICE.json'), join(bay, 'DEVICE.json'));
-    // No reload by the test: the page refreshes itself.
-    await page.waitForSelector('.bay[data-bay="bay1"][data-state="docked"]', { timeout: 20_000 });
-    mkdirSync(join(tmp.path, 'shots'), { recursive: true });
-    await page.screenshot({ path: join(tmp.path, 'shots', 'dock-docked.png') });
-    cpSync(join(FIXTURES, 'fmp4-h264', 'DCIM'), join(bay, 'DCIM'), { recursive: true });
-    // Offloading: bytes sent of the total, the rate and the time left, all on one refresh.
-    const offloading = /^\d+(\.\d)? [KM]?B of 84\.6 KB \(\d+%\) · \d+(\.\d)? [KM]?B\/s · ETA \d+ s$/;
-    await until(page, `${offloading}.test(document.querySelector('.bay[data-bay="bay1"][data-state="offloading"] .detail')?.textContent ?? '')`, 30_000);
-    expect(await page.locator('.bay[data-bay="bay1"] progress').count()).toBe(1);
-    await page.screenshot({ path: join(tmp.path, 'shots', 'dock-offloading.png') });
-    await page.waitForSelector('.bay[data-bay="bay1"][data-state="done"]', { timeout: 40_000 });
-    expect(await page.textContent('.bay[data-bay="bay1"] .serial')).toContain('BWC839682');
-    expect(loads).toBeGreaterThanOrEqual(3);
-    await page.screenshot({ path: join(tmp.path, 'shots', 'dock-done.png') });
-    expect(await page.locator('form, input, button, script').count()).toBe(0);
-    // Scripts still get JSON from / and /status.
-    const json = await (await fetch(url)).json() as Status;
-    expect(json.bays.find((b) => b.bay === 'bay1')!.state).toBe('done');
-    await page.close();
+    await withPage(browser, async (page) => {
+      let loads = 0;
+      page.on('load', () => { loads++; });
+      const url = `http://127.0.0.1:${agent.statusPort}/`;
+      const response = await page.goto(url);
+      expect(response!.headers()['content-type']).toContain('text/html');
+      expect(response!.headers()['content-security-policy']).toContain("default-src 'none'");
+      const bay = join(tmp.path, 'bays', 'bay1');
+      mkdirSync(bay, { recursive: true });
+      cpSync(join(FIXTURES, 'fmp4-h264', 'DEVICE.json'), join(bay, 'DEVICE.json'));
+      // No reload by the test: the page refreshes itself.
+      await page.waitForSelector('.bay[data-bay="bay1"][data-state="docked"]', { timeout: 20_000 });
+      mkdirSync(join(tmp.path, 'shots'), { recursive: true });
+      await page.screenshot({ path: join(tmp.path, 'shots', 'dock-docked.png') });
+      cpSync(join(FIXTURES, 'fmp4-h264', 'DCIM'), join(bay, 'DCIM'), { recursive: true });
+      // Offloading: bytes sent of the total, the rate and the time left, all on one refresh.
+      const offloading = /^\d+(\.\d)? [KM]?B of 84\.6 KB \(\d+%\) · \d+(\.\d)? [KM]?B\/s · ETA \d+ s$/;
+      await until(page, `${offloading}.test(document.querySelector('.bay[data-bay="bay1"][data-state="offloading"] .detail')?.textContent ?? '')`, 30_000);
+      expect(await page.locator('.bay[data-bay="bay1"] progress').count()).toBe(1);
+      await page.screenshot({ path: join(tmp.path, 'shots', 'dock-offloading.png') });
+      await page.waitForSelector('.bay[data-bay="bay1"][data-state="done"]', { timeout: 40_000 });
+      expect(await page.textContent('.bay[data-bay="bay1"] .serial')).toContain('BWC839682');
+      expect(loads).toBeGreaterThanOrEqual(3);
+      await page.screenshot({ path: join(tmp.path, 'shots', 'dock-done.png') });
+      expect(await page.locator('form, input, button, script').count()).toBe(0);
+      // Scripts still get JSON from / and /status.
+      const json = await (await fetch(url)).json() as Status;
+      expect(json.bays.find((b) => b.bay === 'bay1')!.state).toBe('done');
+    });
   }, 120_000); // above the sum of its waits (20 + 30 + 40 s): on a loaded machine the wait that ran out says what was missing
 
   it('shows an empty bay, the queue, the quarantined recordings with their reasons, hostile names as text', async () => {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${agent.statusPort}/`);
-    await page.waitForSelector('.bay[data-bay="bay0"][data-state="empty"]', { timeout: 20_000 });
-    expect(await bayText(page, 'bay0', '.detail')).toBe('no camera');
-    // Both zero-byte files quarantined: the bay is in attention with the code and the reason.
-    await until(page, "document.querySelectorAll('#quarantined tr').length === 3", 20_000);
-    const status = await statusOf(agent.statusPort);
-    expect(status.queue.quarantined).toBe(2);
-    expect(status.bays.find((b) => b.bay === HOSTILE_BAY)).toMatchObject({ state: 'attention', reasonCode: 'zero_byte' });
-    await until(page, `${bayEl(HOSTILE_BAY)}?.dataset.state === 'attention'`, 20_000);
-    expect(await bayText(page, HOSTILE_BAY, 'b')).toBe(`Bay ${HOSTILE_BAY}`);
-    const detail = await bayText(page, HOSTILE_BAY, '.detail');
-    expect(detail).toMatch(/^zero_byte: /);
-    expect(detail).toContain(`${HOSTILE_FILE}: zero_byte: zero-byte file: nothing to ingest`);
-    const rows = await inPage<string[][]>(page, "[...document.querySelectorAll('#quarantined tr')].slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))");
-    expect(rows).toEqual(expect.arrayContaining([
-      [`DCIM/100BWC/${HOSTILE_FILE}`, 'BWC796982', 'zero_byte', 'zero-byte file: nothing to ingest'],
-      ['DCIM/100BWC/20251211_171823_BWC796982_0001.mp4', 'BWC796982', 'zero_byte', 'zero-byte file: nothing to ingest'],
-    ]));
-    expect(await page.textContent('h2:nth-of-type(2)')).toBe('Quarantined (2)');
-    // The markup stayed text: no element made of it, no handler ran.
-    expect(await page.locator('img').count()).toBe(0);
-    expect(await inPage(page, 'window.__pwned ?? null')).toBeNull();
-    // The queue: the journal's counters, as /status has them.
-    const queue = await page.textContent('#queue');
-    expect(queue).toMatch(/^\d+ queued · \d+ uploading · \d+ preparing · \d+ waiting · \d+ in backoff · \d+ complete · \d+ wiped · \d+ flagged · 2 quarantined · [\d.]+ [KM]?B sent$/);
-    await page.screenshot({ path: join(tmp.path, 'shots', 'dock-quarantine.png') });
-    await page.close();
+    await withPage(browser, async (page) => {
+      await page.goto(`http://127.0.0.1:${agent.statusPort}/`);
+      await page.waitForSelector('.bay[data-bay="bay0"][data-state="empty"]', { timeout: 20_000 });
+      expect(await bayText(page, 'bay0', '.detail')).toBe('no camera');
+      // Both zero-byte files quarantined: the bay is in attention with the code and the reason.
+      await until(page, "document.querySelectorAll('#quarantined tr').length === 3", 20_000);
+      const status = await statusOf(agent.statusPort);
+      expect(status.queue.quarantined).toBe(2);
+      expect(status.bays.find((b) => b.bay === HOSTILE_BAY)).toMatchObject({ state: 'attention', reasonCode: 'zero_byte' });
+      await until(page, `${bayEl(HOSTILE_BAY)}?.dataset.state === 'attention'`, 20_000);
+      expect(await bayText(page, HOSTILE_BAY, 'b')).toBe(`Bay ${HOSTILE_BAY}`);
+      const detail = await bayText(page, HOSTILE_BAY, '.detail');
+      expect(detail).toMatch(/^zero_byte: /);
+      expect(detail).toContain(`${HOSTILE_FILE}: zero_byte: zero-byte file: nothing to ingest`);
+      const rows = await inPage<string[][]>(page, "[...document.querySelectorAll('#quarantined tr')].slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))");
+      expect(rows).toEqual(expect.arrayContaining([
+        [`DCIM/100BWC/${HOSTILE_FILE}`, 'BWC796982', 'zero_byte', 'zero-byte file: nothing to ingest'],
+        ['DCIM/100BWC/20251211_171823_BWC796982_0001.mp4', 'BWC796982', 'zero_byte', 'zero-byte file: nothing to ingest'],
+      ]));
+      expect(await page.textContent('h2:nth-of-type(2)')).toBe('Quarantined (2)');
+      // The markup stayed text: no element made of it, no handler ran.
+      expect(await page.locator('img').count()).toBe(0);
+      expect(await inPage(page, 'window.__pwned ?? null')).toBeNull();
+      // The queue: the journal's counters, as /status has them.
+      const queue = await page.textContent('#queue');
+      expect(queue).toMatch(/^\d+ queued · \d+ uploading · \d+ preparing · \d+ waiting · \d+ in backoff · \d+ complete · \d+ wiped · \d+ flagged · 2 quarantined · [\d.]+ [KM]?B sent$/);
+      await page.screenshot({ path: join(tmp.path, 'shots', 'dock-quarantine.png') });
+    });
   });
 
   it('shows a bay in attention with the reason when the server rejects the dock\'s token', async () => {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${refused.statusPort}/`);
-    await page.waitForSelector('.bay[data-bay="bayA"][data-state="attention"][data-reason-code="token_rejected"]', { timeout: 30_000 });
-    const detail = await bayText(page, 'bayA', '.detail');
-    expect(detail).toMatch(/^token_rejected: /);
-    expect(detail).toContain('the server rejected this dock\'s token');
-    expect(await bayText(page, 'bayA', '.serial')).toBe('BWC196360');
-    await page.screenshot({ path: join(tmp.path, 'shots', 'dock-attention.png') });
-    await page.close();
+    await withPage(browser, async (page) => {
+      await page.goto(`http://127.0.0.1:${refused.statusPort}/`);
+      await page.waitForSelector('.bay[data-bay="bayA"][data-state="attention"][data-reason-code="token_rejected"]', { timeout: 30_000 });
+      const detail = await bayText(page, 'bayA', '.detail');
+      expect(detail).toMatch(/^token_rejected: /);
+      expect(detail).toContain('the server rejected this dock\'s token');
+      expect(await bayText(page, 'bayA', '.serial')).toBe('BWC196360');
+      await page.screenshot({ path: join(tmp.path, 'shots', 'dock-attention.png') });
+    });
   });
 
   it('is read-only and listens on 127.0.0.1 only', async () => {

@@ -126,6 +126,16 @@ export async function uploadAll(server: TestServer, r: FixtureUpload): Promise<v
 
 export const CHROMIUM = '/usr/bin/chromium';
 
+/** A new page of `browser` for `body`, closed whatever happens (a failed test leaves no page behind to slow the next). */
+export async function withPage<T>(browser: BrowserContext, body: (page: Page) => Promise<T>): Promise<T> {
+  const page = await browser.newPage();
+  try {
+    return await body(page);
+  } finally {
+    await page.close().catch(() => {});
+  }
+}
+
 /** Debian's chromium, headless, with a new empty profile in `profileDir`. */
 export function launchBrowser(profileDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, {

@@ -17,7 +17,7 @@ import { makeS3Client, S3BlobStore } from '../../../src/server/store/s3BlobStore
 import { parseRetention } from '../../../src/server/store/s3Config.js';
 import { sha256Hex } from '../../../src/protocol/digest.js';
 import { testBytes } from '../../helpers/manifest.js';
-import { makeTempDir } from '../../helpers/tmp.js';
+import { makeTempDir, withOpen, withTempDir } from '../../helpers/tmp.js';
 import { engines, freshBucket, type Engines } from '../../helpers/engines.js';
 import { runStoreConformance, type BlobDamage } from './storeConformance.js';
 
@@ -118,10 +118,7 @@ describe('S3BlobStore specifics', () => {
   });
 
   it('with the server\'s own credentials a blob\'s bytes can be neither deleted nor overwritten nor unlocked (403); a plain DELETE or PUT only adds a version', async () => {
-    const dir = makeTempDir('bodycam-s3store-');
-    const store = s3Store(freshBucket('worm'), join(dir.path, 'scratch'));
-    try {
-      await store.open();
+    await withTempDir('bodycam-s3store-', (dir) => withOpen(s3Store(freshBucket('worm'), join(dir, 'scratch')), async (store) => {
       await store.putBlob(digest, chunked(data), data.length);
       const key = blobKey(digest);
       const versions = await raw.send(new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: key }));
@@ -145,17 +142,11 @@ describe('S3BlobStore specifics', () => {
       expect(await store.hasBlob(digest)).toBe(false);
       expect((await store.putBlob(digest, chunked(data), data.length)).created).toBe(true);
       expect(sha256Hex(await currentBytes(store.bucket, key))).toBe(digest);
-    } finally {
-      await store.close();
-      dir.cleanup();
-    }
+    }));
   });
 
   it('locked custody exports: written once, read back, the same bytes again is not an error, other bytes are refused, deletion is 403', async () => {
-    const dir = makeTempDir('bodycam-s3store-');
-    const store = s3Store(freshBucket('export'), join(dir.path, 'scratch'));
-    try {
-      await store.open();
+    await withTempDir('bodycam-s3store-', (dir) => withOpen(s3Store(freshBucket('export'), join(dir, 'scratch')), async (store) => {
       const checkpoint = Buffer.from(JSON.stringify({ seq: 1000, head: 'ab'.repeat(32) }));
       expect(await store.putLockedObject('custody/checkpoints/0000001000.json', checkpoint, { contentType: 'application/json' })).toEqual({ created: true });
       expect(await store.putLockedObject('custody/checkpoints/0000001000.json', checkpoint)).toEqual({ created: false });
@@ -172,10 +163,7 @@ describe('S3BlobStore specifics', () => {
       const versions = await raw.send(new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: 'custody/' }));
       const version = versions.Versions!.at(-1)!;
       await expect(raw.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: version.Key!, VersionId: version.VersionId! }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
-    } finally {
-      await store.close();
-      dir.cleanup();
-    }
+    }));
   });
 
   it('two servers writing the same blob at once: one creates it, both end with the same verified bytes; a bit changed on the way is refused by Content-MD5', async () => {
@@ -207,17 +195,13 @@ describe('S3BlobStore specifics', () => {
   });
 
   it('clears a crash\'s spool files at open', async () => {
-    const dir = makeTempDir('bodycam-s3store-');
-    const scratch = join(dir.path, 'scratch');
-    mkdirSync(scratch, { recursive: true });
-    writeFileSync(join(scratch, '1-abc.part'), 'half a segment');
-    const store = s3Store(freshBucket('spool'), scratch);
-    try {
-      await store.open();
-      expect(existsSync(join(scratch, '1-abc.part'))).toBe(false);
-    } finally {
-      await store.close();
-      dir.cleanup();
-    }
+    await withTempDir('bodycam-s3store-', async (dir) => {
+      const scratch = join(dir, 'scratch');
+      mkdirSync(scratch, { recursive: true });
+      writeFileSync(join(scratch, '1-abc.part'), 'half a segment');
+      await withOpen(s3Store(freshBucket('spool'), scratch), () => {
+        expect(existsSync(join(scratch, '1-abc.part'))).toBe(false);
+      });
+    });
   });
 });
