@@ -54,6 +54,48 @@ function folderOf(pathInSrc: string): string {
   return pathInSrc.split('/')[0]!;
 }
 
+/**
+ * The imports that load a module when this one loads: static ones only (`import type` and `export
+ * type` are erased by the compiler; an `import()` runs later, when both modules are initialised).
+ */
+export function valueImportsOf(source: string): string[] {
+  return importsOf(source.replace(/(?:^|\n)\s*(?:import|export)\s+type\s[^;]*?\sfrom\s+['"][^'"]+['"]/g, '\n').replace(/\bimport\(\s*['"][^'"]+['"]\s*\)/g, ''));
+}
+
+/**
+ * Groups of src/ modules that load each other at run time, directly or around a loop (Tarjan's
+ * strongly connected components over the value imports): a module of such a group may run before
+ * the one it needs is initialised (ESM hands it an uninitialised binding: a TDZ error at start-up).
+ */
+function importCycles(): string[][] {
+  const graph = new Map<string, string[]>();
+  for (const file of filesUnder(SRC)) {
+    const from = relative(SRC, file).split('\\').join('/');
+    graph.set(from, valueImportsOf(readFileSync(file, 'utf8')).filter((spec) => spec.startsWith('.'))
+      .map((spec) => normalize(join(dirname(from), spec)).split('\\').join('/').replace(/\.js$/, '.ts')));
+  }
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next); low.set(v, next); next++; stack.push(v); onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const group: string[] = [];
+    let w: string;
+    do { w = stack.pop()!; onStack.delete(w); group.push(w); } while (w !== v);
+    if (group.length > 1 || (graph.get(v) ?? []).includes(v)) cycles.push(group.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
 function violations(): string[] {
   const out: string[] = [];
   for (const file of filesUnder(SRC)) {
@@ -86,6 +128,11 @@ describe('import rules (docs/architecture.md)', () => {
     }
     const utilImports = filesUnder(join(SRC, 'util')).flatMap((f) => importsOf(readFileSync(f, 'utf8')).filter((s) => s.startsWith('../') && !/^\.\.\/(errors|log)\.js$/.test(s)));
     expect(utilImports).toEqual([]);
+  });
+
+  it('no module of src/ loads itself back at run time (no import cycle, type-only imports aside)', () => {
+    expect(importCycles()).toEqual([]);
+    expect(valueImportsOf("import type { A } from './a.js';\nimport { b } from './b.js';\nexport type { C } from './c.js';\nexport { d } from './d.js';\nconst e = await import('./e.js');").sort()).toEqual(['./b.js', './d.js']);
   });
 
   it('only src/media runs ffmpeg or ffprobe: nothing else in src/ or test/helpers/ calls runTool or spawns them', () => {
