@@ -140,16 +140,22 @@ export class IngestService {
       { size: manifest.file.size, segmentCount: manifest.segments.length, merkleRoot: manifest.merkleRoot, ...(reconciled ? { reconciled: true, createdAt: record.createdAt } : {}) });
   }
 
-  /** The `segment-stored` entry for a held blob, unless the log has it (see recordCreated). */
-  private async recordSegment(id: string, dockId: string, segment: SegmentPlanEntry, reconciled: boolean, attachment?: number): Promise<void> {
+  /**
+   * The recording's `segment-stored` entry for a held blob, unless the log has it (see recordCreated).
+   * `how`: `stored` these bytes were written now; `alreadyHeld` the segment arrived (or the dock proved
+   * it holds it) while the server held the bytes already (stored for another recording, or by a
+   * request a crash cut short); `reconciled` none of these: the receipt's check found it held without
+   * an entry (a crash between the store write and the append).
+   */
+  private async recordSegment(id: string, dockId: string, segment: SegmentPlanEntry, how: 'stored' | 'alreadyHeld' | 'reconciled', attachment?: number): Promise<void> {
     await this.deps.custody.appendUnlessMentioned({ event: 'segment-stored', recordingId: id, dockId, sha256: segment.sha256 },
-      { index: segment.index, length: segment.length, ...(attachment !== undefined ? { attachment } : {}), ...(reconciled ? { reconciled: true } : {}) });
+      { index: segment.index, length: segment.length, ...(attachment !== undefined ? { attachment } : {}), ...(how !== 'stored' ? { [how]: true } : {}) });
   }
 
-  /** A held blob with no entry yet: wait for a write of it in progress here, whose entry comes first; else close the gap. */
-  private async reconcileSegment(id: string, dockId: string, segment: SegmentPlanEntry, attachment?: number): Promise<void> {
+  /** A held blob with no entry of this recording yet: wait for a write of it in progress here, whose entry comes first; then this recording's. */
+  private async reconcileSegment(id: string, dockId: string, segment: SegmentPlanEntry, how: 'alreadyHeld' | 'reconciled', attachment?: number): Promise<void> {
     await this.storing.get(segment.sha256)?.catch(() => {});
-    await this.recordSegment(id, dockId, segment, true, attachment);
+    await this.recordSegment(id, dockId, segment, how, attachment);
   }
 
   private async sameOrConflict(existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
@@ -187,7 +193,7 @@ export class IngestService {
     // any other dock sends the body, which is verified and then dropped as a duplicate.
     // The held blob is re-read (verified) first: a damaged one is marked missing and these bytes replace it.
     if (await this.deps.possession.has(dockId, segment.sha256) && await this.deps.store.hasBlob(segment.sha256) && await this.blobIntact(segment.sha256, { recordingId: id, index: segment.index })) {
-      await this.reconcileSegment(id, record.manifest.dock.id, segment, attachment?.index);
+      await this.reconcileSegment(id, record.manifest.dock.id, segment, 'alreadyHeld', attachment?.index);
       return { created: false, segment };
     }
 
@@ -198,7 +204,7 @@ export class IngestService {
     this.reservedBytes += segment.length;
     const write = (async () => {
       const { created } = await this.deps.store.putBlob(segment.sha256, upload.body, segment.length, { onBytes: (n) => this.deps.metrics.segmentBytes(n) });
-      if (created) await this.recordSegment(id, dockId, segment, false, attachment?.index);
+      if (created) await this.recordSegment(id, dockId, segment, 'stored', attachment?.index);
       return created;
     })();
     const firstWriter = !this.storing.has(segment.sha256);
@@ -206,7 +212,7 @@ export class IngestService {
     try {
       const created = await write;
       // Another writer published these bytes first (a concurrent PUT here, or one a crash cut short).
-      if (!created) await this.reconcileSegment(id, dockId, segment, attachment?.index);
+      if (!created) await this.reconcileSegment(id, dockId, segment, 'alreadyHeld', attachment?.index);
       await this.deps.possession.add(dockId, segment.sha256);
       return { created, segment };
     } catch (error) {
@@ -268,9 +274,9 @@ export class IngestService {
       // have cut an earlier request between the store write and its custody entry.
       await this.recordCreated(record, true);
       const firstOfEachBlob = [...new Map(manifest.segments.map((s) => [s.sha256, s])).values()];
-      await Promise.all(firstOfEachBlob.map((segment) => this.reconcileSegment(id, manifest.dock.id, segment)));
+      await Promise.all(firstOfEachBlob.map((segment) => this.reconcileSegment(id, manifest.dock.id, segment, 'reconciled')));
       for (const attachment of manifest.attachments ?? []) {
-        for (const segment of new Map(attachment.segments.map((x) => [x.sha256, x])).values()) await this.reconcileSegment(id, manifest.dock.id, segment, attachment.index);
+        for (const segment of new Map(attachment.segments.map((x) => [x.sha256, x])).values()) await this.reconcileSegment(id, manifest.dock.id, segment, 'reconciled', attachment.index);
       }
       const serverKey = this.deps.serverKey;
       let receipt: Receipt | undefined;

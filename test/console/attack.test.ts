@@ -11,6 +11,7 @@ import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { Sessions } from '../../src/server/console/sessions.js';
 import { gpsPoints, gpsSvg } from '../../src/server/console/gps.js';
 import { UserStore } from '../../src/server/console/users.js';
+import { verifyCustodyLog } from '../../src/server/index.js';
 import { FsStore } from '../../src/server/store/fsStore.js';
 import type { RecordingKey } from '../../src/server/store/store.js';
 import { segmentHeaders, startTestServer, type TestServer } from '../helpers/server.js';
@@ -580,6 +581,36 @@ describe('console under attack', () => {
     // The stored sidecar bytes are the card's, byte for byte.
     const held = await store.getRecording('dock-2', 'LONGTEXT-2');
     expect(held?.manifest.device.sidecarBase64).toBe(uploads[1]!.manifest.device.sidecarBase64);
+  });
+
+  it('a second recording of bytes the server held has its own segment-stored entries (alreadyHeld); its timeline labels the first one\'s as another recording\'s', async () => {
+    const same = await fixtureRecording('fmp4-h264', 'dock-2', dock2Keys, 1, undefined, { recordingId: 'SAMEBYTES-1' });
+    expect(same.manifest.segments.map((s) => s.sha256)).toEqual(rec.manifest.segments.map((s) => s.sha256));
+    await uploadAll(server, same);
+    const blobs = new Set(same.manifest.segments.map((s) => s.sha256));
+    const entries = custody();
+    const mine = entries.filter((e) => e['event'] === 'segment-stored' && e['recordingId'] === 'SAMEBYTES-1');
+    expect(new Set(mine.map((e) => e['sha256']))).toEqual(blobs);
+    expect(mine.every((e) => e['dockId'] === 'dock-2' && e['alreadyHeld'] === true)).toBe(true);
+    const created = entries.find((e) => e['event'] === 'recording-created' && e['recordingId'] === 'SAMEBYTES-1')!;
+    for (const e of mine) expect(e['seq'] as number).toBeGreaterThan(created['seq'] as number);
+    const { cookie } = await signIn('rita');
+    const text = await (await get('/console/recordings/dock-2/SAMEBYTES-1', { cookie: cookie! })).text();
+    const timeline = /<table class="timeline" id="timeline">(.*?)<\/table>/s.exec(text)?.[1] ?? '';
+    const rows = [...timeline.matchAll(/<tr class="([^"]+)"><td>#(\d+)<\/td><td>[^<]*<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><\/tr>/g)].map((m) => ({ cls: m[1]!, seq: Number(m[2]), event: m[3]!, detail: m[4]! }));
+    const firstStored = entries.filter((e) => e['event'] === 'segment-stored' && e['recordingId'] === rec.manifest.recordingId && e['dockId'] === 'dock-1');
+    expect(firstStored.length).toBeGreaterThan(0);
+    for (const e of firstStored) {
+      const row = rows.find((r) => r.seq === e['seq']);
+      expect(row?.event).toBe('segment-stored (another recording)');
+      expect(row?.cls).toContain('other-recording');
+      expect(row?.detail).toContain(`first stored for dock-1/${rec.manifest.recordingId}`);
+    }
+    for (const e of mine) expect(rows.find((r) => r.seq === e['seq'])?.detail).toMatch(/^blob [0-9a-f]{16}… received, already held by the server/);
+    // Uploading it again adds nothing: one entry per recording and blob.
+    await uploadAll(server, same);
+    expect(custody().filter((e) => e['event'] === 'segment-stored' && e['recordingId'] === 'SAMEBYTES-1')).toHaveLength(mine.length);
+    expect(await verifyCustodyLog(server.dataDir)).toMatchObject({ ok: true });
   });
 
   // Last: it restarts the server.

@@ -338,7 +338,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     </table></div>
     <div class="gps-box"><h2>GPS track</h2>${gpsSvg(gpsPoints(sidecar))}</div></section>
     <section><h2>Checks</h2><table class="checks" id="checks"><tbody>${checks.map((c) => html`<tr class="check-${c.result.replace('/', '')}"><th>${c.name}</th><td><span class="badge ${c.result === 'pass' ? 'ok' : c.result === 'fail' ? 'bad' : 'pending'}">${c.result}</span></td><td>${c.detail}</td></tr>`)}</tbody></table></section>
-    <section><h2>Custody timeline</h2>${timeline ? timelineTable(timeline) : html`<p class="muted">This state backend cannot list a recording's entries.</p>`}</section>
+    <section><h2>Custody timeline</h2>${timeline ? timelineTable(timeline, manifest.dock.id, manifest.recordingId) : html`<p class="muted">This state backend cannot list a recording's entries.</p>`}</section>
     <section class="docs"><details><summary>Manifest</summary><pre id="manifest">${JSON.stringify(shownManifest, null, 2)}</pre></details>
     <details><summary>Receipt</summary><pre id="receipt">${receipt ? JSON.stringify(receipt, null, 2) : 'no receipt yet'}</pre></details></section>`;
     return sendPage(reply, 200, page(`${manifest.device.serial} · ${manifest.recordingId}`, viewerOf(session), body, { scripts: ['/console/assets/hls.js', '/console/assets/player.js'] }));
@@ -528,16 +528,27 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   return { sessions };
 }
 
-function timelineTable(entries: CustodyEntry[]): Html {
+/**
+ * The recording's entries, and the `segment-stored` entries of other recordings that hold the same
+ * bytes (the blob is shared: its first storing may be another dock's), each labelled as that
+ * recording's, never presented as this one's.
+ */
+function timelineTable(entries: CustodyEntry[], dockId: string, recordingId: string): Html {
   if (entries.length === 0) return html`<p class="muted">No entries.</p>`;
+  const own = (e: CustodyEntry) => e.dockId === dockId && e.recordingId === recordingId;
   return html`<table class="timeline" id="timeline"><thead><tr><th>Chain position</th><th>Time (server)</th><th>Event</th><th>Detail</th></tr></thead><tbody>
-  ${entries.map((e) => html`<tr class="event-${e.event}"><td>#${e.seq}</td><td>${e.time}</td><td>${e.event}</td><td>${describeEntry(e)}</td></tr>`)}</tbody></table>`;
+  ${entries.map((e) => html`<tr class="event-${e.event}${own(e) ? '' : ' other-recording'}"><td>#${e.seq}</td><td>${e.time}</td><td>${e.event}${own(e) ? '' : ' (another recording)'}</td><td>${own(e) ? describeEntry(e) : describeOther(e)}</td></tr>`)}</tbody></table>`;
+}
+
+/** An entry of another recording with the same bytes: whose it is. */
+function describeOther(e: CustodyEntry): string {
+  return `the same bytes (blob ${e.sha256.slice(0, 16)}…) ${e['alreadyHeld'] === true ? 'received' : 'first stored'} for ${e.dockId}/${e.recordingId}${e['index'] !== undefined ? ` (its segment ${String(e['index'])})` : ''}, not for this recording`;
 }
 
 function describeEntry(e: CustodyEntry): string {
   switch (e.event) {
     case 'viewed': case 'downloaded': return `by ${String(e['by'])} (${String(e['role'])}) via ${String(e['via'] ?? '')}`;
-    case 'segment-stored': return `blob ${e.sha256.slice(0, 16)}… stored${e['index'] !== undefined ? ` (segment ${String(e['index'])})` : ''}`;
+    case 'segment-stored': return `blob ${e.sha256.slice(0, 16)}… ${e['alreadyHeld'] === true ? 'received, already held by the server (stored earlier)' : e['reconciled'] === true ? 'found held, entry written late (reconciled)' : 'stored'}${e['index'] !== undefined ? ` (segment ${String(e['index'])})` : ''}`;
     case 'receipt-issued': return `receipt for ${e.sha256.slice(0, 16)}…`;
     case 'recording-created': return `manifest accepted from ${e.dockId}`;
     default: return '';

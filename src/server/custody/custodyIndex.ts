@@ -48,7 +48,7 @@ export interface IndexPosition {
 }
 
 /** Bumped when what the index holds changes: an older index is rebuilt from the log. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4; // 4: a segment-stored mention is the recording and the blob (custodyLog.ts mentionOf)
 
 export class CustodyIndex {
   private readonly hasStatement: Database.Statement<[string, string], unknown>;

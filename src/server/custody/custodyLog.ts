@@ -53,11 +53,14 @@ interface Pending {
 }
 
 /**
- * What an entry is about: the recording (namespaced per dock, as the store keys it), or for
- * `segment-stored` the blob (content-addressed).
+ * What an entry is about: the recording (namespaced per dock, as the store keys it), and for
+ * `segment-stored` which of its blobs: one entry per recording and blob received, also when the
+ * server held the bytes already for another recording (ATTACK-s6 B3: keyed on the blob alone, the
+ * second recording of the same bytes had no entry of its own).
  */
 export function mentionOf(fields: CustodyFields): Mention {
-  return { event: fields.event, subject: fields.event === 'segment-stored' ? fields.sha256 : `${fields.dockId}/${fields.recordingId}` };
+  const recording = `${fields.dockId}/${fields.recordingId}`;
+  return { event: fields.event, subject: fields.event === 'segment-stored' ? `${recording} ${fields.sha256}` : recording };
 }
 
 export const GENESIS = '0'.repeat(64);
