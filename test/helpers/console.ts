@@ -128,11 +128,12 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /** A new page of `browser` for `body`, closed whatever happens (a failed test leaves no page behind to slow the next). */
 export async function withPage<T>(browser: BrowserContext, body: (page: Page) => Promise<T>): Promise<T> {
-  const page = await browser.newPage();
+  // Bounded: newPage and close have no playwright timeout (see PAGE_WAIT_MS below).
+  const page = await within(browser.newPage(), PAGE_WAIT_MS, 'browser.newPage()');
   try {
     return await body(page);
   } finally {
-    await page.close().catch(() => {});
+    await closePage(page).catch(() => {});
   }
 }
 
