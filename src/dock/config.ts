@@ -14,6 +14,7 @@ import {
   type ResolvedSettings, type SettingKind, type SettingSource, type SettingSpec, type SettingsInput,
 } from '../util/settings.js';
 import { parseTimetable } from './bwTimetable.js';
+import { isValidPort } from '../util/hostPort.js';
 
 export type ConfigKind = SettingKind;
 export type ConfigKeySpec = SettingSpec;
@@ -118,19 +119,32 @@ export function resolveDockSettings(input: LoadDockConfigInput = {}, only?: read
  * file alone may leave some to flags), except dockId, which defaults to the host name.
  */
 export function checkDockValues(merged: Record<string, unknown>): void {
-  if (merged.endpoint !== undefined) {
-    merged.endpoint = parseEndpoints(String(merged.endpoint)).join(',');
-  }
-  const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
-  if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
-  merged.dockId = dockId;
+  const [first] = dockValueProblems(merged);
+  if (first) throw first;
+}
+
+/** Every rule checkDockValues makes, each problem its own error (`config --validate` lists them all). */
+export function dockValueProblems(merged: Record<string, unknown>): UsageError[] {
+  const problems: UsageError[] = [];
+  const check = (fn: () => void): void => {
+    try { fn(); } catch (error) { if (error instanceof UsageError) problems.push(error); else throw error; }
+  };
+  if (merged.endpoint !== undefined) check(() => { merged.endpoint = parseEndpoints(String(merged.endpoint)).join(','); });
+  check(() => {
+    const dockId = merged.dockId === undefined ? sanitizeId(hostname(), 'dock') : String(merged.dockId);
+    if (!isValidId(dockId)) throw new UsageError(`invalid dock id "${dockId}": use letters, digits, '.', '_' and '-'`);
+    merged.dockId = dockId;
+  });
   if (merged.bwLimit !== undefined) {
-    parseTimetable(String(merged.bwLimit));
-    if (typeof merged.maxRate === 'number' && merged.maxRate > 0) throw new UsageError('give maxRate or bwLimit, not both: a timetable with one entry (e.g. "10M") is a constant cap');
+    check(() => {
+      parseTimetable(String(merged.bwLimit));
+      if (typeof merged.maxRate === 'number' && merged.maxRate > 0) throw new UsageError('give maxRate or bwLimit, not both: a timetable with one entry (e.g. "10M") is a constant cap');
+    });
   }
-  if (merged.concurrency === 0) throw new UsageError('invalid concurrency 0: at least one segment must be allowed in flight');
-  if (merged.segmentMaxBytes !== undefined && (merged.segmentMaxBytes as number) < 188 * 16) throw new UsageError('invalid segment-max-bytes: use at least 3 KiB');
-  if (merged.statusPort !== undefined && (merged.statusPort as number) > 65535) throw new UsageError(`invalid status-port ${String(merged.statusPort)}`);
+  if (merged.concurrency === 0) problems.push(new UsageError('invalid concurrency 0: at least one segment must be allowed in flight'));
+  if (merged.segmentMaxBytes !== undefined && (merged.segmentMaxBytes as number) < 188 * 16) problems.push(new UsageError('invalid segment-max-bytes: use at least 3 KiB'));
+  if (merged.statusPort !== undefined && !isValidPort(merged.statusPort as number)) problems.push(new UsageError(`invalid status-port ${String(merged.statusPort)}: a port is 0-65535 (0: any free one)`));
+  return problems;
 }
 
 /**
@@ -160,9 +174,7 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
  */
 export function validateDockConfigFile(path: string): { problems: string[]; keys: string[]; leftToFlags: string[] } {
   const { problems, values, keys } = validateSettingsFile(DOCK_SETTINGS, path);
-  if (problems.length === 0) {
-    try { checkDockValues(values); } catch (error) { problems.push((error as Error).message); }
-  }
+  if (problems.length === 0) problems.push(...dockValueProblems(values).map((e) => e.message));
   const leftToFlags = (Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>).filter(([k, spec]) => spec.required && values[k] === undefined).map(([k]) => k);
   return { problems, keys, leftToFlags };
 }

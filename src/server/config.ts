@@ -13,6 +13,7 @@ import {
   type ResolvedSettings, type SettingSpec, type SettingsInput,
 } from '../util/settings.js';
 import { parseEndpoint, parseRetention, parseS3StoreUrl, type Retention } from './store/s3Config.js';
+import { parseHostPort } from '../util/hostPort.js';
 
 const DAY = 86_400;
 const YEAR = 365 * DAY;
@@ -92,10 +93,23 @@ export function resolveServerSettings(input: LoadServerConfigInput = {}): Resolv
 
 /** host:port or [v6]:port. */
 export function parseListen(text: string, where = '--listen'): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new UsageError(`invalid ${where} "${text}": use host:port, e.g. 127.0.0.1:8443 or 127.0.0.1:0`, { code: 'E_CONFIG_INVALID' });
-  return { host: match[1] ?? match[2]!, port };
+  return parseHostPort(text, where);
+}
+
+/**
+ * Every problem of a server config file's values on their own (`bodycam server config --validate`),
+ * the checks the start makes of each (the listen address, the database URL, the retention, the S3
+ * URLs), without opening anything: a file that validates is not refused at start for these.
+ */
+export function serverValueProblems(values: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const check = (fn: () => unknown): void => { try { fn(); } catch (error) { problems.push((error as Error).message); } };
+  if (values.listen !== undefined) check(() => parseListen(String(values.listen), '"listen"'));
+  if (values.db !== undefined) check(() => checkDatabaseUrl(String(values.db), '"db"'));
+  if (values.retention !== undefined) check(() => retentionOf(Number(values.retention), '"retention"'));
+  if (values.store !== undefined) check(() => parseS3StoreUrl(String(values.store)));
+  if (values.s3Endpoint !== undefined) check(() => parseEndpoint(String(values.s3Endpoint)));
+  return problems;
 }
 
 /** The name a value was given under (--db, DATABASE_URL, the config file), for an error about it. */

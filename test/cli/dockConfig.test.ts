@@ -99,6 +99,38 @@ describe('bodycam dock config', () => {
     expect(serverValidate.stderr).not.toContain('"k"');
   });
 
+  it('--validate makes the start\'s value checks and lists every problem: the server\'s listen host and port, the dock\'s endpoint, port, timetable and id', async () => {
+    const listens: Array<[string, RegExp | null]> = [
+      ['0.0.0.0:99999', /invalid "listen" "0\.0\.0\.0:99999": port 99999 is not 0-65535/],
+      ['nohost', /invalid "listen" "nohost": use host:port/],
+      ['bad_host!:80', /"bad_host!" is not a host name or IP address/],
+      ['[zz]:80', /"zz" is not a host name or IP address/],
+      ['::1:80', /invalid "listen" "::1:80": use host:port/],
+      ['0.0.0.0:8443', null], ['[::1]:0', null], ['ingest.example.org:443', null],
+    ];
+    const files = listens.map(([listen], i) => {
+      const path = join(etc, `server-${i}.json`);
+      writeFileSync(path, JSON.stringify({ dataDir: '/tmp/x', listen, retention: '36h' }));
+      return path;
+    });
+    const dockFile = join(etc, 'four.json');
+    writeFileSync(dockFile, JSON.stringify({ endpoint: 'ftp://x', statusPort: 99999, bwLimit: '25:00,10M', dockId: '../x' }));
+    const [dock, ...servers] = await Promise.all([runCli(['dock', 'config', '--validate', dockFile], { env }), ...files.map((f) => runCli(['server', 'config', '--validate', f], { env }))]);
+    for (const [i, [listen, said]] of listens.entries()) {
+      const r = servers[i]!;
+      expect([listen, r.code]).toEqual([listen, 2]);
+      // Every problem, not the first: the retention (whole days) is one more.
+      expect(r.stderr).toContain('invalid "retention": the retention is whole days');
+      if (said) expect(r.stderr).toMatch(said);
+      expect(r.stderr).toMatch(said ? /\(2 problem\(s\)\)\n$/ : /\(1 problem\(s\)\)\n$/);
+    }
+    expect(dock.code).toBe(2);
+    expect(dock.stderr).toContain('invalid endpoint "ftp://x"');
+    expect(dock.stderr).toContain('invalid status-port 99999: a port is 0-65535');
+    expect(dock.stderr).toContain('invalid dock id "../x"');
+    expect(dock.stderr).toMatch(/\(4 problem\(s\)\)\n$/);
+  });
+
   it('--print masks a password in an endpoint URL (each of a list), and a refused value is the answer alone, not a table showing it as in force', async () => {
     const secret = 'hunter2pw';
     const printed = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/`, '--endpoint', `https://u2:${secret}x@127.0.0.1:2`], { env });

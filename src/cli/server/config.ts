@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { resolveServerSettings, serverConfigOf, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../../server/config.js';
+import { resolveServerSettings, serverConfigOf, serverValueProblems, SERVER_SETTINGS, strayEnvironmentNotes, type ServerConfig } from '../../server/config.js';
 import { validateSettingsFile } from '../../util/settings.js';
 import { action } from '../handler.js';
 import { addSettingsOptions, printedSettings, renderSettings } from '../settingsPrint.js';
@@ -34,6 +34,8 @@ Examples:
       if (own.validate) {
         // The file alone: no environment, no flags (they are not part of what is being checked).
         const result = validateSettingsFile(SERVER_SETTINGS, own.validate);
+        // The values as the start checks them (listen host and port, URLs, retention), every problem listed.
+        if (!result.problems.length) result.problems.push(...serverValueProblems(result.values));
         if (result.problems.length) {
           for (const problem of result.problems) process.stderr.write(`${own.validate}: ${problem}\n`);
           process.stderr.write(`bodycam: ${own.validate} is not a valid server config file (${result.problems.length} problem(s))\n`);
