@@ -90,9 +90,11 @@ export function parseMoovTracks(moov: Buffer): TrackInfo[] {
   return tracks;
 }
 
-/** Decode time (seconds) of a moof's fragment for the chosen track; undefined when it has none. */
-export function moofDecodeTime(moof: Buffer, tracks: TrackInfo[], preferredTrackId?: number): number | undefined {
-  let fallback: number | undefined;
+/**
+ * The trafs of a moof that can be timed: with a tfhd and a tfdt, of a known track with a
+ * timescale; with the tfdt's base decode time (track clock, version 0 or 1).
+ */
+function* timedTrafs(moof: Buffer, tracks: TrackInfo[]): Generator<{ traf: ChildBox; tfhd: ChildBox; trackId: number; track: TrackInfo; base: number }> {
   for (const traf of children(moof, 8, moof.length).filter((c) => c.type === 'traf')) {
     const tfhd = find(moof, traf.body, traf.end, 'tfhd');
     const tfdt = find(moof, traf.body, traf.end, 'tfdt');
@@ -102,6 +104,14 @@ export function moofDecodeTime(moof: Buffer, tracks: TrackInfo[], preferredTrack
     if (!track || !track.timescale) continue;
     const version = moof[tfdt.body]!;
     const base = version === 1 ? Number(moof.readBigUInt64BE(tfdt.body + 4)) : moof.readUInt32BE(tfdt.body + 4);
+    yield { traf, tfhd, trackId, track, base };
+  }
+}
+
+/** Decode time (seconds) of a moof's fragment for the chosen track; undefined when it has none. */
+export function moofDecodeTime(moof: Buffer, tracks: TrackInfo[], preferredTrackId?: number): number | undefined {
+  let fallback: number | undefined;
+  for (const { trackId, track, base } of timedTrafs(moof, tracks)) {
     const seconds = base / track.timescale;
     if (preferredTrackId === undefined || trackId === preferredTrackId) return seconds;
     fallback ??= seconds;
@@ -135,21 +145,13 @@ export interface FragmentTimes {
  */
 export function fragmentTimes(moof: Buffer, tracks: TrackInfo[], preferredTrackId?: number): FragmentTimes | undefined {
   let fallback: FragmentTimes | undefined;
-  for (const traf of children(moof, 8, moof.length).filter((c) => c.type === 'traf')) {
-    const tfhd = find(moof, traf.body, traf.end, 'tfhd');
-    const tfdt = find(moof, traf.body, traf.end, 'tfdt');
-    if (!tfhd || !tfdt) continue;
-    const trackId = moof.readUInt32BE(tfhd.body + 4);
-    const track = tracks.find((t) => t.trackId === trackId);
-    if (!track || !track.timescale) continue;
+  for (const { traf, tfhd, trackId, track, base } of timedTrafs(moof, tracks)) {
     if (preferredTrackId !== undefined && trackId !== preferredTrackId && fallback) continue;
     const tfhdFlags = moof.readUInt32BE(tfhd.body) & 0xffffff;
     let p = tfhd.body + 8;
     if (tfhdFlags & 0x01) p += 8;
     if (tfhdFlags & 0x02) p += 4;
     const defaultDuration = tfhdFlags & 0x08 ? moof.readUInt32BE(p) : track.defaultSampleDuration ?? 0;
-    const version = moof[tfdt.body]!;
-    const base = version === 1 ? Number(moof.readBigUInt64BE(tfdt.body + 4)) : moof.readUInt32BE(tfdt.body + 4);
     let dts = base;
     let firstPts: number | undefined;
     let minPts = Infinity;
