@@ -44,11 +44,12 @@ export function describeRun(args: string[], result: CliResult, options: SpawnOpt
  * A run the helper had to kill rejects (the test fails at the call) with how long it waited, the
  * child's stderr and stdout tails and its JSON log's tail: "code null" alone said nothing in CI.
  */
-export function runCli(args: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: SpawnOptions & { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...personEnv(options) });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...personEnv(options) });
+    if (options.input !== undefined) child.stdin!.end(options.input);
     let stdout = '';
     let stderr = '';
     let killed = false;

@@ -1,6 +1,6 @@
 /** The server as a user runs it: the built CLI in a child process (run `npx tsc -p tsconfig.json` first). */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
@@ -59,6 +59,29 @@ describe('bodycam server (CLI)', () => {
     try {
       writeFileSync(join(made.path, 'custody.log'), '');
       expect(() => requireServerDataDir(made.path)).not.toThrow();
+    } finally {
+      made.cleanup();
+    }
+  });
+
+  it('user add/remove run at once each keep their change (the users file is locked); a lock whose holder was SIGKILLed is free', async () => {
+    const made = makeTempDir('bodycam-users-race-');
+    try {
+      const dataDir = made.path;
+      writeFileSync(join(dataDir, 'custody.log'), '');
+      const add = (name: string, role = 'reviewer') => runCli(['server', 'user', 'add', '--data-dir', dataDir, '--name', name, '--role', role], { input: 'long enough password\n' });
+      const names = async () => (JSON.parse((await runCli(['server', 'user', 'list', '--data-dir', dataDir, '--json'])).stdout) as { users: { name: string }[] }).users.map((u) => u.name).sort();
+      // A process that took the lock and was killed holding it: the kernel dropped its lock, nothing to clean.
+      const holder = spawnSync(process.execPath, ['--input-type=module', '-e', `import { withFileLock } from ${JSON.stringify(new URL('../../dist/util/fileLock.js', import.meta.url).href)};
+        await withFileLock(process.argv[1], 'test', async () => { process.stdout.write('held'); process.kill(process.pid, 'SIGKILL'); await new Promise(() => {}); });`, join(dataDir, 'console-users.lock')], { encoding: 'utf8' });
+      expect([holder.stdout, holder.signal]).toEqual(['held', 'SIGKILL']);
+      const adds = await Promise.all([add('p1'), add('p2'), add('p3'), add('mallory', 'admin')]);
+      expect(adds.map((r) => [r.code, r.stdout.split(' (')[0]])).toEqual(['p1', 'p2', 'p3', 'mallory'].map((n) => [0, `user ${n} added`]));
+      // A removal racing an addition: the removed admin stays removed, and every addition that said so is there.
+      const [removed, q1] = await Promise.all([runCli(['server', 'user', 'remove', '--data-dir', dataDir, '--name', 'mallory']), add('q1')]);
+      expect([removed.code, removed.stdout, q1.code]).toEqual([0, 'user mallory removed\n', 0]);
+      expect(await names()).toEqual(['p1', 'p2', 'p3', 'q1']);
+      expect(statSync(join(dataDir, 'console-users.lock')).mode & 0o777).toBe(0o600);
     } finally {
       made.cleanup();
     }

@@ -2,7 +2,8 @@
  * The console's people: <data dir>/console-users.json (0600), managed by `bodycam server user
  * add|remove|list`. Passwords are stored as scrypt hashes (node:crypto; N=2^15, r=8, p=1, 16-byte
  * salt, 32-byte key: about 60 ms per try on the build machine), never in clear. Written atomically
- * (temp, fsync, rename, fsync dir); a running server re-reads the file when it changed.
+ * (temp, fsync, rename, fsync dir) under an exclusive lock (console-users.lock beside it: two commands
+ * at once each keep their change); a running server re-reads the file when it changed.
  * Names are case-insensitive (Alice and alice are one user): a name is ASCII by its pattern, so it is
  * folded with ASCII rules only. Unicode case folding would make the Kelvin sign (U+212A) a `k` and
  * 'İ' an `i` plus a combining dot: a name that needs it is simply no user's, and never shares a
@@ -12,11 +13,14 @@ import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOpti
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, InputError, UsageError } from '../../errors.js';
+import { withFileLock } from '../../util/fileLock.js';
 import { makePrivateDir, replaceFile } from '../privateFiles.js';
 
 export type Role = 'reviewer' | 'admin';
 export const ROLES: readonly Role[] = ['reviewer', 'admin'];
 export const USERS_FILE = 'console-users.json';
+/** Held (src/util/fileLock.ts) around every add/remove: two commands at once never lose each other's change. */
+export const USERS_LOCK_FILE = 'console-users.lock';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 export const MIN_PASSWORD = 10;
 export const MAX_PASSWORD = 1024;
@@ -146,29 +150,45 @@ export class UserStore {
    */
   async add(name: string, role: Role, password: string, options: { replace?: boolean } = {}): Promise<'added' | 'replaced'> {
     const key = userKey(checkName(name));
-    const { records } = await this.read();
-    const same = records.filter((u) => userKey(u.name) === key);
-    if (same.length > 0 && !options.replace) {
-      throw new UsageError(`there is already a user ${same.map((u) => u.name).join(', ')} (names are case-insensitive): choose another name, or add --replace to set a new password and role`);
-    }
-    const kept = records.filter((u) => userKey(u.name) !== key);
-    kept.push({ name: same[0]?.name ?? name, role, password: await hashPassword(checkNewPassword(password)), createdAt: same[0]?.createdAt ?? new Date().toISOString() });
-    await this.save(kept);
-    return same.length > 0 ? 'replaced' : 'added';
+    // Hashed before the lock is taken (about 60 ms of CPU): the lock is held only to read, change and write.
+    const hash = await hashPassword(checkNewPassword(password));
+    return this.change(async (records) => {
+      const same = records.filter((u) => userKey(u.name) === key);
+      if (same.length > 0 && !options.replace) {
+        throw new UsageError(`there is already a user ${same.map((u) => u.name).join(', ')} (names are case-insensitive): choose another name, or add --replace to set a new password and role`);
+      }
+      const kept = records.filter((u) => userKey(u.name) !== key);
+      kept.push({ name: same[0]?.name ?? name, role, password: hash, createdAt: same[0]?.createdAt ?? new Date().toISOString() });
+      return { records: kept, result: same.length > 0 ? 'replaced' : 'added' };
+    });
   }
 
   /** Remove the user of this name in any case (every record of it). */
   async remove(name: string): Promise<boolean> {
     const key = userKey(name);
-    const { records } = await this.read();
-    const kept = records.filter((u) => userKey(u.name) !== key);
-    if (kept.length === records.length) return false;
-    await this.save(kept);
-    return true;
+    return this.change(async (records) => {
+      const kept = records.filter((u) => userKey(u.name) !== key);
+      return { records: kept.length === records.length ? undefined : kept, result: kept.length !== records.length };
+    });
+  }
+
+  /**
+   * Read, change and write the file under the users lock, the file read afresh inside it: another
+   * command's change written meanwhile is the base of this one, never overwritten by a stale copy.
+   * `records: undefined` = nothing to write.
+   */
+  private async change<T>(edit: (records: UserRecord[]) => Promise<{ records: UserRecord[] | undefined; result: T }>): Promise<T> {
+    await makePrivateDir(this.dataDir);
+    return withFileLock(join(this.dataDir, USERS_LOCK_FILE), `the users file ${this.path}`, async () => {
+      this.cached = undefined;
+      const { records } = await this.read();
+      const { records: next, result } = await edit(records);
+      if (next) await this.save(next);
+      return result;
+    });
   }
 
   private async save(records: UserRecord[]): Promise<void> {
-    await makePrivateDir(this.dataDir);
     const file: UsersFile = { format: 'bodycam-console-users/1', users: [...records].sort((a, b) => (userKey(a.name) < userKey(b.name) ? -1 : 1)) };
     await replaceFile(this.path, JSON.stringify(file, null, 2) + '\n');
     this.cached = undefined;
