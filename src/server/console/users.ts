@@ -88,7 +88,7 @@ export function checkNewPassword(password: string): string {
 }
 
 export class UserStore {
-  private cached: { mtimeMs: number; size: number; records: UserRecord[]; users: Map<string, UserRecord> } | undefined;
+  private cached: { stamp: string; records: UserRecord[]; users: Map<string, UserRecord> } | undefined;
 
   constructor(private readonly dataDir: string) {}
 
@@ -124,7 +124,10 @@ export class UserStore {
       throw new InputError('E_USERS_FILE', `${this.path} is readable or writable by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); it holds the console's password hashes: run \`chmod 600 ${this.path}\``);
     }
     if (!info.isFile()) throw new InputError('E_USERS_FILE', `${this.path} is not a regular file`);
-    if (this.cached && this.cached.mtimeMs === info.mtimeMs && this.cached.size === info.size) return this.cached;
+    // Inode and ctime too: a replaced file (user add/remove write a new one and rename it in) of the
+    // same size within one mtime tick must not keep an old password working.
+    const stamp = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+    if (this.cached?.stamp === stamp) return this.cached;
     let parsed: UsersFile;
     try {
       parsed = JSON.parse(await readFile(this.path, 'utf8')) as UsersFile;
@@ -140,7 +143,7 @@ export class UserStore {
       if (users.has(key)) twice.add(key); else users.set(key, u);
     }
     for (const key of twice) users.delete(key);
-    this.cached = { mtimeMs: info.mtimeMs, size: info.size, records, users };
+    this.cached = { stamp, records, users };
     return this.cached;
   }
 
