@@ -39,10 +39,8 @@ export function addAllDockOptions(command: Command): Command {
   command.option('--config <file>', 'the dock\'s JSON config file [BODYCAM_CONFIG]');
   for (const [key, spec] of Object.entries(DOCK_CONFIG_SCHEMA) as Array<[string, ConfigKeySpec]>) {
     const flag = spec.kind === 'boolean' ? (spec.default === true ? flagNameOf(key).replace(/^--/, '--no-') : flagNameOf(key)) : `${flagNameOf(key)} <value>`;
-    const option = new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp();
-    // --endpoint may be repeated, as for `bodycam dock`: one comma-separated list.
-    if (key === 'endpoint') option.argParser(joinRepeated);
-    command.addOption(option);
+    // A flag given again here replaces the earlier one (a later --endpoint overrides); a list is comma-separated.
+    command.addOption(new Option(flag, `as for bodycam dock [${envNameOf(key)}]`).hideHelp());
   }
   return command;
 }

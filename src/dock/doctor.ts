@@ -16,6 +16,7 @@ import { loadDockConfig, resolveDockSettings, type LoadDockConfigInput } from '.
 import { Journal } from './journal.js';
 import { probeStateLock, readPidFile } from './lock.js';
 import { CONFIRMED_SERVER_KEY_META } from './trust.js';
+import { DOCK_PUBLIC_KEY_FILE } from './keys.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -178,7 +179,10 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
       const code = problemCodeOf(answer.body) ?? `http_${answer.status}`;
       // A 404 for the route (a wrong path in --endpoint, a proxy's page) is not the server's "no such recording".
       if (isMissingRoute(answer.status, code, problemDetailOf(answer.body))) checks.push(fail('token', `the protocol's path answered 404 (${problemDetailOf(answer.body) || code}): GET ${base}/v1/recordings/… is not an ingest server's route`, 'give --endpoint the ingest server\'s base URL (without /v1, with any path prefix the proxy really serves); the dock would retry every recording against it'));
-      else if (answer.status === 404 || answer.status === 200) checks.push(ok('token', `accepted by the server${dockId ? ` as dock ${dockId}` : ''}`));
+      else if (answer.status === 404 || answer.status === 200) {
+        checks.push(ok('token', `accepted by the server${dockId ? ` as dock ${dockId}` : ''}`));
+        checks.push(await checkDockKey(base, token, stateDir, timeoutMs, now, dockId));
+      }
       else if (answer.status === 403 && problemCodeOf(answer.body) === 'forbidden') checks.push(fail('token', `the token belongs to another dock id (${problemDetailOf(answer.body)})`, 'give the dock id the token was issued for (--dock-id), or this dock\'s own token (--token-file)'));
       else if (answer.status === 401) checks.push(fail('token', 'the server rejected the token (401)', 'check --token-file and --dock-id; the server\'s operator issues one token per dock id (bodycam server token new)'));
       else if (answer.status === 403) checks.push(fail('token', 'the server refused this dock (403)', 'ask the server\'s operator: the token is known but not allowed'));
@@ -189,6 +193,27 @@ async function checkServer(settings: Record<string, unknown>, token: string | un
   }
   checks.push(await checkServerKey(settings, stateDir, base, timeoutMs, now));
   return checks;
+}
+
+/**
+ * The key the server pinned for this dock id (GET /v1/keys/dock) against the one in the state folder:
+ * a reinstalled dock, a lost or restored state dir has another key pair, and every manifest would be
+ * refused `dock_key_mismatch` while each other check is green.
+ */
+async function checkDockKey(base: string, token: string, stateDir: string | undefined, timeoutMs: number, now: () => number, dockId?: string): Promise<DoctorCheck> {
+  const answer = await get(`${base}/v1/keys/dock`, token, timeoutMs, now, dockId);
+  const body = problemOf(answer.body) as { dockKeyId?: unknown };
+  if (answer.status !== 200) return warn('dock key', `the server cannot tell which key it pinned for this dock (GET /v1/keys/dock answered ${answer.status})`, 'an older server: the first upload shows a mismatch (attention dock_key_mismatch)');
+  const pinned = typeof body.dockKeyId === 'string' ? body.dockKeyId : undefined;
+  let here: string | undefined;
+  if (stateDir) {
+    try { here = keyIdOf(await readFile(join(stateDir, DOCK_PUBLIC_KEY_FILE), 'utf8')); } catch { /* no key yet: made at the first start */ }
+  }
+  const who = dockId ? `dock ${dockId}` : 'this dock';
+  if (!pinned) return ok('dock key', `the server has pinned no key for ${who} yet: it pins ${here ? `this state folder's ${here.slice(0, 16)}…` : 'the key the dock makes at its first start'} at the first manifest`);
+  if (here === pinned) return ok('dock key', `the server pinned this state folder's key ${pinned.slice(0, 16)}… for ${who}`);
+  return fail('dock key', `the server pinned key ${pinned.slice(0, 16)}… for ${who}; ${here ? `this state folder holds ${here.slice(0, 16)}…` : 'this state folder holds no dock key (a new one would be made)'}: every manifest would be refused (dock_key_mismatch)`,
+    `restore the dock's state folder (its dock-key.pem), or ask the server's operator for \`bodycam server reset-dock-key --dock ${dockId ?? '<dock id>'}\``);
 }
 
 async function checkServerKey(settings: Record<string, unknown>, stateDir: string | undefined, base: string, timeoutMs: number, now: () => number): Promise<DoctorCheck> {

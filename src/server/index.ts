@@ -257,7 +257,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
 
   registerOperatorRoutes(app, { catalog, admin });
   registerConsole(app, { dataDir: options.dataDir, recordings: state.recordings, store, ingest, custody: state.custody, catalog, serverKey, secure: Boolean(https), log });
-  registerRoutes(app, { ingest, tokens, ...(follower ? { lookForTokens: () => follower.lookNow() } : {}), gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
+  registerRoutes(app, { ingest, tokens, ...(state.dockKeys.keyId ? { dockKeyId: state.dockKeys.keyId.bind(state.dockKeys) } : {}), ...(follower ? { lookForTokens: () => follower.lookNow() } : {}), gate, catalog, admin, serverKey, metrics, store, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, ...(limits.maxStoreBytes !== undefined ? { quotaBytes: limits.maxStoreBytes } : {}) });
 
   const host = options.host ?? '127.0.0.1';
   try {

@@ -35,6 +35,8 @@ const challengeValidator = compileSchema(possessionChallengeSchema, { wire: true
 export function registerRoutes(app: FastifyInstance, deps: {
   ingest: IngestService; tokens: TokenTable; gate: RequestGate; serverKey: ServerKey; metrics: ServerMetrics; store: BlobStore; quotaBytes?: number; bodyIdleTimeoutMs: number;
   catalog: Catalog; admin: AdminToken | undefined;
+  /** The key id the server pinned for a dock (GET /v1/keys/dock), when the state can say. */
+  dockKeyId?: (dockId: string) => Promise<string | undefined>;
   /** With a database: look for tokens another server imported (an unknown token may be a dock just added). */
   lookForTokens?: () => Promise<boolean>;
 }): void {
@@ -63,6 +65,14 @@ export function registerRoutes(app: FastifyInstance, deps: {
   });
 
   app.get('/v1/keys', async () => ({ keyId: serverKey.keyId, publicKeyPem: serverKey.publicKeyPem, algorithm: 'Ed25519' }));
+
+  // The calling dock's own pin (its key id, null before its first manifest): `bodycam doctor` compares it with
+  // the key in its state folder, so a lost or restored state dir shows before every upload is refused.
+  app.get('/v1/keys/dock', { onRequest: authenticate }, async (request) => {
+    const dockId = dockOf(request);
+    if (!deps.dockKeyId) throw new ProblemError('not_found', 'this server\'s state cannot tell a dock\'s pinned key');
+    return { dockId, dockKeyId: (await deps.dockKeyId(dockId)) ?? null };
+  });
 
   app.post('/v1/recordings', { onRequest: authenticate }, async (request, reply) => {
     const body = request.body as unknown;

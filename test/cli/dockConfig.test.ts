@@ -133,7 +133,7 @@ describe('bodycam dock config', () => {
 
   it('--print masks a password in an endpoint URL (each of a list), and a refused value is the answer alone, not a table showing it as in force', async () => {
     const secret = 'hunter2pw';
-    const printed = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/`, '--endpoint', `https://u2:${secret}x@127.0.0.1:2`], { env });
+    const printed = await runCli(['dock', 'config', '--print', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/,https://u2:${secret}x@127.0.0.1:2`], { env });
     expect(printed.code).toBe(0);
     expect(printed.stdout).toMatch(/^endpoint\s+http:\/\/user:\*\*\*@127\.0\.0\.1:1\/?,https:\/\/u2:\*\*\*@127\.0\.0\.1:2\/?\s+flag --endpoint$/m);
     const json = await runCli(['dock', 'config', '--print', '--json', '--config', file, '--state-dir', 'st', '--endpoint', `http://user:${secret}@127.0.0.1:1/`], { env });

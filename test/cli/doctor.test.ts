@@ -8,7 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair, keyIdOf } from '../../src/protocol/signing.js';
+import { checkDockKey } from '../../src/server/trust/dockKeys.js';
 import { runDoctor, type DoctorCheck } from '../../src/dock/doctor.js';
 import { acquireStateLock } from '../../src/dock/lock.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -52,7 +53,8 @@ describe('bodycam doctor', () => {
     const { code, checks } = await run(args());
     expect(Object.values(checks).filter((c) => c.status !== 'ok')).toEqual([]);
     expect(code).toBe(0);
-    expect(Object.keys(checks)).toEqual(['config', 'ffmpeg', 'ffprobe', 'bays', 'state dir', 'disk space', 'lock', 'endpoint', 'clock', 'token', 'server key']);
+    expect(Object.keys(checks)).toEqual(['config', 'ffmpeg', 'ffprobe', 'bays', 'state dir', 'disk space', 'lock', 'endpoint', 'clock', 'token', 'dock key', 'server key']);
+    expect(checks['dock key']!.detail).toMatch(/^the server has pinned no key for dock dock-1 yet/);
     expect(checks.bays!.detail).toContain('1 bay folder(s)');
     expect(checks['lock']!.detail).toMatch(/^free/);
     const table = await runCli(args().filter((a) => a !== '--json'), { env });
@@ -102,6 +104,27 @@ describe('bodycam doctor', () => {
     } finally {
       lock.release();
     }
+  });
+
+  it('a dock key other than the one the server pinned fails (a lost or restored state folder), naming both and the reset; the pinned one passes', async () => {
+    const pinned = generateSigningKeyPair().publicKeyPem;
+    expect(await checkDockKey(server.dataDir, 'dock-2', pinned)).toBe('pinned'); // as the server does at the dock's first manifest
+    const state2 = join(tmp.path, 'state-dock-2');
+    mkdirSync(state2, { mode: 0o700 });
+    const token2 = join(tmp.path, 'token-2');
+    writeFileSync(token2, TEST_TOKENS['dock-2']! + '\n');
+    const argv = ['doctor', '--json', '--bays', bays, '--endpoint', server.url, '--token-file', token2, '--state-dir', state2, '--dock-id', 'dock-2', '--server-key', join(server.dataDir, 'server-key.pub.pem')];
+    const fresh = await run(argv); // no key in the state folder: the dock would make a new one
+    expect(fresh.code).toBe(1);
+    expect(fresh.checks['dock key']).toMatchObject({ status: 'fail', fix: expect.stringContaining('bodycam server reset-dock-key --dock dock-2') });
+    expect(fresh.checks['dock key']!.detail).toMatch(/this state folder holds no dock key/);
+    writeFileSync(join(state2, 'dock-key.pub.pem'), generateSigningKeyPair().publicKeyPem, { mode: 0o600 });
+    const other = await run(argv);
+    expect(other.code).toBe(1);
+    expect(other.checks['dock key']!.detail).toMatch(new RegExp(`^the server pinned key ${keyIdOf(pinned).slice(0, 16)}… for dock dock-2; this state folder holds [0-9a-f]{16}…: every manifest would be refused \\(dock_key_mismatch\\)$`));
+    writeFileSync(join(state2, 'dock-key.pub.pem'), pinned, { mode: 0o600 });
+    const same = await run(argv);
+    expect(same.checks['dock key']).toMatchObject({ status: 'ok', detail: `the server pinned this state folder's key ${keyIdOf(pinned).slice(0, 16)}… for dock dock-2` });
   });
 
   it('a token of another dock id fails the token check, naming both (the dock sends its id: a 404 probe no longer passes it)', async () => {
