@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { sha256Hex } from '../../src/protocol/digest.js';
+import { generateSigningKeyPair, keyIdOf, signObject } from '../../src/protocol/signing.js';
 import { Sessions } from '../../src/server/console/sessions.js';
 import { gpsPoints, gpsSvg } from '../../src/server/console/gps.js';
 import { UserStore } from '../../src/server/console/users.js';
@@ -611,6 +612,41 @@ describe('console under attack', () => {
     await uploadAll(server, same);
     expect(custody().filter((e) => e['event'] === 'segment-stored' && e['recordingId'] === 'SAMEBYTES-1')).toHaveLength(mine.length);
     expect(await verifyCustodyLog(server.dataDir)).toMatchObject({ ok: true });
+  });
+
+  it('a card re-keyed on a PC (its own DEVICE.json key, sidecar re-signed: officer forged) fails the camera signature check, naming both keys; the cameras page and /v1/cameras list the change', async () => {
+    const base = await fixtureRecording('fmp4-h264', 'dock-2', dock2Keys, 1, undefined, { recordingId: 'REKEYED-1' });
+    const forger = generateSigningKeyPair();
+    const { signature: _old, ...fields } = base.manifest.device.sidecar as Record<string, unknown>;
+    const sidecarBytes = Buffer.from(JSON.stringify(signObject({ ...fields, officerId: 'OFC-FORGED' }, forger.privateKeyPem)), 'utf8');
+    const { signature: _dock, ...unsigned } = base.manifest as unknown as Record<string, unknown>;
+    const device = { ...base.manifest.device, publicKeyPem: forger.publicKeyPem, sidecar: JSON.parse(sidecarBytes.toString('utf8')) as Record<string, unknown>, sidecarSha256: sha256Hex(sidecarBytes), sidecarBase64: sidecarBytes.toString('base64') };
+    const forged = { ...base, manifest: signObject({ ...unsigned, device }, dock2Keys.privateKeyPem) as unknown as FixtureUpload['manifest'] };
+    await uploadAll(server, forged);
+    const serial = base.manifest.device.serial;
+    const realKey = keyIdOf(rec.manifest.device.publicKeyPem!);
+    const fakeKey = keyIdOf(forger.publicKeyPem);
+    const { cookie } = await signIn('rita');
+    const checkOf = async (dock: string, id: string) => {
+      const text = await (await get(`/console/recordings/${dock}/${encodeURIComponent(id)}`, { cookie: cookie! })).text();
+      const m = /<th>Camera signature \(sidecar\)<\/th><td><span class="badge [a-z]+">([a-z/]+)<\/span><\/td><td>([^<]*)<\/td>/.exec(text);
+      return { result: m?.[1], detail: m?.[2] ?? '' };
+    };
+    const forgedCheck = await checkOf('dock-2', 'REKEYED-1');
+    expect(forgedCheck.result).toBe('fail');
+    expect(forgedCheck.detail).toContain(`verifies with the key on the card (DEVICE.json, key id ${fakeKey.slice(0, 16)}…)`);
+    expect(forgedCheck.detail).toContain(`a CHANGED camera key: the server knows ${serial} by key ${realKey.slice(0, 16)}… (first seen `);
+    // The camera's own recording still passes, and says a later card presented another key.
+    const realCheck = await checkOf('dock-1', rec.manifest.recordingId);
+    expect(realCheck.result).toBe('pass');
+    expect(realCheck.detail).toContain(`other key(s) later (${fakeKey.slice(0, 16)}…`);
+    const { cookie: admin } = await signIn('boss');
+    const cameras = await (await get('/console/cameras', { cookie: admin! })).text();
+    const row = new RegExp(`<tr data-camera="${serial}">(.*?)</tr>`, 's').exec(cameras)?.[1] ?? '';
+    expect(row).toContain('key changed');
+    for (const k of [realKey, fakeKey]) expect(row).toContain(k.slice(0, 16));
+    const api = await (await fetch(`${server.url}/v1/cameras`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as { cameras: Array<{ serial: string; keys: Array<{ keyId: string }> }> };
+    expect(api.cameras.find((c) => c.serial === serial)?.keys.map((k) => k.keyId)).toEqual([realKey, fakeKey]);
   });
 
   // Last: it restarts the server.

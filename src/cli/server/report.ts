@@ -54,7 +54,7 @@ export function renderReport(report: ServerReport): string {
     const gaps = !seq ? 'no sequence numbers'
       : seq.missingCount === 0 ? `sequence ${formatRanges([[seq.lowest, seq.highest]])} complete`
         : `sequence ${formatRanges([[seq.lowest, seq.highest]])}: MISSING ${formatRanges(seq.missing)} (${seq.missingCount})`;
-    lines.push(`  ${c.serial}  ${c.recordings} recordings (${formatBytes(c.bytes)}) via ${c.docks.join(', ')}; ${gaps}${c.unnumbered ? `; ${c.unnumbered} without a number` : ''}`);
+    lines.push(`  ${c.serial}  ${c.recordings} recordings (${formatBytes(c.bytes)}) via ${c.docks.join(', ')}; ${gaps}${c.unnumbered ? `; ${c.unnumbered} without a number` : ''}${(c.keys ?? []).length > 1 ? `; CAMERA KEY CHANGED: ${c.keys.map((k) => `${k.keyId.slice(0, 16)}… first seen ${k.firstSeen} (${k.recordings})`).join(', ')}` : ''}`);
   }
   lines.push('', `stale uploads (${report.stale.length}, receiving for more than ${report.staleAfterSeconds} s):`);
   for (const s of report.stale) {

@@ -6,12 +6,19 @@
  */
 import { merkleRoot } from '../../protocol/merkle.js';
 import { verifyObject } from '../../protocol/signing.js';
+import { cameraKeyIdOf, type CameraKeySeen } from '../operator/catalog.js';
 import type { StoredRecording } from '../store/store.js';
 
 export type CheckResult = 'pass' | 'fail' | 'pending' | 'n/a';
 export interface Check { name: string; result: CheckResult; detail: string }
 
-export function staticChecks(record: StoredRecording, serverPublicKeyPem: string): Check[] {
+/**
+ * `cameraKeys`: the keys the server has seen this camera's cards present, first seen first
+ * (Catalog.cameraKeys). The card carries its own key (DEVICE.json), so a signature that verifies
+ * proves only that the card agrees with itself; a key other than the first one seen for the
+ * serial is a re-keyed card (ATTACK-s6 B2) and fails the check, naming both keys.
+ */
+export function staticChecks(record: StoredRecording, serverPublicKeyPem: string, cameraKeys: readonly CameraKeySeen[] = []): Check[] {
   const { manifest, receipt } = record;
   const checks: Check[] = [];
   const root = merkleRoot(manifest.segments.map((s) => s.sha256));
@@ -36,7 +43,15 @@ export function staticChecks(record: StoredRecording, serverPublicKeyPem: string
   } else {
     const ok = verifyObject(sidecar, cameraKey);
     const hashOk = sidecar['sha256'] === manifest.file.sha256;
-    checks.push({ name: 'Camera signature (sidecar)', result: ok && hashOk ? 'pass' : 'fail', detail: `${ok ? 'verifies' : 'does NOT verify'} with the camera key of ${manifest.device.serial}; the sidecar's file hash ${hashOk ? 'equals' : 'DIFFERS from'} the file's` });
+    const keyId = cameraKeyIdOf(cameraKey);
+    const first = cameraKeys[0];
+    const changed = first !== undefined && keyId !== undefined && first.keyId !== keyId;
+    const others = cameraKeys.filter((k) => k.keyId !== keyId);
+    const keyNote = changed
+      ? `; a CHANGED camera key: the server knows ${manifest.device.serial} by key ${first.keyId.slice(0, 16)}… (first seen ${first.firstSeen}, ${first.recordings} recording(s)), this card presented ${keyId!.slice(0, 16)}…`
+      : others.length > 0 ? `; ${manifest.device.serial}'s cards presented ${others.length} other key(s) later (${others.map((k) => `${k.keyId.slice(0, 16)}… first seen ${k.firstSeen}`).join(', ')})` : '';
+    checks.push({ name: 'Camera signature (sidecar)', result: ok && hashOk && !changed ? 'pass' : 'fail',
+      detail: `${ok ? 'verifies' : 'does NOT verify'} with the key on the card (DEVICE.json, key id ${keyId ? keyId.slice(0, 16) + '…' : 'none'}), which proves the card agrees with itself, not who wrote it; the sidecar's file hash ${hashOk ? 'equals' : 'DIFFERS from'} the file's${keyNote}` });
   }
   return checks;
 }

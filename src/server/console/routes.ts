@@ -305,7 +305,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     // A complete recording's segment that is not held was found damaged at rest (moved aside) or lost.
     const damaged = record.receipt ? play.missing : [];
     const base = `/console/recordings/${encodeURIComponent(manifest.dock.id)}/${encodeURIComponent(manifest.recordingId)}`;
-    const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem)];
+    await deps.catalog.refreshWithin(deps.catalogWaitMs ?? 1000);
+    const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem, deps.catalog.cameraKeys(manifest.device.serial))];
     checks.unshift(await contentChecks.view(record));
     const timeline = deps.custody.entriesAbout ? await deps.custody.entriesAbout(manifest.dock.id, manifest.recordingId, manifest.segments.map((s) => s.sha256), TIMELINE_LIMIT) : undefined;
     const sidecar = manifest.device.sidecar;
@@ -506,10 +507,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (!session || !adminOnly(session, reply)) return reply;
     if (!(await catalogReady(reply, session, 'Cameras'))) return reply;
     const cameras = deps.catalog.cameras();
-    const body = html`<table id="cameras"><thead><tr><th>Camera</th><th>Recordings</th><th>Bytes</th><th>Docks</th><th>Last arrival</th><th>Sequence numbers</th></tr></thead><tbody>
+    const body = html`<table id="cameras"><thead><tr><th>Camera</th><th>Recordings</th><th>Bytes</th><th>Docks</th><th>Last arrival</th><th>Sequence numbers</th><th>Camera keys</th></tr></thead><tbody>
     ${cameras.map((c) => html`<tr data-camera="${c.serial}"><td><a href="/console/recordings?device=${encodeURIComponent(c.serial)}">${c.serial}</a></td><td>${c.recordings}</td><td>${formatBytesShort(c.bytes)}</td><td>${c.docks.join(', ')}</td><td>${c.lastArrival}</td>
     <td>${!c.sequence ? 'none' : c.sequence.missingCount === 0 ? html`<span class="badge ok">${formatRanges([[c.sequence.lowest, c.sequence.highest]])} complete</span>`
-      : html`<span class="badge bad gap">missing ${formatRanges(c.sequence.missing)}${c.sequence.moreRanges ? ` and ${c.sequence.moreRanges} more ranges` : ''} (${c.sequence.missingCount})</span> of ${formatRanges([[c.sequence.lowest, c.sequence.highest]])}`}${c.unnumbered ? ` · ${c.unnumbered} unnumbered` : ''}</td></tr>`)}</tbody></table>`;
+      : html`<span class="badge bad gap">missing ${formatRanges(c.sequence.missing)}${c.sequence.moreRanges ? ` and ${c.sequence.moreRanges} more ranges` : ''} (${c.sequence.missingCount})</span> of ${formatRanges([[c.sequence.lowest, c.sequence.highest]])}`}${c.unnumbered ? ` · ${c.unnumbered} unnumbered` : ''}</td>
+    <td class="mono">${c.keys.length > 1 ? html`<span class="badge bad key-changed">key changed</span> ` : ''}${c.keys.map((k) => `${k.keyId.slice(0, 16)}… (first seen ${k.firstSeen}, ${k.recordings})`).join('; ')}</td></tr>`)}</tbody></table>`;
     return sendPage(reply, 200, page('Cameras', viewerOf(session), body));
   });
 

@@ -18,6 +18,7 @@
 import type { IntegrityStatus, RecordingManifest, RecordingState } from '../../protocol/types.js';
 import { readRecordings, type RecordingStore } from '../state.js';
 import type { RecordingKey, StoredRecording } from '../store/store.js';
+import { keyIdOf } from '../../protocol/signing.js';
 import { boundCardText } from './cardText.js';
 import { loadSnapshot, saveSnapshot, type ChainPosition, type Snapshot } from './catalogSnapshot.js';
 import { sequenceNumberOf, SequenceTally, type SequenceGaps } from './sequence.js';
@@ -46,6 +47,8 @@ export interface RecordingSummary {
   seq?: number;
   /** Receiving, and created longer than the stale age ago. */
   stale: boolean;
+  /** keyIdOf the camera key the card presented (DEVICE.json), when it is one. */
+  cameraKeyId?: string;
   /** The card's texts cut to CARD_TEXT_MAX characters (cardText.ts): each one's full length. */
   textLengths?: Partial<Record<CardTextField, number>>;
 }
@@ -76,7 +79,11 @@ export interface CameraSummary {
   sequence?: SequenceGaps;
   /** Recordings without a sequence number (no sidecar, foreign file names). */
   unnumbered: number;
+  /** The camera keys its cards presented, first seen first: more than one is a changed key (a re-keyed card: ATTACK-s6 B2). */
+  keys: CameraKeySeen[];
 }
+
+export interface CameraKeySeen { keyId: string; firstSeen: string; recordings: number }
 
 export interface RecordingFilter {
   dock?: string;
@@ -144,7 +151,7 @@ const keyOf = (dockId: string, id: string) => `${dockId}\u0000${id}`;
 export interface BuildProgress { read: number; total: number }
 
 interface DockTally { recordings: number; bytes: number; day: string; dayBytes: number; newest: string }
-interface CameraTally { recordings: number; bytes: number; docks: Set<string>; lastArrival: string; seq: SequenceTally; unnumbered: number }
+interface CameraTally { recordings: number; bytes: number; docks: Set<string>; lastArrival: string; seq: SequenceTally; unnumbered: number; keys: Map<string, CameraKeySeen> }
 
 /** Summaries kept in one order; a few new ones are inserted, many are sorted in at once. */
 class SortedSummaries {
@@ -359,13 +366,18 @@ export class Catalog {
     if (t > dock.newest) dock.newest = t;
     const camera = mapGet(this.cameraTallies, s.deviceSerial, () => {
       this.sortedCameras = undefined;
-      return { recordings: 0, bytes: 0, docks: new Set<string>(), lastArrival: s.createdAt, seq: new SequenceTally(), unnumbered: 0 };
+      return { recordings: 0, bytes: 0, docks: new Set<string>(), lastArrival: s.createdAt, seq: new SequenceTally(), unnumbered: 0, keys: new Map<string, CameraKeySeen>() };
     });
     camera.recordings++;
     camera.bytes += s.size;
     camera.docks.add(s.dockId);
     if (s.createdAt > camera.lastArrival) camera.lastArrival = s.createdAt;
     if (s.seq !== undefined) camera.seq.add(s.seq); else camera.unnumbered++;
+    if (s.cameraKeyId !== undefined) {
+      const key = mapGet(camera.keys, s.cameraKeyId, () => ({ keyId: s.cameraKeyId!, firstSeen: s.createdAt, recordings: 0 }));
+      key.recordings++;
+      if (s.createdAt < key.firstSeen) key.firstSeen = s.createdAt;
+    }
   }
 
   private ensureIndexes(): void {
@@ -425,6 +437,7 @@ export class Catalog {
       if (fullLength !== undefined) (out.textLengths ??= {})[field] = fullLength;
     }
     if (s.seq !== undefined) out.seq = s.seq;
+    if (typeof s.cameraKeyId === 'string' && /^[0-9a-f]{64}$/.test(s.cameraKeyId)) out.cameraKeyId = this.intern(s.cameraKeyId);
     return out;
   }
 
@@ -495,6 +508,8 @@ export class Catalog {
       if (value !== undefined) summary[field] = value; // bounded by interned()
     }
     if (seq !== undefined) summary.seq = seq;
+    const cameraKeyId = cameraKeyIdOf(manifest.device.publicKeyPem);
+    if (cameraKeyId) summary.cameraKeyId = cameraKeyId;
     return this.interned(summary);
   }
 
@@ -644,6 +659,13 @@ export class Catalog {
     return out;
   }
 
+  /** One camera's keys seen (first seen first), or [] for a serial not seen. */
+  cameraKeys(serial: string): CameraKeySeen[] {
+    this.ensureIndexes();
+    const t = this.cameraTallies.get(serial);
+    return t ? [...t.keys.values()].sort((a, b) => (a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : 0)).map((k) => ({ ...k })) : [];
+  }
+
   /** Every camera, from its tally (at most MAX_GAP_RANGES missing ranges each, `moreRanges` says how many more). */
   cameras(): CameraSummary[] {
     this.ensureIndexes();
@@ -651,9 +673,16 @@ export class Catalog {
     return this.sortedCameras.map((serial) => {
       const t = this.cameraTallies.get(serial)!;
       const gaps = t.seq.gaps(MAX_GAP_RANGES);
-      return { serial, recordings: t.recordings, bytes: t.bytes, docks: [...t.docks].sort(), lastArrival: t.lastArrival, unnumbered: t.unnumbered, ...(gaps ? { sequence: gaps } : {}) };
+      const keys = [...t.keys.values()].sort((a, b) => (a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : 0)).map((k) => ({ ...k }));
+      return { serial, recordings: t.recordings, bytes: t.bytes, docks: [...t.docks].sort(), lastArrival: t.lastArrival, unnumbered: t.unnumbered, keys, ...(gaps ? { sequence: gaps } : {}) };
     });
   }
+}
+
+/** The key id of a camera key the card presented; undefined for none or one that is no key. */
+export function cameraKeyIdOf(pem: string | undefined): string | undefined {
+  if (typeof pem !== 'string' || pem === '') return undefined;
+  try { return keyIdOf(pem); } catch { return undefined; }
 }
 
 function arrivalOf(s: RecordingSummary): string {
