@@ -114,7 +114,11 @@ async function expectSameAsAPass(catalog: Catalog, all: RecordingSummary[], filt
     const of = all.filter((s) => s.deviceSerial === serial);
     const gaps = sequenceGaps(of.flatMap((s) => (s.seq !== undefined ? [s.seq] : [])));
     return { serial, recordings: of.length, bytes: of.reduce((n, s) => n + s.size, 0), docks: [...new Set(of.map((s) => s.dockId))].sort(),
-      lastArrival: of.map((s) => s.createdAt).sort().pop(), unnumbered: of.filter((s) => s.seq === undefined).length, ...(gaps ? { sequence: gaps } : {}) };
+      lastArrival: of.map((s) => s.createdAt).sort().pop(), unnumbered: of.filter((s) => s.seq === undefined).length, ...(gaps ? { sequence: gaps } : {}),
+      keys: [...new Set(of.flatMap((s) => (s.cameraKeyId !== undefined ? [s.cameraKeyId] : [])))].map((keyId) => {
+        const withKey = of.filter((s) => s.cameraKeyId === keyId);
+        return { keyId, firstSeen: withKey.map((s) => s.createdAt).sort()[0]!, recordings: withKey.length };
+      }).sort((x, y) => (x.firstSeen < y.firstSeen ? -1 : x.firstSeen > y.firstSeen ? 1 : 0)) };
   });
   expect(catalog.cameras()).toEqual(cameras);
   expect(catalog.staleRecordings().map(key)).toEqual(all.filter(isStale).sort(cmpKey).map(key));
