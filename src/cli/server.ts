@@ -5,8 +5,9 @@
  */
 import { SystemdNotifier } from '../util/sdNotify.js';
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, logTarget } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
@@ -50,10 +51,11 @@ function givenFlags(command: Command, flags: Record<string, unknown>): Record<st
 
 /** The files the server reads at start, read now: a missing or unreadable one is one line naming its key. */
 function readStartFiles(config: ServerConfig): { tls?: { cert: string; key: string; ca?: string }; tokens: ReturnType<typeof loadTokensFile>; adminToken?: ReturnType<typeof loadAdminTokenFile> } {
-  const tls = config.tls ? {
+  checkDataDirPath(config.dataDir);
+  const tls = config.tls ? checkTls({
     cert: readUserFile(config.tls.cert, '--tls-cert'), key: readUserFile(config.tls.key, '--tls-key'),
     ...(config.tls.ca ? { ca: readUserFile(config.tls.ca, '--tls-ca') } : {}),
-  } : undefined;
+  }, config.tls) : undefined;
   return {
     ...(tls ? { tls } : {}), tokens: config.tokens ? loadTokensFile(config.tokens) : {},
     ...(config.adminTokenFile ? { adminToken: loadAdminTokenFile(config.adminTokenFile) } : {}),
@@ -300,6 +302,44 @@ Examples:
       say(removed ? `dock ${dock}: pinned key removed; its next manifest pins a new one\n` : `dock ${dock}: no pinned key\n`);
       return 0;
     }));
+}
+
+/**
+ * A data dir that is a file (or under one) is a configuration mistake: exit 2, one line, which the
+ * systemd unit (RestartPreventExitStatus=2) does not restart in a loop as it did the "unexpected" EEXIST.
+ */
+function checkDataDirPath(dataDir: string): void {
+  for (let path = dataDir; ; path = dirname(path)) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (error) {
+      // Missing: created at start; ENOTDIR: a parent is a file, named by the next round.
+      if ((errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') && dirname(path) !== path) continue;
+      throw new UsageError(`--data-dir ${dataDir}: cannot use ${path} (${errnoCode(error) ?? String(error)})`, { cause: error });
+    }
+    if (!isDir) throw new UsageError(path === dataDir ? `--data-dir ${dataDir} is not a folder` : `--data-dir ${dataDir}: ${path} is not a folder`);
+    return;
+  }
+}
+
+/** The TLS files parsed now: a file that is not PEM, or a key not of the certificate, is a usage error naming the flag (exit 2). */
+function checkTls(tls: { cert: string; key: string; ca?: string }, paths: { cert: string; key: string; ca?: string }): { cert: string; key: string; ca?: string } {
+  let cert: X509Certificate;
+  try { cert = new X509Certificate(tls.cert); } catch (cause) {
+    throw new UsageError(`--tls-cert ${paths.cert} is not a PEM certificate`, { cause });
+  }
+  let key;
+  try { key = createPrivateKey(tls.key); } catch (cause) {
+    throw new UsageError(`--tls-key ${paths.key} is not a PEM private key`, { cause });
+  }
+  if (!cert.checkPrivateKey(key)) throw new UsageError(`--tls-key ${paths.key} is not the key of --tls-cert ${paths.cert}`);
+  if (tls.ca !== undefined) {
+    try { new X509Certificate(tls.ca); } catch (cause) {
+      throw new UsageError(`--tls-ca ${paths.ca} is not a PEM certificate`, { cause });
+    }
+  }
+  return tls;
 }
 
 function readUserFile(path: string, flag: string): string {

@@ -87,6 +87,19 @@ describe('bodycam server (CLI)', () => {
     }
   });
 
+  it('a data dir that is a file, or TLS files that are not PEM, are one line and exit 2 (systemd does not restart it in a loop)', async () => {
+    const aFile = join(tmp.path, 'tokens.json');
+    for (const dataDir of [aFile, join(aFile, 'below')]) {
+      const run = await runCli(['server', '--data-dir', dataDir, '--tokens', tokensFile, '--listen', '127.0.0.1:0']);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(run.stderr).toMatch(new RegExp(`^bodycam: --data-dir ${dataDir}.* is not a folder\n$`));
+    }
+    const notPem = join(tmp.path, 'not-a-cert.pem');
+    writeFileSync(notPem, 'hello\n');
+    const tls = await runCli(['server', '--data-dir', join(tmp.path, 'tls-data'), '--tokens', tokensFile, '--listen', '127.0.0.1:0', '--tls-cert', notPem, '--tls-key', notPem]);
+    expect([tls.code, tls.stdout, tls.stderr]).toEqual([2, '', `bodycam: --tls-cert ${notPem} is not a PEM certificate\n`]);
+  });
+
   it('prints one listening line, writes its keys, and exits 0 on SIGTERM', async () => {
     const dataDir = join(tmp.path, 'plain');
     const server = await startServer(dataDir);
