@@ -1,5 +1,5 @@
 /**
- * jest testSequencer: the longest suites start first, so that the two workers finish together.
+ * jest testSequencer: the longest suites start first, so that the workers finish together.
  *
  * jest's own sequencer orders by the durations of the previous run in its cache folder and, without
  * one (a clean clone, CI), by file size: there the 90 s replay scenarios suite, a small file,
