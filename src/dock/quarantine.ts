@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { constants, existsSync, lstatSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { makeDirs } from '../util/makeDirs.js';
 import { basename, dirname, join, normalize } from 'node:path';
 import { BodycamError, UsageError } from '../errors.js';
 import { refuseInsideDockFolders } from './dockFolders.js';
@@ -254,7 +255,7 @@ export async function exportQuarantined(journal: Journal, ref: string, options: 
   const name = (row.recordingId ?? `${row.serial}-${row.key}`).replace(/[^A-Za-z0-9._-]/g, '-');
   const folder = join(options.to, name);
   if (existsSync(folder)) throw new QuarantineError('E_EXPORT_EXISTS', `${folder} exists already: export elsewhere (--to) or remove it`);
-  await mkdir(options.to, { recursive: true, mode: 0o700 }).catch((cause: unknown) => {
+  await makeDirs(options.to, 0o700).catch((cause: unknown) => {
     // --to names a file, a folder this user may not write, a full or read-only stick: one line, not a stack.
     throw new QuarantineError('E_EXPORT_TARGET', `cannot export into ${options.to}: ${(cause as Error).message}`, { cause });
   });

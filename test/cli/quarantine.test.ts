@@ -151,7 +151,10 @@ describe('bodycam quarantine (CLI)', () => {
     // --to naming a file: one line saying so, not "unexpected failure".
     const onFile = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', join(folder, 'SHA256SUMS'), entries[0]!.key], { env });
     expect(onFile.code).toBe(1);
-    expect(onFile.stderr).toMatch(/^bodycam: cannot export into .*SHA256SUMS: EEXIST/);
+    expect(onFile.stderr).toMatch(/^bodycam: cannot export into .*SHA256SUMS: .*SHA256SUMS is not a folder\n$/);
+    // Under /proc, Node's mkdir -p retried forever (system CPU until killed): now one refusal, once.
+    const onProc = await runCli(['quarantine', 'export', '--state-dir', stateDir, '--bays', bays, '--to', '/proc/bodycam-x/y', entries[0]!.key], { env });
+    expect([onProc.code, onProc.stderr]).toEqual([1, "bodycam: cannot export into /proc/bodycam-x/y: ENOENT: no such file or directory, mkdir '/proc/bodycam-x'\n"]);
     // --to on the card (here through a symbolic link to it): the next scan would ingest the export. Refused, nothing written.
     const cardLink = join(tmp.path, 'card-link');
     symlinkSync(join(bays, 'bay1'), cardLink);
