@@ -66,8 +66,6 @@ export function registerDock(program: Command): void {
     if (config.dryRun) return runDryRunCommand(config);
     if (config.once) {
       const result = await runOnce(config);
-      // Every server refused the dock (token, dock key, protocol, endpoint path): said first, the run ended at that answer.
-      for (const p of result.refused) tell(`refused: ${p.reason}`, { code: p.code, ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...(p.status ? { status: p.status } : {}) }, 'error');
       // The report, one line per recording that did not simply go through (a log record each when stderr is JSON).
       for (const r of result.recordings) {
         const about = { file: r.file, ...(r.bay ? { bay: r.bay } : {}), ...(r.recordingId ? { recordingId: r.recordingId } : {}), state: r.state };
@@ -79,7 +77,8 @@ export function registerDock(program: Command): void {
         } else if (r.state === 'quarantined') {
           tell(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}`, { ...about, reasonCode: r.reasonCode ?? 'unknown' }, 'warn');
         } else {
-          tell(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}`, about, 'error');
+          // A recording the refusal of every server stopped carries that refusal as its reason (runOnce).
+          tell(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}`, { ...about, ...(result.refused[0] ? { code: result.refused[0].code } : {}) }, 'error');
         }
       }
       for (const k of result.skipped) tell(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}`, { bay: k.bay, path: k.path, code: k.code }, 'warn');
