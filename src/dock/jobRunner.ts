@@ -12,11 +12,8 @@ import type { AgentState } from './agentState.js';
 import { dispositionOf, FileGrowingError, isDockLevelProblem, PausedError, reasonCodeOf, reasonOf } from './errors.js';
 import type { RecordingRow } from './journal.js';
 import { stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
-import { jobRetryPolicy, retryDelayMs } from './retry.js';
+import { dockRefusalRetryPolicy, jobRetryPolicy, retryDelayMs } from './retry.js';
 import { STATE_TABLE, type Phase, type StepName } from './states.js';
-
-/** Shortest wait before a job refused for a dock-level reason is tried again by a running dock. */
-const DOCK_LEVEL_FLOOR_MS = 30_000;
 
 /** The job's file is at its path (as the last scan saw it), whatever made the job pause. */
 function stillThere(absPath: string): Promise<boolean> {
@@ -127,16 +124,9 @@ export class JobRunner {
         return;
       }
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
-      const policy = jobRetryPolicy(state.config.maxBackoff);
-      const backoff = retryDelayMs(policy, current.attempts + 1, retryAfter);
-      // A refusal of the dock itself (its token, dock id, key, endpoint path) is not mended by trying
-      // again within a second, and a rejected token sent every few seconds looks like guessing: a
-      // running dock waits at least DOCK_LEVEL_FLOOR_MS (or the whole cap, when smaller); the reload
-      // that follows a fix (SIGHUP) makes the job due at once. --once keeps the short backoff, so that
-      // its run ends.
-      const delay = isDockLevelProblem(error) && !state.config.once
-        ? Math.max(backoff, Math.min(policy.maxMs, DOCK_LEVEL_FLOOR_MS))
-        : backoff;
+      // --once keeps the short backoff for a refusal of the dock itself too, so that its run ends.
+      const policy = isDockLevelProblem(error) && !state.config.once ? dockRefusalRetryPolicy(state.config.maxBackoff) : jobRetryPolicy(state.config.maxBackoff);
+      const delay = retryDelayMs(policy, current.attempts + 1, retryAfter);
       const retried = journal.scheduleRetry(key, delay, reasonOf(error));
       this.events.retryScheduled(retried.nextAttemptAt);
       state.metrics.jobRetried(state.located.get(key)?.bay ?? current.bay ?? UNKNOWN_BAY);

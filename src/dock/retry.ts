@@ -15,6 +15,8 @@ export interface RetryPolicy {
   jitter: 'full' | 'none';
   /** Largest Retry-After the client obeys, in ms. */
   maxRetryAfterMs: number;
+  /** Shortest delay, in ms, whatever the jitter or Retry-After (at most maxMs); none when absent. */
+  minMs?: number;
 }
 
 export const REQUEST_RETRY_POLICY: RetryPolicy = { baseMs: 250, maxMs: 8_000, factor: 2, jitter: 'full', maxRetryAfterMs: 120_000 };
@@ -24,17 +26,29 @@ export function jobRetryPolicy(maxBackoffSeconds: number): RetryPolicy {
 }
 
 /**
+ * A job refused for a reason of the dock itself (its token, dock id, key, endpoint path) in a
+ * running dock: trying again within a second cannot mend it, and a rejected token sent every few
+ * seconds looks like guessing, so it waits at least 30 s (or the whole cap, when smaller); the
+ * reload that follows a fix (SIGHUP) makes the job due at once.
+ */
+export function dockRefusalRetryPolicy(maxBackoffSeconds: number): RetryPolicy {
+  const policy = jobRetryPolicy(maxBackoffSeconds);
+  return { ...policy, minMs: Math.min(policy.maxMs, 30_000) };
+}
+
+/**
  * Delay before retry number `attempt` (1 = first retry). When the server sent
  * Retry-After, it wins (capped), because it knows its own load; otherwise
  * exponential backoff with full jitter, capped. `random` is injectable for tests.
  */
 export function retryDelayMs(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
+  const floor = policy.minMs ?? 0;
   if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0) {
-    return Math.min(retryAfterMs, policy.maxRetryAfterMs);
+    return Math.max(floor, Math.min(retryAfterMs, policy.maxRetryAfterMs));
   }
   const exponent = Math.max(0, attempt - 1);
   const exp = Math.min(policy.maxMs, policy.baseMs * policy.factor ** Math.min(exponent, 60));
-  return policy.jitter === 'full' ? Math.floor(random() * exp) : exp;
+  return Math.max(floor, policy.jitter === 'full' ? Math.floor(random() * exp) : exp);
 }
 
 /** Retry-After as ms: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent or unreadable. */
