@@ -250,15 +250,18 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
   }
 }
 
-/** Whether a path the walker left alone may hold evidence (see CheckVerdict). */
+/**
+ * Skip reasons after which a card may hold evidence the server never got (see CheckVerdict): a
+ * temporary file may be a camera's file cut by power loss, a hidden one a file hidden on a PC.
+ */
+const MAY_HOLD_EVIDENCE: ReadonlySet<SkipCode> = new Set<SkipCode>([...ATTENTION_SKIPS, 'temporary', 'hidden']);
+
+/** Whether a listed path the walker left alone may hold evidence: a hidden file is judged by its name. */
 function mayBeEvidence(skip: SkippedPath): boolean {
-  if (ATTENTION_SKIPS.has(skip.code)) return true;
+  if (skip.code !== 'hidden') return MAY_HOLD_EVIDENCE.has(skip.code);
   const name = skip.path.split('/').pop() ?? skip.path;
-  // A hidden or temporary file named like media may be a recording (a camera's file cut by power
-  // loss, a file hidden on a PC); a host's AppleDouble `._X.mp4` is a resource fork of X, not video.
-  if (skip.code === 'temporary') return true;
-  if (skip.code === 'hidden') return isMediaExtension(name) && !name.startsWith('._');
-  return false;
+  // A host's AppleDouble `._X.mp4` is a resource fork of X, not video.
+  return isMediaExtension(name) && !name.startsWith('._');
 }
 
 /** What the walker left alone on one docked card, as rows: nothing on a card is passed over in silence. */
@@ -275,7 +278,7 @@ function leftOnCard(bay: BayListing): CheckEntry[] {
   for (const [code, count] of Object.entries(bay.skippedByCode) as Array<[SkipCode, number]>) {
     const unlisted = count - (listed.get(code) ?? 0);
     if (unlisted <= 0 || code === 'device_internal') continue;
-    const evidence = ATTENTION_SKIPS.has(code) || code === 'temporary' || code === 'hidden';
+    const evidence = MAY_HOLD_EVIDENCE.has(code);
     rows.push({ ...base, path: '…', verdict: evidence ? 'left' : 'ignored', detail: `${code}: ${unlisted} more path(s) left alone, not listed${evidence ? ': look at the card (bodycam dock --dry-run)' : ''}` });
   }
   return rows;
