@@ -16,7 +16,7 @@ import { loadDockConfig, resolveDockSettings, type LoadDockConfigInput } from '.
 import { Journal } from './journal.js';
 import { probeStateLock, readPidFile } from './lock.js';
 import { CONFIRMED_SERVER_KEY_META } from './trust.js';
-import { DOCK_PUBLIC_KEY_FILE } from './keys.js';
+import { dockKeyIdIn } from './keys.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -207,7 +207,12 @@ async function checkDockKey(base: string, token: string, stateDir: string | unde
   const pinned = typeof body.dockKeyId === 'string' ? body.dockKeyId : undefined;
   let here: string | undefined;
   if (stateDir) {
-    try { here = keyIdOf(await readFile(join(stateDir, DOCK_PUBLIC_KEY_FILE), 'utf8')); } catch { /* no key yet: made at the first start */ }
+    try {
+      here = dockKeyIdIn(stateDir);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'E_DOCK_KEY_MISMATCH') return fail('dock key', (error as Error).message, 'the dock refuses to start with this pair: restore both files of one pair');
+      // Unreadable: the state folder's own check says why.
+    }
   }
   const who = dockId ? `dock ${dockId}` : 'this dock';
   if (!pinned) return ok('dock key', `the server has pinned no key for ${who} yet: it pins ${here ? `this state folder's ${here.slice(0, 16)}…` : 'the key the dock makes at its first start'} at the first manifest`);

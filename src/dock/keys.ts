@@ -1,33 +1,74 @@
-/** The dock's own Ed25519 key pair, made on first start and kept in the state folder. */
+/**
+ * The dock's own Ed25519 key pair, made on first start and kept in the state folder. The private
+ * half is the identity: the public file is derived from it, and a public file that is not its
+ * half is refused, never replaced (the server pinned one of them; which one is for a person to say).
+ */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomicFile.js';
+import { writeFileAtomic, writeFileOnce } from '../util/atomicFile.js';
 import { generateSigningKeyPair, keyIdOf, type KeyPairPem } from '../protocol/signing.js';
 
 export const DOCK_PRIVATE_KEY_FILE = 'dock-key.pem';
 export const DOCK_PUBLIC_KEY_FILE = 'dock-key.pub.pem';
 
+function publicHalfOf(privateKeyPem: string): string {
+  return createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/** The state folder's two key files are not one pair: no restart mends it (exit 2, as a configuration error). */
+export class DockKeyMismatchError extends EnvironmentError {
+  override readonly exitCode = 2;
+}
+
+function mismatch(stateDir: string, publicKeyPem: string, derived: string): DockKeyMismatchError {
+  return new DockKeyMismatchError('E_DOCK_KEY_MISMATCH',
+    `${join(stateDir, DOCK_PUBLIC_KEY_FILE)} (key ${keyIdOf(publicKeyPem).slice(0, 16)}…) is not the public half of ${join(stateDir, DOCK_PRIVATE_KEY_FILE)} (key ${keyIdOf(derived).slice(0, 16)}…): `
+    + 'restore the pair from a backup, or remove both files to make a new identity (the server\'s operator then runs `bodycam server reset-dock-key`)');
+}
+
 export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: string; created: boolean } {
   const privatePath = join(stateDir, DOCK_PRIVATE_KEY_FILE);
   const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
+  let created = false;
+  let privateKeyPem: string;
+  let publicKeyPem: string;
   try {
-    if (existsSync(privatePath) && existsSync(publicPath)) {
-      // Keys written by an older build (or copied in) may be readable by others: owner only.
-      chmodSync(privatePath, 0o600);
+    // Write-once (link(2)): of two processes making the key at once, one wins and both use its pair.
+    if (!existsSync(privatePath)) created = writeFileOnce(privatePath, generateSigningKeyPair().privateKeyPem, 0o600);
+    // Keys written by an older build (or copied in) may be readable by others: owner only.
+    chmodSync(privatePath, 0o600);
+    privateKeyPem = readFileSync(privatePath, 'utf8');
+    const derived = publicHalfOf(privateKeyPem);
+    if (existsSync(publicPath)) {
       chmodSync(publicPath, 0o600);
-      const pair = { privateKeyPem: readFileSync(privatePath, 'utf8'), publicKeyPem: readFileSync(publicPath, 'utf8') };
-      return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: false };
+      publicKeyPem = readFileSync(publicPath, 'utf8');
+      if (keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
+    } else {
+      // Derived, so every writer writes the same bytes: no race to lose.
+      writeFileAtomic(publicPath, derived, 0o600);
+      publicKeyPem = derived;
     }
-    const pair = generateSigningKeyPair();
-    // Whole or not at all (temp, fsync, rename, fsync of the folder): a crash never leaves half a key.
-    // The private half last: its presence with the public one is what says the pair is complete.
-    writeFileAtomic(publicPath, pair.publicKeyPem, 0o600);
-    writeFileAtomic(privatePath, pair.privateKeyPem, 0o600);
-    return { ...pair, keyId: keyIdOf(pair.publicKeyPem), created: true };
   } catch (cause) {
+    if (cause instanceof EnvironmentError) throw cause;
     throw new EnvironmentError('E_DOCK_KEY', `cannot read or create the dock key pair in ${stateDir}: ${(cause as Error).message}`, { cause });
   }
+  return { privateKeyPem, publicKeyPem, keyId: keyIdOf(publicKeyPem), created };
+}
+
+/**
+ * The key id this state folder's dock signs with, without making a key: undefined when it holds
+ * none. Throws E_DOCK_KEY_MISMATCH when its two files are not one pair (what the dock would refuse).
+ */
+export function dockKeyIdIn(stateDir: string): string | undefined {
+  const privatePath = join(stateDir, DOCK_PRIVATE_KEY_FILE);
+  const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
+  const publicKeyPem = existsSync(publicPath) ? readFileSync(publicPath, 'utf8') : undefined;
+  if (!existsSync(privatePath)) return publicKeyPem === undefined ? undefined : keyIdOf(publicKeyPem);
+  const derived = publicHalfOf(readFileSync(privatePath, 'utf8'));
+  if (publicKeyPem !== undefined && keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
+  return keyIdOf(derived);
 }
 
 /**
@@ -36,7 +77,7 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
  * which the server pinned on first contact.
  */
 export function installDockKey(keyDir: string, stateDir: string): void {
-  mkdirSync(keyDir, { recursive: true });
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   loadOrCreateDockKey(keyDir);
   mkdirSync(stateDir, { recursive: true });
   for (const file of [DOCK_PRIVATE_KEY_FILE, DOCK_PUBLIC_KEY_FILE]) copyFileSync(join(keyDir, file), join(stateDir, file));

@@ -6,7 +6,8 @@
  * `renameIntoPlace`) serve the server's files, whose publishing step differs
  * (rename, or link(2) for a write-once file: src/server/privateFiles.ts).
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -19,10 +20,10 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Write bytes so that a reader sees either the old file or the whole new one, never a part. */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', mode);
+/** A temp file beside `path` holding `data`, fsynced and closed; removed again if writing fails. */
+function writeTempSync(path: string, data: string | Buffer, mode: number): string {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', mode);
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let written = 0;
@@ -34,8 +35,38 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o64
     throw error;
   }
   closeSync(fd);
-  renameSync(temp, path);
+  return temp;
+}
+
+/** Write bytes so that a reader sees either the old file or the whole new one, never a part. */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
+  const temp = writeTempSync(path, data, mode);
+  try {
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
   fsyncDir(dirname(path));
+}
+
+/**
+ * Create `path` with `data`, whole, only if it does not exist yet (temp, fsync, link(2), fsync the
+ * folder): of two processes creating the same file at once exactly one wins, and the other reads
+ * the winner's bytes. False when `path` already existed (it is never overwritten).
+ */
+export function writeFileOnce(path: string, data: string | Buffer, mode = 0o600): boolean {
+  const temp = writeTempSync(path, data, mode);
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  fsyncDir(dirname(path));
+  return true;
 }
 
 

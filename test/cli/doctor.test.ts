@@ -125,6 +125,11 @@ describe('bodycam doctor', () => {
     writeFileSync(join(state2, 'dock-key.pub.pem'), pinned, { mode: 0o600 });
     const same = await run(argv);
     expect(same.checks['dock key']).toMatchObject({ status: 'ok', detail: `the server pinned this state folder's key ${keyIdOf(pinned).slice(0, 16)}… for dock dock-2` });
+    // A private half that is not the pinned public file's pair: the dock would refuse to start; doctor says so.
+    writeFileSync(join(state2, 'dock-key.pem'), generateSigningKeyPair().privateKeyPem, { mode: 0o600 });
+    const torn = await run(argv);
+    expect(torn.code).toBe(1);
+    expect(torn.checks['dock key']).toMatchObject({ status: 'fail', detail: expect.stringMatching(/dock-key\.pub\.pem \(key [0-9a-f]{16}…\) is not the public half of .*dock-key\.pem/) });
   });
 
   it('a token of another dock id fails the token check, naming both (the dock sends its id: a 404 probe no longer passes it)', async () => {

@@ -112,7 +112,7 @@ const storeFullRun = once(async () => {
   const tokenFile = join(mistakesTmp.path, 'dock.token');
   writeFileSync(tokenFile, fullServer.tokens['dock-1'] + '\n', { mode: 0o600 });
   const junit = join(mistakesTmp.path, 'store-full-junit.xml');
-  const result = await runCli(['replay', file, '--endpoint', fullServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--junit', junit, '--quiet'], { timeoutMs: 90_000 });
+  const result = await runCli(['replay', file, '--endpoint', fullServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--dock-key-dir', join(mistakesTmp.path, 'store-full-key'), '--junit', junit, '--quiet'], { timeoutMs: 90_000 });
   return { result, junit };
 });
 
@@ -130,7 +130,7 @@ const refusedRun = once(async () => {
   const tokenFile = join(mistakesTmp.path, 'dock-2.token');
   writeFileSync(tokenFile, refusingServer.tokens['dock-2'] + '\n', { mode: 0o600 });
   const junit = join(mistakesTmp.path, 'refused-junit.xml');
-  const result = await runCli(['replay', file, '--endpoint', refusingServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
+  const result = await runCli(['replay', file, '--endpoint', refusingServer.url, '--token-file', tokenFile, '--dock-id', 'dock-1', '--dock-key-dir', join(mistakesTmp.path, 'refused-key'), '--junit', junit, '--quiet'], { timeoutMs: 170_000 });
   return { result, junit };
 });
 

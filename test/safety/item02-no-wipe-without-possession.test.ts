@@ -140,7 +140,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
     const tokenFile = join(tmp.path, 'replay.token');
     writeFileSync(tokenFile, TOKENS['dock-9'] + '\n');
     const scenario = fileURLToPath(new URL('../../fixtures/scenarios/clean-two-cameras.json', import.meta.url));
-    const run = await runCli(['replay', scenario, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', 'dock-9', '--quiet']);
+    const run = await runCli(['replay', scenario, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', 'dock-9', '--quiet'], { cwd: tmp.path });
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/ERROR clean-two-cameras: .*/);
     expect(run.stdout).toMatch(/needs the server's key confirmed: --server-key <PEM file> or --server-fingerprint <keyId>/);
