@@ -108,6 +108,8 @@ export const QUARANTINE_CODES = {
   receiptInvalid: 'receipt_invalid',
   fileChanged: 'file_changed',
   fileReplaced: 'file_replaced',
+  /** The file left a docked card (renamed, moved, deleted) before its receipt: src/dock/vanished.ts. */
+  fileVanished: 'file_vanished',
   integrityError: 'integrity_error',
   inputError: 'input_error',
 } as const;

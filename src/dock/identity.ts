@@ -13,6 +13,7 @@ import { PausedError, QUARANTINE_CODES } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
 import { ACTIVE_STATES, statesOfPhase } from './states.js';
+import { isVanishedRow } from './vanished.js';
 
 /** What a scan decided for one file on the card. */
 export type Match = { kind: 'row'; row: RecordingRow } | { kind: 'new' } | { kind: 'verify'; rows: RecordingRow[] };
@@ -56,6 +57,15 @@ export function rewrittenSinceHash(row: Pick<RecordingRow, 'state' | 'stat'>, no
     && (was.size !== now.size || was.mtimeMs !== now.mtimeMs || was.ino !== now.ino || was.ctimeMs !== now.ctimeMs);
 }
 
+/**
+ * May a row be the file found at its path now? Not a wiped one (whatever is at that path is not what
+ * was wiped), nor one closed because its file vanished from the card (src/dock/vanished.ts: a file
+ * at that path later, renamed back say, is a new observation, ingested as its own row).
+ */
+export function standsForAFile(row: Pick<RecordingRow, 'state' | 'reasonCode'>): boolean {
+  return row.state !== 'wiped' && !isVanishedRow(row);
+}
+
 /** What the rows at a file's path say it is, before anything is done about it (see rowFor). */
 export type RowDecision = Match | { kind: 'changedAfterHash'; row: RecordingRow };
 
@@ -85,14 +95,13 @@ export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 
 }
 
 /**
- * The agent's scan: rowFor over the rows that may stand for this file (a wiped row never is the
- * file: whatever is at that path now is not what was wiped). A hashed upload whose file was
+ * The agent's scan: rowFor over the rows that may stand for this file (standsForAFile). A hashed upload whose file was
  * rewritten can never complete: it is closed as file_changed, and the file now on the card is a
  * new version.
  */
 export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot): Match {
   const { journal } = state;
-  const rows = journal.listByPath(serial, file.relPath).filter((r) => r.state !== 'wiped' && claimable(state, r, file.absPath));
+  const rows = journal.listByPath(serial, file.relPath).filter((r) => standsForAFile(r) && claimable(state, r, file.absPath));
   const decision = rowFor(rows, file, stat);
   if (decision.kind !== 'changedAfterHash') return decision;
   const changed = decision.row;

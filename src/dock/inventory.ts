@@ -6,7 +6,7 @@
  */
 import { listBaysFolder, openBay } from './bays.js';
 import { listCameraFiles, type CandidateFile, type DeviceInfo, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
-import { rowFor, type RowDecision } from './identity.js';
+import { rowFor, standsForAFile, type RowDecision } from './identity.js';
 import type { Journal, StatSnapshot } from './journal.js';
 
 export interface CardFile {
@@ -66,5 +66,5 @@ export type JournalMatch = RowDecision;
 
 export function matchJournal(journal: Journal | undefined, card: CardFile): JournalMatch {
   if (!journal) return { kind: 'new' };
-  return rowFor(journal.listByPath(card.serial, card.file.relPath).filter((r) => r.state !== 'wiped'), card.file, card.stat);
+  return rowFor(journal.listByPath(card.serial, card.file.relPath).filter(standsForAFile), card.file, card.stat);
 }

@@ -12,7 +12,7 @@ import { EnvironmentError, UsageError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { INTEGRITY_STATUSES, isIntegrityProblem } from '../protocol/types.js';
 
-import { canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, RECEIPTED_STATES, type JobState, type MoveKind } from './states.js';
+import { ACTIVE_STATES, canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, RECEIPTED_STATES, type JobState, type MoveKind } from './states.js';
 
 export { ACTIVE_STATES, type JobState } from './states.js';
 
@@ -123,6 +123,7 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, time IN
 const sqlList = (words: readonly string[]): string => words.map((w) => `'${w}'`).join(',');
 /** The integrity statuses that flag a recording (src/protocol/types.ts, one list). */
 const FINAL_SQL = sqlList(FINAL_STATES);
+const ACTIVE_SQL = sqlList(ACTIVE_STATES);
 const RECEIPTED_SQL = sqlList(RECEIPTED_STATES);
 const FLAGGED_INTEGRITY_SQL = sqlList(INTEGRITY_STATUSES.filter((s) => isIntegrityProblem(s)));
 
@@ -358,6 +359,11 @@ export class Journal {
   listInStates(states: readonly JobState[]): RecordingRow[] {
     if (states.length === 0) return [];
     return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+  }
+
+  /** The active rows of one camera (a scan's check for files gone from its card): the work in hand, through the state index. */
+  listActiveOfSerial(serial: string): RecordingRow[] {
+    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${ACTIVE_SQL}) AND serial = ? ORDER BY detected_at, key`).all(serial) as RawRecording[]).map(toRow);
   }
 
   /** Rows by key (the recordings of the cameras docked now), in one statement; unknown keys are left out. */

@@ -52,6 +52,7 @@ export interface QuarantineEntry {
 export const NOT_RETRYABLE: ReadonlyMap<string, string> = new Map([
   [QUARANTINE_CODES.fileChanged, 'the file was rewritten after it was hashed: the bytes now on the card are already ingested as their own recording'],
   [QUARANTINE_CODES.fileReplaced, 'the path no longer holds a regular file: whatever is there now is detected on its own'],
+  [QUARANTINE_CODES.fileVanished, 'the file left the card (renamed, moved or deleted): a file under another name, or back at this path, is detected on its own'],
 ]);
 
 export class QuarantineError extends BodycamError {

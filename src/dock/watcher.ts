@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errnoCode } from '../errors.js';
 import { isIncidentPath } from '../protocol/cardLayouts.js';
-import { ATTENTION_SKIPS, clockOffsetMsOf, listCameraFiles, SKIP_CODES, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, SKIP_CODES, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { AgentState, BayInfo } from './agentState.js';
 import { listBaysFolder, openBay, type BayEntry } from './bays.js';
 import { PausedError, reasonOf } from './errors.js';
@@ -17,6 +17,7 @@ import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
+import { closeVanishedRows } from './vanished.js';
 import { restoreInterruptedWipes } from './wipe.js';
 
 /** What the watcher tells the scheduler. */
@@ -336,6 +337,10 @@ export class BayWatcher {
         state.running.get(key)?.controller.abort(new PausedError('file vanished from the camera'));
       }
     }
+    // A row whose file the whole card no longer holds (renamed, moved, deleted on it) is closed with
+    // the reason, never left counting as queued work for ever (src/dock/vanished.ts).
+    const complete = skippedCount <= skipped.length && ![...INCOMPLETE_SKIPS].some((code) => (skippedByCode[code] ?? 0) > 0);
+    closeVanishedRows(state, bay, { serial, files: new Set(listing.files.map((f) => f.relPath)), skipped, complete });
     if (Number.isFinite(nextSettleCheck)) this.scheduleScan(name, Math.max(50, nextSettleCheck - clock.now() + 20));
   }
 }
