@@ -51,6 +51,9 @@ export function newRowUid(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** What a scan needs to know of an active row to judge whether its file left the card. */
+export type ActiveRowRef = Pick<RecordingRow, 'key' | 'relPath' | 'state' | 'recordingId'>;
+
 export interface RecordingRow {
   /**
    * Primary key of the row: an opaque random uid (16 hex) for rows made by this build;
@@ -361,9 +364,12 @@ export class Journal {
     return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
   }
 
-  /** The active rows of one camera (a scan's check for files gone from its card): the work in hand, through the state index. */
-  listActiveOfSerial(serial: string): RecordingRow[] {
-    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${ACTIVE_SQL}) AND serial = ? ORDER BY detected_at, key`).all(serial) as RawRecording[]).map(toRow);
+  /**
+   * The active rows of one camera, key, path, state and recording id only (each scan's check for
+   * files gone from its card, src/dock/vanished.ts): the work in hand, through the state index.
+   */
+  listActiveOfSerial(serial: string): ActiveRowRef[] {
+    return this.stmt(`SELECT key, rel_path AS relPath, state, recording_id AS recordingId FROM recordings WHERE state IN (${ACTIVE_SQL}) AND serial = ? ORDER BY detected_at, key`).all(serial) as never;
   }
 
   /** Rows by key (the recordings of the cameras docked now), in one statement; unknown keys are left out. */

@@ -10,7 +10,7 @@
 import type { SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { AgentState, BayInfo } from './agentState.js';
 import { QUARANTINE_CODES } from './errors.js';
-import type { RecordingRow } from './journal.js';
+import type { ActiveRowRef, RecordingRow } from './journal.js';
 
 /** The serial of a card without DEVICE.json (src/dock/bays.ts): many cards may share it. */
 const NO_SERIAL = 'unknown';
@@ -37,7 +37,7 @@ export interface CardListing {
  * that camera now (a redock after the rename, a dock restarted since). Never a row another bay
  * located, nor one a job is running (the job pauses first; its rescan closes it).
  */
-function vanishedRows(state: AgentState, bay: BayInfo, listing: CardListing): RecordingRow[] {
+function vanishedRows(state: AgentState, bay: BayInfo, listing: CardListing): ActiveRowRef[] {
   if (!listing.complete) return [];
   const elsewhere = [...state.bays.values()].some((b) => b !== bay && b.present && b.serial === listing.serial);
   const judgeAll = listing.serial !== NO_SERIAL && !elsewhere;
