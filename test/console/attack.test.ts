@@ -539,8 +539,45 @@ describe('console under attack', () => {
     expect(Buffer.from(await dl.arrayBuffer()).equals(rec.file)).toBe(true);
     expect(dl.headers.get('cache-control')).toBe('no-store');
     const added = custody().slice(before);
-    expect(added.map((e) => e['event'])).toEqual(['viewed', 'downloaded']);
+    expect(added.map((e) => [e['event'], e['via'], e['range'], e['bytes']])).toEqual([['viewed', 'recording page', undefined, undefined], ['downloaded', 'download', 'whole', rec.file.length]]);
     expect(JSON.stringify(added)).not.toContain('boss');
+  });
+
+  it('custody says who took which bytes: a HEAD takes none, each distinct download range is one entry, the whole original from …/media is a download, the player\'s ranges one view', async () => {
+    const { cookie } = await signIn('rita');
+    const size = rec.file.length;
+    const before = custody().length;
+    for (const path of ['download', 'media']) {
+      const head = await fetch(`${server.url}${recPath()}/${path}`, { method: 'HEAD', headers: { cookie: cookie! } });
+      expect([path, head.status, head.headers.get('content-length')]).toEqual([path, 200, String(size)]);
+    }
+    expect((await get(`${recPath()}/download`, { cookie: cookie!, range: `bytes=${size}-` })).status).toBe(416);
+    expect(custody().length).toBe(before);
+    // Two distinct ranges and one repeated (a download tool resuming): two entries, each naming its range.
+    for (const range of ['bytes=0-9', 'bytes=10-19', 'bytes=0-9']) {
+      const r = await get(`${recPath()}/download`, { cookie: cookie!, range });
+      expect([range, r.status, (await r.arrayBuffer()).byteLength]).toEqual([range, 206, 10]);
+    }
+    const whole = await get(`${recPath()}/media`, { cookie: cookie! });
+    expect(Buffer.from(await whole.arrayBuffer()).equals(rec.file)).toBe(true);
+    // Playback: many range requests of …/media, one entry for the session (the first range named).
+    for (const range of ['bytes=0-99', 'bytes=100-199', `bytes=200-${size - 1}`, 'bytes=0-']) {
+      const r = await get(`${recPath()}/media`, { cookie: cookie!, range });
+      expect([range, r.status]).toEqual([range, 206]);
+      await r.arrayBuffer();
+    }
+    const added = custody().slice(before).map((e) => [e['event'], e['by'], e['via'], e['range'], e['bytes']]);
+    expect(added).toEqual([
+      ['downloaded', 'rita', 'download', '0-9', 10], ['downloaded', 'rita', 'download', '10-19', 10],
+      ['downloaded', 'rita', 'media', 'whole', size], ['viewed', 'rita', 'playback', '0-99', 100],
+    ]);
+    // Another session of the same person is another view: its playback is logged again.
+    const again = await signIn('rita');
+    await (await get(`${recPath()}/media`, { cookie: again.cookie!, range: 'bytes=0-99' })).arrayBuffer();
+    expect(custody().slice(before + 4).map((e) => [e['event'], e['via']])).toEqual([['viewed', 'playback']]);
+    const page = await (await get(recPath(), { cookie: cookie! })).text();
+    expect(page).toContain('via download, bytes 10-19 (10 bytes)');
+    expect(page).toContain(`via media, whole file (${size} bytes)`);
   });
 
   it('a card\'s free text of any length is indexed and shown cut to 128 characters with its full length; the evidence keeps every byte', async () => {

@@ -139,9 +139,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     return origin === `${deps.secure ? 'https' : 'http'}://${host}`;
   };
 
-  const custodyEvent = async (event: 'viewed' | 'downloaded', session: Session, record: StoredRecording, via: string) => {
+  /** `taken`: the bytes the answer carries (whole file or one range) and how many, for an entry about the content itself. */
+  const custodyEvent = async (event: 'viewed' | 'downloaded', session: Session, record: StoredRecording, via: string, taken?: { range: string; bytes: number }) => {
     await deps.custody.append({ event, recordingId: record.manifest.recordingId, dockId: record.manifest.dock.id, sha256: record.manifest.file.sha256 },
-      () => ({ extra: { by: session.name, role: session.role, via }, value: undefined }));
+      () => ({ extra: { by: session.name, role: session.role, via, ...(taken ?? {}) }, value: undefined }));
   };
 
   const loadRecording = async (request: FastifyRequest<{ Params: { dock: string; id: string } }>, reply: FastifyReply, session: Session) => {
@@ -367,8 +368,6 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const { manifest } = record;
     const size = manifest.file.size;
     if (download && !record.receipt) return reply.code(409).type('text/plain').send('the recording is still arriving; download it once complete\n');
-    if (download) await custodyEvent('downloaded', session, record, 'download');
-    else if (!markViewed(session, manifest.dock.id, manifest.recordingId)) await custodyEvent('viewed', session, record, 'media');
     reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'no-store').header('X-Content-Type-Options', 'nosniff');
     const range = parseRange(request.headers.range, size);
     if (range.kind === 'unsatisfiable') return reply.code(416).header('Content-Range', `bytes */${size}`).send();
@@ -400,12 +399,27 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
         }
       })(), { objectMode: false });
     }
+    // Custody says who took which bytes (docs/console.md "Custody of the bytes"), written before the first
+    // byte leaves (an append that fails answers 500, nothing served). A HEAD, a 416 or a refused answer takes none.
+    const length = size === 0 ? 0 : end - start + 1;
+    if (request.method !== 'HEAD') {
+      const taken = { range: range.kind === 'partial' && length < size ? `${start}-${end}` : 'whole', bytes: length };
+      const key = `${manifest.dock.id}/${manifest.recordingId}`;
+      if (download || range.kind === 'whole') {
+        // A download (or the whole original from …/media, which no player asks for): one entry per distinct range a session takes.
+        if (firstInSession(session, `taken:${key}:${taken.range}`)) await custodyEvent('downloaded', session, record, download ? 'download' : 'media', taken);
+      } else if (firstInSession(session, `played:${key}`)) {
+        // The player's range requests (many per minute of video): one entry per session and recording, naming the first range.
+        await custodyEvent('viewed', session, record, 'playback', taken);
+      }
+    }
     reply.header('ETag', `"${manifest.file.sha256}"`);
     if (download) reply.header('Content-Disposition', `attachment; filename="${manifest.file.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
     reply.type(download ? 'application/octet-stream' : mediaType(manifest));
     if (range.kind === 'partial') reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
-    reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
-    if (request.method === 'HEAD') return reply.send();
+    reply.header('Content-Length', String(length));
+    // HEAD: the headers a GET would get, with its Content-Length (an empty stream: Fastify's HEAD answer keeps the header then).
+    if (request.method === 'HEAD') return reply.send(Readable.from([]));
     return reply.send(size === 0 ? Readable.from([]) : open(start, end));
   };
   /** Indexes of the touched segments whose blob fails its verified read now (each then marked missing by the store), up to PRECHECK_BYTES of them. */
@@ -515,16 +529,25 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     return sendPage(reply, 200, page('Cameras', viewerOf(session), body));
   });
 
-  /** True when this session had already viewed the recording (so a media fetch is not a second event). */
+  /** True when this session had already viewed the recording (so a poster fetch is not a second event). */
   function markViewed(session: Session, dockId: string, id: string): boolean {
+    return !firstInSession(session, `${dockId}/${id}`);
+  }
+
+  /**
+   * True the first time this session does `what` (and notes it). Bounded: at most 10 000 sessions and
+   * 10 000 notes each are kept; past that a note is forgotten and the next time is a first again
+   * (one custody entry more, never one less).
+   */
+  function firstInSession(session: Session, what: string): boolean {
     const key = session.csrf;
     let seen = viewedInSession.get(key);
     if (!seen) { seen = new Set(); viewedInSession.set(key, seen); }
     if (viewedInSession.size > 10_000) viewedInSession.delete(viewedInSession.keys().next().value!);
-    const k = `${dockId}/${id}`;
-    if (seen.has(k)) return true;
-    seen.add(k);
-    return false;
+    if (seen.has(what)) return false;
+    if (seen.size >= 10_000) seen.clear();
+    seen.add(what);
+    return true;
   }
 
   return { sessions };
@@ -549,12 +572,20 @@ function describeOther(e: CustodyEntry): string {
 
 function describeEntry(e: CustodyEntry): string {
   switch (e.event) {
-    case 'viewed': case 'downloaded': return `by ${String(e['by'])} (${String(e['role'])}) via ${String(e['via'] ?? '')}`;
+    case 'viewed': case 'downloaded': return `by ${String(e['by'])} (${String(e['role'])}) via ${String(e['via'] ?? '')}${takenOf(e)}`;
     case 'segment-stored': return `blob ${e.sha256.slice(0, 16)}… ${e['alreadyHeld'] === true ? 'received, already held by the server (stored earlier)' : e['reconciled'] === true ? 'found held, entry written late (reconciled)' : 'stored'}${e['index'] !== undefined ? ` (segment ${String(e['index'])})` : ''}`;
     case 'receipt-issued': return `receipt for ${e.sha256.slice(0, 16)}…`;
     case 'recording-created': return `manifest accepted from ${e.dockId}`;
     default: return '';
   }
+}
+
+/** The bytes an entry says were taken: ", whole file (84577 bytes)", ", bytes 0-99 (100 bytes)"; '' for none. */
+function takenOf(e: CustodyEntry): string {
+  const range = e['range'];
+  const bytes = e['bytes'];
+  if (typeof range !== 'string' || typeof bytes !== 'number') return '';
+  return `${range === 'whole' ? ', whole file' : `, bytes ${range}`} (${bytes} bytes)${e['via'] === 'playback' ? ', then the player\'s further ranges' : ''}`;
 }
 
 function mediaType(manifest: RecordingManifest): string {
