@@ -90,7 +90,7 @@ export class DockAgentCore {
     this.metrics.observe(() => this.status());
     this.state = {
       config, journal, logger, metrics: this.metrics, clock,
-      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), attention,
+      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), vanishedThisRun: new Set(), attention,
       scanning: 0, initialScanDone: false, stopping: false,
     };
     const client = new IngestClient({
@@ -215,6 +215,14 @@ export class DockAgentCore {
 
   settlingFiles(): string[] {
     return [...this.state.candidates.keys()];
+  }
+
+  /** With --once: the rows this run closed file_vanished (their file left a docked card), for its report. */
+  vanishedThisRun(): Array<{ file: string; state: string; reason?: string; reasonCode?: string; recordingId?: string; bay?: string }> {
+    return this.state.journal.getMany(this.state.vanishedThisRun).map((r) => ({
+      file: r.relPath, state: r.state, ...(r.reason ? { reason: r.reason } : {}), ...(r.reasonCode ? { reasonCode: r.reasonCode } : {}),
+      ...(r.recordingId ? { recordingId: r.recordingId } : {}), ...(r.bay ? { bay: r.bay } : {}),
+    }));
   }
 
   /** Journal keys of the recordings on the cameras docked right now. */

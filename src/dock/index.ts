@@ -182,6 +182,8 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     const docked = new Set(core.dockedKeys());
     const status = core.status();
     const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
+    // A row this run closed because its file left the card is said (quarantined: …: file_vanished: …), never dropped from the report.
+    recordings.push(...core.vanishedThisRun());
     // A recording the refusal stopped says why it waits, in the refusal's words (its own last error is older news).
     if (refused) for (const r of recordings) if (!(FINAL_STATES as readonly string[]).includes(r.state)) r.reason = refused[0]!.reason;
     for (const path of core.settlingFiles()) recordings.push({ file: path, state: 'settling', reason: 'file still growing: not offloaded' });

@@ -55,11 +55,12 @@ export function closeVanishedRows(state: AgentState, bay: BayInfo, listing: Card
   for (const row of rows) {
     const skip = listing.skipped.find((s) => s.path === row.relPath);
     const reason = skip
-      ? `${row.relPath} is no longer a file the dock reads on camera ${listing.serial} (${skip.code}: ${skip.reason}); the row was ${row.state}, not receipted`
-      : `${row.relPath} is no longer on camera ${listing.serial} (renamed, moved or deleted on the card) while it was ${row.state}, not receipted: a file under another name is ingested as a recording of its own`;
+      ? `${row.relPath} is no longer a file the dock reads on camera ${listing.serial} in ${bay.name} (${skip.code}: ${skip.reason}); the row was ${row.state}, not receipted`
+      : `${row.relPath} is no longer on camera ${listing.serial} in ${bay.name} (renamed, moved or deleted on the card) while it was ${row.state}, not receipted: a file under another name is ingested as a recording of its own`;
     state.journal.transition(row.key, 'quarantined', { reason, reasonCode: QUARANTINE_CODES.fileVanished });
     if (state.located.get(row.key)?.bay === bay.name) state.located.delete(row.key);
     bay.keys.delete(row.key);
+    if (state.config.once) state.vanishedThisRun.add(row.key);
     state.logger.warn('file vanished from the docked camera: row closed', { bay: bay.name, serial: listing.serial, file: row.relPath, was: row.state, recordingId: row.recordingId, reasonCode: QUARANTINE_CODES.fileVanished });
   }
   return rows.length;

@@ -110,6 +110,8 @@ describe('the recording changed mid-upload (at the PUT of its segment 3)', () =>
     for (const c of Object.values(cases)) expect(c.fired).toEqual(expect.any(String));
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/skipped: bay-link\/DCIM: symlink/);
+    // Each row closed because its file left the card is said, never dropped from the report.
+    for (const name of ['D1', 'R1', 'T1']) expect(result.stderr).toMatch(new RegExp(`^quarantined: DCIM/${name}\\.MP4: file_vanished: `, 'm'));
   });
 
   it('cut short: file_changed, the shorter file a new version', async () => {
@@ -130,7 +132,7 @@ describe('the recording changed mid-upload (at the PUT of its segment 3)', () =>
   it('deleted on the docked card: the row is closed file_vanished with the reason (not queued for ever), nothing else made of it', async () => {
     const rows = rowsOf(cases.gone!);
     expect(rows.map((r) => [r.state, r.reasonCode])).toEqual([['quarantined', 'file_vanished']]);
-    expect(rows[0]!.reason).toMatch(/DCIM\/D1\.MP4 is no longer on camera unknown \(renamed, moved or deleted on the card\) while it was uploading/);
+    expect(rows[0]!.reason).toMatch(/DCIM\/D1\.MP4 is no longer on camera unknown in bay-gone \(renamed, moved or deleted on the card\) while it was uploading/);
     expect(await rig.serverBytes(rows[0]!.recordingId!)).toBeUndefined();
   });
 

@@ -50,16 +50,18 @@ describe('renamed and deleted on the card between two dock runs', () => {
   });
 
   it('the second run: the rows of the renamed and the deleted file closed file_vanished with the reason, the others receipted', async () => {
-    // 3: the text files are flagged opaque uploads (kept on the camera); the closed rows are no file of this run's cards.
+    // 3: the text files are flagged opaque uploads (kept on the camera), and each closed row is said.
     expect(second.code).toBe(3);
-    expect(second.stderr.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['flagged: DCIM/K1.MP4', 'flagged: DCIM/RN_R1.MP4']);
+    const lines = second.stderr.trim().split('\n');
+    expect(lines.map((l) => l.split(' ').slice(0, 2).join(' ')).sort()).toEqual(['flagged: DCIM/K1.MP4', 'flagged: DCIM/RN_R1.MP4', 'quarantined: DCIM/D1.MP4:', 'quarantined: DCIM/R1.MP4:']);
+    expect(lines.find((l) => l.startsWith('quarantined: DCIM/R1.MP4:'))).toBe('quarantined: DCIM/R1.MP4: file_vanished: DCIM/R1.MP4 is no longer on camera CAM-V1 in bay-1 (renamed, moved or deleted on the card) while it was uploading, not receipted: a file under another name is ingested as a recording of its own');
     const byPath = new Map(rig.rows().map((r) => [r.relPath, r]));
     expect([...byPath.keys()].sort()).toEqual(['DCIM/D1.MP4', 'DCIM/K1.MP4', 'DCIM/R1.MP4', 'DCIM/RN_R1.MP4']);
     const db = new Database(join(rig.stateDir, 'journal.sqlite'), { readonly: true });
     try {
       const closed = db.prepare("SELECT rel_path AS path, state, reason_code AS code, reason FROM recordings WHERE reason_code IS NOT NULL ORDER BY rel_path").all() as Array<{ path: string; state: string; code: string; reason: string }>;
       expect(closed.map((r) => [r.path, r.state, r.code])).toEqual([['DCIM/D1.MP4', 'quarantined', 'file_vanished'], ['DCIM/R1.MP4', 'quarantined', 'file_vanished']]);
-      for (const r of closed) expect(r.reason).toBe(`${r.path} is no longer on camera CAM-V1 (renamed, moved or deleted on the card) while it was uploading, not receipted: a file under another name is ingested as a recording of its own`);
+      for (const r of closed) expect(r.reason).toBe(`${r.path} is no longer on camera CAM-V1 in bay-1 (renamed, moved or deleted on the card) while it was uploading, not receipted: a file under another name is ingested as a recording of its own`);
     } finally { db.close(); }
     for (const [path, bytes] of [['DCIM/K1.MP4', kept], ['DCIM/RN_R1.MP4', renamed]] as const) {
       const row = byPath.get(path)!;
