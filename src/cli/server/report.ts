@@ -4,6 +4,7 @@ import { UsageError } from '../../errors.js';
 import { reportOf, serverReport, type ServerReport } from '../../server/operator/report.js';
 import { withToolState } from './stores.js';
 import { formatRanges } from '../../server/operator/sequence.js';
+import { describeNotHeld } from '../../server/operator/heldNow.js';
 import { formatBytes } from '../../util/units.js';
 import { deploymentOf } from '../../server/config.js';
 import { addToolOptions, givenToolFlags, toolSettings } from './toolSettings.js';
@@ -16,8 +17,11 @@ export function registerServerReport(server: Command): void {
     .addHelpText('after', `
 A db deployment (db set by flag, DATABASE_URL or the server's config file) is read from PostgreSQL
 and its store (or the data dir); else the data dir alone.
-Exit status: 0 nothing to act on, 3 a camera has a gap in its sequence numbers or an upload is
-stale, 2 usage error (no --data-dir, or not a server data dir). Reads only; safe beside running servers.
+Every complete recording's stored segments are looked for (a stat each, no re-hash: \`bodycam server
+scrub\` re-hashes); one whose bytes are not all held is listed as LOST with what to do.
+Exit status: 0 nothing to act on, 1 a complete recording's stored bytes are not all held (lost),
+3 a camera has a gap in its sequence numbers or an upload is stale, 2 usage error (no --data-dir,
+or not a server data dir). Reads only; safe beside running servers.
 
 Examples:
   $ bodycam server report --data-dir server-data
@@ -39,7 +43,7 @@ Examples:
         report = await serverReport({ dataDir, staleAfterMs });
       }
       if (json) process.stdout.write(JSON.stringify(report) + '\n'); else say(renderReport(report));
-      return report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
+      return report.lostCount > 0 ? 1 : report.camerasWithGaps > 0 || report.stale.length > 0 ? 3 : 0;
     }));
 }
 
@@ -60,8 +64,20 @@ export function renderReport(report: ServerReport): string {
   for (const s of report.stale) {
     lines.push(`  ${s.dockId}/${s.id}  ${s.segmentsReceived}/${s.segmentCount} segments since ${s.createdAt}`);
   }
-  lines.push('', report.camerasWithGaps || report.stale.length
-    ? `ACTION: ${report.camerasWithGaps} camera(s) with missing sequence numbers, ${report.stale.length} stale upload(s)`
-    : 'nothing to act on');
+  lines.push('', `lost recordings (${report.lostCount} of ${report.recordingsChecked} complete recordings: receipt issued, stored bytes not all held now):`);
+  for (const l of report.lost) {
+    lines.push(`  ${l.dockId}/${l.recordingId}  ${l.deviceSerial}  ${l.fileName}  LOST: ${l.held} of ${l.segments} segments held; not held: ${describeNotHeld(l.notHeld, l.notHeldCount)}`);
+  }
+  if (report.lostCount > report.lost.length) lines.push(`  and ${report.lostCount - report.lost.length} more (--json lists the first ${report.lost.length})`);
+  if (report.lostCount > 0) {
+    lines.push('  what to do: restore each blob named in --json (blobs/<first 2 hex>/<sha256>) from a backup of the data dir or the store,',
+      '  then `bodycam server scrub` re-hashes it; a camera file still on a card (not wiped) is sent again by `bodycam check --resend`.');
+  }
+  const actions = [
+    report.lostCount ? `${report.lostCount} LOST recording(s) (stored bytes not all held)` : '',
+    report.camerasWithGaps ? `${report.camerasWithGaps} camera(s) with missing sequence numbers` : '',
+    report.stale.length ? `${report.stale.length} stale upload(s)` : '',
+  ].filter(Boolean);
+  lines.push('', actions.length ? `ACTION: ${actions.join(', ')}` : 'nothing to act on');
   return lines.join('\n') + '\n';
 }

@@ -17,12 +17,13 @@ import { posterFrame } from '../../media/poster.js';
 import { isValidId, type RecordingManifest, type SegmentPlanEntry } from '../../protocol/types.js';
 import type { CustodyEntry } from '../custody/custodyLog.js';
 import type { IngestService } from '../ingest.js';
-import type { Catalog, RecordingFilter } from '../operator/catalog.js';
+import type { Catalog, RecordingFilter, RecordingSummary } from '../operator/catalog.js';
+import { describeNotHeld, heldNow, type HeldNow } from '../operator/heldNow.js';
 import { shownCardText, truncationNote } from '../operator/cardText.js';
 import { formatRanges } from '../operator/sequence.js';
 import { parseRange } from '../range.js';
 import type { ServerKey } from '../trust/serverKey.js';
-import type { CustodyChain, RecordingStore } from '../state.js';
+import { readRecordings, type CustodyChain, type RecordingStore } from '../state.js';
 import type { BlobStore, StoredRecording } from '../store/store.js';
 import { drainVerified, isBlobIntegrityError } from '../store/verifiedRead.js';
 import { staticChecks, type Check } from './checks.js';
@@ -34,7 +35,10 @@ import { Sessions, type Session } from './sessions.js';
 import { checkPassword, decoyHash, userKey, UserStore, type UserRecord } from './users.js';
 
 export const COOKIE = 'bodycam_console';
-const PAGE_SIZE = 200;
+/** Rows a list page shows; each complete row's stored segments are looked for (a stat each) on every view. */
+const PAGE_SIZE = 50;
+/** Segment stats a list page makes at most; a row past them says it was not checked on this view (its page checks it). */
+const LIST_STAT_BUDGET = 2000;
 const TIMELINE_LIMIT = 2000;
 /** A media answer checks the blobs it touches before its first byte, up to this many bytes of them (then each blob is still verified as it streams). */
 const PRECHECK_BYTES = 64 * 1024 * 1024;
@@ -243,6 +247,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (!(await catalogReady(reply, session, 'Recordings'))) return reply;
     const pageNo = Math.max(0, Math.min(1e6, Number.parseInt(q.page ?? '0', 10) || 0));
     const { items: shown, total: matching } = deps.catalog.newest(filter, pageNo * PAGE_SIZE, PAGE_SIZE);
+    const heldOf = await heldOfRows(shown);
     const held = deps.catalog.size;
     const facets = deps.catalog.facets();
     const select = (name: keyof RecordingFilter, label: string, values: string[]) => html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option${v === filter[name] ? html` selected` : ''}>${v}</option>`)}</select></label>`;
@@ -259,12 +264,43 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     ${shown.map((s) => html`<tr data-id="${s.id}" data-dock="${s.dockId}"><td>${s.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${s.deviceSerial}</td>
       <td><a href="/console/recordings/${encodeURIComponent(s.dockId)}/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.dockId}</td><td>${s.category ?? ''}${s.textLengths?.category !== undefined ? truncationNote(s.textLengths.category) : ''}</td>
       <td>${formatSeconds(s.durationSeconds)}</td><td>${formatBytesShort(s.size)}</td>
-      <td><progress max="${s.segmentCount}" value="${s.segmentsReceived}"></progress> ${s.segmentsReceived}/${s.segmentCount}${s.stale ? html` <span class="badge warn">stale</span>` : ''}</td>
-      <td><span class="badge ${s.state === 'complete' ? 'ok' : 'pending'}">${s.state === 'complete' ? 'receipt issued' : 'receiving'}</span> <span class="badge ${s.integrity === 'verified' ? 'ok' : 'warn'}">${s.integrity}</span></td></tr>`)}
+      ${rowHeld(s, heldOf.get(s))}</tr>`)}
     </tbody></table>
     <p class="pages">${pageNo > 0 ? html`<a href="${query(pageNo - 1)}">← newer</a>` : ''} ${(pageNo + 1) * PAGE_SIZE < matching ? html`<a href="${query(pageNo + 1)}">older →</a>` : ''}</p>`;
     return sendPage(reply, 200, page('Recordings', viewerOf(session), body));
   });
+
+  /**
+   * The complete rows' stored segments looked for now (hasBlob: a stat each, no read; records read in one
+   * batch), at most LIST_STAT_BUDGET stats a page: a blob deleted or moved away after the receipt shows
+   * on the list at the next view. A row without an answer (receiving, or past the budget) is not in the map.
+   */
+  const heldOfRows = async (rows: readonly RecordingSummary[]): Promise<Map<RecordingSummary, HeldNow | 'unchecked'>> => {
+    const out = new Map<RecordingSummary, HeldNow | 'unchecked'>();
+    const complete = rows.filter((s) => s.state === 'complete');
+    if (complete.length === 0) return out;
+    const records = await readRecordings(deps.recordings, complete.map((s) => ({ dockId: s.dockId, recordingId: s.id })));
+    let budget = LIST_STAT_BUDGET;
+    await Promise.all(complete.map(async (s, i) => {
+      const record = records[i];
+      if (!record) return;
+      const stats = record.manifest.segments.length + (record.manifest.attachments ?? []).reduce((n, a) => n + a.segments.length, 0);
+      if (stats > budget) { out.set(s, 'unchecked'); return; }
+      budget -= stats;
+      out.set(s, await heldNow(record.manifest, deps.store));
+    }));
+    return out;
+  };
+  /** A list row's arrival and verification cells: never "verified" for a recording whose stored bytes are not all held. */
+  const rowHeld = (s: RecordingSummary, held: HeldNow | 'unchecked' | undefined): Html => {
+    const lost = held !== undefined && held !== 'unchecked' && held.notHeldCount > 0;
+    const received = held !== undefined && held !== 'unchecked' ? held.held : s.segmentsReceived;
+    return html`<td><progress max="${s.segmentCount}" value="${received}"></progress> ${received}/${s.segmentCount}${s.stale ? html` <span class="badge warn">stale</span>` : ''}</td>
+      <td><span class="badge ${s.state === 'complete' ? 'ok' : 'pending'}">${s.state === 'complete' ? 'receipt issued' : 'receiving'}</span> ${lost
+        ? html`<span class="badge bad lost">bytes missing: ${held.held} of ${held.segments} segments held${held.notHeldCount > held.segments - held.held ? ` (and ${held.notHeldCount - (held.segments - held.held)} attachment segments)` : ''}</span>`
+        : held === 'unchecked' ? html`<span class="badge pending">${s.integrity} at the dock; stored bytes not checked on this view (open it)</span>`
+          : html`<span class="badge ${s.integrity === 'verified' ? 'ok' : 'warn'}">${s.integrity}</span>`}</td>`;
+  };
 
   /** Bytes before the first fragment (fMP4 header) of a recording's first segment, read verified once. */
   const headerLengthOf = async (manifest: RecordingManifest, held: boolean): Promise<number | undefined> => {
@@ -305,6 +341,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     const play = await playbackOf(record);
     // A complete recording's segment that is not held was found damaged at rest (moved aside) or lost.
     const damaged = record.receipt ? play.missing : [];
+    // Looked for now (a stat each, attachments too): the Facts never say "verified" over bytes the server does not hold.
+    const stored = record.receipt ? await heldNow(manifest, deps.store) : undefined;
+    const lost = stored !== undefined && stored.notHeldCount > 0;
     const base = `/console/recordings/${encodeURIComponent(manifest.dock.id)}/${encodeURIComponent(manifest.recordingId)}`;
     await deps.catalog.refreshWithin(deps.catalogWaitMs ?? 1000);
     const checks: Check[] = [...staticChecks(record, deps.serverKey.publicKeyPem, deps.catalog.cameraKeys(manifest.device.serial))];
@@ -334,7 +373,12 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       ${fact('Trigger', sidecar?.['trigger'])}${fact('Category', sidecar?.['category'])}${fact('Started (camera clock)', sidecar?.['startedAt'])}${fact('Ended (camera clock)', sidecar?.['endedAt'])}
       ${fact('Clock offset at docking', manifest.device.clockOffsetMs !== undefined ? `${manifest.device.clockOffsetMs} ms (camera − true time; times are not rewritten)` : undefined)}
       ${fact('File', manifest.file.name)}${fact('Size', `${manifest.file.size} bytes`)}${fact('SHA-256', manifest.file.sha256)}${fact('Duration', formatSeconds(manifest.file.media?.durationSeconds))}
-      ${fact('Video', play.codec)}${fact('Integrity', `${manifest.integrity.status}${manifest.integrity.notes.length ? ': ' + manifest.integrity.notes.join('; ') : ''}`)}
+      ${fact('Video', play.codec)}${fact('Integrity', lost
+        ? `bytes missing: ${stored.held} of ${stored.segments} segments held: the dock's media check at upload (${manifest.integrity.status}) no longer speaks for the stored bytes`
+        : `${manifest.integrity.status}${manifest.integrity.notes.length ? ': ' + manifest.integrity.notes.join('; ') : ''}`)}
+      ${stored ? html`<tr id="stored-bytes"><th>Stored bytes</th><td>${lost
+        ? html`<span class="badge bad">missing</span> ${stored.held} of ${stored.segments} segments held; not held: ${describeNotHeld(stored.notHeld, stored.notHeldCount)} (deleted, moved away, or found damaged at rest). Restore them from a backup (then <code>bodycam server scrub</code>), or send the recording again from a card that still holds it (<code>bodycam check --resend</code>).`
+        : `all ${stored.segments} segments held (each looked for on this view; the content check below re-hashes them)`}</td></tr>` : ''}
       ${fact('Dock', `${manifest.dock.id}${manifest.dock.bay ? ' bay ' + manifest.dock.bay : ''}`)}${fact('Arrived', record.createdAt)}${fact('Receipt issued', record.completedAt)}
       ${markers.length ? html`<tr><th>Markers</th><td><ul class="markers">${markers.map((m) => html`<li>${shown(m.t)} s: ${shown(m.label)}</li>`)}</ul></td></tr>` : ''}
     </table></div>

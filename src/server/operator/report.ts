@@ -1,6 +1,7 @@
 /**
- * `bodycam server report --data-dir DIR`: docks, recordings per camera, stale uploads and the
- * gaps in each camera's sequence numbers, read from a data dir (safe beside a running server:
+ * `bodycam server report --data-dir DIR`: docks, recordings per camera, stale uploads, the
+ * gaps in each camera's sequence numbers and the complete recordings whose stored bytes are not
+ * all held (lost), read from a data dir (safe beside a running server:
  * nothing is written, the store is not opened, possession.sqlite is opened read-only).
  */
 import Database from 'better-sqlite3';
@@ -10,10 +11,27 @@ import { errnoCode, UsageError } from '../../errors.js';
 import type { RecordingManifest } from '../../protocol/types.js';
 import { pinnedDockKeyId } from '../trust/dockKeys.js';
 import { FsStore } from '../store/fsStore.js';
-import type { RecordingStore } from '../state.js';
+import { readRecordings, type RecordingStore } from '../state.js';
 import type { BlobStore, Store } from '../store/store.js';
 import { CATALOG_SNAPSHOT, embeddedBackendId } from './catalogSnapshot.js';
 import { Catalog, type CameraSummary, type DockSummary, type RecordingSummary } from './catalog.js';
+import { heldNow, type SegmentNotHeld } from './heldNow.js';
+
+/** Lost recordings listed at most (`lostCount` counts them all). */
+export const MAX_LOST_LISTED = 1000;
+
+/** A complete recording (its receipt issued, its card maybe wiped) whose stored bytes are not all held now. */
+export interface LostRecording {
+  dockId: string;
+  recordingId: string;
+  deviceSerial: string;
+  fileName: string;
+  segments: number;
+  held: number;
+  /** The first 20 segments not held; `notHeldCount` all of them. */
+  notHeld: SegmentNotHeld[];
+  notHeldCount: number;
+}
 
 export interface ServerReport {
   dataDir: string;
@@ -24,6 +42,11 @@ export interface ServerReport {
   stale: RecordingSummary[];
   /** Cameras with at least one sequence number missing. */
   camerasWithGaps: number;
+  /** Complete recordings whose stored bytes are not all held (a blob deleted, moved away or found damaged): at most MAX_LOST_LISTED. */
+  lost: LostRecording[];
+  lostCount: number;
+  /** Complete recordings whose every segment was looked for (a stat each, no re-hash: `server scrub` re-hashes). */
+  recordingsChecked: number;
 }
 
 export async function serverReport(options: { dataDir: string; store?: Store; staleAfterMs?: number; now?: () => number }): Promise<ServerReport> {
@@ -77,11 +100,39 @@ export async function reportOf(options: {
   });
   await catalog.refresh();
   const cameras = catalog.cameras();
+  const lost = await lostRecordings(options.recordings, options.blobs);
   return {
     dataDir: options.where, generatedAt: new Date((options.now ?? Date.now)()).toISOString(), staleAfterSeconds: Math.round(catalog.staleAfterMs / 1000),
     docks: await catalog.docks(), cameras, stale: catalog.staleRecordings(),
     camerasWithGaps: cameras.filter((c) => (c.sequence?.missingCount ?? 0) > 0).length,
+    ...lost,
   };
+}
+
+/**
+ * Every complete recording's segments looked for in the blob store (hasBlob: a stat, no read),
+ * records read 32 at a time; only the lost ones are kept. A receiving recording's missing segments
+ * have not arrived yet (stale uploads say those).
+ */
+async function lostRecordings(recordings: RecordingStore, blobs: Pick<BlobStore, 'hasBlob'>): Promise<Pick<ServerReport, 'lost' | 'lostCount' | 'recordingsChecked'>> {
+  const keys = await recordings.listRecordings();
+  const lost: LostRecording[] = [];
+  let lostCount = 0;
+  let recordingsChecked = 0;
+  for (let i = 0; i < keys.length; i += 32) {
+    for (const record of await readRecordings(recordings, keys.slice(i, i + 32))) {
+      if (!record?.receipt) continue;
+      recordingsChecked++;
+      const { manifest } = record;
+      const held = await heldNow(manifest, blobs);
+      if (held.notHeldCount === 0) continue;
+      lostCount++;
+      if (lost.length < MAX_LOST_LISTED) {
+        lost.push({ dockId: manifest.dock.id, recordingId: manifest.recordingId, deviceSerial: manifest.device.serial, fileName: manifest.file.name, ...held });
+      }
+    }
+  }
+  return { lost, lostCount, recordingsChecked };
 }
 
 type HeldLookup = ((dockId: string, sha256: string) => boolean) & { close(): void };
