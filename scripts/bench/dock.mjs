@@ -142,7 +142,7 @@ const startBaselineServer = BASELINE_BIN
 async function dockOnce(bays, server, label, extra = [], bin = BIN) {
   const stateDir = join(root, `state-${label}`);
   mkdirSync(stateDir, { recursive: true });
-  writeFileSync(join(root, 'token'), TOKEN + '\n');
+  writeFileSync(join(root, 'token'), TOKEN + '\n', { mode: 0o600 });
   let wipeArgs = [];
   let roundBays = bays;
   if (WIPE) {

@@ -24,7 +24,7 @@ const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-history-'));
 process.env.BODYCAM_TILE_CACHE = join(root, 'tiles');
 const TOKEN = randomBytes(32).toString('base64url');
-writeFileSync(join(root, 'token'), TOKEN + '\n');
+writeFileSync(join(root, 'token'), TOKEN + '\n', { mode: 0o600 });
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const DAY = 86_400_000;
 
@@ -82,7 +82,7 @@ function seedJournal(stateDir, finished, active = 0, { oldSchema = false } = {})
 
 function configFor(stateDir, bays, endpoint, extra = {}) {
   mkdirSync(bays, { recursive: true });
-  writeFileSync(join(root, 'token'), TOKEN + '\n');
+  writeFileSync(join(root, 'token'), TOKEN + '\n', { mode: 0o600 });
   return loadDockConfig({ flags: { bays, endpoint, tokenFile: join(root, 'token'), stateDir, dockId: 'bench', statusPort: 0, logLevel: 'silent', retainFinished: '0s', ...extra }, env: {} });
 }
 

@@ -4,7 +4,6 @@
  * config file are all read, so docs can be generated from it and nothing is
  * configurable in one place but not another. Precedence: flags > env > file > defaults.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
@@ -15,6 +14,7 @@ import {
 } from '../util/settings.js';
 import { parseTimetable } from './bwTimetable.js';
 import { isValidPort } from '../util/hostPort.js';
+import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
 
 export type ConfigKind = SettingKind;
 export type ConfigKeySpec = SettingSpec;
@@ -155,16 +155,24 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
   const merged = resolveDockSettings(input).values;
   requireSettings(DOCK_SETTINGS, merged);
   checkDockValues(merged);
-  const tokenFile = merged.tokenFile as string;
+  merged.token = readTokenFile(merged.tokenFile as string);
+  return merged as unknown as DockConfig;
+}
+
+/**
+ * The dock's bearer token from its file, under the rule for secret files (src/util/privateFile.ts):
+ * a token group or others may read is anyone's on this host, one they may write is theirs.
+ */
+export function readTokenFile(tokenFile: string): string {
   let token: string;
   try {
-    token = readFileSync(tokenFile, 'utf8').trim();
-  } catch (cause) {
-    throw new UsageError(`cannot read token file ${tokenFile}: ${(cause as Error).message}`, { cause });
+    token = readPrivateFile(tokenFile, { kind: 'secret', label: 'token file', maxBytes: 64 * 1024 }).text.trim();
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read token file ${tokenFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause, code: 'E_TOKEN_FILE' });
+    throw error;
   }
-  if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`);
-  merged.token = token;
-  return merged as unknown as DockConfig;
+  if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`, { code: 'E_TOKEN_FILE' });
+  return token;
 }
 
 /**

@@ -17,6 +17,8 @@ import { Journal } from './journal.js';
 import { probeStateLock, readPidFile } from './lock.js';
 import { CONFIRMED_SERVER_KEY_META } from './trust.js';
 import { dockKeyIdIn } from './keys.js';
+import { readServerKeyFile } from './serverKeyPin.js';
+import { PrivateFileError } from '../util/privateFile.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -43,6 +45,11 @@ export interface DoctorOptions extends LoadDockConfigInput {
 const ok = (name: string, detail: string): DoctorCheck => ({ name, status: 'ok', detail });
 const warn = (name: string, detail: string, fix: string): DoctorCheck => ({ name, status: 'warn', detail, fix });
 const fail = (name: string, detail: string, fix: string): DoctorCheck => ({ name, status: 'fail', detail, fix });
+
+/** A file the rule for secret and authorising files refuses (src/util/privateFile.ts): the dock would not start. */
+function privateFileFailure(name: string, error: PrivateFileError): DoctorCheck {
+  return fail(name, `${error.message.replace(/: run `[^`]*`$/, '')}: bodycam dock refuses to start`, error.problem === 'owner' ? `chown <dock user> ${error.path} && chmod 600 ${error.path}` : `chmod 600 ${error.path}`);
+}
 
 async function checkTool(tool: 'ffmpeg' | 'ffprobe'): Promise<DoctorCheck> {
   try {
@@ -226,10 +233,10 @@ async function checkServerKey(settings: Record<string, unknown>, stateDir: strin
   let pinned: { pem: string; how: string; confirmed: boolean } | undefined;
   if (typeof settings.serverKey === 'string') {
     let pem: string;
-    try { pem = await readFile(settings.serverKey, 'utf8'); } catch (error) {
-      return fail('server key', `cannot read ${settings.serverKey}: ${(error as Error).message}`, 'give --server-key the PEM file the server\'s operator handed over');
+    try { pem = readServerKeyFile(settings.serverKey); } catch (error) {
+      if (error instanceof PrivateFileError && (error.problem === 'mode' || error.problem === 'owner')) return privateFileFailure('server key', error);
+      return fail('server key', (error as Error).message, 'give --server-key the server\'s server-key.pub.pem, as its operator handed it over');
     }
-    if (!isEd25519PublicKeyPem(pem)) return fail('server key', `${settings.serverKey} is not an Ed25519 public key (PEM)`, 'ask the server\'s operator for server-key.pub.pem');
     pinned = { pem, how: `--server-key ${settings.serverKey}`, confirmed: true };
   } else if (stateDir && (await lstat(join(stateDir, 'journal.sqlite')).catch(() => undefined))) {
     const journal = Journal.openReadOnly(stateDir);
@@ -279,7 +286,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorChec
     settings = { ...settings, endpoint: config.endpoint, dockId: config.dockId };
     checks.push(ok('config', `dock ${config.dockId}${options.configFile ?? options.flags?.config ? `, config file ${String(options.configFile ?? options.flags?.config)}` : ''}`));
   } catch (error) {
-    checks.push(fail('config', (error as Error).message, 'bodycam dock config --print shows every value and where it came from'));
+    const tokenFile = typeof settings.tokenFile === 'string' ? settings.tokenFile : undefined;
+    if (error instanceof PrivateFileError && (error.problem === 'mode' || error.problem === 'owner')) checks.push(privateFileFailure(error.path === tokenFile ? 'token file' : 'config', error));
+    else checks.push(fail('config', (error as Error).message, 'bodycam dock config --print shows every value and where it came from'));
   }
   checks.push(await checkTool('ffmpeg'), await checkTool('ffprobe'));
   checks.push(await checkBays(settings.bays as string | undefined));

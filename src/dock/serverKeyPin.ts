@@ -4,14 +4,31 @@
  * confirms it in the journal), or learned from GET /v1/keys on first contact.
  * Only a key pinned out of band may authorise a wipe (src/dock/trust.ts).
  */
-import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
+import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
 import type { Logger } from '../log.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IngestClient } from './client.js';
 import { TransportError } from './errors.js';
 import type { Journal } from './journal.js';
 import { CONFIRMED_SERVER_KEY_META, LEARNED_SERVER_KEY_META } from './trust.js';
+
+/**
+ * The operator's server key file (serverKey): a public key, but the one that authorises wiping
+ * evidence, so under the rule for authorising files (src/util/privateFile.ts): writable by group or
+ * others (or owned by another user), anyone on this host could pin their own server.
+ */
+export function readServerKeyFile(serverKeyFile: string): string {
+  let pem: string;
+  try {
+    pem = readPrivateFile(serverKeyFile, { kind: 'authorising', label: 'server key', why: 'it authorises wiping cards', maxBytes: 64 * 1024 }).text;
+  } catch (error) {
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read server key ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause, code: 'E_SERVER_KEY_FILE' });
+    throw error;
+  }
+  if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${serverKeyFile} is not an Ed25519 public key (PEM)`, { code: 'E_SERVER_KEY_FILE' });
+  return pem;
+}
 
 export class ServerKeyPin {
   private fetching?: Promise<string>;
@@ -27,11 +44,7 @@ export class ServerKeyPin {
   /** The pin of this dock: the serverKey file when given (a UsageError when unreadable or not Ed25519), else the journal's. */
   static async load(serverKeyFile: string | undefined, journal: Journal, logger: Logger): Promise<ServerKeyPin> {
     if (serverKeyFile) {
-      let pem: string;
-      try { pem = await readFile(serverKeyFile, 'utf8'); } catch (cause) {
-        throw new UsageError(`cannot read server key ${serverKeyFile}: ${(cause as Error).message}`, { cause });
-      }
-      if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${serverKeyFile} is not an Ed25519 public key (PEM)`);
+      const pem = readServerKeyFile(serverKeyFile);
       return new ServerKeyPin(journal, logger, pem, true);
     }
     // A pin confirmed by `bodycam dock trust-server` beats the one learned on first contact.

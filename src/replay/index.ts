@@ -2,12 +2,13 @@
  * `bodycam replay`: scenario files (or folders of them) run one after another,
  * with a table, JUnit XML and an exit status for CI.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { ServerObserver } from './observe.js';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { fetchServerKey, normalizeFingerprint } from '../dock/index.js';
-import { isEd25519PublicKeyPem } from '../protocol/signing.js';
+import { readTokenFile } from '../dock/config.js';
+import { readServerKeyFile } from '../dock/serverKeyPin.js';
 import { isValidId } from '../protocol/types.js';
 import { formatTable, junitXml, scenarioPassed, type ScenarioResult } from './report.js';
 import { runScenario, type ReplayOptions } from './runner.js';
@@ -51,21 +52,8 @@ async function preflightEndpoint(options: ReplayOptions): Promise<void> {
   if (!options.tokenFile) throw new UsageError('--endpoint needs --token-file (the dock token the server accepts)');
   if (!options.dockId) throw new UsageError('--endpoint needs --dock-id (the dock id that token belongs to on that server)');
   if (!isValidId(options.dockId)) throw new UsageError(`--dock-id ${JSON.stringify(options.dockId)} is not a dock id: use letters, digits, '.', '_' and '-'`);
-  let token: string;
-  try {
-    token = readFileSync(options.tokenFile, 'utf8').trim();
-  } catch (cause) {
-    throw new UsageError(`cannot read token file ${options.tokenFile}: ${(cause as Error).message}`, { cause });
-  }
-  if (options.serverKey) {
-    let pem: string;
-    try {
-      pem = readFileSync(options.serverKey, 'utf8');
-    } catch (cause) {
-      throw new UsageError(`cannot read --server-key ${options.serverKey}: ${(cause as Error).message}`, { cause });
-    }
-    if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`--server-key ${options.serverKey} is not an Ed25519 public key (PEM): give the server's server-key.pub.pem`);
-  }
+  const token = readTokenFile(options.tokenFile);
+  if (options.serverKey) readServerKeyFile(options.serverKey);
   const fingerprint = options.serverFingerprint === undefined ? undefined : normalizeFingerprint(options.serverFingerprint, '--server-fingerprint');
   await new ServerObserver(endpoint, token).preflight(options.tokenFile);
   if (fingerprint) {

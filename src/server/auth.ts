@@ -20,7 +20,7 @@
  * as base64url (43 characters, 256 bits).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { statSync, readFileSync } from 'node:fs';
+import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
 import { errnoCode, UsageError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 
@@ -99,15 +99,11 @@ export function checkTokenTable(tokens: unknown, label = 'tokens'): Record<strin
  */
 export function loadTokensFile(path: string, label = '--tokens'): Record<string, string> {
   let text: string;
-  let mode: number;
   try {
-    mode = statSync(path).mode;
-    text = readFileSync(path, 'utf8');
+    text = readPrivateFile(path, { kind: 'secret', label: `${label}:`, why: 'it holds every dock\'s secret', code: 'E_TOKENS_MODE' }).text;
   } catch (error) {
-    throw new UsageError(`${label}: cannot read ${path} (${errnoCode(error) ?? String(error)})`, { cause: error, code: 'E_TOKENS' });
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new UsageError(`${label}: ${path} is readable or writable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it holds every dock's secret: run \`chmod 600 ${path}\``, { code: 'E_TOKENS_MODE' });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`${label}: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)})`, { cause: error.cause, code: 'E_TOKENS' });
+    throw error;
   }
   let parsed: unknown;
   try {

@@ -6,9 +6,9 @@
  * Values of every source go through the same parser (units from src/util/units.ts), so "16MiB",
  * "24h" or "7y" mean the same whoever reads them.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { errnoCode, UsageError } from '../errors.js';
+import { PrivateFileError, readPrivateFile } from './privateFile.js';
 import { formatDuration, formatRate, parseBytes, parseDuration, parseRate, UNIT_PATTERNS } from './units.js';
 import { compileSchema, type JsonSchema, type SchemaValidator } from './jsonSchema.js';
 
@@ -189,18 +189,20 @@ export interface SettingsInput {
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** Read a config file's text and parse it; a failure is a phrase about the file (never its content). */
-function readJsonObject(path: string): { value?: Record<string, unknown>; problem?: string } {
+function readJsonObject(path: string): { value?: Record<string, unknown>; problem?: string; refusal?: PrivateFileError } {
   let text: string;
   try {
     // A device or FIFO (/dev/zero) is read forever and a huge file exhausts memory: neither is a config file.
-    const info = statSync(path);
-    if (info.isDirectory()) return { problem: 'is a folder, not a file' };
-    if (!info.isFile()) return { problem: 'is not a regular file' };
-    if (info.size > MAX_CONFIG_FILE_BYTES) return { problem: `is ${info.size} bytes: a config file holds at most 1 MiB` };
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return { problem: code === 'EISDIR' ? 'is a folder, not a file' : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (cause as Error).message})` };
+    // It names the endpoint, the keys and what may be wiped: one group or others may rewrite is refused.
+    text = readPrivateFile(path, { kind: 'authorising', label: 'config file', maxBytes: MAX_CONFIG_FILE_BYTES }).text;
+  } catch (error) {
+    if (!(error instanceof PrivateFileError)) throw error;
+    const code = errnoCode(error.cause);
+    const problem = error.problem === 'not_regular' ? (error.message.includes('is a folder') ? 'is a folder, not a file' : 'is not a regular file')
+      : error.problem === 'too_big' ? `is ${String(error.details.size)} bytes: a config file holds at most 1 MiB`
+      : error.problem === 'unreadable' ? (code === 'EISDIR' ? 'is a folder, not a file' : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (error.cause as Error)?.message})`)
+      : error.message.slice(`config file ${path} `.length);
+    return { problem, ...(error.problem === 'mode' || error.problem === 'owner' ? { refusal: error } : {}) };
   }
   let parsed: unknown;
   try {
@@ -261,6 +263,7 @@ export function settingsFileProblems(schema: SettingsSchema, content: Record<str
 /** A config file, checked against the schema: the first problems in one error naming the file. */
 export function readSettingsFile(schema: SettingsSchema, path: string): Record<string, unknown> {
   const read = readJsonObject(path);
+  if (read.refusal) throw read.refusal;
   if (read.problem) throw new UsageError(`config file ${path} ${read.problem}`, { code: 'E_CONFIG_FILE' });
   const problems = settingsFileProblems(schema, read.value!);
   if (problems.length) {

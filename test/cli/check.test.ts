@@ -29,7 +29,7 @@ describe('bodycam check', () => {
 
   beforeAll(async () => {
     server = await startLoggedServer();
-    writeFileSync(tokenFile, TOKEN + '\n');
+    writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
     mkdirSync(bays);
     dock = (endpoint) => ['--bays', bays, '--endpoint', endpoint, '--token-file', tokenFile, '--state-dir', stateDir, '--dock-id', 'dock-1',
       '--status-port', '0', '--settle', '0.2s', '--no-fingerprint', '--server-key', join(server.dataDir, 'server-key.pub.pem')];

@@ -15,7 +15,7 @@ describe('bodycam dock config', () => {
   const etc = join(tmp.path, 'etc');
   mkdirSync(etc);
   const token = TEST_TOKENS['dock-1']!;
-  writeFileSync(join(etc, 'dock.token'), token + '\n');
+  writeFileSync(join(etc, 'dock.token'), token + '\n', { mode: 0o600 });
   const file = join(etc, 'dock.json');
   writeFileSync(file, JSON.stringify({ bays: '../bays', tokenFile: 'dock.token', maxRate: '10MB/s', settle: '2s', endpoint: 'http://127.0.0.1:9' }));
   // A clean environment: only what each case sets.

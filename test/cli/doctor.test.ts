@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKeyPair, keyIdOf } from '../../src/protocol/signing.js';
 import { checkDockKey } from '../../src/server/trust/dockKeys.js';
@@ -31,8 +31,8 @@ describe('bodycam doctor', () => {
     server = await startTestServer();
     mkdirSync(join(bays, 'bay1'), { recursive: true });
     mkdirSync(stateDir, { mode: 0o700 });
-    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n');
-    writeFileSync(badToken, 'x'.repeat(43) + '\n');
+    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n', { mode: 0o600 });
+    writeFileSync(badToken, 'x'.repeat(43) + '\n', { mode: 0o600 });
     writeFileSync(otherKey, generateSigningKeyPair().publicKeyPem);
     args = (...extra) => ['doctor', '--json', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', stateDir,
       '--dock-id', 'dock-1', '--server-key', join(server.dataDir, 'server-key.pub.pem'), ...extra];
@@ -112,7 +112,7 @@ describe('bodycam doctor', () => {
     const state2 = join(tmp.path, 'state-dock-2');
     mkdirSync(state2, { mode: 0o700 });
     const token2 = join(tmp.path, 'token-2');
-    writeFileSync(token2, TEST_TOKENS['dock-2']! + '\n');
+    writeFileSync(token2, TEST_TOKENS['dock-2']! + '\n', { mode: 0o600 });
     const argv = ['doctor', '--json', '--bays', bays, '--endpoint', server.url, '--token-file', token2, '--state-dir', state2, '--dock-id', 'dock-2', '--server-key', join(server.dataDir, 'server-key.pub.pem')];
     const fresh = await run(argv); // no key in the state folder: the dock would make a new one
     expect(fresh.code).toBe(1);
@@ -182,5 +182,79 @@ describe('bodycam doctor', () => {
     } finally {
       await tlsServer.close();
     }
+  });
+
+  describe('secret and authorising files (ATTACK-s6 B5): the dock refuses to start, doctor fails each with its fix', () => {
+    const dir = join(tmp.path, 'private');
+    const state = join(tmp.path, 'state-private');
+    const dockArgs = (token: string, extra: string[] = []): string[] => ['dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', token,
+      '--state-dir', state, '--dock-id', 'dock-1', ...extra];
+    const copyAs = (from: string, name: string, mode: number): string => {
+      const to = join(dir, name);
+      copyFileSync(from, to);
+      chmodSync(to, mode);
+      return to;
+    };
+    const serverKeyPub = (): string => join(server.dataDir, 'server-key.pub.pem');
+
+    beforeAll(() => { mkdirSync(dir, { mode: 0o700 }); });
+
+    it.each([0o644, 0o666, 0o620, 0o604, 0o640])('a token file of mode %o: exit 2, one line naming the file, its mode and chmod 600', async (mode) => {
+      const token = copyAs(tokenFile, `token-${mode.toString(8)}`, mode);
+      const result = await runCli(dockArgs(token), { env });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`bodycam: token file ${token} is readable or writable by group or others (mode 0${mode.toString(8)}): run \`chmod 600 ${token}\`\n`);
+      const doctor = await run(args('--token-file', token));
+      expect(doctor.code).toBe(1);
+      expect(doctor.checks['token file']).toMatchObject({ status: 'fail', fix: `chmod 600 ${token}` });
+      expect(doctor.checks['token file']!.detail).toContain(`(mode 0${mode.toString(8)})`);
+    });
+
+    it('a config file others may write, a group-writable server key: exit 2 naming each; doctor FAIL; config --validate says so', async () => {
+      const config = join(dir, 'dock.json');
+      writeFileSync(config, JSON.stringify({ bays, endpoint: server.url, tokenFile, stateDir: state, dockId: 'dock-1' }), { mode: 0o666 });
+      chmodSync(config, 0o666);
+      const byConfig = await runCli(['dock', '--once', '--config', config], { env });
+      expect(byConfig.code).toBe(2);
+      expect(byConfig.stderr).toBe(`bodycam: config file ${config} is writable by group or others (mode 0666): run \`chmod 600 ${config}\`\n`);
+      const validate = await runCli(['dock', 'config', '--validate', config], { env });
+      expect(validate.code).not.toBe(0);
+      expect(validate.stdout + validate.stderr).toContain('is writable by group or others (mode 0666)');
+      const doctorConfig = await run(['doctor', '--json', '--config', config]);
+      expect(doctorConfig.code).toBe(1);
+      expect(doctorConfig.checks.config).toMatchObject({ status: 'fail', fix: `chmod 600 ${config}` });
+
+      const key = copyAs(serverKeyPub(), 'server-key-620.pub.pem', 0o620);
+      const byKey = await runCli(dockArgs(tokenFile, ['--server-key', key]), { env });
+      expect(byKey.code).toBe(2);
+      expect(byKey.stderr).toBe(`bodycam: server key ${key} is writable by group or others (mode 0620); it authorises wiping cards: run \`chmod 600 ${key}\`\n`);
+      const doctorKey = await run(args('--server-key', key));
+      expect(doctorKey.code).toBe(1);
+      expect(doctorKey.checks['server key']).toMatchObject({ status: 'fail', fix: `chmod 600 ${key}` });
+      expect(doctorKey.checks.config!.status).toBe('ok');
+
+      // Readable by all is fine for a public key and a config file (no secret in them): 0644 starts.
+      chmodSync(config, 0o644);
+      const readable = copyAs(serverKeyPub(), 'server-key-644.pub.pem', 0o644);
+      const started = await runCli(['dock', '--once', '--config', config, '--server-key', readable], { env });
+      expect(started.code).toBe(0);
+      expect(started.stderr).not.toContain('group or others');
+    });
+
+    it('0600 everything starts; a symlink to a private file of this user passes, a symlink to a 0666 file does not', async () => {
+      const privateToken = copyAs(tokenFile, 'token-600', 0o600);
+      const good = await runCli(dockArgs(privateToken, ['--server-key', copyAs(serverKeyPub(), 'server-key-600.pub.pem', 0o600)]), { env });
+      expect(good.code).toBe(0);
+      const linkToPrivate = join(dir, 'link-to-private');
+      symlinkSync(privateToken, linkToPrivate);
+      expect((await runCli(dockArgs(linkToPrivate), { env })).code).toBe(0);
+      const open = copyAs(tokenFile, 'token-open', 0o666);
+      const linkToOpen = join(dir, 'link-to-open');
+      symlinkSync(open, linkToOpen);
+      const refused = await runCli(dockArgs(linkToOpen), { env });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toBe(`bodycam: token file ${linkToOpen} is readable or writable by group or others (mode 0666): run \`chmod 600 ${linkToOpen}\`\n`);
+      expect(statSync(open).mode & 0o777).toBe(0o666); // refused, not chmod-ed behind the operator's back
+    });
   });
 });

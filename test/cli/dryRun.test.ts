@@ -64,7 +64,7 @@ describe('bodycam dock --dry-run', () => {
 
   beforeAll(async () => {
     server = await startLoggedServer();
-    writeFileSync(tokenFile, TOKEN + '\n');
+    writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
     mkdirSync(bays);
     args = ['dock', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', stateDir, '--dock-id', 'dock-1',
       '--status-port', '0', '--settle', '0.2s', '--no-fingerprint', '--server-key', join(server.dataDir, 'server-key.pub.pem')];

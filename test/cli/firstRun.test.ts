@@ -40,8 +40,8 @@ describe('first-run errors (CLI)', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n');
-    writeFileSync(badTokenFile, 'not-the-token-of-dock-1\n');
+    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n', { mode: 0o600 });
+    writeFileSync(badTokenFile, 'not-the-token-of-dock-1\n', { mode: 0o600 });
     mkdirSync(bays);
     await recordCamera({ storage: join(bays, 'bay-01'), count: 1, durationSeconds: 1, seed: 'first-run', width: 160, height: 120, fps: 10 });
   });

@@ -33,7 +33,7 @@ describe('bodycam quarantine (CLI)', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n');
+    writeFileSync(tokenFile, TEST_TOKENS['dock-1']! + '\n', { mode: 0o600 });
     writeFileSync(wrongKey, generateSigningKeyPair().publicKeyPem);
     mkdirSync(bays, { recursive: true });
     const cam = join(tmp.path, 'cam');

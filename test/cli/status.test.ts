@@ -28,7 +28,7 @@ describe('bodycam status: finding the dock', () => {
   function startDock(stateDir: string, dockId: string, extra: string[] = []): ChildProcess {
     const bays = join(tmp.path, `${dockId}-bays`);
     mkdirSync(bays, { recursive: true });
-    writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n');
+    writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n', { mode: 0o600 });
     const child = spawnCli(['dock', '--bays', bays, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--state-dir', stateDir,
       '--dock-id', dockId, '--status-port', '0', ...extra], { env });
     children.push(child);

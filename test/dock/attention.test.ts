@@ -220,7 +220,7 @@ describe('dock-level attention', () => {
     const server = await freshServer();
     const dir = root();
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'a-token-the-server-never-issued-0123456789ab\n');
+    writeFileSync(tokenFile, 'a-token-the-server-never-issued-0123456789ab\n', { mode: 0o600 });
     const stateDir = join(dir, 'state');
     const env = { ...process.env, BODYCAM_LOG_LEVEL: 'silent' };
     const child = spawnCli(['dock', '--bays', join(dir, 'bays'), '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', stateDir, '--dock-id', 'dock-1',
@@ -241,7 +241,7 @@ describe('dock-level attention', () => {
       const table = await runCli(['status', '--state-dir', stateDir], { env });
       expect(table.stdout).toMatch(/^ATTENTION token_rejected: token_rejected from http:\/\/127\.0\.0\.1:\d+: unauthorized \(401\)/m);
       expect(table.stdout).toMatch(/bay-1 .* attention /);
-      writeFileSync(tokenFile, TOKEN + '\n');
+      writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
       child.kill('SIGHUP');
       const done = await waitFor('completion after SIGHUP', async () => {
         const parsed = await statusOf();

@@ -31,8 +31,8 @@ describe('bodycam dock (CLI)', () => {
 
   beforeAll(async () => {
     server = await startLoggedServer();
-    writeFileSync(tokenFile, TOKEN + '\n');
-    writeFileSync(tokenFile2, TEST_TOKENS['dock-2']! + '\n');
+    writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
+    writeFileSync(tokenFile2, TEST_TOKENS['dock-2']! + '\n', { mode: 0o600 });
   });
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

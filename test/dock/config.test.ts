@@ -8,7 +8,7 @@ describe('dock config', () => {
   const tmp = makeTempDir('bodycam-dock-config-');
   afterAll(() => tmp.cleanup());
   const tokenFile = join(tmp.path, 'token');
-  writeFileSync(tokenFile, '  secret-token-123\n');
+  writeFileSync(tokenFile, '  secret-token-123\n', { mode: 0o600 });
   const required = { bays: tmp.path, endpoint: 'http://127.0.0.1:9', tokenFile, stateDir: join(tmp.path, 'state') };
 
   // The defaults as README.md's configuration reference documents them (the default column), in parsed units.

@@ -35,7 +35,7 @@ export function serverKeyFile(server: { dataDir: string }): string {
 
 export function dockConfig(root: string, endpoint: string, overrides: Record<string, unknown> = {}): DockConfig {
   const tokenFile = join(root, 'token');
-  writeFileSync(tokenFile, TOKEN + '\n');
+  writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
   mkdirSync(join(root, 'bays'), { recursive: true });
   return loadDockConfig({
     flags: { bays: join(root, 'bays'), endpoint, tokenFile, stateDir: join(root, 'state'), dockId: 'dock-1', statusPort: 0, settle: '0.5s', maxBackoff: '1s', rescanInterval: '1s', logLevel: 'silent', ...overrides },

@@ -170,7 +170,7 @@ export class DockProcess extends BodycamChild {
     this.stateDir = join(options.root, 'dock-state');
     this.logPath = join(options.root, 'dock.log');
     this.tokenFile = join(options.root, 'dock.token');
-    writeFileSync(this.tokenFile, TOKENS[DOCK_ID] + '\n');
+    writeFileSync(this.tokenFile, TOKENS[DOCK_ID] + '\n', { mode: 0o600 });
   }
 
   /** `extraArgs`: this generation's own flags instead of the options' (e.g. the last one of a loop without its rate cap). */

@@ -57,7 +57,7 @@ export interface DockRun extends CliResult { args: string[] }
 /** `bodycam dock --once` through the built CLI (one dock id per state dir: the server pins a dock's key). */
 export async function dockOnce(options: { bays: string; endpoint: string; stateDir: string; tokenFile: string; dockId?: string; wipe?: boolean; serverKey?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<DockRun> {
   const dockId = options.dockId ?? DOCK_ID;
-  writeFileSync(options.tokenFile, TOKENS[dockId] + '\n');
+  writeFileSync(options.tokenFile, TOKENS[dockId] + '\n', { mode: 0o600 });
   const args = ['dock', '--once', '--bays', options.bays, '--endpoint', options.endpoint, '--token-file', options.tokenFile, '--state-dir', options.stateDir,
     '--dock-id', dockId, '--status-port', '0', '--settle', '0.2s', '--segment-seconds', '0.5s', '--max-backoff', '0.5s', '--request-retries', '1', '--once-attempts', '2',
     '--log-level', 'warn', ...(options.wipe ? ['--wipe-after-ingest'] : []), ...(options.serverKey ? ['--server-key', options.serverKey] : []), ...(options.extra ?? [])];

@@ -33,7 +33,7 @@ describe('dock manifests for other makers\' files (issue 11)', () => {
     const bay = join(tmp.path, 'bays', 'bay1', 'DCIM');
     mkdirSync(bay, { recursive: true });
     for (const name of Object.values(FILES)) copyFileSync(corpus(name), join(bay, name.split('/').pop()!));
-    writeFileSync(join(tmp.path, 'token'), TOKEN + '\n');
+    writeFileSync(join(tmp.path, 'token'), TOKEN + '\n', { mode: 0o600 });
     once = await runCli(['dock', '--once', '--bays', join(tmp.path, 'bays'), '--endpoint', server.url, '--token-file', join(tmp.path, 'token'),
       '--state-dir', join(tmp.path, 'state'), '--dock-id', 'dock-1', '--status-port', '0', '--settle', '0.2s', '--segment-seconds', '2s', '--max-backoff', '1s'],
     { env: { ...process.env, BODYCAM_LOG_LEVEL: 'warn' }, timeoutMs: 90_000 });

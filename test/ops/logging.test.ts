@@ -64,7 +64,7 @@ describe('logging (pino)', () => {
   const dockArgs = (): string[] => {
     const n = ++runs;
     const tokenFile = join(tmp.path, `dock-${n}.token`);
-    writeFileSync(tokenFile, tokens[`dock-${n}`]! + '\n');
+    writeFileSync(tokenFile, tokens[`dock-${n}`]! + '\n', { mode: 0o600 });
     return ['dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', `dock-${n}`,
       '--state-dir', join(tmp.path, `state-${n}`), '--status-port', '0', '--settle', '0.2s', '--no-fingerprint'];
   };

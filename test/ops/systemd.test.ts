@@ -78,7 +78,7 @@ describe('systemd notifications', () => {
   it('dock: READY after the first scan, WATCHDOG pings, STOPPING on SIGTERM', async () => {
     const bays = join(tmp.path, 'bays');
     mkdirSync(join(bays, 'bay-1', 'DCIM'), { recursive: true });
-    writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n');
+    writeFileSync(join(tmp.path, 'token'), TEST_TOKENS['dock-1']! + '\n', { mode: 0o600 });
     const stateDir = join(tmp.path, 'state');
     const child = spawnCli(['dock', '--bays', bays, '--endpoint', 'http://127.0.0.1:9', '--token-file', join(tmp.path, 'token'), '--state-dir', stateDir,
       '--dock-id', 'dock-1', '--status-port', '0'], { env });

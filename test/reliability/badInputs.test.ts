@@ -179,7 +179,7 @@ describe('bad inputs on camera storage: a clear, logged outcome each, good recor
     server = new ServerProcess(join(tmp.path, 'server-data'));
     await server.start();
     const tokenFile = join(tmp.path, 'token');
-    writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
+    writeFileSync(tokenFile, TOKENS[DOCK_ID]!, { mode: 0o600 });
     const started = Date.now();
     const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile,
       '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s',

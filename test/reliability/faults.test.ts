@@ -83,7 +83,7 @@ describe('fault matrix: every uplink and server fault, then the recording arrive
     await startServer();
     proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: serverPort } });
     const tokenFile = join(tmp.path, 'token');
-    writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
+    writeFileSync(tokenFile, TOKENS[DOCK_ID]!, { mode: 0o600 });
     agent = await startDockAgent(loadDockConfig({
       flags: {
         bays, endpoint: proxy.url, tokenFile, stateDir: join(tmp.path, 'dock-state'), dockId: DOCK_ID, statusPort: 0, settle: '0.3s',

@@ -29,7 +29,7 @@ describe('issues found by the reliability work, fixed', () => {
     await server.start();
     await server.stop();   // yesterday: the server was down during the whole --once run
     const tokenFile = join(tmp.path, 'token');
-    writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
+    writeFileSync(tokenFile, TOKENS[DOCK_ID]!, { mode: 0o600 });
     const once = () => runCli(['dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile, '--state-dir', join(tmp.path, 'state'),
       '--dock-id', DOCK_ID, '--status-port', '0', '--settle', '0.3s', '--max-backoff', '0.5s', '--request-retries', '0', '--log-level', 'silent']);
     expect((await once()).code).toBe(1);

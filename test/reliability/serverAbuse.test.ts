@@ -55,7 +55,7 @@ describe('server-side abuse while a real dock offloads', () => {
     server = new ServerProcess(join(tmp.path, 'server-data'), ['--body-idle-timeout', '1s', '--max-segment-bytes', '1MiB']);
     await server.start();
     const tokenFile = join(tmp.path, 'token');
-    writeFileSync(tokenFile, TOKENS[DOCK_ID]!);
+    writeFileSync(tokenFile, TOKENS[DOCK_ID]!, { mode: 0o600 });
     // The good dock, slowed down so that the abuse happens during its uploads.
     const child = spawn(process.execPath, [BIN, 'dock', '--once', '--bays', bays, '--endpoint', server.url, '--token-file', tokenFile,
       '--state-dir', join(tmp.path, 'dock-state'), '--dock-id', DOCK_ID, '--status-port', '0', '--wipe-after-ingest', '--server-key', join(server.dataDir, 'server-key.pub.pem'), '--settle', '0.3s',

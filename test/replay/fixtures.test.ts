@@ -59,7 +59,7 @@ describe('replay fixtures and the dock agree on what a card holds', () => {
 
     const expected = (await recordingsOf('bay-01', card)).map((r) => r.relPath).sort();
     const tokenFile = join(tmp.path, 'token');
-    writeFileSync(tokenFile, 'tok-for-dry-run\n');
+    writeFileSync(tokenFile, 'tok-for-dry-run\n', { mode: 0o600 });
     const config = loadDockConfig({ flags: { bays, endpoint: 'http://127.0.0.1:9', tokenFile, stateDir: join(tmp.path, 'state'), dockId: 'dock-1', settle: '0s', logLevel: 'silent' }, env: {} });
     const run = await dryRun(config);
     const takenUp = run.entries.filter((e) => e.action !== 'skip').map((e) => e.path).sort();

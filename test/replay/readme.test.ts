@@ -52,7 +52,7 @@ describe('README', () => {
     try {
       const example = JSON.parse(readFileSync(join(root, 'scripts/dock.example.json'), 'utf8')) as Record<string, unknown>;
       const token = join(dir.path, 'dock.token');
-      writeFileSync(token, 'a-long-random-token\n');
+      writeFileSync(token, 'a-long-random-token\n', { mode: 0o600 });
       const file = join(dir.path, 'dock.json');
       writeFileSync(file, JSON.stringify({ ...example, tokenFile: token }));
       const config = loadDockConfig({ configFile: file, env: {} });

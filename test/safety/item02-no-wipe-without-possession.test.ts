@@ -138,7 +138,7 @@ describe('item 2: a wipe needs a confirmed server key and a proof of possession'
 
   it('replay --endpoint with a scenario that wipes needs --server-key or --server-fingerprint (the scenario fails saying so)', async () => {
     const tokenFile = join(tmp.path, 'replay.token');
-    writeFileSync(tokenFile, TOKENS['dock-9'] + '\n');
+    writeFileSync(tokenFile, TOKENS['dock-9'] + '\n', { mode: 0o600 });
     const scenario = fileURLToPath(new URL('../../fixtures/scenarios/clean-two-cameras.json', import.meta.url));
     const run = await runCli(['replay', scenario, '--endpoint', server.url, '--token-file', tokenFile, '--dock-id', 'dock-9', '--quiet'], { cwd: tmp.path });
     expect(run.code).toBe(1);

@@ -10,10 +10,10 @@
  * user's lockout counter under another spelling.
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, InputError, UsageError } from '../../errors.js';
 import { withFileLock } from '../../util/fileLock.js';
+import { PrivateFileError, readPrivateFile } from '../../util/privateFile.js';
 import { makePrivateDir, replaceFile } from '../privateFiles.js';
 
 export type Role = 'reviewer' | 'admin';
@@ -111,26 +111,24 @@ export class UserStore {
   }
 
   private async read(): Promise<{ records: UserRecord[]; users: Map<string, UserRecord> }> {
-    let info;
+    let read: { text: string; stats: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number } };
     try {
-      info = await stat(this.path);
+      // The file holds the admins' password hashes: writable by others, anyone on this host adds an admin;
+      // readable, they take the hashes away to guess at. Refused as the tokens file is (nobody signs in).
+      read = readPrivateFile(this.path, { kind: 'secret', label: 'console users file', why: 'it holds the console\'s password hashes' });
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return { records: [], users: new Map() };
-      throw error;
+      if (error instanceof PrivateFileError && error.problem === 'unreadable' && errnoCode(error.cause) === 'ENOENT') return { records: [], users: new Map() };
+      if (error instanceof PrivateFileError && error.problem !== 'unreadable') throw new InputError('E_USERS_FILE', error.message, { cause: error });
+      throw error instanceof PrivateFileError ? error.cause : error;
     }
-    // The file holds the admins' password hashes: writable by others, anyone on this host adds an admin;
-    // readable, they take the hashes away to guess at. Refused as the tokens file is (nobody signs in).
-    if ((info.mode & 0o077) !== 0) {
-      throw new InputError('E_USERS_FILE', `${this.path} is readable or writable by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); it holds the console's password hashes: run \`chmod 600 ${this.path}\``);
-    }
-    if (!info.isFile()) throw new InputError('E_USERS_FILE', `${this.path} is not a regular file`);
+    const info = read.stats;
     // Inode and ctime too: a replaced file (user add/remove write a new one and rename it in) of the
     // same size within one mtime tick must not keep an old password working.
     const stamp = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
     if (this.cached?.stamp === stamp) return this.cached;
     let parsed: UsersFile;
     try {
-      parsed = JSON.parse(await readFile(this.path, 'utf8')) as UsersFile;
+      parsed = JSON.parse(read.text) as UsersFile;
     } catch (error) {
       throw new InputError('E_USERS_FILE', `${this.path} is not a console users file (${error instanceof Error ? error.message : String(error)})`, { cause: error });
     }

@@ -4,9 +4,9 @@
  * by SHA-256 digest, like the dock tokens (auth.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { errnoCode, UsageError } from '../../errors.js';
 import { tokenWeakness } from '../auth.js';
+import { PrivateFileError, readPrivateFile } from '../../util/privateFile.js';
 
 export class AdminToken {
   private readonly digest: Buffer;
@@ -35,11 +35,10 @@ export class AdminToken {
 export function loadAdminTokenFile(path: string): string {
   let text: string;
   try {
-    if ((statSync(path).mode & 0o077) !== 0) throw new UsageError(`--admin-token-file ${path} is readable by others: chmod 600 ${path}`, { code: 'E_ADMIN_TOKEN_MODE' });
-    text = readFileSync(path, 'utf8');
+    text = readPrivateFile(path, { kind: 'secret', label: '--admin-token-file', why: 'it reads every dock\'s records', code: 'E_ADMIN_TOKEN_MODE' }).text;
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`--admin-token-file: cannot read ${path} (${errnoCode(error) ?? String(error)})`, { cause: error });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`--admin-token-file: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)})`, { cause: error.cause });
+    throw error;
   }
   const token = text.trim();
   if (token === '' || /\s/.test(token)) throw new UsageError(`--admin-token-file ${path} must hold one token on one line`);

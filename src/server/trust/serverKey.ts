@@ -3,9 +3,10 @@
  * in the data dir, the public key is published beside it and at GET /v1/keys.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { errnoCode, UsageError } from '../../errors.js';
 import { generateSigningKeyPair, keyIdOf } from '../../protocol/signing.js';
+import { PrivateFileError, readPrivateFile } from '../../util/privateFile.js';
 import { insideRoot } from '../paths.js';
 import { publishOnce, replaceFile } from '../privateFiles.js';
 
@@ -41,14 +42,14 @@ export async function loadOrCreateServerKey(dataDir: string): Promise<ServerKey>
  */
 export async function loadServerKeyFile(path: string): Promise<ServerKey> {
   let pem: string;
-  let mode: number;
   try {
-    mode = (await stat(path)).mode;
-    pem = await readFile(path, 'utf8');
+    pem = readPrivateFile(path, { kind: 'secret', label: '--server-key:', why: 'it signs every receipt', code: 'E_SERVER_KEY_MODE' }).text;
   } catch (error) {
-    throw new UsageError(`--server-key: cannot read ${path} (${errnoCode(error) ?? String(error)}); make one with \`bodycam server key new > FILE\``, { cause: error, code: 'E_SERVER_KEY' });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') {
+      throw new UsageError(`--server-key: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)}); make one with \`bodycam server key new > FILE\``, { cause: error.cause, code: 'E_SERVER_KEY' });
+    }
+    throw error;
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`--server-key: ${path} is readable or writable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it signs every receipt: run \`chmod 600 ${path}\``, { code: 'E_SERVER_KEY_MODE' });
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(pem);
