@@ -576,6 +576,10 @@ describe('console under attack', () => {
     const again = await signIn('rita');
     await (await get(`${recPath()}/media`, { cookie: again.cookie!, range: 'bytes=0-99' })).arrayBuffer();
     expect(custody().slice(before + 4).map((e) => [e['event'], e['via']])).toEqual([['viewed', 'playback']]);
+    // The same range asked 5 times at once in a session: one entry, every answer served after it.
+    const answers = await Promise.all(Array.from({ length: 5 }, () => get(`${recPath()}/download`, { cookie: again.cookie!, range: 'bytes=5-14' })));
+    for (const a of answers) expect([a.status, Buffer.from(await a.arrayBuffer()).equals(rec.file.subarray(5, 15))]).toEqual([206, true]);
+    expect(custody().slice(before + 5).map((e) => [e['event'], e['via'], e['range'], e['bytes']])).toEqual([['downloaded', 'download', '5-14', 10]]);
     const page = await (await get(recPath(), { cookie: cookie! })).text();
     expect(page).toContain('via download, bytes 10-19 (10 bytes)');
     expect(page).toContain(`via media, whole file (${size} bytes)`);

@@ -74,6 +74,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   const headerLengths = new Map<string, number | null>();
   const posters = new Map<string, Buffer | null>();
   const viewedInSession = new Map<string, Set<string>>();
+  const loggedInSession = new Map<string, Map<string, Promise<void>>>();
 
   const cookieOf = (request: FastifyRequest): string | undefined => {
     const header = request.headers.cookie ?? '';
@@ -452,13 +453,11 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
     if (request.method !== 'HEAD') {
       const taken = { range: range.kind === 'partial' && length < size ? `${start}-${end}` : 'whole', bytes: length };
       const key = `${manifest.dock.id}/${manifest.recordingId}`;
-      if (download || range.kind === 'whole') {
-        // A download (or the whole original from …/media, which no player asks for): one entry per distinct range a session takes.
-        if (firstInSession(session, `taken:${key}:${taken.range}`)) await custodyEvent('downloaded', session, record, download ? 'download' : 'media', taken);
-      } else if (firstInSession(session, `played:${key}`)) {
-        // The player's range requests (many per minute of video): one entry per session and recording, naming the first range.
-        await custodyEvent('viewed', session, record, 'playback', taken);
-      }
+      // A download (or the whole original from …/media, which no player asks for): one entry per distinct range a session
+      // takes. The player's range requests (many per minute of video): one entry per session and recording, the first range named.
+      const whole = download || range.kind === 'whole';
+      const note = whole ? `taken:${key}:${taken.range}` : `played:${key}`;
+      await loggedOnce(session, note, () => custodyEvent(whole ? 'downloaded' : 'viewed', session, record, whole ? (download ? 'download' : 'media') : 'playback', taken));
     }
     reply.header('ETag', `"${manifest.file.sha256}"`);
     if (download) reply.header('Content-Disposition', `attachment; filename="${manifest.file.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
@@ -579,6 +578,27 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
   /** True when this session had already viewed the recording (so a poster fetch is not a second event). */
   function markViewed(session: Session, dockId: string, id: string): boolean {
     return !firstInSession(session, `${dockId}/${id}`);
+  }
+
+  /**
+   * The custody entry for `note` of this session, appended the first time and awaited by every request
+   * of the same note (one sent alongside the first is served only once the entry is in the chain); a
+   * failed append is forgotten, so the next request tries again. Bounded as firstInSession.
+   */
+  function loggedOnce(session: Session, note: string, append: () => Promise<void>): Promise<void> {
+    let notes = loggedInSession.get(session.csrf);
+    if (!notes) { notes = new Map(); loggedInSession.set(session.csrf, notes); }
+    if (loggedInSession.size > 10_000) loggedInSession.delete(loggedInSession.keys().next().value!);
+    let pending = notes.get(note);
+    if (!pending) {
+      if (notes.size >= 10_000) notes.clear();
+      const mine = append();
+      const held = notes;
+      held.set(note, mine);
+      mine.catch(() => { if (held.get(note) === mine) held.delete(note); });
+      pending = mine;
+    }
+    return pending;
   }
 
   /**
