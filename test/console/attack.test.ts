@@ -623,6 +623,17 @@ describe('console under attack', () => {
     expect(await rowOf()).toMatch(new RegExp(`${n}/${n}[\\s\\S]*>verified<`));
     const after = JSON.parse((await runCli(['server', 'report', '--data-dir', server.dataDir, '--json'])).stdout) as { lost: Array<{ recordingId: string }> };
     expect(after.lost.map((l) => l.recordingId)).not.toContain('LOSTBLOB-1');
+    // Truncated in place (a partial restore, a torn copy): still a file, but not the manifest's size: lost too, found by the same stat.
+    const original = readFileSync(blob);
+    writeFileSync(blob, original.subarray(0, 100));
+    try {
+      expect(await rowOf()).toContain(`bytes missing: ${n - 1} of ${n} segments held`);
+      const report = await runCli(['server', 'report', '--data-dir', server.dataDir]);
+      expect([report.code, report.stdout]).toEqual([1, expect.stringContaining(`not held: segment ${s.index} (100 bytes stored of ${s.length}: damaged at rest)`)]);
+    } finally {
+      writeFileSync(blob, original, { mode: 0o600 });
+    }
+    expect(await rowOf()).toMatch(/>verified</);
   });
 
   it('a card\'s free text of any length is indexed and shown cut to 128 characters with its full length; the evidence keeps every byte', async () => {

@@ -80,7 +80,7 @@ export async function serverReport(options: { dataDir: string; store?: Store; st
  * every server of one database shares. `where` names them in the report.
  */
 export async function reportOf(options: {
-  where: string; recordings: RecordingStore; blobs: Pick<BlobStore, 'hasBlob'>;
+  where: string; recordings: RecordingStore; blobs: Pick<BlobStore, 'hasBlob' | 'blobSize'>;
   held: (dockId: string, sha256: string) => Promise<boolean>; dockKeyId: (dockId: string) => Promise<string | undefined>;
   staleAfterMs?: number; now?: () => number; snapshotPath?: string; snapshotClockMarginMs?: number; backendId?: string;
 }): Promise<ServerReport> {
@@ -114,7 +114,7 @@ export async function reportOf(options: {
  * records read 32 at a time; only the lost ones are kept. A receiving recording's missing segments
  * have not arrived yet (stale uploads say those).
  */
-async function lostRecordings(recordings: RecordingStore, blobs: Pick<BlobStore, 'hasBlob'>): Promise<Pick<ServerReport, 'lost' | 'lostCount' | 'recordingsChecked'>> {
+async function lostRecordings(recordings: RecordingStore, blobs: Pick<BlobStore, 'hasBlob' | 'blobSize'>): Promise<Pick<ServerReport, 'lost' | 'lostCount' | 'recordingsChecked'>> {
   const keys = await recordings.listRecordings();
   const lost: LostRecording[] = [];
   let lostCount = 0;

@@ -197,6 +197,16 @@ export class FsStore implements Store {
     }
   }
 
+  async blobSize(sha256: string): Promise<number | undefined> {
+    try {
+      const info = await lstat(this.blobPath(sha256));
+      return info.isFile() ? info.size : undefined;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   async blobIdentity(sha256: string): Promise<string | undefined> {
     try {
       const info = await lstat(this.blobPath(sha256), { bigint: true });

@@ -61,6 +61,12 @@ export interface BlobStore {
    */
   hasBlob(sha256: string): Promise<boolean>;
   /**
+   * Optional: the held blob's size in bytes (the same look as hasBlob: a stat, no read), undefined
+   * when it is not held. Lets a check without a read see a blob truncated or grown at rest
+   * (operator/heldNow.ts); a blob of the right size may still be damaged (only a read tells).
+   */
+  blobSize?(sha256: string): Promise<number | undefined>;
+  /**
    * Optional: a short string that changes whenever the stored version of the blob does (the
    * filesystem: device, inode, size, times), or undefined when the blob is not held. Lets a cached
    * verification result be re-used until the bytes behind it change (console/contentChecks.ts);
