@@ -168,10 +168,10 @@ export function readTokenFile(tokenFile: string): string {
   try {
     token = readPrivateFile(tokenFile, { kind: 'secret', label: 'token file', maxBytes: 64 * 1024 }).text.trim();
   } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read token file ${tokenFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause, code: 'E_TOKEN_FILE' });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read token file ${tokenFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
     throw error;
   }
-  if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`, { code: 'E_TOKEN_FILE' });
+  if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`);
   return token;
 }
 

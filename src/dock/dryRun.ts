@@ -6,7 +6,8 @@
  * an ffprobe per file not yet receipted, as the run would) and the journal read-only; it takes no
  * lock and writes no file, so it may run beside a running dock.
  */
-import { readFileSync } from 'node:fs';
+import { PrivateFileError } from '../util/privateFile.js';
+import { readServerKeyFile } from './serverKeyPin.js';
 import { lstat } from 'node:fs/promises';
 import { companionDigests, sameBytes } from './identity.js';
 import { readFile } from 'node:fs/promises';
@@ -49,7 +50,11 @@ export interface DryRunResult {
 
 function confirmedKey(config: DockConfig, journal: Journal | undefined): boolean {
   if (config.serverKey) {
-    try { return isEd25519PublicKeyPem(readFileSync(config.serverKey, 'utf8')); } catch { return false; }
+    // A key file others may rewrite is refused here as by the dock itself (exit 2), not shown as "no wipe".
+    try { readServerKeyFile(config.serverKey); return true; } catch (error) {
+      if (error instanceof PrivateFileError && (error.problem === 'mode' || error.problem === 'owner')) throw error;
+      return false;
+    }
   }
   const pem = journal?.getMeta(CONFIRMED_SERVER_KEY_META);
   return pem !== undefined && isEd25519PublicKeyPem(pem);
@@ -148,7 +153,9 @@ export async function dryRun(config: DockConfig, options: { now?: () => number }
   }
   try {
     // The run itself would refuse: say so, as it would.
-    if (config.wipeAfterIngest && !confirmedKey(config, journal)) throw new UsageError(UNCONFIRMED_KEY_LINE);
+    // (A server key file others may write is refused whether or not this run would wipe.)
+    const keyConfirmed = confirmedKey(config, journal);
+    if (config.wipeAfterIngest && !keyConfirmed) throw new UsageError(UNCONFIRMED_KEY_LINE);
     const now = (options.now ?? Date.now)();
     const inventory = await walkBays(config.bays);
     const entries: DryRunEntry[] = [];

@@ -23,10 +23,10 @@ export function readServerKeyFile(serverKeyFile: string): string {
   try {
     pem = readPrivateFile(serverKeyFile, { kind: 'authorising', label: 'server key', why: 'it authorises wiping cards', maxBytes: 64 * 1024 }).text;
   } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read server key ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause, code: 'E_SERVER_KEY_FILE' });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read server key ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
     throw error;
   }
-  if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${serverKeyFile} is not an Ed25519 public key (PEM)`, { code: 'E_SERVER_KEY_FILE' });
+  if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${serverKeyFile} is not an Ed25519 public key (PEM)`);
   return pem;
 }
 

@@ -228,6 +228,9 @@ describe('bodycam doctor', () => {
       const byKey = await runCli(dockArgs(tokenFile, ['--server-key', key]), { env });
       expect(byKey.code).toBe(2);
       expect(byKey.stderr).toBe(`bodycam: server key ${key} is writable by group or others (mode 0620); it authorises wiping cards: run \`chmod 600 ${key}\`\n`);
+      const dryRun = await runCli(['dock', '--dry-run', ...dockArgs(tokenFile, ['--server-key', key]).slice(2)], { env });
+      expect(dryRun.code).toBe(2); // the dry run refuses what the run would, not "no wipe"
+      expect(dryRun.stderr).toContain(`server key ${key} is writable by group or others (mode 0620)`);
       const doctorKey = await run(args('--server-key', key));
       expect(doctorKey.code).toBe(1);
       expect(doctorKey.checks['server key']).toMatchObject({ status: 'fail', fix: `chmod 600 ${key}` });
