@@ -26,7 +26,7 @@ export class PrivateFileError extends UsageError {
     message: string,
     readonly path: string,
     readonly problem: PrivateFileProblem,
-    /** The file's permission bits (when it could be opened). */
+    /** The file's permission bits, 0o7777 (when it could be opened). */
     readonly mode: number | undefined,
     options: { code?: string; cause?: unknown } = {},
   ) {
@@ -77,7 +77,7 @@ function fixOf(problem: PrivateFileProblem, path: string): string {
  */
 export function readPrivateFile(path: string, options: PrivateFileOptions): { text: string; stats: Stats } {
   const say = (phrase: string, problem: PrivateFileProblem, mode?: number, cause?: unknown, fix?: string): PrivateFileError =>
-    new PrivateFileError(`${options.label} ${path} ${phrase}${options.why ? `; ${options.why}` : ''}${fix ? `: run \`${fix}\`` : ''}`, path, problem, mode,
+    new PrivateFileError(`${options.label} ${path} ${phrase}${options.why ? `; ${options.why}` : ''}${fix ? `: run \`${fix}\`` : ''}`, path, problem, mode === undefined ? undefined : mode & 0o7777,
       { ...(problem === 'mode' || problem === 'owner' ? (options.code ? { code: options.code } : {}) : {}), ...(cause === undefined ? {} : { cause }) });
   let fd: number;
   try {
