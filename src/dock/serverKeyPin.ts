@@ -18,15 +18,16 @@ import { CONFIRMED_SERVER_KEY_META, LEARNED_SERVER_KEY_META } from './trust.js';
  * evidence, so under the rule for authorising files (src/util/privateFile.ts): writable by group or
  * others (or owned by another user), anyone on this host could pin their own server.
  */
-export function readServerKeyFile(serverKeyFile: string): string {
+/** `label` names the file as the person gave it (`--server-key` in replay's flag checks). */
+export function readServerKeyFile(serverKeyFile: string, label = 'server key'): string {
   let pem: string;
   try {
-    pem = readPrivateFile(serverKeyFile, { kind: 'authorising', label: 'server key', why: 'it authorises wiping cards', maxBytes: 64 * 1024 }).text;
+    pem = readPrivateFile(serverKeyFile, { kind: 'authorising', label, why: 'it authorises wiping cards', maxBytes: 64 * 1024 }).text;
   } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read server key ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read ${label} ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
     throw error;
   }
-  if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`server key ${serverKeyFile} is not an Ed25519 public key (PEM)`);
+  if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`${label} ${serverKeyFile} is not an Ed25519 public key (PEM)`);
   return pem;
 }
 

@@ -53,7 +53,7 @@ async function preflightEndpoint(options: ReplayOptions): Promise<void> {
   if (!options.dockId) throw new UsageError('--endpoint needs --dock-id (the dock id that token belongs to on that server)');
   if (!isValidId(options.dockId)) throw new UsageError(`--dock-id ${JSON.stringify(options.dockId)} is not a dock id: use letters, digits, '.', '_' and '-'`);
   const token = readTokenFile(options.tokenFile);
-  if (options.serverKey) readServerKeyFile(options.serverKey);
+  if (options.serverKey) readServerKeyFile(options.serverKey, '--server-key');
   const fingerprint = options.serverFingerprint === undefined ? undefined : normalizeFingerprint(options.serverFingerprint, '--server-fingerprint');
   await new ServerObserver(endpoint, token).preflight(options.tokenFile);
   if (fingerprint) {
