@@ -16,7 +16,8 @@ import { FINAL_STATES } from './states.js';
 import type { DockProblem } from './attention.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 
-export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, type DockConfig } from './config.js';
+export { loadDockConfig, DOCK_CONFIG_SCHEMA, configReferenceMarkdown, envNameOf, flagNameOf, readTokenFile, type DockConfig } from './config.js';
+export { readServerKeyFile } from './serverKeyPin.js';
 export type { BayState, BayStatus, RecordingSummary } from './status.js';
 export { installDockKey } from './keys.js';
 export { fetchServerKey, normalizeFingerprint, trustServer } from './trust.js';

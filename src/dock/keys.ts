@@ -41,7 +41,9 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
     chmodSync(privatePath, 0o600);
     privateKeyPem = readFileSync(privatePath, 'utf8');
     const derived = publicHalfOf(privateKeyPem);
-    if (existsSync(publicPath)) {
+    // A public file with no private key beside it was never signed with: an older build wrote the
+    // public half first, and a crash before the private half left it alone. The new pair replaces it.
+    if (existsSync(publicPath) && !created) {
       chmodSync(publicPath, 0o600);
       publicKeyPem = readFileSync(publicPath, 'utf8');
       if (keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
@@ -59,13 +61,14 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
 
 /**
  * The key id this state folder's dock signs with, without making a key: undefined when it holds
- * none. Throws E_DOCK_KEY_MISMATCH when its two files are not one pair (what the dock would refuse).
+ * no private key. Throws E_DOCK_KEY_MISMATCH when its two files are not one pair (what the dock would refuse).
  */
 export function dockKeyIdIn(stateDir: string): string | undefined {
   const privatePath = join(stateDir, DOCK_PRIVATE_KEY_FILE);
   const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
+  // No private key: the dock makes a new pair at its start (a lone public file is replaced).
+  if (!existsSync(privatePath)) return undefined;
   const publicKeyPem = existsSync(publicPath) ? readFileSync(publicPath, 'utf8') : undefined;
-  if (!existsSync(privatePath)) return publicKeyPem === undefined ? undefined : keyIdOf(publicKeyPem);
   const derived = publicHalfOf(readFileSync(privatePath, 'utf8'));
   if (publicKeyPem !== undefined && keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
   return keyIdOf(derived);

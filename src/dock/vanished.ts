@@ -49,7 +49,12 @@ function vanishedRows(state: AgentState, bay: BayInfo, listing: CardListing): Ac
   });
 }
 
-/** Close the rows whose file this complete listing of the card no longer holds; returns how many. */
+/** Whether this complete listing would close any row (the scan confirms the card is still there first). */
+export function hasVanishedRows(state: AgentState, bay: BayInfo, listing: CardListing): boolean {
+  return vanishedRows(state, bay, listing).length > 0;
+}
+
+/** Close the rows whose file this complete listing of the card no longer holds; returns how many. Synchronous: judged and closed in one step. */
 export function closeVanishedRows(state: AgentState, bay: BayInfo, listing: CardListing): number {
   const rows = vanishedRows(state, bay, listing);
   for (const row of rows) {

@@ -17,7 +17,7 @@ import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
-import { closeVanishedRows } from './vanished.js';
+import { closeVanishedRows, hasVanishedRows } from './vanished.js';
 import { restoreInterruptedWipes } from './wipe.js';
 
 /** What the watcher tells the scheduler. */
@@ -339,8 +339,15 @@ export class BayWatcher {
     }
     // A row whose file the whole card no longer holds (renamed, moved, deleted on it) is closed with
     // the reason, never left counting as queued work for ever (src/dock/vanished.ts).
-    const complete = skippedCount <= skipped.length && ![...INCOMPLETE_SKIPS].some((code) => (skippedByCode[code] ?? 0) > 0);
-    closeVanishedRows(state, bay, { serial, files: new Set(listing.files.map((f) => f.relPath)), skipped, complete });
+    const complete = !listing.changedDuringListing && skippedCount <= skipped.length && ![...INCOMPLETE_SKIPS].some((code) => (skippedByCode[code] ?? 0) > 0);
+    const cardListing = { serial, files: new Set(listing.files.map((f) => f.relPath)), skipped, complete };
+    if (complete && hasVanishedRows(state, bay, cardListing)) {
+      // What the card lacks is judged only if the same camera is still there after the walk: a card
+      // pulled or unmounted mid-walk (an empty mount point) lists nothing, which proves nothing.
+      const after = await openBay(bay.root);
+      if (after.kind === 'camera' && after.serial === serial && after.reading.kind === contents.reading.kind
+        && !state.stopping && bay.present && bay.serial === serial) closeVanishedRows(state, bay, cardListing);
+    }
     if (Number.isFinite(nextSettleCheck)) this.scheduleScan(name, Math.max(50, nextSettleCheck - clock.now() + 20));
   }
 }

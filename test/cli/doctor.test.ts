@@ -107,7 +107,8 @@ describe('bodycam doctor', () => {
   });
 
   it('a dock key other than the one the server pinned fails (a lost or restored state folder), naming both and the reset; the pinned one passes', async () => {
-    const pinned = generateSigningKeyPair().publicKeyPem;
+    const pinnedPair = generateSigningKeyPair();
+    const pinned = pinnedPair.publicKeyPem;
     expect(await checkDockKey(server.dataDir, 'dock-2', pinned)).toBe('pinned'); // as the server does at the dock's first manifest
     const state2 = join(tmp.path, 'state-dock-2');
     mkdirSync(state2, { mode: 0o700 });
@@ -118,10 +119,13 @@ describe('bodycam doctor', () => {
     expect(fresh.code).toBe(1);
     expect(fresh.checks['dock key']).toMatchObject({ status: 'fail', fix: expect.stringContaining('bodycam server reset-dock-key --dock dock-2') });
     expect(fresh.checks['dock key']!.detail).toMatch(/this state folder holds no dock key/);
-    writeFileSync(join(state2, 'dock-key.pub.pem'), generateSigningKeyPair().publicKeyPem, { mode: 0o600 });
+    const otherPair = generateSigningKeyPair();
+    writeFileSync(join(state2, 'dock-key.pem'), otherPair.privateKeyPem, { mode: 0o600 });
+    writeFileSync(join(state2, 'dock-key.pub.pem'), otherPair.publicKeyPem, { mode: 0o600 });
     const other = await run(argv);
     expect(other.code).toBe(1);
     expect(other.checks['dock key']!.detail).toMatch(new RegExp(`^the server pinned key ${keyIdOf(pinned).slice(0, 16)}… for dock dock-2; this state folder holds [0-9a-f]{16}…: every manifest would be refused \\(dock_key_mismatch\\)$`));
+    writeFileSync(join(state2, 'dock-key.pem'), pinnedPair.privateKeyPem, { mode: 0o600 });
     writeFileSync(join(state2, 'dock-key.pub.pem'), pinned, { mode: 0o600 });
     const same = await run(argv);
     expect(same.checks['dock key']).toMatchObject({ status: 'ok', detail: `the server pinned this state folder's key ${keyIdOf(pinned).slice(0, 16)}… for dock dock-2` });

@@ -63,6 +63,17 @@ describe('the dock key pair', () => {
     });
   });
 
+  it('a lone public file (an older build wrote it first and crashed before the private half) is replaced by the new pair', async () => {
+    await withTempDir('bodycam-keys-', (dir) => {
+      writeFileSync(join(dir, 'dock-key.pub.pem'), generateSigningKeyPair().publicKeyPem, { mode: 0o600 });
+      expect(dockKeyIdIn(dir)).toBeUndefined();
+      const made = loadOrCreateDockKey(dir);
+      expect(made.created).toBe(true);
+      expect(pairMatches(dir)).toBe(true);
+      expect(loadOrCreateDockKey(dir)).toMatchObject({ created: false, keyId: made.keyId });
+    });
+  });
+
   it('two files that are not one pair are refused, never replaced: the dock exits 2 with one line naming both keys and the fix', async () => {
     await withTempDir('bodycam-keys-', async (dir) => {
       const state = join(dir, 'state');

@@ -86,6 +86,12 @@ export interface StorageListing {
   symlinks: string[];
   /** Known makers' card layouts the paths show, most files first (docs/dock.md, "Card layouts"). */
   layouts: CardLayout[];
+  /**
+   * A path listed by its folder was gone when read (a file or folder deleted or renamed during the
+   * walk, or the card pulled): the listing is not a picture of one moment of the card, so nothing
+   * may be concluded from what it lacks (src/dock/vanished.ts).
+   */
+  changedDuringListing: boolean;
 }
 
 export interface WalkLimits {
@@ -182,6 +188,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   const symlinks: string[] = [];
   const skipped: SkippedPath[] = [];
   let skippedCount = 0;
+  let changedDuringListing = false;
   const skippedByCode: Partial<Record<SkipCode, number>> = {};
   const found: Found[] = [];
   let entriesSeen = 0;
@@ -205,7 +212,7 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
         skip(relOf(join(dir, name)), SKIP_CODES.undecodableName, `name is not UTF-8 (bytes ${bytes.toString('hex')}): not read; copy it off the card under a UTF-8 name`);
       }
     } catch (error) {
-      if (isFileGone(error)) return; // vanished mid-scan (undocked): the next scan sees the truth
+      if (isFileGone(error)) { changedDuringListing = true; return; } // vanished mid-scan (undocked): the next scan sees the truth
       skip(relOf(dir) || '.', SKIP_CODES.unreadable, `folder unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       return;
     }
@@ -223,8 +230,11 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       let stats;
       try {
         stats = await lstat(abs);
-      } catch {
-        continue; // vanished since readdir
+      } catch (error) {
+        if (isFileGone(error)) { changedDuringListing = true; continue; } // vanished since readdir
+        // Not gone but unreadable (EIO on a failing card, EACCES): listed, and the listing is incomplete.
+        skip(rel, SKIP_CODES.unreadable, `unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        continue;
       }
       if (stats.isSymbolicLink()) { symlinks.push(rel); skip(rel, SKIP_CODES.symlink, 'symbolic link: not followed, not ingested'); continue; }
       if (name.startsWith('.')) { skip(rel, SKIP_CODES.hidden, stats.isDirectory() ? 'hidden folder: not read' : 'hidden file: not ingested'); continue; }
@@ -237,7 +247,13 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       if (SKIPPED_SUFFIXES.some((s) => name.toLowerCase().endsWith(s))) { skip(rel, SKIP_CODES.temporary, 'temporary file (still being written, or left by an interrupted write): not ingested'); continue; }
       // Defence in depth against bind mounts and the like: the real path must stay in the camera.
       let real: string;
-      try { real = await realpath(abs); } catch { continue; }
+      try {
+        real = await realpath(abs);
+      } catch (error) {
+        if (isFileGone(error)) { changedDuringListing = true; continue; }
+        skip(rel, SKIP_CODES.unreadable, `unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        continue;
+      }
       if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
       if (isSparse(stats)) { skip(rel, SKIP_CODES.sparse, `sparse file: ${stats.size} bytes with ${stats.blocks * 512} allocated (a camera's FAT/exFAT card has no holes): not written by a camera, not ingested`); continue; }
       found.push({ dir, abs, rel, name, stat: snapshotOf(stats), size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) });
@@ -255,5 +271,5 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
     return false;
   });
   pairCompanions(files, kept, skip);
-  return { files, skipped, skippedCount, skippedByCode, symlinks, layouts };
+  return { files, skipped, skippedCount, skippedByCode, symlinks, layouts, changedDuringListing };
 }
