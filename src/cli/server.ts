@@ -6,7 +6,8 @@
 import { SystemdNotifier } from '../util/sdNotify.js';
 import type { Command } from 'commander';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
+import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
 import { dirname, join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, logTarget } from '../log.js';
@@ -53,8 +54,8 @@ function givenFlags(command: Command, flags: Record<string, unknown>): Record<st
 function readStartFiles(config: ServerConfig): { tls?: { cert: string; key: string; ca?: string }; tokens: ReturnType<typeof loadTokensFile>; adminToken?: ReturnType<typeof loadAdminTokenFile> } {
   checkDataDirPath(config.dataDir);
   const tls = config.tls ? checkTls({
-    cert: readUserFile(config.tls.cert, '--tls-cert'), key: readUserFile(config.tls.key, '--tls-key'),
-    ...(config.tls.ca ? { ca: readUserFile(config.tls.ca, '--tls-ca') } : {}),
+    cert: readTlsFile(config.tls.cert, '--tls-cert', 'authorising'), key: readTlsFile(config.tls.key, '--tls-key', 'secret'),
+    ...(config.tls.ca ? { ca: readTlsFile(config.tls.ca, '--tls-ca', 'authorising') } : {}),
   }, config.tls) : undefined;
   return {
     ...(tls ? { tls } : {}), tokens: config.tokens ? loadTokensFile(config.tokens) : {},
@@ -342,10 +343,19 @@ function checkTls(tls: { cert: string; key: string; ca?: string }, paths: { cert
   return tls;
 }
 
-function readUserFile(path: string, flag: string): string {
+/**
+ * The TLS files under the rule for private files (src/util/privateFile.ts): the key is a secret
+ * (whoever reads it can be this server); the certificate and the CA decide whom the server is and
+ * whom it trusts, so others may read them but not write them.
+ */
+function readTlsFile(path: string, flag: string, kind: 'secret' | 'authorising'): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readPrivateFile(path, { kind, label: flag, maxBytes: 1024 * 1024 }).text;
   } catch (error) {
-    throw new UsageError(`${flag}: cannot read ${path} (${errnoCode(error) ?? String(error)})`, { cause: error });
+    if (error instanceof PrivateFileError && error.problem === 'unreadable') {
+      const cause = error.cause ?? error;
+      throw new UsageError(`${flag}: cannot read ${path} (${errnoCode(cause) ?? String(cause)})`, { cause });
+    }
+    throw error;
   }
 }

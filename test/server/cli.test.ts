@@ -1,7 +1,7 @@
 /** The server as a user runs it: the built CLI in a child process (run `npx tsc -p tsconfig.json` first). */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
 import { formatDigestHeader } from '../../src/protocol/digest.js';
@@ -95,9 +95,25 @@ describe('bodycam server (CLI)', () => {
       expect(run.stderr).toMatch(new RegExp(`^bodycam: --data-dir ${dataDir}.* is not a folder\n$`));
     }
     const notPem = join(tmp.path, 'not-a-cert.pem');
-    writeFileSync(notPem, 'hello\n');
+    writeFileSync(notPem, 'hello\n', { mode: 0o600 });
     const tls = await runCli(['server', '--data-dir', join(tmp.path, 'tls-data'), '--tokens', tokensFile, '--listen', '127.0.0.1:0', '--tls-cert', notPem, '--tls-key', notPem]);
     expect([tls.code, tls.stdout, tls.stderr]).toEqual([2, '', `bodycam: --tls-cert ${notPem} is not a PEM certificate\n`]);
+  });
+
+  it('a TLS key others may read, or a certificate others may write, is refused: exit 2, one line with the fix (the key is who the server is)', async () => {
+    const key = join(tmp.path, 'tls-open.key');
+    const cert = join(tmp.path, 'tls-open.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1']);
+    expect(made.status).toBe(0);
+    const start = (): Promise<{ code: number | null; stdout: string; stderr: string }> => runCli(['server', '--data-dir', join(tmp.path, 'tls-open-data'), '--tokens', tokensFile, '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key]);
+    chmodSync(key, 0o644);
+    const readable = await start();
+    expect([readable.code, readable.stdout, readable.stderr]).toEqual([2, '', `bodycam: --tls-key ${key} is readable or writable by group or others (mode 0644): run \`chmod 600 ${key}\`\n`]);
+    chmodSync(key, 0o600);
+    chmodSync(cert, 0o666);
+    const writable = await start();
+    expect([writable.code, writable.stdout]).toEqual([2, '']);
+    expect(writable.stderr).toMatch(new RegExp(`^bodycam: --tls-cert ${cert} is writable by group or others \\(mode 0666\\)`));
   });
 
   it('prints one listening line, writes its keys, and exits 0 on SIGTERM', async () => {
