@@ -7,7 +7,7 @@ import { SystemdNotifier } from '../util/sdNotify.js';
 import type { Command } from 'commander';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
-import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
+import { readPrivateFile } from '../util/privateFile.js';
 import { dirname, join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, logTarget } from '../log.js';
@@ -349,13 +349,8 @@ function checkTls(tls: { cert: string; key: string; ca?: string }, paths: { cert
  * whom it trusts, so others may read them but not write them.
  */
 function readTlsFile(path: string, flag: string, kind: 'secret' | 'authorising'): string {
-  try {
-    return readPrivateFile(path, { kind, label: flag, maxBytes: 1024 * 1024 }).text;
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') {
-      const cause = error.cause ?? error;
-      throw new UsageError(`${flag}: cannot read ${path} (${errnoCode(cause) ?? String(cause)})`, { cause });
-    }
-    throw error;
-  }
+  return readPrivateFile(path, {
+    kind, label: flag, maxBytes: 1024 * 1024,
+    unreadable: { message: (cause) => `${flag}: cannot read ${path} (${errnoCode(cause) ?? String(cause)})` },
+  }).text;
 }

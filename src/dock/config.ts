@@ -14,7 +14,7 @@ import {
 } from '../util/settings.js';
 import { parseTimetable } from './bwTimetable.js';
 import { isValidPort } from '../util/hostPort.js';
-import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
+import { readPrivateFile } from '../util/privateFile.js';
 
 export type ConfigKind = SettingKind;
 export type ConfigKeySpec = SettingSpec;
@@ -164,13 +164,10 @@ export function loadDockConfig(input: LoadDockConfigInput = {}): DockConfig {
  * a token group or others may read is anyone's on this host, one they may write is theirs.
  */
 export function readTokenFile(tokenFile: string): string {
-  let token: string;
-  try {
-    token = readPrivateFile(tokenFile, { kind: 'secret', label: 'token file', maxBytes: 64 * 1024 }).text.trim();
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read token file ${tokenFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
-    throw error;
-  }
+  const token = readPrivateFile(tokenFile, {
+    kind: 'secret', label: 'token file', maxBytes: 64 * 1024,
+    unreadable: { message: (cause) => `cannot read token file ${tokenFile}: ${(cause as Error).message}` },
+  }).text.trim();
   if (!token || /\s/.test(token)) throw new UsageError(`token file ${tokenFile} must hold the token alone`);
   return token;
 }

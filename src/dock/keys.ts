@@ -22,10 +22,15 @@ export class DockKeyMismatchError extends EnvironmentError {
   override readonly exitCode = 2;
 }
 
-function mismatch(stateDir: string, publicKeyPem: string, derived: string): DockKeyMismatchError {
-  return new DockKeyMismatchError('E_DOCK_KEY_MISMATCH',
-    `${join(stateDir, DOCK_PUBLIC_KEY_FILE)} (key ${keyIdOf(publicKeyPem).slice(0, 16)}…) is not the public half of ${join(stateDir, DOCK_PRIVATE_KEY_FILE)} (key ${keyIdOf(derived).slice(0, 16)}…): `
-    + 'restore the pair from a backup, or remove both files to make a new identity (the server\'s operator then runs `bodycam server reset-dock-key`)');
+/** The public half of this private key; throws when the public file given is not it. */
+function checkedPublicHalf(stateDir: string, privateKeyPem: string, publicKeyPem: string | undefined): string {
+  const derived = publicHalfOf(privateKeyPem);
+  if (publicKeyPem !== undefined && keyIdOf(publicKeyPem) !== keyIdOf(derived)) {
+    throw new DockKeyMismatchError('E_DOCK_KEY_MISMATCH',
+      `${join(stateDir, DOCK_PUBLIC_KEY_FILE)} (key ${keyIdOf(publicKeyPem).slice(0, 16)}…) is not the public half of ${join(stateDir, DOCK_PRIVATE_KEY_FILE)} (key ${keyIdOf(derived).slice(0, 16)}…): `
+      + 'restore the pair from a backup, or remove both files to make a new identity (the server\'s operator then runs `bodycam server reset-dock-key`)');
+  }
+  return derived;
 }
 
 export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: string; created: boolean } {
@@ -40,14 +45,14 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
     // Keys written by an older build (or copied in) may be readable by others: owner only.
     chmodSync(privatePath, 0o600);
     privateKeyPem = readFileSync(privatePath, 'utf8');
-    const derived = publicHalfOf(privateKeyPem);
     // A public file with no private key beside it was never signed with: an older build wrote the
     // public half first, and a crash before the private half left it alone. The new pair replaces it.
     if (existsSync(publicPath) && !created) {
       chmodSync(publicPath, 0o600);
       publicKeyPem = readFileSync(publicPath, 'utf8');
-      if (keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
+      checkedPublicHalf(stateDir, privateKeyPem, publicKeyPem);
     } else {
+      const derived = publicHalfOf(privateKeyPem);
       // Derived, so every writer writes the same bytes: no race to lose.
       writeFileAtomic(publicPath, derived, 0o600);
       publicKeyPem = derived;
@@ -69,9 +74,7 @@ export function dockKeyIdIn(stateDir: string): string | undefined {
   // No private key: the dock makes a new pair at its start (a lone public file is replaced).
   if (!existsSync(privatePath)) return undefined;
   const publicKeyPem = existsSync(publicPath) ? readFileSync(publicPath, 'utf8') : undefined;
-  const derived = publicHalfOf(readFileSync(privatePath, 'utf8'));
-  if (publicKeyPem !== undefined && keyIdOf(publicKeyPem) !== keyIdOf(derived)) throw mismatch(stateDir, publicKeyPem, derived);
-  return keyIdOf(derived);
+  return keyIdOf(checkedPublicHalf(stateDir, readFileSync(privatePath, 'utf8'), publicKeyPem));
 }
 
 /**

@@ -5,7 +5,7 @@
  * Only a key pinned out of band may authorise a wipe (src/dock/trust.ts).
  */
 import { UsageError } from '../errors.js';
-import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
+import { readPrivateFile } from '../util/privateFile.js';
 import type { Logger } from '../log.js';
 import { isEd25519PublicKeyPem, keyIdOf } from '../protocol/signing.js';
 import type { IngestClient } from './client.js';
@@ -20,13 +20,10 @@ import { CONFIRMED_SERVER_KEY_META, LEARNED_SERVER_KEY_META } from './trust.js';
  */
 /** `label` names the file as the person gave it (`--server-key` in replay's flag checks). */
 export function readServerKeyFile(serverKeyFile: string, label = 'server key'): string {
-  let pem: string;
-  try {
-    pem = readPrivateFile(serverKeyFile, { kind: 'authorising', label, why: 'it authorises wiping cards', maxBytes: 64 * 1024 }).text;
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`cannot read ${label} ${serverKeyFile}: ${((error.cause ?? error) as Error).message}`, { cause: error.cause });
-    throw error;
-  }
+  const pem = readPrivateFile(serverKeyFile, {
+    kind: 'authorising', label, why: 'it authorises wiping cards', maxBytes: 64 * 1024,
+    unreadable: { message: (cause) => `cannot read ${label} ${serverKeyFile}: ${(cause as Error).message}` },
+  }).text;
   if (!isEd25519PublicKeyPem(pem)) throw new UsageError(`${label} ${serverKeyFile} is not an Ed25519 public key (PEM)`);
   return pem;
 }

@@ -4,14 +4,14 @@
  * dock agent on loopback; then the timeline of steps, and the expectations
  * decided one by one until all are or the timeout passes.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { quietLogger } from '../log.js';
 import type { RecordingListEntry } from '../protocol/types.js';
-import { installDockKey, trustServer, type DockProblem, type DockStatus } from '../dock/index.js';
+import { installDockKey, readTokenFile, trustServer, type DockProblem, type DockStatus } from '../dock/index.js';
 import { startIngestServer, type IngestServer } from '../server/index.js';
 import { dockCameraInto, undockCameraFrom } from './cameraAdapter.js';
 import { startReplayDock, type ReplayDock } from './dockAdapter.js';
@@ -147,11 +147,7 @@ export async function runScenario(loaded: LoadedScenario, options: ReplayOptions
       // The same key on every run: the server pins a dock's key on first contact.
       const keyDir = resolve(options.dockKeyDir ?? join('.bodycam', 'replay-dock-key', dockId));
       installDockKey(keyDir, stateDir);
-      try {
-        token = readFileSync(options.tokenFile, 'utf8').trim();
-      } catch (cause) {
-        throw new UsageError(`cannot read token file ${options.tokenFile}: ${(cause as Error).message}`, { cause });
-      }
+      token = readTokenFile(options.tokenFile);
       // A wipe needs the server key confirmed out of band: a key file, or the fingerprint checked now.
       if (options.serverKey) serverKey = resolve(options.serverKey);
       else if (options.serverFingerprint) await trustServer({ stateDir, endpoint, fingerprint: options.serverFingerprint });

@@ -20,7 +20,7 @@
  * as base64url (43 characters, 256 bits).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { PrivateFileError, readPrivateFile } from '../util/privateFile.js';
+import { readPrivateFile } from '../util/privateFile.js';
 import { errnoCode, UsageError } from '../errors.js';
 import { isValidId } from '../protocol/types.js';
 
@@ -98,13 +98,10 @@ export function checkTokenTable(tokens: unknown, label = 'tokens'): Record<strin
  * writable by group or others (mode & 0o077 = 0): the server refuses to start otherwise.
  */
 export function loadTokensFile(path: string, label = '--tokens'): Record<string, string> {
-  let text: string;
-  try {
-    text = readPrivateFile(path, { kind: 'secret', label: `${label}:`, why: 'it holds every dock\'s secret', code: 'E_TOKENS_MODE' }).text;
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`${label}: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)})`, { cause: error.cause, code: 'E_TOKENS' });
-    throw error;
-  }
+  const text = readPrivateFile(path, {
+    kind: 'secret', label: `${label}:`, why: 'it holds every dock\'s secret', code: 'E_TOKENS_MODE',
+    unreadable: { message: (cause) => `${label}: cannot read ${path} (${errnoCode(cause) ?? String(cause)})`, code: 'E_TOKENS' },
+  }).text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

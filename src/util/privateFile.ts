@@ -44,6 +44,11 @@ export interface PrivateFileOptions {
   code?: string;
   /** Refuse a larger file (a config file, a key) instead of reading it whole. */
   maxBytes?: number;
+  /**
+   * A file that cannot be opened or read is this caller's usage error (its own words and code, the
+   * errno error as cause) instead of a PrivateFileError `unreadable`.
+   */
+  unreadable?: { message: (cause: unknown) => string; code?: string };
 }
 
 /** 0666 as people write it. */
@@ -79,11 +84,14 @@ export function readPrivateFile(path: string, options: PrivateFileOptions): { te
   const say = (phrase: string, problem: PrivateFileProblem, mode?: number, cause?: unknown, fix?: string): PrivateFileError =>
     new PrivateFileError(`${options.label} ${path} ${phrase}${options.why ? `; ${options.why}` : ''}${fix ? `: run \`${fix}\`` : ''}`, path, problem, mode === undefined ? undefined : mode & 0o7777,
       { ...(problem === 'mode' || problem === 'owner' ? (options.code ? { code: options.code } : {}) : {}), ...(cause === undefined ? {} : { cause }) });
+  const unreadable = (cause: unknown, mode?: number): Error => options.unreadable
+    ? new UsageError(options.unreadable.message(cause), { cause, ...(options.unreadable.code ? { code: options.unreadable.code } : {}) })
+    : say(`cannot be read (${errnoCode(cause) ?? (cause as Error).message})`, 'unreadable', mode, cause);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (cause) {
-    throw say(`cannot be read (${errnoCode(cause) ?? (cause as Error).message})`, 'unreadable', undefined, cause);
+    throw unreadable(cause);
   }
   try {
     const stats = fstatSync(fd);
@@ -99,7 +107,7 @@ export function readPrivateFile(path: string, options: PrivateFileOptions): { te
     try {
       text = readFileSync(fd, 'utf8');
     } catch (cause) {
-      throw say(`cannot be read (${errnoCode(cause) ?? (cause as Error).message})`, 'unreadable', stats.mode, cause);
+      throw unreadable(cause, stats.mode);
     }
     return { text, stats };
   } finally {

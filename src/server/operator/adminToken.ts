@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errnoCode, UsageError } from '../../errors.js';
 import { tokenWeakness } from '../auth.js';
-import { PrivateFileError, readPrivateFile } from '../../util/privateFile.js';
+import { readPrivateFile } from '../../util/privateFile.js';
 
 export class AdminToken {
   private readonly digest: Buffer;
@@ -33,13 +33,10 @@ export class AdminToken {
 
 /** The token in a file of its own (mode 0600, one line), as `--admin-token-file` names it. */
 export function loadAdminTokenFile(path: string): string {
-  let text: string;
-  try {
-    text = readPrivateFile(path, { kind: 'secret', label: '--admin-token-file', why: 'it reads every dock\'s records', code: 'E_ADMIN_TOKEN_MODE' }).text;
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') throw new UsageError(`--admin-token-file: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)})`, { cause: error.cause });
-    throw error;
-  }
+  const text = readPrivateFile(path, {
+    kind: 'secret', label: '--admin-token-file', why: 'it reads every dock\'s records', code: 'E_ADMIN_TOKEN_MODE',
+    unreadable: { message: (cause) => `--admin-token-file: cannot read ${path} (${errnoCode(cause) ?? String(cause)})` },
+  }).text;
   const token = text.trim();
   if (token === '' || /\s/.test(token)) throw new UsageError(`--admin-token-file ${path} must hold one token on one line`);
   return token;

@@ -6,7 +6,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errnoCode, UsageError } from '../../errors.js';
 import { generateSigningKeyPair, keyIdOf } from '../../protocol/signing.js';
-import { PrivateFileError, readPrivateFile } from '../../util/privateFile.js';
+import { readPrivateFile } from '../../util/privateFile.js';
 import { insideRoot } from '../paths.js';
 import { publishOnce, replaceFile } from '../privateFiles.js';
 
@@ -41,15 +41,10 @@ export async function loadOrCreateServerKey(dataDir: string): Promise<ServerKey>
  * receipts the others cannot tell from forgeries.
  */
 export async function loadServerKeyFile(path: string): Promise<ServerKey> {
-  let pem: string;
-  try {
-    pem = readPrivateFile(path, { kind: 'secret', label: '--server-key:', why: 'it signs every receipt', code: 'E_SERVER_KEY_MODE' }).text;
-  } catch (error) {
-    if (error instanceof PrivateFileError && error.problem === 'unreadable') {
-      throw new UsageError(`--server-key: cannot read ${path} (${errnoCode(error.cause) ?? String(error.cause)}); make one with \`bodycam server key new > FILE\``, { cause: error.cause, code: 'E_SERVER_KEY' });
-    }
-    throw error;
-  }
+  const pem = readPrivateFile(path, {
+    kind: 'secret', label: '--server-key:', why: 'it signs every receipt', code: 'E_SERVER_KEY_MODE',
+    unreadable: { message: (cause) => `--server-key: cannot read ${path} (${errnoCode(cause) ?? String(cause)}); make one with \`bodycam server key new > FILE\``, code: 'E_SERVER_KEY' },
+  }).text;
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(pem);
