@@ -3,7 +3,7 @@
  * half is the identity: the public file is derived from it, and a public file that is not its
  * half is refused, never replaced (the server pinned one of them; which one is for a person to say).
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
@@ -12,6 +12,30 @@ import { generateSigningKeyPair, keyIdOf, type KeyPairPem } from '../protocol/si
 
 export const DOCK_PRIVATE_KEY_FILE = 'dock-key.pem';
 export const DOCK_PUBLIC_KEY_FILE = 'dock-key.pub.pem';
+
+/**
+ * A key file of the state folder, read from one fd opened without following a link: a symlink or a
+ * device planted there is refused, never read and never chmod-ed (a chmod through a link to
+ * /dev/zero would change the device). A key written by an older build (or copied in) that others
+ * may read is made owner-only on that same fd.
+ */
+function readKeyFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') throw new EnvironmentError('E_DOCK_KEY', `${path} is a symbolic link: a dock key is a file of the state folder itself`, { cause });
+    throw cause;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new EnvironmentError('E_DOCK_KEY', `${path} is not a regular file`);
+    if ((stats.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function publicHalfOf(privateKeyPem: string): string {
   return createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
@@ -42,14 +66,11 @@ export function loadOrCreateDockKey(stateDir: string): KeyPairPem & { keyId: str
   try {
     // Write-once (link(2)): of two processes making the key at once, one wins and both use its pair.
     if (!existsSync(privatePath)) created = writeFileOnce(privatePath, generateSigningKeyPair().privateKeyPem, 0o600);
-    // Keys written by an older build (or copied in) may be readable by others: owner only.
-    chmodSync(privatePath, 0o600);
-    privateKeyPem = readFileSync(privatePath, 'utf8');
+    privateKeyPem = readKeyFile(privatePath);
     // A public file with no private key beside it was never signed with: an older build wrote the
     // public half first, and a crash before the private half left it alone. The new pair replaces it.
     if (existsSync(publicPath) && !created) {
-      chmodSync(publicPath, 0o600);
-      publicKeyPem = readFileSync(publicPath, 'utf8');
+      publicKeyPem = readKeyFile(publicPath);
       checkedPublicHalf(stateDir, privateKeyPem, publicKeyPem);
     } else {
       const derived = publicHalfOf(privateKeyPem);
@@ -73,8 +94,8 @@ export function dockKeyIdIn(stateDir: string): string | undefined {
   const publicPath = join(stateDir, DOCK_PUBLIC_KEY_FILE);
   // No private key: the dock makes a new pair at its start (a lone public file is replaced).
   if (!existsSync(privatePath)) return undefined;
-  const publicKeyPem = existsSync(publicPath) ? readFileSync(publicPath, 'utf8') : undefined;
-  return keyIdOf(checkedPublicHalf(stateDir, readFileSync(privatePath, 'utf8'), publicKeyPem));
+  const publicKeyPem = existsSync(publicPath) ? readKeyFile(publicPath) : undefined;
+  return keyIdOf(checkedPublicHalf(stateDir, readKeyFile(privatePath), publicKeyPem));
 }
 
 /**

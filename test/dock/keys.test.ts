@@ -4,8 +4,8 @@
  * half of the other: every manifest then failed bad_signature); a folder whose two files are not
  * one pair is refused with the fix, by the dock and by doctor.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dockKeyIdIn, loadOrCreateDockKey } from '../../src/dock/keys.js';
@@ -71,6 +71,22 @@ describe('the dock key pair', () => {
       expect(made.created).toBe(true);
       expect(pairMatches(dir)).toBe(true);
       expect(loadOrCreateDockKey(dir)).toMatchObject({ created: false, keyId: made.keyId });
+    });
+  });
+
+  it('a key file that is a symbolic link or a FIFO is refused, never read or chmod-ed through (the link target keeps its mode)', async () => {
+    await withTempDir('bodycam-keys-', (dir) => {
+      const outside = join(dir, 'outside.pem');
+      writeFileSync(outside, generateSigningKeyPair().privateKeyPem, { mode: 0o644 });
+      const linked = join(dir, 'linked');
+      mkdirSync(linked, { mode: 0o700 });
+      symlinkSync(outside, join(linked, 'dock-key.pem'));
+      expect(() => loadOrCreateDockKey(linked)).toThrow(expect.objectContaining({ code: 'E_DOCK_KEY', message: expect.stringContaining('is a symbolic link') }));
+      expect(statSync(outside).mode & 0o777).toBe(0o644);
+      const fifo = join(dir, 'fifo');
+      mkdirSync(fifo, { mode: 0o700 });
+      execFileSync('mkfifo', [join(fifo, 'dock-key.pem')]);
+      expect(() => loadOrCreateDockKey(fifo)).toThrow(expect.objectContaining({ code: 'E_DOCK_KEY', message: expect.stringContaining('is not a regular file') }));
     });
   });
 
