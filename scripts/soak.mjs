@@ -10,7 +10,10 @@
  *
  * It then runs the model-based adversarial test (test/model) with MODEL_RUNS
  * random sequences of up to MODEL_MAX_OPS operations (FC_SEED reproduces one), and the
- * agency-scale run (scripts/demo-scale.mjs: 3 servers on Ceph + PostgreSQL, 2 docks, 8 cameras).
+ * agency-scale run (scripts/demo-scale.mjs: 3 servers on Ceph + PostgreSQL, 2 docks, 8 cameras),
+ * and last every pure fast-check property (the judge, schemas, state table, journal history, ...)
+ * with FC_RUNS_FACTOR=50 (--fc-factor): each CI run draws fresh seeds, so a property that fails one
+ * run in a hundred fails there, not on a landing.
  *
  * The same tests at their small size are part of `npm test`.
  */
@@ -27,7 +30,7 @@ const flag = (name, fallback) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
 for (const a of args) {
-  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood', '--waves', '--model-runs', '--model-max-ops'].includes(a)) {
+  if (a.startsWith('--') && !['--kills', '--night', '--cameras', '--per-camera', '--rate', '--out', '--flood', '--waves', '--model-runs', '--model-max-ops', '--fc-factor'].includes(a)) {
     process.stderr.write(`soak: unknown option ${a}\n`);
     process.exit(2);
   }
@@ -67,9 +70,16 @@ const model = jestRun('test/model');
 // a server SIGKILLed mid-upload, another during completes, PostgreSQL restarted (scripts/demo-scale.mjs).
 process.stdout.write('\nsoak: agency scale, 3 servers on Ceph RGW + PostgreSQL, 2 docks, 8 cameras (npm run demo:scale)\n');
 const scale = spawnSync(process.execPath, [join(root, 'scripts/demo-scale.mjs'), '--docks', '2', '--cameras', '8', '--servers', '3', '--duration', '3'], { cwd: root, env, stdio: 'inherit' });
-const jest = { status: reliability.status !== 0 ? reliability.status : model.status !== 0 ? model.status : scale.status };
+const fcFactor = flag('fc-factor', '50');
+process.stdout.write(`\nsoak: every fast-check property at ${fcFactor} times its cases (FC_RUNS_FACTOR)\n`);
+const propertyFiles = readdirSync(join(root, 'test'), { recursive: true })
+  .filter((f) => f.endsWith('.test.ts') && !f.startsWith('model') && /from 'fast-check'|stateConformance/.test(readFileSync(join(root, 'test', f), 'utf8')))
+  .map((f) => join('test', f));
+const properties = spawnSync(process.execPath, ['--experimental-vm-modules', join(root, 'node_modules/jest/bin/jest.js'), '--testTimeout', '14400000', ...propertyFiles],
+  { cwd: root, env: { ...env, FC_RUNS_FACTOR: fcFactor }, stdio: 'inherit' });
+const jest = { status: [reliability, model, scale, properties].map((r) => r.status).find((s) => s !== 0) ?? 0 };
 
-const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, reliabilityExit: reliability.status, modelExit: model.status, scaleExit: scale.status, modelRuns: Number(env.MODEL_RUNS), sections: {} };
+const report = { command: `npm run soak -- ${args.join(' ')}`.trim(), startedAt: new Date(started).toISOString(), durationSeconds: Math.round((Date.now() - started) / 1000), jestExit: jest.status, reliabilityExit: reliability.status, modelExit: model.status, scaleExit: scale.status, propertiesExit: properties.status, modelRuns: Number(env.MODEL_RUNS), sections: {} };
 for (const name of readdirSync(sections).filter((n) => n.endsWith('.json')).sort()) {
   report.sections[name.replace(/\.json$/, '')] = JSON.parse(readFileSync(join(sections, name), 'utf8'));
 }

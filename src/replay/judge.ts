@@ -119,6 +119,11 @@ export function judge(expectation: Expectation, recording: JudgedRecording, prog
     const main = judgeMain(expectation, recording, now, seen);
     if ('verdict' in main) return main;
     now = main;
+  } else if (expectation.outcome === 'ingested' && seen.server?.state !== 'complete') {
+    // A verdict stands on this round's sighting, not on an earlier one: a server that stops
+    // listing the recording as complete no longer proves it holds it.
+    if (seen.server) return failed(recording, expectation, `was complete on the server, now ${seen.server.state}`);
+    return { verdict: 'pending', progress: { ...now, idleSince: undefined, cameraNote: 'no longer listed by the server' } };
   }
   const cameraPart = expectation.camera;
   if (!cameraPart) return { verdict: 'passed', actual: now.actual };

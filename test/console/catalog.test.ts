@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog, type RecordingFilter, type RecordingSummary } from '../../src/server/operator/catalog.js';
@@ -130,7 +131,7 @@ describe('recording catalog', () => {
       const tally = new SequenceTally();
       for (const n of numbers) tally.add(n);
       expect(tally.gaps()).toEqual(sequenceGaps(numbers));
-    }), { numRuns: 300 });
+    }), { numRuns: runs(300) });
     // A camera numbering 1, 3, 5…: the page lists 100 ranges and says how many more.
     const odd = new SequenceTally();
     for (let n = 1; n <= 401; n += 2) odd.add(n);
@@ -150,7 +151,7 @@ describe('recording catalog', () => {
       } finally {
         await store.close();
       }
-    }), { numRuns: 15 });
+    }), { numRuns: runs(15) });
   });
 
   it('recordings arriving after the build are inserted into the orders and tallies (read from real records)', async () => {

@@ -5,6 +5,7 @@
  */
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { bandwidthAt, formatMinute, limitAt, limitAtMinute, minuteOfWeek, MINUTES_PER_WEEK, parseTimetable, parseTimetableRate } from '../../src/dock/bwTimetable.js';
 
 const MiB = 1024 * 1024;
@@ -71,7 +72,7 @@ describe('bandwidth timetable', () => {
       expect(limitAtMinute(table, minute + MINUTES_PER_WEEK)).toBe(expected);
       const starts = new Set(table.map((e) => e.minute));
       if (!starts.has((minute + 1) % MINUTES_PER_WEEK)) expect(limitAtMinute(table, minute + 1)).toBe(expected);
-    }), { numRuns: 300 });
+    }), { numRuns: runs(300) });
   });
 
   it('limitAt reads the Date in local time; bandwidthAt names the next change that alters the limit', () => {
@@ -91,6 +92,6 @@ describe('bandwidth timetable', () => {
       } else {
         expect(new Set(table.map((e) => e.rate)).size).toBe(1);
       }
-    }), { numRuns: 200 });
+    }), { numRuns: runs(200) });
   });
 });

@@ -7,6 +7,7 @@
 import { describe, it, expect, afterAll } from '@jest/globals';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CandidateFile } from '../../src/protocol/cameraStorage/index.js';
@@ -110,7 +111,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
         }
       }
       expect(journal.counts()).toEqual(countsFromRows(journal.listRecent(1e6)));
-    }), { numRuns: 40 });
+    }), { numRuns: runs(40) });
     journal.close();
   });
 
@@ -224,7 +225,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
         if (after.kind === 'row') expect(after.row.state).not.toBe('wiped');
       });
       reopened.close();
-    }), { numRuns: 40 });
+    }), { numRuns: runs(40) });
   });
   it('a completed row seen on a docked camera starts its retention period again (once a day, not per scan)', async () => {
     let now = Date.now();

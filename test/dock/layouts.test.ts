@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, lstatSync, truncateSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { recordCamera, type LayoutName, type RecordOptions } from '../../src/camera/index.js';
 import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
@@ -97,7 +98,7 @@ describe('cardPathRole: a path says which maker\'s card it is on and what it is 
       expect(b).toBeDefined();
       expect({ layout: b!.layout, role: b!.role, folder: b!.folder }).toEqual({ layout: a.layout, role: a.role, folder: a.folder });
       expect(b!.owners?.map((o) => o.toLowerCase())).toEqual(a.owners?.map((o) => o.toLowerCase()));
-    }), { numRuns: 300 });
+    }), { numRuns: runs(300) });
   });
 
   it('the card\'s layouts: most recordings first; dashcam folders give trigger and category to the manifest', () => {

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { readFileSync } from 'node:fs';
 import { Journal } from '../../src/dock/journal.js';
 import { ACTIVE_STATES, canTransition, FINAL_STATES, HASHED_STATES, IllegalTransitionError, JOB_STATES, RECEIPTED_STATES, STATE_TABLE, statesOfPhase, statesWithStep, UNSENT_STATES, type Evidence, type JobState } from '../../src/dock/states.js';
@@ -133,7 +134,7 @@ describe("the dock's state table", () => {
           if (moved) model = to;
           expect(journal.get(key)!.state).toBe(model);
         }
-      }), { numRuns: 200 });
+      }), { numRuns: runs(200) });
     } finally {
       journal.close();
     }

@@ -126,6 +126,21 @@ describe('replay judge: the camera part', () => {
     expect(interrupted).toMatchObject({ verdict: 'pending', progress: { idleSince: t0 + 600 } });
   });
 
+  it('kept: a pass stands on the round it is given in; a server that no longer lists it complete fails it or makes it wait', () => {
+    // From a CI run (fast-check seed 151732371): complete at t0, then "receiving" once the grace
+    // period was over, which passed on the strength of the earlier round.
+    const kept = ingested({ camera: 'kept' });
+    const t0 = 1_000_000;
+    const regressed = rounds(kept, [seen({ now: t0 }), seen({ now: t0 + KEPT_GRACE_MS, server: serverEntry({ state: 'receiving' }), content: undefined })]);
+    expect(regressed).toMatchObject({ verdict: 'failed', actual: 'was complete on the server, now receiving' });
+    const unlisted = rounds(kept, [seen({ now: t0 }), seen({ now: t0 + KEPT_GRACE_MS, server: undefined })]);
+    expect(unlisted).toMatchObject({ verdict: 'pending', progress: { idleSince: undefined, cameraNote: 'no longer listed by the server' } });
+    // Listed complete again: the grace period starts over from that round.
+    const back = rounds(kept, [seen({ now: t0 }), seen({ now: t0 + 10, server: undefined }), seen({ now: t0 + 20 }), seen({ now: t0 + 20 + KEPT_GRACE_MS })]);
+    expect(back).toEqual({ verdict: 'passed', actual: 'ingested, verified, kept on camera' });
+    expect(rounds(ingested({ camera: 'wiped' }), [seen(), seen({ server: serverEntry({ state: 'receiving' }) })])).toMatchObject({ verdict: 'failed' });
+  });
+
   it('kept: fails when the media or its sidecar leaves the camera', () => {
     const kept = ingested({ camera: 'kept' });
     expect(judge(kept, recording, initialProgress(), seen({ onCamera: gone }))).toMatchObject({ verdict: 'failed', actual: 'ingested, verified, wiped on camera' });

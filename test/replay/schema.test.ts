@@ -1,5 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario, scenarioProblems } from '../../src/replay/schema.js';
@@ -77,7 +78,7 @@ describe('scenario schema', () => {
         // A changed document that still passes must still be a well-formed scenario.
         expect(typeof (doc as { name: unknown }).name).toBe('string');
       }
-    }), { numRuns: 400 });
+    }), { numRuns: runs(400) });
   });
 
   it('loads a file, resolves fixtures against its folder and reports every problem at once', () => {

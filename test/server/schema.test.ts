@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +67,6 @@ describe('incoming documents are checked by the one validator', () => {
       const doc = mutate(good as Record<string, unknown>, path, value, extra);
       const ok = theirs(doc);
       expect(ours.errors(doc)).toEqual(ok ? [] : theirs.errors);
-    }), { numRuns: 600 });
+    }), { numRuns: runs(600) });
   });
 });

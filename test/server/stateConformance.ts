@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import type { CustodyFields } from '../../src/server/custody/custodyLog.js';
 import type { ServerState } from '../../src/server/state.js';
@@ -182,7 +183,7 @@ export function runStateConformance(name: string, factory: () => Promise<StateUn
         const round = Math.random().toString(36).slice(2, 8);
         const results = await Promise.all(subjects.map((s, i) => peers[i % peers.length]!.custody.appendUnlessMentioned({ ...fields(s), recordingId: `R-${round}`, sha256: `${round}${s}`.padEnd(64, '0') })));
         expect(results.filter((seq) => seq > 0)).toHaveLength(new Set(subjects).size);
-      }), { numRuns: 15 });
+      }), { numRuns: runs(15) });
     });
 
     it('entriesAbout lists a recording\'s own entries and its blobs\' segment-stored entries, in chain order, bounded', async () => {

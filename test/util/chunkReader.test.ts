@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -29,7 +30,7 @@ describe('readChunks: two reused buffers, one read ahead', () => {
           }
           expect(Buffer.concat(got).equals(data.subarray(position, length === undefined ? data.length : position + length))).toBe(true);
         },
-      ), { numRuns: 40 });
+      ), { numRuns: runs(40) });
     } finally {
       await handle.close();
     }
@@ -92,7 +93,7 @@ describe('readChunks: two reused buffers, one read ahead', () => {
           // Checked after all reads: a returned buffer must not be a view the next read overwrites.
           for (const [offset, length, got] of kept) expect(got.equals(data.subarray(offset, Math.min(data.length, offset + length)))).toBe(true);
         },
-      ), { numRuns: 40 });
+      ), { numRuns: runs(40) });
     } finally {
       await handle.close();
     }

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,6 +59,6 @@ describe('readLastLineBefore: the last whole line, read from the end', () => {
         const size = Buffer.byteLength(text);
         const end = size === 0 ? 0 : cut % (size + 1);
         expect(await read(text, end, window)).toEqual(expected(text, end));
-      }), { numRuns: 150 });
+      }), { numRuns: runs(150) });
   });
 });

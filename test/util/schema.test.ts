@@ -1,5 +1,6 @@
 import { describe, expect, it, afterAll } from '@jest/globals';
 import fc from 'fast-check';
+import { runs } from '../helpers/fcRuns.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ describe('units: one grammar for the parsers and the published JSON Schema patte
       let parsed = true;
       try { parsers[kind](text); } catch { parsed = false; }
       expect({ text, matches: pattern.test(text) }).toEqual({ text, matches: parsed });
-    }), { numRuns: 3000 });
+    }), { numRuns: runs(3000) });
   });
 
   it('reads 16MiB, 24h and 7y the same wherever they come from, and writes them back as a person would', () => {
