@@ -108,7 +108,7 @@ export class DockAgentCore {
     this.scheduler = new Scheduler(this.state, (key, phase) => this.runner.start(key, phase));
     this.watcher = new BayWatcher(this.state, {
       scanned: () => { this.scheduler.pump(); this.scheduler.checkIdle(); },
-      rowsMoved: () => this.scheduler.rowsChanged(),
+      rowFound: (row, bay) => this.scheduler.rowFound(row, bay),
     });
     this.runner = new JobRunner(this.state, ctx, {
       ended: () => { this.scheduler.pump(); this.scheduler.checkIdle(); },

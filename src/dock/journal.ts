@@ -416,6 +416,20 @@ export class Journal {
   }
 
   /**
+   * The same rows as listWorkableLight, unordered and read one at a time, for a question that
+   * stops at the first match (the scheduler's "is anything runnable?", asked after every job):
+   * a card of 100,000 queued files costs one row per question, not 100,000. The caller must not
+   * use the journal until it stops iterating (better-sqlite3 holds the connection meanwhile).
+   */
+  *iterateWorkableLight(states: readonly JobState[]): Generator<WorkableRow> {
+    if (states.length === 0) return;
+    const rows = this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
+      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')})`)
+      .iterate(...states) as IterableIterator<Omit<WorkableRow, 'critical'> & { critical: number }>;
+    for (const r of rows) yield { ...r, critical: r.critical === 1 };
+  }
+
+  /**
    * listWorkableLight for the given keys only (completed rows a wipe may follow: only those of the
    * cameras docked now, never a year of completed history). One statement, one lookup per key.
    */

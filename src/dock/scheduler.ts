@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { AgentState } from './agentState.js';
 import type { RecordingRow, WorkableRow } from './journal.js';
 import { wipeAllowed } from './pipeline.js';
-import { ACTIVE_STATES, STATE_TABLE, statesOfPhase, statesWithStep, type Phase } from './states.js';
+import { ACTIVE_STATES, STATE_TABLE, statesOfPhase, statesWithStep, type JobState, type Phase } from './states.js';
 
 /** Probe/plan/hash jobs at once: hashing is CPU and disk bound (and each large one also runs ffmpeg). */
 const PREPARE_SLOTS = 2;
@@ -19,8 +19,13 @@ const LARGE_FILE_BYTES = 64 * 1024 * 1024;
 /** Large files hashed at once: each takes about two cores (hash thread + ffmpeg fingerprint). */
 const LARGE_PREPARE_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
 const UPLOAD_JOBS = 16;
-/** How long the scheduler reuses its list of rows waiting for a prepare slot. */
+/** How long the scheduler reuses its list of rows waiting for a prepare slot, at least. */
 const PREPARE_CACHE_MS = 1000;
+/**
+ * ... and at least this many times what reading it cost: a card of 100,000 queued files costs
+ * ≈0.5 s to list and sort, and re-reading it every second would be half the dock's CPU.
+ */
+const PREPARE_CACHE_COST_FACTOR = 20;
 
 const PREPARE_STATES = statesOfPhase('prepare', false);
 
@@ -40,15 +45,37 @@ export class Scheduler {
    * journal at most every PREPARE_CACHE_MS (or after a scan or a retry timer), not on every job's
    * end, so thousands of junk rows cost one sort a second, not one per job.
    */
-  private prepareCache?: { at: number; queues: Map<string, { rows: WorkableRow[]; next: number }> };
+  private prepareCache?: { at: number; keepMs: number; queues: Map<string, { rows: WorkableRow[]; next: number }> };
   /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
   private lastPrepareBay = '';
 
   constructor(private readonly state: AgentState, private readonly startJob: (key: string, phase: Phase) => void) {}
 
-  /** Rows were found, moved or retried: the prepare queues are read afresh on the next round. */
+  /** Rows were retried or changed in bulk: the prepare queues are read afresh on the next round. */
   rowsChanged(): void {
     this.prepareCache = undefined;
+  }
+
+  /**
+   * A scan found a row (new, or moved from another bay). It joins its bay's cached prepare queue
+   * in priority order, behind the cursor, instead of the whole queue being read again: a scan
+   * inserting a 100,000-file card 200 rows at a time used to re-read and re-sort every row found
+   * so far after each batch (quadratic; `npm run bench junk-card`).
+   */
+  rowFound(row: WorkableRow, bay: string): void {
+    const cache = this.prepareCache;
+    if (!cache || !PREPARE_STATES.includes(row.state)) return;
+    let queue = cache.queues.get(bay);
+    if (!queue) cache.queues.set(bay, queue = { rows: [], next: 0 });
+    // First position after the cursor whose row comes later: binary search over rows[next..].
+    let lo = queue.next;
+    let hi = queue.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byPriority(queue.rows[mid]!, row) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    queue.rows.splice(lo, 0, row);
   }
 
   /**
@@ -89,7 +116,8 @@ export class Scheduler {
 
   private prepareQueues(): Map<string, { rows: WorkableRow[]; next: number }> {
     const { journal, located, clock } = this.state;
-    if (!this.prepareCache || clock.now() - this.prepareCache.at > PREPARE_CACHE_MS) {
+    if (!this.prepareCache || clock.now() - this.prepareCache.at > this.prepareCache.keepMs) {
+      const cost = performance.now();
       const queues = new Map<string, { rows: WorkableRow[]; next: number }>();
       for (const row of journal.listWorkableLight(PREPARE_STATES)) {
         const at = located.get(row.key);
@@ -99,7 +127,7 @@ export class Scheduler {
         queue.rows.push(row);
       }
       for (const queue of queues.values()) queue.rows.sort(byPriority);
-      this.prepareCache = { at: clock.now(), queues };
+      this.prepareCache = { at: clock.now(), keepMs: Math.max(PREPARE_CACHE_MS, PREPARE_CACHE_COST_FACTOR * (performance.now() - cost)), queues };
     }
     return this.prepareCache.queues;
   }
@@ -132,11 +160,35 @@ export class Scheduler {
     }
     const out: Array<WorkableRow & { phase: Phase }> = [];
     for (const row of rows) {
-      if (!located.has(row.key) || running.has(row.key) || this.waiting(row, now) || this.exhausted(row)) continue;
+      if (!this.mayStart(row, now)) continue;
       const phase = this.phaseOfLight(row);
       if (phase) out.push({ ...row, phase });
     }
     return out.sort(byPriority);
+  }
+
+  private mayStart(row: WorkableRow, now: number): boolean {
+    const { located, running } = this.state;
+    return located.has(row.key) && !running.has(row.key) && !this.waiting(row, now) && !this.exhausted(row);
+  }
+
+  /**
+   * Whether runnable(now) would return anything, stopping at the first row that can start: asked
+   * after every job's end, it must not list and sort a card's thousands of queued rows each time
+   * (a card of 10,000 empty files took 111 CPU s in --once, quadratic, before).
+   */
+  private anyRunnable(now: number): boolean {
+    const { journal, located, config } = this.state;
+    const states = [...statesOfPhase('prepare', config.wipeAfterIngest), ...statesOfPhase('upload', config.wipeAfterIngest)];
+    // Rows whose phase needs no second read are iterated (nothing else may touch the journal
+    // meanwhile); the others (completed: a wipe may follow) are read only for the docked cameras.
+    const simple = (s: JobState): boolean => STATE_TABLE[s].active && !STATE_TABLE[s].onlyWhenWiping;
+    for (const row of journal.iterateWorkableLight(states.filter(simple))) {
+      if (this.mayStart(row, now)) return true;
+    }
+    const rest = states.filter((s) => !simple(s));
+    if (!rest.length) return false;
+    return journal.listWorkableLightOf(rest, located.keys()).some((row) => this.mayStart(row, now) && this.phaseOfLight(row) !== undefined);
   }
 
   /** Start what may start now (on the next turn of the event loop; many asks make one round). */
@@ -227,7 +279,7 @@ export class Scheduler {
     const { state } = this;
     if (!state.initialScanDone || state.scanning > 0 || state.running.size > 0) return false;
     if (state.candidates.size > 0 && this.settlingForever() === false) return false;
-    return this.runnable(state.clock.now() + (state.config.once ? Number.MAX_SAFE_INTEGER / 2 : 0)).length === 0;
+    return !this.anyRunnable(state.clock.now() + (state.config.once ? Number.MAX_SAFE_INTEGER / 2 : 0));
   }
 
   /** In --once mode, a file still growing long after it was first seen is given up (reported, exit 1). */
@@ -250,7 +302,7 @@ export class Scheduler {
     return new Promise((resolve) => {
       // Settling files and backoff timers make idleness a matter of time, not of events alone. The
       // poll also pumps: should a wake-up ever be lost, a due row waits a poll (and the prepare
-      // queues' refresh, PREPARE_CACHE_MS), never for ever.
+      // queues' refresh, PREPARE_CACHE_MS or more on a big card), never for ever.
       const timer = setInterval(() => { this.pump(); this.checkIdle(); }, 250);
       this.timers.add(timer);
       this.idleWaiters.push(() => { clearInterval(timer); this.timers.delete(timer); resolve(); });

@@ -13,7 +13,7 @@ import type { AgentState, BayInfo } from './agentState.js';
 import { listBaysFolder, openBay, type BayEntry } from './bays.js';
 import { PausedError, reasonOf } from './errors.js';
 import { claimable, matchRow, verifyAgainst } from './identity.js';
-import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
+import { sameSnapshot, type RecordingRow, type StatSnapshot, type WorkableRow } from './journal.js';
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
@@ -24,8 +24,8 @@ import { restoreInterruptedWipes } from './wipe.js';
 export interface WatcherEvents {
   /** A scan ended: there may be work to start, or the agent may be idle now. */
   scanned(): void;
-  /** A row was found for the first time or in another bay: the scheduler's prepare queues are out of date. */
-  rowsMoved(): void;
+  /** A row newly found on a bay, or found on another one: it may want a prepare slot. */
+  rowFound(row: WorkableRow, bay: string): void;
 }
 
 /** Bays scanned at once (each scan yields every 200 files, so a huge card holds one of these, not all). */
@@ -211,7 +211,7 @@ export class BayWatcher {
     let listing = await listCameraFiles(bay.root);
     // A dock killed mid-delete leaves the checked file under its aside name: back under its own
     // name (and its row) before anything is matched, instead of a second recording of it.
-    if (await restoreInterruptedWipes(journal, serial, listing.files, state.logger)) listing = await listCameraFiles(bay.root);
+    if (await restoreInterruptedWipes(journal, serial, listing.files, state.logger, (key) => state.running.has(key))) listing = await listCameraFiles(bay.root);
     for (const entry of listing.skipped) {
       if (!ATTENTION_SKIPS.has(entry.code)) continue;
       this.reportOnce(name, entry.path, entry.code === 'symlink' || entry.code === 'outside_camera'
@@ -315,7 +315,10 @@ export class BayWatcher {
       const previous = state.located.get(key);
       if (previous && previous.bay !== name) state.bays.get(previous.bay)?.keys.delete(key);
       // A row newly found (or found elsewhere) may want a prepare slot: the scheduler reads afresh.
-      if (!previous || previous.bay !== name) this.events.rowsMoved();
+      if (!previous || previous.bay !== name) {
+        this.events.rowFound({ key, state: row.state, size: row.size, critical: row.critical, mtimeMs: row.mtimeMs, nextAttemptAt: row.nextAttemptAt,
+          attempts: row.attempts, detectedAt: row.detectedAt, recordedAt: typeof row.info.recordedAt === 'number' ? row.info.recordedAt : recordedAt }, name);
+      }
       state.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, companions: file.companions, device, deviceProblem: bay.problem });
       bay.keys.add(key);
       bay.sessionKeys.add(key);

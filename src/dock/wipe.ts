@@ -467,15 +467,19 @@ export function nameBeforeWipe(fileName: string): string | undefined {
  * size). The wipe then starts again from its first check; nothing is deleted here. Returns how
  * many files were put back.
  */
-export async function restoreInterruptedWipes(journal: Journal, serial: string, files: readonly CandidateFile[], logger?: { warn(message: string, fields?: Record<string, unknown>): void }): Promise<number> {
+export async function restoreInterruptedWipes(journal: Journal, serial: string, files: readonly CandidateFile[], logger?: { warn(message: string, fields?: Record<string, unknown>): void },
+  wipeRunning: (key: string) => boolean = () => false): Promise<number> {
   let restored = 0;
   for (const file of files) {
     const original = nameBeforeWipe(file.fileName);
     if (!original) continue;
     const folder = file.relPath.slice(0, file.relPath.length - file.fileName.length);
-    const ours = journal.listByPath(serial, folder + original).some((row) => row.state === 'completed' && row.stat !== undefined && row.stat !== null
+    const vouching = journal.listByPath(serial, folder + original).filter((row) => row.state === 'completed' && row.stat !== undefined && row.stat !== null
       && row.stat.dev === file.stat.dev && row.stat.ino === file.stat.ino && row.size === file.size);
-    if (!ours) continue;
+    // A wipe at work holds its file aside for an instant between its rename and its unlink: that is
+    // not an interrupted one, and linking it back would race the unlink (the row ends "wiped" with
+    // the file back under its name).
+    if (vouching.length === 0 || vouching.some((row) => wipeRunning(row.key))) continue;
     const originalPath = join(dirname(file.absPath), original);
     try {
       await link(file.absPath, originalPath); // never overwrites a file that took the name

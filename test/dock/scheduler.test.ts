@@ -99,7 +99,7 @@ describe('scheduler wake-ups (model, clock jumps at the race)', () => {
     // (its row no longer located), its rescan 200 ms away, and --once exited in that gap.
     const m = current = model({ once: true, files: 0, delayMs: 0, lagMs: 0 });
     let scans = 0;
-    const watcher = new BayWatcher(m.state, { scanned: () => { scans++; m.scheduler.checkIdle(); }, rowsMoved: () => m.scheduler.rowsChanged() });
+    const watcher = new BayWatcher(m.state, { scanned: () => { scans++; m.scheduler.checkIdle(); }, rowFound: (row, bay) => m.scheduler.rowFound(row, bay) });
     watcher.scheduleScan('bay-01', 100);
     expect(m.state.scanning).toBe(1);
     await m.scheduler.whenIdle();

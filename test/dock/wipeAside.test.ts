@@ -59,6 +59,21 @@ describe('a wipe interrupted between its rename and its unlink', () => {
     journal.close();
   });
 
+  it('leaves alone the aside file of a wipe at work (its row has a running job): that wipe unlinks it itself', async () => {
+    const root = join(tmp.path, 'cam-c');
+    const { journal, media, key } = cameraWithCompletedRow(root, join(tmp.path, 'state-c'));
+    const aside = join(root, 'DCIM', 'FILE0001.wipe-aabbccddeeff.MP4');
+    renameSync(media, aside); // a live wipe between its rename and its unlink
+    const files = (await listCameraFiles(root)).files;
+    expect(await restoreInterruptedWipes(journal, 'CAM1', files, undefined, (k) => k === key)).toBe(0);
+    expect(existsSync(aside)).toBe(true);
+    expect(existsSync(media)).toBe(false);
+    // The same file once no job holds the row (the dock was killed there): put back.
+    expect(await restoreInterruptedWipes(journal, 'CAM1', files, undefined, () => false)).toBe(1);
+    expect(existsSync(media)).toBe(true);
+    journal.close();
+  });
+
   it('leaves alone an aside-looking file no completed row of this camera vouches for, and never overwrites a file that took the name', async () => {
     const root = join(tmp.path, 'cam-b');
     const { journal, media } = cameraWithCompletedRow(root, join(tmp.path, 'state-b'));
