@@ -90,6 +90,18 @@ export interface DockStatus {
 
 /** Skipped paths shown per bay in status (the count is always complete). */
 const SKIPPED_SHOWN = 50;
+/**
+ * Lines of a bay's `reason` that name one file each (quarantined, flagged, kept, stale): a card of
+ * 100,000 set-aside files made one 10 MB reason per status call. The rest are counted; every one is
+ * in queue.recordings and `bodycam quarantine list`.
+ */
+export const FILE_LINES_SHOWN = 20;
+
+/** At most FILE_LINES_SHOWN of them, then how many more. */
+function boundedLines(lines: readonly string[]): string[] {
+  if (lines.length <= FILE_LINES_SHOWN) return [...lines];
+  return [...lines.slice(0, FILE_LINES_SHOWN), `and ${lines.length - FILE_LINES_SHOWN} more (bodycam quarantine list, bodycam status --json)`];
+}
 
 /**
  * Finished rows of history listed besides the active ones and those of the cameras docked now
@@ -187,20 +199,20 @@ function bayStatusInner(state: AgentState, bay: BayInfo, rows: ReadonlyMap<strin
     if (r && (bay.keys.has(r.key) || r.state === 'wiped')) mine.push(r);
   }
   mine.sort((a, b) => a.detectedAt - b.detectedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const attention: string[] = [];
-  const stale: string[] = [];
+  const fileLines: string[] = [];
+  const staleLines: string[] = [];
   const quarantineCode = mine.find((r) => r.state === 'quarantined' && r.reasonCode)?.reasonCode;
   const withCode = <T extends BayStatus>(s: T): T => (quarantineCode && s.reason !== null ? { ...s, reasonCode: quarantineCode } : s);
-  if (bay.problem) attention.push(bay.problem);
-  attention.push(...skipAttention(bay));
   for (const r of mine) {
-    if (r.state === 'quarantined') attention.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
-    else if (unreadableOf(r)) attention.push(`${r.fileName}: unreadable: ${unreadableOf(r)!}`);
-    else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) attention.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
+    if (r.state === 'quarantined') fileLines.push(`${r.fileName}: ${r.reasonCode ? `${r.reasonCode}: ` : ''}${r.reason ?? 'quarantined'}`);
+    else if (unreadableOf(r)) fileLines.push(`${r.fileName}: unreadable: ${unreadableOf(r)!}`);
+    else if (isFlagged(r.info.integrity as IntegrityStatus | undefined, Boolean(r.info.truncated))) fileLines.push(`${r.fileName}: ${r.info.truncated && r.info.integrity === 'unsigned' ? 'truncated' : String(r.info.integrity)}`);
     // Kept by the wipe's checks (changed, replaced, sidecar re-signed, no proof of possession): a person should know.
-    else if (r.state === 'completed' && r.info.wipeSkipped && config.wipeAfterIngest) attention.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);
-    if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > config.staleAfter * 1000) stale.push(`${r.fileName}: queued for more than ${config.staleAfter}s`);
+    else if (r.state === 'completed' && r.info.wipeSkipped && config.wipeAfterIngest) fileLines.push(`${r.fileName}: ${String(r.info.wipeKeptCode ?? 'kept')}: ${r.reason ?? 'not wiped'}`);
+    if (ACTIVE_STATES.includes(r.state) && now - r.detectedAt > config.staleAfter * 1000) staleLines.push(`${r.fileName}: queued for more than ${config.staleAfter}s`);
   }
+  const attention = [...(bay.problem ? [bay.problem] : []), ...skipAttention(bay), ...boundedLines(fileLines)];
+  const stale = boundedLines(staleLines);
   const settling = [...state.candidates.keys()].some((p) => p.startsWith(bay.root + '/'));
   const activeRows = mine.filter((r) => ACTIVE_STATES.includes(r.state));
   const total = mine.reduce((sum, r) => sum + r.size, 0);
