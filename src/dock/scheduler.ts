@@ -220,6 +220,9 @@ export class Scheduler {
         const order = [...queues.keys()].sort();
         let turn = order.findIndex((b) => b > this.lastPrepareBay);
         if (turn < 0) turn = 0;
+        // Large rows passed over while the large-file slots are full go back behind the cursor after
+        // the round, for the next one (a job's end): not left for the cache's refresh to find.
+        const deferred: Array<{ row: WorkableRow; bay: string }> = [];
         while (counts.prepare < PREPARE_SLOTS && order.length) {
           const bay = order[turn % order.length]!;
           const queue = queues.get(bay)!;
@@ -231,7 +234,7 @@ export class Scheduler {
             const current = state.journal.get(row.key);
             if (!current || this.phaseOf(current) !== 'prepare' || this.waiting(current, now)) continue;
             // Large files hashed at once are bounded (cores/2): each one's upload overlaps the next one's hashing.
-            if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) continue;
+            if (row.size > LARGE_FILE_BYTES && counts.largePrepare >= LARGE_PREPARE_SLOTS) { deferred.push({ row, bay }); continue; }
             if (row.size > LARGE_FILE_BYTES) counts.largePrepare++;
             counts.prepare++;
             this.lastPrepareBay = bay;
@@ -242,6 +245,7 @@ export class Scheduler {
           if (queue.next >= queue.rows.length) order.splice(turn % order.length, 1);
           else turn++;
         }
+        for (const { row, bay } of deferred) this.rowFound(row, bay);
       }
       this.armRetryTimer(now);
       this.checkIdle();

@@ -18,7 +18,7 @@ import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
 import { closeVanishedRows, hasVanishedRows } from './vanished.js';
-import { restoreInterruptedWipes } from './wipe.js';
+import { isAsideOfRunningWipe, restoreInterruptedWipes } from './wipe.js';
 
 /** What the watcher tells the scheduler. */
 export interface WatcherEvents {
@@ -234,6 +234,7 @@ export class BayWatcher {
         await new Promise<void>((resolve) => setImmediate(resolve)); // other bays' jobs get the event loop
       }
       if (state.stopping || !bay.present || bay.serial !== serial) return;
+      if (isAsideOfRunningWipe(journal, serial, file, (key) => state.running.has(key))) continue;
       seenPaths.add(file.absPath);
       // A dashcam's Event folder holds incidents: offloaded first, as a critical recording (a sidecar overrides).
       let critical = isIncidentPath(file.relPath);

@@ -467,6 +467,25 @@ export function nameBeforeWipe(fileName: string): string | undefined {
  * size). The wipe then starts again from its first check; nothing is deleted here. Returns how
  * many files were put back.
  */
+/** The completed rows of this camera at the name a wipe-aside file had, vouching for its inode. */
+function rowsVouchingForAside(journal: Journal, serial: string, file: CandidateFile): RecordingRow[] {
+  const original = nameBeforeWipe(file.fileName);
+  if (!original) return [];
+  const folder = file.relPath.slice(0, file.relPath.length - file.fileName.length);
+  return journal.listByPath(serial, folder + original).filter((row) => row.state === 'completed' && row.stat !== undefined && row.stat !== null
+    && row.stat.dev === file.stat.dev && row.stat.ino === file.stat.ino && row.size === file.size);
+}
+
+/**
+ * A wipe at work holds its file aside for an instant between its rename and its unlink: that is
+ * not an interrupted one. Linking it back would race the unlink (the row ends "wiped" with the file
+ * back under its name), and the scan must not take it for a recording either (it would settle, then
+ * vanish): the scan passes over it; that wipe deletes it or puts it back itself.
+ */
+export function isAsideOfRunningWipe(journal: Journal, serial: string, file: CandidateFile, wipeRunning: (key: string) => boolean): boolean {
+  return rowsVouchingForAside(journal, serial, file).some((row) => wipeRunning(row.key));
+}
+
 export async function restoreInterruptedWipes(journal: Journal, serial: string, files: readonly CandidateFile[], logger?: { warn(message: string, fields?: Record<string, unknown>): void },
   wipeRunning: (key: string) => boolean = () => false): Promise<number> {
   let restored = 0;
@@ -474,11 +493,7 @@ export async function restoreInterruptedWipes(journal: Journal, serial: string, 
     const original = nameBeforeWipe(file.fileName);
     if (!original) continue;
     const folder = file.relPath.slice(0, file.relPath.length - file.fileName.length);
-    const vouching = journal.listByPath(serial, folder + original).filter((row) => row.state === 'completed' && row.stat !== undefined && row.stat !== null
-      && row.stat.dev === file.stat.dev && row.stat.ino === file.stat.ino && row.size === file.size);
-    // A wipe at work holds its file aside for an instant between its rename and its unlink: that is
-    // not an interrupted one, and linking it back would race the unlink (the row ends "wiped" with
-    // the file back under its name).
+    const vouching = rowsVouchingForAside(journal, serial, file);
     if (vouching.length === 0 || vouching.some((row) => wipeRunning(row.key))) continue;
     const originalPath = join(dirname(file.absPath), original);
     try {

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { listCameraFiles } from '../../src/protocol/cameraStorage/index.js';
 import { Journal, type StatSnapshot } from '../../src/dock/journal.js';
-import { nameBeforeWipe, restoreInterruptedWipes } from '../../src/dock/wipe.js';
+import { isAsideOfRunningWipe, nameBeforeWipe, restoreInterruptedWipes } from '../../src/dock/wipe.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 function snapshotOf(path: string): StatSnapshot {
@@ -68,6 +68,9 @@ describe('a wipe interrupted between its rename and its unlink', () => {
     expect(await restoreInterruptedWipes(journal, 'CAM1', files, undefined, (k) => k === key)).toBe(0);
     expect(existsSync(aside)).toBe(true);
     expect(existsSync(media)).toBe(false);
+    // The scan passes over it too (not a recording to settle and then find vanished).
+    expect(files.map((f) => isAsideOfRunningWipe(journal, 'CAM1', f, (k) => k === key))).toEqual([true]);
+    expect(files.map((f) => isAsideOfRunningWipe(journal, 'CAM1', f, () => false))).toEqual([false]);
     // The same file once no job holds the row (the dock was killed there): put back.
     expect(await restoreInterruptedWipes(journal, 'CAM1', files, undefined, () => false)).toBe(1);
     expect(existsSync(media)).toBe(true);
