@@ -154,7 +154,8 @@ export class Scheduler {
       const states = statesOfPhase(phase, config.wipeAfterIngest);
       // Active rows are the work in hand; completed ones (a wipe may follow) are history, except
       // those of the cameras docked now: only these are read (one lookup each), never a year's worth.
-      rows.push(...journal.listWorkableLight(states.filter((s) => STATE_TABLE[s].active)));
+      // Rows in backoff are passed over in SQL (mayStart below would drop them): an outage's thousands cost little.
+      rows.push(...journal.listDueWorkableLight(states.filter((s) => STATE_TABLE[s].active), now, now + this.maxDelayMs()));
       const finished = states.filter((s) => !STATE_TABLE[s].active);
       if (finished.length) rows.push(...journal.listWorkableLightOf(finished, located.keys()));
     }

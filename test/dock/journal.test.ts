@@ -8,6 +8,28 @@ describe('journal', () => {
   const tmp = makeTempDir('bodycam-dock-journal-');
   afterAll(() => tmp.cleanup());
 
+  it('lists the rows due at a moment: not those in backoff, but one whose retry time lies beyond the longest backoff (a clock set back)', () => {
+    let t = 1_000_000;
+    const journal = Journal.open(join(tmp.path, 'due'), { now: () => t });
+    const keys: string[] = [];
+    for (const [i, delay] of [0, 500, 5_000, 900_000].entries()) {
+      const stat = { size: 10, mtimeMs: i, ino: 100 + i, dev: 1, ctimeMs: i, sidecar: null };
+      const key = journal.insertDetected({ serial: 'CAM', fileName: `d${i}.mp4`, relPath: `DCIM/d${i}.mp4`, bay: 'bay1', size: 10, mtimeMs: i, critical: false, stat }).key;
+      if (delay) journal.scheduleRetry(key, delay, 'down');
+      keys.push(key);
+    }
+    const due = (now: number, maxDelay: number): string[] => journal.listDueWorkableLight(['detected'], now, now + maxDelay).map((r) => r.key).sort();
+    // At t: the first is due, two wait, the last (900 s ahead, longer than any backoff of 60 s) is due.
+    expect(due(t, 60_000)).toEqual([keys[0]!, keys[3]!].sort());
+    // The same rows as listWorkableLight less those the scheduler's waiting() drops.
+    const waiting = (at: number) => (r: { nextAttemptAt: number }) => r.nextAttemptAt > at && r.nextAttemptAt - at <= 60_000;
+    expect(journal.listWorkableLight(['detected']).filter((r) => !waiting(t)(r)).map((r) => r.key).sort()).toEqual(due(t, 60_000));
+    t += 1_000;
+    expect(due(t, 60_000)).toEqual([keys[0]!, keys[1]!, keys[3]!].sort());
+    expect(due(t + 10_000, 1_000_000)).toEqual([keys[0]!, keys[1]!, keys[2]!].sort());
+    journal.close();
+  });
+
   it('keeps states, plans, acks and pins across a reopen', () => {
     const journal = Journal.open(tmp.path);
     const stat = { size: 300, mtimeMs: 5, ino: 7, dev: 1, ctimeMs: 5, sidecar: null };
