@@ -241,6 +241,12 @@ export interface WorkableRow {
   recordedAt: number | null;
 }
 
+/** The columns of a WorkableRow, one statement head for the scheduler's four reads. */
+const WORKABLE_SELECT = `SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
+  json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings`;
+type RawWorkable = Omit<WorkableRow, 'critical'> & { critical: number };
+const workableOf = (r: RawWorkable): WorkableRow => ({ ...r, critical: r.critical === 1 });
+
 /** What the retention rule reads of a finished row: enough to archive its receipt and say what it was. */
 export interface PrunableRow {
   rowid: number;
@@ -410,9 +416,8 @@ export class Journal {
    */
   listWorkableLight(states: readonly JobState[]): WorkableRow[] {
     if (states.length === 0) return [];
-    return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
-      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`)
-      .all(...states) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
+    return (this.stmt(`${WORKABLE_SELECT} WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`)
+      .all(...states) as RawWorkable[]).map(workableOf);
   }
 
   /**
@@ -423,10 +428,9 @@ export class Journal {
    */
   listDueWorkableLight(states: readonly JobState[], now: number, notAfter: number): WorkableRow[] {
     if (states.length === 0) return [];
-    return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
-      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')})
+    return (this.stmt(`${WORKABLE_SELECT} WHERE state IN (${states.map(() => '?').join(',')})
       AND (next_attempt_at <= ? OR next_attempt_at > ?) ORDER BY detected_at, key`)
-      .all(...states, now, notAfter) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
+      .all(...states, now, notAfter) as RawWorkable[]).map(workableOf);
   }
 
   /**
@@ -437,10 +441,9 @@ export class Journal {
    */
   *iterateWorkableLight(states: readonly JobState[]): Generator<WorkableRow> {
     if (states.length === 0) return;
-    const rows = this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
-      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE state IN (${states.map(() => '?').join(',')})`)
-      .iterate(...states) as IterableIterator<Omit<WorkableRow, 'critical'> & { critical: number }>;
-    for (const r of rows) yield { ...r, critical: r.critical === 1 };
+    const rows = this.stmt(`${WORKABLE_SELECT} WHERE state IN (${states.map(() => '?').join(',')})`)
+      .iterate(...states) as IterableIterator<RawWorkable>;
+    for (const r of rows) yield workableOf(r);
   }
 
   /**
@@ -450,9 +453,8 @@ export class Journal {
   listWorkableLightOf(states: readonly JobState[], keys: Iterable<string>): WorkableRow[] {
     const list = [...keys];
     if (states.length === 0 || list.length === 0) return [];
-    return (this.stmt(`SELECT key, state, size, critical, mtime_ms AS mtimeMs, next_attempt_at AS nextAttemptAt, attempts, detected_at AS detectedAt,
-      json_extract(info_json, '$.recordedAt') AS recordedAt FROM recordings WHERE key IN (SELECT value FROM json_each(?)) AND +state IN (${states.map(() => '?').join(',')})`)
-      .all(JSON.stringify(list), ...states) as Array<Omit<WorkableRow, 'critical'> & { critical: number }>).map((r) => ({ ...r, critical: r.critical === 1 }));
+    return (this.stmt(`${WORKABLE_SELECT} WHERE key IN (SELECT value FROM json_each(?)) AND +state IN (${states.map(() => '?').join(',')})`)
+      .all(JSON.stringify(list), ...states) as RawWorkable[]).map(workableOf);
   }
 
   /** Keys of rows in these states detected before `before` (the stale alarm's candidates). */
