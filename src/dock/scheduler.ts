@@ -42,8 +42,9 @@ export class Scheduler {
   private readonly staleReported = new Set<string>();
   /**
    * Rows waiting for a prepare slot, per bay in priority order, with a cursor each: read from the
-   * journal at most every PREPARE_CACHE_MS (or after a scan or a retry timer), not on every job's
-   * end, so thousands of junk rows cost one sort a second, not one per job.
+   * journal when older than keepMs (PREPARE_CACHE_MS, or PREPARE_CACHE_COST_FACTOR times what the
+   * read cost), after a retry timer or a reload; rows a scan finds are put in (rowFound). Never on
+   * every job's end: thousands of junk rows cost one sort now and then, not one per job.
    */
   private prepareCache?: { at: number; keepMs: number; queues: Map<string, { rows: WorkableRow[]; next: number }> };
   /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
