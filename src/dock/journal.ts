@@ -247,6 +247,13 @@ const WORKABLE_SELECT = `SELECT key, state, size, critical, mtime_ms AS mtimeMs,
 type RawWorkable = Omit<WorkableRow, 'critical'> & { critical: number };
 const workableOf = (r: RawWorkable): WorkableRow => ({ ...r, critical: r.critical === 1 });
 
+/** A row in hand as the scheduler's reads would give it (WORKABLE_SELECT): what a scan hands it, unread. */
+export function workableRowOf(row: RecordingRow): WorkableRow {
+  const recordedAt = row.info.recordedAt;
+  return { key: row.key, state: row.state, size: row.size, critical: row.critical, mtimeMs: row.mtimeMs, nextAttemptAt: row.nextAttemptAt,
+    attempts: row.attempts, detectedAt: row.detectedAt, recordedAt: typeof recordedAt === 'number' ? recordedAt : null };
+}
+
 /** What the retention rule reads of a finished row: enough to archive its receipt and say what it was. */
 export interface PrunableRow {
   rowid: number;

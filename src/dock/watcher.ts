@@ -13,7 +13,7 @@ import type { AgentState, BayInfo } from './agentState.js';
 import { listBaysFolder, openBay, type BayEntry } from './bays.js';
 import { PausedError, reasonOf } from './errors.js';
 import { claimable, matchRow, verifyAgainst } from './identity.js';
-import { sameSnapshot, type RecordingRow, type StatSnapshot, type WorkableRow } from './journal.js';
+import { sameSnapshot, workableRowOf, type RecordingRow, type StatSnapshot, type WorkableRow } from './journal.js';
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
 import { isOurSidecar, readSidecar } from './storage.js';
@@ -312,14 +312,11 @@ export class BayWatcher {
       // --once gives every run its own attempt budget (scheduler.ts, exhausted): a row's attempts when
       // this run first finds it on a card (no job runs on a row before that), never a read of all rows.
       if (config.once && !state.attemptsBeforeRun.has(key)) state.attemptsBeforeRun.set(key, row.attempts);
-      if (row.info.recordedAt === undefined && row.state === 'detected') journal.transition(key, 'detected', { info: { recordedAt } });
+      if (row.info.recordedAt === undefined && row.state === 'detected') row = journal.transition(key, 'detected', { info: { recordedAt } });
       const previous = state.located.get(key);
       if (previous && previous.bay !== name) state.bays.get(previous.bay)?.keys.delete(key);
-      // A row newly found (or found elsewhere) may want a prepare slot: the scheduler reads afresh.
-      if (!previous || previous.bay !== name) {
-        this.events.rowFound({ key, state: row.state, size: row.size, critical: row.critical, mtimeMs: row.mtimeMs, nextAttemptAt: row.nextAttemptAt,
-          attempts: row.attempts, detectedAt: row.detectedAt, recordedAt: typeof row.info.recordedAt === 'number' ? row.info.recordedAt : recordedAt }, name);
-      }
+      // A row newly found (or found elsewhere) may want a prepare slot: it joins the scheduler's queue.
+      if (!previous || previous.bay !== name) this.events.rowFound(workableRowOf(row), name);
       state.located.set(key, { bay: name, cameraRoot: bay.root, absPath: file.absPath, sidecarPath: file.sidecarPath, companions: file.companions, device, deviceProblem: bay.problem });
       bay.keys.add(key);
       bay.sessionKeys.add(key);
