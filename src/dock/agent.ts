@@ -26,7 +26,7 @@ import { pruneFinished, type PruneResult } from './retention.js';
 import { PrioritySlots } from './slots.js';
 import { Scheduler } from './scheduler.js';
 import { ServerKeyPin } from './serverKeyPin.js';
-import { dockStatus, type DockStatus } from './status.js';
+import { dockStatus, recordingSummary, type DockStatus, type RecordingSummary } from './status.js';
 import { UNCONFIRMED_KEY_LINE } from './trust.js';
 import { BayWatcher } from './watcher.js';
 
@@ -232,6 +232,20 @@ export class DockAgentCore {
 
   status(): DockStatus {
     return dockStatus(this.state);
+  }
+
+  /**
+   * The recordings of the cameras docked now, as status shows them, in detection order, read a
+   * page at a time: --once's report, which lists every file of the card (status() holds every
+   * active and docked row at once, and a card of 100,000 set-aside files is 100,000 rows).
+   */
+  *dockedRecordings(): Generator<RecordingSummary> {
+    for (const row of this.journal.iterateManyInOrder(this.state.located.keys())) yield recordingSummary(this.state, row);
+  }
+
+  /** Rows in the journal, every state (trigger-kept counters: nothing read). */
+  rowCount(): number {
+    return this.journal.counts().total;
   }
 
   attention(): DockProblem[] {

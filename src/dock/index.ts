@@ -173,16 +173,19 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     // A wipe that kept a file because it changed at the last moment leaves new bytes the server
     // does not hold yet: scan again so this run ingests them as a new version (bounded rounds).
     // So does an upload closed because a companion changed or vanished after its hash (file_changed).
-    const newVersionWaits = (): boolean => core.status().queue.recordings.some((r) => (config.wipeAfterIngest && r.wipeKept !== undefined && CHANGED_KEEPS.has(r.wipeKept)) || (r.state === 'quarantined' && r.reasonCode === 'file_changed'));
+    const newVersionWaits = (): boolean => {
+      for (const r of core.dockedRecordings()) if ((config.wipeAfterIngest && r.wipeKept !== undefined && CHANGED_KEEPS.has(r.wipeKept)) || (r.state === 'quarantined' && r.reasonCode === 'file_changed')) return true;
+      return false;
+    };
     for (let round = 0; round < 3 && !refused && newVersionWaits(); round++) {
-      const before = core.status().queue.recordings.length;
+      const before = core.rowCount();
       await core.scanAll();
       await idleOrRefused();
-      if (core.status().queue.recordings.length === before) break;
+      if (core.rowCount() === before) break;
     }
-    const docked = new Set(core.dockedKeys());
-    const status = core.status();
-    const recordings = status.queue.recordings.filter((r) => docked.has(r.key)).map(onceEntry);
+    // Read a page at a time: the report lists every file of the docked cards, never all their rows in full at once.
+    const recordings: OnceRecording[] = [];
+    for (const r of core.dockedRecordings()) recordings.push(onceEntry(r));
     // A row this run closed because its file left the card is said (quarantined: …: file_vanished: …), never dropped from the report.
     recordings.push(...core.vanishedThisRun());
     // A recording the refusal stopped says why it waits, in the refusal's words (its own last error is older news).

@@ -392,6 +392,26 @@ export class Journal {
     return (this.stmt('SELECT * FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').all(JSON.stringify(list)) as RawRecording[]).map(toRow);
   }
 
+  /**
+   * Rows by key in full, in detection order, a page of keys at a time (--once's report of a card of
+   * 100,000 files: one sort of keys, then PAGE rows at a time, never every row in memory at once).
+   */
+  *iterateManyInOrder(keys: Iterable<string>, page = 500): Generator<RecordingRow> {
+    const list = [...keys];
+    if (list.length === 0) return;
+    const ordered = (this.stmt('SELECT key FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').pluck().all(JSON.stringify(list)) as string[]);
+    list.length = 0;
+    for (let at = 0; at < ordered.length; at += page) {
+      const keysOfPage = ordered.slice(at, at + page);
+      const byKey = new Map<string, RawRecording>();
+      for (const raw of this.stmt('SELECT * FROM recordings WHERE key IN (SELECT value FROM json_each(?))').all(JSON.stringify(keysOfPage)) as RawRecording[]) byKey.set(raw.key, raw);
+      for (const key of keysOfPage) {
+        const raw = byKey.get(key);
+        if (raw) yield toRow(raw);
+      }
+    }
+  }
+
   /** The `limit` rows changed last, newest first (status shows recent history, a page, never all of it). */
   listRecent(limit: number): RecordingRow[] {
     return (this.stmt('SELECT * FROM recordings ORDER BY updated_at DESC, rowid DESC LIMIT ?').all(limit) as RawRecording[]).map(toRow);

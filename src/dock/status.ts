@@ -126,24 +126,7 @@ export function dockStatus(state: AgentState): DockStatus {
   for (const row of journal.listRecent(RECENT_SHOWN)) if (!byKey.has(row.key)) byKey.set(row.key, row);
   const rows = [...byKey.values()].sort((a, b) => a.detectedAt - b.detectedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const counts = journal.counts();
-  const recordings: RecordingSummary[] = rows.map((row) => ({
-    key: row.key,
-    ...(row.recordingId ? { recordingId: row.recordingId } : {}),
-    file: row.relPath,
-    serial: row.serial,
-    ...(located.get(row.key) ? { bay: located.get(row.key)!.bay } : row.bay ? { bay: row.bay } : {}),
-    state: row.state,
-    ...(row.reason ? { reason: row.reason } : {}),
-    ...(row.state === 'quarantined' && row.reasonCode ? { reasonCode: row.reasonCode } : {}),
-    ...(row.state === 'completed' && row.info.wipeSkipped ? { wipeKept: String(row.info.wipeKeptCode ?? 'kept') } : {}),
-    ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
-    ...(row.info.truncated ? { truncated: true } : {}),
-    ...(unreadableOf(row) ? { unreadable: unreadableOf(row) } : {}),
-    critical: row.critical,
-    size: row.size,
-    attempts: row.attempts,
-    ...(row.lastError ? { lastError: row.lastError } : {}),
-  }));
+  const recordings: RecordingSummary[] = rows.map((row) => recordingSummary(state, row));
   const oldest = journal.oldestDetected(ACTIVE_STATES);
   const running = [...state.running.entries()];
   const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, byKey, now));
@@ -170,6 +153,29 @@ export function dockStatus(state: AgentState): DockStatus {
       recordingsTotal: counts.total,
       recordings,
     },
+  };
+}
+
+/** One journal row as status and --once's report show it. */
+export function recordingSummary(state: Pick<AgentState, 'located'>, row: RecordingRow): RecordingSummary {
+  const { located } = state;
+  return {
+    key: row.key,
+    ...(row.recordingId ? { recordingId: row.recordingId } : {}),
+    file: row.relPath,
+    serial: row.serial,
+    ...(located.get(row.key) ? { bay: located.get(row.key)!.bay } : row.bay ? { bay: row.bay } : {}),
+    state: row.state,
+    ...(row.reason ? { reason: row.reason } : {}),
+    ...(row.state === 'quarantined' && row.reasonCode ? { reasonCode: row.reasonCode } : {}),
+    ...(row.state === 'completed' && row.info.wipeSkipped ? { wipeKept: String(row.info.wipeKeptCode ?? 'kept') } : {}),
+    ...(row.info.integrity ? { integrity: row.info.integrity as IntegrityStatus } : {}),
+    ...(row.info.truncated ? { truncated: true } : {}),
+    ...(unreadableOf(row) ? { unreadable: unreadableOf(row) } : {}),
+    critical: row.critical,
+    size: row.size,
+    attempts: row.attempts,
+    ...(row.lastError ? { lastError: row.lastError } : {}),
   };
 }
 

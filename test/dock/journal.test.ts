@@ -30,6 +30,24 @@ describe('journal', () => {
     journal.close();
   });
 
+  it('reads rows by key a page at a time, every known one once, in detection order (--once\'s report of a big card)', () => {
+    let t = 5_000;
+    const journal = Journal.open(join(tmp.path, 'paged'), { now: () => t });
+    const keys: string[] = [];
+    // Several rows per detection time, so the key breaks ties; inserted out of key order.
+    for (let i = 0; i < 23; i++) {
+      t = 5_000 + Math.floor(i / 4) * 10;
+      const stat = { size: 10, mtimeMs: i, ino: 500 + i, dev: 1, ctimeMs: i, sidecar: null };
+      keys.push(journal.insertDetected({ serial: 'CAM', fileName: `p${i}.mp4`, relPath: `DCIM/p${i}.mp4`, bay: 'bay1', size: 10, mtimeMs: i, critical: false, stat }).key);
+    }
+    const expected = journal.getMany(keys).map((r) => r.key);
+    const asked = [...keys].reverse().concat(['0000000000000000', keys[3]!]);
+    for (const page of [1, 4, 5, 23, 500]) expect([...journal.iterateManyInOrder(asked, page)].map((r) => r.key)).toEqual(expected);
+    expect(new Set(expected)).toEqual(new Set(keys));
+    expect([...journal.iterateManyInOrder([])]).toEqual([]);
+    journal.close();
+  });
+
   it('keeps states, plans, acks and pins across a reopen', () => {
     const journal = Journal.open(tmp.path);
     const stat = { size: 300, mtimeMs: 5, ino: 7, dev: 1, ctimeMs: 5, sidecar: null };

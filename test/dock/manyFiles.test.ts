@@ -9,8 +9,9 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordCamera, dockCamera } from '../../src/camera/index.js';
-import { startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
+import { runOnce, startDockAgent, type DockAgent, type DockStatus } from '../../src/dock/index.js';
 import { FILE_LINES_SHOWN } from '../../src/dock/status.js';
+import { Journal } from '../../src/dock/journal.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { dockConfig, serverRecording, startLoggedServer, waitFor, type LoggedServer } from '../helpers/dock.js';
 
@@ -68,4 +69,27 @@ describe('a card of many files the dock sets aside', () => {
     expect(entry).toMatchObject({ bay: 'bay2', state: 'completed', integrity: 'verified' });
     expect((await serverRecording(server, entry.recordingId!)).state).toBe('complete');
   });
+
+  it('--once reports every file of a card larger than one page of its paged read, each once, in detection order', async () => {
+    // iterateManyInOrder reads 500 rows at a time: the report must not lose or repeat a row at a page's edge.
+    const files = 1_150;
+    const root = join(tmp.path, 'once');
+    const folder = join(root, 'bays', 'bay1', 'DCIM', '100MEDIA');
+    mkdirSync(folder, { recursive: true });
+    for (let i = 0; i < files; i++) closeSync(openSync(join(folder, `E${String(i).padStart(5, '0')}.mp4`), 'w'));
+    const result = await runOnce(dockConfig(root, server.url, { settle: '0.2s' }));
+    expect(result.exitCode).toBe(3);
+    const names = result.recordings.map((r) => r.file);
+    expect(new Set(names).size).toBe(files);
+    expect(names).toHaveLength(files);
+    expect(result.recordings.every((r) => r.state === 'quarantined' && r.reasonCode === 'zero_byte' && r.bay === 'bay1')).toBe(true);
+    // Detection order, as status lists them.
+    const journal = Journal.openReadOnly(join(root, 'state'));
+    try {
+      const rows = journal.listInStates(['quarantined']);
+      expect(names).toEqual(rows.map((r) => r.relPath));
+    } finally {
+      journal.close();
+    }
+  }, 120_000);
 });
