@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCamera, dockCamera } from '../../dist/camera/index.js';
-import { startIngestServer } from '../../dist/server/index.js';
+import { keepHeapSlack, startIngestServer } from '../../dist/server/index.js';
 import { quietLogger } from '../../dist/log.js';
 
 const BIN = fileURLToPath(new URL('../../bin/bodycam.js', import.meta.url));
@@ -33,6 +33,9 @@ const WRAP = (process.env.BENCH_DOCK_WRAP ?? '').split(' ').filter(Boolean);
 const TICK = Number((spawnSync('getconf', ['CLK_TCK']).stdout || '100').toString().trim()) || 100;
 const root = mkdtempSync(join(tmpdir(), 'bodycam-bench-dock-'));
 process.env.BODYCAM_TILE_CACHE = join(INPUTS ?? root, 'tiles');
+// The in-process server gets the heap room `bodycam server` gives itself (src/server/heapSlack.ts);
+// BENCH_DOCK_HEAP_SLACK=0 runs it without, for a paired before/after.
+if (process.env.BENCH_DOCK_HEAP_SLACK !== '0') keepHeapSlack();
 const TOKEN = randomBytes(32).toString('base64url'); // the server refuses weak tokens (src/server/auth.ts)
 
 /** CPU seconds (self + waited-for children) and VmHWM of a live process, sampled until it exits. */

@@ -102,8 +102,11 @@ if (process.argv[2] === '--client') {
 // ---- server (child process) -------------------------------------------------
 if (process.argv[2] === '--server') {
   const { dist, dataDir, token } = JSON.parse(process.argv[3]);
-  const { startIngestServer } = await import(`${dist}/server/index.js`);
+  const serverModule = await import(`${dist}/server/index.js`);
+  const { startIngestServer } = serverModule;
   const { quietLogger } = await import(`${dist}/log.js`);
+  // As `bodycam server` runs it (a build without keepHeapSlack runs without; BENCH_SERVER_HEAP_SLACK=0 turns it off).
+  if (serverModule.keepHeapSlack && process.env.BENCH_SERVER_HEAP_SLACK !== '0') serverModule.keepHeapSlack();
   const server = await startIngestServer({ dataDir, tokens: { 'bench-dock': token }, host: '127.0.0.1', port: 0, logger: quietLogger() });
   process.stdout.write(`READY ${server.url}\n`);
   process.on('SIGTERM', () => { void server.close().then(() => process.exit(0)); });
@@ -140,7 +143,8 @@ async function round(repo, seed) {
     const cpu = cpuSeconds(server.pid) - cpu0;
     if (code !== 0) throw new Error(`client exited ${code}`);
     const gb = (RECORDINGS * SEGMENTS * SEGMENT) / 1e9;
-    return { cpuPerGB: cpu / gb, seconds, load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0] };
+    const peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+    return { cpuPerGB: cpu / gb, seconds, peakRssMiB, load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0] };
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
@@ -158,7 +162,7 @@ if (!process.argv[2]) {
     for (const [name, repo] of builds) {
       const result = await round(repo, seed);
       runs.get(name).push(result);
-      console.log(`round ${r + 1} ${name.padEnd(10)} server ${result.cpuPerGB.toFixed(2)} CPU s/GB, ${result.seconds.toFixed(1)} s, load ${result.load}`);
+      console.log(`round ${r + 1} ${name.padEnd(10)} server ${result.cpuPerGB.toFixed(2)} CPU s/GB, ${result.seconds.toFixed(1)} s, peak RSS ${result.peakRssMiB} MiB, load ${result.load}`);
     }
   }
   const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };

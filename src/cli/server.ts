@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { errnoCode, UsageError } from '../errors.js';
 import { createLogger, logTarget } from '../log.js';
 import { generateSigningKeyPair, keyIdOf } from '../protocol/signing.js';
-import { generateToken, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
+import { generateToken, keepHeapSlack, loadTokensFile, resetDockKey, resetPgDockKey, scrubDataDir, scrubStores, startIngestServer, verifyCustody, verifyPgCustody } from '../server/index.js';
 import { hasLockedObjects } from '../server/pg/custodyExport.js';
 import { TokenTable } from '../server/auth.js';
 import { importTokenFile } from '../server/pg/pgTokens.js';
@@ -99,6 +99,8 @@ Examples:
       const blobs = await serverBlobStore(config);
       const log = createLogger({ component: 'server' }, config.logLevel);
       if (logTarget() === 'file') for (const note of stray) log.warn(note, { code: 'stray_environment' });
+      // Room for the body buffers' garbage between full collections (src/server/heapSlack.ts): this process is the server.
+      keepHeapSlack();
       const running = await startIngestServer({
         dataDir: config.dataDir, tokens: files.tokens, ...(tokensPath ? { tokensFile: tokensPath } : {}), host: config.host, port: config.port,
         ...(database ? { database } : {}),

@@ -42,6 +42,7 @@ export { DEFAULT_RETENTION, parseEndpoint, parseRetention, parseS3StoreUrl } fro
 export { scrubDataDir, scrubStores, type ScrubReport } from './scrub.js';
 export type { Store, StoredRecording, BlobWriteResult } from './store/store.js';
 export { DEFAULT_LIMITS, type IngestLimits } from './ingest.js';
+export { keepHeapSlack } from './heapSlack.js';
 export { checkTokenTable, generateToken, loadTokensFile, tokenWeakness } from './auth.js';
 
 export interface IngestServerOptions {
