@@ -1,12 +1,11 @@
 /**
  * Room for the garbage a streaming server makes before V8 runs a full collection.
  *
- * Every body chunk node's HTTP parser hands over is a fresh buffer outside the JS heap, and V8
- * counts such memory towards the old generation's limit: with the server's small live heap
- * (≈13 MB) its own limit left ≈20 MB of room, so receiving 1 GB cost ≈49 full mark-compacts,
- * ≈20% of the server's CPU in concurrent marking and sweeping (docs/benchmarks.md, "The ingest
- * server's side, session 9"). A bare node:http server with a heap under V8's 8 MB activation
- * threshold runs none. V8 sets the next limit as live size × a growing factor, and
+ * With the server's small live heap (≈13 MB) V8's own limit left ≈20 MB of room, and receiving
+ * 1 GB cost ≈49 full mark-compacts that each freed ≈1 MB: ≈20% of the server's CPU in concurrent
+ * marking and sweeping (docs/benchmarks.md, "The ingest server's side, session 9"; the likeliest
+ * cause is the body buffers, memory outside the heap, counted against that limit). A bare
+ * node:http server with a heap under V8's 8 MB activation threshold runs none. V8 sets the next limit as live size × a growing factor, and
  * `--heap-growing-percent` fixes that factor; it is read at each collection, so it can be steered
  * while the process runs. The rule: give a small heap about HEAP_SLACK_BYTES of room, and leave a
  * large one (whose own factor already gives that much) to V8.
