@@ -243,9 +243,9 @@ export class DockAgentCore {
     for (const row of this.journal.iterateManyInOrder(this.state.located.keys())) yield recordingSummary(this.state, row);
   }
 
-  /** Rows in the journal, every state (trigger-kept counters: nothing read). */
-  rowCount(): number {
-    return this.journal.counts().total;
+  /** The journal's newest rowid: grows with every row a scan inserts (a prune of old rows meanwhile does not move it back). */
+  lastRowId(): number {
+    return this.journal.lastRowId();
   }
 
   attention(): DockProblem[] {

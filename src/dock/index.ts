@@ -178,10 +178,10 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
       return false;
     };
     for (let round = 0; round < 3 && !refused && newVersionWaits(); round++) {
-      const before = core.rowCount();
+      const before = core.lastRowId();
       await core.scanAll();
       await idleOrRefused();
-      if (core.rowCount() === before) break;
+      if (core.lastRowId() === before) break;
     }
     // Read a page at a time: the report lists every file of the docked cards, never all their rows in full at once.
     const recordings: OnceRecording[] = [];

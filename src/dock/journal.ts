@@ -430,6 +430,14 @@ export class Journal {
     return { byState, flagged, total };
   }
 
+  /**
+   * The newest row's rowid (0 for none): it only grows while rows are inserted, whatever a prune
+   * deletes meanwhile (its rows are old ones), so --once tells from it whether a rescan found rows.
+   */
+  lastRowId(): number {
+    return (this.stmt('SELECT MAX(rowid) AS id FROM recordings').get() as { id: number | null }).id ?? 0;
+  }
+
   /** When the oldest row in these states was detected (the queue's age), or undefined. */
   oldestDetected(states: readonly JobState[]): number | undefined {
     if (states.length === 0) return undefined;

@@ -61,7 +61,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
     journal.commitBatch();
     // Every method, so every statement is prepared (and run) at least once.
     const r = journal.insertDetected({ serial: 'CAM', fileName: 'a.MP4', relPath: 'DCIM/a.MP4', bay: 'bay1', size: 1, mtimeMs: 1, critical: false, stat: statOf(9999) });
-    journal.get(r.key); journal.listInStates(['detected', 'probed']); journal.getMany([r.key]); [...journal.iterateManyInOrder([r.key])]; journal.listRecent(10); journal.counts();
+    journal.get(r.key); journal.listInStates(['detected', 'probed']); journal.getMany([r.key]); [...journal.iterateManyInOrder([r.key])]; journal.listRecent(10); journal.counts(); journal.lastRowId();
     journal.oldestDetected(['detected']); journal.listWorkableLight(['detected']); [...journal.iterateWorkableLight(['detected', 'probed'])]; journal.listDueWorkableLight(['hashed', 'uploading'], 5, 10);
     journal.listWorkableLightOf(['completed'], [r.key]); journal.keysDetectedBefore(['detected', 'probed'], 5); journal.nextRetryAfter(['detected'], 5);
     journal.listByPath('CAM', 'DCIM/a.MP4'); journal.listNeedingAttention(); journal.listReceipted(); journal.findByRef('bay1/DCIM/a.MP4');
