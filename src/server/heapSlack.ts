@@ -8,8 +8,9 @@
  * node:http server, its heap under V8's 8 MB threshold for marking, ran one (at start-up). V8 sets
  * the next limit as live size × a growing factor, and `--heap-growing-percent` fixes that factor;
  * it is read at each collection, so it can be steered while the process runs (it also overrides
- * V8's slower growth under memory pressure: hence MIN_HEAP_LIMIT_BYTES). The rule: give a small heap up to HEAP_SLACK_BYTES of room (at most 5× its
- * live size), and leave a large one (whose own factor already gives that much) to V8.
+ * V8's slower growth under memory pressure: hence MIN_HEAP_LIMIT_BYTES). The rule: give a small
+ * heap up to HEAP_SLACK_BYTES of room (at most 5× its live size), and leave a large one (whose own
+ * factor already gives that much) to V8.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
