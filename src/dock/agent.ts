@@ -225,11 +225,6 @@ export class DockAgentCore {
     }));
   }
 
-  /** Journal keys of the recordings on the cameras docked right now. */
-  dockedKeys(): string[] {
-    return [...this.state.located.keys()];
-  }
-
   status(): DockStatus {
     return dockStatus(this.state);
   }

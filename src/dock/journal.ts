@@ -397,10 +397,7 @@ export class Journal {
    * 100,000 files: one sort of keys, then PAGE rows at a time, never every row in memory at once).
    */
   *iterateManyInOrder(keys: Iterable<string>, page = 500): Generator<RecordingRow> {
-    const list = [...keys];
-    if (list.length === 0) return;
-    const ordered = (this.stmt('SELECT key FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').pluck().all(JSON.stringify(list)) as string[]);
-    list.length = 0;
+    const ordered = this.stmt('SELECT key FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').pluck().all(JSON.stringify([...keys])) as string[];
     for (let at = 0; at < ordered.length; at += page) {
       const keysOfPage = ordered.slice(at, at + page);
       const byKey = new Map<string, RawRecording>();
