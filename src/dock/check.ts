@@ -16,14 +16,14 @@ import type { RecordingManifest } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { ProblemError } from './errors.js';
-import { hashFileOffThread } from './hasher.js';
+import { hashFileOffThread, hashThroughDescriptorOffThread } from './hasher.js';
 import { matchJournal, walkBays, type BayListing, type CardFile } from './inventory.js';
 import { ATTENTION_SKIPS, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import { isMediaExtension } from '../protocol/fileKinds.js';
 import { Journal, type RecordingRow } from './journal.js';
 import { TokenBucket } from './rateLimit.js';
 import { resendLostParts, type ResendOutcome } from './resend.js';
-import { chooseChallengeSegments, hashThroughDescriptor, openNoFollow, possessionProblems } from './wipe.js';
+import { chooseChallengeSegments, openNoFollow, possessionProblems } from './wipe.js';
 
 /**
  * `left`: a path on a card the dock leaves alone (docs/dock.md "Skipped files") that may hold
@@ -85,7 +85,7 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile, op
   const challenged = chooseChallengeSegments(manifest.segments.map((s) => s.index));
   let hashed;
   try {
-    hashed = await hashThroughDescriptor(opened.handle, manifest.segments, nonce, new Set(challenged));
+    hashed = await hashThroughDescriptorOffThread(opened.handle, manifest.segments, nonce, new Set(challenged));
   } finally {
     await opened.handle.close();
   }

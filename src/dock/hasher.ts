@@ -4,11 +4,13 @@
  * slow, so they are read once, in bounded chunks, however big they are.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { InputError, IntegrityError } from '../errors.js';
 import { merkleRoot } from '../protocol/merkle.js';
+import type { SegmentPlanEntry } from '../protocol/types.js';
 import { interleavedRuns } from '../media/mp4Samples.js';
-import { readChunks } from '../util/chunkReader.js';
+import { readChunks, type ChunkSource } from '../util/chunkReader.js';
+import { PausedError } from './errors.js';
 
 export interface HashResult {
   sha256: string;
@@ -95,11 +97,58 @@ export async function hashFile(path: string, ranges: ReadonlyArray<{ offset: num
   return result;
 }
 
+/** What the wipe's (and `dock check`'s) re-read of a file found: its SHA-256 and size, and the possession answers. */
+export interface DescriptorHash { sha256: string; size: number; answers: Map<number, string> }
+
+/**
+ * One pass over the file through `source` (the descriptor the wipe holds, so the bytes hashed are
+ * the very file it may delete): its SHA-256 and size, and for each challenged segment
+ * SHA-256(nonce ‖ segment bytes). The plan must tile the file (it did when it was receipted).
+ */
+export async function hashThroughDescriptor(source: ChunkSource, segments: ReadonlyArray<Pick<SegmentPlanEntry, 'index' | 'offset' | 'length'>>, nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<DescriptorHash> {
+  let planned = 0;
+  for (const segment of segments) {
+    if (segment.offset !== planned) throw new IntegrityError('E_PLAN_GAP', `segment plan does not tile the file at byte ${planned}`);
+    planned += segment.length;
+  }
+  const whole = createHash('sha256');
+  const answers = new Map<number, string>();
+  const challenges = segments.filter((s) => challenged.has(s.index));
+  let next = 0;
+  let pop: Hash | undefined;
+  let position = 0;
+  // Whatever follows the plan counts too (read to the end): a file that grew must not hash like the receipted one.
+  for await (const chunk of readChunks(source)) {
+    if (signal?.aborted) throw new PausedError('wipe abandoned', { cause: signal.reason });
+    whole.update(chunk);
+    const chunkEnd = position + chunk.length;
+    while (next < challenges.length && challenges[next]!.offset < chunkEnd) {
+      const segment = challenges[next]!;
+      const end = segment.offset + segment.length;
+      pop ??= createHash('sha256').update(nonce);
+      const from = Math.max(segment.offset, position);
+      const to = Math.min(end, chunkEnd);
+      if (to > from) pop.update(chunk.subarray(from - position, to - position));
+      if (end > chunkEnd) break;
+      answers.set(segment.index, pop.digest('hex'));
+      pop = undefined;
+      next++;
+    }
+    position = chunkEnd;
+  }
+  // A file shorter than its plan: the segment it ends in is answered from what it holds (its size already says no).
+  if (next < challenges.length && challenges[next]!.offset <= position) answers.set(challenges[next]!.index, (pop ?? createHash('sha256').update(nonce)).digest('hex'));
+  return { sha256: whole.digest('hex'), size: position, answers };
+}
+
 const WORKER_URL = new URL('./hashWorker.js', import.meta.url);
 
-/** A job as the worker takes it (hashWorker.ts). */
-export interface HashJob { path: string; ranges: Array<{ offset: number; length: number }>; size: number; streamRuns?: ReadonlyArray<ReadonlyArray<number>> }
-type HashReply = { ok: boolean; result?: HashResult; error?: { message: string; code?: string } };
+/** The jobs a hash worker takes (hashWorker.ts): a file by path, or an open descriptor of the main thread's. */
+export type HashJob =
+  | { kind: 'file'; path: string; ranges: Array<{ offset: number; length: number }>; size: number; streamRuns?: ReadonlyArray<ReadonlyArray<number>> }
+  | { kind: 'descriptor'; fd: number; segments: Array<{ index: number; offset: number; length: number }>; nonce: Uint8Array; challenged: number[] };
+/** A worker's reply; a DescriptorHash travels with its answers as entries. */
+export type HashReply = { ok: true; result: HashResult | (Omit<DescriptorHash, 'answers'> & { answers: Array<[number, string]> }) } | { ok: false; error: { message: string; code?: string; name?: string } };
 
 /**
  * Hash workers between jobs, kept for the next one: starting a worker (its own V8 isolate) costs
@@ -126,44 +175,75 @@ function giveBackWorker(worker: import('node:worker_threads').Worker): void {
   idleWorkers.push(worker);
 }
 
-/**
- * hashFile on a worker thread when the compiled worker is available (always in
- * the built program; not when the sources run untranspiled, e.g. under jest),
- * else on this thread. Same result, same errors (by code).
- */
-export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, expectedSize: number, options: HashOptions = {}): Promise<HashResult> {
+/** The compiled worker is there (always in the built program; not when the sources run untranspiled, e.g. under jest). */
+async function workerAvailable(): Promise<boolean> {
   const { existsSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
-  if (!existsSync(fileURLToPath(WORKER_URL))) return hashFile(path, ranges, expectedSize, options);
-  options.signal?.throwIfAborted();
-  const worker = await takeWorker();
-  const job: HashJob = { path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns };
-  return new Promise<HashResult>((resolve, reject) => {
+  return existsSync(fileURLToPath(WORKER_URL));
+}
+
+/** An errno code (EIO, ENOENT, …) as fs reports it, as opposed to this project's E_* codes. */
+const ERRNO_CODE = /^E[A-Z]+$/;
+
+/**
+ * One job on a kept worker. An abandoned job's worker is stopped, never reused (its read may still
+ * be running); `aborted` makes the rejection the caller's own code would have thrown.
+ */
+function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (reason: unknown) => unknown, failed: (error: { message: string; code?: string }) => unknown): Promise<HashReply & { ok: true }> {
+  if (signal?.aborted) return Promise.reject(aborted(signal.reason));
+  return takeWorker().then((worker) => new Promise((resolve, reject) => {
     const done = (): void => {
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
     };
-    // An abandoned job's worker is stopped, never reused: its read may still be running.
-    const onAbort = (): void => { done(); void worker.terminate(); reject(options.signal!.reason ?? new Error('aborted')); };
+    const onAbort = (): void => { done(); void worker.terminate(); reject(aborted(signal!.reason)); };
     const onMessage = (message: HashReply): void => {
       done();
       giveBackWorker(worker);
-      if (message.ok) resolve(message.result!);
-      else {
-        const error = new InputError(message.error?.code ?? 'E_HASH', message.error?.message ?? 'hashing failed');
-        // Keep errno codes (ENOENT on undock) visible to the pause logic.
-        if (message.error?.code && /^E[A-Z]+$/.test(message.error.code)) Object.assign(error, { cause: Object.assign(new Error(message.error.message), { code: message.error.code }) });
-        reject(error);
-      }
+      if (message.ok) resolve(message);
+      else reject(failed(message.error));
     };
     const onError = (error: Error): void => { done(); void worker.terminate(); reject(error); };
     const onExit = (code: number): void => { done(); reject(new Error(`hash worker exited with ${code}`)); };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) { onAbort(); return; }
+    signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
     worker.postMessage(job);
+  }));
+}
+
+/** hashFile on a worker thread when the compiled worker is available, else on this thread. Same result, same errors (by code). */
+export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, expectedSize: number, options: HashOptions = {}): Promise<HashResult> {
+  if (!(await workerAvailable())) return hashFile(path, ranges, expectedSize, options);
+  const job: HashJob = { kind: 'file', path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns };
+  const reply = await runOnWorker(job, options.signal, (reason) => reason ?? new Error('aborted'), (failure) => {
+    const error = new InputError(failure.code ?? 'E_HASH', failure.message ?? 'hashing failed');
+    // Keep errno codes (ENOENT on undock) visible to the pause logic.
+    if (failure.code && ERRNO_CODE.test(failure.code)) Object.assign(error, { cause: Object.assign(new Error(failure.message), { code: failure.code }) });
+    return error;
   });
+  return reply.result as HashResult;
+}
+
+/**
+ * hashThroughDescriptor on a worker thread, reading through the descriptor of `handle` (workers
+ * share the process's descriptors): the wipe's re-hash is a whole SHA-256 pass, and on the main
+ * thread it held up every upload in flight for as long. The handle must stay open until this
+ * settles. Same result and the same errors as on this thread: an errno error keeps its code, a
+ * plan gap is the IntegrityError, an abandoned wipe the PausedError.
+ */
+export async function hashThroughDescriptorOffThread(handle: FileHandle, segments: ReadonlyArray<Pick<SegmentPlanEntry, 'index' | 'offset' | 'length'>>, nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<DescriptorHash> {
+  if (!(await workerAvailable())) return hashThroughDescriptor(handle, segments, nonce, challenged, signal);
+  const job: HashJob = { kind: 'descriptor', fd: handle.fd, segments: segments.map((s) => ({ index: s.index, offset: s.offset, length: s.length })), nonce: new Uint8Array(nonce), challenged: [...challenged] };
+  const reply = await runOnWorker(job, signal, (reason) => new PausedError('wipe abandoned', { cause: reason }), (failure) => {
+    if (failure.code === 'E_PLAN_GAP') return new IntegrityError('E_PLAN_GAP', failure.message);
+    if (failure.code === 'E_DOCK_PAUSED') return new PausedError(failure.message);
+    return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
+  });
+  const result = reply.result as Omit<DescriptorHash, 'answers'> & { answers: Array<[number, string]> };
+  return { sha256: result.sha256, size: result.size, answers: new Map(result.answers) };
 }

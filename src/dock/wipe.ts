@@ -21,15 +21,15 @@
  * Anything else keeps both file and sidecar, with the reason on the bay. The decision functions
  * below are small and pure so that tests (and mutation testing) can pin every single check.
  */
-import { createHash, randomBytes, randomInt, timingSafeEqual, type Hash } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { link, lstat, open, readdir, readFile, realpath, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { IntegrityError, isFileGone } from '../errors.js';
-import { readChunks } from '../util/chunkReader.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { PausedError, ProblemError } from './errors.js';
+import { hashThroughDescriptorOffThread } from './hasher.js';
 import type { Journal, RecordingRow } from './journal.js';
 import { cardPathRole } from '../protocol/cardLayouts.js';
 import { companionKeysOf, isMediaExtension, recordingKeysOf } from '../protocol/fileKinds.js';
@@ -283,46 +283,6 @@ export function decideWipe(f: WipeFacts, possession: string[] | undefined): Keep
 }
 
 // ---- reading through descriptors ------------------------------------------------
-
-/**
- * One pass over the file through `handle`: its SHA-256 and size, and for each challenged segment
- * SHA-256(nonce ‖ segment bytes). The plan must tile the file (it did when it was receipted).
- */
-export async function hashThroughDescriptor(handle: FileHandle, segments: readonly SegmentPlanEntry[], nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<{ sha256: string; size: number; answers: Map<number, string> }> {
-  let planned = 0;
-  for (const segment of segments) {
-    if (segment.offset !== planned) throw new IntegrityError('E_PLAN_GAP', `segment plan does not tile the file at byte ${planned}`);
-    planned += segment.length;
-  }
-  const whole = createHash('sha256');
-  const answers = new Map<number, string>();
-  const challenges = segments.filter((s) => challenged.has(s.index));
-  let next = 0;
-  let pop: Hash | undefined;
-  let position = 0;
-  // Whatever follows the plan counts too (read to the end): a file that grew must not hash like the receipted one.
-  for await (const chunk of readChunks(handle)) {
-    if (signal?.aborted) throw new PausedError('wipe abandoned', { cause: signal.reason });
-    whole.update(chunk);
-    const chunkEnd = position + chunk.length;
-    while (next < challenges.length && challenges[next]!.offset < chunkEnd) {
-      const segment = challenges[next]!;
-      const end = segment.offset + segment.length;
-      pop ??= createHash('sha256').update(nonce);
-      const from = Math.max(segment.offset, position);
-      const to = Math.min(end, chunkEnd);
-      if (to > from) pop.update(chunk.subarray(from - position, to - position));
-      if (end > chunkEnd) break;
-      answers.set(segment.index, pop.digest('hex'));
-      pop = undefined;
-      next++;
-    }
-    position = chunkEnd;
-  }
-  // A file shorter than its plan: the segment it ends in is answered from what it holds (its size already says no).
-  if (next < challenges.length && challenges[next]!.offset <= position) answers.set(challenges[next]!.index, (pop ?? createHash('sha256').update(nonce)).digest('hex'));
-  return { sha256: whole.digest('hex'), size: position, answers };
-}
 
 /** Open without following a symlink at the last component; ENOENT/ELOOP come back as undefined with the reason. */
 export async function openNoFollow(path: string): Promise<{ handle: FileHandle } | { gone: true } | { symlink: true }> {
@@ -600,11 +560,11 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
       attachmentsHeld.push(held);
       if (!held.before.isFile) return keep({ code: 'attachment_replaced', reason: `attachment ${attachment.name} is no longer a regular file` });
       // One pass through its descriptor: its SHA-256 and the possession answer (bounded memory however large).
-      const read = await hashThroughDescriptor(a.handle, [{ index: 0, offset: 0, length: attachment.size, sha256: attachment.sha256 }], nonce, new Set([0]), deps.signal);
+      const read = await hashThroughDescriptorOffThread(a.handle, [{ index: 0, offset: 0, length: attachment.size }], nonce, new Set([0]), deps.signal);
       held.hashed = { sha256: read.sha256, size: read.size, answer: read.answers.get(0) ?? createHash('sha256').update(nonce).digest('hex') };
     }
     const challenged = chooseChallengeSegments(manifest.segments.map((s) => s.index));
-    const hashed = await hashThroughDescriptor(file, manifest.segments, nonce, new Set(challenged), deps.signal);
+    const hashed = await hashThroughDescriptorOffThread(file, manifest.segments, nonce, new Set(challenged), deps.signal);
     await testPause(row.relPath);
 
     const gather = async (): Promise<WipeFacts> => {

@@ -6,8 +6,24 @@
  * read (docs/benchmarks.md, "Dock offload"). The dock's hasher, its upload bodies and the
  * wipe's re-read, and the server's blob scans, all read through here.
  */
+import { read as readFd } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+
+/** What readChunks reads from: an open FileHandle, or a bare descriptor (fdSource). */
+export interface ChunkSource { read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> }
+
+/**
+ * Positional reads of a descriptor this code did not open and must not close: a worker thread
+ * reading through the descriptor the main thread holds (the same open file, not the same path).
+ */
+export function fdSource(fd: number): ChunkSource {
+  return {
+    read: (buffer, offset, length, position) => new Promise((resolve, reject) => {
+      readFd(fd, buffer, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve({ bytesRead })));
+    }),
+  };
+}
 
 /** Chunk size of a read with no buffers given. */
 export const CHUNK_BYTES = 1 << 20;
@@ -38,7 +54,7 @@ export interface ReadChunksOptions {
  * keeps bytes past that point must copy them. When the loop is left early (break, throw) the
  * read in flight is awaited before the generator returns, so the caller may close the handle.
  */
-export async function* readChunks(handle: FileHandle, options: ReadChunksOptions = {}): AsyncGenerator<Buffer, void, undefined> {
+export async function* readChunks(handle: ChunkSource, options: ReadChunksOptions = {}): AsyncGenerator<Buffer, void, undefined> {
   const start = options.position ?? 0;
   const { length } = options;
   const buffers = options.buffers ?? [Buffer.allocUnsafeSlow(options.chunkBytes ?? CHUNK_BYTES), Buffer.allocUnsafeSlow(options.chunkBytes ?? CHUNK_BYTES)];
