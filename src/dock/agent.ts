@@ -161,7 +161,7 @@ export class DockAgentCore {
     if (!bayRoot?.isDirectory()) throw new UsageError(`bays folder ${config.bays} does not exist or is not a folder: create it (mkdir -p ${config.bays}) or pass the right --bays`);
     if (!config.once) {
       this.watcher.watch();
-      this.rescanTimer = setInterval(() => { void this.watcher.scanAll(); this.scheduler.checkStale(); }, Math.max(200, config.rescanInterval * 1000));
+      this.rescanTimer = setInterval(() => { this.watcher.rescanIfDue(); this.scheduler.checkStale(); }, Math.max(200, config.rescanInterval * 1000));
       this.rescanTimer.unref?.();
     }
     await this.watcher.scanAll();

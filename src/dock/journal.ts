@@ -545,8 +545,8 @@ export class Journal {
     const current = typeof keyOrRow === 'string' ? this.get(keyOrRow) : keyOrRow;
     if (!current) throw new Error(`journal has no recording ${String(keyOrRow)}`);
     const key = current.key;
-    const statJson = stat ? JSON.stringify(stat) : current.stat ? JSON.stringify(current.stat) : null;
     if (current.bay !== bay || (stat && !sameSnapshot(current.stat, stat))) {
+      const statJson = stat ? JSON.stringify(stat) : current.stat ? JSON.stringify(current.stat) : null;
       // mtime follows the snapshot (the wipe compares it); size never does: a plan is for one size.
       this.stmt('UPDATE recordings SET bay = ?, stat_json = ?, mtime_ms = ?, updated_at = ? WHERE key = ?')
         .run(bay, statJson, stat ? Math.floor(stat.mtimeMs) : current.mtimeMs, now, key);

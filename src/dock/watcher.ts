@@ -31,6 +31,21 @@ export interface WatcherEvents {
 /** Bays scanned at once (each scan yields every 200 files, so a huge card holds one of these, not all). */
 const PARALLEL_SCANS = 8;
 
+/**
+ * The periodic rescan waits at least this many times what the last scan of every bay took: a card
+ * of 20,000 files takes about a second of CPU to list and match, and the 10 s safety net alone kept
+ * a fifth of a core busy for as long as it stayed docked (docs/benchmarks.md).
+ */
+export const RESCAN_COST_FACTOR = 20;
+
+/** When the last scan of every bay ended and how long it took (performance.now() ms), and how many run now. */
+export interface ScanAllTiming { endedAt: number; tookMs: number; running: number }
+
+/** Whether the periodic rescan may run at `now`: none running, and RESCAN_COST_FACTOR times the last one's time gone by since it ended. */
+export function rescanDue(last: ScanAllTiming, now: number): boolean {
+  return last.running === 0 && now - last.endedAt >= RESCAN_COST_FACTOR * last.tookMs;
+}
+
 /** States before the hash: the row follows the file's stat (the hash will read what is there then). */
 const BEFORE_HASH = statesOfPhase('prepare', false);
 
@@ -42,6 +57,7 @@ export class BayWatcher {
   private readonly bayScans = new Map<string, Promise<void>>();
   private readonly bayScansWaiting = new Map<string, Promise<void>>();
   private readonly scanSlots = new PrioritySlots(PARALLEL_SCANS);
+  private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, running: 0 };
 
   constructor(private readonly state: AgentState, private readonly events: WatcherEvents) {}
 
@@ -85,10 +101,21 @@ export class BayWatcher {
     this.scanQueue.set(bay, timer);
   }
 
+  /**
+   * The safety-net rescan (rescanInterval): skipped while a scan of every bay runs, and until
+   * RESCAN_COST_FACTOR times what the last one took has passed since it ended. Scans asked for by
+   * events, jobs and settle timers are not held back.
+   */
+  rescanIfDue(): void {
+    if (rescanDue(this.lastScanAll, performance.now())) void this.scanAll();
+  }
+
   async scanAll(): Promise<void> {
     const { state } = this;
     if (state.stopping) return;
     state.scanning++;
+    const startedAt = performance.now();
+    this.lastScanAll.running++;
     try {
       let entries: BayEntry[] = [];
       try { entries = await listBaysFolder(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { err: error }); }
@@ -118,6 +145,9 @@ export class BayWatcher {
       for (const bay of state.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
     } finally {
       state.scanning--;
+      this.lastScanAll.running--;
+      this.lastScanAll.endedAt = performance.now();
+      this.lastScanAll.tookMs = this.lastScanAll.endedAt - startedAt;
     }
     this.events.scanned();
   }

@@ -161,9 +161,13 @@ export function cardPathRole(relPath: string): CardPathRole | undefined {
 
 /** The layouts a card's paths show, most files first (a camcorder may hold AVCHD and XAVC side by side). */
 export function cardLayoutsOf(relPaths: Iterable<string>): CardLayout[] {
+  return cardLayoutsOfRoles([...relPaths].map(cardPathRole));
+}
+
+/** cardLayoutsOf from the paths' roles (cardPathRole), for a caller that has them already. */
+export function cardLayoutsOfRoles(roles: Iterable<CardPathRole | undefined>): CardLayout[] {
   const counts = new Map<CardLayout, number>();
-  for (const relPath of relPaths) {
-    const role = cardPathRole(relPath);
+  for (const role of roles) {
     if (role) counts.set(role.layout, (counts.get(role.layout) ?? 0) + (role.role === 'recording' ? 1000 : 1));
   }
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || CARD_LAYOUTS.indexOf(a[0]) - CARD_LAYOUTS.indexOf(b[0])).map(([layout]) => layout);

@@ -9,7 +9,7 @@
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { isFileGone } from '../../errors.js';
-import { cardLayoutsOf, cardPathRole, type CardLayout } from '../cardLayouts.js';
+import { cardLayoutsOfRoles, cardPathRole, type CardLayout, type CardPathRole } from '../cardLayouts.js';
 import { companionKeysOf, isMediaExtension, isSparse, recordingKeysOf } from '../fileKinds.js';
 import { DEVICE_FILE, SYSTEM_DIR } from './types.js';
 
@@ -43,7 +43,13 @@ export interface CompanionFile {
 }
 
 /** A regular file the walk kept, before it is sorted into recordings, companions and sidecars. */
-interface Found { dir: string; abs: string; rel: string; name: string; stat: FileSnapshot; size: number; mtimeMs: number }
+interface Found { dir: string; abs: string; rel: string; name: string; stat: FileSnapshot; size: number; mtimeMs: number; role?: CardPathRole | null }
+
+/** The file's role in a maker's layout, worked out once per listing (every scan asks two or three times per file). */
+function roleOf(f: Found): CardPathRole | undefined {
+  if (f.role === undefined) f.role = cardPathRole(f.rel) ?? null;
+  return f.role ?? undefined;
+}
 
 /**
  * Why the dock left a path alone. Every one is listed on the bay (docs/dock.md,
@@ -133,7 +139,7 @@ export function isInside(root: string, child: string): boolean {
 function pairCompanions(files: CandidateFile[], found: Found[], skip: (path: string, code: SkipCode, reason: string) => void): void {
   const isJson = (f: Found): boolean => extname(f.name).toLowerCase() === '.json';
   const present = new Map(found.map((f) => [f.rel.toLowerCase(), f]));
-  const layoutOwners = (f: Found): Found[] => (cardPathRole(f.rel)?.owners ?? []).map((o) => present.get(o.toLowerCase())).filter((o): o is Found => o !== undefined && o !== f);
+  const layoutOwners = (f: Found): Found[] => (roleOf(f)?.owners ?? []).map((o) => present.get(o.toLowerCase())).filter((o): o is Found => o !== undefined && o !== f);
   const recordings = found.filter((f) => isMediaExtension(f.name) && !layoutOwners(f).some((o) => isMediaExtension(o.name)));
   const byFound = new Map<Found, CandidateFile>();
   const byKey = new Map<string, CandidateFile[]>();
@@ -200,6 +206,20 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   };
   const relOf = (abs: string): string => relative(cameraRoot, abs).split(sep).join('/');
   const walk = async (dir: string, depth: number): Promise<void> => {
+    // Defence in depth: the folder's real path must stay in the camera (a folder swapped for a
+    // symlink after its lstat). Checked once per folder: a regular file's real path is its
+    // folder's plus its name, and a realpath per file was a tenth of a scan of a large card.
+    if (depth > 0) {
+      let real: string;
+      try {
+        real = await realpath(dir);
+      } catch (error) {
+        if (isFileGone(error)) { changedDuringListing = true; return; }
+        skip(relOf(dir), SKIP_CODES.unreadable, `folder unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        return;
+      }
+      if (!isInside(rootReal, real)) { symlinks.push(relOf(dir)); skip(relOf(dir), SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); return; }
+    }
     let entries: string[];
     try {
       // Raw names: a name that is not UTF-8 (a FAT card written with a legacy code page) would be
@@ -245,26 +265,16 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       }
       if (!stats.isFile()) { skip(rel, SKIP_CODES.notRegular, 'not a regular file (device, fifo or socket): not read'); continue; }
       if (SKIPPED_SUFFIXES.some((s) => name.toLowerCase().endsWith(s))) { skip(rel, SKIP_CODES.temporary, 'temporary file (still being written, or left by an interrupted write): not ingested'); continue; }
-      // Defence in depth against bind mounts and the like: the real path must stay in the camera.
-      let real: string;
-      try {
-        real = await realpath(abs);
-      } catch (error) {
-        if (isFileGone(error)) { changedDuringListing = true; continue; }
-        skip(rel, SKIP_CODES.unreadable, `unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-        continue;
-      }
-      if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
       if (isSparse(stats)) { skip(rel, SKIP_CODES.sparse, `sparse file: ${stats.size} bytes with ${stats.blocks * 512} allocated (a camera's FAT/exFAT card has no holes): not written by a camera, not ingested`); continue; }
       found.push({ dir, abs, rel, name, stat: snapshotOf(stats), size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) });
     }
   };
   await walk(cameraRoot, 0);
-  const layouts = cardLayoutsOf(found.filter((f) => extname(f.name).toLowerCase() !== '.json').map((f) => f.rel));
+  const layouts = cardLayoutsOfRoles(found.filter((f) => extname(f.name).toLowerCase() !== '.json').map(roleOf));
   // A maker's index of its card (AVCHD playlists, Sony MEDIAPRO.XML, GoPro MISC/version.txt) is no
   // recording: listed with why, not uploaded, never deleted.
   const kept = found.filter((f) => {
-    const role = cardPathRole(f.rel);
+    const role = roleOf(f);
     // Only a small file under such a name counts: a large one may be a recording renamed to hide it, and is read as any file.
     if (role?.role !== 'card-metadata' || f.size > VENDOR_METADATA_MAX_BYTES) return true;
     skip(f.rel, SKIP_CODES.vendorMetadata, `${role.reason}: not uploaded, left on the card`);
