@@ -2,6 +2,7 @@
  * Public API of the dock ingest agent. The CLI (`bodycam dock`), the replay
  * runner and the demo all go through these.
  */
+import { reusedWhileCheap } from '../util/costBounded.js';
 import type { Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import { buildInfo } from '../util/version.js';
@@ -61,7 +62,9 @@ export async function startDockAgent(config: DockConfig, deps: DockDeps = {}): P
   const status = (): DockStatus => shown(core.status());
   let server: StatusServer | undefined;
   try {
-    server = await startStatusServer({ status, metricsText: () => core.metricsText(), attention: () => core.attention() }, config.statusPort, config.stateDir);
+    // GET /status and the page answer from a status at most 20x its own cost old (a card of
+    // 20,000 files makes one 0.3 s): a browser left open on the page must not keep a core busy.
+    server = await startStatusServer({ status: reusedWhileCheap(status), metricsText: () => core.metricsText(), attention: () => core.attention() }, config.statusPort, config.stateDir);
     await core.start();
   } catch (error) {
     await server?.close();

@@ -1,0 +1,19 @@
+/**
+ * A read whose cost grows with the work in hand (the dock's status: every row of the cameras
+ * docked now), asked for on a timer by something that cannot know that cost (a browser refreshing
+ * the status page every 2 s, a Prometheus scrape, the TTY progress line every 500 ms). The last
+ * value is served again until `factor` times what computing it took has passed, so the reads
+ * cost at most 1/factor of a core: nothing for a dock with a few cameras (a 2 ms status is
+ * reused for 40 ms), seconds of staleness for a card of 20,000 files (0.3 s each, docs/benchmarks.md).
+ */
+export function reusedWhileCheap<T>(compute: () => T, factor = 20, now: () => number = () => performance.now()): () => T {
+  let last: { value: T; at: number; costMs: number } | undefined;
+  return () => {
+    const started = now();
+    if (last && started - last.at < factor * last.costMs) return last.value;
+    const value = compute();
+    const ended = now();
+    last = { value, at: ended, costMs: ended - started };
+    return value;
+  };
+}
