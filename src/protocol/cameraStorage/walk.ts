@@ -206,20 +206,6 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
   };
   const relOf = (abs: string): string => relative(cameraRoot, abs).split(sep).join('/');
   const walk = async (dir: string, depth: number): Promise<void> => {
-    // Defence in depth: the folder's real path must stay in the camera (a folder swapped for a
-    // symlink after its lstat). Checked once per folder: a regular file's real path is its
-    // folder's plus its name, and a realpath per file was a tenth of a scan of a large card.
-    if (depth > 0) {
-      let real: string;
-      try {
-        real = await realpath(dir);
-      } catch (error) {
-        if (isFileGone(error)) { changedDuringListing = true; return; }
-        skip(relOf(dir), SKIP_CODES.unreadable, `folder unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-        return;
-      }
-      if (!isInside(rootReal, real)) { symlinks.push(relOf(dir)); skip(relOf(dir), SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); return; }
-    }
     let entries: string[];
     try {
       // Raw names: a name that is not UTF-8 (a FAT card written with a legacy code page) would be
@@ -265,6 +251,17 @@ export async function listCameraFiles(cameraRoot: string, limits: WalkLimits = W
       }
       if (!stats.isFile()) { skip(rel, SKIP_CODES.notRegular, 'not a regular file (device, fifo or socket): not read'); continue; }
       if (SKIPPED_SUFFIXES.some((s) => name.toLowerCase().endsWith(s))) { skip(rel, SKIP_CODES.temporary, 'temporary file (still being written, or left by an interrupted write): not ingested'); continue; }
+      // Defence in depth: the real path must stay in the camera, checked per file (a folder swapped
+      // for a symlink while the walk is inside it would otherwise list files from outside).
+      let real: string;
+      try {
+        real = await realpath(abs);
+      } catch (error) {
+        if (isFileGone(error)) { changedDuringListing = true; continue; }
+        skip(rel, SKIP_CODES.unreadable, `unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        continue;
+      }
+      if (!isInside(rootReal, real)) { symlinks.push(rel); skip(rel, SKIP_CODES.outsideCamera, 'resolves outside the camera folder: not followed'); continue; }
       if (isSparse(stats)) { skip(rel, SKIP_CODES.sparse, `sparse file: ${stats.size} bytes with ${stats.blocks * 512} allocated (a camera's FAT/exFAT card has no holes): not written by a camera, not ingested`); continue; }
       found.push({ dir, abs, rel, name, stat: snapshotOf(stats), size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) });
     }
