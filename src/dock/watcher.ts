@@ -38,12 +38,26 @@ const PARALLEL_SCANS = 8;
  */
 export const RESCAN_COST_FACTOR = 20;
 
-/** When the last scan of every bay ended and how long it took (performance.now() ms), and how many run now. */
-export interface ScanAllTiming { endedAt: number; tookMs: number; running: number }
+/**
+ * The longest the gate holds the safety net back, whatever the last scan cost; also how long one
+ * bay's scan may run (a card reader stuck in a read) before scans of every bay stop waiting for it.
+ */
+export const RESCAN_MAX_WAIT_MS = 5 * 60_000;
 
-/** Whether the periodic rescan may run at `now`: none running, and RESCAN_COST_FACTOR times the last one's time gone by since it ended. */
+/**
+ * When the last scan of every bay ended and how long it took, and when each one running now
+ * started (performance.now() ms).
+ */
+export interface ScanAllTiming { endedAt: number; tookMs: number; runningSince: number[] }
+
+/**
+ * Whether the periodic rescan may run at `now`: RESCAN_COST_FACTOR times the last one's time (at
+ * most RESCAN_MAX_WAIT_MS) gone by since it ended, and none running that started less than
+ * RESCAN_MAX_WAIT_MS ago (one that hangs must not switch the safety net off for every bay).
+ */
 export function rescanDue(last: ScanAllTiming, now: number): boolean {
-  return last.running === 0 && now - last.endedAt >= RESCAN_COST_FACTOR * last.tookMs;
+  if (last.runningSince.some((startedAt) => now - startedAt < RESCAN_MAX_WAIT_MS)) return false;
+  return now - last.endedAt >= Math.min(RESCAN_COST_FACTOR * last.tookMs, RESCAN_MAX_WAIT_MS);
 }
 
 /** States before the hash: the row follows the file's stat (the hash will read what is there then). */
@@ -57,7 +71,11 @@ export class BayWatcher {
   private readonly bayScans = new Map<string, Promise<void>>();
   private readonly bayScansWaiting = new Map<string, Promise<void>>();
   private readonly scanSlots = new PrioritySlots(PARALLEL_SCANS);
-  private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, running: 0 };
+  private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, runningSince: [] };
+  /** When each bay's running scan started (performance.now() ms): one stuck past RESCAN_MAX_WAIT_MS is not waited for by scanAll. */
+  private readonly bayScanStartedAt = new Map<string, number>();
+  /** Bays whose stuck scan was logged (once per stuck scan). */
+  private readonly reportedStuck = new Set<string>();
 
   constructor(private readonly state: AgentState, private readonly events: WatcherEvents) {}
 
@@ -115,7 +133,7 @@ export class BayWatcher {
     if (state.stopping) return;
     state.scanning++;
     const startedAt = performance.now();
-    this.lastScanAll.running++;
+    this.lastScanAll.runningSince.push(startedAt);
     try {
       let entries: BayEntry[] = [];
       try { entries = await listBaysFolder(state.config.bays); } catch (error) { state.logger.warn('cannot read bays folder', { err: error }); }
@@ -139,17 +157,32 @@ export class BayWatcher {
         }
         present.add(name);
         // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
-        scans.push(this.scanBay(name));
+        const scan = this.scanBay(name);
+        // A bay whose scan is stuck (a read that never returns) gets a scan queued behind it, as
+        // ever, but this scan of every bay does not wait for it: it would never end, and each
+        // periodic rescan after it would hang on the same bay.
+        if (!this.scanStuck(name, startedAt)) scans.push(scan);
       }
       await Promise.all(scans);
       for (const bay of state.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
     } finally {
       state.scanning--;
-      this.lastScanAll.running--;
+      const { runningSince } = this.lastScanAll;
+      runningSince.splice(runningSince.indexOf(startedAt), 1);
       this.lastScanAll.endedAt = performance.now();
       this.lastScanAll.tookMs = this.lastScanAll.endedAt - startedAt;
     }
     this.events.scanned();
+  }
+
+  private scanStuck(name: string, now: number): boolean {
+    const since = this.bayScanStartedAt.get(name);
+    if (since === undefined || now - since < RESCAN_MAX_WAIT_MS) return false;
+    if (!this.reportedStuck.has(name)) {
+      this.reportedStuck.add(name);
+      this.state.logger.warn('bay scan has not finished: a stuck card reader? Scans of the other bays go on', { bay: name, runningMs: Math.round(now - since) });
+    }
+    return true;
   }
 
   private reportOnce(bay: string, path: string, message: string, level: 'warn' | 'info' = 'warn'): void {
@@ -202,9 +235,12 @@ export class BayWatcher {
       // At most PARALLEL_SCANS bays at once: 128 cameras docked together would otherwise share the
       // disk and the thread pool evenly and all finish late, and the first job waits for a scan.
       const release = await this.scanSlots.acquire([0, 0]);
+      this.bayScanStartedAt.set(name, performance.now());
       try {
         if (!state.stopping) await this.scanBayInner(name);
       } finally {
+        this.bayScanStartedAt.delete(name);
+        this.reportedStuck.delete(name);
         release();
       }
     }).catch((error: unknown) => {
