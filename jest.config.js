@@ -19,7 +19,8 @@ export default {
   globalTeardown: '<rootDir>/test/engines/globalTeardown.ts',
   testTimeout: 120000,
   // FC_NUM_RUNS: how many runs each fast-check property makes (test/fcSetup.ts).
-  setupFiles: ['<rootDir>/test/fcSetup.ts'],
+  // test/hashWorkerSetup.ts: hash jobs run on the built worker, as in the dock.
+  setupFiles: ['<rootDir>/test/fcSetup.ts', '<rootDir>/test/hashWorkerSetup.ts'],
   // Three workers on the 2-core machine: much of the suite waits (outage's night, fault holds, crash-loop
   // sleeps, bandwidth caps, settle and rescan intervals), and a third worker fills those waits with CPU work
   // (docs/benchmarks.md, "Test suite time"). The tests wait on conditions with generous deadlines, never on

@@ -141,7 +141,13 @@ export async function hashThroughDescriptor(source: ChunkSource, segments: Reado
   return { sha256: whole.digest('hex'), size: position, answers };
 }
 
-const WORKER_URL = new URL('./hashWorker.js', import.meta.url);
+/** The compiled worker beside this module; useHashWorkerAt points elsewhere (the TypeScript sources under jest have none beside them). */
+let workerUrl = new URL('./hashWorker.js', import.meta.url);
+
+/** Run hash jobs on the worker module at `url` (test set-up: the built dist/dock/hashWorker.js, so jest runs the path the dock runs). */
+export function useHashWorkerAt(url: URL): void {
+  workerUrl = url;
+}
 
 /** The jobs a hash worker takes (hashWorker.ts): a file by path, or an open descriptor of the main thread's. */
 export type HashJob =
@@ -162,7 +168,7 @@ async function takeWorker(): Promise<import('node:worker_threads').Worker> {
   const reused = idleWorkers.pop();
   if (reused) { reused.ref(); return reused; }
   const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+  const worker = new Worker(workerUrl, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
   worker.on('exit', () => { const at = idleWorkers.indexOf(worker); if (at >= 0) idleWorkers.splice(at, 1); });
   // An idle worker's failure is reported to the job that uses it next (or to nobody).
   worker.on('error', () => {});
@@ -175,11 +181,11 @@ function giveBackWorker(worker: import('node:worker_threads').Worker): void {
   idleWorkers.push(worker);
 }
 
-/** The compiled worker is there (always in the built program; not when the sources run untranspiled, e.g. under jest). */
-async function workerAvailable(): Promise<boolean> {
+/** The compiled worker is there (always in the built program; not when the sources run untranspiled, unless useHashWorkerAt named one). */
+export async function hashWorkerAvailable(): Promise<boolean> {
   const { existsSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
-  return existsSync(fileURLToPath(WORKER_URL));
+  return existsSync(fileURLToPath(workerUrl));
 }
 
 /** An errno code (EIO, ENOENT, …) as fs reports it, as opposed to this project's E_* codes. */
@@ -198,14 +204,17 @@ function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (re
       worker.off('error', onError);
       worker.off('exit', onExit);
     };
-    const onAbort = (): void => { done(); void worker.terminate(); reject(aborted(signal!.reason)); };
+    // Settled only once the worker has stopped: no read of the caller's descriptor is issued after
+    // that, so the caller may close it (its number is free for the process's next open).
+    const stopThenReject = (error: unknown): void => { void worker.terminate().catch(() => {}).finally(() => reject(error)); };
+    const onAbort = (): void => { done(); stopThenReject(aborted(signal!.reason)); };
     const onMessage = (message: HashReply): void => {
       done();
       giveBackWorker(worker);
       if (message.ok) resolve(message);
       else reject(failed(message.error));
     };
-    const onError = (error: Error): void => { done(); void worker.terminate(); reject(error); };
+    const onError = (error: Error): void => { done(); stopThenReject(error); };
     const onExit = (code: number): void => { done(); reject(new Error(`hash worker exited with ${code}`)); };
     if (signal?.aborted) { onAbort(); return; }
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -218,7 +227,7 @@ function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (re
 
 /** hashFile on a worker thread when the compiled worker is available, else on this thread. Same result, same errors (by code). */
 export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>, expectedSize: number, options: HashOptions = {}): Promise<HashResult> {
-  if (!(await workerAvailable())) return hashFile(path, ranges, expectedSize, options);
+  if (!(await hashWorkerAvailable())) return hashFile(path, ranges, expectedSize, options);
   const job: HashJob = { kind: 'file', path, ranges: ranges.map((r) => ({ offset: r.offset, length: r.length })), size: expectedSize, streamRuns: options.streamRuns };
   const reply = await runOnWorker(job, options.signal, (reason) => reason ?? new Error('aborted'), (failure) => {
     const error = new InputError(failure.code ?? 'E_HASH', failure.message ?? 'hashing failed');
@@ -237,7 +246,7 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
  * plan gap is the IntegrityError, an abandoned wipe the PausedError.
  */
 export async function hashThroughDescriptorOffThread(handle: FileHandle, segments: ReadonlyArray<Pick<SegmentPlanEntry, 'index' | 'offset' | 'length'>>, nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<DescriptorHash> {
-  if (!(await workerAvailable())) return hashThroughDescriptor(handle, segments, nonce, challenged, signal);
+  if (!(await hashWorkerAvailable())) return hashThroughDescriptor(handle, segments, nonce, challenged, signal);
   const job: HashJob = { kind: 'descriptor', fd: handle.fd, segments: segments.map((s) => ({ index: s.index, offset: s.offset, length: s.length })), nonce: new Uint8Array(nonce), challenged: [...challenged] };
   const reply = await runOnWorker(job, signal, (reason) => new PausedError('wipe abandoned', { cause: reason }), (failure) => {
     if (failure.code === 'E_PLAN_GAP') return new IntegrityError('E_PLAN_GAP', failure.message);
