@@ -219,7 +219,7 @@ export class DockAgentCore {
 
   /** With --once: the rows this run closed file_vanished (their file left a docked card), for its report. */
   vanishedThisRun(): Array<{ file: string; state: string; reason?: string; reasonCode?: string; recordingId?: string; bay?: string }> {
-    return this.state.journal.getMany(this.state.vanishedThisRun).map((r) => ({
+    return this.state.journal.briefsOf(this.state.vanishedThisRun).map((r) => ({
       file: r.relPath, state: r.state, ...(r.reason ? { reason: r.reason } : {}), ...(r.reasonCode ? { reasonCode: r.reasonCode } : {}),
       ...(r.recordingId ? { recordingId: r.recordingId } : {}), ...(r.bay ? { bay: r.bay } : {}),
     }));

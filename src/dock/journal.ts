@@ -89,6 +89,13 @@ export interface RecordingRow {
   receiptJson: string | null;
 }
 
+/**
+ * A row without its signed documents and stat snapshot (status and reports: a completed row's
+ * manifest and receipt are kilobytes each, and reading them for a docked card of 20,000 files was
+ * most of a status call, docs/benchmarks.md).
+ */
+export type RecordingBrief = Omit<RecordingRow, 'manifestJson' | 'receiptJson' | 'stat'>;
+
 export interface SegmentRow {
   index: number;
   offset: number;
@@ -180,6 +187,21 @@ INSERT INTO recording_counts (state, flagged, n) SELECT state, ${FLAGGED_SQL('in
 export const SEEN_REFRESH_MS = 86_400_000;
 /** Events kept; older ones are pruned so the journal stays bounded however long the dock runs. */
 export const EVENTS_KEPT = 2000;
+
+/** The columns of a RecordingBrief (SQL in one place: every brief statement selects these). */
+const BRIEF_COLUMNS = 'key, serial, file_name, rel_path, bay, size, mtime_ms, state, reason, reason_code, recording_id, sha256, critical, detected_at, updated_at, attempts, next_attempt_at, last_error, info_json, uid';
+type RawBrief = Omit<RawRecording, 'manifest_json' | 'receipt_json' | 'stat_json'>;
+
+function toBrief(raw: RawBrief): RecordingBrief {
+  let info: Record<string, unknown> = {};
+  try { info = JSON.parse(raw.info_json) as Record<string, unknown>; } catch { /* keep empty */ }
+  return {
+    key: raw.key, uid: raw.uid ?? raw.key.slice(0, 16), serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
+    mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, reasonCode: raw.reason_code ?? null, recordingId: raw.recording_id, sha256: raw.sha256,
+    critical: raw.critical === 1, detectedAt: raw.detected_at, updatedAt: raw.updated_at, attempts: raw.attempts,
+    nextAttemptAt: raw.next_attempt_at, lastError: raw.last_error, info,
+  };
+}
 
 function toRow(raw: RawRecording): RecordingRow {
   let info: Record<string, unknown> = {};
@@ -369,12 +391,12 @@ export class Journal {
   }
 
   /**
-   * Rows in these states, in full (status: the active ones; a year of finished rows is never
-   * read here). Bounded by the work in hand, not by history.
+   * Rows in these states, brief (status: the active ones; a year of finished rows is never read
+   * here). Bounded by the work in hand, not by history.
    */
-  listInStates(states: readonly JobState[]): RecordingRow[] {
+  briefsInStates(states: readonly JobState[]): RecordingBrief[] {
     if (states.length === 0) return [];
-    return (this.stmt(`SELECT * FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawRecording[]).map(toRow);
+    return (this.stmt(`SELECT ${BRIEF_COLUMNS} FROM recordings WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY detected_at, key`).all(...states) as RawBrief[]).map(toBrief);
   }
 
   /**
@@ -385,11 +407,11 @@ export class Journal {
     return this.stmt(`SELECT key, rel_path AS relPath, state, recording_id AS recordingId FROM recordings WHERE state IN (${ACTIVE_SQL}) AND serial = ? ORDER BY detected_at, key`).all(serial) as never;
   }
 
-  /** Rows by key (the recordings of the cameras docked now), in one statement; unknown keys are left out. */
-  getMany(keys: Iterable<string>): RecordingRow[] {
+  /** Rows by key, brief (the recordings of the cameras docked now), in one statement; unknown keys are left out. */
+  briefsOf(keys: Iterable<string>): RecordingBrief[] {
     const list = [...keys];
     if (list.length === 0) return [];
-    return (this.stmt('SELECT * FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key').all(JSON.stringify(list)) as RawRecording[]).map(toRow);
+    return (this.stmt(`SELECT ${BRIEF_COLUMNS} FROM recordings WHERE key IN (SELECT value FROM json_each(?)) ORDER BY detected_at, key`).all(JSON.stringify(list)) as RawBrief[]).map(toBrief);
   }
 
   /**
@@ -409,9 +431,9 @@ export class Journal {
     }
   }
 
-  /** The `limit` rows changed last, newest first (status shows recent history, a page, never all of it). */
-  listRecent(limit: number): RecordingRow[] {
-    return (this.stmt('SELECT * FROM recordings ORDER BY updated_at DESC, rowid DESC LIMIT ?').all(limit) as RawRecording[]).map(toRow);
+  /** The `limit` rows changed last, brief, newest first (status shows recent history, a page, never all of it). */
+  recentBriefs(limit: number): RecordingBrief[] {
+    return (this.stmt(`SELECT ${BRIEF_COLUMNS} FROM recordings ORDER BY updated_at DESC, rowid DESC LIMIT ?`).all(limit) as RawBrief[]).map(toBrief);
   }
 
   /** Rows per state, and how many of the hashed states' rows are flagged (trigger-kept counters: no rows read). */

@@ -13,7 +13,7 @@ import type { DockProblem, ServerProblemTally } from './attention.js';
 import { isFlagged } from './integrity.js';
 import { unreadableOf } from './pipeline.js';
 import type { CardLayout } from '../protocol/cardLayouts.js';
-import type { JobState, RecordingRow } from './journal.js';
+import type { JobState, RecordingBrief } from './journal.js';
 import { ACTIVE_STATES, FINAL_STATES } from './states.js';
 
 export type BayState = 'empty' | 'docked' | 'offloading' | 'done' | 'attention';
@@ -61,6 +61,8 @@ export interface RecordingSummary {
 
 export interface DockStatus {
   dockId: string;
+  /** When this status was computed (ISO 8601, the dock's clock): a status page or progress line may show one a few seconds old (src/util/costBounded.ts). */
+  generatedAt: string;
   /** bodycam-dock version of the running agent. */
   version: string;
   /** Dock-level problems no retry fixes (src/dock/attention.ts); empty when there are none. GET /healthz is not ok while any is. */
@@ -117,13 +119,13 @@ export const RECENT_SHOWN = 200;
 export function dockStatus(state: AgentState): DockStatus {
   const { journal, located, config } = state;
   const now = state.clock.now();
-  const active = journal.listInStates(ACTIVE_STATES);
-  const byKey = new Map<string, RecordingRow>();
+  const active = journal.briefsInStates(ACTIVE_STATES);
+  const byKey = new Map<string, RecordingBrief>();
   for (const row of active) byKey.set(row.key, row);
   const dockedKeys = new Set<string>();
   for (const bay of state.bays.values()) if (bay.present) for (const key of bay.sessionKeys) if (!byKey.has(key)) dockedKeys.add(key);
-  for (const row of journal.getMany(dockedKeys)) byKey.set(row.key, row);
-  for (const row of journal.listRecent(RECENT_SHOWN)) if (!byKey.has(row.key)) byKey.set(row.key, row);
+  for (const row of journal.briefsOf(dockedKeys)) byKey.set(row.key, row);
+  for (const row of journal.recentBriefs(RECENT_SHOWN)) if (!byKey.has(row.key)) byKey.set(row.key, row);
   const rows = [...byKey.values()].sort((a, b) => a.detectedAt - b.detectedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const counts = journal.counts();
   const recordings: RecordingSummary[] = rows.map((row) => recordingSummary(state, row));
@@ -132,6 +134,7 @@ export function dockStatus(state: AgentState): DockStatus {
   const bays: BayStatus[] = [...state.bays.values()].sort((a, b) => a.name.localeCompare(b.name)).map((bay) => bayStatus(state, bay, byKey, now));
   return {
     dockId: config.dockId,
+    generatedAt: new Date(now).toISOString(),
     version: VERSION,
     attention: state.attention.list(),
     serverProblems: state.attention.serverProblems(),
@@ -157,7 +160,7 @@ export function dockStatus(state: AgentState): DockStatus {
 }
 
 /** One journal row as status and --once's report show it. */
-export function recordingSummary(state: Pick<AgentState, 'located'>, row: RecordingRow): RecordingSummary {
+export function recordingSummary(state: Pick<AgentState, 'located'>, row: RecordingBrief): RecordingSummary {
   const { located } = state;
   return {
     key: row.key,
@@ -179,7 +182,7 @@ export function recordingSummary(state: Pick<AgentState, 'located'>, row: Record
   };
 }
 
-function bayStatus(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingRow>, now: number): BayStatus {
+function bayStatus(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingBrief>, now: number): BayStatus {
   if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
   const inner = bayStatusInner(state, bay, rows, now);
   const withBytes = inner.bytesTotal === undefined ? (({ bytesDone: _d, bytesTotal: _t, ...rest }) => rest)(inner) : inner;
@@ -197,9 +200,9 @@ function skipAttention(bay: BayInfo): string[] {
   return out;
 }
 
-function bayStatusInner(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingRow>, now: number): BayStatus {
+function bayStatusInner(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingBrief>, now: number): BayStatus {
   const { config, journal } = state;
-  const mine: RecordingRow[] = [];
+  const mine: RecordingBrief[] = [];
   for (const key of bay.sessionKeys) {
     const r = rows.get(key);
     if (r && (bay.keys.has(r.key) || r.state === 'wiped')) mine.push(r);

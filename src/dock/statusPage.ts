@@ -18,18 +18,25 @@ function bytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
 }
 
+interface Sample { at: number; done: number; before: { at: number; done: number } | undefined }
+
 export class DockPage {
-  private readonly samples = new Map<string, { at: number; done: number }>();
+  private readonly samples = new Map<string, Sample>();
   constructor(private readonly now: () => number = Date.now) {}
 
   render(status: DockStatus): string {
-    const now = this.now();
+    // A bay's rate is over the statuses' own times: a reused status (src/util/costBounded.ts) is
+    // not a sample of no progress.
+    const generated = Date.parse(status.generatedAt);
+    const now = Number.isNaN(generated) ? this.now() : generated;
     const bays = status.bays.map((bay) => {
       // The bay's own byte counts (status.ts): the recordings list is a bounded page, not every row.
       const total = bay.bytesTotal ?? 0;
       const done = bay.bytesDone ?? 0;
-      const previous = this.samples.get(bay.bay);
-      this.samples.set(bay.bay, { at: now, done });
+      const sampled = this.samples.get(bay.bay);
+      // The same status again: the rate is still from the sample before it.
+      const previous = sampled?.at === now ? sampled.before : sampled && { at: sampled.at, done: sampled.done };
+      this.samples.set(bay.bay, { at: now, done, before: previous });
       const rate = previous && now > previous.at && done >= previous.done ? ((done - previous.done) * 1000) / (now - previous.at) : undefined;
       const eta = rate && rate > 0 ? Math.ceil((total - done) / rate) : undefined;
       const detail = bay.state === 'offloading'
@@ -51,6 +58,6 @@ table{border-collapse:collapse;margin-top:.5em}td,th{padding:.2em .6em;border-bo
 <body><h1>Dock ${esc(status.dockId)}</h1><div class="bays" id="bays">${bays}</div>
 <h2>Queue</h2><p id="queue">${q.depth} queued · ${q.uploading} uploading · ${q.preparing} preparing · ${q.waiting} waiting · ${q.backoff} in backoff · ${q.completed} complete · ${q.wiped} wiped · ${q.flagged} flagged · ${q.quarantined} quarantined · ${bytes(q.bytesSent)} sent</p>
 <h2>Quarantined (${q.quarantined}${q.quarantined > quarantined.length ? `, the ${quarantined.length} most recent shown: bodycam quarantine list has them all` : ''})</h2>${quarantined.length ? `<table id="quarantined"><tr><th>File</th><th>Camera</th><th>Code</th><th>Reason</th></tr>${quarantined.map((r) => `<tr><td>${esc(r.file)}</td><td>${esc(r.serial)}</td><td>${esc(r.reasonCode ?? '')}</td><td>${esc(r.reason ?? '')}</td></tr>`).join('')}</table>` : '<p>none</p>'}
-<p style="color:#789">Read-only · refreshes every 2 s · JSON at <a style="color:#9cf" href="/status">/status</a></p></body></html>`;
+<p style="color:#789">Read-only · as of <time id="generated" datetime="${esc(status.generatedAt)}">${esc(status.generatedAt)}</time> · refreshes every 2 s · JSON at <a style="color:#9cf" href="/status">/status</a></p></body></html>`;
   }
 }

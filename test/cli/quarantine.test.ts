@@ -120,7 +120,7 @@ describe('bodycam quarantine (CLI)', () => {
     expect(none.stdout).toBe('nothing quarantined with reason server_invalid_manifest\n');
     const journal = Journal.openExisting(stateDir);
     try {
-      expect(journal.listRecent(10).map((r) => r.state)).toEqual(['completed', 'completed']);
+      expect(journal.recentBriefs(10).map((r) => r.state)).toEqual(['completed', 'completed']);
     } finally {
       journal.close();
     }

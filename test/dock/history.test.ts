@@ -14,7 +14,7 @@ import type { CandidateFile } from '../../src/protocol/cameraStorage/index.js';
 import type { AgentState } from '../../src/dock/agentState.js';
 import { matchRow } from '../../src/dock/identity.js';
 import { isFlagged } from '../../src/dock/integrity.js';
-import { Journal, type JobState, type RecordingRow, type StatSnapshot } from '../../src/dock/journal.js';
+import { Journal, type JobState, type RecordingBrief, type StatSnapshot } from '../../src/dock/journal.js';
 import { unreadableOf } from '../../src/dock/pipeline.js';
 import { pruneFinished, RECEIPTS_ARCHIVE } from '../../src/dock/retention.js';
 import { ACTIVE_STATES, HASHED_STATES, STATE_TABLE } from '../../src/dock/states.js';
@@ -37,7 +37,7 @@ function walkTo(journal: Journal, key: string, target: JobState, info: Record<st
   }
 }
 
-function countsFromRows(rows: RecordingRow[]): { byState: Record<string, number>; flagged: number; total: number } {
+function countsFromRows(rows: RecordingBrief[]): { byState: Record<string, number>; flagged: number; total: number } {
   const byState: Record<string, number> = { detected: 0, probed: 0, planned: 0, hashed: 0, uploading: 0, completed: 0, wiped: 0, quarantined: 0 };
   let flagged = 0;
   for (const r of rows) {
@@ -61,7 +61,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
     journal.commitBatch();
     // Every method, so every statement is prepared (and run) at least once.
     const r = journal.insertDetected({ serial: 'CAM', fileName: 'a.MP4', relPath: 'DCIM/a.MP4', bay: 'bay1', size: 1, mtimeMs: 1, critical: false, stat: statOf(9999) });
-    journal.get(r.key); journal.listInStates(['detected', 'probed']); journal.getMany([r.key]); [...journal.iterateManyInOrder([r.key])]; journal.listRecent(10); journal.counts(); journal.lastRowId();
+    journal.get(r.key); journal.briefsInStates(['detected', 'probed']); journal.briefsOf([r.key]); [...journal.iterateManyInOrder([r.key])]; journal.recentBriefs(10); journal.counts(); journal.lastRowId();
     journal.oldestDetected(['detected']); journal.listWorkableLight(['detected']); [...journal.iterateWorkableLight(['detected', 'probed'])]; journal.listDueWorkableLight(['hashed', 'uploading'], 5, 10);
     journal.listWorkableLightOf(['completed'], [r.key]); journal.keysDetectedBefore(['detected', 'probed'], 5); journal.nextRetryAfter(['detected'], 5);
     journal.listByPath('CAM', 'DCIM/a.MP4'); journal.listNeedingAttention(); journal.listReceipted(); journal.findByRef('bay1/DCIM/a.MP4');
@@ -98,7 +98,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
     );
     fc.assert(fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
       for (const o of ops) {
-        const all = journal.listRecent(1e6);
+        const all = journal.recentBriefs(1e6);
         if (o.kind === 'insert') {
           const row = journal.insertDetected({ serial: 'CAM', fileName: `n${n}.MP4`, relPath: `DCIM/n${n}.MP4`, bay: 'bay1', size: 1, mtimeMs: n, critical: false, stat: statOf(n++) });
           walkTo(journal, row.key, o.target, { ...o.info, ...(o.unreadable ? { unreadable: 'moov atom not found' } : {}) });
@@ -110,7 +110,7 @@ describe('dock history: query plans, counters, migration, retention', () => {
           else if (o.kind === 'prune') journal.deleteFinished([row.key], Date.now() + DAY);
         }
       }
-      expect(journal.counts()).toEqual(countsFromRows(journal.listRecent(1e6)));
+      expect(journal.counts()).toEqual(countsFromRows(journal.recentBriefs(1e6)));
     }), { numRuns: runs(40) });
     journal.close();
   });

@@ -40,7 +40,7 @@ describe('journal', () => {
       const stat = { size: 10, mtimeMs: i, ino: 500 + i, dev: 1, ctimeMs: i, sidecar: null };
       keys.push(journal.insertDetected({ serial: 'CAM', fileName: `p${i}.mp4`, relPath: `DCIM/p${i}.mp4`, bay: 'bay1', size: 10, mtimeMs: i, critical: false, stat }).key);
     }
-    const expected = journal.getMany(keys).map((r) => r.key);
+    const expected = journal.briefsOf(keys).map((r) => r.key);
     const asked = [...keys].reverse().concat(['0000000000000000', keys[3]!]);
     for (const page of [1, 4, 5, 23, 500]) expect([...journal.iterateManyInOrder(asked, page)].map((r) => r.key)).toEqual(expected);
     expect(new Set(expected)).toEqual(new Set(keys));

@@ -86,7 +86,7 @@ describe('a card of many files the dock sets aside', () => {
     // Detection order, as status lists them.
     const journal = Journal.openReadOnly(join(root, 'state'));
     try {
-      const rows = journal.listInStates(['quarantined']);
+      const rows = journal.briefsInStates(['quarantined']);
       expect(names).toEqual(rows.map((r) => r.relPath));
     } finally {
       journal.close();

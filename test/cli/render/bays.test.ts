@@ -13,7 +13,7 @@ const MiB = 1024 * 1024;
 
 function status(bays: BayStatus[], bytesSent: number): DockStatus {
   return {
-    dockId: 'd', version: '0.0.0-test', attention: [], bays,
+    dockId: 'd', generatedAt: '2026-12-03T00:00:00.000Z', version: '0.0.0-test', attention: [], bays,
     queue: { depth: 1, preparing: 0, uploading: 1, waiting: 0, backoff: 0, paused: 0, settling: 0, completed: 0, wiped: 0, quarantined: 0, flagged: 0, oldestQueuedSeconds: 0, bytesSent, recordings: [] },
   };
 }
