@@ -16,7 +16,7 @@ import type { RecordingManifest } from '../protocol/types.js';
 import { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { ProblemError } from './errors.js';
-import { hashFileOffThread, hashThroughDescriptorOffThread } from './hasher.js';
+import { closeWhenUnread, hashFileOffThread, hashThroughDescriptorOffThread } from './hasher.js';
 import { matchJournal, walkBays, type BayListing, type CardFile } from './inventory.js';
 import { ATTENTION_SKIPS, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
 import { isMediaExtension } from '../protocol/fileKinds.js';
@@ -87,7 +87,7 @@ async function prove(client: IngestClient, row: RecordingRow, card: CardFile, op
   try {
     hashed = await hashThroughDescriptorOffThread(opened.handle, manifest.segments, nonce, new Set(challenged));
   } finally {
-    await opened.handle.close();
+    await closeWhenUnread(opened.handle);
   }
   if (hashed.sha256 !== manifest.file.sha256 || hashed.size !== manifest.file.size) {
     return { verdict: 'differing', detail: `the card's bytes (SHA-256 ${hashed.sha256.slice(0, 16)}…, ${hashed.size} bytes) are not the receipted ones (${manifest.file.sha256.slice(0, 16)}…)` };

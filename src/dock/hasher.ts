@@ -192,10 +192,30 @@ export async function hashWorkerAvailable(): Promise<boolean> {
 const ERRNO_CODE = /^E[A-Z]+$/;
 
 /**
- * One job on a kept worker. An abandoned job's worker is stopped, never reused (its read may still
- * be running); `aborted` makes the rejection the caller's own code would have thrown.
+ * Descriptors a stopped job's worker may still be reading: terminate() does not return while the
+ * worker's read is in the kernel (a card reader stuck in a read never answers), so an abandoned job
+ * settles at once and the descriptor is closed only once its worker is gone (closeWhenUnread): a
+ * number closed under a read could be the next open's, a file of another camera.
  */
-function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (reason: unknown) => unknown, failed: (error: { message: string; code?: string }) => unknown): Promise<HashReply & { ok: true }> {
+const stillRead = new WeakMap<FileHandle, Promise<void>>();
+
+/**
+ * Close a handle a descriptor job read: now, or, when an abandoned job's worker has not stopped yet,
+ * as soon as it has (without waiting for that here: the wipe and the agent's stop go on).
+ */
+export function closeWhenUnread(handle: FileHandle): Promise<void> {
+  const reading = stillRead.get(handle);
+  if (!reading) return handle.close();
+  void reading.then(() => handle.close()).catch(() => {});
+  return Promise.resolve();
+}
+
+/**
+ * One job on a kept worker. An abandoned or failed job's worker is stopped, never reused, and the
+ * job settles at once (`stopping` learns when the worker is gone); `aborted` makes the rejection
+ * the caller's own code would have thrown.
+ */
+function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (reason: unknown) => unknown, failed: (error: { message: string; code?: string }) => unknown, stopping?: (stopped: Promise<void>) => void): Promise<HashReply & { ok: true }> {
   if (signal?.aborted) return Promise.reject(aborted(signal.reason));
   return takeWorker().then((worker) => new Promise((resolve, reject) => {
     const done = (): void => {
@@ -204,17 +224,15 @@ function runOnWorker(job: HashJob, signal: AbortSignal | undefined, aborted: (re
       worker.off('error', onError);
       worker.off('exit', onExit);
     };
-    // Settled only once the worker has stopped: no read of the caller's descriptor is issued after
-    // that, so the caller may close it (its number is free for the process's next open).
-    const stopThenReject = (error: unknown): void => { void worker.terminate().catch(() => {}).finally(() => reject(error)); };
-    const onAbort = (): void => { done(); stopThenReject(aborted(signal!.reason)); };
+    const stop = (): void => { stopping?.(worker.terminate().then(() => {}, () => {})); };
+    const onAbort = (): void => { done(); stop(); reject(aborted(signal!.reason)); };
     const onMessage = (message: HashReply): void => {
       done();
       giveBackWorker(worker);
       if (message.ok) resolve(message);
       else reject(failed(message.error));
     };
-    const onError = (error: Error): void => { done(); stopThenReject(error); };
+    const onError = (error: Error): void => { done(); stop(); reject(error); };
     const onExit = (code: number): void => { done(); reject(new Error(`hash worker exited with ${code}`)); };
     if (signal?.aborted) { onAbort(); return; }
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -242,8 +260,8 @@ export async function hashFileOffThread(path: string, ranges: ReadonlyArray<{ of
  * hashThroughDescriptor on a worker thread, reading through the descriptor of `handle` (workers
  * share the process's descriptors): the wipe's re-hash is a whole SHA-256 pass, and on the main
  * thread it held up every upload in flight for as long. The handle must stay open until this
- * settles. Same result and the same errors as on this thread: an errno error keeps its code, a
- * plan gap is the IntegrityError, an abandoned wipe the PausedError.
+ * settles, and be closed with closeWhenUnread. Same result and the same errors as on this thread:
+ * an errno error keeps its code, a plan gap is the IntegrityError, an abandoned wipe the PausedError.
  */
 export async function hashThroughDescriptorOffThread(handle: FileHandle, segments: ReadonlyArray<Pick<SegmentPlanEntry, 'index' | 'offset' | 'length'>>, nonce: Buffer, challenged: ReadonlySet<number>, signal?: AbortSignal): Promise<DescriptorHash> {
   if (!(await hashWorkerAvailable())) return hashThroughDescriptor(handle, segments, nonce, challenged, signal);
@@ -252,7 +270,7 @@ export async function hashThroughDescriptorOffThread(handle: FileHandle, segment
     if (failure.code === 'E_PLAN_GAP') return new IntegrityError('E_PLAN_GAP', failure.message);
     if (failure.code === 'E_DOCK_PAUSED') return new PausedError(failure.message);
     return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
-  });
+  }, (stopped) => { stillRead.set(handle, stopped); });
   const result = reply.result as Omit<DescriptorHash, 'answers'> & { answers: Array<[number, string]> };
   return { sha256: result.sha256, size: result.size, answers: new Map(result.answers) };
 }

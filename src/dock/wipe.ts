@@ -29,7 +29,7 @@ import { IntegrityError, isFileGone } from '../errors.js';
 import { keyIdOf, verifyObject } from '../protocol/signing.js';
 import { POSSESSION_MAX_SEGMENTS, PROTOCOL_VERSION, SIDECAR_MAX_BYTES, type PossessionChallenge, type Receipt, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { PausedError, ProblemError } from './errors.js';
-import { hashThroughDescriptorOffThread } from './hasher.js';
+import { closeWhenUnread, hashThroughDescriptorOffThread } from './hasher.js';
 import type { Journal, RecordingRow } from './journal.js';
 import { cardPathRole } from '../protocol/cardLayouts.js';
 import { companionKeysOf, isMediaExtension, recordingKeysOf } from '../protocol/fileKinds.js';
@@ -632,8 +632,9 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     }
     return { wiped: true, ...(await removeAttachments(target.cameraRoot, target.absPath, attachmentsHeld)) };
   } finally {
-    for (const held of attachmentsHeld) await held.handle.close().catch(() => {});
+    // An abandoned re-hash's worker may still be in a read of these (a stuck card reader): closed once it is gone.
+    for (const held of attachmentsHeld) await closeWhenUnread(held.handle).catch(() => {});
     await sidecarHandle?.close().catch(() => {});
-    await file.close().catch(() => {});
+    await closeWhenUnread(file).catch(() => {});
   }
 }

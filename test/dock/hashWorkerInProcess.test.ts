@@ -1,13 +1,14 @@
 /**
  * Under jest the hash jobs run on the built worker (test/hashWorkerSetup.ts), the path the dock
- * takes: this suite proves the set-up took, and that an abandoned wipe's re-hash settles only once
- * its worker has stopped, so the caller may close the descriptor the worker was reading.
+ * takes: this suite proves the set-up took, and that an abandoned wipe's re-hash settles as the
+ * wipe's PausedError and leaves the next job a working worker (a read stuck in the kernel:
+ * hashWorkerStuckRead.test.ts).
  */
 import { describe, it, expect, afterAll } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashWorkerAvailable, hashFileOffThread, hashThroughDescriptorOffThread } from '../../src/dock/hasher.js';
+import { closeWhenUnread, hashWorkerAvailable, hashFileOffThread, hashThroughDescriptorOffThread } from '../../src/dock/hasher.js';
 import { PausedError } from '../../src/dock/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -24,7 +25,7 @@ describe('hash worker in the jest process', () => {
     expect(result.sha256).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
-  it('rejects an abandoned re-hash with the PausedError after the worker stopped, and the next job runs on a fresh worker', async () => {
+  it('rejects an abandoned re-hash with the PausedError, and the next job runs on a fresh worker', async () => {
     const size = 96 * 1024 * 1024;
     const path = join(tmp.path, 'big.mp4');
     await writeFile(path, Buffer.alloc(size, 7));
@@ -37,7 +38,7 @@ describe('hash worker in the jest process', () => {
       const outcome = await pending.then(() => 'finished', (error: unknown) => error);
       // A fast host may finish before the abort lands; an abort must surface as the wipe's PausedError.
       if (outcome !== 'finished') expect(outcome).toBeInstanceOf(PausedError);
-      await handle.close();
+      await closeWhenUnread(handle);
     }
     const handle = await open(path, 'r');
     try {

@@ -1,0 +1,71 @@
+/**
+ * A wipe's re-hash abandoned while the worker's read is stuck in the kernel (a card reader that
+ * never answers): Worker.terminate() does not return until that read does, so the job must settle
+ * at once anyway (the recording is not held in `running`, the agent can stop), and the descriptor
+ * must stay open until the worker is gone (closed under the read, its number could be the next
+ * open's). The stuck read is real: a FUSE file system that never answers reads past 1 MiB
+ * (test/helpers/stuckReadFs.py; needs root and /dev/fuse, as on the CI machine).
+ */
+import { describe, it, expect, afterAll } from '@jest/globals';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { closeWhenUnread, hashThroughDescriptorOffThread } from '../../src/dock/hasher.js';
+import { PausedError } from '../../src/dock/errors.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const fsScript = fileURLToPath(new URL('../helpers/stuckReadFs.py', import.meta.url));
+const fuseUsable = ((): boolean => {
+  try { accessSync('/dev/fuse', constants.R_OK | constants.W_OK); return process.getuid?.() === 0; } catch { return false; }
+})();
+
+async function mountStuck(dir: string): Promise<ChildProcess> {
+  const child = spawn('python3', [fsScript, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('mounted')) resolve(); if (out.includes('mount failed')) reject(new Error(out)); });
+    child.on('exit', (code) => reject(new Error(`stuckReadFs exited with ${code}: ${out}`)));
+  });
+  return child;
+}
+
+const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { if (what()) return true; await new Promise((r) => setTimeout(r, 20)); }
+  return what();
+};
+
+(fuseUsable ? describe : describe.skip)('hash job abandoned during a read stuck in the kernel', () => {
+  const tmp = makeTempDir('bodycam-stuck-read-');
+  const mnt = join(tmp.path, 'mnt');
+  let fs: ChildProcess | undefined;
+  afterAll(() => {
+    fs?.kill('SIGKILL');
+    spawnSync('umount', ['-l', mnt]);
+    tmp.cleanup();
+  });
+
+  it('settles with the PausedError at once, and closes the descriptor only once the worker is gone', async () => {
+    spawnSync('mkdir', ['-p', mnt]);
+    fs = await mountStuck(mnt);
+    const handle = await open(join(mnt, 'big.bin'), 'r');
+    const controller = new AbortController();
+    const segments = Array.from({ length: 8 }, (_, index) => ({ index, offset: index << 20, length: 1 << 20 }));
+    const started = Date.now();
+    const pending = hashThroughDescriptorOffThread(handle, segments, randomBytes(32), new Set([2]), controller.signal);
+    setTimeout(() => controller.abort(new Error('camera undocked')), 300);
+    const outcome = await pending.then(() => 'finished', (error: unknown) => error);
+    expect(outcome).toBeInstanceOf(PausedError);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The worker is still in the read: the descriptor stays open, whatever the caller does.
+    await closeWhenUnread(handle);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(handle.fd).toBeGreaterThanOrEqual(0);
+    // The reader answers at last (here: its file system goes away): the worker ends, then the descriptor closes.
+    fs.kill('SIGKILL');
+    expect(await waitFor(() => handle.fd === -1, 10_000)).toBe(true);
+  });
+});
