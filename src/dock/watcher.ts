@@ -72,12 +72,16 @@ export class BayWatcher {
   private readonly bayScansWaiting = new Map<string, Promise<void>>();
   private readonly scanSlots = new PrioritySlots(PARALLEL_SCANS);
   private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, runningSince: [] };
-  /** When each bay's running scan started (performance.now() ms): one stuck past RESCAN_MAX_WAIT_MS is not waited for by scanAll. */
+  /** When each bay's running scan started (performance.now() ms): one past slowAfterMs is not waited for by scanAll. */
   private readonly bayScanStartedAt = new Map<string, number>();
-  /** Bays whose stuck scan was logged (once per stuck scan). */
+  /** Bays whose slow scan was logged (once per scan). */
   private readonly reportedStuck = new Set<string>();
 
-  constructor(private readonly state: AgentState, private readonly events: WatcherEvents) {}
+  /**
+   * `slowAfterMs`: how long one bay's scan may run before scans of every bay stop waiting for it and
+   * it gives its scan slot back (RESCAN_MAX_WAIT_MS; tests make it short).
+   */
+  constructor(private readonly state: AgentState, private readonly events: WatcherEvents, private readonly slowAfterMs = RESCAN_MAX_WAIT_MS) {}
 
   /** Watch the bays folder for changes (not in --once mode, which scans once). */
   watch(): void {
@@ -156,15 +160,24 @@ export class BayWatcher {
           continue;
         }
         present.add(name);
-        // Bays are scanned side by side: a card with thousands of files must not hold up the next bay's scan.
-        const scan = this.scanBay(name);
-        // A bay whose scan is stuck (a read that never returns) gets a scan queued behind it, as
-        // ever, but this scan of every bay does not wait for it: it would never end, and each
-        // periodic rescan after it would hang on the same bay.
-        if (!this.scanStuck(name, startedAt)) scans.push(scan);
+        // A bay whose scan has run past slowAfterMs (a card reader stuck in a read, or a very slow
+        // one) gets no scan queued behind it: it would start the moment that one ends, back to
+        // back for as long as the card is slow. Its scan, when it ends, sees the card as it is.
+        const since = this.bayScanStartedAt.get(name);
+        if (since !== undefined && startedAt - since >= this.slowAfterMs) { this.reportSlow(name, startedAt - since); continue; }
+        // Bays are scanned side by side: a card with thousands of files must not hold up the next
+        // bay's scan; and one that does not end by slowAfterMs is not waited for (at start-up too).
+        scans.push(this.untilSlow(name, this.scanBay(name)));
       }
       await Promise.all(scans);
-      for (const bay of state.bays.values()) if (bay.present && !present.has(bay.name)) this.undock(bay);
+      // A bay gone from the listing above is undocked only if it is gone now too: a bay docked while
+      // this scan waited for a slow one was not in that listing.
+      // (A bays folder that cannot be read holds no camera, as above.)
+      const gone = [...state.bays.values()].filter((bay) => bay.present && !present.has(bay.name));
+      if (gone.length) {
+        const presentNow = new Set((await listBaysFolder(state.config.bays).catch(() => [] as BayEntry[])).filter((e) => e.kind !== 'ignored').map((e) => e.name));
+        for (const bay of gone) if (bay.present && !presentNow.has(bay.name)) this.undock(bay);
+      }
     } finally {
       state.scanning--;
       const { runningSince } = this.lastScanAll;
@@ -175,14 +188,21 @@ export class BayWatcher {
     this.events.scanned();
   }
 
-  private scanStuck(name: string, now: number): boolean {
-    const since = this.bayScanStartedAt.get(name);
-    if (since === undefined || now - since < RESCAN_MAX_WAIT_MS) return false;
-    if (!this.reportedStuck.has(name)) {
-      this.reportedStuck.add(name);
-      this.state.logger.warn('bay scan has not finished: a stuck card reader? Scans of the other bays go on', { bay: name, runningMs: Math.round(now - since) });
-    }
-    return true;
+  /** The scan, or slowAfterMs, whichever ends first (the scan goes on; the bay is reported slow). */
+  private untilSlow(name: string, scan: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<void>((resolve) => {
+      timer = setTimeout(() => { this.reportSlow(name, this.slowAfterMs); resolve(); }, this.slowAfterMs);
+      timer.unref?.();
+    });
+    return Promise.race([scan.finally(() => clearTimeout(timer)), slow]);
+  }
+
+  /** Once per scan that runs past slowAfterMs: the other bays' scans go on without it. */
+  private reportSlow(name: string, runningMs: number): void {
+    if (this.reportedStuck.has(name)) return;
+    this.reportedStuck.add(name);
+    this.state.logger.warn('bay scan has not finished: a slow or stuck card reader? Scans of the other bays go on', { bay: name, runningMs: Math.round(runningMs) });
   }
 
   private reportOnce(bay: string, path: string, message: string, level: 'warn' | 'info' = 'warn'): void {
@@ -236,9 +256,14 @@ export class BayWatcher {
       // disk and the thread pool evenly and all finish late, and the first job waits for a scan.
       const release = await this.scanSlots.acquire([0, 0]);
       this.bayScanStartedAt.set(name, performance.now());
+      // A scan past slowAfterMs gives its slot back: eight stuck card readers must not keep every
+      // other bay from being scanned (the slots bound disk contention, and a stuck read has none).
+      const slotTimer = setTimeout(release, this.slowAfterMs);
+      slotTimer.unref?.();
       try {
         if (!state.stopping) await this.scanBayInner(name);
       } finally {
+        clearTimeout(slotTimer);
         this.bayScanStartedAt.delete(name);
         this.reportedStuck.delete(name);
         release();

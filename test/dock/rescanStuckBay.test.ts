@@ -1,50 +1,113 @@
 /**
- * One bay whose scan never ends (a card reader stuck in a read) must not switch the safety-net
- * rescan off for every bay, and scans of every bay must not pile up behind it. A read that hangs
- * cannot be made on a real file here (no FUSE), so the bay module's openBay is replaced by one
- * that never answers for the bay named "stuck"; everything else is the real watcher.
+ * Bays whose scan does not end (a card reader stuck in a read) or ends very late must not switch
+ * the safety-net rescan off, hold up start-up, take every scan slot, get scans queued back to back
+ * behind them, or make a late scan of every bay undock a bay docked since it listed the bays. A
+ * read that hangs cannot be made on a folder here, so the bay module's openBay is replaced by one
+ * that answers for "stuck…" bays only when the test says; the watcher, the journal and the camera
+ * folders are real. slowAfterMs is 150 ms instead of 5 minutes.
  */
 import { describe, it, expect, jest, afterAll } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-let listed = 0;
-let bayNames = ['bay1', 'stuck'];
+const root = mkdtempSync(join(tmpdir(), 'bodycam-stuck-bay-'));
+const baysDir = join(root, 'bays');
+mkdirSync(baysDir);
+let bayNames: string[] = [];
 const opened: string[] = [];
+const answer = new Map<string, () => void>();
 jest.unstable_mockModule('../../src/dock/bays.js', () => ({
-  listBaysFolder: async () => { listed++; return bayNames.map((name) => ({ kind: 'bay', name, root: `/bays/${name}` })); },
-  openBay: (root: string) => { opened.push(root); return root.endsWith('/stuck') ? new Promise(() => {}) : Promise.resolve({ kind: 'noCamera' }); },
+  listBaysFolder: async () => bayNames.map((name) => ({ kind: 'bay', name, root: join(baysDir, name) })),
+  openBay: (bayRoot: string) => {
+    const name = bayRoot.slice(baysDir.length + 1);
+    opened.push(name);
+    if (name.startsWith('stuck')) return new Promise((resolve) => answer.set(name, () => resolve({ kind: 'noCamera' })));
+    return Promise.resolve({ kind: 'camera', serial: `SER-${name}`, reading: { kind: 'none' } });
+  },
 }));
-const { BayWatcher, RESCAN_MAX_WAIT_MS } = await import('../../src/dock/watcher.js');
+const { BayWatcher } = await import('../../src/dock/watcher.js');
+const { Journal } = await import('../../src/dock/journal.js');
 
-const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
-afterAll(() => { jest.restoreAllMocks(); });
+const SLOW_MS = 150;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const journals: Array<{ close(): void }> = [];
+afterAll(() => { for (const answerNow of answer.values()) answerNow(); for (const j of journals) j.close(); rmSync(root, { recursive: true, force: true }); });
 
-describe('rescan with a bay whose scan never ends', () => {
-  it('keeps finding new bays, logs the stuck bay once, and does not pile up scans', async () => {
-    const warnings: Array<{ message: string; fields: unknown }> = [];
-    const logger = { warn: (message: string, fields: unknown) => warnings.push({ message, fields }), info() {}, debug() {}, error() {} };
-    const state = { stopping: false, scanning: 0, config: { bays: '/bays' }, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map() };
-    const watcher = new BayWatcher(state as never, { scanned() {} } as never);
-    let clock = 1_000;
-    jest.spyOn(performance, 'now').mockImplementation(() => clock);
-    watcher.rescanIfDue(); // the first periodic rescan: hangs on bay "stuck"
-    await tick();
-    expect(opened).toEqual(['/bays/bay1', '/bays/stuck']);
-    // Within the cap the hung scan holds the next periodic one back (it may just be a slow card).
-    clock += 60_000;
-    watcher.rescanIfDue();
-    await tick();
-    expect(listed).toBe(1);
-    clock += RESCAN_MAX_WAIT_MS;
-    bayNames = ['bay1', 'newbay', 'stuck']; // a camera docked in a new bay, its chokidar event lost
-    for (let i = 0; i < 10; i++) { watcher.rescanIfDue(); await tick(); clock += 10_000; }
-    expect(opened).toContain('/bays/newbay');
-    // Each rescan after the cap ended (it did not wait for the stuck bay), so they went on at the period.
-    expect(listed).toBeGreaterThanOrEqual(10);
-    const running = (watcher as unknown as { lastScanAll: { runningSince: number[] } }).lastScanAll.runningSince;
-    expect(running).toHaveLength(1); // only the first one, still waiting for the stuck bay
-    // The stuck bay was opened once: its queued scan waits behind it, and is joined, not repeated.
-    expect(opened.filter((root) => root === '/bays/stuck')).toHaveLength(1);
-    expect(warnings.filter((w) => w.message.startsWith('bay scan has not finished'))).toHaveLength(1);
+function watcherOf(names: string[]) {
+  bayNames = names;
+  for (const name of names) mkdirSync(join(baysDir, name), { recursive: true });
+  const warnings: Array<{ message: string; bay?: string }> = [];
+  const undocked: string[] = [];
+  const logger = {
+    warn: (message: string, fields?: { bay?: string }) => warnings.push({ message, bay: fields?.bay }),
+    info: (message: string, fields?: { bay?: string }) => { if (message === 'camera undocked') undocked.push(fields!.bay!); },
+    debug() {}, error() {},
+  };
+  const journal = Journal.open(mkdtempSync(join(root, 'state-')));
+  journals.push(journal);
+  const state = { stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false }, clock: { now: () => Date.now() }, journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map() };
+  const watcher = new BayWatcher(state as never, { scanned() {}, rowFound() {} } as never, SLOW_MS);
+  const slowWarnings = (bay: string): number => warnings.filter((w) => w.bay === bay && w.message.startsWith('bay scan has not finished')).length;
+  const running = (): number[] => (watcher as unknown as { lastScanAll: { runningSince: number[] } }).lastScanAll.runningSince;
+  return { watcher, state, slowWarnings, running, undocked };
+}
+
+describe('scans of every bay with a bay whose scan does not end', () => {
+  it('start-up\'s scan of every bay ends after slowAfterMs, the other bays scanned; later ones find new bays and queue nothing behind the stuck one', async () => {
+    const { watcher, state, slowWarnings, running } = watcherOf(['cam1', 'stuckA']);
+    const started = Date.now();
+    await watcher.scanAll(); // what start() awaits
+    expect(Date.now() - started).toBeGreaterThanOrEqual(SLOW_MS - 5);
+    expect(Date.now() - started).toBeLessThan(SLOW_MS + 2000);
+    expect(state.bays.get('cam1')?.present).toBe(true);
+    expect(slowWarnings('stuckA')).toBe(1);
+    expect(running()).toEqual([]);
+    // A camera docked in a new bay, its chokidar event lost: the periodic scans find it, at once.
+    mkdirSync(join(baysDir, 'cam2'));
+    bayNames = ['cam1', 'cam2', 'stuckA'];
+    for (let i = 0; i < 3; i++) await watcher.scanAll();
+    expect(state.bays.get('cam2')?.present).toBe(true);
+    expect(opened.filter((name) => name === 'stuckA')).toHaveLength(1); // no scan queued behind it
+    expect(slowWarnings('stuckA')).toBe(1);
+    // It answers at last: its scan ends, and the next scan of every bay scans it again.
+    answer.get('stuckA')!();
+    await sleep(20);
+    await watcher.scanAll();
+    expect(opened.filter((name) => name === 'stuckA')).toHaveLength(2);
+    answer.get('stuckA')!();
+    state.stopping = true;
+  });
+
+  it('eight stuck bays give their scan slots back: a camera docked beside them is still scanned', async () => {
+    const stuck = Array.from({ length: 8 }, (_, i) => `stuckS${i}`);
+    const { watcher, state } = watcherOf([...stuck, 'camS']);
+    await watcher.scanAll();
+    await sleep(SLOW_MS + 100);
+    await watcher.scanAll();
+    expect(state.bays.get('camS')?.present).toBe(true);
+    for (const name of stuck) answer.get(name)!();
+    state.stopping = true;
+  });
+
+  it('a scan of every bay that waited for a slow bay does not undock a bay docked since it listed them', async () => {
+    const { watcher, state, undocked } = watcherOf(['stuckU']);
+    const first = watcher.scanAll(); // lists only stuckU, and waits for it (up to slowAfterMs)
+    await sleep(20);
+    mkdirSync(join(baysDir, 'camU'));
+    bayNames = ['camU', 'stuckU'];
+    await watcher.scanBay('camU'); // its chokidar event
+    expect(state.bays.get('camU')?.present).toBe(true);
+    const controller = state.bays.get('camU')!.controller as AbortController;
+    answer.get('stuckU')!();
+    await first;
+    expect(undocked).not.toContain('camU');
+    expect(controller.signal.aborted).toBe(false);
+    // A bay really gone is still undocked.
+    bayNames = ['stuckU'];
+    await watcher.scanAll();
+    expect(undocked).toContain('camU');
+    answer.get('stuckU')?.();
     state.stopping = true;
   });
 });
