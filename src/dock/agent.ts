@@ -168,7 +168,7 @@ export class DockAgentCore {
     this.state.initialScanDone = true;
     this.scheduler.pump();
     this.scheduler.checkIdle();
-    // After the first scan (a completed row of a camera docked now is in use, never pruned), then hourly.
+    // After the first scan, then hourly; never while a bay is being scanned (pruneOnce).
     void this.prune();
     if (!config.once) {
       this.pruneTimer = setInterval(() => { void this.prune(); }, PRUNE_INTERVAL_MS);
@@ -185,6 +185,14 @@ export class DockAgentCore {
   private async pruneOnce(): Promise<PruneResult | undefined> {
     const { state, config } = this;
     if (state.stopping || !(config.retainFinished > 0)) return undefined;
+    // A completed row of a camera docked now is in use, never pruned; but a bay whose scan has not
+    // reached its files yet (a slow card reader: start-up goes on without it after 5 minutes) has
+    // not put them in `located`. So not while any bay is being scanned (a scan that never ends
+    // holds pruning off: rows are kept, never lost).
+    while (state.scanning > 0) {
+      await new Promise<void>((resolve) => { const t = setTimeout(resolve, 200); t.unref?.(); });
+      if (state.stopping) return undefined;
+    }
     try {
       const inUse = (key: string): boolean => state.located.has(key) || state.running.has(key) || [...state.bays.values()].some((b) => b.present && b.sessionKeys.has(key));
       const result = await pruneFinished({

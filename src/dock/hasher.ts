@@ -192,7 +192,8 @@ export async function hashWorkerAvailable(): Promise<boolean> {
 const ERRNO_CODE = /^E[A-Z]+$/;
 
 /**
- * Descriptors a stopped job's worker may still be reading: terminate() does not return while the
+ * Descriptors whose abandoned jobs' workers may still be reading (every such job of a handle: the
+ * stops are chained): terminate() does not return while the
  * worker's read is in the kernel (a card reader stuck in a read never answers), so an abandoned job
  * settles at once and the descriptor is closed only once its worker is gone (closeWhenUnread): a
  * number closed under a read could be the next open's, a file of another camera.
@@ -270,7 +271,7 @@ export async function hashThroughDescriptorOffThread(handle: FileHandle, segment
     if (failure.code === 'E_PLAN_GAP') return new IntegrityError('E_PLAN_GAP', failure.message);
     if (failure.code === 'E_DOCK_PAUSED') return new PausedError(failure.message);
     return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
-  }, (stopped) => { stillRead.set(handle, stopped); });
+  }, (stopped) => { stillRead.set(handle, Promise.all([stillRead.get(handle), stopped]).then(() => {})); });
   const result = reply.result as Omit<DescriptorHash, 'answers'> & { answers: Array<[number, string]> };
   return { sha256: result.sha256, size: result.size, answers: new Map(result.answers) };
 }

@@ -74,6 +74,8 @@ export class BayWatcher {
   private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, runningSince: [] };
   /** When each bay's running scan started (performance.now() ms): one past slowAfterMs is not waited for by scanAll. */
   private readonly bayScanStartedAt = new Map<string, number>();
+  /** Scans past slowAfterMs that gave their scan slot back (at most PARALLEL_SCANS). */
+  private slotsGivenBack = 0;
   /** Bays whose slow scan was logged (once per scan). */
   private readonly reportedStuck = new Set<string>();
 
@@ -162,7 +164,8 @@ export class BayWatcher {
         present.add(name);
         // A bay whose scan has run past slowAfterMs (a card reader stuck in a read, or a very slow
         // one) gets no scan queued behind it: it would start the moment that one ends, back to
-        // back for as long as the card is slow. Its scan, when it ends, sees the card as it is.
+        // back for as long as the card is slow. What changed on the card since that scan listed
+        // it is found by the next scan of every bay after it ends (or by a chokidar event's).
         const since = this.bayScanStartedAt.get(name);
         if (since !== undefined && startedAt - since >= this.slowAfterMs) { this.reportSlow(name, startedAt - since); continue; }
         // Bays are scanned side by side: a card with thousands of files must not hold up the next
@@ -256,14 +259,22 @@ export class BayWatcher {
       // disk and the thread pool evenly and all finish late, and the first job waits for a scan.
       const release = await this.scanSlots.acquire([0, 0]);
       this.bayScanStartedAt.set(name, performance.now());
-      // A scan past slowAfterMs gives its slot back: eight stuck card readers must not keep every
-      // other bay from being scanned (the slots bound disk contention, and a stuck read has none).
-      const slotTimer = setTimeout(release, this.slowAfterMs);
+      // A scan past slowAfterMs gives its slot back, up to PARALLEL_SCANS of them at once: eight
+      // stuck card readers must not keep every other bay from being scanned, and slow scans that
+      // do read still count (the slots bound disk contention: at most twice PARALLEL_SCANS run).
+      let gaveBack = false;
+      const slotTimer = setTimeout(() => {
+        if (this.slotsGivenBack >= PARALLEL_SCANS) return;
+        this.slotsGivenBack++;
+        gaveBack = true;
+        release();
+      }, this.slowAfterMs);
       slotTimer.unref?.();
       try {
         if (!state.stopping) await this.scanBayInner(name);
       } finally {
         clearTimeout(slotTimer);
+        if (gaveBack) this.slotsGivenBack--;
         this.bayScanStartedAt.delete(name);
         this.reportedStuck.delete(name);
         release();

@@ -17,12 +17,19 @@ mkdirSync(baysDir);
 let bayNames: string[] = [];
 const opened: string[] = [];
 const answer = new Map<string, () => void>();
+let slowInFlight = 0;
+let slowMaxInFlight = 0;
 jest.unstable_mockModule('../../src/dock/bays.js', () => ({
   listBaysFolder: async () => bayNames.map((name) => ({ kind: 'bay', name, root: join(baysDir, name) })),
   openBay: (bayRoot: string) => {
     const name = bayRoot.slice(baysDir.length + 1);
     opened.push(name);
     if (name.startsWith('stuck')) return new Promise((resolve) => answer.set(name, () => resolve({ kind: 'noCamera' })));
+    if (name.startsWith('slow')) {
+      slowInFlight++;
+      slowMaxInFlight = Math.max(slowMaxInFlight, slowInFlight);
+      return new Promise((resolve) => setTimeout(() => { slowInFlight--; resolve({ kind: 'noCamera' }); }, 600));
+    }
     return Promise.resolve({ kind: 'camera', serial: `SER-${name}`, reading: { kind: 'none' } });
   },
 }));
@@ -87,6 +94,17 @@ describe('scans of every bay with a bay whose scan does not end', () => {
     await watcher.scanAll();
     expect(state.bays.get('camS')?.present).toBe(true);
     for (const name of stuck) answer.get(name)!();
+    state.stopping = true;
+  });
+
+  it('slow scans that do read give back at most PARALLEL_SCANS slots: never more than twice that many at once', async () => {
+    const slow = Array.from({ length: 24 }, (_, i) => `slowP${i}`);
+    const { watcher, state } = watcherOf(slow);
+    await watcher.scanAll();
+    while (slowInFlight > 0) await sleep(50);
+    expect(slowMaxInFlight).toBeGreaterThan(8); // eight gave their slots back after slowAfterMs
+    expect(slowMaxInFlight).toBeLessThanOrEqual(16);
+    expect(opened.filter((name) => name.startsWith('slowP'))).toHaveLength(24);
     state.stopping = true;
   });
 
