@@ -189,8 +189,10 @@ export class DockAgentCore {
     // reached its files yet (a slow card reader: start-up goes on without it after 5 minutes) has
     // not put them in `located`. So not while any bay is being scanned (a scan that never ends
     // holds pruning off: rows are kept, never lost).
+    // (The wait keeps the process alive: stop() awaits this, and an unref'd timer let `--once`
+    // exit with Node's "unsettled top-level await", code 13.)
     while (state.scanning > 0) {
-      await new Promise<void>((resolve) => { const t = setTimeout(resolve, 200); t.unref?.(); });
+      await new Promise<void>((resolve) => setTimeout(resolve, 200));
       if (state.stopping) return undefined;
     }
     try {

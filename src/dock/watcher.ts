@@ -194,9 +194,10 @@ export class BayWatcher {
   /** The scan, or slowAfterMs, whichever ends first (the scan goes on; the bay is reported slow). */
   private untilSlow(name: string, scan: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    // Not unref'd: start-up awaits this, and with every scan waiting on a promise only, an unref'd
+    // timer would let the process end there instead of going on without the slow bay.
     const slow = new Promise<void>((resolve) => {
       timer = setTimeout(() => { this.reportSlow(name, this.slowAfterMs); resolve(); }, this.slowAfterMs);
-      timer.unref?.();
     });
     return Promise.race([scan.finally(() => clearTimeout(timer)), slow]);
   }
