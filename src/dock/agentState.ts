@@ -32,6 +32,8 @@ export interface BayInfo {
   /** Card layouts the last scan recognised. */
   layouts: CardLayout[];
   problem?: string;
+  /** When the scan running now began (dock clock ms), once it has run past the slow-scan limit (a slow or stuck card reader): status shows the bay in attention. */
+  slowScanSince?: number;
 }
 
 /** A sidecar-less file waiting to settle: unchanged size and mtime for `settle` seconds. */

@@ -183,6 +183,15 @@ export function recordingSummary(state: Pick<AgentState, 'located'>, row: Record
 }
 
 function bayStatus(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingBrief>, now: number): BayStatus {
+  const shown = bayStatusShown(state, bay, rows, now);
+  if (bay.slowScanSince === undefined) return shown;
+  // Its scan has not finished (a slow or stuck card reader): what the card holds is not known yet,
+  // and a bay shown empty or done then would be a silence.
+  const slow = `the scan of this bay has not finished after ${Math.round((now - bay.slowScanSince) / 1000)} s: a slow or stuck card reader? Its files are not all looked at yet`;
+  return { ...shown, state: 'attention', reason: shown.reason ? `${slow}; ${shown.reason}` : slow, reasonCode: 'scan_slow' };
+}
+
+function bayStatusShown(state: AgentState, bay: BayInfo, rows: ReadonlyMap<string, RecordingBrief>, now: number): BayStatus {
   if (!bay.present) return { bay: bay.name, serial: null, state: 'empty', progress: null, reason: null };
   const inner = bayStatusInner(state, bay, rows, now);
   const withBytes = inner.bytesTotal === undefined ? (({ bytesDone: _d, bytesTotal: _t, ...rest }) => rest)(inner) : inner;

@@ -204,6 +204,10 @@ export class BayWatcher {
 
   /** Once per scan that runs past slowAfterMs: the other bays' scans go on without it. */
   private reportSlow(name: string, runningMs: number): void {
+    // Shown on the bay's status only once its own scan runs (not while it waits for a scan slot).
+    const bay = this.state.bays.get(name);
+    const since = this.bayScanStartedAt.get(name);
+    if (bay && since !== undefined) bay.slowScanSince ??= this.state.clock.now() - Math.round(performance.now() - since);
     if (this.reportedStuck.has(name)) return;
     this.reportedStuck.add(name);
     this.state.logger.warn('bay scan has not finished: a slow or stuck card reader? Scans of the other bays go on', { bay: name, runningMs: Math.round(runningMs) });
@@ -278,6 +282,8 @@ export class BayWatcher {
         if (gaveBack) this.slotsGivenBack--;
         this.bayScanStartedAt.delete(name);
         this.reportedStuck.delete(name);
+        const bay = state.bays.get(name);
+        if (bay) delete bay.slowScanSince;
         release();
       }
     }).catch((error: unknown) => {

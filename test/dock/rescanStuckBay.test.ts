@@ -35,6 +35,7 @@ jest.unstable_mockModule('../../src/dock/bays.js', () => ({
 }));
 const { BayWatcher } = await import('../../src/dock/watcher.js');
 const { Journal } = await import('../../src/dock/journal.js');
+const { dockStatus } = await import('../../src/dock/status.js');
 
 const SLOW_MS = 150;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,7 +54,11 @@ function watcherOf(names: string[]) {
   };
   const journal = Journal.open(mkdtempSync(join(root, 'state-')));
   journals.push(journal);
-  const state = { stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false }, clock: { now: () => Date.now() }, journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map() };
+  const state = {
+    stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false, dockId: 'dock-t', staleAfter: 3600, wipeAfterIngest: false }, clock: { now: () => Date.now() },
+    journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
+    attention: { list: () => [], serverProblems: () => [] }, metrics: { bytesSent: 0 },
+  };
   const watcher = new BayWatcher(state as never, { scanned() {}, rowFound() {} } as never, SLOW_MS);
   const slowWarnings = (bay: string): number => warnings.filter((w) => w.bay === bay && w.message.startsWith('bay scan has not finished')).length;
   const running = (): number[] => (watcher as unknown as { lastScanAll: { runningSince: number[] } }).lastScanAll.runningSince;
@@ -70,6 +75,11 @@ describe('scans of every bay with a bay whose scan does not end', () => {
     expect(state.bays.get('cam1')?.present).toBe(true);
     expect(slowWarnings('stuckA')).toBe(1);
     expect(running()).toEqual([]);
+    // Its status says so: never "empty" while what its card holds is not known.
+    const bayOf = (name: string) => dockStatus(state as never).bays.find((b) => b.bay === name);
+    expect(bayOf('stuckA')).toMatchObject({ state: 'attention', reasonCode: 'scan_slow' });
+    expect(bayOf('stuckA')!.reason).toMatch(/^the scan of this bay has not finished after \d+ s/);
+    expect(bayOf('cam1')!.state).not.toBe('attention');
     // A camera docked in a new bay, its chokidar event lost: the periodic scans find it, at once.
     mkdirSync(join(baysDir, 'cam2'));
     bayNames = ['cam1', 'cam2', 'stuckA'];
@@ -80,6 +90,7 @@ describe('scans of every bay with a bay whose scan does not end', () => {
     // It answers at last: its scan ends, and the next scan of every bay scans it again.
     answer.get('stuckA')!();
     await sleep(20);
+    expect(bayOf('stuckA')!.state).toBe('empty'); // it answered: no camera there
     await watcher.scanAll();
     expect(opened.filter((name) => name === 'stuckA')).toHaveLength(2);
     answer.get('stuckA')!();
