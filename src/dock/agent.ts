@@ -187,11 +187,12 @@ export class DockAgentCore {
     if (state.stopping || !(config.retainFinished > 0)) return undefined;
     // A completed row of a camera docked now is in use, never pruned; but a bay whose scan has not
     // reached its files yet (a slow card reader: start-up goes on without it after 5 minutes) has
-    // not put them in `located`. So not while any bay is being scanned (a scan that never ends
-    // holds pruning off: rows are kept, never lost).
+    // not put them in `located`. So not while any bay's scan is waiting for a slot or running (a
+    // scan that never ends holds pruning off: rows are kept, never lost). Scans still on a timer
+    // (a settling file's) do not count: they would keep a busy dock from ever pruning.
     // (The wait keeps the process alive: stop() awaits this, and an unref'd timer let `--once`
     // exit with Node's "unsettled top-level await", code 13.)
-    while (state.scanning > 0) {
+    while (this.watcher.bayScansInFlight() > 0) {
       await new Promise<void>((resolve) => setTimeout(resolve, 200));
       if (state.stopping) return undefined;
     }

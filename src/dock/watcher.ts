@@ -202,12 +202,23 @@ export class BayWatcher {
     return Promise.race([scan.finally(() => clearTimeout(timer)), slow]);
   }
 
+  /** The bay's own scan (not its wait for a scan slot) has run past slowAfterMs: its status says so. */
+  private markSlow(name: string): void {
+    const bay = this.state.bays.get(name);
+    const since = this.bayScanStartedAt.get(name);
+    const runningMs = since === undefined ? 0 : performance.now() - since;
+    if (bay && since !== undefined && runningMs >= this.slowAfterMs) bay.slowScanSince ??= this.state.clock.now() - Math.round(runningMs);
+  }
+
+  /** Scans of a bay asked for and not ended (waiting for a slot or running; not those still on a timer). */
+  bayScansInFlight(): number {
+    return this.bayScans.size;
+  }
+
   /** Once per scan that runs past slowAfterMs: the other bays' scans go on without it. */
   private reportSlow(name: string, runningMs: number): void {
     // Shown on the bay's status only once its own scan runs (not while it waits for a scan slot).
-    const bay = this.state.bays.get(name);
-    const since = this.bayScanStartedAt.get(name);
-    if (bay && since !== undefined) bay.slowScanSince ??= this.state.clock.now() - Math.round(performance.now() - since);
+    this.markSlow(name);
     if (this.reportedStuck.has(name)) return;
     this.reportedStuck.add(name);
     this.state.logger.warn('bay scan has not finished: a slow or stuck card reader? Scans of the other bays go on', { bay: name, runningMs: Math.round(runningMs) });
@@ -269,6 +280,7 @@ export class BayWatcher {
       // do read still count (the slots bound disk contention: at most twice PARALLEL_SCANS run).
       let gaveBack = false;
       const slotTimer = setTimeout(() => {
+        this.markSlow(name);
         if (this.slotsGivenBack >= PARALLEL_SCANS) return;
         this.slotsGivenBack++;
         gaveBack = true;

@@ -31,13 +31,14 @@ describe('pruning and scans', () => {
     db.close();
     const core = await DockAgentCore.open(config, { logger: quietLogger() });
     try {
-      const state = (core as unknown as { state: { scanning: number } }).state;
-      state.scanning = 1; // a bay's scan in progress (its camera's rows not located yet)
+      // A bay's scan in flight (its camera's rows not located yet), as the watcher holds it.
+      const inFlight = (core as unknown as { watcher: { bayScans: Map<string, Promise<void>> } }).watcher.bayScans;
+      inFlight.set('bay1', new Promise<void>(() => {}));
       let result: unknown = 'pending';
       void core.prune().then((r) => { result = r; });
       await new Promise((r) => setTimeout(r, 700));
       expect(result).toBe('pending');
-      state.scanning = 0;
+      inFlight.delete('bay1');
       const deadline = Date.now() + 5000;
       while (result === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(result).toMatchObject({ pruned: 1 });

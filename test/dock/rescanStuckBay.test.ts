@@ -108,6 +108,20 @@ describe('scans of every bay with a bay whose scan does not end', () => {
     state.stopping = true;
   });
 
+  it('a bay that only waited for a scan slot is not shown as a slow scan', async () => {
+    const held = Array.from({ length: 8 }, (_, i) => `stuckW${i}`);
+    const { watcher, state } = watcherOf([...held, 'camW']);
+    const first = watcher.scanAll(); // camW waits for a slot behind eight stuck bays
+    await sleep(SLOW_MS + 60); // the stuck ones give their slots back: camW is scanned (quickly)
+    await first;
+    const camW = dockStatus(state as never).bays.find((b) => b.bay === 'camW')!;
+    expect(camW.reasonCode).not.toBe('scan_slow');
+    expect(state.bays.get('camW')?.slowScanSince).toBeUndefined();
+    expect(dockStatus(state as never).bays.find((b) => b.bay === 'stuckW0')).toMatchObject({ state: 'attention', reasonCode: 'scan_slow' });
+    for (const name of held) answer.get(name)!();
+    state.stopping = true;
+  });
+
   it('slow scans that do read give back at most PARALLEL_SCANS slots: never more than twice that many at once', async () => {
     const slow = Array.from({ length: 24 }, (_, i) => `slowP${i}`);
     const { watcher, state } = watcherOf(slow);
