@@ -203,11 +203,12 @@ export class BayWatcher {
   }
 
   /** The bay's own scan (not its wait for a scan slot) has run past slowAfterMs: its status says so. */
-  private markSlow(name: string): void {
+  private markSlow(name: string, ownTimer = false): void {
     const bay = this.state.bays.get(name);
     const since = this.bayScanStartedAt.get(name);
     const runningMs = since === undefined ? 0 : performance.now() - since;
-    if (bay && since !== undefined && runningMs >= this.slowAfterMs) bay.slowScanSince ??= this.state.clock.now() - Math.round(runningMs);
+    // The scan's own timer is the limit itself (a timer may fire a fraction of a millisecond early).
+    if (bay && since !== undefined && (ownTimer || runningMs >= this.slowAfterMs)) bay.slowScanSince ??= this.state.clock.now() - Math.round(runningMs);
   }
 
   /** Scans of a bay asked for and not ended (waiting for a slot or running; not those still on a timer). */
@@ -280,7 +281,7 @@ export class BayWatcher {
       // do read still count (the slots bound disk contention: at most twice PARALLEL_SCANS run).
       let gaveBack = false;
       const slotTimer = setTimeout(() => {
-        this.markSlow(name);
+        this.markSlow(name, true);
         if (this.slotsGivenBack >= PARALLEL_SCANS) return;
         this.slotsGivenBack++;
         gaveBack = true;
