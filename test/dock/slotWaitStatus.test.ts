@@ -2,7 +2,7 @@
  * A bay whose scan waited for a scan slot behind eight others and then ran briefly is not shown as
  * a slow scan (scan_slow): the slow-scan limit counts from when its own scan started, not from
  * when a scan of every bay asked for it (review of ab7e9e4). openBay is replaced by one that takes
- * 130 ms for the eight "hold" bays and 100 ms for the late one; the watcher and journal are real.
+ * 130 ms for the eight "hold" bays and 40 ms for the late one; the watcher and journal are real.
  */
 import { describe, it, expect, jest, afterAll } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,8 +17,8 @@ jest.unstable_mockModule('../../src/dock/bays.js', () => ({
   listBaysFolder: async () => bayNames.map((name) => ({ kind: 'bay', name, root: join(baysDir, name) })),
   openBay: (bayRoot: string) => {
     const name = bayRoot.slice(baysDir.length + 1);
-    // hold*: 130 ms each (8 of them fill every slot); late: 100 ms, starts only after a slot frees.
-    const ms = name.startsWith('hold') ? 130 : 100;
+    // hold*: 130 ms each (8 of them fill every slot); late: 40 ms, starts only after a slot frees.
+    const ms = name.startsWith('hold') ? 130 : 40;
     return new Promise((resolve) => setTimeout(() => resolve({ kind: 'noCamera' }), ms));
   },
 }));
