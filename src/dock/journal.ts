@@ -204,16 +204,9 @@ function toBrief(raw: RawBrief): RecordingBrief {
 }
 
 function toRow(raw: RawRecording): RecordingRow {
-  let info: Record<string, unknown> = {};
-  try { info = JSON.parse(raw.info_json) as Record<string, unknown>; } catch { /* keep empty */ }
   let stat: StatSnapshot | null = null;
   try { stat = raw.stat_json ? JSON.parse(raw.stat_json) as StatSnapshot : null; } catch { /* unknown: re-checked */ }
-  return {
-    key: raw.key, uid: raw.uid ?? raw.key.slice(0, 16), stat, serial: raw.serial, fileName: raw.file_name, relPath: raw.rel_path, bay: raw.bay, size: raw.size,
-    mtimeMs: raw.mtime_ms, state: raw.state, reason: raw.reason, reasonCode: raw.reason_code ?? null, recordingId: raw.recording_id, sha256: raw.sha256,
-    critical: raw.critical === 1, detectedAt: raw.detected_at, updatedAt: raw.updated_at, attempts: raw.attempts,
-    nextAttemptAt: raw.next_attempt_at, lastError: raw.last_error, info, manifestJson: raw.manifest_json, receiptJson: raw.receipt_json,
-  };
+  return { ...toBrief(raw), stat, manifestJson: raw.manifest_json, receiptJson: raw.receipt_json };
 }
 
 /** A journal written by an earlier build lacks later columns; CREATE TABLE IF NOT EXISTS does not add them. */

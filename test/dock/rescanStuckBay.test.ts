@@ -10,6 +10,7 @@ import { describe, it, expect, jest, afterAll } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { watcherState } from '../helpers/watcherState.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bodycam-stuck-bay-'));
 const baysDir = join(root, 'bays');
@@ -34,7 +35,6 @@ jest.unstable_mockModule('../../src/dock/bays.js', () => ({
   },
 }));
 const { BayWatcher } = await import('../../src/dock/watcher.js');
-const { Journal } = await import('../../src/dock/journal.js');
 const { dockStatus } = await import('../../src/dock/status.js');
 
 const SLOW_MS = 150;
@@ -52,13 +52,8 @@ function watcherOf(names: string[]) {
     info: (message: string, fields?: { bay?: string }) => { if (message === 'camera undocked') undocked.push(fields!.bay!); },
     debug() {}, error() {},
   };
-  const journal = Journal.open(mkdtempSync(join(root, 'state-')));
-  journals.push(journal);
-  const state = {
-    stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false, dockId: 'dock-t', staleAfter: 3600, wipeAfterIngest: false }, clock: { now: () => Date.now() },
-    journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
-    attention: { list: () => [], serverProblems: () => [] }, metrics: { bytesSent: 0 },
-  };
+  const state = watcherState(baysDir, mkdtempSync(join(root, 'state-')), logger as never);
+  journals.push(state.journal);
   const watcher = new BayWatcher(state as never, { scanned() {}, rowFound() {} } as never, SLOW_MS);
   const slowWarnings = (bay: string): number => warnings.filter((w) => w.bay === bay && w.message.startsWith('bay scan has not finished')).length;
   const running = (): number[] => (watcher as unknown as { lastScanAll: { runningSince: number[] } }).lastScanAll.runningSince;

@@ -8,6 +8,7 @@ import { describe, it, expect, jest, afterAll } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { watcherState } from '../helpers/watcherState.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bodycam-slot-wait-'));
 const baysDir = join(root, 'bays');
@@ -23,7 +24,6 @@ jest.unstable_mockModule('../../src/dock/bays.js', () => ({
   },
 }));
 const { BayWatcher } = await import('../../src/dock/watcher.js');
-const { Journal } = await import('../../src/dock/journal.js');
 const { dockStatus } = await import('../../src/dock/status.js');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const journals: Array<{ close(): void }> = [];
@@ -33,14 +33,8 @@ describe('slot wait', () => {
   it('a bay that waited for a scan slot is not shown scan_slow after running briefly', async () => {
     bayNames = [...Array.from({ length: 8 }, (_, i) => `hold${i}`), 'late'];
     for (const n of bayNames) mkdirSync(join(baysDir, n), { recursive: true });
-        const logger = { warn() {}, info() {}, debug() {}, error() {} };
-    const journal = Journal.open(mkdtempSync(join(root, 'state-')));
-    journals.push(journal);
-    const state = {
-      stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false, dockId: 'dock-t', staleAfter: 3600, wipeAfterIngest: false }, clock: { now: () => Date.now() },
-      journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
-      attention: { list: () => [], serverProblems: () => [] }, metrics: { bytesSent: 0 },
-    };
+    const state = watcherState(baysDir, mkdtempSync(join(root, 'state-')));
+    journals.push(state.journal);
     const watcher = new BayWatcher(state as never, { scanned() {}, rowFound() {} } as never, 150);
     
     await watcher.scanAll();
