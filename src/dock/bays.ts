@@ -12,6 +12,9 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readDevice, SKIP_CODES, type DeviceInfo, type DeviceReading, type SkippedPath } from '../protocol/cameraStorage/index.js';
 
+/** The serial of a camera without DEVICE.json: every such card has it, so it names no one camera. */
+export const NO_SERIAL = 'unknown';
+
 export type BayEntry =
   /** A folder: a bay (a camera may or may not be docked in it: openBay says). */
   | { kind: 'bay'; name: string; root: string }
@@ -61,5 +64,5 @@ export async function openBay(root: string): Promise<BayContents> {
   if (entries.length === 0) return { kind: 'noCamera' };
   const reading = await readDevice(root);
   const device = reading.kind === 'ok' ? reading.device : undefined;
-  return { kind: 'camera', serial: device?.serial ?? 'unknown', reading, ...(device ? { device } : {}) };
+  return { kind: 'camera', serial: device?.serial ?? NO_SERIAL, reading, ...(device ? { device } : {}) };
 }

@@ -9,7 +9,8 @@
 import { PrivateFileError } from '../util/privateFile.js';
 import { readServerKeyFile } from './serverKeyPin.js';
 import { lstat } from 'node:fs/promises';
-import { companionDigests, sameBytes } from './identity.js';
+import { companionDigests, sameBytes, holdsHashedBytes } from './identity.js';
+import { NO_SERIAL } from './bays.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { probe } from '../media/probe.js';
@@ -170,6 +171,9 @@ export async function dryRun(config: DockConfig, options: { now?: () => number }
       const match = matchJournal(journal, card);
       if (match.kind === 'row') {
         entries.push(await knownRow(config, journal!, card, match.row, base, now));
+      } else if (match.kind === 'changedAfterHash' && card.serial === NO_SERIAL && !(await holdsHashedBytes(match.row, card.file.absPath))) {
+        // The agent's rule (identity.ts settleWhoseFile): a fresh run has seen no file of this docking.
+        entries.push(await fresh(config, card, base, now, 'another camera without a serial has an upload open at this path: this file is a recording of its own, that upload stays open'));
       } else if (match.kind === 'changedAfterHash') {
         entries.push(await fresh(config, card, base, now, `rewritten after it was hashed: that upload is closed (${QUARANTINE_CODES.fileChanged}) and this is a new version`));
       } else if (match.kind === 'verify') {

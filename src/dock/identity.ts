@@ -5,10 +5,11 @@
  * taken to be the same recording.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, lstatSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import type { CandidateFile } from '../protocol/cameraStorage/index.js';
 import type { AgentState } from './agentState.js';
+import { NO_SERIAL } from './bays.js';
 import { PausedError, QUARANTINE_CODES } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';
@@ -95,21 +96,88 @@ export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 
 }
 
 /**
- * The agent's scan: rowFor over the rows that may stand for this file (standsForAFile). A hashed upload whose file was
- * rewritten can never complete: it is closed as file_changed, and the file now on the card is a
- * new version.
+ * What the scan decided for one file, before any await: a Match, or `whoseFile` when a hashed
+ * upload of a card without a serial (NO_SERIAL) has other bytes at this path and this docking never
+ * saw that upload's file. Every card without DEVICE.json shares the serial, and such cameras name
+ * their files alike, so the file may be another camera's, not that upload's file rewritten: the
+ * scan compares the file with the upload's segment hashes (holdsHashedBytes) before it closes anything.
  */
-export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot): Match {
-  const { journal } = state;
-  const rows = journal.listByPath(serial, file.relPath).filter((r) => standsForAFile(r) && claimable(state, r, file.absPath));
+export type ScanMatch = Match | { kind: 'whoseFile'; row: RecordingRow };
+
+/**
+ * The agent's scan: rowFor over the rows that may stand for this file (standsForAFile). A hashed
+ * upload whose file was rewritten can never complete: it is closed as file_changed, and the file
+ * now on the card is a new version. `sessionKeys`: the rows this docking of the bay has found.
+ */
+export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot, sessionKeys: ReadonlySet<string>): ScanMatch {
+  const rows = state.journal.listByPath(serial, file.relPath).filter((r) => standsForAFile(r) && claimable(state, r, file.absPath));
   const decision = rowFor(rows, file, stat);
   if (decision.kind !== 'changedAfterHash') return decision;
-  const changed = decision.row;
+  if (serial === NO_SERIAL && !sessionKeys.has(decision.row.key)) return { kind: 'whoseFile', row: decision.row };
+  return closeRewritten(state, decision.row, file);
+}
+
+/**
+ * `whoseFile` settled: the upload's own file grown or cut short (holdsHashedBytes) is closed as
+ * file_changed like any rewrite; another camera's file is a recording of its own and that upload
+ * stays open for its camera. Asynchronous: the caller holds no journal batch open.
+ */
+export async function settleWhoseFile(state: AgentState, row: RecordingRow, file: CandidateFile): Promise<Match> {
+  const same = await holdsHashedBytes(row, file.absPath);
+  // The scan awaited: the row may have been closed, or found on its own camera, meanwhile.
+  const now = state.journal.get(row.key);
+  if (!now || !ACTIVE_STATES.includes(now.state) || !claimable(state, now, file.absPath)) return { kind: 'new' };
+  if (same) return closeRewritten(state, now, file);
+  state.logger.warn('another camera without a serial has a file at the path of an open upload: ingested as a recording of its own, that upload stays open', { file: file.relPath, openRecordingId: row.recordingId });
+  return { kind: 'new' };
+}
+
+function closeRewritten(state: AgentState, changed: RecordingRow, file: CandidateFile): Match {
   state.running.get(changed.key)?.controller.abort(new PausedError('file rewritten on the camera after it was hashed'));
-  journal.transition(changed.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
+  state.journal.transition(changed.key, 'quarantined', { reason: 'the file was rewritten on the camera after it was hashed: the bytes now on the card are ingested as a new version', reasonCode: QUARANTINE_CODES.fileChanged });
   state.logger.warn('file rewritten after its hash: upload closed, new version follows', { file: file.relPath, recordingId: changed.recordingId });
   return { kind: 'new' };
 }
+
+/**
+ * Whether the file at `absPath` is `row`'s file grown or cut short: every segment of the row's
+ * hashed plan that lies inside the file's length now is still the bytes hashed, and at least one
+ * does. Stops at the first segment that differs (another camera's file differs in its first). A
+ * row without a readable plan cannot tell: taken as its own file. A file that cannot be read is not.
+ */
+export async function holdsHashedBytes(row: Pick<RecordingRow, 'manifestJson'>, absPath: string): Promise<boolean> {
+  let plan: Array<{ offset?: unknown; length?: unknown; sha256?: unknown }> | undefined;
+  try { plan = (JSON.parse(row.manifestJson ?? 'null') as { segments?: typeof plan } | null)?.segments; } catch { plan = undefined; }
+  const segments = Array.isArray(plan) && plan.every((p) => typeof p.offset === 'number' && typeof p.length === 'number' && typeof p.sha256 === 'string')
+    ? plan as Array<{ offset: number; length: number; sha256: string }> : undefined;
+  if (!segments?.length) return true;
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const size = (await handle.stat()).size;
+    const buffer = Buffer.allocUnsafe(COMPARE_CHUNK_BYTES);
+    let compared = 0;
+    for (const segment of segments) {
+      if (segment.offset + segment.length > size) break;
+      const hash = createHash('sha256');
+      for (let at = segment.offset, end = segment.offset + segment.length; at < end;) {
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+        if (bytesRead === 0) return false;
+        hash.update(buffer.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      if (hash.digest('hex') !== segment.sha256.toLowerCase()) return false;
+      compared++;
+    }
+    return compared > 0;
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
+  }
+}
+
+const COMPARE_CHUNK_BYTES = 1024 * 1024;
 
 /** What was read of a file at a receipted path: its hash and size, its sidecar's bytes, and `name\0size\0sha256` of each companion. */
 export interface FileBytes {

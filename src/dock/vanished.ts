@@ -9,11 +9,9 @@
  */
 import type { SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { AgentState, BayInfo } from './agentState.js';
+import { NO_SERIAL } from './bays.js';
 import { QUARANTINE_CODES } from './errors.js';
 import type { ActiveRowRef, RecordingRow } from './journal.js';
-
-/** The serial of a card without DEVICE.json (src/dock/bays.ts): many cards may share it. */
-const NO_SERIAL = 'unknown';
 
 /** A row closed because its file vanished stands for no file: a file at its path later is a new observation. */
 export function isVanishedRow(row: Pick<RecordingRow, 'state' | 'reasonCode'>): boolean {

@@ -12,7 +12,7 @@ import { ATTENTION_SKIPS, clockOffsetMsOf, INCOMPLETE_SKIPS, listCameraFiles, SK
 import type { AgentState, BayInfo } from './agentState.js';
 import { listBaysFolder, openBay, type BayEntry } from './bays.js';
 import { PausedError, reasonOf } from './errors.js';
-import { claimable, matchRow, verifyAgainst } from './identity.js';
+import { claimable, matchRow, settleWhoseFile, verifyAgainst, type ScanMatch } from './identity.js';
 import { sameSnapshot, workableRowOf, type RecordingRow, type StatSnapshot, type WorkableRow } from './journal.js';
 import { PrioritySlots } from './slots.js';
 import { statesOfPhase } from './states.js';
@@ -393,7 +393,7 @@ export class BayWatcher {
         ...file.stat, sidecar: file.sidecarStat ?? null,
         ...(file.companions.length ? { companions: file.companions.map((c) => ({ name: c.fileName, size: c.stat.size, mtimeMs: c.stat.mtimeMs, ino: c.stat.ino, dev: c.stat.dev, ctimeMs: c.stat.ctimeMs })) } : {}),
       };
-      let match = matchRow(state, serial, file, stat);
+      let match: ScanMatch = matchRow(state, serial, file, stat, bay.sessionKeys);
       if (match.kind !== 'row' && !file.sidecarPath) {
         // A file with no sidecar is done only when it stops changing: it settles before anything reads it.
         const known = state.candidates.get(file.absPath);
@@ -406,6 +406,10 @@ export class BayWatcher {
         if (now < readyAt) { nextSettleCheck = Math.min(nextSettleCheck, readyAt); continue; }
       }
       state.candidates.delete(file.absPath);
+      if (match.kind === 'whoseFile') {
+        journal.commitBatch();
+        match = await settleWhoseFile(state, match.row, file);
+      }
       if (match.kind === 'verify') {
         journal.commitBatch();
         const verified = await verifyAgainst(state, match.rows, file, stat, name);
