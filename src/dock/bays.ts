@@ -10,10 +10,7 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readDevice, SKIP_CODES, type DeviceInfo, type DeviceReading, type SkippedPath } from '../protocol/cameraStorage/index.js';
-
-/** The serial of a camera without DEVICE.json: every such card has it, so it names no one camera. */
-export const NO_SERIAL = 'unknown';
+import { NO_SERIAL, readDevice, SKIP_CODES, type DeviceInfo, type DeviceReading, type SkippedPath } from '../protocol/cameraStorage/index.js';
 
 export type BayEntry =
   /** A folder: a bay (a camera may or may not be docked in it: openBay says). */

@@ -10,7 +10,7 @@ import { PrivateFileError } from '../util/privateFile.js';
 import { readServerKeyFile } from './serverKeyPin.js';
 import { lstat } from 'node:fs/promises';
 import { companionDigests, sameBytes, holdsHashedBytes } from './identity.js';
-import { NO_SERIAL } from './bays.js';
+import { NO_SERIAL } from '../protocol/cameraStorage/index.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { probe } from '../media/probe.js';

@@ -9,7 +9,7 @@ import { constants, lstatSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import type { CandidateFile } from '../protocol/cameraStorage/index.js';
 import type { AgentState } from './agentState.js';
-import { NO_SERIAL } from './bays.js';
+import { NO_SERIAL } from '../protocol/cameraStorage/index.js';
 import { PausedError, QUARANTINE_CODES } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { sameSnapshot, type RecordingRow, type StatSnapshot } from './journal.js';

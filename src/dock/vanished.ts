@@ -9,7 +9,7 @@
  */
 import type { SkippedPath } from '../protocol/cameraStorage/index.js';
 import type { AgentState, BayInfo } from './agentState.js';
-import { NO_SERIAL } from './bays.js';
+import { NO_SERIAL } from '../protocol/cameraStorage/index.js';
 import { QUARANTINE_CODES } from './errors.js';
 import type { ActiveRowRef, RecordingRow } from './journal.js';
 

@@ -7,6 +7,9 @@ import { lstat, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DEVICE_FILE, type DeviceInfo } from './types.js';
 
+/** The serial the dock gives a camera without a readable DEVICE.json: every such card has it, so it names no one camera. */
+export const NO_SERIAL = 'unknown';
+
 export type DeviceReading = { kind: 'none' } | { kind: 'invalid'; reason: string } | { kind: 'ok'; device: DeviceInfo };
 
 /** DEVICE.json, read only if it is a regular file (not a symlink) inside the camera root. */
