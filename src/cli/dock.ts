@@ -81,10 +81,16 @@ export function registerDock(program: Command): void {
           tell(`not offloaded: ${r.file} (${r.state})${r.reason ? `: ${r.reason}` : ''}`, { ...about, ...(result.refused[0] ? { code: result.refused[0].code } : {}) }, 'error');
         }
       }
+      for (const u of result.unscanned) tell(`not scanned: ${u.bay}: ${u.reason}`, { bay: u.bay, code: 'scan_slow' }, 'error');
       for (const k of result.skipped) tell(`skipped: ${k.bay}/${k.path}: ${k.code}: ${k.reason}`, { bay: k.bay, path: k.path, code: k.code }, 'warn');
       // The camera's own .system folder is no news on every docking: it is listed on the bay only.
       const benign = result.skippedCount - result.skipped.length - (result.skippedByCode.device_internal ?? 0);
       if (benign > 0) tell(`left alone: ${benign} other path(s) (hidden, temporary or stray .json files; listed by \`bodycam status\`)`, { leftAlone: benign });
+      // A request stuck in the kernel (the card reader that never answered) keeps Node's event loop
+      // alive: exit now rather than wait on it. (Node's exit still joins the thread that holds it, so
+      // the process ends when the kernel gives up on the device; the report above is out already,
+      // written synchronously, and the journal is closed.)
+      if (result.unscanned.length) process.exit(result.exitCode);
       return result.exitCode;
     }
     // The stop handlers go in before the agent starts: its status port answers during the first scan, and a

@@ -105,11 +105,12 @@ export class DockAgentCore {
       dockKey, serverKey: (signal) => this.pin.get(client, signal), stopping: () => this.state.stopping,
       trustedServerKey: () => this.pin.trusted(), attention,
     };
-    this.scheduler = new Scheduler(this.state, (key, phase) => this.runner.start(key, phase));
+    // Idle apart from the scans of bays that do not answer (past scanSlowAfter): `--once` reports those bays.
+    this.scheduler = new Scheduler(this.state, (key, phase) => this.runner.start(key, phase), () => this.watcher.scansOfSlowBays());
     this.watcher = new BayWatcher(this.state, {
       scanned: () => { this.scheduler.pump(); this.scheduler.checkIdle(); },
       rowFound: (row, bay) => this.scheduler.rowFound(row, bay),
-    });
+    }, Math.max(1, config.scanSlowAfter) * 1000);
     this.runner = new JobRunner(this.state, ctx, {
       ended: () => { this.scheduler.pump(); this.scheduler.checkIdle(); },
       retryScheduled: (at) => this.scheduler.retryScheduled(at),
@@ -222,6 +223,12 @@ export class DockAgentCore {
   /** What each docked bay's last scan left alone (for --once's report and exit code). */
   skippedByBay(): Array<{ bay: string; skipped: SkippedPath[]; skippedCount: number; skippedByCode: Partial<Record<SkipCode, number>> }> {
     return [...this.state.bays.values()].filter((b) => b.present).map((b) => ({ bay: b.name, skipped: b.skipped, skippedCount: b.skippedCount, skippedByCode: b.skippedByCode }));
+  }
+
+  /** Docked bays whose scan has run past scanSlowAfter and not ended (--once reports them: their files were not all looked at). */
+  slowBays(): Array<{ bay: string; runningMs: number }> {
+    const now = this.state.clock.now();
+    return [...this.state.bays.values()].filter((b) => b.slowScanSince !== undefined).map((b) => ({ bay: b.name, runningMs: now - b.slowScanSince! }));
   }
 
   settlingFiles(): string[] {

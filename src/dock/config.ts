@@ -43,6 +43,7 @@ export const DOCK_CONFIG_SCHEMA = {
   staleAfter: { kind: 'duration', default: 86_400, description: 'A recording queued longer than this raises an attention alarm on its bay.' },
   retainFinished: { kind: 'duration', default: 30 * 86_400, description: 'How long a finished journal row (wiped, or completed with its camera not docked; never a quarantined or flagged one) is kept after its last change or, if completed, after its file was last seen on a docked camera (720h = 30 days); then its receipt is appended to <stateDir>/receipts-archive/ (which `bodycam server verify-log --receipts <stateDir>` reads) and the row is deleted. A file of a pruned row docked again is ingested anew (sent again, stored once by the server). 0 keeps every row.' },
   rescanInterval: { kind: 'duration', default: 10, description: 'Period of the safety-net rescan of all bays (chokidar events trigger scans in between); it waits at least 20 times what the last one took (at most 5 minutes), so a card of many thousands of files is not listed back to back.' },
+  scanSlowAfter: { kind: 'duration', default: 300, description: 'How long the scan of one bay may run (at least 1 s) before the dock goes on without it: a card reader that does not answer, or a very slow one. The bay then shows attention (scan_slow), the start-up and the scans of the other bays no longer wait for it, and --once reports it as not scanned and exits 1 instead of waiting for ever.' },
   requestTimeout: { kind: 'duration', default: 120, description: 'Timeout of one HTTP request (a segment PUT included).' },
   requestRetries: { kind: 'int', default: 4, description: 'Per-request retries (connection errors, 408/429/5xx) before the job goes back to the journal with backoff.' },
   onceAttempts: { kind: 'int', default: 3, description: 'With --once: job-level attempts before a transiently failing recording counts as failed.' },
@@ -85,6 +86,8 @@ export interface DockConfig {
   /** Seconds a finished row stays in the journal (src/dock/retention.ts); 0 = forever. */
   retainFinished: number;
   rescanInterval: number;
+  /** Seconds one bay's scan may run before the dock goes on without it (src/dock/watcher.ts). */
+  scanSlowAfter: number;
   requestTimeout: number;
   requestRetries: number;
   onceAttempts: number;

@@ -107,9 +107,9 @@ export type ScanMatch = Match | { kind: 'whoseFile'; row: RecordingRow };
 /**
  * The agent's scan: rowFor over the rows that may stand for this file (standsForAFile). A hashed
  * upload whose file was rewritten can never complete: it is closed as file_changed, and the file
- * now on the card is a new version. `sessionKeys`: the rows this docking of the bay has found.
+ * now on the card is a new version. `sessionKeys`: the rows this docking of the bay has found (none: a fresh look).
  */
-export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot, sessionKeys: ReadonlySet<string>): ScanMatch {
+export function matchRow(state: AgentState, serial: string, file: CandidateFile, stat: StatSnapshot, sessionKeys: ReadonlySet<string> = new Set()): ScanMatch {
   const rows = state.journal.listByPath(serial, file.relPath).filter((r) => standsForAFile(r) && claimable(state, r, file.absPath));
   const decision = rowFor(rows, file, stat);
   if (decision.kind !== 'changedAfterHash') return decision;

@@ -106,6 +106,8 @@ export interface OnceSkipped { bay: string; path: string; code: SkipCode; reason
 export interface OnceResult {
   exitCode: 0 | 1 | 3;
   recordings: OnceRecording[];
+  /** Docked bays whose scan did not end within scanSlowAfter: not all their files were looked at (exit 1). */
+  unscanned: Array<{ bay: string; reason: string }>;
   /** Paths the dock left alone that may hide evidence (symlinks, unreadable folders, bounds hit…). */
   skipped: OnceSkipped[];
   /** Every path left alone, benign ones (hidden, temporary, stray .json, the camera's .system) included. */
@@ -194,17 +196,19 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     // A recording the refusal stopped says why it waits, in the refusal's words (its own last error is older news).
     if (refused) for (const r of recordings) if (!(FINAL_STATES as readonly string[]).includes(r.state)) r.reason = refused[0]!.reason;
     for (const path of core.settlingFiles()) recordings.push({ file: path, state: 'settling', reason: 'file still growing: not offloaded' });
+    // A bay whose scan did not end within scanSlowAfter (a card reader that does not answer): its files were not all looked at.
+    const unscanned = core.slowBays().map((b) => ({ bay: b.bay, reason: `the scan of this bay did not finish in ${Math.round(b.runningMs / 1000)} s (scanSlowAfter): a slow or stuck card reader? Its files were not all looked at` }));
     const bays = core.skippedByBay();
     const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter((s) => ATTENTION_SKIPS.has(s.code)).map((s) => ({ bay: b.bay, ...s })));
     const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
-    const failed = refused !== undefined || count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
+    const failed = refused !== undefined || unscanned.length > 0 || count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
     // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
     // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
     const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));
     const skippedByCode: Partial<Record<SkipCode, number>> = {};
     for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
-    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode, refused: refused ?? [] };
+    return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, unscanned, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode, refused: refused ?? [] };
   } finally {
     watch.cancel();
     await core.stop();

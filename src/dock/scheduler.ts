@@ -50,7 +50,8 @@ export class Scheduler {
   /** Bay served last by a prepare slot: the next free slot goes to the next bay (round robin). */
   private lastPrepareBay = '';
 
-  constructor(private readonly state: AgentState, private readonly startJob: (key: string, phase: Phase) => void) {}
+  /** `scansOfSlowBays`: how many of `state.scanning` are scans of bays that do not answer (not waited for). */
+  constructor(private readonly state: AgentState, private readonly startJob: (key: string, phase: Phase) => void, private readonly scansOfSlowBays: () => number = () => 0) {}
 
   /** Rows were retried or changed in bulk: the prepare queues are read afresh on the next round. */
   rowsChanged(): void {
@@ -283,7 +284,7 @@ export class Scheduler {
 
   private isIdle(): boolean {
     const { state } = this;
-    if (!state.initialScanDone || state.scanning > 0 || state.running.size > 0) return false;
+    if (!state.initialScanDone || state.scanning > this.scansOfSlowBays() || state.running.size > 0) return false;
     if (state.candidates.size > 0 && this.settlingForever() === false) return false;
     return !this.anyRunnable(state.clock.now() + (state.config.once ? Number.MAX_SAFE_INTEGER / 2 : 0));
   }

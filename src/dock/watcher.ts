@@ -69,6 +69,8 @@ export class BayWatcher {
   private readonly reportedAtRoot = new Set<string>();
   private readonly scanQueue = new Map<string, NodeJS.Timeout>();
   private readonly bayScans = new Map<string, Promise<void>>();
+  /** scanBay calls of each bay not ended (counted in state.scanning too): the running one and one waiting behind it. */
+  private readonly scanCalls = new Map<string, number>();
   private readonly bayScansWaiting = new Map<string, Promise<void>>();
   private readonly scanSlots = new PrioritySlots(PARALLEL_SCANS);
   private readonly lastScanAll: ScanAllTiming = { endedAt: -Infinity, tookMs: 0, runningSince: [] };
@@ -216,6 +218,13 @@ export class BayWatcher {
     return this.bayScans.size;
   }
 
+  /** How many of the scans counted in `state.scanning` are of bays whose scan runs past slowAfterMs (running, or waiting behind it). */
+  scansOfSlowBays(): number {
+    let n = 0;
+    for (const [name, calls] of this.scanCalls) if (this.state.bays.get(name)?.slowScanSince !== undefined) n += calls;
+    return n;
+  }
+
   /** Once per scan that runs past slowAfterMs: the other bays' scans go on without it. */
   private reportSlow(name: string, runningMs: number): void {
     // Shown on the bay's status only once its own scan runs (not while it waits for a scan slot).
@@ -268,6 +277,7 @@ export class BayWatcher {
     const waiting = this.bayScansWaiting.get(name);
     if (waiting) return waiting;
     state.scanning++;
+    this.scanCalls.set(name, (this.scanCalls.get(name) ?? 0) + 1);
     const previous = this.bayScans.get(name) ?? Promise.resolve();
     const current = previous.then(async () => {
       this.bayScansWaiting.delete(name);
@@ -308,6 +318,8 @@ export class BayWatcher {
       await current;
     } finally {
       state.scanning--;
+      const calls = (this.scanCalls.get(name) ?? 1) - 1;
+      if (calls > 0) this.scanCalls.set(name, calls); else this.scanCalls.delete(name);
       if (this.bayScans.get(name) === current) this.bayScans.delete(name);
     }
     this.events.scanned();

@@ -7,33 +7,14 @@
  * (test/helpers/stuckReadFs.py; needs root and /dev/fuse, as on the CI machine; it fails without them unless BODYCAM_TEST_NO_FUSE=1).
  */
 import { describe, it, expect, afterAll } from '@jest/globals';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { closeWhenUnread, hashThroughDescriptorOffThread } from '../../src/dock/hasher.js';
 import { PausedError } from '../../src/dock/errors.js';
+import { fuseSuitesWanted, mountStuck, unmountStuck } from '../helpers/stuckFs.js';
 import { makeTempDir } from '../helpers/tmp.js';
-
-const fsScript = fileURLToPath(new URL('../helpers/stuckReadFs.py', import.meta.url));
-// Runs wherever the suite runs (CI's machine has root and /dev/fuse): without them it fails and says
-// why. BODYCAM_TEST_NO_FUSE=1 leaves it out on purpose, on a developer's machine without them.
-const fuseMissing = ((): string | undefined => {
-  try { accessSync('/dev/fuse', constants.R_OK | constants.W_OK); } catch { return '/dev/fuse is not usable'; }
-  return process.getuid?.() === 0 ? undefined : 'mounting FUSE here needs root';
-})();
-
-async function mountStuck(dir: string): Promise<ChildProcess> {
-  const child = spawn('python3', [fsScript, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('mounted')) resolve(); if (out.includes('mount failed')) reject(new Error(out)); });
-    child.on('exit', (code) => reject(new Error(`stuckReadFs exited with ${code}: ${out}`)));
-  });
-  return child;
-}
 
 const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
   const until = Date.now() + ms;
@@ -41,19 +22,16 @@ const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
   return what();
 };
 
-(process.env.BODYCAM_TEST_NO_FUSE === '1' ? describe.skip : describe)('hash job abandoned during a read stuck in the kernel', () => {
+(fuseSuitesWanted ? describe : describe.skip)('hash job abandoned during a read stuck in the kernel', () => {
   const tmp = makeTempDir('bodycam-stuck-read-');
   const mnt = join(tmp.path, 'mnt');
   let fs: ChildProcess | undefined;
   afterAll(() => {
-    fs?.kill('SIGKILL');
-    spawnSync('umount', ['-l', mnt]);
+    unmountStuck(fs, mnt);
     tmp.cleanup();
   });
 
   it('settles with the PausedError at once, and closes the descriptor only once the worker is gone', async () => {
-    if (fuseMissing) throw new Error(`${fuseMissing}: this test mounts a FUSE file system (set BODYCAM_TEST_NO_FUSE=1 to leave it out)`);
-    spawnSync('mkdir', ['-p', mnt]);
     fs = await mountStuck(mnt);
     const handle = await open(join(mnt, 'big.bin'), 'r');
     const controller = new AbortController();

@@ -2,9 +2,12 @@
 # read looks like to the dock (the read stays in the kernel; no signal, no timeout ends it). Raw
 # FUSE over /dev/fuse (needs root), one read-only 8 MiB file `big.bin`, no libfuse. Killing this
 # process ends the stuck reads with ENOTCONN; unmount the folder afterwards (umount -l).
-# Usage: python3 stuckReadFs.py <mount folder> [hang at byte offset]
+# With `hang-readdir` as third argument, listing the root folder is never answered either: a bay
+# whose card reader does not answer the dock's first look.
+# Usage: python3 stuckReadFs.py <mount folder> [hang at byte offset] [hang-readdir]
 import os, struct, ctypes, sys, threading
 MNT = sys.argv[1]; SIZE = 8 << 20; HANG_AT = int(sys.argv[2]) if len(sys.argv) > 2 else (1 << 20)
+HANG_READDIR = len(sys.argv) > 3 and sys.argv[3] == 'hang-readdir'
 fd = os.open('/dev/fuse', os.O_RDWR)
 libc = ctypes.CDLL(None, use_errno=True)
 opts = f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()
@@ -39,5 +42,7 @@ while True:
         n = max(0, min(size, SIZE - off)); reply(unique, 0, b'\1' * n)
     elif op in (18, 29, 25): reply(unique)
     elif op in (2, 42, 36): continue
-    elif op == 28: reply(unique, 0, b'')
+    elif op == 28:
+        if HANG_READDIR: print('READDIR left unanswered', flush=True); continue
+        reply(unique, 0, b'')
     else: reply(unique, 38)
