@@ -171,7 +171,7 @@ export async function dryRun(config: DockConfig, options: { now?: () => number }
       const match = matchJournal(journal, card);
       if (match.kind === 'row') {
         entries.push(await knownRow(config, journal!, card, match.row, base, now));
-      } else if (match.kind === 'changedAfterHash' && card.serial === NO_SERIAL && !(await holdsHashedBytes(match.row, card.file.absPath))) {
+      } else if (match.kind === 'changedAfterHash' && card.serial === NO_SERIAL && !(await holdsHashedBytes(match.row, card.file.absPath).catch(() => true))) {
         // The agent's rule (identity.ts settleWhoseFile): a fresh run has seen no file of this docking.
         entries.push(await fresh(config, card, base, now, 'another camera without a serial has an upload open at this path: this file is a recording of its own, that upload stays open'));
       } else if (match.kind === 'changedAfterHash') {

@@ -21,6 +21,17 @@ export class FileGrowingError extends BodycamError {
   }
 }
 
+/**
+ * A hashed upload of a camera without a serial finds other bytes at its file's path: perhaps
+ * another such camera's file (src/dock/identity.ts settleWhoseFile). The job stops without an
+ * attempt and the scan compares the file before anything is closed.
+ */
+export class NotThisFileError extends BodycamError {
+  constructor(message: string) {
+    super('E_NOT_THIS_FILE', message);
+  }
+}
+
 /** The server answered with a problem (RFC 9457) after the per-request retries: ProblemError.received (src/protocol/problems.ts). */
 export { ProblemError } from '../protocol/problems.js';
 

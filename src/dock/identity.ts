@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, lstatSync } from 'node:fs';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { CandidateFile } from '../protocol/cameraStorage/index.js';
 import type { AgentState } from './agentState.js';
 import { NO_SERIAL } from '../protocol/cameraStorage/index.js';
@@ -81,6 +81,11 @@ export type RowDecision = Match | { kind: 'changedAfterHash'; row: RecordingRow 
 export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 'size' | 'mtimeMs'>, stat: StatSnapshot): RowDecision {
   const same = rows.find((r) => sameSnapshot(r.stat, stat));
   if (same) return { kind: 'row', row: same };
+  // A hashed upload whose file is unchanged but for the device number (the card remounted, in
+  // another reader) is that file, newest row at the path or not: a later row there (another
+  // camera without a serial, its file at the same path) must not hide it.
+  const remounted = rows.find((r) => HASHED_UNSENT.includes(r.state) && r.stat !== null && !rewrittenSinceHash(r, stat));
+  if (remounted) return { kind: 'row', row: remounted };
   const newest = rows[0];
   if (newest && ACTIVE_STATES.includes(newest.state)) {
     // Hashed, and the file was rewritten since (size, mtime, inode or ctime; a remount's new
@@ -97,10 +102,12 @@ export function rowFor(rows: readonly RecordingRow[], file: Pick<CandidateFile, 
 
 /**
  * What the scan decided for one file, before any await: a Match, or `whoseFile` when a hashed
- * upload of a card without a serial (NO_SERIAL) has other bytes at this path and this docking never
- * saw that upload's file. Every card without DEVICE.json shares the serial, and such cameras name
- * their files alike, so the file may be another camera's, not that upload's file rewritten: the
- * scan compares the file with the upload's segment hashes (holdsHashedBytes) before it closes anything.
+ * upload of a card without a serial (NO_SERIAL) has other bytes at this path now, and that file
+ * is not on the card this docking of the bay has held all along (the row was not found by this
+ * docking, or the file is on another device: another card mounted there). Every card without
+ * DEVICE.json shares the serial, and such cameras name their files alike, so the file may be
+ * another camera's, not that upload's file rewritten: the scan compares the file with the
+ * upload's segment hashes (holdsHashedBytes) before it closes anything.
  */
 export type ScanMatch = Match | { kind: 'whoseFile'; row: RecordingRow };
 
@@ -113,23 +120,41 @@ export function matchRow(state: AgentState, serial: string, file: CandidateFile,
   const rows = state.journal.listByPath(serial, file.relPath).filter((r) => standsForAFile(r) && claimable(state, r, file.absPath));
   const decision = rowFor(rows, file, stat);
   if (decision.kind !== 'changedAfterHash') return decision;
-  if (serial === NO_SERIAL && !sessionKeys.has(decision.row.key)) return { kind: 'whoseFile', row: decision.row };
+  if (serial === NO_SERIAL && (!sessionKeys.has(decision.row.key) || decision.row.stat?.dev !== stat.dev)) return { kind: 'whoseFile', row: decision.row };
   return closeRewritten(state, decision.row, file);
 }
 
 /**
  * `whoseFile` settled: the upload's own file grown or cut short (holdsHashedBytes) is closed as
- * file_changed like any rewrite; another camera's file is a recording of its own and that upload
- * stays open for its camera. Asynchronous: the caller holds no journal batch open.
+ * file_changed like any rewrite. Another camera's file is a recording of its own, and that upload
+ * is set aside, not closed: no longer located at this path (its job, if one runs, pauses), it
+ * waits for its own camera to be docked again. `retry`: the file could not be read to the end
+ * (undocked, a read error); the scan tries again later. The caller holds no journal batch open.
  */
-export async function settleWhoseFile(state: AgentState, row: RecordingRow, file: CandidateFile): Promise<Match> {
-  const same = await holdsHashedBytes(row, file.absPath);
+export async function settleWhoseFile(state: AgentState, row: RecordingRow, file: CandidateFile, signal?: AbortSignal): Promise<Match | 'retry'> {
+  let same: boolean;
+  try { same = await holdsHashedBytes(row, file.absPath, signal); } catch (error) {
+    state.logger.info('comparison with an open upload deferred', { file: file.relPath, err: error });
+    return 'retry';
+  }
   // The scan awaited: the row may have been closed, or found on its own camera, meanwhile.
   const now = state.journal.get(row.key);
   if (!now || !ACTIVE_STATES.includes(now.state) || !claimable(state, now, file.absPath)) return { kind: 'new' };
   if (same) return closeRewritten(state, now, file);
-  state.logger.warn('another camera without a serial has a file at the path of an open upload: ingested as a recording of its own, that upload stays open', { file: file.relPath, openRecordingId: row.recordingId });
+  setAsideFrom(state, now.key, file.absPath, 'another camera\'s file is at its path now');
+  state.logger.warn('another camera without a serial has a file at the path of an open upload: ingested as a recording of its own, that upload waits for its camera', { file: file.relPath, openRecordingId: row.recordingId });
   return { kind: 'new' };
+}
+
+/** A row no longer stands for the file at absPath: not located there, its job (if any) paused; it waits for a scan to find its file. */
+export function setAsideFrom(state: AgentState, key: string, absPath: string, why: string): void {
+  const at = state.located.get(key);
+  if (at?.absPath !== absPath) return;
+  state.located.delete(key);
+  const bay = state.bays.get(at.bay);
+  bay?.keys.delete(key);
+  bay?.sessionKeys.delete(key);
+  state.running.get(key)?.controller.abort(new PausedError(why));
 }
 
 function closeRewritten(state: AgentState, changed: RecordingRow, file: CandidateFile): Match {
@@ -142,18 +167,31 @@ function closeRewritten(state: AgentState, changed: RecordingRow, file: Candidat
 /**
  * Whether the file at `absPath` is `row`'s file grown or cut short: every segment of the row's
  * hashed plan that lies inside the file's length now is still the bytes hashed, and at least one
- * does. Stops at the first segment that differs (another camera's file differs in its first). A
- * row without a readable plan cannot tell: taken as its own file. A file that cannot be read is not.
+ * does. Stops at the first segment that differs (another camera's file differs in its first, at
+ * most segmentMaxBytes); the same file grown is read as far as it was hashed. A row without a
+ * readable plan cannot tell: taken as its own file. Throws when the file cannot be read, and with
+ * a PausedError when `signal` aborts (an undock; a read the kernel never answers is left behind).
  */
-export async function holdsHashedBytes(row: Pick<RecordingRow, 'manifestJson'>, absPath: string): Promise<boolean> {
+export async function holdsHashedBytes(row: Pick<RecordingRow, 'manifestJson'>, absPath: string, signal?: AbortSignal): Promise<boolean> {
   let plan: Array<{ offset?: unknown; length?: unknown; sha256?: unknown }> | undefined;
   try { plan = (JSON.parse(row.manifestJson ?? 'null') as { segments?: typeof plan } | null)?.segments; } catch { plan = undefined; }
   const segments = Array.isArray(plan) && plan.every((p) => typeof p.offset === 'number' && typeof p.length === 'number' && typeof p.sha256 === 'string')
     ? plan as Array<{ offset: number; length: number; sha256: string }> : undefined;
   if (!segments?.length) return true;
-  let handle: FileHandle | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    const stop = (): void => reject(new PausedError('comparison abandoned', { cause: signal?.reason }));
+    if (signal?.aborted) stop(); else signal?.addEventListener('abort', stop, { once: true });
+  });
+  aborted.catch(() => {});
+  const opening = open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let handle;
+  try { handle = await Promise.race([opening, aborted]); } catch (error) {
+    void opening.then((h) => h.close()).catch(() => {});
+    throw error;
+  }
+  // Closed only once no read of it is pending (one stuck in the kernel keeps it).
+  let pending: Promise<unknown> = Promise.resolve();
   try {
-    handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
     const size = (await handle.stat()).size;
     const buffer = Buffer.allocUnsafe(COMPARE_CHUNK_BYTES);
     let compared = 0;
@@ -161,7 +199,9 @@ export async function holdsHashedBytes(row: Pick<RecordingRow, 'manifestJson'>, 
       if (segment.offset + segment.length > size) break;
       const hash = createHash('sha256');
       for (let at = segment.offset, end = segment.offset + segment.length; at < end;) {
-        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+        const read = handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+        pending = read.catch(() => {});
+        const { bytesRead } = await Promise.race([read, aborted]);
         if (bytesRead === 0) return false;
         hash.update(buffer.subarray(0, bytesRead));
         at += bytesRead;
@@ -170,10 +210,8 @@ export async function holdsHashedBytes(row: Pick<RecordingRow, 'manifestJson'>, 
       compared++;
     }
     return compared > 0;
-  } catch {
-    return false;
   } finally {
-    await handle?.close();
+    void pending.then(() => handle!.close()).catch(() => {});
   }
 }
 

@@ -9,7 +9,8 @@ import { setMaxListeners } from 'node:events';
 import { lstat } from 'node:fs/promises';
 import { UNKNOWN_BAY } from './metrics.js';
 import type { AgentState } from './agentState.js';
-import { dispositionOf, FileGrowingError, isDockLevelProblem, PausedError, reasonCodeOf, reasonOf } from './errors.js';
+import { dispositionOf, FileGrowingError, isDockLevelProblem, NotThisFileError, PausedError, reasonCodeOf, reasonOf } from './errors.js';
+import { setAsideFrom } from './identity.js';
 import type { RecordingRow } from './journal.js';
 import { stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
 import { dockRefusalRetryPolicy, jobRetryPolicy, retryDelayMs } from './retry.js';
@@ -99,6 +100,12 @@ export class JobRunner {
         journal.forget(key);
         if (state.located.get(key)?.absPath === location.absPath) state.located.delete(key);
         state.bays.get(location.bay)?.keys.delete(key);
+        this.events.rescan(location.bay, 50);
+        return;
+      }
+      if (error instanceof NotThisFileError) {
+        log.info('other bytes at the file\'s path: the scan compares them', { why: error.message });
+        setAsideFrom(state, key, location.absPath, error.message);
         this.events.rescan(location.bay, 50);
         return;
       }

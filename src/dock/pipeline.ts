@@ -19,14 +19,14 @@ import { ATTENTION_CODES, type DockAttention } from './attention.js';
 import type { IngestClient } from './client.js';
 import type { DockConfig } from './config.js';
 import { sanitizeId } from './config.js';
-import { FileGrowingError, PausedError, ProblemError, QUARANTINE_CODES, TransportError } from './errors.js';
+import { FileGrowingError, NotThisFileError, PausedError, ProblemError, QUARANTINE_CODES, TransportError } from './errors.js';
 import { hashFileOffThread } from './hasher.js';
 import { checkIntegrity, isFlagged } from './integrity.js';
 import type { Journal, RecordingRow, StatSnapshot } from './journal.js';
 import { UNKNOWN_BAY, type DockMetrics } from './metrics.js';
 import { fixedPlan, planSegments } from './planner.js';
 import type { PrioritySlots, Priority } from './slots.js';
-import { clockOffsetMsOf, type CompanionFile, type DeviceInfo } from '../protocol/cameraStorage/index.js';
+import { clockOffsetMsOf, NO_SERIAL, type CompanionFile, type DeviceInfo } from '../protocol/cameraStorage/index.js';
 import { readSidecar } from './storage.js';
 import { receiptExpectationOf, sha256Of, verifyReceipt, wipeRecording } from './wipe.js';
 import { UNSENT_STATES } from './states.js';
@@ -90,6 +90,11 @@ async function checkUnchanged(row: RecordingRow, location: Location): Promise<vo
   if (!stats.isFile()) throw new InputError('E_FILE_REPLACED', `${row.relPath} is no longer a regular file`);
   if (stats.size !== row.size && !location.sidecarPath && UNSENT_STATES.includes(row.state)) {
     throw new FileGrowingError(`${row.relPath} changed size after it had settled (${row.size} → ${stats.size} bytes): waiting for it to settle again`);
+  }
+  // A camera without a serial, and the file there is on another device (another card mounted in
+  // the bay): it may be another such camera's file, for the scan to tell (identity.ts matchRow).
+  if (row.serial === NO_SERIAL && row.stat !== null && stats.dev !== row.stat.dev && (stats.size !== row.size || rewrittenSinceHash(row, stats))) {
+    throw new NotThisFileError(`${row.relPath} holds other bytes than the ones hashed: another camera without a serial may be docked; the scan compares the file`);
   }
   if (stats.size !== row.size) throw new InputError('E_FILE_CHANGED', `${row.relPath} changed size after detection (${row.size} → ${stats.size} bytes)`);
   // Replaced or rewritten in place with its size kept: the next segment would be read from other

@@ -342,6 +342,9 @@ export class BayWatcher {
       bay.problem = reading.kind === 'invalid' ? reading.reason : undefined;
       state.logger.info('camera docked', { bay: name, serial, model: device?.model, clockOffsetMs: clockOffsetMsOf(device), deviceJson: reading.kind });
     }
+    // This docking: an undock (and a card docked again in the bay) while the scan awaits ends the scan.
+    const docking = bay.controller;
+    const undockedSince = (): boolean => state.stopping || !bay.present || bay.serial !== serial || bay.controller !== docking;
     let listing = await listCameraFiles(bay.root);
     // A dock killed mid-delete leaves the checked file under its aside name: back under its own
     // name (and its row) before anything is matched, instead of a second recording of it.
@@ -367,7 +370,7 @@ export class BayWatcher {
         journal.commitBatch();
         await new Promise<void>((resolve) => setImmediate(resolve)); // other bays' jobs get the event loop
       }
-      if (state.stopping || !bay.present || bay.serial !== serial) return;
+      if (undockedSince()) return;
       if (isAsideOfRunningWipe(journal, serial, file, (key) => state.running.has(key))) continue;
       seenPaths.add(file.absPath);
       // A dashcam's Event folder holds incidents: offloaded first, as a critical recording (a sidecar overrides).
@@ -420,11 +423,20 @@ export class BayWatcher {
       state.candidates.delete(file.absPath);
       if (match.kind === 'whoseFile') {
         journal.commitBatch();
-        match = await settleWhoseFile(state, match.row, file);
+        const settled = await settleWhoseFile(state, match.row, file, docking.signal);
+        if (undockedSince()) return;
+        if (settled === 'retry') {
+          // Not read to the end (undocked, a read error): it waits like a settling file.
+          state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });
+          nextSettleCheck = Math.min(nextSettleCheck, clock.now() + Math.max(1000, config.settle * 1000));
+          continue;
+        }
+        match = settled;
       }
       if (match.kind === 'verify') {
         journal.commitBatch();
         const verified = await verifyAgainst(state, match.rows, file, stat, name);
+        if (undockedSince()) return;
         if (verified === 'retry') {
           // Changed while it was re-hashed: it waits like a settling file (and --once does not claim it).
           state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });

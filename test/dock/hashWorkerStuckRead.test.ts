@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeWhenUnread, hashThroughDescriptorOffThread } from '../../src/dock/hasher.js';
 import { PausedError } from '../../src/dock/errors.js';
+import { holdsHashedBytes } from '../../src/dock/identity.js';
 import { fuseSuitesWanted, mountStuck, unmountStuck } from '../helpers/stuckFs.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -31,8 +32,19 @@ const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
     tmp.cleanup();
   });
 
+  it('a comparison with an open upload (identity.ts holdsHashedBytes) stuck in a read ends with the PausedError when the bay is undocked', async () => {
+    fs ??= await mountStuck(mnt);
+    const row = { manifestJson: JSON.stringify({ segments: [{ index: 0, offset: 0, length: 4 << 20, sha256: '0'.repeat(64) }] }) };
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('camera undocked')), 300);
+    const outcome = await holdsHashedBytes(row, join(mnt, 'big.bin'), controller.signal).then((same) => same, (error: unknown) => error);
+    expect(outcome).toBeInstanceOf(PausedError);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('settles with the PausedError at once, and closes the descriptor only once the worker is gone', async () => {
-    fs = await mountStuck(mnt);
+    fs ??= await mountStuck(mnt);
     const handle = await open(join(mnt, 'big.bin'), 'r');
     const controller = new AbortController();
     const segments = Array.from({ length: 8 }, (_, index) => ({ index, offset: index << 20, length: 1 << 20 }));
