@@ -22,7 +22,7 @@ describe('dock config', () => {
     concurrency: { readme: '4', value: 4 }, maxRate: { readme: '0 (unlimited)', value: 0 }, settle: { readme: '5s', value: 5 },
     statusPort: { readme: '7878', value: 7878 }, segmentSeconds: { readme: '10s', value: 10 },
     segmentMaxBytes: { readme: '16MiB', value: 16 * 1024 * 1024 }, maxBackoff: { readme: '5m', value: 300 },
-    staleAfter: { readme: '24h', value: 86_400 }, retainFinished: { readme: '30d', value: 2_592_000 }, rescanInterval: { readme: '10s', value: 10 }, requestTimeout: { readme: '2m', value: 120 },
+    staleAfter: { readme: '24h', value: 86_400 }, retainFinished: { readme: '30d', value: 2_592_000 }, rescanInterval: { readme: '10s', value: 10 }, scanSlowAfter: { readme: '5m', value: 300 }, requestTimeout: { readme: '2m', value: 120 },
     requestRetries: { readme: '4', value: 4 }, onceAttempts: { readme: '3', value: 3 }, fingerprint: { readme: 'true', value: true },
     logLevel: { readme: 'info', value: 'info' },
   };
