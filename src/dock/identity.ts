@@ -131,7 +131,7 @@ export function matchRow(state: AgentState, serial: string, file: CandidateFile,
  * waits for its own camera to be docked again. `retry`: the file could not be read to the end
  * (undocked, a read error); the scan tries again later. The caller holds no journal batch open.
  */
-export async function settleWhoseFile(state: AgentState, row: RecordingRow, file: CandidateFile, signal?: AbortSignal): Promise<Match | 'retry'> {
+export async function settleWhoseFile(state: AgentState, row: RecordingRow, file: CandidateFile, stat: StatSnapshot, signal?: AbortSignal): Promise<Match | 'retry'> {
   let same: boolean;
   try { same = await holdsHashedBytes(row, file.absPath, signal); } catch (error) {
     state.logger.info('comparison with an open upload deferred', { file: file.relPath, err: error });
@@ -142,8 +142,13 @@ export async function settleWhoseFile(state: AgentState, row: RecordingRow, file
   if (!now || !ACTIVE_STATES.includes(now.state) || !claimable(state, now, file.absPath)) return { kind: 'new' };
   if (same) return closeRewritten(state, now, file);
   setAsideFrom(state, now.key, file.absPath, 'another camera\'s file is at its path now');
-  state.logger.warn('another camera without a serial has a file at the path of an open upload: ingested as a recording of its own, that upload waits for its camera', { file: file.relPath, openRecordingId: row.recordingId });
-  return { kind: 'new' };
+  // Said on the row (`bodycam status` lastError), never parked in silence.
+  state.journal.noteSetAside(now.key, `set aside: another camera without a serial has other bytes at ${file.relPath}; waits for its own camera to be docked again`);
+  state.logger.warn('another camera without a serial has a file at the path of an open upload: that upload waits for its camera', { file: file.relPath, openRecordingId: row.recordingId });
+  // The file may still be one already held (a receipted row at the path): the rule again, without the row set aside.
+  const others = state.journal.listByPath(NO_SERIAL, file.relPath).filter((r) => r.key !== now.key && standsForAFile(r) && claimable(state, r, file.absPath));
+  const again = rowFor(others, file, stat);
+  return again.kind === 'changedAfterHash' ? { kind: 'new' } : again;
 }
 
 /** A row no longer stands for the file at absPath: not located there, its job (if any) paused; it waits for a scan to find its file. */

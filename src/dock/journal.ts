@@ -693,6 +693,12 @@ export class Journal {
     return this.get(key)!;
   }
 
+  /** An open upload set aside (its file's path holds another camera's file): why, on the row until its job next succeeds (clearRetry). */
+  noteSetAside(key: string, why: string): void {
+    this.stmt('UPDATE recordings SET last_error = ?, updated_at = ? WHERE key = ?').run(why, this.clock.now(), key);
+    this.event(key, 'set_aside', why);
+  }
+
   /** Every row in backoff becomes due now (a reload: the operator fixed what the retries waited on); how many. */
   retryNow(): number {
     return this.stmt('UPDATE recordings SET next_attempt_at = 0 WHERE next_attempt_at > 0').run().changes;

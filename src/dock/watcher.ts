@@ -423,7 +423,7 @@ export class BayWatcher {
       state.candidates.delete(file.absPath);
       if (match.kind === 'whoseFile') {
         journal.commitBatch();
-        const settled = await settleWhoseFile(state, match.row, file, docking.signal);
+        const settled = await settleWhoseFile(state, match.row, file, stat, docking.signal);
         if (undockedSince()) return;
         if (settled === 'retry') {
           // Not read to the end (undocked, a read error): it waits like a settling file.

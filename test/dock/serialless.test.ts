@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDockAgent, type DockAgent } from '../../src/dock/index.js';
 import { rowFor } from '../../src/dock/identity.js';
@@ -96,6 +96,7 @@ describe('cameras without a serial, files at the same path', () => {
       const bDone = await waitFor('B receipted', () => rowsOf(agent!).find((r) => r.state === 'completed'), 90_000);
       expect(await bySha(bDone.recordingId!)).toBe(sha(b));
       const aNow = rowsOf(agent).find((r) => r.key === aRow.key)!;
+      expect(aNow.lastError).toMatch(/^set aside: another camera without a serial has other bytes at DCIM\/FILE0001\.MP4/);
       expect({ state: aNow.state, reasonCode: aNow.reasonCode, reason: aNow.reason }).toEqual({ state: 'uploading', reasonCode: undefined, reason: aNow.reason });
       expect(aNow.reasonCode).toBeUndefined();
 
@@ -156,5 +157,28 @@ describe('cameras without a serial, files at the same path', () => {
     expect(rowFor(rows, { size: 1000, mtimeMs: 1 }, { ...a, dev: 2 })).toMatchObject({ kind: 'row', row: { key: 'a' } });
     // Rewritten (another ctime): not that file.
     expect(rowFor(rows, { size: 1000, mtimeMs: 1 }, { ...a, dev: 2, ctimeMs: 3 }).kind).toBe('verify');
+  });
+
+  it('a file already receipted, docked again behind another camera\'s open upload at its path, is not ingested again', async () => {
+    tmp = makeTempDir('bodycam-serialless-');
+    server = await startLoggedServer();
+    const bays = join(tmp.path, 'bays');
+    mkdirSync(bays, { recursive: true });
+    const b = await card(join(tmp.path, 'camB'), 2, makeForeignMp4);
+    await card(join(tmp.path, 'camA'), 6);
+    renameSync(join(tmp.path, 'camB'), join(bays, 'bay1'));
+    agent = await startDockAgent(dockConfig(tmp.path, server.url, { maxRate: '16KB/s', concurrency: 2, segmentSeconds: '1s' }));
+    const bDone = await waitFor('B receipted', () => rowsOf(agent!).find((r) => r.state === 'completed'), 90_000);
+    renameSync(join(bays, 'bay1'), join(tmp.path, 'camB'));
+    await waitFor('bay1 empty', () => agent!.status().bays.find((x) => x.bay === 'bay1')?.state === 'empty', 20_000);
+    renameSync(join(tmp.path, 'camA'), join(bays, 'bay1'));
+    await waitFor('A uploading', () => rowsOf(agent!).find((r) => r.state === 'uploading'), 60_000);
+    renameSync(join(bays, 'bay1'), join(tmp.path, 'camA'));
+    await waitFor('bay1 empty again', () => agent!.status().bays.find((x) => x.bay === 'bay1')?.state === 'empty', 20_000);
+    // B again, as a copy (a new inode): the same bytes as its receipted row.
+    mkdirSync(join(bays, 'bay2', 'DCIM'), { recursive: true });
+    writeFileSync(join(bays, 'bay2', REL), b);
+    await waitFor('B matched again', () => rowsOf(agent!).find((r) => r.key === bDone.key && r.bay === 'bay2'), 60_000);
+    expect(rowsOf(agent).filter((r) => r.state !== 'uploading').map((r) => r.key)).toEqual([bDone.key]);
   });
 });
