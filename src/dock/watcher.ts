@@ -361,6 +361,11 @@ export class BayWatcher {
     const seen = new Set<string>();
     const seenPaths = new Set<string>();
     let nextSettleCheck = Infinity;
+    /** A file the scan could not decide on now: it waits like a settling one and is looked at again. */
+    const waitAsSettling = (file: { absPath: string; size: number; mtimeMs: number }): void => {
+      state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });
+      nextSettleCheck = Math.min(nextSettleCheck, clock.now() + Math.max(1000, config.settle * 1000));
+    };
     let sinceYield = 0;
     // Detection writes of one scan are committed together (Journal.beginBatch), never across an await.
     try {
@@ -425,24 +430,16 @@ export class BayWatcher {
         journal.commitBatch();
         const settled = await settleWhoseFile(state, match.row, file, stat, docking.signal);
         if (undockedSince()) return;
-        if (settled === 'retry') {
-          // Not read to the end (undocked, a read error): it waits like a settling file.
-          state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });
-          nextSettleCheck = Math.min(nextSettleCheck, clock.now() + Math.max(1000, config.settle * 1000));
-          continue;
-        }
+        // Not read to the end (undocked, a read error): it waits like a settling file.
+        if (settled === 'retry') { waitAsSettling(file); continue; }
         match = settled;
       }
       if (match.kind === 'verify') {
         journal.commitBatch();
         const verified = await verifyAgainst(state, match.rows, file, stat, name);
         if (undockedSince()) return;
-        if (verified === 'retry') {
-          // Changed while it was re-hashed: it waits like a settling file (and --once does not claim it).
-          state.candidates.set(file.absPath, { size: file.size, mtimeMs: file.mtimeMs, stableSince: clock.now(), firstSeen: state.candidates.get(file.absPath)?.firstSeen ?? now });
-          nextSettleCheck = Math.min(nextSettleCheck, clock.now() + Math.max(1000, config.settle * 1000));
-          continue;
-        }
+        // Changed while it was re-hashed: it waits like a settling file (and --once does not claim it).
+        if (verified === 'retry') { waitAsSettling(file); continue; }
         match = verified;
         // The scan awaited: another bay may have claimed the row meanwhile.
         if (match.kind === 'row' && !claimable(state, match.row, file.absPath)) match = { kind: 'new' };
