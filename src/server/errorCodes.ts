@@ -13,4 +13,9 @@ export const SERVER_ERROR_CODES = {
   bodyDigest: 'E_BODY_DIGEST',
   /** A dock's key pin changed (or was reset) while it was being written or checked. */
   dockKeyPinRace: 'E_DOCK_KEY_PIN_RACE',
+  /**
+   * An intact blob (its bytes hash to its name) is not the length a stored record's plan gives it:
+   * the record was altered at rest, and slicing by it would serve other bytes.
+   */
+  storedLength: 'E_STORED_LENGTH',
 } as const;

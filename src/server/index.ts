@@ -4,7 +4,7 @@
  * (nothing at startup grows with the size of the store).
  */
 import { join } from 'node:path';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { EnvironmentError, errnoCode, UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -185,6 +185,11 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     // request on an id it had just created (a dock's id is up to 110: <serial 60>-<32 hex>-<16 hex>).
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: false, // our own 503 below is problem+json with Retry-After
+    // A URL fastify cannot decode (`/v1/recordings/%`) is answered before any route or hook: as problem+json too.
+    frameworkErrors: (error, request, reply) => {
+      const problem = toProblem(error);
+      (reply as FastifyReply).code(problem.status).type('application/problem+json').send(problem.body(request.url.slice(0, 300)));
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
@@ -237,7 +242,11 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   });
 
   app.setErrorHandler(async (error: FastifyError | ProblemError | Error, request, reply) => {
-    const problem = toProblem(error);
+    // A client whose connection dropped before its request arrived in full (a dock on a flaky
+    // uplink): its doing, whatever error the body's stream raised then (its ECONNRESET is not the
+    // database's), and nobody reads this answer.
+    const clientGone = !(error instanceof ProblemError) && !request.raw.complete && (request.raw.destroyed || request.raw.socket?.destroyed === true);
+    const problem = clientGone ? new ProblemError('timeout', 'the client closed the connection before its request arrived in full', { cause: error }) : toProblem(error);
     if (problem.status >= 500) log.error('request failed', { reqId: request.id, err: error });
     else log.info('request refused', { reqId: request.id, code: problem.problemCode, detail: problem.message });
     if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));

@@ -11,7 +11,7 @@ import { signObject, verifyObject } from '../protocol/signing.js';
 import { PROTOCOL_VERSION, isValidId, type AttachmentEntry, type CreateRecordingResponse, type MissingAttachmentSegment, type PossessionAnswer, type PossessionChallenge, type Receipt, type RecordingListEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import type { Logger } from '../log.js';
 import type { CustodyEntry } from './custody/custodyLog.js';
-import { checkAttachments, checkDockSignature, checkSegmentPlan, checkSidecarBytes, planProblems, sameContent } from './manifestCheck.js';
+import { checkAttachments, checkDockSignature, checkSegmentPlan, checkSidecarBytes, checkWellFormedText, planProblems, sameContent } from './manifestCheck.js';
 import type { ServerMetrics } from './metrics.js';
 import { ProblemError } from './problem.js';
 import type { ServerKey } from './trust/serverKey.js';
@@ -99,6 +99,7 @@ export class IngestService {
   async create(dockId: string, manifest: RecordingManifest): Promise<{ created: boolean; response: CreateRecordingResponse }> {
     if (manifest.dock.id !== dockId) throw new ProblemError('forbidden', `this token belongs to dock ${dockId}, the manifest is from dock ${manifest.dock.id}`);
     if (!isValidId(manifest.recordingId)) throw new ProblemError('invalid_id', 'recordingId is not a valid id');
+    checkWellFormedText(manifest);
     checkDockSignature(manifest);
     checkSidecarBytes(manifest);
     checkSegmentPlan(manifest, this.deps.limits.maxSegmentBytes);
@@ -497,7 +498,7 @@ export class IngestService {
         this.noteDamage(result.error, { recordingId: id, index: segment.index, sha256: segment.sha256, during: 'possession' });
         throw new ProblemError('blob_damaged', `segment ${segment.index} of ${id} failed its integrity check; possession not proved`, { cause: result.error, extension: { index: segment.index } });
       }
-      if (result.size !== segment.length) throw new IntegrityError('E_STORED_LENGTH', `segment ${segment.index} of ${id} is ${result.size} bytes in the store, the plan says ${segment.length}`);
+      if (result.size !== segment.length) throw new IntegrityError(SERVER_ERROR_CODES.storedLength, `segment ${segment.index} of ${id} is ${result.size} bytes in the store, the plan says ${segment.length}`);
       answers.push({ index: segment.index, sha256: hashes[i]!.digest('hex') });
     }
     let sidecarSha256: string | undefined;
@@ -512,7 +513,7 @@ export class IngestService {
         const result = await this.hashStored(attachment.segments, { recordingId: id, attachment: attachment.index, during: 'possession' }, { prefix: nonce });
         if (!result) throw new ProblemError('blob_damaged', `attachment ${attachment.index} of ${id} failed its integrity check; possession not proved`, { extension: { attachment: attachment.index } });
         if (result.wrongLength) throw new ProblemError('whole_digest_mismatch', `segment ${result.wrongLength.index} of attachment ${attachment.index} is ${result.wrongLength.size} bytes in the store, the plan says ${result.wrongLength.length}`);
-        if (result.size !== attachment.size) throw new IntegrityError('E_STORED_LENGTH', `attachment ${attachment.index} of ${id} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
+        if (result.size !== attachment.size) throw new IntegrityError(SERVER_ERROR_CODES.storedLength, `attachment ${attachment.index} of ${id} is ${result.size} bytes in the store, the manifest says ${attachment.size}`);
         attachments.push({ index: attachment.index, sha256: result.sha256 });
       }
     }
@@ -577,8 +578,12 @@ export class IngestService {
         const from = Math.max(start, segment.offset) - segment.offset;
         const to = Math.min(end, segEnd) - segment.offset;
         try {
-          yield* store.readBlob(segment.sha256, from, to) as AsyncIterable<Buffer>;
+          // The planned length too: an intact blob sliced by a length it does not have would serve other bytes.
+          yield* store.readBlob(segment.sha256, from, to, segment.length) as AsyncIterable<Buffer>;
         } catch (error) {
+          if (error instanceof IntegrityError && error.code === SERVER_ERROR_CODES.storedLength) {
+            throw new ProblemError('record_damaged', `segment ${segment.index}${what} of ${id}: ${error.message}; the stored record was altered, nothing more is served from it`, { cause: error });
+          }
           if (isBlobIntegrityError(error)) {
             noteDamage(error, { recordingId: id, index: segment.index, sha256: segment.sha256, during: 'content' });
             throw new ProblemError('blob_damaged', `segment ${segment.index}${what} of ${id} failed its integrity check; it was not served and is marked missing`, { cause: error, extension: { index: segment.index } });

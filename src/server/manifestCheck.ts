@@ -10,6 +10,31 @@ import { isEd25519PublicKeyPem, verifyObject } from '../protocol/signing.js';
 import { ATTACHMENTS_MAX, SIDECAR_MAX_BYTES, type AttachmentEntry, type RecordingManifest, type SegmentPlanEntry } from '../protocol/types.js';
 import { ProblemError } from './problem.js';
 
+/** A UTF-16 surrogate without its partner: JSON can carry one (`"\\ud800"`), UTF-8 and a URL cannot. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Every string of the manifest is well-formed Unicode: a lone surrogate (in an attachment's name,
+ * a file name, a serial) is accepted by JSON.parse and the schema, and then makes every answer that
+ * writes the name into a header or a path fail (encodeURIComponent throws), after its receipt.
+ */
+export function checkWellFormedText(manifest: RecordingManifest): void {
+  const pending: Array<{ value: unknown; path: string }> = [{ value: manifest, path: 'manifest' }];
+  while (pending.length) {
+    const { value, path } = pending.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) throw new ProblemError('invalid_manifest', `${path} holds a lone UTF-16 surrogate: not well-formed Unicode`);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => pending.push({ value: item, path: `${path}[${i}]` }));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (LONE_SURROGATE.test(key)) throw new ProblemError('invalid_manifest', `${path} has a key with a lone UTF-16 surrogate: not well-formed Unicode`);
+        pending.push({ value: item, path: `${path}.${key}` });
+      }
+    }
+  }
+}
+
 export function checkSegmentPlan(manifest: RecordingManifest, maxSegmentBytes: number): void {
   let offset = 0;
   manifest.segments.forEach((segment, position) => {

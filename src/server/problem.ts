@@ -20,6 +20,7 @@ const INTERNAL_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
   [SERVER_ERROR_CODES.bodyLength]: 'length_mismatch',
   [SERVER_ERROR_CODES.bodyDigest]: 'digest_mismatch',
   [SERVER_ERROR_CODES.dockKeyPinRace]: 'dock_key_mismatch',
+  [SERVER_ERROR_CODES.storedLength]: 'record_damaged',
 };
 
 /** Seconds a dock is asked to wait when the data dir is full (space may be freed at any time). */
@@ -53,7 +54,8 @@ export function toProblem(error: Error): ProblemError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new ProblemError('unsupported_media_type', error.message, { cause: error });
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ProblemError('bad_request', error.message, { cause: error });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_BAD_URL': return new ProblemError('bad_request', error.message, { cause: error });
   }
   if ((error as FastifyError).validation) return new ProblemError('invalid_manifest', error.message, { cause: error });
   const internal = code !== undefined && Object.prototype.hasOwnProperty.call(INTERNAL_PROBLEMS, code) ? INTERNAL_PROBLEMS[code] : undefined;

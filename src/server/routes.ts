@@ -1,6 +1,6 @@
 /** HTTP surface of protocol v1 (docs/protocol.md): translate requests to IngestService calls. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { formatDigestHeader, parseDigestHeader } from '../protocol/digest.js';
 import { manifestSchema, possessionChallengeSchema } from '../protocol/schema.js';
 import { compileSchema } from '../util/jsonSchema.js';
@@ -210,9 +210,11 @@ export function registerRoutes(app: FastifyInstance, deps: {
 }
 
 function sendStream(reply: FastifyReply, request: FastifyRequest, stream: Readable) {
+  // HEAD: the GET's headers, its Content-Length included (an empty stream: with no payload at all
+  // Fastify would answer Content-Length: 0).
   if (request.method === 'HEAD') {
     stream.destroy();
-    return reply.send();
+    return reply.send(Readable.from([]));
   }
   return reply.send(stream);
 }

@@ -26,6 +26,7 @@ import type { ServerKey } from '../trust/serverKey.js';
 import { readRecordings, type CustodyChain, type RecordingStore } from '../state.js';
 import type { BlobStore, StoredRecording } from '../store/store.js';
 import { drainVerified, isBlobIntegrityError } from '../store/verifiedRead.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 import { staticChecks, type Check } from './checks.js';
 import { ContentChecks } from './contentChecks.js';
 import { gpsPoints, gpsSvg } from './gps.js';
@@ -443,7 +444,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
         for (const s of touched) {
           const a = Math.max(from, s.offset) - s.offset;
           const b = Math.min(to, s.offset + s.length - 1) - s.offset;
-          yield* deps.store.readBlob(s.sha256, a, b) as AsyncIterable<Buffer>;
+          yield* deps.store.readBlob(s.sha256, a, b, s.length) as AsyncIterable<Buffer>;
         }
       })(), { objectMode: false });
     }
@@ -476,9 +477,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): { sess
       if (checked >= PRECHECK_BYTES) break;
       checked += s.length;
       try {
-        await drainVerified(deps.store.readBlob(s.sha256));
+        await drainVerified(deps.store.readBlob(s.sha256, undefined, undefined, s.length));
       } catch (error) {
-        if (!isBlobIntegrityError(error)) throw error;
+        // A blob of another length than its plan says (a record altered at rest) is not served either.
+        if (!isBlobIntegrityError(error) && (error as { code?: unknown }).code !== SERVER_ERROR_CODES.storedLength) throw error;
         deps.log.error('console: a stored blob failed its verified read; not served, marked missing', { sha256: s.sha256, index: s.index, err: error });
         damaged.push(s.index);
       }

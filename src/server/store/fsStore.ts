@@ -217,24 +217,26 @@ export class FsStore implements Store {
     }
   }
 
-  readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
+  readBlob(sha256: string, start?: number, endInclusive?: number, length?: number): Readable {
     const path = this.blobPath(sha256); // throws at once for a name that is not a SHA-256
     return verifiedBlobRead(sha256, async () => {
       const { handle, info } = await this.openBlob(sha256, path);
       const source = handle.createReadStream({ highWaterMark: 1 << 20 });
       return { source, onDamage: async () => { await this.markDamaged(sha256, info.ino, info.dev, info.size); } };
-    }, start, endInclusive);
+    }, start, endInclusive, length);
   }
 
   /**
    * The blob's descriptor, opened O_NOFOLLOW (a symbolic link planted in blobs/ is never followed
-   * out of the store), or IntegrityError: missing, or damaged (a link or not a regular file,
+   * out of the store) and O_NONBLOCK (nor a FIFO waited on), or IntegrityError: missing, or damaged (a link or not a regular file,
    * moved aside first) exactly as a verified read reports them.
    */
   private async openBlob(sha256: string, path = this.blobPath(sha256)): Promise<{ handle: FileHandle; info: Stats }> {
     let handle;
     try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO planted in blobs/ would hold the open (and a thread of the pool) until a
+      // writer came; a regular file's reads are unaffected by it.
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new IntegrityError(BLOB_MISSING, `blob ${sha256} is not in the store`, { cause: error, details: { sha256 } });

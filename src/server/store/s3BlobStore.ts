@@ -245,7 +245,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  readBlob(sha256: string, start?: number, endInclusive?: number): Readable {
+  readBlob(sha256: string, start?: number, endInclusive?: number, length?: number): Readable {
     const key = this.key(sha256);
     return verifiedBlobRead(sha256, async () => {
       let answer;
@@ -262,7 +262,7 @@ export class S3BlobStore implements BlobStore {
         source: withStoreErrors(source, `GetObject ${key} (bucket ${this.bucket})`),
         onDamage: async () => { await this.markDamaged(key, versionId, answer.ContentLength ?? 0); },
       };
-    }, start, endInclusive);
+    }, start, endInclusive, length);
   }
 
   /**

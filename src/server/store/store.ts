@@ -82,8 +82,10 @@ export interface BlobStore {
    * IntegrityError `E_BLOB_DAMAGED`; a blob that is not there fails with `E_BLOB_MISSING`.
    * Throws at once for a name that is not a SHA-256.
    * putBlob of a name that exists keeps the existing blob only if it reads back intact.
+   * `length`: the size a plan gives the blob; an intact blob of another size fails with
+   * `E_STORED_LENGTH` before the last chunk (and is not marked damaged).
    */
-  readBlob(sha256: string, start?: number, endInclusive?: number): Readable;
+  readBlob(sha256: string, start?: number, endInclusive?: number, length?: number): Readable;
   /**
    * Optional: the verified read of several whole blobs in order, each chunk lent to `onChunk` for
    * the call only (its buffer is reused), for consumers that hash (complete's re-hash). Same checks

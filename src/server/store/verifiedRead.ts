@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
+import { SERVER_ERROR_CODES } from '../errorCodes.js';
 
 export const BLOB_DAMAGED = 'E_BLOB_DAMAGED';
 export const BLOB_MISSING = 'E_BLOB_MISSING';
@@ -33,9 +34,11 @@ export interface RawBlob {
 /**
  * `open` gives the raw blob; it may throw IntegrityError itself (missing, not a regular file).
  * Bytes [start, end] (inclusive; the whole blob by default) reach the consumer only if the
- * whole blob hashes to `sha256`.
+ * whole blob hashes to `sha256`, and, when `length` is given (the plan a caller slices by), only
+ * if the blob has that many bytes: an intact blob of another length fails with IntegrityError
+ * `E_STORED_LENGTH` (not marked damaged: its bytes are what its name says; the plan is wrong).
  */
-export function verifiedBlobRead(sha256: string, open: () => Promise<RawBlob>, start = 0, end = Number.POSITIVE_INFINITY): Readable {
+export function verifiedBlobRead(sha256: string, open: () => Promise<RawBlob>, start = 0, end = Number.POSITIVE_INFINITY, length?: number): Readable {
   return Readable.from((async function* () {
     const raw = await open();
     const hash = createHash('sha256');
@@ -62,6 +65,9 @@ export function verifiedBlobRead(sha256: string, open: () => Promise<RawBlob>, s
       const error = new IntegrityError(BLOB_DAMAGED, `stored blob ${sha256} is damaged: its ${position} bytes hash to ${actual}`, { details: { sha256, actual, size: position } });
       await raw.onDamage(error);
       throw error;
+    }
+    if (length !== undefined && position !== length) {
+      throw new IntegrityError(SERVER_ERROR_CODES.storedLength, `stored blob ${sha256} has ${position} bytes, the plan read from it says ${length}`, { details: { sha256, size: position, length } });
     }
     if (pending) yield pending;
   })(), { objectMode: false, highWaterMark: 1 });
