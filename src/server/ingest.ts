@@ -119,6 +119,7 @@ export class IngestService {
         return { created: false, response: await this.sameRecordingAgain(winner, manifest) };
       }
       await this.recordCreated(record, false);
+      await this.expectPossession(manifest);
       return { created: true, response: { recordingId: manifest.recordingId, state: 'receiving', missing: await this.missing(manifest), ...(await this.missingOfAttachments(manifest)) } };
     });
   }
@@ -127,6 +128,8 @@ export class IngestService {
   private async sameRecordingAgain(existing: StoredRecording, manifest: RecordingManifest): Promise<CreateRecordingResponse> {
     const response = await this.sameOrConflict(existing, manifest);
     await this.recordCreated(existing, true);
+    // Again (idempotent): a crash after the store write, or a recording created before expectations were kept.
+    if (!existing.receipt) await this.expectPossession(existing.manifest);
     return response;
   }
 
@@ -639,15 +642,32 @@ export class IngestService {
     };
   }
 
+  /** Every blob hash of a recording's plan and its attachments'. */
+  private static planHashes(manifest: RecordingManifest): string[] {
+    return [...manifest.segments, ...(manifest.attachments ?? []).flatMap((a) => a.segments)].map((s) => s.sha256);
+  }
+
   /**
-   * The possession rows of a recording that has its receipt are pruned (PossessionStore.forget):
-   * the receipt itself proves the dock held every segment, so the table stays bounded by what is
-   * in flight. A later recording of the same dock with the same bytes sends them once more (video
-   * never repeats in practice); a failure here only leaves rows behind.
+   * A receiving recording's hashes, noted so that another recording of the dock with some of the
+   * same bytes (a shared attachment, a copied file) completing first does not forget that the dock
+   * holds them: this one would then miss segments the server holds, and the dock send them again.
+   * A failure here only risks that re-send (the safe direction).
+   */
+  private async expectPossession(manifest: RecordingManifest): Promise<void> {
+    await this.deps.possession.expect(manifest.dock.id, manifest.recordingId, IngestService.planHashes(manifest)).catch((error: unknown) => {
+      this.deps.log.warn('possession expectations of a receiving recording not noted (a segment it shares may be sent again)', { recordingId: manifest.recordingId, err: error });
+    });
+  }
+
+  /**
+   * The possession rows of a recording that has its receipt are pruned (PossessionStore.forget),
+   * except those another receiving recording of the dock expects: the receipt itself proves the
+   * dock held every segment, so the table stays bounded by what is in flight. A later recording of
+   * the same dock with the same bytes sends them once more (video never repeats in practice); a
+   * failure here only leaves rows behind.
    */
   private async forgetPossession(dockId: string, manifest: RecordingManifest): Promise<void> {
-    const hashes = [...manifest.segments, ...(manifest.attachments ?? []).flatMap((a) => a.segments)].map((s) => s.sha256);
-    await this.deps.possession.forget(dockId, hashes).catch((error: unknown) => {
+    await this.deps.possession.forget(dockId, manifest.recordingId, IngestService.planHashes(manifest)).catch((error: unknown) => {
       this.deps.log.warn('possession rows of a completed recording not pruned (kept; harmless)', { dockId, recordingId: manifest.recordingId, err: error });
     });
   }

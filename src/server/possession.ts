@@ -18,7 +18,9 @@ export class Possession implements PossessionStore {
     private readonly db: Database.Database,
     private readonly hasStmt: Database.Statement<[string, string]>,
     private readonly addStmt: Database.Statement<[string, string]>,
-    private readonly forgetStmt: Database.Statement<[string, string]>,
+    private readonly expectStmt: Database.Statement<[string, string, string]>,
+    private readonly doneStmt: Database.Statement<[string, string]>,
+    private readonly forgetStmt: Database.Statement<[string, string, string, string]>,
   ) {}
 
   static open(path: string): Possession {
@@ -26,10 +28,15 @@ export class Possession implements PossessionStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec('CREATE TABLE IF NOT EXISTS held (dock_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (dock_id, sha256)) WITHOUT ROWID');
+    // What each receiving recording's plan needs: a row of `held` stays while one expects it.
+    db.exec('CREATE TABLE IF NOT EXISTS expected (dock_id TEXT NOT NULL, sha256 TEXT NOT NULL, recording_id TEXT NOT NULL, PRIMARY KEY (dock_id, sha256, recording_id)) WITHOUT ROWID');
+    db.exec('CREATE INDEX IF NOT EXISTS expected_by_recording ON expected (dock_id, recording_id)');
     return new Possession(db,
       db.prepare('SELECT 1 FROM held WHERE dock_id = ? AND sha256 = ?'),
       db.prepare('INSERT OR IGNORE INTO held (dock_id, sha256) VALUES (?, ?)'),
-      db.prepare('DELETE FROM held WHERE dock_id = ? AND sha256 = ?'));
+      db.prepare('INSERT OR IGNORE INTO expected (dock_id, sha256, recording_id) VALUES (?, ?, ?)'),
+      db.prepare('DELETE FROM expected WHERE dock_id = ? AND recording_id = ?'),
+      db.prepare('DELETE FROM held WHERE dock_id = ? AND sha256 = ? AND NOT EXISTS (SELECT 1 FROM expected WHERE dock_id = ? AND sha256 = ?)'));
   }
 
   async has(dockId: string, sha256: string): Promise<boolean> {
@@ -40,8 +47,15 @@ export class Possession implements PossessionStore {
     this.addStmt.run(dockId, sha256);
   }
 
-  async forget(dockId: string, sha256s: readonly string[]): Promise<void> {
-    this.db.transaction(() => { for (const sha of sha256s) this.forgetStmt.run(dockId, sha); })();
+  async expect(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void> {
+    this.db.transaction(() => { for (const sha of sha256s) this.expectStmt.run(dockId, sha, recordingId); })();
+  }
+
+  async forget(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void> {
+    this.db.transaction(() => {
+      this.doneStmt.run(dockId, recordingId);
+      for (const sha of sha256s) this.forgetStmt.run(dockId, sha, dockId, sha);
+    })();
   }
 
   async close(): Promise<void> {

@@ -50,10 +50,16 @@ export interface PossessionStore {
   /** Idempotent. */
   add(dockId: string, sha256: string): Promise<void>;
   /**
-   * Drop rows that a completed recording no longer needs (its receipt proves the dock held them):
-   * the table stays bounded by the segments still in flight, not by history. Idempotent.
+   * The hashes a receiving recording's plan needs (noted at its create): while it is receiving,
+   * another recording's completion does not forget that the dock holds them. Idempotent.
    */
-  forget(dockId: string, sha256s: readonly string[]): Promise<void>;
+  expect(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void>;
+  /**
+   * A recording completed (its receipt proves the dock held its bytes): drop what it expected, and
+   * the rows of `sha256s` that no other receiving recording of the dock expects, so the table stays
+   * bounded by what is in flight, not by history. Idempotent.
+   */
+  forget(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,8 @@
  * answer of other bytes; a FIFO planted at a blob's path is damage, not a read that never ends;
  * HEAD gives the GET's Content-Length; a manifest string with a lone surrogate is refused at
  * create (it made every later answer naming it a 500); a URL fastify cannot decode answers
- * problem+json.
+ * problem+json; a recording completing does not make another receiving recording of the dock
+ * that shares a segment with it miss that segment (the dock would send held bytes again).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
@@ -91,7 +92,7 @@ describe('server: review 69', () => {
     const data = testBytes(120_000, 72);
     await upload(buildRecording(data, { recordingId: 'HEAD-0001', dockKeys, segmentSize: 50_000 }));
     for (const range of [undefined, 'bytes=10-20', 'bytes=-5']) {
-      const headers = range ? { range } : {};
+      const headers: Record<string, string> = range ? { range } : {};
       const get = await server.request('/v1/recordings/HEAD-0001/content', { headers });
       await get.arrayBuffer();
       const head = await server.request('/v1/recordings/HEAD-0001/content', { method: 'HEAD', headers });
@@ -109,6 +110,26 @@ describe('server: review 69', () => {
       expect(problem.code).toBe('invalid_manifest');
       expect(problem.detail).toContain('manifest.file.name');
     }
+  });
+
+  it('a completion keeps a shared segment held for the dock\'s other receiving recording', async () => {
+    const shared = testBytes(60_000, 80);
+    const a = buildRecording(Buffer.concat([testBytes(60_000, 81), shared]), { recordingId: 'SHARE-A', dockKeys, segmentSize: 60_000 });
+    const b = buildRecording(Buffer.concat([shared, testBytes(60_000, 82)]), { recordingId: 'SHARE-B', dockKeys, segmentSize: 60_000 });
+    expect(a.manifest.segments[1]!.sha256).toBe(b.manifest.segments[0]!.sha256);
+    for (const rec of [a, b]) {
+      expect((await server.request('/v1/recordings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rec.manifest) })).status).toBe(201);
+    }
+    const put = async (rec: BuiltRecording, i: number) => (await server.request(`/v1/recordings/${rec.manifest.recordingId}/segments/${i}`, { method: 'PUT', headers: segmentHeaders(rec.segments[i]!), body: rec.segments[i]! })).status;
+    expect([await put(a, 0), await put(a, 1)]).toEqual([201, 201]);
+    const missingOfB = async () => ((await (await server.request('/v1/recordings/SHARE-B')).json()) as { missing: number[] }).missing;
+    expect(await missingOfB()).toEqual([1]);
+    expect((await server.request('/v1/recordings/SHARE-A/complete', { method: 'POST' })).status).toBe(200);
+    expect(await missingOfB()).toEqual([1]);
+    expect(await put(b, 1)).toBe(201);
+    expect((await server.request('/v1/recordings/SHARE-B/complete', { method: 'POST' })).status).toBe(200);
+    const content = await server.request('/v1/recordings/SHARE-B/content');
+    expect(Buffer.from(await content.arrayBuffer()).equals(Buffer.concat([shared, testBytes(60_000, 82)]))).toBe(true);
   });
 
   it('a URL that does not decode answers problem+json', async () => {

@@ -95,11 +95,28 @@ export function runStateConformance(name: string, factory: () => Promise<StateUn
       const { possession } = subject.state;
       const [a, b, c] = ['0a', '0b', '0c'].map((x) => x.repeat(32));
       for (const sha of [a!, b!, c!]) { await possession.add('dock-1', sha); await possession.add('dock-2', sha); }
-      await possession.forget('dock-1', [a!, b!, a!]);
-      await possession.forget('dock-1', [a!]);
-      await possession.forget('dock-1', []);
+      await possession.forget('dock-1', 'R1', [a!, b!, a!]);
+      await possession.forget('dock-1', 'R1', [a!]);
+      await possession.forget('dock-1', 'R1', []);
       expect([await possession.has('dock-1', a!), await possession.has('dock-1', b!), await possession.has('dock-1', c!)]).toEqual([false, false, true]);
       expect([await possession.has('dock-2', a!), await possession.has('dock-2', b!)]).toEqual([true, true]);
+    });
+
+    it('a completion keeps the rows another receiving recording of the dock expects, until that one completes', async () => {
+      const { possession } = subject.state;
+      const [shared, onlyA, onlyB] = ['1a', '1b', '1c'].map((x) => x.repeat(32)) as [string, string, string];
+      for (const sha of [shared, onlyA, onlyB]) await possession.add('dock-1', sha);
+      await possession.add('dock-2', shared);
+      await possession.expect('dock-1', 'A', [shared, onlyA]);
+      await possession.expect('dock-1', 'B', [shared, onlyB, shared]);
+      await possession.expect('dock-1', 'B', [shared]);
+      // Another dock's expectation keeps nothing of dock-1's.
+      await possession.expect('dock-2', 'A', [onlyA]);
+      await possession.forget('dock-1', 'A', [shared, onlyA]);
+      expect([await possession.has('dock-1', shared), await possession.has('dock-1', onlyA), await possession.has('dock-1', onlyB)]).toEqual([true, false, true]);
+      await possession.forget('dock-1', 'B', [shared, onlyB]);
+      expect([await possession.has('dock-1', shared), await possession.has('dock-1', onlyB)]).toEqual([false, false]);
+      expect(await possession.has('dock-2', shared)).toBe(true);
     });
 
     it('possession is per dock, idempotent and durable', async () => {

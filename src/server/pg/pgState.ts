@@ -143,8 +143,11 @@ export class PgPossession implements PossessionStore {
   async add(dockId: string, sha256: string): Promise<void> {
     await this.db.query(SQL.possessionAdd, [dockId, sha256]);
   }
-  async forget(dockId: string, sha256s: readonly string[]): Promise<void> {
-    if (sha256s.length) await this.db.query(SQL.possessionForget, [dockId, [...new Set(sha256s)]]);
+  async expect(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void> {
+    if (sha256s.length) await this.db.query(SQL.possessionExpect, [dockId, recordingId, [...new Set(sha256s)]]);
+  }
+  async forget(dockId: string, recordingId: string, sha256s: readonly string[]): Promise<void> {
+    await this.db.query(SQL.possessionForget, [dockId, recordingId, [...new Set(sha256s)]]);
   }
   async close(): Promise<void> {}
 }

@@ -82,6 +82,14 @@ export const MIGRATIONS: readonly Migration[] = [
         ON CONFLICT DO NOTHING;
     `,
   },
+  {
+    version: 4,
+    description: 'possession_expected: the hashes each receiving recording needs (a completion keeps the rows another recording of the dock still needs)',
+    sql: `
+      CREATE TABLE possession_expected (dock_id text NOT NULL, sha256 char(64) NOT NULL, recording_id text NOT NULL, PRIMARY KEY (dock_id, sha256, recording_id));
+      CREATE INDEX possession_expected_by_recording ON possession_expected (dock_id, recording_id);
+    `,
+  },
 ];
 
 export const SQL = {
@@ -108,7 +116,12 @@ export const SQL = {
   // ---- possession
   possessionHas: 'SELECT 1 FROM possession WHERE dock_id = $1 AND sha256 = $2',
   possessionAdd: 'INSERT INTO possession (dock_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-  possessionForget: 'DELETE FROM possession WHERE dock_id = $1 AND sha256 = ANY($2::text[])',
+  possessionExpect: 'INSERT INTO possession_expected (dock_id, sha256, recording_id) SELECT $1, s, $2 FROM unnest($3::text[]) AS s ON CONFLICT DO NOTHING',
+  // One statement: the recording's expectations go, and the held rows nobody else expects (the
+  // CTE's delete is not visible to the outer statement, hence the recording's own rows are excluded by id).
+  possessionForget: `WITH done AS (DELETE FROM possession_expected WHERE dock_id = $1 AND recording_id = $2)
+    DELETE FROM possession p WHERE p.dock_id = $1 AND p.sha256 = ANY($3::text[])
+      AND NOT EXISTS (SELECT 1 FROM possession_expected e WHERE e.dock_id = $1 AND e.sha256 = p.sha256 AND e.recording_id <> $2)`,
   possessionCount: 'SELECT count(*) AS n FROM possession',
 
   // ---- dock key pins
