@@ -90,7 +90,7 @@ export class DockAgentCore {
     this.metrics.observe(() => this.status());
     this.state = {
       config, journal, logger, metrics: this.metrics, clock,
-      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), vanishedThisRun: new Set(), attention,
+      bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), journalHeld: new Map(), vanishedThisRun: new Set(), attention,
       scanning: 0, initialScanDone: false, stopping: false,
     };
     const client = new IngestClient({

@@ -55,6 +55,11 @@ export interface AgentState {
   readonly running: Map<string, RunningJob>;
   /** With --once, each row's journaled attempts when this run first found it on a card: every run gets its own budget. */
   readonly attemptsBeforeRun: Map<string, number>;
+  /**
+   * Jobs whose failure the journal could not record (its disk full): not started again before
+   * `until`, and `times` counts against --once's budget (the journal's attempts could not).
+   */
+  readonly journalHeld: Map<string, { until: number; times: number }>;
   /** With --once, the rows this run closed because their file left the card (src/dock/vanished.ts): its report lists them. */
   readonly vanishedThisRun: Set<string>;
   /** Dock-level problems no retry fixes (token, dock id, keys, protocol): shown at once on status and /healthz. */

@@ -12,6 +12,7 @@ import type { AgentState } from './agentState.js';
 import { dispositionOf, FileGrowingError, isDockLevelProblem, NotThisFileError, PausedError, reasonCodeOf, reasonOf } from './errors.js';
 import { setAsideFrom } from './identity.js';
 import type { RecordingRow } from './journal.js';
+import type { Logger } from '../log.js';
 import { stepHash, stepPlan, stepProbe, stepUpload, stepWipe, wipeAllowed, type Location, type StepContext } from './pipeline.js';
 import { dockRefusalRetryPolicy, jobRetryPolicy, retryDelayMs } from './retry.js';
 import { STATE_TABLE, type Phase, type StepName } from './states.js';
@@ -24,6 +25,9 @@ function stillThere(absPath: string): Promise<boolean> {
 type Step = (ctx: StepContext, row: RecordingRow, location: Location, signal: AbortSignal) => Promise<RecordingRow>;
 
 /** The function of each step the state table names. */
+/** How long a job waits when the journal could not record its failure (the state dir full). */
+const JOURNAL_FULL_RETRY_MS = 30_000;
+
 const STEPS: Readonly<Record<StepName, Step>> = { probe: stepProbe, plan: stepPlan, hash: stepHash, upload: stepUpload, wipe: stepWipe };
 
 export interface JobRunnerEvents {
@@ -94,50 +98,68 @@ export class JobRunner {
         if (row.state === 'quarantined') log.warn('quarantined', { reasonCode: row.reasonCode, reason: row.reason, recordingId: row.recordingId });
       }
       if (row.lastError || row.nextAttemptAt) journal.clearRetry(key);
+      state.journalHeld.delete(key);
     } catch (error) {
-      if (error instanceof FileGrowingError) {
-        log.info('file grew again: detection starts over', { why: error.message });
-        journal.forget(key);
-        if (state.located.get(key)?.absPath === location.absPath) state.located.delete(key);
-        state.bays.get(location.bay)?.keys.delete(key);
-        this.events.rescan(location.bay, 50);
-        return;
+      try {
+        await this.settle(key, row, location, signal, log, error);
+      } catch (journalError) {
+        // The journal cannot record the failure (SQLITE_FULL: the state dir is full). The row keeps
+        // its last durable state; the job waits in memory instead of crashing the agent, and runs
+        // again once space may be back.
+        const until = state.clock.now() + Math.min(JOURNAL_FULL_RETRY_MS, Math.max(1000, state.config.maxBackoff * 1000));
+        state.journalHeld.set(key, { until, times: (state.journalHeld.get(key)?.times ?? 0) + 1 });
+        this.events.retryScheduled(until);
+        log.error('the journal could not record this job\'s failure (is the state dir full?): it waits and is tried again', { err: journalError, failure: reasonOf(error) });
       }
-      if (error instanceof NotThisFileError) {
-        log.info('other bytes at the file\'s path: the scan compares them', { why: error.message });
-        setAsideFrom(state, key, location.absPath, error.message);
-        this.events.rescan(location.bay, 50);
-        return;
-      }
-      let disposition = dispositionOf(error);
-      // --once: a pause whose file is still where the job read it was no undock (a failing card's EIO
-      // reads as "gone"). Its rescan would find it and start it again for ever, now that --once waits
-      // for that rescan: it counts as an attempt instead, and the run ends and reports it (exit 1).
-      if (disposition === 'paused' && state.config.once && !state.stopping && !signal.aborted && await stillThere(location.absPath)) disposition = 'transient';
-      if (disposition === 'paused') {
-        log.info('paused', { state: row.state, why: reasonOf(error) });
-        // Not where we thought: forget the location until a scan finds the file again (no busy loop).
-        if (!state.stopping && state.located.get(key)?.absPath === location.absPath) {
-          state.located.delete(key);
-          this.events.rescan(location.bay, 200);
-        }
-        return;
-      }
-      const current = journal.get(key)!;
-      if (disposition === 'permanent') {
-        const reasonCode = reasonCodeOf(error);
-        journal.transition(key, 'quarantined', { reason: reasonOf(error), reasonCode });
-        log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, err: error });
-        return;
-      }
-      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
-      // --once keeps the short backoff for a refusal of the dock itself too, so that its run ends.
-      const policy = isDockLevelProblem(error) && !state.config.once ? dockRefusalRetryPolicy(state.config.maxBackoff) : jobRetryPolicy(state.config.maxBackoff);
-      const delay = retryDelayMs(policy, current.attempts + 1, retryAfter);
-      const retried = journal.scheduleRetry(key, delay, reasonOf(error));
-      this.events.retryScheduled(retried.nextAttemptAt);
-      state.metrics.jobRetried(state.located.get(key)?.bay ?? current.bay ?? UNKNOWN_BAY);
-      log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, err: error });
     }
+  }
+
+  /** What a job's failure leaves: forgotten (grew), set aside, paused, quarantined or a retry, in the journal. */
+  private async settle(key: string, row: RecordingRow, location: Location, signal: AbortSignal, log: Logger, error: unknown): Promise<void> {
+    const { state } = this;
+    const { journal } = state;
+    if (error instanceof FileGrowingError) {
+      log.info('file grew again: detection starts over', { why: error.message });
+      journal.forget(key);
+      if (state.located.get(key)?.absPath === location.absPath) state.located.delete(key);
+      state.bays.get(location.bay)?.keys.delete(key);
+      this.events.rescan(location.bay, 50);
+      return;
+    }
+    if (error instanceof NotThisFileError) {
+      log.info('other bytes at the file\'s path: the scan compares them', { why: error.message });
+      setAsideFrom(state, key, location.absPath, error.message);
+      this.events.rescan(location.bay, 50);
+      return;
+    }
+    let disposition = dispositionOf(error);
+    // --once: a pause whose file is still where the job read it was no undock (a failing card's EIO
+    // reads as "gone"). Its rescan would find it and start it again for ever, now that --once waits
+    // for that rescan: it counts as an attempt instead, and the run ends and reports it (exit 1).
+    if (disposition === 'paused' && state.config.once && !state.stopping && !signal.aborted && await stillThere(location.absPath)) disposition = 'transient';
+    if (disposition === 'paused') {
+      log.info('paused', { state: row.state, why: reasonOf(error) });
+      // Not where we thought: forget the location until a scan finds the file again (no busy loop).
+      if (!state.stopping && state.located.get(key)?.absPath === location.absPath) {
+        state.located.delete(key);
+        this.events.rescan(location.bay, 200);
+      }
+      return;
+    }
+    const current = journal.get(key)!;
+    if (disposition === 'permanent') {
+      const reasonCode = reasonCodeOf(error);
+      journal.transition(key, 'quarantined', { reason: reasonOf(error), reasonCode });
+      log.warn('quarantined', { reasonCode, reason: reasonOf(error), recordingId: current.recordingId, err: error });
+      return;
+    }
+    const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+    // --once keeps the short backoff for a refusal of the dock itself too, so that its run ends.
+    const policy = isDockLevelProblem(error) && !state.config.once ? dockRefusalRetryPolicy(state.config.maxBackoff) : jobRetryPolicy(state.config.maxBackoff);
+    const delay = retryDelayMs(policy, current.attempts + 1, retryAfter);
+    const retried = journal.scheduleRetry(key, delay, reasonOf(error));
+    this.events.retryScheduled(retried.nextAttemptAt);
+    state.metrics.jobRetried(state.located.get(key)?.bay ?? current.bay ?? UNKNOWN_BAY);
+    log.warn('transient failure: job back in the journal', { state: current.state, attempt: current.attempts + 1, delayMs: delay, err: error });
   }
 }

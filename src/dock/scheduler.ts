@@ -111,9 +111,9 @@ export class Scheduler {
   }
 
   private exhausted(row: { key: string; attempts: number }): boolean {
-    const { config, attemptsBeforeRun } = this.state;
+    const { config, attemptsBeforeRun, journalHeld } = this.state;
     // Attempts of earlier runs (a server down yesterday) must not use up today's budget.
-    return config.once && row.attempts - (attemptsBeforeRun.get(row.key) ?? 0) >= config.onceAttempts;
+    return config.once && (row.attempts - (attemptsBeforeRun.get(row.key) ?? 0) >= config.onceAttempts || (journalHeld.get(row.key)?.times ?? 0) >= config.onceAttempts);
   }
 
   private prepareQueues(): Map<string, { rows: WorkableRow[]; next: number }> {
@@ -172,7 +172,7 @@ export class Scheduler {
 
   private mayStart(row: WorkableRow, now: number): boolean {
     const { located, running } = this.state;
-    return located.has(row.key) && !running.has(row.key) && !this.waiting(row, now) && !this.exhausted(row);
+    return located.has(row.key) && !running.has(row.key) && !this.waiting(row, now) && !this.exhausted(row) && !((this.state.journalHeld.get(row.key)?.until ?? 0) > now);
   }
 
   /**

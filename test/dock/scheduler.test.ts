@@ -35,7 +35,7 @@ function model(options: { once: boolean; files: number; delayMs: number; lagMs: 
   const journal = Journal.open(join(tmp.path, 'state'), now);
   const state: AgentState = {
     config, journal, logger: quietLogger(), metrics: new DockMetrics(), clock: now,
-    bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), vanishedThisRun: new Set(),
+    bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), journalHeld: new Map(), vanishedThisRun: new Set(),
     attention: new DockAttention(now), scanning: 0, initialScanDone: true, stopping: false,
   };
   const starts: string[] = [];

@@ -11,7 +11,7 @@ export function watcherState(baysDir: string, stateDir: string, logger: WatcherL
   const journal = Journal.open(stateDir);
   return {
     stopping: false, scanning: 0, config: { bays: baysDir, settle: 1, once: false, dockId: 'dock-t', staleAfter: 3600, wipeAfterIngest: false }, clock: { now: () => Date.now() },
-    journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(),
+    journal, logger, bays: new Map(), located: new Map(), candidates: new Map(), running: new Map(), attemptsBeforeRun: new Map(), journalHeld: new Map(),
     attention: { list: () => [], serverProblems: () => [] }, metrics: { bytesSent: 0 },
   };
 }
