@@ -4,7 +4,7 @@
  * config file can never drift apart.
  */
 import { Option, type Command } from 'commander';
-import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent } from '../dock/index.js';
+import { DOCK_CONFIG_SCHEMA, envNameOf, flagNameOf, loadDockConfig, runOnce, startDockAgent, wipeUnfinished } from '../dock/index.js';
 import { trustServer } from '../dock/trust.js';
 import { DOCK_SETTINGS, formatConfigValue, parseEndpoints, resolveDockSettings, type ConfigKind } from '../dock/config.js';
 import { redactPassword, requireSettings } from '../util/settings.js';
@@ -74,6 +74,7 @@ export function registerDock(program: Command): void {
           else if (isIntegrityProblem(r.integrity)) tell(`flagged: ${r.file} ${r.recordingId ?? ''} integrity ${r.integrity}`, { ...about, integrity: r.integrity }, 'warn');
           else if (r.truncated) tell(`flagged: ${r.file} ${r.recordingId ?? ''} truncated (power-loss cut)`, { ...about, truncated: true }, 'warn');
           if (r.wipeKept && config.wipeAfterIngest) tell(`kept: ${r.file}: ${r.wipeKept}: ${r.reason ?? 'not wiped'}`, { ...about, wipeKept: r.wipeKept }, 'warn');
+          else if (config.wipeAfterIngest && wipeUnfinished(r)) tell(`not wiped: ${r.file}: ${r.lastError}`, { ...about, code: 'wipe_failed' }, 'error');
         } else if (r.state === 'quarantined') {
           tell(`quarantined: ${r.file}: ${r.reasonCode ?? 'unknown'}: ${r.reason ?? ''}`, { ...about, reasonCode: r.reasonCode ?? 'unknown' }, 'warn');
         } else {

@@ -18,7 +18,7 @@ import type { DockConfig } from './config.js';
 import { ProblemError } from './errors.js';
 import { closeWhenUnread, hashFileOffThread, hashThroughDescriptorOffThread } from './hasher.js';
 import { matchJournal, walkBays, type BayListing, type CardFile } from './inventory.js';
-import { ATTENTION_SKIPS, type SkipCode, type SkippedPath } from '../protocol/cameraStorage/index.js';
+import { MAY_HOLD_EVIDENCE, mayHoldEvidence, type SkipCode } from '../protocol/cameraStorage/index.js';
 import { isMediaExtension } from '../protocol/fileKinds.js';
 import { Journal, type RecordingRow } from './journal.js';
 import { TokenBucket } from './rateLimit.js';
@@ -250,25 +250,11 @@ export async function checkAgainstServer(config: DockConfig, deps: { logger?: Lo
   }
 }
 
-/**
- * Skip reasons after which a card may hold evidence the server never got (see CheckVerdict): a
- * temporary file may be a camera's file cut by power loss, a hidden one a file hidden on a PC.
- */
-const MAY_HOLD_EVIDENCE: ReadonlySet<SkipCode> = new Set<SkipCode>([...ATTENTION_SKIPS, 'temporary', 'hidden']);
-
-/** Whether a listed path the walker left alone may hold evidence: a hidden file is judged by its name. */
-function mayBeEvidence(skip: SkippedPath): boolean {
-  if (skip.code !== 'hidden') return MAY_HOLD_EVIDENCE.has(skip.code);
-  const name = skip.path.split('/').pop() ?? skip.path;
-  // A host's AppleDouble `._X.mp4` is a resource fork of X, not video.
-  return isMediaExtension(name) && !name.startsWith('._');
-}
-
 /** What the walker left alone on one docked card, as rows: nothing on a card is passed over in silence. */
 function leftOnCard(bay: BayListing): CheckEntry[] {
   const base = { where: 'card' as const, bay: bay.bay, serial: bay.serial ?? 'unknown' };
   // The camera's own folder (.system) is on every card and never evidence: not a row, or every check would list it.
-  const rows: CheckEntry[] = bay.skipped.filter((skip) => skip.code !== 'device_internal').map((skip) => mayBeEvidence(skip)
+  const rows: CheckEntry[] = bay.skipped.filter((skip) => skip.code !== 'device_internal').map((skip) => mayHoldEvidence(skip)
     ? { ...base, path: skip.path, verdict: 'left' as const, detail: `${skip.code}: ${skip.reason}; never uploaded: the card may hold evidence the server does not have` }
     : { ...base, path: skip.path, verdict: 'ignored' as const, detail: `${skip.code}: ${skip.reason}` });
   // The walker lists a bounded number of skips and counts the rest by reason: an unlisted hidden file

@@ -11,7 +11,7 @@ import type { DockStatus as CoreDockStatus, RecordingSummary } from './status.js
 import { bandwidthAt, parseTimetable, type BandwidthNow } from './bwTimetable.js';
 import { parseEndpoints, type DockConfig } from './config.js';
 import { isFlagged } from './integrity.js';
-import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, type SkipCode } from '../protocol/cameraStorage/index.js';
+import { INCOMPLETE_SKIPS, MAY_HOLD_EVIDENCE, mayHoldEvidence, type SkipCode } from '../protocol/cameraStorage/index.js';
 import { startStatusServer, type StatusServer } from './statusServer.js';
 import { FINAL_STATES } from './states.js';
 import type { DockProblem } from './attention.js';
@@ -96,6 +96,8 @@ export interface OnceRecording {
   unreadable?: string;
   /** Receipted but kept on the camera by the wipe, with the keep code (docs/dock.md). */
   wipeKept?: string;
+  /** The last attempt's error, when the row is waiting for another (a receipted file: its wipe's). */
+  lastError?: string;
 }
 
 /** Keep codes that mean the card now holds bytes the server may not have: a new version to ingest. */
@@ -121,6 +123,11 @@ export interface OnceResult {
   refused: DockProblem[];
 }
 
+/** A receipted recording whose wipe ended in an error, not in a decision to keep it. */
+export function wipeUnfinished(r: OnceRecording): boolean {
+  return r.state === 'completed' && r.wipeKept === undefined && r.lastError !== undefined;
+}
+
 function onceEntry(r: RecordingSummary): OnceRecording {
   const entry: OnceRecording = { file: r.file, state: r.state };
   if (r.recordingId) entry.recordingId = r.recordingId;
@@ -131,6 +138,7 @@ function onceEntry(r: RecordingSummary): OnceRecording {
   if (r.truncated) entry.truncated = true;
   if (r.unreadable) entry.unreadable = r.unreadable;
   if (r.wipeKept) entry.wipeKept = r.wipeKept;
+  if (r.lastError) entry.lastError = r.lastError;
   return entry;
 }
 
@@ -199,13 +207,18 @@ export async function runOnce(config: DockConfig, deps: DockDeps = {}): Promise<
     // A bay whose scan did not end within scanSlowAfter (a card reader that does not answer): its files were not all looked at.
     const unscanned = core.slowBays().map((b) => ({ bay: b.bay, reason: `the scan of this bay did not finish in ${Math.round(b.runningMs / 1000)} s (scanSlowAfter): a slow or stuck card reader? Its files were not all looked at` }));
     const bays = core.skippedByBay();
-    const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter((s) => ATTENTION_SKIPS.has(s.code)).map((s) => ({ bay: b.bay, ...s })));
+    // What `bodycam dock check` calls "left" (it may be evidence: a hidden or temporary media file too) is never a success.
+    const skipped: OnceSkipped[] = bays.flatMap((b) => b.skipped.filter(mayHoldEvidence).map((s) => ({ bay: b.bay, ...s })));
+    const unlistedEvidence = bays.some((b) => Object.entries(b.skippedByCode).some(([code, k]) => MAY_HOLD_EVIDENCE.has(code as SkipCode) && (k ?? 0) > b.skipped.filter((s) => s.code === code).length));
     const count = (codes: ReadonlySet<SkipCode>): number => bays.reduce((n, b) => n + Object.entries(b.skippedByCode).reduce((m, [code, k]) => m + (codes.has(code as SkipCode) ? k ?? 0 : 0), 0), 0);
     // A listing cut short (unreadable folder, depth or count bound) may hide evidence: never a success.
-    const failed = refused !== undefined || unscanned.length > 0 || count(INCOMPLETE_SKIPS) > 0 || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state));
+    // With wiping asked for, a receipted file whose wipe failed and was not retried to an end (a
+    // write-protected card, an undock) is not freed: the run did not do its job (exit 1, `not wiped:`).
+    const failed = refused !== undefined || unscanned.length > 0 || count(INCOMPLETE_SKIPS) > 0
+      || recordings.some((r) => !(FINAL_STATES as readonly string[]).includes(r.state) || (config.wipeAfterIngest && wipeUnfinished(r)));
     // Kept by the wipe with wiping asked for: the card holds something the run did not free (a changed
     // file or sidecar, a server that did not prove possession): a person should look, never a plain success.
-    const attention = count(ATTENTION_SKIPS) > 0 || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));
+    const attention = skipped.length > 0 || unlistedEvidence || recordings.some((r) => r.state === 'quarantined' || isFlagged(r.integrity, Boolean(r.truncated), r.unreadable) || (config.wipeAfterIngest && r.wipeKept !== undefined));
     const skippedByCode: Partial<Record<SkipCode, number>> = {};
     for (const b of bays) for (const [code, k] of Object.entries(b.skippedByCode)) skippedByCode[code as SkipCode] = (skippedByCode[code as SkipCode] ?? 0) + (k ?? 0);
     return { exitCode: failed ? 1 : attention ? 3 : 0, recordings, unscanned, skipped, skippedCount: bays.reduce((n, b) => n + b.skippedCount, 0), skippedByCode, refused: refused ?? [] };

@@ -6,7 +6,7 @@
  */
 import { VERSION } from '../util/version.js';
 import type { SkipCode, SkippedPath } from '../protocol/cameraStorage/index.js';
-import { ATTENTION_SKIPS, INCOMPLETE_SKIPS } from '../protocol/cameraStorage/index.js';
+import { ATTENTION_SKIPS, INCOMPLETE_SKIPS, mayHoldEvidence } from '../protocol/cameraStorage/index.js';
 import type { IntegrityStatus } from '../protocol/types.js';
 import type { AgentState, BayInfo } from './agentState.js';
 import type { DockProblem, ServerProblemTally } from './attention.js';
@@ -206,6 +206,12 @@ function skipAttention(bay: BayInfo): string[] {
     if (!ATTENTION_SKIPS.has(code) || !count) continue;
     out.push(code === 'symlink' ? `${count} symlink(s) skipped` : `${count} path(s) skipped: ${code}${INCOMPLETE_SKIPS.has(code) ? ' (listing incomplete)' : ''}`);
   }
+  // A hidden or temporary media file (a file hidden on a PC, a write cut by power loss) is not
+  // ingested, and may be evidence: as `bodycam dock check` and `--once` say (unlisted ones count too).
+  const listed = bay.skipped.filter((s) => (s.code === 'hidden' || s.code === 'temporary'));
+  const unlisted = (bay.skippedByCode.hidden ?? 0) + (bay.skippedByCode.temporary ?? 0) - listed.length;
+  const evidence = listed.filter(mayHoldEvidence).length + Math.max(0, unlisted);
+  if (evidence) out.push(`${evidence} hidden or temporary media file(s) not ingested: the card may hold evidence the server does not have`);
   return out;
 }
 

@@ -195,7 +195,7 @@ export function pathProblems(held: StatSnapshot, atPath: StatSnapshot | null): s
 export type KeepCode =
   | 'untrusted_server_key' | 'receipt_invalid' | 'file_changed' | 'file_replaced' | 'outside_camera'
   | 'sidecar_not_held' | 'sidecar_changed' | 'sidecar_replaced' | 'possession_failed'
-  | 'attachment_changed' | 'attachment_replaced';
+  | 'attachment_changed' | 'attachment_replaced' | 'name_too_long';
 
 export interface Keep { code: KeepCode; reason: string }
 
@@ -466,6 +466,23 @@ export async function restoreInterruptedWipes(journal: Journal, serial: string, 
   return restored;
 }
 
+/** The name a file is held under for the instant between its wipe's rename and unlink (nameBeforeWipe reads it back). */
+function asideName(name: string): string {
+  return `${basename(name, extname(name))}${WIPE_ASIDE_TAG}${randomBytes(6).toString('hex')}${extname(name)}`;
+}
+
+/** Longest file name in bytes on the file systems cards use (FAT's 255 UTF-16 units are more bytes in UTF-8 than ext4 takes). */
+const NAME_MAX_BYTES = 255;
+
+/**
+ * A name whose aside name does not fit the file system (a name of about 238 bytes or more): its
+ * rename fails, so the wipe would fail for ever after any earlier delete. Checked for every file
+ * before the first one is deleted.
+ */
+function tooLongToSetAside(path: string): boolean {
+  return Buffer.byteLength(asideName(basename(path))) > NAME_MAX_BYTES;
+}
+
 /**
  * Delete the very inode that was checked, with no window between the last check and the delete:
  * the path is renamed aside (atomic), and the moved file must be that inode (dev + ino) before it
@@ -474,8 +491,7 @@ export async function restoreInterruptedWipes(journal: Journal, serial: string, 
  * it under a visible media name, so the next scan ingests it. Nothing but the checked inode is deleted.
  */
 export async function unlinkChecked(path: string, checked: StatSnapshot): Promise<boolean> {
-  const name = basename(path);
-  const aside = join(dirname(path), `${basename(name, extname(name))}${WIPE_ASIDE_TAG}${randomBytes(6).toString('hex')}${extname(name)}`);
+  const aside = join(dirname(path), asideName(basename(path)));
   await rename(path, aside);
   const moved = await lstatSnapshot(aside);
   if (moved && moved.isFile && moved.dev === checked.dev && moved.ino === checked.ino) {
@@ -595,6 +611,9 @@ export async function wipeRecording(row: RecordingRow, manifest: RecordingManife
     };
     const local = decideLocal(await gather());
     if (local) return keep(local);
+    // Before anything is deleted: every file to delete can be set aside for its checked delete.
+    const tooLong = [target.absPath, ...(sidecarHandle && target.sidecarPath ? [target.sidecarPath] : []), ...attachmentsHeld.map((a) => a.path)].filter(tooLongToSetAside);
+    if (tooLong.length) return keep({ code: 'name_too_long', reason: `${tooLong.map((p) => basename(p)).join(', ')}: the name is too long to be set aside for a checked delete (${NAME_MAX_BYTES} bytes with the wipe's tag): kept; the server holds it (\`bodycam dock check\`), delete it by hand` });
 
     // The server's turn: answer from the bytes it stores, for this nonce and these segments.
     const withSidecar = sidecarBytes !== undefined;

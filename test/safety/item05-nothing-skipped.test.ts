@@ -26,7 +26,8 @@ describe('item 5: every file the dock leaves alone is listed with its reason', (
     const deep = join(rig.bays, 'bay-deep');
     mkdirSync(join(deep, 'Record/2025/05/10/EVT0001'), { recursive: true });
     await makePlainMp4(join(deep, deepRel), 2);
-    // Benign skips: listed, never in the way of `done`.
+    // Skips listed and left alone; a hidden or temporary media file may be evidence (a file hidden on
+    // a PC, a write cut by power loss): never a plain success.
     writeFileSync(join(deep, '.hidden.mp4'), 'hidden');
     mkdirSync(join(deep, 'Record/.thumbs'));
     writeFileSync(join(deep, 'Record/.thumbs/t1.jpg'), 'thumb');
@@ -38,13 +39,15 @@ describe('item 5: every file the dock leaves alone is listed with its reason', (
     await rig.close();
   });
 
-  it('ingests a recording five folders deep and lists the benign skips (--once exit 0)', async () => {
+  it('ingests a recording five folders deep, lists what it left alone, and calls the hidden and temporary media files attention (--once exit 3)', async () => {
     const result = await rig.once();
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/^skipped: bay-deep\/\.hidden\.mp4: hidden: /m);
+    expect(result.stderr).toMatch(/^skipped: bay-deep\/Record\/2025\/clip\.mp4\.part: temporary: /m);
     // Everything but the listed temporary file is on the server.
     expect(await notOnServer(rig, 'bay-deep', (rel) => rel.endsWith('.part'))).toEqual([]);
     expect(rig.rows().filter((r) => r.relPath === deepRel).map((r) => r.state)).toEqual(['completed']);
-    expect(result.stderr).toMatch(/left alone: 4 other path\(s\)/);
+    expect(result.stderr).toMatch(/left alone: 2 other path\(s\)/);
   });
 
   it('does not claim success when a folder is past the depth bound, and names symlinks and FIFOs (--once exit 1)', async () => {
@@ -61,7 +64,7 @@ describe('item 5: every file the dock leaves alone is listed with its reason', (
     expect(result.stderr).toMatch(/^skipped: bay-odd\/pipe\.mp4: not_regular_file: /m);
   });
 
-  it('lists every skip on the bay in `bodycam status` and --json; done only where nothing may hide evidence', async () => {
+  it('lists every skip on the bay in `bodycam status` and --json; attention where something may hide evidence', async () => {
     agent = spawnCli(rig.dockArgs());
     // Drain the agent's output (nothing is expected on it; see the c-ops report: without readers this run never answered status).
     agent.stdout!.resume();
@@ -73,12 +76,14 @@ describe('item 5: every file the dock leaves alone is listed with its reason', (
       if (r.code === 0) {
         status = JSON.parse(r.stdout) as DockStatus;
         const states = Object.fromEntries(status.bays.map((b) => [b.bay, b.state]));
-        if (states['bay-deep'] === 'done' && states['bay-odd'] === 'attention') break;
+        if (states['bay-deep'] === 'attention' && status.bays.find((b) => b.bay === 'bay-deep')!.progress === 100 && states['bay-odd'] === 'attention') break;
       }
       await new Promise((res) => setTimeout(res, 300));
     }
     const bay = (name: string) => status!.bays.find((b) => b.bay === name)!;
-    expect(bay('bay-deep').state).toBe('done');
+    // Its recording is in; the hidden and the temporary media file keep it in attention.
+    expect(bay('bay-deep').state).toBe('attention');
+    expect(bay('bay-deep').reason).toMatch(/2 hidden or temporary media file\(s\) not ingested/);
     expect(bay('bay-deep').skippedCount).toBe(4);
     expect(bay('bay-deep').skipped!.map((s) => [s.path, s.code]).sort()).toEqual([
       ['.hidden.mp4', 'hidden'], ['Record/.thumbs', 'hidden'], ['Record/2025/clip.mp4.part', 'temporary'], ['Record/index.json', 'json_not_sidecar'],

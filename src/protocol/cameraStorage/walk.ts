@@ -80,6 +80,23 @@ export const INCOMPLETE_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['unrea
 
 export interface SkippedPath { path: string; code: SkipCode; reason: string }
 
+/**
+ * Skip reasons after which a card may hold evidence the server never got: the attention ones, a
+ * temporary file (a camera's file cut by power loss) and a hidden one (a file hidden on a PC).
+ */
+export const MAY_HOLD_EVIDENCE: ReadonlySet<SkipCode> = new Set<SkipCode>([...ATTENTION_SKIPS, 'temporary', 'hidden']);
+
+/**
+ * Whether a listed path the walker left alone may hold evidence (`bodycam dock check` calls it
+ * "left", `--once` does not claim success over it): a hidden file is judged by its name, since a
+ * host's AppleDouble `._X.mp4` is a resource fork of X, not video.
+ */
+export function mayHoldEvidence(skip: SkippedPath): boolean {
+  if (skip.code !== 'hidden') return MAY_HOLD_EVIDENCE.has(skip.code);
+  const name = skip.path.split('/').pop() ?? skip.path;
+  return isMediaExtension(name) && !name.startsWith('._');
+}
+
 export interface StorageListing {
   files: CandidateFile[];
   /** Everything left alone, with the reason (bounded: see skippedCount). */
